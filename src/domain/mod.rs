@@ -1,0 +1,13 @@
+//! Domain types, parsed once at the edge ("parse, don't validate").
+//!
+//! Everything downstream of an entry point (form, CLI argument, API payload,
+//! config value) takes these types rather than raw strings. This module holds
+//! no I/O.
+
+mod arxiv_id;
+mod email;
+mod paper;
+
+pub use arxiv_id::{ArxivId, ArxivIdError};
+pub use email::{EmailError, SubscriberEmail};
+pub use paper::{AnnounceType, FetchedPaper, Paper, PaperId};
