@@ -1,0 +1,458 @@
+//! Deliveries (one digest per subscriber per date) and the ledger of papers
+//! already sent to each subscriber.
+//!
+//! The send protocol: a delivery is *reserved* together with its ledger rows
+//! in one transaction (`pending`), marked `sending` just before the message
+//! is handed to SMTP, then `sent`, `deferred` (transient failure) or
+//! `failed` (permanent). A crash leaves `pending` or `sending` rows that the
+//! next run resends with the same Message-ID and the same papers.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::Row;
+
+use super::{day, parse_day, parse_ts, ts, DbError, DbResult, Store};
+use crate::domain::PaperId;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryStatus {
+    Pending,
+    Sending,
+    Deferred,
+    Sent,
+    Failed,
+}
+
+impl DeliveryStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Sending => "sending",
+            Self::Deferred => "deferred",
+            Self::Sent => "sent",
+            Self::Failed => "failed",
+        }
+    }
+
+    fn parse(s: &str) -> DbResult<Self> {
+        Ok(match s {
+            "pending" => Self::Pending,
+            "sending" => Self::Sending,
+            "deferred" => Self::Deferred,
+            "sent" => Self::Sent,
+            "failed" => Self::Failed,
+            other => return Err(DbError::Corrupt(format!("deliveries.status {other:?}"))),
+        })
+    }
+
+    /// Whether the digest still has to go out.
+    pub fn is_unfinished(self) -> bool {
+        matches!(self, Self::Pending | Self::Sending | Self::Deferred)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub id: i64,
+    pub subscriber_id: i64,
+    pub digest_date: NaiveDate,
+    pub status: DeliveryStatus,
+    pub message_id: String,
+    pub paper_count: i64,
+    pub more_count: i64,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub smtp_code: Option<i64>,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+/// The result of reserving a (subscriber, date) digest.
+#[derive(Debug, Clone)]
+pub enum Reservation {
+    /// Newly reserved with the given papers in the ledger.
+    New(Delivery),
+    /// A digest for this subscriber and date already exists (sent, or left
+    /// unfinished by an earlier run).
+    Existing(Delivery),
+}
+
+const DELIVERY_COLUMNS: &str = "id, subscriber_id, digest_date, status, message_id, paper_count, \
+    more_count, attempts, last_error, smtp_code, next_attempt_at, sent_at";
+
+impl Store {
+    /// The subset of `candidates` already sent (or reserved) to a subscriber.
+    pub async fn already_sent(
+        &self,
+        subscriber_id: i64,
+        candidates: &[&PaperId],
+    ) -> DbResult<HashSet<PaperId>> {
+        let mut sent = HashSet::new();
+        for chunk in candidates.chunks(500) {
+            let placeholders = vec!["?"; chunk.len()].join(",");
+            let sql = format!(
+                "SELECT paper_id FROM sent_papers WHERE subscriber_id = ? AND paper_id IN ({placeholders})"
+            );
+            let mut q = sqlx::query_scalar::<_, String>(&sql).bind(subscriber_id);
+            for id in chunk {
+                q = q.bind(id.as_str());
+            }
+            for id in q.fetch_all(&self.pool).await? {
+                sent.insert(PaperId::from_stored(id));
+            }
+        }
+        Ok(sent)
+    }
+
+    /// Reserves the digest for (subscriber, date) with its papers, in one
+    /// transaction. Papers another run put in the ledger meanwhile are left
+    /// out; if none is left the reservation is not made (`Ok(None)`).
+    pub async fn reserve_delivery(
+        &self,
+        subscriber_id: i64,
+        date: NaiveDate,
+        message_id: &str,
+        papers: &[(PaperId, i64)],
+        more_count: i64,
+        now: DateTime<Utc>,
+    ) -> DbResult<Option<Reservation>> {
+        let mut tx = self.pool.begin().await?;
+        let inserted: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO deliveries (subscriber_id, digest_date, status, message_id, paper_count,
+                 more_count, created_at, updated_at)
+             VALUES (?1, ?2, 'pending', ?3, ?4, ?5, ?6, ?6)
+             ON CONFLICT (subscriber_id, digest_date) DO NOTHING RETURNING id",
+        )
+        .bind(subscriber_id)
+        .bind(day(date))
+        .bind(message_id)
+        .bind(papers.len() as i64)
+        .bind(more_count)
+        .bind(ts(now))
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(id) = inserted else {
+            tx.rollback().await?;
+            let existing = self
+                .delivery_for(subscriber_id, date)
+                .await?
+                .ok_or(DbError::NotFound)?;
+            return Ok(Some(Reservation::Existing(existing)));
+        };
+        let mut kept = 0i64;
+        for (position, (paper, topic)) in papers.iter().enumerate() {
+            kept += sqlx::query(
+                "INSERT INTO sent_papers (subscriber_id, paper_id, delivery_id, position, topic_position)
+                 VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            )
+            .bind(subscriber_id)
+            .bind(paper.as_str())
+            .bind(id)
+            .bind(position as i64)
+            .bind(topic)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected() as i64;
+        }
+        if kept == 0 && !papers.is_empty() {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        sqlx::query("UPDATE deliveries SET paper_count = ? WHERE id = ?")
+            .bind(kept)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        let d = self.delivery_by_id(id).await?;
+        Ok(Some(Reservation::New(d)))
+    }
+
+    pub async fn delivery_for(
+        &self,
+        subscriber_id: i64,
+        date: NaiveDate,
+    ) -> DbResult<Option<Delivery>> {
+        let sql = format!(
+            "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE subscriber_id = ? AND digest_date = ?"
+        );
+        let row = sqlx::query(&sql)
+            .bind(subscriber_id)
+            .bind(day(date))
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(delivery_from_row).transpose()
+    }
+
+    pub async fn delivery_by_id(&self, id: i64) -> DbResult<Delivery> {
+        let sql = format!("SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE id = ?");
+        let row = sqlx::query(&sql)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref()
+            .map(delivery_from_row)
+            .transpose()?
+            .ok_or(DbError::NotFound)
+    }
+
+    /// The papers recorded for a delivery, in mail order, with the position
+    /// of the topic each was listed under.
+    pub async fn delivery_papers(&self, delivery_id: i64) -> DbResult<Vec<(PaperId, i64)>> {
+        let rows = sqlx::query(
+            "SELECT paper_id, topic_position FROM sent_papers WHERE delivery_id = ? ORDER BY position",
+        )
+        .bind(delivery_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                (
+                    PaperId::from_stored(r.get("paper_id")),
+                    r.get("topic_position"),
+                )
+            })
+            .collect())
+    }
+
+    /// Unfinished deliveries of any date up to `until`, due at `now`.
+    pub async fn unfinished_deliveries(
+        &self,
+        since: NaiveDate,
+        now: DateTime<Utc>,
+    ) -> DbResult<Vec<Delivery>> {
+        let sql = format!(
+            "SELECT {DELIVERY_COLUMNS} FROM deliveries
+             WHERE status IN ('pending', 'sending', 'deferred') AND digest_date >= ?
+               AND (next_attempt_at IS NULL OR next_attempt_at <= ?)
+             ORDER BY id"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(day(since))
+            .bind(ts(now))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(delivery_from_row).collect()
+    }
+
+    /// Marks a delivery as handed to SMTP; called right before sending.
+    pub async fn mark_sending(&self, id: i64, now: DateTime<Utc>) -> DbResult<()> {
+        self.set_status(
+            id,
+            "status = 'sending', attempts = attempts + 1, updated_at = ?1",
+            now,
+        )
+        .await
+    }
+
+    pub async fn mark_sent(&self, id: i64, now: DateTime<Utc>) -> DbResult<()> {
+        self.set_status(
+            id,
+            "status = 'sent', sent_at = ?1, updated_at = ?1, last_error = NULL, next_attempt_at = NULL", now).await
+    }
+
+    /// Records a transient failure; the delivery is retried from `retry_at`.
+    pub async fn mark_deferred(
+        &self,
+        id: i64,
+        reason: &str,
+        retry_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> DbResult<()> {
+        sqlx::query(
+            "UPDATE deliveries SET status = 'deferred', last_error = ?, next_attempt_at = ?, updated_at = ?
+             WHERE id = ? AND status <> 'sent'",
+        )
+        .bind(reason)
+        .bind(ts(retry_at))
+        .bind(ts(now))
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Records a permanent failure with the server's reply.
+    pub async fn mark_failed(
+        &self,
+        id: i64,
+        code: Option<u16>,
+        reply: &str,
+        now: DateTime<Utc>,
+    ) -> DbResult<()> {
+        sqlx::query(
+            "UPDATE deliveries SET status = 'failed', smtp_code = ?, last_error = ?, next_attempt_at = NULL,
+                 updated_at = ? WHERE id = ? AND status <> 'sent'",
+        )
+        .bind(code.map(i64::from))
+        .bind(reply)
+        .bind(ts(now))
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Delivery counts by status for a date.
+    pub async fn delivery_counts(&self, date: NaiveDate) -> DbResult<Vec<(DeliveryStatus, i64)>> {
+        let rows = sqlx::query(
+            "SELECT status, COUNT(*) AS n FROM deliveries WHERE digest_date = ? GROUP BY status ORDER BY status",
+        )
+        .bind(day(date))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((DeliveryStatus::parse(r.get("status"))?, r.get("n"))))
+            .collect()
+    }
+
+    async fn set_status(
+        &self,
+        id: i64,
+        set: &str,
+        now: DateTime<Utc>,
+        _: Option<()>,
+    ) -> DbResult<()> {
+        let sql = format!("UPDATE deliveries SET {set} WHERE id = ?2");
+        sqlx::query(&sql)
+            .bind(ts(now))
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
+
+fn delivery_from_row(r: &sqlx::sqlite::SqliteRow) -> DbResult<Delivery> {
+    let opt_ts = |col: &str| -> DbResult<Option<DateTime<Utc>>> {
+        r.get::<Option<String>, _>(col)
+            .as_deref()
+            .map(parse_ts)
+            .transpose()
+    };
+    Ok(Delivery {
+        id: r.get("id"),
+        subscriber_id: r.get("subscriber_id"),
+        digest_date: parse_day(r.get("digest_date"))?,
+        status: DeliveryStatus::parse(r.get("status"))?,
+        message_id: r.get("message_id"),
+        paper_count: r.get("paper_count"),
+        more_count: r.get("more_count"),
+        attempts: r.get("attempts"),
+        last_error: r.get("last_error"),
+        smtp_code: r.get("smtp_code"),
+        next_attempt_at: opt_ts("next_attempt_at")?,
+        sent_at: opt_ts("sent_at")?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::SubscriberEmail;
+    use crate::store::{test_store, NewTopic};
+
+    async fn subscriber(store: &Store) -> i64 {
+        let e = SubscriberEmail::parse("a@example.org").unwrap();
+        let t = NewTopic {
+            name: "q".into(),
+            query: "q".into(),
+        };
+        store
+            .upsert_active(&e, &[t], Utc::now())
+            .await
+            .unwrap()
+            .id()
+    }
+
+    fn pid(s: &str) -> PaperId {
+        PaperId::from_stored(s.into())
+    }
+
+    #[tokio::test]
+    async fn a_second_reservation_for_the_same_day_returns_the_first() {
+        let (store, _dir) = test_store().await;
+        let sub = subscriber(&store).await;
+        let d: NaiveDate = "2026-06-12".parse().unwrap();
+        let papers = vec![(pid("1"), 0), (pid("2"), 0)];
+        let first = store
+            .reserve_delivery(sub, d, "<m1@x>", &papers, 0, Utc::now())
+            .await
+            .unwrap();
+        let Some(Reservation::New(first)) = first else {
+            panic!("expected a new reservation")
+        };
+        let again = store
+            .reserve_delivery(sub, d, "<m2@x>", &papers, 0, Utc::now())
+            .await
+            .unwrap();
+        let Some(Reservation::Existing(again)) = again else {
+            panic!("expected the existing one")
+        };
+        assert_eq!(first.id, again.id);
+        assert_eq!(again.message_id, "<m1@x>");
+        assert_eq!(store.delivery_papers(first.id).await.unwrap(), papers);
+    }
+
+    #[tokio::test]
+    async fn papers_in_the_ledger_are_never_reserved_again() {
+        let (store, _dir) = test_store().await;
+        let sub = subscriber(&store).await;
+        let d1: NaiveDate = "2026-06-12".parse().unwrap();
+        let d2: NaiveDate = "2026-06-13".parse().unwrap();
+        store
+            .reserve_delivery(sub, d1, "<a@x>", &[(pid("1"), 0)], 0, Utc::now())
+            .await
+            .unwrap();
+        let sent = store
+            .already_sent(sub, &[&pid("1"), &pid("2")])
+            .await
+            .unwrap();
+        assert_eq!(sent, HashSet::from([pid("1")]));
+        // A racing run that still offers paper 1 gets nothing reserved.
+        assert!(store
+            .reserve_delivery(sub, d2, "<b@x>", &[(pid("1"), 0)], 0, Utc::now())
+            .await
+            .unwrap()
+            .is_none());
+        assert!(store.delivery_for(sub, d2).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn status_moves_through_sending_to_sent_and_a_sent_digest_is_never_deferred() {
+        let (store, _dir) = test_store().await;
+        let sub = subscriber(&store).await;
+        let d: NaiveDate = "2026-06-12".parse().unwrap();
+        let Some(Reservation::New(del)) = store
+            .reserve_delivery(sub, d, "<a@x>", &[(pid("1"), 0)], 0, Utc::now())
+            .await
+            .unwrap()
+        else {
+            panic!()
+        };
+        store.mark_sending(del.id, Utc::now()).await.unwrap();
+        assert_eq!(
+            store
+                .unfinished_deliveries(d, Utc::now())
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        store.mark_sent(del.id, Utc::now()).await.unwrap();
+        store
+            .mark_deferred(del.id, "late", Utc::now(), Utc::now())
+            .await
+            .unwrap();
+        let after = store.delivery_by_id(del.id).await.unwrap();
+        assert_eq!(after.status, DeliveryStatus::Sent);
+        assert_eq!(after.attempts, 1);
+        assert!(store
+            .unfinished_deliveries(d, Utc::now())
+            .await
+            .unwrap()
+            .is_empty());
+    }
+}

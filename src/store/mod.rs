@@ -1,0 +1,128 @@
+//! The SQLite store: the only module that contains SQL.
+//!
+//! One [`Store`] wraps a connection pool opened in WAL mode with a busy
+//! timeout, so the daemon and a hand-run CLI command can share the file.
+//! Migrations in `migrations/` are embedded and applied by [`Store::open`].
+//! Idempotency comes from constraints (`UNIQUE`, `ON CONFLICT`), never from
+//! read-then-write checks. Callers get domain types back, not rows.
+
+mod deliveries;
+mod papers;
+mod runs;
+mod subscribers;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::SqlitePool;
+
+pub use deliveries::{Delivery, DeliveryStatus, Reservation};
+pub use papers::StoreReport;
+pub use runs::{Run, RunKind};
+pub use subscribers::{NewTopic, Subscriber, SubscriberStatus, Topic, UpsertOutcome};
+
+/// Errors a caller branches on; everything else is `Other` with its cause.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("not found")]
+    NotFound,
+    #[error(transparent)]
+    Other(#[from] sqlx::Error),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+pub type DbResult<T> = Result<T, DbError>;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `url` and applies pending
+    /// migrations. `url` is a sqlx SQLite URL: `sqlite://path/to/file.db`,
+    /// `sqlite:///absolute/path.db` or `sqlite::memory:`.
+    pub async fn open(url: &str, max_connections: u32) -> anyhow::Result<Store> {
+        let store = Self::connect(url, max_connections).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Opens the database without migrating (for `paperboy migrate` itself).
+    pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Store> {
+        use anyhow::Context as _;
+        let options = SqliteConnectOptions::from_str(url)
+            .with_context(|| format!("database.url {url:?} is not a valid SQLite URL"))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(30));
+        if let Some(parent) = options.get_filename().parent() {
+            if !parent.as_os_str().is_empty() && !parent.exists() {
+                std::fs::create_dir_all(parent).with_context(|| {
+                    format!("creating the database directory {}", parent.display())
+                })?;
+            }
+        }
+        let pool = SqlitePoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .connect_with(options)
+            .await
+            .with_context(|| format!("opening the database {url:?}"))?;
+        Ok(Store { pool })
+    }
+
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        use anyhow::Context as _;
+        MIGRATOR
+            .run(&self.pool)
+            .await
+            .context("applying database migrations")
+    }
+
+    /// Checks the database answers (for health checks).
+    pub async fn ping(&self) -> DbResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+}
+
+pub(crate) fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+pub(crate) fn parse_ts(s: &str) -> DbResult<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| DbError::Corrupt(format!("bad timestamp {s:?}: {e}")))
+}
+
+pub(crate) fn day(d: NaiveDate) -> String {
+    d.format("%Y-%m-%d").to_string()
+}
+
+pub(crate) fn parse_day(s: &str) -> DbResult<NaiveDate> {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map_err(|e| DbError::Corrupt(format!("bad date {s:?}: {e}")))
+}
+
+#[cfg(test)]
+pub(crate) async fn test_store() -> (Store, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("test.db").display());
+    (Store::open(&url, 4).await.expect("open store"), dir)
+}

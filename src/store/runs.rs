@@ -1,0 +1,94 @@
+//! A log of fetch and digest runs, for health checks and `paperboy status`.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::Row;
+
+use super::{day, parse_day, parse_ts, ts, DbResult, Store};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunKind {
+    Fetch,
+    Digest,
+}
+
+impl RunKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Fetch => "fetch",
+            Self::Digest => "digest",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Run {
+    pub id: i64,
+    pub kind: String,
+    pub target_date: NaiveDate,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    /// `ok`, `partial` or `failed`; `None` while running (or if it crashed).
+    pub outcome: Option<String>,
+    pub summary: Option<String>,
+}
+
+impl Store {
+    pub async fn start_run(
+        &self,
+        kind: RunKind,
+        date: NaiveDate,
+        now: DateTime<Utc>,
+    ) -> DbResult<i64> {
+        Ok(sqlx::query_scalar(
+            "INSERT INTO runs (kind, target_date, started_at) VALUES (?, ?, ?) RETURNING id",
+        )
+        .bind(kind.as_str())
+        .bind(day(date))
+        .bind(ts(now))
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    pub async fn finish_run(
+        &self,
+        id: i64,
+        outcome: &str,
+        summary: &str,
+        now: DateTime<Utc>,
+    ) -> DbResult<()> {
+        sqlx::query("UPDATE runs SET finished_at = ?, outcome = ?, summary = ? WHERE id = ?")
+            .bind(ts(now))
+            .bind(outcome)
+            .bind(summary)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn last_run(&self, kind: RunKind) -> DbResult<Option<Run>> {
+        let row = sqlx::query(
+            "SELECT id, kind, target_date, started_at, finished_at, outcome, summary FROM runs
+             WHERE kind = ? ORDER BY id DESC LIMIT 1",
+        )
+        .bind(kind.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(Run {
+                id: r.get("id"),
+                kind: r.get("kind"),
+                target_date: parse_day(r.get("target_date"))?,
+                started_at: parse_ts(r.get("started_at"))?,
+                finished_at: r
+                    .get::<Option<String>, _>("finished_at")
+                    .as_deref()
+                    .map(parse_ts)
+                    .transpose()?,
+                outcome: r.get("outcome"),
+                summary: r.get("summary"),
+            })
+        })
+        .transpose()
+    }
+}

@@ -1,0 +1,357 @@
+//! Subscribers and their named topic queries.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use sqlx::{Row, Sqlite, Transaction};
+
+use super::{parse_ts, ts, DbError, DbResult, Store};
+use crate::domain::SubscriberEmail;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubscriberStatus {
+    /// Signed up, not yet confirmed (double opt-in).
+    Pending,
+    Active,
+    Unsubscribed,
+    /// Stopped by the system (e.g. repeated hard bounces).
+    Suspended,
+}
+
+impl SubscriberStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Active => "active",
+            Self::Unsubscribed => "unsubscribed",
+            Self::Suspended => "suspended",
+        }
+    }
+
+    fn parse(s: &str) -> DbResult<Self> {
+        Ok(match s {
+            "pending" => Self::Pending,
+            "active" => Self::Active,
+            "unsubscribed" => Self::Unsubscribed,
+            "suspended" => Self::Suspended,
+            other => return Err(DbError::Corrupt(format!("subscribers.status {other:?}"))),
+        })
+    }
+}
+
+/// A topic as stored: its query text was validated by the filter language
+/// before it was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Topic {
+    pub position: i64,
+    pub name: String,
+    pub query: String,
+}
+
+/// A topic to write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewTopic {
+    pub name: String,
+    pub query: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Subscriber {
+    pub id: i64,
+    pub email: SubscriberEmail,
+    pub status: SubscriberStatus,
+    pub link_version: i64,
+    pub created_at: DateTime<Utc>,
+    pub topics: Vec<Topic>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpsertOutcome {
+    Created(i64),
+    Updated(i64),
+}
+
+impl UpsertOutcome {
+    pub fn id(self) -> i64 {
+        match self {
+            Self::Created(id) | Self::Updated(id) => id,
+        }
+    }
+}
+
+impl Store {
+    /// An operator's add: creates the subscriber (or re-activates an existing
+    /// one) as confirmed, and replaces their topics.
+    pub async fn upsert_active(
+        &self,
+        email: &SubscriberEmail,
+        topics: &[NewTopic],
+        now: DateTime<Utc>,
+    ) -> DbResult<UpsertOutcome> {
+        let mut tx = self.pool.begin().await?;
+        let outcome = upsert_active_in(&mut tx, email, topics, now).await?;
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    /// Imports many subscribers in one transaction: all of them or none.
+    pub async fn import_active(
+        &self,
+        batch: &[(SubscriberEmail, Vec<NewTopic>)],
+        now: DateTime<Utc>,
+    ) -> DbResult<Vec<UpsertOutcome>> {
+        let mut tx = self.pool.begin().await?;
+        let mut out = Vec::with_capacity(batch.len());
+        for (email, topics) in batch {
+            out.push(upsert_active_in(&mut tx, email, topics, now).await?);
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    /// Deletes a subscriber with their topics, deliveries and ledger.
+    pub async fn remove_subscriber(&self, email: &SubscriberEmail) -> DbResult<()> {
+        let done = sqlx::query("DELETE FROM subscribers WHERE email = ?")
+            .bind(email.as_str())
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(DbError::NotFound);
+        }
+        Ok(())
+    }
+
+    pub async fn subscriber_by_email(&self, email: &SubscriberEmail) -> DbResult<Subscriber> {
+        let row = sqlx::query("SELECT id FROM subscribers WHERE email = ?")
+            .bind(email.as_str())
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(DbError::NotFound)?;
+        self.subscriber_by_id(row.get("id")).await
+    }
+
+    pub async fn subscriber_by_id(&self, id: i64) -> DbResult<Subscriber> {
+        let rows = self.subscribers_where("s.id = ?", id, 1).await?;
+        rows.into_iter().next().ok_or(DbError::NotFound)
+    }
+
+    /// A page of subscribers in `status`, by ascending id after `after_id`.
+    /// Runs stream subscribers this way so memory stays flat at any list size.
+    pub async fn subscribers_page(
+        &self,
+        status: Option<SubscriberStatus>,
+        after_id: i64,
+        limit: i64,
+    ) -> DbResult<Vec<Subscriber>> {
+        match status {
+            Some(s) => {
+                let cond = format!("s.status = '{}' AND s.id > ?", s.as_str());
+                self.subscribers_where(&cond, after_id, limit).await
+            }
+            None => self.subscribers_where("s.id > ?", after_id, limit).await,
+        }
+    }
+
+    pub async fn subscriber_counts(&self) -> DbResult<Vec<(SubscriberStatus, i64)>> {
+        let rows = sqlx::query(
+            "SELECT status, COUNT(*) AS n FROM subscribers GROUP BY status ORDER BY status",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((SubscriberStatus::parse(r.get("status"))?, r.get("n"))))
+            .collect()
+    }
+
+    async fn subscribers_where(
+        &self,
+        cond: &str,
+        bind: i64,
+        limit: i64,
+    ) -> DbResult<Vec<Subscriber>> {
+        let sql = format!(
+            "SELECT s.id, s.email, s.status, s.link_version, s.created_at FROM subscribers s
+             WHERE {cond} ORDER BY s.id LIMIT ?"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(bind)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut subs = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let raw: String = r.get("email");
+            let email = SubscriberEmail::parse(&raw)
+                .map_err(|e| DbError::Corrupt(format!("subscribers.email: {e}")))?;
+            subs.push(Subscriber {
+                id: r.get("id"),
+                email,
+                status: SubscriberStatus::parse(r.get("status"))?,
+                link_version: r.get("link_version"),
+                created_at: parse_ts(r.get("created_at"))?,
+                topics: Vec::new(),
+            });
+        }
+        if let (Some(first), Some(last)) = (subs.first(), subs.last()) {
+            let topic_rows = sqlx::query(
+                "SELECT subscriber_id, position, name, query FROM topics
+                 WHERE subscriber_id BETWEEN ? AND ? ORDER BY subscriber_id, position",
+            )
+            .bind(first.id)
+            .bind(last.id)
+            .fetch_all(&self.pool)
+            .await?;
+            let index: HashMap<i64, usize> =
+                subs.iter().enumerate().map(|(i, s)| (s.id, i)).collect();
+            for t in topic_rows {
+                if let Some(&i) = index.get(&t.get::<i64, _>("subscriber_id")) {
+                    subs[i].topics.push(Topic {
+                        position: t.get("position"),
+                        name: t.get("name"),
+                        query: t.get("query"),
+                    });
+                }
+            }
+        }
+        Ok(subs)
+    }
+}
+
+async fn upsert_active_in(
+    tx: &mut Transaction<'_, Sqlite>,
+    email: &SubscriberEmail,
+    topics: &[NewTopic],
+    now: DateTime<Utc>,
+) -> DbResult<UpsertOutcome> {
+    let existing: Option<i64> = sqlx::query_scalar("SELECT id FROM subscribers WHERE email = ?")
+        .bind(email.as_str())
+        .fetch_optional(&mut **tx)
+        .await?;
+    let outcome = match existing {
+        Some(id) => {
+            sqlx::query(
+                "UPDATE subscribers SET status = 'active', confirmed_at = COALESCE(confirmed_at, ?1),
+                     unsubscribed_at = NULL, updated_at = ?1 WHERE id = ?2",
+            )
+            .bind(ts(now))
+            .bind(id)
+            .execute(&mut **tx)
+            .await?;
+            UpsertOutcome::Updated(id)
+        }
+        None => {
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO subscribers (email, status, created_at, confirmed_at, updated_at)
+                 VALUES (?1, 'active', ?2, ?2, ?2) RETURNING id",
+            )
+            .bind(email.as_str())
+            .bind(ts(now))
+            .fetch_one(&mut **tx)
+            .await?;
+            UpsertOutcome::Created(id)
+        }
+    };
+    replace_topics(tx, outcome.id(), topics).await?;
+    Ok(outcome)
+}
+
+async fn replace_topics(
+    tx: &mut Transaction<'_, Sqlite>,
+    subscriber_id: i64,
+    topics: &[NewTopic],
+) -> DbResult<()> {
+    sqlx::query("DELETE FROM topics WHERE subscriber_id = ?")
+        .bind(subscriber_id)
+        .execute(&mut **tx)
+        .await?;
+    for (i, t) in topics.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO topics (subscriber_id, position, name, query) VALUES (?, ?, ?, ?)",
+        )
+        .bind(subscriber_id)
+        .bind(i as i64)
+        .bind(&t.name)
+        .bind(&t.query)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::test_store;
+
+    fn topic(q: &str) -> NewTopic {
+        NewTopic {
+            name: q.into(),
+            query: q.into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn adding_twice_updates_topics_instead_of_duplicating() {
+        let (store, _dir) = test_store().await;
+        let e = SubscriberEmail::parse("a@example.org").unwrap();
+        let first = store
+            .upsert_active(&e, &[topic("diffusion")], Utc::now())
+            .await
+            .unwrap();
+        let second = store
+            .upsert_active(
+                &SubscriberEmail::parse("A@EXAMPLE.org").unwrap(),
+                &[topic("x"), topic("y")],
+                Utc::now(),
+            )
+            .await
+            .unwrap();
+        assert!(matches!(first, UpsertOutcome::Created(_)));
+        assert_eq!(second, UpsertOutcome::Updated(first.id()));
+        let s = store.subscriber_by_email(&e).await.unwrap();
+        assert_eq!(
+            s.topics
+                .iter()
+                .map(|t| t.query.as_str())
+                .collect::<Vec<_>>(),
+            ["x", "y"]
+        );
+    }
+
+    #[tokio::test]
+    async fn pages_walk_every_active_subscriber_once() {
+        let (store, _dir) = test_store().await;
+        let batch: Vec<_> = (0..25)
+            .map(|i| {
+                (
+                    SubscriberEmail::parse(&format!("u{i}@example.org")).unwrap(),
+                    vec![topic("q")],
+                )
+            })
+            .collect();
+        store.import_active(&batch, Utc::now()).await.unwrap();
+        let mut seen = 0;
+        let mut after = 0;
+        loop {
+            let page = store
+                .subscribers_page(Some(SubscriberStatus::Active), after, 10)
+                .await
+                .unwrap();
+            let Some(last) = page.last() else { break };
+            after = last.id;
+            seen += page.len();
+            assert!(page.iter().all(|s| s.topics.len() == 1));
+        }
+        assert_eq!(seen, 25);
+    }
+
+    #[tokio::test]
+    async fn removing_an_unknown_subscriber_is_not_found() {
+        let (store, _dir) = test_store().await;
+        let e = SubscriberEmail::parse("nobody@example.org").unwrap();
+        assert!(matches!(
+            store.remove_subscriber(&e).await,
+            Err(DbError::NotFound)
+        ));
+    }
+}
