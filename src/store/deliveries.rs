@@ -308,13 +308,7 @@ impl Store {
             .collect()
     }
 
-    async fn set_status(
-        &self,
-        id: i64,
-        set: &str,
-        now: DateTime<Utc>,
-        _: Option<()>,
-    ) -> DbResult<()> {
+    async fn set_status(&self, id: i64, set: &str, now: DateTime<Utc>) -> DbResult<()> {
         let sql = format!("UPDATE deliveries SET {set} WHERE id = ?2");
         sqlx::query(&sql)
             .bind(ts(now))
