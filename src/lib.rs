@@ -4,6 +4,29 @@
 //! driven by the scheduler (`paperboy serve`) or the CLI (one-shot commands).
 //!
 //! - [`domain`]: parsed types shared by every layer (papers, ids, addresses).
+//! - [`settings`]: typed configuration from TOML and the environment.
+//! - [`sources`]: one module per paper source kind; HTTP with retries.
 //! - [`store`]: SQLite through sqlx; the only module with SQL.
+//! - [`matching`]: the topic filter language and the compiled matcher.
+//! - [`digest`]: planning, rendering and sending a day's digests.
+//! - [`links`]: signed, expiring, purpose-bound links.
+//! - [`mail`]: the only module that uses lettre.
+//! - [`fetch`]: a fetch run, sources into the store.
+//! - [`web`]: the HTTP listener.
+//! - [`scheduler`]: cron jobs of the daemon.
+//! - [`app`]: wiring; [`cli`]: the command line; [`demo`]: the offline tour.
+
+pub mod app;
+pub mod cli;
+pub mod demo;
+pub mod digest;
 pub mod domain;
+pub mod fetch;
+pub mod links;
+pub mod mail;
+pub mod matching;
+pub mod scheduler;
+pub mod settings;
+pub mod sources;
 pub mod store;
+pub mod web;

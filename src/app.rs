@@ -1,0 +1,94 @@
+//! Wiring: [`App::build`] turns validated settings into the running parts
+//! (store, mailer, link signer, sources), and [`serve`] runs the daemon —
+//! the web listener and the scheduler — until `shutdown` resolves.
+//!
+//! Tests start exactly this, on port 0 with their own shutdown signal.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use chrono::{DateTime, NaiveDate, Utc};
+use tokio::net::TcpListener;
+
+use crate::links::{LinkSigner, SigningKeys};
+use crate::mail::Mailer;
+use crate::settings::Settings;
+use crate::sources::{HttpOptions, Source};
+use crate::store::Store;
+
+/// Everything a run needs, built once.
+pub struct App {
+    pub settings: Settings,
+    pub store: Store,
+    pub mailer: Mailer,
+    pub signer: LinkSigner,
+    pub sources: Vec<Source>,
+}
+
+impl App {
+    /// Opens the database (applying migrations), loads the signing keys,
+    /// builds the mailer and the sources. Fails naming what is wrong.
+    pub async fn build(settings: Settings) -> anyhow::Result<App> {
+        let store = Store::open(&settings.database.url, settings.database.max_connections).await?;
+        let key_file = &settings.security.signing_key_file;
+        if !key_file.exists() && settings.security.generate_missing_key {
+            SigningKeys::generate_file(key_file)
+                .with_context(|| format!("security.signing_key_file: creating {}", key_file.display()))?;
+            tracing::info!(key_file = %key_file.display(), "generated a new link-signing key");
+        }
+        let keys = SigningKeys::load(key_file).context("security.signing_key_file")?;
+        let mailer = Mailer::from_settings(&settings.mail).context("mail")?;
+        let http = HttpOptions::new(user_agent(&settings));
+        let sources = settings
+            .sources
+            .iter()
+            .map(|c| Source::new(c.clone(), &http).with_context(|| format!("source {:?}", c.name)))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(App { settings, store, mailer, signer: LinkSigner::new(keys), sources })
+    }
+
+    /// "Today" in the schedule's timezone.
+    pub fn today(&self, now: DateTime<Utc>) -> NaiveDate {
+        now.with_timezone(&self.settings.schedule.timezone).date_naive()
+    }
+}
+
+fn user_agent(settings: &Settings) -> String {
+    format!(
+        "paperboy/{} (+{}; self-hosted paper digest)",
+        env!("CARGO_PKG_VERSION"),
+        settings.web.base_url.as_str().trim_end_matches('/')
+    )
+}
+
+/// Runs the daemon: the web listener on `listener` and the scheduler, until
+/// `shutdown` resolves; then stops taking new work, lets the running job
+/// finish and closes the database.
+pub async fn serve(
+    app: Arc<App>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let token = tokio_util::sync::CancellationToken::new();
+    let scheduler = crate::scheduler::start(app.clone(), token.clone()).await?;
+    let router = crate::web::router(app.clone());
+    let web_token = token.clone();
+    tracing::info!(listen = %listener.local_addr()?, "paperboy is serving");
+    let server = axum::serve(listener, router).with_graceful_shutdown(async move { web_token.cancelled().await });
+    let watcher = {
+        let token = token.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            tracing::info!("shutdown requested");
+            token.cancel();
+        })
+    };
+    let served = server.await.context("web listener");
+    token.cancel();
+    scheduler.stop().await;
+    watcher.abort();
+    app.store.close().await;
+    tracing::info!("paperboy stopped");
+    served
+}

@@ -1,0 +1,416 @@
+//! The command line: the interface operators script against. Each command
+//! parses its arguments into domain types and calls into the modules; no
+//! business logic lives here.
+
+use std::io::{BufRead, IsTerminal as _, Write as _};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{bail, Context as _};
+use chrono::{Duration, NaiveDate, Utc};
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::{Deserialize, Serialize};
+
+use crate::app::App;
+use crate::digest::run::DigestOptions;
+use crate::domain::SubscriberEmail;
+use crate::matching::Query;
+use crate::scheduler::{digest_job, fetch_job};
+use crate::settings::Settings;
+use crate::store::{DbError, NewTopic, SubscriberStatus, UpsertOutcome};
+
+#[derive(Debug, Parser)]
+#[command(name = "paperboy", version, about = "Daily email digests of new research papers, per subscriber topic")]
+pub struct Cli {
+    /// Configuration file (default: /etc/paperboy/paperboy.toml if it exists, else built-in defaults).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon: scheduled fetch and digest jobs plus the web listener.
+    Serve,
+    /// Fetch papers from the configured sources into the database.
+    Fetch {
+        /// Day to fetch (default: yesterday and today, in the schedule's timezone).
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        date: Option<NaiveDate>,
+        /// Fetch only the source with this name.
+        #[arg(long, value_name = "NAME")]
+        source: Option<String>,
+    },
+    /// Send the digest for a day to every subscriber with matching papers.
+    Digest {
+        /// Digest day (default: today, in the schedule's timezone).
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        date: Option<NaiveDate>,
+        /// Print who would get which papers; send and record nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Render one subscriber's digest without sending it.
+    Preview {
+        #[arg(long, value_name = "ADDR")]
+        email: SubscriberEmail,
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        date: Option<NaiveDate>,
+        /// Write the HTML part here (default: print the text part).
+        #[arg(long, value_name = "FILE.html")]
+        out: Option<PathBuf>,
+    },
+    /// Manage subscribers.
+    Subscribers {
+        #[command(subcommand)]
+        command: SubscribersCommand,
+    },
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Validate the configuration, the database, the signing key and the mail transport.
+    Check,
+    /// Try paperboy out: bundled sample papers, one subscriber, a digest in an outbox.
+    Demo {
+        /// Directory for the demo's database, key and outbox.
+        #[arg(long, default_value = "paperboy-demo")]
+        dir: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SubscribersCommand {
+    /// Add (or update) a confirmed subscriber with their topics.
+    Add {
+        email: SubscriberEmail,
+        /// A topic query in the filter language; repeat for several topics.
+        #[arg(long = "topic", value_name = "QUERY", required = true)]
+        topics: Vec<Query>,
+    },
+    /// List subscribers.
+    List,
+    /// Delete a subscriber with their topics and delivery history.
+    Remove { email: SubscriberEmail },
+    /// Import subscribers from JSON lines (`-` for standard input): all or nothing.
+    Import { file: PathBuf },
+    /// Export active subscribers as JSON lines.
+    Export,
+}
+
+/// One line of `subscribers import` / `export`.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SubscriberLine {
+    email: String,
+    topics: Vec<TopicLine>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(untagged)]
+enum TopicLine {
+    Query(String),
+    Named { name: String, query: String },
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Command::Demo { dir } = &cli.command {
+        return crate::demo::run(dir).await;
+    }
+    let settings = Settings::load(cli.config.as_deref())?;
+    match cli.command {
+        Command::Migrate => {
+            let store = crate::store::Store::connect(&settings.database.url, 1).await?;
+            store.migrate().await?;
+            println!("database is up to date");
+            Ok(())
+        }
+        Command::Check => check(settings).await,
+        command => {
+            let app = App::build(settings).await?;
+            run_with_app(Arc::new(app), command).await
+        }
+    }
+}
+
+async fn run_with_app(app: Arc<App>, command: Command) -> anyhow::Result<()> {
+    let today = app.today(Utc::now());
+    match command {
+        Command::Serve => {
+            let listener = tokio::net::TcpListener::bind(app.settings.web.listen)
+                .await
+                .with_context(|| format!("web.listen: binding {}", app.settings.web.listen))?;
+            crate::app::serve(app, listener, shutdown_signal()).await
+        }
+        Command::Fetch { date, source } => {
+            let dates = match date {
+                Some(d) => vec![d],
+                None => vec![today - Duration::days(1), today],
+            };
+            let summaries = fetch_job(&app, &dates, source.as_deref()).await?;
+            let mut failed = 0;
+            for (date, summary) in dates.iter().zip(&summaries) {
+                for s in &summary.sources {
+                    match &s.error {
+                        None => println!(
+                            "{date} {}: {} papers ({} new, {} updated){}",
+                            s.source,
+                            s.fetched,
+                            s.new_papers,
+                            s.updated_papers,
+                            if s.not_modified { ", not modified" } else { "" }
+                        ),
+                        Some(e) => {
+                            failed += 1;
+                            println!("{date} {}: FAILED: {e}", s.source)
+                        }
+                    }
+                }
+            }
+            if failed > 0 {
+                bail!("{failed} source fetch(es) failed");
+            }
+            Ok(())
+        }
+        Command::Digest { date, dry_run } => {
+            let date = date.unwrap_or(today);
+            let progress = progress_bar();
+            let report = digest_job(&app, date, DigestOptions { dry_run }, &progress).await?;
+            if dry_run {
+                for plan in &report.plans {
+                    println!("{}: {} papers{}", plan.email, plan.papers.len(), more(plan.more));
+                    for (id, title) in &plan.papers {
+                        println!("  {id}  {title}");
+                    }
+                }
+                println!(
+                    "dry run for {date}: {} of {} subscribers would get a digest ({} papers in the window); nothing sent",
+                    report.plans.len(),
+                    report.subscribers,
+                    report.papers
+                );
+            } else {
+                println!(
+                    "digest {date}: {} sent, {} deferred, {} failed, {} already done ({} subscribers, {} papers)",
+                    report.sent, report.deferred, report.failed, report.already_done, report.subscribers, report.papers
+                );
+                if report.failed > 0 || report.deferred > 0 {
+                    bail!("{} digests failed and {} were deferred for retry", report.failed, report.deferred);
+                }
+            }
+            Ok(())
+        }
+        Command::Preview { email, date, out } => {
+            let date = date.unwrap_or(today);
+            let sub = app.store.subscriber_by_email(&email).await.map_err(|e| match e {
+                DbError::NotFound => anyhow::anyhow!("no subscriber with that address"),
+                e => e.into(),
+            })?;
+            let Some(rendered) = crate::digest::run::preview(&app, sub, date, Utc::now()).await? else {
+                println!("no papers for this subscriber on {date}: no digest would be sent");
+                return Ok(());
+            };
+            match out {
+                Some(path) => {
+                    std::fs::write(&path, &rendered.html).with_context(|| format!("writing {}", path.display()))?;
+                    println!("{} — written to {}", rendered.subject, path.display());
+                }
+                None => println!("Subject: {}\n\n{}", rendered.subject, rendered.text),
+            }
+            Ok(())
+        }
+        Command::Subscribers { command } => subscribers(&app, command).await,
+        Command::Migrate | Command::Check | Command::Demo { .. } => unreachable!("handled before the app is built"),
+    }
+}
+
+fn more(n: usize) -> String {
+    if n == 0 {
+        String::new()
+    } else {
+        format!(" (+{n} more)")
+    }
+}
+
+async fn subscribers(app: &App, command: SubscribersCommand) -> anyhow::Result<()> {
+    let now = Utc::now();
+    match command {
+        SubscribersCommand::Add { email, topics } => {
+            let topics: Vec<NewTopic> =
+                topics.iter().map(|q| NewTopic { name: q.to_string(), query: q.to_string() }).collect();
+            match app.store.upsert_active(&email, &topics, now).await? {
+                UpsertOutcome::Created(id) => println!("added subscriber {id} with {} topics", topics.len()),
+                UpsertOutcome::Updated(id) => println!("updated subscriber {id}: now {} topics", topics.len()),
+            }
+            Ok(())
+        }
+        SubscribersCommand::List => {
+            let mut after = 0;
+            let mut out = std::io::stdout().lock();
+            loop {
+                let page = app.store.subscribers_page(None, after, 1000).await?;
+                let Some(last) = page.last() else { break };
+                after = last.id;
+                for s in &page {
+                    let topics: Vec<&str> = s.topics.iter().map(|t| t.query.as_str()).collect();
+                    writeln!(out, "{}\t{}\t{}\t{}", s.id, s.status.as_str(), s.email, topics.join(" | "))?;
+                }
+            }
+            Ok(())
+        }
+        SubscribersCommand::Remove { email } => match app.store.remove_subscriber(&email).await {
+            Ok(()) => {
+                println!("removed");
+                Ok(())
+            }
+            Err(DbError::NotFound) => bail!("no subscriber with that address"),
+            Err(e) => Err(e.into()),
+        },
+        SubscribersCommand::Import { file } => {
+            let batch = read_import(&file)?;
+            let outcomes = app.store.import_active(&batch, now).await?;
+            let created = outcomes.iter().filter(|o| matches!(o, UpsertOutcome::Created(_))).count();
+            println!("imported {} subscribers ({created} new, {} updated)", outcomes.len(), outcomes.len() - created);
+            Ok(())
+        }
+        SubscribersCommand::Export => {
+            let mut after = 0;
+            let mut out = std::io::stdout().lock();
+            loop {
+                let page = app.store.subscribers_page(Some(SubscriberStatus::Active), after, 1000).await?;
+                let Some(last) = page.last() else { break };
+                after = last.id;
+                for s in page {
+                    let line = SubscriberLine {
+                        email: s.email.to_string(),
+                        topics: s
+                            .topics
+                            .into_iter()
+                            .map(|t| if t.name == t.query { TopicLine::Query(t.query) } else { TopicLine::Named { name: t.name, query: t.query } })
+                            .collect(),
+                    };
+                    writeln!(out, "{}", serde_json::to_string(&line)?)?;
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Reads and validates a whole import file; any bad line fails the import
+/// (naming every bad line) before anything is written.
+fn read_import(file: &std::path::Path) -> anyhow::Result<Vec<(SubscriberEmail, Vec<NewTopic>)>> {
+    let reader: Box<dyn BufRead> = if file.as_os_str() == "-" {
+        Box::new(std::io::BufReader::new(std::io::stdin()))
+    } else {
+        let f = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
+        Box::new(std::io::BufReader::new(f))
+    };
+    let mut batch = Vec::new();
+    let mut errors = Vec::new();
+    let mut seen = std::collections::HashMap::new();
+    for (n, line) in reader.lines().enumerate() {
+        let n = n + 1;
+        let line = line.with_context(|| format!("reading line {n} of {}", file.display()))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        match parse_import_line(&line) {
+            Ok((email, topics)) => {
+                if let Some(first) = seen.insert(email.as_str().to_lowercase(), n) {
+                    errors.push(format!("line {n}: the address is already on line {first}"));
+                } else {
+                    batch.push((email, topics));
+                }
+            }
+            Err(e) => errors.push(format!("line {n}: {e}")),
+        }
+        if errors.len() >= 20 {
+            errors.push("(stopping after 20 errors)".into());
+            break;
+        }
+    }
+    if !errors.is_empty() {
+        bail!("nothing imported; fix these lines of {}:\n  {}", file.display(), errors.join("\n  "));
+    }
+    Ok(batch)
+}
+
+fn parse_import_line(line: &str) -> anyhow::Result<(SubscriberEmail, Vec<NewTopic>)> {
+    let parsed: SubscriberLine = serde_json::from_str(line).context("not a JSON object like {\"email\": \"...\", \"topics\": [\"...\"]}")?;
+    let email = SubscriberEmail::parse(&parsed.email)?;
+    if parsed.topics.is_empty() {
+        bail!("no topics");
+    }
+    let mut topics = Vec::new();
+    for (i, t) in parsed.topics.into_iter().enumerate() {
+        let (name, query) = match t {
+            TopicLine::Query(q) => (None, q),
+            TopicLine::Named { name, query } => (Some(name), query),
+        };
+        let q = Query::parse(&query).map_err(|e| anyhow::anyhow!("topic {}: {e}", i + 1))?;
+        let canonical = q.to_string();
+        topics.push(NewTopic { name: name.filter(|n| !n.trim().is_empty()).unwrap_or_else(|| canonical.clone()), query: canonical });
+    }
+    Ok((email, topics))
+}
+
+async fn check(settings: Settings) -> anyhow::Result<()> {
+    println!("configuration: ok ({} sources)", settings.sources.len());
+    let mut problems = 0;
+    match App::build(settings).await {
+        Ok(app) => {
+            println!("database: ok");
+            println!("signing key: ok");
+            match app.mailer.check().await {
+                Ok(()) => println!("mail transport: ok"),
+                Err(e) => {
+                    problems += 1;
+                    println!("mail transport: FAILED: {e:#}");
+                }
+            }
+        }
+        Err(e) => {
+            problems += 1;
+            println!("startup: FAILED: {e:#}");
+        }
+    }
+    if problems > 0 {
+        bail!("{problems} check(s) failed");
+    }
+    Ok(())
+}
+
+fn progress_bar() -> ProgressBar {
+    if std::io::stdout().is_terminal() {
+        let bar = ProgressBar::new(0);
+        if let Ok(style) = ProgressStyle::with_template("{spinner} {pos}/{len} subscribers [{elapsed_precise}] {wide_bar}") {
+            bar.set_style(style);
+        }
+        bar
+    } else {
+        ProgressBar::hidden()
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

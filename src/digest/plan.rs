@@ -1,0 +1,143 @@
+//! Planning one subscriber's digest: which papers, under which topic, and
+//! why each matched. Pure: no I/O, so it is unit-tested directly.
+
+use std::collections::HashSet;
+
+use crate::domain::{Paper, PaperId};
+use crate::matching::{CompiledQuery, MatchedTerm, Matcher, Query};
+use crate::store::Topic;
+
+/// A subscriber's topics compiled against the run's matcher. Topics whose
+/// stored query no longer parses are skipped (and reported by the caller).
+pub struct CompiledTopics {
+    pub topics: Vec<(Topic, CompiledQuery)>,
+    pub invalid: Vec<(Topic, String)>,
+}
+
+impl CompiledTopics {
+    pub fn compile(matcher: &mut Matcher, topics: &[Topic]) -> Self {
+        let mut out = CompiledTopics { topics: Vec::with_capacity(topics.len()), invalid: Vec::new() };
+        for t in topics {
+            match Query::parse(&t.query) {
+                Ok(q) => {
+                    let c = matcher.compile(&q);
+                    out.topics.push((t.clone(), c));
+                }
+                Err(e) => out.invalid.push((t.clone(), e.to_string())),
+            }
+        }
+        out
+    }
+}
+
+/// One paper of a planned digest.
+#[derive(Debug, Clone)]
+pub struct PlannedPaper {
+    /// Index into the run's paper list.
+    pub paper: usize,
+    /// Position of the topic it is listed under (the first that matched).
+    pub topic_position: i64,
+    /// The terms that matched, across every topic that matched it.
+    pub matched: Vec<MatchedTerm>,
+}
+
+/// Every paper matching any of the subscriber's topics, in mail order:
+/// grouped by topic (the subscriber's order), then most upvoted first, then
+/// the order of the run's paper list. A paper matching several topics is
+/// listed once, under the first.
+pub fn candidates(matcher: &Matcher, papers: &[Paper], topics: &CompiledTopics) -> Vec<PlannedPaper> {
+    let mut seen: HashSet<usize> = HashSet::new();
+    let mut out: Vec<PlannedPaper> = Vec::new();
+    for (topic, compiled) in &topics.topics {
+        let mut hits: Vec<usize> = matcher.matches(compiled).iter().collect();
+        hits.sort_by_key(|&i| (std::cmp::Reverse(papers[i].upvotes.unwrap_or(-1)), i));
+        for i in hits {
+            if seen.insert(i) {
+                out.push(PlannedPaper { paper: i, topic_position: topic.position, matched: Vec::new() });
+            }
+        }
+    }
+    out
+}
+
+/// Drops papers already sent, caps the list at `max_papers` and explains the
+/// papers kept. Returns the papers and how many more matched than were kept.
+pub fn finish(
+    matcher: &Matcher,
+    papers: &[Paper],
+    topics: &CompiledTopics,
+    mut planned: Vec<PlannedPaper>,
+    already_sent: &HashSet<PaperId>,
+    max_papers: usize,
+) -> (Vec<PlannedPaper>, usize) {
+    planned.retain(|p| !already_sent.contains(&papers[p.paper].id));
+    let more = planned.len().saturating_sub(max_papers);
+    planned.truncate(max_papers);
+    for p in &mut planned {
+        for (_, compiled) in &topics.topics {
+            for term in matcher.explain(compiled, p.paper) {
+                if !p.matched.iter().any(|m| m.label == term.label) {
+                    p.matched.push(term);
+                }
+            }
+        }
+    }
+    (planned, more)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::PaperId;
+
+    fn paper(id: &str, title: &str, upvotes: Option<i64>) -> Paper {
+        let mut p = Paper::new(PaperId::from_stored(id.into()), title, "Nothing else.", "https://arxiv.org/abs/x");
+        p.upvotes = upvotes;
+        p
+    }
+
+    fn topic(pos: i64, q: &str) -> Topic {
+        Topic { position: pos, name: q.into(), query: q.into() }
+    }
+
+    #[test]
+    fn papers_are_grouped_by_topic_listed_once_and_most_upvoted_first() {
+        let papers = vec![
+            paper("1", "Diffusion models", Some(3)),
+            paper("2", "Diffusion transformers", Some(50)),
+            paper("3", "Transformers for speech", None),
+            paper("4", "Unrelated", Some(100)),
+        ];
+        let mut m = Matcher::new(&papers);
+        let topics = CompiledTopics::compile(&mut m, &[topic(0, "diffusion"), topic(1, "transformer")]);
+        let plan = candidates(&m, &papers, &topics);
+        let got: Vec<(usize, i64)> = plan.iter().map(|p| (p.paper, p.topic_position)).collect();
+        assert_eq!(got, vec![(1, 0), (0, 0), (2, 1)]);
+        let (kept, more) = finish(&m, &papers, &topics, plan, &HashSet::new(), 2);
+        assert_eq!(more, 1);
+        assert_eq!(kept.len(), 2);
+        // Paper 2 matched both topics: both terms explain it.
+        assert_eq!(kept[0].matched.len(), 2, "{:?}", kept[0].matched);
+    }
+
+    #[test]
+    fn already_sent_papers_are_dropped_before_the_cap() {
+        let papers = vec![paper("1", "Diffusion a", None), paper("2", "Diffusion b", None)];
+        let mut m = Matcher::new(&papers);
+        let topics = CompiledTopics::compile(&mut m, &[topic(0, "diffusion")]);
+        let plan = candidates(&m, &papers, &topics);
+        let sent = HashSet::from([PaperId::from_stored("1".into())]);
+        let (kept, more) = finish(&m, &papers, &topics, plan, &sent, 1);
+        assert_eq!((kept.len(), more), (1, 0));
+        assert_eq!(kept[0].paper, 1);
+    }
+
+    #[test]
+    fn a_stored_query_that_no_longer_parses_is_reported_not_fatal() {
+        let papers = vec![paper("1", "Diffusion", None)];
+        let mut m = Matcher::new(&papers);
+        let topics = CompiledTopics::compile(&mut m, &[topic(0, "(unbalanced"), topic(1, "diffusion")]);
+        assert_eq!(topics.invalid.len(), 1);
+        assert_eq!(candidates(&m, &papers, &topics).len(), 1);
+    }
+}

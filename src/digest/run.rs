@@ -1,0 +1,444 @@
+//! A digest run for one date: plan every active subscriber's digest, reserve
+//! it in the store (the idempotency point), render it and send it.
+//!
+//! Subscribers are streamed in pages, never all loaded. A run interrupted at
+//! any point and started again resends the unfinished digests with the same
+//! papers and Message-ID and never plans a second digest for a subscriber
+//! and date; a run started twice sends nothing the second time.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Instant;
+
+use anyhow::Context as _;
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use futures::StreamExt as _;
+use indicatif::ProgressBar;
+
+use super::plan::{self, CompiledTopics, PlannedPaper};
+use super::render::{self, DigestView, PaperView, Span as ViewSpan, TopicSection};
+use crate::app::App;
+use crate::domain::{Paper, PaperId};
+use crate::links::Purpose;
+use crate::mail::{self, OutgoingEmail, SendError};
+use crate::matching::{self, Field, Matcher};
+use crate::store::{Delivery, Reservation, Subscriber, SubscriberStatus};
+
+const PAGE: i64 = 500;
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DigestOptions {
+    /// Plan and print, reserve and send nothing.
+    pub dry_run: bool,
+}
+
+/// What a run did; also what it logs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DigestReport {
+    pub papers: usize,
+    pub subscribers: usize,
+    pub matched: usize,
+    pub sent: usize,
+    pub deferred: usize,
+    pub failed: usize,
+    /// Digests for this date that an earlier run already finished.
+    pub already_done: usize,
+    /// Dry run only: who would get which papers.
+    pub plans: Vec<PlannedDigest>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedDigest {
+    pub email: String,
+    pub papers: Vec<(String, String)>,
+    pub more: usize,
+}
+
+/// A digest ready to render and send.
+struct Job {
+    delivery: Delivery,
+    subscriber: Subscriber,
+    papers: Vec<(Paper, i64, Vec<matching::MatchedTerm>)>,
+}
+
+/// Runs the digest for `date`.
+pub async fn run_digest(
+    app: &App,
+    date: NaiveDate,
+    options: DigestOptions,
+    now: DateTime<Utc>,
+    progress: &ProgressBar,
+) -> anyhow::Result<DigestReport> {
+    let started = Instant::now();
+    let from = date - Duration::days(i64::from(app.settings.digest.lookback_days));
+    let papers = app.store.papers_between(from, date).await.context("loading the day's papers")?;
+    let index: HashMap<PaperId, usize> = papers.iter().enumerate().map(|(i, p)| (p.id.clone(), i)).collect();
+    let mut matcher = Matcher::new(&papers);
+    let mut report = DigestReport { papers: papers.len(), ..Default::default() };
+    if let Ok(counts) = app.store.subscriber_counts().await {
+        let active = counts.iter().find(|(s, _)| *s == SubscriberStatus::Active).map(|c| c.1).unwrap_or(0);
+        progress.set_length(active as u64);
+    }
+    let mut after = 0;
+    loop {
+        let page = app
+            .store
+            .subscribers_page(Some(SubscriberStatus::Active), after, PAGE)
+            .await
+            .context("reading subscribers")?;
+        let Some(last) = page.last() else { break };
+        after = last.id;
+        let mut jobs = Vec::new();
+        for sub in page {
+            report.subscribers += 1;
+            progress.inc(1);
+            if let Some(existing) = app.store.delivery_for(sub.id, date).await? {
+                if existing.status.is_unfinished() && !options.dry_run {
+                    jobs.push(resume_job(app, existing, sub, &papers, &index).await?);
+                } else {
+                    report.already_done += 1;
+                }
+                continue;
+            }
+            let Some((kept, more)) = plan_for(app, &mut matcher, &papers, &sub).await? else {
+                continue;
+            };
+            report.matched += 1;
+            if options.dry_run {
+                report.plans.push(PlannedDigest {
+                    email: sub.email.to_string(),
+                    papers: kept
+                        .iter()
+                        .map(|p| (papers[p.paper].id.to_string(), papers[p.paper].title.clone()))
+                        .collect(),
+                    more,
+                });
+                continue;
+            }
+            if let Some(job) = reserve(app, date, sub, &papers, kept, more, now).await? {
+                jobs.push(job);
+            } else {
+                report.already_done += 1;
+            }
+        }
+        send_jobs(app, jobs, &mut report).await;
+    }
+    progress.finish_and_clear();
+    tracing::info!(
+        digest.date = %date,
+        papers.count = report.papers,
+        subscribers.count = report.subscribers,
+        digests.matched = report.matched,
+        digests.sent = report.sent,
+        digests.deferred = report.deferred,
+        digests.failed = report.failed,
+        digests.already_done = report.already_done,
+        dry_run = options.dry_run,
+        duration_ms = started.elapsed().as_millis() as u64,
+        "digest run finished"
+    );
+    Ok(report)
+}
+
+/// Sends every unfinished digest (of any date since `since`) whose retry
+/// time has come: the retry job, and the catch-up after a crash.
+pub async fn resume_unfinished(app: &App, since: NaiveDate, now: DateTime<Utc>) -> anyhow::Result<DigestReport> {
+    let mut report = DigestReport::default();
+    let unfinished = app.store.unfinished_deliveries(since, now).await?;
+    for chunk in unfinished.chunks(PAGE as usize) {
+        let mut jobs = Vec::with_capacity(chunk.len());
+        for delivery in chunk {
+            let sub = app.store.subscriber_by_id(delivery.subscriber_id).await?;
+            if sub.status != SubscriberStatus::Active {
+                continue;
+            }
+            jobs.push(resume_job(app, delivery.clone(), sub, &[], &HashMap::new()).await?);
+        }
+        send_jobs(app, jobs, &mut report).await;
+    }
+    if report.sent + report.deferred + report.failed > 0 {
+        tracing::info!(
+            digests.sent = report.sent,
+            digests.deferred = report.deferred,
+            digests.failed = report.failed,
+            "retried unfinished digests"
+        );
+    }
+    Ok(report)
+}
+
+/// Plans one subscriber's digest against the run's papers: `None` when no
+/// digest is due (nothing new matched and `send_empty` is off).
+async fn plan_for(
+    app: &App,
+    matcher: &mut Matcher,
+    papers: &[Paper],
+    sub: &Subscriber,
+) -> anyhow::Result<Option<(Vec<PlannedPaper>, usize)>> {
+    let topics = CompiledTopics::compile(matcher, &sub.topics);
+    for (topic, err) in &topics.invalid {
+        tracing::warn!(subscriber.id = sub.id, topic.position = topic.position, error = %err, "skipping a topic whose query does not parse");
+    }
+    let candidates = plan::candidates(matcher, papers, &topics);
+    if candidates.is_empty() && !app.settings.digest.send_empty {
+        return Ok(None);
+    }
+    let ids: Vec<&PaperId> = candidates.iter().map(|c| &papers[c.paper].id).collect();
+    let sent = app.store.already_sent(sub.id, &ids).await?;
+    let (kept, more) = plan::finish(matcher, papers, &topics, candidates, &sent, app.settings.digest.max_papers);
+    if kept.is_empty() && !app.settings.digest.send_empty {
+        return Ok(None);
+    }
+    Ok(Some((kept, more)))
+}
+
+/// Renders what `sub` would get for `date` without reserving or sending:
+/// the recorded digest if one exists, else a fresh plan.
+pub async fn preview(
+    app: &App,
+    sub: Subscriber,
+    date: NaiveDate,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Option<render::RenderedEmail>> {
+    let job = if let Some(existing) = app.store.delivery_for(sub.id, date).await? {
+        resume_job(app, existing, sub, &[], &HashMap::new()).await?
+    } else {
+        let from = date - Duration::days(i64::from(app.settings.digest.lookback_days));
+        let papers = app.store.papers_between(from, date).await?;
+        let mut matcher = Matcher::new(&papers);
+        let Some((kept, more)) = plan_for(app, &mut matcher, &papers, &sub).await? else {
+            return Ok(None);
+        };
+        let delivery = Delivery {
+            id: 0,
+            subscriber_id: sub.id,
+            digest_date: date,
+            status: crate::store::DeliveryStatus::Pending,
+            message_id: String::new(),
+            paper_count: kept.len() as i64,
+            more_count: more as i64,
+            attempts: 0,
+            last_error: None,
+            smtp_code: None,
+            next_attempt_at: None,
+            sent_at: None,
+        };
+        let papers = kept.into_iter().map(|p| (papers[p.paper].clone(), p.topic_position, p.matched)).collect();
+        Job { delivery, subscriber: sub, papers }
+    };
+    let view = digest_view(app, &job, now);
+    Ok(Some(render::render_digest(&view).context("rendering a digest")?))
+}
+
+async fn reserve(
+    app: &App,
+    date: NaiveDate,
+    sub: Subscriber,
+    papers: &[Paper],
+    kept: Vec<PlannedPaper>,
+    more: usize,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Option<Job>> {
+    let message_id = mail::message_id("digest", date, sub.id, &app.settings.mail_domain());
+    let ledger: Vec<(PaperId, i64)> = kept.iter().map(|p| (papers[p.paper].id.clone(), p.topic_position)).collect();
+    let reservation = app
+        .store
+        .reserve_delivery(sub.id, date, &message_id, &ledger, more as i64, now)
+        .await
+        .context("reserving a delivery")?;
+    Ok(match reservation {
+        None => None,
+        Some(Reservation::New(delivery)) => {
+            // Another run may have claimed some papers in between; keep only ours.
+            let ours: HashSet<PaperId> =
+                app.store.delivery_papers(delivery.id).await?.into_iter().map(|(id, _)| id).collect();
+            let papers = kept
+                .into_iter()
+                .filter(|p| ours.contains(&papers[p.paper].id))
+                .map(|p| (papers[p.paper].clone(), p.topic_position, p.matched))
+                .collect();
+            Some(Job { delivery, subscriber: sub, papers })
+        }
+        Some(Reservation::Existing(d)) if d.status.is_unfinished() => {
+            Some(resume_job(app, d, sub, papers, &HashMap::new()).await?)
+        }
+        Some(Reservation::Existing(_)) => None,
+    })
+}
+
+/// Rebuilds an unfinished delivery from its ledger rows, re-explaining the
+/// matches against the subscriber's current topics.
+async fn resume_job(
+    app: &App,
+    delivery: Delivery,
+    subscriber: Subscriber,
+    run_papers: &[Paper],
+    index: &HashMap<PaperId, usize>,
+) -> anyhow::Result<Job> {
+    let rows = app.store.delivery_papers(delivery.id).await?;
+    let mut papers: Vec<Paper> = Vec::with_capacity(rows.len());
+    let missing: Vec<PaperId> = rows.iter().filter(|(id, _)| !index.contains_key(id)).map(|(id, _)| id.clone()).collect();
+    let loaded: HashMap<PaperId, Paper> =
+        app.store.papers_by_id(&missing).await?.into_iter().map(|p| (p.id.clone(), p)).collect();
+    for (id, _) in &rows {
+        if let Some(&i) = index.get(id) {
+            papers.push(run_papers[i].clone());
+        } else if let Some(p) = loaded.get(id) {
+            papers.push(p.clone());
+        }
+    }
+    let mut small = Matcher::new(&papers);
+    let topics = CompiledTopics::compile(&mut small, &subscriber.topics);
+    let mut out = Vec::with_capacity(papers.len());
+    for (i, paper) in papers.iter().enumerate() {
+        let mut matched: Vec<matching::MatchedTerm> = Vec::new();
+        for (_, c) in &topics.topics {
+            for t in small.explain(c, i) {
+                if !matched.iter().any(|m| m.label == t.label) {
+                    matched.push(t);
+                }
+            }
+        }
+        let topic = rows.iter().find(|(id, _)| *id == paper.id).map(|r| r.1).unwrap_or(0);
+        out.push((paper.clone(), topic, matched));
+    }
+    Ok(Job { delivery, subscriber, papers: out })
+}
+
+async fn send_jobs(app: &App, jobs: Vec<Job>, report: &mut DigestReport) {
+    let concurrency = app.settings.digest.concurrency;
+    let mut results = futures::stream::iter(jobs.into_iter().map(|job| send_one(app, job)))
+        .buffer_unordered(concurrency);
+    while let Some(outcome) = results.next().await {
+        match outcome {
+            Ok(Outcome::Sent) => report.sent += 1,
+            Ok(Outcome::Deferred) => report.deferred += 1,
+            Ok(Outcome::Failed) => report.failed += 1,
+            Err(e) => {
+                report.deferred += 1;
+                tracing::error!(error = format!("{e:#}"), "a digest could not be sent or recorded");
+            }
+        }
+    }
+}
+
+enum Outcome {
+    Sent,
+    Deferred,
+    Failed,
+}
+
+async fn send_one(app: &App, job: Job) -> anyhow::Result<Outcome> {
+    let now = Utc::now();
+    let email = build_email(app, &job, now)?;
+    let id = job.delivery.id;
+    app.store.mark_sending(id, now).await?;
+    let started = Instant::now();
+    let result = app.mailer.send(&email).await;
+    let now = Utc::now();
+    match result {
+        Ok(()) => {
+            app.store.mark_sent(id, now).await?;
+            tracing::debug!(subscriber.id = job.subscriber.id, delivery.id = id, smtp_ms = started.elapsed().as_millis() as u64, "digest sent");
+            Ok(Outcome::Sent)
+        }
+        Err(SendError::Transient { reason }) => {
+            let horizon = Duration::hours(i64::from(app.settings.digest.retry_horizon_hours));
+            let first_planned = job.delivery.digest_date.and_hms_opt(0, 0, 0).map(|t| t.and_utc()).unwrap_or(now);
+            if now - first_planned > horizon + Duration::days(1) {
+                app.store.mark_failed(id, None, &format!("gave up after retries: {reason}"), now).await?;
+                tracing::warn!(subscriber.id = job.subscriber.id, delivery.id = id, "digest failed: transient errors past the retry horizon");
+                return Ok(Outcome::Failed);
+            }
+            let attempts = job.delivery.attempts + 1;
+            let backoff = Duration::minutes(5 * (1i64 << attempts.clamp(0, 6)));
+            app.store.mark_deferred(id, &reason, now + backoff, now).await?;
+            tracing::warn!(subscriber.id = job.subscriber.id, delivery.id = id, error = %reason, retry_in_min = backoff.num_minutes(), "digest deferred");
+            Ok(Outcome::Deferred)
+        }
+        Err(SendError::Permanent { code, reply }) => {
+            app.store.mark_failed(id, code, &reply, now).await?;
+            tracing::warn!(subscriber.id = job.subscriber.id, delivery.id = id, smtp.code = code, "digest rejected permanently");
+            Ok(Outcome::Failed)
+        }
+    }
+}
+
+fn build_email(app: &App, job: &Job, now: DateTime<Utc>) -> anyhow::Result<OutgoingEmail> {
+    let view = digest_view(app, job, now);
+    let rendered = render::render_digest(&view).context("rendering a digest")?;
+    let unsubscribe = app.signer.link_url(
+        &app.settings.web.base_url,
+        Purpose::Unsubscribe,
+        job.subscriber.id,
+        job.subscriber.link_version,
+        now,
+    );
+    Ok(OutgoingEmail {
+        to: job.subscriber.email.clone(),
+        subject: rendered.subject,
+        html: rendered.html,
+        text: rendered.text,
+        message_id: job.delivery.message_id.clone(),
+        date: now,
+        list_unsubscribe: Some(unsubscribe),
+        kind: mail::EmailKind::Digest,
+    })
+}
+
+/// The digest's view model: sections in the subscriber's topic order.
+fn digest_view(app: &App, job: &Job, now: DateTime<Utc>) -> DigestView {
+    let base = &app.settings.web.base_url;
+    let sub = &job.subscriber;
+    let mut sections: Vec<TopicSection> = Vec::new();
+    for topic in &sub.topics {
+        let papers: Vec<PaperView> = job
+            .papers
+            .iter()
+            .filter(|(_, pos, _)| *pos == topic.position)
+            .map(|(p, _, matched)| paper_view(p, matched))
+            .collect();
+        if !papers.is_empty() {
+            sections.push(TopicSection { name: topic.name.clone(), query: topic.query.clone(), papers });
+        }
+    }
+    // Papers whose topic was since removed still go out, under "Other".
+    let known: HashSet<i64> = sub.topics.iter().map(|t| t.position).collect();
+    let orphans: Vec<PaperView> = job
+        .papers
+        .iter()
+        .filter(|(_, pos, _)| !known.contains(pos))
+        .map(|(p, _, m)| paper_view(p, m))
+        .collect();
+    if !orphans.is_empty() {
+        sections.push(TopicSection { name: "Other".into(), query: String::new(), papers: orphans });
+    }
+    DigestView {
+        date_label: job.delivery.digest_date.format("%A, %-d %B %Y").to_string(),
+        sections,
+        more_count: job.delivery.more_count.max(0) as usize,
+        total_count: job.papers.len(),
+        manage_url: app.signer.link_url(base, Purpose::Manage, sub.id, sub.link_version, now).to_string(),
+        unsubscribe_url: app.signer.link_url(base, Purpose::Unsubscribe, sub.id, sub.link_version, now).to_string(),
+        site_name: app.settings.digest.site_name.clone(),
+        base_url: base.to_string(),
+    }
+}
+
+fn paper_view(p: &Paper, matched: &[matching::MatchedTerm]) -> PaperView {
+    let spans: Vec<ViewSpan> = matching::highlight(&p.abstract_text, matched, Field::Abstract)
+        .into_iter()
+        .map(|s| ViewSpan { text: s.text, hit: s.hit })
+        .collect();
+    PaperView {
+        title: p.title.clone(),
+        url: p.url.clone(),
+        authors: render::shorten_authors(&p.authors, 6),
+        excerpt: render::excerpt(spans, 420),
+        matched: matched.iter().map(|m| m.label.as_str()).collect::<Vec<_>>().join(", "),
+        upvotes: p.upvotes,
+        code_url: p.github_repo.clone(),
+        project_url: p.project_page.clone(),
+        pdf_url: p.pdf_url.clone(),
+        categories: p.categories.join(", "),
+    }
+}

@@ -1,0 +1,132 @@
+//! The daemon's clock: cron jobs for fetch, digest and retry, in the
+//! configured timezone, plus the run bookkeeping shared with the CLI.
+//!
+//! Job closures only call the `*_job` functions here; the work itself lives
+//! in [`crate::fetch`] and [`crate::digest`]. A job never overlaps itself:
+//! a tick that finds the previous run still going is skipped and logged.
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use chrono::{Duration, NaiveDate, Utc};
+use indicatif::ProgressBar;
+use tokio::sync::Mutex;
+use tokio_cron_scheduler::{Job, JobScheduler};
+use tokio_util::sync::CancellationToken;
+
+use crate::app::App;
+use crate::digest::run::{resume_unfinished, run_digest, DigestOptions, DigestReport};
+use crate::fetch::{run_fetch, FetchSummary};
+use crate::store::RunKind;
+
+/// Fetches each date in turn and records the run.
+pub async fn fetch_job(app: &App, dates: &[NaiveDate], only: Option<&str>) -> anyhow::Result<Vec<FetchSummary>> {
+    let mut out = Vec::new();
+    for &date in dates {
+        let run = app.store.start_run(RunKind::Fetch, date, Utc::now()).await?;
+        let result = run_fetch(app, date, only, Utc::now()).await;
+        let (outcome, summary) = match &result {
+            Ok(s) if s.failed() == 0 => ("ok", format!("{} new papers", s.new_papers())),
+            Ok(s) => ("partial", format!("{} new papers, {} sources failed", s.new_papers(), s.failed())),
+            Err(e) => ("failed", format!("{e:#}")),
+        };
+        app.store.finish_run(run, outcome, &summary, Utc::now()).await?;
+        out.push(result?);
+    }
+    Ok(out)
+}
+
+/// Runs the digest for `date` (then retries due unfinished digests) and
+/// records the run. A dry run records nothing.
+pub async fn digest_job(app: &App, date: NaiveDate, options: DigestOptions, progress: &ProgressBar) -> anyhow::Result<DigestReport> {
+    if options.dry_run {
+        return run_digest(app, date, options, Utc::now(), progress).await;
+    }
+    let run = app.store.start_run(RunKind::Digest, date, Utc::now()).await?;
+    let result = async {
+        let mut report = run_digest(app, date, options, Utc::now(), progress).await?;
+        let retried = resume_unfinished(app, date - Duration::days(7), Utc::now()).await?;
+        report.sent += retried.sent;
+        report.deferred += retried.deferred;
+        report.failed += retried.failed;
+        anyhow::Ok(report)
+    }
+    .await;
+    let (outcome, summary) = match &result {
+        Ok(r) if r.failed == 0 && r.deferred == 0 => ("ok", format!("{} sent", r.sent)),
+        Ok(r) => ("partial", format!("{} sent, {} deferred, {} failed", r.sent, r.deferred, r.failed)),
+        Err(e) => ("failed", format!("{e:#}")),
+    };
+    app.store.finish_run(run, outcome, &summary, Utc::now()).await?;
+    result
+}
+
+/// The running scheduler; [`SchedulerHandle::stop`] waits for the job in
+/// progress to finish.
+pub struct SchedulerHandle {
+    scheduler: JobScheduler,
+    locks: Vec<Arc<Mutex<()>>>,
+}
+
+impl SchedulerHandle {
+    pub async fn stop(mut self) {
+        if let Err(e) = self.scheduler.shutdown().await {
+            tracing::warn!(error = %e, "stopping the scheduler");
+        }
+        for lock in &self.locks {
+            let _ = lock.lock().await;
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum JobKind {
+    Fetch,
+    Digest,
+    Retry,
+}
+
+pub async fn start(app: Arc<App>, token: CancellationToken) -> anyhow::Result<SchedulerHandle> {
+    let scheduler = JobScheduler::new().await.context("starting the scheduler")?;
+    let tz = app.settings.schedule.timezone;
+    let mut locks = Vec::new();
+    for (kind, expr) in [
+        (JobKind::Fetch, app.settings.schedule.fetch.clone()),
+        (JobKind::Digest, app.settings.schedule.digest.clone()),
+        (JobKind::Retry, app.settings.schedule.retry.clone()),
+    ] {
+        let lock = Arc::new(Mutex::new(()));
+        locks.push(lock.clone());
+        let app = app.clone();
+        let token = token.clone();
+        let job = Job::new_async_tz(expr.as_str(), tz, move |_, _| {
+            let app = app.clone();
+            let lock = lock.clone();
+            let token = token.clone();
+            Box::pin(async move { tick(&app, kind, &lock, &token).await })
+        })
+        .with_context(|| format!("schedule.{kind:?}: {expr:?}").to_lowercase())?;
+        scheduler.add(job).await.context("adding a scheduled job")?;
+    }
+    scheduler.start().await.context("starting the scheduler")?;
+    Ok(SchedulerHandle { scheduler, locks })
+}
+
+async fn tick(app: &App, kind: JobKind, lock: &Mutex<()>, token: &CancellationToken) {
+    if token.is_cancelled() {
+        return;
+    }
+    let Ok(_guard) = lock.try_lock() else {
+        tracing::warn!(job = ?kind, "previous run still in progress; skipping this tick");
+        return;
+    };
+    let today = app.today(Utc::now());
+    let result = match kind {
+        JobKind::Fetch => fetch_job(app, &[today - Duration::days(1), today], None).await.map(|_| ()),
+        JobKind::Digest => digest_job(app, today, DigestOptions::default(), &ProgressBar::hidden()).await.map(|_| ()),
+        JobKind::Retry => resume_unfinished(app, today - Duration::days(7), Utc::now()).await.map(|_| ()),
+    };
+    if let Err(e) = result {
+        tracing::error!(job = ?kind, error = format!("{e:#}"), "scheduled job failed");
+    }
+}

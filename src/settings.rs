@@ -1,0 +1,328 @@
+//! Typed settings, loaded with the `config` crate from a TOML file and
+//! `PAPERBOY__SECTION__KEY` environment overrides, then validated once.
+//!
+//! A wrong value fails at startup with the key's name. Secrets are never in
+//! this struct's `Debug` output (mail passwords are redacted by
+//! [`crate::mail::MailSettings`]; signing keys live in a file).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context as _};
+use chrono_tz::Tz;
+use serde::Deserialize;
+
+use crate::mail::MailSettings;
+use crate::sources::SourceConfig;
+
+/// Where the operator's configuration lives when `--config` is not given.
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/paperboy/paperboy.toml";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    #[serde(default)]
+    pub database: DatabaseSettings,
+    #[serde(default)]
+    pub web: WebSettings,
+    #[serde(default)]
+    pub mail: MailSettings,
+    #[serde(default)]
+    pub security: SecuritySettings,
+    #[serde(default)]
+    pub schedule: ScheduleSettings,
+    #[serde(default)]
+    pub digest: DigestSettings,
+    #[serde(default = "default_sources")]
+    pub sources: Vec<SourceConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseSettings {
+    /// sqlx SQLite URL, e.g. `sqlite:///var/lib/paperboy/paperboy.db`.
+    pub url: String,
+    pub max_connections: u32,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        DatabaseSettings { url: "sqlite://paperboy.db".into(), max_connections: 8 }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebSettings {
+    pub listen: SocketAddr,
+    /// The public URL every link in a mail is built from.
+    pub base_url: url::Url,
+}
+
+impl Default for WebSettings {
+    fn default() -> Self {
+        WebSettings {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            base_url: url::Url::parse("http://127.0.0.1:8080/").expect("valid default URL"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecuritySettings {
+    /// File of HMAC keys for signed links, one per line, newest first.
+    pub signing_key_file: PathBuf,
+    /// Create the key file with a fresh key when it does not exist.
+    pub generate_missing_key: bool,
+}
+
+impl Default for SecuritySettings {
+    fn default() -> Self {
+        SecuritySettings { signing_key_file: PathBuf::from("signing.key"), generate_missing_key: true }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScheduleSettings {
+    /// Cron expression (with seconds) for the daily fetch.
+    pub fetch: String,
+    /// Cron expression (with seconds) for the daily digest.
+    pub digest: String,
+    /// Cron expression for retrying deferred deliveries.
+    pub retry: String,
+    /// The timezone the cron expressions and "today" are read in.
+    pub timezone: Tz,
+}
+
+impl Default for ScheduleSettings {
+    fn default() -> Self {
+        ScheduleSettings {
+            fetch: "0 30 1 * * *".into(),
+            digest: "0 0 7 * * *".into(),
+            retry: "0 */15 * * * *".into(),
+            timezone: Tz::UTC,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DigestSettings {
+    /// Most papers in one digest; the rest are counted.
+    pub max_papers: usize,
+    /// Send a digest even when nothing matched.
+    pub send_empty: bool,
+    /// A digest for day D covers papers announced on D and the days before
+    /// it, back this many days (each paper is still sent only once).
+    pub lookback_days: u32,
+    /// Name shown in mails and pages.
+    pub site_name: String,
+    /// Concurrent SMTP sends during a run.
+    pub concurrency: usize,
+    /// How long a transiently failing digest is retried before it is
+    /// recorded as failed.
+    pub retry_horizon_hours: u32,
+}
+
+impl Default for DigestSettings {
+    fn default() -> Self {
+        DigestSettings {
+            max_papers: 50,
+            send_empty: false,
+            lookback_days: 1,
+            site_name: "paperboy".into(),
+            concurrency: 4,
+            retry_horizon_hours: 24,
+        }
+    }
+}
+
+fn default_sources() -> Vec<SourceConfig> {
+    let toml = r#"
+        [[sources]]
+        name = "hf"
+        kind = "hf_daily_papers"
+    "#;
+    #[derive(Deserialize)]
+    struct Wrapper {
+        sources: Vec<SourceConfig>,
+    }
+    config::Config::builder()
+        .add_source(config::File::from_str(toml, config::FileFormat::Toml))
+        .build()
+        .and_then(|c| c.try_deserialize::<Wrapper>())
+        .map(|w| w.sources)
+        .expect("built-in default sources are valid")
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            database: DatabaseSettings::default(),
+            web: WebSettings::default(),
+            mail: MailSettings::default(),
+            security: SecuritySettings::default(),
+            schedule: ScheduleSettings::default(),
+            digest: DigestSettings::default(),
+            sources: default_sources(),
+        }
+    }
+}
+
+impl Settings {
+    /// Loads settings: the file given with `--config` (which must exist),
+    /// else [`DEFAULT_CONFIG_PATH`] when it exists, else built-in defaults;
+    /// then `PAPERBOY__SECTION__KEY` environment variables on top.
+    pub fn load(explicit: Option<&Path>) -> anyhow::Result<Settings> {
+        let env: Vec<(String, String)> = std::env::vars().collect();
+        Self::load_from(explicit, Path::new(DEFAULT_CONFIG_PATH), env)
+    }
+
+    /// [`Settings::load`] with the default path and environment passed in.
+    pub fn load_from(
+        explicit: Option<&Path>,
+        default_path: &Path,
+        env: Vec<(String, String)>,
+    ) -> anyhow::Result<Settings> {
+        let mut builder = config::Config::builder();
+        let file = match explicit {
+            Some(p) => {
+                if !p.exists() {
+                    bail!("config file {} does not exist", p.display());
+                }
+                Some(p)
+            }
+            None => default_path.exists().then_some(default_path),
+        };
+        if let Some(p) = file {
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("reading config file {}", p.display()))?;
+            builder = builder.add_source(config::File::from_str(&text, config::FileFormat::Toml));
+        }
+        let env_map: std::collections::HashMap<String, String> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("PAPERBOY__"))
+            .collect();
+        builder = builder.add_source(
+            config::Environment::with_prefix("PAPERBOY")
+                .prefix_separator("__")
+                .separator("__")
+                .try_parsing(true)
+                .source(Some(env_map)),
+        );
+        let where_ = file.map(|p| format!(" in {}", p.display())).unwrap_or_default();
+        let settings: Settings = builder
+            .build()
+            .and_then(|c| c.try_deserialize())
+            .map_err(|e| anyhow::anyhow!("invalid configuration{where_}: {e}"))?;
+        settings.validate().map_err(|e| anyhow::anyhow!("invalid configuration{where_}: {e}"))?;
+        Ok(settings)
+    }
+
+    /// Checks what serde cannot: cron syntax, ranges, cross-field rules.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        for (key, expr) in [
+            ("schedule.fetch", &self.schedule.fetch),
+            ("schedule.digest", &self.schedule.digest),
+            ("schedule.retry", &self.schedule.retry),
+        ] {
+            parse_cron(expr).map_err(|e| anyhow::anyhow!("{key} = {expr:?} is not a valid cron expression: {e}"))?;
+        }
+        if !self.database.url.starts_with("sqlite:") {
+            bail!("database.url = {:?} must be a SQLite URL (sqlite://PATH)", self.database.url);
+        }
+        if self.database.max_connections == 0 {
+            bail!("database.max_connections must be at least 1");
+        }
+        if !matches!(self.web.base_url.scheme(), "http" | "https") || self.web.base_url.host().is_none() {
+            bail!("web.base_url = {:?} must be an http(s) URL with a host", self.web.base_url.as_str());
+        }
+        if self.digest.max_papers == 0 || self.digest.max_papers > 1000 {
+            bail!("digest.max_papers = {} must be between 1 and 1000", self.digest.max_papers);
+        }
+        if self.digest.lookback_days > 31 {
+            bail!("digest.lookback_days = {} must be at most 31", self.digest.lookback_days);
+        }
+        if self.digest.concurrency == 0 || self.digest.concurrency > 64 {
+            bail!("digest.concurrency = {} must be between 1 and 64", self.digest.concurrency);
+        }
+        let mut names = std::collections::HashSet::new();
+        for (i, s) in self.sources.iter().enumerate() {
+            s.validate().map_err(|e| anyhow::anyhow!("sources[{i}]: {e}"))?;
+            if !names.insert(s.name.clone()) {
+                bail!("sources[{i}]: the name {:?} is used twice", s.name);
+            }
+        }
+        self.mail.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(())
+    }
+
+    /// Where `List-Id` and Message-IDs say mail comes from.
+    pub fn mail_domain(&self) -> String {
+        self.web.base_url.host_str().unwrap_or("localhost").to_string()
+    }
+}
+
+/// Parses a cron expression the way the scheduler does (seconds optional).
+pub fn parse_cron(expr: &str) -> Result<croner::Cron, croner::errors::CronError> {
+    croner::Cron::new(expr).with_seconds_optional().parse()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_str(toml: &str, env: &[(&str, &str)]) -> anyhow::Result<Settings> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("paperboy.toml");
+        std::fs::write(&path, toml).unwrap();
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Settings::load_from(Some(&path), Path::new("/nonexistent"), env)
+    }
+
+    #[test]
+    fn the_documented_example_loads_as_written() {
+        let s = load_str(include_str!("../config/paperboy.example.toml"), &[]).unwrap();
+        assert_eq!(s.web.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.sources.len(), 2);
+    }
+
+    #[test]
+    fn environment_overrides_a_nested_key() {
+        let s = load_str("[digest]\nmax_papers = 10\n", &[("PAPERBOY__DIGEST__MAX_PAPERS", "7")]).unwrap();
+        assert_eq!(s.digest.max_papers, 7);
+    }
+
+    #[test]
+    fn no_file_means_built_in_defaults() {
+        let s = Settings::load_from(None, Path::new("/nonexistent/paperboy.toml"), vec![]).unwrap();
+        assert_eq!(s.digest.max_papers, 50);
+        assert!(!s.digest.send_empty);
+        assert_eq!(s.sources.len(), 1);
+    }
+
+    #[test]
+    fn a_missing_explicit_file_is_an_error_naming_it() {
+        let e = Settings::load_from(Some(Path::new("/nope/x.toml")), Path::new("/nope"), vec![]).unwrap_err();
+        assert!(e.to_string().contains("/nope/x.toml"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_fail_naming_the_key() {
+        let cases = [
+            ("[schedule]\nfetch = \"every day\"\n", "schedule.fetch"),
+            ("[digest]\nmax_papers = \"lots\"\n", "max_papers"),
+            ("[digest]\nmax_papers = 0\n", "digest.max_papers"),
+            ("[web]\nlisten = \"nowhere\"\n", "listen"),
+            ("[schedule]\ntimezone = \"Mars/Olympus\"\n", "timezone"),
+            ("[database]\nurl = \"postgres://x\"\n", "database.url"),
+            ("[digest]\nmax_paper = 3\n", "max_paper"),
+        ];
+        for (toml, key) in cases {
+            let e = load_str(toml, &[]).unwrap_err();
+            assert!(format!("{e:#}").contains(key), "{toml:?}: {e:#}");
+        }
+    }
+}
