@@ -431,14 +431,21 @@ fn paper_view(p: &Paper, matched: &[matching::MatchedTerm]) -> PaperView {
         .collect();
     PaperView {
         title: p.title.clone(),
-        url: p.url.clone(),
+        url: web_url(&p.url).unwrap_or_default(),
         authors: render::shorten_authors(&p.authors, 6),
         excerpt: render::excerpt(spans, 420),
         matched: matched.iter().map(|m| m.label.as_str()).collect::<Vec<_>>().join(", "),
         upvotes: p.upvotes,
-        code_url: p.github_repo.clone(),
-        project_url: p.project_page.clone(),
-        pdf_url: p.pdf_url.clone(),
+        code_url: p.github_repo.as_deref().and_then(web_url),
+        project_url: p.project_page.as_deref().and_then(web_url),
+        pdf_url: p.pdf_url.as_deref().and_then(web_url),
         categories: p.categories.join(", "),
     }
+}
+
+/// Only http(s) links from a source reach a mail: a `javascript:` or
+/// `data:` URL in a payload is dropped, not escaped into a live link.
+fn web_url(raw: &str) -> Option<String> {
+    let u = url::Url::parse(raw.trim()).ok()?;
+    matches!(u.scheme(), "http" | "https").then(|| u.to_string())
 }
