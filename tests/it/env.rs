@@ -1,0 +1,126 @@
+//! A test environment that runs what production runs: a real SMTP server and
+//! a real HTTP server serving recorded payloads on loopback, a real SQLite
+//! file, and paperboy itself — in-process through `App::build`, or as the
+//! real binary.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+use paperboy::app::App;
+use paperboy::settings::Settings;
+
+use crate::support::{FixtureResponse, FixtureServer, SmtpServer, TestDir};
+
+pub const HF_DAY: &str = "2026-06-12";
+
+pub fn hf_day() -> NaiveDate {
+    HF_DAY.parse().unwrap()
+}
+
+pub struct TestEnv {
+    pub dir: TestDir,
+    pub smtp: SmtpServer,
+    pub http: FixtureServer,
+    pub config_path: PathBuf,
+}
+
+impl TestEnv {
+    /// Servers up, fixtures routed, a config file written with one
+    /// Hugging Face source and the SMTP transport.
+    pub async fn new() -> TestEnv {
+        Self::with_config("").await
+    }
+
+    /// As [`TestEnv::new`], with extra TOML appended to the config.
+    pub async fn with_config(extra: &str) -> TestEnv {
+        let dir = TestDir::new();
+        let smtp = SmtpServer::start().await;
+        let http = FixtureServer::start().await;
+        http.route(
+            "/api/daily_papers",
+            FixtureResponse::fixture("hf_daily_papers_2026-06-12_full_30items.json").with_content_type("application/json"),
+        );
+        http.route(
+            "/hostile/daily_papers",
+            FixtureResponse::fixture("synthetic/hf_markup_in_every_field.json").with_content_type("application/json"),
+        );
+        let config_path = dir.path().join("paperboy.toml");
+        let env = TestEnv { dir, smtp, http, config_path };
+        let toml = format!("{}{extra}", env.base_config());
+        std::fs::write(&env.config_path, toml).unwrap();
+        env
+    }
+
+    fn base_config(&self) -> String {
+        format!(
+            r#"
+[database]
+url = "{db}"
+[web]
+listen = "127.0.0.1:0"
+base_url = "https://papers.example.org/"
+[mail]
+from = "Paperboy <digest@papers.example.org>"
+transport = "smtp"
+smtp_url = "{smtp}"
+timeout_secs = 5
+retries = 1
+[security]
+signing_key_file = "{key}"
+[digest]
+concurrency = 2
+[[sources]]
+name = "hf"
+kind = "hf_daily_papers"
+url = "{hf}"
+retries = 0
+timeout_secs = 5
+[[sources]]
+name = "hostile"
+kind = "hf_daily_papers"
+url = "{hostile}"
+retries = 0
+timeout_secs = 5
+"#,
+            db = self.dir.db_url(),
+            smtp = self.smtp.url(),
+            key = self.dir.path().join("signing.key").display(),
+            hf = self.http.url("/api/daily_papers"),
+            hostile = self.http.url("/hostile/daily_papers"),
+        )
+    }
+
+    pub fn settings(&self) -> Settings {
+        Settings::load_from(Some(&self.config_path), std::path::Path::new("/nonexistent"), vec![]).unwrap()
+    }
+
+    pub async fn app(&self) -> Arc<App> {
+        Arc::new(App::build(self.settings()).await.unwrap())
+    }
+
+    /// Runs the real binary with this environment's config.
+    pub fn paperboy(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("run paperboy")
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_paperboy"));
+        cmd.arg("--config").arg(&self.config_path).args(args);
+        cmd.env_remove("PAPERBOY_LOG");
+        cmd
+    }
+
+    /// Runs the binary and asserts it succeeded; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.paperboy(args);
+        assert!(
+            out.status.success(),
+            "paperboy {args:?} failed: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+}
