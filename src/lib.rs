@@ -4,4 +4,6 @@
 //! driven by the scheduler (`paperboy serve`) or the CLI (one-shot commands).
 //!
 //! - [`domain`]: parsed types shared by every layer (papers, ids, addresses).
+//! - [`links`]: signed, expiring, purpose-bound confirm/manage/unsubscribe links.
 pub mod domain;
+pub mod links;
