@@ -4,6 +4,8 @@
 //! driven by the scheduler (`paperboy serve`) or the CLI (one-shot commands).
 //!
 //! - [`domain`]: parsed types shared by every layer (papers, ids, addresses).
+//! - [`mail`]: `[mail]` settings, message headers and SMTP/file transports (lettre).
 //! - [`links`]: signed, expiring, purpose-bound confirm/manage/unsubscribe links.
 pub mod domain;
 pub mod links;
+pub mod mail;
