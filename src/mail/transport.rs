@@ -280,27 +280,25 @@ fn reply_code(e: &lettre::transport::smtp::Error) -> Option<u16> {
     e.status().and_then(|c| c.to_string().parse().ok())
 }
 
-/// 5xx is the server's final word; everything about reaching the server
-/// (refused, reset, timeouts, TLS hiccups) and 4xx may pass.
+/// A 5xx reply about the message or recipient is final. Failures of the
+/// connection itself (refused, reset, timeouts, TLS), 4xx replies and
+/// problems of our own setup (rejected credentials, STARTTLS required but not
+/// offered) are transient: they are not the recipient's fault, and treating
+/// them as permanent would drop every mail of the run. `check()` at startup
+/// is where setup problems surface.
 fn classify(e: &lettre::transport::smtp::Error) -> SendError {
-    if e.is_permanent() {
-        SendError::Permanent {
-            code: reply_code(e),
+    let code = reply_code(e);
+    if e.is_permanent() && !matches!(code, Some(530 | 534 | 535 | 538)) {
+        return SendError::Permanent {
+            code,
             reply: source_text(e),
-        }
-    } else if e.is_client() {
-        // Our side refused (e.g. no common AUTH mechanism): retrying cannot help.
-        SendError::Permanent {
-            code: None,
-            reply: e.to_string(),
-        }
-    } else {
-        SendError::Transient {
-            reason: match reply_code(e) {
-                Some(code) => format!("{code} {}", source_text(e)),
-                None => e.to_string(),
-            },
-        }
+        };
+    }
+    SendError::Transient {
+        reason: match code {
+            Some(code) => format!("{code} {}", source_text(e)),
+            None => e.to_string(),
+        },
     }
 }
 
@@ -593,6 +591,69 @@ mod tests {
             .filter(|c| c.starts_with("RCPT"))
             .count();
         assert_eq!(rcpts, 3, "one attempt plus two retries");
+    }
+
+    #[tokio::test]
+    async fn rejected_credentials_are_transient_and_check_names_authentication() {
+        let listener_port = {
+            // A server that rejects every AUTH.
+            let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let p = l.local_addr().unwrap().port();
+            tokio::spawn(async move {
+                while let Ok((socket, _)) = l.accept().await {
+                    tokio::spawn(async move {
+                        let (read, mut write) = socket.into_split();
+                        let mut lines = BufReader::new(read);
+                        write.write_all(b"220 ready\r\n").await.ok();
+                        let mut line = String::new();
+                        while lines.read_line(&mut line).await.unwrap_or(0) > 0 {
+                            let reply: &[u8] = if line.starts_with("EHLO") {
+                                b"250-hi\r\n250 AUTH PLAIN\r\n"
+                            } else if line.starts_with("AUTH") {
+                                b"535 5.7.8 bad credentials\r\n"
+                            } else {
+                                b"250 OK\r\n"
+                            };
+                            write.write_all(reply).await.ok();
+                            line.clear();
+                        }
+                    });
+                }
+            });
+            p
+        };
+        let mailer = smtp_mailer(format!("smtp://u:wrong@127.0.0.1:{listener_port}"));
+        let err = mailer.send(&sample(EmailKind::Digest)).await.unwrap_err();
+        assert!(
+            matches!(err, SendError::Transient { ref reason } if reason.contains("535")),
+            "{err:?}"
+        );
+        let err = mailer.check().await.unwrap_err().to_string();
+        assert!(err.contains("authentication rejected"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn required_starttls_that_the_server_lacks_fails_the_check() {
+        let (port, server) = smtp_server("250 OK", "250 OK").await;
+        let mailer = smtp_mailer(format!("smtp://127.0.0.1:{port}?tls=required"));
+        assert!(mailer.check().await.is_err());
+        let err = mailer.send(&sample(EmailKind::Digest)).await.unwrap_err();
+        assert!(matches!(err, SendError::Transient { .. }), "{err:?}");
+        assert!(
+            server.messages.lock().unwrap().is_empty(),
+            "nothing may be sent in clear"
+        );
+    }
+
+    #[test]
+    fn building_an_smtp_mailer_outside_a_runtime_is_an_error_not_a_panic() {
+        let settings = MailSettings {
+            transport: TransportKind::Smtp,
+            smtp_url: Some("smtp://mail.example.org".into()),
+            ..MailSettings::default()
+        };
+        let err = Mailer::from_settings(&settings).unwrap_err().to_string();
+        assert!(err.contains("Tokio runtime"), "{err}");
     }
 
     #[tokio::test]

@@ -1,0 +1,2 @@
+//! The digest: planning a day's run, rendering it, recording deliveries.
+pub mod render;
