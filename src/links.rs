@@ -95,7 +95,7 @@ impl fmt::Display for Purpose {
 /// Problems loading or creating the key file. Every variant names the file.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
-    #[error("signing key file {path}: not found (create one with `paperboy keygen`)")]
+    #[error("signing key file {path}: not found")]
     Missing { path: PathBuf },
     #[error("signing key file {path}: cannot be read: {source}")]
     Unreadable {

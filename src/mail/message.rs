@@ -274,6 +274,33 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_long_unsubscribe_url_survives_header_folding_intact() {
+        let url = format!(
+            "https://papers.example.org/some/deep/prefix/unsubscribe/{}",
+            "AbCdEfGh-_".repeat(8)
+        );
+        let mut email = sample(EmailKind::Digest);
+        email.list_unsubscribe = Some(url::Url::parse(&url).unwrap());
+        let raw = composer().build(&email).unwrap().formatted();
+        let msg = MessageParser::default().parse(&raw).unwrap();
+        let value: String = header(&msg, "List-Unsubscribe")
+            .unwrap()
+            .split_whitespace()
+            .collect();
+        assert_eq!(value, format!("<{url}>"));
+        let text = String::from_utf8_lossy(&raw);
+        let line = text
+            .split("\r\n")
+            .find(|l| l.starts_with("List-Unsubscribe:"))
+            .unwrap();
+        assert_eq!(
+            line,
+            format!("List-Unsubscribe: <{url}>"),
+            "folded or MIME-encoded"
+        );
+    }
+
+    #[test]
     fn a_confirmation_mail_has_no_list_headers() {
         let raw = composer()
             .build(&sample(EmailKind::Confirmation))

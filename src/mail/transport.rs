@@ -102,6 +102,16 @@ impl Mailer {
         }
     }
 
+    /// The domain of the `From:` address: the natural right-hand side for
+    /// [`super::message_id`].
+    pub fn sender_domain(&self) -> String {
+        let composer = match self {
+            Mailer::Smtp(m) => &m.composer,
+            Mailer::File(m) => &m.composer,
+        };
+        composer.from.email.domain().to_string()
+    }
+
     /// The exact bytes that would be sent, for previews and tests.
     pub fn format(&self, email: &OutgoingEmail) -> Result<Vec<u8>, SendError> {
         let composer = match self {
@@ -143,24 +153,25 @@ impl SmtpMailer {
             .map(|(_, v)| v.into_owned());
         let tls_params =
             || TlsParameters::new(host.clone()).map_err(|e| bad(format!("TLS setup failed ({e})")));
-        let (tls, default_port) =
-            match (url.scheme(), tls_param.as_deref()) {
-                ("smtp", None | Some("opportunistic")) => (Tls::Opportunistic(tls_params()?), 25),
-                ("smtp", Some("required")) => (Tls::Required(tls_params()?), 587),
-                ("smtp", Some("none")) => (Tls::None, 25),
-                ("smtps", None) => (Tls::Wrapper(tls_params()?), 465),
-                (scheme @ ("smtp" | "smtps"), Some(other)) => {
-                    return Err(bad(format!(
-                    "has tls={other:?}; use tls=required (or opportunistic/none) with smtp://{}",
-                    if scheme == "smtps" { ", none with smtps://" } else { "" }
+        let (tls, default_port) = match (url.scheme(), tls_param.as_deref()) {
+            ("smtp", None | Some("opportunistic")) => (Tls::Opportunistic(tls_params()?), 25),
+            ("smtp", Some("required")) => (Tls::Required(tls_params()?), 587),
+            ("smtp", Some("none")) => (Tls::None, 25),
+            ("smtps", None) => (Tls::Wrapper(tls_params()?), 465),
+            ("smtps", Some(other)) => {
+                return Err(bad(format!(
+                    "has tls={other:?}, but smtps:// is always implicit TLS; drop the parameter"
                 )))
-                }
-                (scheme, _) => {
-                    return Err(bad(format!(
-                        "has scheme {scheme:?}; use smtp:// or smtps://"
-                    )))
-                }
-            };
+            }
+            ("smtp", Some(other)) => return Err(bad(format!(
+                "has tls={other:?}; use tls=required, tls=opportunistic (the default) or tls=none"
+            ))),
+            (scheme, _) => {
+                return Err(bad(format!(
+                    "has scheme {scheme:?}; use smtp:// or smtps://"
+                )))
+            }
+        };
         let port = url.port().unwrap_or(default_port);
 
         let user = percent_decode(url.username()).unwrap_or_else(|| url.username().to_string());
@@ -752,6 +763,65 @@ mod tests {
             .to_string();
         assert!(err.contains("outbox"), "{err}");
         assert!(err.contains(&blocker.display().to_string()), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_rendered_digest_arrives_in_the_outbox_with_both_parts_intact() {
+        use crate::digest::render::{render_digest, DigestView, PaperView, Span, TopicSection};
+        let view = DigestView {
+            date_label: "Friday, 12 June 2026".into(),
+            short_date: "12 Jun 2026".into(),
+            sections: vec![TopicSection {
+                name: "Diffusion".into(),
+                query: "ti:diffusion".into(),
+                papers: vec![PaperView {
+                    title: "Ünïcode & <tags> in a title".into(),
+                    url: "https://arxiv.org/abs/2606.01234".into(),
+                    excerpt: vec![Span::hit("Diffusion"), Span::plain(" everywhere")],
+                    ..PaperView::default()
+                }],
+            }],
+            total_count: 1,
+            manage_url: "https://example.org/manage/M".into(),
+            unsubscribe_url: "https://example.org/unsubscribe/U".into(),
+            site_name: "Paperboy".into(),
+            base_url: "https://example.org/".into(),
+            ..DigestView::default()
+        };
+        let rendered = render_digest(&view).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mailer = Mailer::from_settings(&MailSettings {
+            from: "Paperboy <papers@example.org>".into(),
+            outbox_dir: dir.path().to_path_buf(),
+            ..MailSettings::default()
+        })
+        .unwrap();
+        assert_eq!(mailer.sender_domain(), "example.org");
+        let mut email = sample(EmailKind::Digest);
+        email.subject = rendered.subject.clone();
+        email.html = rendered.html.clone();
+        email.text = rendered.text.clone();
+        mailer.send(&email).await.unwrap();
+
+        let entry = std::fs::read_dir(dir.path())
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap();
+        let raw = std::fs::read(entry.path()).unwrap();
+        let parsed = mail_parser::MessageParser::default().parse(&raw).unwrap();
+        assert_eq!(
+            parsed.subject().unwrap(),
+            "1 new paper on your topics — 12 Jun 2026"
+        );
+        assert_eq!(
+            parsed.body_html(0).unwrap().replace("\r\n", "\n"),
+            rendered.html
+        );
+        assert_eq!(
+            parsed.body_text(0).unwrap().replace("\r\n", "\n"),
+            rendered.text
+        );
     }
 
     #[test]
