@@ -242,7 +242,8 @@ impl SigningKeys {
             })
     }
 
-    /// Builds keys from raw secrets (first signs). For tests and embedding.
+    /// Builds keys from raw secrets (the first signs). Secrets shorter than
+    /// [`MIN_KEY_BYTES`] are skipped; `None` if none remain.
     pub fn from_secrets<I: IntoIterator<Item = Vec<u8>>>(secrets: I) -> Option<SigningKeys> {
         let keys: Vec<Key> = secrets
             .into_iter()
