@@ -163,9 +163,11 @@ impl SmtpMailer {
                     "has tls={other:?}, but smtps:// is always implicit TLS; drop the parameter"
                 )))
             }
-            ("smtp", Some(other)) => return Err(bad(format!(
+            ("smtp", Some(other)) => {
+                return Err(bad(format!(
                 "has tls={other:?}; use tls=required, tls=opportunistic (the default) or tls=none"
-            ))),
+            )))
+            }
             (scheme, _) => {
                 return Err(bad(format!(
                     "has scheme {scheme:?}; use smtp:// or smtps://"
