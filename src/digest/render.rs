@@ -1,0 +1,703 @@
+//! Rendering the digest and confirmation emails from already-formatted view
+//! models (askama templates in `templates/email/`).
+//!
+//! Owns the view types, the subject line, author shortening, excerpt cutting
+//! and plain-text wrapping. It must not query the store, match papers, sign
+//! links or send mail: the caller fills the views with finished strings and
+//! URLs. HTML is auto-escaped; nothing from a paper or a subscriber is ever
+//! marked safe.
+
+use askama::Template;
+
+/// A piece of excerpt text; `hit` marks a matched query term.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Span {
+    pub text: String,
+    pub hit: bool,
+}
+
+impl Span {
+    pub fn plain(text: impl Into<String>) -> Self {
+        Span {
+            text: text.into(),
+            hit: false,
+        }
+    }
+
+    pub fn hit(text: impl Into<String>) -> Self {
+        Span {
+            text: text.into(),
+            hit: true,
+        }
+    }
+}
+
+/// One paper as shown in the digest.
+#[derive(Debug, Clone, Default)]
+pub struct PaperView {
+    pub title: String,
+    pub url: String,
+    /// Already shortened, see [`shorten_authors`].
+    pub authors: String,
+    /// Already cut, see [`excerpt`].
+    pub excerpt: Vec<Span>,
+    /// Why it matched, e.g. `"ti:diffusion, cat:cs.LG"`.
+    pub matched: String,
+    pub upvotes: Option<i64>,
+    pub code_url: Option<String>,
+    pub project_url: Option<String>,
+    pub pdf_url: Option<String>,
+    /// e.g. `"cs.LG, cs.AI"`.
+    pub categories: String,
+}
+
+/// The papers one of the subscriber's topics matched.
+#[derive(Debug, Clone, Default)]
+pub struct TopicSection {
+    pub name: String,
+    pub query: String,
+    pub papers: Vec<PaperView>,
+}
+
+/// Everything the digest email shows.
+#[derive(Debug, Clone, Default)]
+pub struct DigestView {
+    /// Long form for the body, e.g. `"Friday, 12 June 2026"`.
+    pub date_label: String,
+    /// Short form for the subject, e.g. `"12 Jun 2026"`.
+    pub short_date: String,
+    pub sections: Vec<TopicSection>,
+    /// Matched papers left out of this mail by the per-mail cap.
+    pub more_count: usize,
+    /// Every matched paper, shown or not.
+    pub total_count: usize,
+    pub manage_url: String,
+    pub unsubscribe_url: String,
+    pub site_name: String,
+    pub base_url: String,
+}
+
+/// Everything the double opt-in confirmation email shows. Deliberately no
+/// free text from the form (list-bombing protection): only topic queries.
+#[derive(Debug, Clone, Default)]
+pub struct ConfirmView {
+    pub confirm_url: String,
+    pub topics: Vec<String>,
+    pub site_name: String,
+}
+
+/// A rendered email, ready to become an `OutgoingEmail`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderedEmail {
+    pub subject: String,
+    pub html: String,
+    pub text: String,
+}
+
+/// Text part line width: comfortable in every client, below RFC 5322's 78.
+const TEXT_WIDTH: usize = 72;
+
+/// Methods callable from the templates.
+trait ViewHelpers {
+    /// Word-wraps to [`TEXT_WIDTH`], every line indented by `indent` spaces.
+    /// Long words (URLs) are never broken.
+    fn wrap(&self, text: impl std::fmt::Display, indent: usize) -> String {
+        wrap_text(&text.to_string(), TEXT_WIDTH, indent)
+    }
+
+    fn plural<'s>(
+        &self,
+        n: impl std::borrow::Borrow<usize>,
+        one: &'s str,
+        many: &'s str,
+    ) -> &'s str {
+        if *n.borrow() == 1 {
+            one
+        } else {
+            many
+        }
+    }
+
+    fn spans_text(&self, spans: &[Span]) -> String {
+        spans.iter().map(|s| s.text.as_str()).collect()
+    }
+
+    /// The URL if it is a web or mail link, else `#`: paper URLs come from
+    /// outside, and escaping alone does not stop a `javascript:` href.
+    fn href(&self, url: impl AsRef<str>) -> String {
+        safe_href(url.as_ref())
+    }
+}
+
+fn safe_href(url: &str) -> String {
+    let url = url.trim();
+    let lower = url.to_ascii_lowercase();
+    if ["https://", "http://", "mailto:"]
+        .iter()
+        .any(|scheme| lower.starts_with(scheme))
+    {
+        url.to_string()
+    } else {
+        "#".to_string()
+    }
+}
+
+#[derive(Template)]
+#[template(path = "email/digest.html")]
+struct DigestHtml<'a> {
+    v: &'a DigestView,
+}
+
+#[derive(Template)]
+#[template(path = "email/digest.txt")]
+struct DigestText<'a> {
+    v: &'a DigestView,
+}
+
+#[derive(Template)]
+#[template(path = "email/confirm.html")]
+struct ConfirmHtml<'a> {
+    v: &'a ConfirmView,
+}
+
+#[derive(Template)]
+#[template(path = "email/confirm.txt")]
+struct ConfirmText<'a> {
+    v: &'a ConfirmView,
+}
+
+impl ViewHelpers for DigestText<'_> {}
+impl ViewHelpers for ConfirmText<'_> {}
+impl ViewHelpers for DigestHtml<'_> {}
+impl ViewHelpers for ConfirmHtml<'_> {}
+
+/// Renders the digest's subject, HTML and text parts.
+pub fn render_digest(view: &DigestView) -> Result<RenderedEmail, askama::Error> {
+    Ok(RenderedEmail {
+        subject: digest_subject(view),
+        html: DigestHtml { v: view }.render()?,
+        text: tidy_text(&DigestText { v: view }.render()?),
+    })
+}
+
+/// Renders the subscription confirmation mail.
+pub fn render_confirm(view: &ConfirmView) -> Result<RenderedEmail, askama::Error> {
+    Ok(RenderedEmail {
+        subject: single_line(&format!("Confirm your subscription to {}", view.site_name)),
+        html: ConfirmHtml { v: view }.render()?,
+        text: tidy_text(&ConfirmText { v: view }.render()?),
+    })
+}
+
+/// `"7 new papers on your topics — 12 Jun 2026"`.
+pub fn digest_subject(view: &DigestView) -> String {
+    let noun = if view.total_count == 1 {
+        "paper"
+    } else {
+        "papers"
+    };
+    let date = if view.short_date.trim().is_empty() {
+        &view.date_label
+    } else {
+        &view.short_date
+    };
+    single_line(&format!(
+        "{} new {noun} on your topics — {date}",
+        view.total_count
+    ))
+}
+
+fn single_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Collapses the blank-line runs template control flow leaves behind and
+/// trailing spaces, and ends with exactly one newline.
+fn tidy_text(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    let mut blank_run = 0;
+    for line in raw.lines() {
+        let line = line.trim_end();
+        if line.is_empty() {
+            blank_run += 1;
+            if blank_run > 1 || out.is_empty() {
+                continue;
+            }
+        } else {
+            blank_run = 0;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    while out.ends_with("\n\n") {
+        out.pop();
+    }
+    out
+}
+
+/// `"A, B, C et al. (14 authors)"` when there are more than `max` authors;
+/// all names otherwise.
+pub fn shorten_authors(authors: &[String], max: usize) -> String {
+    let names: Vec<String> = authors
+        .iter()
+        .map(|a| single_line(a))
+        .filter(|a| !a.is_empty())
+        .collect();
+    if names.len() <= max {
+        return names.join(", ");
+    }
+    if max == 0 {
+        return format!("{} authors", names.len());
+    }
+    format!(
+        "{} et al. ({} authors)",
+        names[..max].join(", "),
+        names.len()
+    )
+}
+
+/// Cuts highlighted text to at most `max_chars` characters (ellipses not
+/// counted), on word boundaries, keeping the first hit visible when it fits;
+/// "…" marks each side that was cut.
+pub fn excerpt(spans: &[Span], max_chars: usize) -> Vec<Span> {
+    let chars: Vec<(char, bool)> = spans
+        .iter()
+        .flat_map(|s| s.text.chars().map(move |c| (c, s.hit)))
+        .collect();
+    let n = chars.len();
+    if n <= max_chars {
+        return regroup(&chars);
+    }
+    if max_chars == 0 {
+        return vec![Span::plain("…")];
+    }
+    let is_space = |i: usize| chars[i].0.is_whitespace();
+
+    let first_hit = chars.iter().position(|&(_, hit)| hit);
+    let mut start = 0;
+    if let Some(hit_start) = first_hit {
+        let hit_end = (hit_start..n).find(|&i| !chars[i].1).unwrap_or(n);
+        if hit_end > max_chars {
+            // Show some context before the hit, but never push its end out.
+            let with_context = hit_start.saturating_sub(max_chars / 4);
+            start = with_context.max(hit_end.saturating_sub(max_chars));
+            start = start.min(hit_start);
+            if start > 0 && !is_space(start - 1) {
+                start = (start..hit_start)
+                    .find(|&i| is_space(i))
+                    .map(|i| i + 1)
+                    .unwrap_or(hit_start);
+            }
+        }
+    }
+    while start < n && is_space(start) {
+        start += 1;
+    }
+
+    let mut end = (start + max_chars).min(n);
+    if end < n {
+        if !is_space(end) {
+            if let Some(space) = (start + 1..end).rev().find(|&i| is_space(i)) {
+                end = space;
+            }
+        }
+        // A dangling comma before the ellipsis reads like a typo.
+        while end > start && (is_space(end - 1) || ",;:".contains(chars[end - 1].0)) {
+            end -= 1;
+        }
+    }
+
+    let mut out = Vec::new();
+    if start > 0 {
+        out.push(Span::plain("…"));
+    }
+    out.extend(regroup(&chars[start..end]));
+    if end < n {
+        match out.last_mut() {
+            Some(last) if !last.hit => last.text.push('…'),
+            _ => out.push(Span::plain("…")),
+        }
+    }
+    if start > 0 && out.len() > 1 && !out[1].hit {
+        let first = out.remove(0);
+        out[0].text.insert_str(0, &first.text);
+    }
+    out
+}
+
+fn regroup(chars: &[(char, bool)]) -> Vec<Span> {
+    let mut out: Vec<Span> = Vec::new();
+    for &(c, hit) in chars {
+        match out.last_mut() {
+            Some(last) if last.hit == hit => last.text.push(c),
+            _ => out.push(Span {
+                text: c.to_string(),
+                hit,
+            }),
+        }
+    }
+    out
+}
+
+/// Greedy word wrap; words longer than the line (URLs) get a line of their own.
+fn wrap_text(text: &str, width: usize, indent: usize) -> String {
+    let pad = " ".repeat(indent);
+    let room = width.saturating_sub(indent).max(20);
+    let mut lines: Vec<String> = Vec::new();
+    let mut line = String::new();
+    let mut line_len = 0;
+    for word in text.split_whitespace() {
+        let len = word.chars().count();
+        if line_len > 0 && line_len + 1 + len > room {
+            lines.push(std::mem::take(&mut line));
+            line_len = 0;
+        }
+        if line_len > 0 {
+            line.push(' ');
+            line_len += 1;
+        }
+        line.push_str(word);
+        line_len += len;
+    }
+    if !line.is_empty() {
+        lines.push(line);
+    }
+    lines
+        .iter()
+        .map(|l| format!("{pad}{l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn paper(title: &str) -> PaperView {
+        PaperView {
+            title: title.into(),
+            url: "https://arxiv.org/abs/2606.01234".into(),
+            authors: "Ada Lovelace, Alan Turing, Grace Hopper et al. (14 authors)".into(),
+            excerpt: vec![
+                Span::plain("We study "),
+                Span::hit("diffusion"),
+                Span::plain(" models for <b>graphs</b> & sets."),
+            ],
+            matched: "ti:diffusion, cat:cs.LG".into(),
+            upvotes: Some(12),
+            code_url: Some("https://github.com/example/repo".into()),
+            project_url: None,
+            pdf_url: Some("https://arxiv.org/pdf/2606.01234".into()),
+            categories: "cs.LG, cs.AI".into(),
+        }
+    }
+
+    fn view() -> DigestView {
+        DigestView {
+            date_label: "Friday, 12 June 2026".into(),
+            short_date: "12 Jun 2026".into(),
+            sections: vec![
+                TopicSection {
+                    name: "Diffusion".into(),
+                    query: "ti:diffusion AND cat:cs.LG".into(),
+                    papers: vec![
+                        paper("<script>alert(1)</script> Denoising at scale"),
+                        paper("A second paper about diffusion with a rather long title that must wrap in the text part"),
+                    ],
+                },
+                TopicSection {
+                    name: "Graphs".into(),
+                    query: "abs:\"graph neural\"".into(),
+                    papers: vec![PaperView {
+                        upvotes: None,
+                        code_url: None,
+                        pdf_url: None,
+                        ..paper("Plain graph paper")
+                    }],
+                },
+            ],
+            more_count: 4,
+            total_count: 7,
+            manage_url: "https://example.org/papers/manage/MANAGETOKEN".into(),
+            unsubscribe_url: "https://example.org/papers/unsubscribe/UNSUBTOKEN".into(),
+            site_name: "Paperboy".into(),
+            base_url: "https://example.org/papers/".into(),
+        }
+    }
+
+    fn text_of(spans: &[Span]) -> String {
+        spans.iter().map(|s| s.text.as_str()).collect()
+    }
+
+    #[test]
+    fn a_script_title_is_escaped_in_html_and_intact_in_text() {
+        let r = render_digest(&view()).unwrap();
+        assert!(!r.html.contains("<script"), "raw script tag in HTML");
+        assert!(r.html.contains("&#60;script&#62;alert(1)&#60;/script&#62;"));
+        assert!(r.html.contains("&#60;b&#62;graphs&#60;/b&#62; &#38; sets"));
+        assert!(r
+            .text
+            .contains("1. <script>alert(1)</script> Denoising at scale"));
+        assert!(r.text.contains("models for <b>graphs</b> & sets."));
+    }
+
+    #[test]
+    fn subscriber_supplied_topic_names_and_queries_are_escaped() {
+        let mut v = view();
+        v.sections[0].name = "<img src=x onerror=alert(1)>".into();
+        v.sections[0].query = "ti:\"a\" <i>".into();
+        let r = render_digest(&v).unwrap();
+        assert!(!r.html.contains("<img"));
+        assert!(r.html.contains("&#60;img src=x onerror=alert(1)&#62;"));
+        assert!(r.html.contains("ti:&#34;a&#34; &#60;i&#62;"));
+    }
+
+    #[test]
+    fn highlights_are_marked_with_inline_style_in_html() {
+        let r = render_digest(&view()).unwrap();
+        assert!(r.html.contains(
+            "We study <mark class=\"pb-mark\" style=\"background-color:#fef08a;color:#111827;padding:0 1px;\">diffusion</mark> models"
+        ));
+        assert!(r
+            .html
+            .contains("Matched: <b style=\"font-weight:bold;\">ti:diffusion, cat:cs.LG</b>"));
+        assert!(r.text.contains("   We study diffusion models"));
+        assert!(r.text.contains("   Matched: ti:diffusion, cat:cs.LG"));
+    }
+
+    #[test]
+    fn the_more_line_appears_only_when_papers_were_left_out() {
+        let r = render_digest(&view()).unwrap();
+        assert!(r.html.contains("and 4 more matching papers not shown here"));
+        assert!(r
+            .text
+            .contains("...and 4 more matching papers not shown here"));
+        let mut v = view();
+        v.more_count = 1;
+        assert!(render_digest(&v)
+            .unwrap()
+            .text
+            .contains("1 more matching paper not"));
+        v.more_count = 0;
+        let r = render_digest(&v).unwrap();
+        assert!(!r.html.contains("more matching"));
+        assert!(!r.text.contains("more matching"));
+    }
+
+    #[test]
+    fn both_parts_carry_the_manage_and_unsubscribe_links() {
+        let r = render_digest(&view()).unwrap();
+        for part in [&r.html, &r.text] {
+            assert!(part.contains("https://example.org/papers/manage/MANAGETOKEN"));
+            assert!(part.contains("https://example.org/papers/unsubscribe/UNSUBTOKEN"));
+        }
+        assert!(r
+            .text
+            .contains("Unsubscribe: https://example.org/papers/unsubscribe/UNSUBTOKEN"));
+        assert!(r.html.contains(">Unsubscribe</a>"));
+    }
+
+    #[test]
+    fn the_text_part_spells_out_every_link() {
+        let r = render_digest(&view()).unwrap();
+        assert!(r
+            .text
+            .contains("Abstract: https://arxiv.org/abs/2606.01234"));
+        assert!(r.text.contains("PDF: https://arxiv.org/pdf/2606.01234"));
+        assert!(r.text.contains("Code: https://github.com/example/repo"));
+        assert!(r.text.contains("Upvotes: 12"));
+        assert!(!r.text.contains("Project page:"));
+    }
+
+    #[test]
+    fn text_lines_are_wrapped_except_unbreakable_urls() {
+        let r = render_digest(&view()).unwrap();
+        for line in r.text.lines() {
+            assert!(
+                line.chars().count() <= TEXT_WIDTH || line.contains("://"),
+                "line too long: {line:?}"
+            );
+        }
+        assert!(r.text.contains("2. A second paper about diffusion with a rather long title that must\n   wrap in the text part"));
+    }
+
+    #[test]
+    fn the_html_loads_nothing_remote_and_runs_nothing() {
+        let mut v = view();
+        v.sections[0].papers[0].code_url = Some("javascript:alert(1)".into());
+        let r = render_digest(&v).unwrap();
+        let lower = r.html.to_ascii_lowercase();
+        for banned in [
+            "<script",
+            " src=",
+            "<link",
+            "@import",
+            "url(",
+            "<iframe",
+            "javascript:",
+        ] {
+            assert!(!lower.contains(banned), "HTML contains {banned:?}");
+        }
+        for (at, _) in lower.match_indices("http") {
+            assert!(
+                lower[..at].ends_with("href=\""),
+                "URL outside a link at {at}: {}",
+                &r.html[at.saturating_sub(40)..(at + 40).min(r.html.len())]
+            );
+        }
+        assert!(r
+            .html
+            .contains("<meta name=\"color-scheme\" content=\"light dark\">"));
+        assert!(r.html.contains("@media (prefers-color-scheme: dark)"));
+        assert_eq!(lower.matches("<style").count(), 1);
+    }
+
+    #[test]
+    fn the_subject_counts_papers_and_carries_the_short_date() {
+        let mut v = view();
+        assert_eq!(
+            digest_subject(&v),
+            "7 new papers on your topics — 12 Jun 2026"
+        );
+        v.total_count = 1;
+        v.short_date = String::new();
+        assert_eq!(
+            digest_subject(&v),
+            "1 new paper on your topics — Friday, 12 June 2026"
+        );
+    }
+
+    #[test]
+    fn the_confirmation_mail_lists_topics_escaped_and_the_link() {
+        let c = render_confirm(&ConfirmView {
+            confirm_url: "https://example.org/confirm/TOK".into(),
+            topics: vec!["ti:diffusion".into(), "au:<b>hinton</b>".into()],
+            site_name: "Paperboy".into(),
+        })
+        .unwrap();
+        assert_eq!(c.subject, "Confirm your subscription to Paperboy");
+        assert!(c.html.contains("au:&#60;b&#62;hinton&#60;/b&#62;"));
+        assert!(c.html.contains("href=\"https://example.org/confirm/TOK\""));
+        assert!(c.text.contains("- au:<b>hinton</b>"));
+        assert!(c.text.contains("\nhttps://example.org/confirm/TOK\n"));
+        assert!(c.text.contains("these topics:"));
+        assert!(!c.html.contains("Unsubscribe"));
+    }
+
+    #[test]
+    fn authors_are_shortened_with_a_count_beyond_the_limit() {
+        let names: Vec<String> = (1..=14).map(|i| format!("Author {i}")).collect();
+        assert_eq!(
+            shorten_authors(&names, 3),
+            "Author 1, Author 2, Author 3 et al. (14 authors)"
+        );
+        assert_eq!(
+            shorten_authors(&names[..3], 3),
+            "Author 1, Author 2, Author 3"
+        );
+        assert_eq!(shorten_authors(&names[..1], 3), "Author 1");
+        assert_eq!(shorten_authors(&[], 3), "");
+        assert_eq!(shorten_authors(&names, 0), "14 authors");
+        let messy = vec!["  Ada\n Lovelace ".to_string(), String::new()];
+        assert_eq!(shorten_authors(&messy, 3), "Ada Lovelace");
+    }
+
+    #[test]
+    fn a_short_excerpt_is_kept_whole() {
+        let spans = vec![
+            Span::plain("We study "),
+            Span::hit("diffusion"),
+            Span::plain("."),
+        ];
+        assert_eq!(excerpt(&spans, 100), spans);
+    }
+
+    #[test]
+    fn a_long_excerpt_is_cut_on_a_word_boundary_with_an_ellipsis() {
+        let spans = vec![
+            Span::hit("Diffusion"),
+            Span::plain(" models are strong generative models for images and audio."),
+        ];
+        let out = excerpt(&spans, 30);
+        assert_eq!(text_of(&out), "Diffusion models are strong…");
+        assert!(out[0].hit && out[0].text == "Diffusion");
+    }
+
+    #[test]
+    fn a_late_first_hit_moves_the_window_so_it_stays_visible() {
+        let lead = "word ".repeat(40);
+        let spans = vec![
+            Span::plain(lead.clone()),
+            Span::hit("transformer"),
+            Span::plain(" architectures for long context and more words after that"),
+        ];
+        let out = excerpt(&spans, 60);
+        let text = text_of(&out);
+        assert!(text.starts_with('…'), "{text}");
+        assert!(text.ends_with('…'), "{text}");
+        assert!(
+            out.iter().any(|s| s.hit && s.text == "transformer"),
+            "{out:?}"
+        );
+        assert!(text.chars().filter(|&c| c != '…').count() <= 60, "{text}");
+        assert!(!text.contains(" …") && !text.contains("… "), "{text}");
+    }
+
+    #[test]
+    fn a_single_overlong_word_is_cut_hard() {
+        let spans = vec![Span::plain("x".repeat(50))];
+        assert_eq!(
+            text_of(&excerpt(&spans, 10)),
+            format!("{}…", "x".repeat(10))
+        );
+    }
+
+    #[test]
+    fn unsafe_link_schemes_become_inert() {
+        assert_eq!(safe_href("javascript:alert(1)"), "#");
+        assert_eq!(safe_href("data:text/html,x"), "#");
+        assert_eq!(safe_href(" https://a.example/x "), "https://a.example/x");
+        assert_eq!(safe_href("HTTP://a.example"), "HTTP://a.example");
+    }
+
+    fn spans_strategy() -> impl Strategy<Value = Vec<Span>> {
+        proptest::collection::vec(
+            ("[a-zé ,.]{0,12}", any::<bool>()).prop_map(|(text, hit)| Span { text, hit }),
+            0..30,
+        )
+    }
+
+    proptest! {
+        #[test]
+        fn an_excerpt_is_a_bounded_piece_of_the_input(spans in spans_strategy(), max in 0usize..80) {
+            let full = text_of(&spans);
+            let out = excerpt(&spans, max);
+            let shown = text_of(&out);
+            let core = shown.trim_start_matches('…').trim_end_matches('…');
+            prop_assert!(core.chars().count() <= max);
+            prop_assert!(full.contains(core));
+            if full.chars().count() <= max {
+                prop_assert_eq!(shown, full);
+            }
+        }
+
+        #[test]
+        fn the_first_hit_survives_when_it_fits(pre in "[a-z ]{0,200}", hit in "[a-z]{1,15}", post in "[a-z ]{0,200}", max in 20usize..80) {
+            let spans = vec![Span::plain(format!("{pre} ")), Span::hit(hit.clone()), Span::plain(format!(" {post}"))];
+            let out = excerpt(&spans, max);
+            prop_assert!(out.iter().any(|s| s.hit && s.text == hit), "{:?}", out);
+        }
+
+        #[test]
+        fn wrapped_text_keeps_every_word_in_order(words in proptest::collection::vec("[a-z]{1,90}", 0..40), indent in 0usize..6) {
+            let text = words.join(" ");
+            let wrapped = wrap_text(&text, TEXT_WIDTH, indent);
+            let rejoined: Vec<&str> = wrapped.split_whitespace().collect();
+            prop_assert_eq!(rejoined, words.iter().map(String::as_str).collect::<Vec<_>>());
+            for line in wrapped.lines() {
+                prop_assert!(line.chars().count() <= TEXT_WIDTH || !line.trim().contains(' '));
+            }
+        }
+    }
+}
