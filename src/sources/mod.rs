@@ -1,0 +1,613 @@
+//! Paper sources: fetching and parsing every kind of upstream paper list.
+//!
+//! Owns the operator-facing [`SourceConfig`] (one `[[sources]]` table), the
+//! runtime [`Source`] built from it, and one module per source kind, each
+//! with a pure `parse` function kept apart from HTTP so it can be tested and
+//! fuzzed on recorded payloads. All network access goes through [`http`].
+//!
+//! This module must not touch the store, the matcher or the mailer: it hands
+//! back [`FetchReport`]s and the caller decides what to persist. In
+//! particular, conditional-GET [`Validators`] are returned, never saved here,
+//! so that a crash between fetching and storing can never hide papers behind
+//! a later `304 Not Modified`.
+//!
+//! Per-item rule shared by every parser: an item that lacks what a paper
+//! needs (an id, a title, a day) is skipped and reported in
+//! [`FetchReport::skipped`], so one bad item does not drop the good ones; a
+//! payload that is structurally broken (truncated, not JSON/XML, wrong root)
+//! or whose items are *all* bad is an error.
+
+pub mod arxiv_api;
+pub mod arxiv_rss;
+pub mod feed;
+pub mod hf_daily;
+pub mod http;
+mod xml;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use chrono::NaiveDate;
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::domain::{AnnounceType, FetchedPaper};
+pub use http::{Http, HttpError, HttpOptions, RequestPolicy};
+
+/// Which upstream a `[[sources]]` table describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceKind {
+    /// Hugging Face Daily Papers JSON API.
+    HfDailyPapers,
+    /// rss.arxiv.org announcement feeds (RSS 2.0 or Atom).
+    ArxivRss,
+    /// export.arxiv.org query API (Atom).
+    ArxivApi,
+    /// Any RSS 2.0, RSS 1.0 (RDF) or Atom feed.
+    Feed,
+}
+
+impl SourceKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::HfDailyPapers => "hf_daily_papers",
+            Self::ArxivRss => "arxiv_rss",
+            Self::ArxivApi => "arxiv_api",
+            Self::Feed => "feed",
+        }
+    }
+}
+
+/// One `[[sources]]` table of the operator's TOML, as written. Unknown keys
+/// are rejected at deserialisation; [`SourceConfig::validate`] checks values
+/// and that each key applies to the kind.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    pub name: String,
+    pub kind: SourceKind,
+    /// Endpoint; each kind has a default except `feed`, which requires one.
+    pub url: Option<String>,
+    /// `arxiv_rss` only: categories joined with `+` in the feed URL.
+    pub categories: Option<Vec<String>>,
+    /// `arxiv_rss` only: which announcements to keep (default `new`, `cross`).
+    pub announce_types: Option<Vec<String>>,
+    /// `arxiv_api` only: an arXiv query such as `cat:cs.LG`.
+    pub search_query: Option<String>,
+    /// `arxiv_api` only: results per request (default 100, at most 2000).
+    pub page_size: Option<u32>,
+    /// `arxiv_api` only: results per day at most (default 1000, at most 30000).
+    pub max_results: Option<u32>,
+    /// Overall per-request timeout (default 30).
+    pub timeout_secs: Option<u64>,
+    /// Retries after a 429, 5xx, timeout or connection failure (default 3).
+    pub retries: Option<u32>,
+    /// Minimum spacing between requests to the same host (default 3000 for
+    /// the arXiv kinds, per arXiv's terms of use; 0 otherwise).
+    pub min_interval_ms: Option<u64>,
+}
+
+/// A `[[sources]]` table that cannot be used, naming the source and the key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("source `{source_name}`: key `{key}`: {reason}")]
+pub struct ConfigError {
+    pub source_name: String,
+    pub key: &'static str,
+    pub reason: String,
+}
+
+pub const DEFAULT_HF_URL: &str = "https://huggingface.co/api/daily_papers";
+pub const DEFAULT_ARXIV_RSS_URL: &str = "https://rss.arxiv.org/rss";
+pub const DEFAULT_ARXIV_API_URL: &str = "https://export.arxiv.org/api/query";
+const DEFAULT_TIMEOUT_SECS: u64 = 30;
+const DEFAULT_RETRIES: u32 = 3;
+const ARXIV_MIN_INTERVAL_MS: u64 = 3000;
+const DEFAULT_PAGE_SIZE: u32 = 100;
+const DEFAULT_MAX_RESULTS: u32 = 1000;
+
+static CATEGORY: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^[A-Za-z]+(?:-[A-Za-z]+)*(?:\.[A-Za-z]+(?:-[A-Za-z]+)*)?$").expect("valid regex")
+});
+
+impl SourceConfig {
+    /// Checks every value, returning the first problem with the source's name
+    /// and the offending key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let err = |key: &'static str, reason: String| ConfigError {
+            source_name: self.name.clone(),
+            key,
+            reason,
+        };
+        if self.name.trim().is_empty() {
+            return Err(err("name", "must not be empty".into()));
+        }
+        if self.name.chars().any(char::is_control) {
+            return Err(err("name", "must not contain control characters".into()));
+        }
+        let kind = self.kind;
+        let only_for = |key: &'static str, present: bool, allowed: SourceKind| {
+            if present && kind != allowed {
+                Err(err(
+                    key,
+                    format!(
+                        "applies only to kind `{}`, not `{}`",
+                        allowed.as_str(),
+                        kind.as_str()
+                    ),
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        only_for(
+            "categories",
+            self.categories.is_some(),
+            SourceKind::ArxivRss,
+        )?;
+        only_for(
+            "announce_types",
+            self.announce_types.is_some(),
+            SourceKind::ArxivRss,
+        )?;
+        only_for(
+            "search_query",
+            self.search_query.is_some(),
+            SourceKind::ArxivApi,
+        )?;
+        only_for("page_size", self.page_size.is_some(), SourceKind::ArxivApi)?;
+        only_for(
+            "max_results",
+            self.max_results.is_some(),
+            SourceKind::ArxivApi,
+        )?;
+        match (&self.url, kind) {
+            (Some(u), _) => {
+                parse_http_url(u).map_err(|reason| err("url", reason))?;
+            }
+            (None, SourceKind::Feed) => {
+                return Err(err("url", "is required for kind `feed`".into()));
+            }
+            (None, _) => {}
+        }
+        if kind == SourceKind::ArxivRss {
+            let cats = self.categories.as_deref().unwrap_or_default();
+            if cats.is_empty() {
+                return Err(err("categories", "list at least one arXiv category".into()));
+            }
+            if let Some(bad) = cats.iter().find(|c| !CATEGORY.is_match(c.trim())) {
+                return Err(err(
+                    "categories",
+                    format!("{bad:?} is not an arXiv category such as \"cs.LG\""),
+                ));
+            }
+            if let Some(types) = &self.announce_types {
+                if types.is_empty() {
+                    return Err(err("announce_types", "must not be empty".into()));
+                }
+                if let Some(bad) = types.iter().find(|t| AnnounceType::parse(t).is_none()) {
+                    return Err(err(
+                        "announce_types",
+                        format!(
+                            "unknown announce type {bad:?} (expected new, cross, replace or replace-cross)"
+                        ),
+                    ));
+                }
+            }
+        }
+        if kind == SourceKind::ArxivApi {
+            match &self.search_query {
+                Some(q) if !q.trim().is_empty() => {}
+                _ => return Err(err("search_query", "must not be empty".into())),
+            }
+            if let Some(p) = self.page_size {
+                if !(1..=2000).contains(&p) {
+                    return Err(err("page_size", format!("{p} is not between 1 and 2000")));
+                }
+            }
+            if let Some(m) = self.max_results {
+                if !(1..=30000).contains(&m) {
+                    return Err(err(
+                        "max_results",
+                        format!("{m} is not between 1 and 30000"),
+                    ));
+                }
+            }
+        }
+        if self.timeout_secs == Some(0) {
+            return Err(err("timeout_secs", "must be at least 1".into()));
+        }
+        if let Some(r) = self.retries {
+            if r > 10 {
+                return Err(err("retries", format!("{r} is more than 10")));
+            }
+        }
+        Ok(())
+    }
+
+    fn policy(&self) -> RequestPolicy {
+        let arxiv = matches!(self.kind, SourceKind::ArxivApi | SourceKind::ArxivRss);
+        RequestPolicy {
+            timeout: Duration::from_secs(self.timeout_secs.unwrap_or(DEFAULT_TIMEOUT_SECS)),
+            retries: self.retries.unwrap_or(DEFAULT_RETRIES),
+            min_interval: Duration::from_millis(self.min_interval_ms.unwrap_or(if arxiv {
+                ARXIV_MIN_INTERVAL_MS
+            } else {
+                0
+            })),
+        }
+    }
+}
+
+fn parse_http_url(s: &str) -> Result<Url, String> {
+    let url = Url::parse(s.trim()).map_err(|e| format!("{s:?} is not a URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(format!("{s:?} is not an http(s) URL"));
+    }
+    Ok(url)
+}
+
+/// Conditional-GET validators for one URL, as the server last sent them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Validators {
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+}
+
+impl Validators {
+    pub fn is_empty(&self) -> bool {
+        self.etag.is_none() && self.last_modified.is_none()
+    }
+}
+
+/// What one [`Source::fetch`] produced.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FetchReport {
+    pub papers: Vec<FetchedPaper>,
+    /// Validators to persist per URL, only after `papers` are stored.
+    pub validators: Vec<(String, Validators)>,
+    /// The server answered `304 Not Modified`: nothing new since the
+    /// validators passed in; `papers` is empty.
+    pub not_modified: bool,
+    /// HTTP requests made, retries included.
+    pub requests: u32,
+    /// Items left out of `papers`, each saying which item and why.
+    pub skipped: Vec<String>,
+}
+
+/// A payload that could not be turned into papers, saying what and where.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    #[error("invalid JSON at line {line}, column {column}: {detail}")]
+    Json {
+        line: usize,
+        column: usize,
+        detail: String,
+    },
+    #[error("invalid XML at byte {offset}: {detail}")]
+    Xml { offset: u64, detail: String },
+    #[error("truncated payload: {0}")]
+    Truncated(String),
+    #[error("unexpected payload structure: {0}")]
+    Structure(String),
+    #[error("no usable item: {0}")]
+    NoUsableItem(String),
+    #[error("arXiv API error: {0}")]
+    ArxivApi(String),
+}
+
+/// One item a parser skipped, with its 0-based position in the payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemError {
+    pub index: usize,
+    pub reason: String,
+}
+
+impl fmt::Display for ItemError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "item {}: {}", self.index, self.reason)
+    }
+}
+
+/// Papers parsed from one payload plus the items that had to be skipped.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Parsed {
+    pub papers: Vec<FetchedPaper>,
+    pub skipped: Vec<ItemError>,
+}
+
+impl Parsed {
+    /// Applies the all-bad rule: items existed but none was usable.
+    fn into_result(self) -> Result<Parsed, ParseError> {
+        if self.papers.is_empty() {
+            if let Some(first) = self.skipped.first() {
+                return Err(ParseError::NoUsableItem(format!(
+                    "all {} item(s) rejected; first: {first}",
+                    self.skipped.len()
+                )));
+            }
+        }
+        Ok(self)
+    }
+}
+
+/// A fetch that failed, always naming the source and what went wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("source `{source_name}`: {url} answered HTTP {status}{}", message.as_deref().map(|m| format!(": {m}")).unwrap_or_default())]
+    Status {
+        source_name: String,
+        url: String,
+        status: u16,
+        /// The upstream's own explanation (arXiv's error feed) when present.
+        message: Option<String>,
+    },
+    #[error("source `{source_name}`: {url} timed out after {seconds}s")]
+    Timeout {
+        source_name: String,
+        url: String,
+        seconds: u64,
+    },
+    #[error("source `{source_name}`: could not reach {url}: {reason}")]
+    Network {
+        source_name: String,
+        url: String,
+        reason: String,
+    },
+    #[error("source `{source_name}`: {url} sent more than {limit} bytes")]
+    TooLarge {
+        source_name: String,
+        url: String,
+        limit: usize,
+    },
+    #[error("source `{source_name}`: malformed payload from {url}: {error}")]
+    Malformed {
+        source_name: String,
+        url: String,
+        error: ParseError,
+    },
+}
+
+impl SourceError {
+    /// The configured name of the source that failed.
+    pub fn source_name(&self) -> &str {
+        match self {
+            Self::Status { source_name, .. }
+            | Self::Timeout { source_name, .. }
+            | Self::Network { source_name, .. }
+            | Self::TooLarge { source_name, .. }
+            | Self::Malformed { source_name, .. } => source_name,
+        }
+    }
+
+    fn from_http(source_name: &str, url: &Url, error: HttpError) -> Self {
+        let source_name = source_name.to_string();
+        let url = url.to_string();
+        match error {
+            HttpError::Status { status, body } => {
+                let message = arxiv_api::error_message(&body);
+                SourceError::Status {
+                    source_name,
+                    url,
+                    status,
+                    message,
+                }
+            }
+            HttpError::Timeout { after } => SourceError::Timeout {
+                source_name,
+                url,
+                seconds: after.as_secs().max(1),
+            },
+            HttpError::Network(reason) => SourceError::Network {
+                source_name,
+                url,
+                reason,
+            },
+            HttpError::TooLarge { limit } => SourceError::TooLarge {
+                source_name,
+                url,
+                limit,
+            },
+        }
+    }
+
+    fn malformed(source_name: &str, url: &Url, error: ParseError) -> Self {
+        SourceError::Malformed {
+            source_name: source_name.to_string(),
+            url: url.to_string(),
+            error,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Spec {
+    HfDaily {
+        url: Url,
+    },
+    ArxivRss {
+        url: Url,
+        announce_types: Vec<AnnounceType>,
+    },
+    ArxivApi {
+        url: Url,
+        search_query: String,
+        page_size: u32,
+        max_results: u32,
+    },
+    Feed {
+        url: Url,
+    },
+}
+
+/// A validated, ready-to-fetch paper source.
+#[derive(Debug, Clone)]
+pub struct Source {
+    name: String,
+    spec: Spec,
+    policy: RequestPolicy,
+    http: Http,
+}
+
+impl Source {
+    /// Builds a source from its validated config, sharing `http` (one client
+    /// and one politeness gate per host for the whole process).
+    pub fn new(config: &SourceConfig, http: &Http) -> Result<Source, ConfigError> {
+        config.validate()?;
+        let url_or = |default: &str| -> Result<Url, ConfigError> {
+            parse_http_url(config.url.as_deref().unwrap_or(default)).map_err(|reason| ConfigError {
+                source_name: config.name.clone(),
+                key: "url",
+                reason,
+            })
+        };
+        let spec = match config.kind {
+            SourceKind::HfDailyPapers => Spec::HfDaily {
+                url: url_or(DEFAULT_HF_URL)?,
+            },
+            SourceKind::ArxivRss => {
+                let base = config
+                    .url
+                    .as_deref()
+                    .unwrap_or(DEFAULT_ARXIV_RSS_URL)
+                    .trim()
+                    .trim_end_matches('/');
+                let cats: Vec<&str> = config
+                    .categories
+                    .iter()
+                    .flatten()
+                    .map(|c| c.trim())
+                    .collect();
+                let announce_types = match &config.announce_types {
+                    Some(types) => types
+                        .iter()
+                        .filter_map(|t| AnnounceType::parse(t))
+                        .collect(),
+                    None => vec![AnnounceType::New, AnnounceType::Cross],
+                };
+                Spec::ArxivRss {
+                    url: url_or_exact(config, &format!("{base}/{}", cats.join("+")))?,
+                    announce_types,
+                }
+            }
+            SourceKind::ArxivApi => Spec::ArxivApi {
+                url: url_or(DEFAULT_ARXIV_API_URL)?,
+                search_query: config
+                    .search_query
+                    .clone()
+                    .unwrap_or_default()
+                    .trim()
+                    .to_string(),
+                page_size: config.page_size.unwrap_or(DEFAULT_PAGE_SIZE),
+                max_results: config.max_results.unwrap_or(DEFAULT_MAX_RESULTS),
+            },
+            SourceKind::Feed => Spec::Feed { url: url_or("")? },
+        };
+        Ok(Source {
+            name: config.name.clone(),
+            spec,
+            policy: config.policy(),
+            http: http.clone(),
+        })
+    }
+
+    /// The operator's name for this source.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Fetches the papers of `date` (see each kind's module for what a day
+    /// means; the arXiv announcement feeds carry only the current day and
+    /// ignore it). `validators` are the ones last persisted, keyed by URL.
+    pub async fn fetch(
+        &self,
+        date: NaiveDate,
+        validators: &HashMap<String, Validators>,
+    ) -> Result<FetchReport, SourceError> {
+        match &self.spec {
+            Spec::HfDaily { url } => {
+                let url = hf_daily::request_url(url, date);
+                self.fetch_one(&url, validators, hf_daily::parse_items)
+                    .await
+            }
+            Spec::ArxivRss {
+                url,
+                announce_types,
+            } => {
+                self.fetch_one(url, validators, |body| {
+                    arxiv_rss::parse_items(body, announce_types)
+                })
+                .await
+            }
+            Spec::Feed { url } => {
+                self.fetch_one(url, validators, |body| feed::parse_items(body, date))
+                    .await
+            }
+            Spec::ArxivApi {
+                url,
+                search_query,
+                page_size,
+                max_results,
+            } => {
+                arxiv_api::fetch_day(self, url, search_query, *page_size, *max_results, date).await
+            }
+        }
+    }
+
+    /// One conditional GET of a single-document source, then `parse`.
+    async fn fetch_one(
+        &self,
+        url: &Url,
+        validators: &HashMap<String, Validators>,
+        parse: impl FnOnce(&[u8]) -> Result<Parsed, ParseError>,
+    ) -> Result<FetchReport, SourceError> {
+        let known = validators.get(url.as_str());
+        let (outcome, requests) = self
+            .http
+            .get(url, known, &self.policy)
+            .await
+            .map_err(|e| SourceError::from_http(&self.name, url, e))?;
+        let mut report = FetchReport {
+            requests,
+            ..FetchReport::default()
+        };
+        match outcome {
+            http::Outcome::NotModified => {
+                report.not_modified = true;
+                if let Some(v) = known {
+                    report.validators.push((url.to_string(), v.clone()));
+                }
+            }
+            http::Outcome::Body { body, validators } => {
+                let parsed =
+                    parse(&body).map_err(|e| SourceError::malformed(&self.name, url, e))?;
+                report.papers = parsed.papers;
+                report.skipped = parsed.skipped.iter().map(ToString::to_string).collect();
+                if !validators.is_empty() {
+                    report.validators.push((url.to_string(), validators));
+                }
+            }
+        }
+        for skipped in &report.skipped {
+            tracing::warn!(source.name = %self.name, item = %skipped, "skipped a malformed item");
+        }
+        Ok(report)
+    }
+}
+
+/// Collapses whitespace runs to one space, as `Paper::new` does for titles
+/// (the domain's helper is not exported from `domain`).
+fn normalise_inline(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn url_or_exact(config: &SourceConfig, s: &str) -> Result<Url, ConfigError> {
+    parse_http_url(s).map_err(|reason| ConfigError {
+        source_name: config.name.clone(),
+        key: "url",
+        reason,
+    })
+}
