@@ -318,3 +318,335 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     }
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use axum::http::{HeaderMap as AxHeaders, StatusCode as AxStatus};
+    use axum::response::IntoResponse;
+    use axum::routing::get;
+    use axum::Router;
+
+    use super::*;
+    use crate::sources::test_server::{http, serve};
+
+    fn policy(retries: u32) -> RequestPolicy {
+        RequestPolicy {
+            timeout: Duration::from_secs(5),
+            retries,
+            min_interval: Duration::ZERO,
+        }
+    }
+
+    fn url(base: &str, path: &str) -> Url {
+        Url::parse(&format!("{base}{path}")).unwrap()
+    }
+
+    fn body_of(outcome: Outcome) -> Vec<u8> {
+        match outcome {
+            Outcome::Body { body, .. } => body,
+            Outcome::NotModified => panic!("unexpected 304"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_503_is_retried_and_the_next_success_returned() {
+        let hits = Arc::new(AtomicU32::new(0));
+        let h = hits.clone();
+        let base = serve(Router::new().route(
+            "/x",
+            get(move || {
+                let h = h.clone();
+                async move {
+                    if h.fetch_add(1, Ordering::SeqCst) == 0 {
+                        (AxStatus::SERVICE_UNAVAILABLE, "busy").into_response()
+                    } else {
+                        "ok".into_response()
+                    }
+                }
+            }),
+        ))
+        .await;
+        let (outcome, requests) = http()
+            .get(&url(&base, "/x"), None, &policy(3))
+            .await
+            .unwrap();
+        assert_eq!(body_of(outcome), b"ok");
+        assert_eq!(requests, 2);
+        assert_eq!(hits.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn retries_stop_after_the_configured_number_and_report_the_status() {
+        let hits = Arc::new(AtomicU32::new(0));
+        let h = hits.clone();
+        let base = serve(Router::new().route(
+            "/x",
+            get(move || {
+                h.fetch_add(1, Ordering::SeqCst);
+                async { (AxStatus::BAD_GATEWAY, "down") }
+            }),
+        ))
+        .await;
+        let err = http()
+            .get(&url(&base, "/x"), None, &policy(2))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, HttpError::Status { status: 502, .. }),
+            "{err}"
+        );
+        assert_eq!(hits.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn a_404_is_not_retried() {
+        let hits = Arc::new(AtomicU32::new(0));
+        let h = hits.clone();
+        let base = serve(Router::new().route(
+            "/x",
+            get(move || {
+                h.fetch_add(1, Ordering::SeqCst);
+                async { (AxStatus::NOT_FOUND, "no") }
+            }),
+        ))
+        .await;
+        let err = http()
+            .get(&url(&base, "/x"), None, &policy(3))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, HttpError::Status { status: 404, .. }),
+            "{err}"
+        );
+        assert_eq!(hits.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_429_waits_for_retry_after_and_an_excessive_one_is_not_waited_for() {
+        let hits = Arc::new(AtomicU32::new(0));
+        let h = hits.clone();
+        let base = serve(
+            Router::new()
+                .route(
+                    "/soon",
+                    get(move || {
+                        let h = h.clone();
+                        async move {
+                            if h.fetch_add(1, Ordering::SeqCst) == 0 {
+                                (
+                                    AxStatus::TOO_MANY_REQUESTS,
+                                    [("retry-after", "1")],
+                                    "slow down",
+                                )
+                                    .into_response()
+                            } else {
+                                "ok".into_response()
+                            }
+                        }
+                    }),
+                )
+                .route(
+                    "/later",
+                    get(|| async {
+                        (
+                            AxStatus::TOO_MANY_REQUESTS,
+                            [("retry-after", "3600")],
+                            "tomorrow",
+                        )
+                    }),
+                ),
+        )
+        .await;
+        let client = http();
+        let started = Instant::now();
+        let (outcome, requests) = client
+            .get(&url(&base, "/soon"), None, &policy(3))
+            .await
+            .unwrap();
+        assert_eq!(body_of(outcome), b"ok");
+        assert_eq!(requests, 2);
+        // Backoff alone is at most 30 ms here, so this proves Retry-After was used.
+        assert!(started.elapsed() >= Duration::from_secs(1));
+
+        let started = Instant::now();
+        let err = client
+            .get(&url(&base, "/later"), None, &policy(3))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, HttpError::Status { status: 429, .. }),
+            "{err}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(60));
+    }
+
+    #[tokio::test]
+    async fn validators_are_returned_and_sent_back_and_a_304_is_not_modified() {
+        let base = serve(Router::new().route(
+            "/feed",
+            get(|headers: AxHeaders| async move {
+                let etag_matches = headers.get("if-none-match").is_some_and(|v| v == "\"v1\"");
+                let since = headers
+                    .get("if-modified-since")
+                    .is_some_and(|v| v == "Thu, 24 Sep 2026 08:58:05 GMT");
+                if etag_matches && since {
+                    AxStatus::NOT_MODIFIED.into_response()
+                } else {
+                    (
+                        [
+                            ("etag", "\"v1\""),
+                            ("last-modified", "Thu, 24 Sep 2026 08:58:05 GMT"),
+                        ],
+                        "<rss/>",
+                    )
+                        .into_response()
+                }
+            }),
+        ))
+        .await;
+        let client = http();
+        let (first, _) = client
+            .get(&url(&base, "/feed"), None, &policy(0))
+            .await
+            .unwrap();
+        let Outcome::Body { validators, .. } = first else {
+            panic!("expected a body")
+        };
+        assert_eq!(validators.etag.as_deref(), Some("\"v1\""));
+        assert_eq!(
+            validators.last_modified.as_deref(),
+            Some("Thu, 24 Sep 2026 08:58:05 GMT")
+        );
+        let (second, _) = client
+            .get(&url(&base, "/feed"), Some(&validators), &policy(0))
+            .await
+            .unwrap();
+        assert!(matches!(second, Outcome::NotModified));
+    }
+
+    #[tokio::test]
+    async fn a_slow_server_times_out_with_a_timeout_error() {
+        let base = serve(Router::new().route(
+            "/slow",
+            get(|| async {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                "late"
+            }),
+        ))
+        .await;
+        let p = RequestPolicy {
+            timeout: Duration::from_millis(200),
+            retries: 1,
+            min_interval: Duration::ZERO,
+        };
+        let err = http()
+            .get(&url(&base, "/slow"), None, &p)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, HttpError::Timeout { .. }), "{err}");
+    }
+
+    #[tokio::test]
+    async fn the_configured_user_agent_is_sent() {
+        let base = serve(Router::new().route(
+            "/ua",
+            get(|headers: AxHeaders| async move {
+                headers
+                    .get("user-agent")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+                    .to_string()
+            }),
+        ))
+        .await;
+        let (outcome, _) = http()
+            .get(&url(&base, "/ua"), None, &policy(0))
+            .await
+            .unwrap();
+        assert_eq!(
+            body_of(outcome),
+            b"paperboy-test/1.0 (+https://papers.example.org)"
+        );
+    }
+
+    #[tokio::test]
+    async fn bodies_over_the_cap_are_refused() {
+        let base = serve(Router::new().route("/big", get(|| async { "x".repeat(4096) }))).await;
+        let client = Http::new(HttpOptions {
+            max_body_bytes: 1024,
+            ..HttpOptions::default()
+        })
+        .unwrap();
+        let err = client
+            .get(&url(&base, "/big"), None, &policy(0))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, HttpError::TooLarge { limit: 1024 }), "{err}");
+    }
+
+    #[tokio::test]
+    async fn concurrent_requests_to_one_host_are_serialised_and_spaced() {
+        let log: Arc<Mutex<Vec<(Instant, Instant)>>> = Arc::default();
+        let l = log.clone();
+        let base = serve(Router::new().route(
+            "/p",
+            get(move || {
+                let l = l.clone();
+                async move {
+                    let start = Instant::now();
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    l.lock().unwrap().push((start, Instant::now()));
+                    "ok"
+                }
+            }),
+        ))
+        .await;
+        let client = http();
+        let gap = Duration::from_millis(50);
+        let p = RequestPolicy {
+            timeout: Duration::from_secs(5),
+            retries: 0,
+            min_interval: gap,
+        };
+        let u = url(&base, "/p");
+        let (a, b, c) = tokio::join!(
+            client.get(&u, None, &p),
+            client.get(&u, None, &p),
+            client.get(&u, None, &p)
+        );
+        a.unwrap();
+        b.unwrap();
+        c.unwrap();
+        let mut log = log.lock().unwrap().clone();
+        log.sort();
+        assert_eq!(log.len(), 3);
+        for pair in log.windows(2) {
+            // No overlap, and the next one waited at least the gap after the previous ended.
+            assert!(pair[1].0 >= pair[0].1 + gap, "{pair:?}");
+        }
+    }
+
+    #[test]
+    fn arxiv_hosts_share_one_gate_and_ip_hosts_keep_their_port() {
+        let k = |s: &str| gate_key(&Url::parse(s).unwrap());
+        assert_eq!(k("https://export.arxiv.org/api/query"), "arxiv.org");
+        assert_eq!(k("https://rss.arxiv.org/rss/cs.LG"), "arxiv.org");
+        assert_eq!(k("http://127.0.0.1:8080/x"), "127.0.0.1:8080");
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_http_dates() {
+        let mut h = HeaderMap::new();
+        h.insert(RETRY_AFTER, "7".parse().unwrap());
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(7)));
+        h.insert(
+            RETRY_AFTER,
+            "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
+        );
+        assert_eq!(retry_after(&h), Some(Duration::ZERO));
+        h.insert(RETRY_AFTER, "soon".parse().unwrap());
+        assert_eq!(retry_after(&h), None);
+    }
+}

@@ -22,6 +22,8 @@ pub mod arxiv_rss;
 pub mod feed;
 pub mod hf_daily;
 pub mod http;
+#[cfg(test)]
+mod test_server;
 mod xml;
 
 use std::collections::HashMap;
@@ -610,4 +612,412 @@ fn url_or_exact(config: &SourceConfig, s: &str) -> Result<Url, ConfigError> {
         key: "url",
         reason,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap as Map;
+    use std::sync::{Arc, Mutex};
+
+    use axum::extract::{Path, Query};
+    use axum::http::{HeaderMap as AxHeaders, StatusCode};
+    use axum::response::IntoResponse;
+    use axum::routing::get;
+    use axum::Router;
+    use tokio::time::Instant;
+
+    use super::test_server::{http, serve};
+    use super::*;
+
+    #[derive(Deserialize)]
+    struct Settings {
+        sources: Vec<SourceConfig>,
+    }
+
+    fn from_toml(s: &str) -> Result<Vec<SourceConfig>, String> {
+        config::Config::builder()
+            .add_source(config::File::from_str(s, config::FileFormat::Toml))
+            .build()
+            .and_then(|c| c.try_deserialize::<Settings>())
+            .map(|s| s.sources)
+            .map_err(|e| e.to_string())
+    }
+
+    fn one(toml: &str) -> SourceConfig {
+        from_toml(toml).unwrap().remove(0)
+    }
+
+    fn d(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    const EXAMPLE: &str = r#"
+        [[sources]]
+        name = "hf"
+        kind = "hf_daily_papers"
+        url = "https://huggingface.co/api/daily_papers"
+        [[sources]]
+        name = "arxiv-lg"
+        kind = "arxiv_rss"
+        categories = ["cs.LG", "cs.CL"]
+        announce_types = ["new", "cross"]
+        [[sources]]
+        name = "arxiv-api"
+        kind = "arxiv_api"
+        search_query = "cat:cs.LG"
+        [[sources]]
+        name = "biorxiv"
+        kind = "feed"
+        url = "https://connect.biorxiv.org/biorxiv_xml/neuroscience"
+        timeout_secs = 10
+    "#;
+
+    #[test]
+    fn the_documented_example_config_parses_and_validates() {
+        let sources = from_toml(EXAMPLE).unwrap();
+        assert_eq!(sources.len(), 4);
+        for s in &sources {
+            s.validate().unwrap();
+        }
+        assert_eq!(sources[1].kind, SourceKind::ArxivRss);
+        assert_eq!(
+            sources[1].policy().min_interval,
+            Duration::from_millis(3000)
+        );
+        assert_eq!(
+            sources[2].policy().min_interval,
+            Duration::from_millis(3000)
+        );
+        assert_eq!(sources[0].policy().min_interval, Duration::ZERO);
+        assert_eq!(sources[3].policy().timeout, Duration::from_secs(10));
+        let http = http();
+        let rss = Source::new(&sources[1], &http).unwrap();
+        let Spec::ArxivRss {
+            url,
+            announce_types,
+        } = &rss.spec
+        else {
+            panic!()
+        };
+        assert_eq!(url.as_str(), "https://rss.arxiv.org/rss/cs.LG+cs.CL");
+        assert_eq!(announce_types, &[AnnounceType::New, AnnounceType::Cross]);
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected_when_reading_the_config() {
+        let err = from_toml(
+            "[[sources]]\nname = \"hf\"\nkind = \"hf_daily_papers\"\ncategory = [\"cs.LG\"]\n",
+        )
+        .unwrap_err();
+        assert!(err.contains("category"), "{err}");
+        let err = from_toml("[[sources]]\nname = \"x\"\nkind = \"rss\"\n").unwrap_err();
+        assert!(err.contains("rss"), "{err}");
+    }
+
+    #[test]
+    fn validation_names_the_source_and_the_bad_key() {
+        let cases = [
+            ("name = \" \"\nkind = \"hf_daily_papers\"", "name"),
+            ("name = \"a\"\nkind = \"feed\"", "url"),
+            ("name = \"a\"\nkind = \"feed\"\nurl = \"ftp://x.org/f\"", "url"),
+            ("name = \"a\"\nkind = \"hf_daily_papers\"\nurl = \"not a url\"", "url"),
+            ("name = \"a\"\nkind = \"arxiv_rss\"", "categories"),
+            ("name = \"a\"\nkind = \"arxiv_rss\"\ncategories = []", "categories"),
+            ("name = \"a\"\nkind = \"arxiv_rss\"\ncategories = [\"cs LG\"]", "categories"),
+            (
+                "name = \"a\"\nkind = \"arxiv_rss\"\ncategories = [\"cs.LG\"]\nannounce_types = [\"old\"]",
+                "announce_types",
+            ),
+            ("name = \"a\"\nkind = \"arxiv_api\"", "search_query"),
+            ("name = \"a\"\nkind = \"arxiv_api\"\nsearch_query = \"  \"", "search_query"),
+            ("name = \"a\"\nkind = \"arxiv_api\"\nsearch_query = \"x\"\npage_size = 0", "page_size"),
+            ("name = \"a\"\nkind = \"hf_daily_papers\"\nsearch_query = \"x\"", "search_query"),
+            ("name = \"a\"\nkind = \"hf_daily_papers\"\ntimeout_secs = 0", "timeout_secs"),
+        ];
+        for (body, key) in cases {
+            let cfg = one(&format!("[[sources]]\n{body}\n"));
+            let err = cfg.validate().unwrap_err();
+            assert_eq!(err.key, key, "{body}: {err}");
+            assert!(err.to_string().contains(&format!("key `{key}`")), "{err}");
+            assert!(err.to_string().starts_with("source `"), "{err}");
+        }
+    }
+
+    fn cfg(kind: SourceKind, name: &str) -> SourceConfig {
+        SourceConfig {
+            name: name.into(),
+            kind,
+            url: None,
+            categories: None,
+            announce_types: None,
+            search_query: None,
+            page_size: None,
+            max_results: None,
+            timeout_secs: Some(5),
+            retries: Some(1),
+            min_interval_ms: Some(0),
+        }
+    }
+
+    const HF_FULL: &[u8] =
+        include_bytes!("../../tests/fixtures/hf_daily_papers_2026-06-12_full_30items.json");
+    const RSS_COMBINED: &[u8] = include_bytes!(
+        "../../tests/fixtures/arxiv_rss_2026-09-24_cs.LG+cs.AI+cs.CL+stat.ML_new_cross_replace_DOI.xml"
+    );
+    const API_ERROR: &[u8] =
+        include_bytes!("../../tests/fixtures/arxiv_api_2026-04_error_http400_id_list_abc.xml");
+
+    #[tokio::test]
+    async fn hugging_face_is_asked_for_the_date_and_its_papers_returned() {
+        let base = serve(Router::new().route(
+            "/api/daily_papers",
+            get(|Query(q): Query<Map<String, String>>| async move {
+                if q.get("date").map(String::as_str) == Some("2026-06-12") {
+                    ([("etag", "\"hf1\"")], HF_FULL).into_response()
+                } else {
+                    (StatusCode::BAD_REQUEST, "bad date").into_response()
+                }
+            }),
+        ))
+        .await;
+        let mut c = cfg(SourceKind::HfDailyPapers, "hf");
+        c.url = Some(format!("{base}/api/daily_papers"));
+        let source = Source::new(&c, &http()).unwrap();
+        assert_eq!(source.name(), "hf");
+        let report = source.fetch(d("2026-06-12"), &Map::new()).await.unwrap();
+        assert_eq!(report.papers.len(), 30);
+        assert_eq!(report.requests, 1);
+        assert!(!report.not_modified);
+        assert_eq!(
+            report.validators,
+            vec![(
+                format!("{base}/api/daily_papers?date=2026-06-12"),
+                Validators {
+                    etag: Some("\"hf1\"".into()),
+                    last_modified: None
+                }
+            )]
+        );
+        let err = source
+            .fetch(d("2026-06-13"), &Map::new())
+            .await
+            .unwrap_err();
+        assert!(err.to_string().starts_with("source `hf`:"), "{err}");
+        assert!(
+            matches!(err, SourceError::Status { status: 400, .. }),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_arxiv_feed_url_joins_categories_and_a_304_reports_not_modified() {
+        let base = serve(Router::new().route(
+            "/rss/{cats}",
+            get(|Path(cats): Path<String>, headers: AxHeaders| async move {
+                if cats != "cs.LG+stat.ML" {
+                    return (StatusCode::NOT_FOUND, "unknown").into_response();
+                }
+                if headers.get("if-none-match").is_some_and(|v| v == "\"r1\"") {
+                    return StatusCode::NOT_MODIFIED.into_response();
+                }
+                ([("etag", "\"r1\"")], RSS_COMBINED).into_response()
+            }),
+        ))
+        .await;
+        let mut c = cfg(SourceKind::ArxivRss, "arxiv-lg");
+        c.url = Some(format!("{base}/rss/"));
+        c.categories = Some(vec!["cs.LG".into(), "stat.ML".into()]);
+        let source = Source::new(&c, &http()).unwrap();
+        let first = source.fetch(d("2026-01-01"), &Map::new()).await.unwrap();
+        assert_eq!(first.papers.len(), 3);
+        assert!(first.papers.iter().all(|p| p.day == d("2026-09-24")));
+        let known: Map<String, Validators> = first.validators.into_iter().collect();
+        let second = source.fetch(d("2026-01-01"), &known).await.unwrap();
+        assert!(second.not_modified);
+        assert!(second.papers.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_truncated_feed_is_rejected_naming_the_source() {
+        let base = serve(Router::new().route(
+            "/f",
+            get(|| async { &RSS_COMBINED[..RSS_COMBINED.len() / 3] }),
+        ))
+        .await;
+        let mut c = cfg(SourceKind::Feed, "biorxiv");
+        c.url = Some(format!("{base}/f"));
+        let err = Source::new(&c, &http())
+            .unwrap()
+            .fetch(d("2026-06-12"), &Map::new())
+            .await
+            .unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.starts_with("source `biorxiv`: malformed payload"),
+            "{msg}"
+        );
+        assert!(msg.contains("truncated"), "{msg}");
+    }
+
+    #[tokio::test]
+    async fn a_timeout_names_the_source() {
+        let base = serve(Router::new().route(
+            "/slow",
+            get(|| async {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                "late"
+            }),
+        ))
+        .await;
+        let mut c = cfg(SourceKind::Feed, "slowpoke");
+        c.url = Some(format!("{base}/slow"));
+        c.timeout_secs = Some(1);
+        c.retries = Some(0);
+        let err = Source::new(&c, &http())
+            .unwrap()
+            .fetch(d("2026-06-12"), &Map::new())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, SourceError::Timeout { .. }), "{err}");
+        assert!(err.to_string().starts_with("source `slowpoke`"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn the_arxiv_api_400_error_feed_is_quoted() {
+        let base = serve(Router::new().route(
+            "/api/query",
+            get(|| async { (StatusCode::BAD_REQUEST, API_ERROR) }),
+        ))
+        .await;
+        let mut c = cfg(SourceKind::ArxivApi, "arxiv-api");
+        c.url = Some(format!("{base}/api/query"));
+        c.search_query = Some("cat:cs.LG".into());
+        let err = Source::new(&c, &http())
+            .unwrap()
+            .fetch(d("2026-06-12"), &Map::new())
+            .await
+            .unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("HTTP 400: incorrect id format for abc"),
+            "{msg}"
+        );
+        assert!(msg.starts_with("source `arxiv-api`"), "{msg}");
+    }
+
+    fn api_page(total: u32, ids: std::ops::Range<u32>) -> String {
+        let entries: String = ids
+            .map(|i| {
+                format!(
+                    "<entry><id>http://arxiv.org/abs/2606.{i:05}v1</id><title>Paper {i}</title>\
+                     <summary>Abstract {i}</summary><category term=\"cs.LG\"/>\
+                     <published>2026-06-11T12:00:00Z</published><arxiv:primary_category term=\"cs.LG\"/>\
+                     <author><name>Author {i}</name></author></entry>"
+                )
+            })
+            .collect();
+        format!(
+            "<?xml version='1.0' encoding='UTF-8'?>\
+             <feed xmlns:opensearch=\"http://a9.com/-/spec/opensearch/1.1/\" xmlns:arxiv=\"http://arxiv.org/schemas/atom\" xmlns=\"http://www.w3.org/2005/Atom\">\
+             <opensearch:totalResults>{total}</opensearch:totalResults>{entries}</feed>"
+        )
+    }
+
+    type RequestLog = Arc<Mutex<Vec<(Map<String, String>, Instant, Instant)>>>;
+
+    #[tokio::test]
+    async fn arxiv_api_pages_are_requested_in_order_spaced_and_an_empty_page_retried_once() {
+        let log: RequestLog = Arc::default();
+        let l = log.clone();
+        let base = serve(Router::new().route(
+            "/api/query",
+            get(move |Query(q): Query<Map<String, String>>| {
+                let l = l.clone();
+                async move {
+                    let started = Instant::now();
+                    let start: u32 = q["start"].parse().unwrap();
+                    let size: u32 = q["max_results"].parse().unwrap();
+                    let seen_at_2 = l
+                        .lock()
+                        .unwrap()
+                        .iter()
+                        .filter(|(q, _, _)| q["start"] == "2")
+                        .count();
+                    // The second page comes back empty once, as arXiv does under load.
+                    let body = if start == 2 && seen_at_2 == 0 {
+                        api_page(5, 0..0)
+                    } else {
+                        api_page(5, start..(start + size).min(5))
+                    };
+                    l.lock().unwrap().push((q, started, Instant::now()));
+                    body
+                }
+            }),
+        ))
+        .await;
+        let mut c = cfg(SourceKind::ArxivApi, "arxiv-api");
+        c.url = Some(format!("{base}/api/query"));
+        c.search_query = Some("cat:cs.LG".into());
+        c.page_size = Some(2);
+        c.min_interval_ms = Some(30);
+        let report = Source::new(&c, &http())
+            .unwrap()
+            .fetch(d("2026-06-12"), &Map::new())
+            .await
+            .unwrap();
+        let ids: Vec<&str> = report.papers.iter().map(|p| p.paper.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            vec![
+                "2606.00000",
+                "2606.00001",
+                "2606.00002",
+                "2606.00003",
+                "2606.00004"
+            ]
+        );
+        assert!(report.papers.iter().all(|p| p.day == d("2026-06-12")));
+        assert_eq!(report.requests, 4);
+        let log = log.lock().unwrap();
+        let starts: Vec<&str> = log.iter().map(|(q, _, _)| q["start"].as_str()).collect();
+        assert_eq!(starts, vec!["0", "2", "2", "4"]);
+        let q = &log[0].0;
+        assert_eq!(
+            q["search_query"],
+            "(cat:cs.LG) AND submittedDate:[202606101800 TO 202606111759]"
+        );
+        assert_eq!(q["sortBy"], "submittedDate");
+        assert_eq!(q["sortOrder"], "descending");
+        for pair in log.windows(2) {
+            assert!(
+                pair[1].1 >= pair[0].2 + Duration::from_millis(30),
+                "requests too close"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn arxiv_api_stops_at_max_results() {
+        let base = serve(Router::new().route(
+            "/api/query",
+            get(|Query(q): Query<Map<String, String>>| async move {
+                let start: u32 = q["start"].parse().unwrap();
+                let size: u32 = q["max_results"].parse().unwrap();
+                api_page(100, start..start + size)
+            }),
+        ))
+        .await;
+        let mut c = cfg(SourceKind::ArxivApi, "arxiv-api");
+        c.url = Some(format!("{base}/api/query"));
+        c.search_query = Some("cat:cs.LG".into());
+        c.page_size = Some(4);
+        c.max_results = Some(10);
+        let report = Source::new(&c, &http())
+            .unwrap()
+            .fetch(d("2026-06-12"), &Map::new())
+            .await
+            .unwrap();
+        assert_eq!(report.papers.len(), 10);
+        assert_eq!(report.requests, 3);
+    }
 }
