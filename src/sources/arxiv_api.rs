@@ -234,8 +234,8 @@ pub(super) async fn fetch_day(
     let mut report = FetchReport::default();
     let mut start = 0u32;
     let mut empty_retried = false;
-    loop {
-        let size = page_size.min(max_results - start);
+    while start < max_results {
+        let size = page_size.min(max_results.saturating_sub(start));
         let url = page_url(base, search_query, day, start, size);
         let (outcome, requests) = source
             .http
@@ -252,23 +252,30 @@ pub(super) async fn fetch_day(
             ));
         };
         let page = parse_page(&body, day).map_err(|e| match e {
-            ParseError::ArxivApi(message) => SourceError::Status {
+            ParseError::ArxivApi(message) => SourceError::Upstream {
                 source_name: source.name.clone(),
                 url: url.to_string(),
-                status: 200,
-                message: Some(message),
+                message,
             },
             e => SourceError::malformed(&source.name, &url, e),
         })?;
-        let total = page.total_results.unwrap_or(0);
-        let got = page.entries.papers.len() + page.entries.skipped.len();
-        if got == 0 && start > 0 && u64::from(start) < total {
+        let got = (page.entries.papers.len() + page.entries.skipped.len()) as u32;
+        // An empty page where results were promised (or a feed without its
+        // counters) is arXiv under load, not the end of the results.
+        let suspicious = got == 0
+            && match page.total_results {
+                Some(total) => u64::from(start) < total,
+                None => true,
+            };
+        if suspicious {
             if empty_retried {
                 return Err(SourceError::malformed(
                     &source.name,
                     &url,
                     ParseError::Structure(format!(
-                        "page at start={start} was empty twice although {total} results were reported"
+                        "page at start={start} was empty twice although {} results were reported",
+                        page.total_results
+                            .map_or("an unknown number of".to_string(), |t| t.to_string())
                     )),
                 ));
             }
@@ -283,8 +290,12 @@ pub(super) async fn fetch_day(
                 .map(|s| format!("start={start}: {s}")),
         );
         report.papers.extend(page.entries.papers);
-        start += got as u32;
-        if got == 0 || u64::from(start) >= total || start >= max_results {
+        start += got;
+        let more = match page.total_results {
+            Some(total) => u64::from(start) < total,
+            None => got >= size,
+        };
+        if got == 0 || !more {
             break;
         }
     }

@@ -182,14 +182,27 @@ fn authors(item: &Element, format: Format) -> Vec<String> {
 /// Text of a title/description: HTML is reduced to text when the element is
 /// HTML by definition (`html`) or by its Atom `type` attribute.
 fn text_construct(el: &Element, html_by_default: bool) -> String {
-    if is_html(el, html_by_default) {
-        html_to_text(&el.text)
-    } else {
-        el.text.clone()
+    if el.children.is_empty() {
+        return if is_html(el, html_by_default) {
+            html_to_text(&el.text)
+        } else {
+            el.text.clone()
+        };
     }
+    // Markup as child elements: Atom `type="xhtml"`, or a feed that forgot
+    // to escape its HTML. Read the text in order, breaking at blocks.
+    let text = el.flat_text(&|child| match child.name.to_ascii_lowercase().as_str() {
+        "p" | "div" | "blockquote" | "ul" | "ol" | "h1" | "h2" | "h3" | "h4" | "h5" | "h6"
+        | "br" | "li" | "tr" => "\n\n",
+        _ => " ",
+    });
+    html_to_text(&text)
 }
 
 fn is_html(el: &Element, html_by_default: bool) -> bool {
+    if !el.children.is_empty() {
+        return true;
+    }
     match el.attr("type") {
         Some("html") | Some("xhtml") | Some("text/html") => true,
         Some(_) => false,
@@ -202,9 +215,6 @@ fn is_html(el: &Element, html_by_default: bool) -> bool {
 /// decodes HTML entities after stripping, so escaped markup stays as text. A `<` that does not open
 /// a tag (`x < y`) is kept.
 pub fn html_to_text(html: &str) -> String {
-    if !html.contains('<') && !html.contains('&') {
-        return html.to_string();
-    }
     let mut out = String::with_capacity(html.len());
     let mut rest = html;
     while let Some(lt) = rest.find('<') {
@@ -364,6 +374,19 @@ mod tests {
         let skipped: Vec<String> = parsed.skipped.iter().map(ToString::to_string).collect();
         assert_eq!(skipped[0], "item 1: no guid, id or link");
         assert!(skipped[1].starts_with("item 2: ") && skipped[1].ends_with("missing title"));
+    }
+
+    #[test]
+    fn xhtml_content_and_unescaped_markup_are_read_as_text_in_order() {
+        let body = br#"<feed xmlns="http://www.w3.org/2005/Atom"><entry><id>urn:x:1</id>
+            <title>Plain</title><content type="xhtml"><div xmlns="http://www.w3.org/1999/xhtml">
+            <p>First <em>emphasised</em> point.</p><p>Second.</p></div></content></entry></feed>"#;
+        let papers = parse(body, d("2026-06-12")).unwrap();
+        assert_eq!(
+            papers[0].paper.abstract_text,
+            "First emphasised point.\nSecond."
+        );
+        assert_eq!(papers[0].paper.id.as_str(), "feed:urn:x:1");
     }
 
     #[test]

@@ -35,6 +35,7 @@ pub fn parse(body: &[u8]) -> Result<Vec<FetchedPaper>, ParseError> {
 
 /// Parses a Daily Papers response, returning skipped items alongside.
 pub fn parse_items(body: &[u8]) -> Result<Parsed, ParseError> {
+    let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
     let value: Value = serde_json::from_slice(body).map_err(|e| {
         let detail = e.to_string();
         if e.is_eof() {

@@ -347,6 +347,14 @@ pub enum SourceError {
         /// The upstream's own explanation (arXiv's error feed) when present.
         message: Option<String>,
     },
+    /// The upstream answered successfully but with its own error document
+    /// (arXiv's error feed sent with HTTP 200).
+    #[error("source `{source_name}`: {url} reported an error: {message}")]
+    Upstream {
+        source_name: String,
+        url: String,
+        message: String,
+    },
     #[error("source `{source_name}`: {url} timed out after {seconds}s")]
     Timeout {
         source_name: String,
@@ -378,6 +386,7 @@ impl SourceError {
     pub fn source_name(&self) -> &str {
         match self {
             Self::Status { source_name, .. }
+            | Self::Upstream { source_name, .. }
             | Self::Timeout { source_name, .. }
             | Self::Network { source_name, .. }
             | Self::TooLarge { source_name, .. }
@@ -390,7 +399,7 @@ impl SourceError {
         let url = url.to_string();
         match error {
             HttpError::Status { status, body } => {
-                let message = arxiv_api::error_message(&body);
+                let message = arxiv_api::error_message(&body).or_else(|| json_error(&body));
                 SourceError::Status {
                     source_name,
                     url,
@@ -600,6 +609,17 @@ impl Source {
     }
 }
 
+/// The `error`/`message` string of a JSON error body (Hugging Face sends
+/// `{"error": "..."}` with its 4xx answers).
+fn json_error(body: &[u8]) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    ["error", "message"]
+        .iter()
+        .find_map(|k| v.get(k).and_then(serde_json::Value::as_str))
+        .map(normalise_inline)
+        .filter(|m| !m.is_empty())
+}
+
 /// Collapses whitespace runs to one space, as `Paper::new` does for titles
 /// (the domain's helper is not exported from `domain`).
 fn normalise_inline(s: &str) -> String {
@@ -775,7 +795,7 @@ mod tests {
                 if q.get("date").map(String::as_str) == Some("2026-06-12") {
                     ([("etag", "\"hf1\"")], HF_FULL).into_response()
                 } else {
-                    (StatusCode::BAD_REQUEST, "bad date").into_response()
+                    (StatusCode::BAD_REQUEST, r#"{"error":"Invalid date"}"#).into_response()
                 }
             }),
         ))
@@ -903,6 +923,26 @@ mod tests {
             "{msg}"
         );
         assert!(msg.starts_with("source `arxiv-api`"), "{msg}");
+    }
+
+    #[tokio::test]
+    async fn an_arxiv_error_feed_sent_with_200_is_an_upstream_error() {
+        let base = serve(Router::new().route("/api/query", get(|| async { API_ERROR }))).await;
+        let mut c = cfg(SourceKind::ArxivApi, "arxiv-api");
+        c.url = Some(format!("{base}/api/query"));
+        c.search_query = Some("cat:cs.LG".into());
+        let err = Source::new(&c, &http())
+            .unwrap()
+            .fetch(d("2026-06-12"), &Map::new())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, SourceError::Upstream { .. }), "{err}");
+        assert!(
+            err.to_string()
+                .ends_with("reported an error: incorrect id format for abc"),
+            "{err}"
+        );
+        assert_eq!(err.source_name(), "arxiv-api");
     }
 
     fn api_page(total: u32, ids: std::ops::Range<u32>) -> String {

@@ -26,6 +26,9 @@ pub(crate) struct Element {
     pub children: Vec<Element>,
     /// Concatenated direct text and CDATA content, decoded once.
     pub text: String,
+    /// Byte offset in the parent's `text` where this element appeared, so
+    /// mixed content (`a <b>bold</b> claim`) can be read back in order.
+    pub at: usize,
 }
 
 impl Element {
@@ -51,6 +54,32 @@ impl Element {
         self.child(name)
             .map(|c| c.text.trim())
             .filter(|t| !t.is_empty())
+    }
+
+    /// Direct text interleaved with every descendant's, in document order;
+    /// `separator` says what to put around each child element.
+    pub fn flat_text(&self, separator: &dyn Fn(&Element) -> &'static str) -> String {
+        let mut out = String::new();
+        self.write_flat(&mut out, separator);
+        out
+    }
+
+    fn write_flat(&self, out: &mut String, separator: &dyn Fn(&Element) -> &'static str) {
+        let mut done = 0;
+        for child in &self.children {
+            let at = child.at.min(self.text.len());
+            if let Some(before) = self.text.get(done..at) {
+                out.push_str(before);
+            }
+            done = done.max(at);
+            let sep = separator(child);
+            out.push_str(sep);
+            child.write_flat(out, separator);
+            out.push_str(sep);
+        }
+        if let Some(rest) = self.text.get(done..) {
+            out.push_str(rest);
+        }
     }
 
     pub fn attr(&self, name: &str) -> Option<&str> {
@@ -94,19 +123,25 @@ pub(crate) fn parse_document(body: &[u8]) -> Result<Element, ParseError> {
                 stack.push(element(&start, pos)?);
             }
             Event::Empty(start) => {
-                let el = element(&start, pos)?;
+                let mut el = element(&start, pos)?;
                 match stack.last_mut() {
-                    Some(parent) => parent.children.push(el),
+                    Some(parent) => {
+                        el.at = parent.text.len();
+                        parent.children.push(el)
+                    }
                     None if root.is_none() => root = Some(el),
                     None => return Err(xml_err(pos, "content after the root element")),
                 }
             }
             Event::End(_) => {
-                let el = stack
+                let mut el = stack
                     .pop()
                     .ok_or_else(|| xml_err(pos, "closing tag without an opening tag"))?;
                 match stack.last_mut() {
-                    Some(parent) => parent.children.push(el),
+                    Some(parent) => {
+                        el.at = parent.text.len();
+                        parent.children.push(el)
+                    }
                     None => root = Some(el),
                 }
             }
@@ -179,6 +214,7 @@ fn element(start: &BytesStart<'_>, pos: u64) -> Result<Element, ParseError> {
         attrs,
         children: Vec::new(),
         text: String::new(),
+        at: 0,
     })
 }
 
@@ -201,6 +237,23 @@ mod tests {
         .unwrap();
         assert_eq!(root.child_text("b"), Some("Gould &amp; <x> $5"));
         assert_eq!(root.child_text("c"), Some("<p>&amp;</p>"));
+    }
+
+    #[test]
+    fn mixed_content_is_read_back_in_document_order() {
+        let root = parse_document(b"<d>A <b>bold</b> and <i>brave <u>new</u></i> claim<br/>.</d>")
+            .unwrap();
+        assert_eq!(root.flat_text(&|_| ""), "A bold and brave new claim.");
+        assert_eq!(
+            root.flat_text(&|e| if e.name == "br" { "|" } else { "" }),
+            "A bold and brave new claim||."
+        );
+    }
+
+    #[test]
+    fn a_utf8_byte_order_mark_is_accepted() {
+        let root = parse_document(b"\xEF\xBB\xBF<?xml version=\"1.0\"?><a>x</a>").unwrap();
+        assert_eq!(root.text, "x");
     }
 
     #[test]
