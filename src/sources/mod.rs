@@ -230,6 +230,22 @@ impl SourceConfig {
         Ok(())
     }
 
+    /// Validates every table and that no two share a name (names key the
+    /// stored validators and appear in logs and errors).
+    pub fn validate_all(configs: &[SourceConfig]) -> Result<(), ConfigError> {
+        for (i, c) in configs.iter().enumerate() {
+            c.validate()?;
+            if configs[..i].iter().any(|o| o.name.trim() == c.name.trim()) {
+                return Err(ConfigError {
+                    source_name: c.name.clone(),
+                    key: "name",
+                    reason: "is used by another source".into(),
+                });
+            }
+        }
+        Ok(())
+    }
+
     fn policy(&self) -> RequestPolicy {
         let arxiv = matches!(self.kind, SourceKind::ArxivApi | SourceKind::ArxivRss);
         RequestPolicy {
@@ -355,11 +371,11 @@ pub enum SourceError {
         url: String,
         message: String,
     },
-    #[error("source `{source_name}`: {url} timed out after {seconds}s")]
+    #[error("source `{source_name}`: {url} timed out after {after:?}")]
     Timeout {
         source_name: String,
         url: String,
-        seconds: u64,
+        after: Duration,
     },
     #[error("source `{source_name}`: could not reach {url}: {reason}")]
     Network {
@@ -410,7 +426,7 @@ impl SourceError {
             HttpError::Timeout { after } => SourceError::Timeout {
                 source_name,
                 url,
-                seconds: after.as_secs().max(1),
+                after,
             },
             HttpError::Network(reason) => SourceError::Network {
                 source_name,
@@ -458,6 +474,7 @@ enum Spec {
 #[derive(Debug, Clone)]
 pub struct Source {
     name: String,
+    kind: SourceKind,
     spec: Spec,
     policy: RequestPolicy,
     http: Http,
@@ -519,6 +536,7 @@ impl Source {
         };
         Ok(Source {
             name: config.name.clone(),
+            kind: config.kind,
             spec,
             policy: config.policy(),
             http: http.clone(),
@@ -528,6 +546,10 @@ impl Source {
     /// The operator's name for this source.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    pub fn kind(&self) -> SourceKind {
+        self.kind
     }
 
     /// Fetches the papers of `date` (see each kind's module for what a day
@@ -721,6 +743,18 @@ mod tests {
         };
         assert_eq!(url.as_str(), "https://rss.arxiv.org/rss/cs.LG+cs.CL");
         assert_eq!(announce_types, &[AnnounceType::New, AnnounceType::Cross]);
+    }
+
+    #[test]
+    fn two_sources_may_not_share_a_name() {
+        let mut sources = from_toml(EXAMPLE).unwrap();
+        SourceConfig::validate_all(&sources).unwrap();
+        sources[3].name = "hf".into();
+        let err = SourceConfig::validate_all(&sources).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "source `hf`: key `name`: is used by another source"
+        );
     }
 
     #[test]
