@@ -61,16 +61,17 @@ pub fn parse_items(body: &[u8], announce_types: &[AnnounceType]) -> Result<Parse
     let mut parsed = Parsed::default();
     for (index, item) in items.into_iter().enumerate() {
         match parse_item(item, atom, feed_date) {
-            Ok(p) => {
-                let wanted = p.announce_type.is_none_or(|t| announce_types.contains(&t));
-                if wanted {
-                    parsed.papers.push(p);
-                }
-            }
+            Ok(p) => parsed.papers.push(p),
             Err(reason) => parsed.skipped.push(ItemError { index, reason }),
         }
     }
-    parsed.into_result()
+    // Filter after the all-bad check: a feed of only `replace` items plus
+    // one broken item is a valid, empty day.
+    let mut parsed = parsed.into_result()?;
+    parsed
+        .papers
+        .retain(|p| p.announce_type.is_none_or(|t| announce_types.contains(&t)));
+    Ok(parsed)
 }
 
 fn parse_item(item: &Element, atom: bool, feed_date: Option<&str>) -> Result<FetchedPaper, String> {
@@ -320,6 +321,18 @@ Abstract: Costs $5 &amp; more.</description></item></channel></rss>"#;
         assert_eq!(p.paper.title, "T & U <script>alert(1)</script>");
         assert_eq!(p.day, d("2026-09-24"));
         assert!(parse(body, DEFAULT).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_broken_item_beside_only_filtered_ones_is_still_an_empty_day() {
+        let body = br#"<rss><channel><pubDate>Thu, 24 Sep 2026 00:00:00 -0400</pubDate>
+            <item><title>Old</title><guid>oai:arXiv.org:2009.13987v3</guid>
+              <arxiv:announce_type>replace</arxiv:announce_type></item>
+            <item><title>No id</title></item></channel></rss>"#;
+        let parsed = parse_items(body, DEFAULT).unwrap();
+        assert!(parsed.papers.is_empty());
+        assert_eq!(parsed.skipped.len(), 1);
+        assert_eq!(parsed.skipped[0].index, 1);
     }
 
     #[test]
