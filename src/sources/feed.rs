@@ -191,12 +191,15 @@ fn text_construct(el: &Element, html_by_default: bool) -> String {
     }
     // Markup as child elements: Atom `type="xhtml"`, or a feed that forgot
     // to escape its HTML. Read the text in order, breaking at blocks.
-    let text = el.flat_text(&|child| match child.name.to_ascii_lowercase().as_str() {
-        "p" | "div" | "blockquote" | "ul" | "ol" | "h1" | "h2" | "h3" | "h4" | "h5" | "h6"
-        | "br" | "li" | "tr" => "\n\n",
-        _ => " ",
-    });
-    html_to_text(&text)
+    // Its text was decoded by the XML parser already: only lay it out.
+    let text = el.flat_text(
+        &|child| match html_tag_kind(&child.name.to_ascii_lowercase()) {
+            Some(TagKind::Block) => "\n\n",
+            Some(TagKind::Inline) => "",
+            _ => " ",
+        },
+    );
+    paragraphs(&text)
 }
 
 fn is_html(el: &Element, html_by_default: bool) -> bool {
@@ -220,47 +223,83 @@ pub fn html_to_text(html: &str) -> String {
     while let Some(lt) = rest.find('<') {
         out.push_str(&rest[..lt]);
         let after = &rest[lt + 1..];
-        let opens_tag = after
+        if let Some(comment) = after.strip_prefix("!--") {
+            rest = comment.find("-->").map_or("", |i| &comment[i + 3..]);
+            continue;
+        }
+        if after.starts_with('!') || after.starts_with('?') {
+            rest = after.find('>').map_or("", |i| &after[i + 1..]);
+            continue;
+        }
+        let closing = after.starts_with('/');
+        let name_part = after.trim_start_matches('/');
+        let name_len = name_part
+            .find(|c: char| !c.is_ascii_alphanumeric())
+            .unwrap_or(name_part.len());
+        let name = name_part[..name_len].to_ascii_lowercase();
+        let ends_name = name_part[name_len..]
             .chars()
             .next()
-            .is_some_and(|c| c.is_ascii_alphabetic() || matches!(c, '/' | '!' | '?'));
-        let Some(gt) = after.find('>').filter(|_| opens_tag) else {
+            .is_some_and(|c| c.is_whitespace() || c == '>' || c == '/');
+        // Only known HTML tags are markup: `p<q and r>s` in plain text stays.
+        let kind = html_tag_kind(&name).filter(|_| ends_name);
+        let (Some(kind), Some(gt)) = (kind, after.find('>')) else {
             out.push('<');
             rest = after;
             continue;
         };
-        let tag = after[..gt].trim_start_matches('/');
-        let name: String = tag
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric())
-            .collect::<String>()
-            .to_ascii_lowercase();
         rest = &after[gt + 1..];
-        if (name == "script" || name == "style") && !after.starts_with('/') {
-            let close = format!("</{name}");
-            rest = match rest.to_ascii_lowercase().find(&close) {
-                Some(i) => rest[i..].find('>').map_or("", |j| &rest[i + j + 1..]),
-                None => "",
-            };
-            continue;
-        }
-        match name.as_str() {
-            "p" | "div" | "blockquote" | "ul" | "ol" | "h1" | "h2" | "h3" | "h4" | "h5" | "h6" => {
-                out.push_str("\n\n")
+        match kind {
+            TagKind::Hidden if !closing => {
+                let close = format!("</{name}");
+                rest = match rest.to_ascii_lowercase().find(&close) {
+                    Some(i) => rest[i..].find('>').map_or("", |j| &rest[i + j + 1..]),
+                    None => "",
+                };
             }
-            "br" | "li" | "tr" => out.push('\n'),
-            _ => out.push(' '),
+            TagKind::Hidden | TagKind::Inline => {}
+            TagKind::Block => out.push_str("\n\n"),
+            TagKind::Break => out.push(' '),
         }
     }
     out.push_str(rest);
-    let decoded = html_escape::decode_html_entities(&out).into_owned();
-    // Intra-paragraph spacing is normalised later; tidy the tag residue here.
-    decoded
-        .split("\n\n")
+    paragraphs(&html_escape::decode_html_entities(&out))
+}
+
+/// One line per paragraph (blank-line separated), whitespace collapsed.
+fn paragraphs(text: &str) -> String {
+    text.split("\n\n")
         .map(|para| para.split_whitespace().collect::<Vec<_>>().join(" "))
         .filter(|p| !p.is_empty())
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+enum TagKind {
+    /// Content dropped (`script`, `style`).
+    Hidden,
+    /// Starts a paragraph.
+    Block,
+    /// Separates words (`br`, table cells).
+    Break,
+    /// Vanishes without a space: `H<sub>2</sub>O` reads `H2O`.
+    Inline,
+}
+
+fn html_tag_kind(name: &str) -> Option<TagKind> {
+    Some(match name {
+        "script" | "style" => TagKind::Hidden,
+        "p" | "div" | "blockquote" | "ul" | "ol" | "dl" | "h1" | "h2" | "h3" | "h4" | "h5"
+        | "h6" | "table" | "section" | "article" | "figure" | "pre" | "header" | "footer" => {
+            TagKind::Block
+        }
+        "br" | "hr" | "li" | "tr" | "td" | "th" | "dt" | "dd" | "img" | "figcaption" | "tbody"
+        | "thead" => TagKind::Break,
+        "a" | "b" | "i" | "u" | "s" | "em" | "strong" | "span" | "sub" | "sup" | "small"
+        | "big" | "font" | "code" | "abbr" | "cite" | "q" | "mark" | "tt" | "kbd" | "var"
+        | "math" | "mi" | "mn" | "mo" | "msub" | "msup" | "mrow" => TagKind::Inline,
+        _ => return None,
+    })
 }
 
 /// Reads the date formats feeds use: RFC 3339, RFC 2822, and bare dates or
@@ -377,14 +416,24 @@ mod tests {
     }
 
     #[test]
+    fn html_is_reduced_to_text_but_plain_angle_brackets_survive() {
+        assert_eq!(
+            html_to_text("<p>H<sub>2</sub>O at p<0.05 and n<m, m>k</p><!-- x --><p>Next<br/>line &amp; more</p>"),
+            "H2O at p<0.05 and n<m, m>k\nNext line & more"
+        );
+        assert_eq!(html_to_text("a <script>alert(1)</script>b"), "a b");
+        assert_eq!(html_to_text("&lt;script&gt; as text"), "<script> as text");
+    }
+
+    #[test]
     fn xhtml_content_and_unescaped_markup_are_read_as_text_in_order() {
         let body = br#"<feed xmlns="http://www.w3.org/2005/Atom"><entry><id>urn:x:1</id>
             <title>Plain</title><content type="xhtml"><div xmlns="http://www.w3.org/1999/xhtml">
-            <p>First <em>emphasised</em> point.</p><p>Second.</p></div></content></entry></feed>"#;
+            <p>First <em>emphasised</em> point &amp;amp; H<sub>2</sub>O.</p><p>Second.</p></div></content></entry></feed>"#;
         let papers = parse(body, d("2026-06-12")).unwrap();
         assert_eq!(
             papers[0].paper.abstract_text,
-            "First emphasised point.\nSecond."
+            "First emphasised point &amp; H2O.\nSecond."
         );
         assert_eq!(papers[0].paper.id.as_str(), "feed:urn:x:1");
     }

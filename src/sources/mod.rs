@@ -485,13 +485,8 @@ impl Source {
     /// and one politeness gate per host for the whole process).
     pub fn new(config: &SourceConfig, http: &Http) -> Result<Source, ConfigError> {
         config.validate()?;
-        let url_or = |default: &str| -> Result<Url, ConfigError> {
-            parse_http_url(config.url.as_deref().unwrap_or(default)).map_err(|reason| ConfigError {
-                source_name: config.name.clone(),
-                key: "url",
-                reason,
-            })
-        };
+        let configured = config.url.as_deref();
+        let url_or = |default: &str| config_url(config, configured.unwrap_or(default));
         let spec = match config.kind {
             SourceKind::HfDailyPapers => Spec::HfDaily {
                 url: url_or(DEFAULT_HF_URL)?,
@@ -517,7 +512,7 @@ impl Source {
                     None => vec![AnnounceType::New, AnnounceType::Cross],
                 };
                 Spec::ArxivRss {
-                    url: url_or_exact(config, &format!("{base}/{}", cats.join("+")))?,
+                    url: config_url(config, &format!("{base}/{}", cats.join("+")))?,
                     announce_types,
                 }
             }
@@ -648,7 +643,7 @@ fn normalise_inline(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-fn url_or_exact(config: &SourceConfig, s: &str) -> Result<Url, ConfigError> {
+fn config_url(config: &SourceConfig, s: &str) -> Result<Url, ConfigError> {
     parse_http_url(s).map_err(|reason| ConfigError {
         source_name: config.name.clone(),
         key: "url",
