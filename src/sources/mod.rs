@@ -740,6 +740,21 @@ mod tests {
         assert_eq!(announce_types, &[AnnounceType::New, AnnounceType::Cross]);
     }
 
+    #[tokio::test]
+    async fn a_fetch_runs_on_a_spawned_task_and_an_empty_weekend_list_is_ok() {
+        let base = serve(Router::new().route("/api/daily_papers", get(|| async { "[]" }))).await;
+        let mut c = cfg(SourceKind::HfDailyPapers, "hf");
+        c.url = Some(format!("{base}/api/daily_papers"));
+        let source = Source::new(&c, &http()).unwrap();
+        // The scheduler spawns fetches, so the future must be Send + 'static.
+        let report = tokio::spawn(async move { source.fetch(d("2026-06-13"), &Map::new()).await })
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(report.papers.is_empty());
+        assert_eq!(report.requests, 1);
+    }
+
     #[test]
     fn two_sources_may_not_share_a_name() {
         let mut sources = from_toml(EXAMPLE).unwrap();
