@@ -313,8 +313,10 @@ pub fn parse_feed_date(s: &str) -> Option<DateTime<FixedOffset>> {
         return Some(d);
     }
     let utc = FixedOffset::east_opt(0)?;
-    if let Ok(d) = NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S") {
-        return Some(d.and_utc().with_timezone(&utc));
+    for format in ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M"] {
+        if let Ok(d) = NaiveDateTime::parse_from_str(s, format) {
+            return Some(d.and_utc().with_timezone(&utc));
+        }
     }
     if let Ok(d) = NaiveDate::parse_from_str(s.get(..10)?, "%Y-%m-%d") {
         if s.len() == 10 {
@@ -462,6 +464,10 @@ mod tests {
         );
         assert_eq!(
             parse_feed_date("2026-06-11").unwrap().date_naive(),
+            d("2026-06-11")
+        );
+        assert_eq!(
+            parse_feed_date("2026-06-11 23:10:00").unwrap().date_naive(),
             d("2026-06-11")
         );
         assert!(parse_feed_date("yesterday").is_none());

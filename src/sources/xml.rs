@@ -95,6 +95,8 @@ impl Element {
 /// A document that ends before its root closes, has mismatched tags, has no
 /// root, or is not UTF-8 is rejected with the byte offset of the problem.
 pub(crate) fn parse_document(body: &[u8]) -> Result<Element, ParseError> {
+    let transcoded = single_byte_to_utf8(body);
+    let body = transcoded.as_deref().unwrap_or(body);
     let mut reader = Reader::from_reader(body);
     reader.config_mut().check_end_names = true;
     let mut stack: Vec<Element> = Vec::new();
@@ -186,6 +188,45 @@ pub(crate) fn parse_document(body: &[u8]) -> Result<Element, ParseError> {
     root.ok_or_else(|| ParseError::Truncated("no root element".into()))
 }
 
+/// Windows-1252 code points for bytes 0x80..=0x9F; the rest of the range
+/// is ISO-8859-1, where each byte is its own code point.
+const CP1252_HIGH: [char; 32] = [
+    '€', '\u{81}', '‚', 'ƒ', '„', '…', '†', '‡', 'ˆ', '‰', 'Š', '‹', 'Œ', '\u{8D}', 'Ž', '\u{8F}',
+    '\u{90}', '‘', '’', '“', '”', '•', '–', '—', '˜', '™', 'š', '›', 'œ', '\u{9D}', 'ž', 'Ÿ',
+];
+
+/// Some journal feeds are still ISO-8859-1 or Windows-1252. The parser only
+/// reads UTF-8, so such a document (declared so, and not valid UTF-8) is
+/// transcoded first; anything else is left alone.
+fn single_byte_to_utf8(body: &[u8]) -> Option<Vec<u8>> {
+    if std::str::from_utf8(body).is_ok() {
+        return None;
+    }
+    let head = String::from_utf8_lossy(&body[..body.len().min(200)]).to_ascii_lowercase();
+    let declared = head.starts_with("<?xml")
+        && [
+            "iso-8859-1",
+            "iso8859-1",
+            "latin1",
+            "latin-1",
+            "windows-1252",
+            "cp1252",
+        ]
+        .iter()
+        .any(|e| head.contains(e));
+    if !declared {
+        return None;
+    }
+    let text: String = body
+        .iter()
+        .map(|&b| match b {
+            0x80..=0x9F => CP1252_HIGH[usize::from(b - 0x80)],
+            _ => char::from(b),
+        })
+        .collect();
+    Some(text.into_bytes())
+}
+
 fn element(start: &BytesStart<'_>, pos: u64) -> Result<Element, ParseError> {
     let qname = start.name();
     let local = std::str::from_utf8(qname.local_name().into_inner())
@@ -248,6 +289,17 @@ mod tests {
             root.flat_text(&|e| if e.name == "br" { "|" } else { "" }),
             "A bold and brave new claim||."
         );
+    }
+
+    #[test]
+    fn a_latin1_document_is_transcoded_when_it_says_so() {
+        let root = parse_document(
+            b"<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><a>Fr\xe9chet \x93quoted\x94</a>",
+        )
+        .unwrap();
+        assert_eq!(root.text, "Fr\u{e9}chet \u{201c}quoted\u{201d}");
+        // Undeclared invalid UTF-8 is still an error, not a guess.
+        assert!(parse_document(b"<a>Fr\xe9chet</a>").is_err());
     }
 
     #[test]
