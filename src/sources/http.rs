@@ -106,6 +106,7 @@ struct Failure {
 }
 
 impl Http {
+    /// Builds the process-wide client; fails only if TLS cannot initialise.
     pub fn new(options: HttpOptions) -> Result<Http, HttpError> {
         let client = reqwest::Client::builder()
             .user_agent(options.user_agent.clone())

@@ -54,6 +54,7 @@ pub enum SourceKind {
 }
 
 impl SourceKind {
+    /// The `kind` value as written in the config.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::HfDailyPapers => "hf_daily_papers",
@@ -102,8 +103,11 @@ pub struct ConfigError {
     pub reason: String,
 }
 
+/// Default endpoint of `hf_daily_papers`.
 pub const DEFAULT_HF_URL: &str = "https://huggingface.co/api/daily_papers";
+/// Default base of `arxiv_rss`; `https://rss.arxiv.org/atom` also works.
 pub const DEFAULT_ARXIV_RSS_URL: &str = "https://rss.arxiv.org/rss";
+/// Default endpoint of `arxiv_api`.
 pub const DEFAULT_ARXIV_API_URL: &str = "https://export.arxiv.org/api/query";
 const DEFAULT_TIMEOUT_SECS: u64 = 30;
 const DEFAULT_RETRIES: u32 = 3;
@@ -276,6 +280,7 @@ pub struct Validators {
 }
 
 impl Validators {
+    /// True when the server sent neither an ETag nor a Last-Modified.
     pub fn is_empty(&self) -> bool {
         self.etag.is_none() && self.last_modified.is_none()
     }
@@ -543,6 +548,7 @@ impl Source {
         &self.name
     }
 
+    /// Which upstream this source reads.
     pub fn kind(&self) -> SourceKind {
         self.kind
     }

@@ -82,6 +82,7 @@ impl Element {
         }
     }
 
+    /// The decoded value of the attribute with this local name.
     pub fn attr(&self, name: &str) -> Option<&str> {
         self.attrs
             .iter()
