@@ -14,7 +14,8 @@ use tokio::net::TcpListener;
 use crate::links::{LinkSigner, SigningKeys};
 use crate::mail::Mailer;
 use crate::settings::Settings;
-use crate::sources::{HttpOptions, Source};
+use crate::sources::http::{Http, HttpOptions};
+use crate::sources::Source;
 use crate::store::Store;
 
 /// Everything a run needs, built once.
@@ -39,11 +40,12 @@ impl App {
         }
         let keys = SigningKeys::load(key_file).context("security.signing_key_file")?;
         let mailer = Mailer::from_settings(&settings.mail).context("mail")?;
-        let http = HttpOptions::new(user_agent(&settings));
+        let http = Http::new(HttpOptions { user_agent: user_agent(&settings), ..HttpOptions::default() })
+            .context("building the HTTP client")?;
         let sources = settings
             .sources
             .iter()
-            .map(|c| Source::new(c.clone(), &http).with_context(|| format!("source {:?}", c.name)))
+            .map(|c| Source::new(c, &http).map_err(anyhow::Error::from))
             .collect::<anyhow::Result<Vec<_>>>()?;
         Ok(App { settings, store, mailer, signer: LinkSigner::new(keys), sources })
     }

@@ -14,7 +14,7 @@ use indicatif::ProgressBar;
 use crate::app::App;
 use crate::digest::run::DigestOptions;
 use crate::domain::SubscriberEmail;
-use crate::mail::Transport;
+use crate::mail::TransportKind;
 use crate::scheduler::digest_job;
 use crate::settings::Settings;
 use crate::store::NewTopic;
@@ -27,7 +27,7 @@ pub async fn run(dir: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut settings = Settings::default();
     settings.database.url = format!("sqlite://{}", dir.join("paperboy.db").display());
-    settings.mail.transport = Transport::File;
+    settings.mail.transport = TransportKind::File;
     settings.mail.outbox_dir = dir.join("outbox");
     settings.security.signing_key_file = dir.join("signing.key");
     settings.sources.clear();
@@ -35,7 +35,7 @@ pub async fn run(dir: &Path) -> anyhow::Result<()> {
     let app = App::build(settings).await?;
     let date: NaiveDate = SAMPLE_DATE.parse().expect("valid sample date");
 
-    let papers = crate::sources::hf_daily::parse(SAMPLE_HF, date).context("parsing the bundled sample")?;
+    let papers = crate::sources::hf_daily::parse(SAMPLE_HF).context("parsing the bundled sample")?;
     let stored = app.store.store_fetched("sample-hf", &papers, Utc::now()).await?;
     println!("stored {} sample papers from Hugging Face Daily Papers ({SAMPLE_DATE})", papers.len());
     let _ = stored;

@@ -248,13 +248,7 @@ impl Settings {
         if self.digest.concurrency == 0 || self.digest.concurrency > 64 {
             bail!("digest.concurrency = {} must be between 1 and 64", self.digest.concurrency);
         }
-        let mut names = std::collections::HashSet::new();
-        for (i, s) in self.sources.iter().enumerate() {
-            s.validate().map_err(|e| anyhow::anyhow!("sources[{i}]: {e}"))?;
-            if !names.insert(s.name.clone()) {
-                bail!("sources[{i}]: the name {:?} is used twice", s.name);
-            }
-        }
+        SourceConfig::validate_all(&self.sources).map_err(|e| anyhow::anyhow!("sources: {e}"))?;
         self.mail.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
         Ok(())
     }

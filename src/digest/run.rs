@@ -238,7 +238,7 @@ async fn reserve(
     more: usize,
     now: DateTime<Utc>,
 ) -> anyhow::Result<Option<Job>> {
-    let message_id = mail::message_id("digest", date, sub.id, &app.settings.mail_domain());
+    let message_id = mail::message_id(mail::EmailKind::Digest, date, sub.id, &app.settings.mail_domain());
     let ledger: Vec<(PaperId, i64)> = kept.iter().map(|p| (papers[p.paper].id.clone(), p.topic_position)).collect();
     let reservation = app
         .store
@@ -366,13 +366,7 @@ async fn send_one(app: &App, job: Job) -> anyhow::Result<Outcome> {
 fn build_email(app: &App, job: &Job, now: DateTime<Utc>) -> anyhow::Result<OutgoingEmail> {
     let view = digest_view(app, job, now);
     let rendered = render::render_digest(&view).context("rendering a digest")?;
-    let unsubscribe = app.signer.link_url(
-        &app.settings.web.base_url,
-        Purpose::Unsubscribe,
-        job.subscriber.id,
-        job.subscriber.link_version,
-        now,
-    );
+    let unsubscribe = url::Url::parse(&view.unsubscribe_url).context("building the unsubscribe link")?;
     Ok(OutgoingEmail {
         to: job.subscriber.email.clone(),
         subject: rendered.subject,
@@ -414,11 +408,12 @@ fn digest_view(app: &App, job: &Job, now: DateTime<Utc>) -> DigestView {
     }
     DigestView {
         date_label: job.delivery.digest_date.format("%A, %-d %B %Y").to_string(),
+        short_date: job.delivery.digest_date.format("%-d %b %Y").to_string(),
         sections,
         more_count: job.delivery.more_count.max(0) as usize,
-        total_count: job.papers.len(),
-        manage_url: app.signer.link_url(base, Purpose::Manage, sub.id, sub.link_version, now).to_string(),
-        unsubscribe_url: app.signer.link_url(base, Purpose::Unsubscribe, sub.id, sub.link_version, now).to_string(),
+        total_count: job.papers.len() + job.delivery.more_count.max(0) as usize,
+        manage_url: app.signer.url(base, Purpose::Manage, sub.id, sub.link_version, Purpose::Manage.default_expiry(now)).to_string(),
+        unsubscribe_url: app.signer.url(base, Purpose::Unsubscribe, sub.id, sub.link_version, Purpose::Unsubscribe.default_expiry(now)).to_string(),
         site_name: app.settings.digest.site_name.clone(),
         base_url: base.to_string(),
     }
@@ -433,7 +428,7 @@ fn paper_view(p: &Paper, matched: &[matching::MatchedTerm]) -> PaperView {
         title: p.title.clone(),
         url: web_url(&p.url).unwrap_or_default(),
         authors: render::shorten_authors(&p.authors, 6),
-        excerpt: render::excerpt(spans, 420),
+        excerpt: render::excerpt(&spans, 420),
         matched: matched.iter().map(|m| m.label.as_str()).collect::<Vec<_>>().join(", "),
         upvotes: p.upvotes,
         code_url: p.github_repo.as_deref().and_then(web_url),

@@ -263,9 +263,12 @@ pub fn normalise_paragraphs(s: &str) -> String {
             && (line.trim().is_empty()
                 || (!wrapped && line.starts_with("  "))
                 || (!wrapped && !line.starts_with(' ')));
-        if starts_paragraph && !current.is_empty() {
+        if starts_paragraph && !current.trim().is_empty() {
             paragraphs.push(normalise_inline(&current));
             current.clear();
+        }
+        if line.trim().is_empty() {
+            continue;
         }
         current.push(' ');
         current.push_str(line);
@@ -387,5 +390,6 @@ mod tests {
             normalise_inline("A\n  title  with\twraps"),
             "A title with wraps"
         );
+        assert_eq!(normalise_paragraphs("a\n\n\nb"), "a\nb");
     }
 }
