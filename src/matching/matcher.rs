@@ -210,12 +210,12 @@ enum Op {
     Or(u32),
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 struct Leaf {
-    atom: u32,
+    /// Index into the matcher's interned terms.
+    term: u32,
     /// Under an even number of NOTs: its presence supports the match.
     positive: bool,
-    matched: MatchedTerm,
 }
 
 /// A query lowered against one [`Matcher`]: only valid with the matcher that
@@ -246,7 +246,11 @@ pub struct Matcher {
     categories: Vec<Vec<String>>,
     upvotes: Vec<Option<i64>>,
     stemmer: EnglishStemmer,
+    /// Every distinct term compiled so far → its index in `terms`.
     by_term: HashMap<Term, u32>,
+    /// Per interned term: its atom and its label, kept here so compiled
+    /// queries stay two small vectors.
+    terms: Vec<(u32, MatchedTerm)>,
     by_key: HashMap<AtomKey, u32>,
     atoms: Vec<PaperSet>,
 }
@@ -281,6 +285,7 @@ impl Matcher {
             upvotes: papers.iter().map(|p| p.upvotes).collect(),
             stemmer,
             by_term: HashMap::new(),
+            terms: Vec::new(),
             by_key: HashMap::new(),
             atoms: Vec::new(),
         }
@@ -310,16 +315,9 @@ impl Matcher {
     fn lower(&mut self, e: &Expr, positive: bool, out: &mut CompiledQuery) {
         match e {
             Expr::Term(t) => {
-                let atom = self.atom(t);
-                out.ops.push(Op::Atom(atom));
-                out.leaves.push(Leaf {
-                    atom,
-                    positive,
-                    matched: MatchedTerm {
-                        label: t.to_string(),
-                        term: t.clone(),
-                    },
-                });
+                let term = self.intern(t);
+                out.ops.push(Op::Atom(self.terms[term as usize].0));
+                out.leaves.push(Leaf { term, positive });
             }
             Expr::Not(inner) => {
                 self.lower(inner, !positive, out);
@@ -339,7 +337,7 @@ impl Matcher {
         }
     }
 
-    fn atom(&mut self, t: &Term) -> u32 {
+    fn intern(&mut self, t: &Term) -> u32 {
         if let Some(&id) = self.by_term.get(t) {
             return id;
         }
@@ -350,7 +348,7 @@ impl Matcher {
             }
             Term::Upvotes { op, value } => AtomKey::Upvotes(*op, *value),
         };
-        let id = match self.by_key.get(&key) {
+        let atom = match self.by_key.get(&key) {
             Some(&id) => id,
             None => {
                 let set = self.evaluate_atom(t);
@@ -360,6 +358,14 @@ impl Matcher {
                 id
             }
         };
+        let id = self.terms.len() as u32;
+        self.terms.push((
+            atom,
+            MatchedTerm {
+                label: t.to_string(),
+                term: t.clone(),
+            },
+        ));
         self.by_term.insert(t.clone(), id);
         id
     }
@@ -413,33 +419,41 @@ impl Matcher {
     /// The papers matching a compiled query. `NOT` is relative to all of
     /// the day's papers.
     pub fn matches(&self, q: &CompiledQuery) -> PaperSet {
-        let mut stack: Vec<PaperSet> = Vec::with_capacity(8);
+        use std::borrow::Cow;
+        let empty = PaperSet::empty(self.universe);
+        // Atoms are borrowed from the cache; a set is copied only when an
+        // operator first has to change it.
+        let mut stack: Vec<Cow<'_, PaperSet>> = Vec::with_capacity(8);
         for op in &q.ops {
             match *op {
-                Op::Atom(a) => stack.push(self.atoms[a as usize].clone()),
+                // A query compiled by another matcher selects nothing
+                // rather than panicking.
+                Op::Atom(a) => {
+                    stack.push(Cow::Borrowed(self.atoms.get(a as usize).unwrap_or(&empty)))
+                }
                 Op::Not => {
                     if let Some(top) = stack.last_mut() {
-                        top.invert();
+                        top.to_mut().invert();
                     }
                 }
                 Op::And(n) | Op::Or(n) => {
-                    let base = stack.len().saturating_sub(n as usize);
-                    let mut rest = stack.split_off(base);
-                    let Some(mut acc) = rest.pop() else { continue };
-                    for s in &rest {
+                    let Some(mut acc) = stack.pop() else { continue };
+                    for _ in 1..n {
+                        let Some(s) = stack.pop() else { break };
                         if matches!(op, Op::And(_)) {
-                            acc.and_with(s);
+                            acc.to_mut().and_with(&s);
                         } else {
-                            acc.or_with(s);
+                            acc.to_mut().or_with(&s);
                         }
                     }
                     stack.push(acc);
                 }
             }
         }
-        stack
-            .pop()
-            .unwrap_or_else(|| PaperSet::empty(self.universe))
+        match stack.pop() {
+            Some(set) => set.into_owned(),
+            None => empty,
+        }
     }
 
     /// The positive terms of `q` (not under a `NOT`) that hold for paper
@@ -447,11 +461,17 @@ impl Matcher {
     pub fn explain(&self, q: &CompiledQuery, paper: usize) -> Vec<MatchedTerm> {
         let mut out: Vec<MatchedTerm> = Vec::new();
         for leaf in &q.leaves {
+            let Some((atom, matched)) = self.terms.get(leaf.term as usize) else {
+                continue;
+            };
             if leaf.positive
-                && self.atoms[leaf.atom as usize].contains(paper)
-                && !out.iter().any(|m| m.label == leaf.matched.label)
+                && self
+                    .atoms
+                    .get(*atom as usize)
+                    .is_some_and(|s| s.contains(paper))
+                && !out.iter().any(|m| m.label == matched.label)
             {
-                out.push(leaf.matched.clone());
+                out.push(matched.clone());
             }
         }
         out
@@ -651,6 +671,76 @@ mod tests {
             occurrences > 5 * distinct.len(),
             "{occurrences} vs {}",
             distinct.len()
+        );
+    }
+
+    /// Not a benchmark gate: prints compile + match throughput for a
+    /// synthetic day (`cargo test --release -- --ignored throughput`).
+    #[test]
+    #[ignore]
+    fn throughput_on_a_synthetic_day() {
+        let words: Vec<String> = (0..5000).map(|i| format!("w{i}x")).collect();
+        let mut seed = 12345u64;
+        let mut rnd = move |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            // Skewed towards small indices, like word frequencies.
+            let r = (seed % 1_000_000) as f64 / 1_000_000.0;
+            ((r * r * r) * n as f64) as usize
+        };
+        let text = |rnd: &mut dyn FnMut(usize) -> usize, len: usize| {
+            (0..len)
+                .map(|_| words[rnd(words.len())].as_str())
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let papers: Vec<Paper> = (0..1000)
+            .map(|i| {
+                let t = text(&mut rnd, 10);
+                let a = text(&mut rnd, 180);
+                let mut p = paper(&t, &a, &["Ann Lee", "Bo Chen"], &["cs.LG"], Some(i % 30));
+                p.id = PaperId::from_stored(format!("p{i}"));
+                p
+            })
+            .collect();
+        let topics: Vec<Query> = (0..20_000)
+            .map(|i| {
+                let a = &words[rnd(words.len())];
+                let b = &words[rnd(words.len())];
+                let c = &words[rnd(words.len())];
+                let q = match i % 4 {
+                    0 => format!("ti:{a} OR abs:\"{b} {c}\""),
+                    1 => format!("{a} {b} -{c} cat:cs.LG"),
+                    2 => format!("({a} OR {b}*) upvotes>=5"),
+                    _ => format!("au:lee OR all:{a}"),
+                };
+                Query::parse(&q).unwrap()
+            })
+            .collect();
+        let started = std::time::Instant::now();
+        let mut m = Matcher::new(&papers);
+        let indexed = started.elapsed();
+        let mut hits = 0usize;
+        let n = 300_000;
+        let mut compiling = std::time::Duration::ZERO;
+        for i in 0..n {
+            let t = std::time::Instant::now();
+            let c = m.compile(&topics[(i * 7919) % topics.len()]);
+            compiling += t.elapsed();
+            hits += m.matches(&c).len();
+        }
+        let total = started.elapsed();
+        let warm = std::time::Instant::now();
+        for i in 0..n {
+            let c = m.compile(&topics[(i * 7919) % topics.len()]);
+            hits += m.matches(&c).len();
+        }
+        eprintln!("warm: {n} queries in {:?}", warm.elapsed());
+        eprintln!(
+            "index {indexed:?}; {n} queries in {:?} of which compile {compiling:?} ({} atoms, {hits} hits)",
+            total - indexed,
+            m.atom_count()
         );
     }
 

@@ -121,13 +121,15 @@ fn lex(chars: &[char]) -> Result<Vec<Lexeme>, QueryError> {
                             "au" => FieldName::Text(Scope::Author),
                             "all" => FieldName::Text(Scope::All),
                             "cat" => FieldName::Category,
-                            _ => return Err(QueryError::at(
-                                col,
-                                format!(
+                            _ => {
+                                return Err(QueryError::at(
+                                    col,
+                                    format!(
                                     "unknown field '{}:' (expected ti:, abs:, au:, cat: or all:)",
                                     &raw[..colon]
                                 ),
-                            )),
+                                ))
+                            }
                         };
                         push(Lex::Field(field), raw[..=colon].to_string());
                         i += colon + 1;
