@@ -1,0 +1,220 @@
+//! Marks where matched terms occur in a paper's text, for the digest.
+//!
+//! Uses the same tokenisation, folding and stemming as matching, so what is
+//! marked is what matched (`transformer` marks `Transformers`, `test-time`
+//! marks `test time`). Output spans always concatenate back to the input
+//! byte for byte; this module never alters or escapes text.
+
+use super::matcher::MatchedTerm;
+use super::query::{Field, Term};
+use super::text::{tokenize, EnglishStemmer};
+
+/// A run of the original text, marked when it is part of a matched term.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Span {
+    pub text: String,
+    pub hit: bool,
+}
+
+/// Splits `text`, one value of `field` (a title, an abstract, one author's
+/// name or one category), into spans where the `terms` that search that
+/// field occur.
+pub fn highlight(text: &str, terms: &[MatchedTerm], field: Field) -> Vec<Span> {
+    let ranges = hit_ranges(text, terms, field);
+    let mut spans = Vec::new();
+    let mut at = 0;
+    for (start, end) in ranges {
+        if start > at {
+            spans.push(Span {
+                text: text[at..start].to_string(),
+                hit: false,
+            });
+        }
+        spans.push(Span {
+            text: text[start..end].to_string(),
+            hit: true,
+        });
+        at = end;
+    }
+    if at < text.len() {
+        spans.push(Span {
+            text: text[at..].to_string(),
+            hit: false,
+        });
+    }
+    spans
+}
+
+/// Sorted, disjoint byte ranges of `text` to mark.
+fn hit_ranges(text: &str, terms: &[MatchedTerm], field: Field) -> Vec<(usize, usize)> {
+    let mut ranges = Vec::new();
+    let mut tokens = None;
+    let mut stems: Option<Vec<String>> = None;
+    let stemmer = EnglishStemmer::new();
+    for m in terms {
+        match &m.term {
+            Term::Text { scope, words } if scope.covers(field) && !words.is_empty() => {
+                let tokens = tokens.get_or_insert_with(|| tokenize(text));
+                let stemmed = field.is_stemmed();
+                let stems = stems.get_or_insert_with(|| {
+                    tokens
+                        .iter()
+                        .map(|t| {
+                            if stemmed {
+                                stemmer.stem(&t.folded)
+                            } else {
+                                t.folded.clone()
+                            }
+                        })
+                        .collect()
+                });
+                let wanted: Vec<String> = words
+                    .iter()
+                    .map(|w| {
+                        if w.prefix || !stemmed {
+                            w.text.clone()
+                        } else {
+                            stemmer.stem(&w.text)
+                        }
+                    })
+                    .collect();
+                let n = words.len();
+                for i in 0..tokens.len().saturating_sub(n - 1) {
+                    let hit = (0..n).all(|k| {
+                        if words[k].prefix {
+                            tokens[i + k].folded.starts_with(&wanted[k])
+                        } else {
+                            stems[i + k] == wanted[k]
+                        }
+                    });
+                    if hit {
+                        ranges.push((tokens[i].start, tokens[i + n - 1].end));
+                    }
+                }
+            }
+            Term::Category { pattern, prefix } if field == Field::Category => {
+                let trimmed = text.trim();
+                if !trimmed.is_empty() && Term::category_matches(pattern, *prefix, trimmed) {
+                    let start = text.len() - text.trim_start().len();
+                    ranges.push((start, start + trimmed.len()));
+                }
+            }
+            _ => {}
+        }
+    }
+    ranges.sort_unstable();
+    let mut merged: Vec<(usize, usize)> = Vec::with_capacity(ranges.len());
+    for (s, e) in ranges {
+        match merged.last_mut() {
+            Some(last) if s <= last.1 => last.1 = last.1.max(e),
+            _ => merged.push((s, e)),
+        }
+    }
+    merged
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::matching::Query;
+    use proptest::prelude::*;
+
+    fn terms(q: &str) -> Vec<MatchedTerm> {
+        fn leaves(e: &crate::matching::Expr, out: &mut Vec<MatchedTerm>) {
+            match e {
+                crate::matching::Expr::Term(t) => out.push(MatchedTerm {
+                    label: t.to_string(),
+                    term: t.clone(),
+                }),
+                crate::matching::Expr::Not(e) => leaves(e, out),
+                crate::matching::Expr::And(es) | crate::matching::Expr::Or(es) => {
+                    es.iter().for_each(|e| leaves(e, out))
+                }
+            }
+        }
+        let mut out = Vec::new();
+        leaves(Query::parse(q).unwrap().root(), &mut out);
+        out
+    }
+
+    fn marked(text: &str, q: &str, field: Field) -> Vec<String> {
+        highlight(text, &terms(q), field)
+            .into_iter()
+            .filter(|s| s.hit)
+            .map(|s| s.text)
+            .collect()
+    }
+
+    #[test]
+    fn stemmed_case_folded_words_are_marked() {
+        assert_eq!(
+            marked(
+                "Transformers beat the transformer.",
+                "transformer",
+                Field::Title
+            ),
+            ["Transformers", "transformer"]
+        );
+    }
+
+    #[test]
+    fn hyphenated_phrases_mark_the_whole_run() {
+        assert_eq!(
+            marked(
+                "On Test-Time training and test time scaling",
+                "test-time",
+                Field::Abstract
+            ),
+            ["Test-Time", "test time"]
+        );
+    }
+
+    #[test]
+    fn prefixes_mark_whole_words_and_overlaps_merge() {
+        assert_eq!(
+            marked(
+                "Diffusion models diffuse",
+                "diffus* \"diffusion models\"",
+                Field::Abstract
+            ),
+            ["Diffusion models", "diffuse"]
+        );
+    }
+
+    #[test]
+    fn terms_for_other_fields_are_not_marked() {
+        assert!(marked("Diffusion", "au:diffusion", Field::Title).is_empty());
+        assert!(marked("Diffusion", "ti:diffusion", Field::Abstract).is_empty());
+        assert_eq!(
+            marked("Diffusion", "all:diffusion", Field::Abstract),
+            ["Diffusion"]
+        );
+        assert_eq!(
+            marked("Boglárka Tóth", "au:boglarka", Field::Author),
+            ["Boglárka"]
+        );
+        assert_eq!(marked("cs.LG", "cat:cs", Field::Category), ["cs.LG"]);
+        assert!(marked("stat.ML", "cat:cs", Field::Category).is_empty());
+    }
+
+    #[test]
+    fn author_names_are_not_stemmed() {
+        assert!(marked("Ann Walkers", "au:walker", Field::Author).is_empty());
+        assert_eq!(marked("Walkers", "walker", Field::Title), ["Walkers"]);
+    }
+
+    proptest! {
+        #[test]
+        fn spans_concatenate_to_the_input(
+            text in "\\PC{0,60}",
+            q in prop_oneof![Just("ab*"), Just("\"de f\""), Just("all:x"), Just("the OR é"), Just("cat:cs")],
+        ) {
+            for field in [Field::Title, Field::Abstract, Field::Author, Field::Category] {
+                let spans = highlight(&text, &terms(q), field);
+                let joined: String = spans.iter().map(|s| s.text.as_str()).collect();
+                prop_assert_eq!(&joined, &text);
+                prop_assert!(spans.iter().all(|s| !s.text.is_empty()));
+            }
+        }
+    }
+}

@@ -1,0 +1,916 @@
+//! The day's paper index and query evaluation over it.
+//!
+//! [`Matcher::new`] tokenises every paper once per field into an inverted
+//! index (folded word → papers, with token positions kept for phrase
+//! checks). [`Matcher::compile`] lowers a query to a postfix program over
+//! interned atoms (a word, phrase, prefix, category or comparison in one
+//! scope); each distinct atom's paper set is computed once and cached for
+//! every later query, which is what makes a run over many subscribers
+//! cheap. [`Matcher::matches`] is then bitset arithmetic only. This module
+//! does no I/O and keeps no per-query state after a call returns.
+
+use std::collections::HashMap;
+
+use super::paper_set::PaperSet;
+use super::query::{Expr, Query, Scope, Term, Word};
+use super::text::{tokenize, EnglishStemmer};
+use crate::domain::Paper;
+
+/// Marks the boundary between two authors (or categories) in a field's
+/// token sequence, so a phrase never spans two names.
+const SEP: u32 = u32::MAX;
+
+/// One searchable text field of every paper of the day.
+struct FieldIndex {
+    stemmed: bool,
+    surface_ids: HashMap<String, u32>,
+    surface_text: Vec<String>,
+    /// Surface ids ordered by their text, for prefix range scans.
+    sorted: Vec<u32>,
+    surface_stem: Vec<u32>,
+    stem_ids: HashMap<String, u32>,
+    stem_postings: Vec<Vec<u32>>,
+    surface_postings: Vec<Vec<u32>>,
+    /// Per paper, its surface ids in order, `SEP` between segments.
+    docs: Vec<Vec<u32>>,
+}
+
+enum Resolved {
+    Stem(u32),
+    /// Sorted surface ids that start with a prefix.
+    Surfaces(Vec<u32>),
+}
+
+impl FieldIndex {
+    fn build<'p>(
+        papers: &'p [Paper],
+        segments: impl Fn(&'p Paper) -> Vec<&'p str>,
+        stemmer: Option<&EnglishStemmer>,
+    ) -> Self {
+        let mut ix = FieldIndex {
+            stemmed: stemmer.is_some(),
+            surface_ids: HashMap::new(),
+            surface_text: Vec::new(),
+            sorted: Vec::new(),
+            surface_stem: Vec::new(),
+            stem_ids: HashMap::new(),
+            stem_postings: Vec::new(),
+            surface_postings: Vec::new(),
+            docs: Vec::with_capacity(papers.len()),
+        };
+        for (p, paper) in papers.iter().enumerate() {
+            let p = p as u32;
+            let mut doc = Vec::new();
+            for (si, seg) in segments(paper).into_iter().enumerate() {
+                if si > 0 {
+                    doc.push(SEP);
+                }
+                for tok in tokenize(seg) {
+                    let sid = ix.intern_surface(tok.folded, stemmer);
+                    doc.push(sid);
+                    push_posting(&mut ix.surface_postings[sid as usize], p);
+                    let stem = ix.surface_stem[sid as usize] as usize;
+                    push_posting(&mut ix.stem_postings[stem], p);
+                }
+            }
+            ix.docs.push(doc);
+        }
+        let mut sorted: Vec<u32> = (0..ix.surface_text.len() as u32).collect();
+        sorted.sort_by(|&a, &b| ix.surface_text[a as usize].cmp(&ix.surface_text[b as usize]));
+        ix.sorted = sorted;
+        ix
+    }
+
+    fn intern_surface(&mut self, folded: String, stemmer: Option<&EnglishStemmer>) -> u32 {
+        if let Some(&id) = self.surface_ids.get(&folded) {
+            return id;
+        }
+        let id = self.surface_text.len() as u32;
+        let stem = match stemmer {
+            Some(s) => s.stem(&folded),
+            None => folded.clone(),
+        };
+        let next_stem = self.stem_ids.len() as u32;
+        let stem_id = *self.stem_ids.entry(stem).or_insert(next_stem);
+        if stem_id == next_stem {
+            self.stem_postings.push(Vec::new());
+        }
+        self.surface_ids.insert(folded.clone(), id);
+        self.surface_text.push(folded);
+        self.surface_stem.push(stem_id);
+        self.surface_postings.push(Vec::new());
+        id
+    }
+
+    fn prefix_surfaces(&self, prefix: &str) -> Vec<u32> {
+        let start = self
+            .sorted
+            .partition_point(|&id| self.surface_text[id as usize].as_str() < prefix);
+        let mut ids: Vec<u32> = self.sorted[start..]
+            .iter()
+            .take_while(|&&id| self.surface_text[id as usize].starts_with(prefix))
+            .copied()
+            .collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    /// The papers where `words` occur as adjacent tokens in this field.
+    fn find(&self, words: &[Word], stemmer: &EnglishStemmer, universe: usize) -> PaperSet {
+        let mut resolved = Vec::with_capacity(words.len());
+        for w in words {
+            let r = if w.prefix {
+                let ids = self.prefix_surfaces(&w.text);
+                if ids.is_empty() {
+                    return PaperSet::empty(universe);
+                }
+                Resolved::Surfaces(ids)
+            } else {
+                let key = if self.stemmed {
+                    stemmer.stem(&w.text)
+                } else {
+                    w.text.clone()
+                };
+                match self.stem_ids.get(&key) {
+                    Some(&id) => Resolved::Stem(id),
+                    None => return PaperSet::empty(universe),
+                }
+            };
+            resolved.push(r);
+        }
+        let mut candidates: Option<PaperSet> = None;
+        for r in &resolved {
+            let mut set = PaperSet::empty(universe);
+            match r {
+                Resolved::Stem(id) => {
+                    for &p in &self.stem_postings[*id as usize] {
+                        set.insert(p as usize);
+                    }
+                }
+                Resolved::Surfaces(ids) => {
+                    for &sid in ids {
+                        for &p in &self.surface_postings[sid as usize] {
+                            set.insert(p as usize);
+                        }
+                    }
+                }
+            }
+            match candidates.as_mut() {
+                Some(c) => c.and_with(&set),
+                None => candidates = Some(set),
+            }
+        }
+        let mut set = candidates.unwrap_or_else(|| PaperSet::empty(universe));
+        if resolved.len() > 1 {
+            // Only papers holding every word are checked for adjacency.
+            let hits: Vec<usize> = set.iter().collect();
+            for p in hits {
+                if !self.has_sequence(&self.docs[p], &resolved) {
+                    set.remove(p);
+                }
+            }
+        }
+        set
+    }
+
+    fn has_sequence(&self, doc: &[u32], seq: &[Resolved]) -> bool {
+        let matches = |r: &Resolved, sid: u32| {
+            sid != SEP
+                && match r {
+                    Resolved::Stem(s) => self.surface_stem[sid as usize] == *s,
+                    Resolved::Surfaces(ids) => ids.binary_search(&sid).is_ok(),
+                }
+        };
+        doc.windows(seq.len())
+            .any(|w| w.iter().zip(seq).all(|(&sid, r)| matches(r, sid)))
+    }
+}
+
+fn push_posting(list: &mut Vec<u32>, p: u32) {
+    if list.last() != Some(&p) {
+        list.push(p);
+    }
+}
+
+/// A term of a query that contributed to a paper's match, for "why this
+/// paper" lines and highlighting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MatchedTerm {
+    /// The term in canonical query syntax: `ti:diffusion`, `"test time"`,
+    /// `cat:cs.LG`, `upvotes>=10`.
+    pub label: String,
+    pub term: Term,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Atom(u32),
+    Not,
+    And(u32),
+    Or(u32),
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Leaf {
+    /// Index into the matcher's interned terms.
+    term: u32,
+    /// Under an even number of NOTs: its presence supports the match.
+    positive: bool,
+}
+
+/// A query lowered against one [`Matcher`]: only valid with the matcher that
+/// compiled it.
+#[derive(Debug, Clone)]
+pub struct CompiledQuery {
+    ops: Vec<Op>,
+    leaves: Vec<Leaf>,
+}
+
+/// Normalised identity of an atom: terms that select the same papers by
+/// construction share one cached paper set.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum AtomKey {
+    Text(Scope, Vec<Word>),
+    Category(String, bool),
+    Upvotes(super::query::Comparison, i64),
+}
+
+/// The day's papers, indexed once, plus the cache of every atom any query
+/// compiled so far has used.
+pub struct Matcher {
+    universe: usize,
+    title: FieldIndex,
+    abstract_text: FieldIndex,
+    authors: FieldIndex,
+    category_words: FieldIndex,
+    categories: Vec<Vec<String>>,
+    upvotes: Vec<Option<i64>>,
+    stemmer: EnglishStemmer,
+    /// Every distinct term compiled so far → its index in `terms`.
+    by_term: HashMap<Term, u32>,
+    /// Per interned term: its atom and its label, kept here so compiled
+    /// queries stay two small vectors.
+    terms: Vec<(u32, MatchedTerm)>,
+    by_key: HashMap<AtomKey, u32>,
+    atoms: Vec<PaperSet>,
+}
+
+impl Matcher {
+    /// Indexes the day's papers; paper indices in results refer to `papers`.
+    pub fn new(papers: &[Paper]) -> Self {
+        let stemmer = EnglishStemmer::new();
+        let title = FieldIndex::build(papers, |p| vec![p.title.as_str()], Some(&stemmer));
+        let abstract_text =
+            FieldIndex::build(papers, |p| vec![p.abstract_text.as_str()], Some(&stemmer));
+        let authors = FieldIndex::build(
+            papers,
+            |p| p.authors.iter().map(String::as_str).collect(),
+            None,
+        );
+        let category_words = FieldIndex::build(
+            papers,
+            |p| p.categories.iter().map(String::as_str).collect(),
+            None,
+        );
+        Matcher {
+            universe: papers.len(),
+            title,
+            abstract_text,
+            authors,
+            category_words,
+            categories: papers
+                .iter()
+                .map(|p| p.categories.iter().map(|c| c.to_lowercase()).collect())
+                .collect(),
+            upvotes: papers.iter().map(|p| p.upvotes).collect(),
+            stemmer,
+            by_term: HashMap::new(),
+            terms: Vec::new(),
+            by_key: HashMap::new(),
+            atoms: Vec::new(),
+        }
+    }
+
+    /// How many papers were indexed.
+    pub fn paper_count(&self) -> usize {
+        self.universe
+    }
+
+    /// How many distinct atoms all compiled queries have used so far.
+    pub fn atom_count(&self) -> usize {
+        self.atoms.len()
+    }
+
+    /// Lowers `q` to a program over cached atoms, computing the paper set of
+    /// any atom not seen before.
+    pub fn compile(&mut self, q: &Query) -> CompiledQuery {
+        let mut out = CompiledQuery {
+            ops: Vec::new(),
+            leaves: Vec::new(),
+        };
+        self.lower(&q.root, true, &mut out);
+        out
+    }
+
+    fn lower(&mut self, e: &Expr, positive: bool, out: &mut CompiledQuery) {
+        match e {
+            Expr::Term(t) => {
+                let term = self.intern(t);
+                out.ops.push(Op::Atom(self.terms[term as usize].0));
+                out.leaves.push(Leaf { term, positive });
+            }
+            Expr::Not(inner) => {
+                self.lower(inner, !positive, out);
+                out.ops.push(Op::Not);
+            }
+            Expr::And(es) | Expr::Or(es) => {
+                for c in es {
+                    self.lower(c, positive, out);
+                }
+                let n = es.len() as u32;
+                out.ops.push(if matches!(e, Expr::And(_)) {
+                    Op::And(n)
+                } else {
+                    Op::Or(n)
+                });
+            }
+        }
+    }
+
+    fn intern(&mut self, t: &Term) -> u32 {
+        if let Some(&id) = self.by_term.get(t) {
+            return id;
+        }
+        let key = match t {
+            Term::Text { scope, words } => AtomKey::Text(*scope, words.clone()),
+            Term::Category { pattern, prefix } => {
+                AtomKey::Category(pattern.to_lowercase(), *prefix)
+            }
+            Term::Upvotes { op, value } => AtomKey::Upvotes(*op, *value),
+        };
+        let atom = match self.by_key.get(&key) {
+            Some(&id) => id,
+            None => {
+                let set = self.evaluate_atom(t);
+                let id = self.atoms.len() as u32;
+                self.atoms.push(set);
+                self.by_key.insert(key, id);
+                id
+            }
+        };
+        let id = self.terms.len() as u32;
+        self.terms.push((
+            atom,
+            MatchedTerm {
+                label: t.to_string(),
+                term: t.clone(),
+            },
+        ));
+        self.by_term.insert(t.clone(), id);
+        id
+    }
+
+    fn evaluate_atom(&self, t: &Term) -> PaperSet {
+        let n = self.universe;
+        match t {
+            Term::Text { scope, words } => {
+                let fields: &[&FieldIndex] = match scope {
+                    Scope::Default => &[&self.title, &self.abstract_text],
+                    Scope::Title => &[&self.title],
+                    Scope::Abstract => &[&self.abstract_text],
+                    Scope::Author => &[&self.authors],
+                    Scope::All => &[
+                        &self.title,
+                        &self.abstract_text,
+                        &self.authors,
+                        &self.category_words,
+                    ],
+                };
+                let mut set = PaperSet::empty(n);
+                for f in fields {
+                    set.or_with(&f.find(words, &self.stemmer, n));
+                }
+                set
+            }
+            Term::Category { pattern, prefix } => {
+                let mut set = PaperSet::empty(n);
+                for (p, cats) in self.categories.iter().enumerate() {
+                    if cats
+                        .iter()
+                        .any(|c| Term::category_matches(pattern, *prefix, c))
+                    {
+                        set.insert(p);
+                    }
+                }
+                set
+            }
+            Term::Upvotes { op, value } => {
+                let mut set = PaperSet::empty(n);
+                for (p, up) in self.upvotes.iter().enumerate() {
+                    if up.is_some_and(|u| op.holds(u, *value)) {
+                        set.insert(p);
+                    }
+                }
+                set
+            }
+        }
+    }
+
+    /// The papers matching a compiled query. `NOT` is relative to all of
+    /// the day's papers.
+    pub fn matches(&self, q: &CompiledQuery) -> PaperSet {
+        use std::borrow::Cow;
+        let empty = PaperSet::empty(self.universe);
+        // Atoms are borrowed from the cache; a set is copied only when an
+        // operator first has to change it.
+        let mut stack: Vec<Cow<'_, PaperSet>> = Vec::with_capacity(8);
+        for op in &q.ops {
+            match *op {
+                // A query compiled by another matcher selects nothing
+                // rather than panicking.
+                Op::Atom(a) => {
+                    stack.push(Cow::Borrowed(self.atoms.get(a as usize).unwrap_or(&empty)))
+                }
+                Op::Not => {
+                    if let Some(top) = stack.last_mut() {
+                        top.to_mut().invert();
+                    }
+                }
+                Op::And(n) | Op::Or(n) => {
+                    let Some(mut acc) = stack.pop() else { continue };
+                    for _ in 1..n {
+                        let Some(s) = stack.pop() else { break };
+                        if matches!(op, Op::And(_)) {
+                            acc.to_mut().and_with(&s);
+                        } else {
+                            acc.to_mut().or_with(&s);
+                        }
+                    }
+                    stack.push(acc);
+                }
+            }
+        }
+        match stack.pop() {
+            Some(set) => set.into_owned(),
+            None => empty,
+        }
+    }
+
+    /// The positive terms of `q` (not under a `NOT`) that hold for paper
+    /// `paper`, each label once, in query order.
+    pub fn explain(&self, q: &CompiledQuery, paper: usize) -> Vec<MatchedTerm> {
+        let mut out: Vec<MatchedTerm> = Vec::new();
+        for leaf in &q.leaves {
+            let Some((atom, matched)) = self.terms.get(leaf.term as usize) else {
+                continue;
+            };
+            if leaf.positive
+                && self
+                    .atoms
+                    .get(*atom as usize)
+                    .is_some_and(|s| s.contains(paper))
+                && !out.iter().any(|m| m.label == matched.label)
+            {
+                out.push(matched.clone());
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::PaperId;
+    use crate::matching::query::{Comparison, Field};
+    use proptest::prelude::*;
+
+    fn paper(title: &str, abs: &str, authors: &[&str], cats: &[&str], up: Option<i64>) -> Paper {
+        let mut p = Paper::new(
+            PaperId::from_stored(format!("p:{title}")),
+            title,
+            abs,
+            "https://example.org",
+        );
+        p.authors = authors.iter().map(|s| s.to_string()).collect();
+        p.categories = cats.iter().map(|s| s.to_string()).collect();
+        p.upvotes = up;
+        p
+    }
+
+    fn corpus() -> Vec<Paper> {
+        vec![
+            // 0
+            paper(
+                "Diffusion Models for Image Synthesis",
+                "We train denoising diffusion models at scale.",
+                &["Geoffrey E. Hinton", "Ann Lee"],
+                &["cs.CV", "cs.LG"],
+                Some(42),
+            ),
+            // 1
+            paper(
+                "Test-Time Training of Transformers",
+                "Transformers adapt at test time using self-supervision.",
+                &["Boglárka Tóth"],
+                &["cs.LG", "stat.ML"],
+                Some(3),
+            ),
+            // 2
+            paper(
+                "Primordial Soup Chemistry",
+                "Soups of amino acids and flow reactors.",
+                &["Geoffrey Hinton"],
+                &["astro-ph.GA"],
+                None,
+            ),
+            // 3
+            paper(
+                "Normalizing Flows and Flow Matching",
+                "A study of test set time complexity; the model diffuses.",
+                &["Lee Geoffrey", "Hinton Smith"],
+                &["stat.ML"],
+                Some(0),
+            ),
+        ]
+    }
+
+    fn run(matcher: &mut Matcher, q: &str) -> Vec<usize> {
+        let q = Query::parse(q).unwrap_or_else(|e| panic!("{q}: {e}"));
+        let c = matcher.compile(&q);
+        matcher.matches(&c).iter().collect()
+    }
+
+    #[test]
+    fn queries_select_exactly_the_expected_papers() {
+        let papers = corpus();
+        let mut m = Matcher::new(&papers);
+        let table: &[(&str, &[usize])] = &[
+            // Porter2 conflates "diffusion" and "diffuses".
+            ("diffusion", &[0, 3]),
+            ("Diffusion", &[0, 3]),
+            ("\"diffusion models\"", &[0]),
+            ("\"models diffusion\"", &[3]),
+            ("diffus*", &[0, 3]),
+            ("ti:diffus*", &[0]),
+            ("abs:diffusion", &[0, 3]),
+            ("ti:diffusion", &[0]),
+            ("transformer", &[1]),
+            ("soup", &[2]),
+            ("ti:soups", &[2]),
+            ("test-time", &[1]),
+            ("\"test time\"", &[1]),
+            ("test time", &[1, 3]),
+            ("flow OR soup", &[2, 3]),
+            ("flow soup", &[2]),
+            ("flow AND NOT soup", &[3]),
+            ("flow ANDNOT soup", &[3]),
+            ("flow -soup", &[3]),
+            ("NOT flow", &[0, 1]),
+            ("-cat:cs", &[2, 3]),
+            ("ti:diffusion OR transformer flow", &[0]),
+            ("(ti:diffusion OR transformer) flow", &[]),
+            ("(diffusion OR transformer) cs", &[]),
+            ("au:hinton", &[0, 2, 3]),
+            ("au:\"geoffrey hinton\"", &[2]),
+            ("au:geoffrey_hinton", &[2]),
+            ("au:\"hinton smith\"", &[3]),
+            ("au:\"geoffrey lee\"", &[]),
+            ("au:\"ann lee geoffrey\"", &[]),
+            ("au:Boglarka", &[1]),
+            ("au:boglárka", &[1]),
+            ("au:hint*", &[0, 2, 3]),
+            ("hinton", &[]),
+            ("all:hinton", &[0, 2, 3]),
+            ("all:lg", &[0, 1]),
+            ("all:astro-ph", &[2]),
+            ("cat:cs.LG", &[0, 1]),
+            ("cat:CS.lg", &[0, 1]),
+            ("cat:cs", &[0, 1]),
+            ("cat:cs.*", &[0, 1]),
+            ("cat:astro-ph", &[2]),
+            ("cat:astro*", &[2]),
+            ("cat:stat.ML cat:cs.LG", &[1]),
+            ("cat:(cs.CV OR astro-ph.GA)", &[0, 2]),
+            ("cat:c", &[]),
+            ("upvotes>=3", &[0, 1]),
+            ("upvotes>3", &[0]),
+            ("upvotes<3", &[3]),
+            ("upvotes<=3", &[1, 3]),
+            ("upvotes=0", &[3]),
+            ("NOT upvotes>=1", &[2, 3]),
+            ("ti:(flow OR soup) au:hinton", &[2, 3]),
+            ("and", &[2, 3]),
+            ("flow and soup", &[2]),
+            ("\"flow matching\" OR \"amino acid\"", &[2, 3]),
+            ("\"large lang*\"", &[]),
+            ("\"self super*\"", &[1]),
+        ];
+        for (q, want) in table {
+            assert_eq!(&run(&mut m, q), want, "query {q}");
+        }
+    }
+
+    #[test]
+    fn explain_lists_the_positive_terms_that_hit() {
+        let papers = corpus();
+        let mut m = Matcher::new(&papers);
+        let q = Query::parse("ti:diffusion AND cat:cs.LG -soup OR au:hinton transformer").unwrap();
+        let c = m.compile(&q);
+        let labels = |p| {
+            m.explain(&c, p)
+                .into_iter()
+                .map(|t| t.label)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(labels(0), ["ti:diffusion", "cat:cs.LG", "au:hinton"]);
+        assert_eq!(labels(1), ["cat:cs.LG", "transformer"]);
+        let hyph = m.compile(&Query::parse("test-time").unwrap());
+        assert_eq!(m.explain(&hyph, 1)[0].label, "\"test time\"");
+        assert!(m.explain(&hyph, 0).is_empty());
+    }
+
+    #[test]
+    fn equivalent_terms_share_one_cached_atom() {
+        let papers = corpus();
+        let mut m = Matcher::new(&papers);
+        for q in [
+            "cat:cs.LG",
+            "cat:CS.LG",
+            "Diffusion",
+            "diffusion",
+            "\"diffusion\"",
+            "x diffusion",
+        ] {
+            m.compile(&Query::parse(q).unwrap());
+        }
+        // cs.lg, diffusion, x
+        assert_eq!(m.atom_count(), 3);
+    }
+
+    #[test]
+    fn ten_thousand_random_queries_reuse_a_small_atom_cache() {
+        use proptest::strategy::ValueTree;
+        use proptest::test_runner::TestRunner;
+        let papers = corpus();
+        let mut m = Matcher::new(&papers);
+        let mut runner = TestRunner::deterministic();
+        let strategy = arb_expr();
+        let mut distinct = std::collections::HashSet::new();
+        let mut occurrences = 0;
+        for _ in 0..10_000 {
+            let e = strategy.new_tree(&mut runner).unwrap().current();
+            occurrences += collect_terms(&e, &mut distinct);
+            let c = m.compile(&Query { root: e });
+            let _ = m.matches(&c);
+        }
+        // One atom per distinct term (the generator emits normalised
+        // terms), however often it recurs.
+        assert_eq!(m.atom_count(), distinct.len());
+        assert!(
+            occurrences > 5 * distinct.len(),
+            "{occurrences} vs {}",
+            distinct.len()
+        );
+    }
+
+    /// Not a benchmark gate: prints compile + match throughput for a
+    /// synthetic day (`cargo test --release -- --ignored throughput`).
+    #[test]
+    #[ignore]
+    fn throughput_on_a_synthetic_day() {
+        let words: Vec<String> = (0..5000).map(|i| format!("w{i}x")).collect();
+        let mut seed = 12345u64;
+        let mut rnd = move |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            // Skewed towards small indices, like word frequencies.
+            let r = (seed % 1_000_000) as f64 / 1_000_000.0;
+            ((r * r * r) * n as f64) as usize
+        };
+        let text = |rnd: &mut dyn FnMut(usize) -> usize, len: usize| {
+            (0..len)
+                .map(|_| words[rnd(words.len())].as_str())
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let papers: Vec<Paper> = (0..1000)
+            .map(|i| {
+                let t = text(&mut rnd, 10);
+                let a = text(&mut rnd, 180);
+                let mut p = paper(&t, &a, &["Ann Lee", "Bo Chen"], &["cs.LG"], Some(i % 30));
+                p.id = PaperId::from_stored(format!("p{i}"));
+                p
+            })
+            .collect();
+        let topics: Vec<Query> = (0..20_000)
+            .map(|i| {
+                let a = &words[rnd(words.len())];
+                let b = &words[rnd(words.len())];
+                let c = &words[rnd(words.len())];
+                let q = match i % 4 {
+                    0 => format!("ti:{a} OR abs:\"{b} {c}\""),
+                    1 => format!("{a} {b} -{c} cat:cs.LG"),
+                    2 => format!("({a} OR {b}*) upvotes>=5"),
+                    _ => format!("au:lee OR all:{a}"),
+                };
+                Query::parse(&q).unwrap()
+            })
+            .collect();
+        let started = std::time::Instant::now();
+        let mut m = Matcher::new(&papers);
+        let indexed = started.elapsed();
+        let mut hits = 0usize;
+        let n = 300_000;
+        let mut compiling = std::time::Duration::ZERO;
+        for i in 0..n {
+            let t = std::time::Instant::now();
+            let c = m.compile(&topics[(i * 7919) % topics.len()]);
+            compiling += t.elapsed();
+            hits += m.matches(&c).len();
+        }
+        let total = started.elapsed();
+        let warm = std::time::Instant::now();
+        for i in 0..n {
+            let c = m.compile(&topics[(i * 7919) % topics.len()]);
+            hits += m.matches(&c).len();
+        }
+        eprintln!("warm: {n} queries in {:?}", warm.elapsed());
+        eprintln!(
+            "index {indexed:?}; {n} queries in {:?} of which compile {compiling:?} ({} atoms, {hits} hits)",
+            total - indexed,
+            m.atom_count()
+        );
+    }
+
+    /// Adds the terms of `e` to `out`; returns how many occurrences it has.
+    fn collect_terms(e: &Expr, out: &mut std::collections::HashSet<Term>) -> usize {
+        match e {
+            Expr::Term(t) => {
+                out.insert(t.clone());
+                1
+            }
+            Expr::Not(e) => collect_terms(e, out),
+            Expr::And(es) | Expr::Or(es) => es.iter().map(|e| collect_terms(e, out)).sum(),
+        }
+    }
+
+    // A naive evaluator that scans each paper's texts directly, sharing
+    // only tokenisation with the index.
+    fn reference_matches(p: &Paper, e: &Expr) -> bool {
+        match e {
+            Expr::Not(e) => !reference_matches(p, e),
+            Expr::And(es) => es.iter().all(|e| reference_matches(p, e)),
+            Expr::Or(es) => es.iter().any(|e| reference_matches(p, e)),
+            Expr::Term(Term::Upvotes { op, value }) => {
+                p.upvotes.is_some_and(|u| op.holds(u, *value))
+            }
+            Expr::Term(Term::Category { pattern, prefix }) => p
+                .categories
+                .iter()
+                .any(|c| Term::category_matches(pattern, *prefix, c)),
+            Expr::Term(Term::Text { scope, words }) => {
+                let stemmer = EnglishStemmer::new();
+                let fields = [
+                    Field::Title,
+                    Field::Abstract,
+                    Field::Author,
+                    Field::Category,
+                ];
+                fields.into_iter().filter(|f| scope.covers(*f)).any(|f| {
+                    let texts: Vec<&str> = match f {
+                        Field::Title => vec![&p.title],
+                        Field::Abstract => vec![&p.abstract_text],
+                        Field::Author => p.authors.iter().map(String::as_str).collect(),
+                        Field::Category => p.categories.iter().map(String::as_str).collect(),
+                    };
+                    texts.into_iter().any(|t| {
+                        let toks: Vec<String> = tokenize(t).into_iter().map(|t| t.folded).collect();
+                        toks.windows(words.len()).any(|w| {
+                            w.iter().zip(words).all(|(tok, word)| {
+                                if word.prefix {
+                                    tok.starts_with(&word.text)
+                                } else if f.is_stemmed() {
+                                    stemmer.stem(tok) == stemmer.stem(&word.text)
+                                } else {
+                                    *tok == word.text
+                                }
+                            })
+                        })
+                    })
+                })
+            }
+        }
+    }
+
+    const VOCAB: &[&str] = &[
+        "flow",
+        "flows",
+        "model",
+        "models",
+        "test",
+        "time",
+        "diffusion",
+        "lee",
+        "cs",
+        "lg",
+    ];
+
+    fn arb_words() -> impl Strategy<Value = Vec<Word>> {
+        proptest::collection::vec(
+            (proptest::sample::select(VOCAB), any::<bool>()).prop_map(|(w, p)| Word {
+                text: if p { w[..2].to_string() } else { w.to_string() },
+                prefix: p,
+            }),
+            1..3,
+        )
+    }
+
+    fn arb_term() -> impl Strategy<Value = Term> {
+        let scope = proptest::sample::select(vec![
+            Scope::Default,
+            Scope::Title,
+            Scope::Abstract,
+            Scope::Author,
+            Scope::All,
+        ]);
+        prop_oneof![
+            4 => (scope, arb_words()).prop_map(|(scope, words)| Term::Text { scope, words }),
+            1 => (proptest::sample::select(vec!["cs", "cs.LG", "stat.ML", "cs.", "st"]), any::<bool>())
+                .prop_map(|(p, prefix)| Term::Category { pattern: p.to_string(), prefix }),
+            1 => (proptest::sample::select(vec![Comparison::Ge, Comparison::Lt, Comparison::Eq]), 0i64..5)
+                .prop_map(|(op, value)| Term::Upvotes { op, value }),
+        ]
+    }
+
+    fn arb_expr() -> impl Strategy<Value = Expr> {
+        arb_term()
+            .prop_map(Expr::Term)
+            .prop_recursive(4, 20, 3, |inner| {
+                prop_oneof![
+                    inner.clone().prop_map(|e| Expr::Not(Box::new(e))),
+                    proptest::collection::vec(inner.clone(), 2..4).prop_map(Expr::And),
+                    proptest::collection::vec(inner, 2..4).prop_map(Expr::Or),
+                ]
+            })
+    }
+
+    fn arb_text() -> impl Strategy<Value = String> {
+        proptest::collection::vec(
+            prop_oneof![
+                4 => proptest::sample::select(VOCAB).prop_map(str::to_string),
+                1 => proptest::sample::select(vec!["Flow", "Test-Time", "modelling", "Lée", "x"]).prop_map(str::to_string),
+            ],
+            0..8,
+        )
+        .prop_map(|w| w.join(" "))
+    }
+
+    fn arb_paper() -> impl Strategy<Value = Paper> {
+        (
+            arb_text(),
+            arb_text(),
+            proptest::collection::vec(arb_text(), 0..3),
+            proptest::collection::vec(
+                proptest::sample::select(vec!["cs.LG", "cs.CV", "stat.ML", "cs"]),
+                0..3,
+            ),
+            proptest::option::of(0i64..5),
+        )
+            .prop_map(|(t, a, au, cats, up)| {
+                let au: Vec<&str> = au.iter().map(String::as_str).collect();
+                paper(&t, &a, &au, &cats, up)
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn bitset_evaluation_equals_a_naive_per_paper_scan(
+            papers in proptest::collection::vec(arb_paper(), 0..70),
+            queries in proptest::collection::vec(arb_expr(), 1..6),
+        ) {
+            let mut m = Matcher::new(&papers);
+            for e in queries {
+                let c = m.compile(&Query { root: e.clone() });
+                let got: Vec<usize> = m.matches(&c).iter().collect();
+                let want: Vec<usize> = (0..papers.len()).filter(|&i| reference_matches(&papers[i], &e)).collect();
+                prop_assert_eq!(got, want, "{}", e);
+            }
+        }
+
+        #[test]
+        fn explained_terms_of_a_match_each_hold_for_the_paper(
+            papers in proptest::collection::vec(arb_paper(), 1..20),
+            e in arb_expr(),
+        ) {
+            let mut m = Matcher::new(&papers);
+            let c = m.compile(&Query { root: e });
+            for p in m.matches(&c).iter() {
+                for t in m.explain(&c, p) {
+                    prop_assert!(reference_matches(&papers[p], &Expr::Term(t.term.clone())), "{}", t.label);
+                }
+            }
+        }
+    }
+}
