@@ -34,25 +34,36 @@ impl App {
         let store = Store::open(&settings.database.url, settings.database.max_connections).await?;
         let key_file = &settings.security.signing_key_file;
         if !key_file.exists() && settings.security.generate_missing_key {
-            SigningKeys::generate_file(key_file)
-                .with_context(|| format!("security.signing_key_file: creating {}", key_file.display()))?;
+            SigningKeys::generate_file(key_file).with_context(|| {
+                format!("security.signing_key_file: creating {}", key_file.display())
+            })?;
             tracing::info!(key_file = %key_file.display(), "generated a new link-signing key");
         }
         let keys = SigningKeys::load(key_file).context("security.signing_key_file")?;
         let mailer = Mailer::from_settings(&settings.mail).context("mail")?;
-        let http = Http::new(HttpOptions { user_agent: user_agent(&settings), ..HttpOptions::default() })
-            .context("building the HTTP client")?;
+        let http = Http::new(HttpOptions {
+            user_agent: user_agent(&settings),
+            ..HttpOptions::default()
+        })
+        .context("building the HTTP client")?;
         let sources = settings
             .sources
             .iter()
             .map(|c| Source::new(c, &http).map_err(anyhow::Error::from))
             .collect::<anyhow::Result<Vec<_>>>()?;
-        Ok(App { settings, store, mailer, signer: LinkSigner::new(keys), sources })
+        Ok(App {
+            settings,
+            store,
+            mailer,
+            signer: LinkSigner::new(keys),
+            sources,
+        })
     }
 
     /// "Today" in the schedule's timezone.
     pub fn today(&self, now: DateTime<Utc>) -> NaiveDate {
-        now.with_timezone(&self.settings.schedule.timezone).date_naive()
+        now.with_timezone(&self.settings.schedule.timezone)
+            .date_naive()
     }
 }
 
@@ -77,7 +88,8 @@ pub async fn serve(
     let router = crate::web::router(app.clone());
     let web_token = token.clone();
     tracing::info!(listen = %listener.local_addr()?, "paperboy is serving");
-    let server = axum::serve(listener, router).with_graceful_shutdown(async move { web_token.cancelled().await });
+    let server = axum::serve(listener, router)
+        .with_graceful_shutdown(async move { web_token.cancelled().await });
     let watcher = {
         let token = token.clone();
         tokio::spawn(async move {

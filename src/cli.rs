@@ -21,7 +21,11 @@ use crate::settings::Settings;
 use crate::store::{DbError, NewTopic, SubscriberStatus, UpsertOutcome};
 
 #[derive(Debug, Parser)]
-#[command(name = "paperboy", version, about = "Daily email digests of new research papers, per subscriber topic")]
+#[command(
+    name = "paperboy",
+    version,
+    about = "Daily email digests of new research papers, per subscriber topic"
+)]
 pub struct Cli {
     /// Configuration file (default: /etc/paperboy/paperboy.toml if it exists, else built-in defaults).
     #[arg(long, global = true, value_name = "FILE")]
@@ -178,7 +182,12 @@ async fn run_with_app(app: Arc<App>, command: Command) -> anyhow::Result<()> {
             let report = digest_job(&app, date, DigestOptions { dry_run }, &progress).await?;
             if dry_run {
                 for plan in &report.plans {
-                    println!("{}: {} papers{}", plan.email, plan.papers.len(), more(plan.more));
+                    println!(
+                        "{}: {} papers{}",
+                        plan.email,
+                        plan.papers.len(),
+                        more(plan.more)
+                    );
                     for (id, title) in &plan.papers {
                         println!("  {id}  {title}");
                     }
@@ -195,24 +204,34 @@ async fn run_with_app(app: Arc<App>, command: Command) -> anyhow::Result<()> {
                     report.sent, report.deferred, report.failed, report.already_done, report.subscribers, report.papers
                 );
                 if report.failed > 0 || report.deferred > 0 {
-                    bail!("{} digests failed and {} were deferred for retry", report.failed, report.deferred);
+                    bail!(
+                        "{} digests failed and {} were deferred for retry",
+                        report.failed,
+                        report.deferred
+                    );
                 }
             }
             Ok(())
         }
         Command::Preview { email, date, out } => {
             let date = date.unwrap_or(today);
-            let sub = app.store.subscriber_by_email(&email).await.map_err(|e| match e {
-                DbError::NotFound => anyhow::anyhow!("no subscriber with that address"),
-                e => e.into(),
-            })?;
-            let Some(rendered) = crate::digest::run::preview(&app, sub, date, Utc::now()).await? else {
+            let sub = app
+                .store
+                .subscriber_by_email(&email)
+                .await
+                .map_err(|e| match e {
+                    DbError::NotFound => anyhow::anyhow!("no subscriber with that address"),
+                    e => e.into(),
+                })?;
+            let Some(rendered) = crate::digest::run::preview(&app, sub, date, Utc::now()).await?
+            else {
                 println!("no papers for this subscriber on {date}: no digest would be sent");
                 return Ok(());
             };
             match out {
                 Some(path) => {
-                    std::fs::write(&path, &rendered.html).with_context(|| format!("writing {}", path.display()))?;
+                    std::fs::write(&path, &rendered.html)
+                        .with_context(|| format!("writing {}", path.display()))?;
                     println!("{} — written to {}", rendered.subject, path.display());
                 }
                 None => println!("Subject: {}\n\n{}", rendered.subject, rendered.text),
@@ -220,7 +239,9 @@ async fn run_with_app(app: Arc<App>, command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Subscribers { command } => subscribers(&app, command).await,
-        Command::Migrate | Command::Check | Command::Demo { .. } => unreachable!("handled before the app is built"),
+        Command::Migrate | Command::Check | Command::Demo { .. } => {
+            unreachable!("handled before the app is built")
+        }
     }
 }
 
@@ -236,11 +257,20 @@ async fn subscribers(app: &App, command: SubscribersCommand) -> anyhow::Result<(
     let now = Utc::now();
     match command {
         SubscribersCommand::Add { email, topics } => {
-            let topics: Vec<NewTopic> =
-                topics.iter().map(|q| NewTopic { name: q.to_string(), query: q.to_string() }).collect();
+            let topics: Vec<NewTopic> = topics
+                .iter()
+                .map(|q| NewTopic {
+                    name: q.to_string(),
+                    query: q.to_string(),
+                })
+                .collect();
             match app.store.upsert_active(&email, &topics, now).await? {
-                UpsertOutcome::Created(id) => println!("added subscriber {id} with {} topics", topics.len()),
-                UpsertOutcome::Updated(id) => println!("updated subscriber {id}: now {} topics", topics.len()),
+                UpsertOutcome::Created(id) => {
+                    println!("added subscriber {id} with {} topics", topics.len())
+                }
+                UpsertOutcome::Updated(id) => {
+                    println!("updated subscriber {id}: now {} topics", topics.len())
+                }
             }
             Ok(())
         }
@@ -253,7 +283,14 @@ async fn subscribers(app: &App, command: SubscribersCommand) -> anyhow::Result<(
                 after = last.id;
                 for s in &page {
                     let topics: Vec<&str> = s.topics.iter().map(|t| t.query.as_str()).collect();
-                    writeln!(out, "{}\t{}\t{}\t{}", s.id, s.status.as_str(), s.email, topics.join(" | "))?;
+                    writeln!(
+                        out,
+                        "{}\t{}\t{}\t{}",
+                        s.id,
+                        s.status.as_str(),
+                        s.email,
+                        topics.join(" | ")
+                    )?;
                 }
             }
             Ok(())
@@ -269,15 +306,25 @@ async fn subscribers(app: &App, command: SubscribersCommand) -> anyhow::Result<(
         SubscribersCommand::Import { file } => {
             let batch = read_import(&file)?;
             let outcomes = app.store.import_active(&batch, now).await?;
-            let created = outcomes.iter().filter(|o| matches!(o, UpsertOutcome::Created(_))).count();
-            println!("imported {} subscribers ({created} new, {} updated)", outcomes.len(), outcomes.len() - created);
+            let created = outcomes
+                .iter()
+                .filter(|o| matches!(o, UpsertOutcome::Created(_)))
+                .count();
+            println!(
+                "imported {} subscribers ({created} new, {} updated)",
+                outcomes.len(),
+                outcomes.len() - created
+            );
             Ok(())
         }
         SubscribersCommand::Export => {
             let mut after = 0;
             let mut out = std::io::stdout().lock();
             loop {
-                let page = app.store.subscribers_page(Some(SubscriberStatus::Active), after, 1000).await?;
+                let page = app
+                    .store
+                    .subscribers_page(Some(SubscriberStatus::Active), after, 1000)
+                    .await?;
                 let Some(last) = page.last() else { break };
                 after = last.id;
                 for s in page {
@@ -286,7 +333,16 @@ async fn subscribers(app: &App, command: SubscribersCommand) -> anyhow::Result<(
                         topics: s
                             .topics
                             .into_iter()
-                            .map(|t| if t.name == t.query { TopicLine::Query(t.query) } else { TopicLine::Named { name: t.name, query: t.query } })
+                            .map(|t| {
+                                if t.name == t.query {
+                                    TopicLine::Query(t.query)
+                                } else {
+                                    TopicLine::Named {
+                                        name: t.name,
+                                        query: t.query,
+                                    }
+                                }
+                            })
                             .collect(),
                     };
                     writeln!(out, "{}", serde_json::to_string(&line)?)?;
@@ -331,13 +387,18 @@ fn read_import(file: &std::path::Path) -> anyhow::Result<Vec<(SubscriberEmail, V
         }
     }
     if !errors.is_empty() {
-        bail!("nothing imported; fix these lines of {}:\n  {}", file.display(), errors.join("\n  "));
+        bail!(
+            "nothing imported; fix these lines of {}:\n  {}",
+            file.display(),
+            errors.join("\n  ")
+        );
     }
     Ok(batch)
 }
 
 fn parse_import_line(line: &str) -> anyhow::Result<(SubscriberEmail, Vec<NewTopic>)> {
-    let parsed: SubscriberLine = serde_json::from_str(line).context("not a JSON object like {\"email\": \"...\", \"topics\": [\"...\"]}")?;
+    let parsed: SubscriberLine = serde_json::from_str(line)
+        .context("not a JSON object like {\"email\": \"...\", \"topics\": [\"...\"]}")?;
     let email = SubscriberEmail::parse(&parsed.email)?;
     if parsed.topics.is_empty() {
         bail!("no topics");
@@ -350,7 +411,12 @@ fn parse_import_line(line: &str) -> anyhow::Result<(SubscriberEmail, Vec<NewTopi
         };
         let q = Query::parse(&query).map_err(|e| anyhow::anyhow!("topic {}: {e}", i + 1))?;
         let canonical = q.to_string();
-        topics.push(NewTopic { name: name.filter(|n| !n.trim().is_empty()).unwrap_or_else(|| canonical.clone()), query: canonical });
+        topics.push(NewTopic {
+            name: name
+                .filter(|n| !n.trim().is_empty())
+                .unwrap_or_else(|| canonical.clone()),
+            query: canonical,
+        });
     }
     Ok((email, topics))
 }
@@ -384,7 +450,9 @@ async fn check(settings: Settings) -> anyhow::Result<()> {
 fn progress_bar() -> ProgressBar {
     if std::io::stdout().is_terminal() {
         let bar = ProgressBar::new(0);
-        if let Ok(style) = ProgressStyle::with_template("{spinner} {pos}/{len} subscribers [{elapsed_precise}] {wide_bar}") {
+        if let Ok(style) = ProgressStyle::with_template(
+            "{spinner} {pos}/{len} subscribers [{elapsed_precise}] {wide_bar}",
+        ) {
             bar.set_style(style);
         }
         bar

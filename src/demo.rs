@@ -20,7 +20,8 @@ use crate::settings::Settings;
 use crate::store::NewTopic;
 
 /// Hugging Face Daily Papers for 2026-06-12, as recorded.
-const SAMPLE_HF: &[u8] = include_bytes!("../tests/fixtures/hf_daily_papers_2026-06-12_full_30items.json");
+const SAMPLE_HF: &[u8] =
+    include_bytes!("../tests/fixtures/hf_daily_papers_2026-06-12_full_30items.json");
 const SAMPLE_DATE: &str = "2026-06-12";
 
 pub async fn run(dir: &Path) -> anyhow::Result<()> {
@@ -35,20 +36,36 @@ pub async fn run(dir: &Path) -> anyhow::Result<()> {
     let app = App::build(settings).await?;
     let date: NaiveDate = SAMPLE_DATE.parse().expect("valid sample date");
 
-    let papers = crate::sources::hf_daily::parse(SAMPLE_HF).context("parsing the bundled sample")?;
-    let stored = app.store.store_fetched("sample-hf", &papers, Utc::now()).await?;
-    println!("stored {} sample papers from Hugging Face Daily Papers ({SAMPLE_DATE})", papers.len());
+    let papers =
+        crate::sources::hf_daily::parse(SAMPLE_HF).context("parsing the bundled sample")?;
+    let stored = app
+        .store
+        .store_fetched("sample-hf", &papers, Utc::now())
+        .await?;
+    println!(
+        "stored {} sample papers from Hugging Face Daily Papers ({SAMPLE_DATE})",
+        papers.len()
+    );
     let _ = stored;
 
     let email = SubscriberEmail::parse("you@example.org").expect("valid demo address");
     let topics = [
         ("LLM agents", "ti:agent* OR abs:\"llm agents\""),
-        ("Diffusion and image generation", "diffusion OR \"image generation\""),
-        ("Efficient attention and decoding", "\"sparse attention\" OR \"speculative decoding\" OR upvotes>=100"),
+        (
+            "Diffusion and image generation",
+            "diffusion OR \"image generation\"",
+        ),
+        (
+            "Efficient attention and decoding",
+            "\"sparse attention\" OR \"speculative decoding\" OR upvotes>=100",
+        ),
     ];
     let topics: Vec<NewTopic> = topics
         .iter()
-        .map(|(name, q)| NewTopic { name: (*name).into(), query: (*q).into() })
+        .map(|(name, q)| NewTopic {
+            name: (*name).into(),
+            query: (*q).into(),
+        })
         .collect();
     app.store.upsert_active(&email, &topics, Utc::now()).await?;
     println!("subscriber {email} follows:");

@@ -41,20 +41,40 @@ impl FetchSummary {
 }
 
 /// Fetches `date` from every source, or only from `only`.
-pub async fn run_fetch(app: &App, date: NaiveDate, only: Option<&str>, now: DateTime<Utc>) -> anyhow::Result<FetchSummary> {
+pub async fn run_fetch(
+    app: &App,
+    date: NaiveDate,
+    only: Option<&str>,
+    now: DateTime<Utc>,
+) -> anyhow::Result<FetchSummary> {
     if let Some(name) = only {
         if !app.sources.iter().any(|s| s.name() == name) {
             let known: Vec<&str> = app.sources.iter().map(|s| s.name()).collect();
-            bail!("no source named {name:?}; configured sources: {}", known.join(", "));
+            bail!(
+                "no source named {name:?}; configured sources: {}",
+                known.join(", ")
+            );
         }
     }
     let stored = app.store.validators().await?;
     let validators: HashMap<String, Validators> = stored
         .into_iter()
-        .map(|(url, (etag, last_modified))| (url, Validators { etag, last_modified }))
+        .map(|(url, (etag, last_modified))| {
+            (
+                url,
+                Validators {
+                    etag,
+                    last_modified,
+                },
+            )
+        })
         .collect();
     let mut summary = FetchSummary::default();
-    for source in app.sources.iter().filter(|s| only.is_none_or(|n| s.name() == n)) {
+    for source in app
+        .sources
+        .iter()
+        .filter(|s| only.is_none_or(|n| s.name() == n))
+    {
         let started = Instant::now();
         let mut outcome = SourceOutcome {
             source: source.name().to_string(),
@@ -68,17 +88,28 @@ pub async fn run_fetch(app: &App, date: NaiveDate, only: Option<&str>, now: Date
             Ok(report) => {
                 outcome.fetched = report.papers.len();
                 outcome.not_modified = report.not_modified;
-                match app.store.store_fetched(source.name(), &report.papers, now).await {
+                match app
+                    .store
+                    .store_fetched(source.name(), &report.papers, now)
+                    .await
+                {
                     Ok(r) => {
                         outcome.new_papers = r.new_papers;
                         outcome.updated_papers = r.updated_papers;
                         for (url, v) in &report.validators {
                             app.store
-                                .save_validator(url, v.etag.as_deref(), v.last_modified.as_deref(), now)
+                                .save_validator(
+                                    url,
+                                    v.etag.as_deref(),
+                                    v.last_modified.as_deref(),
+                                    now,
+                                )
                                 .await?;
                         }
                     }
-                    Err(e) => outcome.error = Some(format!("storing papers from {}: {e}", source.name())),
+                    Err(e) => {
+                        outcome.error = Some(format!("storing papers from {}: {e}", source.name()))
+                    }
                 }
                 if report.papers.is_empty() && !report.not_modified {
                     tracing::warn!(source = source.name(), fetch.date = %date, "source returned no papers");
@@ -97,7 +128,9 @@ pub async fn run_fetch(app: &App, date: NaiveDate, only: Option<&str>, now: Date
                 duration_ms = started.elapsed().as_millis() as u64,
                 "source fetched"
             ),
-            Some(e) => tracing::error!(source = source.name(), fetch.date = %date, error = %e, "source failed"),
+            Some(e) => {
+                tracing::error!(source = source.name(), fetch.date = %date, error = %e, "source failed")
+            }
         }
         summary.sources.push(outcome);
     }

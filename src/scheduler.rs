@@ -20,17 +20,33 @@ use crate::fetch::{run_fetch, FetchSummary};
 use crate::store::RunKind;
 
 /// Fetches each date in turn and records the run.
-pub async fn fetch_job(app: &App, dates: &[NaiveDate], only: Option<&str>) -> anyhow::Result<Vec<FetchSummary>> {
+pub async fn fetch_job(
+    app: &App,
+    dates: &[NaiveDate],
+    only: Option<&str>,
+) -> anyhow::Result<Vec<FetchSummary>> {
     let mut out = Vec::new();
     for &date in dates {
-        let run = app.store.start_run(RunKind::Fetch, date, Utc::now()).await?;
+        let run = app
+            .store
+            .start_run(RunKind::Fetch, date, Utc::now())
+            .await?;
         let result = run_fetch(app, date, only, Utc::now()).await;
         let (outcome, summary) = match &result {
             Ok(s) if s.failed() == 0 => ("ok", format!("{} new papers", s.new_papers())),
-            Ok(s) => ("partial", format!("{} new papers, {} sources failed", s.new_papers(), s.failed())),
+            Ok(s) => (
+                "partial",
+                format!(
+                    "{} new papers, {} sources failed",
+                    s.new_papers(),
+                    s.failed()
+                ),
+            ),
             Err(e) => ("failed", format!("{e:#}")),
         };
-        app.store.finish_run(run, outcome, &summary, Utc::now()).await?;
+        app.store
+            .finish_run(run, outcome, &summary, Utc::now())
+            .await?;
         out.push(result?);
     }
     Ok(out)
@@ -38,11 +54,19 @@ pub async fn fetch_job(app: &App, dates: &[NaiveDate], only: Option<&str>) -> an
 
 /// Runs the digest for `date` (then retries due unfinished digests) and
 /// records the run. A dry run records nothing.
-pub async fn digest_job(app: &App, date: NaiveDate, options: DigestOptions, progress: &ProgressBar) -> anyhow::Result<DigestReport> {
+pub async fn digest_job(
+    app: &App,
+    date: NaiveDate,
+    options: DigestOptions,
+    progress: &ProgressBar,
+) -> anyhow::Result<DigestReport> {
     if options.dry_run {
         return run_digest(app, date, options, Utc::now(), progress).await;
     }
-    let run = app.store.start_run(RunKind::Digest, date, Utc::now()).await?;
+    let run = app
+        .store
+        .start_run(RunKind::Digest, date, Utc::now())
+        .await?;
     let result = async {
         let mut report = run_digest(app, date, options, Utc::now(), progress).await?;
         let retried = resume_unfinished(app, date - Duration::days(7), Utc::now()).await?;
@@ -54,10 +78,18 @@ pub async fn digest_job(app: &App, date: NaiveDate, options: DigestOptions, prog
     .await;
     let (outcome, summary) = match &result {
         Ok(r) if r.failed == 0 && r.deferred == 0 => ("ok", format!("{} sent", r.sent)),
-        Ok(r) => ("partial", format!("{} sent, {} deferred, {} failed", r.sent, r.deferred, r.failed)),
+        Ok(r) => (
+            "partial",
+            format!(
+                "{} sent, {} deferred, {} failed",
+                r.sent, r.deferred, r.failed
+            ),
+        ),
         Err(e) => ("failed", format!("{e:#}")),
     };
-    app.store.finish_run(run, outcome, &summary, Utc::now()).await?;
+    app.store
+        .finish_run(run, outcome, &summary, Utc::now())
+        .await?;
     result
 }
 
@@ -87,7 +119,9 @@ enum JobKind {
 }
 
 pub async fn start(app: Arc<App>, token: CancellationToken) -> anyhow::Result<SchedulerHandle> {
-    let scheduler = JobScheduler::new().await.context("starting the scheduler")?;
+    let scheduler = JobScheduler::new()
+        .await
+        .context("starting the scheduler")?;
     let tz = app.settings.schedule.timezone;
     let mut locks = Vec::new();
     for (kind, expr) in [
@@ -122,9 +156,15 @@ async fn tick(app: &App, kind: JobKind, lock: &Mutex<()>, token: &CancellationTo
     };
     let today = app.today(Utc::now());
     let result = match kind {
-        JobKind::Fetch => fetch_job(app, &[today - Duration::days(1), today], None).await.map(|_| ()),
-        JobKind::Digest => digest_job(app, today, DigestOptions::default(), &ProgressBar::hidden()).await.map(|_| ()),
-        JobKind::Retry => resume_unfinished(app, today - Duration::days(7), Utc::now()).await.map(|_| ()),
+        JobKind::Fetch => fetch_job(app, &[today - Duration::days(1), today], None)
+            .await
+            .map(|_| ()),
+        JobKind::Digest => digest_job(app, today, DigestOptions::default(), &ProgressBar::hidden())
+            .await
+            .map(|_| ()),
+        JobKind::Retry => resume_unfinished(app, today - Duration::days(7), Utc::now())
+            .await
+            .map(|_| ()),
     };
     if let Err(e) = result {
         tracing::error!(job = ?kind, error = format!("{e:#}"), "scheduled job failed");

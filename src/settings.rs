@@ -47,7 +47,10 @@ pub struct DatabaseSettings {
 
 impl Default for DatabaseSettings {
     fn default() -> Self {
-        DatabaseSettings { url: "sqlite://paperboy.db".into(), max_connections: 8 }
+        DatabaseSettings {
+            url: "sqlite://paperboy.db".into(),
+            max_connections: 8,
+        }
     }
 }
 
@@ -79,7 +82,10 @@ pub struct SecuritySettings {
 
 impl Default for SecuritySettings {
     fn default() -> Self {
-        SecuritySettings { signing_key_file: PathBuf::from("signing.key"), generate_missing_key: true }
+        SecuritySettings {
+            signing_key_file: PathBuf::from("signing.key"),
+            generate_missing_key: true,
+        }
     }
 }
 
@@ -212,12 +218,16 @@ impl Settings {
                 .try_parsing(true)
                 .source(Some(env_map)),
         );
-        let where_ = file.map(|p| format!(" in {}", p.display())).unwrap_or_default();
+        let where_ = file
+            .map(|p| format!(" in {}", p.display()))
+            .unwrap_or_default();
         let settings: Settings = builder
             .build()
             .and_then(|c| c.try_deserialize())
             .map_err(|e| anyhow::anyhow!("invalid configuration{where_}: {e}"))?;
-        settings.validate().map_err(|e| anyhow::anyhow!("invalid configuration{where_}: {e}"))?;
+        settings
+            .validate()
+            .map_err(|e| anyhow::anyhow!("invalid configuration{where_}: {e}"))?;
         Ok(settings)
     }
 
@@ -228,25 +238,44 @@ impl Settings {
             ("schedule.digest", &self.schedule.digest),
             ("schedule.retry", &self.schedule.retry),
         ] {
-            parse_cron(expr).map_err(|e| anyhow::anyhow!("{key} = {expr:?} is not a valid cron expression: {e}"))?;
+            parse_cron(expr).map_err(|e| {
+                anyhow::anyhow!("{key} = {expr:?} is not a valid cron expression: {e}")
+            })?;
         }
         if !self.database.url.starts_with("sqlite:") {
-            bail!("database.url = {:?} must be a SQLite URL (sqlite://PATH)", self.database.url);
+            bail!(
+                "database.url = {:?} must be a SQLite URL (sqlite://PATH)",
+                self.database.url
+            );
         }
         if self.database.max_connections == 0 {
             bail!("database.max_connections must be at least 1");
         }
-        if !matches!(self.web.base_url.scheme(), "http" | "https") || self.web.base_url.host().is_none() {
-            bail!("web.base_url = {:?} must be an http(s) URL with a host", self.web.base_url.as_str());
+        if !matches!(self.web.base_url.scheme(), "http" | "https")
+            || self.web.base_url.host().is_none()
+        {
+            bail!(
+                "web.base_url = {:?} must be an http(s) URL with a host",
+                self.web.base_url.as_str()
+            );
         }
         if self.digest.max_papers == 0 || self.digest.max_papers > 1000 {
-            bail!("digest.max_papers = {} must be between 1 and 1000", self.digest.max_papers);
+            bail!(
+                "digest.max_papers = {} must be between 1 and 1000",
+                self.digest.max_papers
+            );
         }
         if self.digest.lookback_days > 31 {
-            bail!("digest.lookback_days = {} must be at most 31", self.digest.lookback_days);
+            bail!(
+                "digest.lookback_days = {} must be at most 31",
+                self.digest.lookback_days
+            );
         }
         if self.digest.concurrency == 0 || self.digest.concurrency > 64 {
-            bail!("digest.concurrency = {} must be between 1 and 64", self.digest.concurrency);
+            bail!(
+                "digest.concurrency = {} must be between 1 and 64",
+                self.digest.concurrency
+            );
         }
         SourceConfig::validate_all(&self.sources).map_err(|e| anyhow::anyhow!("sources: {e}"))?;
         self.mail.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -255,7 +284,11 @@ impl Settings {
 
     /// Where `List-Id` and Message-IDs say mail comes from.
     pub fn mail_domain(&self) -> String {
-        self.web.base_url.host_str().unwrap_or("localhost").to_string()
+        self.web
+            .base_url
+            .host_str()
+            .unwrap_or("localhost")
+            .to_string()
     }
 }
 
@@ -272,7 +305,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("paperboy.toml");
         std::fs::write(&path, toml).unwrap();
-        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Settings::load_from(Some(&path), Path::new("/nonexistent"), env)
     }
 
@@ -285,7 +321,11 @@ mod tests {
 
     #[test]
     fn environment_overrides_a_nested_key() {
-        let s = load_str("[digest]\nmax_papers = 10\n", &[("PAPERBOY__DIGEST__MAX_PAPERS", "7")]).unwrap();
+        let s = load_str(
+            "[digest]\nmax_papers = 10\n",
+            &[("PAPERBOY__DIGEST__MAX_PAPERS", "7")],
+        )
+        .unwrap();
         assert_eq!(s.digest.max_papers, 7);
     }
 
@@ -299,7 +339,8 @@ mod tests {
 
     #[test]
     fn a_missing_explicit_file_is_an_error_naming_it() {
-        let e = Settings::load_from(Some(Path::new("/nope/x.toml")), Path::new("/nope"), vec![]).unwrap_err();
+        let e = Settings::load_from(Some(Path::new("/nope/x.toml")), Path::new("/nope"), vec![])
+            .unwrap_err();
         assert!(e.to_string().contains("/nope/x.toml"), "{e}");
     }
 

@@ -16,7 +16,10 @@ pub struct CompiledTopics {
 
 impl CompiledTopics {
     pub fn compile(matcher: &mut Matcher, topics: &[Topic]) -> Self {
-        let mut out = CompiledTopics { topics: Vec::with_capacity(topics.len()), invalid: Vec::new() };
+        let mut out = CompiledTopics {
+            topics: Vec::with_capacity(topics.len()),
+            invalid: Vec::new(),
+        };
         for t in topics {
             match Query::parse(&t.query) {
                 Ok(q) => {
@@ -45,7 +48,11 @@ pub struct PlannedPaper {
 /// grouped by topic (the subscriber's order), then most upvoted first, then
 /// the order of the run's paper list. A paper matching several topics is
 /// listed once, under the first.
-pub fn candidates(matcher: &Matcher, papers: &[Paper], topics: &CompiledTopics) -> Vec<PlannedPaper> {
+pub fn candidates(
+    matcher: &Matcher,
+    papers: &[Paper],
+    topics: &CompiledTopics,
+) -> Vec<PlannedPaper> {
     let mut seen: HashSet<usize> = HashSet::new();
     let mut out: Vec<PlannedPaper> = Vec::new();
     for (topic, compiled) in &topics.topics {
@@ -53,7 +60,11 @@ pub fn candidates(matcher: &Matcher, papers: &[Paper], topics: &CompiledTopics) 
         hits.sort_by_key(|&i| (std::cmp::Reverse(papers[i].upvotes.unwrap_or(-1)), i));
         for i in hits {
             if seen.insert(i) {
-                out.push(PlannedPaper { paper: i, topic_position: topic.position, matched: Vec::new() });
+                out.push(PlannedPaper {
+                    paper: i,
+                    topic_position: topic.position,
+                    matched: Vec::new(),
+                });
             }
         }
     }
@@ -91,13 +102,22 @@ mod tests {
     use crate::domain::PaperId;
 
     fn paper(id: &str, title: &str, upvotes: Option<i64>) -> Paper {
-        let mut p = Paper::new(PaperId::from_stored(id.into()), title, "Nothing else.", "https://arxiv.org/abs/x");
+        let mut p = Paper::new(
+            PaperId::from_stored(id.into()),
+            title,
+            "Nothing else.",
+            "https://arxiv.org/abs/x",
+        );
         p.upvotes = upvotes;
         p
     }
 
     fn topic(pos: i64, q: &str) -> Topic {
-        Topic { position: pos, name: q.into(), query: q.into() }
+        Topic {
+            position: pos,
+            name: q.into(),
+            query: q.into(),
+        }
     }
 
     #[test]
@@ -109,7 +129,8 @@ mod tests {
             paper("4", "Unrelated", Some(100)),
         ];
         let mut m = Matcher::new(&papers);
-        let topics = CompiledTopics::compile(&mut m, &[topic(0, "diffusion"), topic(1, "transformer")]);
+        let topics =
+            CompiledTopics::compile(&mut m, &[topic(0, "diffusion"), topic(1, "transformer")]);
         let plan = candidates(&m, &papers, &topics);
         let got: Vec<(usize, i64)> = plan.iter().map(|p| (p.paper, p.topic_position)).collect();
         assert_eq!(got, vec![(1, 0), (0, 0), (2, 1)]);
@@ -122,7 +143,10 @@ mod tests {
 
     #[test]
     fn already_sent_papers_are_dropped_before_the_cap() {
-        let papers = vec![paper("1", "Diffusion a", None), paper("2", "Diffusion b", None)];
+        let papers = vec![
+            paper("1", "Diffusion a", None),
+            paper("2", "Diffusion b", None),
+        ];
         let mut m = Matcher::new(&papers);
         let topics = CompiledTopics::compile(&mut m, &[topic(0, "diffusion")]);
         let plan = candidates(&m, &papers, &topics);
@@ -136,7 +160,8 @@ mod tests {
     fn a_stored_query_that_no_longer_parses_is_reported_not_fatal() {
         let papers = vec![paper("1", "Diffusion", None)];
         let mut m = Matcher::new(&papers);
-        let topics = CompiledTopics::compile(&mut m, &[topic(0, "(unbalanced"), topic(1, "diffusion")]);
+        let topics =
+            CompiledTopics::compile(&mut m, &[topic(0, "(unbalanced"), topic(1, "diffusion")]);
         assert_eq!(topics.invalid.len(), 1);
         assert_eq!(candidates(&m, &papers, &topics).len(), 1);
     }

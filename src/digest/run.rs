@@ -70,12 +70,27 @@ pub async fn run_digest(
 ) -> anyhow::Result<DigestReport> {
     let started = Instant::now();
     let from = date - Duration::days(i64::from(app.settings.digest.lookback_days));
-    let papers = app.store.papers_between(from, date).await.context("loading the day's papers")?;
-    let index: HashMap<PaperId, usize> = papers.iter().enumerate().map(|(i, p)| (p.id.clone(), i)).collect();
+    let papers = app
+        .store
+        .papers_between(from, date)
+        .await
+        .context("loading the day's papers")?;
+    let index: HashMap<PaperId, usize> = papers
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.id.clone(), i))
+        .collect();
     let mut matcher = Matcher::new(&papers);
-    let mut report = DigestReport { papers: papers.len(), ..Default::default() };
+    let mut report = DigestReport {
+        papers: papers.len(),
+        ..Default::default()
+    };
     if let Ok(counts) = app.store.subscriber_counts().await {
-        let active = counts.iter().find(|(s, _)| *s == SubscriberStatus::Active).map(|c| c.1).unwrap_or(0);
+        let active = counts
+            .iter()
+            .find(|(s, _)| *s == SubscriberStatus::Active)
+            .map(|c| c.1)
+            .unwrap_or(0);
         progress.set_length(active as u64);
     }
     let mut after = 0;
@@ -108,7 +123,12 @@ pub async fn run_digest(
                     email: sub.email.to_string(),
                     papers: kept
                         .iter()
-                        .map(|p| (papers[p.paper].id.to_string(), papers[p.paper].title.clone()))
+                        .map(|p| {
+                            (
+                                papers[p.paper].id.to_string(),
+                                papers[p.paper].title.clone(),
+                            )
+                        })
                         .collect(),
                     more,
                 });
@@ -141,7 +161,11 @@ pub async fn run_digest(
 
 /// Sends every unfinished digest (of any date since `since`) whose retry
 /// time has come: the retry job, and the catch-up after a crash.
-pub async fn resume_unfinished(app: &App, since: NaiveDate, now: DateTime<Utc>) -> anyhow::Result<DigestReport> {
+pub async fn resume_unfinished(
+    app: &App,
+    since: NaiveDate,
+    now: DateTime<Utc>,
+) -> anyhow::Result<DigestReport> {
     let mut report = DigestReport::default();
     let unfinished = app.store.unfinished_deliveries(since, now).await?;
     for chunk in unfinished.chunks(PAGE as usize) {
@@ -184,7 +208,14 @@ async fn plan_for(
     }
     let ids: Vec<&PaperId> = candidates.iter().map(|c| &papers[c.paper].id).collect();
     let sent = app.store.already_sent(sub.id, &ids).await?;
-    let (kept, more) = plan::finish(matcher, papers, &topics, candidates, &sent, app.settings.digest.max_papers);
+    let (kept, more) = plan::finish(
+        matcher,
+        papers,
+        &topics,
+        candidates,
+        &sent,
+        app.settings.digest.max_papers,
+    );
     if kept.is_empty() && !app.settings.digest.send_empty {
         return Ok(None);
     }
@@ -222,11 +253,20 @@ pub async fn preview(
             next_attempt_at: None,
             sent_at: None,
         };
-        let papers = kept.into_iter().map(|p| (papers[p.paper].clone(), p.topic_position, p.matched)).collect();
-        Job { delivery, subscriber: sub, papers }
+        let papers = kept
+            .into_iter()
+            .map(|p| (papers[p.paper].clone(), p.topic_position, p.matched))
+            .collect();
+        Job {
+            delivery,
+            subscriber: sub,
+            papers,
+        }
     };
     let view = digest_view(app, &job, now);
-    Ok(Some(render::render_digest(&view).context("rendering a digest")?))
+    Ok(Some(
+        render::render_digest(&view).context("rendering a digest")?,
+    ))
 }
 
 async fn reserve(
@@ -238,8 +278,16 @@ async fn reserve(
     more: usize,
     now: DateTime<Utc>,
 ) -> anyhow::Result<Option<Job>> {
-    let message_id = mail::message_id(mail::EmailKind::Digest, date, sub.id, &app.settings.mail_domain());
-    let ledger: Vec<(PaperId, i64)> = kept.iter().map(|p| (papers[p.paper].id.clone(), p.topic_position)).collect();
+    let message_id = mail::message_id(
+        mail::EmailKind::Digest,
+        date,
+        sub.id,
+        &app.settings.mail_domain(),
+    );
+    let ledger: Vec<(PaperId, i64)> = kept
+        .iter()
+        .map(|p| (papers[p.paper].id.clone(), p.topic_position))
+        .collect();
     let reservation = app
         .store
         .reserve_delivery(sub.id, date, &message_id, &ledger, more as i64, now)
@@ -249,14 +297,23 @@ async fn reserve(
         None => None,
         Some(Reservation::New(delivery)) => {
             // Another run may have claimed some papers in between; keep only ours.
-            let ours: HashSet<PaperId> =
-                app.store.delivery_papers(delivery.id).await?.into_iter().map(|(id, _)| id).collect();
+            let ours: HashSet<PaperId> = app
+                .store
+                .delivery_papers(delivery.id)
+                .await?
+                .into_iter()
+                .map(|(id, _)| id)
+                .collect();
             let papers = kept
                 .into_iter()
                 .filter(|p| ours.contains(&papers[p.paper].id))
                 .map(|p| (papers[p.paper].clone(), p.topic_position, p.matched))
                 .collect();
-            Some(Job { delivery, subscriber: sub, papers })
+            Some(Job {
+                delivery,
+                subscriber: sub,
+                papers,
+            })
         }
         Some(Reservation::Existing(d)) if d.status.is_unfinished() => {
             Some(resume_job(app, d, sub, papers, &HashMap::new()).await?)
@@ -276,9 +333,18 @@ async fn resume_job(
 ) -> anyhow::Result<Job> {
     let rows = app.store.delivery_papers(delivery.id).await?;
     let mut papers: Vec<Paper> = Vec::with_capacity(rows.len());
-    let missing: Vec<PaperId> = rows.iter().filter(|(id, _)| !index.contains_key(id)).map(|(id, _)| id.clone()).collect();
-    let loaded: HashMap<PaperId, Paper> =
-        app.store.papers_by_id(&missing).await?.into_iter().map(|p| (p.id.clone(), p)).collect();
+    let missing: Vec<PaperId> = rows
+        .iter()
+        .filter(|(id, _)| !index.contains_key(id))
+        .map(|(id, _)| id.clone())
+        .collect();
+    let loaded: HashMap<PaperId, Paper> = app
+        .store
+        .papers_by_id(&missing)
+        .await?
+        .into_iter()
+        .map(|p| (p.id.clone(), p))
+        .collect();
     for (id, _) in &rows {
         if let Some(&i) = index.get(id) {
             papers.push(run_papers[i].clone());
@@ -298,10 +364,18 @@ async fn resume_job(
                 }
             }
         }
-        let topic = rows.iter().find(|(id, _)| *id == paper.id).map(|r| r.1).unwrap_or(0);
+        let topic = rows
+            .iter()
+            .find(|(id, _)| *id == paper.id)
+            .map(|r| r.1)
+            .unwrap_or(0);
         out.push((paper.clone(), topic, matched));
     }
-    Ok(Job { delivery, subscriber, papers: out })
+    Ok(Job {
+        delivery,
+        subscriber,
+        papers: out,
+    })
 }
 
 async fn send_jobs(app: &App, jobs: Vec<Job>, report: &mut DigestReport) {
@@ -315,7 +389,10 @@ async fn send_jobs(app: &App, jobs: Vec<Job>, report: &mut DigestReport) {
             Ok(Outcome::Failed) => report.failed += 1,
             Err(e) => {
                 report.deferred += 1;
-                tracing::error!(error = format!("{e:#}"), "a digest could not be sent or recorded");
+                tracing::error!(
+                    error = format!("{e:#}"),
+                    "a digest could not be sent or recorded"
+                );
             }
         }
     }
@@ -338,26 +415,49 @@ async fn send_one(app: &App, job: Job) -> anyhow::Result<Outcome> {
     match result {
         Ok(()) => {
             app.store.mark_sent(id, now).await?;
-            tracing::debug!(subscriber.id = job.subscriber.id, delivery.id = id, smtp_ms = started.elapsed().as_millis() as u64, "digest sent");
+            tracing::debug!(
+                subscriber.id = job.subscriber.id,
+                delivery.id = id,
+                smtp_ms = started.elapsed().as_millis() as u64,
+                "digest sent"
+            );
             Ok(Outcome::Sent)
         }
         Err(SendError::Transient { reason }) => {
             let horizon = Duration::hours(i64::from(app.settings.digest.retry_horizon_hours));
-            let first_planned = job.delivery.digest_date.and_hms_opt(0, 0, 0).map(|t| t.and_utc()).unwrap_or(now);
+            let first_planned = job
+                .delivery
+                .digest_date
+                .and_hms_opt(0, 0, 0)
+                .map(|t| t.and_utc())
+                .unwrap_or(now);
             if now - first_planned > horizon + Duration::days(1) {
-                app.store.mark_failed(id, None, &format!("gave up after retries: {reason}"), now).await?;
-                tracing::warn!(subscriber.id = job.subscriber.id, delivery.id = id, "digest failed: transient errors past the retry horizon");
+                app.store
+                    .mark_failed(id, None, &format!("gave up after retries: {reason}"), now)
+                    .await?;
+                tracing::warn!(
+                    subscriber.id = job.subscriber.id,
+                    delivery.id = id,
+                    "digest failed: transient errors past the retry horizon"
+                );
                 return Ok(Outcome::Failed);
             }
             let attempts = job.delivery.attempts + 1;
             let backoff = Duration::minutes(5 * (1i64 << attempts.clamp(0, 6)));
-            app.store.mark_deferred(id, &reason, now + backoff, now).await?;
+            app.store
+                .mark_deferred(id, &reason, now + backoff, now)
+                .await?;
             tracing::warn!(subscriber.id = job.subscriber.id, delivery.id = id, error = %reason, retry_in_min = backoff.num_minutes(), "digest deferred");
             Ok(Outcome::Deferred)
         }
         Err(SendError::Permanent { code, reply }) => {
             app.store.mark_failed(id, code, &reply, now).await?;
-            tracing::warn!(subscriber.id = job.subscriber.id, delivery.id = id, smtp.code = code, "digest rejected permanently");
+            tracing::warn!(
+                subscriber.id = job.subscriber.id,
+                delivery.id = id,
+                smtp.code = code,
+                "digest rejected permanently"
+            );
             Ok(Outcome::Failed)
         }
     }
@@ -366,7 +466,8 @@ async fn send_one(app: &App, job: Job) -> anyhow::Result<Outcome> {
 fn build_email(app: &App, job: &Job, now: DateTime<Utc>) -> anyhow::Result<OutgoingEmail> {
     let view = digest_view(app, job, now);
     let rendered = render::render_digest(&view).context("rendering a digest")?;
-    let unsubscribe = url::Url::parse(&view.unsubscribe_url).context("building the unsubscribe link")?;
+    let unsubscribe =
+        url::Url::parse(&view.unsubscribe_url).context("building the unsubscribe link")?;
     Ok(OutgoingEmail {
         to: job.subscriber.email.clone(),
         subject: rendered.subject,
@@ -392,7 +493,11 @@ fn digest_view(app: &App, job: &Job, now: DateTime<Utc>) -> DigestView {
             .map(|(p, _, matched)| paper_view(p, matched))
             .collect();
         if !papers.is_empty() {
-            sections.push(TopicSection { name: topic.name.clone(), query: topic.query.clone(), papers });
+            sections.push(TopicSection {
+                name: topic.name.clone(),
+                query: topic.query.clone(),
+                papers,
+            });
         }
     }
     // Papers whose topic was since removed still go out, under "Other".
@@ -404,7 +509,11 @@ fn digest_view(app: &App, job: &Job, now: DateTime<Utc>) -> DigestView {
         .map(|(p, _, m)| paper_view(p, m))
         .collect();
     if !orphans.is_empty() {
-        sections.push(TopicSection { name: "Other".into(), query: String::new(), papers: orphans });
+        sections.push(TopicSection {
+            name: "Other".into(),
+            query: String::new(),
+            papers: orphans,
+        });
     }
     DigestView {
         date_label: job.delivery.digest_date.format("%A, %-d %B %Y").to_string(),
@@ -412,8 +521,26 @@ fn digest_view(app: &App, job: &Job, now: DateTime<Utc>) -> DigestView {
         sections,
         more_count: job.delivery.more_count.max(0) as usize,
         total_count: job.papers.len() + job.delivery.more_count.max(0) as usize,
-        manage_url: app.signer.url(base, Purpose::Manage, sub.id, sub.link_version, Purpose::Manage.default_expiry(now)).to_string(),
-        unsubscribe_url: app.signer.url(base, Purpose::Unsubscribe, sub.id, sub.link_version, Purpose::Unsubscribe.default_expiry(now)).to_string(),
+        manage_url: app
+            .signer
+            .url(
+                base,
+                Purpose::Manage,
+                sub.id,
+                sub.link_version,
+                Purpose::Manage.default_expiry(now),
+            )
+            .to_string(),
+        unsubscribe_url: app
+            .signer
+            .url(
+                base,
+                Purpose::Unsubscribe,
+                sub.id,
+                sub.link_version,
+                Purpose::Unsubscribe.default_expiry(now),
+            )
+            .to_string(),
         site_name: app.settings.digest.site_name.clone(),
         base_url: base.to_string(),
     }
@@ -422,14 +549,21 @@ fn digest_view(app: &App, job: &Job, now: DateTime<Utc>) -> DigestView {
 fn paper_view(p: &Paper, matched: &[matching::MatchedTerm]) -> PaperView {
     let spans: Vec<ViewSpan> = matching::highlight(&p.abstract_text, matched, Field::Abstract)
         .into_iter()
-        .map(|s| ViewSpan { text: s.text, hit: s.hit })
+        .map(|s| ViewSpan {
+            text: s.text,
+            hit: s.hit,
+        })
         .collect();
     PaperView {
         title: p.title.clone(),
         url: web_url(&p.url).unwrap_or_default(),
         authors: render::shorten_authors(&p.authors, 6),
         excerpt: render::excerpt(&spans, 420),
-        matched: matched.iter().map(|m| m.label.as_str()).collect::<Vec<_>>().join(", "),
+        matched: matched
+            .iter()
+            .map(|m| m.label.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
         upvotes: p.upvotes,
         code_url: p.github_repo.as_deref().and_then(web_url),
         project_url: p.project_page.as_deref().and_then(web_url),

@@ -10,4 +10,6 @@ mod paper;
 
 pub use arxiv_id::{ArxivId, ArxivIdError};
 pub use email::{EmailError, SubscriberEmail};
-pub use paper::{normalise_inline, normalise_paragraphs, AnnounceType, FetchedPaper, Paper, PaperId};
+pub use paper::{
+    normalise_inline, normalise_paragraphs, AnnounceType, FetchedPaper, Paper, PaperId,
+};

@@ -15,7 +15,10 @@ pub async fn healthz(State(app): State<Arc<App>>) -> (StatusCode, Json<Value>) {
     let database = app.store.ping().await.is_ok();
     let fetch = app.store.last_run(RunKind::Fetch).await.ok().flatten();
     let digest = app.store.last_run(RunKind::Digest).await.ok().flatten();
-    let failed = |r: &Option<Run>| r.as_ref().is_some_and(|r| r.outcome.as_deref() == Some("failed"));
+    let failed = |r: &Option<Run>| {
+        r.as_ref()
+            .is_some_and(|r| r.outcome.as_deref() == Some("failed"))
+    };
     let healthy = database && !failed(&fetch) && !failed(&digest);
     let body = json!({
         "status": if healthy { "ok" } else { "unhealthy" },
@@ -24,7 +27,11 @@ pub async fn healthz(State(app): State<Arc<App>>) -> (StatusCode, Json<Value>) {
         "last_digest": digest.as_ref().map(run_json),
         "version": env!("CARGO_PKG_VERSION"),
     });
-    let status = if healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if healthy {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (status, Json(body))
 }
 
