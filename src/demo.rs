@@ -85,10 +85,9 @@ pub async fn run(dir: &Path) -> anyhow::Result<()> {
         .filter(|p| p.extension().is_some_and(|e| e == "eml"))
         .collect();
     mails.sort();
-    if let Some(sub) = app.store.subscriber_by_email(&email).await.ok() {
-        if let Some(rendered) = crate::digest::run::preview(&app, sub, date, Utc::now()).await? {
-            println!("\n---- {} ----\n{}", rendered.subject, rendered.text);
-        }
+    let sub = app.store.subscriber_by_email(&email).await?;
+    if let Some(rendered) = crate::digest::run::preview(&app, sub, date, Utc::now()).await? {
+        println!("\n---- {} ----\n{}", rendered.subject, rendered.text);
     }
     for m in &mails {
         println!("digest written to {}", m.display());
