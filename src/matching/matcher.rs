@@ -16,6 +16,42 @@ use super::query::{Expr, Query, Scope, Term, Word};
 use super::text::{tokenize, EnglishStemmer};
 use crate::domain::Paper;
 
+/// A small multiplicative hasher for the term caches: compile hashes every
+/// term of every subscriber's query, and SipHash's DoS resistance buys
+/// nothing for keys that already passed the parser's size limits.
+#[derive(Default, Clone, Copy)]
+struct TermHasher(u64);
+
+impl std::hash::Hasher for TermHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            self.write_u64(u64::from_le_bytes(c.try_into().unwrap_or_default()));
+        }
+        for &b in chunks.remainder() {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_u8(&mut self, i: u8) {
+        self.write_u64(u64::from(i));
+    }
+
+    fn write_usize(&mut self, i: usize) {
+        self.write_u64(i as u64);
+    }
+
+    fn write_u64(&mut self, i: u64) {
+        self.0 = (self.0.rotate_left(5) ^ i).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+type TermMap<K> = HashMap<K, u32, std::hash::BuildHasherDefault<TermHasher>>;
+
 /// Marks the boundary between two authors (or categories) in a field's
 /// token sequence, so a phrase never spans two names.
 const SEP: u32 = u32::MAX;
@@ -247,11 +283,11 @@ pub struct Matcher {
     upvotes: Vec<Option<i64>>,
     stemmer: EnglishStemmer,
     /// Every distinct term compiled so far → its index in `terms`.
-    by_term: HashMap<Term, u32>,
+    by_term: TermMap<Term>,
     /// Per interned term: its atom and its label, kept here so compiled
     /// queries stay two small vectors.
     terms: Vec<(u32, MatchedTerm)>,
-    by_key: HashMap<AtomKey, u32>,
+    by_key: TermMap<AtomKey>,
     atoms: Vec<PaperSet>,
 }
 
@@ -280,13 +316,18 @@ impl Matcher {
             category_words,
             categories: papers
                 .iter()
-                .map(|p| p.categories.iter().map(|c| c.to_lowercase()).collect())
+                .map(|p| {
+                    p.categories
+                        .iter()
+                        .map(|c| c.trim().to_lowercase())
+                        .collect()
+                })
                 .collect(),
             upvotes: papers.iter().map(|p| p.upvotes).collect(),
             stemmer,
-            by_term: HashMap::new(),
+            by_term: TermMap::default(),
             terms: Vec::new(),
-            by_key: HashMap::new(),
+            by_key: TermMap::default(),
             atoms: Vec::new(),
         }
     }
