@@ -235,6 +235,7 @@ pub struct MatchedTerm {
     /// The term in canonical query syntax: `ti:diffusion`, `"test time"`,
     /// `cat:cs.LG`, `upvotes>=10`.
     pub label: String,
+    /// The term itself, for [`crate::matching::highlight`].
     pub term: Term,
 }
 
@@ -669,6 +670,8 @@ mod tests {
             ("cat:cs.*", &[0, 1]),
             ("cat:astro-ph", &[2]),
             ("cat:astro*", &[2]),
+            // An archive is a whole dotted component, not a string prefix.
+            ("cat:astro", &[]),
             ("cat:stat.ML cat:cs.LG", &[1]),
             ("cat:(cs.CV OR astro-ph.GA)", &[0, 2]),
             ("cat:c", &[]),
