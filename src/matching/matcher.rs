@@ -24,7 +24,14 @@ struct TermHasher(u64);
 
 impl std::hash::Hasher for TermHasher {
     fn finish(&self) -> u64 {
-        self.0
+        // The multiply leaves low bits weak, and hashbrown picks buckets by
+        // low bits; a final avalanche (murmur3's fmix64) spreads them.
+        let mut h = self.0;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        h ^ (h >> 33)
     }
 
     fn write(&mut self, bytes: &[u8]) {
@@ -50,7 +57,7 @@ impl std::hash::Hasher for TermHasher {
     }
 }
 
-type TermMap<K> = HashMap<K, u32, std::hash::BuildHasherDefault<TermHasher>>;
+type TermMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<TermHasher>>;
 
 /// Marks the boundary between two authors (or categories) in a field's
 /// token sequence, so a phrase never spans two names.
@@ -281,12 +288,13 @@ pub struct Matcher {
     categories: Vec<Vec<String>>,
     upvotes: Vec<Option<i64>>,
     stemmer: EnglishStemmer,
-    /// Every distinct term compiled so far → its index in `terms`.
-    by_term: TermMap<Term>,
-    /// Per interned term: its atom and its label, kept here so compiled
-    /// queries stay two small vectors.
-    terms: Vec<(u32, MatchedTerm)>,
-    by_key: TermMap<AtomKey>,
+    /// Every distinct term compiled so far → (its index in `terms`, its
+    /// atom), both in the map so compiling a known term is one lookup.
+    by_term: TermMap<Term, (u32, u32)>,
+    /// Per interned term: its label, kept here so compiled queries stay
+    /// two small vectors.
+    terms: Vec<MatchedTerm>,
+    by_key: TermMap<AtomKey, u32>,
     atoms: Vec<PaperSet>,
 }
 
@@ -355,8 +363,8 @@ impl Matcher {
     fn lower(&mut self, e: &Expr, out: &mut CompiledQuery) {
         match e {
             Expr::Term(t) => {
-                let term = self.intern(t);
-                out.ops.push(Op::Atom(self.terms[term as usize].0));
+                let (term, atom) = self.intern(t);
+                out.ops.push(Op::Atom(atom));
                 out.leaves.push(Leaf { term });
             }
             Expr::Not(inner) => {
@@ -377,7 +385,7 @@ impl Matcher {
         }
     }
 
-    fn intern(&mut self, t: &Term) -> u32 {
+    fn intern(&mut self, t: &Term) -> (u32, u32) {
         if let Some(&id) = self.by_term.get(t) {
             return id;
         }
@@ -399,15 +407,12 @@ impl Matcher {
             }
         };
         let id = self.terms.len() as u32;
-        self.terms.push((
-            atom,
-            MatchedTerm {
-                label: t.to_string(),
-                term: t.clone(),
-            },
-        ));
-        self.by_term.insert(t.clone(), id);
-        id
+        self.terms.push(MatchedTerm {
+            label: t.to_string(),
+            term: t.clone(),
+        });
+        self.by_term.insert(t.clone(), (id, atom));
+        (id, atom)
     }
 
     fn evaluate_atom(&self, t: &Term) -> PaperSet {
@@ -548,7 +553,7 @@ impl Matcher {
         why.sort_unstable();
         let mut out: Vec<MatchedTerm> = Vec::new();
         for t in why {
-            if let Some((_, matched)) = self.terms.get(t as usize) {
+            if let Some(matched) = self.terms.get(t as usize) {
                 if !out.iter().any(|m| m.label == matched.label) {
                     out.push(matched.clone());
                 }
