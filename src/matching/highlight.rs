@@ -12,7 +12,9 @@ use super::text::{tokenize, EnglishStemmer};
 /// A run of the original text, marked when it is part of a matched term.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Span {
+    /// A slice of the input, verbatim.
     pub text: String,
+    /// Whether it is (part of) a matched word or phrase.
     pub hit: bool,
 }
 

@@ -16,6 +16,49 @@ use super::query::{Expr, Query, Scope, Term, Word};
 use super::text::{tokenize, EnglishStemmer};
 use crate::domain::Paper;
 
+/// A small multiplicative hasher for the term caches: compile hashes every
+/// term of every subscriber's query, and SipHash's DoS resistance buys
+/// nothing for keys that already passed the parser's size limits.
+#[derive(Default, Clone, Copy)]
+struct TermHasher(u64);
+
+impl std::hash::Hasher for TermHasher {
+    fn finish(&self) -> u64 {
+        // The multiply leaves low bits weak, and hashbrown picks buckets by
+        // low bits; a final avalanche (murmur3's fmix64) spreads them.
+        let mut h = self.0;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        h ^ (h >> 33)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            self.write_u64(u64::from_le_bytes(c.try_into().unwrap_or_default()));
+        }
+        for &b in chunks.remainder() {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_u8(&mut self, i: u8) {
+        self.write_u64(u64::from(i));
+    }
+
+    fn write_usize(&mut self, i: usize) {
+        self.write_u64(i as u64);
+    }
+
+    fn write_u64(&mut self, i: u64) {
+        self.0 = (self.0.rotate_left(5) ^ i).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+type TermMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<TermHasher>>;
+
 /// Marks the boundary between two authors (or categories) in a field's
 /// token sequence, so a phrase never spans two names.
 const SEP: u32 = u32::MAX;
@@ -199,6 +242,7 @@ pub struct MatchedTerm {
     /// The term in canonical query syntax: `ti:diffusion`, `"test time"`,
     /// `cat:cs.LG`, `upvotes>=10`.
     pub label: String,
+    /// The term itself, for [`crate::matching::highlight`].
     pub term: Term,
 }
 
@@ -214,8 +258,6 @@ enum Op {
 struct Leaf {
     /// Index into the matcher's interned terms.
     term: u32,
-    /// Under an even number of NOTs: its presence supports the match.
-    positive: bool,
 }
 
 /// A query lowered against one [`Matcher`]: only valid with the matcher that
@@ -246,12 +288,13 @@ pub struct Matcher {
     categories: Vec<Vec<String>>,
     upvotes: Vec<Option<i64>>,
     stemmer: EnglishStemmer,
-    /// Every distinct term compiled so far → its index in `terms`.
-    by_term: HashMap<Term, u32>,
-    /// Per interned term: its atom and its label, kept here so compiled
-    /// queries stay two small vectors.
-    terms: Vec<(u32, MatchedTerm)>,
-    by_key: HashMap<AtomKey, u32>,
+    /// Every distinct term compiled so far → (its index in `terms`, its
+    /// atom), both in the map so compiling a known term is one lookup.
+    by_term: TermMap<Term, (u32, u32)>,
+    /// Per interned term: its label, kept here so compiled queries stay
+    /// two small vectors.
+    terms: Vec<MatchedTerm>,
+    by_key: TermMap<AtomKey, u32>,
     atoms: Vec<PaperSet>,
 }
 
@@ -280,13 +323,18 @@ impl Matcher {
             category_words,
             categories: papers
                 .iter()
-                .map(|p| p.categories.iter().map(|c| c.to_lowercase()).collect())
+                .map(|p| {
+                    p.categories
+                        .iter()
+                        .map(|c| c.trim().to_lowercase())
+                        .collect()
+                })
                 .collect(),
             upvotes: papers.iter().map(|p| p.upvotes).collect(),
             stemmer,
-            by_term: HashMap::new(),
+            by_term: TermMap::default(),
             terms: Vec::new(),
-            by_key: HashMap::new(),
+            by_key: TermMap::default(),
             atoms: Vec::new(),
         }
     }
@@ -308,24 +356,24 @@ impl Matcher {
             ops: Vec::new(),
             leaves: Vec::new(),
         };
-        self.lower(&q.root, true, &mut out);
+        self.lower(&q.root, &mut out);
         out
     }
 
-    fn lower(&mut self, e: &Expr, positive: bool, out: &mut CompiledQuery) {
+    fn lower(&mut self, e: &Expr, out: &mut CompiledQuery) {
         match e {
             Expr::Term(t) => {
-                let term = self.intern(t);
-                out.ops.push(Op::Atom(self.terms[term as usize].0));
-                out.leaves.push(Leaf { term, positive });
+                let (term, atom) = self.intern(t);
+                out.ops.push(Op::Atom(atom));
+                out.leaves.push(Leaf { term });
             }
             Expr::Not(inner) => {
-                self.lower(inner, !positive, out);
+                self.lower(inner, out);
                 out.ops.push(Op::Not);
             }
             Expr::And(es) | Expr::Or(es) => {
                 for c in es {
-                    self.lower(c, positive, out);
+                    self.lower(c, out);
                 }
                 let n = es.len() as u32;
                 out.ops.push(if matches!(e, Expr::And(_)) {
@@ -337,7 +385,7 @@ impl Matcher {
         }
     }
 
-    fn intern(&mut self, t: &Term) -> u32 {
+    fn intern(&mut self, t: &Term) -> (u32, u32) {
         if let Some(&id) = self.by_term.get(t) {
             return id;
         }
@@ -359,15 +407,12 @@ impl Matcher {
             }
         };
         let id = self.terms.len() as u32;
-        self.terms.push((
-            atom,
-            MatchedTerm {
-                label: t.to_string(),
-                term: t.clone(),
-            },
-        ));
-        self.by_term.insert(t.clone(), id);
-        id
+        self.terms.push(MatchedTerm {
+            label: t.to_string(),
+            term: t.clone(),
+        });
+        self.by_term.insert(t.clone(), (id, atom));
+        (id, atom)
     }
 
     fn evaluate_atom(&self, t: &Term) -> PaperSet {
@@ -456,22 +501,62 @@ impl Matcher {
         }
     }
 
-    /// The positive terms of `q` (not under a `NOT`) that hold for paper
-    /// `paper`, each label once, in query order.
+    /// Why `paper` matched `q`: the terms, outside any `NOT`, of the
+    /// branches that made the query true for it (in `(a b) OR c`, `a` is
+    /// not listed when `b` is missing), each label once, in query order.
+    /// Empty when the paper does not match.
     pub fn explain(&self, q: &CompiledQuery, paper: usize) -> Vec<MatchedTerm> {
+        // Per paper, a boolean evaluation of the program that carries, for
+        // each true sub-expression, the leaves that made it true.
+        let mut stack: Vec<(bool, Vec<u32>)> = Vec::new();
+        let mut leaves = q.leaves.iter();
+        for op in &q.ops {
+            match *op {
+                Op::Atom(a) => {
+                    let leaf = leaves.next().map_or(u32::MAX, |l| l.term);
+                    let hit = self
+                        .atoms
+                        .get(a as usize)
+                        .is_some_and(|s| s.contains(paper));
+                    stack.push((hit, if hit { vec![leaf] } else { Vec::new() }));
+                }
+                Op::Not => {
+                    if let Some(top) = stack.last_mut() {
+                        *top = (!top.0, Vec::new());
+                    }
+                }
+                Op::And(n) | Op::Or(n) => {
+                    let base = stack.len().saturating_sub(n as usize);
+                    let children = stack.split_off(base);
+                    let is_and = matches!(op, Op::And(_));
+                    let value = if is_and {
+                        children.iter().all(|c| c.0)
+                    } else {
+                        children.iter().any(|c| c.0)
+                    };
+                    let why = if value {
+                        children
+                            .into_iter()
+                            .filter(|c| c.0)
+                            .flat_map(|c| c.1)
+                            .collect()
+                    } else {
+                        Vec::new()
+                    };
+                    stack.push((value, why));
+                }
+            }
+        }
+        let Some((true, mut why)) = stack.pop() else {
+            return Vec::new();
+        };
+        why.sort_unstable();
         let mut out: Vec<MatchedTerm> = Vec::new();
-        for leaf in &q.leaves {
-            let Some((atom, matched)) = self.terms.get(leaf.term as usize) else {
-                continue;
-            };
-            if leaf.positive
-                && self
-                    .atoms
-                    .get(*atom as usize)
-                    .is_some_and(|s| s.contains(paper))
-                && !out.iter().any(|m| m.label == matched.label)
-            {
-                out.push(matched.clone());
+        for t in why {
+            if let Some(matched) = self.terms.get(t as usize) {
+                if !out.iter().any(|m| m.label == matched.label) {
+                    out.push(matched.clone());
+                }
             }
         }
         out
@@ -590,6 +675,8 @@ mod tests {
             ("cat:cs.*", &[0, 1]),
             ("cat:astro-ph", &[2]),
             ("cat:astro*", &[2]),
+            // An archive is a whole dotted component, not a string prefix.
+            ("cat:astro", &[]),
             ("cat:stat.ML cat:cs.LG", &[1]),
             ("cat:(cs.CV OR astro-ph.GA)", &[0, 2]),
             ("cat:c", &[]),
@@ -611,11 +698,16 @@ mod tests {
         }
     }
 
+    fn labels_of(m: &Matcher, c: &CompiledQuery, p: usize) -> Vec<String> {
+        m.explain(c, p).into_iter().map(|t| t.label).collect()
+    }
+
     #[test]
-    fn explain_lists_the_positive_terms_that_hit() {
+    fn explain_lists_the_terms_of_the_branches_that_matched() {
         let papers = corpus();
         let mut m = Matcher::new(&papers);
-        let q = Query::parse("ti:diffusion AND cat:cs.LG -soup OR au:hinton transformer").unwrap();
+        let q =
+            Query::parse("ti:diffusion AND cat:cs.LG -soup OR transformer OR au:hinton").unwrap();
         let c = m.compile(&q);
         let labels = |p| {
             m.explain(&c, p)
@@ -623,11 +715,47 @@ mod tests {
                 .map(|t| t.label)
                 .collect::<Vec<_>>()
         };
+        // Paper 0 satisfies both branches; paper 1 only the second, so its
+        // cat:cs.LG (from the failed first branch) is not a reason.
         assert_eq!(labels(0), ["ti:diffusion", "cat:cs.LG", "au:hinton"]);
-        assert_eq!(labels(1), ["cat:cs.LG", "transformer"]);
+        assert_eq!(labels(1), ["transformer"]);
+        assert_eq!(labels(2), ["au:hinton"]);
+        let not_not = m.compile(&Query::parse("soup OR NOT flow").unwrap());
+        assert!(m.explain(&not_not, 0).is_empty(), "a NOT is never a reason");
+        assert_eq!(labels_of(&m, &not_not, 2), ["soup"]);
         let hyph = m.compile(&Query::parse("test-time").unwrap());
         assert_eq!(m.explain(&hyph, 1)[0].label, "\"test time\"");
         assert!(m.explain(&hyph, 0).is_empty());
+    }
+
+    #[test]
+    fn matchers_and_compiled_queries_can_be_shared_across_threads() {
+        fn shareable<T: Send + Sync>() {}
+        shareable::<Matcher>();
+        shareable::<CompiledQuery>();
+        shareable::<PaperSet>();
+    }
+
+    #[test]
+    fn a_query_compiled_by_another_matcher_selects_nothing_instead_of_panicking() {
+        let papers = corpus();
+        let mut big = Matcher::new(&papers);
+        for q in ["a", "b", "c", "diffusion"] {
+            big.compile(&Query::parse(q).unwrap());
+        }
+        let foreign = big.compile(&Query::parse("diffusion").unwrap());
+        let small = Matcher::new(&papers[..1]);
+        assert!(small.matches(&foreign).is_empty());
+        assert!(small.explain(&foreign, 0).is_empty());
+        assert!(big.explain(&foreign, 99).is_empty());
+    }
+
+    #[test]
+    fn an_empty_day_matches_nothing() {
+        let mut m = Matcher::new(&[]);
+        let c = m.compile(&Query::parse("NOT diffusion").unwrap());
+        assert!(m.matches(&c).is_empty());
+        assert_eq!(m.paper_count(), 0);
     }
 
     #[test]

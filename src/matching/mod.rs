@@ -7,7 +7,10 @@
 //! [`Matcher::matches`]; the matcher caches the paper set of every distinct
 //! term it has seen, so a day with many subscribers costs little more than
 //! its distinct terms. [`Matcher::explain`] and [`highlight`] run only for
-//! the papers actually mailed.
+//! the papers actually mailed. `matches` and `explain` take `&self`, so once
+//! a batch of queries is compiled they can be evaluated from several
+//! threads; parsing costs about as much as compiling and matching, so a
+//! caller should parse each distinct topic text once per run.
 //!
 //! ```
 //! use paperboy::domain::{Paper, PaperId};

@@ -35,8 +35,8 @@ struct Lexeme {
     kind: Lex,
     /// 1-based character column of the lexeme's first character.
     col: usize,
-    /// As written, for error messages.
-    text: String,
+    /// Length in characters, to quote the lexeme as written in errors.
+    len: usize,
 }
 
 pub(crate) fn parse(input: &str) -> Result<Query, QueryError> {
@@ -52,6 +52,7 @@ pub(crate) fn parse(input: &str) -> Result<Query, QueryError> {
         return Err(QueryError::empty());
     }
     let mut p = Parser {
+        chars: &chars,
         lex: lexemes,
         pos: 0,
         end_col: chars.len() + 1,
@@ -61,13 +62,18 @@ pub(crate) fn parse(input: &str) -> Result<Query, QueryError> {
     };
     let root = p.parse_or()?;
     if let Some(l) = p.peek() {
-        return Err(QueryError::at(l.col, format!("unexpected '{}'", l.text)));
+        return Err(QueryError::at(l.col, format!("unexpected '{}'", p.text(l))));
     }
     Ok(Query { root })
 }
 
 fn is_delimiter(c: char) -> bool {
-    c.is_whitespace() || c == '(' || c == ')' || c == '"'
+    c.is_whitespace() || c == '(' || c == ')' || is_quote(c)
+}
+
+/// Typographic quotes (pasted from documents) delimit phrases too.
+fn is_quote(c: char) -> bool {
+    matches!(c, '"' | '\u{201C}' | '\u{201D}' | '\u{201E}')
 }
 
 fn lex(chars: &[char]) -> Result<Vec<Lexeme>, QueryError> {
@@ -77,33 +83,33 @@ fn lex(chars: &[char]) -> Result<Vec<Lexeme>, QueryError> {
     while i < n {
         let c = chars[i];
         let col = i + 1;
-        let mut push = |kind: Lex, text: String| out.push(Lexeme { kind, col, text });
+        let mut push = |kind: Lex, len: usize| out.push(Lexeme { kind, col, len });
         if c.is_whitespace() {
             i += 1;
             continue;
         }
         match c {
             '(' => {
-                push(Lex::LParen, "(".into());
+                push(Lex::LParen, 1);
                 i += 1;
             }
             ')' => {
-                push(Lex::RParen, ")".into());
+                push(Lex::RParen, 1);
                 i += 1;
             }
-            '"' => {
-                let Some(close) = chars[i + 1..].iter().position(|&c| c == '"') else {
+            c if is_quote(c) => {
+                let Some(close) = chars[i + 1..].iter().position(|&c| is_quote(c)) else {
                     return Err(QueryError::at(
                         n + 1,
                         format!("expected '\"' to close the phrase opened at column {col}"),
                     ));
                 };
                 let content: String = chars[i + 1..i + 1 + close].iter().collect();
-                push(Lex::Phrase(content.clone()), format!("\"{content}\""));
+                push(Lex::Phrase(content), close + 2);
                 i += close + 2;
             }
             '-' if i + 1 < n && !chars[i + 1].is_whitespace() && chars[i + 1] != ')' => {
-                push(Lex::Minus, "-".into());
+                push(Lex::Minus, 1);
                 i += 1;
             }
             _ => {
@@ -131,7 +137,7 @@ fn lex(chars: &[char]) -> Result<Vec<Lexeme>, QueryError> {
                                 ))
                             }
                         };
-                        push(Lex::Field(field), raw[..=colon].to_string());
+                        push(Lex::Field(field), colon + 1);
                         i += colon + 1;
                         continue;
                     }
@@ -146,9 +152,9 @@ fn lex(chars: &[char]) -> Result<Vec<Lexeme>, QueryError> {
                     "OR" => Lex::Or,
                     "NOT" => Lex::Not,
                     "ANDNOT" => Lex::AndNot,
-                    _ => Lex::Word(raw.clone()),
+                    _ => Lex::Word(raw),
                 };
-                push(kind, raw);
+                push(kind, j - i);
                 i = j;
             }
         }
@@ -219,13 +225,14 @@ fn lex_upvotes(chars: &[char], i: usize) -> Result<Option<(Lexeme, usize)>, Quer
         Lexeme {
             kind: Lex::Upvotes(op, value),
             col: i + 1,
-            text: chars[i..j].iter().collect(),
+            len: j - i,
         },
         j,
     )))
 }
 
-struct Parser {
+struct Parser<'q> {
+    chars: &'q [char],
     lex: Vec<Lexeme>,
     pos: usize,
     end_col: usize,
@@ -235,7 +242,11 @@ struct Parser {
     scope: Option<FieldName>,
 }
 
-impl Parser {
+impl Parser<'_> {
+    fn text(&self, l: &Lexeme) -> String {
+        self.chars[l.col - 1..l.col - 1 + l.len].iter().collect()
+    }
+
     fn peek(&self) -> Option<&Lexeme> {
         self.lex.get(self.pos)
     }
@@ -244,23 +255,27 @@ impl Parser {
         self.peek().map(|l| &l.kind)
     }
 
-    fn bump(&mut self) -> Lexeme {
-        let l = self.lex[self.pos].clone();
+    /// Consumes the current lexeme, returning its column.
+    fn bump(&mut self) -> usize {
+        let col = self.lex[self.pos].col;
         self.pos += 1;
-        l
+        col
     }
 
     /// The error for a missing term at the current position.
     fn expected_term(&self) -> QueryError {
         match self.peek() {
             None => {
-                let prev = self.pos.checked_sub(1).map(|p| self.lex[p].text.as_str());
+                let prev = self.pos.checked_sub(1).map(|p| self.text(&self.lex[p]));
                 QueryError::at(
                     self.end_col,
-                    format!("unexpected end of query after '{}'", prev.unwrap_or("")),
+                    format!(
+                        "unexpected end of query after '{}'",
+                        prev.unwrap_or_default()
+                    ),
                 )
             }
-            Some(l) => QueryError::at(l.col, format!("unexpected '{}'", l.text)),
+            Some(l) => QueryError::at(l.col, format!("unexpected '{}'", self.text(l))),
         }
     }
 
@@ -298,8 +313,8 @@ impl Parser {
                     items.push(self.parse_unary()?);
                 }
                 Some(Lex::AndNot) => {
-                    let l = self.bump();
-                    self.enter(l.col)?;
+                    let col = self.bump();
+                    self.enter(col)?;
                     let e = self.parse_unary()?;
                     self.depth -= 1;
                     items.push(Expr::Not(Box::new(e)));
@@ -317,8 +332,8 @@ impl Parser {
     fn parse_unary(&mut self) -> Result<Expr, QueryError> {
         match self.peek_kind() {
             Some(Lex::Not) | Some(Lex::Minus) => {
-                let l = self.bump();
-                self.enter(l.col)?;
+                let col = self.bump();
+                self.enter(col)?;
                 let e = self.parse_unary()?;
                 self.depth -= 1;
                 Ok(Expr::Not(Box::new(e)))
@@ -334,13 +349,21 @@ impl Parser {
             field = Some(*f);
             self.bump();
         }
-        let Some(l) = self.peek().cloned() else {
+        let Some(l) = self.lex.get_mut(self.pos) else {
             return Err(self.expected_term());
         };
-        match l.kind {
+        let col = l.col;
+        // Word and phrase text is taken, not cloned: each lexeme is
+        // consumed exactly once.
+        let kind = match &mut l.kind {
+            Lex::Word(w) => Lex::Word(std::mem::take(w)),
+            Lex::Phrase(p) => Lex::Phrase(std::mem::take(p)),
+            other => other.clone(),
+        };
+        match kind {
             Lex::LParen => {
                 self.bump();
-                self.enter(l.col)?;
+                self.enter(col)?;
                 let outer = self.scope;
                 if field.is_some() {
                     self.scope = field;
@@ -355,21 +378,21 @@ impl Parser {
                     }
                     Some(r) => Err(QueryError::at(
                         r.col,
-                        format!("expected ')' but found '{}'", r.text),
+                        format!("expected ')' but found '{}'", self.text(r)),
                     )),
                     None => Err(QueryError::at(self.end_col, "expected ')'")),
                 }
             }
-            Lex::Word(ref raw) => {
+            Lex::Word(raw) => {
                 self.bump();
-                self.count_term(l.col)?;
-                let term = self.leaf(field, raw, l.col)?;
+                self.count_term(col)?;
+                let term = self.leaf(field, &raw, col)?;
                 Ok(Expr::Term(term))
             }
-            Lex::Phrase(ref content) => {
+            Lex::Phrase(content) => {
                 self.bump();
-                self.count_term(l.col)?;
-                let term = self.leaf(field, content, l.col + 1)?;
+                self.count_term(col)?;
+                let term = self.leaf(field, &content, col + 1)?;
                 Ok(Expr::Term(term))
             }
             Lex::Upvotes(op, value) => {
@@ -385,12 +408,12 @@ impl Parser {
                         },
                     };
                     return Err(QueryError::at(
-                        l.col,
+                        col,
                         format!("field '{name}' cannot apply to an upvotes comparison"),
                     ));
                 }
                 self.bump();
-                self.count_term(l.col)?;
+                self.count_term(col)?;
                 Ok(Expr::Term(Term::Upvotes { op, value }))
             }
             _ => Err(self.expected_term()),
@@ -542,6 +565,10 @@ mod tests {
         assert_eq!(canon("diffus*"), "diffus*");
         assert_eq!(canon("\"large lang*\""), "\"large lang*\"");
         assert_eq!(canon("\"upvotes\""), "\"upvotes\"");
+        assert_eq!(
+            canon("\u{201C}Diffusion Models\u{201D}"),
+            "\"diffusion models\""
+        );
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! Nothing here touches papers.
 //!
 //! Syntax, close to arXiv's search:
-//! - bare words and `"quoted phrases"`; a hyphenated or underscored word is
+//! - bare words and `"quoted phrases"` (typographic quotes work too); a hyphenated or underscored word is
 //!   the phrase of its parts (`test-time` = `"test time"`);
 //! - fields `ti:` `abs:` `au:` `cat:` `all:` apply to the next word, phrase
 //!   or parenthesised group (`ti:(diffusion OR flow)`); an inner field wins;
@@ -150,7 +150,7 @@ impl Term {
     /// Whether `category` (any case) is selected by a `cat:` pattern: exact,
     /// or within the archive when the pattern has no `*`, or by prefix.
     pub(crate) fn category_matches(pattern: &str, prefix: bool, category: &str) -> bool {
-        let c = category.to_lowercase();
+        let c = category.trim().to_lowercase();
         let p = pattern.to_lowercase();
         if prefix {
             c.starts_with(&p)
