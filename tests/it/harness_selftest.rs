@@ -454,6 +454,7 @@ async fn garbage_and_overlong_lines_get_errors_and_the_session_survives() {
     assert_eq!(raw.command("body\r\n.").await, 250);
     assert_eq!(raw.command("QUIT").await, 221);
     assert_eq!(server.wait_for(1, WAIT).await[0].rcpt_to, vec!["x@y.z"]);
+    assert_eq!(server.panicked_connections(), 0);
 }
 
 #[tokio::test]
@@ -687,4 +688,128 @@ fn free_port_returns_a_bindable_port() {
     let port = support::free_port();
     assert_ne!(port, 0);
     std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+}
+
+#[tokio::test]
+async fn a_client_killed_mid_data_leaves_nothing_recorded_and_the_server_serving() {
+    let server = SmtpServer::start().await;
+    let mut killed = RawClient::connect(&server).await;
+    assert_eq!(killed.command("EHLO raw").await, 250);
+    assert_eq!(killed.command("MAIL FROM:<a@b.c>").await, 250);
+    assert_eq!(killed.command("RCPT TO:<x@y.z>").await, 250);
+    assert_eq!(killed.command("DATA").await, 354);
+    killed.send(b"Subject: half\r\n\r\nhalf a bo").await;
+    drop(killed);
+
+    transport(&server)
+        .send(plain_message("a@example.org", "whole", "b"))
+        .await
+        .unwrap();
+    let received = server.wait_for(2, Duration::from_millis(300)).await;
+    assert_eq!(received.len(), 1);
+    assert_eq!(
+        support::header(&received[0].parsed(), "Subject").as_deref(),
+        Some("whole")
+    );
+}
+
+#[tokio::test]
+async fn taken_messages_are_gone_and_commands_show_every_retry() {
+    let server = SmtpServer::start().await;
+    server
+        .faults()
+        .rcpt_times("later@example.org", 451, "4.3.0 later", 1);
+    let transport = transport(&server);
+    assert!(transport
+        .send(plain_message("later@example.org", "1", "b"))
+        .await
+        .is_err());
+    transport
+        .send(plain_message("later@example.org", "1", "b"))
+        .await
+        .unwrap();
+    assert_eq!(server.take_messages().len(), 1);
+    assert!(server.messages().is_empty());
+    transport
+        .send(plain_message("a@example.org", "2", "b"))
+        .await
+        .unwrap();
+    assert_eq!(server.wait_for(1, WAIT).await.len(), 1);
+
+    let rcpts = server
+        .commands()
+        .iter()
+        .filter(|command| command.starts_with("RCPT TO:<later@example.org>"))
+        .count();
+    assert_eq!(rcpts, 2);
+}
+
+#[tokio::test]
+async fn auth_secrets_are_not_kept_in_the_command_log() {
+    let server = SmtpServer::start().await;
+    AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("127.0.0.1")
+        .port(server.port())
+        .credentials(Credentials::new("user".to_owned(), "hunter2".to_owned()))
+        .authentication(vec![Mechanism::Plain])
+        .build()
+        .send(plain_message("a@example.org", "s", "b"))
+        .await
+        .unwrap();
+    let commands = server.commands();
+    assert!(commands.contains(&"AUTH PLAIN".to_owned()), "{commands:?}");
+    assert!(commands.iter().all(|command| !command.contains("AHVzZXI")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_messages_over_concurrent_connections_are_all_recorded_once() {
+    let server = SmtpServer::start().await;
+    let transport = transport(&server);
+    let sends = (0..1000).map(|i| {
+        let transport = transport.clone();
+        async move {
+            transport
+                .send(plain_message(
+                    &format!("r{i}@example.org"),
+                    &i.to_string(),
+                    "b",
+                ))
+                .await
+        }
+    });
+    for result in futures::future::join_all(sends).await {
+        result.unwrap();
+    }
+    let received = server.wait_for(1000, Duration::from_secs(30)).await;
+    let mut recipients: Vec<_> = received.iter().map(|m| m.rcpt_to[0].clone()).collect();
+    recipients.sort();
+    recipients.dedup();
+    assert_eq!(recipients.len(), 1000);
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+
+    #[test]
+    fn arbitrary_bytes_never_bring_the_server_down(
+        garbage in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..6000),
+    ) {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let server = SmtpServer::start().await;
+            let mut raw = RawClient::connect(&server).await;
+            raw.send(&garbage).await;
+            raw.send(b"\r\nQUIT\r\n").await;
+            drop(raw);
+            transport(&server)
+                .send(plain_message("a@example.org", "after", "b"))
+                .await
+                .unwrap();
+            let received = server.wait_for(1, WAIT).await;
+            assert_eq!(received.len(), 1);
+            assert_eq!(server.panicked_connections(), 0);
+        });
+    }
 }

@@ -443,3 +443,119 @@ fn build_response(spec: &FixtureResponse, not_modified: bool) -> Response {
     }
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(headers: &[(&str, &str)]) -> RecordedRequest {
+        RecordedRequest {
+            method: "GET".to_owned(),
+            path: "/".to_owned(),
+            query: Some("a=1&date=2026-06-12&q=x%20y".to_owned()),
+            headers: headers
+                .iter()
+                .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+                .collect(),
+            body: Vec::new(),
+            at: Instant::now(),
+            status: 200,
+        }
+    }
+
+    fn modified() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-06-12T08:00:00Z")
+            .unwrap()
+            .to_utc()
+    }
+
+    #[test]
+    fn query_parameters_are_decoded() {
+        let request = request(&[]);
+        assert_eq!(request.query_param("date").as_deref(), Some("2026-06-12"));
+        assert_eq!(request.query_param("q").as_deref(), Some("x y"));
+        assert_eq!(request.query_param("missing"), None);
+    }
+
+    #[test]
+    fn if_none_match_matches_weak_lists_and_star() {
+        let spec = FixtureResponse::body("x").with_etag("v1");
+        assert!(is_not_modified(
+            &spec,
+            &request(&[("if-none-match", "\"v1\"")])
+        ));
+        assert!(is_not_modified(
+            &spec,
+            &request(&[("if-none-match", "\"v0\", W/\"v1\"")])
+        ));
+        assert!(is_not_modified(&spec, &request(&[("if-none-match", "*")])));
+        assert!(!is_not_modified(
+            &spec,
+            &request(&[("if-none-match", "\"v2\"")])
+        ));
+        assert!(!is_not_modified(&spec, &request(&[])));
+    }
+
+    #[test]
+    fn if_none_match_takes_precedence_over_if_modified_since() {
+        let spec = FixtureResponse::body("x")
+            .with_etag("v1")
+            .with_last_modified(modified());
+        let request = request(&[
+            ("if-none-match", "\"old\""),
+            ("if-modified-since", "Sat, 13 Jun 2026 08:00:00 GMT"),
+        ]);
+        assert!(!is_not_modified(&spec, &request));
+    }
+
+    #[test]
+    fn an_unparseable_if_modified_since_gets_the_full_response() {
+        let spec = FixtureResponse::body("x").with_last_modified(modified());
+        assert!(!is_not_modified(
+            &spec,
+            &request(&[("if-modified-since", "yesterday")])
+        ));
+    }
+
+    #[test]
+    fn an_error_response_is_never_turned_into_304() {
+        let spec = FixtureResponse::status(503).with_etag("v1");
+        assert!(!is_not_modified(&spec, &request(&[("if-none-match", "*")])));
+    }
+
+    #[test]
+    fn a_script_repeats_its_last_response_and_unknown_paths_have_none() {
+        let shared = Shared::default();
+        lock(&shared.routes).insert(
+            "/s".to_owned(),
+            Route {
+                script: vec![FixtureResponse::status(503), FixtureResponse::status(200)],
+                served: 0,
+            },
+        );
+        let statuses: Vec<u16> = (0..3)
+            .map(|_| shared.next_response("/s", None).unwrap().status)
+            .collect();
+        assert_eq!(statuses, vec![503, 200, 200]);
+        assert!(shared.next_response("/other", None).is_none());
+    }
+
+    #[test]
+    fn an_invalid_status_or_header_still_yields_a_response() {
+        let response = build_response(
+            &FixtureResponse::status(1000).with_header("bad header", "\n"),
+            false,
+        );
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+
+    #[test]
+    fn content_types_are_guessed_from_the_extension() {
+        assert_eq!(
+            guess_content_type("a/b.XML"),
+            "application/xml; charset=utf-8"
+        );
+        assert_eq!(guess_content_type("x.json"), "application/json");
+        assert_eq!(guess_content_type("noext"), "application/octet-stream");
+    }
+}

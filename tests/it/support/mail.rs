@@ -104,3 +104,52 @@ impl ReceivedMail {
         parse(self)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_are_read_from_every_quoting_style_and_entity_decoded() {
+        let html = r#"<a href="https://a.test/?x=1&amp;y=2">a</a>
+            <A class=k HREF='https://b.test/'>b</A> <a href=https://c.test/p>c</a>
+            <link href="https://style.test/x.css"> <area href="https://no.test/">"#;
+        assert_eq!(
+            links(html),
+            vec![
+                "https://a.test/?x=1&y=2",
+                "https://b.test/",
+                "https://c.test/p"
+            ]
+        );
+    }
+
+    #[test]
+    fn folded_header_values_are_unfolded_and_trimmed() {
+        assert_eq!(unfold(" one\r\n two\r\n"), "one two");
+    }
+
+    #[test]
+    fn headers_text_and_html_parts_are_read_from_a_multipart_message() {
+        let raw = "Subject: =?utf-8?q?caf=C3=A9?=\r\nTo: a@b.c\r\nTo: d@e.f\r\n\
+            Content-Type: multipart/alternative; boundary=XX\r\n\r\n\
+            --XX\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nplain body\r\n\
+            --XX\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<a href=\"u\">x</a>\r\n--XX--\r\n";
+        let mail = ReceivedMail {
+            mail_from: String::new(),
+            rcpt_to: Vec::new(),
+            data: raw.as_bytes().to_vec(),
+            auth: None,
+        };
+        let message = parse(&mail);
+        assert_eq!(header(&message, "subject").as_deref(), Some("café"));
+        assert_eq!(
+            header_raw(&message, "Subject").as_deref(),
+            Some("=?utf-8?q?caf=C3=A9?=")
+        );
+        assert_eq!(header_all(&message, "to"), vec!["a@b.c", "d@e.f"]);
+        assert_eq!(text_part(&message).as_deref(), Some("plain body"));
+        assert_eq!(html_links(&message), vec!["u"]);
+        assert_eq!(header(&message, "x-missing"), None);
+    }
+}

@@ -8,11 +8,13 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use base64::Engine as _;
+use futures::FutureExt as _;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Notify};
@@ -115,6 +117,12 @@ struct Shared {
     arrived: Notify,
     faults: Mutex<FaultState>,
     connections: AtomicUsize,
+    /// Connection tasks that panicked: always a harness bug, which tests assert never happens.
+    panicked: AtomicUsize,
+    /// Messages accepted since start, including any taken out of `messages` since.
+    accepted: AtomicUsize,
+    /// Every command line received, in order (AUTH exchanges redacted).
+    commands: Mutex<Vec<String>>,
     /// Flips to true once the server stops taking connections ("accept N then go down").
     down: watch::Sender<bool>,
 }
@@ -131,14 +139,14 @@ impl Shared {
     }
 
     fn accepted_count(&self) -> usize {
-        lock(&self.messages).len()
+        self.accepted.load(Ordering::SeqCst)
     }
 
     fn record(&self, mail: ReceivedMail) {
         let count = {
             let mut messages = lock(&self.messages);
             messages.push(mail);
-            messages.len()
+            self.accepted.fetch_add(1, Ordering::SeqCst) + 1
         };
         self.arrived.notify_waiters();
         if self.faults().refuse_after.is_some_and(|n| count >= n) {
@@ -275,6 +283,9 @@ impl SmtpServer {
             arrived: Notify::new(),
             faults: Mutex::new(FaultState::default()),
             connections: AtomicUsize::new(0),
+            panicked: AtomicUsize::new(0),
+            accepted: AtomicUsize::new(0),
+            commands: Mutex::new(Vec::new()),
             down,
         });
         let (shutdown, shutdown_rx) = watch::channel(false);
@@ -313,6 +324,25 @@ impl SmtpServer {
     /// Every message accepted so far, in order of acceptance.
     pub fn messages(&self) -> Vec<ReceivedMail> {
         lock(&self.shared.messages).clone()
+    }
+
+    /// Every message accepted so far, removing them from the server's record (for tests that
+    /// check what a second run sends). Fault counters such as [`Faults::stall_from`] and
+    /// [`Faults::refuse_after`] keep counting every message accepted since start.
+    pub fn take_messages(&self) -> Vec<ReceivedMail> {
+        std::mem::take(&mut *lock(&self.shared.messages))
+    }
+
+    /// Every command line received so far on any connection, in arrival order, as sent (message
+    /// content and AUTH exchanges are not included; `AUTH PLAIN <secret>` is logged as
+    /// `AUTH PLAIN`). Lets a test see e.g. how often a recipient was retried, or that QUIT was sent.
+    pub fn commands(&self) -> Vec<String> {
+        lock(&self.shared.commands).clone()
+    }
+
+    /// How many connection handlers panicked (a harness bug; the server keeps serving others).
+    pub fn panicked_connections(&self) -> usize {
+        self.shared.panicked.load(Ordering::SeqCst)
     }
 
     /// How many TCP connections the server has accepted so far.
@@ -477,11 +507,18 @@ async fn serve_connection(stream: TcpStream, shared: Arc<Shared>) {
     let _ = stream.set_nodelay(true);
     let mut connection = Connection {
         reader: BufReader::new(stream),
-        shared,
+        shared: Arc::clone(&shared),
         session: Session::default(),
     };
-    // An I/O error means the client went away; there is nobody left to tell.
-    let _ = connection.run().await;
+    // Counted here rather than when the task is reaped, so a test sees it as soon as it happens.
+    // An I/O error just means the client went away; there is nobody left to tell.
+    if AssertUnwindSafe(connection.run())
+        .catch_unwind()
+        .await
+        .is_err()
+    {
+        shared.panicked.fetch_add(1, Ordering::SeqCst);
+    }
 }
 
 impl Connection {
@@ -544,6 +581,13 @@ impl Connection {
             Some((verb, rest)) => (verb, rest.trim()),
             None => (line.trim(), ""),
         };
+        let logged = if verb.eq_ignore_ascii_case("AUTH") {
+            let mechanism = rest.split_whitespace().next().unwrap_or("");
+            format!("{verb} {mechanism}")
+        } else {
+            line.to_string()
+        };
+        lock(&self.shared.commands).push(logged);
         match verb.to_ascii_uppercase().as_str() {
             "EHLO" if rest.is_empty() => self.reply(501, "5.5.4 EHLO needs a domain").await?,
             "EHLO" => {
@@ -860,4 +904,98 @@ fn decode_plain(base64_text: &str) -> Option<(String, String)> {
         return None;
     }
     Some((user.to_owned(), password.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn plain(text: &str) -> String {
+        base64::engine::general_purpose::STANDARD.encode(text)
+    }
+
+    #[test]
+    fn a_bracketed_path_is_read_and_its_parameters_ignored() {
+        assert_eq!(
+            parse_path("<a@b.c> BODY=8BITMIME SIZE=10").as_deref(),
+            Some("a@b.c")
+        );
+        assert_eq!(parse_path("<>").as_deref(), Some(""));
+        assert_eq!(parse_path("a@b.c").as_deref(), Some("a@b.c"));
+        assert_eq!(parse_path("<@relay:a@b.c>").as_deref(), Some("a@b.c"));
+    }
+
+    #[test]
+    fn an_unclosed_or_spaced_path_is_rejected() {
+        assert_eq!(parse_path("<a@b.c"), None);
+        assert_eq!(parse_path("<a b@c.d>"), None);
+    }
+
+    #[test]
+    fn the_from_keyword_is_matched_without_regard_to_case_or_trailing_space() {
+        assert_eq!(strip_prefix_ignore_case("from: <x>", "FROM:"), Some("<x>"));
+        assert_eq!(strip_prefix_ignore_case("FRO", "FROM:"), None);
+        // A multi-byte character straddling the prefix length must not panic.
+        assert_eq!(strip_prefix_ignore_case("FROMé", "FROM:"), None);
+    }
+
+    #[test]
+    fn sasl_plain_yields_user_and_password_and_rejects_malformed_input() {
+        assert_eq!(
+            decode_plain(&plain("\0user\0pass")),
+            Some(("user".to_owned(), "pass".to_owned()))
+        );
+        assert_eq!(decode_plain(&plain("user\0pass")), None);
+        assert_eq!(decode_plain(&plain("a\0b\0c\0d")), None);
+        assert_eq!(decode_plain("!!!"), None);
+    }
+
+    #[test]
+    fn a_recipient_rule_matches_an_address_or_a_whole_domain() {
+        let rule = |pattern: &str| RcptRule {
+            pattern: pattern.to_owned(),
+            reply: CountedReply {
+                reply: Reply::new(550, "no"),
+                remaining: 1,
+            },
+        };
+        assert!(rule("bad@x.org").matches("BAD@x.org"));
+        assert!(!rule("bad@x.org").matches("notbad@x.org"));
+        assert!(rule("@x.org").matches("anyone@X.org"));
+        assert!(!rule("@x.org").matches("anyone@ax.org"));
+    }
+
+    #[test]
+    fn a_counted_reply_runs_out_and_a_permanent_one_does_not() {
+        let mut twice = CountedReply {
+            reply: Reply::new(451, "later"),
+            remaining: 2,
+        };
+        assert!(twice.take().is_some() && twice.take().is_some());
+        assert!(twice.take().is_none());
+        let mut always = CountedReply {
+            reply: Reply::new(550, "never"),
+            remaining: usize::MAX,
+        };
+        assert!((0..1000).all(|_| always.take().is_some()));
+    }
+
+    proptest! {
+        #[test]
+        fn sasl_plain_round_trips_any_credentials(
+            user in "[^\0]{0,40}",
+            password in "[^\0]{0,40}",
+        ) {
+            let encoded = plain(&format!("authz\0{user}\0{password}"));
+            prop_assert_eq!(decode_plain(&encoded), Some((user, password)));
+        }
+
+        #[test]
+        fn parsing_any_argument_text_never_panics(text in ".{0,80}") {
+            let _ = parse_path(&text);
+            let _ = strip_prefix_ignore_case(&text, "FROM:");
+            let _ = decode_plain(&text);
+        }
+    }
 }
