@@ -14,7 +14,7 @@ use crate::support::{self, FixtureResponse, FixtureServer, SmtpServer, TestDir};
 
 const WAIT: Duration = Duration::from_secs(5);
 
-fn transport(server: &SmtpServer) -> AsyncSmtpTransport<Tokio1Executor> {
+fn smtp_client(server: &SmtpServer) -> AsyncSmtpTransport<Tokio1Executor> {
     AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("127.0.0.1")
         .port(server.port())
         .timeout(Some(Duration::from_secs(5)))
@@ -143,7 +143,7 @@ async fn a_multipart_message_sent_with_lettre_arrives_and_parses() {
 async fn lines_starting_with_dots_round_trip_through_dot_stuffing() {
     let server = SmtpServer::start().await;
     let body = ".leading dot\n..two dots\n.\nend\n";
-    transport(&server)
+    smtp_client(&server)
         .send(plain_message("ada@example.org", "dots", body))
         .await
         .unwrap();
@@ -178,7 +178,7 @@ async fn a_recipient_given_550_is_refused_while_others_are_accepted() {
         .faults()
         .rcpt("Bad@Example.org", 550, "5.1.1 no such user");
 
-    let error = transport(&server)
+    let error = smtp_client(&server)
         .send(plain_message("bad@example.org", "s", "b"))
         .await
         .unwrap_err();
@@ -205,7 +205,7 @@ async fn a_recipient_given_451_twice_is_accepted_on_the_third_try() {
     server
         .faults()
         .rcpt_times("later@example.org", 451, "4.3.0 try later", 2);
-    let transport = transport(&server);
+    let transport = smtp_client(&server);
     for _ in 0..2 {
         let error = transport
             .send(plain_message("later@example.org", "s", "b"))
@@ -227,7 +227,7 @@ async fn mail_and_data_end_faults_apply_to_the_next_n_messages_only() {
         .faults()
         .mail(451, "4.3.0 busy", 1)
         .data_end(452, "4.3.1 out of space", 1);
-    let transport = transport(&server);
+    let transport = smtp_client(&server);
     let first = transport
         .send(plain_message("a@example.org", "1", "b"))
         .await
@@ -262,7 +262,7 @@ async fn a_421_to_mail_closes_the_connection() {
 async fn a_stalled_message_is_not_recorded_and_the_client_times_out() {
     let server = SmtpServer::start().await;
     server.faults().stall_from(2);
-    let transport = transport(&server);
+    let transport = smtp_client(&server);
     transport
         .send(plain_message("a@example.org", "1", "b"))
         .await
@@ -285,7 +285,7 @@ async fn a_stalled_message_is_not_recorded_and_the_client_times_out() {
 async fn a_connection_dropped_mid_data_loses_only_that_message() {
     let server = SmtpServer::start().await;
     server.faults().drop_during_data(1);
-    let transport = transport(&server);
+    let transport = smtp_client(&server);
     assert!(transport
         .send(plain_message("a@example.org", "lost", "b"))
         .await
@@ -304,7 +304,7 @@ async fn a_connection_dropped_mid_data_loses_only_that_message() {
 async fn delayed_replies_make_an_impatient_client_time_out() {
     let server = SmtpServer::start().await;
     server.faults().delay(Duration::from_millis(100));
-    let transport = transport(&server);
+    let transport = smtp_client(&server);
     let impatient = send_within(
         &transport,
         plain_message("a@example.org", "s", "b"),
@@ -383,7 +383,7 @@ async fn after_refuse_after_n_the_server_refuses_new_connections() {
     let server = SmtpServer::start().await;
     server.faults().refuse_after(1);
     let mut idle = RawClient::connect(&server).await;
-    let transport = transport(&server);
+    let transport = smtp_client(&server);
     transport
         .send(plain_message("a@example.org", "1", "b"))
         .await
@@ -399,6 +399,13 @@ async fn after_refuse_after_n_the_server_refuses_new_connections() {
         .is_err());
     assert!(TcpStream::connect(server.addr()).await.is_err());
     assert_eq!(server.messages().len(), 1);
+
+    let revived = SmtpServer::start_on(server.port()).await.unwrap();
+    smtp_client(&revived)
+        .send(plain_message("a@example.org", "3", "b"))
+        .await
+        .unwrap();
+    assert_eq!(revived.wait_for(1, WAIT).await.len(), 1);
 }
 
 #[tokio::test]
@@ -410,7 +417,7 @@ async fn a_stopped_server_can_be_started_again_on_the_same_port() {
 
     let server = SmtpServer::start_on(port).await.unwrap();
     assert_eq!(server.port(), port);
-    transport(&server)
+    smtp_client(&server)
         .send(plain_message("a@example.org", "back", "b"))
         .await
         .unwrap();
@@ -460,7 +467,7 @@ async fn garbage_and_overlong_lines_get_errors_and_the_session_survives() {
 #[tokio::test]
 async fn many_concurrent_clients_all_get_their_messages_recorded() {
     let server = SmtpServer::start().await;
-    let transport = transport(&server);
+    let transport = smtp_client(&server);
     let sends = (0..60).map(|i| {
         let transport = transport.clone();
         async move {
@@ -701,7 +708,7 @@ async fn a_client_killed_mid_data_leaves_nothing_recorded_and_the_server_serving
     killed.send(b"Subject: half\r\n\r\nhalf a bo").await;
     drop(killed);
 
-    transport(&server)
+    smtp_client(&server)
         .send(plain_message("a@example.org", "whole", "b"))
         .await
         .unwrap();
@@ -719,7 +726,7 @@ async fn taken_messages_are_gone_and_commands_show_every_retry() {
     server
         .faults()
         .rcpt_times("later@example.org", 451, "4.3.0 later", 1);
-    let transport = transport(&server);
+    let transport = smtp_client(&server);
     assert!(transport
         .send(plain_message("later@example.org", "1", "b"))
         .await
@@ -763,7 +770,7 @@ async fn auth_secrets_are_not_kept_in_the_command_log() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_messages_over_concurrent_connections_are_all_recorded_once() {
     let server = SmtpServer::start().await;
-    let transport = transport(&server);
+    let transport = smtp_client(&server);
     let sends = (0..1000).map(|i| {
         let transport = transport.clone();
         async move {
@@ -803,7 +810,7 @@ proptest::proptest! {
             raw.send(&garbage).await;
             raw.send(b"\r\nQUIT\r\n").await;
             drop(raw);
-            transport(&server)
+            smtp_client(&server)
                 .send(plain_message("a@example.org", "after", "b"))
                 .await
                 .unwrap();

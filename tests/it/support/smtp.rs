@@ -19,7 +19,6 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Notify};
 use tokio::task::{JoinHandle, JoinSet};
-use tokio::time::Instant;
 
 /// The name the server gives itself in its greeting and EHLO reply.
 const HOSTNAME: &str = "paperboy-test.invalid";
@@ -234,7 +233,8 @@ impl Faults {
 
     /// After `n` messages in total have been accepted, stop listening (new connections are
     /// refused) and answer the next command on every open connection with 421, closing it:
-    /// a server that goes down mid-run.
+    /// a server that goes down mid-run. The port is released at once, so
+    /// `SmtpServer::start_on(port)` brings a fresh server "back up" there.
     pub fn refuse_after(&self, n: usize) -> &Self {
         self.shared.faults().refuse_after = Some(n);
         if self.shared.accepted_count() >= n {
@@ -354,7 +354,8 @@ impl SmtpServer {
     /// accepted message. It does not fail on timeout: the caller asserts on what it got, which
     /// also lets a test check that nothing *more* arrived.
     pub async fn wait_for(&self, n: usize, timeout: Duration) -> Vec<ReceivedMail> {
-        let deadline = Instant::now() + timeout;
+        // Real time, not tokio's: under a paused clock the deadline must still mean wall time.
+        let deadline = std::time::Instant::now() + timeout;
         loop {
             let arrived = self.shared.arrived.notified();
             tokio::pin!(arrived);
@@ -366,7 +367,7 @@ impl SmtpServer {
                     return messages.clone();
                 }
             }
-            let now = Instant::now();
+            let now = std::time::Instant::now();
             if now >= deadline {
                 return self.messages();
             }
