@@ -673,6 +673,20 @@ async fn requests_are_timestamped_in_order_and_a_stopped_server_refuses_connecti
     assert!(TcpStream::connect(addr).await.is_err());
 }
 
+#[tokio::test]
+async fn a_truncated_response_reaches_the_client_as_an_error() {
+    let server = FixtureServer::start().await;
+    server.route(
+        "/feed",
+        FixtureResponse::fixture("harness/feed.xml").with_truncation(40),
+    );
+    let response = reqwest::get(server.url("/feed")).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let full = std::fs::read(support::fixture_path("harness/feed.xml")).unwrap();
+    assert_eq!(response.content_length(), Some(full.len() as u64));
+    assert!(response.bytes().await.is_err());
+}
+
 #[test]
 fn a_test_dir_offers_a_database_url_and_an_outbox_and_is_removed_on_drop() {
     let dir = TestDir::new();

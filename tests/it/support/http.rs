@@ -11,12 +11,13 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::Response;
 use axum::Router;
 use chrono::{DateTime, Utc};
+use futures::StreamExt as _;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -38,6 +39,7 @@ pub struct FixtureResponse {
     delay: Duration,
     etag: Option<String>,
     last_modified: Option<DateTime<Utc>>,
+    truncate_at: Option<usize>,
 }
 
 impl FixtureResponse {
@@ -64,6 +66,7 @@ impl FixtureResponse {
             delay: Duration::ZERO,
             etag: None,
             last_modified: None,
+            truncate_at: None,
         }
     }
 
@@ -96,6 +99,13 @@ impl FixtureResponse {
     /// Wait `delay` before answering (for client timeout tests).
     pub fn with_delay(mut self, delay: Duration) -> Self {
         self.delay = delay;
+        self
+    }
+
+    /// Announce the full body length but send only its first `bytes` bytes, then break the
+    /// connection: a transfer cut off mid-body, which the client sees as an I/O error.
+    pub fn with_truncation(mut self, bytes: usize) -> Self {
+        self.truncate_at = Some(bytes);
         self
     }
 
@@ -388,6 +398,27 @@ fn plain(status: u16, body: Vec<u8>) -> Response {
     response
 }
 
+/// A response whose Content-Length promises the whole body but whose stream fails after `cut`
+/// bytes, so hyper aborts the connection mid-body.
+fn truncated(spec: &FixtureResponse, cut: usize) -> Response {
+    let prefix = Bytes::copy_from_slice(&spec.body[..cut.min(spec.body.len())]);
+    // The pause lets hyper flush the head and the prefix first; failing at once would abort
+    // before the client saw a status, which is a different fault.
+    let failure = futures::stream::once(async {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        Err(io::Error::other("body truncated by the fixture server"))
+    });
+    let chunks = futures::stream::iter([Ok::<_, io::Error>(prefix)]).chain(failure);
+    let mut response = Response::new(Body::from_stream(chunks));
+    *response.status_mut() =
+        StatusCode::from_u16(spec.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    response.headers_mut().insert(
+        axum::http::header::CONTENT_LENGTH,
+        HeaderValue::from(spec.body.len()),
+    );
+    response
+}
+
 fn is_not_modified(spec: &FixtureResponse, request: &RecordedRequest) -> bool {
     if !(200..300).contains(&spec.status) {
         return false;
@@ -410,10 +441,10 @@ fn is_not_modified(spec: &FixtureResponse, request: &RecordedRequest) -> bool {
 }
 
 fn build_response(spec: &FixtureResponse, not_modified: bool) -> Response {
-    let mut response = if not_modified {
-        plain(304, Vec::new())
-    } else {
-        plain(spec.status, spec.body.clone())
+    let mut response = match (not_modified, spec.truncate_at) {
+        (true, _) => plain(304, Vec::new()),
+        (false, None) => plain(spec.status, spec.body.clone()),
+        (false, Some(cut)) => truncated(spec, cut),
     };
     let headers = response.headers_mut();
     let mut insert = |name: &str, value: &str| {
