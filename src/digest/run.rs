@@ -251,6 +251,7 @@ pub async fn preview(
             last_error: None,
             smtp_code: None,
             next_attempt_at: None,
+            created_at: now,
             sent_at: None,
         };
         let papers = kept
@@ -425,13 +426,7 @@ async fn send_one(app: &App, job: Job) -> anyhow::Result<Outcome> {
         }
         Err(SendError::Transient { reason }) => {
             let horizon = Duration::hours(i64::from(app.settings.digest.retry_horizon_hours));
-            let first_planned = job
-                .delivery
-                .digest_date
-                .and_hms_opt(0, 0, 0)
-                .map(|t| t.and_utc())
-                .unwrap_or(now);
-            if now - first_planned > horizon + Duration::days(1) {
+            if now - job.delivery.created_at > horizon {
                 app.store
                     .mark_failed(id, None, &format!("gave up after retries: {reason}"), now)
                     .await?;

@@ -2,6 +2,7 @@
 //! retried and classified) and a file outbox. Neither builds message content.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use lettre::transport::smtp::authentication::Credentials;
@@ -26,7 +27,14 @@ pub enum Mailer {
 /// Delivery to an SMTP relay.
 #[derive(Clone)]
 pub struct SmtpMailer {
-    transport: AsyncSmtpTransport<Tokio1Executor>,
+    /// Replaced by a fresh one (with an empty pool) after a send times out,
+    /// because lettre would return the half-finished connection to its pool.
+    transport: Arc<RwLock<AsyncSmtpTransport<Tokio1Executor>>>,
+    rebuild: Arc<dyn Fn() -> AsyncSmtpTransport<Tokio1Executor> + Send + Sync>,
+    /// Bound on one whole SMTP transaction: lettre's own timeout covers
+    /// connecting only, and a server that stops answering mid-DATA must not
+    /// hold a run forever.
+    send_timeout: Duration,
     composer: Composer,
     /// `host:port`, for error messages; never the credentials.
     server: String,
@@ -211,13 +219,28 @@ impl SmtpMailer {
             }),
             (true, None) => {}
         }
+        let first = builder.clone().build();
         Ok(SmtpMailer {
-            transport: builder.build(),
+            transport: Arc::new(RwLock::new(first)),
+            rebuild: Arc::new(move || builder.clone().build()),
+            send_timeout: Duration::from_secs(settings.timeout_secs.saturating_mul(2).max(1)),
             composer,
             server: format!("{host}:{port}"),
             retries: settings.retries,
             backoff: DEFAULT_BACKOFF,
         })
+    }
+
+    fn current(&self) -> AsyncSmtpTransport<Tokio1Executor> {
+        self.transport
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn reset_pool(&self) {
+        let fresh = (self.rebuild)();
+        *self.transport.write().unwrap_or_else(|e| e.into_inner()) = fresh;
     }
 
     /// Changes the first retry pause (doubling each attempt).
@@ -230,9 +253,25 @@ impl SmtpMailer {
         let message = self.composer.build(email).map_err(build_error)?;
         let mut attempt = 0u32;
         loop {
-            let error = match self.transport.send(message.clone()).await {
-                Ok(_) => return Ok(()),
-                Err(e) => classify(&e),
+            let transport = self.current();
+            let error = match tokio::time::timeout(
+                self.send_timeout,
+                transport.send(message.clone()),
+            )
+            .await
+            {
+                Ok(Ok(_)) => return Ok(()),
+                Ok(Err(e)) => classify(&e),
+                Err(_) => {
+                    self.reset_pool();
+                    SendError::Transient {
+                        reason: format!(
+                            "{} did not finish the transaction within {} s",
+                            self.server,
+                            self.send_timeout.as_secs()
+                        ),
+                    }
+                }
             };
             match error {
                 SendError::Transient { ref reason } if attempt < self.retries => {
@@ -257,7 +296,7 @@ impl SmtpMailer {
             server: self.server.clone(),
             reason,
         };
-        match self.transport.test_connection().await {
+        match self.current().test_connection().await {
             Ok(true) => Ok(()),
             Ok(false) => Err(fail("connected, but the server did not answer NOOP".into())),
             Err(e) => Err(fail(describe_check_failure(&e))),

@@ -65,6 +65,8 @@ pub struct Delivery {
     pub last_error: Option<String>,
     pub smtp_code: Option<i64>,
     pub next_attempt_at: Option<DateTime<Utc>>,
+    /// When the digest was reserved; the retry horizon counts from here.
+    pub created_at: DateTime<Utc>,
     pub sent_at: Option<DateTime<Utc>>,
 }
 
@@ -79,7 +81,7 @@ pub enum Reservation {
 }
 
 const DELIVERY_COLUMNS: &str = "id, subscriber_id, digest_date, status, message_id, paper_count, \
-    more_count, attempts, last_error, smtp_code, next_attempt_at, sent_at";
+    more_count, attempts, last_error, smtp_code, next_attempt_at, created_at, sent_at";
 
 impl Store {
     /// The subset of `candidates` already sent (or reserved) to a subscriber.
@@ -338,6 +340,7 @@ fn delivery_from_row(r: &sqlx::sqlite::SqliteRow) -> DbResult<Delivery> {
         last_error: r.get("last_error"),
         smtp_code: r.get("smtp_code"),
         next_attempt_at: opt_ts("next_attempt_at")?,
+        created_at: parse_ts(r.get("created_at"))?,
         sent_at: opt_ts("sent_at")?,
     })
 }

@@ -9,42 +9,70 @@ fn stderr(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_arguments_are_refused_naming_the_argument() {
     let env = TestEnv::new().await;
     let cases: &[(&[&str], &str)] = &[
         (&["digest", "--date", "2026-13-01"], "--date"),
         (&["fetch", "--date", "yesterday"], "--date"),
-        (&["subscribers", "add", "not-an-address", "--topic", "x"], "no '@'"),
-        (&["subscribers", "add", "a@example.org", "--topic", "ti:(diffusion OR flow"], "expected ')' at column"),
+        (
+            &["subscribers", "add", "not-an-address", "--topic", "x"],
+            "no '@'",
+        ),
+        (
+            &[
+                "subscribers",
+                "add",
+                "a@example.org",
+                "--topic",
+                "ti:(diffusion OR flow",
+            ],
+            "expected ')' at column",
+        ),
         (&["subscribers", "add", "a@example.org"], "--topic"),
-        (&["fetch", "--source", "nope", "--date", HF_DAY], "no source named \"nope\""),
-        (&["preview", "--email", "nobody@example.org"], "no subscriber"),
-        (&["subscribers", "remove", "nobody@example.org"], "no subscriber"),
+        (
+            &["fetch", "--source", "nope", "--date", HF_DAY],
+            "no source named \"nope\"",
+        ),
+        (
+            &["preview", "--email", "nobody@example.org"],
+            "no subscriber",
+        ),
+        (
+            &["subscribers", "remove", "nobody@example.org"],
+            "no subscriber",
+        ),
     ];
     for (args, needle) in cases {
         let out = env.paperboy(args);
         assert!(!out.status.success(), "{args:?} should fail");
-        assert!(stderr(&out).contains(needle), "{args:?}: stderr lacks {needle:?}:\n{}", stderr(&out));
+        assert!(
+            stderr(&out).contains(needle),
+            "{args:?}: stderr lacks {needle:?}:\n{}",
+            stderr(&out)
+        );
     }
     // Nothing was written by any of them.
     assert_eq!(env.ok(&["subscribers", "list"]), "");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bad_config_value_stops_startup_naming_the_key() {
     let env = TestEnv::with_config("\n[schedule]\nfetch = \"at dawn\"\n").await;
     let out = env.paperboy(&["subscribers", "list"]);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("schedule.fetch"), "{}", stderr(&out));
 
-    let env = TestEnv::with_config("\n[digest]\nmax_papers = \"many\"\n").await;
-    let out = env.paperboy(&["subscribers", "list"]);
+    let out = env
+        .command(&["subscribers", "list"])
+        .env("PAPERBOY__DIGEST__MAX_PAPERS", "many")
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(stderr(&out).contains("max_papers"), "{}", stderr(&out));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_import_with_a_bad_line_imports_nothing_and_names_the_line() {
     let env = TestEnv::new().await;
     let file = env.dir.path().join("subs.jsonl");
@@ -63,11 +91,25 @@ async fn an_import_with_a_bad_line_imports_nothing_and_names_the_line() {
     assert_eq!(env.ok(&["subscribers", "list"]), "");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn export_then_import_round_trips_subscribers_and_topics() {
     let env = TestEnv::new().await;
-    env.ok(&["subscribers", "add", "a@example.org", "--topic", "ti:diffusion AND cat:cs.LG", "--topic", "au:hinton"]);
-    env.ok(&["subscribers", "add", "b@example.org", "--topic", "\"speculative decoding\""]);
+    env.ok(&[
+        "subscribers",
+        "add",
+        "a@example.org",
+        "--topic",
+        "ti:diffusion AND cat:cs.LG",
+        "--topic",
+        "au:hinton",
+    ]);
+    env.ok(&[
+        "subscribers",
+        "add",
+        "b@example.org",
+        "--topic",
+        "\"speculative decoding\"",
+    ]);
     let exported = env.ok(&["subscribers", "export"]);
     assert_eq!(exported.lines().count(), 2);
     for line in exported.lines() {
@@ -77,18 +119,26 @@ async fn export_then_import_round_trips_subscribers_and_topics() {
     let other = TestEnv::new().await;
     let file = other.dir.path().join("export.jsonl");
     std::fs::write(&file, &exported).unwrap();
-    assert!(other.ok(&["subscribers", "import", file.to_str().unwrap()]).contains("imported 2"));
+    assert!(other
+        .ok(&["subscribers", "import", file.to_str().unwrap()])
+        .contains("imported 2"));
     assert_eq!(other.ok(&["subscribers", "export"]), exported);
     // Importing again updates, never duplicates.
     other.ok(&["subscribers", "import", file.to_str().unwrap()]);
     assert_eq!(other.ok(&["subscribers", "list"]).lines().count(), 2);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dry_run_prints_who_gets_what_and_sends_and_records_nothing() {
     let env = TestEnv::new().await;
     env.ok(&["fetch", "--date", HF_DAY]);
-    env.ok(&["subscribers", "add", "ada@example.org", "--topic", "\"speculative decoding\""]);
+    env.ok(&[
+        "subscribers",
+        "add",
+        "ada@example.org",
+        "--topic",
+        "\"speculative decoding\"",
+    ]);
     let out = env.ok(&["digest", "--date", HF_DAY, "--dry-run"]);
     assert!(out.contains("ada@example.org: 1 papers"), "{out}");
     assert!(out.contains("2606.12243"), "{out}");
@@ -100,27 +150,46 @@ async fn a_dry_run_prints_who_gets_what_and_sends_and_records_nothing() {
     assert_eq!(env.smtp.wait_for(1, Duration::from_secs(10)).await.len(), 1);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn preview_writes_the_html_digest_without_sending() {
     let env = TestEnv::new().await;
     env.ok(&["fetch", "--date", HF_DAY]);
-    env.ok(&["subscribers", "add", "ada@example.org", "--topic", "ti:agent*"]);
+    env.ok(&[
+        "subscribers",
+        "add",
+        "ada@example.org",
+        "--topic",
+        "ti:agent*",
+    ]);
     let file = env.dir.path().join("preview.html");
-    env.ok(&["preview", "--email", "ada@example.org", "--date", HF_DAY, "--out", file.to_str().unwrap()]);
+    env.ok(&[
+        "preview",
+        "--email",
+        "ada@example.org",
+        "--date",
+        HF_DAY,
+        "--out",
+        file.to_str().unwrap(),
+    ]);
     let html = std::fs::read_to_string(&file).unwrap();
-    assert!(html.contains("EvoArena"), "the most upvoted agent paper is in the preview");
+    assert!(
+        html.contains("EvoArena"),
+        "the most upvoted agent paper is in the preview"
+    );
     let text = env.ok(&["preview", "--email", "ada@example.org", "--date", HF_DAY]);
     assert!(text.starts_with("Subject: "), "{text}");
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(env.smtp.messages().is_empty());
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_reports_a_dead_smtp_server_by_name() {
     let env = TestEnv::new().await;
     assert!(env.ok(&["check"]).contains("mail transport: ok"));
     let port = crate::support::free_port();
-    let toml = std::fs::read_to_string(&env.config_path).unwrap().replace(&env.smtp.url(), &format!("smtp://127.0.0.1:{port}"));
+    let toml = std::fs::read_to_string(&env.config_path)
+        .unwrap()
+        .replace(&env.smtp.url(), &format!("smtp://127.0.0.1:{port}"));
     std::fs::write(&env.config_path, toml).unwrap();
     let out = env.paperboy(&["check"]);
     assert!(!out.status.success());
@@ -128,7 +197,7 @@ async fn check_reports_a_dead_smtp_server_by_name() {
     assert!(stdout.contains("mail transport: FAILED"), "{stdout}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn migrate_is_idempotent() {
     let env = TestEnv::new().await;
     env.ok(&["migrate"]);

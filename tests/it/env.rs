@@ -4,8 +4,9 @@
 //! real binary.
 
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
 use paperboy::app::App;
@@ -40,14 +41,21 @@ impl TestEnv {
         let http = FixtureServer::start().await;
         http.route(
             "/api/daily_papers",
-            FixtureResponse::fixture("hf_daily_papers_2026-06-12_full_30items.json").with_content_type("application/json"),
+            FixtureResponse::fixture("hf_daily_papers_2026-06-12_full_30items.json")
+                .with_content_type("application/json"),
         );
         http.route(
             "/hostile/daily_papers",
-            FixtureResponse::fixture("synthetic/hf_markup_in_every_field.json").with_content_type("application/json"),
+            FixtureResponse::fixture("synthetic/hf_markup_in_every_field.json")
+                .with_content_type("application/json"),
         );
         let config_path = dir.path().join("paperboy.toml");
-        let env = TestEnv { dir, smtp, http, config_path };
+        let env = TestEnv {
+            dir,
+            smtp,
+            http,
+            config_path,
+        };
         let toml = format!("{}{extra}", env.base_config());
         std::fs::write(&env.config_path, toml).unwrap();
         env
@@ -93,16 +101,37 @@ timeout_secs = 5
     }
 
     pub fn settings(&self) -> Settings {
-        Settings::load_from(Some(&self.config_path), std::path::Path::new("/nonexistent"), vec![]).unwrap()
+        Settings::load_from(
+            Some(&self.config_path),
+            std::path::Path::new("/nonexistent"),
+            vec![],
+        )
+        .unwrap()
     }
 
     pub async fn app(&self) -> Arc<App> {
         Arc::new(App::build(self.settings()).await.unwrap())
     }
 
-    /// Runs the real binary with this environment's config.
+    /// Runs the real binary with this environment's config. A run that
+    /// hangs is killed after two minutes so the suite fails instead of
+    /// stalling.
     pub fn paperboy(&self, args: &[&str]) -> Output {
-        self.command(args).output().expect("run paperboy")
+        let mut child = self
+            .command(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run paperboy");
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while child.try_wait().expect("wait for paperboy").is_none() {
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("paperboy {args:?} did not finish within two minutes");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        child.wait_with_output().expect("collect paperboy's output")
     }
 
     pub fn command(&self, args: &[&str]) -> Command {

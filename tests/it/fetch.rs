@@ -6,7 +6,7 @@ use paperboy::domain::PaperId;
 use crate::env::{hf_day, TestEnv, HF_DAY};
 use crate::support::FixtureResponse;
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_day_is_fetched_with_its_date_and_a_descriptive_user_agent() {
     let env = TestEnv::new().await;
     let out = env.ok(&["fetch", "--date", HF_DAY]);
@@ -15,63 +15,107 @@ async fn a_day_is_fetched_with_its_date_and_a_descriptive_user_agent() {
     assert_eq!(reqs.len(), 1);
     assert_eq!(reqs[0].query_param("date").as_deref(), Some(HF_DAY));
     let ua = reqs[0].header("user-agent").unwrap_or_default().to_string();
-    assert!(ua.starts_with("paperboy/") && ua.contains("papers.example.org"), "{ua}");
+    assert!(
+        ua.starts_with("paperboy/") && ua.contains("papers.example.org"),
+        "{ua}"
+    );
     let app = env.app().await;
-    assert_eq!(app.store.papers_between(hf_day(), hf_day()).await.unwrap().len(), 31);
+    assert_eq!(
+        app.store
+            .papers_between(hf_day(), hf_day())
+            .await
+            .unwrap()
+            .len(),
+        31
+    );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_truncated_payload_fails_naming_the_source_and_stored_papers_stay_intact() {
     let env = TestEnv::new().await;
     env.ok(&["fetch", "--date", HF_DAY]);
     let app = env.app().await;
     let before = app.store.papers_between(hf_day(), hf_day()).await.unwrap();
 
-    let full = std::fs::read(crate::support::fixture_path("hf_daily_papers_2026-06-12_full_30items.json")).unwrap();
-    env.http.route("/api/daily_papers", FixtureResponse::body(full[..full.len() / 2].to_vec()).with_content_type("application/json"));
+    let full = std::fs::read(crate::support::fixture_path(
+        "hf_daily_papers_2026-06-12_full_30items.json",
+    ))
+    .unwrap();
+    env.http.route(
+        "/api/daily_papers",
+        FixtureResponse::body(full[..full.len() / 2].to_vec())
+            .with_content_type("application/json"),
+    );
     let out = env.paperboy(&["fetch", "--date", HF_DAY]);
     assert!(!out.status.success());
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("hf: FAILED") && stdout.contains("hf"), "{stdout}");
+    assert!(
+        stdout.contains("hf: FAILED") && stdout.contains("hf"),
+        "{stdout}"
+    );
     // The other source still landed, and nothing stored was damaged.
     assert!(stdout.contains("hostile: 1 papers"), "{stdout}");
     let after = app.store.papers_between(hf_day(), hf_day()).await.unwrap();
     assert_eq!(before, after);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_http_error_fails_naming_the_source_and_the_status() {
     let env = TestEnv::new().await;
-    env.http.route("/api/daily_papers", FixtureResponse::status(500));
+    env.http
+        .route("/api/daily_papers", FixtureResponse::status(500));
     let out = env.paperboy(&["fetch", "--date", HF_DAY, "--source", "hf"]);
     assert!(!out.status.success());
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("hf: FAILED") && stdout.contains("500"), "{stdout}");
+    assert!(
+        stdout.contains("hf: FAILED") && stdout.contains("500"),
+        "{stdout}"
+    );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_paper_seen_by_two_sources_is_one_paper_with_the_fields_of_both() {
     let extra = "\n[[sources]]\nname = \"group\"\nkind = \"feed\"\nurl = \"FEED\"\nretries = 0\n";
     let env = TestEnv::with_config(extra).await;
-    env.http.route("/feed.xml", FixtureResponse::fixture("synthetic/feed_links_to_arxiv.xml").with_content_type("application/rss+xml"));
-    let toml = std::fs::read_to_string(&env.config_path).unwrap().replace("FEED", &env.http.url("/feed.xml"));
+    env.http.route(
+        "/feed.xml",
+        FixtureResponse::fixture("synthetic/feed_links_to_arxiv.xml")
+            .with_content_type("application/rss+xml"),
+    );
+    let toml = std::fs::read_to_string(&env.config_path)
+        .unwrap()
+        .replace("FEED", &env.http.url("/feed.xml"));
     std::fs::write(&env.config_path, toml).unwrap();
     env.ok(&["fetch", "--date", HF_DAY]);
     let app = env.app().await;
-    let p = app.store.papers_by_id(&[PaperId::from_stored("2606.13392".into())]).await.unwrap();
+    let p = app
+        .store
+        .papers_by_id(&[PaperId::from_stored("2606.13392".into())])
+        .await
+        .unwrap();
     assert_eq!(p.len(), 1);
     assert_eq!(p[0].upvotes, Some(103), "from Hugging Face");
-    assert!(p[0].categories.contains(&"cs.LG".to_string()), "from the feed: {:?}", p[0].categories);
+    assert!(
+        p[0].categories.contains(&"cs.LG".to_string()),
+        "from the feed: {:?}",
+        p[0].categories
+    );
     // 30 + 1 hostile + 1 non-arXiv item from the feed.
     assert_eq!(app.store.paper_count().await.unwrap(), 32);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_arxiv_announcement_feed_is_stored_under_its_announcement_day() {
     let extra = "\n[[sources]]\nname = \"arxiv\"\nkind = \"arxiv_rss\"\ncategories = [\"cs.LG\"]\nurl = \"RSS\"\nretries = 0\nmin_interval_ms = 0\n";
     let env = TestEnv::with_config(extra).await;
-    env.http.route("/rss/cs.LG", FixtureResponse::fixture("arxiv_rss_2026-04-27_cs.LG_trimmed_3items.xml").with_content_type("application/rss+xml"));
-    let toml = std::fs::read_to_string(&env.config_path).unwrap().replace("\"RSS\"", &format!("\"{}\"", env.http.url("/rss")));
+    env.http.route(
+        "/rss/cs.LG",
+        FixtureResponse::fixture("arxiv_rss_2026-04-27_cs.LG_trimmed_3items.xml")
+            .with_content_type("application/rss+xml"),
+    );
+    let toml = std::fs::read_to_string(&env.config_path)
+        .unwrap()
+        .replace("\"RSS\"", &format!("\"{}\"", env.http.url("/rss")));
     std::fs::write(&env.config_path, toml).unwrap();
     env.ok(&["fetch", "--source", "arxiv"]);
     let app = env.app().await;

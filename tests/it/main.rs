@@ -7,3 +7,9 @@
 mod support;
 
 mod harness_selftest;
+
+mod cli;
+mod digest;
+mod env;
+mod fetch;
+mod serve;

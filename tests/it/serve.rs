@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::env::TestEnv;
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_daemon_answers_health_checks_and_stops_on_request() {
     let env = TestEnv::new().await;
     let app = env.app().await;
@@ -15,25 +15,37 @@ async fn the_daemon_answers_health_checks_and_stops_on_request() {
     let server = tokio::spawn(paperboy::app::serve(app, listener, async {
         let _ = stopped.await;
     }));
-    let body: serde_json::Value = reqwest::get(format!("http://{addr}/healthz")).await.unwrap().json().await.unwrap();
+    let body: serde_json::Value = reqwest::get(format!("http://{addr}/healthz"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(body["status"], "ok");
     assert_eq!(body["database"], "ok");
     stop.send(()).unwrap();
-    let result = tokio::time::timeout(Duration::from_secs(10), server).await.expect("stops promptly");
+    let result = tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .expect("stops promptly");
     result.unwrap().unwrap();
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_binary_stops_cleanly_on_sigterm() {
     let env = TestEnv::new().await;
     let port = crate::support::free_port();
-    let toml = std::fs::read_to_string(&env.config_path).unwrap().replace("127.0.0.1:0", &format!("127.0.0.1:{port}"));
+    let toml = std::fs::read_to_string(&env.config_path)
+        .unwrap()
+        .replace("127.0.0.1:0", &format!("127.0.0.1:{port}"));
     std::fs::write(&env.config_path, toml).unwrap();
     let mut child = env.command(&["serve"]).spawn().unwrap();
     let url = format!("http://127.0.0.1:{port}/healthz");
     let mut up = false;
     for _ in 0..100 {
-        if reqwest::get(&url).await.is_ok_and(|r| r.status().is_success()) {
+        if reqwest::get(&url)
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
             up = true;
             break;
         }
@@ -41,7 +53,14 @@ async fn the_binary_stops_cleanly_on_sigterm() {
     }
     assert!(up, "the daemon answered /healthz");
     let pid = child.id().to_string();
-    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-    let status = tokio::task::spawn_blocking(move || child.wait()).await.unwrap().unwrap();
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
     assert!(status.success(), "exit status {status:?}");
 }
