@@ -64,3 +64,57 @@ async fn the_binary_stops_cleanly_on_sigterm() {
         .unwrap();
     assert!(status.success(), "exit status {status:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scheduler_runs_fetch_and_digest_jobs_on_their_cron_in_the_configured_timezone() {
+    let env = TestEnv::with_config(
+        "\n[schedule]\nfetch = \"* * * * * *\"\ndigest = \"* * * * * *\"\ntimezone = \"Pacific/Kiritimati\"\n",
+    )
+    .await;
+    let app = env.app().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(paperboy::app::serve(app, listener, async {
+        let _ = stopped.await;
+    }));
+    // UTC+14: "today" there is usually a day ahead of UTC.
+    let today = chrono::Utc::now()
+        .with_timezone(&chrono_tz::Pacific::Kiritimati)
+        .date_naive()
+        .to_string();
+    let mut health = serde_json::Value::Null;
+    for _ in 0..100 {
+        health = reqwest::get(format!("http://{addr}/healthz"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if health["last_fetch"]["outcome"].is_string()
+            && health["last_digest"]["outcome"].is_string()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(health["last_fetch"]["outcome"], "ok", "{health}");
+    assert_eq!(health["last_digest"]["outcome"], "ok", "{health}");
+    assert_eq!(health["last_digest"]["date"], today.as_str(), "{health}");
+    let dates: Vec<String> = env
+        .http
+        .requests_to("/api/daily_papers")
+        .iter()
+        .filter_map(|r| r.query_param("date"))
+        .collect();
+    assert!(
+        dates.contains(&today),
+        "fetched {dates:?}, expected {today}"
+    );
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .expect("stops")
+        .unwrap()
+        .unwrap();
+}
