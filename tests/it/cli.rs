@@ -187,10 +187,7 @@ async fn check_reports_a_dead_smtp_server_by_name() {
     let env = TestEnv::new().await;
     assert!(env.ok(&["check"]).contains("mail transport: ok"));
     let port = crate::support::free_port();
-    let toml = std::fs::read_to_string(&env.config_path)
-        .unwrap()
-        .replace(&env.smtp.url(), &format!("smtp://127.0.0.1:{port}"));
-    std::fs::write(&env.config_path, toml).unwrap();
+    env.edit_config(&env.smtp.url(), &format!("smtp://127.0.0.1:{port}"));
     let out = env.paperboy(&["check"]);
     assert!(!out.status.success());
     let stdout = String::from_utf8_lossy(&out.stdout);

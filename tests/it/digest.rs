@@ -361,10 +361,7 @@ async fn a_permanent_rejection_is_recorded_with_the_reply_and_the_rest_of_the_ru
 async fn an_smtp_server_that_is_down_defers_the_digest_and_a_later_retry_delivers_it() {
     let port = support::free_port();
     let env = TestEnv::new().await;
-    let toml = std::fs::read_to_string(&env.config_path)
-        .unwrap()
-        .replace(&env.smtp.url(), &format!("smtp://127.0.0.1:{port}"));
-    std::fs::write(&env.config_path, toml).unwrap();
+    env.edit_config(&env.smtp.url(), &format!("smtp://127.0.0.1:{port}"));
     env.ok(&["fetch", "--date", HF_DAY]);
     env.ok(&[
         "subscribers",

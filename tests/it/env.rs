@@ -100,6 +100,14 @@ timeout_secs = 5
         )
     }
 
+    /// Replaces text in the config file, e.g. to point the SMTP URL at a
+    /// port where nothing listens.
+    pub fn edit_config(&self, from: &str, to: &str) {
+        let toml = std::fs::read_to_string(&self.config_path).unwrap();
+        assert!(toml.contains(from), "the config has no {from:?}");
+        std::fs::write(&self.config_path, toml.replace(from, to)).unwrap();
+    }
+
     pub fn settings(&self) -> Settings {
         Settings::load_from(
             Some(&self.config_path),

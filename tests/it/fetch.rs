@@ -82,10 +82,7 @@ async fn a_paper_seen_by_two_sources_is_one_paper_with_the_fields_of_both() {
         FixtureResponse::fixture("synthetic/feed_links_to_arxiv.xml")
             .with_content_type("application/rss+xml"),
     );
-    let toml = std::fs::read_to_string(&env.config_path)
-        .unwrap()
-        .replace("FEED", &env.http.url("/feed.xml"));
-    std::fs::write(&env.config_path, toml).unwrap();
+    env.edit_config("FEED", &env.http.url("/feed.xml"));
     env.ok(&["fetch", "--date", HF_DAY]);
     let app = env.app().await;
     let p = app
@@ -113,10 +110,7 @@ async fn the_arxiv_announcement_feed_is_stored_under_its_announcement_day() {
         FixtureResponse::fixture("arxiv_rss_2026-04-27_cs.LG_trimmed_3items.xml")
             .with_content_type("application/rss+xml"),
     );
-    let toml = std::fs::read_to_string(&env.config_path)
-        .unwrap()
-        .replace("\"RSS\"", &format!("\"{}\"", env.http.url("/rss")));
-    std::fs::write(&env.config_path, toml).unwrap();
+    env.edit_config("\"RSS\"", &format!("\"{}\"", env.http.url("/rss")));
     env.ok(&["fetch", "--source", "arxiv"]);
     let app = env.app().await;
     let day: NaiveDate = "2026-04-27".parse().unwrap();

@@ -34,10 +34,7 @@ async fn the_daemon_answers_health_checks_and_stops_on_request() {
 async fn the_binary_stops_cleanly_on_sigterm() {
     let env = TestEnv::new().await;
     let port = crate::support::free_port();
-    let toml = std::fs::read_to_string(&env.config_path)
-        .unwrap()
-        .replace("127.0.0.1:0", &format!("127.0.0.1:{port}"));
-    std::fs::write(&env.config_path, toml).unwrap();
+    env.edit_config("127.0.0.1:0", &format!("127.0.0.1:{port}"));
     let mut child = env.command(&["serve"]).spawn().unwrap();
     let url = format!("http://127.0.0.1:{port}/healthz");
     let mut up = false;
