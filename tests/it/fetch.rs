@@ -116,3 +116,30 @@ async fn the_arxiv_announcement_feed_is_stored_under_its_announcement_day() {
     let day: NaiveDate = "2026-04-27".parse().unwrap();
     assert_eq!(app.store.papers_between(day, day).await.unwrap().len(), 3);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_fetch_is_conditional_and_an_unchanged_source_is_not_downloaded_again() {
+    let env = TestEnv::new().await;
+    env.http.route(
+        "/api/daily_papers",
+        FixtureResponse::fixture("hf_daily_papers_2026-06-12_full_30items.json")
+            .with_content_type("application/json")
+            .with_etag("\"day-2026-06-12\""),
+    );
+    env.ok(&["fetch", "--date", HF_DAY, "--source", "hf"]);
+    let again = env.ok(&["fetch", "--date", HF_DAY, "--source", "hf"]);
+    assert!(again.contains("not modified"), "{again}");
+    let reqs = env.http.requests_to("/api/daily_papers");
+    assert_eq!(reqs.len(), 2);
+    assert_eq!(reqs[0].header("if-none-match"), None);
+    assert_eq!(reqs[1].header("if-none-match"), Some("\"day-2026-06-12\""));
+    let app = env.app().await;
+    assert_eq!(
+        app.store
+            .papers_between(hf_day(), hf_day())
+            .await
+            .unwrap()
+            .len(),
+        30
+    );
+}
