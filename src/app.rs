@@ -83,25 +83,35 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let notifier = Arc::new(crate::notify::Notifier::from_env());
     let token = tokio_util::sync::CancellationToken::new();
     let scheduler = crate::scheduler::start(app.clone(), token.clone()).await?;
     let router = crate::web::router(app.clone());
     let web_token = token.clone();
-    tracing::info!(listen = %listener.local_addr()?, "paperboy is serving");
+    let listener_addr = listener.local_addr()?;
+    tracing::info!(listen = %listener_addr, "paperboy is serving");
     let server = axum::serve(listener, router)
         .with_graceful_shutdown(async move { web_token.cancelled().await });
     let watcher = {
         let token = token.clone();
+        let notifier = notifier.clone();
         tokio::spawn(async move {
             shutdown.await;
             tracing::info!("shutdown requested");
+            notifier.stopping();
             token.cancel();
         })
     };
+    // Migrations ran in App::build and the listener is bound: ready.
+    notifier.ready(&format!("serving on {}", listener_addr));
+    let watchdog = notifier.spawn_watchdog();
     let served = server.await.context("web listener");
     token.cancel();
     scheduler.stop().await;
     watcher.abort();
+    if let Some(w) = watchdog {
+        w.abort();
+    }
     app.store.close().await;
     tracing::info!("paperboy stopped");
     served

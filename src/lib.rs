@@ -4,7 +4,8 @@
 //! driven by the scheduler (`paperboy serve`) or the CLI (one-shot commands).
 //!
 //! - [`domain`]: parsed types shared by every layer (papers, ids, addresses).
-//! - [`settings`]: typed configuration from TOML and the environment.
+//! - [`settings`]: typed configuration from TOML and the environment;
+//!   [`credentials`]: secret files from systemd's `$CREDENTIALS_DIRECTORY`.
 //! - [`sources`]: one module per paper source kind; HTTP with retries.
 //! - [`store`]: SQLite through sqlx; the only module with SQL.
 //! - [`matching`]: the topic filter language and the compiled matcher.
@@ -13,11 +14,12 @@
 //! - [`mail`]: the only module that uses lettre.
 //! - [`fetch`]: a fetch run, sources into the store.
 //! - [`web`]: the HTTP listener.
-//! - [`scheduler`]: cron jobs of the daemon.
+//! - [`scheduler`]: cron jobs of the daemon; [`notify`]: systemd readiness and watchdog.
 //! - [`app`]: wiring; [`cli`]: the command line; [`demo`]: the offline tour.
 
 pub mod app;
 pub mod cli;
+pub mod credentials;
 pub mod demo;
 pub mod digest;
 pub mod domain;
@@ -25,6 +27,7 @@ pub mod fetch;
 pub mod links;
 pub mod mail;
 pub mod matching;
+pub mod notify;
 pub mod scheduler;
 pub mod settings;
 pub mod sources;

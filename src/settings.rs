@@ -207,6 +207,10 @@ impl Settings {
                 .with_context(|| format!("reading config file {}", p.display()))?;
             builder = builder.add_source(config::File::from_str(&text, config::FileFormat::Toml));
         }
+        let credentials_dir = env
+            .iter()
+            .find(|(k, _)| k == "CREDENTIALS_DIRECTORY")
+            .map(|(_, v)| v.clone());
         let env_map: std::collections::HashMap<String, String> = env
             .into_iter()
             .filter(|(k, _)| k.starts_with("PAPERBOY__"))
@@ -221,14 +225,32 @@ impl Settings {
         let where_ = file
             .map(|p| format!(" in {}", p.display()))
             .unwrap_or_default();
-        let settings: Settings = builder
+        let mut settings: Settings = builder
             .build()
             .and_then(|c| c.try_deserialize())
+            .map_err(|e| anyhow::anyhow!("invalid configuration{where_}: {e}"))?;
+        settings
+            .resolve_credentials(credentials_dir.as_deref())
             .map_err(|e| anyhow::anyhow!("invalid configuration{where_}: {e}"))?;
         settings
             .validate()
             .map_err(|e| anyhow::anyhow!("invalid configuration{where_}: {e}"))?;
         Ok(settings)
+    }
+
+    /// Resolves `${CREDENTIALS_DIRECTORY}/NAME` in the secret-file settings
+    /// (see [`crate::credentials`]).
+    fn resolve_credentials(&mut self, dir: Option<&str>) -> anyhow::Result<()> {
+        use crate::credentials::resolve;
+        self.security.signing_key_file = resolve(
+            "security.signing_key_file",
+            &self.security.signing_key_file,
+            dir,
+        )?;
+        if let Some(p) = &self.mail.smtp_password_file {
+            self.mail.smtp_password_file = Some(resolve("mail.smtp_password_file", p, dir)?);
+        }
+        Ok(())
     }
 
     /// Checks what serde cannot: cron syntax, ranges, cross-field rules.
@@ -342,6 +364,30 @@ mod tests {
         let e = Settings::load_from(Some(Path::new("/nope/x.toml")), Path::new("/nope"), vec![])
             .unwrap_err();
         assert!(e.to_string().contains("/nope/x.toml"), "{e}");
+    }
+
+    #[test]
+    fn secret_files_can_be_named_as_systemd_credentials() {
+        let toml = "[security]\nsigning_key_file = \"${CREDENTIALS_DIRECTORY}/signing.key\"\n\
+                    [mail]\nsmtp_password_file = \"${CREDENTIALS_DIRECTORY}/smtp-password\"\n";
+        let s = load_str(
+            toml,
+            &[("CREDENTIALS_DIRECTORY", "/run/credentials/p.service")],
+        )
+        .unwrap();
+        assert_eq!(
+            s.security.signing_key_file,
+            Path::new("/run/credentials/p.service/signing.key")
+        );
+        assert_eq!(
+            s.mail.smtp_password_file.as_deref(),
+            Some(Path::new("/run/credentials/p.service/smtp-password"))
+        );
+        let e = load_str(toml, &[]).unwrap_err();
+        assert!(
+            format!("{e:#}").contains("security.signing_key_file"),
+            "{e:#}"
+        );
     }
 
     #[test]

@@ -12,4 +12,5 @@ mod cli;
 mod digest;
 mod env;
 mod fetch;
+mod notify;
 mod serve;
