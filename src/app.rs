@@ -31,6 +31,7 @@ impl App {
     /// Opens the database (applying migrations), loads the signing keys,
     /// builds the mailer and the sources. Fails naming what is wrong.
     pub async fn build(settings: Settings) -> anyhow::Result<App> {
+        settings.require_credentials()?;
         let store = Store::open(&settings.database.url, settings.database.max_connections).await?;
         let key_file = &settings.security.signing_key_file;
         if !key_file.exists() && settings.security.generate_missing_key {

@@ -15,9 +15,11 @@ use anyhow::bail;
 pub const PREFIX: &str = "${CREDENTIALS_DIRECTORY}";
 
 /// Resolves `path` (the value of setting `key`) against `credentials_dir`
-/// when it starts with [`PREFIX`]; other paths are returned unchanged.
-/// Fails, naming the key, when the prefix is used but systemd set no
-/// credentials directory, or when the name after it is not a plain file name.
+/// when it starts with [`PREFIX`]; other paths are returned unchanged, and
+/// so is a credential path when systemd set no credentials directory (a
+/// command that never reads the secret, like `status`, still runs; one that
+/// does fails in [`require_resolved`]). Fails, naming the key, when the
+/// name after the prefix is not a plain file name.
 pub fn resolve(key: &str, path: &Path, credentials_dir: Option<&str>) -> anyhow::Result<PathBuf> {
     let Some(text) = path.to_str() else {
         return Ok(path.to_path_buf());
@@ -34,11 +36,23 @@ pub fn resolve(key: &str, path: &Path, credentials_dir: Option<&str>) -> anyhow:
     }
     match credentials_dir.filter(|d| !d.is_empty()) {
         Some(dir) => Ok(Path::new(dir).join(name)),
-        None => bail!(
-            "{key} = {text:?} names a systemd credential, but CREDENTIALS_DIRECTORY is not set \
-             (run under systemd with LoadCredential={name}:FILE, or give a plain path)"
-        ),
+        None => Ok(path.to_path_buf()),
     }
+}
+
+/// Fails, naming the key, when `path` still names a credential because the
+/// process was not started with a credentials directory. Call before
+/// reading (or creating) the file.
+pub fn require_resolved(key: &str, path: &Path) -> anyhow::Result<()> {
+    if let Some(name) = path.to_str().and_then(|t| t.strip_prefix(PREFIX)) {
+        let name = name.trim_start_matches('/');
+        bail!(
+            "{key} = \"{PREFIX}/{name}\" names a systemd credential, but CREDENTIALS_DIRECTORY \
+             is not set (run under systemd with LoadCredential={name}:FILE, e.g. \
+             systemd-run --pipe --wait -p User=paperboy -p LoadCredential={name}:/etc/paperboy/{name} ...)"
+        );
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -63,16 +77,18 @@ mod tests {
     fn a_plain_path_is_left_alone() {
         let p = resolve("k", Path::new("/etc/paperboy/signing.key"), Some("/run/c")).unwrap();
         assert_eq!(p, Path::new("/etc/paperboy/signing.key"));
+        require_resolved("k", &p).unwrap();
     }
 
     #[test]
-    fn a_credential_path_without_a_credentials_directory_fails_naming_the_key() {
-        let e = resolve(
+    fn a_credential_path_without_a_credentials_directory_fails_when_used_naming_the_key() {
+        let p = resolve(
             "mail.smtp_password_file",
             Path::new("${CREDENTIALS_DIRECTORY}/smtp-password"),
             None,
         )
-        .unwrap_err();
+        .unwrap();
+        let e = require_resolved("mail.smtp_password_file", &p).unwrap_err();
         let msg = e.to_string();
         assert!(msg.contains("mail.smtp_password_file"), "{msg}");
         assert!(msg.contains("CREDENTIALS_DIRECTORY is not set"), "{msg}");

@@ -13,7 +13,7 @@
 //! - [`links`]: signed, expiring, purpose-bound links.
 //! - [`mail`]: the only module that uses lettre.
 //! - [`fetch`]: a fetch run, sources into the store.
-//! - [`web`]: the HTTP listener.
+//! - [`web`]: the HTTP listener; [`status`]: the operator's `paperboy status`.
 //! - [`scheduler`]: cron jobs of the daemon; [`notify`]: systemd readiness and watchdog.
 //! - [`app`]: wiring; [`cli`]: the command line; [`demo`]: the offline tour.
 
@@ -31,5 +31,6 @@ pub mod notify;
 pub mod scheduler;
 pub mod settings;
 pub mod sources;
+pub mod status;
 pub mod store;
 pub mod web;

@@ -239,7 +239,8 @@ impl Settings {
     }
 
     /// Resolves `${CREDENTIALS_DIRECTORY}/NAME` in the secret-file settings
-    /// (see [`crate::credentials`]).
+    /// (see [`crate::credentials`]); [`Settings::require_credentials`] checks
+    /// they resolved before a command reads them.
     fn resolve_credentials(&mut self, dir: Option<&str>) -> anyhow::Result<()> {
         use crate::credentials::resolve;
         self.security.signing_key_file = resolve(
@@ -249,6 +250,17 @@ impl Settings {
         )?;
         if let Some(p) = &self.mail.smtp_password_file {
             self.mail.smtp_password_file = Some(resolve("mail.smtp_password_file", p, dir)?);
+        }
+        Ok(())
+    }
+
+    /// Fails, naming the key, when a secret-file setting names a systemd
+    /// credential but this process has no credentials directory.
+    pub fn require_credentials(&self) -> anyhow::Result<()> {
+        use crate::credentials::require_resolved;
+        require_resolved("security.signing_key_file", &self.security.signing_key_file)?;
+        if let Some(p) = &self.mail.smtp_password_file {
+            require_resolved("mail.smtp_password_file", p)?;
         }
         Ok(())
     }
@@ -383,7 +395,21 @@ mod tests {
             s.mail.smtp_password_file.as_deref(),
             Some(Path::new("/run/credentials/p.service/smtp-password"))
         );
-        let e = load_str(toml, &[]).unwrap_err();
+        let unresolved = load_str(toml, &[]).unwrap();
+        let e = crate::credentials::require_resolved(
+            "security.signing_key_file",
+            &unresolved.security.signing_key_file,
+        )
+        .unwrap_err();
+        assert!(
+            format!("{e:#}").contains("security.signing_key_file"),
+            "{e:#}"
+        );
+        let e = load_str(
+            "[security]\nsigning_key_file = \"${CREDENTIALS_DIRECTORY}/../x\"\n",
+            &[("CREDENTIALS_DIRECTORY", "/run/c")],
+        )
+        .unwrap_err();
         assert!(
             format!("{e:#}").contains("security.signing_key_file"),
             "{e:#}"

@@ -7,6 +7,7 @@
 //! read-then-write checks. Callers get domain types back, not rows.
 
 mod deliveries;
+mod maintenance;
 mod papers;
 mod runs;
 mod subscribers;
@@ -19,6 +20,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::SqlitePool;
 
 pub use deliveries::{Delivery, DeliveryStatus, Reservation};
+pub use maintenance::BackupReport;
 pub use papers::StoreReport;
 pub use runs::{Run, RunKind};
 pub use subscribers::{NewTopic, Subscriber, SubscriberStatus, Topic, UpsertOutcome};

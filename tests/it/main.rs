@@ -13,4 +13,5 @@ mod digest;
 mod env;
 mod fetch;
 mod notify;
+mod ops;
 mod serve;

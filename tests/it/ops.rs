@@ -1,0 +1,120 @@
+//! Operating paperboy: `paperboy backup` while the daemon runs, restoring
+//! that backup into a fresh place, and `paperboy status`.
+
+use std::time::Duration;
+
+use crate::env::{TestEnv, HF_DAY};
+
+/// Two subscribers, the Hugging Face day fetched and its digest sent.
+async fn env_with_a_sent_digest() -> TestEnv {
+    let env = TestEnv::new().await;
+    env.ok(&["fetch", "--date", HF_DAY, "--source", "hf"]);
+    for email in ["ada@example.org", "bob@example.org"] {
+        env.ok(&[
+            "subscribers",
+            "add",
+            email,
+            "--topic",
+            "ti:\"sparse attention\"",
+        ]);
+    }
+    env.ok(&["digest", "--date", HF_DAY]);
+    assert_eq!(env.smtp.wait_for(2, Duration::from_secs(10)).await.len(), 2);
+    env
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_taken_while_the_daemon_runs_restores_with_subscribers_and_delivery_history_intact(
+) {
+    let env = env_with_a_sent_digest().await;
+    let subscribers = env.ok(&["subscribers", "list"]);
+
+    // The daemon holds the database open while the backup is taken.
+    let app = env.app().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let daemon = tokio::spawn(paperboy::app::serve(app, listener, async {
+        let _ = stopped.await;
+    }));
+    let backup = env.dir.path().join("backups").join("paperboy-1.db");
+    std::fs::create_dir_all(backup.parent().unwrap()).unwrap();
+    let backup_arg = backup.to_str().unwrap();
+    let out = env.ok(&["backup", backup_arg]);
+    assert!(out.contains("integrity ok"), "{out}");
+
+    // A second backup to the same name is refused and leaves it alone.
+    let before = std::fs::read(&backup).unwrap();
+    let refused = env.paperboy(&["backup", backup_arg]);
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("already exists"), "{err}");
+    assert_eq!(std::fs::read(&backup).unwrap(), before);
+
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), daemon)
+        .await
+        .expect("daemon stops")
+        .unwrap()
+        .unwrap();
+
+    // Restore, as deploy/README.md says: copy the file to where
+    // database.url points (here a fresh directory), then start.
+    let restored_dir = env.dir.path().join("restored");
+    std::fs::create_dir_all(&restored_dir).unwrap();
+    let restored_db = restored_dir.join("paperboy.db");
+    std::fs::copy(&backup, &restored_db).unwrap();
+    let config = std::fs::read_to_string(&env.config_path).unwrap();
+    let old_url = env.dir.db_url();
+    assert!(config.contains(&old_url));
+    let new_url = format!("sqlite://{}", restored_db.display());
+    std::fs::write(&env.config_path, config.replace(&old_url, &new_url)).unwrap();
+
+    assert_eq!(env.ok(&["subscribers", "list"]), subscribers);
+    let status = env.ok(&["status", "--date", HF_DAY]);
+    assert!(status.contains("subscribers: 2 active"), "{status}");
+    assert!(
+        status.contains(&format!("deliveries for {HF_DAY}: 2 sent")),
+        "{status}"
+    );
+    // The delivery ledger came back too: running the same digest again on
+    // the restored database sends nothing.
+    let out = env.ok(&["digest", "--date", HF_DAY]);
+    assert!(out.contains("0 sent"), "{out}");
+    assert!(out.contains("2 already done"), "{out}");
+    assert_eq!(env.smtp.messages().len(), 2, "no second copy was mailed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_shows_the_last_runs_subscribers_and_deliveries_and_needs_an_existing_database() {
+    let env = TestEnv::new().await;
+    let out = env.paperboy(&["status"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no database"), "{err}");
+    assert!(!env.dir.db_path().exists(), "status created no database");
+
+    drop(env);
+    let env = env_with_a_sent_digest().await;
+    let status = env.ok(&["status", "--date", HF_DAY]);
+    assert!(
+        status.contains(&format!("last fetch: ok for {HF_DAY}")),
+        "{status}"
+    );
+    assert!(
+        status.contains(&format!("last digest: ok for {HF_DAY}")),
+        "{status}"
+    );
+    assert!(status.contains("(2 sent)"), "{status}");
+    assert!(
+        status.contains("subscribers: 2 active, 0 pending, 0 unsubscribed, 0 suspended"),
+        "{status}"
+    );
+    assert!(
+        status.contains(&format!(
+            "deliveries for {HF_DAY}: 2 sent, 0 deferred, 0 failed, 0 in flight, 0 pending"
+        )),
+        "{status}"
+    );
+    assert!(status.trim_end().ends_with("status: ok"), "{status}");
+    assert!(!status.contains("@example.org"), "no addresses: {status}");
+}
