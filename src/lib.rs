@@ -15,6 +15,7 @@
 //! - [`fetch`]: a fetch run, sources into the store.
 //! - [`web`]: the HTTP listener; [`status`]: the operator's `paperboy status`.
 //! - [`scheduler`]: cron jobs of the daemon; [`notify`]: systemd readiness and watchdog.
+//! - [`logging`]: tracing to stderr, with syslog priorities under the journal.
 //! - [`app`]: wiring; [`cli`]: the command line; [`demo`]: the offline tour.
 
 pub mod app;
@@ -25,6 +26,7 @@ pub mod digest;
 pub mod domain;
 pub mod fetch;
 pub mod links;
+pub mod logging;
 pub mod mail;
 pub mod matching;
 pub mod notify;

@@ -118,3 +118,61 @@ async fn status_shows_the_last_runs_subscribers_and_deliveries_and_needs_an_exis
     assert!(status.trim_end().ends_with("status: ok"), "{status}");
     assert!(!status.contains("@example.org"), "no addresses: {status}");
 }
+
+/// Runs the binary with stderr in a file; with `journal`, announces that
+/// file as the journal stream the way systemd does. Returns stderr.
+fn stderr_as_journal(env: &TestEnv, args: &[&str], journal: bool) -> String {
+    use std::os::unix::fs::MetadataExt as _;
+    let path = env.dir.path().join(format!("stderr-{journal}.log"));
+    let file = std::fs::File::create(&path).unwrap();
+    let meta = file.metadata().unwrap();
+    let mut cmd = env.command(args);
+    if journal {
+        cmd.env("JOURNAL_STREAM", format!("{}:{}", meta.dev(), meta.ino()));
+    } else {
+        cmd.env(
+            "JOURNAL_STREAM",
+            format!("{}:{}", meta.dev(), meta.ino() + 1),
+        );
+    }
+    cmd.stdout(std::process::Stdio::null())
+        .stderr(file)
+        .status()
+        .unwrap();
+    std::fs::read_to_string(&path).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_the_journal_every_log_line_starts_with_its_syslog_priority() {
+    let env = TestEnv::new().await;
+    env.http.route(
+        "/hostile/daily_papers",
+        crate::support::FixtureResponse::status(500),
+    );
+    let log = stderr_as_journal(&env, &["fetch", "--date", HF_DAY], true);
+    let lines: Vec<&str> = log.lines().filter(|l| !l.is_empty()).collect();
+    assert!(!lines.is_empty());
+    for line in &lines {
+        assert!(
+            ["<3>", "<4>", "<6>", "<7>"]
+                .iter()
+                .any(|p| line.starts_with(p)),
+            "unprefixed line {line:?} in\n{log}"
+        );
+    }
+    assert!(lines.iter().any(|l| l.starts_with("<6>")), "{log}");
+    assert!(
+        lines.iter().any(|l| l.starts_with("<3>")),
+        "the failed source and the command's error are errors:\n{log}"
+    );
+    assert!(lines.last().unwrap().starts_with("<3>error: "), "{log}");
+    assert!(!log.contains("\u{1b}["), "no colour codes: {log}");
+
+    // A JOURNAL_STREAM that names some other file is not the journal.
+    let plain = stderr_as_journal(&env, &["fetch", "--date", HF_DAY], false);
+    assert!(!plain.is_empty());
+    assert!(
+        plain.lines().all(|l| !l.starts_with('<')),
+        "no prefixes:\n{plain}"
+    );
+}
