@@ -14,11 +14,12 @@
 //! - [`mail`]: the only module that uses lettre.
 //! - [`fetch`]: a fetch run, sources into the store.
 //! - [`web`]: the HTTP listener; [`status`]: the operator's `paperboy status`.
-//! - [`scheduler`]: cron jobs of the daemon; [`notify`]: systemd readiness and watchdog.
+//! - [`scheduler`]: cron jobs of the daemon ([`catchup`]: runs missed while stopped); [`notify`]: systemd readiness and watchdog.
 //! - [`logging`]: tracing to stderr, with syslog priorities under the journal.
 //! - [`app`]: wiring; [`cli`]: the command line; [`demo`]: the offline tour.
 
 pub mod app;
+pub mod catchup;
 pub mod cli;
 pub mod credentials;
 pub mod demo;

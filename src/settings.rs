@@ -100,6 +100,9 @@ pub struct ScheduleSettings {
     pub retry: String,
     /// The timezone the cron expressions and "today" are read in.
     pub timezone: Tz,
+    /// At start, run a fetch or digest whose time passed while the daemon
+    /// was stopped (see [`crate::catchup`]).
+    pub catch_up: bool,
 }
 
 impl Default for ScheduleSettings {
@@ -109,6 +112,7 @@ impl Default for ScheduleSettings {
             digest: "0 0 7 * * *".into(),
             retry: "0 */15 * * * *".into(),
             timezone: Tz::UTC,
+            catch_up: true,
         }
     }
 }

@@ -8,6 +8,7 @@ mod support;
 
 mod harness_selftest;
 
+mod catchup;
 mod cli;
 mod digest;
 mod env;

@@ -5,9 +5,11 @@ use std::time::Duration;
 
 use crate::env::{TestEnv, HF_DAY};
 
-/// Two subscribers, the Hugging Face day fetched and its digest sent.
+/// Two subscribers, the Hugging Face day fetched and its digest sent. The
+/// daemon started on it must not catch up "today" (its runs are for the
+/// recorded day), so catch-up is off.
 async fn env_with_a_sent_digest() -> TestEnv {
-    let env = TestEnv::new().await;
+    let env = TestEnv::with_config("\n[schedule]\ncatch_up = false\n").await;
     env.ok(&["fetch", "--date", HF_DAY, "--source", "hf"]);
     for email in ["ada@example.org", "bob@example.org"] {
         env.ok(&[
