@@ -85,6 +85,14 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let notifier = Arc::new(crate::notify::Notifier::from_env());
+    let metrics_listener = match app.settings.metrics.listen {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("metrics.listen: binding {addr}"))?,
+        ),
+        None => None,
+    };
     let token = tokio_util::sync::CancellationToken::new();
     let scheduler = crate::scheduler::start(app.clone(), token.clone()).await?;
     let router = crate::web::router(app.clone());
@@ -103,7 +111,19 @@ pub async fn serve(
             token.cancel();
         })
     };
-    // Migrations ran in App::build and the listener is bound: ready.
+    let metrics = metrics_listener.map(|listener| {
+        let token = token.clone();
+        let router = crate::web::metrics::router(app.clone());
+        if let Ok(addr) = listener.local_addr() {
+            tracing::info!(metrics.listen = %addr, "serving metrics");
+        }
+        tokio::spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(async move { token.cancelled().await })
+                .await
+        })
+    });
+    // Migrations ran in App::build and the listeners are bound: ready.
     notifier.ready(&format!("serving on {}", listener_addr));
     let watchdog = notifier.spawn_watchdog();
     let served = server.await.context("web listener");
@@ -112,6 +132,11 @@ pub async fn serve(
     watcher.abort();
     if let Some(w) = watchdog {
         w.abort();
+    }
+    if let Some(m) = metrics {
+        if let Ok(Err(e)) = m.await {
+            tracing::warn!(error = %e, "metrics listener");
+        }
     }
     app.store.close().await;
     tracing::info!("paperboy stopped");

@@ -33,8 +33,17 @@ pub struct Settings {
     pub schedule: ScheduleSettings,
     #[serde(default)]
     pub digest: DigestSettings,
+    #[serde(default)]
+    pub metrics: MetricsSettings,
     #[serde(default = "default_sources")]
     pub sources: Vec<SourceConfig>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsSettings {
+    /// Address of the separate Prometheus `/metrics` listener; off when unset.
+    pub listen: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -176,6 +185,7 @@ impl Default for Settings {
             security: SecuritySettings::default(),
             schedule: ScheduleSettings::default(),
             digest: DigestSettings::default(),
+            metrics: MetricsSettings::default(),
             sources: default_sources(),
         }
     }

@@ -8,6 +8,7 @@
 
 mod deliveries;
 mod maintenance;
+mod metrics;
 mod papers;
 mod runs;
 mod subscribers;
@@ -21,6 +22,7 @@ use sqlx::SqlitePool;
 
 pub use deliveries::{Delivery, DeliveryStatus, Reservation};
 pub use maintenance::BackupReport;
+pub use metrics::MetricsSnapshot;
 pub use papers::StoreReport;
 pub use runs::{Run, RunKind};
 pub use subscribers::{NewTopic, Subscriber, SubscriberStatus, Topic, UpsertOutcome};

@@ -9,7 +9,12 @@ use crate::env::{TestEnv, HF_DAY};
 /// daemon started on it must not catch up "today" (its runs are for the
 /// recorded day), so catch-up is off.
 async fn env_with_a_sent_digest() -> TestEnv {
-    let env = TestEnv::with_config("\n[schedule]\ncatch_up = false\n").await;
+    env_with_a_sent_digest_and("").await
+}
+
+/// As [`env_with_a_sent_digest`], with extra TOML in the config.
+async fn env_with_a_sent_digest_and(extra: &str) -> TestEnv {
+    let env = TestEnv::with_config(&format!("\n[schedule]\ncatch_up = false\n{extra}")).await;
     env.ok(&["fetch", "--date", HF_DAY, "--source", "hf"]);
     for email in ["ada@example.org", "bob@example.org"] {
         env.ok(&[
@@ -177,4 +182,59 @@ async fn under_the_journal_every_log_line_starts_with_its_syslog_priority() {
         plain.lines().all(|l| !l.starts_with('<')),
         "no prefixes:\n{plain}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_are_served_on_their_own_listener_in_prometheus_text_format() {
+    let port = crate::support::free_port();
+    let env =
+        env_with_a_sent_digest_and(&format!("[metrics]\nlisten = \"127.0.0.1:{port}\"\n")).await;
+    let app = env.app().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let web = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let daemon = tokio::spawn(paperboy::app::serve(app, listener, async {
+        let _ = stopped.await;
+    }));
+
+    // serve binds the metrics address itself: wait until it answers (the
+    // deadline only turns a hang into a failure).
+    let url = format!("http://127.0.0.1:{port}/metrics");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let resp = loop {
+        match reqwest::get(&url).await {
+            Ok(r) => break r,
+            Err(e) => {
+                assert!(std::time::Instant::now() < deadline, "{e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    assert_eq!(resp.status(), 200);
+    let ct = resp.headers()["content-type"].to_str().unwrap().to_string();
+    assert!(ct.starts_with("text/plain; version=0.0.4"), "{ct}");
+    let text = resp.text().await.unwrap();
+    for needle in [
+        "# TYPE paperboy_digests gauge",
+        "paperboy_digests{status=\"sent\"} 2",
+        "paperboy_subscribers{status=\"active\"} 2",
+        "paperboy_paper_sightings_total{source=\"hf\"} ",
+        "paperboy_last_run_success{kind=\"digest\"} 1",
+        "paperboy_last_run_success{kind=\"fetch\"} 1",
+        "paperboy_unsubscribes_today 0",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in\n{text}");
+    }
+    assert!(!text.contains('@'), "no addresses:\n{text}");
+
+    // The public listener does not expose them.
+    let public = reqwest::get(format!("http://{web}/metrics")).await.unwrap();
+    assert_eq!(public.status(), 404);
+
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), daemon)
+        .await
+        .expect("daemon stops")
+        .unwrap()
+        .unwrap();
 }
