@@ -6,6 +6,7 @@
 //! Idempotency comes from constraints (`UNIQUE`, `ON CONFLICT`), never from
 //! read-then-write checks. Callers get domain types back, not rows.
 
+mod claims;
 mod deliveries;
 mod maintenance;
 mod metrics;

@@ -238,3 +238,73 @@ async fn metrics_are_served_on_their_own_listener_in_prometheus_text_format() {
         .unwrap()
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hand_run_digests_racing_the_daemon_send_each_digest_once_without_lock_errors() {
+    let env = TestEnv::with_config("\n[schedule]\ncatch_up = false\n").await;
+    env.ok(&["fetch", "--date", HF_DAY, "--source", "hf"]);
+    let people = ["ada@example.org", "bob@example.org", "cy@example.org"];
+    for email in people {
+        env.ok(&[
+            "subscribers",
+            "add",
+            email,
+            "--topic",
+            "ti:\"sparse attention\"",
+        ]);
+    }
+    let app = env.app().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let daemon = tokio::spawn(paperboy::app::serve(app.clone(), listener, async {
+        let _ = stopped.await;
+    }));
+
+    // Two operators' hand-run digests and the daemon's own digest job, at once.
+    let hand: Vec<_> = (0..2)
+        .map(|_| {
+            env.command(&["digest", "--date", HF_DAY])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let in_daemon = paperboy::scheduler::digest_job(
+        &app,
+        crate::env::hf_day(),
+        Default::default(),
+        &indicatif::ProgressBar::hidden(),
+    )
+    .await
+    .unwrap();
+    for child in hand {
+        let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+            .await
+            .unwrap()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("locked"), "{err}");
+        assert!(
+            out.status.success(),
+            "{}\n{err}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+    assert_eq!(in_daemon.failed, 0);
+
+    let got = env.smtp.wait_for(3, Duration::from_secs(20)).await;
+    let mut to: Vec<String> = got.iter().flat_map(|m| m.rcpt_to.clone()).collect();
+    to.sort();
+    assert_eq!(to, people, "each subscriber exactly once");
+    // And nothing more trickles in afterwards.
+    env.ok(&["digest", "--date", HF_DAY]);
+    assert_eq!(env.smtp.messages().len(), 3);
+
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), daemon)
+        .await
+        .expect("daemon stops")
+        .unwrap()
+        .unwrap();
+}
