@@ -308,3 +308,15 @@ async fn hand_run_digests_racing_the_daemon_send_each_digest_once_without_lock_e
         .unwrap()
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_metrics_address_that_cannot_be_bound_stops_the_daemon_naming_the_key() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    let env = TestEnv::with_config(&format!("\n[metrics]\nlisten = \"{addr}\"\n")).await;
+    let out = env.paperboy(&["serve"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("metrics.listen"), "{err}");
+    drop(taken);
+}
