@@ -31,6 +31,7 @@ impl App {
     /// Opens the database (applying migrations), loads the signing keys,
     /// builds the mailer and the sources. Fails naming what is wrong.
     pub async fn build(settings: Settings) -> anyhow::Result<App> {
+        settings.require_credentials()?;
         let store = Store::open(&settings.database.url, settings.database.max_connections).await?;
         let key_file = &settings.security.signing_key_file;
         if !key_file.exists() && settings.security.generate_missing_key {
@@ -83,25 +84,60 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let notifier = Arc::new(crate::notify::Notifier::from_env());
+    let metrics_listener = match app.settings.metrics.listen {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("metrics.listen: binding {addr}"))?,
+        ),
+        None => None,
+    };
     let token = tokio_util::sync::CancellationToken::new();
     let scheduler = crate::scheduler::start(app.clone(), token.clone()).await?;
     let router = crate::web::router(app.clone());
     let web_token = token.clone();
-    tracing::info!(listen = %listener.local_addr()?, "paperboy is serving");
+    let listener_addr = listener.local_addr()?;
+    tracing::info!(listen = %listener_addr, "paperboy is serving");
     let server = axum::serve(listener, router)
         .with_graceful_shutdown(async move { web_token.cancelled().await });
     let watcher = {
         let token = token.clone();
+        let notifier = notifier.clone();
         tokio::spawn(async move {
             shutdown.await;
             tracing::info!("shutdown requested");
+            notifier.stopping();
             token.cancel();
         })
     };
+    let metrics = metrics_listener.map(|listener| {
+        let token = token.clone();
+        let router = crate::web::metrics::router(app.clone());
+        if let Ok(addr) = listener.local_addr() {
+            tracing::info!(metrics.listen = %addr, "serving metrics");
+        }
+        tokio::spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(async move { token.cancelled().await })
+                .await
+        })
+    });
+    // Migrations ran in App::build and the listeners are bound: ready.
+    notifier.ready(&format!("serving on {}", listener_addr));
+    let watchdog = notifier.spawn_watchdog();
     let served = server.await.context("web listener");
     token.cancel();
     scheduler.stop().await;
     watcher.abort();
+    if let Some(w) = watchdog {
+        w.abort();
+    }
+    if let Some(m) = metrics {
+        if let Ok(Err(e)) = m.await {
+            tracing::warn!(error = %e, "metrics listener");
+        }
+    }
     app.store.close().await;
     tracing::info!("paperboy stopped");
     served

@@ -75,6 +75,17 @@ pub enum Command {
     Migrate,
     /// Validate the configuration, the database, the signing key and the mail transport.
     Check,
+    /// Write a consistent copy of the database to FILE (safe while the daemon runs; never overwrites).
+    Backup {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// Print the last fetch and digest runs, subscriber counts and today's deliveries; fails when the last run failed.
+    Status {
+        /// Digest day whose deliveries to count (default: today, in the schedule's timezone).
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        date: Option<NaiveDate>,
+    },
     /// Try paperboy out: bundled sample papers, one subscriber, a digest in an outbox.
     Demo {
         /// Directory for the demo's database, key and outbox.
@@ -130,6 +141,35 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Check => check(settings).await,
+        Command::Backup { file } => {
+            let store = crate::store::Store::open_existing(&settings.database.url).await?;
+            let report = store.backup_into(&file).await;
+            store.close().await;
+            let report = report?;
+            println!(
+                "backup written to {} ({} bytes, integrity ok)",
+                report.path.display(),
+                report.bytes
+            );
+            Ok(())
+        }
+        Command::Status { date } => {
+            let store = crate::store::Store::open_existing(&settings.database.url).await?;
+            let today = date.unwrap_or_else(|| {
+                Utc::now()
+                    .with_timezone(&settings.schedule.timezone)
+                    .date_naive()
+            });
+            let report = crate::status::StatusReport::gather(&store, today).await;
+            store.close().await;
+            let report = report.context("reading the status from the database")?;
+            println!("{report}");
+            let failed = report.failed_runs();
+            if !failed.is_empty() {
+                bail!("the last {} run failed", failed.join(" and "));
+            }
+            Ok(())
+        }
         command => {
             let app = App::build(settings).await?;
             run_with_app(Arc::new(app), command).await
@@ -239,7 +279,11 @@ async fn run_with_app(app: Arc<App>, command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Subscribers { command } => subscribers(&app, command).await,
-        Command::Migrate | Command::Check | Command::Demo { .. } => {
+        Command::Migrate
+        | Command::Check
+        | Command::Backup { .. }
+        | Command::Status { .. }
+        | Command::Demo { .. } => {
             unreachable!("handled before the app is built")
         }
     }

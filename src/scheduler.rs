@@ -143,7 +143,30 @@ pub async fn start(app: Arc<App>, token: CancellationToken) -> anyhow::Result<Sc
         scheduler.add(job).await.context("adding a scheduled job")?;
     }
     scheduler.start().await.context("starting the scheduler")?;
+    if app.settings.schedule.catch_up {
+        spawn_catch_up(app, token, locks[0].clone(), locks[1].clone());
+    }
     Ok(SchedulerHandle { scheduler, locks })
+}
+
+/// Runs [`crate::catchup::catch_up`] holding the fetch and digest locks, so
+/// a tick that comes meanwhile is skipped instead of overlapping it.
+fn spawn_catch_up(
+    app: Arc<App>,
+    token: CancellationToken,
+    fetch_lock: Arc<Mutex<()>>,
+    digest_lock: Arc<Mutex<()>>,
+) {
+    tokio::spawn(async move {
+        let _fetch = fetch_lock.lock().await;
+        let _digest = digest_lock.lock().await;
+        if token.is_cancelled() {
+            return;
+        }
+        if let Err(e) = crate::catchup::catch_up(&app, Utc::now()).await {
+            tracing::error!(error = format!("{e:#}"), "catching up missed runs failed");
+        }
+    });
 }
 
 async fn tick(app: &App, kind: JobKind, lock: &Mutex<()>, token: &CancellationToken) {

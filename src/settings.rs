@@ -33,8 +33,17 @@ pub struct Settings {
     pub schedule: ScheduleSettings,
     #[serde(default)]
     pub digest: DigestSettings,
+    #[serde(default)]
+    pub metrics: MetricsSettings,
     #[serde(default = "default_sources")]
     pub sources: Vec<SourceConfig>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsSettings {
+    /// Address of the separate Prometheus `/metrics` listener; off when unset.
+    pub listen: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -100,6 +109,9 @@ pub struct ScheduleSettings {
     pub retry: String,
     /// The timezone the cron expressions and "today" are read in.
     pub timezone: Tz,
+    /// At start, run a fetch or digest whose time passed while the daemon
+    /// was stopped (see [`crate::catchup`]).
+    pub catch_up: bool,
 }
 
 impl Default for ScheduleSettings {
@@ -109,6 +121,7 @@ impl Default for ScheduleSettings {
             digest: "0 0 7 * * *".into(),
             retry: "0 */15 * * * *".into(),
             timezone: Tz::UTC,
+            catch_up: true,
         }
     }
 }
@@ -172,6 +185,7 @@ impl Default for Settings {
             security: SecuritySettings::default(),
             schedule: ScheduleSettings::default(),
             digest: DigestSettings::default(),
+            metrics: MetricsSettings::default(),
             sources: default_sources(),
         }
     }
@@ -207,6 +221,10 @@ impl Settings {
                 .with_context(|| format!("reading config file {}", p.display()))?;
             builder = builder.add_source(config::File::from_str(&text, config::FileFormat::Toml));
         }
+        let credentials_dir = env
+            .iter()
+            .find(|(k, _)| k == "CREDENTIALS_DIRECTORY")
+            .map(|(_, v)| v.clone());
         let env_map: std::collections::HashMap<String, String> = env
             .into_iter()
             .filter(|(k, _)| k.starts_with("PAPERBOY__"))
@@ -221,14 +239,44 @@ impl Settings {
         let where_ = file
             .map(|p| format!(" in {}", p.display()))
             .unwrap_or_default();
-        let settings: Settings = builder
+        let mut settings: Settings = builder
             .build()
             .and_then(|c| c.try_deserialize())
+            .map_err(|e| anyhow::anyhow!("invalid configuration{where_}: {e}"))?;
+        settings
+            .resolve_credentials(credentials_dir.as_deref())
             .map_err(|e| anyhow::anyhow!("invalid configuration{where_}: {e}"))?;
         settings
             .validate()
             .map_err(|e| anyhow::anyhow!("invalid configuration{where_}: {e}"))?;
         Ok(settings)
+    }
+
+    /// Resolves `${CREDENTIALS_DIRECTORY}/NAME` in the secret-file settings
+    /// (see [`crate::credentials`]); [`Settings::require_credentials`] checks
+    /// they resolved before a command reads them.
+    fn resolve_credentials(&mut self, dir: Option<&str>) -> anyhow::Result<()> {
+        use crate::credentials::resolve;
+        self.security.signing_key_file = resolve(
+            "security.signing_key_file",
+            &self.security.signing_key_file,
+            dir,
+        )?;
+        if let Some(p) = &self.mail.smtp_password_file {
+            self.mail.smtp_password_file = Some(resolve("mail.smtp_password_file", p, dir)?);
+        }
+        Ok(())
+    }
+
+    /// Fails, naming the key, when a secret-file setting names a systemd
+    /// credential but this process has no credentials directory.
+    pub fn require_credentials(&self) -> anyhow::Result<()> {
+        use crate::credentials::require_resolved;
+        require_resolved("security.signing_key_file", &self.security.signing_key_file)?;
+        if let Some(p) = &self.mail.smtp_password_file {
+            require_resolved("mail.smtp_password_file", p)?;
+        }
+        Ok(())
     }
 
     /// Checks what serde cannot: cron syntax, ranges, cross-field rules.
@@ -342,6 +390,44 @@ mod tests {
         let e = Settings::load_from(Some(Path::new("/nope/x.toml")), Path::new("/nope"), vec![])
             .unwrap_err();
         assert!(e.to_string().contains("/nope/x.toml"), "{e}");
+    }
+
+    #[test]
+    fn secret_files_can_be_named_as_systemd_credentials() {
+        let toml = "[security]\nsigning_key_file = \"${CREDENTIALS_DIRECTORY}/signing.key\"\n\
+                    [mail]\nsmtp_password_file = \"${CREDENTIALS_DIRECTORY}/smtp-password\"\n";
+        let s = load_str(
+            toml,
+            &[("CREDENTIALS_DIRECTORY", "/run/credentials/p.service")],
+        )
+        .unwrap();
+        assert_eq!(
+            s.security.signing_key_file,
+            Path::new("/run/credentials/p.service/signing.key")
+        );
+        assert_eq!(
+            s.mail.smtp_password_file.as_deref(),
+            Some(Path::new("/run/credentials/p.service/smtp-password"))
+        );
+        let unresolved = load_str(toml, &[]).unwrap();
+        let e = crate::credentials::require_resolved(
+            "security.signing_key_file",
+            &unresolved.security.signing_key_file,
+        )
+        .unwrap_err();
+        assert!(
+            format!("{e:#}").contains("security.signing_key_file"),
+            "{e:#}"
+        );
+        let e = load_str(
+            "[security]\nsigning_key_file = \"${CREDENTIALS_DIRECTORY}/../x\"\n",
+            &[("CREDENTIALS_DIRECTORY", "/run/c")],
+        )
+        .unwrap_err();
+        assert!(
+            format!("{e:#}").contains("security.signing_key_file"),
+            "{e:#}"
+        );
     }
 
     #[test]

@@ -21,7 +21,7 @@ use crate::domain::{Paper, PaperId};
 use crate::links::Purpose;
 use crate::mail::{self, OutgoingEmail, SendError};
 use crate::matching::{self, Field, Matcher};
-use crate::store::{Delivery, Reservation, Subscriber, SubscriberStatus};
+use crate::store::{Delivery, DeliveryStatus, Reservation, Subscriber, SubscriberStatus};
 
 const PAGE: i64 = 500;
 
@@ -388,6 +388,7 @@ async fn send_jobs(app: &App, jobs: Vec<Job>, report: &mut DigestReport) {
             Ok(Outcome::Sent) => report.sent += 1,
             Ok(Outcome::Deferred) => report.deferred += 1,
             Ok(Outcome::Failed) => report.failed += 1,
+            Ok(Outcome::ClaimedElsewhere) => report.already_done += 1,
             Err(e) => {
                 report.deferred += 1;
                 tracing::error!(
@@ -403,13 +404,41 @@ enum Outcome {
     Sent,
     Deferred,
     Failed,
+    /// Another run (in this or another process) is sending it, or has.
+    ClaimedElsewhere,
+}
+
+/// Claims the delivery for this run (see [`crate::store::Store::claim_delivery`]).
+/// A delivery left `sending` is taken over only when the process that
+/// claimed it is gone (killed mid-send); a live one is still sending it.
+async fn claim(app: &App, delivery: &Delivery, now: DateTime<Utc>) -> anyhow::Result<bool> {
+    if delivery.status == DeliveryStatus::Sending {
+        if let Some(owner) = app.store.delivery_owner(delivery.id).await? {
+            if super::owner::is_alive(&owner) {
+                return Ok(false);
+            }
+        }
+    }
+    Ok(app
+        .store
+        .claim_delivery(
+            delivery.id,
+            delivery.status,
+            delivery.attempts,
+            super::owner::this_process(),
+            now,
+        )
+        .await?)
 }
 
 async fn send_one(app: &App, job: Job) -> anyhow::Result<Outcome> {
     let now = Utc::now();
     let email = build_email(app, &job, now)?;
     let id = job.delivery.id;
-    app.store.mark_sending(id, now).await?;
+    if !claim(app, &job.delivery, now).await? {
+        tracing::debug!(delivery.id = id, "digest claimed by another run");
+        return Ok(Outcome::ClaimedElsewhere);
+    }
     let started = Instant::now();
     let result = app.mailer.send(&email).await;
     let now = Utc::now();

@@ -6,7 +6,10 @@
 //! Idempotency comes from constraints (`UNIQUE`, `ON CONFLICT`), never from
 //! read-then-write checks. Callers get domain types back, not rows.
 
+mod claims;
 mod deliveries;
+mod maintenance;
+mod metrics;
 mod papers;
 mod runs;
 mod subscribers;
@@ -19,6 +22,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::SqlitePool;
 
 pub use deliveries::{Delivery, DeliveryStatus, Reservation};
+pub use maintenance::BackupReport;
+pub use metrics::MetricsSnapshot;
 pub use papers::StoreReport;
 pub use runs::{Run, RunKind};
 pub use subscribers::{NewTopic, Subscriber, SubscriberStatus, Topic, UpsertOutcome};

@@ -66,6 +66,17 @@ impl Store {
         Ok(())
     }
 
+    /// Whether any run of `kind` was recorded for `date`.
+    pub async fn has_run(&self, kind: RunKind, date: NaiveDate) -> DbResult<bool> {
+        Ok(sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM runs WHERE kind = ? AND target_date = ?)",
+        )
+        .bind(kind.as_str())
+        .bind(day(date))
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
     pub async fn last_run(&self, kind: RunKind) -> DbResult<Option<Run>> {
         let row = sqlx::query(
             "SELECT id, kind, target_date, started_at, finished_at, outcome, summary FROM runs

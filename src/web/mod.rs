@@ -2,6 +2,7 @@
 //! later; they read and write through the store only.
 
 mod health;
+pub mod metrics;
 
 use std::sync::Arc;
 

@@ -8,8 +8,11 @@ mod support;
 
 mod harness_selftest;
 
+mod catchup;
 mod cli;
 mod digest;
 mod env;
 mod fetch;
+mod notify;
+mod ops;
 mod serve;

@@ -1,0 +1,134 @@
+//! Catch-up at start: a fetch or digest whose scheduled time passed while
+//! the daemon was down is run once when it starts again.
+//!
+//! "Missed" means: the most recent scheduled time of the job (in the
+//! schedule's timezone) is in the past, no run of that job is recorded for
+//! that day, and the job has run before (a fresh install has missed
+//! nothing). Only the latest missed day is caught up — a digest covers the
+//! days before it through `digest.lookback_days`, and each paper is mailed
+//! once anyway. The time is always an argument, so tests move the clock.
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono_tz::Tz;
+
+use crate::app::App;
+use crate::store::RunKind;
+
+/// The day (in `tz`) of the latest time at or before `now` that `cron`
+/// schedules, looking back at most two days; `None` when nothing was due.
+pub fn last_due_day(cron: &croner::Cron, tz: Tz, now: DateTime<Utc>) -> Option<NaiveDate> {
+    let now = now.with_timezone(&tz);
+    let mut at = now - Duration::days(2);
+    let mut last = None;
+    // A bound, for schedules that fire every second.
+    for _ in 0..200_000 {
+        match cron.find_next_occurrence(&at, false) {
+            Ok(next) if next <= now => {
+                last = Some(next.date_naive());
+                at = next;
+            }
+            _ => break,
+        }
+    }
+    last
+}
+
+/// What [`catch_up`] found missed and ran.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct CatchUp {
+    pub fetched: Option<NaiveDate>,
+    pub digest: Option<NaiveDate>,
+}
+
+/// The day a job missed, if any (see the module doc).
+pub async fn missed(
+    app: &App,
+    kind: RunKind,
+    expr: &str,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Option<NaiveDate>> {
+    let cron = crate::settings::parse_cron(expr)
+        .map_err(|e| anyhow::anyhow!("schedule.{}: {e}", kind.as_str()))?;
+    let Some(day) = last_due_day(&cron, app.settings.schedule.timezone, now) else {
+        return Ok(None);
+    };
+    if app.store.last_run(kind).await?.is_none() || app.store.has_run(kind, day).await? {
+        return Ok(None);
+    }
+    Ok(Some(day))
+}
+
+/// Runs a missed fetch (for the missed day and the day before, as the
+/// scheduled fetch does), then a missed digest. The caller holds the job
+/// locks, so a cron tick cannot overlap it.
+pub async fn catch_up(app: &App, now: DateTime<Utc>) -> anyhow::Result<CatchUp> {
+    let mut done = CatchUp::default();
+    let schedule = &app.settings.schedule;
+    if let Some(day) = missed(app, RunKind::Fetch, &schedule.fetch, now).await? {
+        tracing::info!(fetch.date = %day, "catching up a fetch missed while stopped");
+        crate::scheduler::fetch_job(app, &[day - Duration::days(1), day], None).await?;
+        done.fetched = Some(day);
+    }
+    if let Some(day) = missed(app, RunKind::Digest, &schedule.digest, now).await? {
+        tracing::info!(digest.date = %day, "catching up a digest missed while stopped");
+        crate::scheduler::digest_job(
+            app,
+            day,
+            crate::digest::run::DigestOptions::default(),
+            &indicatif::ProgressBar::hidden(),
+        )
+        .await?;
+        done.digest = Some(day);
+    }
+    Ok(done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    fn cron(expr: &str) -> croner::Cron {
+        crate::settings::parse_cron(expr).unwrap()
+    }
+
+    #[test]
+    fn the_due_day_is_today_after_the_scheduled_time_and_yesterday_before_it() {
+        let daily_7 = cron("0 0 7 * * *");
+        assert_eq!(
+            last_due_day(&daily_7, Tz::UTC, at("2026-06-12T09:00:00Z")),
+            Some("2026-06-12".parse().unwrap())
+        );
+        assert_eq!(
+            last_due_day(&daily_7, Tz::UTC, at("2026-06-12T06:59:59Z")),
+            Some("2026-06-11".parse().unwrap())
+        );
+        assert_eq!(
+            last_due_day(&daily_7, Tz::UTC, at("2026-06-12T07:00:00Z")),
+            Some("2026-06-12".parse().unwrap()),
+            "the scheduled instant itself is due"
+        );
+    }
+
+    #[test]
+    fn the_due_day_is_read_in_the_schedules_timezone() {
+        // 07:00 in Tokyo is 22:00 UTC the day before.
+        let tz: Tz = "Asia/Tokyo".parse().unwrap();
+        assert_eq!(
+            last_due_day(&cron("0 0 7 * * *"), tz, at("2026-06-11T23:00:00Z")),
+            Some("2026-06-12".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn a_weekly_schedule_not_due_in_two_days_has_nothing_to_catch_up() {
+        // Mondays only; 2026-06-12 is a Friday.
+        assert_eq!(
+            last_due_day(&cron("0 0 7 * * MON"), Tz::UTC, at("2026-06-12T09:00:00Z")),
+            None
+        );
+    }
+}

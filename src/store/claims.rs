@@ -1,0 +1,104 @@
+//! Claiming a delivery for sending: a compare-and-set on the status and
+//! attempt count the claimant read, so of several runs that saw the same
+//! unfinished delivery exactly one hands it to SMTP.
+
+use chrono::{DateTime, Utc};
+
+use super::{ts, DbResult, DeliveryStatus, Store};
+
+impl Store {
+    /// Marks delivery `id` as `sending`, owned by `owner`, if it is still
+    /// in `expected` status with `attempts` attempts; returns whether this
+    /// call won it.
+    pub async fn claim_delivery(
+        &self,
+        id: i64,
+        expected: DeliveryStatus,
+        attempts: i64,
+        owner: &str,
+        now: DateTime<Utc>,
+    ) -> DbResult<bool> {
+        let done = sqlx::query(
+            "UPDATE deliveries SET status = 'sending', attempts = attempts + 1,
+                 updated_at = ?1, claimed_by = ?2
+             WHERE id = ?3 AND status = ?4 AND attempts = ?5
+                 AND status IN ('pending', 'sending', 'deferred')",
+        )
+        .bind(ts(now))
+        .bind(owner)
+        .bind(id)
+        .bind(expected.as_str())
+        .bind(attempts)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// The process that last claimed delivery `id`, if any.
+    pub async fn delivery_owner(&self, id: i64) -> DbResult<Option<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT claimed_by FROM deliveries WHERE id = ?")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?
+                .flatten(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::SubscriberEmail;
+    use crate::store::{test_store, NewTopic, Reservation};
+
+    #[tokio::test]
+    async fn of_two_claims_on_what_both_read_exactly_one_wins() {
+        let (store, _dir) = test_store().await;
+        let email = SubscriberEmail::parse("ada@example.org").unwrap();
+        let topic = NewTopic {
+            name: "t".into(),
+            query: "x".into(),
+        };
+        let sub = match store
+            .upsert_active(&email, &[topic], Utc::now())
+            .await
+            .unwrap()
+        {
+            crate::store::UpsertOutcome::Created(id) | crate::store::UpsertOutcome::Updated(id) => {
+                id
+            }
+        };
+        let day = "2026-06-12".parse().unwrap();
+        let Some(Reservation::New(d)) = store
+            .reserve_delivery(sub, day, "<m@x>", &[], 0, Utc::now())
+            .await
+            .unwrap()
+        else {
+            panic!("a new reservation")
+        };
+        let now = Utc::now();
+        assert!(store
+            .claim_delivery(d.id, d.status, d.attempts, "1:1", now)
+            .await
+            .unwrap());
+        assert!(!store
+            .claim_delivery(d.id, d.status, d.attempts, "2:2", now)
+            .await
+            .unwrap());
+        assert_eq!(
+            store.delivery_owner(d.id).await.unwrap().as_deref(),
+            Some("1:1")
+        );
+        // Taking over an abandoned 'sending' needs its current attempt count.
+        assert!(store
+            .claim_delivery(d.id, DeliveryStatus::Sending, d.attempts + 1, "3:3", now)
+            .await
+            .unwrap());
+        store.mark_sent(d.id, now).await.unwrap();
+        assert!(!store
+            .claim_delivery(d.id, DeliveryStatus::Sent, d.attempts + 2, "4:4", now)
+            .await
+            .unwrap());
+    }
+}
