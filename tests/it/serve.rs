@@ -80,6 +80,13 @@ async fn the_scheduler_runs_fetch_and_digest_jobs_on_their_cron_in_the_configure
         .with_timezone(&chrono_tz::Pacific::Kiritimati)
         .date_naive()
         .to_string();
+    let fetched_dates = || -> Vec<String> {
+        env.http
+            .requests_to("/api/daily_papers")
+            .iter()
+            .filter_map(|r| r.query_param("date"))
+            .collect()
+    };
     let mut health = serde_json::Value::Null;
     for _ in 0..100 {
         health = reqwest::get(format!("http://{addr}/healthz"))
@@ -88,7 +95,8 @@ async fn the_scheduler_runs_fetch_and_digest_jobs_on_their_cron_in_the_configure
             .json()
             .await
             .unwrap();
-        if health["last_fetch"]["outcome"].is_string()
+        if health["last_fetch"]["date"] == today.as_str()
+            && health["last_fetch"]["outcome"].is_string()
             && health["last_digest"]["outcome"].is_string()
         {
             break;
@@ -98,12 +106,7 @@ async fn the_scheduler_runs_fetch_and_digest_jobs_on_their_cron_in_the_configure
     assert_eq!(health["last_fetch"]["outcome"], "ok", "{health}");
     assert_eq!(health["last_digest"]["outcome"], "ok", "{health}");
     assert_eq!(health["last_digest"]["date"], today.as_str(), "{health}");
-    let dates: Vec<String> = env
-        .http
-        .requests_to("/api/daily_papers")
-        .iter()
-        .filter_map(|r| r.query_param("date"))
-        .collect();
+    let dates = fetched_dates();
     assert!(
         dates.contains(&today),
         "fetched {dates:?}, expected {today}"
