@@ -88,8 +88,11 @@ pub async fn serve(
     let router = crate::web::router(app.clone());
     let web_token = token.clone();
     tracing::info!(listen = %listener.local_addr()?, "paperboy is serving");
-    let server = axum::serve(listener, router)
-        .with_graceful_shutdown(async move { web_token.cancelled().await });
+    let server = axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { web_token.cancelled().await });
     let watcher = {
         let token = token.clone();
         tokio::spawn(async move {

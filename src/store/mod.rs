@@ -8,6 +8,7 @@
 
 mod deliveries;
 mod papers;
+mod preferences;
 mod runs;
 mod subscribers;
 
@@ -20,6 +21,7 @@ use sqlx::SqlitePool;
 
 pub use deliveries::{Delivery, DeliveryStatus, Reservation};
 pub use papers::StoreReport;
+pub use preferences::{ConfirmOutcome, Frequency, Preferences, SubscriptionRequest};
 pub use runs::{Run, RunKind};
 pub use subscribers::{NewTopic, Subscriber, SubscriberStatus, Topic, UpsertOutcome};
 
