@@ -13,3 +13,4 @@ mod digest;
 mod env;
 mod fetch;
 mod serve;
+mod web;
