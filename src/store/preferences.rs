@@ -6,7 +6,7 @@
 //! version in the same `UPDATE`, so a link revoked between the page load and
 //! the submit changes nothing.
 
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{DateTime, Datelike as _, Duration, NaiveDate, Utc};
 use sqlx::Row;
 
 use super::subscribers::replace_topics;
@@ -301,6 +301,31 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Of the subscribers with ids in `first..=last`, those not due a digest
+    /// on `date`: paused until a later day, or weekly on another weekday.
+    pub async fn not_due_on(
+        &self,
+        date: NaiveDate,
+        first: i64,
+        last: i64,
+    ) -> DbResult<std::collections::HashSet<i64>> {
+        let weekday = i64::from(date.weekday().num_days_from_monday());
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT id FROM subscribers WHERE id BETWEEN ?1 AND ?2 AND (
+                 (paused_until IS NOT NULL AND paused_until > ?3)
+                 OR (frequency = 'weekly' AND weekday IS NOT ?4))",
+        )
+        .bind(first)
+        .bind(last)
+        .bind(day(date))
+        .bind(weekday)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(ids.into_iter().collect())
+    }
+}
+
 fn weekday_from_index(d: i64) -> DbResult<chrono::Weekday> {
     u8::try_from(d)
         .ok()
@@ -428,6 +453,57 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(store.preferences(r.subscriber_id).await.unwrap(), prefs);
+    }
+
+    #[tokio::test]
+    async fn paused_and_weekly_subscribers_are_due_only_on_their_days() {
+        let (store, _dir) = test_store().await;
+        let now = Utc::now();
+        let mut ids = Vec::new();
+        for (i, prefs) in [
+            Preferences::default(),
+            Preferences {
+                frequency: Frequency::Weekly(chrono::Weekday::Thu),
+                ..Preferences::default()
+            },
+            Preferences {
+                paused_until: NaiveDate::from_ymd_opt(2026, 11, 28),
+                ..Preferences::default()
+            },
+        ]
+        .iter()
+        .enumerate()
+        {
+            let e = SubscriberEmail::parse(&format!("s{i}@example.org")).unwrap();
+            let id = store
+                .upsert_active(&e, &topics(&["q"]), now)
+                .await
+                .unwrap()
+                .id();
+            store
+                .save_preferences(id, 1, &topics(&["q"]), prefs, now)
+                .await
+                .unwrap();
+            ids.push(id);
+        }
+        let not_due = |y, m, d| {
+            let store = store.clone();
+            let (first, last) = (ids[0], ids[2]);
+            async move {
+                let mut v: Vec<i64> = store
+                    .not_due_on(NaiveDate::from_ymd_opt(y, m, d).unwrap(), first, last)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .collect();
+                v.sort();
+                v
+            }
+        };
+        // 2026-11-26 is a Thursday; the pause ends on Saturday the 28th.
+        assert_eq!(not_due(2026, 11, 26).await, vec![ids[2]]);
+        assert_eq!(not_due(2026, 11, 27).await, vec![ids[1], ids[2]]);
+        assert_eq!(not_due(2026, 11, 28).await, vec![ids[1]]);
     }
 
     #[tokio::test]

@@ -737,3 +737,73 @@ async fn bad_settings_are_refused_field_by_field_and_nothing_is_saved() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(site.snapshot().await, before);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_digest_skips_paused_subscribers_and_weekly_ones_on_other_days() {
+    use paperboy::store::{Frequency, NewTopic, Preferences};
+    let site = Site::start().await;
+    site.env.ok(&["fetch", "--date", crate::env::HF_DAY]);
+    let topic = [NewTopic {
+        name: "t".into(),
+        query: "ti:\"sparse attention\"".into(),
+    }];
+    // 2026-06-12 is a Friday.
+    let day = crate::env::hf_day();
+    let choices = [
+        ("daily@example.org", Preferences::default()),
+        (
+            "friday@example.org",
+            Preferences {
+                frequency: Frequency::Weekly(chrono::Weekday::Fri),
+                ..Preferences::default()
+            },
+        ),
+        (
+            "monday@example.org",
+            Preferences {
+                frequency: Frequency::Weekly(chrono::Weekday::Mon),
+                ..Preferences::default()
+            },
+        ),
+        (
+            "paused@example.org",
+            Preferences {
+                paused_until: Some(day + Days::days(1)),
+                ..Preferences::default()
+            },
+        ),
+        (
+            "resumed@example.org",
+            Preferences {
+                paused_until: Some(day),
+                ..Preferences::default()
+            },
+        ),
+    ];
+    for (email, prefs) in &choices {
+        let id = site
+            .app
+            .store
+            .upsert_active(&email.parse().unwrap(), &topic, Utc::now())
+            .await
+            .unwrap()
+            .id();
+        site.app
+            .store
+            .save_preferences(id, 1, &topic, prefs, Utc::now())
+            .await
+            .unwrap();
+    }
+    site.env.ok(&["digest", "--date", crate::env::HF_DAY]);
+    let got = site.mails(3).await;
+    let mut to: Vec<String> = got.into_iter().flat_map(|m| m.rcpt_to).collect();
+    to.sort();
+    assert_eq!(
+        to,
+        [
+            "daily@example.org",
+            "friday@example.org",
+            "resumed@example.org"
+        ]
+    );
+}
