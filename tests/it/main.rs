@@ -8,6 +8,7 @@ mod support;
 
 mod harness_selftest;
 
+mod browser;
 mod cli;
 mod digest;
 mod env;

@@ -15,23 +15,23 @@ use reqwest::StatusCode;
 use crate::env::TestEnv;
 use crate::support::{self, ReceivedMail};
 
-const PUBLIC: &str = "https://papers.example.org";
+pub const PUBLIC: &str = "https://papers.example.org";
 
-struct Site {
-    env: TestEnv,
-    app: Arc<App>,
+pub struct Site {
+    pub env: TestEnv,
+    pub app: Arc<App>,
     base: String,
-    http: reqwest::Client,
+    pub http: reqwest::Client,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl Site {
-    async fn start() -> Site {
+    pub async fn start() -> Site {
         Self::with_config(|toml| toml).await
     }
 
     /// As [`Site::start`], with the config file's text edited first.
-    async fn with_config(edit: impl FnOnce(String) -> String) -> Site {
+    pub async fn with_config(edit: impl FnOnce(String) -> String) -> Site {
         let env = TestEnv::new().await;
         let toml = std::fs::read_to_string(&env.config_path).unwrap();
         std::fs::write(&env.config_path, edit(toml)).unwrap();
@@ -56,12 +56,12 @@ impl Site {
     }
 
     /// A public link from a mail, pointed at this test server.
-    fn local(&self, public: &str) -> String {
+    pub fn local(&self, public: &str) -> String {
         assert!(public.starts_with(PUBLIC), "{public}");
         public.replacen(PUBLIC, &self.base, 1)
     }
 
-    fn url(&self, path: &str) -> String {
+    pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
@@ -86,7 +86,7 @@ impl Site {
             .await
     }
 
-    async fn mails(&self, n: usize) -> Vec<ReceivedMail> {
+    pub async fn mails(&self, n: usize) -> Vec<ReceivedMail> {
         let got = self.env.smtp.wait_for(n, Duration::from_secs(10)).await;
         assert_eq!(got.len(), n, "expected {n} mails");
         got
@@ -96,7 +96,7 @@ impl Site {
         LinkSigner::new(SigningKeys::load(self.env.dir.path().join("signing.key")).unwrap())
     }
 
-    async fn subscriber(&self, email: &str) -> paperboy::store::Subscriber {
+    pub async fn subscriber(&self, email: &str) -> paperboy::store::Subscriber {
         self.app
             .store
             .subscriber_by_email(&email.parse().unwrap())
@@ -139,7 +139,7 @@ impl Drop for Site {
 }
 
 /// The first link in a mail's text part that starts with `prefix`.
-fn link_in(mail: &ReceivedMail, prefix: &str) -> String {
+pub fn link_in(mail: &ReceivedMail, prefix: &str) -> String {
     let text = support::text_part(&mail.parsed()).unwrap();
     text.split_whitespace()
         .find(|w| w.starts_with(prefix))
