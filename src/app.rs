@@ -99,8 +99,11 @@ pub async fn serve(
     let web_token = token.clone();
     let listener_addr = listener.local_addr()?;
     tracing::info!(listen = %listener_addr, "paperboy is serving");
-    let server = axum::serve(listener, router)
-        .with_graceful_shutdown(async move { web_token.cancelled().await });
+    let server = axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { web_token.cancelled().await });
     let watcher = {
         let token = token.clone();
         let notifier = notifier.clone();

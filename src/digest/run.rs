@@ -102,6 +102,7 @@ pub async fn run_digest(
             .context("reading subscribers")?;
         let Some(last) = page.last() else { break };
         after = last.id;
+        let not_due = app.store.not_due_on(date, page[0].id, last.id).await?;
         let mut jobs = Vec::new();
         for sub in page {
             report.subscribers += 1;
@@ -112,6 +113,10 @@ pub async fn run_digest(
                 } else {
                     report.already_done += 1;
                 }
+                continue;
+            }
+            // Paused, or weekly on another day: no digest planned today.
+            if not_due.contains(&sub.id) {
                 continue;
             }
             let Some((kept, more)) = plan_for(app, &mut matcher, &papers, &sub).await? else {

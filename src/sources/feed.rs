@@ -222,6 +222,11 @@ pub fn html_to_text(html: &str) -> String {
     let mut rest = html;
     while let Some(lt) = rest.find('<') {
         out.push_str(&rest[..lt]);
+        // A literal `<` just before removed markup must not join what follows
+        // into a new tag (`<<!>p>` is not `<p>`).
+        if out.ends_with('<') {
+            out.push(' ');
+        }
         let after = &rest[lt + 1..];
         if let Some(comment) = after.strip_prefix("!--") {
             rest = comment.find("-->").map_or("", |i| &comment[i + 3..]);
@@ -473,6 +478,12 @@ mod tests {
         assert!(parse_feed_date("yesterday").is_none());
     }
 
+    #[test]
+    fn removed_markup_never_joins_a_literal_lt_into_a_tag() {
+        assert!(!html_to_text("<<!>p>").contains("<p>"));
+        assert!(!html_to_text("a <<!-- c -->b> d").contains("<b>"));
+    }
+
     proptest::proptest! {
         #[test]
         fn parsing_never_panics_on_arbitrary_bytes(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
@@ -484,6 +495,7 @@ mod tests {
             let t = html_to_text(&s);
             proptest::prop_assert!(!t.contains("<p>"));
         }
+
 
         #[test]
         fn parsing_never_panics_on_a_cut_or_mutated_feed(cut in 0usize..RDF.len(), pos in 0usize..RDF.len(), byte in proptest::num::u8::ANY) {

@@ -11,6 +11,7 @@ mod deliveries;
 mod maintenance;
 mod metrics;
 mod papers;
+mod preferences;
 mod runs;
 mod subscribers;
 
@@ -25,6 +26,7 @@ pub use deliveries::{Delivery, DeliveryStatus, Reservation};
 pub use maintenance::BackupReport;
 pub use metrics::MetricsSnapshot;
 pub use papers::StoreReport;
+pub use preferences::{ConfirmOutcome, Frequency, Preferences, SubscriptionRequest};
 pub use runs::{Run, RunKind};
 pub use subscribers::{NewTopic, Subscriber, SubscriberStatus, Topic, UpsertOutcome};
 

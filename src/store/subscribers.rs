@@ -255,7 +255,7 @@ async fn upsert_active_in(
     Ok(outcome)
 }
 
-async fn replace_topics(
+pub(super) async fn replace_topics(
     tx: &mut Transaction<'_, Sqlite>,
     subscriber_id: i64,
     topics: &[NewTopic],

@@ -8,6 +8,7 @@ mod support;
 
 mod harness_selftest;
 
+mod browser;
 mod catchup;
 mod cli;
 mod digest;
@@ -16,3 +17,4 @@ mod fetch;
 mod notify;
 mod ops;
 mod serve;
+mod web;

@@ -1,0 +1,529 @@
+//! Self-service: subscription requests from the web form, double opt-in,
+//! unsubscribing, the choices of the manage page, link revocation and the
+//! per-address link-mail rate limit.
+//!
+//! Every change that a signed link authorises is conditional on the link
+//! version in the same `UPDATE`, so a link revoked between the page load and
+//! the submit changes nothing.
+
+use chrono::{DateTime, Datelike as _, Duration, NaiveDate, Utc};
+use sqlx::Row;
+
+use super::subscribers::replace_topics;
+use super::{day, parse_day, ts, DbError, DbResult, NewTopic, Store, SubscriberStatus};
+use crate::domain::SubscriberEmail;
+
+/// How often a subscriber gets a digest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Frequency {
+    Daily,
+    /// Once a week on this weekday.
+    Weekly(chrono::Weekday),
+}
+
+/// What a subscriber chose on the manage page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Preferences {
+    pub frequency: Frequency,
+    /// Local hour 0..=23 in `timezone`; `None`: the daemon's digest time.
+    pub delivery_hour: Option<u32>,
+    pub timezone: Option<chrono_tz::Tz>,
+    /// No digest on days before this one.
+    pub paused_until: Option<NaiveDate>,
+}
+
+impl Default for Preferences {
+    fn default() -> Self {
+        Preferences {
+            frequency: Frequency::Daily,
+            delivery_hour: None,
+            timezone: None,
+            paused_until: None,
+        }
+    }
+}
+
+/// What a subscribe request found and did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SubscriptionRequest {
+    pub subscriber_id: i64,
+    pub link_version: i64,
+    /// The status after the request: `Pending` when a confirmation is due,
+    /// `Active` when the address was already confirmed (its topics are left
+    /// alone: the form is not authenticated), `Suspended` when nothing may
+    /// be sent.
+    pub status: SubscriberStatus,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfirmOutcome {
+    Confirmed,
+    AlreadyActive,
+    /// Unsubscribed, suspended, or the link version moved on.
+    NotConfirmable,
+}
+
+impl Store {
+    /// A subscribe form submission. A new address becomes `pending` with
+    /// `topics`; a pending or unsubscribed one gets `topics` and goes (back)
+    /// to `pending`; an active or suspended one is left unchanged.
+    pub async fn request_subscription(
+        &self,
+        email: &SubscriberEmail,
+        topics: &[NewTopic],
+        now: DateTime<Utc>,
+    ) -> DbResult<SubscriptionRequest> {
+        let mut tx = self.pool.begin().await?;
+        let existing =
+            sqlx::query("SELECT id, status, link_version FROM subscribers WHERE email = ?")
+                .bind(email.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
+        let request = match existing {
+            None => {
+                let id: i64 = sqlx::query_scalar(
+                    "INSERT INTO subscribers (email, status, created_at, updated_at)
+                     VALUES (?1, 'pending', ?2, ?2) RETURNING id",
+                )
+                .bind(email.as_str())
+                .bind(ts(now))
+                .fetch_one(&mut *tx)
+                .await?;
+                replace_topics(&mut tx, id, topics).await?;
+                SubscriptionRequest {
+                    subscriber_id: id,
+                    link_version: 1,
+                    status: SubscriberStatus::Pending,
+                }
+            }
+            Some(row) => {
+                let id: i64 = row.get("id");
+                let link_version: i64 = row.get("link_version");
+                let status: String = row.get("status");
+                let status = match status.as_str() {
+                    "active" => SubscriberStatus::Active,
+                    "suspended" => SubscriberStatus::Suspended,
+                    "pending" | "unsubscribed" => {
+                        sqlx::query(
+                            "UPDATE subscribers SET status = 'pending', updated_at = ? WHERE id = ?",
+                        )
+                        .bind(ts(now))
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                        replace_topics(&mut tx, id, topics).await?;
+                        SubscriberStatus::Pending
+                    }
+                    other => return Err(DbError::Corrupt(format!("subscribers.status {other:?}"))),
+                };
+                SubscriptionRequest {
+                    subscriber_id: id,
+                    link_version,
+                    status,
+                }
+            }
+        };
+        tx.commit().await?;
+        Ok(request)
+    }
+
+    /// Claims the right to send subscriber `id` a link mail now: true (and
+    /// recorded) unless one was sent less than `interval` ago. One statement,
+    /// so two concurrent requests cannot both win.
+    pub async fn claim_link_mail(
+        &self,
+        id: i64,
+        now: DateTime<Utc>,
+        interval: Duration,
+    ) -> DbResult<bool> {
+        let done = sqlx::query(
+            "UPDATE subscribers SET last_link_mail_at = ?1
+             WHERE id = ?2 AND (last_link_mail_at IS NULL OR last_link_mail_at <= ?3)",
+        )
+        .bind(ts(now))
+        .bind(id)
+        .bind(ts(now - interval))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Double opt-in: a pending subscriber whose link version is still
+    /// `link_version` becomes active.
+    pub async fn confirm_subscriber(
+        &self,
+        id: i64,
+        link_version: i64,
+        now: DateTime<Utc>,
+    ) -> DbResult<ConfirmOutcome> {
+        let done = sqlx::query(
+            "UPDATE subscribers SET status = 'active', confirmed_at = ?1, unsubscribed_at = NULL,
+                 updated_at = ?1
+             WHERE id = ?2 AND link_version = ?3 AND status = 'pending'",
+        )
+        .bind(ts(now))
+        .bind(id)
+        .bind(link_version)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 1 {
+            return Ok(ConfirmOutcome::Confirmed);
+        }
+        let s = self.subscriber_by_id(id).await?;
+        Ok(
+            if s.status == SubscriberStatus::Active && s.link_version == link_version {
+                ConfirmOutcome::AlreadyActive
+            } else {
+                ConfirmOutcome::NotConfirmable
+            },
+        )
+    }
+
+    /// Unsubscribes (idempotently: an unsubscribed subscriber stays as is).
+    /// `NotFound` when the subscriber is gone or `link_version` was revoked.
+    pub async fn unsubscribe(
+        &self,
+        id: i64,
+        link_version: i64,
+        now: DateTime<Utc>,
+    ) -> DbResult<()> {
+        let done = sqlx::query(
+            "UPDATE subscribers SET
+                 status = CASE WHEN status = 'suspended' THEN status ELSE 'unsubscribed' END,
+                 unsubscribed_at = COALESCE(unsubscribed_at, ?1),
+                 updated_at = CASE WHEN status = 'unsubscribed' THEN updated_at ELSE ?1 END
+             WHERE id = ?2 AND link_version = ?3",
+        )
+        .bind(ts(now))
+        .bind(id)
+        .bind(link_version)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(DbError::NotFound);
+        }
+        Ok(())
+    }
+
+    pub async fn preferences(&self, id: i64) -> DbResult<Preferences> {
+        let row = sqlx::query(
+            "SELECT frequency, weekday, delivery_hour, timezone, paused_until
+             FROM subscribers WHERE id = ?",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(DbError::NotFound)?;
+        let frequency: String = row.get("frequency");
+        let weekday: Option<i64> = row.get("weekday");
+        let frequency = match (frequency.as_str(), weekday) {
+            ("daily", _) => Frequency::Daily,
+            ("weekly", Some(d)) => Frequency::Weekly(weekday_from_index(d)?),
+            (f, d) => {
+                return Err(DbError::Corrupt(format!(
+                    "subscribers.frequency {f:?} with weekday {d:?}"
+                )))
+            }
+        };
+        let hour: Option<i64> = row.get("delivery_hour");
+        let timezone: Option<String> = row.get("timezone");
+        let timezone = timezone
+            .map(|t| {
+                t.parse::<chrono_tz::Tz>()
+                    .map_err(|_| DbError::Corrupt(format!("subscribers.timezone {t:?}")))
+            })
+            .transpose()?;
+        let paused: Option<String> = row.get("paused_until");
+        Ok(Preferences {
+            frequency,
+            delivery_hour: hour.map(|h| h as u32),
+            timezone,
+            paused_until: paused.as_deref().map(parse_day).transpose()?,
+        })
+    }
+
+    /// Saves topics and preferences if `link_version` is still current;
+    /// `NotFound` otherwise.
+    pub async fn save_preferences(
+        &self,
+        id: i64,
+        link_version: i64,
+        topics: &[NewTopic],
+        prefs: &Preferences,
+        now: DateTime<Utc>,
+    ) -> DbResult<()> {
+        let mut tx = self.pool.begin().await?;
+        let (frequency, weekday) = match prefs.frequency {
+            Frequency::Daily => ("daily", None),
+            Frequency::Weekly(d) => ("weekly", Some(d.num_days_from_monday() as i64)),
+        };
+        let done = sqlx::query(
+            "UPDATE subscribers SET frequency = ?1, weekday = ?2, delivery_hour = ?3,
+                 timezone = ?4, paused_until = ?5, updated_at = ?6
+             WHERE id = ?7 AND link_version = ?8",
+        )
+        .bind(frequency)
+        .bind(weekday)
+        .bind(prefs.delivery_hour.map(i64::from))
+        .bind(prefs.timezone.map(|t| t.name().to_string()))
+        .bind(prefs.paused_until.map(day))
+        .bind(ts(now))
+        .bind(id)
+        .bind(link_version)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(DbError::NotFound);
+        }
+        replace_topics(&mut tx, id, topics).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Revokes every link issued so far: bumps the link version if it is
+    /// still `link_version`, and returns the new one.
+    pub async fn revoke_links(
+        &self,
+        id: i64,
+        link_version: i64,
+        now: DateTime<Utc>,
+    ) -> DbResult<i64> {
+        sqlx::query_scalar(
+            "UPDATE subscribers SET link_version = link_version + 1, updated_at = ?1
+             WHERE id = ?2 AND link_version = ?3 RETURNING link_version",
+        )
+        .bind(ts(now))
+        .bind(id)
+        .bind(link_version)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(DbError::NotFound)
+    }
+}
+
+impl Store {
+    /// Of the subscribers with ids in `first..=last`, those not due a digest
+    /// on `date`: paused until a later day, or weekly on another weekday.
+    pub async fn not_due_on(
+        &self,
+        date: NaiveDate,
+        first: i64,
+        last: i64,
+    ) -> DbResult<std::collections::HashSet<i64>> {
+        let weekday = i64::from(date.weekday().num_days_from_monday());
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT id FROM subscribers WHERE id BETWEEN ?1 AND ?2 AND (
+                 (paused_until IS NOT NULL AND paused_until > ?3)
+                 OR (frequency = 'weekly' AND weekday IS NOT ?4))",
+        )
+        .bind(first)
+        .bind(last)
+        .bind(day(date))
+        .bind(weekday)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(ids.into_iter().collect())
+    }
+}
+
+fn weekday_from_index(d: i64) -> DbResult<chrono::Weekday> {
+    u8::try_from(d)
+        .ok()
+        .and_then(|d| chrono::Weekday::try_from(d).ok())
+        .ok_or_else(|| DbError::Corrupt(format!("subscribers.weekday {d}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::test_store;
+
+    fn topics(qs: &[&str]) -> Vec<NewTopic> {
+        qs.iter()
+            .map(|q| NewTopic {
+                name: q.to_string(),
+                query: q.to_string(),
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_request_for_an_active_address_leaves_its_topics_alone() {
+        let (store, _dir) = test_store().await;
+        let e = SubscriberEmail::parse("a@example.org").unwrap();
+        store
+            .upsert_active(&e, &topics(&["mine"]), Utc::now())
+            .await
+            .unwrap();
+        let r = store
+            .request_subscription(&e, &topics(&["theirs"]), Utc::now())
+            .await
+            .unwrap();
+        assert_eq!(r.status, SubscriberStatus::Active);
+        let s = store.subscriber_by_email(&e).await.unwrap();
+        assert_eq!(s.topics[0].query, "mine");
+    }
+
+    #[tokio::test]
+    async fn only_one_link_mail_per_interval_is_claimed() {
+        let (store, _dir) = test_store().await;
+        let e = SubscriberEmail::parse("a@example.org").unwrap();
+        let now = Utc::now();
+        let r = store
+            .request_subscription(&e, &topics(&["q"]), now)
+            .await
+            .unwrap();
+        let ten = Duration::minutes(10);
+        assert!(store
+            .claim_link_mail(r.subscriber_id, now, ten)
+            .await
+            .unwrap());
+        let soon = now + Duration::minutes(9);
+        assert!(!store
+            .claim_link_mail(r.subscriber_id, soon, ten)
+            .await
+            .unwrap());
+        let later = now + Duration::minutes(10);
+        assert!(store
+            .claim_link_mail(r.subscriber_id, later, ten)
+            .await
+            .unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_revoked_link_version_can_neither_confirm_nor_save() {
+        let (store, _dir) = test_store().await;
+        let e = SubscriberEmail::parse("a@example.org").unwrap();
+        let now = Utc::now();
+        let r = store
+            .request_subscription(&e, &topics(&["q"]), now)
+            .await
+            .unwrap();
+        let v2 = store.revoke_links(r.subscriber_id, 1, now).await.unwrap();
+        assert_eq!(v2, 2);
+        assert_eq!(
+            store
+                .confirm_subscriber(r.subscriber_id, 1, now)
+                .await
+                .unwrap(),
+            ConfirmOutcome::NotConfirmable
+        );
+        assert!(matches!(
+            store
+                .save_preferences(
+                    r.subscriber_id,
+                    1,
+                    &topics(&["x"]),
+                    &Preferences::default(),
+                    now
+                )
+                .await,
+            Err(DbError::NotFound)
+        ));
+        assert_eq!(
+            store
+                .confirm_subscriber(r.subscriber_id, 2, now)
+                .await
+                .unwrap(),
+            ConfirmOutcome::Confirmed
+        );
+    }
+
+    #[tokio::test]
+    async fn preferences_round_trip() {
+        let (store, _dir) = test_store().await;
+        let e = SubscriberEmail::parse("a@example.org").unwrap();
+        let now = Utc::now();
+        let r = store
+            .request_subscription(&e, &topics(&["q"]), now)
+            .await
+            .unwrap();
+        assert_eq!(
+            store.preferences(r.subscriber_id).await.unwrap(),
+            Preferences::default()
+        );
+        let prefs = Preferences {
+            frequency: Frequency::Weekly(chrono::Weekday::Thu),
+            delivery_hour: Some(7),
+            timezone: Some(chrono_tz::Europe::Berlin),
+            paused_until: NaiveDate::from_ymd_opt(2027, 1, 4),
+        };
+        store
+            .save_preferences(r.subscriber_id, 1, &topics(&["a", "b"]), &prefs, now)
+            .await
+            .unwrap();
+        assert_eq!(store.preferences(r.subscriber_id).await.unwrap(), prefs);
+    }
+
+    #[tokio::test]
+    async fn paused_and_weekly_subscribers_are_due_only_on_their_days() {
+        let (store, _dir) = test_store().await;
+        let now = Utc::now();
+        let mut ids = Vec::new();
+        for (i, prefs) in [
+            Preferences::default(),
+            Preferences {
+                frequency: Frequency::Weekly(chrono::Weekday::Thu),
+                ..Preferences::default()
+            },
+            Preferences {
+                paused_until: NaiveDate::from_ymd_opt(2026, 11, 28),
+                ..Preferences::default()
+            },
+        ]
+        .iter()
+        .enumerate()
+        {
+            let e = SubscriberEmail::parse(&format!("s{i}@example.org")).unwrap();
+            let id = store
+                .upsert_active(&e, &topics(&["q"]), now)
+                .await
+                .unwrap()
+                .id();
+            store
+                .save_preferences(id, 1, &topics(&["q"]), prefs, now)
+                .await
+                .unwrap();
+            ids.push(id);
+        }
+        let not_due = |y, m, d| {
+            let store = store.clone();
+            let (first, last) = (ids[0], ids[2]);
+            async move {
+                let mut v: Vec<i64> = store
+                    .not_due_on(NaiveDate::from_ymd_opt(y, m, d).unwrap(), first, last)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .collect();
+                v.sort();
+                v
+            }
+        };
+        // 2026-11-26 is a Thursday; the pause ends on Saturday the 28th.
+        assert_eq!(not_due(2026, 11, 26).await, vec![ids[2]]);
+        assert_eq!(not_due(2026, 11, 27).await, vec![ids[1], ids[2]]);
+        assert_eq!(not_due(2026, 11, 28).await, vec![ids[1]]);
+    }
+
+    #[tokio::test]
+    async fn unsubscribing_twice_keeps_the_first_time() {
+        let (store, _dir) = test_store().await;
+        let e = SubscriberEmail::parse("a@example.org").unwrap();
+        let t0 = Utc::now();
+        let r = store.upsert_active(&e, &topics(&["q"]), t0).await.unwrap();
+        store.unsubscribe(r.id(), 1, t0).await.unwrap();
+        store
+            .unsubscribe(r.id(), 1, t0 + Duration::hours(1))
+            .await
+            .unwrap();
+        let s = store.subscriber_by_email(&e).await.unwrap();
+        assert_eq!(s.status, SubscriberStatus::Unsubscribed);
+        let at: String = sqlx::query_scalar("SELECT unsubscribed_at FROM subscribers WHERE id = ?")
+            .bind(r.id())
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(at, ts(t0));
+    }
+}

@@ -1,0 +1,543 @@
+//! `GET /manage/{token}`: the subscriber's settings with a preview of what
+//! their topics would have matched in the last week. `POST` with `action`
+//! `preview` (re-renders the preview for the submitted topics, saves
+//! nothing), `save`, or `new_link` (revokes every older link and mails a
+//! fresh one).
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use askama::Template;
+use axum::extract::rejection::FormRejection;
+use axum::extract::{Form, Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use chrono::{DateTime, Duration, NaiveDate, Utc, Weekday};
+use serde::Deserialize;
+
+use super::error::{page, LinkFailure, WebError};
+use super::outgoing::{link_mail_interval, spawn_link_mail, LinkMail};
+use super::subscribe::{form_rejection, parse_topics, MessagePage};
+use super::Web;
+use crate::links::{LinkClaims, Purpose};
+use crate::matching::{highlight, Field, Matcher, Query};
+use crate::store::{DbError, Frequency, NewTopic, Preferences, Subscriber, SubscriberStatus};
+
+/// Days of papers the preview searches, today included.
+pub const PREVIEW_DAYS: i64 = 7;
+/// Papers listed in the preview (all are counted).
+const PREVIEW_LIST: usize = 25;
+
+const WEEKDAYS: [(&str, &str, Weekday); 7] = [
+    ("mon", "Monday", Weekday::Mon),
+    ("tue", "Tuesday", Weekday::Tue),
+    ("wed", "Wednesday", Weekday::Wed),
+    ("thu", "Thursday", Weekday::Thu),
+    ("fri", "Friday", Weekday::Fri),
+    ("sat", "Saturday", Weekday::Sat),
+    ("sun", "Sunday", Weekday::Sun),
+];
+
+pub struct Choice {
+    pub value: String,
+    pub label: String,
+    pub selected: bool,
+}
+
+pub struct TitleSpan {
+    pub text: String,
+    pub hit: bool,
+}
+
+pub struct PreviewPaper {
+    pub url: String,
+    pub title: Vec<TitleSpan>,
+    pub terms: String,
+}
+
+pub struct PreviewView {
+    pub count: usize,
+    pub days: i64,
+    pub papers: Vec<PreviewPaper>,
+}
+
+#[derive(Template)]
+#[template(path = "web/manage.html")]
+struct ManagePage {
+    base: String,
+    site_name: String,
+    notice: Option<String>,
+    status_note: Option<String>,
+    topics: String,
+    topic_errors: Vec<String>,
+    daily: bool,
+    weekdays: Vec<Choice>,
+    hours: Vec<Choice>,
+    frequency_error: Option<String>,
+    hour_error: Option<String>,
+    timezone: String,
+    timezone_error: Option<String>,
+    paused_until: String,
+    pause_error: Option<String>,
+    preview: Option<PreviewView>,
+    unsubscribe_action: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ManageForm {
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    topics: String,
+    #[serde(default)]
+    frequency: String,
+    #[serde(default)]
+    weekday: String,
+    #[serde(default)]
+    hour: String,
+    #[serde(default)]
+    timezone: String,
+    #[serde(default)]
+    paused_until: String,
+}
+
+/// The form's fields, each parsed or with its error.
+struct Parsed {
+    topics: Result<Vec<NewTopic>, Vec<String>>,
+    frequency: Result<Frequency, String>,
+    hour: Result<Option<u32>, String>,
+    timezone: Result<Option<chrono_tz::Tz>, String>,
+    paused_until: Result<Option<NaiveDate>, String>,
+}
+
+impl Parsed {
+    fn from_form(f: &ManageForm, today: NaiveDate) -> Parsed {
+        Parsed {
+            topics: parse_topics(&f.topics),
+            frequency: parse_frequency(&f.frequency, &f.weekday),
+            hour: parse_hour(&f.hour),
+            timezone: parse_timezone(&f.timezone),
+            paused_until: parse_pause(&f.paused_until, today),
+        }
+    }
+
+    fn preferences(&self) -> Option<(Vec<NewTopic>, Preferences)> {
+        Some((
+            self.topics.clone().ok()?,
+            Preferences {
+                frequency: *self.frequency.as_ref().ok()?,
+                delivery_hour: *self.hour.as_ref().ok()?,
+                timezone: *self.timezone.as_ref().ok()?,
+                paused_until: *self.paused_until.as_ref().ok()?,
+            },
+        ))
+    }
+}
+
+pub async fn show(
+    State(web): State<Arc<Web>>,
+    Path(token): Path<String>,
+) -> Result<Response, WebError> {
+    let now = Utc::now();
+    let (subscriber, claims) = super::token::verify(&web, &token, Purpose::Manage, now).await?;
+    let prefs = web.app.store.preferences(subscriber.id).await?;
+    let topics: Vec<NewTopic> = subscriber
+        .topics
+        .iter()
+        .map(|t| NewTopic {
+            name: t.name.clone(),
+            query: t.query.clone(),
+        })
+        .collect();
+    let preview = preview(&web, &topics, web.app.today(now)).await?;
+    let form = form_of(&subscriber, &prefs);
+    let view = view(
+        &web,
+        &subscriber,
+        &claims,
+        &form,
+        None,
+        Some(preview),
+        None,
+        now,
+    );
+    page(StatusCode::OK, &view)
+}
+
+pub async fn submit(
+    State(web): State<Arc<Web>>,
+    Path(token): Path<String>,
+    form: Result<Form<ManageForm>, FormRejection>,
+) -> Result<Response, WebError> {
+    let now = Utc::now();
+    let (subscriber, claims) = super::token::verify(&web, &token, Purpose::Manage, now).await?;
+    let Form(form) = form.map_err(form_rejection)?;
+    let today = web.app.today(now);
+    match form.action.as_str() {
+        "preview" => {
+            let parsed = Parsed::from_form(&form, today);
+            let preview = match &parsed.topics {
+                Ok(t) => Some(preview(&web, t, today).await?),
+                Err(_) => None,
+            };
+            let notice = "Preview only: nothing is saved until you press Save.".to_string();
+            let view = view(
+                &web,
+                &subscriber,
+                &claims,
+                &form,
+                Some(notice),
+                preview,
+                Some(&parsed),
+                now,
+            );
+            page(StatusCode::OK, &view)
+        }
+        "save" => {
+            let parsed = Parsed::from_form(&form, today);
+            let Some((topics, prefs)) = parsed.preferences() else {
+                let view = view(
+                    &web,
+                    &subscriber,
+                    &claims,
+                    &form,
+                    None,
+                    None,
+                    Some(&parsed),
+                    now,
+                );
+                return page(StatusCode::UNPROCESSABLE_ENTITY, &view);
+            };
+            match web
+                .app
+                .store
+                .save_preferences(subscriber.id, claims.link_version, &topics, &prefs, now)
+                .await
+            {
+                Ok(()) => {}
+                Err(DbError::NotFound) => return Err(WebError::Link(LinkFailure::Revoked)),
+                Err(e) => return Err(e.into()),
+            }
+            tracing::info!(subscriber.id = subscriber.id, "preferences saved");
+            let preview = preview(&web, &topics, today).await?;
+            let view = view(
+                &web,
+                &subscriber,
+                &claims,
+                &form,
+                Some("Saved.".into()),
+                Some(preview),
+                None,
+                now,
+            );
+            page(StatusCode::OK, &view)
+        }
+        "new_link" => new_link(web, subscriber, claims, now).await,
+        _ => Err(WebError::BadRequest(
+            StatusCode::BAD_REQUEST,
+            "Unknown action; please use the buttons on the page.".into(),
+        )),
+    }
+}
+
+/// Revokes every link issued so far and mails a manage link at the new
+/// version. Refused (changing nothing) if a link mail went out less than
+/// ten minutes ago, so nobody is left without a working link.
+async fn new_link(
+    web: Arc<Web>,
+    subscriber: Subscriber,
+    claims: LinkClaims,
+    now: DateTime<Utc>,
+) -> Result<Response, WebError> {
+    let store = &web.app.store;
+    if !store
+        .claim_link_mail(subscriber.id, now, link_mail_interval())
+        .await?
+    {
+        return Err(WebError::RateLimited);
+    }
+    let version = match store
+        .revoke_links(subscriber.id, claims.link_version, now)
+        .await
+    {
+        Ok(v) => v,
+        Err(DbError::NotFound) => return Err(WebError::Link(LinkFailure::Revoked)),
+        Err(e) => return Err(e.into()),
+    };
+    tracing::info!(subscriber.id = subscriber.id, "links revoked");
+    spawn_link_mail(
+        web.clone(),
+        LinkMail::Manage,
+        subscriber.id,
+        version,
+        subscriber.email,
+        Vec::new(),
+        now,
+    );
+    page(
+        StatusCode::OK,
+        &MessagePage {
+            base: web.base_path(),
+            title: "A new link is on its way".into(),
+            paragraphs: vec![
+                "Every older link (in earlier emails, and this page's) no longer works.".into(),
+                "We have emailed you a new link to your settings.".into(),
+            ],
+            manage_url: None,
+        },
+    )
+}
+
+/// The papers of the last [`PREVIEW_DAYS`] days that any of `topics`
+/// matches, newest first, titles highlighted.
+async fn preview(
+    web: &Web,
+    topics: &[NewTopic],
+    today: NaiveDate,
+) -> Result<PreviewView, WebError> {
+    let from = today - Duration::days(PREVIEW_DAYS - 1);
+    let papers = web.app.store.papers_between(from, today).await?;
+    let mut matcher = Matcher::new(&papers);
+    let compiled: Vec<_> = topics
+        .iter()
+        .filter_map(|t| Query::parse(&t.query).ok())
+        .map(|q| matcher.compile(&q))
+        .collect();
+    let mut hits = BTreeSet::new();
+    for c in &compiled {
+        hits.extend(matcher.matches(c).iter());
+    }
+    let listed = hits
+        .iter()
+        .rev()
+        .take(PREVIEW_LIST)
+        .map(|&i| {
+            let terms: Vec<_> = compiled
+                .iter()
+                .filter(|c| matcher.matches(c).contains(i))
+                .flat_map(|c| matcher.explain(c, i))
+                .collect();
+            let mut labels: Vec<String> = terms.iter().map(|t| t.label.clone()).collect();
+            labels.dedup();
+            let p = &papers[i];
+            PreviewPaper {
+                url: safe_href(&p.url),
+                title: highlight(&p.title, &terms, Field::Title)
+                    .into_iter()
+                    .map(|s| TitleSpan {
+                        text: s.text,
+                        hit: s.hit,
+                    })
+                    .collect(),
+                terms: labels.join(", "),
+            }
+        })
+        .collect();
+    Ok(PreviewView {
+        count: hits.len(),
+        days: PREVIEW_DAYS,
+        papers: listed,
+    })
+}
+
+fn safe_href(url: &str) -> String {
+    let lower = url.trim().to_ascii_lowercase();
+    if lower.starts_with("https://") || lower.starts_with("http://") {
+        url.trim().to_string()
+    } else {
+        "#".into()
+    }
+}
+
+/// The stored settings as the form would submit them.
+fn form_of(s: &Subscriber, prefs: &Preferences) -> ManageForm {
+    let (frequency, weekday) = match prefs.frequency {
+        Frequency::Daily => ("daily", String::new()),
+        Frequency::Weekly(d) => (
+            "weekly",
+            WEEKDAYS
+                .iter()
+                .find(|w| w.2 == d)
+                .map(|w| w.0.to_string())
+                .unwrap_or_default(),
+        ),
+    };
+    ManageForm {
+        action: String::new(),
+        topics: s
+            .topics
+            .iter()
+            .map(|t| t.query.as_str())
+            .collect::<Vec<_>>()
+            .join("\n"),
+        frequency: frequency.into(),
+        weekday,
+        hour: prefs
+            .delivery_hour
+            .map(|h| h.to_string())
+            .unwrap_or_default(),
+        timezone: prefs
+            .timezone
+            .map(|t| t.name().to_string())
+            .unwrap_or_default(),
+        paused_until: prefs
+            .paused_until
+            .map(|d| d.format("%Y-%m-%d").to_string())
+            .unwrap_or_default(),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn view(
+    web: &Web,
+    subscriber: &Subscriber,
+    claims: &LinkClaims,
+    form: &ManageForm,
+    notice: Option<String>,
+    preview: Option<PreviewView>,
+    parsed: Option<&Parsed>,
+    now: DateTime<Utc>,
+) -> ManagePage {
+    let unsubscribe = super::token::sign(
+        web,
+        Purpose::Unsubscribe,
+        subscriber.id,
+        claims.link_version,
+        now,
+    );
+    let status_note = match subscriber.status {
+        SubscriberStatus::Active => None,
+        SubscriberStatus::Pending => Some(
+            "Your subscription is not confirmed yet: use the link in the confirmation email."
+                .into(),
+        ),
+        SubscriberStatus::Unsubscribed => Some(
+            "You are unsubscribed: no digests are sent. To subscribe again, use the subscribe page."
+                .into(),
+        ),
+        SubscriberStatus::Suspended => {
+            Some("Delivery to your address is suspended after repeated failures.".into())
+        }
+    };
+    let weekly_day = if form.frequency == "weekly" {
+        form.weekday.as_str()
+    } else {
+        "mon"
+    };
+    let default_hour = Choice {
+        value: String::new(),
+        label: "Default (when the day's digest runs)".into(),
+        selected: form.hour.is_empty(),
+    };
+    ManagePage {
+        base: web.base_path(),
+        site_name: web.app.settings.digest.site_name.clone(),
+        notice,
+        status_note,
+        topics: form.topics.clone(),
+        topic_errors: parsed
+            .and_then(|p| p.topics.as_ref().err().cloned())
+            .unwrap_or_default(),
+        daily: form.frequency != "weekly",
+        weekdays: WEEKDAYS
+            .iter()
+            .map(|(v, l, _)| Choice {
+                value: v.to_string(),
+                label: l.to_string(),
+                selected: *v == weekly_day,
+            })
+            .collect(),
+        hours: std::iter::once(default_hour)
+            .chain((0..24).map(|h| Choice {
+                value: h.to_string(),
+                label: format!("{h:02}:00"),
+                selected: form.hour == h.to_string(),
+            }))
+            .collect(),
+        frequency_error: parsed.and_then(|p| p.frequency.as_ref().err().cloned()),
+        hour_error: parsed.and_then(|p| p.hour.as_ref().err().cloned()),
+        timezone: form.timezone.clone(),
+        timezone_error: parsed.and_then(|p| p.timezone.as_ref().err().cloned()),
+        paused_until: form.paused_until.clone(),
+        pause_error: parsed.and_then(|p| p.paused_until.as_ref().err().cloned()),
+        preview,
+        unsubscribe_action: format!("{}/unsubscribe/{unsubscribe}", web.base_path()),
+    }
+}
+
+fn parse_frequency(frequency: &str, weekday: &str) -> Result<Frequency, String> {
+    match frequency {
+        "daily" => Ok(Frequency::Daily),
+        "weekly" => WEEKDAYS
+            .iter()
+            .find(|w| w.0 == weekday)
+            .map(|w| Frequency::Weekly(w.2))
+            .ok_or_else(|| "Choose the weekday for a weekly digest.".to_string()),
+        _ => Err("Choose daily or weekly.".into()),
+    }
+}
+
+fn parse_hour(hour: &str) -> Result<Option<u32>, String> {
+    let hour = hour.trim();
+    if hour.is_empty() {
+        return Ok(None);
+    }
+    match hour.parse::<u32>() {
+        Ok(h) if h < 24 => Ok(Some(h)),
+        _ => Err("The delivery hour is a whole hour from 0 to 23.".into()),
+    }
+}
+
+fn parse_timezone(tz: &str) -> Result<Option<chrono_tz::Tz>, String> {
+    let tz = tz.trim();
+    if tz.is_empty() {
+        return Ok(None);
+    }
+    tz.parse::<chrono_tz::Tz>().map(Some).map_err(|_| {
+        format!("Unknown timezone {tz:?}: use a name like Europe/Berlin or America/New_York.")
+    })
+}
+
+fn parse_pause(date: &str, today: NaiveDate) -> Result<Option<NaiveDate>, String> {
+    let date = date.trim();
+    if date.is_empty() {
+        return Ok(None);
+    }
+    match NaiveDate::parse_from_str(date, "%Y-%m-%d") {
+        Ok(d) if d > today => Ok(Some(d)),
+        Ok(_) => Err("Choose a date after today to pause until (or leave it empty).".into()),
+        Err(_) => Err("Write the date as YYYY-MM-DD.".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_fields_are_parsed_strictly() {
+        let today = NaiveDate::from_ymd_opt(2026, 11, 26).unwrap();
+        assert_eq!(parse_frequency("daily", ""), Ok(Frequency::Daily));
+        assert_eq!(
+            parse_frequency("weekly", "thu"),
+            Ok(Frequency::Weekly(Weekday::Thu))
+        );
+        assert!(parse_frequency("weekly", "").is_err());
+        assert!(parse_frequency("hourly", "").is_err());
+        assert_eq!(parse_hour(""), Ok(None));
+        assert_eq!(parse_hour("23"), Ok(Some(23)));
+        assert!(parse_hour("24").is_err());
+        assert!(parse_hour("-1").is_err());
+        assert_eq!(
+            parse_timezone("Europe/Berlin"),
+            Ok(Some(chrono_tz::Europe::Berlin))
+        );
+        assert!(parse_timezone("Mars/Olympus").is_err());
+        assert_eq!(
+            parse_pause("2026-12-01", today),
+            Ok(NaiveDate::from_ymd_opt(2026, 12, 1))
+        );
+        assert!(parse_pause("2026-11-26", today).is_err());
+        assert!(parse_pause("1/12/2026", today).is_err());
+    }
+}

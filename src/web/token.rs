@@ -1,0 +1,39 @@
+//! Turning a token from a URL into the subscriber it speaks for: signature,
+//! purpose and expiry by [`crate::links`], then revocation against the
+//! subscriber's current link version.
+
+use chrono::{DateTime, Utc};
+
+use super::error::{LinkFailure, WebError};
+use super::Web;
+use crate::links::{LinkClaims, Purpose};
+use crate::store::{DbError, Subscriber};
+
+pub async fn verify(
+    web: &Web,
+    token: &str,
+    purpose: Purpose,
+    now: DateTime<Utc>,
+) -> Result<(Subscriber, LinkClaims), WebError> {
+    let claims = web
+        .app
+        .signer
+        .verify(token, purpose, now)
+        .map_err(|e| WebError::Link(e.into()))?;
+    let subscriber = match web.app.store.subscriber_by_id(claims.subscriber_id).await {
+        Ok(s) => s,
+        Err(DbError::NotFound) => return Err(WebError::Link(LinkFailure::Revoked)),
+        Err(e) => return Err(e.into()),
+    };
+    if subscriber.link_version != claims.link_version {
+        return Err(WebError::Link(LinkFailure::Revoked));
+    }
+    Ok((subscriber, claims))
+}
+
+/// A fresh token for `purpose` at the subscriber's current link version.
+pub fn sign(web: &Web, purpose: Purpose, id: i64, link_version: i64, now: DateTime<Utc>) -> String {
+    web.app
+        .signer
+        .sign(purpose, id, link_version, purpose.default_expiry(now))
+}

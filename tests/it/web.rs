@@ -1,0 +1,809 @@
+//! The subscriber pages over real HTTP: `paperboy::app::serve` on port 0,
+//! driven with reqwest; the mails they send arrive at the loopback SMTP
+//! server and their links are followed.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{Duration as Days, Utc};
+use paperboy::app::App;
+use paperboy::links::{LinkSigner, Purpose, SigningKeys};
+use paperboy::store::SubscriberStatus;
+use reqwest::header::CONTENT_TYPE;
+use reqwest::StatusCode;
+
+use crate::env::TestEnv;
+use crate::support::{self, ReceivedMail};
+
+pub const PUBLIC: &str = "https://papers.example.org";
+
+pub struct Site {
+    pub env: TestEnv,
+    pub app: Arc<App>,
+    base: String,
+    pub http: reqwest::Client,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Site {
+    pub async fn start() -> Site {
+        Self::with_config(|toml| toml).await
+    }
+
+    /// As [`Site::start`], with the config file's text edited first.
+    pub async fn with_config(edit: impl FnOnce(String) -> String) -> Site {
+        let env = TestEnv::new().await;
+        let toml = std::fs::read_to_string(&env.config_path).unwrap();
+        std::fs::write(&env.config_path, edit(toml)).unwrap();
+        let app = env.app().await;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(paperboy::app::serve(app.clone(), listener, async {
+            let _ = stopped.await;
+        }));
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        Site {
+            env,
+            app,
+            base,
+            http,
+            stop: Some(stop),
+        }
+    }
+
+    /// A public link from a mail, pointed at this test server.
+    pub fn local(&self, public: &str) -> String {
+        assert!(public.starts_with(PUBLIC), "{public}");
+        public.replacen(PUBLIC, &self.base, 1)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, String) {
+        let r = self.http.get(self.url(path)).send().await.unwrap();
+        (r.status(), r.text().await.unwrap())
+    }
+
+    async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> (StatusCode, String) {
+        let r = self
+            .http
+            .post(self.url(path))
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        (r.status(), r.text().await.unwrap())
+    }
+
+    async fn subscribe(&self, email: &str, topics: &str) -> (StatusCode, String) {
+        self.post_form("/subscribe", &[("email", email), ("topics", topics)])
+            .await
+    }
+
+    pub async fn mails(&self, n: usize) -> Vec<ReceivedMail> {
+        let got = self.env.smtp.wait_for(n, Duration::from_secs(10)).await;
+        assert_eq!(got.len(), n, "expected {n} mails");
+        got
+    }
+
+    fn signer(&self) -> LinkSigner {
+        LinkSigner::new(SigningKeys::load(self.env.dir.path().join("signing.key")).unwrap())
+    }
+
+    pub async fn subscriber(&self, email: &str) -> paperboy::store::Subscriber {
+        self.app
+            .store
+            .subscriber_by_email(&email.parse().unwrap())
+            .await
+            .unwrap()
+    }
+
+    /// Every row a page could change, as text.
+    async fn snapshot(&self) -> Vec<String> {
+        let pool = self.app.store.pool();
+        let mut rows: Vec<String> = sqlx::query_scalar(
+            "SELECT id || '|' || email || '|' || status || '|' || link_version || '|' ||
+                    COALESCE(confirmed_at, '') || '|' || COALESCE(unsubscribed_at, '') || '|' ||
+                    updated_at || '|' || frequency || '|' || COALESCE(weekday, '') || '|' ||
+                    COALESCE(delivery_hour, '') || '|' || COALESCE(timezone, '') || '|' ||
+                    COALESCE(paused_until, '') || '|' || COALESCE(last_link_mail_at, '')
+             FROM subscribers ORDER BY id",
+        )
+        .fetch_all(pool)
+        .await
+        .unwrap();
+        let topics: Vec<String> = sqlx::query_scalar(
+            "SELECT subscriber_id || '|' || position || '|' || query FROM topics
+             ORDER BY subscriber_id, position",
+        )
+        .fetch_all(pool)
+        .await
+        .unwrap();
+        rows.extend(topics);
+        rows
+    }
+}
+
+impl Drop for Site {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// The first link in a mail's text part that starts with `prefix`.
+pub fn link_in(mail: &ReceivedMail, prefix: &str) -> String {
+    let text = support::text_part(&mail.parsed()).unwrap();
+    text.split_whitespace()
+        .find(|w| w.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no {prefix} link in:\n{text}"))
+        .to_string()
+}
+
+fn path_of(public: &str) -> String {
+    public.strip_prefix(PUBLIC).unwrap().to_string()
+}
+
+fn today(site: &Site) -> String {
+    site.app.today(Utc::now()).to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_signs_up_confirms_manages_and_unsubscribes_in_one_click() {
+    let site =
+        Site::with_config(|toml| toml.replace("[digest]\n", "[digest]\nsend_empty = true\n")).await;
+    let day = today(&site);
+    // The recorded day's papers, announced today as far as the preview and
+    // the digest are concerned.
+    site.env.ok(&["fetch", "--date", crate::env::HF_DAY]);
+    sqlx::query("UPDATE paper_sightings SET day = ?")
+        .bind(&day)
+        .execute(site.app.store.pool())
+        .await
+        .unwrap();
+
+    let (status, body) = site.get("/").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains(r#"<label for="email">"#));
+    let (status, body) = site
+        .subscribe("ada@example.org", "ti:\"sparse attention\"\n")
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("Check your inbox"));
+    assert_eq!(
+        site.subscriber("ada@example.org").await.status,
+        SubscriberStatus::Pending
+    );
+
+    // The confirmation mail: transactional, with the topic and the link.
+    let mail = site.mails(1).await.remove(0);
+    assert_eq!(mail.rcpt_to, vec!["ada@example.org"]);
+    let parsed = mail.parsed();
+    assert!(support::header_raw(&parsed, "List-Unsubscribe").is_none());
+    let text = support::text_part(&parsed).unwrap();
+    assert!(text.contains("ti:\"sparse attention\""), "{text}");
+    let confirm = link_in(&mail, &format!("{PUBLIC}/confirm/"));
+
+    // GET shows a button and confirms nothing; POST confirms.
+    let r = site.http.get(site.local(&confirm)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let body = r.text().await.unwrap();
+    assert!(body.contains(r#"<form method="post">"#), "{body}");
+    assert_eq!(
+        site.subscriber("ada@example.org").await.status,
+        SubscriberStatus::Pending
+    );
+    let r = site.http.post(site.local(&confirm)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let body = r.text().await.unwrap();
+    assert!(body.contains("You are subscribed"));
+    assert_eq!(
+        site.subscriber("ada@example.org").await.status,
+        SubscriberStatus::Active
+    );
+    let manage = body
+        .split('"')
+        .find(|s| s.starts_with(&format!("{PUBLIC}/manage/")))
+        .expect("a link to the settings")
+        .to_string();
+
+    // The manage page previews this week's matches, the matched term marked.
+    let manage_path = path_of(&manage);
+    let (status, body) = site.get(&manage_path).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        body.contains("This paper from the last 7 days would have matched"),
+        "{body}"
+    );
+    assert!(body.contains("<mark>Sparse Attention</mark>"), "{body}");
+
+    // Previewing other topics changes the preview and saves nothing.
+    let before = site.snapshot().await;
+    let preview_form = [
+        ("action", "preview"),
+        ("topics", "ti:\"sparse attention\"\nall:transformer"),
+        ("frequency", "daily"),
+        ("hour", ""),
+        ("timezone", ""),
+        ("paused_until", ""),
+    ];
+    let (status, body) = site.post_form(&manage_path, &preview_form).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("Preview only"));
+    let count: usize = body
+        .split("These ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("a count of several papers in:\n{body}"));
+    assert!(count > 1, "{count}");
+    assert_eq!(site.snapshot().await, before);
+
+    // Saving changes the topics and the preferences.
+    let save_form = [
+        ("action", "save"),
+        ("topics", "ti:\"sparse attention\"\nall:transformer"),
+        ("frequency", "weekly"),
+        ("weekday", "thu"),
+        ("hour", "7"),
+        ("timezone", "Europe/Berlin"),
+        ("paused_until", ""),
+    ];
+    let (status, body) = site.post_form(&manage_path, &save_form).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.contains("Saved."));
+    let ada = site.subscriber("ada@example.org").await;
+    assert_eq!(
+        ada.topics
+            .iter()
+            .map(|t| t.query.as_str())
+            .collect::<Vec<_>>(),
+        ["ti:\"sparse attention\"", "all:transformer"]
+    );
+    let prefs = site.app.store.preferences(ada.id).await.unwrap();
+    assert_eq!(
+        prefs.frequency,
+        paperboy::store::Frequency::Weekly(chrono::Weekday::Thu)
+    );
+    assert_eq!(prefs.delivery_hour, Some(7));
+    assert_eq!(prefs.timezone, Some(chrono_tz::Europe::Berlin));
+
+    // A second subscriber, added by the operator, shows the digest goes out.
+    site.env.ok(&[
+        "subscribers",
+        "add",
+        "bob@example.org",
+        "--topic",
+        "ti:\"sparse attention\"",
+    ]);
+    site.env.ok(&["digest", "--date", &day]);
+    let got = site.mails(3).await;
+    let digest = got
+        .iter()
+        .find(|m| {
+            m.rcpt_to == ["ada@example.org"]
+                && support::header_raw(&m.parsed(), "List-Unsubscribe").is_some()
+        })
+        .expect("ada's digest");
+    let lu = support::header_raw(&digest.parsed(), "List-Unsubscribe").unwrap();
+    let lu = lu.trim().trim_start_matches('<').trim_end_matches('>');
+
+    // One click, as a mail client sends it: no cookie, the RFC 8058 body.
+    for _ in 0..2 {
+        let r = site
+            .http
+            .post(site.local(lu))
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body("List-Unsubscribe=One-Click")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "one-click is idempotent");
+    }
+    assert_eq!(
+        site.subscriber("ada@example.org").await.status,
+        SubscriberStatus::Unsubscribed
+    );
+
+    // The next day's run (empty digests allowed) reaches bob, not ada.
+    let next = (site.app.today(Utc::now()) + Days::days(1)).to_string();
+    site.env.ok(&["digest", "--date", &next]);
+    let got = site.mails(4).await;
+    let last = &got[3];
+    assert_eq!(last.rcpt_to, vec!["bob@example.org"]);
+    let later: Vec<_> = got[3..].iter().flat_map(|m| m.rcpt_to.clone()).collect();
+    assert!(!later.contains(&"ada@example.org".to_string()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_subscribe_input_is_shown_next_to_its_field_with_the_input_kept() {
+    let site = Site::start().await;
+    let (status, body) = site.subscribe("not-an-address", "diffusion").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        body.contains(
+            r#"<p class="error" id="email-error">The email address has no &#x27;@&#x27;"#
+        ) || body.contains(r#"id="email-error">The email address has no"#),
+        "{body}"
+    );
+    assert!(body.contains(r#"value="not-an-address""#));
+    assert!(body.contains(">diffusion</textarea>"));
+
+    let (status, body) = site
+        .subscribe("ada@example.org", "diffusion\n(llm AND agents")
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        body.contains("Line 2 ((llm AND agents): expected"),
+        "{body}"
+    );
+    assert!(body.contains(r#"value="ada@example.org""#));
+    assert!(!body.contains("email-error"));
+
+    let (status, body) = site.subscribe("ada@example.org", "  \n").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(body.contains("Enter at least one topic."));
+
+    let (status, body) = site
+        .subscribe("ada@example.org\r\nBcc: eve@example.org", "diffusion")
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(body.contains("control character"), "{body}");
+
+    // A body past the limit, and a body that is not a form.
+    let huge = "x".repeat(paperboy::web::MAX_BODY_BYTES + 1);
+    let (status, body) = site.subscribe("ada@example.org", &huge).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(body.contains("too large"));
+    let r = site
+        .http
+        .post(site.url("/subscribe"))
+        .header(CONTENT_TYPE, "application/json")
+        .body(r#"{"email":"ada@example.org"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_client_error(), "{}", r.status());
+
+    assert_eq!(site.snapshot().await, Vec::<String>::new());
+    assert!(site.env.smtp.messages().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_answer_is_the_same_for_known_and_unknown_addresses_and_mails_are_rate_limited() {
+    let site = Site::start().await;
+    site.env.ok(&[
+        "subscribers",
+        "add",
+        "bob@example.org",
+        "--topic",
+        "au:hinton",
+    ]);
+    let (s1, new) = site.subscribe("ada@example.org", "diffusion").await;
+    let (s2, known) = site
+        .subscribe("bob@example.org", "someone else's topic")
+        .await;
+    assert_eq!((s1, s2), (StatusCode::OK, StatusCode::OK));
+    assert_eq!(new, known);
+
+    // ada gets a confirmation, bob a manage link and no change of topics.
+    let got = site.mails(2).await;
+    let to_bob = got
+        .iter()
+        .find(|m| m.rcpt_to == ["bob@example.org"])
+        .unwrap();
+    let bob_manage = link_in(to_bob, &format!("{PUBLIC}/manage/"));
+    assert_eq!(
+        site.subscriber("bob@example.org").await.topics[0].query,
+        "au:hinton"
+    );
+    let (status, _) = site.get(&path_of(&bob_manage)).await;
+    assert_eq!(status, StatusCode::OK);
+    let to_ada = got
+        .iter()
+        .find(|m| m.rcpt_to == ["ada@example.org"])
+        .unwrap();
+    link_in(to_ada, &format!("{PUBLIC}/confirm/"));
+
+    // Asking again within ten minutes sends nothing more; the database
+    // remembers when the last one went out.
+    let (status, again) = site.subscribe("ada@example.org", "diffusion").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(again, new);
+    site.subscribe("carol@example.org", "diffusion").await;
+    let got = site.mails(3).await;
+    assert_eq!(got[2].rcpt_to, vec!["carol@example.org"]);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(site.env.smtp.messages().len(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_filled_honeypot_gets_the_same_page_and_nothing_happens() {
+    let site = Site::start().await;
+    let (status, body) = site
+        .post_form(
+            "/subscribe",
+            &[
+                ("email", "bot@example.org"),
+                ("topics", "diffusion"),
+                ("website", "http://spam.example"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("Check your inbox"));
+    assert_eq!(site.snapshot().await, Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_client_ip_is_refused_after_its_subscribe_allowance() {
+    let site = Site::start().await;
+    let mut statuses = Vec::new();
+    for _ in 0..21 {
+        statuses.push(site.subscribe("not-an-address", "x").await.0);
+    }
+    assert!(statuses[..20]
+        .iter()
+        .all(|s| *s == StatusCode::UNPROCESSABLE_ENTITY));
+    assert_eq!(statuses[20], StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_broken_link_gets_a_clear_page_with_a_way_to_a_new_one() {
+    let site = Site::start().await;
+    site.env.ok(&[
+        "subscribers",
+        "add",
+        "ada@example.org",
+        "--topic",
+        "diffusion",
+    ]);
+    let ada = site.subscriber("ada@example.org").await;
+    let signer = site.signer();
+    let now = Utc::now();
+    let good = |p: Purpose| signer.sign(p, ada.id, 1, p.default_expiry(now));
+    let cases = |p: Purpose| {
+        let token = good(p);
+        let mut tampered = token.clone().into_bytes();
+        let last = tampered.len() - 1;
+        tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
+        let other = if p == Purpose::Manage {
+            Purpose::Unsubscribe
+        } else {
+            Purpose::Manage
+        };
+        vec![
+            ("tampered", String::from_utf8(tampered).unwrap(), 400),
+            ("truncated", token[..token.len() - 3].to_string(), 400),
+            ("garbage", "%3Cscript%3E".to_string(), 400),
+            ("wrong purpose", good(other), 400),
+            (
+                "expired",
+                signer.sign(p, ada.id, 1, now - Days::seconds(1)),
+                410,
+            ),
+            (
+                "unknown subscriber",
+                signer.sign(p, 999, 1, p.default_expiry(now)),
+                410,
+            ),
+            (
+                "revoked",
+                signer.sign(p, ada.id, 0, p.default_expiry(now)),
+                410,
+            ),
+        ]
+    };
+    let before = site.snapshot().await;
+    for purpose in [Purpose::Confirm, Purpose::Manage, Purpose::Unsubscribe] {
+        for (what, token, code) in cases(purpose) {
+            let path = format!("/{}/{token}", purpose.path_segment());
+            for post in [false, true] {
+                let (status, body) = if post {
+                    site.post_form(&path, &[("action", "save"), ("topics", "x")])
+                        .await
+                } else {
+                    site.get(&path).await
+                };
+                assert_eq!(
+                    status.as_u16(),
+                    code,
+                    "{what} {purpose} post={post}: {body}"
+                );
+                assert!(
+                    body.contains("To get a new link"),
+                    "{what} {purpose}: {body}"
+                );
+            }
+        }
+    }
+    assert_eq!(site.snapshot().await, before);
+    assert_eq!(
+        site.subscriber("ada@example.org").await.status,
+        SubscriberStatus::Active
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_get_changes_anything() {
+    let site = Site::start().await;
+    site.env.ok(&[
+        "subscribers",
+        "add",
+        "ada@example.org",
+        "--topic",
+        "diffusion",
+    ]);
+    site.subscribe("pat@example.org", "diffusion").await;
+    site.mails(1).await;
+    let ada = site.subscriber("ada@example.org").await;
+    let pat = site.subscriber("pat@example.org").await;
+    let signer = site.signer();
+    let now = Utc::now();
+    let paths = [
+        "/".to_string(),
+        "/style.css".into(),
+        "/healthz".into(),
+        "/subscribe".into(),
+        format!(
+            "/confirm/{}",
+            signer.sign(
+                Purpose::Confirm,
+                pat.id,
+                1,
+                Purpose::Confirm.default_expiry(now)
+            )
+        ),
+        format!(
+            "/manage/{}",
+            signer.sign(
+                Purpose::Manage,
+                ada.id,
+                1,
+                Purpose::Manage.default_expiry(now)
+            )
+        ),
+        format!(
+            "/manage/{}",
+            signer.sign(
+                Purpose::Manage,
+                pat.id,
+                1,
+                Purpose::Manage.default_expiry(now)
+            )
+        ),
+        format!(
+            "/unsubscribe/{}",
+            signer.sign(
+                Purpose::Unsubscribe,
+                ada.id,
+                1,
+                Purpose::Unsubscribe.default_expiry(now)
+            )
+        ),
+        format!(
+            "/unsubscribe/{}?List-Unsubscribe=One-Click",
+            signer.sign(
+                Purpose::Unsubscribe,
+                ada.id,
+                1,
+                Purpose::Unsubscribe.default_expiry(now)
+            )
+        ),
+    ];
+    let before = site.snapshot().await;
+    for path in &paths {
+        let r = site.http.get(site.url(path)).send().await.unwrap();
+        assert!(
+            r.status().is_success() || r.status() == StatusCode::METHOD_NOT_ALLOWED,
+            "{path}: {}",
+            r.status()
+        );
+        let r = site.http.head(site.url(path)).send().await.unwrap();
+        assert!(!r.status().is_server_error(), "{path}: {}", r.status());
+    }
+    assert_eq!(site.snapshot().await, before);
+    assert_eq!(
+        site.subscriber("pat@example.org").await.status,
+        SubscriberStatus::Pending
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_response_carries_the_security_headers() {
+    let site = Site::start().await;
+    for path in ["/", "/healthz", "/style.css", "/nowhere", "/manage/bad"] {
+        let r = site.http.get(site.url(path)).send().await.unwrap();
+        let h = r.headers();
+        let csp = h["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+        assert!(csp.contains("default-src 'none'"), "{path}: {csp}");
+        assert!(!csp.contains("unsafe-inline"), "{path}: {csp}");
+        assert_eq!(h["referrer-policy"], "no-referrer", "{path}");
+        assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
+    }
+    let (_, body) = site.get("/").await;
+    assert!(!body.contains("<script"), "no script on the pages");
+    assert!(body.contains(r#"name="viewport""#));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn asking_for_a_new_link_revokes_every_old_one_and_mails_one_that_works() {
+    let site = Site::start().await;
+    site.env.ok(&[
+        "subscribers",
+        "add",
+        "ada@example.org",
+        "--topic",
+        "diffusion",
+    ]);
+    let ada = site.subscriber("ada@example.org").await;
+    let signer = site.signer();
+    let now = Utc::now();
+    let manage = format!(
+        "/manage/{}",
+        signer.sign(
+            Purpose::Manage,
+            ada.id,
+            1,
+            Purpose::Manage.default_expiry(now)
+        )
+    );
+    let unsubscribe = format!(
+        "/unsubscribe/{}",
+        signer.sign(
+            Purpose::Unsubscribe,
+            ada.id,
+            1,
+            Purpose::Unsubscribe.default_expiry(now)
+        )
+    );
+    let (status, body) = site.post_form(&manage, &[("action", "new_link")]).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.contains("A new link is on its way"));
+    let mail = site.mails(1).await.remove(0);
+    assert_eq!(mail.rcpt_to, vec!["ada@example.org"]);
+    let fresh = link_in(&mail, &format!("{PUBLIC}/manage/"));
+    assert_eq!(site.get(&manage).await.0, StatusCode::GONE);
+    assert_eq!(site.post_form(&unsubscribe, &[]).await.0, StatusCode::GONE);
+    assert_eq!(site.get(&path_of(&fresh)).await.0, StatusCode::OK);
+    assert_eq!(site.subscriber("ada@example.org").await.link_version, 2);
+
+    // A second request within ten minutes is refused and revokes nothing.
+    let (status, _) = site
+        .post_form(&path_of(&fresh), &[("action", "new_link")])
+        .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(site.get(&path_of(&fresh)).await.0, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_settings_are_refused_field_by_field_and_nothing_is_saved() {
+    let site = Site::start().await;
+    site.env.ok(&[
+        "subscribers",
+        "add",
+        "ada@example.org",
+        "--topic",
+        "diffusion",
+    ]);
+    let ada = site.subscriber("ada@example.org").await;
+    let manage = format!(
+        "/manage/{}",
+        site.signer().sign(
+            Purpose::Manage,
+            ada.id,
+            1,
+            Purpose::Manage.default_expiry(Utc::now())
+        )
+    );
+    let before = site.snapshot().await;
+    let (status, body) = site
+        .post_form(
+            &manage,
+            &[
+                ("action", "save"),
+                ("topics", "ok\nti:("),
+                ("frequency", "weekly"),
+                ("weekday", "someday"),
+                ("hour", "25"),
+                ("timezone", "Mars/Olympus"),
+                ("paused_until", "2001-01-01"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    for expected in [
+        "Line 2 (ti:():",
+        "Choose the weekday for a weekly digest.",
+        "The delivery hour is a whole hour from 0 to 23.",
+        "Unknown timezone",
+        "Mars/Olympus",
+        "Choose a date after today",
+    ] {
+        assert!(body.contains(expected), "{expected} in:\n{body}");
+    }
+    assert!(body.contains(">ok\nti:(</textarea>"), "the input is kept");
+    let (status, _) = site
+        .post_form(&manage, &[("action", "delete_everything")])
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(site.snapshot().await, before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_digest_skips_paused_subscribers_and_weekly_ones_on_other_days() {
+    use paperboy::store::{Frequency, NewTopic, Preferences};
+    let site = Site::start().await;
+    site.env.ok(&["fetch", "--date", crate::env::HF_DAY]);
+    let topic = [NewTopic {
+        name: "t".into(),
+        query: "ti:\"sparse attention\"".into(),
+    }];
+    // 2026-06-12 is a Friday.
+    let day = crate::env::hf_day();
+    let choices = [
+        ("daily@example.org", Preferences::default()),
+        (
+            "friday@example.org",
+            Preferences {
+                frequency: Frequency::Weekly(chrono::Weekday::Fri),
+                ..Preferences::default()
+            },
+        ),
+        (
+            "monday@example.org",
+            Preferences {
+                frequency: Frequency::Weekly(chrono::Weekday::Mon),
+                ..Preferences::default()
+            },
+        ),
+        (
+            "paused@example.org",
+            Preferences {
+                paused_until: Some(day + Days::days(1)),
+                ..Preferences::default()
+            },
+        ),
+        (
+            "resumed@example.org",
+            Preferences {
+                paused_until: Some(day),
+                ..Preferences::default()
+            },
+        ),
+    ];
+    for (email, prefs) in &choices {
+        let id = site
+            .app
+            .store
+            .upsert_active(&email.parse().unwrap(), &topic, Utc::now())
+            .await
+            .unwrap()
+            .id();
+        site.app
+            .store
+            .save_preferences(id, 1, &topic, prefs, Utc::now())
+            .await
+            .unwrap();
+    }
+    site.env.ok(&["digest", "--date", crate::env::HF_DAY]);
+    let got = site.mails(3).await;
+    let mut to: Vec<String> = got.into_iter().flat_map(|m| m.rcpt_to).collect();
+    to.sort();
+    assert_eq!(
+        to,
+        [
+            "daily@example.org",
+            "friday@example.org",
+            "resumed@example.org"
+        ]
+    );
+}
