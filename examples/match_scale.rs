@@ -130,7 +130,9 @@ fn main() {
     println!("|---:|---:|---:|---:|---:|---:|---:|");
     for &papers_n in &paper_counts {
         let mut synth = synthetic::Synth::new(&vocab, 7);
-        let papers = synth.papers(papers_n);
+        let mut papers = synth.papers(papers_n);
+        // As the digest run does after loading the day's papers.
+        plan::sort_for_mail(&mut papers);
         for &subs in &subscriber_counts {
             // One pool query per subscriber: with Zipf draws about a tenth
             // of a large run's topic texts are distinct.

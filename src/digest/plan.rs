@@ -2,31 +2,31 @@
 //! why each matched. Pure: no I/O, so it is unit-tested directly.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use crate::domain::{Paper, PaperId};
-use crate::matching::{CompiledQuery, MatchedTerm, Matcher, Query};
+use crate::matching::{CompiledQuery, MatchedTerm, Matcher, PaperSet};
 use crate::store::Topic;
 
 /// A subscriber's topics compiled against the run's matcher. Topics whose
 /// stored query no longer parses are skipped (and reported by the caller).
-pub struct CompiledTopics {
-    pub topics: Vec<(Topic, CompiledQuery)>,
-    pub invalid: Vec<(Topic, String)>,
+pub struct CompiledTopics<'t> {
+    pub topics: Vec<(&'t Topic, Arc<CompiledQuery>)>,
+    pub invalid: Vec<(&'t Topic, String)>,
 }
 
-impl CompiledTopics {
-    pub fn compile(matcher: &mut Matcher, topics: &[Topic]) -> Self {
+impl<'t> CompiledTopics<'t> {
+    /// Compiles through the matcher's per-run cache of topic texts, so a
+    /// text shared by many subscribers is parsed and compiled once.
+    pub fn compile(matcher: &mut Matcher, topics: &'t [Topic]) -> Self {
         let mut out = CompiledTopics {
             topics: Vec::with_capacity(topics.len()),
             invalid: Vec::new(),
         };
         for t in topics {
-            match Query::parse(&t.query) {
-                Ok(q) => {
-                    let c = matcher.compile(&q);
-                    out.topics.push((t.clone(), c));
-                }
-                Err(e) => out.invalid.push((t.clone(), e.to_string())),
+            match matcher.compile_text(&t.query) {
+                Ok(c) => out.topics.push((t, c)),
+                Err(e) => out.invalid.push((t, e.to_string())),
             }
         }
         out
@@ -53,22 +53,34 @@ pub fn candidates(
     papers: &[Paper],
     topics: &CompiledTopics,
 ) -> Vec<PlannedPaper> {
-    let mut seen: HashSet<usize> = HashSet::new();
+    let mut seen = PaperSet::empty(papers.len());
     let mut out: Vec<PlannedPaper> = Vec::new();
     for (topic, compiled) in &topics.topics {
-        let mut hits: Vec<usize> = matcher.matches(compiled).iter().collect();
-        hits.sort_by_key(|&i| (std::cmp::Reverse(papers[i].upvotes.unwrap_or(-1)), i));
-        for i in hits {
-            if seen.insert(i) {
-                out.push(PlannedPaper {
-                    paper: i,
-                    topic_position: topic.position,
-                    matched: Vec::new(),
-                });
-            }
-        }
+        let mut new = matcher.matches(compiled);
+        new.and_not_with(&seen);
+        seen.or_with(&new);
+        let start = out.len();
+        out.reserve(new.len());
+        out.extend(new.iter().map(|i| PlannedPaper {
+            paper: i,
+            topic_position: topic.position,
+            matched: Vec::new(),
+        }));
+        // Almost free when the run's papers are already in mail order.
+        out[start..].sort_by_key(|p| {
+            (
+                std::cmp::Reverse(papers[p.paper].upvotes.unwrap_or(-1)),
+                p.paper,
+            )
+        });
     }
     out
+}
+
+/// Puts the run's papers in mail order (most upvoted first, otherwise as
+/// given), so [`candidates`] lists each topic's papers without reordering.
+pub fn sort_for_mail(papers: &mut [Paper]) {
+    papers.sort_by_key(|p| std::cmp::Reverse(p.upvotes.unwrap_or(-1)));
 }
 
 /// Drops papers already sent, caps the list at `max_papers` and explains the
