@@ -141,8 +141,8 @@ mod tests {
             paper("4", "Unrelated", Some(100)),
         ];
         let mut m = Matcher::new(&papers);
-        let topics =
-            CompiledTopics::compile(&mut m, &[topic(0, "diffusion"), topic(1, "transformer")]);
+        let wanted = [topic(0, "diffusion"), topic(1, "transformer")];
+        let topics = CompiledTopics::compile(&mut m, &wanted);
         let plan = candidates(&m, &papers, &topics);
         let got: Vec<(usize, i64)> = plan.iter().map(|p| (p.paper, p.topic_position)).collect();
         assert_eq!(got, vec![(1, 0), (0, 0), (2, 1)]);
@@ -154,13 +154,50 @@ mod tests {
     }
 
     #[test]
+    fn papers_in_mail_order_plan_the_same_digest_as_papers_in_any_order() {
+        let given = vec![
+            paper("1", "Diffusion a", None),
+            paper("2", "Diffusion b", Some(5)),
+            paper("3", "Transformer c", Some(5)),
+            paper("4", "Diffusion d", Some(9)),
+            paper("5", "Transformer diffusion e", None),
+        ];
+        let mut sorted = given.clone();
+        sort_for_mail(&mut sorted);
+        let ids = |p: &[Paper]| p.iter().map(|p| p.id.to_string()).collect::<Vec<_>>();
+        // Most upvoted first; ties keep the order they were given in.
+        assert_eq!(ids(&sorted), ["4", "2", "3", "1", "5"]);
+        let wanted = [topic(0, "diffusion"), topic(1, "transformer")];
+        let plan_ids = |papers: &[Paper]| {
+            let mut m = Matcher::new(papers);
+            let topics = CompiledTopics::compile(&mut m, &wanted);
+            candidates(&m, papers, &topics)
+                .iter()
+                .map(|c| (papers[c.paper].id.to_string(), c.topic_position))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(plan_ids(&given), plan_ids(&sorted));
+        assert_eq!(
+            plan_ids(&sorted),
+            [
+                ("4".into(), 0),
+                ("2".into(), 0),
+                ("1".into(), 0),
+                ("5".into(), 0),
+                ("3".into(), 1)
+            ]
+        );
+    }
+
+    #[test]
     fn already_sent_papers_are_dropped_before_the_cap() {
         let papers = vec![
             paper("1", "Diffusion a", None),
             paper("2", "Diffusion b", None),
         ];
         let mut m = Matcher::new(&papers);
-        let topics = CompiledTopics::compile(&mut m, &[topic(0, "diffusion")]);
+        let wanted = [topic(0, "diffusion")];
+        let topics = CompiledTopics::compile(&mut m, &wanted);
         let plan = candidates(&m, &papers, &topics);
         let sent = HashSet::from([PaperId::from_stored("1".into())]);
         let (kept, more) = finish(&m, &papers, &topics, plan, &sent, 1);
@@ -172,8 +209,8 @@ mod tests {
     fn a_stored_query_that_no_longer_parses_is_reported_not_fatal() {
         let papers = vec![paper("1", "Diffusion", None)];
         let mut m = Matcher::new(&papers);
-        let topics =
-            CompiledTopics::compile(&mut m, &[topic(0, "(unbalanced"), topic(1, "diffusion")]);
+        let wanted = [topic(0, "(unbalanced"), topic(1, "diffusion")];
+        let topics = CompiledTopics::compile(&mut m, &wanted);
         assert_eq!(topics.invalid.len(), 1);
         assert_eq!(candidates(&m, &papers, &topics).len(), 1);
     }
