@@ -17,15 +17,19 @@ fn typical_digest() -> DigestView {
     let mut synth = synthetic::Synth::new(&vocab, 7);
     let papers = synth.papers(300);
     let mut m = Matcher::new(&papers);
-    let topics: Vec<Topic> = ["diffusion OR model*", "cat:cs.LG", "\"language models\" OR agent"]
-        .iter()
-        .enumerate()
-        .map(|(i, q)| Topic {
-            position: i as i64,
-            name: q.to_string(),
-            query: q.to_string(),
-        })
-        .collect();
+    let topics: Vec<Topic> = [
+        "diffusion OR model*",
+        "cat:cs.LG",
+        "\"language models\" OR agent",
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, q)| Topic {
+        position: i as i64,
+        name: q.to_string(),
+        query: q.to_string(),
+    })
+    .collect();
     let compiled = CompiledTopics::compile(&mut m, &topics);
     let planned = plan::candidates(&m, &papers, &compiled);
     let (kept, _) = plan::finish(&m, &papers, &compiled, planned, &Default::default(), 10);
@@ -76,9 +80,9 @@ fn typical_digest() -> DigestView {
         sections,
         more_count: 4,
         total_count: 14,
-        manage_url: "https://papers.example.org/manage?t=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".into(),
-        unsubscribe_url: "https://papers.example.org/unsubscribe?t=AAAAAAAAAAAAAAAAAAAAAAAA"
+        manage_url: "https://papers.example.org/manage?t=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
             .into(),
+        unsubscribe_url: "https://papers.example.org/unsubscribe?t=AAAAAAAAAAAAAAAAAAAAAAAA".into(),
         site_name: "paperboy".into(),
         base_url: "https://papers.example.org/".into(),
     }
@@ -90,7 +94,10 @@ fn rendering(c: &mut Criterion) {
     let mut group = c.benchmark_group("render");
     group.throughput(Throughput::Elements(1));
     group.bench_function(
-        format!("a 10-paper digest (html + text, {} bytes)", size.unwrap_or(0)),
+        format!(
+            "a 10-paper digest (html + text, {} bytes)",
+            size.unwrap_or(0)
+        ),
         |b| b.iter(|| render::render_digest(black_box(&view))),
     );
     group.finish();

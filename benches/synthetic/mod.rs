@@ -19,8 +19,8 @@ const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
 const STOPWORDS: &[&str] = &[
     "the", "and", "for", "with", "that", "this", "from", "are", "our", "which", "their", "these",
     "into", "using", "such", "than", "also", "both", "while", "over", "when", "where", "across",
-    "through", "based", "via", "its", "can", "has", "have", "been", "not", "but", "they",
-    "them", "more", "most", "each", "however", "between", "within", "without", "under",
+    "through", "based", "via", "its", "can", "has", "have", "been", "not", "but", "they", "them",
+    "more", "most", "each", "however", "between", "within", "without", "under",
 ];
 
 /// Words, phrases, names and categories of the real sample papers.
@@ -199,7 +199,11 @@ impl<'v> Synth<'v> {
             8 => format!("all:{} upvotes>=10", w(self)),
             _ => {
                 let (a, b) = self.pick(&v.bigrams).clone();
-                format!("\"{a} {b}\" OR ({} AND NOT cat:{})", w(self), self.pick(&v.categories))
+                format!(
+                    "\"{a} {b}\" OR ({} AND NOT cat:{})",
+                    w(self),
+                    self.pick(&v.categories)
+                )
             }
         }
     }
@@ -236,7 +240,9 @@ impl TopicPool {
     pub fn draw(&mut self) -> usize {
         let total = *self.cdf.last().unwrap_or(&1.0);
         let x = self.rng.gen::<f64>() * total;
-        self.cdf.partition_point(|&c| c < x).min(self.texts.len() - 1)
+        self.cdf
+            .partition_point(|&c| c < x)
+            .min(self.texts.len() - 1)
     }
 
     /// `n` topics for one subscriber, as the store would return them.
