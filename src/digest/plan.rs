@@ -2,31 +2,31 @@
 //! why each matched. Pure: no I/O, so it is unit-tested directly.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use crate::domain::{Paper, PaperId};
-use crate::matching::{CompiledQuery, MatchedTerm, Matcher, Query};
+use crate::matching::{CompiledQuery, MatchedTerm, Matcher, PaperSet};
 use crate::store::Topic;
 
 /// A subscriber's topics compiled against the run's matcher. Topics whose
 /// stored query no longer parses are skipped (and reported by the caller).
-pub struct CompiledTopics {
-    pub topics: Vec<(Topic, CompiledQuery)>,
-    pub invalid: Vec<(Topic, String)>,
+pub struct CompiledTopics<'t> {
+    pub topics: Vec<(&'t Topic, Arc<CompiledQuery>)>,
+    pub invalid: Vec<(&'t Topic, String)>,
 }
 
-impl CompiledTopics {
-    pub fn compile(matcher: &mut Matcher, topics: &[Topic]) -> Self {
+impl<'t> CompiledTopics<'t> {
+    /// Compiles through the matcher's per-run cache of topic texts, so a
+    /// text shared by many subscribers is parsed and compiled once.
+    pub fn compile(matcher: &mut Matcher, topics: &'t [Topic]) -> Self {
         let mut out = CompiledTopics {
             topics: Vec::with_capacity(topics.len()),
             invalid: Vec::new(),
         };
         for t in topics {
-            match Query::parse(&t.query) {
-                Ok(q) => {
-                    let c = matcher.compile(&q);
-                    out.topics.push((t.clone(), c));
-                }
-                Err(e) => out.invalid.push((t.clone(), e.to_string())),
+            match matcher.compile_text(&t.query) {
+                Ok(c) => out.topics.push((t, c)),
+                Err(e) => out.invalid.push((t, e.to_string())),
             }
         }
         out
@@ -53,22 +53,34 @@ pub fn candidates(
     papers: &[Paper],
     topics: &CompiledTopics,
 ) -> Vec<PlannedPaper> {
-    let mut seen: HashSet<usize> = HashSet::new();
+    let mut seen = PaperSet::empty(papers.len());
     let mut out: Vec<PlannedPaper> = Vec::new();
     for (topic, compiled) in &topics.topics {
-        let mut hits: Vec<usize> = matcher.matches(compiled).iter().collect();
-        hits.sort_by_key(|&i| (std::cmp::Reverse(papers[i].upvotes.unwrap_or(-1)), i));
-        for i in hits {
-            if seen.insert(i) {
-                out.push(PlannedPaper {
-                    paper: i,
-                    topic_position: topic.position,
-                    matched: Vec::new(),
-                });
-            }
-        }
+        let mut new = matcher.matches(compiled);
+        new.and_not_with(&seen);
+        seen.or_with(&new);
+        let start = out.len();
+        out.reserve(new.len());
+        out.extend(new.iter().map(|i| PlannedPaper {
+            paper: i,
+            topic_position: topic.position,
+            matched: Vec::new(),
+        }));
+        // Almost free when the run's papers are already in mail order.
+        out[start..].sort_by_key(|p| {
+            (
+                std::cmp::Reverse(papers[p.paper].upvotes.unwrap_or(-1)),
+                p.paper,
+            )
+        });
     }
     out
+}
+
+/// Puts the run's papers in mail order (most upvoted first, otherwise as
+/// given), so [`candidates`] lists each topic's papers without reordering.
+pub fn sort_for_mail(papers: &mut [Paper]) {
+    papers.sort_by_key(|p| std::cmp::Reverse(p.upvotes.unwrap_or(-1)));
 }
 
 /// Drops papers already sent, caps the list at `max_papers` and explains the
@@ -129,8 +141,8 @@ mod tests {
             paper("4", "Unrelated", Some(100)),
         ];
         let mut m = Matcher::new(&papers);
-        let topics =
-            CompiledTopics::compile(&mut m, &[topic(0, "diffusion"), topic(1, "transformer")]);
+        let wanted = [topic(0, "diffusion"), topic(1, "transformer")];
+        let topics = CompiledTopics::compile(&mut m, &wanted);
         let plan = candidates(&m, &papers, &topics);
         let got: Vec<(usize, i64)> = plan.iter().map(|p| (p.paper, p.topic_position)).collect();
         assert_eq!(got, vec![(1, 0), (0, 0), (2, 1)]);
@@ -142,13 +154,50 @@ mod tests {
     }
 
     #[test]
+    fn papers_in_mail_order_plan_the_same_digest_as_papers_in_any_order() {
+        let given = vec![
+            paper("1", "Diffusion a", None),
+            paper("2", "Diffusion b", Some(5)),
+            paper("3", "Transformer c", Some(5)),
+            paper("4", "Diffusion d", Some(9)),
+            paper("5", "Transformer diffusion e", None),
+        ];
+        let mut sorted = given.clone();
+        sort_for_mail(&mut sorted);
+        let ids = |p: &[Paper]| p.iter().map(|p| p.id.to_string()).collect::<Vec<_>>();
+        // Most upvoted first; ties keep the order they were given in.
+        assert_eq!(ids(&sorted), ["4", "2", "3", "1", "5"]);
+        let wanted = [topic(0, "diffusion"), topic(1, "transformer")];
+        let plan_ids = |papers: &[Paper]| {
+            let mut m = Matcher::new(papers);
+            let topics = CompiledTopics::compile(&mut m, &wanted);
+            candidates(&m, papers, &topics)
+                .iter()
+                .map(|c| (papers[c.paper].id.to_string(), c.topic_position))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(plan_ids(&given), plan_ids(&sorted));
+        assert_eq!(
+            plan_ids(&sorted),
+            [
+                ("4".into(), 0),
+                ("2".into(), 0),
+                ("1".into(), 0),
+                ("5".into(), 0),
+                ("3".into(), 1)
+            ]
+        );
+    }
+
+    #[test]
     fn already_sent_papers_are_dropped_before_the_cap() {
         let papers = vec![
             paper("1", "Diffusion a", None),
             paper("2", "Diffusion b", None),
         ];
         let mut m = Matcher::new(&papers);
-        let topics = CompiledTopics::compile(&mut m, &[topic(0, "diffusion")]);
+        let wanted = [topic(0, "diffusion")];
+        let topics = CompiledTopics::compile(&mut m, &wanted);
         let plan = candidates(&m, &papers, &topics);
         let sent = HashSet::from([PaperId::from_stored("1".into())]);
         let (kept, more) = finish(&m, &papers, &topics, plan, &sent, 1);
@@ -160,8 +209,8 @@ mod tests {
     fn a_stored_query_that_no_longer_parses_is_reported_not_fatal() {
         let papers = vec![paper("1", "Diffusion", None)];
         let mut m = Matcher::new(&papers);
-        let topics =
-            CompiledTopics::compile(&mut m, &[topic(0, "(unbalanced"), topic(1, "diffusion")]);
+        let wanted = [topic(0, "(unbalanced"), topic(1, "diffusion")];
+        let topics = CompiledTopics::compile(&mut m, &wanted);
         assert_eq!(topics.invalid.len(), 1);
         assert_eq!(candidates(&m, &papers, &topics).len(), 1);
     }

@@ -70,11 +70,12 @@ pub async fn run_digest(
 ) -> anyhow::Result<DigestReport> {
     let started = Instant::now();
     let from = date - Duration::days(i64::from(app.settings.digest.lookback_days));
-    let papers = app
+    let mut papers = app
         .store
         .papers_between(from, date)
         .await
         .context("loading the day's papers")?;
+    plan::sort_for_mail(&mut papers);
     let index: HashMap<PaperId, usize> = papers
         .iter()
         .enumerate()
@@ -239,7 +240,8 @@ pub async fn preview(
         resume_job(app, existing, sub, &[], &HashMap::new()).await?
     } else {
         let from = date - Duration::days(i64::from(app.settings.digest.lookback_days));
-        let papers = app.store.papers_between(from, date).await?;
+        let mut papers = app.store.papers_between(from, date).await?;
+        plan::sort_for_mail(&mut papers);
         let mut matcher = Matcher::new(&papers);
         let Some((kept, more)) = plan_for(app, &mut matcher, &papers, &sub).await? else {
             return Ok(None);

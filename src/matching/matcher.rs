@@ -10,9 +10,10 @@
 //! does no I/O and keeps no per-query state after a call returns.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use super::paper_set::PaperSet;
-use super::query::{Expr, Query, Scope, Term, Word};
+use super::query::{Expr, Query, QueryError, Scope, Term, Word};
 use super::text::{tokenize, EnglishStemmer};
 use crate::domain::Paper;
 
@@ -296,6 +297,10 @@ pub struct Matcher {
     terms: Vec<MatchedTerm>,
     by_key: TermMap<AtomKey, u32>,
     atoms: Vec<PaperSet>,
+    /// Every distinct topic text compiled through [`Matcher::compile_text`]:
+    /// subscribers share topic texts, and parsing costs as much as
+    /// compiling and matching, so a run parses each text once.
+    by_text: TermMap<Box<str>, Result<Arc<CompiledQuery>, QueryError>>,
 }
 
 impl Matcher {
@@ -336,6 +341,7 @@ impl Matcher {
             terms: Vec::new(),
             by_key: TermMap::default(),
             atoms: Vec::new(),
+            by_text: TermMap::default(),
         }
     }
 
@@ -358,6 +364,22 @@ impl Matcher {
         };
         self.lower(&q.root, &mut out);
         out
+    }
+
+    /// Parses and compiles a topic's query text, or returns the program (or
+    /// the parse error) cached for the same text earlier in this run.
+    pub fn compile_text(&mut self, text: &str) -> Result<Arc<CompiledQuery>, QueryError> {
+        if let Some(hit) = self.by_text.get(text) {
+            return hit.clone();
+        }
+        let compiled = Query::parse(text).map(|q| Arc::new(self.compile(&q)));
+        self.by_text.insert(text.into(), compiled.clone());
+        compiled
+    }
+
+    /// How many distinct topic texts [`Matcher::compile_text`] has seen.
+    pub fn text_count(&self) -> usize {
+        self.by_text.len()
     }
 
     fn lower(&mut self, e: &Expr, out: &mut CompiledQuery) {
@@ -759,6 +781,25 @@ mod tests {
     }
 
     #[test]
+    fn a_topic_text_is_parsed_once_per_run_and_its_error_is_remembered() {
+        let papers = corpus();
+        let mut m = Matcher::new(&papers);
+        let a = m.compile_text("ti:diffusion OR soup").unwrap();
+        let b = m.compile_text("ti:diffusion OR soup").unwrap();
+        assert!(
+            Arc::ptr_eq(&a, &b),
+            "the second call reuses the first program"
+        );
+        assert_eq!(m.matches(&b).iter().collect::<Vec<_>>(), [0, 2]);
+        let err = m.compile_text("(unbalanced").unwrap_err();
+        assert_eq!(m.compile_text("(unbalanced").unwrap_err(), err);
+        assert_eq!(m.text_count(), 2);
+        // The same query written differently is a different text, same papers.
+        let c = m.compile_text("soup OR ti:diffusion").unwrap();
+        assert_eq!(m.matches(&c), m.matches(&a));
+    }
+
+    #[test]
     fn equivalent_terms_share_one_cached_atom() {
         let papers = corpus();
         let mut m = Matcher::new(&papers);
@@ -1022,6 +1063,13 @@ mod tests {
             for e in queries {
                 let c = m.compile(&Query { root: e.clone() });
                 let got: Vec<usize> = m.matches(&c).iter().collect();
+                // Through the topic-text cache (twice: cold, then cached),
+                // the canonical text selects the same papers.
+                for _ in 0..2 {
+                    if let Ok(by_text) = m.compile_text(&e.to_string()) {
+                        prop_assert_eq!(m.matches(&by_text).iter().collect::<Vec<_>>(), got.clone(), "{}", e);
+                    }
+                }
                 let want: Vec<usize> = (0..papers.len()).filter(|&i| reference_matches(&papers[i], &e)).collect();
                 prop_assert_eq!(got, want, "{}", e);
             }

@@ -66,6 +66,13 @@ impl PaperSet {
         }
     }
 
+    /// Removes every paper of `other` from this set.
+    pub(crate) fn and_not_with(&mut self, other: &PaperSet) {
+        for (a, b) in self.bits.iter_mut().zip(&other.bits) {
+            *a &= !b;
+        }
+    }
+
     /// Complement relative to all papers of the day.
     pub(crate) fn invert(&mut self) {
         for w in &mut self.bits {
@@ -105,10 +112,12 @@ mod tests {
             let (sa, sb) = (mk(&a), mk(&b));
             let mut and = sa.clone(); and.and_with(&sb);
             let mut or = sa.clone(); or.or_with(&sb);
+            let mut minus = sa.clone(); minus.and_not_with(&sb);
             let mut not = sa.clone(); not.invert();
             for i in 0..n {
                 prop_assert_eq!(and.contains(i), a[i] && b[i]);
                 prop_assert_eq!(or.contains(i), a[i] || b[i]);
+                prop_assert_eq!(minus.contains(i), a[i] && !b[i]);
                 prop_assert_eq!(not.contains(i), !a[i]);
             }
             prop_assert_eq!(not.len(), n - sa.len());

@@ -1,0 +1,158 @@
+//! How matching time grows with subscribers and papers: the digest run's
+//! planning path (`Matcher::new`, then per subscriber
+//! `CompiledTopics::compile` + `plan::candidates`) over synthetic
+//! subscribers with 3 topic queries each, drawn Zipf-wise from a pool of
+//! realistic queries (see `benches/synthetic`).
+//!
+//! ```sh
+//! cargo run --release --example match_scale -- [--subscribers 10000,100000,1000000] [--papers 100,1000] [--runs 3]
+//! ```
+//!
+//! Prints a Markdown table; each time is the median of `--runs` runs.
+//! "match" is wall time from the papers and subscribers' topic texts in
+//! memory to every subscriber's matching papers, including parsing and
+//! compiling every query; "plan" adds `plan::finish` (explaining up to 50
+//! kept papers per subscriber, as the run does before rendering).
+//! Generating the synthetic subscribers is not timed.
+
+#[path = "../benches/synthetic/mod.rs"]
+mod synthetic;
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use paperboy::digest::plan::{self, CompiledTopics};
+use paperboy::matching::Matcher;
+
+const PAGE: usize = 500;
+const TOPICS: usize = 3;
+const MAX_PAPERS: usize = 50;
+
+fn list(args: &[String], flag: &str, default: &[usize]) -> Vec<usize> {
+    match args.iter().position(|a| a == flag) {
+        Some(i) => args
+            .get(i + 1)
+            .map(|s| {
+                s.split(',')
+                    .map(|x| x.trim().replace('_', "").parse().expect("a number"))
+                    .collect()
+            })
+            .unwrap_or_else(|| panic!("{flag} needs a value")),
+        None => default.to_vec(),
+    }
+}
+
+struct Measured {
+    matching: Duration,
+    planning: Duration,
+    distinct: usize,
+    matched_subscribers: usize,
+}
+
+fn median(mut xs: Vec<Duration>) -> Duration {
+    xs.sort();
+    xs[xs.len() / 2]
+}
+
+fn run_once(
+    papers: &[paperboy::domain::Paper],
+    subscribers: usize,
+    pool: &mut synthetic::TopicPool,
+) -> Measured {
+    let mut matching = Duration::ZERO;
+    let mut explaining = Duration::ZERO;
+    let mut distinct = HashSet::new();
+    let mut matched_subscribers = 0;
+    let no_history = HashSet::new();
+    let t = Instant::now();
+    let mut matcher = Matcher::new(papers);
+    matching += t.elapsed();
+    let mut done = 0;
+    while done < subscribers {
+        let n = PAGE.min(subscribers - done);
+        // The store hands the run one page of subscribers at a time.
+        let page: Vec<Vec<paperboy::store::Topic>> =
+            (0..n).map(|_| pool.subscriber_topics(TOPICS)).collect();
+        for topics in &page {
+            for t in topics {
+                distinct.insert(t.query.as_str().to_owned());
+            }
+        }
+        let t = Instant::now();
+        let mut planned = Vec::with_capacity(n);
+        for topics in &page {
+            let compiled = CompiledTopics::compile(&mut matcher, topics);
+            let candidates = plan::candidates(&matcher, papers, &compiled);
+            if !candidates.is_empty() {
+                matched_subscribers += 1;
+            }
+            planned.push((compiled, candidates));
+        }
+        matching += t.elapsed();
+        let t = Instant::now();
+        for (compiled, candidates) in planned {
+            let (kept, _) = plan::finish(
+                &matcher,
+                papers,
+                &compiled,
+                candidates,
+                &no_history,
+                MAX_PAPERS,
+            );
+            std::hint::black_box(kept);
+        }
+        explaining += t.elapsed();
+        done += n;
+    }
+    Measured {
+        matching,
+        planning: matching + explaining,
+        distinct: distinct.len(),
+        matched_subscribers,
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let subscriber_counts = list(&args, "--subscribers", &[10_000, 100_000, 1_000_000]);
+    let paper_counts = list(&args, "--papers", &[100, 1_000]);
+    let runs = list(&args, "--runs", &[3])[0].max(1);
+    let vocab = synthetic::Vocabulary::load();
+    println!(
+        "vocabulary: {} words, {} phrases, {} surnames, {} categories; {TOPICS} topics per subscriber; median of {runs} runs",
+        vocab.words.len(),
+        vocab.bigrams.len(),
+        vocab.surnames.len(),
+        vocab.categories.len()
+    );
+    println!();
+    println!("| subscribers | papers | distinct topic texts | match (ms) | µs / subscriber | plan incl. explain (ms) | subscribers matched |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|");
+    for &papers_n in &paper_counts {
+        let mut synth = synthetic::Synth::new(&vocab, 7);
+        let mut papers = synth.papers(papers_n);
+        // As the digest run does after loading the day's papers.
+        plan::sort_for_mail(&mut papers);
+        for &subs in &subscriber_counts {
+            // One pool query per subscriber: with Zipf draws about a tenth
+            // of a large run's topic texts are distinct.
+            let mut qsynth = synthetic::Synth::new(&vocab, 11);
+            let mut results = Vec::new();
+            for r in 0..runs {
+                let mut pool = synthetic::TopicPool::new(&mut qsynth, subs, 13 + r as u64);
+                results.push(run_once(&papers, subs, &mut pool));
+            }
+            let m = median(results.iter().map(|m| m.matching).collect());
+            let p = median(results.iter().map(|m| m.planning).collect());
+            let first = &results[0];
+            println!(
+                "| {subs} | {papers_n} | {} | {:.0} | {:.2} | {:.0} | {} |",
+                first.distinct,
+                m.as_secs_f64() * 1e3,
+                m.as_secs_f64() * 1e6 / subs as f64,
+                p.as_secs_f64() * 1e3,
+                first.matched_subscribers,
+            );
+        }
+    }
+}
