@@ -15,9 +15,11 @@ use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::EnvFilter;
 
-/// Sets up the global subscriber: level from `PAPERBOY_LOG` (default info).
+/// Sets up the global subscriber: level from `PAPERBOY_LOG` (default info,
+/// with the scheduler crate's per-job chatter kept to warnings).
 pub fn init() {
-    let filter = EnvFilter::try_from_env("PAPERBOY_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_from_env("PAPERBOY_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,tokio_cron_scheduler=warn"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
