@@ -1,6 +1,6 @@
 //! Hugging Face Daily Papers (`kind = "hf_daily_papers"`).
 //!
-//! `GET {url}?date=YYYY-MM-DD` returns a bare JSON array of
+//! `GET {url}?date=YYYY-MM-DD&limit=100&p=N` returns a bare JSON array of
 //! `{paper: {...}, publishedAt, title, summary, numComments, ...}`. Both the
 //! 2024 shape (no `submittedOnDailyAt`, wrapped titles) and the current one
 //! are accepted. The day is `paper.submittedOnDailyAt` (the day HF featured
@@ -20,12 +20,38 @@ use url::Url;
 use super::{ItemError, ParseError, Parsed};
 use crate::domain::{ArxivId, FetchedPaper, Paper, PaperId};
 
-/// The request URL for one day's list.
-pub fn request_url(base: &Url, date: NaiveDate) -> Url {
+/// The most papers the API returns per page (`limit` above 100 is a 400).
+pub const PAGE_LIMIT: usize = 100;
+
+/// Pages fetched at most for one day: HF features a few dozen papers a
+/// day, so more than this means the server ignores `p`.
+pub const MAX_PAGES: u32 = 5;
+
+/// The request URL for page `page` (0-based) of one day's list. The API's
+/// default page is 50 papers, which busy days exceed, so the largest page
+/// is asked for unless the operator's URL already sets `limit`.
+pub fn request_url(base: &Url, date: NaiveDate, page: u32) -> Url {
     let mut url = base.clone();
-    url.query_pairs_mut()
-        .append_pair("date", &date.format("%Y-%m-%d").to_string());
+    let has_limit = base.query_pairs().any(|(k, _)| k == "limit");
+    {
+        let mut q = url.query_pairs_mut();
+        q.append_pair("date", &date.format("%Y-%m-%d").to_string());
+        if !has_limit {
+            q.append_pair("limit", &PAGE_LIMIT.to_string());
+        }
+        if page > 0 {
+            q.append_pair("p", &page.to_string());
+        }
+    }
     url
+}
+
+/// The page size in effect for requests built from `base`.
+pub fn page_limit(base: &Url) -> usize {
+    base.query_pairs()
+        .find(|(k, _)| k == "limit")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(PAGE_LIMIT)
 }
 
 /// Parses a Daily Papers response, skipping (and logging) unusable items.
@@ -281,15 +307,27 @@ mod tests {
     }
 
     #[test]
-    fn the_request_carries_the_date() {
-        let url = request_url(
-            &Url::parse(super::super::DEFAULT_HF_URL).unwrap(),
-            day("2026-06-12"),
+    fn the_request_carries_the_date_the_largest_page_and_the_page_number() {
+        let base = Url::parse(super::super::DEFAULT_HF_URL).unwrap();
+        assert_eq!(
+            request_url(&base, day("2026-06-12"), 0).as_str(),
+            "https://huggingface.co/api/daily_papers?date=2026-06-12&limit=100"
         );
         assert_eq!(
-            url.as_str(),
-            "https://huggingface.co/api/daily_papers?date=2026-06-12"
+            request_url(&base, day("2026-06-12"), 2).as_str(),
+            "https://huggingface.co/api/daily_papers?date=2026-06-12&limit=100&p=2"
         );
+        assert_eq!(page_limit(&base), 100);
+    }
+
+    #[test]
+    fn an_operator_chosen_limit_is_kept_and_used_as_the_page_size() {
+        let base = Url::parse("https://hf.example/api/daily_papers?limit=20").unwrap();
+        assert_eq!(
+            request_url(&base, day("2026-06-12"), 1).as_str(),
+            "https://hf.example/api/daily_papers?limit=20&date=2026-06-12&p=1"
+        );
+        assert_eq!(page_limit(&base), 20);
     }
 
     proptest::proptest! {

@@ -562,11 +562,7 @@ impl Source {
         validators: &HashMap<String, Validators>,
     ) -> Result<FetchReport, SourceError> {
         match &self.spec {
-            Spec::HfDaily { url } => {
-                let url = hf_daily::request_url(url, date);
-                self.fetch_one(&url, validators, hf_daily::parse_items)
-                    .await
-            }
+            Spec::HfDaily { url } => self.fetch_hf_day(url, date, validators).await,
             Spec::ArxivRss {
                 url,
                 announce_types,
@@ -589,6 +585,48 @@ impl Source {
                 arxiv_api::fetch_day(self, url, search_query, *page_size, *max_results, date).await
             }
         }
+    }
+
+    /// Every page of one Daily Papers day: pages are fetched until one is
+    /// short, unchanged (304), or adds no paper not already seen (a server
+    /// that ignores `p`), and at most [`hf_daily::MAX_PAGES`].
+    async fn fetch_hf_day(
+        &self,
+        base: &Url,
+        date: NaiveDate,
+        validators: &HashMap<String, Validators>,
+    ) -> Result<FetchReport, SourceError> {
+        let limit = hf_daily::page_limit(base);
+        let mut total = FetchReport::default();
+        let mut seen = std::collections::HashSet::new();
+        for page in 0..hf_daily::MAX_PAGES {
+            let url = hf_daily::request_url(base, date, page);
+            let mut items = 0;
+            let report = self
+                .fetch_one(&url, validators, |body| {
+                    let parsed = hf_daily::parse_items(body)?;
+                    items = parsed.papers.len() + parsed.skipped.len();
+                    Ok(parsed)
+                })
+                .await?;
+            total.requests += report.requests;
+            total.validators.extend(report.validators);
+            total.skipped.extend(report.skipped);
+            if page == 0 {
+                total.not_modified = report.not_modified;
+            }
+            let mut fresh = false;
+            for p in report.papers {
+                if seen.insert(p.paper.id.clone()) {
+                    total.papers.push(p);
+                    fresh = true;
+                }
+            }
+            if report.not_modified || items < limit || !fresh {
+                break;
+            }
+        }
+        Ok(total)
     }
 
     /// One conditional GET of a single-document source, then `parse`.

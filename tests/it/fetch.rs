@@ -143,3 +143,64 @@ async fn a_second_fetch_is_conditional_and_an_unchanged_source_is_not_downloaded
         30
     );
 }
+
+/// `n` copies of the first paper of the recorded day, each with its own
+/// arXiv id (2606.9xxxx) and title.
+fn hf_page(n: usize, first: usize) -> Vec<u8> {
+    let full: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(crate::support::fixture_path(
+            "hf_daily_papers_2026-06-12_full_30items.json",
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let item = full[0].clone();
+    let items: Vec<serde_json::Value> = (first..first + n)
+        .map(|i| {
+            let mut it = item.clone();
+            it["paper"]["id"] = format!("2606.9{i:04}").into();
+            it["paper"]["title"] = format!("Synthetic paper number {i}").into();
+            it["title"] = format!("Synthetic paper number {i}").into();
+            it
+        })
+        .collect();
+    serde_json::to_vec(&items).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_hugging_face_day_is_fetched_page_by_page_until_a_short_page() {
+    let env = TestEnv::new().await;
+    let q = format!("/api/daily_papers?date={HF_DAY}&limit=100");
+    env.http.route(
+        &q,
+        FixtureResponse::body(hf_page(100, 0)).with_content_type("application/json"),
+    );
+    env.http.route(
+        &format!("{q}&p=1"),
+        FixtureResponse::body(hf_page(7, 100)).with_content_type("application/json"),
+    );
+    let out = env.ok(&["fetch", "--date", HF_DAY, "--source", "hf"]);
+    assert!(out.contains("107 papers"), "{out}");
+    let reqs = env.http.requests_to("/api/daily_papers");
+    assert_eq!(reqs.len(), 2, "a short page ends the day");
+    assert_eq!(reqs[1].query_param("p").as_deref(), Some("1"));
+    let app = env.app().await;
+    let stored = app.store.papers_between(hf_day(), hf_day()).await.unwrap();
+    assert_eq!(stored.len(), 107);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_ignores_the_page_number_is_not_paged_forever() {
+    let env = TestEnv::new().await;
+    env.http.route(
+        "/api/daily_papers",
+        FixtureResponse::body(hf_page(100, 0)).with_content_type("application/json"),
+    );
+    let out = env.ok(&["fetch", "--date", HF_DAY, "--source", "hf"]);
+    assert!(out.contains("100 papers"), "{out}");
+    assert_eq!(
+        env.http.requests_to("/api/daily_papers").len(),
+        2,
+        "the second page repeats the first, so paging stops"
+    );
+}
