@@ -6,12 +6,16 @@
 //! name, never by position.
 //!
 //! A day's query is the operator's `search_query` ANDed with a
-//! `submittedDate` window. arXiv announces on day D what was submitted before
-//! its 14:00 US-Eastern cut-off of the previous working day; we approximate
-//! that as the 24 hours ending at 18:00 UTC on D-1 (14:00 EDT; 13:00 EST in
-//! winter, so an hour of papers can land a day late). Weekends and holidays
-//! are not modelled: a Monday query asks for Saturday-evening to Sunday-
-//! evening submissions. Results are sorted by submission date, descending,
+//! `submittedDate` window that mirrors arXiv's announcement schedule: the
+//! digest day D is the UTC date on which an announcement appears (20:00
+//! US-Eastern on D-1), and its window is the submissions between two 14:00
+//! US-Eastern cut-offs on consecutive working days (Thursday to Friday for
+//! Sunday's announcement, Friday to Monday for Monday's), converted to UTC
+//! with the New York timezone so daylight saving is followed. arXiv does not
+//! announce on Friday or Saturday evenings, so digest days Saturday and
+//! Sunday have no window and cost no request. Holidays are not modelled: on
+//! a holiday the API has nothing yet for the window, which is then announced
+//! the next day. Results are sorted by submission date, descending,
 //! and paged with `start`/`max_results`; an empty page before the reported
 //! total is retried once (the API sometimes returns one under load).
 //!
@@ -20,7 +24,8 @@
 
 use std::sync::LazyLock;
 
-use chrono::{DateTime, Days, NaiveDate, NaiveTime, Utc};
+use chrono::{DateTime, Datelike, Days, NaiveDate, NaiveTime, TimeZone, Utc, Weekday};
+use chrono_tz::America::New_York;
 use regex::Regex;
 use url::Url;
 
@@ -188,34 +193,54 @@ fn parse_entry(entry: &Element, day: NaiveDate) -> Result<FetchedPaper, String> 
     })
 }
 
-/// The `submittedDate` window of digest day `day`: the 24 h ending 18:00 UTC
-/// on the previous day, as arXiv's `YYYYMMDDHHMM` bounds (inclusive, so the
-/// end stops a minute short of the next window's start).
-pub fn submitted_window(day: NaiveDate) -> (String, String) {
-    let cutoff = NaiveTime::from_hms_opt(18, 0, 0).expect("valid time");
-    let end = (day - Days::new(1)).and_time(cutoff);
-    let start = end - chrono::Duration::hours(24);
+/// The `submittedDate` window of digest day `day` as arXiv's inclusive
+/// `YYYYMMDDHHMM` UTC bounds (the end stops a minute short of the next
+/// window's start), or `None` when arXiv announces nothing for that day.
+pub fn submitted_window(day: NaiveDate) -> Option<(String, String)> {
+    let announced = day - Days::new(1);
+    let end_day = match announced.weekday() {
+        Weekday::Fri | Weekday::Sat => return None,
+        Weekday::Sun => announced - Days::new(2),
+        _ => announced,
+    };
+    let start_day = match end_day.weekday() {
+        Weekday::Mon => end_day - Days::new(3),
+        _ => end_day - Days::new(1),
+    };
+    let end = eastern_cutoff(end_day);
     let last = end - chrono::Duration::minutes(1);
-    (
-        start.format("%Y%m%d%H%M").to_string(),
+    Some((
+        eastern_cutoff(start_day).format("%Y%m%d%H%M").to_string(),
         last.format("%Y%m%d%H%M").to_string(),
-    )
+    ))
 }
 
-/// The full query string sent for `day`.
-pub fn day_query(search_query: &str, day: NaiveDate) -> String {
-    let (from, to) = submitted_window(day);
-    format!(
+/// 14:00 US-Eastern on `day`, in UTC: arXiv's daily submission cut-off.
+fn eastern_cutoff(day: NaiveDate) -> DateTime<Utc> {
+    let local = day.and_time(NaiveTime::from_hms_opt(14, 0, 0).expect("valid time"));
+    // 14:00 is never inside a DST transition (those happen at 02:00).
+    New_York
+        .from_local_datetime(&local)
+        .earliest()
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_else(|| local.and_utc() + chrono::Duration::hours(5))
+}
+
+/// The full query string sent for `day`, or `None` on a day without an
+/// announcement.
+pub fn day_query(search_query: &str, day: NaiveDate) -> Option<String> {
+    let (from, to) = submitted_window(day)?;
+    Some(format!(
         "({}) AND submittedDate:[{from} TO {to}]",
         search_query.trim()
-    )
+    ))
 }
 
 /// The URL of one page of the day's results.
-pub fn page_url(base: &Url, search_query: &str, day: NaiveDate, start: u32, size: u32) -> Url {
+pub fn page_url(base: &Url, query: &str, start: u32, size: u32) -> Url {
     let mut url = base.clone();
     url.query_pairs_mut()
-        .append_pair("search_query", &day_query(search_query, day))
+        .append_pair("search_query", query)
         .append_pair("sortBy", "submittedDate")
         .append_pair("sortOrder", "descending")
         .append_pair("start", &start.to_string())
@@ -232,11 +257,15 @@ pub(super) async fn fetch_day(
     day: NaiveDate,
 ) -> Result<FetchReport, SourceError> {
     let mut report = FetchReport::default();
+    let Some(query) = day_query(search_query, day) else {
+        tracing::info!(source.name = %source.name, digest.date = %day, "arXiv announces nothing for this day; not queried");
+        return Ok(report);
+    };
     let mut start = 0u32;
     let mut empty_retried = false;
     while start < max_results {
         let size = page_size.min(max_results.saturating_sub(start));
-        let url = page_url(base, search_query, day, start, size);
+        let url = page_url(base, &query, start, size);
         let (outcome, requests) = source
             .http
             .get(&url, None, &source.policy)
@@ -479,15 +508,62 @@ mod tests {
     }
 
     #[test]
-    fn the_day_window_ends_at_18_utc_on_the_previous_day() {
+    fn a_weekday_window_runs_between_the_two_previous_eastern_cut_offs() {
+        // Friday 2026-06-12 UTC: Thursday evening's announcement, 14:00 EDT = 18:00 UTC.
         assert_eq!(
             submitted_window(d("2026-06-12")),
-            ("202606101800".to_string(), "202606111759".to_string())
+            Some(("202606101800".to_string(), "202606111759".to_string()))
+        );
+        // In winter 14:00 EST is 19:00 UTC.
+        assert_eq!(
+            submitted_window(d("2026-01-15")),
+            Some(("202601131900".to_string(), "202601141859".to_string()))
+        );
+    }
+
+    #[test]
+    fn monday_announces_thursday_to_friday_and_tuesday_the_weekend() {
+        assert_eq!(
+            day_query("cat:cs.LG", d("2026-03-02")).as_deref(),
+            Some("(cat:cs.LG) AND submittedDate:[202602261900 TO 202602271859]")
         );
         assert_eq!(
-            day_query("cat:cs.LG", d("2026-03-01")),
-            "(cat:cs.LG) AND submittedDate:[202602271800 TO 202602281759]"
+            submitted_window(d("2026-03-03")),
+            Some(("202602271900".to_string(), "202603021859".to_string()))
         );
+    }
+
+    #[test]
+    fn saturday_and_sunday_have_no_announcement() {
+        assert_eq!(submitted_window(d("2026-02-28")), None);
+        assert_eq!(submitted_window(d("2026-03-01")), None);
+    }
+
+    #[test]
+    fn the_window_follows_daylight_saving_across_the_switch() {
+        // DST starts Sunday 2026-03-08: Friday 03-06 is EST, Monday 03-09 EDT.
+        assert_eq!(
+            submitted_window(d("2026-03-10")),
+            Some(("202603061900".to_string(), "202603091759".to_string()))
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn consecutive_windows_tile_time_without_gaps_or_overlaps(offset in 0i64..3650) {
+            // Every announcement window starts exactly where the previous one ended.
+            let day = d("2024-01-01") + chrono::Duration::days(offset);
+            if let Some((from, _)) = submitted_window(day) {
+                let mut prev = day - Days::new(1);
+                let previous = loop {
+                    if let Some(w) = submitted_window(prev) { break w; }
+                    prev = prev - Days::new(1);
+                };
+                let end = chrono::NaiveDateTime::parse_from_str(&previous.1, "%Y%m%d%H%M").unwrap();
+                let start = chrono::NaiveDateTime::parse_from_str(&from, "%Y%m%d%H%M").unwrap();
+                proptest::prop_assert_eq!(end + chrono::Duration::minutes(1), start);
+            }
+        }
     }
 
     proptest::proptest! {
