@@ -103,7 +103,9 @@ impl Default for SecuritySettings {
 pub struct ScheduleSettings {
     /// Cron expression (with seconds) for the daily fetch.
     pub fetch: String,
-    /// Cron expression (with seconds) for the daily digest.
+    /// Cron expression (with seconds) for the digest tick: each tick sends
+    /// the digests whose subscribers' local delivery hour came since the
+    /// previous one (see [`crate::digest::due`]); hourly by default.
     pub digest: String,
     /// Cron expression for retrying deferred deliveries.
     pub retry: String,
@@ -112,16 +114,20 @@ pub struct ScheduleSettings {
     /// At start, run a fetch or digest whose time passed while the daemon
     /// was stopped (see [`crate::catchup`]).
     pub catch_up: bool,
+    /// Local delivery hour (0..=23, in `timezone`) of subscribers who chose
+    /// none.
+    pub default_hour: u32,
 }
 
 impl Default for ScheduleSettings {
     fn default() -> Self {
         ScheduleSettings {
             fetch: "0 30 1 * * *".into(),
-            digest: "0 0 7 * * *".into(),
+            digest: "0 0 * * * *".into(),
             retry: "0 */15 * * * *".into(),
             timezone: Tz::UTC,
             catch_up: true,
+            default_hour: 7,
         }
     }
 }
@@ -290,6 +296,12 @@ impl Settings {
                 anyhow::anyhow!("{key} = {expr:?} is not a valid cron expression: {e}")
             })?;
         }
+        if self.schedule.default_hour > 23 {
+            bail!(
+                "schedule.default_hour = {} must be between 0 and 23",
+                self.schedule.default_hour
+            );
+        }
         if !self.database.url.starts_with("sqlite:") {
             bail!(
                 "database.url = {:?} must be a SQLite URL (sqlite://PATH)",
@@ -440,6 +452,7 @@ mod tests {
             ("[schedule]\ntimezone = \"Mars/Olympus\"\n", "timezone"),
             ("[database]\nurl = \"postgres://x\"\n", "database.url"),
             ("[digest]\nmax_paper = 3\n", "max_paper"),
+            ("[schedule]\ndefault_hour = 24\n", "schedule.default_hour"),
         ];
         for (toml, key) in cases {
             let e = load_str(toml, &[]).unwrap_err();

@@ -16,5 +16,6 @@ mod env;
 mod fetch;
 mod notify;
 mod ops;
+mod schedule;
 mod serve;
 mod web;
