@@ -69,6 +69,9 @@ pub struct WebSettings {
     pub listen: SocketAddr,
     /// The public URL every link in a mail is built from.
     pub base_url: url::Url,
+    /// Reverse proxies whose `X-Forwarded-For` is believed (IPs or CIDR
+    /// blocks); see [`crate::web::IpRange`].
+    pub trusted_proxies: Vec<crate::web::IpRange>,
 }
 
 impl Default for WebSettings {
@@ -76,6 +79,7 @@ impl Default for WebSettings {
         WebSettings {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             base_url: url::Url::parse("http://127.0.0.1:8080/").expect("valid default URL"),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -453,6 +457,10 @@ mod tests {
             ("[database]\nurl = \"postgres://x\"\n", "database.url"),
             ("[digest]\nmax_paper = 3\n", "max_paper"),
             ("[schedule]\ndefault_hour = 24\n", "schedule.default_hour"),
+            (
+                "[web]\ntrusted_proxies = [\"10.0.0.0/33\"]\n",
+                "10.0.0.0/33",
+            ),
         ];
         for (toml, key) in cases {
             let e = load_str(toml, &[]).unwrap_err();
