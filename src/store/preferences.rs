@@ -217,6 +217,35 @@ impl Store {
         preferences_from_row(&row)
     }
 
+    /// The schedule chosen on the subscribe form (frequency, hour,
+    /// timezone), for a subscriber still `pending`: a confirmed one keeps
+    /// what they chose on their manage page.
+    pub async fn set_pending_preferences(
+        &self,
+        id: i64,
+        prefs: &Preferences,
+        now: DateTime<Utc>,
+    ) -> DbResult<()> {
+        let (frequency, weekday) = match prefs.frequency {
+            Frequency::Daily => ("daily", None),
+            Frequency::Weekly(d) => ("weekly", Some(d.num_days_from_monday() as i64)),
+        };
+        sqlx::query(
+            "UPDATE subscribers SET frequency = ?1, weekday = ?2, delivery_hour = ?3,
+                 timezone = ?4, updated_at = ?5
+             WHERE id = ?6 AND status = 'pending'",
+        )
+        .bind(frequency)
+        .bind(weekday)
+        .bind(prefs.delivery_hour.map(i64::from))
+        .bind(prefs.timezone.map(|t| t.name().to_string()))
+        .bind(ts(now))
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     /// Saves topics and preferences if `link_version` is still current;
     /// `NotFound` otherwise.
     pub async fn save_preferences(
