@@ -103,6 +103,9 @@ pub async fn digest_tick(app: &App, now: DateTime<Utc>) -> anyhow::Result<Digest
         };
         let mut report = DigestReport::default();
         for date in due::candidate_dates(zones, now) {
+            if !anyone_due(app, date, options.when).await? {
+                continue;
+            }
             let r = run_digest(app, date, options, now, &ProgressBar::hidden()).await?;
             report.papers = report.papers.max(r.papers);
             report.subscribers = report.subscribers.max(r.subscribers);
@@ -118,6 +121,26 @@ pub async fn digest_tick(app: &App, now: DateTime<Utc>) -> anyhow::Result<Digest
     .await;
     finish(app, run, &result).await?;
     result
+}
+
+/// Whether any active subscriber is due the digest for `date` in this tick:
+/// most ticks find nobody for most dates, and then load no papers.
+async fn anyone_due(app: &App, date: NaiveDate, when: When) -> anyhow::Result<bool> {
+    let defaults = due::Defaults::of(&app.settings.schedule);
+    let mut after = 0;
+    loop {
+        let page = app.store.schedules_page(after, 1000).await?;
+        let Some(&(last, _)) = page.last() else {
+            return Ok(false);
+        };
+        if page
+            .iter()
+            .any(|(_, prefs)| due::is_due(prefs, defaults, date, when))
+        {
+            return Ok(true);
+        }
+        after = last;
+    }
 }
 
 fn add(report: &mut DigestReport, more: &DigestReport) {

@@ -50,6 +50,15 @@ pub struct Defaults {
     pub hour: u32,
 }
 
+impl Defaults {
+    pub fn of(schedule: &crate::settings::ScheduleSettings) -> Self {
+        Defaults {
+            timezone: schedule.timezone,
+            hour: schedule.default_hour,
+        }
+    }
+}
+
 /// How a digest run selects subscribers.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum When {

@@ -223,10 +223,7 @@ async fn select(
     first: i64,
     last: i64,
 ) -> anyhow::Result<Selected> {
-    let defaults = due::Defaults {
-        timezone: app.settings.schedule.timezone,
-        hour: app.settings.schedule.default_hour,
-    };
+    let defaults = due::Defaults::of(&app.settings.schedule);
     let mut selected = Selected {
         due: HashSet::new(),
         weekly: HashSet::new(),

@@ -351,6 +351,26 @@ impl Store {
             .collect()
     }
 
+    /// The preferences of up to `limit` active subscribers with ids above
+    /// `after`, by id.
+    pub async fn schedules_page(
+        &self,
+        after: i64,
+        limit: i64,
+    ) -> DbResult<Vec<(i64, Preferences)>> {
+        let rows = sqlx::query(
+            "SELECT id, frequency, weekday, delivery_hour, timezone, paused_until
+             FROM subscribers WHERE id > ?1 AND status = 'active' ORDER BY id LIMIT ?2",
+        )
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| Ok((row.get::<i64, _>("id"), preferences_from_row(row)?)))
+            .collect()
+    }
+
     /// The timezones active subscribers chose (without the operator's,
     /// which those who chose none use).
     pub async fn timezones_in_use(&self) -> DbResult<Vec<chrono_tz::Tz>> {

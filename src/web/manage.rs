@@ -426,7 +426,7 @@ fn view(
     };
     let default_hour = Choice {
         value: String::new(),
-        label: "Default (when the day's digest runs)".into(),
+        label: format!("Default ({:02}:00)", web.app.settings.schedule.default_hour),
         selected: form.hour.is_empty(),
     };
     ManagePage {
