@@ -27,6 +27,11 @@
 //! the subscriber's local date at `T` and the day before are considered, so
 //! a long outage catches up at most one missed day. The first tick ever
 //! (`P` unknown) sends the local date at `T` when its instant has passed.
+//! A subscriber who confirms, or moves their hour, to a time already past
+//! today starts with tomorrow's digest (`paperboy digest --date D` sends
+//! `D`'s at once to everyone due on `D`, whatever their hour; the
+//! reservation per subscriber and date keeps the two paths from sending
+//! one digest twice).
 //!
 //! # DST
 //! A local hour that does not exist on a DST day (America/New_York,
