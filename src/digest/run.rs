@@ -313,10 +313,14 @@ pub async fn preview(
     let job = if let Some(existing) = app.store.delivery_for(sub.id, date).await? {
         resume_job(app, existing, sub, &[], &HashMap::new()).await?
     } else {
-        let from = date - Duration::days(i64::from(app.settings.digest.lookback_days));
-        let mut papers = app.store.papers_between(from, date).await?;
-        plan::sort_for_mail(&mut papers);
-        let mut matcher = Matcher::new(&papers);
+        let mut days = i64::from(app.settings.digest.lookback_days);
+        if matches!(
+            app.store.preferences(sub.id).await?.frequency,
+            crate::store::Frequency::Weekly(_)
+        ) {
+            days = days.max(WEEK_DAYS);
+        }
+        let (papers, mut matcher) = load_window(app, date, days).await?;
         let Some((kept, more)) = plan_for(app, &mut matcher, &papers, &sub).await? else {
             return Ok(None);
         };

@@ -166,6 +166,68 @@ async fn a_tick_arriving_while_the_same_job_still_runs_is_skipped() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tick_while_a_slow_digest_tick_is_still_sending_is_skipped_and_nothing_doubles() {
+    let env = TestEnv::new().await;
+    env.ok(&["fetch", "--date", HF_DAY]);
+    let app = env.app().await;
+    subscriber(&app, "ada@example.org", Preferences::default()).await;
+    // A slow server keeps the first tick busy in the middle of its send.
+    env.smtp.faults().delay(Duration::from_millis(300));
+    let token = CancellationToken::new();
+    let lock = std::sync::Arc::new(tokio::sync::Mutex::new(()));
+    let first = {
+        let (app, lock, token) = (app.clone(), lock.clone(), token.clone());
+        tokio::spawn(async move {
+            tick(
+                &app,
+                JobKind::Digest,
+                &lock,
+                &token,
+                at("2026-06-12T09:00:00Z"),
+            )
+            .await
+        })
+    };
+    // Polls until the first tick is talking SMTP; the deadline only turns a
+    // hang into a failure.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while env.smtp.connections() == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first tick never sent"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let second = tick(
+        &app,
+        JobKind::Digest,
+        &lock,
+        &token,
+        at("2026-06-12T10:00:00Z"),
+    )
+    .await;
+    assert_eq!(second, TickOutcome::Skipped);
+    assert_eq!(first.await.unwrap(), TickOutcome::Ran);
+    env.smtp.faults().clear();
+    assert_eq!(new_recipients(&env), ["ada@example.org"]);
+    // The skipped window is covered by the next tick, which has nothing to add.
+    let third = tick(
+        &app,
+        JobKind::Digest,
+        &lock,
+        &token,
+        at("2026-06-12T11:00:00Z"),
+    )
+    .await;
+    assert_eq!(third, TickOutcome::Ran);
+    assert_eq!(new_recipients(&env), Vec::<String>::new());
+    assert_eq!(
+        app.store.digest_covered_until().await.unwrap(),
+        Some(at("2026-06-12T11:00:00Z"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_digest_hour_missed_across_midnight_is_caught_up_late_and_once() {
     let env = TestEnv::new().await;
     env.ok(&["fetch", "--date", HF_DAY]);
@@ -215,7 +277,17 @@ async fn a_weekly_subscriber_gets_the_weeks_papers_and_a_daily_one_only_the_days
         },
     )
     .await;
-    env.ok(&["digest", "--date", &digest_day.to_string()]);
+    // The preview shows each the same as the digest would.
+    let day = digest_day.to_string();
+    let preview = |who| env.ok(&["preview", "--email", who, "--date", &day]);
+    assert!(preview("daily@example.org").starts_with("no papers"));
+    let weekly = preview("weekly@example.org");
+    assert!(
+        weekly.to_lowercase().contains("sparse attention"),
+        "{weekly}"
+    );
+
+    env.ok(&["digest", "--date", &day]);
     let got = env.smtp.wait_for(1, Duration::from_secs(10)).await;
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].rcpt_to, ["weekly@example.org"]);
