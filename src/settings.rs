@@ -113,7 +113,8 @@ pub struct ScheduleSettings {
     pub digest: String,
     /// Cron expression for retrying deferred deliveries.
     pub retry: String,
-    /// The timezone the cron expressions and "today" are read in.
+    /// The timezone the cron expressions and "today" are read in, and the
+    /// delivery timezone of subscribers who chose none.
     pub timezone: Tz,
     /// At start, run a fetch or digest whose time passed while the daemon
     /// was stopped (see [`crate::catchup`]).

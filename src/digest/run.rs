@@ -133,9 +133,9 @@ pub async fn run_digest(
                 continue;
             }
             // Weekly subscribers get the week's papers, daily ones the lookback's.
-            let (papers, matcher) = if selected.weekly.contains(&sub.id) {
+            let (papers, matcher) = if lookback < WEEK_DAYS && selected.weekly.contains(&sub.id) {
                 if week.is_none() {
-                    week = Some(load_window(app, date, WEEK_DAYS.max(lookback)).await?);
+                    week = Some(load_window(app, date, WEEK_DAYS).await?);
                 }
                 let (papers, matcher) = week.as_mut().expect("loaded just above");
                 (&papers[..], matcher)
