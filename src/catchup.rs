@@ -1,12 +1,17 @@
-//! Catch-up at start: a fetch or digest whose scheduled time passed while
-//! the daemon was down is run once when it starts again.
+//! Catch-up at start: a fetch or digest tick whose scheduled time passed
+//! while the daemon was down is run once when it starts again.
 //!
-//! "Missed" means: the most recent scheduled time of the job (in the
-//! schedule's timezone) is in the past, no run of that job is recorded for
-//! that day, and the job has run before (a fresh install has missed
-//! nothing). Only the latest missed day is caught up — a digest covers the
-//! days before it through `digest.lookback_days`, and each paper is mailed
-//! once anyway. The time is always an argument, so tests move the clock.
+//! For the fetch, "missed" means: the most recent scheduled time (in the
+//! schedule's timezone) is in the past, no fetch is recorded for that day,
+//! and the job has run before (a fresh install has missed nothing). Only the
+//! latest missed day is fetched.
+//!
+//! For the digest tick, "missed" means its most recent scheduled time is
+//! later than the instant the last tick covered (and a digest ran before):
+//! one tick then runs at once and sends every digest whose subscriber's
+//! hour came during the downtime (their local today, or yesterday when the
+//! downtime crossed their midnight; see [`crate::digest::due`]). The time is
+//! always an argument, so tests move the clock.
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use chrono_tz::Tz;
@@ -17,6 +22,12 @@ use crate::store::RunKind;
 /// The day (in `tz`) of the latest time at or before `now` that `cron`
 /// schedules, looking back at most two days; `None` when nothing was due.
 pub fn last_due_day(cron: &croner::Cron, tz: Tz, now: DateTime<Utc>) -> Option<NaiveDate> {
+    last_due(cron, tz, now).map(|t| t.with_timezone(&tz).date_naive())
+}
+
+/// The latest time at or before `now` that `cron` schedules (read in `tz`),
+/// looking back at most two days; `None` when nothing was due.
+pub fn last_due(cron: &croner::Cron, tz: Tz, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
     let now = now.with_timezone(&tz);
     let mut at = now - Duration::days(2);
     let mut last = None;
@@ -24,7 +35,7 @@ pub fn last_due_day(cron: &croner::Cron, tz: Tz, now: DateTime<Utc>) -> Option<N
     for _ in 0..200_000 {
         match cron.find_next_occurrence(&at, false) {
             Ok(next) if next <= now => {
-                last = Some(next.date_naive());
+                last = Some(next.with_timezone(&Utc));
                 at = next;
             }
             _ => break,
@@ -37,6 +48,8 @@ pub fn last_due_day(cron: &croner::Cron, tz: Tz, now: DateTime<Utc>) -> Option<N
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct CatchUp {
     pub fetched: Option<NaiveDate>,
+    /// The operator's date of a digest tick run to catch up (what it sent is
+    /// in its run record).
     pub digest: Option<NaiveDate>,
 }
 
@@ -69,18 +82,29 @@ pub async fn catch_up(app: &App, now: DateTime<Utc>) -> anyhow::Result<CatchUp> 
         crate::scheduler::fetch_job(app, &[day - Duration::days(1), day], None).await?;
         done.fetched = Some(day);
     }
-    if let Some(day) = missed(app, RunKind::Digest, &schedule.digest, now).await? {
-        tracing::info!(digest.date = %day, "catching up a digest missed while stopped");
-        crate::scheduler::digest_job(
-            app,
-            day,
-            crate::digest::run::DigestOptions::default(),
-            &indicatif::ProgressBar::hidden(),
-        )
-        .await?;
-        done.digest = Some(day);
+    if missed_tick(app, now).await? {
+        tracing::info!("catching up digest ticks missed while stopped");
+        crate::scheduler::digest_tick(app, now).await?;
+        done.digest = Some(app.today(now));
     }
     Ok(done)
+}
+
+/// Whether a digest tick was due while stopped (see the module doc).
+pub async fn missed_tick(app: &App, now: DateTime<Utc>) -> anyhow::Result<bool> {
+    let schedule = &app.settings.schedule;
+    let cron = crate::settings::parse_cron(&schedule.digest)
+        .map_err(|e| anyhow::anyhow!("schedule.digest: {e}"))?;
+    let Some(due) = last_due(&cron, schedule.timezone, now) else {
+        return Ok(false);
+    };
+    if app.store.last_run(RunKind::Digest).await?.is_none() {
+        return Ok(false);
+    }
+    Ok(match app.store.digest_covered_until().await? {
+        Some(covered) => covered < due,
+        None => true,
+    })
 }
 
 #[cfg(test)]

@@ -219,7 +219,16 @@ async fn run_with_app(app: Arc<App>, command: Command) -> anyhow::Result<()> {
         Command::Digest { date, dry_run } => {
             let date = date.unwrap_or(today);
             let progress = progress_bar();
-            let report = digest_job(&app, date, DigestOptions { dry_run }, &progress).await?;
+            let report = digest_job(
+                &app,
+                date,
+                DigestOptions {
+                    dry_run,
+                    ..Default::default()
+                },
+                &progress,
+            )
+            .await?;
             if dry_run {
                 for plan in &report.plans {
                     println!(

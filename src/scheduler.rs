@@ -1,20 +1,26 @@
-//! The daemon's clock: cron jobs for fetch, digest and retry, in the
-//! configured timezone, plus the run bookkeeping shared with the CLI.
+//! The daemon's clock: cron jobs for fetch, the digest tick and retry, in
+//! the configured timezone, plus the run bookkeeping shared with the CLI.
 //!
-//! Job closures only call the `*_job` functions here; the work itself lives
-//! in [`crate::fetch`] and [`crate::digest`]. A job never overlaps itself:
-//! a tick that finds the previous run still going is skipped and logged.
+//! Job closures only call [`tick`]; the work itself lives in
+//! [`crate::fetch`] and [`crate::digest`]. A job never overlaps itself: a
+//! tick that finds the previous run still going is skipped and logged. The
+//! instant of a tick is an argument, so tests drive the clock.
+//!
+//! The digest job is a tick (hourly by default): each sends the digests
+//! whose subscribers' local delivery hour came since the previous tick
+//! ([`digest_tick`], rules in [`crate::digest::due`]).
 
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use chrono::{Duration, NaiveDate, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use indicatif::ProgressBar;
 use tokio::sync::Mutex;
 use tokio_cron_scheduler::{Job, JobScheduler};
 use tokio_util::sync::CancellationToken;
 
 use crate::app::App;
+use crate::digest::due::{self, When};
 use crate::digest::run::{resume_unfinished, run_digest, DigestOptions, DigestReport};
 use crate::fetch::{run_fetch, FetchSummary};
 use crate::store::RunKind;
@@ -70,12 +76,81 @@ pub async fn digest_job(
     let result = async {
         let mut report = run_digest(app, date, options, Utc::now(), progress).await?;
         let retried = resume_unfinished(app, date - Duration::days(7), Utc::now()).await?;
-        report.sent += retried.sent;
-        report.deferred += retried.deferred;
-        report.failed += retried.failed;
+        add(&mut report, &retried);
         anyhow::Ok(report)
     }
     .await;
+    finish(app, run, &result).await?;
+    result
+}
+
+/// One digest tick at `now`: for each digest date some subscriber can be
+/// on (their local date, or the day before), sends the digests whose
+/// delivery instant lies between the previous tick and `now`; then retries
+/// due unfinished digests, and records how far it planned.
+pub async fn digest_tick(app: &App, now: DateTime<Utc>) -> anyhow::Result<DigestReport> {
+    let since = app.store.digest_covered_until().await?;
+    let mut zones = app.store.timezones_in_use().await?;
+    zones.push(app.settings.schedule.timezone);
+    let run = app
+        .store
+        .start_run(RunKind::Digest, app.today(now), now)
+        .await?;
+    let result = async {
+        let options = DigestOptions {
+            dry_run: false,
+            when: When::Tick { since, now },
+        };
+        let mut report = DigestReport::default();
+        for date in due::candidate_dates(zones, now) {
+            if !anyone_due(app, date, options.when).await? {
+                continue;
+            }
+            let r = run_digest(app, date, options, now, &ProgressBar::hidden()).await?;
+            report.papers = report.papers.max(r.papers);
+            report.subscribers = report.subscribers.max(r.subscribers);
+            report.matched += r.matched;
+            report.already_done += r.already_done;
+            add(&mut report, &r);
+        }
+        let retried = resume_unfinished(app, app.today(now) - Duration::days(7), now).await?;
+        add(&mut report, &retried);
+        app.store.set_digest_covered_until(now).await?;
+        anyhow::Ok(report)
+    }
+    .await;
+    finish(app, run, &result).await?;
+    result
+}
+
+/// Whether any active subscriber is due the digest for `date` in this tick:
+/// most ticks find nobody for most dates, and then load no papers.
+async fn anyone_due(app: &App, date: NaiveDate, when: When) -> anyhow::Result<bool> {
+    let defaults = due::Defaults::of(&app.settings.schedule);
+    let mut after = 0;
+    loop {
+        let page = app.store.schedules_page(after, 1000).await?;
+        let Some(&(last, _)) = page.last() else {
+            return Ok(false);
+        };
+        if page
+            .iter()
+            .any(|(_, prefs)| due::is_due(prefs, defaults, date, when))
+        {
+            return Ok(true);
+        }
+        after = last;
+    }
+}
+
+fn add(report: &mut DigestReport, more: &DigestReport) {
+    report.sent += more.sent;
+    report.deferred += more.deferred;
+    report.failed += more.failed;
+}
+
+/// Records the outcome of a digest run.
+async fn finish(app: &App, run: i64, result: &anyhow::Result<DigestReport>) -> anyhow::Result<()> {
     let (outcome, summary) = match &result {
         Ok(r) if r.failed == 0 && r.deferred == 0 => ("ok", format!("{} sent", r.sent)),
         Ok(r) => (
@@ -90,7 +165,7 @@ pub async fn digest_job(
     app.store
         .finish_run(run, outcome, &summary, Utc::now())
         .await?;
-    result
+    Ok(())
 }
 
 /// The running scheduler; [`SchedulerHandle::stop`] waits for the job in
@@ -111,8 +186,9 @@ impl SchedulerHandle {
     }
 }
 
-#[derive(Clone, Copy, Debug)]
-enum JobKind {
+/// The daemon's jobs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JobKind {
     Fetch,
     Digest,
     Retry,
@@ -137,7 +213,9 @@ pub async fn start(app: Arc<App>, token: CancellationToken) -> anyhow::Result<Sc
             let app = app.clone();
             let lock = lock.clone();
             let token = token.clone();
-            Box::pin(async move { tick(&app, kind, &lock, &token).await })
+            Box::pin(async move {
+                tick(&app, kind, &lock, &token, Utc::now()).await;
+            })
         })
         .with_context(|| format!("schedule.{kind:?}: {expr:?}").to_lowercase())?;
         scheduler.add(job).await.context("adding a scheduled job")?;
@@ -169,27 +247,45 @@ fn spawn_catch_up(
     });
 }
 
-async fn tick(app: &App, kind: JobKind, lock: &Mutex<()>, token: &CancellationToken) {
+/// What a [`tick`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TickOutcome {
+    /// The job ran (successfully or not: a failure is logged and recorded).
+    Ran,
+    /// The previous run of the job still held its lock.
+    Skipped,
+    /// The daemon is stopping.
+    Cancelled,
+}
+
+/// One cron tick of `kind` at `now`, under the job's `lock`: skipped (and
+/// logged) when the previous run of the same job is still going.
+pub async fn tick(
+    app: &App,
+    kind: JobKind,
+    lock: &Mutex<()>,
+    token: &CancellationToken,
+    now: DateTime<Utc>,
+) -> TickOutcome {
     if token.is_cancelled() {
-        return;
+        return TickOutcome::Cancelled;
     }
     let Ok(_guard) = lock.try_lock() else {
         tracing::warn!(job = ?kind, "previous run still in progress; skipping this tick");
-        return;
+        return TickOutcome::Skipped;
     };
-    let today = app.today(Utc::now());
+    let today = app.today(now);
     let result = match kind {
         JobKind::Fetch => fetch_job(app, &[today - Duration::days(1), today], None)
             .await
             .map(|_| ()),
-        JobKind::Digest => digest_job(app, today, DigestOptions::default(), &ProgressBar::hidden())
-            .await
-            .map(|_| ()),
-        JobKind::Retry => resume_unfinished(app, today - Duration::days(7), Utc::now())
+        JobKind::Digest => digest_tick(app, now).await.map(|_| ()),
+        JobKind::Retry => resume_unfinished(app, today - Duration::days(7), now)
             .await
             .map(|_| ()),
     };
     if let Err(e) = result {
         tracing::error!(job = ?kind, error = format!("{e:#}"), "scheduled job failed");
     }
+    TickOutcome::Ran
 }

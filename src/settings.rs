@@ -69,6 +69,9 @@ pub struct WebSettings {
     pub listen: SocketAddr,
     /// The public URL every link in a mail is built from.
     pub base_url: url::Url,
+    /// Reverse proxies whose `X-Forwarded-For` is believed (IPs or CIDR
+    /// blocks); see [`crate::web::IpRange`].
+    pub trusted_proxies: Vec<crate::web::IpRange>,
 }
 
 impl Default for WebSettings {
@@ -76,6 +79,7 @@ impl Default for WebSettings {
         WebSettings {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             base_url: url::Url::parse("http://127.0.0.1:8080/").expect("valid default URL"),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -103,25 +107,32 @@ impl Default for SecuritySettings {
 pub struct ScheduleSettings {
     /// Cron expression (with seconds) for the daily fetch.
     pub fetch: String,
-    /// Cron expression (with seconds) for the daily digest.
+    /// Cron expression (with seconds) for the digest tick: each tick sends
+    /// the digests whose subscribers' local delivery hour came since the
+    /// previous one (see [`crate::digest::due`]); hourly by default.
     pub digest: String,
     /// Cron expression for retrying deferred deliveries.
     pub retry: String,
-    /// The timezone the cron expressions and "today" are read in.
+    /// The timezone the cron expressions and "today" are read in, and the
+    /// delivery timezone of subscribers who chose none.
     pub timezone: Tz,
     /// At start, run a fetch or digest whose time passed while the daemon
     /// was stopped (see [`crate::catchup`]).
     pub catch_up: bool,
+    /// Local delivery hour (0..=23, in `timezone`) of subscribers who chose
+    /// none.
+    pub default_hour: u32,
 }
 
 impl Default for ScheduleSettings {
     fn default() -> Self {
         ScheduleSettings {
             fetch: "0 30 1 * * *".into(),
-            digest: "0 0 7 * * *".into(),
+            digest: "0 0 * * * *".into(),
             retry: "0 */15 * * * *".into(),
             timezone: Tz::UTC,
             catch_up: true,
+            default_hour: 7,
         }
     }
 }
@@ -290,6 +301,12 @@ impl Settings {
                 anyhow::anyhow!("{key} = {expr:?} is not a valid cron expression: {e}")
             })?;
         }
+        if self.schedule.default_hour > 23 {
+            bail!(
+                "schedule.default_hour = {} must be between 0 and 23",
+                self.schedule.default_hour
+            );
+        }
         if !self.database.url.starts_with("sqlite:") {
             bail!(
                 "database.url = {:?} must be a SQLite URL (sqlite://PATH)",
@@ -440,6 +457,11 @@ mod tests {
             ("[schedule]\ntimezone = \"Mars/Olympus\"\n", "timezone"),
             ("[database]\nurl = \"postgres://x\"\n", "database.url"),
             ("[digest]\nmax_paper = 3\n", "max_paper"),
+            ("[schedule]\ndefault_hour = 24\n", "schedule.default_hour"),
+            (
+                "[web]\ntrusted_proxies = [\"10.0.0.0/33\"]\n",
+                "10.0.0.0/33",
+            ),
         ];
         for (toml, key) in cases {
             let e = load_str(toml, &[]).unwrap_err();

@@ -14,6 +14,7 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use futures::StreamExt as _;
 use indicatif::ProgressBar;
 
+use super::due::{self, When};
 use super::plan::{self, CompiledTopics, PlannedPaper};
 use super::render::{self, DigestView, PaperView, Span as ViewSpan, TopicSection};
 use crate::app::App;
@@ -29,6 +30,9 @@ const PAGE: i64 = 500;
 pub struct DigestOptions {
     /// Plan and print, reserve and send nothing.
     pub dry_run: bool,
+    /// Everyone due on the date (by hand), or those whose delivery hour
+    /// came in a scheduler tick's window.
+    pub when: When,
 }
 
 /// What a run did; also what it logs.
@@ -69,7 +73,9 @@ pub async fn run_digest(
     progress: &ProgressBar,
 ) -> anyhow::Result<DigestReport> {
     let started = Instant::now();
-    let from = date - Duration::days(i64::from(app.settings.digest.lookback_days));
+    let lookback = i64::from(app.settings.digest.lookback_days);
+    let from = date - Duration::days(lookback);
+    let mut week: Option<(Vec<Paper>, Matcher)> = None;
     let mut papers = app
         .store
         .papers_between(from, date)
@@ -103,11 +109,17 @@ pub async fn run_digest(
             .context("reading subscribers")?;
         let Some(last) = page.last() else { break };
         after = last.id;
-        let not_due = app.store.not_due_on(date, page[0].id, last.id).await?;
+        let selected = select(app, date, options.when, page[0].id, last.id).await?;
         let mut jobs = Vec::new();
         for sub in page {
             report.subscribers += 1;
             progress.inc(1);
+            let is_due = selected.due.contains(&sub.id);
+            // A tick looks only at the subscribers whose hour came (an
+            // unfinished digest of anyone else is the retry job's).
+            if !is_due && options.when != When::Manual {
+                continue;
+            }
             if let Some(existing) = app.store.delivery_for(sub.id, date).await? {
                 if existing.status.is_unfinished() && !options.dry_run {
                     jobs.push(resume_job(app, existing, sub, &papers, &index).await?);
@@ -117,10 +129,20 @@ pub async fn run_digest(
                 continue;
             }
             // Paused, or weekly on another day: no digest planned today.
-            if not_due.contains(&sub.id) {
+            if !is_due {
                 continue;
             }
-            let Some((kept, more)) = plan_for(app, &mut matcher, &papers, &sub).await? else {
+            // Weekly subscribers get the week's papers, daily ones the lookback's.
+            let (papers, matcher) = if lookback < WEEK_DAYS && selected.weekly.contains(&sub.id) {
+                if week.is_none() {
+                    week = Some(load_window(app, date, WEEK_DAYS).await?);
+                }
+                let (papers, matcher) = week.as_mut().expect("loaded just above");
+                (&papers[..], matcher)
+            } else {
+                (&papers[..], &mut matcher)
+            };
+            let Some((kept, more)) = plan_for(app, matcher, papers, &sub).await? else {
                 continue;
             };
             report.matched += 1;
@@ -140,7 +162,7 @@ pub async fn run_digest(
                 });
                 continue;
             }
-            if let Some(job) = reserve(app, date, sub, &papers, kept, more, now).await? {
+            if let Some(job) = reserve(app, date, sub, papers, kept, more, now).await? {
                 jobs.push(job);
             } else {
                 report.already_done += 1;
@@ -163,6 +185,58 @@ pub async fn run_digest(
         "digest run finished"
     );
     Ok(report)
+}
+
+/// How far back a weekly digest looks (the ledger keeps out what an
+/// earlier digest already carried).
+const WEEK_DAYS: i64 = 7;
+
+/// The papers of `date` and the `days` before it, in mail order, and their matcher.
+async fn load_window(
+    app: &App,
+    date: NaiveDate,
+    days: i64,
+) -> anyhow::Result<(Vec<Paper>, Matcher)> {
+    let mut papers = app
+        .store
+        .papers_between(date - Duration::days(days), date)
+        .await
+        .context("loading the week's papers")?;
+    plan::sort_for_mail(&mut papers);
+    let matcher = Matcher::new(&papers);
+    Ok((papers, matcher))
+}
+
+/// Which subscribers of one page get the digest for `date` in this run.
+struct Selected {
+    due: HashSet<i64>,
+    /// Weekly subscribers among the due ones.
+    weekly: HashSet<i64>,
+}
+
+/// Selects, among the active subscribers with ids in `first..=last`, those
+/// due the digest for `date` (see [`due`]).
+async fn select(
+    app: &App,
+    date: NaiveDate,
+    when: When,
+    first: i64,
+    last: i64,
+) -> anyhow::Result<Selected> {
+    let defaults = due::Defaults::of(&app.settings.schedule);
+    let mut selected = Selected {
+        due: HashSet::new(),
+        weekly: HashSet::new(),
+    };
+    for (id, prefs) in app.store.schedules_between(first, last).await? {
+        if due::is_due(&prefs, defaults, date, when) {
+            selected.due.insert(id);
+            if matches!(prefs.frequency, crate::store::Frequency::Weekly(_)) {
+                selected.weekly.insert(id);
+            }
+        }
+    }
+    Ok(selected)
 }
 
 /// Sends every unfinished digest (of any date since `since`) whose retry
@@ -239,10 +313,14 @@ pub async fn preview(
     let job = if let Some(existing) = app.store.delivery_for(sub.id, date).await? {
         resume_job(app, existing, sub, &[], &HashMap::new()).await?
     } else {
-        let from = date - Duration::days(i64::from(app.settings.digest.lookback_days));
-        let mut papers = app.store.papers_between(from, date).await?;
-        plan::sort_for_mail(&mut papers);
-        let mut matcher = Matcher::new(&papers);
+        let mut days = i64::from(app.settings.digest.lookback_days);
+        if matches!(
+            app.store.preferences(sub.id).await?.frequency,
+            crate::store::Frequency::Weekly(_)
+        ) {
+            days = days.max(WEEK_DAYS);
+        }
+        let (papers, mut matcher) = load_window(app, date, days).await?;
         let Some((kept, more)) = plan_for(app, &mut matcher, &papers, &sub).await? else {
             return Ok(None);
         };

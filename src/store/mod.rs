@@ -14,6 +14,7 @@ mod papers;
 mod preferences;
 mod runs;
 mod subscribers;
+mod ticks;
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -214,32 +214,36 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?
         .ok_or(DbError::NotFound)?;
-        let frequency: String = row.get("frequency");
-        let weekday: Option<i64> = row.get("weekday");
-        let frequency = match (frequency.as_str(), weekday) {
-            ("daily", _) => Frequency::Daily,
-            ("weekly", Some(d)) => Frequency::Weekly(weekday_from_index(d)?),
-            (f, d) => {
-                return Err(DbError::Corrupt(format!(
-                    "subscribers.frequency {f:?} with weekday {d:?}"
-                )))
-            }
+        preferences_from_row(&row)
+    }
+
+    /// The schedule chosen on the subscribe form (frequency, hour,
+    /// timezone), for a subscriber still `pending`: a confirmed one keeps
+    /// what they chose on their manage page.
+    pub async fn set_pending_preferences(
+        &self,
+        id: i64,
+        prefs: &Preferences,
+        now: DateTime<Utc>,
+    ) -> DbResult<()> {
+        let (frequency, weekday) = match prefs.frequency {
+            Frequency::Daily => ("daily", None),
+            Frequency::Weekly(d) => ("weekly", Some(d.num_days_from_monday() as i64)),
         };
-        let hour: Option<i64> = row.get("delivery_hour");
-        let timezone: Option<String> = row.get("timezone");
-        let timezone = timezone
-            .map(|t| {
-                t.parse::<chrono_tz::Tz>()
-                    .map_err(|_| DbError::Corrupt(format!("subscribers.timezone {t:?}")))
-            })
-            .transpose()?;
-        let paused: Option<String> = row.get("paused_until");
-        Ok(Preferences {
-            frequency,
-            delivery_hour: hour.map(|h| h as u32),
-            timezone,
-            paused_until: paused.as_deref().map(parse_day).transpose()?,
-        })
+        sqlx::query(
+            "UPDATE subscribers SET frequency = ?1, weekday = ?2, delivery_hour = ?3,
+                 timezone = ?4, updated_at = ?5
+             WHERE id = ?6 AND status = 'pending'",
+        )
+        .bind(frequency)
+        .bind(weekday)
+        .bind(prefs.delivery_hour.map(i64::from))
+        .bind(prefs.timezone.map(|t| t.name().to_string()))
+        .bind(ts(now))
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     /// Saves topics and preferences if `link_version` is still current;
@@ -324,6 +328,95 @@ impl Store {
         .await?;
         Ok(ids.into_iter().collect())
     }
+}
+
+impl Store {
+    /// The preferences of the active subscribers with ids in `first..=last`,
+    /// for the scheduler's "who is due now" (see [`crate::digest::due`]).
+    pub async fn schedules_between(
+        &self,
+        first: i64,
+        last: i64,
+    ) -> DbResult<std::collections::HashMap<i64, Preferences>> {
+        let rows = sqlx::query(
+            "SELECT id, frequency, weekday, delivery_hour, timezone, paused_until
+             FROM subscribers WHERE id BETWEEN ?1 AND ?2 AND status = 'active'",
+        )
+        .bind(first)
+        .bind(last)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| Ok((row.get::<i64, _>("id"), preferences_from_row(row)?)))
+            .collect()
+    }
+
+    /// The preferences of up to `limit` active subscribers with ids above
+    /// `after`, by id.
+    pub async fn schedules_page(
+        &self,
+        after: i64,
+        limit: i64,
+    ) -> DbResult<Vec<(i64, Preferences)>> {
+        let rows = sqlx::query(
+            "SELECT id, frequency, weekday, delivery_hour, timezone, paused_until
+             FROM subscribers WHERE id > ?1 AND status = 'active' ORDER BY id LIMIT ?2",
+        )
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| Ok((row.get::<i64, _>("id"), preferences_from_row(row)?)))
+            .collect()
+    }
+
+    /// The timezones active subscribers chose (without the operator's,
+    /// which those who chose none use).
+    pub async fn timezones_in_use(&self) -> DbResult<Vec<chrono_tz::Tz>> {
+        let names: Vec<String> = sqlx::query_scalar(
+            "SELECT DISTINCT timezone FROM subscribers
+             WHERE status = 'active' AND timezone IS NOT NULL",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        names
+            .iter()
+            .map(|t| {
+                t.parse::<chrono_tz::Tz>()
+                    .map_err(|_| DbError::Corrupt(format!("subscribers.timezone {t:?}")))
+            })
+            .collect()
+    }
+}
+
+fn preferences_from_row(row: &sqlx::sqlite::SqliteRow) -> DbResult<Preferences> {
+    let frequency: String = row.get("frequency");
+    let weekday: Option<i64> = row.get("weekday");
+    let frequency = match (frequency.as_str(), weekday) {
+        ("daily", _) => Frequency::Daily,
+        ("weekly", Some(d)) => Frequency::Weekly(weekday_from_index(d)?),
+        (f, d) => {
+            return Err(DbError::Corrupt(format!(
+                "subscribers.frequency {f:?} with weekday {d:?}"
+            )))
+        }
+    };
+    let hour: Option<i64> = row.get("delivery_hour");
+    let timezone: Option<String> = row.get("timezone");
+    let timezone = timezone
+        .map(|t| {
+            t.parse::<chrono_tz::Tz>()
+                .map_err(|_| DbError::Corrupt(format!("subscribers.timezone {t:?}")))
+        })
+        .transpose()?;
+    let paused: Option<String> = row.get("paused_until");
+    Ok(Preferences {
+        frequency,
+        delivery_hour: hour.map(|h| h as u32),
+        timezone,
+        paused_until: paused.as_deref().map(parse_day).transpose()?,
+    })
 }
 
 fn weekday_from_index(d: i64) -> DbResult<chrono::Weekday> {

@@ -2,6 +2,11 @@
 //! here: link problems get a clear page with a way to a new link, bad forms
 //! a 4xx naming the problem, anything else an opaque 500 logged once with
 //! its cause chain.
+//!
+//! An error becomes its response without the app's state, so the page links
+//! to `/`; [`with_base_path`], layered over every route, renders it again
+//! with the path prefix of `[web] base_url` (a site behind a reverse proxy at
+//! `https://example.org/papers/` links to `/papers/`).
 
 use askama::Template;
 use axum::http::StatusCode;
@@ -69,9 +74,44 @@ struct ErrorPage {
     new_link: bool,
 }
 
-/// Where the error pages link back to; set per request would need state,
-/// and a relative root works behind any prefix the pages themselves use.
-const HOME: &str = "/";
+/// What an error page says, kept on its response for [`with_base_path`].
+#[derive(Debug, Clone)]
+struct ErrorParts {
+    title: &'static str,
+    message: String,
+    new_link: bool,
+}
+
+impl ErrorParts {
+    fn render(self, status: StatusCode, base: &str) -> Response {
+        let title = self.title;
+        let page = ErrorPage {
+            base: base.trim_end_matches('/').to_string(),
+            title,
+            message: self.message.clone(),
+            new_link: self.new_link,
+        };
+        let mut response = match page.render() {
+            Ok(html) => (status, Html(html)).into_response(),
+            Err(_) => (status, title).into_response(),
+        };
+        response.extensions_mut().insert(self);
+        response
+    }
+}
+
+/// Renders an error page again with `base` (the path prefix of
+/// `[web] base_url`, without its trailing slash) in its links; other
+/// responses pass unchanged.
+pub async fn with_base_path(
+    axum::extract::State(base): axum::extract::State<std::sync::Arc<str>>,
+    response: Response,
+) -> Response {
+    match response.extensions().get::<ErrorParts>() {
+        Some(parts) if !base.is_empty() => parts.clone().render(response.status(), &base),
+        _ => response,
+    }
+}
 
 impl IntoResponse for WebError {
     fn into_response(self) -> Response {
@@ -129,16 +169,12 @@ impl IntoResponse for WebError {
                 )
             }
         };
-        let page = ErrorPage {
-            base: HOME.trim_end_matches('/').to_string(),
+        ErrorParts {
             title,
             message,
             new_link,
-        };
-        match page.render() {
-            Ok(html) => (status, Html(html)).into_response(),
-            Err(_) => (status, title).into_response(),
         }
+        .render(status, "")
     }
 }
 

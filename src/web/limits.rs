@@ -1,14 +1,25 @@
 //! Per-client-IP rate limit on subscribe requests (in memory: it only has to
 //! slow a burst down; the per-address limit on mails is in the store and
 //! survives restarts), and the client-IP extractor.
+//!
+//! The client IP is the connection's peer, unless the peer is one of
+//! `[web] trusted_proxies`: then it is the right-most `X-Forwarded-For`
+//! address that is not a trusted proxy (each proxy appends the address it
+//! saw, so everything left of the last untrusted hop may be forged by the
+//! client and is never used).
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
+use serde::Deserialize;
+
+use super::Web;
 
 /// Subscribe requests one IP may make per window.
 pub const SUBSCRIBES_PER_IP: u32 = 20;
@@ -47,27 +58,194 @@ impl IpLimiter {
     }
 }
 
-/// The peer address of the connection (unspecified when the router runs
-/// without connect info, as in unit tests).
+/// An IP address or CIDR block, as listed in `[web] trusted_proxies`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct IpRange {
+    net: IpAddr,
+    prefix: u8,
+}
+
+impl TryFrom<String> for IpRange {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, String> {
+        let bad = || format!("{s:?} is not an IP address or CIDR block (like 10.0.0.0/8 or ::1)");
+        let (addr, prefix) = match s.trim().split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s.trim(), None),
+        };
+        let net: IpAddr = addr.parse().map_err(|_| bad())?;
+        let max = if net.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            None => max,
+            Some(p) => p.parse::<u8>().ok().filter(|p| *p <= max).ok_or_else(bad)?,
+        };
+        Ok(IpRange { net, prefix })
+    }
+}
+
+impl IpRange {
+    /// Whether `ip` is in this block (IPv4-mapped IPv6 addresses count as
+    /// their IPv4 address).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let bits = |a: IpAddr| -> (u128, u32) {
+            match a.to_canonical() {
+                IpAddr::V4(v4) => (u128::from(u32::from(v4)), 32),
+                IpAddr::V6(v6) => (u128::from(v6), 128),
+            }
+        };
+        let (net, width) = bits(self.net);
+        let (ip, ip_width) = bits(ip);
+        if width != ip_width {
+            return false;
+        }
+        let shift = width - u32::from(self.prefix);
+        shift >= width || (net >> shift) == (ip >> shift)
+    }
+}
+
+/// The client's address: `peer` itself unless it is a trusted proxy; then
+/// the right-most address of `forwarded_for` (the `X-Forwarded-For` header
+/// lines, in order) that is not a trusted proxy. A malformed entry stops
+/// the walk at the hop that reported it.
+pub fn client_ip(peer: IpAddr, forwarded_for: &[&str], trusted: &[IpRange]) -> IpAddr {
+    let peer = peer.to_canonical();
+    let is_trusted = |ip: IpAddr| trusted.iter().any(|r| r.contains(ip));
+    if !is_trusted(peer) {
+        return peer;
+    }
+    let mut client = peer;
+    let hops = forwarded_for.iter().flat_map(|line| line.split(','));
+    for hop in hops.collect::<Vec<_>>().into_iter().rev() {
+        let hop = hop.trim();
+        let Some(ip) = hop
+            .parse::<IpAddr>()
+            .ok()
+            .or_else(|| hop.parse::<SocketAddr>().ok().map(|s| s.ip()))
+        else {
+            return client;
+        };
+        client = ip.to_canonical();
+        if !is_trusted(client) {
+            return client;
+        }
+    }
+    client
+}
+
+/// The client's address (see [`client_ip`]); unspecified when the router
+/// runs without connect info, as in unit tests.
 pub struct ClientIp(pub IpAddr);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+impl FromRequestParts<Arc<Web>> for ClientIp {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(ClientIp(
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|c| c.0.ip())
-                .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
-        ))
+    async fn from_request_parts(
+        parts: &mut Parts,
+        web: &Arc<Web>,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip())
+            .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        let trusted = &web.app.settings.web.trusted_proxies;
+        if trusted.is_empty() {
+            return Ok(ClientIp(peer));
+        }
+        let lines: Vec<&str> = parts
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        Ok(ClientIp(client_ip(peer, &lines, trusted)))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    fn ranges(list: &[&str]) -> Vec<IpRange> {
+        list.iter()
+            .map(|s| IpRange::try_from(s.to_string()).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn ranges_parse_addresses_and_cidr_blocks_and_refuse_the_rest() {
+        let r = ranges(&["10.0.0.0/8", "192.0.2.7", "2001:db8::/32", "::1"]);
+        assert!(r[0].contains(ip("10.200.3.4")));
+        assert!(!r[0].contains(ip("11.0.0.1")));
+        assert!(r[0].contains(ip("::ffff:10.1.2.3")), "IPv4-mapped");
+        assert!(r[1].contains(ip("192.0.2.7")));
+        assert!(!r[1].contains(ip("192.0.2.8")));
+        assert!(r[2].contains(ip("2001:db8:1::5")));
+        assert!(!r[2].contains(ip("2001:db9::5")));
+        assert!(r[3].contains(ip("::1")));
+        assert!(!r[3].contains(ip("127.0.0.1")));
+        assert!(ranges(&["0.0.0.0/0"])[0].contains(ip("203.0.113.1")));
+        for bad in [
+            "10.0.0.0/33",
+            "proxy.example.org",
+            "10.0.0/8",
+            "::1/129",
+            "",
+        ] {
+            let e = IpRange::try_from(bad.to_string()).unwrap_err();
+            assert!(e.contains("not an IP address"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn forwarded_for_is_ignored_unless_the_peer_is_a_trusted_proxy() {
+        let trusted = ranges(&["10.0.0.0/8"]);
+        let client = ip("203.0.113.9");
+        assert_eq!(client_ip(client, &["198.51.100.1"], &trusted), client);
+        assert_eq!(client_ip(client, &["198.51.100.1"], &[]), client);
+    }
+
+    #[test]
+    fn the_right_most_untrusted_forwarded_address_is_the_client() {
+        let trusted = ranges(&["10.0.0.0/8", "192.0.2.0/24"]);
+        let proxy = ip("10.0.0.2");
+        // The client forged the left-most entries; our proxies appended the rest.
+        assert_eq!(
+            client_ip(proxy, &["1.1.1.1, 203.0.113.9"], &trusted),
+            ip("203.0.113.9")
+        );
+        assert_eq!(
+            client_ip(proxy, &["6.6.6.6", "203.0.113.9, 192.0.2.5"], &trusted),
+            ip("203.0.113.9"),
+            "several header lines, and a chain of trusted proxies"
+        );
+        // A forged trusted address on the left cannot hide the real client.
+        assert_eq!(
+            client_ip(proxy, &["10.9.9.9, 203.0.113.9"], &trusted),
+            ip("203.0.113.9")
+        );
+        // No header: the proxy itself. Garbage: the hop that reported it.
+        assert_eq!(client_ip(proxy, &[], &trusted), proxy);
+        assert_eq!(
+            client_ip(proxy, &["203.0.113.9, not-an-ip"], &trusted),
+            proxy
+        );
+        assert_eq!(
+            client_ip(proxy, &["not-an-ip, 192.0.2.5"], &trusted),
+            ip("192.0.2.5")
+        );
+        // Every hop trusted: the left-most.
+        assert_eq!(
+            client_ip(proxy, &["192.0.2.1, 192.0.2.5"], &trusted),
+            ip("192.0.2.1")
+        );
+    }
 
     #[test]
     fn an_ip_over_its_limit_is_refused_until_the_window_passes() {

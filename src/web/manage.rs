@@ -28,7 +28,7 @@ pub const PREVIEW_DAYS: i64 = 7;
 /// Papers listed in the preview (all are counted).
 const PREVIEW_LIST: usize = 25;
 
-const WEEKDAYS: [(&str, &str, Weekday); 7] = [
+pub(super) const WEEKDAYS: [(&str, &str, Weekday); 7] = [
     ("mon", "Monday", Weekday::Mon),
     ("tue", "Tuesday", Weekday::Tue),
     ("wed", "Wednesday", Weekday::Wed),
@@ -426,7 +426,7 @@ fn view(
     };
     let default_hour = Choice {
         value: String::new(),
-        label: "Default (when the day's digest runs)".into(),
+        label: format!("Default ({:02}:00)", web.app.settings.schedule.default_hour),
         selected: form.hour.is_empty(),
     };
     ManagePage {
@@ -465,7 +465,7 @@ fn view(
     }
 }
 
-fn parse_frequency(frequency: &str, weekday: &str) -> Result<Frequency, String> {
+pub(super) fn parse_frequency(frequency: &str, weekday: &str) -> Result<Frequency, String> {
     match frequency {
         "daily" => Ok(Frequency::Daily),
         "weekly" => WEEKDAYS
@@ -477,7 +477,7 @@ fn parse_frequency(frequency: &str, weekday: &str) -> Result<Frequency, String> 
     }
 }
 
-fn parse_hour(hour: &str) -> Result<Option<u32>, String> {
+pub(super) fn parse_hour(hour: &str) -> Result<Option<u32>, String> {
     let hour = hour.trim();
     if hour.is_empty() {
         return Ok(None);
@@ -488,7 +488,7 @@ fn parse_hour(hour: &str) -> Result<Option<u32>, String> {
     }
 }
 
-fn parse_timezone(tz: &str) -> Result<Option<chrono_tz::Tz>, String> {
+pub(super) fn parse_timezone(tz: &str) -> Result<Option<chrono_tz::Tz>, String> {
     let tz = tz.trim();
     if tz.is_empty() {
         return Ok(None);

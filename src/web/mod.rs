@@ -24,6 +24,8 @@ use axum::Router;
 
 use crate::app::App;
 
+pub use limits::IpRange;
+
 /// Largest request body accepted: the forms are a few kilobytes at most.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
@@ -37,17 +39,21 @@ impl Web {
     /// The path prefix of `[web] base_url` (`""` or `/papers`), for links
     /// between pages.
     fn base_path(&self) -> String {
-        self.app
-            .settings
-            .web
-            .base_url
-            .path()
-            .trim_end_matches('/')
-            .to_string()
+        base_path(&self.app)
     }
 }
 
+fn base_path(app: &App) -> String {
+    app.settings
+        .web
+        .base_url
+        .path()
+        .trim_end_matches('/')
+        .to_string()
+}
+
 pub fn router(app: Arc<App>) -> Router {
+    let base: Arc<str> = base_path(&app).into();
     let web = Arc::new(Web {
         app: app.clone(),
         ip_limiter: limits::IpLimiter::new(
@@ -75,5 +81,9 @@ pub fn router(app: Arc<App>) -> Router {
         .with_state(app)
         .merge(pages)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::map_response_with_state(
+            base,
+            error::with_base_path,
+        ))
         .layer(axum::middleware::map_response(security::headers))
 }

@@ -2,6 +2,11 @@
 //! answer the same page whether or not the address is known, and send at
 //! most one link mail per address per ten minutes (a confirmation, or a
 //! fresh manage link for a confirmed address).
+//!
+//! The form also takes the frequency (daily, or weekly on a weekday) and
+//! optionally a delivery hour and timezone; they are stored with the
+//! request (a new, pending or unsubscribed address) and, like the topics,
+//! never change a confirmed subscriber's settings.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -16,11 +21,12 @@ use serde::Deserialize;
 
 use super::error::{page, WebError};
 use super::limits::ClientIp;
+use super::manage::{parse_frequency, parse_hour, parse_timezone, Choice, WEEKDAYS};
 use super::outgoing::{link_mail_interval, spawn_link_mail, LinkMail};
 use super::Web;
 use crate::domain::SubscriberEmail;
 use crate::matching::Query;
-use crate::store::{NewTopic, SubscriberStatus};
+use crate::store::{Frequency, NewTopic, Preferences, SubscriberStatus};
 
 /// Most topics one subscriber may have.
 pub const MAX_TOPICS: usize = 20;
@@ -34,6 +40,54 @@ pub struct SubscribePage {
     pub topics: String,
     pub email_error: Option<String>,
     pub topic_errors: Vec<String>,
+    pub daily: bool,
+    pub weekdays: Vec<Choice>,
+    pub hours: Vec<Choice>,
+    pub default_hour: u32,
+    pub timezone: String,
+    pub frequency_error: Option<String>,
+    pub hour_error: Option<String>,
+    pub timezone_error: Option<String>,
+}
+
+impl SubscribePage {
+    /// The form as `form` filled it in, with no errors.
+    fn new(web: &Web, form: &SubscribeForm) -> Self {
+        let weekly_day = if form.frequency == "weekly" {
+            form.weekday.as_str()
+        } else {
+            "mon"
+        };
+        SubscribePage {
+            base: web.base_path(),
+            site_name: web.app.settings.digest.site_name.clone(),
+            email: form.email.clone(),
+            topics: form.topics.clone(),
+            email_error: None,
+            topic_errors: Vec::new(),
+            daily: form.frequency != "weekly",
+            weekdays: WEEKDAYS
+                .iter()
+                .map(|(v, l, _)| Choice {
+                    value: v.to_string(),
+                    label: l.to_string(),
+                    selected: *v == weekly_day,
+                })
+                .collect(),
+            hours: (0..24)
+                .map(|h| Choice {
+                    value: h.to_string(),
+                    label: format!("{h:02}:00"),
+                    selected: form.hour == h.to_string(),
+                })
+                .collect(),
+            default_hour: web.app.settings.schedule.default_hour,
+            timezone: form.timezone.clone(),
+            frequency_error: None,
+            hour_error: None,
+            timezone_error: None,
+        }
+    }
 }
 
 #[derive(Template)]
@@ -45,12 +99,23 @@ pub struct MessagePage {
     pub manage_url: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 pub struct SubscribeForm {
     #[serde(default)]
     email: String,
     #[serde(default)]
     topics: String,
+    /// `daily` (also when absent) or `weekly`.
+    #[serde(default)]
+    frequency: String,
+    #[serde(default)]
+    weekday: String,
+    /// Empty: the operator's default hour.
+    #[serde(default)]
+    hour: String,
+    /// Empty: the operator's timezone.
+    #[serde(default)]
+    timezone: String,
     /// The honeypot: hidden from people, filled in by bots.
     #[serde(default)]
     website: String,
@@ -59,15 +124,39 @@ pub struct SubscribeForm {
 pub async fn form(State(web): State<Arc<Web>>) -> Result<Response, WebError> {
     page(
         StatusCode::OK,
-        &SubscribePage {
-            base: web.base_path(),
-            site_name: web.app.settings.digest.site_name.clone(),
-            email: String::new(),
-            topics: String::new(),
-            email_error: None,
-            topic_errors: Vec::new(),
-        },
+        &SubscribePage::new(&web, &SubscribeForm::default()),
     )
+}
+
+/// The schedule fields of the form, each parsed or with its error.
+fn parse_schedule(form: &SubscribeForm) -> SubscribeSchedule {
+    let frequency = if form.frequency.is_empty() {
+        Ok(Frequency::Daily)
+    } else {
+        parse_frequency(&form.frequency, &form.weekday)
+    };
+    SubscribeSchedule {
+        frequency,
+        hour: parse_hour(&form.hour),
+        timezone: parse_timezone(&form.timezone),
+    }
+}
+
+struct SubscribeSchedule {
+    frequency: Result<Frequency, String>,
+    hour: Result<Option<u32>, String>,
+    timezone: Result<Option<chrono_tz::Tz>, String>,
+}
+
+impl SubscribeSchedule {
+    fn preferences(&self) -> Option<Preferences> {
+        Some(Preferences {
+            frequency: *self.frequency.as_ref().ok()?,
+            delivery_hour: *self.hour.as_ref().ok()?,
+            timezone: *self.timezone.as_ref().ok()?,
+            paused_until: None,
+        })
+    }
 }
 
 pub async fn submit(
@@ -81,18 +170,19 @@ pub async fn submit(
     let Form(form) = form.map_err(form_rejection)?;
     let email = SubscriberEmail::parse(&form.email);
     let topics = parse_topics(&form.topics);
-    let (email, topics) = match (email, topics) {
-        (Ok(e), Ok(t)) => (e, t),
-        (email, topics) => {
+    let schedule = parse_schedule(&form);
+    let (email, topics, prefs) = match (email, topics, schedule.preferences()) {
+        (Ok(e), Ok(t), Some(p)) => (e, t, p),
+        (email, topics, _) => {
             return page(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 &SubscribePage {
-                    base: web.base_path(),
-                    site_name: web.app.settings.digest.site_name.clone(),
-                    email: form.email.clone(),
-                    topics: form.topics.clone(),
                     email_error: email.err().map(|e| capitalise(&e.to_string())),
                     topic_errors: topics.err().unwrap_or_default(),
+                    frequency_error: schedule.frequency.err(),
+                    hour_error: schedule.hour.err(),
+                    timezone_error: schedule.timezone.err(),
+                    ..SubscribePage::new(&web, &form)
                 },
             )
         }
@@ -104,6 +194,12 @@ pub async fn submit(
             .store
             .request_subscription(&email, &topics, now)
             .await?;
+        if request.status == SubscriberStatus::Pending {
+            web.app
+                .store
+                .set_pending_preferences(request.subscriber_id, &prefs, now)
+                .await?;
+        }
         let kind = match request.status {
             SubscriberStatus::Pending => Some(LinkMail::Confirm),
             SubscriberStatus::Active => Some(LinkMail::Manage),

@@ -124,6 +124,12 @@ async fn a_person_subscribes_confirms_and_edits_topics_in_a_real_browser_then_un
         .send_keys("ti:\"sparse attention\"")
         .await
         .unwrap();
+    c.find(Locator::Id("timezone"))
+        .await
+        .unwrap()
+        .send_keys("Europe/Berlin")
+        .await
+        .unwrap();
     c.find(Locator::Css("button[type=submit]"))
         .await
         .unwrap()
@@ -131,6 +137,10 @@ async fn a_person_subscribes_confirms_and_edits_topics_in_a_real_browser_then_un
         .await
         .unwrap();
     heading(&c, "Check your inbox").await;
+    let ada = site.subscriber("ada@example.org").await;
+    let prefs = site.app.store.preferences(ada.id).await.unwrap();
+    assert_eq!(prefs.timezone, Some(chrono_tz::Europe::Berlin));
+    assert_eq!(prefs.frequency, paperboy::store::Frequency::Daily);
 
     // The confirmation mail's link opens a page; its button confirms.
     let mail = site.mails(1).await.remove(0);

@@ -16,5 +16,7 @@ mod env;
 mod fetch;
 mod notify;
 mod ops;
+mod proxy;
+mod schedule;
 mod serve;
 mod web;

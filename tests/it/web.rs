@@ -807,3 +807,115 @@ async fn the_digest_skips_paused_subscribers_and_weekly_ones_on_other_days() {
         ]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_schedule_chosen_on_the_subscribe_form_is_stored_and_kept_at_confirmation() {
+    use paperboy::store::{Frequency, Preferences};
+    let site = Site::start().await;
+    let (status, page) = site.get("/").await;
+    assert_eq!(status, StatusCode::OK);
+    for field in [
+        r#"name="frequency" value="daily" checked"#,
+        r#"name="weekday""#,
+        r#"name="hour""#,
+        r#"name="timezone""#,
+    ] {
+        assert!(page.contains(field), "no {field} in {page}");
+    }
+    let (status, _) = site
+        .post_form(
+            "/subscribe",
+            &[
+                ("email", "ada@example.org"),
+                ("topics", "diffusion"),
+                ("frequency", "weekly"),
+                ("weekday", "thu"),
+                ("hour", "6"),
+                ("timezone", "Europe/Berlin"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let chosen = Preferences {
+        frequency: Frequency::Weekly(chrono::Weekday::Thu),
+        delivery_hour: Some(6),
+        timezone: Some(chrono_tz::Europe::Berlin),
+        paused_until: None,
+    };
+    let ada = site.subscriber("ada@example.org").await;
+    assert_eq!(site.app.store.preferences(ada.id).await.unwrap(), chosen);
+
+    let mail = site.mails(1).await.remove(0);
+    let confirm = link_in(&mail, &format!("{PUBLIC}/confirm/"));
+    let r = site.http.post(site.local(&confirm)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let ada = site.subscriber("ada@example.org").await;
+    assert_eq!(ada.status, SubscriberStatus::Active);
+    assert_eq!(site.app.store.preferences(ada.id).await.unwrap(), chosen);
+
+    // The form is not authenticated: a confirmed subscriber's settings stay.
+    site.post_form(
+        "/subscribe",
+        &[
+            ("email", "ada@example.org"),
+            ("topics", "diffusion"),
+            ("frequency", "daily"),
+            ("hour", "23"),
+        ],
+    )
+    .await;
+    assert_eq!(site.app.store.preferences(ada.id).await.unwrap(), chosen);
+
+    // Without the schedule fields (a client other than the page): daily, defaults.
+    site.subscribe("bob@example.org", "diffusion").await;
+    let bob = site.subscriber("bob@example.org").await;
+    assert_eq!(
+        site.app.store.preferences(bob.id).await.unwrap(),
+        Preferences::default()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_schedule_choices_on_the_subscribe_form_are_shown_next_to_their_field() {
+    let site = Site::start().await;
+    let (status, body) = site
+        .post_form(
+            "/subscribe",
+            &[
+                ("email", "ada@example.org"),
+                ("topics", "diffusion"),
+                ("frequency", "weekly"),
+                ("weekday", "someday"),
+                ("hour", "25"),
+                ("timezone", "Mars/Olympus"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        body.contains(r#"id="frequency-error">Choose the weekday"#),
+        "{body}"
+    );
+    assert!(body.contains(r#"id="hour-error">"#), "{body}");
+    assert!(
+        body.contains(r#"id="timezone-error">Unknown timezone"#),
+        "{body}"
+    );
+    assert!(body.contains(r#"value="Mars/Olympus""#), "{body}");
+    assert!(body.contains(r#"value="ada@example.org""#));
+    assert!(body.contains(r#"value="weekly" checked"#), "{body}");
+    assert!(!body.contains("email-error"));
+    let (status, _) = site
+        .post_form(
+            "/subscribe",
+            &[
+                ("email", "ada@example.org"),
+                ("topics", "diffusion"),
+                ("frequency", "hourly"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(site.snapshot().await, Vec::<String>::new());
+    assert!(site.env.smtp.messages().is_empty());
+}
