@@ -5,6 +5,8 @@
 //! not render templates or decide who gets what: callers hand it finished
 //! [`OutgoingEmail`]s. Addresses and tokens are never logged.
 
+mod dkim;
+mod latency;
 mod message;
 mod settings;
 mod transport;
@@ -13,6 +15,8 @@ pub use message::{
     message_id, AutoSubmitted, EmailKind, ListId, ListUnsubscribe, ListUnsubscribePost,
     OutgoingEmail, Precedence,
 };
+pub use latency::{LatencySeries, SendLatency, SendOutcome, BUCKETS as LATENCY_BUCKETS};
+pub use dkim::{DkimSettings, DkimSigner, SIGNED_HEADERS};
 pub use settings::{MailSettings, TransportKind};
 pub use transport::{FileMailer, Mailer, SmtpMailer};
 
@@ -39,9 +43,36 @@ pub enum SendError {
     /// Worth trying again later (4xx reply, refused/reset connection,
     /// timeout, full disk). Already retried inside `send`.
     #[error("temporary delivery failure: {reason}")]
-    Transient { reason: String },
+    Transient {
+        /// The SMTP reply code (4xx) when the server answered; `None` for
+        /// connection failures, timeouts and local I/O errors.
+        code: Option<u16>,
+        reason: String,
+    },
     /// The server refused the message for good (5xx), or the message could
     /// not be built; `reply` is the server's text.
     #[error("permanent delivery failure{}: {reply}", code.map(|c| format!(" ({c})")).unwrap_or_default())]
     Permanent { code: Option<u16>, reply: String },
+}
+
+/// A server reply made fit for a log line: SMTP replies often quote the
+/// recipient (`550 5.1.1 <ada@example.org>: unknown`), and logs never carry
+/// an address, so every word with an `@` becomes `<address>`.
+pub fn loggable_reply(reply: &str) -> String {
+    reply
+        .split_whitespace()
+        .map(|w| if w.contains('@') { "<address>" } else { w })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_reply_quoting_the_recipient_loses_the_address_in_logs() {
+        assert_eq!(
+            super::loggable_reply("550 5.1.1 <ada@example.org>: mailbox   unknown"),
+            "550 5.1.1 <address> mailbox unknown"
+        );
+    }
 }
