@@ -180,14 +180,10 @@ fn parse_key(pem: &str) -> Result<(DkimSigningKey, String), String> {
                     .to_bytes();
                 let key = DkimSigningKey::new(&b64.encode(seed), DkimSigningAlgorithm::Ed25519)
                     .map_err(|e| format!("is not a usable Ed25519 key ({e})"))?;
-                Ok((
-                    key,
-                    format!("v=DKIM1; k=ed25519; p={}", b64.encode(public)),
-                ))
+                Ok((key, format!("v=DKIM1; k=ed25519; p={}", b64.encode(public))))
             } else {
-                let key = rsa::RsaPrivateKey::from_pkcs8_der(&der).map_err(|e| {
-                    format!("is neither an RSA nor an Ed25519 private key ({e})")
-                })?;
+                let key = rsa::RsaPrivateKey::from_pkcs8_der(&der)
+                    .map_err(|e| format!("is neither an RSA nor an Ed25519 private key ({e})"))?;
                 rsa_key(key)
             }
         }

@@ -11,12 +11,12 @@ mod message;
 mod settings;
 mod transport;
 
+pub use dkim::{DkimSettings, DkimSigner, SIGNED_HEADERS};
+pub use latency::{LatencySeries, SendLatency, SendOutcome, BUCKETS as LATENCY_BUCKETS};
 pub use message::{
     message_id, AutoSubmitted, EmailKind, ListId, ListUnsubscribe, ListUnsubscribePost,
     OutgoingEmail, Precedence,
 };
-pub use latency::{LatencySeries, SendLatency, SendOutcome, BUCKETS as LATENCY_BUCKETS};
-pub use dkim::{DkimSettings, DkimSigner, SIGNED_HEADERS};
 pub use settings::{MailSettings, TransportKind};
 pub use transport::{FileMailer, Mailer, SmtpMailer};
 

@@ -497,26 +497,45 @@ mod tests {
         let sub = subscriber(&store).await;
         let now = Utc::now();
         let a = reserve_one(&store, sub, "2026-06-10").await;
-        assert!(!store.mark_failed(a, Some(550), "no such user", 2, now).await.unwrap());
+        assert!(!store
+            .mark_failed(a, Some(550), "no such user", 2, now)
+            .await
+            .unwrap());
         assert_eq!(store.hard_bounces(sub).await.unwrap(), 1);
         // Failing the same delivery again is not a second bounce.
-        assert!(!store.mark_failed(a, Some(550), "again", 2, now).await.unwrap());
+        assert!(!store
+            .mark_failed(a, Some(550), "again", 2, now)
+            .await
+            .unwrap());
         assert_eq!(store.hard_bounces(sub).await.unwrap(), 1);
 
         let b = reserve_one(&store, sub, "2026-06-11").await;
         store.mark_sending(b, now).await.unwrap();
         store.mark_sent(b, now).await.unwrap();
-        assert_eq!(store.hard_bounces(sub).await.unwrap(), 0, "reset by a delivery");
+        assert_eq!(
+            store.hard_bounces(sub).await.unwrap(),
+            0,
+            "reset by a delivery"
+        );
 
         let c = reserve_one(&store, sub, "2026-06-12").await;
         assert!(!store.mark_failed(c, Some(550), "x", 2, now).await.unwrap());
         let d = reserve_one(&store, sub, "2026-06-13").await;
-        store.mark_deferred(d, Some(451), "greylisted", now, now).await.unwrap();
-        store.mark_deferred(d, None, "connection refused", now, now).await.unwrap();
+        store
+            .mark_deferred(d, Some(451), "greylisted", now, now)
+            .await
+            .unwrap();
+        store
+            .mark_deferred(d, None, "connection refused", now, now)
+            .await
+            .unwrap();
         // Permanent failures without a 5xx (given up after retries) are no bounce.
         assert!(!store.mark_failed(d, None, "gave up", 2, now).await.unwrap());
         let e = reserve_one(&store, sub, "2026-06-14").await;
-        assert!(store.mark_failed(e, Some(552), "mailbox full", 2, now).await.unwrap());
+        assert!(store
+            .mark_failed(e, Some(552), "mailbox full", 2, now)
+            .await
+            .unwrap());
         let s = store.subscriber_by_id(sub).await.unwrap();
         assert_eq!(s.status, crate::store::SubscriberStatus::Suspended);
         assert_eq!(
@@ -526,7 +545,10 @@ mod tests {
 
         let email = SubscriberEmail::parse("a@example.org").unwrap();
         assert!(store.reactivate(&email, now).await.unwrap());
-        assert!(!store.reactivate(&email, now).await.unwrap(), "already active");
+        assert!(
+            !store.reactivate(&email, now).await.unwrap(),
+            "already active"
+        );
         assert_eq!(store.hard_bounces(sub).await.unwrap(), 0);
         let s = store.subscriber_by_id(sub).await.unwrap();
         assert_eq!(s.status, crate::store::SubscriberStatus::Active);

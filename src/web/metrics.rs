@@ -208,8 +208,14 @@ mod tests {
             std::time::Duration::from_millis(40),
         );
         let text = render(&s, Some(&latency.snapshot()));
-        assert!(text.contains("paperboy_bounces_today{kind=\"hard\"} 2"), "{text}");
-        assert!(text.contains("paperboy_bounces_today{kind=\"soft\"} 7"), "{text}");
+        assert!(
+            text.contains("paperboy_bounces_today{kind=\"hard\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("paperboy_bounces_today{kind=\"soft\"} 7"),
+            "{text}"
+        );
         assert!(
             text.contains("paperboy_smtp_send_seconds_bucket{outcome=\"ok\",le=\"0.05\"} 1"),
             "{text}"

@@ -17,4 +17,5 @@ mod fetch;
 mod notify;
 mod ops;
 mod serve;
+mod smtp_faults;
 mod web;
