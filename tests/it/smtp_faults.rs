@@ -583,3 +583,67 @@ async fn a_missing_or_invalid_dkim_key_fails_check_and_startup_naming_the_file()
         assert!(!err.contains("panicked"), "{err}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemons_metrics_show_smtp_latency_by_outcome_and_todays_bounces() {
+    let port = support::free_port();
+    let env = env_with(&[A, B, C]).await;
+    let toml = std::fs::read_to_string(&env.config_path).unwrap();
+    std::fs::write(
+        &env.config_path,
+        format!("{toml}\n[metrics]\nlisten = \"127.0.0.1:{port}\"\n[schedule]\ncatch_up = false\n"),
+    )
+    .unwrap();
+    env.smtp
+        .faults()
+        .rcpt(B, 550, "5.1.1 no such user")
+        .rcpt_times(C, 451, "4.7.1 later", 2);
+    // The digest runs in the daemon's process, as the scheduler runs it.
+    let app = std::sync::Arc::new(App::build(env.settings()).await.unwrap());
+    let report = paperboy::digest::run::run_digest(
+        &app,
+        hf_day(),
+        Default::default(),
+        Utc::now(),
+        &indicatif::ProgressBar::hidden(),
+    )
+    .await
+    .unwrap();
+    assert_eq!((report.sent, report.failed, report.deferred), (1, 1, 1));
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let daemon = tokio::spawn(paperboy::app::serve(app, listener, async {
+        let _ = stopped.await;
+    }));
+    let url = format!("http://127.0.0.1:{port}/metrics");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let text = loop {
+        match reqwest::get(&url).await {
+            Ok(r) => break r.text().await.unwrap(),
+            Err(e) => {
+                assert!(std::time::Instant::now() < deadline, "{e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    for needle in [
+        "# TYPE paperboy_smtp_send_seconds histogram",
+        // A: one transaction; C: two 451s (first try and in-run retry); B: one 550.
+        "paperboy_smtp_send_seconds_count{outcome=\"ok\"} 1\n",
+        "paperboy_smtp_send_seconds_count{outcome=\"transient\"} 2\n",
+        "paperboy_smtp_send_seconds_count{outcome=\"permanent\"} 1\n",
+        "paperboy_smtp_send_seconds_bucket{outcome=\"ok\",le=\"+Inf\"} 1\n",
+        "paperboy_bounces_today{kind=\"hard\"} 1\n",
+        "paperboy_bounces_today{kind=\"soft\"} 1\n",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in\n{text}");
+    }
+    assert!(!text.contains('@'), "no addresses:\n{text}");
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), daemon)
+        .await
+        .expect("daemon stops")
+        .unwrap()
+        .unwrap();
+}
