@@ -468,7 +468,7 @@ async fn send_one(app: &App, job: Job) -> anyhow::Result<Outcome> {
                         id,
                         None,
                         &format!("gave up after retries: {reason}"),
-                        0,
+                        None,
                         now,
                     )
                     .await?;
@@ -489,7 +489,8 @@ async fn send_one(app: &App, job: Job) -> anyhow::Result<Outcome> {
         }
         Err(SendError::Permanent { code, reply }) => {
             let limit = app.settings.mail.suspend_after_hard_bounces;
-            let suspended = app.store.mark_failed(id, code, &reply, limit, now).await?;
+            let streak = app.mailer.blames_recipient(code, &reply).then_some(limit);
+            let suspended = app.store.mark_failed(id, code, &reply, streak, now).await?;
             tracing::warn!(
                 subscriber.id = job.subscriber.id,
                 delivery.id = id,

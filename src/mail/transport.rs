@@ -125,6 +125,16 @@ impl Mailer {
         composer.from.email.domain().to_string()
     }
 
+    /// Whether a permanent reply blames the recipient's address (see
+    /// [`super::blames_recipient`]).
+    pub fn blames_recipient(&self, code: Option<u16>, reply: &str) -> bool {
+        let composer = match self {
+            Mailer::Smtp(m) => &m.composer,
+            Mailer::File(m) => &m.composer,
+        };
+        super::blames_recipient(code, reply, &composer.from.email.to_string())
+    }
+
     /// SMTP send times since this mailer was built; `None` for the file
     /// transport.
     pub fn smtp_latency(&self) -> Option<Vec<LatencySeries>> {

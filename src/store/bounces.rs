@@ -42,15 +42,16 @@ pub struct BounceCounts {
     pub soft: i64,
 }
 
-/// Records a bounce of `delivery_id`. A hard one extends the subscriber's
-/// streak and, when it reaches `suspend_after` (0: never), suspends an
-/// active subscriber. Returns whether this bounce suspended them.
+/// Records a bounce of `delivery_id`. A hard one that blames the address
+/// (`streak` is `Some(suspend_after)`) extends the subscriber's streak and,
+/// when it reaches `suspend_after` (0: never), suspends an active
+/// subscriber. Returns whether this bounce suspended them.
 pub(super) async fn record(
     tx: &mut Transaction<'_, Sqlite>,
     delivery_id: i64,
     kind: BounceKind,
     code: u16,
-    suspend_after: u32,
+    streak: Option<u32>,
     now: DateTime<Utc>,
 ) -> DbResult<bool> {
     let subscriber_id: i64 =
@@ -69,9 +70,9 @@ pub(super) async fn record(
     .bind(ts(now))
     .execute(&mut **tx)
     .await?;
-    if kind == BounceKind::Soft {
+    let Some(suspend_after) = streak.filter(|_| kind == BounceKind::Hard) else {
         return Ok(false);
-    }
+    };
     sqlx::query("UPDATE subscribers SET hard_bounces = hard_bounces + 1 WHERE id = ?")
         .bind(subscriber_id)
         .execute(&mut **tx)

@@ -279,22 +279,23 @@ impl Store {
         .await?
         .rows_affected();
         if let (1.., Some(BounceKind::Soft), Some(code)) = (changed, BounceKind::of(code), code) {
-            bounces::record(&mut tx, id, BounceKind::Soft, code, 0, now).await?;
+            bounces::record(&mut tx, id, BounceKind::Soft, code, None, now).await?;
         }
         tx.commit().await?;
         Ok(())
     }
 
     /// Records a permanent failure with the server's reply. A 5xx `code` is a
-    /// hard bounce: it extends the subscriber's streak, and the streak
-    /// reaching `suspend_after` (0: never) suspends the subscriber. Returns
-    /// whether the subscriber was suspended by this failure.
+    /// hard bounce; when it blames the address (`streak` is
+    /// `Some(suspend_after)`) it extends the subscriber's streak, and the
+    /// streak reaching `suspend_after` (0: never) suspends the subscriber.
+    /// Returns whether the subscriber was suspended by this failure.
     pub async fn mark_failed(
         &self,
         id: i64,
         code: Option<u16>,
         reply: &str,
-        suspend_after: u32,
+        streak: Option<u32>,
         now: DateTime<Utc>,
     ) -> DbResult<bool> {
         let mut tx = self.pool.begin().await?;
@@ -311,8 +312,7 @@ impl Store {
         .rows_affected();
         let mut suspended = false;
         if let (1.., Some(BounceKind::Hard), Some(code)) = (changed, BounceKind::of(code), code) {
-            suspended =
-                bounces::record(&mut tx, id, BounceKind::Hard, code, suspend_after, now).await?;
+            suspended = bounces::record(&mut tx, id, BounceKind::Hard, code, streak, now).await?;
         }
         tx.commit().await?;
         Ok(suspended)
@@ -498,13 +498,13 @@ mod tests {
         let now = Utc::now();
         let a = reserve_one(&store, sub, "2026-06-10").await;
         assert!(!store
-            .mark_failed(a, Some(550), "no such user", 2, now)
+            .mark_failed(a, Some(550), "no such user", Some(2), now)
             .await
             .unwrap());
         assert_eq!(store.hard_bounces(sub).await.unwrap(), 1);
         // Failing the same delivery again is not a second bounce.
         assert!(!store
-            .mark_failed(a, Some(550), "again", 2, now)
+            .mark_failed(a, Some(550), "again", Some(2), now)
             .await
             .unwrap());
         assert_eq!(store.hard_bounces(sub).await.unwrap(), 1);
@@ -519,7 +519,10 @@ mod tests {
         );
 
         let c = reserve_one(&store, sub, "2026-06-12").await;
-        assert!(!store.mark_failed(c, Some(550), "x", 2, now).await.unwrap());
+        assert!(!store
+            .mark_failed(c, Some(550), "x", Some(2), now)
+            .await
+            .unwrap());
         let d = reserve_one(&store, sub, "2026-06-13").await;
         store
             .mark_deferred(d, Some(451), "greylisted", now, now)
@@ -530,17 +533,28 @@ mod tests {
             .await
             .unwrap();
         // Permanent failures without a 5xx (given up after retries) are no bounce.
-        assert!(!store.mark_failed(d, None, "gave up", 2, now).await.unwrap());
+        assert!(!store
+            .mark_failed(d, None, "gave up", Some(2), now)
+            .await
+            .unwrap());
+        // A 5xx that does not blame the address (a rejected sender) is
+        // counted as a bounce but leaves the streak alone.
+        let f = reserve_one(&store, sub, "2026-06-15").await;
+        assert!(!store
+            .mark_failed(f, Some(550), "sender rejected", None, now)
+            .await
+            .unwrap());
+        assert_eq!(store.hard_bounces(sub).await.unwrap(), 1);
         let e = reserve_one(&store, sub, "2026-06-14").await;
         assert!(store
-            .mark_failed(e, Some(552), "mailbox full", 2, now)
+            .mark_failed(e, Some(552), "mailbox full", Some(2), now)
             .await
             .unwrap());
         let s = store.subscriber_by_id(sub).await.unwrap();
         assert_eq!(s.status, crate::store::SubscriberStatus::Suspended);
         assert_eq!(
             store.bounce_counts(now.date_naive()).await.unwrap(),
-            crate::store::BounceCounts { hard: 3, soft: 1 }
+            crate::store::BounceCounts { hard: 4, soft: 1 }
         );
 
         let email = SubscriberEmail::parse("a@example.org").unwrap();

@@ -647,3 +647,28 @@ async fn the_daemons_metrics_show_smtp_latency_by_outcome_and_todays_bounces() {
         .unwrap()
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_rejecting_the_sender_fails_the_run_but_suspends_nobody() {
+    let env = env_with(&[A, B]).await;
+    env.edit_config(
+        "retries = 1\n",
+        "retries = 1\nsuspend_after_hard_bounces = 1\n",
+    );
+    env.smtp.faults().mail(
+        550,
+        "5.7.1 <digest@papers.example.org>: Sender address rejected: not owned by user",
+        usize::MAX,
+    );
+    let (stdout, _) = digest_with_problems(&env);
+    assert!(stdout.contains("2 failed"), "{stdout}");
+    let list = env.ok(&["subscribers", "list"]);
+    assert_eq!(list.matches("\tactive\t").count(), 2, "{list}");
+    let app = env.app().await;
+    let bounces = app
+        .store
+        .bounce_counts(Utc::now().date_naive())
+        .await
+        .unwrap();
+    assert_eq!(bounces.hard, 2, "still counted as bounces");
+}
