@@ -430,17 +430,15 @@ async fn hard_bounces_in_a_row_suspend_a_subscriber_until_reactivated() {
     assert_eq!(received(&env.smtp)[A], 4);
 }
 
-/// Writes a 2048-bit RSA key in PKCS#8 PEM with openssl.
-fn rsa_key(path: &std::path::Path) {
+/// Writes a private key in PKCS#8 PEM with openssl: `RSA` (2048 bits) or `ED25519`.
+fn generate_key(algorithm: &str, path: &std::path::Path) {
+    let mut args = vec!["genpkey", "-algorithm", algorithm];
+    if algorithm == "RSA" {
+        args.extend(["-pkeyopt", "rsa_keygen_bits:2048"]);
+    }
     let out = std::process::Command::new("openssl")
-        .args([
-            "genpkey",
-            "-algorithm",
-            "RSA",
-            "-pkeyopt",
-            "rsa_keygen_bits:2048",
-            "-out",
-        ])
+        .args(args)
+        .arg("-out")
         .arg(path)
         .output()
         .expect("openssl (Debian package openssl) must be installed");
@@ -480,10 +478,20 @@ print('verified' if dkim.verify(msg, dnsfunc=dns) else 'FAILED')
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_signed_digest_carries_a_dkim_signature_over_the_list_headers_that_verifies() {
+async fn a_digest_signed_with_an_rsa_key_carries_a_dkim_signature_over_the_list_headers_that_verifies(
+) {
+    signed_digest_verifies("RSA", "rsa").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_digest_signed_with_an_ed25519_key_verifies() {
+    signed_digest_verifies("ED25519", "ed25519").await;
+}
+
+async fn signed_digest_verifies(algorithm: &str, k: &str) {
     let env = env_with(&[A]).await;
     let key = env.dir.path().join("dkim.key");
-    rsa_key(&key);
+    generate_key(algorithm, &key);
     let toml = std::fs::read_to_string(&env.config_path).unwrap();
     std::fs::write(
         &env.config_path,
@@ -503,7 +511,7 @@ async fn a_signed_digest_carries_a_dkim_signature_over_the_list_headers_that_ver
         "{line}"
     );
     let txt = &line[line.find('"').unwrap() + 1..line.rfind('"').unwrap()];
-    assert!(txt.starts_with("v=DKIM1; k=rsa; p="), "{txt}");
+    assert!(txt.starts_with(&format!("v=DKIM1; k={k}; p=")), "{txt}");
 
     env.ok(&["digest", "--date", HF_DAY]);
     let got = env.smtp.messages();
@@ -529,6 +537,7 @@ async fn a_signed_digest_carries_a_dkim_signature_over_the_list_headers_that_ver
         assert!(signed.contains(&needed), "{needed} not in h={h}");
     }
     assert!(sig.contains("d=papers.example.org"), "{sig}");
+    assert!(sig.contains(&format!("a={k}-sha256")), "{sig}");
     assert_eq!(
         dkimpy_verifies(
             env.dir.path(),
