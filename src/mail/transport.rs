@@ -132,7 +132,7 @@ impl Mailer {
             Mailer::Smtp(m) => &m.composer,
             Mailer::File(m) => &m.composer,
         };
-        super::blames_recipient(code, reply, &composer.from.email.to_string())
+        super::blames_recipient(code, reply, composer.from.email.as_ref())
     }
 
     /// SMTP send times since this mailer was built; `None` for the file
