@@ -119,8 +119,9 @@ paperboy is installed. Next steps:
       uncomment LoadCredential=smtp-password:... in a drop-in
       (systemctl edit paperboy) and set
       smtp_password_file = "${CREDENTIALS_DIRECTORY}/smtp-password".
- 2. DNS for the From: domain: an SPF record allowing your relay, DKIM
-    signing at the relay, and a DMARC record (p=none first, then tighten).
+ 2. DNS for the From: domain: an SPF record allowing your relay, a DKIM
+    key (paperboy signs with [mail.dkim]: deploy/README.md, "DKIM"; or sign
+    at the relay), and a DMARC record (p=none first, then tighten).
  3. Check and start:
       sudo systemd-run --pipe --wait -p User=paperboy \
         -p LoadCredential=signing.key:/etc/paperboy/signing.key \

@@ -107,6 +107,8 @@ pub enum SubscribersCommand {
     List,
     /// Delete a subscriber with their topics and delivery history.
     Remove { email: SubscriberEmail },
+    /// Re-activate a subscriber suspended after repeated hard bounces.
+    Reactivate { email: SubscriberEmail },
     /// Import subscribers from JSON lines (`-` for standard input): all or nothing.
     Import { file: PathBuf },
     /// Export active subscribers as JSON lines.
@@ -348,6 +350,14 @@ async fn subscribers(app: &App, command: SubscribersCommand) -> anyhow::Result<(
             }
             Ok(())
         }
+        SubscribersCommand::Reactivate { email } => {
+            if app.store.reactivate(&email, now).await? {
+                println!("reactivated");
+                Ok(())
+            } else {
+                bail!("no suspended subscriber with that address")
+            }
+        }
         SubscribersCommand::Remove { email } => match app.store.remove_subscriber(&email).await {
             Ok(()) => {
                 println!("removed");
@@ -481,6 +491,13 @@ async fn check(settings: Settings) -> anyhow::Result<()> {
         Ok(app) => {
             println!("database: ok");
             println!("signing key: ok");
+            if let Some(dkim) = app.mailer.dkim() {
+                println!(
+                    "dkim key: ok (publish TXT {} \"{}\")",
+                    dkim.dns_name(),
+                    dkim.dns_record()
+                );
+            }
             match app.mailer.check().await {
                 Ok(()) => println!("mail transport: ok"),
                 Err(e) => {

@@ -276,6 +276,9 @@ impl Settings {
         if let Some(p) = &self.mail.smtp_password_file {
             self.mail.smtp_password_file = Some(resolve("mail.smtp_password_file", p, dir)?);
         }
+        if let Some(dkim) = &mut self.mail.dkim {
+            dkim.key_file = resolve("mail.dkim.key_file", &dkim.key_file, dir)?;
+        }
         Ok(())
     }
 
@@ -286,6 +289,9 @@ impl Settings {
         require_resolved("security.signing_key_file", &self.security.signing_key_file)?;
         if let Some(p) = &self.mail.smtp_password_file {
             require_resolved("mail.smtp_password_file", p)?;
+        }
+        if let Some(dkim) = &self.mail.dkim {
+            require_resolved("mail.dkim.key_file", &dkim.key_file)?;
         }
         Ok(())
     }

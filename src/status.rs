@@ -1,13 +1,13 @@
 //! `paperboy status`: what an operator at a terminal wants to know — the
 //! last fetch and digest runs with their outcome, subscribers by status and
-//! today's deliveries by status. The same facts as `GET /healthz`, and the
+//! today's deliveries and bounces. The same facts as `GET /healthz`, and the
 //! same rule for "unhealthy": the last fetch or digest run failed.
 
 use std::fmt;
 
 use chrono::NaiveDate;
 
-use crate::store::{DbResult, DeliveryStatus, Run, RunKind, Store, SubscriberStatus};
+use crate::store::{BounceCounts, DbResult, DeliveryStatus, Run, RunKind, Store, SubscriberStatus};
 
 /// A snapshot read from the store.
 #[derive(Debug, Clone)]
@@ -17,6 +17,9 @@ pub struct StatusReport {
     pub subscribers: Vec<(SubscriberStatus, i64)>,
     pub today: NaiveDate,
     pub deliveries: Vec<(DeliveryStatus, i64)>,
+    /// Bounces recorded on `today` (SMTP latency is only on the daemon's
+    /// `/metrics`: it is measured in the process that sends).
+    pub bounces: BounceCounts,
 }
 
 impl StatusReport {
@@ -28,6 +31,7 @@ impl StatusReport {
             subscribers: store.subscriber_counts().await?,
             today,
             deliveries: store.delivery_counts(today).await?,
+            bounces: store.bounce_counts(today).await?,
         })
     }
 
@@ -113,6 +117,11 @@ impl fmt::Display for StatusReport {
             n(DeliveryStatus::Sending),
             n(DeliveryStatus::Pending),
         )?;
+        writeln!(
+            f,
+            "bounces on {}: {} hard (5xx), {} soft (4xx)",
+            self.today, self.bounces.hard, self.bounces.soft
+        )?;
         let failed = self.failed_runs();
         if failed.is_empty() {
             write!(f, "status: ok")
@@ -139,6 +148,10 @@ mod tests {
         assert!(report.failed_runs().is_empty());
         let text = report.to_string();
         assert!(text.contains("last fetch: never"), "{text}");
+        assert!(
+            text.contains("bounces on 2026-06-12: 0 hard (5xx), 0 soft (4xx)"),
+            "{text}"
+        );
         assert!(text.ends_with("status: ok"), "{text}");
 
         let run = store

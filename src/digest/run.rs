@@ -538,11 +538,17 @@ async fn send_one(app: &App, job: Job) -> anyhow::Result<Outcome> {
             );
             Ok(Outcome::Sent)
         }
-        Err(SendError::Transient { reason }) => {
+        Err(SendError::Transient { code, reason }) => {
             let horizon = Duration::hours(i64::from(app.settings.digest.retry_horizon_hours));
             if now - job.delivery.created_at > horizon {
                 app.store
-                    .mark_failed(id, None, &format!("gave up after retries: {reason}"), now)
+                    .mark_failed(
+                        id,
+                        None,
+                        &format!("gave up after retries: {reason}"),
+                        None,
+                        now,
+                    )
                     .await?;
                 tracing::warn!(
                     subscriber.id = job.subscriber.id,
@@ -554,19 +560,28 @@ async fn send_one(app: &App, job: Job) -> anyhow::Result<Outcome> {
             let attempts = job.delivery.attempts + 1;
             let backoff = Duration::minutes(5 * (1i64 << attempts.clamp(0, 6)));
             app.store
-                .mark_deferred(id, &reason, now + backoff, now)
+                .mark_deferred(id, code, &reason, now + backoff, now)
                 .await?;
-            tracing::warn!(subscriber.id = job.subscriber.id, delivery.id = id, error = %reason, retry_in_min = backoff.num_minutes(), "digest deferred");
+            tracing::warn!(subscriber.id = job.subscriber.id, delivery.id = id, error = %mail::loggable_reply(&reason), retry_in_min = backoff.num_minutes(), "digest deferred");
             Ok(Outcome::Deferred)
         }
         Err(SendError::Permanent { code, reply }) => {
-            app.store.mark_failed(id, code, &reply, now).await?;
+            let limit = app.settings.mail.suspend_after_hard_bounces;
+            let streak = app.mailer.blames_recipient(code, &reply).then_some(limit);
+            let suspended = app.store.mark_failed(id, code, &reply, streak, now).await?;
             tracing::warn!(
                 subscriber.id = job.subscriber.id,
                 delivery.id = id,
                 smtp.code = code,
                 "digest rejected permanently"
             );
+            if suspended {
+                tracing::warn!(
+                    subscriber.id = job.subscriber.id,
+                    hard_bounces = limit,
+                    "subscriber suspended after hard bounces in a row"
+                );
+            }
             Ok(Outcome::Failed)
         }
     }

@@ -132,6 +132,8 @@ text_header!(
 pub(crate) struct Composer {
     pub from: Mailbox,
     pub list_id: String,
+    /// Signs every built message when `[mail.dkim]` is set.
+    pub dkim: Option<super::DkimSigner>,
 }
 
 impl Composer {
@@ -158,10 +160,14 @@ impl Composer {
                 .header(ListId(self.list_id.clone()))
                 .header(Precedence("bulk".into()));
         }
-        builder.multipart(MultiPart::alternative_plain_html(
+        let mut message = builder.multipart(MultiPart::alternative_plain_html(
             email.text.clone(),
             email.html.clone(),
-        ))
+        ))?;
+        if let Some(signer) = &self.dkim {
+            signer.sign(&mut message);
+        }
+        Ok(message)
     }
 }
 
@@ -194,6 +200,7 @@ pub(crate) mod tests {
         Composer {
             from: "Paperboy <papers@example.org>".parse().unwrap(),
             list_id: "<digest.example.org>".into(),
+            dkim: None,
         }
     }
 

@@ -9,6 +9,7 @@ use std::str::FromStr;
 use lettre::message::Mailbox;
 use serde::Deserialize;
 
+use super::dkim::DkimSettings;
 use super::MailError;
 
 /// How mail leaves the process.
@@ -44,6 +45,11 @@ pub struct MailSettings {
     pub retries: u32,
     /// `List-Id` value; defaults to `<digest.{from domain}>`.
     pub list_id: Option<String>,
+    /// `[mail.dkim]`: sign every message when set.
+    pub dkim: Option<DkimSettings>,
+    /// Hard bounces (5xx to RCPT or DATA) in a row after which a subscriber
+    /// is suspended; 0 never suspends.
+    pub suspend_after_hard_bounces: u32,
 }
 
 impl Default for MailSettings {
@@ -58,6 +64,8 @@ impl Default for MailSettings {
             pool_size: 4,
             retries: 3,
             list_id: None,
+            dkim: None,
+            suspend_after_hard_bounces: 3,
         }
     }
 }
@@ -74,6 +82,11 @@ impl fmt::Debug for MailSettings {
             .field("pool_size", &self.pool_size)
             .field("retries", &self.retries)
             .field("list_id", &self.list_id)
+            .field("dkim", &self.dkim)
+            .field(
+                "suspend_after_hard_bounces",
+                &self.suspend_after_hard_bounces,
+            )
             .finish()
     }
 }
@@ -141,6 +154,9 @@ impl MailSettings {
                 key: "mail.pool_size",
                 reason: "must be at least 1".into(),
             });
+        }
+        if let Some(dkim) = &self.dkim {
+            dkim.validate()?;
         }
         if self.transport == TransportKind::Smtp && self.smtp_url.is_none() {
             return Err(MailError::Config {

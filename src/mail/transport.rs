@@ -10,6 +10,8 @@ use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::transport::smtp::PoolConfig;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
+use super::dkim::DkimSigner;
+use super::latency::{LatencySeries, SendLatency, SendOutcome};
 use super::message::{Composer, OutgoingEmail};
 use super::settings::{redact_url, MailSettings, TransportKind};
 use super::{MailError, SendError};
@@ -40,6 +42,8 @@ pub struct SmtpMailer {
     server: String,
     retries: u32,
     backoff: Duration,
+    /// Per-transaction send time, shared by clones.
+    latency: Arc<SendLatency>,
 }
 
 impl std::fmt::Debug for SmtpMailer {
@@ -67,6 +71,7 @@ impl Mailer {
         let composer = Composer {
             from: settings.from_mailbox()?,
             list_id: settings.list_id_value()?,
+            dkim: settings.dkim.as_ref().map(DkimSigner::load).transpose()?,
         };
         match settings.transport {
             TransportKind::File => Ok(Mailer::File(FileMailer {
@@ -118,6 +123,33 @@ impl Mailer {
             Mailer::File(m) => &m.composer,
         };
         composer.from.email.domain().to_string()
+    }
+
+    /// Whether a permanent reply blames the recipient's address (see
+    /// [`super::blames_recipient`]).
+    pub fn blames_recipient(&self, code: Option<u16>, reply: &str) -> bool {
+        let composer = match self {
+            Mailer::Smtp(m) => &m.composer,
+            Mailer::File(m) => &m.composer,
+        };
+        super::blames_recipient(code, reply, composer.from.email.as_ref())
+    }
+
+    /// SMTP send times since this mailer was built; `None` for the file
+    /// transport.
+    pub fn smtp_latency(&self) -> Option<Vec<LatencySeries>> {
+        match self {
+            Mailer::Smtp(m) => Some(m.latency.snapshot()),
+            Mailer::File(_) => None,
+        }
+    }
+
+    /// The DKIM signer, when `[mail.dkim]` is set.
+    pub fn dkim(&self) -> Option<&DkimSigner> {
+        match self {
+            Mailer::Smtp(m) => m.composer.dkim.as_ref(),
+            Mailer::File(m) => m.composer.dkim.as_ref(),
+        }
     }
 
     /// The exact bytes that would be sent, for previews and tests.
@@ -228,6 +260,7 @@ impl SmtpMailer {
             server: format!("{host}:{port}"),
             retries: settings.retries,
             backoff: DEFAULT_BACKOFF,
+            latency: Arc::default(),
         })
     }
 
@@ -254,17 +287,24 @@ impl SmtpMailer {
         let mut attempt = 0u32;
         loop {
             let transport = self.current();
-            let error = match tokio::time::timeout(
-                self.send_timeout,
-                transport.send(message.clone()),
-            )
-            .await
-            {
+            let started = std::time::Instant::now();
+            let result =
+                tokio::time::timeout(self.send_timeout, transport.send(message.clone())).await;
+            let outcome = match &result {
+                Ok(Ok(_)) => SendOutcome::Ok,
+                Ok(Err(e)) if matches!(classify(e), SendError::Permanent { .. }) => {
+                    SendOutcome::Permanent
+                }
+                _ => SendOutcome::Transient,
+            };
+            self.latency.record(outcome, started.elapsed());
+            let error = match result {
                 Ok(Ok(_)) => return Ok(()),
                 Ok(Err(e)) => classify(&e),
                 Err(_) => {
                     self.reset_pool();
                     SendError::Transient {
+                        code: None,
                         reason: format!(
                             "{} did not finish the transaction within {} s",
                             self.server,
@@ -274,13 +314,13 @@ impl SmtpMailer {
                 }
             };
             match error {
-                SendError::Transient { ref reason } if attempt < self.retries => {
+                SendError::Transient { ref reason, .. } if attempt < self.retries => {
                     let pause = self.backoff.saturating_mul(2u32.saturating_pow(attempt));
                     tracing::warn!(
                         smtp.server = %self.server,
                         attempt = attempt + 1,
                         retry_in_ms = pause.as_millis() as u64,
-                        error = %reason,
+                        error = %super::loggable_reply(reason),
                         "transient SMTP failure, retrying"
                     );
                     tokio::time::sleep(pause).await;
@@ -347,6 +387,7 @@ fn classify(e: &lettre::transport::smtp::Error) -> SendError {
         };
     }
     SendError::Transient {
+        code,
         reason: match code {
             Some(code) => format!("{code} {}", source_text(e)),
             None => e.to_string(),
@@ -377,6 +418,7 @@ impl FileMailer {
     async fn send(&self, email: &OutgoingEmail) -> Result<(), SendError> {
         let bytes = self.composer.build(email).map_err(build_error)?.formatted();
         let io = |e: std::io::Error| SendError::Transient {
+            code: None,
             reason: format!("cannot write to outbox {}: {e}", self.dir.display()),
         };
         tokio::fs::create_dir_all(&self.dir).await.map_err(io)?;
@@ -632,7 +674,10 @@ mod tests {
         let mailer = smtp_mailer(format!("smtp://127.0.0.1:{port}"));
         let err = mailer.send(&sample(EmailKind::Digest)).await.unwrap_err();
         match err {
-            SendError::Transient { reason } => assert!(reason.contains("451"), "{reason}"),
+            SendError::Transient { reason, code } => {
+                assert!(reason.contains("451"), "{reason}");
+                assert_eq!(code, Some(451));
+            }
             other => panic!("expected transient, got {other:?}"),
         }
         let rcpts = server
@@ -643,6 +688,9 @@ mod tests {
             .filter(|c| c.starts_with("RCPT"))
             .count();
         assert_eq!(rcpts, 3, "one attempt plus two retries");
+        let latency = mailer.smtp_latency().unwrap();
+        let counts: Vec<(&str, u64)> = latency.iter().map(|s| (s.outcome, s.count)).collect();
+        assert_eq!(counts, [("ok", 0), ("transient", 3), ("permanent", 0)]);
     }
 
     #[tokio::test]
@@ -677,7 +725,7 @@ mod tests {
         let mailer = smtp_mailer(format!("smtp://u:wrong@127.0.0.1:{listener_port}"));
         let err = mailer.send(&sample(EmailKind::Digest)).await.unwrap_err();
         assert!(
-            matches!(err, SendError::Transient { ref reason } if reason.contains("535")),
+            matches!(err, SendError::Transient { ref reason, .. } if reason.contains("535")),
             "{err:?}"
         );
         let err = mailer.check().await.unwrap_err().to_string();

@@ -12,6 +12,7 @@ use std::collections::HashSet;
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::Row;
 
+use super::bounces::{self, BounceKind};
 use super::{day, parse_day, parse_ts, ts, DbError, DbResult, Store};
 use crate::domain::PaperId;
 
@@ -256,14 +257,17 @@ impl Store {
     }
 
     /// Records a transient failure; the delivery is retried from `retry_at`.
+    /// A 4xx `code` is also counted as a soft bounce.
     pub async fn mark_deferred(
         &self,
         id: i64,
+        code: Option<u16>,
         reason: &str,
         retry_at: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> DbResult<()> {
-        sqlx::query(
+        let mut tx = self.pool.begin().await?;
+        let changed = sqlx::query(
             "UPDATE deliveries SET status = 'deferred', last_error = ?, next_attempt_at = ?, updated_at = ?
              WHERE id = ? AND status <> 'sent'",
         )
@@ -271,30 +275,47 @@ impl Store {
         .bind(ts(retry_at))
         .bind(ts(now))
         .bind(id)
-        .execute(&self.pool)
-        .await?;
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if let (1.., Some(BounceKind::Soft), Some(code)) = (changed, BounceKind::of(code), code) {
+            bounces::record(&mut tx, id, BounceKind::Soft, code, None, now).await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 
-    /// Records a permanent failure with the server's reply.
+    /// Records a permanent failure with the server's reply. A 5xx `code` is a
+    /// hard bounce; when it blames the address (`streak` is
+    /// `Some(suspend_after)`) it extends the subscriber's streak, and the
+    /// streak reaching `suspend_after` (0: never) suspends the subscriber.
+    /// Returns whether the subscriber was suspended by this failure.
     pub async fn mark_failed(
         &self,
         id: i64,
         code: Option<u16>,
         reply: &str,
+        streak: Option<u32>,
         now: DateTime<Utc>,
-    ) -> DbResult<()> {
-        sqlx::query(
+    ) -> DbResult<bool> {
+        let mut tx = self.pool.begin().await?;
+        let changed = sqlx::query(
             "UPDATE deliveries SET status = 'failed', smtp_code = ?, last_error = ?, next_attempt_at = NULL,
-                 updated_at = ? WHERE id = ? AND status <> 'sent'",
+                 updated_at = ? WHERE id = ? AND status NOT IN ('sent', 'failed')",
         )
         .bind(code.map(i64::from))
         .bind(reply)
         .bind(ts(now))
         .bind(id)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        let mut suspended = false;
+        if let (1.., Some(BounceKind::Hard), Some(code)) = (changed, BounceKind::of(code), code) {
+            suspended = bounces::record(&mut tx, id, BounceKind::Hard, code, streak, now).await?;
+        }
+        tx.commit().await?;
+        Ok(suspended)
     }
 
     /// Delivery counts by status for a date.
@@ -440,16 +461,110 @@ mod tests {
         );
         store.mark_sent(del.id, Utc::now()).await.unwrap();
         store
-            .mark_deferred(del.id, "late", Utc::now(), Utc::now())
+            .mark_deferred(del.id, Some(451), "late", Utc::now(), Utc::now())
             .await
             .unwrap();
         let after = store.delivery_by_id(del.id).await.unwrap();
         assert_eq!(after.status, DeliveryStatus::Sent);
+        assert_eq!(
+            store.bounce_counts(Utc::now().date_naive()).await.unwrap(),
+            Default::default(),
+            "a deferral that changed nothing is no bounce"
+        );
         assert_eq!(after.attempts, 1);
         assert!(store
             .unfinished_deliveries(d, Utc::now())
             .await
             .unwrap()
             .is_empty());
+    }
+
+    async fn reserve_one(store: &Store, sub: i64, date: &str) -> i64 {
+        let d: NaiveDate = date.parse().unwrap();
+        let Some(Reservation::New(del)) = store
+            .reserve_delivery(sub, d, &format!("<{date}@x>"), &[], 0, Utc::now())
+            .await
+            .unwrap()
+        else {
+            panic!("expected a new reservation")
+        };
+        del.id
+    }
+
+    #[tokio::test]
+    async fn hard_bounces_in_a_row_suspend_and_a_delivery_in_between_resets_the_streak() {
+        let (store, _dir) = test_store().await;
+        let sub = subscriber(&store).await;
+        let now = Utc::now();
+        let a = reserve_one(&store, sub, "2026-06-10").await;
+        assert!(!store
+            .mark_failed(a, Some(550), "no such user", Some(2), now)
+            .await
+            .unwrap());
+        assert_eq!(store.hard_bounces(sub).await.unwrap(), 1);
+        // Failing the same delivery again is not a second bounce.
+        assert!(!store
+            .mark_failed(a, Some(550), "again", Some(2), now)
+            .await
+            .unwrap());
+        assert_eq!(store.hard_bounces(sub).await.unwrap(), 1);
+
+        let b = reserve_one(&store, sub, "2026-06-11").await;
+        store.mark_sending(b, now).await.unwrap();
+        store.mark_sent(b, now).await.unwrap();
+        assert_eq!(
+            store.hard_bounces(sub).await.unwrap(),
+            0,
+            "reset by a delivery"
+        );
+
+        let c = reserve_one(&store, sub, "2026-06-12").await;
+        assert!(!store
+            .mark_failed(c, Some(550), "x", Some(2), now)
+            .await
+            .unwrap());
+        let d = reserve_one(&store, sub, "2026-06-13").await;
+        store
+            .mark_deferred(d, Some(451), "greylisted", now, now)
+            .await
+            .unwrap();
+        store
+            .mark_deferred(d, None, "connection refused", now, now)
+            .await
+            .unwrap();
+        // Permanent failures without a 5xx (given up after retries) are no bounce.
+        assert!(!store
+            .mark_failed(d, None, "gave up", Some(2), now)
+            .await
+            .unwrap());
+        // A 5xx that does not blame the address (a rejected sender) is
+        // counted as a bounce but leaves the streak alone.
+        let f = reserve_one(&store, sub, "2026-06-15").await;
+        assert!(!store
+            .mark_failed(f, Some(550), "sender rejected", None, now)
+            .await
+            .unwrap());
+        assert_eq!(store.hard_bounces(sub).await.unwrap(), 1);
+        let e = reserve_one(&store, sub, "2026-06-14").await;
+        assert!(store
+            .mark_failed(e, Some(552), "mailbox full", Some(2), now)
+            .await
+            .unwrap());
+        let s = store.subscriber_by_id(sub).await.unwrap();
+        assert_eq!(s.status, crate::store::SubscriberStatus::Suspended);
+        assert_eq!(
+            store.bounce_counts(now.date_naive()).await.unwrap(),
+            crate::store::BounceCounts { hard: 4, soft: 1 }
+        );
+
+        let email = SubscriberEmail::parse("a@example.org").unwrap();
+        assert!(store.reactivate(&email, now).await.unwrap());
+        assert!(
+            !store.reactivate(&email, now).await.unwrap(),
+            "already active"
+        );
+        assert_eq!(store.hard_bounces(sub).await.unwrap(), 0);
+        let s = store.subscriber_by_id(sub).await.unwrap();
+        assert_eq!(s.status, crate::store::SubscriberStatus::Active);
     }
 }

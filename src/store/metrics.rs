@@ -19,6 +19,8 @@ pub struct MetricsSnapshot {
     pub subscribers_by_status: Vec<(String, i64)>,
     /// Unsubscribes recorded on `today`.
     pub unsubscribes_today: i64,
+    /// Bounces recorded on `today` (4xx soft, 5xx hard).
+    pub bounces_today: super::BounceCounts,
     /// Per run kind: (kind, finished_at, outcome) of the last run.
     pub last_runs: Vec<(String, Option<DateTime<Utc>>, Option<String>)>,
 }
@@ -56,6 +58,20 @@ impl Store {
         .bind(day(today))
         .fetch_one(&mut *tx)
         .await?;
+        let mut bounces_today = super::BounceCounts::default();
+        for row in sqlx::query(
+            "SELECT kind, COUNT(*) FROM bounces WHERE substr(occurred_at, 1, 10) = ? GROUP BY kind",
+        )
+        .bind(day(today))
+        .fetch_all(&mut *tx)
+        .await?
+        {
+            let n: i64 = row.get(1);
+            match row.get::<String, _>(0).as_str() {
+                "hard" => bounces_today.hard = n,
+                _ => bounces_today.soft = n,
+            }
+        }
         let mut last_runs = Vec::new();
         for row in sqlx::query(
             "SELECT kind, finished_at, outcome FROM runs r
@@ -78,6 +94,7 @@ impl Store {
             deliveries_by_status,
             subscribers_by_status,
             unsubscribes_today,
+            bounces_today,
             last_runs,
         })
     }

@@ -14,6 +14,7 @@ use axum::Router;
 use chrono::Utc;
 
 use crate::app::App;
+use crate::mail::{LatencySeries, LATENCY_BUCKETS};
 use crate::store::MetricsSnapshot;
 
 /// The metrics listener's routes.
@@ -31,7 +32,7 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
                 header::CONTENT_TYPE,
                 "text/plain; version=0.0.4; charset=utf-8",
             )],
-            render(&snapshot),
+            render(&snapshot, app.mailer.smtp_latency().as_deref()),
         )
             .into_response(),
         Err(e) => {
@@ -53,8 +54,9 @@ fn family(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# TYPE {name} {kind}");
 }
 
-/// Renders a snapshot as exposition text.
-pub fn render(s: &MetricsSnapshot) -> String {
+/// Renders a snapshot, and the daemon's SMTP send times when it sends over
+/// SMTP, as exposition text.
+pub fn render(s: &MetricsSnapshot, smtp_latency: Option<&[LatencySeries]>) -> String {
     let mut out = String::new();
     family(
         &mut out,
@@ -107,6 +109,52 @@ pub fn render(s: &MetricsSnapshot) -> String {
     let _ = writeln!(out, "paperboy_unsubscribes_today {}", s.unsubscribes_today);
     family(
         &mut out,
+        "paperboy_bounces_today",
+        "gauge",
+        "SMTP bounces recorded today: hard = 5xx (permanent), soft = 4xx (deferred).",
+    );
+    let _ = writeln!(
+        out,
+        "paperboy_bounces_today{{kind=\"hard\"}} {}",
+        s.bounces_today.hard
+    );
+    let _ = writeln!(
+        out,
+        "paperboy_bounces_today{{kind=\"soft\"}} {}",
+        s.bounces_today.soft
+    );
+    if let Some(series) = smtp_latency {
+        family(
+            &mut out,
+            "paperboy_smtp_send_seconds",
+            "histogram",
+            "Time per SMTP transaction (one message, one attempt) since the daemon started, by outcome.",
+        );
+        for s in series {
+            for (i, n) in s.cumulative.iter().enumerate() {
+                let le = LATENCY_BUCKETS
+                    .get(i)
+                    .map_or_else(|| "+Inf".to_string(), |b| b.to_string());
+                let _ = writeln!(
+                    out,
+                    "paperboy_smtp_send_seconds_bucket{{outcome=\"{}\",le=\"{le}\"}} {n}",
+                    s.outcome
+                );
+            }
+            let _ = writeln!(
+                out,
+                "paperboy_smtp_send_seconds_sum{{outcome=\"{}\"}} {}",
+                s.outcome, s.sum_seconds
+            );
+            let _ = writeln!(
+                out,
+                "paperboy_smtp_send_seconds_count{{outcome=\"{}\"}} {}",
+                s.outcome, s.count
+            );
+        }
+    }
+    family(
+        &mut out,
         "paperboy_last_run_success",
         "gauge",
         "1 when the last run of the kind ended ok or partial, 0 when it failed or did not finish.",
@@ -151,9 +199,32 @@ mod tests {
             deliveries_by_status: vec![("sent".into(), 5)],
             subscribers_by_status: vec![("active".into(), 4)],
             unsubscribes_today: 1,
+            bounces_today: crate::store::BounceCounts { hard: 2, soft: 7 },
             last_runs: vec![("digest".into(), None, Some("failed".into()))],
         };
-        let text = render(&s);
+        let latency = crate::mail::SendLatency::default();
+        latency.record(
+            crate::mail::SendOutcome::Ok,
+            std::time::Duration::from_millis(40),
+        );
+        let text = render(&s, Some(&latency.snapshot()));
+        assert!(
+            text.contains("paperboy_bounces_today{kind=\"hard\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("paperboy_bounces_today{kind=\"soft\"} 7"),
+            "{text}"
+        );
+        assert!(
+            text.contains("paperboy_smtp_send_seconds_bucket{outcome=\"ok\",le=\"0.05\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("paperboy_smtp_send_seconds_bucket{outcome=\"ok\",le=\"0.025\"} 0"),
+            "{text}"
+        );
+        assert!(text.contains("paperboy_smtp_send_seconds_count{outcome=\"ok\"} 1"));
         assert!(
             text.contains(r#"paperboy_paper_sightings_total{source="we\"ird\\src"} 3"#),
             "{text}"
@@ -167,7 +238,12 @@ mod tests {
             .collect();
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             let name = line.split(['{', ' ']).next().unwrap();
-            assert!(declared.contains(&name), "undeclared {name}");
+            let family = ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|s| name.strip_suffix(s))
+                .filter(|f| declared.contains(f))
+                .unwrap_or(name);
+            assert!(declared.contains(&family), "undeclared {name}");
         }
     }
 }

@@ -19,4 +19,5 @@ mod ops;
 mod proxy;
 mod schedule;
 mod serve;
+mod smtp_faults;
 mod web;

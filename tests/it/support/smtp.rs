@@ -107,6 +107,8 @@ struct FaultState {
     auth: Option<CountedReply>,
     stall_from: Option<usize>,
     drop_during_data: usize,
+    /// (messages left, pause): accept and record, then answer only after the pause.
+    late_accept: Option<(usize, Duration)>,
     delay: Duration,
     refuse_after: Option<usize>,
 }
@@ -222,6 +224,14 @@ impl Faults {
     /// the connection without a reply.
     pub fn drop_during_data(&self, times: usize) -> &Self {
         self.shared.faults().drop_during_data = times;
+        self
+    }
+
+    /// For the next `times` messages, record the message as accepted but send the 250 for its
+    /// final `.` only after `pause`: a server that took the mail while the client, having
+    /// timed out, believes it failed (the duplicate risk of RFC 1047).
+    pub fn late_accept(&self, times: usize, pause: Duration) -> &Self {
+        self.shared.faults().late_accept = Some((times, pause));
         self
     }
 
@@ -765,7 +775,20 @@ impl Connection {
         if let Some(reply) = fault {
             return self.send(reply).await;
         }
+        let late = {
+            let mut faults = self.shared.faults();
+            match &mut faults.late_accept {
+                Some((left, pause)) if *left > 0 => {
+                    *left -= 1;
+                    Some(*pause)
+                }
+                _ => None,
+            }
+        };
         self.shared.record(mail);
+        if let Some(pause) = late {
+            tokio::time::sleep(pause).await;
+        }
         self.reply(250, "2.0.0 OK queued").await?;
         Ok(Next::Continue)
     }
