@@ -899,7 +899,7 @@ mod tests {
         assert_eq!(
             report.validators,
             vec![(
-                format!("{base}/api/daily_papers?date=2026-06-12"),
+                format!("{base}/api/daily_papers?date=2026-06-12&limit=100"),
                 Validators {
                     etag: Some("\"hf1\"".into()),
                     last_modified: None
