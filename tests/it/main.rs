@@ -11,6 +11,7 @@ mod harness_selftest;
 mod browser;
 mod catchup;
 mod cli;
+mod crash;
 mod digest;
 mod env;
 mod fetch;

@@ -1,0 +1,285 @@
+//! Crash safety: the real binary is SIGKILLed at random points of a digest
+//! run to the SMTP test server, restarted each time, and what arrived is
+//! counted per recipient. Every subscriber must get their digest; a copy
+//! sent twice (killed after the server took the message, before paperboy
+//! recorded it) must carry the same Message-ID, so a receiving server can
+//! drop it.
+//!
+//! The suite runs a short version; `scripts/crash-test` runs the long one
+//! (`crash_safety_at_scale_from_the_environment`, ignored by default) with
+//! `PAPERBOY_CRASH_SUBSCRIBERS`, `PAPERBOY_CRASH_KILLS` and
+//! `PAPERBOY_CRASH_SEED`.
+
+use std::collections::BTreeMap;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use crate::env::{TestEnv, HF_DAY};
+use crate::support;
+
+/// How one kill point was chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum KillMode {
+    /// A random delay after start: often during planning and reservation.
+    Early,
+    /// After a random number of further messages arrived, plus jitter:
+    /// somewhere in the SMTP conversation of the next ones.
+    MidSend,
+    /// The server stops answering the end of DATA: killed with a message
+    /// in flight that the server never accepted.
+    StalledData,
+}
+
+/// What a crash run measured.
+pub struct CrashSummary {
+    subscribers: usize,
+    kills: BTreeMap<KillMode, usize>,
+    runs: usize,
+    messages: usize,
+    recipients: usize,
+    lost: usize,
+    duplicates: usize,
+    duplicates_with_other_message_id: usize,
+    final_second_run_sent: usize,
+    elapsed: Duration,
+    seed: u64,
+}
+
+impl CrashSummary {
+    fn table(&self) -> String {
+        let kills: Vec<String> = self
+            .kills
+            .iter()
+            .map(|(mode, n)| format!("{mode:?}={n}"))
+            .collect();
+        let total: usize = self.kills.values().sum();
+        format!(
+            "| seed | subscribers | kill points | runs | messages | recipients | lost | duplicates | dup. with other Message-ID | sent by an extra run | wall time |\n\
+             |---|---|---|---|---|---|---|---|---|---|---|\n\
+             | {} | {} | {} ({}) | {} | {} | {} | {} | {} | {} | {} | {:.1} s |",
+            self.seed,
+            self.subscribers,
+            total,
+            kills.join(", "),
+            self.runs,
+            self.messages,
+            self.recipients,
+            self.lost,
+            self.duplicates,
+            self.duplicates_with_other_message_id,
+            self.final_second_run_sent,
+            self.elapsed.as_secs_f64(),
+        )
+    }
+}
+
+fn spawn_digest(env: &TestEnv) -> Child {
+    env.command(&["digest", "--date", HF_DAY])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start paperboy digest")
+}
+
+/// Waits until the child exits, `arrived` messages were accepted, or
+/// `limit` passed; returns whether the child exited on its own.
+async fn wait_until(env: &TestEnv, child: &mut Child, arrived: usize, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if child.try_wait().expect("poll paperboy").is_some() {
+            return true;
+        }
+        if env.smtp.messages().len() >= arrived || Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+fn sigkill(child: &mut Child) {
+    // `Child::kill` is SIGKILL on Unix: no destructor, no flush, no goodbye.
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Imports `n` subscribers, fetches the day, then kills `kills` digest runs
+/// at random points and finishes with an undisturbed run.
+pub async fn crash_run(n: usize, kills: usize, seed: u64) -> CrashSummary {
+    let started = Instant::now();
+    let env = TestEnv::new().await;
+    env.ok(&["fetch", "--date", HF_DAY]);
+    let topics = ["ti:agent*", "abs:attention", "all:model", "reasoning"];
+    let lines: String = (0..n)
+        .map(|i| {
+            format!(
+                "{{\"email\": \"reader{i}@example.org\", \"topics\": [\"{}\", \"{}\"]}}\n",
+                topics[i % topics.len()],
+                topics[(i + 1) % topics.len()]
+            )
+        })
+        .collect();
+    let import = env.dir.path().join("subs.jsonl");
+    std::fs::write(&import, lines).unwrap();
+    env.ok(&["subscribers", "import", import.to_str().unwrap()]);
+
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut summary = CrashSummary {
+        subscribers: n,
+        kills: BTreeMap::new(),
+        runs: 0,
+        messages: 0,
+        recipients: 0,
+        lost: 0,
+        duplicates: 0,
+        duplicates_with_other_message_id: 0,
+        final_second_run_sent: 0,
+        elapsed: Duration::ZERO,
+        seed,
+    };
+    // Spread the kill points over the run: each waits for a share of the messages.
+    let step = (n / (kills + 1)).max(1);
+    let mut finished_early = false;
+    for i in 0..kills {
+        let mode = match i % 3 {
+            0 => KillMode::MidSend,
+            1 => KillMode::StalledData,
+            _ => KillMode::Early,
+        };
+        let before = env.smtp.messages().len();
+        // A small delay before every SMTP reply widens the window between
+        // the server taking a message and paperboy recording it.
+        env.smtp
+            .faults()
+            .delay(Duration::from_millis(rng.gen_range(0..3)));
+        if mode == KillMode::StalledData {
+            env.smtp
+                .faults()
+                .stall_from(env.smtp.messages().len() + rng.gen_range(1..=step));
+        }
+        let mut child = spawn_digest(&env);
+        summary.runs += 1;
+        let exited = match mode {
+            KillMode::Early => {
+                let wait = Duration::from_millis(rng.gen_range(0..400));
+                wait_until(&env, &mut child, usize::MAX, wait).await
+            }
+            KillMode::MidSend => {
+                let target = before + rng.gen_range(1..=step);
+                let exited = wait_until(&env, &mut child, target, Duration::from_secs(60)).await;
+                if !exited {
+                    tokio::time::sleep(Duration::from_micros(rng.gen_range(0..3000))).await;
+                }
+                exited
+            }
+            KillMode::StalledData => {
+                // Up to the stall, then a moment so the stalled DATA is on the wire.
+                let exited =
+                    wait_until(&env, &mut child, usize::MAX, Duration::from_millis(400)).await;
+                if !exited {
+                    tokio::time::sleep(Duration::from_millis(rng.gen_range(0..200))).await;
+                }
+                exited
+            }
+        };
+        if exited {
+            finished_early = true;
+            env.smtp.faults().clear();
+            break;
+        }
+        sigkill(&mut child);
+        *summary.kills.entry(mode).or_default() += 1;
+        env.smtp.faults().clear();
+    }
+    if !finished_early {
+        env.ok(&["digest", "--date", HF_DAY]);
+        summary.runs += 1;
+    }
+    // One more run must find nothing left to send.
+    let settled = env.smtp.messages().len();
+    env.ok(&["digest", "--date", HF_DAY]);
+    summary.runs += 1;
+    let all = env
+        .smtp
+        .wait_for(settled + 1, Duration::from_millis(300))
+        .await;
+    summary.final_second_run_sent = all.len() - settled;
+
+    let mut by_recipient: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for mail in &all {
+        let message = support::parse(mail);
+        let id = support::header_raw(&message, "Message-ID").unwrap_or_default();
+        for rcpt in &mail.rcpt_to {
+            by_recipient
+                .entry(rcpt.clone())
+                .or_default()
+                .push(id.clone());
+        }
+    }
+    summary.messages = all.len();
+    summary.recipients = by_recipient.len();
+    summary.lost = (0..n)
+        .filter(|i| !by_recipient.contains_key(&format!("reader{i}@example.org")))
+        .count();
+    for ids in by_recipient.values() {
+        summary.duplicates += ids.len() - 1;
+        summary.duplicates_with_other_message_id += ids.iter().filter(|id| **id != ids[0]).count();
+    }
+    summary.elapsed = started.elapsed();
+    assert_eq!(env.smtp.panicked_connections(), 0);
+    summary
+}
+
+fn assert_nothing_lost(summary: &CrashSummary, kills: usize) {
+    let table = summary.table();
+    println!("{table}");
+    assert_eq!(summary.lost, 0, "a subscriber got no digest\n{table}");
+    assert_eq!(
+        summary.recipients, summary.subscribers,
+        "mail to someone unknown\n{table}"
+    );
+    assert_eq!(
+        summary.duplicates_with_other_message_id, 0,
+        "a repeat carried a different Message-ID\n{table}"
+    );
+    assert_eq!(
+        summary.final_second_run_sent, 0,
+        "a finished run sent more\n{table}"
+    );
+    // A copy can only be repeated when a kill fell between the server's
+    // 250 and paperboy's record of it: at most one per concurrent send.
+    assert!(
+        summary.duplicates <= kills * 2,
+        "more repeats than kill points can explain\n{table}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_killed_at_random_points_delivers_every_digest_with_stable_message_ids() {
+    let seed = rand::thread_rng().gen();
+    let summary = crash_run(200, 5, seed).await;
+    assert!(
+        summary.kills.values().sum::<usize>() >= 3,
+        "too few kill points landed before the run finished\n{}",
+        summary.table()
+    );
+    assert_nothing_lost(&summary, 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "long: run by scripts/crash-test"]
+async fn crash_safety_at_scale_from_the_environment() {
+    let var = |name: &str, default: u64| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let n = var("PAPERBOY_CRASH_SUBSCRIBERS", 1000) as usize;
+    let kills = var("PAPERBOY_CRASH_KILLS", 20) as usize;
+    let seed = var("PAPERBOY_CRASH_SEED", rand::thread_rng().gen());
+    let summary = crash_run(n, kills, seed).await;
+    assert_nothing_lost(&summary, kills);
+}
