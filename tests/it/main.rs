@@ -18,4 +18,5 @@ mod fetch;
 mod notify;
 mod ops;
 mod serve;
+mod source_faults;
 mod web;
