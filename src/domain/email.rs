@@ -74,6 +74,22 @@ impl SubscriberEmail {
         Ok(SubscriberEmail(normalised))
     }
 
+    /// An address read back from the store. It was parsed when stored,
+    /// perhaps under looser rules of an earlier version (a non-ASCII local
+    /// part), so only what could break a header is checked again: one such
+    /// row must not stop a digest run for everyone else.
+    pub fn from_stored(raw: &str) -> Result<Self, EmailError> {
+        Self::parse(raw).or_else(|e| match e {
+            EmailError::NonAsciiLocalPart | EmailError::MisplacedDot | EmailError::Invalid(_)
+                if raw.contains('@')
+                    && !raw.chars().any(|c| c.is_control() || c.is_whitespace()) =>
+            {
+                Ok(SubscriberEmail(raw.to_string()))
+            }
+            e => Err(e),
+        })
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -193,6 +209,13 @@ mod tests {
         assert_eq!(e.to_ascii(), "jose@xn--bcher-kva.example");
         let plain = SubscriberEmail::parse("ada@example.org").unwrap();
         assert_eq!(plain.to_ascii(), "ada@example.org");
+    }
+
+    #[test]
+    fn an_address_stored_under_looser_rules_still_reads_back() {
+        let e = SubscriberEmail::from_stored("josé@example.org").unwrap();
+        assert_eq!(e.as_str(), "josé@example.org");
+        assert!(SubscriberEmail::from_stored("a@b.org\r\nBcc: x@y.org").is_err());
     }
 
     #[test]

@@ -181,7 +181,7 @@ impl Store {
         let mut subs = Vec::with_capacity(rows.len());
         for r in &rows {
             let raw: String = r.get("email");
-            let email = SubscriberEmail::parse(&raw)
+            let email = SubscriberEmail::from_stored(&raw)
                 .map_err(|e| DbError::Corrupt(format!("subscribers.email: {e}")))?;
             subs.push(Subscriber {
                 id: r.get("id"),

@@ -16,6 +16,7 @@ mod crash;
 mod digest;
 mod env;
 mod fetch;
+mod fuzz;
 mod notify;
 mod ops;
 mod serve;
