@@ -78,6 +78,7 @@ async fn start_daemon(env: &TestEnv) -> Daemon {
     let log = env.dir.path().join("serve.log");
     let child = env
         .command(&["serve"])
+        .env("PAPERBOY_LOG", "debug")
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
@@ -134,6 +135,7 @@ async fn load_run(subscribers: usize, clients: usize, per_client: usize) -> Load
     let digest_log = env.dir.path().join("digest.log");
     let mut digest = env
         .command(&["digest", "--date", HF_DAY])
+        .env("PAPERBOY_LOG", "debug")
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&digest_log).unwrap())
         .spawn()
@@ -177,7 +179,9 @@ async fn load_run(subscribers: usize, clients: usize, per_client: usize) -> Load
                         1,
                         Purpose::Manage.default_expiry(Utc::now()),
                     );
-                    let topic = format!("ti:load{c}x{r}");
+                    // Unique per save, and still matching what `all:model` matches, so a
+                    // subscriber saved before the run plans them still gets a digest.
+                    let topic = format!("all:model OR ti:load{c}x{r}");
                     managed.insert(id, topic.clone());
                     let req = manage_client.post(format!("{base}/manage/{token}")).form(&[
                         ("action", "save"),
@@ -331,6 +335,12 @@ fn assert_clean(report: &LoadReport) {
     );
     assert!(!report.logs.contains("locked"), "{}", report.logs);
     assert!(!report.logs.contains("panicked"), "{}", report.logs);
+    // Debug logs of the daemon and the run: no address, no link token.
+    for secret in ["@example.org", "/manage/", "/confirm/", "/unsubscribe/"] {
+        let line = report.logs.lines().find(|l| l.contains(secret));
+        assert!(line.is_none(), "a log line leaks {secret:?}: {line:?}");
+    }
+    assert!(report.logs.contains("DEBUG"), "debug logging was on");
     assert_eq!(report.digests, report.subscribers, "each digest once");
     assert_eq!(report.digest_recipients, report.subscribers);
     assert!(
