@@ -229,6 +229,19 @@ pub async fn crash_run(n: usize, kills: usize, seed: u64) -> CrashSummary {
     }
     summary.elapsed = started.elapsed();
     assert_eq!(env.smtp.panicked_connections(), 0);
+    // The database agrees: one delivery per subscriber, every one recorded as sent.
+    let app = env.app().await;
+    let rows: Vec<(String, i64)> =
+        sqlx::query_as("SELECT status, COUNT(*) FROM deliveries GROUP BY status")
+            .fetch_all(app.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        rows,
+        vec![("sent".to_string(), n as i64)],
+        "{}",
+        summary.table()
+    );
     summary
 }
 
