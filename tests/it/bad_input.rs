@@ -192,6 +192,11 @@ async fn hostile_topic_queries_are_refused_with_their_reason_and_the_stack_survi
         ("empty field", "ti:".into(), "expected"),
         ("lone quote", "\"open phrase".into(), "close the phrase"),
         ("bad comparison", "upvotes>=lots".into(), "upvotes"),
+        (
+            "terminal escape",
+            "diffusion\u{1b}]0;owned\u{7}".into(),
+            "control character",
+        ),
     ];
     for (what, query, reason) in cases {
         let file = env.dir.path().join("import.jsonl");
@@ -420,4 +425,76 @@ async fn bad_configuration_files_stop_startup_naming_the_key() {
     }
     std::fs::write(&env.config_path, &original).unwrap();
     env.ok(&["subscribers", "list"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn markup_in_paper_fields_is_escaped_in_a_preview_written_to_a_file() {
+    let env = TestEnv::new().await;
+    env.ok(&["fetch", "--date", crate::env::HF_DAY, "--source", "hostile"]);
+    env.ok(&[
+        "subscribers",
+        "add",
+        "eve@example.org",
+        "--topic",
+        "ti:friends",
+    ]);
+    let out = env.dir.path().join("preview.html");
+    env.ok(&[
+        "preview",
+        "--email",
+        "eve@example.org",
+        "--date",
+        crate::env::HF_DAY,
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let html = std::fs::read_to_string(&out).unwrap();
+    assert!(
+        html.contains("Diffusion models &amp; friends")
+            || html.contains("Diffusion models &#38; friends"),
+        "{html}"
+    );
+    let lower = html.to_lowercase();
+    assert!(!lower.contains("<script"), "{html}");
+    assert!(!lower.contains("<img src=x"), "{html}");
+    assert!(!lower.contains("href=\"javascript:"), "{html}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn terminal_escapes_in_paper_fields_never_reach_the_operators_terminal() {
+    let env = TestEnv::new().await;
+    let payload = serde_json::json!([{
+        "paper": {
+            "id": "2606.99902",
+            "authors": [{"name": "Eve\u{1b}]0;owned\u{7}"}],
+            "publishedAt": "2026-06-11T17:00:00.000Z",
+            "submittedOnDailyAt": "2026-06-12T00:00:00.000Z",
+            "title": "\u{1b}[31mRed\u{1b}[0m friends\u{7}\u{8}\u{8}\u{8} title",
+            "summary": "An abstract\u{1b}[2J that clears the screen.",
+            "upvotes": 1
+        },
+        "title": "\u{1b}[31mRed\u{1b}[0m friends title",
+        "summary": "An abstract."
+    }])
+    .to_string();
+    env.http.route(
+        "/hostile/daily_papers",
+        crate::support::FixtureResponse::body(payload).with_content_type("application/json"),
+    );
+    env.ok(&["fetch", "--date", crate::env::HF_DAY, "--source", "hostile"]);
+    env.ok(&[
+        "subscribers",
+        "add",
+        "eve@example.org",
+        "--topic",
+        "ti:friends",
+    ]);
+    let out = env.paperboy(&["digest", "--date", crate::env::HF_DAY, "--dry-run"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("friends"), "the paper is listed: {stdout}");
+    assert!(
+        !stdout.chars().any(|c| c.is_control() && c != '\n'),
+        "a control character reached the terminal: {stdout:?}"
+    );
 }
