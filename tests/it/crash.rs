@@ -296,3 +296,65 @@ async fn crash_safety_at_scale_from_the_environment() {
     let summary = crash_run(n, kills, seed).await;
     assert_nothing_lost(&summary, kills);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fetch_killed_at_random_points_leaves_the_store_intact_and_hides_no_papers() {
+    let env = TestEnv::new().await;
+    // An ETag, so a validator saved without its papers would hide them behind a 304.
+    env.http.route(
+        "/api/daily_papers",
+        crate::support::FixtureResponse::fixture("hf_daily_papers_2026-06-12_full_30items.json")
+            .with_content_type("application/json")
+            .with_etag("v1")
+            .with_delay(Duration::from_millis(300)),
+    );
+    let mut rng = StdRng::seed_from_u64(rand::thread_rng().gen());
+    let mut kills = 0;
+    for i in 0..8 {
+        let mut child = env
+            .command(&["fetch", "--date", HF_DAY])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // Even rounds die before the answer can arrive; odd ones around the
+        // moment it is stored.
+        let wait = Duration::from_millis(if i % 2 == 0 {
+            rng.gen_range(0..250)
+        } else {
+            rng.gen_range(250..450)
+        });
+        if !wait_until(&env, &mut child, usize::MAX, wait).await {
+            sigkill(&mut child);
+            kills += 1;
+        }
+        // Whatever the kill interrupted, the file is consistent.
+        let app = env.app().await;
+        let check: String = sqlx::query_scalar("PRAGMA integrity_check")
+            .fetch_one(app.store.pool())
+            .await
+            .unwrap();
+        assert_eq!(check, "ok");
+        // A source's papers land together or not at all.
+        let stored = app
+            .store
+            .papers_between(crate::env::hf_day(), crate::env::hf_day())
+            .await
+            .unwrap();
+        let hf = stored
+            .iter()
+            .filter(|p| !p.title.contains("friends"))
+            .count();
+        assert!(hf == 0 || hf == 30, "{hf} of 30 papers stored");
+        app.store.close().await;
+    }
+    assert!(kills >= 4, "only {kills} fetches were killed");
+    env.ok(&["fetch", "--date", HF_DAY]);
+    let app = env.app().await;
+    let stored = app
+        .store
+        .papers_between(crate::env::hf_day(), crate::env::hf_day())
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 31, "every paper, none hidden behind a 304");
+}
