@@ -358,3 +358,81 @@ async fn a_fetch_killed_at_random_points_leaves_the_store_intact_and_hides_no_pa
         .unwrap();
     assert_eq!(stored.len(), 31, "every paper, none hidden behind a 304");
 }
+
+/// The daemon's own digest, killed mid-run: a restarted `paperboy serve`
+/// must finish the day, including subscribers the killed run never reached
+/// (more than one page of them), without waiting for the retry job.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daemon_killed_mid_digest_finishes_the_day_after_a_restart() {
+    // The digest is due every day at midnight UTC, so today's is due now; the
+    // retry job only on 1 January, so it cannot be what finishes the day.
+    let env = TestEnv::with_config(
+        "\n[schedule]\ntimezone = \"UTC\"\ndigest = \"0 0 0 * * *\"\nretry = \"0 0 0 1 1 *\"\nfetch = \"0 0 0 1 1 *\"\n",
+    )
+    .await;
+    let today = chrono::Utc::now().date_naive();
+    let body = std::fs::read_to_string(crate::support::fixture_path(
+        "hf_daily_papers_2026-06-12_full_30items.json",
+    ))
+    .unwrap()
+    .replace("2026-06-12T", &format!("{today}T"));
+    env.http.route(
+        "/api/daily_papers",
+        crate::support::FixtureResponse::body(body).with_content_type("application/json"),
+    );
+    env.ok(&["fetch", "--date", &today.to_string(), "--source", "hf"]);
+    let n = 520; // more than one page (500) of subscribers
+    let lines: String = (0..n)
+        .map(|i| format!("{{\"email\": \"reader{i}@example.org\", \"topics\": [\"all:model\"]}}\n"))
+        .collect();
+    let import = env.dir.path().join("subs.jsonl");
+    std::fs::write(&import, lines).unwrap();
+    env.ok(&["subscribers", "import", import.to_str().unwrap()]);
+    // An earlier day's run, so the daemon knows it has run before and catches up.
+    env.ok(&[
+        "digest",
+        "--date",
+        &(today - chrono::Duration::days(1)).to_string(),
+    ]);
+
+    env.smtp.faults().delay(Duration::from_millis(2));
+    let serve = |log: &str| {
+        env.command(&["serve"])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(env.dir.path().join(log)).unwrap())
+            .spawn()
+            .expect("start paperboy serve")
+    };
+    let mut daemon = serve("serve1.log");
+    let got = env.smtp.wait_for(20, Duration::from_secs(60)).await;
+    assert!(got.len() >= 20, "the daemon's catch-up digest started");
+    sigkill(&mut daemon);
+    let before = env.smtp.messages().len();
+    assert!(before < n, "killed before the run finished");
+    env.smtp.faults().clear();
+
+    let mut daemon = serve("serve2.log");
+    // Repeats of the copies in flight at the kill count as messages, so wait
+    // for recipients, not messages.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let mut to: Vec<String> = Vec::new();
+    let mut seen = before;
+    while Instant::now() < deadline {
+        let all = env.smtp.wait_for(seen + 1, Duration::from_secs(2)).await;
+        seen = all.len();
+        to = all.iter().flat_map(|m| m.rcpt_to.clone()).collect();
+        to.sort();
+        to.dedup();
+        if to.len() >= n {
+            break;
+        }
+    }
+    sigkill(&mut daemon);
+    assert_eq!(
+        to.len(),
+        n,
+        "after the restart {} of {n} subscribers had their digest ({before} before the kill)\n{}",
+        to.len(),
+        std::fs::read_to_string(env.dir.path().join("serve2.log")).unwrap_or_default()
+    );
+}
