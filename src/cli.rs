@@ -198,6 +198,10 @@ async fn run_with_app(app: Arc<App>, command: Command) -> anyhow::Result<()> {
             for (date, summary) in dates.iter().zip(&summaries) {
                 for s in &summary.sources {
                     match &s.error {
+                        None if s.silent => println!(
+                            "{date} {}: WARNING: no papers, on a day it normally announces",
+                            s.source
+                        ),
                         None => println!(
                             "{date} {}: {} papers ({} new, {} updated){}",
                             s.source,

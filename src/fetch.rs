@@ -12,7 +12,7 @@ use anyhow::bail;
 use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::app::App;
-use crate::sources::Validators;
+use crate::sources::{calendar, Validators};
 
 /// What one source did in a run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,6 +23,9 @@ pub struct SourceOutcome {
     pub updated_papers: usize,
     pub not_modified: bool,
     pub error: Option<String>,
+    /// The source answered with no papers on a day it normally announces
+    /// (see [`crate::sources::calendar`]): worth an operator's look.
+    pub silent: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -33,6 +36,15 @@ pub struct FetchSummary {
 impl FetchSummary {
     pub fn failed(&self) -> usize {
         self.sources.iter().filter(|s| s.error.is_some()).count()
+    }
+
+    /// Sources that announced nothing on a day they should have.
+    pub fn silent(&self) -> Vec<&str> {
+        self.sources
+            .iter()
+            .filter(|s| s.silent)
+            .map(|s| s.source.as_str())
+            .collect()
     }
 
     pub fn new_papers(&self) -> usize {
@@ -83,6 +95,7 @@ pub async fn run_fetch(
             updated_papers: 0,
             not_modified: false,
             error: None,
+            silent: false,
         };
         match source.fetch(date, &validators).await {
             Ok(report) => {
@@ -112,7 +125,12 @@ pub async fn run_fetch(
                     }
                 }
                 if report.papers.is_empty() && !report.not_modified {
-                    tracing::warn!(source = source.name(), fetch.date = %date, "source returned no papers");
+                    if calendar::expects_announcement(source.kind(), date) {
+                        outcome.silent = true;
+                        tracing::warn!(source = source.name(), fetch.date = %date, "source returned no papers on a day it normally announces");
+                    } else {
+                        tracing::info!(source = source.name(), fetch.date = %date, "source returned no papers (not an announcement day)");
+                    }
                 }
             }
             Err(e) => outcome.error = Some(e.to_string()),

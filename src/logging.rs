@@ -18,8 +18,13 @@ use tracing_subscriber::EnvFilter;
 /// Sets up the global subscriber: level from `PAPERBOY_LOG` (default info,
 /// with the scheduler crate's per-job chatter kept to warnings).
 pub fn init() {
-    let filter = EnvFilter::try_from_env("PAPERBOY_LOG")
+    let mut filter = EnvFilter::try_from_env("PAPERBOY_LOG")
         .unwrap_or_else(|_| EnvFilter::new("info,tokio_cron_scheduler=warn"));
+    // lettre's debug lines echo the SMTP conversation (`RCPT TO:<address>`):
+    // kept at info whatever PAPERBOY_LOG asks, so logs never hold addresses.
+    if let Ok(directive) = "lettre=info".parse() {
+        filter = filter.add_directive(directive);
+    }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

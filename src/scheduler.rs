@@ -50,6 +50,13 @@ pub async fn fetch_job(
             ),
             Err(e) => ("failed", format!("{e:#}")),
         };
+        let summary = match &result {
+            Ok(s) if !s.silent().is_empty() => format!(
+                "{summary}; warning: no papers from {} on a day they announce",
+                s.silent().join(", ")
+            ),
+            _ => summary,
+        };
         app.store
             .finish_run(run, outcome, &summary, Utc::now())
             .await?;

@@ -24,6 +24,10 @@ pub enum EmailError {
     MissingAt,
     #[error("the part before '@' is longer than 64 characters")]
     LocalPartTooLong,
+    #[error("the email address has non-ASCII characters before '@', which many mail servers cannot deliver to")]
+    NonAsciiLocalPart,
+    #[error("the email address has a dot at the start or end of the part before '@', or two dots in a row")]
+    MisplacedDot,
     #[error("the domain {0:?} is not a valid internet domain")]
     BadDomain(String),
     #[error("{0:?} is not a valid email address")]
@@ -49,6 +53,18 @@ impl SubscriberEmail {
         if local.len() > 64 {
             return Err(EmailError::LocalPartTooLong);
         }
+        // RFC 5321 dot-atom only: a quoted local part is legal but nobody
+        // subscribes with one, and a non-ASCII one needs SMTPUTF8 at every
+        // hop, which the relay cannot promise.
+        if !local.is_ascii() {
+            return Err(EmailError::NonAsciiLocalPart);
+        }
+        if local.starts_with('.') || local.ends_with('.') || local.contains("..") {
+            return Err(EmailError::MisplacedDot);
+        }
+        if !local.bytes().all(is_atext_or_dot) {
+            return Err(EmailError::Invalid(s.to_string()));
+        }
         let domain = domain.to_lowercase();
         if !valid_domain(&domain) {
             return Err(EmailError::BadDomain(domain));
@@ -58,6 +74,22 @@ impl SubscriberEmail {
         Ok(SubscriberEmail(normalised))
     }
 
+    /// An address read back from the store. It was parsed when stored,
+    /// perhaps under looser rules of an earlier version (a non-ASCII local
+    /// part), so only what could break a header is checked again: one such
+    /// row must not stop a digest run for everyone else.
+    pub fn from_stored(raw: &str) -> Result<Self, EmailError> {
+        Self::parse(raw).or_else(|e| match e {
+            EmailError::NonAsciiLocalPart | EmailError::MisplacedDot | EmailError::Invalid(_)
+                if raw.contains('@')
+                    && !raw.chars().any(|c| c.is_control() || c.is_whitespace()) =>
+            {
+                Ok(SubscriberEmail(raw.to_string()))
+            }
+            e => Err(e),
+        })
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -65,6 +97,25 @@ impl SubscriberEmail {
     pub fn domain(&self) -> &str {
         self.0.rsplit_once('@').map(|(_, d)| d).unwrap_or("")
     }
+
+    /// The address for the SMTP envelope and headers: an internationalised
+    /// domain in its ASCII (punycode) form, so relays without SMTPUTF8
+    /// accept it. The local part is ASCII already.
+    pub fn to_ascii(&self) -> String {
+        let (local, domain) = self.0.rsplit_once('@').unwrap_or(("", &self.0));
+        if domain.is_ascii() {
+            return self.0.clone();
+        }
+        match url::Host::parse(domain) {
+            Ok(url::Host::Domain(ascii)) => format!("{local}@{ascii}"),
+            _ => self.0.clone(),
+        }
+    }
+}
+
+/// RFC 5322 `atext`, plus the dot of a dot-atom.
+fn is_atext_or_dot(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-/=?^_`{|}~.".contains(&b)
 }
 
 /// A domain of at least two labels, each 1..=63 characters of letters
@@ -152,8 +203,32 @@ mod tests {
     }
 
     #[test]
-    fn internationalised_domains_are_accepted() {
-        assert!(SubscriberEmail::parse("jose@bücher.example").is_ok());
+    fn internationalised_domains_are_accepted_and_sent_as_punycode() {
+        let e = SubscriberEmail::parse("jose@Bücher.example").unwrap();
+        assert_eq!(e.as_str(), "jose@bücher.example");
+        assert_eq!(e.to_ascii(), "jose@xn--bcher-kva.example");
+        let plain = SubscriberEmail::parse("ada@example.org").unwrap();
+        assert_eq!(plain.to_ascii(), "ada@example.org");
+    }
+
+    #[test]
+    fn an_address_stored_under_looser_rules_still_reads_back() {
+        let e = SubscriberEmail::from_stored("josé@example.org").unwrap();
+        assert_eq!(e.as_str(), "josé@example.org");
+        assert!(SubscriberEmail::from_stored("a@b.org\r\nBcc: x@y.org").is_err());
+    }
+
+    #[test]
+    fn only_ascii_dot_atom_local_parts_are_accepted() {
+        assert_eq!(
+            SubscriberEmail::parse("josé@example.org"),
+            Err(EmailError::NonAsciiLocalPart)
+        );
+        for bad in [".a@example.org", "a.@example.org", "a..b@example.org"] {
+            assert_eq!(SubscriberEmail::parse(bad), Err(EmailError::MisplacedDot));
+        }
+        assert!(SubscriberEmail::parse("\"a\"@example.org").is_err());
+        assert!(SubscriberEmail::parse("a.b!#$%&'*+-/=?^_`{|}~@example.org").is_ok());
     }
 
     #[test]

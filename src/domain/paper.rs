@@ -241,9 +241,15 @@ fn max_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
     }
 }
 
-/// Collapses every run of whitespace (including arXiv's hard wraps) to one space.
+/// Collapses every run of whitespace (including arXiv's hard wraps) to one
+/// space and drops other control characters, so a payload's terminal escape
+/// sequences or bells never reach an operator's terminal (`--dry-run`).
 pub fn normalise_inline(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
+    s.split_whitespace()
+        .map(|word| word.chars().filter(|c| !c.is_control()).collect::<String>())
+        .filter(|word| !word.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Like [`normalise_inline`], but keeps paragraph breaks: a newline followed
@@ -307,6 +313,15 @@ pub struct FetchedPaper {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_characters_are_dropped_from_inline_text() {
+        assert_eq!(
+            normalise_inline("\u{1b}[31mRed\u{1b}[0m  title\u{7}\u{8}\n wrapped"),
+            "[31mRed[0m title wrapped"
+        );
+        assert_eq!(normalise_inline("\u{0}\u{1b}"), "");
+    }
 
     fn paper(id: &str) -> Paper {
         Paper::new(

@@ -140,7 +140,7 @@ impl Composer {
     pub fn build(&self, email: &OutgoingEmail) -> Result<Message, lettre::error::Error> {
         let to: lettre::Address = email
             .to
-            .as_str()
+            .to_ascii()
             .parse()
             .map_err(|_| lettre::error::Error::MissingTo)?;
         let mut builder = Message::builder()

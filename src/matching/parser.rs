@@ -47,6 +47,15 @@ pub(crate) fn parse(input: &str) -> Result<Query, QueryError> {
             format!("query is longer than {MAX_QUERY_CHARS} characters"),
         ));
     }
+    // Queries are shown back in pages, mails and `paperboy subscribers list`:
+    // no terminal escapes or other invisible controls (tabs and newlines are
+    // just spaces).
+    if let Some(i) = chars
+        .iter()
+        .position(|c| c.is_control() && !c.is_whitespace())
+    {
+        return Err(QueryError::at(i + 1, "a control character is not allowed"));
+    }
     let lexemes = lex(&chars)?;
     if lexemes.is_empty() {
         return Err(QueryError::empty());
@@ -657,6 +666,11 @@ mod tests {
             err(&nots),
             "query nests deeper than 32 levels at column 129"
         );
+        assert_eq!(
+            err("diffusion\u{1b}[2J"),
+            "a control character is not allowed at column 10"
+        );
+        assert!(Query::parse("diffusion\tmodels").is_ok());
         let many = "ab ".repeat(65);
         assert_eq!(err(&many), "query has more than 64 terms at column 193");
         assert!(Query::parse(&"ab ".repeat(64)).is_ok());

@@ -19,6 +19,7 @@
 
 pub mod arxiv_api;
 pub mod arxiv_rss;
+pub mod calendar;
 pub mod feed;
 pub mod hf_daily;
 pub mod http;

@@ -120,7 +120,7 @@ impl Store {
         more_count: i64,
         now: DateTime<Utc>,
     ) -> DbResult<Option<Reservation>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let inserted: Option<i64> = sqlx::query_scalar(
             "INSERT INTO deliveries (subscriber_id, digest_date, status, message_id, paper_count,
                  more_count, created_at, updated_at)

@@ -109,6 +109,15 @@ impl Store {
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
     }
+
+    /// A transaction that will write: `BEGIN IMMEDIATE` takes the write lock
+    /// up front, waiting out the busy timeout. A plain (deferred) `BEGIN`
+    /// that reads first and writes later fails at once with "database is
+    /// locked" (SQLITE_BUSY / BUSY_SNAPSHOT) when another process wrote in
+    /// between, which the busy timeout cannot help with.
+    pub(crate) async fn begin_write(&self) -> DbResult<sqlx::Transaction<'static, sqlx::Sqlite>> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
 }
 
 pub(crate) fn ts(t: DateTime<Utc>) -> String {

@@ -31,7 +31,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> DbResult<StoreReport> {
         let mut report = StoreReport::default();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         for fetched in papers {
             let existing = load_paper(&mut tx, &fetched.paper.id).await?;
             match existing {

@@ -73,7 +73,7 @@ impl Store {
         topics: &[NewTopic],
         now: DateTime<Utc>,
     ) -> DbResult<SubscriptionRequest> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let existing =
             sqlx::query("SELECT id, status, link_version FROM subscribers WHERE email = ?")
                 .bind(email.as_str())
@@ -256,7 +256,7 @@ impl Store {
         prefs: &Preferences,
         now: DateTime<Utc>,
     ) -> DbResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let (frequency, weekday) = match prefs.frequency {
             Frequency::Daily => ("daily", None),
             Frequency::Weekly(d) => ("weekly", Some(d.num_days_from_monday() as i64)),

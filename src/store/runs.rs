@@ -66,10 +66,14 @@ impl Store {
         Ok(())
     }
 
-    /// Whether any run of `kind` was recorded for `date`.
+    /// Whether a run of `kind` for `date` got to its end (whatever its
+    /// outcome). A run killed half-way has no end recorded, so a restarted
+    /// daemon catches it up: resending what it reserved and planning the
+    /// subscribers it never reached.
     pub async fn has_run(&self, kind: RunKind, date: NaiveDate) -> DbResult<bool> {
         Ok(sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM runs WHERE kind = ? AND target_date = ?)",
+            "SELECT EXISTS (SELECT 1 FROM runs WHERE kind = ? AND target_date = ?
+                 AND finished_at IS NOT NULL)",
         )
         .bind(kind.as_str())
         .bind(day(date))

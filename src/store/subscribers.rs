@@ -88,7 +88,7 @@ impl Store {
         topics: &[NewTopic],
         now: DateTime<Utc>,
     ) -> DbResult<UpsertOutcome> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let outcome = upsert_active_in(&mut tx, email, topics, now).await?;
         tx.commit().await?;
         Ok(outcome)
@@ -100,7 +100,7 @@ impl Store {
         batch: &[(SubscriberEmail, Vec<NewTopic>)],
         now: DateTime<Utc>,
     ) -> DbResult<Vec<UpsertOutcome>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let mut out = Vec::with_capacity(batch.len());
         for (email, topics) in batch {
             out.push(upsert_active_in(&mut tx, email, topics, now).await?);
@@ -181,7 +181,7 @@ impl Store {
         let mut subs = Vec::with_capacity(rows.len());
         for r in &rows {
             let raw: String = r.get("email");
-            let email = SubscriberEmail::parse(&raw)
+            let email = SubscriberEmail::from_stored(&raw)
                 .map_err(|e| DbError::Corrupt(format!("subscribers.email: {e}")))?;
             subs.push(Subscriber {
                 id: r.get("id"),

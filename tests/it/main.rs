@@ -8,16 +8,21 @@ mod support;
 
 mod harness_selftest;
 
+mod bad_input;
 mod browser;
 mod catchup;
 mod cli;
+mod crash;
 mod digest;
 mod env;
 mod fetch;
+mod fuzz;
+mod load;
 mod notify;
 mod ops;
 mod proxy;
 mod schedule;
 mod serve;
 mod smtp_faults;
+mod source_faults;
 mod web;

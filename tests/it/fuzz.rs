@@ -1,0 +1,362 @@
+//! Fuzzing the parsers that read what the outside world sends: the topic
+//! query language and every payload parser (Hugging Face JSON, arXiv API
+//! Atom, arXiv announcement RSS/Atom, generic RSS/Atom/RDF).
+//!
+//! Two halves: the kept corpus in `tests/fuzz_corpus/` (plus every fixture)
+//! is replayed on every run; property-based mutation of those inputs runs
+//! `PAPERBOY_FUZZ_CASES` cases (a few in the suite, many under
+//! `scripts/fuzz`). A mutation that panics a parser is shrunk and written
+//! back to the corpus, so it stays a regression test.
+//!
+//! Properties: no parser panics on any byte string; parsing is
+//! deterministic; an accepted query prints to a canonical text that parses
+//! back to the same query.
+
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+use paperboy::domain::AnnounceType;
+use paperboy::matching::Query;
+use paperboy::sources::{arxiv_api, arxiv_rss, feed, hf_daily};
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
+use sha2::{Digest, Sha256};
+
+fn corpus_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz_corpus")
+}
+
+fn files_in(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.is_file())
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    files
+}
+
+/// Every payload kept for replay: the corpus and the recorded fixtures.
+fn payload_seeds() -> Vec<(String, Vec<u8>)> {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let mut paths = files_in(&corpus_dir().join("payload"));
+    paths.extend(files_in(&fixtures));
+    paths.extend(files_in(&fixtures.join("synthetic")));
+    paths
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e != "md"))
+        .map(|p| (p.display().to_string(), std::fs::read(&p).unwrap()))
+        .collect()
+}
+
+fn query_seeds() -> Vec<String> {
+    files_in(&corpus_dir().join("query"))
+        .iter()
+        .flat_map(|p| {
+            std::fs::read_to_string(p)
+                .unwrap()
+                .lines()
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+const ALL_TYPES: &[AnnounceType] = &[
+    AnnounceType::New,
+    AnnounceType::Cross,
+    AnnounceType::Replace,
+    AnnounceType::ReplaceCross,
+];
+
+/// Runs `body` through every payload parser twice; fails if a result
+/// differs between the two (a panic fails the caller).
+fn every_parser(body: &[u8]) -> Result<(), String> {
+    let day = NaiveDate::from_ymd_opt(2026, 6, 12).unwrap();
+    let twice = |name: &str, run: &dyn Fn() -> String| {
+        let (a, b) = (run(), run());
+        if a == b {
+            Ok(())
+        } else {
+            Err(format!("{name} is not deterministic"))
+        }
+    };
+    twice("hf_daily", &|| format!("{:?}", hf_daily::parse(body)))?;
+    twice("arxiv_api", &|| {
+        format!("{:?}", arxiv_api::parse_page(body, day))
+    })?;
+    twice("arxiv_api errors", &|| {
+        format!("{:?}", arxiv_api::error_message(body))
+    })?;
+    twice("arxiv_rss", &|| {
+        format!("{:?}", arxiv_rss::parse_items(body, ALL_TYPES))
+    })?;
+    twice("feed", &|| format!("{:?}", feed::parse_items(body, day)))?;
+    if let Ok(text) = std::str::from_utf8(body) {
+        let _ = feed::html_to_text(text);
+        let _ = feed::parse_feed_date(text);
+    }
+    Ok(())
+}
+
+/// An accepted query's canonical text parses back to the same query.
+fn query_round_trips(text: &str) -> Result<(), String> {
+    if let Ok(query) = Query::parse(text) {
+        let canonical = query.to_string();
+        if canonical.chars().count() <= paperboy::matching::MAX_QUERY_CHARS {
+            match Query::parse(&canonical) {
+                Ok(again) if again == query => {}
+                other => {
+                    return Err(format!(
+                        "{text:?} printed as {canonical:?}, read back as {other:?}"
+                    ))
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn the_kept_corpus_and_every_fixture_replay_through_every_parser() {
+    let seeds = payload_seeds();
+    assert!(seeds.len() >= 30, "the corpus is missing: {}", seeds.len());
+    for (name, body) in &seeds {
+        if let Err(e) = every_parser(body) {
+            panic!("{name}: {e}");
+        }
+    }
+    let queries = query_seeds();
+    assert!(queries.len() >= 40);
+    for q in &queries {
+        query_round_trips(q).unwrap();
+    }
+}
+
+#[test]
+fn hostile_payloads_in_the_corpus_are_refused_or_read_without_their_markup_running() {
+    let corpus = corpus_dir().join("payload");
+    let read = |name: &str| std::fs::read(corpus.join(name)).unwrap();
+    assert!(hf_daily::parse(&read("deep_json.json")).is_err());
+    assert!(feed::parse_items(&read("deep_xml.xml"), NaiveDate::MIN).is_err());
+    // No entity is expanded from a DTD: no exponential blow-up, no file read.
+    for name in ["billion_laughs.xml", "external_entity.xml"] {
+        let text = format!("{:?}", feed::parse_items(&read(name), NaiveDate::MIN));
+        assert!(
+            !text.contains("lollollol") && !text.contains("root:"),
+            "{name}: {text}"
+        );
+    }
+}
+
+fn cases() -> u32 {
+    std::env::var("PAPERBOY_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(24)
+}
+
+/// Runs `strategy` through `check`; a failing (or panicking) input is shrunk,
+/// saved with `save` and reported.
+fn fuzz<S: Strategy>(
+    strategy: S,
+    check: impl Fn(&S::Value) -> Result<(), String>,
+    save: impl Fn(&S::Value) -> PathBuf,
+) where
+    S::Value: std::fmt::Debug,
+{
+    let mut runner = TestRunner::new(Config {
+        cases: cases(),
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let result = runner.run(&strategy, |value| {
+        check(&value).map_err(TestCaseError::fail)
+    });
+    if let Err(TestError::Fail(reason, value)) = result {
+        let path = save(&value);
+        panic!("{reason}; the input was kept in {}", path.display());
+    } else if let Err(e) = result {
+        panic!("{e}");
+    }
+}
+
+/// Snippets that parsers of JSON and XML find interesting.
+const DICTIONARY: &[&str] = &[
+    "<",
+    ">",
+    "</",
+    "/>",
+    "&",
+    "&amp;",
+    "&#0;",
+    "&#x1F600;",
+    "&lt;script&gt;",
+    "<![CDATA[",
+    "]]>",
+    "<!--",
+    "-->",
+    "<?xml version=\"1.0\"?>",
+    "<item>",
+    "</item>",
+    "<entry>",
+    "</entry>",
+    "<title>",
+    "</title>",
+    "<script>alert(1)</script>",
+    "\"",
+    "'",
+    "{",
+    "}",
+    "[",
+    "]",
+    ",",
+    ":",
+    "null",
+    "true",
+    "-0",
+    "1e999",
+    "\\u0000",
+    "\\ud800",
+    "\u{0}",
+    "\u{feff}",
+    "\u{202e}",
+    "\r\n",
+    "arXiv:2609.00001v1 Announce Type: new\nAbstract: ",
+    "https://arxiv.org/abs/",
+    "javascript:alert(1)",
+    "\"paper\":",
+    "\"id\":",
+    "\"title\":",
+    "\"authors\":",
+];
+
+#[derive(Debug, Clone)]
+enum Mutation {
+    Truncate(prop::sample::Index),
+    Flip(prop::sample::Index, u8),
+    Insert(prop::sample::Index, prop::sample::Index),
+    Delete(prop::sample::Index, usize),
+    Duplicate(prop::sample::Index, usize),
+}
+
+fn mutation() -> impl Strategy<Value = Mutation> {
+    prop_oneof![
+        any::<prop::sample::Index>().prop_map(Mutation::Truncate),
+        (any::<prop::sample::Index>(), any::<u8>()).prop_map(|(i, b)| Mutation::Flip(i, b)),
+        (any::<prop::sample::Index>(), any::<prop::sample::Index>())
+            .prop_map(|(i, w)| Mutation::Insert(i, w)),
+        (any::<prop::sample::Index>(), 1usize..200).prop_map(|(i, n)| Mutation::Delete(i, n)),
+        (any::<prop::sample::Index>(), 1usize..400).prop_map(|(i, n)| Mutation::Duplicate(i, n)),
+    ]
+}
+
+fn apply(mut body: Vec<u8>, mutations: &[Mutation]) -> Vec<u8> {
+    for m in mutations {
+        let len = body.len();
+        let at = |i: &prop::sample::Index| if len == 0 { 0 } else { i.index(len + 1) };
+        match m {
+            Mutation::Truncate(i) => body.truncate(at(i)),
+            Mutation::Flip(i, b) if len > 0 => body[i.index(len)] ^= b | 1,
+            Mutation::Flip(..) => body.push(b'<'),
+            Mutation::Insert(i, w) => {
+                let word = DICTIONARY[w.index(DICTIONARY.len())].as_bytes();
+                let pos = at(i);
+                body.splice(pos..pos, word.iter().copied());
+            }
+            Mutation::Delete(i, n) => {
+                let pos = at(i).min(len);
+                body.drain(pos..(pos + n).min(len));
+            }
+            Mutation::Duplicate(i, n) => {
+                let pos = at(i).min(len);
+                let slice = body[pos..(pos + n).min(len)].to_vec();
+                body.splice(pos..pos, slice);
+            }
+        }
+    }
+    body
+}
+
+#[test]
+fn mutated_payloads_never_panic_a_parser() {
+    let seeds = payload_seeds();
+    let strategy = (
+        any::<prop::sample::Index>(),
+        prop::collection::vec(mutation(), 1..12),
+    );
+    let input = |(seed, mutations): &(prop::sample::Index, Vec<Mutation>)| {
+        apply(seeds[seed.index(seeds.len())].1.clone(), mutations)
+    };
+    fuzz(
+        strategy,
+        |value| every_parser(&input(value)),
+        |value| {
+            let body = input(value);
+            let hash: String = Sha256::digest(&body)[..6]
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            let path = corpus_dir().join(format!("payload/found-{hash}.bin"));
+            let _ = std::fs::write(&path, body);
+            path
+        },
+    );
+}
+
+fn query_text() -> impl Strategy<Value = String> {
+    let token = prop_oneof![
+        Just("(".to_string()),
+        Just(")".to_string()),
+        Just("\"".to_string()),
+        Just(" AND ".to_string()),
+        Just(" OR ".to_string()),
+        Just(" NOT ".to_string()),
+        Just(" ANDNOT ".to_string()),
+        Just("-".to_string()),
+        Just("*".to_string()),
+        Just(":".to_string()),
+        Just("ti:".to_string()),
+        Just("abs:".to_string()),
+        Just("au:".to_string()),
+        Just("cat:".to_string()),
+        Just("all:".to_string()),
+        Just("upvotes>=".to_string()),
+        Just("upvotes<".to_string()),
+        Just(" ".to_string()),
+        Just("_".to_string()),
+        "[a-z]{1,8}",
+        "[0-9]{1,4}",
+        "\\PC{1,3}",
+    ];
+    prop::collection::vec(token, 0..40).prop_map(|t| t.concat())
+}
+
+#[test]
+fn generated_queries_never_panic_and_accepted_ones_round_trip() {
+    let seeds = query_seeds();
+    let strategy = prop_oneof![
+        query_text(),
+        (prop::sample::select(seeds), query_text()).prop_map(|(a, b)| format!("{a}{b}")),
+    ];
+    fuzz(
+        strategy,
+        |text| query_round_trips(text),
+        |text| {
+            use std::io::Write as _;
+            let path = corpus_dir().join("query/found.txt");
+            if let Ok(mut f) = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+            {
+                let _ = writeln!(f, "{}", text.replace('\n', " "));
+            }
+            path
+        },
+    );
+}
