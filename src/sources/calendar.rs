@@ -2,7 +2,8 @@
 //! on such a day is reported to the operator instead of passing as a quiet
 //! day. It owns only the calendar; it must not fetch or log.
 //!
-//! - Hugging Face Daily Papers lists papers every day.
+//! - Hugging Face Daily Papers lists papers on weekdays; its weekend days
+//!   come back empty (`[]`), like its own daily email, which skips weekends.
 //! - arXiv announces Monday to Friday, except on its published holidays
 //!   (<https://info.arxiv.org/help/availability.html>): 1 January,
 //!   19 June, 4 July, US Thanksgiving (the fourth Thursday of November) and
@@ -17,7 +18,7 @@ use super::SourceKind;
 /// Whether `kind` normally announces papers dated `date`.
 pub fn expects_announcement(kind: SourceKind, date: NaiveDate) -> bool {
     match kind {
-        SourceKind::HfDailyPapers => true,
+        SourceKind::HfDailyPapers => !matches!(date.weekday(), Weekday::Sat | Weekday::Sun),
         SourceKind::ArxivRss | SourceKind::ArxivApi => {
             !matches!(date.weekday(), Weekday::Sat | Weekday::Sun) && !is_arxiv_holiday(date)
         }
@@ -78,8 +79,12 @@ mod tests {
     }
 
     #[test]
-    fn hugging_face_is_expected_every_day_and_a_feed_never() {
+    fn hugging_face_is_expected_on_weekdays_and_a_feed_never() {
         assert!(expects_announcement(
+            SourceKind::HfDailyPapers,
+            d("2026-06-12")
+        ));
+        assert!(!expects_announcement(
             SourceKind::HfDailyPapers,
             d("2026-06-13")
         ));
