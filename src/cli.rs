@@ -164,7 +164,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             });
             let report = crate::status::StatusReport::gather(&store, today).await;
             store.close().await;
-            let report = report.context("reading the status from the database")?;
+            let mut report = report.context("reading the status from the database")?;
+            report.smtp_latency = crate::status::scrape_latency(settings.metrics.listen).await;
             println!("{report}");
             let failed = report.failed_runs();
             if !failed.is_empty() {

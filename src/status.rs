@@ -2,11 +2,18 @@
 //! last fetch and digest runs with their outcome, subscribers by status and
 //! today's deliveries and bounces. The same facts as `GET /healthz`, and the
 //! same rule for "unhealthy": the last fetch or digest run failed.
+//!
+//! SMTP latency is measured in memory by the daemon that sends, so status
+//! reads it from the daemon's `/metrics` (when `[metrics] listen` is set)
+//! rather than from the database.
 
 use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::Duration;
 
 use chrono::NaiveDate;
 
+use crate::mail::{LatencySeries, LATENCY_BUCKETS as BUCKETS};
 use crate::store::{BounceCounts, DbResult, DeliveryStatus, Run, RunKind, Store, SubscriberStatus};
 
 /// A snapshot read from the store.
@@ -20,6 +27,170 @@ pub struct StatusReport {
     /// Bounces recorded on `today` (SMTP latency is only on the daemon's
     /// `/metrics`: it is measured in the process that sends).
     pub bounces: BounceCounts,
+    /// The daemon's SMTP latency histogram, scraped from its `/metrics`.
+    pub smtp_latency: DaemonLatency,
+}
+
+/// What status could learn about SMTP latency from the running daemon.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DaemonLatency {
+    /// `[metrics] listen` is not set, so there is nowhere to ask.
+    NotConfigured,
+    /// The metrics listener did not answer (daemon stopped, or elsewhere).
+    Unreachable(String),
+    /// The histogram per outcome, since the daemon started.
+    Series(Vec<LatencySeries>),
+}
+
+/// Reads the daemon's SMTP latency from its metrics listener. A wildcard
+/// listen address is asked on loopback.
+pub async fn scrape_latency(listen: Option<SocketAddr>) -> DaemonLatency {
+    let Some(mut addr) = listen else {
+        return DaemonLatency::NotConfigured;
+    };
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr.ip() {
+            IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        });
+    }
+    let url = format!("http://{addr}/metrics");
+    let client = match reqwest::Client::builder()
+        .timeout(Duration::from_secs(3))
+        .build()
+    {
+        Ok(c) => c,
+        Err(e) => return DaemonLatency::Unreachable(e.to_string()),
+    };
+    let text = async {
+        client
+            .get(&url)
+            .send()
+            .await?
+            .error_for_status()?
+            .text()
+            .await
+    }
+    .await;
+    match text {
+        Ok(text) => DaemonLatency::Series(parse_latency(&text)),
+        Err(e) => DaemonLatency::Unreachable(format!("{url}: {e}")),
+    }
+}
+
+/// The `paperboy_smtp_send_seconds` histogram out of a Prometheus text
+/// exposition; lines it does not understand are ignored.
+pub fn parse_latency(text: &str) -> Vec<LatencySeries> {
+    const OUTCOMES: [&str; 3] = ["ok", "transient", "permanent"];
+    let mut out: Vec<LatencySeries> = OUTCOMES
+        .iter()
+        .map(|&outcome| LatencySeries {
+            outcome,
+            cumulative: vec![0; BUCKETS.len() + 1],
+            count: 0,
+            sum_seconds: 0.0,
+        })
+        .collect();
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix("paperboy_smtp_send_seconds_") else {
+            continue;
+        };
+        let Some((name, rest)) = rest.split_once('{') else {
+            continue;
+        };
+        let Some((labels, value)) = rest.split_once('}') else {
+            continue;
+        };
+        let label = |key: &str| {
+            labels.split(',').find_map(|kv| {
+                let (k, v) = kv.split_once('=')?;
+                (k.trim() == key).then(|| v.trim().trim_matches('"').to_string())
+            })
+        };
+        let Some(series) = label("outcome").and_then(|o| out.iter_mut().find(|s| s.outcome == o))
+        else {
+            continue;
+        };
+        let Ok(value) = value.trim().parse::<f64>() else {
+            continue;
+        };
+        match name {
+            "count" => series.count = value as u64,
+            "sum" => series.sum_seconds = value,
+            "bucket" => {
+                let slot = match label("le").as_deref() {
+                    Some("+Inf") => Some(BUCKETS.len()),
+                    Some(le) => le
+                        .parse::<f64>()
+                        .ok()
+                        .and_then(|le| BUCKETS.iter().position(|b| (b - le).abs() < 1e-9)),
+                    None => None,
+                };
+                if let Some(slot) = slot {
+                    series.cumulative[slot] = value as u64;
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The upper bound of the bucket holding quantile `q`, in seconds
+/// (`None` past the last finite bucket or with no samples).
+fn quantile_bound(s: &LatencySeries, q: f64) -> Option<f64> {
+    if s.count == 0 {
+        return None;
+    }
+    let rank = (q * s.count as f64).ceil() as u64;
+    let slot = s.cumulative.iter().position(|&c| c >= rank.max(1))?;
+    BUCKETS.get(slot).copied()
+}
+
+impl DaemonLatency {
+    /// The status line for this latency, without the newline.
+    pub fn to_line(&self) -> String {
+        struct Line<'a>(&'a DaemonLatency);
+        impl fmt::Display for Line<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                latency_line(f, self.0)
+            }
+        }
+        Line(self).to_string().trim_end().to_string()
+    }
+}
+
+fn latency_line(f: &mut fmt::Formatter<'_>, latency: &DaemonLatency) -> fmt::Result {
+    match latency {
+        DaemonLatency::NotConfigured => writeln!(
+            f,
+            "smtp latency: measured by the daemon; set [metrics] listen to read it here"
+        ),
+        DaemonLatency::Unreachable(why) => {
+            writeln!(f, "smtp latency: daemon metrics not reachable ({why})")
+        }
+        DaemonLatency::Series(series) => {
+            write!(f, "smtp latency (daemon, since it started):")?;
+            for (i, s) in series.iter().enumerate() {
+                let sep = if i == 0 { " " } else { "; " };
+                write!(f, "{sep}{} {}", s.count, s.outcome)?;
+                if s.count > 0 {
+                    let bound = |q| {
+                        quantile_bound(s, q)
+                            .map_or_else(|| "> 30 s".to_string(), |b| format!("<= {b} s"))
+                    };
+                    write!(
+                        f,
+                        " (mean {:.0} ms, p50 {}, p95 {})",
+                        s.sum_seconds * 1000.0 / s.count as f64,
+                        bound(0.5),
+                        bound(0.95)
+                    )?;
+                }
+            }
+            writeln!(f)
+        }
+    }
 }
 
 impl StatusReport {
@@ -32,6 +203,7 @@ impl StatusReport {
             today,
             deliveries: store.delivery_counts(today).await?,
             bounces: store.bounce_counts(today).await?,
+            smtp_latency: DaemonLatency::NotConfigured,
         })
     }
 
@@ -122,6 +294,7 @@ impl fmt::Display for StatusReport {
             "bounces on {}: {} hard (5xx), {} soft (4xx)",
             self.today, self.bounces.hard, self.bounces.soft
         )?;
+        latency_line(f, &self.smtp_latency)?;
         let failed = self.failed_runs();
         if failed.is_empty() {
             write!(f, "status: ok")
@@ -185,5 +358,45 @@ mod tests {
             .unwrap();
         let report = StatusReport::gather(&store, day).await.unwrap();
         assert!(report.failed_runs().is_empty(), "a later good run heals");
+    }
+
+    #[test]
+    fn the_daemons_latency_histogram_is_read_back_from_its_metrics_text() {
+        let latency = crate::mail::SendLatency::default();
+        for ms in [3, 4, 40, 40, 40, 40, 40, 40, 40, 200] {
+            latency.record(crate::mail::SendOutcome::Ok, Duration::from_millis(ms));
+        }
+        latency.record(crate::mail::SendOutcome::Transient, Duration::from_secs(2));
+        let snapshot = latency.snapshot();
+        let text = crate::web::metrics::render(&Default::default(), Some(&snapshot));
+        let parsed = parse_latency(&text);
+        assert_eq!(parsed.len(), 3);
+        for (got, want) in parsed.iter().zip(&snapshot) {
+            assert_eq!(got.outcome, want.outcome);
+            assert_eq!(got.cumulative, want.cumulative);
+            assert_eq!(got.count, want.count);
+            assert!((got.sum_seconds - want.sum_seconds).abs() < 1e-6);
+        }
+        assert_eq!(quantile_bound(&parsed[0], 0.5), Some(0.05));
+        assert_eq!(quantile_bound(&parsed[0], 0.95), Some(0.25));
+        let line = DaemonLatency::Series(parsed).to_line();
+        assert!(
+            line.contains("10 ok (mean 49 ms, p50 <= 0.05 s, p95 <= 0.25 s)"),
+            "{line}"
+        );
+        assert!(line.contains("1 transient (mean 2000 ms"), "{line}");
+        assert!(line.contains("0 permanent"), "{line}");
+    }
+
+    #[tokio::test]
+    async fn a_daemon_that_does_not_answer_is_reported_not_fatal() {
+        let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = free.local_addr().unwrap();
+        drop(free);
+        assert!(matches!(
+            scrape_latency(Some(addr)).await,
+            DaemonLatency::Unreachable(_)
+        ));
+        assert_eq!(scrape_latency(None).await, DaemonLatency::NotConfigured);
     }
 }

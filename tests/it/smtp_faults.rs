@@ -649,6 +649,14 @@ async fn the_daemons_metrics_show_smtp_latency_by_outcome_and_todays_bounces() {
         assert!(text.contains(needle), "missing {needle:?} in\n{text}");
     }
     assert!(!text.contains('@'), "no addresses:\n{text}");
+    // `paperboy status` at a terminal reads the same histogram from the daemon.
+    let status = tokio::task::block_in_place(|| env.ok(&["status"]));
+    assert!(
+        status.contains("smtp latency (daemon, since it started): 1 ok (mean "),
+        "{status}"
+    );
+    assert!(status.contains("; 2 transient (mean "), "{status}");
+    assert!(status.contains("; 1 permanent (mean "), "{status}");
     stop.send(()).unwrap();
     tokio::time::timeout(Duration::from_secs(10), daemon)
         .await
