@@ -67,6 +67,10 @@ const SEP: u32 = u32::MAX;
 /// One searchable text field of every paper of the day.
 struct FieldIndex {
     stemmed: bool,
+    /// Segments are personal names: a phrase matches its words in order
+    /// within one name, other words allowed between, so `"geoffrey hinton"`
+    /// finds "Geoffrey E. Hinton".
+    names: bool,
     surface_ids: HashMap<String, u32>,
     surface_text: Vec<String>,
     /// Surface ids ordered by their text, for prefix range scans.
@@ -93,6 +97,7 @@ impl FieldIndex {
     ) -> Self {
         let mut ix = FieldIndex {
             stemmed: stemmer.is_some(),
+            names: false,
             surface_ids: HashMap::new(),
             surface_text: Vec::new(),
             sorted: Vec::new(),
@@ -209,7 +214,12 @@ impl FieldIndex {
             // Only papers holding every word are checked for adjacency.
             let hits: Vec<usize> = set.iter().collect();
             for p in hits {
-                if !self.has_sequence(&self.docs[p], &resolved) {
+                let found = if self.names {
+                    self.has_name_sequence(&self.docs[p], &resolved)
+                } else {
+                    self.has_sequence(&self.docs[p], &resolved)
+                };
+                if !found {
                     set.remove(p);
                 }
             }
@@ -217,16 +227,34 @@ impl FieldIndex {
         set
     }
 
+    fn token_matches(&self, r: &Resolved, sid: u32) -> bool {
+        sid != SEP
+            && match r {
+                Resolved::Stem(s) => self.surface_stem[sid as usize] == *s,
+                Resolved::Surfaces(ids) => ids.binary_search(&sid).is_ok(),
+            }
+    }
+
     fn has_sequence(&self, doc: &[u32], seq: &[Resolved]) -> bool {
-        let matches = |r: &Resolved, sid: u32| {
-            sid != SEP
-                && match r {
-                    Resolved::Stem(s) => self.surface_stem[sid as usize] == *s,
-                    Resolved::Surfaces(ids) => ids.binary_search(&sid).is_ok(),
+        doc.windows(seq.len()).any(|w| {
+            w.iter()
+                .zip(seq)
+                .all(|(&sid, r)| self.token_matches(r, sid))
+        })
+    }
+
+    /// Whether one segment holds `seq` in order, gaps allowed (greedy
+    /// leftmost matching decides a subsequence exactly).
+    fn has_name_sequence(&self, doc: &[u32], seq: &[Resolved]) -> bool {
+        doc.split(|&sid| sid == SEP).any(|name| {
+            let mut next = 0;
+            for &sid in name {
+                if next < seq.len() && self.token_matches(&seq[next], sid) {
+                    next += 1;
                 }
-        };
-        doc.windows(seq.len())
-            .any(|w| w.iter().zip(seq).all(|(&sid, r)| matches(r, sid)))
+            }
+            next == seq.len()
+        })
     }
 }
 
@@ -310,11 +338,12 @@ impl Matcher {
         let title = FieldIndex::build(papers, |p| vec![p.title.as_str()], Some(&stemmer));
         let abstract_text =
             FieldIndex::build(papers, |p| vec![p.abstract_text.as_str()], Some(&stemmer));
-        let authors = FieldIndex::build(
+        let mut authors = FieldIndex::build(
             papers,
             |p| p.authors.iter().map(String::as_str).collect(),
             None,
         );
+        authors.names = true;
         let category_words = FieldIndex::build(
             papers,
             |p| p.categories.iter().map(String::as_str).collect(),
@@ -679,8 +708,8 @@ mod tests {
             ("(ti:diffusion OR transformer) flow", &[]),
             ("(diffusion OR transformer) cs", &[]),
             ("au:hinton", &[0, 2, 3]),
-            ("au:\"geoffrey hinton\"", &[2]),
-            ("au:geoffrey_hinton", &[2]),
+            ("au:\"geoffrey hinton\"", &[0, 2]),
+            ("au:geoffrey_hinton", &[0, 2]),
             ("au:\"hinton smith\"", &[3]),
             ("au:\"geoffrey lee\"", &[]),
             ("au:\"ann lee geoffrey\"", &[]),
@@ -748,6 +777,28 @@ mod tests {
         let hyph = m.compile(&Query::parse("test-time").unwrap());
         assert_eq!(m.explain(&hyph, 1)[0].label, "\"test time\"");
         assert!(m.explain(&hyph, 0).is_empty());
+    }
+
+    #[test]
+    fn an_author_phrase_skips_middle_names_and_initials_but_never_joins_two_authors() {
+        let papers = vec![
+            paper("A", "x", &["Geoffrey E. Hinton", "Yann LeCun"], &[], None),
+            paper("B", "x", &["Geoffrey Smith", "Ann Hinton"], &[], None),
+            paper("C", "x", &["Hinton Geoffrey"], &[], None),
+            paper("D", "Geoffrey E. Hinton", &["Someone Else"], &[], None),
+        ];
+        let mut m = Matcher::new(&papers);
+        let mut hits = |q: &str| {
+            let c = m.compile(&Query::parse(q).unwrap());
+            m.matches(&c).iter().collect::<Vec<_>>()
+        };
+        assert_eq!(hits("au:\"geoffrey hinton\""), vec![0]);
+        assert_eq!(hits("au:\"geoffrey e hinton\""), vec![0]);
+        assert_eq!(hits("au:\"hinton geoffrey\""), vec![2], "order counts");
+        assert_eq!(hits("au:\"geoff* hinton\""), vec![0]);
+        // Titles and abstracts keep strict adjacency.
+        assert_eq!(hits("ti:\"geoffrey hinton\""), Vec::<usize>::new());
+        assert_eq!(hits("all:\"geoffrey hinton\""), vec![0]);
     }
 
     #[test]
@@ -954,19 +1005,25 @@ mod tests {
                         Field::Author => p.authors.iter().map(String::as_str).collect(),
                         Field::Category => p.categories.iter().map(String::as_str).collect(),
                     };
+                    let same = |tok: &String, word: &Word| {
+                        if word.prefix {
+                            tok.starts_with(&word.text)
+                        } else if f.is_stemmed() {
+                            stemmer.stem(tok) == stemmer.stem(&word.text)
+                        } else {
+                            *tok == word.text
+                        }
+                    };
                     texts.into_iter().any(|t| {
                         let toks: Vec<String> = tokenize(t).into_iter().map(|t| t.folded).collect();
-                        toks.windows(words.len()).any(|w| {
-                            w.iter().zip(words).all(|(tok, word)| {
-                                if word.prefix {
-                                    tok.starts_with(&word.text)
-                                } else if f.is_stemmed() {
-                                    stemmer.stem(tok) == stemmer.stem(&word.text)
-                                } else {
-                                    *tok == word.text
-                                }
-                            })
-                        })
+                        if f == Field::Author {
+                            // Names: the words in order, anything between.
+                            let mut rest = toks.iter();
+                            words.iter().all(|w| rest.any(|tok| same(tok, w)))
+                        } else {
+                            toks.windows(words.len())
+                                .any(|w| w.iter().zip(words).all(|(tok, word)| same(tok, word)))
+                        }
                     })
                 })
             }
