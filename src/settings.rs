@@ -143,6 +143,10 @@ pub struct DigestSettings {
     /// How long a transiently failing digest is retried before it is
     /// recorded as failed.
     pub retry_horizon_hours: u32,
+    /// Most digests handed to SMTP per second across the run; 0: no limit.
+    pub max_per_second: u32,
+    /// Per-recipient-domain budgets; over budget, digests are deferred.
+    pub domain_limits: Vec<crate::digest::limits::DomainLimit>,
 }
 
 impl Default for DigestSettings {
@@ -154,6 +158,8 @@ impl Default for DigestSettings {
             site_name: "paperboy".into(),
             concurrency: 4,
             retry_horizon_hours: 24,
+            max_per_second: 0,
+            domain_limits: Vec::new(),
         }
     }
 }
@@ -324,6 +330,9 @@ impl Settings {
                 "digest.concurrency = {} must be between 1 and 64",
                 self.digest.concurrency
             );
+        }
+        for limit in &self.digest.domain_limits {
+            limit.validate().map_err(|e| anyhow::anyhow!(e))?;
         }
         SourceConfig::validate_all(&self.sources).map_err(|e| anyhow::anyhow!("sources: {e}"))?;
         self.mail.validate().map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -1,6 +1,8 @@
 //! A day's digests: [`plan`] which papers each subscriber gets, [`render`]
 //! the HTML and text parts, [`run`] reserve, send and record them.
 
+mod batch;
+pub mod limits;
 pub mod owner;
 pub mod plan;
 pub mod render;

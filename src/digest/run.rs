@@ -11,9 +11,9 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use futures::StreamExt as _;
 use indicatif::ProgressBar;
 
+use super::batch;
 use super::plan::{self, CompiledTopics, PlannedPaper};
 use super::render::{self, DigestView, PaperView, Span as ViewSpan, TopicSection};
 use crate::app::App;
@@ -21,7 +21,7 @@ use crate::domain::{Paper, PaperId};
 use crate::links::Purpose;
 use crate::mail::{self, OutgoingEmail, SendError};
 use crate::matching::{self, Field, Matcher};
-use crate::store::{Delivery, DeliveryStatus, Reservation, Subscriber, SubscriberStatus};
+use crate::store::{Delivery, Subscriber, SubscriberStatus};
 
 const PAGE: i64 = 500;
 
@@ -54,10 +54,10 @@ pub struct PlannedDigest {
 }
 
 /// A digest ready to render and send.
-struct Job {
-    delivery: Delivery,
-    subscriber: Subscriber,
-    papers: Vec<(Paper, i64, Vec<matching::MatchedTerm>)>,
+pub(super) struct Job {
+    pub(super) delivery: Delivery,
+    pub(super) subscriber: Subscriber,
+    pub(super) papers: Vec<(Paper, i64, Vec<matching::MatchedTerm>)>,
 }
 
 /// Runs the digest for `date`.
@@ -82,6 +82,8 @@ pub async fn run_digest(
         .map(|(i, p)| (p.id.clone(), i))
         .collect();
     let mut matcher = Matcher::new(&papers);
+    let run_ids: Vec<PaperId> = papers.iter().map(|p| p.id.clone()).collect();
+    let no_history = HashSet::new();
     let mut report = DigestReport {
         papers: papers.len(),
         ..Default::default()
@@ -94,6 +96,7 @@ pub async fn run_digest(
             .unwrap_or(0);
         progress.set_length(active as u64);
     }
+    let sender = batch::Sender::new(app).await?;
     let mut after = 0;
     loop {
         let page = app
@@ -104,7 +107,12 @@ pub async fn run_digest(
         let Some(last) = page.last() else { break };
         after = last.id;
         let not_due = app.store.not_due_on(date, page[0].id, last.id).await?;
+        let sent_page = app
+            .store
+            .already_sent_in_range(page[0].id, last.id, &run_ids)
+            .await?;
         let mut jobs = Vec::new();
+        let mut planned = Vec::new();
         for sub in page {
             report.subscribers += 1;
             progress.inc(1);
@@ -120,7 +128,9 @@ pub async fn run_digest(
             if not_due.contains(&sub.id) {
                 continue;
             }
-            let Some((kept, more)) = plan_for(app, &mut matcher, &papers, &sub).await? else {
+            let sent = sent_page.get(&sub.id).unwrap_or(&no_history);
+            let Some((kept, more)) = plan_for(app, &mut matcher, &papers, &sub, Some(sent)).await?
+            else {
                 continue;
             };
             report.matched += 1;
@@ -140,13 +150,12 @@ pub async fn run_digest(
                 });
                 continue;
             }
-            if let Some(job) = reserve(app, date, sub, &papers, kept, more, now).await? {
-                jobs.push(job);
-            } else {
-                report.already_done += 1;
-            }
+            planned.push(batch::Planned { sub, kept, more });
         }
-        send_jobs(app, jobs, &mut report).await;
+        let reserved =
+            batch::reserve_page(app, date, &papers, &index, planned, now, &mut report).await?;
+        jobs.extend(reserved);
+        sender.send_jobs(jobs, &mut report).await;
     }
     progress.finish_and_clear();
     tracing::info!(
@@ -174,6 +183,7 @@ pub async fn resume_unfinished(
 ) -> anyhow::Result<DigestReport> {
     let mut report = DigestReport::default();
     let unfinished = app.store.unfinished_deliveries(since, now).await?;
+    let sender = batch::Sender::new(app).await?;
     for chunk in unfinished.chunks(PAGE as usize) {
         let mut jobs = Vec::with_capacity(chunk.len());
         for delivery in chunk {
@@ -183,7 +193,7 @@ pub async fn resume_unfinished(
             }
             jobs.push(resume_job(app, delivery.clone(), sub, &[], &HashMap::new()).await?);
         }
-        send_jobs(app, jobs, &mut report).await;
+        sender.send_jobs(jobs, &mut report).await;
     }
     if report.sent + report.deferred + report.failed > 0 {
         tracing::info!(
@@ -203,23 +213,31 @@ async fn plan_for(
     matcher: &mut Matcher,
     papers: &[Paper],
     sub: &Subscriber,
+    already_sent: Option<&HashSet<PaperId>>,
 ) -> anyhow::Result<Option<(Vec<PlannedPaper>, usize)>> {
     let topics = CompiledTopics::compile(matcher, &sub.topics);
     for (topic, err) in &topics.invalid {
         tracing::warn!(subscriber.id = sub.id, topic.position = topic.position, error = %err, "skipping a topic whose query does not parse");
     }
-    let candidates = plan::candidates(matcher, papers, &topics);
+    let candidates = plan::candidate_sets(&topics);
     if candidates.is_empty() && !app.settings.digest.send_empty {
         return Ok(None);
     }
-    let ids: Vec<&PaperId> = candidates.iter().map(|c| &papers[c.paper].id).collect();
-    let sent = app.store.already_sent(sub.id, &ids).await?;
-    let (kept, more) = plan::finish(
+    let queried;
+    let sent = match already_sent {
+        Some(sent) => sent,
+        None => {
+            let ids: Vec<&PaperId> = candidates.iter().map(|(i, _)| &papers[i].id).collect();
+            queried = app.store.already_sent(sub.id, &ids).await?;
+            &queried
+        }
+    };
+    let (kept, more) = plan::finish_sets(
         matcher,
         papers,
         &topics,
-        candidates,
-        &sent,
+        &candidates,
+        sent,
         app.settings.digest.max_papers,
     );
     if kept.is_empty() && !app.settings.digest.send_empty {
@@ -243,7 +261,7 @@ pub async fn preview(
         let mut papers = app.store.papers_between(from, date).await?;
         plan::sort_for_mail(&mut papers);
         let mut matcher = Matcher::new(&papers);
-        let Some((kept, more)) = plan_for(app, &mut matcher, &papers, &sub).await? else {
+        let Some((kept, more)) = plan_for(app, &mut matcher, &papers, &sub, None).await? else {
             return Ok(None);
         };
         let delivery = Delivery {
@@ -277,62 +295,9 @@ pub async fn preview(
     ))
 }
 
-async fn reserve(
-    app: &App,
-    date: NaiveDate,
-    sub: Subscriber,
-    papers: &[Paper],
-    kept: Vec<PlannedPaper>,
-    more: usize,
-    now: DateTime<Utc>,
-) -> anyhow::Result<Option<Job>> {
-    let message_id = mail::message_id(
-        mail::EmailKind::Digest,
-        date,
-        sub.id,
-        &app.settings.mail_domain(),
-    );
-    let ledger: Vec<(PaperId, i64)> = kept
-        .iter()
-        .map(|p| (papers[p.paper].id.clone(), p.topic_position))
-        .collect();
-    let reservation = app
-        .store
-        .reserve_delivery(sub.id, date, &message_id, &ledger, more as i64, now)
-        .await
-        .context("reserving a delivery")?;
-    Ok(match reservation {
-        None => None,
-        Some(Reservation::New(delivery)) => {
-            // Another run may have claimed some papers in between; keep only ours.
-            let ours: HashSet<PaperId> = app
-                .store
-                .delivery_papers(delivery.id)
-                .await?
-                .into_iter()
-                .map(|(id, _)| id)
-                .collect();
-            let papers = kept
-                .into_iter()
-                .filter(|p| ours.contains(&papers[p.paper].id))
-                .map(|p| (papers[p.paper].clone(), p.topic_position, p.matched))
-                .collect();
-            Some(Job {
-                delivery,
-                subscriber: sub,
-                papers,
-            })
-        }
-        Some(Reservation::Existing(d)) if d.status.is_unfinished() => {
-            Some(resume_job(app, d, sub, papers, &HashMap::new()).await?)
-        }
-        Some(Reservation::Existing(_)) => None,
-    })
-}
-
 /// Rebuilds an unfinished delivery from its ledger rows, re-explaining the
 /// matches against the subscriber's current topics.
-async fn resume_job(
+pub(super) async fn resume_job(
     app: &App,
     delivery: Delivery,
     subscriber: Subscriber,
@@ -386,28 +351,7 @@ async fn resume_job(
     })
 }
 
-async fn send_jobs(app: &App, jobs: Vec<Job>, report: &mut DigestReport) {
-    let concurrency = app.settings.digest.concurrency;
-    let mut results = futures::stream::iter(jobs.into_iter().map(|job| send_one(app, job)))
-        .buffer_unordered(concurrency);
-    while let Some(outcome) = results.next().await {
-        match outcome {
-            Ok(Outcome::Sent) => report.sent += 1,
-            Ok(Outcome::Deferred) => report.deferred += 1,
-            Ok(Outcome::Failed) => report.failed += 1,
-            Ok(Outcome::ClaimedElsewhere) => report.already_done += 1,
-            Err(e) => {
-                report.deferred += 1;
-                tracing::error!(
-                    error = format!("{e:#}"),
-                    "a digest could not be sent or recorded"
-                );
-            }
-        }
-    }
-}
-
-enum Outcome {
+pub(super) enum Outcome {
     Sent,
     Deferred,
     Failed,
@@ -415,43 +359,19 @@ enum Outcome {
     ClaimedElsewhere,
 }
 
-/// Claims the delivery for this run (see [`crate::store::Store::claim_delivery`]).
-/// A delivery left `sending` is taken over only when the process that
-/// claimed it is gone (killed mid-send); a live one is still sending it.
-async fn claim(app: &App, delivery: &Delivery, now: DateTime<Utc>) -> anyhow::Result<bool> {
-    if delivery.status == DeliveryStatus::Sending {
-        if let Some(owner) = app.store.delivery_owner(delivery.id).await? {
-            if super::owner::is_alive(&owner) {
-                return Ok(false);
-            }
-        }
-    }
-    Ok(app
-        .store
-        .claim_delivery(
-            delivery.id,
-            delivery.status,
-            delivery.attempts,
-            super::owner::this_process(),
-            now,
-        )
-        .await?)
-}
-
-async fn send_one(app: &App, job: Job) -> anyhow::Result<Outcome> {
-    let now = Utc::now();
-    let email = build_email(app, &job, now)?;
+/// Sends one claimed digest and records a failure; a digest the server
+/// accepted is `Sent`, and the caller records it (see [`batch::send_jobs`]).
+pub(super) async fn send_one(
+    app: &App,
+    job: &Job,
+    email: &OutgoingEmail,
+) -> anyhow::Result<Outcome> {
     let id = job.delivery.id;
-    if !claim(app, &job.delivery, now).await? {
-        tracing::debug!(delivery.id = id, "digest claimed by another run");
-        return Ok(Outcome::ClaimedElsewhere);
-    }
     let started = Instant::now();
-    let result = app.mailer.send(&email).await;
+    let result = app.mailer.send(email).await;
     let now = Utc::now();
     match result {
         Ok(()) => {
-            app.store.mark_sent(id, now).await?;
             tracing::debug!(
                 subscriber.id = job.subscriber.id,
                 delivery.id = id,
@@ -494,7 +414,11 @@ async fn send_one(app: &App, job: Job) -> anyhow::Result<Outcome> {
     }
 }
 
-fn build_email(app: &App, job: &Job, now: DateTime<Utc>) -> anyhow::Result<OutgoingEmail> {
+pub(super) fn build_email(
+    app: &App,
+    job: &Job,
+    now: DateTime<Utc>,
+) -> anyhow::Result<OutgoingEmail> {
     let view = digest_view(app, job, now);
     let rendered = render::render_digest(&view).context("rendering a digest")?;
     let unsubscribe =

@@ -6,6 +6,7 @@
 //! [`OutgoingEmail`]s. Addresses and tokens are never logged.
 
 mod message;
+mod pool;
 mod settings;
 mod transport;
 

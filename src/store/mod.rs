@@ -6,6 +6,7 @@
 //! Idempotency comes from constraints (`UNIQUE`, `ON CONFLICT`), never from
 //! read-then-write checks. Callers get domain types back, not rows.
 
+mod batch;
 mod claims;
 mod deliveries;
 mod maintenance;
@@ -22,6 +23,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
+pub use batch::{BatchReservation, ClaimRequest, NewReservation};
 pub use deliveries::{Delivery, DeliveryStatus, Reservation};
 pub use maintenance::BackupReport;
 pub use metrics::MetricsSnapshot;

@@ -14,6 +14,7 @@ mod cli;
 mod digest;
 mod env;
 mod fetch;
+mod limits;
 mod notify;
 mod ops;
 mod serve;

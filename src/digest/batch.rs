@@ -1,0 +1,361 @@
+//! Reserving, claiming and recording a page of digests with few write
+//! transactions, while the messages themselves go out concurrently.
+//!
+//! The order per digest is the one-at-a-time protocol's: reserved with its
+//! papers (`pending`), claimed (`sending`, owned by this process) before its
+//! DATA, marked `sent` after the server accepted it. What changes is that a
+//! page's reservations share one transaction, claims are made for a chunk of
+//! digests at a time just before they are sent, and `sent` marks are
+//! written together as soon as no other send has finished (so a digest the
+//! server accepted is recorded within milliseconds, never held back for a
+//! batch to fill).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use anyhow::Context as _;
+use chrono::{DateTime, NaiveDate, Utc};
+use futures::stream::FuturesUnordered;
+use futures::{FutureExt as _, StreamExt as _};
+
+use super::limits::{self, Budget, SendLimits};
+use super::plan::PlannedPaper;
+use super::run::{build_email, resume_job, send_one, DigestReport, Job, Outcome};
+use crate::app::App;
+use crate::domain::{Paper, PaperId};
+use crate::mail::{self, OutgoingEmail};
+use crate::store::{BatchReservation, ClaimRequest, DeliveryStatus, NewReservation, Subscriber};
+
+/// Digests claimed per write transaction.
+const CLAIM_CHUNK: usize = 16;
+/// Most `sent` marks held before they are written even under full load.
+const MARK_BATCH: usize = 256;
+
+/// A subscriber's planned digest, not yet reserved.
+pub(super) struct Planned {
+    pub sub: Subscriber,
+    pub kept: Vec<PlannedPaper>,
+    pub more: usize,
+}
+
+/// Reserves a page of planned digests in one transaction and returns the
+/// jobs to send: the new digests with the papers this run put in their
+/// ledger, and digests an earlier run left unfinished. Digests that need
+/// nothing sent count as already done.
+pub(super) async fn reserve_page(
+    app: &App,
+    date: NaiveDate,
+    papers: &[Paper],
+    index: &HashMap<PaperId, usize>,
+    planned: Vec<Planned>,
+    now: DateTime<Utc>,
+    report: &mut DigestReport,
+) -> anyhow::Result<Vec<Job>> {
+    if planned.is_empty() {
+        return Ok(Vec::new());
+    }
+    let domain = app.settings.mail_domain();
+    let batch: Vec<NewReservation> = planned
+        .iter()
+        .map(|p| NewReservation {
+            subscriber_id: p.sub.id,
+            message_id: mail::message_id(mail::EmailKind::Digest, date, p.sub.id, &domain),
+            papers: p
+                .kept
+                .iter()
+                .map(|k| (papers[k.paper].id.clone(), k.topic_position))
+                .collect(),
+            more_count: p.more as i64,
+        })
+        .collect();
+    let reserved = app
+        .store
+        .reserve_deliveries(date, &batch, now)
+        .await
+        .context("reserving deliveries")?;
+    let mut jobs = Vec::with_capacity(planned.len());
+    for (p, r) in planned.into_iter().zip(reserved) {
+        match r {
+            BatchReservation::New { delivery, kept } => {
+                // Another run may have claimed some papers in between; keep only ours.
+                let papers = p
+                    .kept
+                    .into_iter()
+                    .zip(kept)
+                    .filter(|(_, ours)| *ours)
+                    .map(|(k, _)| (papers[k.paper].clone(), k.topic_position, k.matched))
+                    .collect();
+                jobs.push(Job {
+                    delivery,
+                    subscriber: p.sub,
+                    papers,
+                });
+            }
+            BatchReservation::Existing => match app.store.delivery_for(p.sub.id, date).await? {
+                Some(d) if d.status.is_unfinished() => {
+                    jobs.push(resume_job(app, d, p.sub, papers, index).await?);
+                }
+                _ => report.already_done += 1,
+            },
+            BatchReservation::Nothing => report.already_done += 1,
+        }
+    }
+    Ok(jobs)
+}
+
+/// A job ready for DATA: claimed by this run, its message built.
+struct Claimed {
+    job: Job,
+    email: OutgoingEmail,
+}
+
+/// What preparing one job gave.
+enum Prepared {
+    Send(Box<Claimed>),
+    /// Settled without sending (claimed elsewhere, or deferred by a limit).
+    Done(Outcome),
+}
+
+/// Sends a run's digests: `[digest] concurrency` messages in flight, under
+/// the run's sending limits (`max_per_second`, `domain_limits`), which last
+/// for the whole run.
+pub(super) struct Sender<'a> {
+    app: &'a App,
+    limits: Mutex<SendLimits>,
+}
+
+impl<'a> Sender<'a> {
+    /// Sets up the run's limits; a domain's budget starts from what was sent
+    /// to it in the last minute and hour, by this run or earlier ones.
+    pub(super) async fn new(app: &'a App) -> anyhow::Result<Sender<'a>> {
+        let settings = &app.settings.digest;
+        let now = Instant::now();
+        let mut limits = SendLimits::new(settings.max_per_second, &settings.domain_limits, now);
+        let domains: Vec<String> = limits.limited_domains().map(str::to_owned).collect();
+        let wall = Utc::now();
+        for domain in domains {
+            let minute = app
+                .store
+                .digests_to_domain_since(&domain, wall - chrono::Duration::minutes(1))
+                .await
+                .context("counting recent digests per domain")?;
+            let hour = app
+                .store
+                .digests_to_domain_since(&domain, wall - chrono::Duration::hours(1))
+                .await
+                .context("counting recent digests per domain")?;
+            limits.already_sent(&domain, minute, hour, now);
+        }
+        Ok(Sender {
+            app,
+            limits: Mutex::new(limits),
+        })
+    }
+
+    fn limits(&self) -> std::sync::MutexGuard<'_, SendLimits> {
+        self.limits.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Sends `jobs`, claiming them a chunk at a time just before they go and
+    /// recording each outcome in `report`.
+    pub(super) async fn send_jobs(&self, jobs: Vec<Job>, report: &mut DigestReport) {
+        let concurrency = self.app.settings.digest.concurrency.max(1);
+        let mut jobs = jobs.into_iter().peekable();
+        let mut ready: VecDeque<anyhow::Result<Prepared>> = VecDeque::new();
+        let mut in_flight = FuturesUnordered::new();
+        let mut sent: Vec<i64> = Vec::new();
+        loop {
+            while in_flight.len() < concurrency {
+                if ready.is_empty() && jobs.peek().is_some() {
+                    let chunk: Vec<Job> = jobs.by_ref().take(CLAIM_CHUNK).collect();
+                    ready.extend(self.claim_chunk(chunk).await);
+                }
+                match ready.pop_front() {
+                    Some(Ok(Prepared::Send(c))) => in_flight.push(self.send_claimed(*c)),
+                    Some(Ok(Prepared::Done(outcome))) => tally(0, Ok(outcome), &mut sent, report),
+                    Some(Err(e)) => tally(0, Err(e), &mut sent, report),
+                    None => break,
+                }
+            }
+            if in_flight.is_empty() {
+                break;
+            }
+            // Write the marks whenever no other send has finished yet.
+            let next = match in_flight.next().now_or_never() {
+                Some(next) => next,
+                None => {
+                    self.flush_sent(&mut sent, report).await;
+                    in_flight.next().await
+                }
+            };
+            if let Some((id, outcome)) = next {
+                tally(id, outcome, &mut sent, report);
+                if sent.len() >= MARK_BATCH {
+                    self.flush_sent(&mut sent, report).await;
+                }
+            }
+        }
+        self.flush_sent(&mut sent, report).await;
+    }
+
+    /// Sends one claimed digest under the global pace.
+    async fn send_claimed(&self, c: Claimed) -> (i64, anyhow::Result<Outcome>) {
+        let wait = self.limits().pace(Instant::now());
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+        let id = c.job.delivery.id;
+        (id, send_one(self.app, &c.job, &c.email).await)
+    }
+
+    /// Records the accepted digests as sent, in one transaction.
+    async fn flush_sent(&self, sent: &mut Vec<i64>, report: &mut DigestReport) {
+        if sent.is_empty() {
+            return;
+        }
+        match self.app.store.mark_sent_many(sent, Utc::now()).await {
+            Ok(()) => report.sent += sent.len(),
+            Err(e) => {
+                // Accepted by the server but not recorded: left `sending`,
+                // owned by this process, so a later run resends them (the
+                // same Message-ID) rather than never.
+                report.deferred += sent.len();
+                tracing::error!(
+                    error = format!("{e:#}"),
+                    digests = sent.len(),
+                    "sent digests could not be recorded"
+                );
+            }
+        }
+        sent.clear();
+    }
+
+    /// Builds each job's message, defers those whose recipient domain has no
+    /// budget left, then claims the rest in one transaction. A digest left
+    /// `sending` by a process that is still alive is not taken.
+    async fn claim_chunk(&self, chunk: Vec<Job>) -> Vec<anyhow::Result<Prepared>> {
+        let app = self.app;
+        let now = Utc::now();
+        let mut out: Vec<anyhow::Result<Prepared>> = Vec::with_capacity(chunk.len());
+        let mut to_claim: Vec<Claimed> = Vec::with_capacity(chunk.len());
+        for job in chunk {
+            let email = match build_email(app, &job, now) {
+                Ok(email) => email,
+                Err(e) => {
+                    out.push(Err(e));
+                    continue;
+                }
+            };
+            if job.delivery.status == DeliveryStatus::Sending {
+                match app.store.delivery_owner(job.delivery.id).await {
+                    Ok(Some(owner)) if super::owner::is_alive(&owner) => {
+                        tracing::debug!(
+                            delivery.id = job.delivery.id,
+                            "digest claimed by another run"
+                        );
+                        out.push(Ok(Prepared::Done(Outcome::ClaimedElsewhere)));
+                        continue;
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        out.push(Err(e.into()));
+                        continue;
+                    }
+                }
+            }
+            let budget = self
+                .limits()
+                .admit(job.subscriber.email.as_str(), Instant::now());
+            if let Budget::DeferFor(wait) = budget {
+                out.push(self.defer_for_budget(&job, wait, now).await);
+                continue;
+            }
+            to_claim.push(Claimed { job, email });
+        }
+        let requests: Vec<ClaimRequest> = to_claim
+            .iter()
+            .map(|c| ClaimRequest {
+                id: c.job.delivery.id,
+                expected: c.job.delivery.status,
+                attempts: c.job.delivery.attempts,
+            })
+            .collect();
+        match app
+            .store
+            .claim_deliveries(&requests, super::owner::this_process(), now)
+            .await
+        {
+            Ok(won) => {
+                for (c, won) in to_claim.into_iter().zip(won) {
+                    if won {
+                        out.push(Ok(Prepared::Send(Box::new(c))));
+                    } else {
+                        tracing::debug!(
+                            delivery.id = c.job.delivery.id,
+                            "digest claimed by another run"
+                        );
+                        out.push(Ok(Prepared::Done(Outcome::ClaimedElsewhere)));
+                    }
+                }
+            }
+            Err(e) => {
+                let e = anyhow::Error::from(e).context("claiming deliveries");
+                for _ in &to_claim {
+                    out.push(Err(anyhow::anyhow!("{e:#}")));
+                }
+            }
+        }
+        out
+    }
+
+    /// Leaves a digest for a later run: its domain's budget is spent.
+    async fn defer_for_budget(
+        &self,
+        job: &Job,
+        wait: std::time::Duration,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Prepared> {
+        let retry_at =
+            now + chrono::Duration::from_std(wait).unwrap_or_else(|_| chrono::Duration::hours(1));
+        let domain = limits::domain_of(job.subscriber.email.as_str());
+        self.app
+            .store
+            .mark_deferred(
+                job.delivery.id,
+                &format!("the sending budget for {domain} is spent"),
+                retry_at,
+                now,
+            )
+            .await?;
+        tracing::debug!(
+            delivery.id = job.delivery.id,
+            recipient.domain = %domain,
+            retry_in_s = wait.as_secs(),
+            "digest deferred: domain budget spent"
+        );
+        Ok(Prepared::Done(Outcome::Deferred))
+    }
+}
+
+/// Counts one outcome; a sent digest waits in `sent` for its mark.
+fn tally(
+    id: i64,
+    outcome: anyhow::Result<Outcome>,
+    sent: &mut Vec<i64>,
+    report: &mut DigestReport,
+) {
+    match outcome {
+        Ok(Outcome::Sent) => sent.push(id),
+        Ok(Outcome::Deferred) => report.deferred += 1,
+        Ok(Outcome::Failed) => report.failed += 1,
+        Ok(Outcome::ClaimedElsewhere) => report.already_done += 1,
+        Err(e) => {
+            report.deferred += 1;
+            tracing::error!(
+                error = format!("{e:#}"),
+                "a digest could not be sent or recorded"
+            );
+        }
+    }
+}
