@@ -107,6 +107,10 @@ pub async fn run_digest(
         let Some(last) = page.last() else { break };
         after = last.id;
         let not_due = app.store.not_due_on(date, page[0].id, last.id).await?;
+        let mut existing_page = app
+            .store
+            .deliveries_in_range(date, page[0].id, last.id)
+            .await?;
         let sent_page = app
             .store
             .already_sent_in_range(page[0].id, last.id, &run_ids)
@@ -116,7 +120,7 @@ pub async fn run_digest(
         for sub in page {
             report.subscribers += 1;
             progress.inc(1);
-            if let Some(existing) = app.store.delivery_for(sub.id, date).await? {
+            if let Some(existing) = existing_page.remove(&sub.id) {
                 if existing.status.is_unfinished() && !options.dry_run {
                     jobs.push(resume_job(app, existing, sub, &papers, &index).await?);
                 } else {

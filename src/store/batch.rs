@@ -158,21 +158,18 @@ impl Store {
         Ok(won)
     }
 
-    /// How many digests to addresses at `domain` were handed to SMTP
-    /// (sent, or being sent) since `since`: what a run's per-domain budget
-    /// starts from, so consecutive runs share one budget.
+    /// How many digests to addresses at `domain` were sent since `since`:
+    /// what a run's per-domain budget starts from, so consecutive runs share
+    /// one budget.
     pub async fn digests_to_domain_since(
         &self,
         domain: &str,
         since: DateTime<Utc>,
     ) -> DbResult<u32> {
-        let first_day = (since - chrono::Duration::days(2)).date_naive();
         let n: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id
-             WHERE d.digest_date >= ? AND d.status IN ('sent', 'sending') AND d.updated_at >= ?
-               AND s.email LIKE ? ESCAPE '\\'",
+             WHERE d.sent_at >= ? AND d.status = 'sent' AND s.email LIKE ? ESCAPE '\\'",
         )
-        .bind(day(first_day))
         .bind(ts(since))
         .bind(format!(
             "%@{}",
@@ -213,6 +210,29 @@ impl Store {
             }
         }
         Ok(sent)
+    }
+
+    /// [`Store::delivery_for`] for every subscriber with an id in
+    /// `first..=last`: the deliveries for `date` that exist, by subscriber.
+    pub async fn deliveries_in_range(
+        &self,
+        date: NaiveDate,
+        first: i64,
+        last: i64,
+    ) -> DbResult<HashMap<i64, Delivery>> {
+        let sql = format!(
+            "SELECT {} FROM deliveries WHERE digest_date = ? AND subscriber_id BETWEEN ? AND ?",
+            super::deliveries::DELIVERY_COLUMNS
+        );
+        let rows = sqlx::query(&sql)
+            .bind(day(date))
+            .bind(first)
+            .bind(last)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| super::deliveries::delivery_from_row(r).map(|d| (d.subscriber_id, d)))
+            .collect()
     }
 
     /// [`Store::mark_sent`] for many deliveries in one transaction.
@@ -351,6 +371,10 @@ mod tests {
             .unwrap();
         assert_eq!(got.len(), 1, "{got:?}");
         assert_eq!(got[&a], HashSet::from([pid("2")]));
+        let existing = store.deliveries_in_range(d, a, b).await.unwrap();
+        assert_eq!(existing.len(), 1, "{existing:?}");
+        assert_eq!(existing[&a].subscriber_id, a);
+        assert_eq!(existing[&a].status, DeliveryStatus::Pending);
     }
 
     #[tokio::test]

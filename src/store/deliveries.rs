@@ -80,7 +80,8 @@ pub enum Reservation {
     Existing(Delivery),
 }
 
-const DELIVERY_COLUMNS: &str = "id, subscriber_id, digest_date, status, message_id, paper_count, \
+pub(super) const DELIVERY_COLUMNS: &str =
+    "id, subscriber_id, digest_date, status, message_id, paper_count, \
     more_count, attempts, last_error, smtp_code, next_attempt_at, created_at, sent_at";
 
 impl Store {
@@ -321,7 +322,7 @@ impl Store {
     }
 }
 
-fn delivery_from_row(r: &sqlx::sqlite::SqliteRow) -> DbResult<Delivery> {
+pub(super) fn delivery_from_row(r: &sqlx::sqlite::SqliteRow) -> DbResult<Delivery> {
     let opt_ts = |col: &str| -> DbResult<Option<DateTime<Utc>>> {
         r.get::<Option<String>, _>(col)
             .as_deref()
