@@ -377,6 +377,20 @@ mod tests {
     }
 
     #[test]
+    fn sending_limits_load_with_dotted_domains_intact() {
+        let s = load_str(
+            "[digest]\nmax_per_second = 50\n[[digest.domain_limits]]\ndomain = \"gmail.com\"\nper_minute = 300\n",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(s.digest.max_per_second, 50);
+        assert_eq!(s.digest.domain_limits.len(), 1);
+        assert_eq!(s.digest.domain_limits[0].domain, "gmail.com");
+        assert_eq!(s.digest.domain_limits[0].per_minute, Some(300));
+        assert_eq!(s.digest.domain_limits[0].per_hour, None);
+    }
+
+    #[test]
     fn environment_overrides_a_nested_key() {
         let s = load_str(
             "[digest]\nmax_papers = 10\n",

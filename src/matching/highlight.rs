@@ -22,7 +22,8 @@ struct Prepared {
 /// Texts tokenised and stemmed recently: a digest run highlights the same
 /// few hundred abstracts for every subscriber, and stemming them each time
 /// cost more than rendering the rest of the mail. Bounded; cleared when full.
-static PREPARED: Mutex<Option<HashMap<(bool, Box<str>), Arc<Prepared>>>> = Mutex::new(None);
+type PreparedCache = HashMap<(bool, Box<str>), Arc<Prepared>>;
+static PREPARED: Mutex<Option<PreparedCache>> = Mutex::new(None);
 const PREPARED_MAX: usize = 2048;
 
 fn prepared(text: &str, stemmed: bool) -> Arc<Prepared> {
