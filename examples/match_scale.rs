@@ -1,6 +1,6 @@
 //! How matching time grows with subscribers and papers: the digest run's
 //! planning path (`Matcher::new`, then per subscriber
-//! `CompiledTopics::compile` + `plan::candidate_sets`) over synthetic
+//! `plan::plan_page`: `CompiledTopics::compile` + `plan::candidate_sets`) over synthetic
 //! subscribers with 3 topic queries each, drawn Zipf-wise from a pool of
 //! realistic queries (see `benches/synthetic`).
 //!
@@ -21,7 +21,7 @@ mod synthetic;
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use paperboy::digest::plan::{self, CompiledTopics};
+use paperboy::digest::plan;
 use paperboy::matching::Matcher;
 
 const PAGE: usize = 500;
@@ -79,15 +79,9 @@ fn run_once(
             }
         }
         let t = Instant::now();
-        let mut planned = Vec::with_capacity(n);
-        for topics in &page {
-            let compiled = CompiledTopics::compile(&mut matcher, topics);
-            let candidates = plan::candidate_sets(&compiled);
-            if !candidates.is_empty() {
-                matched_subscribers += 1;
-            }
-            planned.push((compiled, candidates));
-        }
+        let topics: Vec<&[paperboy::store::Topic]> = page.iter().map(Vec::as_slice).collect();
+        let planned = plan::plan_page(&mut matcher, &topics);
+        matched_subscribers += planned.iter().filter(|(_, c)| !c.is_empty()).count();
         matching += t.elapsed();
         let t = Instant::now();
         for (compiled, candidates) in planned {

@@ -115,9 +115,19 @@ pub async fn run_digest(
             .store
             .already_sent_in_range(page[0].id, last.id, &run_ids)
             .await?;
+        let mut plans = plan_page(
+            app,
+            &mut matcher,
+            &papers,
+            &page,
+            |sub| !existing_page.contains_key(&sub.id) && !not_due.contains(&sub.id),
+            |sub| sent_page.get(&sub.id).unwrap_or(&no_history),
+        )
+        .into_iter();
         let mut jobs = Vec::new();
         let mut planned = Vec::new();
         for sub in page {
+            let plan = plans.next().flatten();
             report.subscribers += 1;
             progress.inc(1);
             if let Some(existing) = existing_page.remove(&sub.id) {
@@ -132,9 +142,7 @@ pub async fn run_digest(
             if not_due.contains(&sub.id) {
                 continue;
             }
-            let sent = sent_page.get(&sub.id).unwrap_or(&no_history);
-            let Some((kept, more)) = plan_for(app, &mut matcher, &papers, &sub, Some(sent)).await?
-            else {
+            let Some((kept, more)) = plan else {
                 continue;
             };
             report.matched += 1;
@@ -210,6 +218,30 @@ pub async fn resume_unfinished(
     Ok(report)
 }
 
+/// Plans the digests of a page of subscribers ([`plan::plan_page`]), in
+/// page order: `None` for a subscriber `wanted` leaves out or with no
+/// digest due. `sent` gives each subscriber's papers already sent.
+fn plan_page<'p>(
+    app: &App,
+    matcher: &mut Matcher,
+    papers: &[Paper],
+    page: &'p [Subscriber],
+    wanted: impl Fn(&Subscriber) -> bool,
+    sent: impl Fn(&Subscriber) -> &'p HashSet<PaperId>,
+) -> Vec<Option<(Vec<PlannedPaper>, usize)>> {
+    let topics: Vec<&[crate::store::Topic]> = page.iter().map(|s| s.topics.as_slice()).collect();
+    let compiled = plan::plan_page(matcher, &topics);
+    page.iter()
+        .zip(compiled)
+        .map(|(sub, (topics, candidates))| {
+            if !wanted(sub) {
+                return None;
+            }
+            finish_plan(app, matcher, papers, sub, &topics, &candidates, sent(sub))
+        })
+        .collect()
+}
+
 /// Plans one subscriber's digest against the run's papers: `None` when no
 /// digest is due (nothing new matched and `send_empty` is off).
 async fn plan_for(
@@ -217,37 +249,49 @@ async fn plan_for(
     matcher: &mut Matcher,
     papers: &[Paper],
     sub: &Subscriber,
-    already_sent: Option<&HashSet<PaperId>>,
 ) -> anyhow::Result<Option<(Vec<PlannedPaper>, usize)>> {
     let topics = CompiledTopics::compile(matcher, &sub.topics);
+    let candidates = plan::candidate_sets(&topics);
+    let ids: Vec<&PaperId> = candidates.iter().map(|(i, _)| &papers[i].id).collect();
+    let sent = app.store.already_sent(sub.id, &ids).await?;
+    Ok(finish_plan(
+        app,
+        matcher,
+        papers,
+        sub,
+        &topics,
+        &candidates,
+        &sent,
+    ))
+}
+
+fn finish_plan(
+    app: &App,
+    matcher: &Matcher,
+    papers: &[Paper],
+    sub: &Subscriber,
+    topics: &CompiledTopics,
+    candidates: &plan::Candidates,
+    sent: &HashSet<PaperId>,
+) -> Option<(Vec<PlannedPaper>, usize)> {
     for (topic, err) in &topics.invalid {
         tracing::warn!(subscriber.id = sub.id, topic.position = topic.position, error = %err, "skipping a topic whose query does not parse");
     }
-    let candidates = plan::candidate_sets(&topics);
     if candidates.is_empty() && !app.settings.digest.send_empty {
-        return Ok(None);
+        return None;
     }
-    let queried;
-    let sent = match already_sent {
-        Some(sent) => sent,
-        None => {
-            let ids: Vec<&PaperId> = candidates.iter().map(|(i, _)| &papers[i].id).collect();
-            queried = app.store.already_sent(sub.id, &ids).await?;
-            &queried
-        }
-    };
     let (kept, more) = plan::finish_sets(
         matcher,
         papers,
         &topics,
-        &candidates,
+        candidates,
         sent,
         app.settings.digest.max_papers,
     );
     if kept.is_empty() && !app.settings.digest.send_empty {
-        return Ok(None);
+        return None;
     }
-    Ok(Some((kept, more)))
+    Some((kept, more))
 }
 
 /// Renders what `sub` would get for `date` without reserving or sending:
@@ -265,7 +309,7 @@ pub async fn preview(
         let mut papers = app.store.papers_between(from, date).await?;
         plan::sort_for_mail(&mut papers);
         let mut matcher = Matcher::new(&papers);
-        let Some((kept, more)) = plan_for(app, &mut matcher, &papers, &sub, None).await? else {
+        let Some((kept, more)) = plan_for(app, &mut matcher, &papers, &sub).await? else {
             return Ok(None);
         };
         let delivery = Delivery {
