@@ -283,7 +283,7 @@ fn finish_plan(
     let (kept, more) = plan::finish_sets(
         matcher,
         papers,
-        &topics,
+        topics,
         candidates,
         sent,
         app.settings.digest.max_papers,
