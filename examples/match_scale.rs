@@ -1,6 +1,6 @@
 //! How matching time grows with subscribers and papers: the digest run's
 //! planning path (`Matcher::new`, then per subscriber
-//! `CompiledTopics::compile` + `plan::candidates`) over synthetic
+//! `plan::plan_page`: `CompiledTopics::compile` + `plan::candidate_sets`) over synthetic
 //! subscribers with 3 topic queries each, drawn Zipf-wise from a pool of
 //! realistic queries (see `benches/synthetic`).
 //!
@@ -11,7 +11,7 @@
 //! Prints a Markdown table; each time is the median of `--runs` runs.
 //! "match" is wall time from the papers and subscribers' topic texts in
 //! memory to every subscriber's matching papers, including parsing and
-//! compiling every query; "plan" adds `plan::finish` (explaining up to 50
+//! compiling every query; "plan" adds `plan::finish_sets` (listing and explaining up to 50
 //! kept papers per subscriber, as the run does before rendering).
 //! Generating the synthetic subscribers is not timed.
 
@@ -21,7 +21,7 @@ mod synthetic;
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use paperboy::digest::plan::{self, CompiledTopics};
+use paperboy::digest::plan;
 use paperboy::matching::Matcher;
 
 const PAGE: usize = 500;
@@ -79,23 +79,17 @@ fn run_once(
             }
         }
         let t = Instant::now();
-        let mut planned = Vec::with_capacity(n);
-        for topics in &page {
-            let compiled = CompiledTopics::compile(&mut matcher, topics);
-            let candidates = plan::candidates(&matcher, papers, &compiled);
-            if !candidates.is_empty() {
-                matched_subscribers += 1;
-            }
-            planned.push((compiled, candidates));
-        }
+        let topics: Vec<&[paperboy::store::Topic]> = page.iter().map(Vec::as_slice).collect();
+        let planned = plan::plan_page(&mut matcher, &topics);
+        matched_subscribers += planned.iter().filter(|(_, c)| !c.is_empty()).count();
         matching += t.elapsed();
         let t = Instant::now();
         for (compiled, candidates) in planned {
-            let (kept, _) = plan::finish(
+            let (kept, _) = plan::finish_sets(
                 &matcher,
                 papers,
                 &compiled,
-                candidates,
+                &candidates,
                 &no_history,
                 MAX_PAPERS,
             );

@@ -154,6 +154,10 @@ pub struct DigestSettings {
     /// How long a transiently failing digest is retried before it is
     /// recorded as failed.
     pub retry_horizon_hours: u32,
+    /// Most digests handed to SMTP per second across the run; 0: no limit.
+    pub max_per_second: u32,
+    /// Per-recipient-domain budgets; over budget, digests are deferred.
+    pub domain_limits: Vec<crate::digest::limits::DomainLimit>,
 }
 
 impl Default for DigestSettings {
@@ -165,6 +169,8 @@ impl Default for DigestSettings {
             site_name: "paperboy".into(),
             concurrency: 4,
             retry_horizon_hours: 24,
+            max_per_second: 0,
+            domain_limits: Vec::new(),
         }
     }
 }
@@ -348,6 +354,9 @@ impl Settings {
                 self.digest.concurrency
             );
         }
+        for limit in &self.digest.domain_limits {
+            limit.validate().map_err(|e| anyhow::anyhow!(e))?;
+        }
         SourceConfig::validate_all(&self.sources).map_err(|e| anyhow::anyhow!("sources: {e}"))?;
         self.mail.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
         Ok(())
@@ -388,6 +397,20 @@ mod tests {
         let s = load_str(include_str!("../config/paperboy.example.toml"), &[]).unwrap();
         assert_eq!(s.web.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(s.sources.len(), 2);
+    }
+
+    #[test]
+    fn sending_limits_load_with_dotted_domains_intact() {
+        let s = load_str(
+            "[digest]\nmax_per_second = 50\n[[digest.domain_limits]]\ndomain = \"gmail.com\"\nper_minute = 300\n",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(s.digest.max_per_second, 50);
+        assert_eq!(s.digest.domain_limits.len(), 1);
+        assert_eq!(s.digest.domain_limits[0].domain, "gmail.com");
+        assert_eq!(s.digest.domain_limits[0].per_minute, Some(300));
+        assert_eq!(s.digest.domain_limits[0].per_hour, None);
     }
 
     #[test]

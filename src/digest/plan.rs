@@ -12,6 +12,8 @@ use crate::store::Topic;
 /// stored query no longer parses are skipped (and reported by the caller).
 pub struct CompiledTopics<'t> {
     pub topics: Vec<(&'t Topic, Arc<CompiledQuery>)>,
+    /// The papers each of `topics` matches, in the same order.
+    pub sets: Vec<Arc<PaperSet>>,
     pub invalid: Vec<(&'t Topic, String)>,
 }
 
@@ -21,16 +23,38 @@ impl<'t> CompiledTopics<'t> {
     pub fn compile(matcher: &mut Matcher, topics: &'t [Topic]) -> Self {
         let mut out = CompiledTopics {
             topics: Vec::with_capacity(topics.len()),
+            sets: Vec::with_capacity(topics.len()),
             invalid: Vec::new(),
         };
         for t in topics {
-            match matcher.compile_text(&t.query) {
-                Ok(c) => out.topics.push((t, c)),
+            match matcher.match_text(&t.query) {
+                Ok(m) => {
+                    out.topics.push((t, m.query));
+                    out.sets.push(m.papers);
+                }
                 Err(e) => out.invalid.push((t, e.to_string())),
             }
         }
         out
     }
+}
+
+/// Compiles and lists the candidates of a page of subscribers (each given
+/// by its topics), in order: [`CompiledTopics::compile`] and
+/// [`candidate_sets`] per subscriber. (Splitting the page's text lookups
+/// over two threads was measured slower: the popular topics' shared
+/// reference counts bounce between the cores.)
+pub fn plan_page<'t>(
+    matcher: &mut Matcher,
+    page: &[&'t [Topic]],
+) -> Vec<(CompiledTopics<'t>, Candidates)> {
+    page.iter()
+        .map(|topics| {
+            let c = CompiledTopics::compile(matcher, topics);
+            let cands = candidate_sets(&c);
+            (c, cands)
+        })
+        .collect()
 }
 
 /// One paper of a planned digest.
@@ -77,6 +101,120 @@ pub fn candidates(
     out
 }
 
+/// Every paper matching any of a subscriber's topics, kept as bitsets: one
+/// disjoint set per topic (a paper is under the first topic that matched
+/// it). Listing them is left to [`finish_sets`], which stops at the cap.
+#[derive(Debug, Clone, Default)]
+pub struct Candidates {
+    per_topic: Vec<(i64, PaperSet)>,
+    count: usize,
+}
+
+impl Candidates {
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// How many papers matched.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// (paper index, topic position) in mail order, provided the run's
+    /// papers are in mail order ([`sort_for_mail`]).
+    pub fn iter(&self) -> impl Iterator<Item = (usize, i64)> + '_ {
+        self.per_topic
+            .iter()
+            .flat_map(|(pos, set)| set.iter().map(move |i| (i, *pos)))
+    }
+
+    /// Whether paper `i` is among them.
+    pub fn contains(&self, i: usize) -> bool {
+        self.per_topic.iter().any(|(_, s)| s.contains(i))
+    }
+}
+
+/// [`candidates`] as bitsets, from the topics' cached paper sets: a few
+/// word operations per topic and no allocation for a subscriber nothing
+/// matched (most, on a small day). `papers` must be in mail order.
+pub fn candidate_sets(topics: &CompiledTopics) -> Candidates {
+    if topics.sets.iter().all(|s| s.is_empty()) {
+        return Candidates::default();
+    }
+    let mut out = Candidates {
+        per_topic: Vec::with_capacity(topics.sets.len()),
+        count: 0,
+    };
+    let mut seen: Option<PaperSet> = None;
+    for ((topic, _), set) in topics.topics.iter().zip(&topics.sets) {
+        if set.is_empty() {
+            continue;
+        }
+        let mut new = PaperSet::clone(set);
+        match &mut seen {
+            Some(seen) => {
+                new.and_not_with(seen);
+                seen.or_with(&new);
+            }
+            None => seen = Some(new.clone()),
+        }
+        let n = new.len();
+        if n > 0 {
+            out.count += n;
+            out.per_topic.push((topic.position, new));
+        }
+    }
+    out
+}
+
+/// [`finish`] over [`Candidates`]: drops papers already sent, keeps the
+/// first `max_papers` in mail order and explains them; returns them and how
+/// many more (not yet sent) papers matched.
+pub fn finish_sets(
+    matcher: &Matcher,
+    papers: &[Paper],
+    topics: &CompiledTopics,
+    candidates: &Candidates,
+    already_sent: &HashSet<PaperId>,
+    max_papers: usize,
+) -> (Vec<PlannedPaper>, usize) {
+    let sent_among = if already_sent.is_empty() {
+        0
+    } else {
+        papers
+            .iter()
+            .enumerate()
+            .filter(|(i, p)| already_sent.contains(&p.id) && candidates.contains(*i))
+            .count()
+    };
+    let unsent = candidates.len() - sent_among;
+    let mut kept: Vec<PlannedPaper> = candidates
+        .iter()
+        .filter(|(i, _)| sent_among == 0 || !already_sent.contains(&papers[*i].id))
+        .take(max_papers)
+        .map(|(paper, topic_position)| PlannedPaper {
+            paper,
+            topic_position,
+            matched: Vec::new(),
+        })
+        .collect();
+    explain_all(matcher, topics, &mut kept);
+    let more = unsent - kept.len();
+    (kept, more)
+}
+
+fn explain_all(matcher: &Matcher, topics: &CompiledTopics, planned: &mut [PlannedPaper]) {
+    for p in planned {
+        for (_, compiled) in &topics.topics {
+            for term in matcher.explain(compiled, p.paper) {
+                if !p.matched.iter().any(|m| m.label == term.label) {
+                    p.matched.push(term);
+                }
+            }
+        }
+    }
+}
+
 /// Puts the run's papers in mail order (most upvoted first, otherwise as
 /// given), so [`candidates`] lists each topic's papers without reordering.
 pub fn sort_for_mail(papers: &mut [Paper]) {
@@ -96,15 +234,7 @@ pub fn finish(
     planned.retain(|p| !already_sent.contains(&papers[p.paper].id));
     let more = planned.len().saturating_sub(max_papers);
     planned.truncate(max_papers);
-    for p in &mut planned {
-        for (_, compiled) in &topics.topics {
-            for term in matcher.explain(compiled, p.paper) {
-                if !p.matched.iter().any(|m| m.label == term.label) {
-                    p.matched.push(term);
-                }
-            }
-        }
-    }
+    explain_all(matcher, topics, &mut planned);
     (planned, more)
 }
 
@@ -203,6 +333,108 @@ mod tests {
         let (kept, more) = finish(&m, &papers, &topics, plan, &sent, 1);
         assert_eq!((kept.len(), more), (1, 0));
         assert_eq!(kept[0].paper, 1);
+    }
+
+    #[test]
+    fn candidate_sets_plan_the_same_digest_as_the_candidate_list() {
+        let mut papers = vec![
+            paper("1", "Diffusion a", None),
+            paper("2", "Diffusion b transformer", Some(5)),
+            paper("3", "Transformer c", Some(5)),
+            paper("4", "Diffusion d", Some(9)),
+            paper("5", "Transformer diffusion e", None),
+            paper("6", "Speech", Some(1)),
+        ];
+        sort_for_mail(&mut papers);
+        let mut m = Matcher::new(&papers);
+        let wanted = [
+            topic(0, "speech"),
+            topic(1, "diffusion"),
+            topic(2, "nothing"),
+            topic(3, "transformer"),
+        ];
+        let topics = CompiledTopics::compile(&mut m, &wanted);
+        let list = candidates(&m, &papers, &topics);
+        let sets = candidate_sets(&topics);
+        assert_eq!(sets.len(), list.len());
+        assert_eq!(
+            sets.iter().collect::<Vec<_>>(),
+            list.iter()
+                .map(|p| (p.paper, p.topic_position))
+                .collect::<Vec<_>>()
+        );
+        for sent in [HashSet::new(), HashSet::from([papers[1].id.clone()])] {
+            for cap in [1, 3, 10] {
+                let (a, more_a) = finish(&m, &papers, &topics, list.clone(), &sent, cap);
+                let (b, more_b) = finish_sets(&m, &papers, &topics, &sets, &sent, cap);
+                assert_eq!(more_a, more_b, "cap {cap}, sent {sent:?}");
+                let key = |v: &[PlannedPaper]| {
+                    v.iter()
+                        .map(|p| (p.paper, p.topic_position, p.matched.len()))
+                        .collect::<Vec<_>>()
+                };
+                assert_eq!(key(&a), key(&b), "cap {cap}, sent {sent:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_page_planned_at_once_equals_each_subscriber_planned_alone() {
+        let mut papers: Vec<Paper> = (0..40)
+            .map(|i| {
+                let title = match i % 4 {
+                    0 => "Diffusion models",
+                    1 => "Speech transformer",
+                    2 => "Vision diffusion transformer",
+                    _ => "Graphs",
+                };
+                paper(&i.to_string(), title, Some(i % 7))
+            })
+            .collect();
+        sort_for_mail(&mut papers);
+        let texts = [
+            "diffusion",
+            "transformer",
+            "ti:speech",
+            "(bad",
+            "graphs -vision",
+            "nothing",
+        ];
+        let subs: Vec<Vec<Topic>> = (0..150)
+            .map(|i| {
+                (0..3)
+                    .map(|k| topic(k as i64, texts[(i * 7 + k * 5 + i / 13) % texts.len()]))
+                    .collect()
+            })
+            .collect();
+        let page: Vec<&[Topic]> = subs.iter().map(Vec::as_slice).collect();
+        let mut alone = Matcher::new(&papers);
+        let mut together = Matcher::new(&papers);
+        // Half the texts are cached before the page, half are new to it.
+        CompiledTopics::compile(&mut together, &subs[0]);
+        let planned = plan_page(&mut together, &page);
+        assert_eq!(planned.len(), subs.len());
+        for (topics, (compiled, cands)) in subs.iter().zip(&planned) {
+            let c = CompiledTopics::compile(&mut alone, topics);
+            let want = candidate_sets(&c);
+            assert_eq!(
+                cands.iter().collect::<Vec<_>>(),
+                want.iter().collect::<Vec<_>>()
+            );
+            assert_eq!(compiled.topics.len(), c.topics.len());
+            assert_eq!(compiled.invalid.len(), c.invalid.len());
+        }
+    }
+
+    #[test]
+    fn a_subscriber_nothing_matched_has_no_candidates() {
+        let papers = vec![paper("1", "Diffusion", None)];
+        let mut m = Matcher::new(&papers);
+        let wanted = [topic(0, "speech"), topic(1, "ti:vision")];
+        let topics = CompiledTopics::compile(&mut m, &wanted);
+        let sets = candidate_sets(&topics);
+        assert!(sets.is_empty());
+        assert_eq!(sets.iter().count(), 0);
     }
 
     #[test]

@@ -11,9 +11,9 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use futures::StreamExt as _;
 use indicatif::ProgressBar;
 
+use super::batch;
 use super::due::{self, When};
 use super::plan::{self, CompiledTopics, PlannedPaper};
 use super::render::{self, DigestView, PaperView, Span as ViewSpan, TopicSection};
@@ -22,7 +22,7 @@ use crate::domain::{Paper, PaperId};
 use crate::links::Purpose;
 use crate::mail::{self, OutgoingEmail, SendError};
 use crate::matching::{self, Field, Matcher};
-use crate::store::{Delivery, DeliveryStatus, Reservation, Subscriber, SubscriberStatus};
+use crate::store::{Delivery, Subscriber, SubscriberStatus};
 
 const PAGE: i64 = 500;
 
@@ -58,10 +58,10 @@ pub struct PlannedDigest {
 }
 
 /// A digest ready to render and send.
-struct Job {
-    delivery: Delivery,
-    subscriber: Subscriber,
-    papers: Vec<(Paper, i64, Vec<matching::MatchedTerm>)>,
+pub(super) struct Job {
+    pub(super) delivery: Delivery,
+    pub(super) subscriber: Subscriber,
+    pub(super) papers: Vec<(Paper, i64, Vec<matching::MatchedTerm>)>,
 }
 
 /// Runs the digest for `date`.
@@ -75,7 +75,7 @@ pub async fn run_digest(
     let started = Instant::now();
     let lookback = i64::from(app.settings.digest.lookback_days);
     let from = date - Duration::days(lookback);
-    let mut week: Option<(Vec<Paper>, Matcher)> = None;
+    let mut week: Option<Window> = None;
     let mut papers = app
         .store
         .papers_between(from, date)
@@ -88,6 +88,8 @@ pub async fn run_digest(
         .map(|(i, p)| (p.id.clone(), i))
         .collect();
     let mut matcher = Matcher::new(&papers);
+    let run_ids: Vec<PaperId> = papers.iter().map(|p| p.id.clone()).collect();
+    let no_history = HashSet::new();
     let mut report = DigestReport {
         papers: papers.len(),
         ..Default::default()
@@ -100,6 +102,7 @@ pub async fn run_digest(
             .unwrap_or(0);
         progress.set_length(active as u64);
     }
+    let sender = batch::Sender::new(app).await?;
     let mut after = 0;
     loop {
         let page = app
@@ -110,8 +113,56 @@ pub async fn run_digest(
         let Some(last) = page.last() else { break };
         after = last.id;
         let selected = select(app, date, options.when, page[0].id, last.id).await?;
+        let mut existing_page = app
+            .store
+            .deliveries_in_range(date, page[0].id, last.id)
+            .await?;
+        // Weekly subscribers get the week's papers, daily ones the lookback's.
+        let weekly_window =
+            |sub: &Subscriber| lookback < WEEK_DAYS && selected.weekly.contains(&sub.id);
+        let fresh = |sub: &Subscriber| {
+            selected.due.contains(&sub.id) && !existing_page.contains_key(&sub.id)
+        };
+        let sent_page = app
+            .store
+            .already_sent_in_range(page[0].id, last.id, &run_ids)
+            .await?;
+        let mut plans = plan_page(
+            app,
+            &mut matcher,
+            &papers,
+            &page,
+            |sub| fresh(sub) && !weekly_window(sub),
+            |sub| sent_page.get(&sub.id).unwrap_or(&no_history),
+        )
+        .into_iter();
+        let week_plans = if page.iter().any(|s| fresh(s) && weekly_window(s)) {
+            if week.is_none() {
+                week = Some(Window::load(app, date, WEEK_DAYS).await?);
+            }
+            let w = week.as_mut().expect("loaded just above");
+            let week_sent = app
+                .store
+                .already_sent_in_range(page[0].id, last.id, &w.ids)
+                .await?;
+            plan_page(
+                app,
+                &mut w.matcher,
+                &w.papers,
+                &page,
+                |sub| fresh(sub) && weekly_window(sub),
+                |sub| week_sent.get(&sub.id).unwrap_or(&no_history),
+            )
+        } else {
+            Vec::new()
+        };
+        let mut week_plans = week_plans.into_iter();
         let mut jobs = Vec::new();
+        let mut planned = Vec::new();
+        let mut week_planned = Vec::new();
         for sub in page {
+            let plan = plans.next().flatten();
+            let week_plan = week_plans.next().flatten();
             report.subscribers += 1;
             progress.inc(1);
             let is_due = selected.due.contains(&sub.id);
@@ -120,7 +171,7 @@ pub async fn run_digest(
             if !is_due && options.when != When::Manual {
                 continue;
             }
-            if let Some(existing) = app.store.delivery_for(sub.id, date).await? {
+            if let Some(existing) = existing_page.remove(&sub.id) {
                 if existing.status.is_unfinished() && !options.dry_run {
                     jobs.push(resume_job(app, existing, sub, &papers, &index).await?);
                 } else {
@@ -132,21 +183,16 @@ pub async fn run_digest(
             if !is_due {
                 continue;
             }
-            // Weekly subscribers get the week's papers, daily ones the lookback's.
-            let (papers, matcher) = if lookback < WEEK_DAYS && selected.weekly.contains(&sub.id) {
-                if week.is_none() {
-                    week = Some(load_window(app, date, WEEK_DAYS).await?);
-                }
-                let (papers, matcher) = week.as_mut().expect("loaded just above");
-                (&papers[..], matcher)
-            } else {
-                (&papers[..], &mut matcher)
-            };
-            let Some((kept, more)) = plan_for(app, matcher, papers, &sub).await? else {
+            let weekly = weekly_window(&sub);
+            let Some((kept, more)) = (if weekly { week_plan } else { plan }) else {
                 continue;
             };
             report.matched += 1;
             if options.dry_run {
+                let papers = match (&week, weekly) {
+                    (Some(w), true) => &w.papers[..],
+                    _ => &papers[..],
+                };
                 report.plans.push(PlannedDigest {
                     email: sub.email.to_string(),
                     papers: kept
@@ -162,13 +208,30 @@ pub async fn run_digest(
                 });
                 continue;
             }
-            if let Some(job) = reserve(app, date, sub, papers, kept, more, now).await? {
-                jobs.push(job);
+            let entry = batch::Planned { sub, kept, more };
+            if weekly {
+                week_planned.push(entry);
             } else {
-                report.already_done += 1;
+                planned.push(entry);
             }
         }
-        send_jobs(app, jobs, &mut report).await;
+        let reserved =
+            batch::reserve_page(app, date, &papers, &index, planned, now, &mut report).await?;
+        jobs.extend(reserved);
+        if let (Some(w), false) = (&week, week_planned.is_empty()) {
+            let reserved = batch::reserve_page(
+                app,
+                date,
+                &w.papers,
+                &w.index,
+                week_planned,
+                now,
+                &mut report,
+            )
+            .await?;
+            jobs.extend(reserved);
+        }
+        sender.send_jobs(jobs, &mut report).await;
     }
     progress.finish_and_clear();
     tracing::info!(
@@ -191,20 +254,37 @@ pub async fn run_digest(
 /// earlier digest already carried).
 const WEEK_DAYS: i64 = 7;
 
-/// The papers of `date` and the `days` before it, in mail order, and their matcher.
-async fn load_window(
-    app: &App,
-    date: NaiveDate,
-    days: i64,
-) -> anyhow::Result<(Vec<Paper>, Matcher)> {
-    let mut papers = app
-        .store
-        .papers_between(date - Duration::days(days), date)
-        .await
-        .context("loading the week's papers")?;
-    plan::sort_for_mail(&mut papers);
-    let matcher = Matcher::new(&papers);
-    Ok((papers, matcher))
+/// The papers of `date` and the `days` before it, in mail order, with
+/// their matcher and lookups.
+struct Window {
+    papers: Vec<Paper>,
+    matcher: Matcher,
+    ids: Vec<PaperId>,
+    index: HashMap<PaperId, usize>,
+}
+
+impl Window {
+    async fn load(app: &App, date: NaiveDate, days: i64) -> anyhow::Result<Window> {
+        let mut papers = app
+            .store
+            .papers_between(date - Duration::days(days), date)
+            .await
+            .context("loading the week's papers")?;
+        plan::sort_for_mail(&mut papers);
+        let matcher = Matcher::new(&papers);
+        let ids: Vec<PaperId> = papers.iter().map(|p| p.id.clone()).collect();
+        let index = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (id.clone(), i))
+            .collect();
+        Ok(Window {
+            papers,
+            matcher,
+            ids,
+            index,
+        })
+    }
 }
 
 /// Which subscribers of one page get the digest for `date` in this run.
@@ -248,6 +328,7 @@ pub async fn resume_unfinished(
 ) -> anyhow::Result<DigestReport> {
     let mut report = DigestReport::default();
     let unfinished = app.store.unfinished_deliveries(since, now).await?;
+    let sender = batch::Sender::new(app).await?;
     for chunk in unfinished.chunks(PAGE as usize) {
         let mut jobs = Vec::with_capacity(chunk.len());
         for delivery in chunk {
@@ -257,7 +338,7 @@ pub async fn resume_unfinished(
             }
             jobs.push(resume_job(app, delivery.clone(), sub, &[], &HashMap::new()).await?);
         }
-        send_jobs(app, jobs, &mut report).await;
+        sender.send_jobs(jobs, &mut report).await;
     }
     if report.sent + report.deferred + report.failed > 0 {
         tracing::info!(
@@ -270,6 +351,30 @@ pub async fn resume_unfinished(
     Ok(report)
 }
 
+/// Plans the digests of a page of subscribers ([`plan::plan_page`]), in
+/// page order: `None` for a subscriber `wanted` leaves out or with no
+/// digest due. `sent` gives each subscriber's papers already sent.
+fn plan_page<'p>(
+    app: &App,
+    matcher: &mut Matcher,
+    papers: &[Paper],
+    page: &'p [Subscriber],
+    wanted: impl Fn(&Subscriber) -> bool,
+    sent: impl Fn(&Subscriber) -> &'p HashSet<PaperId>,
+) -> Vec<Option<(Vec<PlannedPaper>, usize)>> {
+    let topics: Vec<&[crate::store::Topic]> = page.iter().map(|s| s.topics.as_slice()).collect();
+    let compiled = plan::plan_page(matcher, &topics);
+    page.iter()
+        .zip(compiled)
+        .map(|(sub, (topics, candidates))| {
+            if !wanted(sub) {
+                return None;
+            }
+            finish_plan(app, matcher, papers, sub, &topics, &candidates, sent(sub))
+        })
+        .collect()
+}
+
 /// Plans one subscriber's digest against the run's papers: `None` when no
 /// digest is due (nothing new matched and `send_empty` is off).
 async fn plan_for(
@@ -279,27 +384,47 @@ async fn plan_for(
     sub: &Subscriber,
 ) -> anyhow::Result<Option<(Vec<PlannedPaper>, usize)>> {
     let topics = CompiledTopics::compile(matcher, &sub.topics);
+    let candidates = plan::candidate_sets(&topics);
+    let ids: Vec<&PaperId> = candidates.iter().map(|(i, _)| &papers[i].id).collect();
+    let sent = app.store.already_sent(sub.id, &ids).await?;
+    Ok(finish_plan(
+        app,
+        matcher,
+        papers,
+        sub,
+        &topics,
+        &candidates,
+        &sent,
+    ))
+}
+
+fn finish_plan(
+    app: &App,
+    matcher: &Matcher,
+    papers: &[Paper],
+    sub: &Subscriber,
+    topics: &CompiledTopics,
+    candidates: &plan::Candidates,
+    sent: &HashSet<PaperId>,
+) -> Option<(Vec<PlannedPaper>, usize)> {
     for (topic, err) in &topics.invalid {
         tracing::warn!(subscriber.id = sub.id, topic.position = topic.position, error = %err, "skipping a topic whose query does not parse");
     }
-    let candidates = plan::candidates(matcher, papers, &topics);
     if candidates.is_empty() && !app.settings.digest.send_empty {
-        return Ok(None);
+        return None;
     }
-    let ids: Vec<&PaperId> = candidates.iter().map(|c| &papers[c.paper].id).collect();
-    let sent = app.store.already_sent(sub.id, &ids).await?;
-    let (kept, more) = plan::finish(
+    let (kept, more) = plan::finish_sets(
         matcher,
         papers,
-        &topics,
+        topics,
         candidates,
-        &sent,
+        sent,
         app.settings.digest.max_papers,
     );
     if kept.is_empty() && !app.settings.digest.send_empty {
-        return Ok(None);
+        return None;
     }
-    Ok(Some((kept, more)))
+    Some((kept, more))
 }
 
 /// Renders what `sub` would get for `date` without reserving or sending:
@@ -320,7 +445,11 @@ pub async fn preview(
         ) {
             days = days.max(WEEK_DAYS);
         }
-        let (papers, mut matcher) = load_window(app, date, days).await?;
+        let Window {
+            papers,
+            mut matcher,
+            ..
+        } = Window::load(app, date, days).await?;
         let Some((kept, more)) = plan_for(app, &mut matcher, &papers, &sub).await? else {
             return Ok(None);
         };
@@ -355,62 +484,9 @@ pub async fn preview(
     ))
 }
 
-async fn reserve(
-    app: &App,
-    date: NaiveDate,
-    sub: Subscriber,
-    papers: &[Paper],
-    kept: Vec<PlannedPaper>,
-    more: usize,
-    now: DateTime<Utc>,
-) -> anyhow::Result<Option<Job>> {
-    let message_id = mail::message_id(
-        mail::EmailKind::Digest,
-        date,
-        sub.id,
-        &app.settings.mail_domain(),
-    );
-    let ledger: Vec<(PaperId, i64)> = kept
-        .iter()
-        .map(|p| (papers[p.paper].id.clone(), p.topic_position))
-        .collect();
-    let reservation = app
-        .store
-        .reserve_delivery(sub.id, date, &message_id, &ledger, more as i64, now)
-        .await
-        .context("reserving a delivery")?;
-    Ok(match reservation {
-        None => None,
-        Some(Reservation::New(delivery)) => {
-            // Another run may have claimed some papers in between; keep only ours.
-            let ours: HashSet<PaperId> = app
-                .store
-                .delivery_papers(delivery.id)
-                .await?
-                .into_iter()
-                .map(|(id, _)| id)
-                .collect();
-            let papers = kept
-                .into_iter()
-                .filter(|p| ours.contains(&papers[p.paper].id))
-                .map(|p| (papers[p.paper].clone(), p.topic_position, p.matched))
-                .collect();
-            Some(Job {
-                delivery,
-                subscriber: sub,
-                papers,
-            })
-        }
-        Some(Reservation::Existing(d)) if d.status.is_unfinished() => {
-            Some(resume_job(app, d, sub, papers, &HashMap::new()).await?)
-        }
-        Some(Reservation::Existing(_)) => None,
-    })
-}
-
 /// Rebuilds an unfinished delivery from its ledger rows, re-explaining the
 /// matches against the subscriber's current topics.
-async fn resume_job(
+pub(super) async fn resume_job(
     app: &App,
     delivery: Delivery,
     subscriber: Subscriber,
@@ -464,28 +540,7 @@ async fn resume_job(
     })
 }
 
-async fn send_jobs(app: &App, jobs: Vec<Job>, report: &mut DigestReport) {
-    let concurrency = app.settings.digest.concurrency;
-    let mut results = futures::stream::iter(jobs.into_iter().map(|job| send_one(app, job)))
-        .buffer_unordered(concurrency);
-    while let Some(outcome) = results.next().await {
-        match outcome {
-            Ok(Outcome::Sent) => report.sent += 1,
-            Ok(Outcome::Deferred) => report.deferred += 1,
-            Ok(Outcome::Failed) => report.failed += 1,
-            Ok(Outcome::ClaimedElsewhere) => report.already_done += 1,
-            Err(e) => {
-                report.deferred += 1;
-                tracing::error!(
-                    error = format!("{e:#}"),
-                    "a digest could not be sent or recorded"
-                );
-            }
-        }
-    }
-}
-
-enum Outcome {
+pub(super) enum Outcome {
     Sent,
     Deferred,
     Failed,
@@ -493,43 +548,19 @@ enum Outcome {
     ClaimedElsewhere,
 }
 
-/// Claims the delivery for this run (see [`crate::store::Store::claim_delivery`]).
-/// A delivery left `sending` is taken over only when the process that
-/// claimed it is gone (killed mid-send); a live one is still sending it.
-async fn claim(app: &App, delivery: &Delivery, now: DateTime<Utc>) -> anyhow::Result<bool> {
-    if delivery.status == DeliveryStatus::Sending {
-        if let Some(owner) = app.store.delivery_owner(delivery.id).await? {
-            if super::owner::is_alive(&owner) {
-                return Ok(false);
-            }
-        }
-    }
-    Ok(app
-        .store
-        .claim_delivery(
-            delivery.id,
-            delivery.status,
-            delivery.attempts,
-            super::owner::this_process(),
-            now,
-        )
-        .await?)
-}
-
-async fn send_one(app: &App, job: Job) -> anyhow::Result<Outcome> {
-    let now = Utc::now();
-    let email = build_email(app, &job, now)?;
+/// Sends one claimed digest and records a failure; a digest the server
+/// accepted is `Sent`, and the caller records it (see [`batch::send_jobs`]).
+pub(super) async fn send_one(
+    app: &App,
+    job: &Job,
+    email: &OutgoingEmail,
+) -> anyhow::Result<Outcome> {
     let id = job.delivery.id;
-    if !claim(app, &job.delivery, now).await? {
-        tracing::debug!(delivery.id = id, "digest claimed by another run");
-        return Ok(Outcome::ClaimedElsewhere);
-    }
     let started = Instant::now();
-    let result = app.mailer.send(&email).await;
+    let result = app.mailer.send(email).await;
     let now = Utc::now();
     match result {
         Ok(()) => {
-            app.store.mark_sent(id, now).await?;
             tracing::debug!(
                 subscriber.id = job.subscriber.id,
                 delivery.id = id,
@@ -587,7 +618,11 @@ async fn send_one(app: &App, job: Job) -> anyhow::Result<Outcome> {
     }
 }
 
-fn build_email(app: &App, job: &Job, now: DateTime<Utc>) -> anyhow::Result<OutgoingEmail> {
+pub(super) fn build_email(
+    app: &App,
+    job: &Job,
+    now: DateTime<Utc>,
+) -> anyhow::Result<OutgoingEmail> {
     let view = digest_view(app, job, now);
     let rendered = render::render_digest(&view).context("rendering a digest")?;
     let unsubscribe =

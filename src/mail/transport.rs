@@ -13,6 +13,7 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use super::dkim::DkimSigner;
 use super::latency::{LatencySeries, SendLatency, SendOutcome};
 use super::message::{Composer, OutgoingEmail};
+use super::pool::{NoDelayPool, PoolError};
 use super::settings::{redact_url, MailSettings, TransportKind};
 use super::{MailError, SendError};
 
@@ -38,6 +39,8 @@ pub struct SmtpMailer {
     /// hold a run forever.
     send_timeout: Duration,
     composer: Composer,
+    /// Connections with Nagle off (see [`super::pool`]); `None` for smtps://.
+    nodelay: Option<Arc<NoDelayPool>>,
     /// `host:port`, for error messages; never the credentials.
     server: String,
     retries: u32,
@@ -228,13 +231,19 @@ impl SmtpMailer {
             password = Some(secret.trim_end_matches(['\r', '\n']).to_string());
         }
 
+        let tls_for_pool = tls.clone();
         let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host.clone())
             .port(port)
             .tls(tls)
             .timeout(Some(Duration::from_secs(settings.timeout_secs)))
             .pool_config(PoolConfig::new().max_size(settings.pool_size));
+        let mut credentials = None;
         match (user.is_empty(), password) {
-            (false, Some(pw)) => builder = builder.credentials(Credentials::new(user, pw)),
+            (false, Some(pw)) => {
+                let c = Credentials::new(user, pw);
+                builder = builder.credentials(c.clone());
+                credentials = Some(c);
+            }
             (true, Some(_)) => {
                 return Err(MailError::Config {
                     key: "mail.smtp_url",
@@ -252,7 +261,17 @@ impl SmtpMailer {
             (true, None) => {}
         }
         let first = builder.clone().build();
+        let nodelay = NoDelayPool::new(
+            host.clone(),
+            port,
+            tls_for_pool,
+            credentials,
+            Duration::from_secs(settings.timeout_secs),
+            settings.pool_size,
+        )
+        .map(Arc::new);
         Ok(SmtpMailer {
+            nodelay,
             transport: Arc::new(RwLock::new(first)),
             rebuild: Arc::new(move || builder.clone().build()),
             send_timeout: Duration::from_secs(settings.timeout_secs.saturating_mul(2).max(1)),
@@ -272,6 +291,9 @@ impl SmtpMailer {
     }
 
     fn reset_pool(&self) {
+        if let Some(pool) = &self.nodelay {
+            pool.clear();
+        }
         let fresh = (self.rebuild)();
         *self.transport.write().unwrap_or_else(|e| e.into_inner()) = fresh;
     }
@@ -287,20 +309,32 @@ impl SmtpMailer {
         let mut attempt = 0u32;
         loop {
             let transport = self.current();
+            let sent = async {
+                match &self.nodelay {
+                    Some(pool) => pool.send(message.envelope(), &message.formatted()).await,
+                    None => transport
+                        .send(message.clone())
+                        .await
+                        .map(|_| ())
+                        .map_err(PoolError::Smtp),
+                }
+            };
             let started = std::time::Instant::now();
-            let result =
-                tokio::time::timeout(self.send_timeout, transport.send(message.clone())).await;
+            let result = tokio::time::timeout(self.send_timeout, sent).await;
             let outcome = match &result {
-                Ok(Ok(_)) => SendOutcome::Ok,
-                Ok(Err(e)) if matches!(classify(e), SendError::Permanent { .. }) => {
+                Ok(Ok(())) => SendOutcome::Ok,
+                Ok(Err(PoolError::Smtp(e)))
+                    if matches!(classify(e), SendError::Permanent { .. }) =>
+                {
                     SendOutcome::Permanent
                 }
                 _ => SendOutcome::Transient,
             };
             self.latency.record(outcome, started.elapsed());
             let error = match result {
-                Ok(Ok(_)) => return Ok(()),
-                Ok(Err(e)) => classify(&e),
+                Ok(Ok(())) => return Ok(()),
+                Ok(Err(PoolError::Smtp(e))) => classify(&e),
+                Ok(Err(PoolError::Connect(reason))) => SendError::Transient { code: None, reason },
                 Err(_) => {
                     self.reset_pool();
                     SendError::Transient {

@@ -5,9 +5,58 @@
 //! marks `test time`). Output spans always concatenate back to the input
 //! byte for byte; this module never alters or escapes text.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use super::matcher::MatchedTerm;
 use super::query::{Field, Term};
-use super::text::{tokenize, EnglishStemmer};
+use super::text::{tokenize, EnglishStemmer, Token};
+
+/// A text's tokens and their stems (or folded forms, for a field that is
+/// not stemmed).
+struct Prepared {
+    tokens: Vec<Token>,
+    stems: Vec<String>,
+}
+
+/// Texts tokenised and stemmed recently: a digest run highlights the same
+/// few hundred abstracts for every subscriber, and stemming them each time
+/// cost more than rendering the rest of the mail. Bounded; cleared when full.
+type PreparedCache = HashMap<(bool, Box<str>), Arc<Prepared>>;
+static PREPARED: Mutex<Option<PreparedCache>> = Mutex::new(None);
+const PREPARED_MAX: usize = 2048;
+
+fn prepared(text: &str, stemmed: bool) -> Arc<Prepared> {
+    let key = (stemmed, Box::<str>::from(text));
+    if let Some(hit) = PREPARED
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+        .and_then(|m| m.get(&key))
+    {
+        return hit.clone();
+    }
+    let stemmer = EnglishStemmer::new();
+    let tokens = tokenize(text);
+    let stems = tokens
+        .iter()
+        .map(|t| {
+            if stemmed {
+                stemmer.stem(&t.folded)
+            } else {
+                t.folded.clone()
+            }
+        })
+        .collect();
+    let fresh = Arc::new(Prepared { tokens, stems });
+    let mut cache = PREPARED.lock().unwrap_or_else(|e| e.into_inner());
+    let map = cache.get_or_insert_with(HashMap::new);
+    if map.len() >= PREPARED_MAX {
+        map.clear();
+    }
+    map.insert(key, fresh.clone());
+    fresh
+}
 
 /// A run of the original text, marked when it is part of a matched term.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,26 +99,14 @@ pub fn highlight(text: &str, terms: &[MatchedTerm], field: Field) -> Vec<Span> {
 /// Sorted, disjoint byte ranges of `text` to mark.
 fn hit_ranges(text: &str, terms: &[MatchedTerm], field: Field) -> Vec<(usize, usize)> {
     let mut ranges = Vec::new();
-    let mut tokens = None;
-    let mut stems: Option<Vec<String>> = None;
+    let mut text_prepared: Option<Arc<Prepared>> = None;
     let stemmer = EnglishStemmer::new();
     for m in terms {
         match &m.term {
             Term::Text { scope, words } if scope.covers(field) && !words.is_empty() => {
-                let tokens = tokens.get_or_insert_with(|| tokenize(text));
                 let stemmed = field.is_stemmed();
-                let stems = stems.get_or_insert_with(|| {
-                    tokens
-                        .iter()
-                        .map(|t| {
-                            if stemmed {
-                                stemmer.stem(&t.folded)
-                            } else {
-                                t.folded.clone()
-                            }
-                        })
-                        .collect()
-                });
+                let p = text_prepared.get_or_insert_with(|| prepared(text, stemmed));
+                let (tokens, stems) = (&p.tokens, &p.stems);
                 let wanted: Vec<String> = words
                     .iter()
                     .map(|w| {

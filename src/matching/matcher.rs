@@ -328,7 +328,15 @@ pub struct Matcher {
     /// Every distinct topic text compiled through [`Matcher::compile_text`]:
     /// subscribers share topic texts, and parsing costs as much as
     /// compiling and matching, so a run parses each text once.
-    by_text: TermMap<Box<str>, Result<Arc<CompiledQuery>, QueryError>>,
+    by_text: TermMap<Box<str>, Result<MatchedText, QueryError>>,
+}
+
+/// A topic text compiled through the per-run cache, with the papers it
+/// matches (evaluated once per run, not once per subscriber).
+#[derive(Debug, Clone)]
+pub struct MatchedText {
+    pub query: Arc<CompiledQuery>,
+    pub papers: Arc<PaperSet>,
 }
 
 impl Matcher {
@@ -398,10 +406,23 @@ impl Matcher {
     /// Parses and compiles a topic's query text, or returns the program (or
     /// the parse error) cached for the same text earlier in this run.
     pub fn compile_text(&mut self, text: &str) -> Result<Arc<CompiledQuery>, QueryError> {
+        self.match_text(text).map(|m| m.query)
+    }
+
+    /// [`Matcher::compile_text`] with the papers the text matches, both
+    /// cached per distinct text for the rest of the run.
+    pub fn match_text(&mut self, text: &str) -> Result<MatchedText, QueryError> {
         if let Some(hit) = self.by_text.get(text) {
             return hit.clone();
         }
-        let compiled = Query::parse(text).map(|q| Arc::new(self.compile(&q)));
+        let compiled = Query::parse(text).map(|q| {
+            let query = self.compile(&q);
+            let papers = Arc::new(self.matches(&query));
+            MatchedText {
+                query: Arc::new(query),
+                papers,
+            }
+        });
         self.by_text.insert(text.into(), compiled.clone());
         compiled
     }

@@ -81,7 +81,8 @@ pub enum Reservation {
     Existing(Delivery),
 }
 
-const DELIVERY_COLUMNS: &str = "id, subscriber_id, digest_date, status, message_id, paper_count, \
+pub(super) const DELIVERY_COLUMNS: &str =
+    "id, subscriber_id, digest_date, status, message_id, paper_count, \
     more_count, attempts, last_error, smtp_code, next_attempt_at, created_at, sent_at";
 
 impl Store {
@@ -266,7 +267,7 @@ impl Store {
         retry_at: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> DbResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let changed = sqlx::query(
             "UPDATE deliveries SET status = 'deferred', last_error = ?, next_attempt_at = ?, updated_at = ?
              WHERE id = ? AND status <> 'sent'",
@@ -298,7 +299,7 @@ impl Store {
         streak: Option<u32>,
         now: DateTime<Utc>,
     ) -> DbResult<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let changed = sqlx::query(
             "UPDATE deliveries SET status = 'failed', smtp_code = ?, last_error = ?, next_attempt_at = NULL,
                  updated_at = ? WHERE id = ? AND status NOT IN ('sent', 'failed')",
@@ -342,7 +343,7 @@ impl Store {
     }
 }
 
-fn delivery_from_row(r: &sqlx::sqlite::SqliteRow) -> DbResult<Delivery> {
+pub(super) fn delivery_from_row(r: &sqlx::sqlite::SqliteRow) -> DbResult<Delivery> {
     let opt_ts = |col: &str| -> DbResult<Option<DateTime<Utc>>> {
         r.get::<Option<String>, _>(col)
             .as_deref()

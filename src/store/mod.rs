@@ -6,6 +6,7 @@
 //! Idempotency comes from constraints (`UNIQUE`, `ON CONFLICT`), never from
 //! read-then-write checks. Callers get domain types back, not rows.
 
+mod batch;
 mod bounces;
 mod claims;
 mod deliveries;
@@ -24,6 +25,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
+pub use batch::{BatchReservation, ClaimRequest, NewReservation};
 pub use bounces::{BounceCounts, BounceKind};
 pub use deliveries::{Delivery, DeliveryStatus, Reservation};
 pub use maintenance::BackupReport;

@@ -276,7 +276,23 @@ async fn a_run_killed_half_way_and_restarted_sends_each_digest_exactly_once() {
         .unwrap();
     let before = env.smtp.wait_for(4, Duration::from_secs(20)).await;
     assert_eq!(before.len(), 4);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Kill once the four accepted digests are recorded as sent: a kill
+    // between the server's 250 and that record is the one window where a
+    // resend (same Message-ID) cannot be avoided, tested elsewhere.
+    let app = env.app().await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let counts = app.store.delivery_counts(hf_day()).await.unwrap();
+        let sent = counts
+            .iter()
+            .find(|(s, _)| *s == DeliveryStatus::Sent)
+            .map_or(0, |c| c.1);
+        if sent >= 4 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{counts:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     child.kill().unwrap();
     child.wait().unwrap();
     assert_eq!(

@@ -17,6 +17,7 @@ mod digest;
 mod env;
 mod fetch;
 mod fuzz;
+mod limits;
 mod load;
 mod notify;
 mod ops;

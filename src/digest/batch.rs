@@ -1,0 +1,423 @@
+//! Reserving, claiming and recording a page of digests with few write
+//! transactions, while the messages themselves go out concurrently.
+//!
+//! The order per digest is the one-at-a-time protocol's: reserved with its
+//! papers (`pending`), claimed (`sending`, owned by this process) before its
+//! DATA, marked `sent` after the server accepted it. What changes is that a
+//! page's reservations share one transaction, claims are made for a chunk of
+//! digests at a time just before they are sent, and `sent` marks are
+//! written together as soon as no other send has finished (so a digest the
+//! server accepted is recorded within milliseconds, never held back for a
+//! batch to fill).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use anyhow::Context as _;
+use chrono::{DateTime, NaiveDate, Utc};
+use futures::stream::FuturesUnordered;
+use futures::{FutureExt as _, StreamExt as _};
+
+use super::limits::{self, Budget, SendLimits};
+use super::plan::PlannedPaper;
+use super::run::{build_email, resume_job, send_one, DigestReport, Job, Outcome};
+use crate::app::App;
+use crate::domain::{Paper, PaperId};
+use crate::mail::{self, OutgoingEmail};
+use crate::store::{BatchReservation, ClaimRequest, DeliveryStatus, NewReservation, Subscriber};
+
+/// Digests claimed per write transaction.
+const CLAIM_CHUNK: usize = 32;
+/// Most `sent` marks held before they are written even under full load.
+const MARK_BATCH: usize = 256;
+
+/// A subscriber's planned digest, not yet reserved.
+pub(super) struct Planned {
+    pub sub: Subscriber,
+    pub kept: Vec<PlannedPaper>,
+    pub more: usize,
+}
+
+/// Reserves a page of planned digests in one transaction and returns the
+/// jobs to send: the new digests with the papers this run put in their
+/// ledger, and digests an earlier run left unfinished. Digests that need
+/// nothing sent count as already done.
+pub(super) async fn reserve_page(
+    app: &App,
+    date: NaiveDate,
+    papers: &[Paper],
+    index: &HashMap<PaperId, usize>,
+    planned: Vec<Planned>,
+    now: DateTime<Utc>,
+    report: &mut DigestReport,
+) -> anyhow::Result<Vec<Job>> {
+    if planned.is_empty() {
+        return Ok(Vec::new());
+    }
+    let domain = app.settings.mail_domain();
+    let batch: Vec<NewReservation> = planned
+        .iter()
+        .map(|p| NewReservation {
+            subscriber_id: p.sub.id,
+            message_id: mail::message_id(mail::EmailKind::Digest, date, p.sub.id, &domain),
+            papers: p
+                .kept
+                .iter()
+                .map(|k| (papers[k.paper].id.clone(), k.topic_position))
+                .collect(),
+            more_count: p.more as i64,
+        })
+        .collect();
+    let reserved = app
+        .store
+        .reserve_deliveries(date, &batch, now)
+        .await
+        .context("reserving deliveries")?;
+    let mut jobs = Vec::with_capacity(planned.len());
+    for (p, r) in planned.into_iter().zip(reserved) {
+        match r {
+            BatchReservation::New { delivery, kept } => {
+                // Another run may have claimed some papers in between; keep only ours.
+                let papers = p
+                    .kept
+                    .into_iter()
+                    .zip(kept)
+                    .filter(|(_, ours)| *ours)
+                    .map(|(k, _)| (papers[k.paper].clone(), k.topic_position, k.matched))
+                    .collect();
+                jobs.push(Job {
+                    delivery,
+                    subscriber: p.sub,
+                    papers,
+                });
+            }
+            BatchReservation::Existing => match app.store.delivery_for(p.sub.id, date).await? {
+                Some(d) if d.status.is_unfinished() => {
+                    jobs.push(resume_job(app, d, p.sub, papers, index).await?);
+                }
+                _ => report.already_done += 1,
+            },
+            BatchReservation::Nothing => report.already_done += 1,
+        }
+    }
+    Ok(jobs)
+}
+
+/// A job ready for DATA: claimed by this run, its message built.
+struct Claimed {
+    job: Job,
+    email: OutgoingEmail,
+}
+
+/// What preparing one job gave.
+enum Prepared {
+    Send(Box<Claimed>),
+    /// Settled without sending (claimed elsewhere, or deferred by a limit).
+    Done(Outcome),
+}
+
+/// Sends a run's digests: `[digest] concurrency` messages in flight, under
+/// the run's sending limits (`max_per_second`, `domain_limits`), which last
+/// for the whole run.
+pub(super) struct Sender<'a> {
+    app: &'a App,
+    limits: Mutex<SendLimits>,
+}
+
+impl<'a> Sender<'a> {
+    /// Sets up the run's limits; a domain's budget starts from what was sent
+    /// to it in the last minute and hour, by this run or earlier ones.
+    pub(super) async fn new(app: &'a App) -> anyhow::Result<Sender<'a>> {
+        let settings = &app.settings.digest;
+        let now = Instant::now();
+        let mut limits = SendLimits::new(settings.max_per_second, &settings.domain_limits, now);
+        let domains: Vec<String> = limits.limited_domains().map(str::to_owned).collect();
+        let wall = Utc::now();
+        for domain in domains {
+            let minute = app
+                .store
+                .digests_to_domain_since(&domain, wall - chrono::Duration::minutes(1))
+                .await
+                .context("counting recent digests per domain")?;
+            let hour = app
+                .store
+                .digests_to_domain_since(&domain, wall - chrono::Duration::hours(1))
+                .await
+                .context("counting recent digests per domain")?;
+            limits.already_sent(&domain, minute, hour, now);
+        }
+        Ok(Sender {
+            app,
+            limits: Mutex::new(limits),
+        })
+    }
+
+    fn limits(&self) -> std::sync::MutexGuard<'_, SendLimits> {
+        self.limits.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Sends `jobs`, claiming them a chunk at a time just before they go and
+    /// recording each outcome in `report`.
+    pub(super) async fn send_jobs(&self, jobs: Vec<Job>, report: &mut DigestReport) {
+        let concurrency = self.app.settings.digest.concurrency.max(1);
+        let mut jobs = jobs.into_iter().peekable();
+        let mut ready: VecDeque<anyhow::Result<Prepared>> = VecDeque::new();
+        let mut in_flight = FuturesUnordered::new();
+        let mut finished: Vec<(i64, anyhow::Result<Outcome>)> = Vec::new();
+        let mut sent: Vec<i64> = Vec::new();
+        loop {
+            while in_flight.len() < concurrency {
+                if ready.is_empty() && jobs.peek().is_some() {
+                    let chunk: Vec<Job> = jobs.by_ref().take(CLAIM_CHUNK).collect();
+                    let claimed =
+                        polling(&mut in_flight, &mut finished, self.claim_chunk(chunk)).await;
+                    ready.extend(claimed);
+                }
+                match ready.pop_front() {
+                    Some(Ok(Prepared::Send(c))) => in_flight.push(self.send_claimed(*c)),
+                    Some(Ok(Prepared::Done(outcome))) => tally(0, Ok(outcome), &mut sent, report),
+                    Some(Err(e)) => tally(0, Err(e), &mut sent, report),
+                    None => break,
+                }
+            }
+            for (id, outcome) in finished.drain(..) {
+                tally(id, outcome, &mut sent, report);
+            }
+            if in_flight.is_empty() {
+                break;
+            }
+            // Write the marks whenever no other send has finished yet.
+            let next = match in_flight.next().now_or_never() {
+                Some(next) => next,
+                None => {
+                    let flush = self.flush_sent(&mut sent, report);
+                    polling(&mut in_flight, &mut finished, flush).await;
+                    for (id, outcome) in finished.drain(..) {
+                        tally(id, outcome, &mut sent, report);
+                    }
+                    if in_flight.is_empty() {
+                        continue;
+                    }
+                    in_flight.next().await
+                }
+            };
+            if let Some((id, outcome)) = next {
+                tally(id, outcome, &mut sent, report);
+                if sent.len() >= MARK_BATCH {
+                    let flush = self.flush_sent(&mut sent, report);
+                    polling(&mut in_flight, &mut finished, flush).await;
+                }
+            }
+        }
+        self.flush_sent(&mut sent, report).await;
+    }
+
+    /// Sends one claimed digest under the global pace.
+    async fn send_claimed(&self, c: Claimed) -> (i64, anyhow::Result<Outcome>) {
+        let wait = self.limits().pace(Instant::now());
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+        let id = c.job.delivery.id;
+        (id, send_one(self.app, &c.job, &c.email).await)
+    }
+
+    /// Records the accepted digests as sent, in one transaction.
+    async fn flush_sent(&self, sent: &mut Vec<i64>, report: &mut DigestReport) {
+        if sent.is_empty() {
+            return;
+        }
+        match self.app.store.mark_sent_many(sent, Utc::now()).await {
+            Ok(()) => report.sent += sent.len(),
+            Err(e) => {
+                // Accepted by the server but not recorded: left `sending`,
+                // owned by this process, so a later run resends them (the
+                // same Message-ID) rather than never.
+                report.deferred += sent.len();
+                tracing::error!(
+                    error = format!("{e:#}"),
+                    digests = sent.len(),
+                    "sent digests could not be recorded"
+                );
+            }
+        }
+        sent.clear();
+    }
+
+    /// Builds each job's message, defers those whose recipient domain has no
+    /// budget left, then claims the rest in one transaction. A digest left
+    /// `sending` by a process that is still alive is not taken.
+    async fn claim_chunk(&self, chunk: Vec<Job>) -> Vec<anyhow::Result<Prepared>> {
+        let app = self.app;
+        let now = Utc::now();
+        let mut out: Vec<anyhow::Result<Prepared>> = Vec::with_capacity(chunk.len());
+        let mut to_claim: Vec<Claimed> = Vec::with_capacity(chunk.len());
+        let emails = build_emails(app, &chunk, now);
+        for (job, email) in chunk.into_iter().zip(emails) {
+            let email = match email {
+                Ok(email) => email,
+                Err(e) => {
+                    out.push(Err(e));
+                    continue;
+                }
+            };
+            if job.delivery.status == DeliveryStatus::Sending {
+                match app.store.delivery_owner(job.delivery.id).await {
+                    Ok(Some(owner)) if super::owner::is_alive(&owner) => {
+                        tracing::debug!(
+                            delivery.id = job.delivery.id,
+                            "digest claimed by another run"
+                        );
+                        out.push(Ok(Prepared::Done(Outcome::ClaimedElsewhere)));
+                        continue;
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        out.push(Err(e.into()));
+                        continue;
+                    }
+                }
+            }
+            let budget = self
+                .limits()
+                .admit(job.subscriber.email.as_str(), Instant::now());
+            if let Budget::DeferFor(wait) = budget {
+                out.push(self.defer_for_budget(&job, wait, now).await);
+                continue;
+            }
+            to_claim.push(Claimed { job, email });
+        }
+        let requests: Vec<ClaimRequest> = to_claim
+            .iter()
+            .map(|c| ClaimRequest {
+                id: c.job.delivery.id,
+                expected: c.job.delivery.status,
+                attempts: c.job.delivery.attempts,
+            })
+            .collect();
+        match app
+            .store
+            .claim_deliveries(&requests, super::owner::this_process(), now)
+            .await
+        {
+            Ok(won) => {
+                for (c, won) in to_claim.into_iter().zip(won) {
+                    if won {
+                        out.push(Ok(Prepared::Send(Box::new(c))));
+                    } else {
+                        tracing::debug!(
+                            delivery.id = c.job.delivery.id,
+                            "digest claimed by another run"
+                        );
+                        out.push(Ok(Prepared::Done(Outcome::ClaimedElsewhere)));
+                    }
+                }
+            }
+            Err(e) => {
+                let e = anyhow::Error::from(e).context("claiming deliveries");
+                for _ in &to_claim {
+                    out.push(Err(anyhow::anyhow!("{e:#}")));
+                }
+            }
+        }
+        out
+    }
+
+    /// Leaves a digest for a later run: its domain's budget is spent.
+    async fn defer_for_budget(
+        &self,
+        job: &Job,
+        wait: std::time::Duration,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Prepared> {
+        let retry_at =
+            now + chrono::Duration::from_std(wait).unwrap_or_else(|_| chrono::Duration::hours(1));
+        let domain = limits::domain_of(job.subscriber.email.as_str());
+        self.app
+            .store
+            .mark_deferred(
+                job.delivery.id,
+                None,
+                &format!("the sending budget for {domain} is spent"),
+                retry_at,
+                now,
+            )
+            .await?;
+        tracing::debug!(
+            delivery.id = job.delivery.id,
+            recipient.domain = %domain,
+            retry_in_s = wait.as_secs(),
+            "digest deferred: domain budget spent"
+        );
+        Ok(Prepared::Done(Outcome::Deferred))
+    }
+}
+
+/// Renders and builds the messages of a chunk, on two threads: rendering
+/// is most of a digest run's CPU time, and the run is otherwise one task.
+fn build_emails(app: &App, jobs: &[Job], now: DateTime<Utc>) -> Vec<anyhow::Result<OutgoingEmail>> {
+    if jobs.len() < 4 {
+        return jobs.iter().map(|j| build_email(app, j, now)).collect();
+    }
+    let (a, b) = jobs.split_at(jobs.len() / 2);
+    std::thread::scope(|scope| {
+        let other = scope.spawn(|| {
+            b.iter()
+                .map(|j| build_email(app, j, now))
+                .collect::<Vec<_>>()
+        });
+        let mut out: Vec<_> = a.iter().map(|j| build_email(app, j, now)).collect();
+        match other.join() {
+            Ok(rest) => out.extend(rest),
+            // A panic in rendering is a bug; build the rest here, so it
+            // surfaces as this thread's panic with its message.
+            Err(_) => out.extend(b.iter().map(|j| build_email(app, j, now))),
+        }
+        out
+    })
+}
+
+/// Counts one outcome; a sent digest waits in `sent` for its mark.
+/// Runs `work` (a store write) while still driving the sends in flight,
+/// keeping what they finish in `finished`. A send records its own failure in
+/// a write transaction; left unpolled halfway through it, that transaction
+/// would hold SQLite's write lock while `work` waited for it.
+async fn polling<S, T>(
+    in_flight: &mut S,
+    finished: &mut Vec<S::Item>,
+    work: impl std::future::Future<Output = T>,
+) -> T
+where
+    S: futures::Stream + Unpin + futures::stream::FusedStream,
+{
+    tokio::pin!(work);
+    loop {
+        tokio::select! {
+            biased;
+            out = &mut work => return out,
+            Some(done) = in_flight.next(), if !in_flight.is_terminated() => finished.push(done),
+        }
+    }
+}
+
+fn tally(
+    id: i64,
+    outcome: anyhow::Result<Outcome>,
+    sent: &mut Vec<i64>,
+    report: &mut DigestReport,
+) {
+    match outcome {
+        Ok(Outcome::Sent) => sent.push(id),
+        Ok(Outcome::Deferred) => report.deferred += 1,
+        Ok(Outcome::Failed) => report.failed += 1,
+        Ok(Outcome::ClaimedElsewhere) => report.already_done += 1,
+        Err(e) => {
+            report.deferred += 1;
+            tracing::error!(
+                error = format!("{e:#}"),
+                "a digest could not be sent or recorded"
+            );
+        }
+    }
+}

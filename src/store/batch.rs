@@ -1,0 +1,422 @@
+//! The send protocol's writes for a whole page of digests at once: one
+//! transaction reserves many deliveries with their ledger rows, one claims
+//! many, one marks many sent. Each row keeps exactly the guarantees of the
+//! one-at-a-time calls in `deliveries.rs` and `claims.rs`; only the number
+//! of transactions (SQLite serialises writers) changes.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use super::{day, ts, DbResult, Delivery, DeliveryStatus, Store};
+use crate::domain::PaperId;
+
+/// One digest to reserve: the arguments of [`Store::reserve_delivery`].
+#[derive(Debug, Clone)]
+pub struct NewReservation {
+    pub subscriber_id: i64,
+    pub message_id: String,
+    /// The papers in mail order, each with its topic position.
+    pub papers: Vec<(PaperId, i64)>,
+    pub more_count: i64,
+}
+
+/// What reserving one digest of a batch did.
+#[derive(Debug, Clone)]
+pub enum BatchReservation {
+    /// Reserved; `kept[i]` says whether `papers[i]` is in this digest's
+    /// ledger (false: another run put it in the subscriber's ledger first).
+    New { delivery: Delivery, kept: Vec<bool> },
+    /// A digest for this subscriber and date already exists; read it with
+    /// [`Store::delivery_for`].
+    Existing,
+    /// Every paper was already in the ledger: nothing reserved.
+    Nothing,
+}
+
+/// A claim to make: the delivery and the status and attempt count read.
+#[derive(Debug, Clone, Copy)]
+pub struct ClaimRequest {
+    pub id: i64,
+    pub expected: DeliveryStatus,
+    pub attempts: i64,
+}
+
+impl Store {
+    /// Reserves every digest of `batch` for `date` in one transaction,
+    /// answering one [`BatchReservation`] per item in order.
+    pub async fn reserve_deliveries(
+        &self,
+        date: NaiveDate,
+        batch: &[NewReservation],
+        now: DateTime<Utc>,
+    ) -> DbResult<Vec<BatchReservation>> {
+        let mut out = Vec::with_capacity(batch.len());
+        let mut tx = self.begin_write().await?;
+        for item in batch {
+            let inserted: Option<i64> = sqlx::query_scalar(
+                "INSERT INTO deliveries (subscriber_id, digest_date, status, message_id, paper_count,
+                     more_count, created_at, updated_at)
+                 VALUES (?1, ?2, 'pending', ?3, ?4, ?5, ?6, ?6)
+                 ON CONFLICT (subscriber_id, digest_date) DO NOTHING RETURNING id",
+            )
+            .bind(item.subscriber_id)
+            .bind(day(date))
+            .bind(&item.message_id)
+            .bind(item.papers.len() as i64)
+            .bind(item.more_count)
+            .bind(ts(now))
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(id) = inserted else {
+                out.push(BatchReservation::Existing);
+                continue;
+            };
+            let mut kept = Vec::with_capacity(item.papers.len());
+            for (position, (paper, topic)) in item.papers.iter().enumerate() {
+                let added = sqlx::query(
+                    "INSERT INTO sent_papers (subscriber_id, paper_id, delivery_id, position, topic_position)
+                     VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                )
+                .bind(item.subscriber_id)
+                .bind(paper.as_str())
+                .bind(id)
+                .bind(position as i64)
+                .bind(topic)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                kept.push(added == 1);
+            }
+            let count = kept.iter().filter(|k| **k).count() as i64;
+            if count == 0 && !item.papers.is_empty() {
+                // No ledger rows were added under it; the row goes alone.
+                sqlx::query("DELETE FROM deliveries WHERE id = ?")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                out.push(BatchReservation::Nothing);
+                continue;
+            }
+            if count != item.papers.len() as i64 {
+                sqlx::query("UPDATE deliveries SET paper_count = ? WHERE id = ?")
+                    .bind(count)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            out.push(BatchReservation::New {
+                delivery: Delivery {
+                    id,
+                    subscriber_id: item.subscriber_id,
+                    digest_date: date,
+                    status: DeliveryStatus::Pending,
+                    message_id: item.message_id.clone(),
+                    paper_count: count,
+                    more_count: item.more_count,
+                    attempts: 0,
+                    last_error: None,
+                    smtp_code: None,
+                    next_attempt_at: None,
+                    created_at: super::parse_ts(&ts(now))?,
+                    sent_at: None,
+                },
+                kept,
+            });
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    /// [`Store::claim_delivery`] for many deliveries in one transaction:
+    /// whether this call won each, in order.
+    pub async fn claim_deliveries(
+        &self,
+        claims: &[ClaimRequest],
+        owner: &str,
+        now: DateTime<Utc>,
+    ) -> DbResult<Vec<bool>> {
+        let mut won = Vec::with_capacity(claims.len());
+        let mut tx = self.begin_write().await?;
+        for c in claims {
+            let done = sqlx::query(
+                "UPDATE deliveries SET status = 'sending', attempts = attempts + 1,
+                     updated_at = ?1, claimed_by = ?2
+                 WHERE id = ?3 AND status = ?4 AND attempts = ?5
+                     AND status IN ('pending', 'sending', 'deferred')",
+            )
+            .bind(ts(now))
+            .bind(owner)
+            .bind(c.id)
+            .bind(c.expected.as_str())
+            .bind(c.attempts)
+            .execute(&mut *tx)
+            .await?;
+            won.push(done.rows_affected() == 1);
+        }
+        tx.commit().await?;
+        Ok(won)
+    }
+
+    /// How many digests to addresses at `domain` were sent since `since`:
+    /// what a run's per-domain budget starts from, so consecutive runs share
+    /// one budget.
+    pub async fn digests_to_domain_since(
+        &self,
+        domain: &str,
+        since: DateTime<Utc>,
+    ) -> DbResult<u32> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id
+             WHERE d.sent_at >= ? AND d.status = 'sent' AND s.email LIKE ? ESCAPE '\\'",
+        )
+        .bind(ts(since))
+        .bind(format!(
+            "%@{}",
+            domain
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        ))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(u32::try_from(n).unwrap_or(u32::MAX))
+    }
+
+    /// Which of `papers` each subscriber with an id in `first..=last`
+    /// already got (or has reserved): [`Store::already_sent`] for a page of
+    /// subscribers, answered from the ledger's paper index.
+    pub async fn already_sent_in_range(
+        &self,
+        first: i64,
+        last: i64,
+        papers: &[PaperId],
+    ) -> DbResult<HashMap<i64, HashSet<PaperId>>> {
+        let mut sent: HashMap<i64, HashSet<PaperId>> = HashMap::new();
+        for chunk in papers.chunks(500) {
+            let placeholders = vec!["?"; chunk.len()].join(",");
+            let sql = format!(
+                "SELECT subscriber_id, paper_id FROM sent_papers
+                 WHERE paper_id IN ({placeholders}) AND subscriber_id BETWEEN ? AND ?"
+            );
+            let mut q = sqlx::query_as::<_, (i64, String)>(&sql);
+            for id in chunk {
+                q = q.bind(id.as_str());
+            }
+            for (sub, paper) in q.bind(first).bind(last).fetch_all(&self.pool).await? {
+                sent.entry(sub)
+                    .or_default()
+                    .insert(PaperId::from_stored(paper));
+            }
+        }
+        Ok(sent)
+    }
+
+    /// [`Store::delivery_for`] for every subscriber with an id in
+    /// `first..=last`: the deliveries for `date` that exist, by subscriber.
+    pub async fn deliveries_in_range(
+        &self,
+        date: NaiveDate,
+        first: i64,
+        last: i64,
+    ) -> DbResult<HashMap<i64, Delivery>> {
+        let sql = format!(
+            "SELECT {} FROM deliveries WHERE digest_date = ? AND subscriber_id BETWEEN ? AND ?",
+            super::deliveries::DELIVERY_COLUMNS
+        );
+        let rows = sqlx::query(&sql)
+            .bind(day(date))
+            .bind(first)
+            .bind(last)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| super::deliveries::delivery_from_row(r).map(|d| (d.subscriber_id, d)))
+            .collect()
+    }
+
+    /// [`Store::mark_sent`] for many deliveries in one transaction.
+    pub async fn mark_sent_many(&self, ids: &[i64], now: DateTime<Utc>) -> DbResult<()> {
+        let mut tx = self.begin_write().await?;
+        for id in ids {
+            sqlx::query(
+                "UPDATE deliveries SET status = 'sent', sent_at = ?1, updated_at = ?1,
+                     last_error = NULL, next_attempt_at = NULL WHERE id = ?2",
+            )
+            .bind(ts(now))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::SubscriberEmail;
+    use crate::store::{test_store, NewTopic, Reservation};
+
+    async fn subscriber(store: &Store, email: &str) -> i64 {
+        let e = SubscriberEmail::parse(email).unwrap();
+        let t = NewTopic {
+            name: "q".into(),
+            query: "q".into(),
+        };
+        store
+            .upsert_active(&e, &[t], Utc::now())
+            .await
+            .unwrap()
+            .id()
+    }
+
+    fn pid(s: &str) -> PaperId {
+        PaperId::from_stored(s.into())
+    }
+
+    fn item(sub: i64, papers: &[&str]) -> NewReservation {
+        NewReservation {
+            subscriber_id: sub,
+            message_id: format!("<{sub}@x>"),
+            papers: papers.iter().map(|p| (pid(p), 0)).collect(),
+            more_count: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_batch_reserves_new_digests_and_leaves_existing_and_ledgered_ones_alone() {
+        let (store, _dir) = test_store().await;
+        let a = subscriber(&store, "a@example.org").await;
+        let b = subscriber(&store, "b@example.org").await;
+        let c = subscriber(&store, "c@example.org").await;
+        let d1: NaiveDate = "2026-06-12".parse().unwrap();
+        let d2: NaiveDate = "2026-06-13".parse().unwrap();
+        // b already has today's digest; c got paper 9 yesterday.
+        let Some(Reservation::New(b_first)) = store
+            .reserve_delivery(b, d2, "<b-first@x>", &[(pid("1"), 0)], 0, Utc::now())
+            .await
+            .unwrap()
+        else {
+            panic!("a new reservation")
+        };
+        store
+            .reserve_delivery(c, d1, "<c-old@x>", &[(pid("9"), 0)], 0, Utc::now())
+            .await
+            .unwrap();
+        let batch = [item(a, &["1", "2"]), item(b, &["2"]), item(c, &["9"])];
+        let got = store
+            .reserve_deliveries(d2, &batch, Utc::now())
+            .await
+            .unwrap();
+        let BatchReservation::New { delivery, kept } = &got[0] else {
+            panic!("a's digest is new: {got:?}")
+        };
+        assert_eq!(kept, &[true, true]);
+        assert_eq!(
+            store.delivery_papers(delivery.id).await.unwrap(),
+            vec![(pid("1"), 0), (pid("2"), 0)]
+        );
+        let stored = store.delivery_by_id(delivery.id).await.unwrap();
+        assert_eq!(stored.message_id, format!("<{a}@x>"));
+        assert_eq!(stored.status, DeliveryStatus::Pending);
+        assert!(matches!(got[1], BatchReservation::Existing));
+        assert_eq!(
+            store.delivery_for(b, d2).await.unwrap().unwrap().id,
+            b_first.id
+        );
+        assert!(matches!(got[2], BatchReservation::Nothing));
+        assert!(store.delivery_for(c, d2).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_batch_keeps_only_the_papers_not_yet_in_the_ledger() {
+        let (store, _dir) = test_store().await;
+        let a = subscriber(&store, "a@example.org").await;
+        let d1: NaiveDate = "2026-06-12".parse().unwrap();
+        let d2: NaiveDate = "2026-06-13".parse().unwrap();
+        store
+            .reserve_delivery(a, d1, "<old@x>", &[(pid("1"), 0)], 0, Utc::now())
+            .await
+            .unwrap();
+        let got = store
+            .reserve_deliveries(d2, &[item(a, &["1", "2"])], Utc::now())
+            .await
+            .unwrap();
+        let BatchReservation::New { delivery, kept } = &got[0] else {
+            panic!("{got:?}")
+        };
+        assert_eq!(kept, &[false, true]);
+        assert_eq!(
+            store.delivery_by_id(delivery.id).await.unwrap().paper_count,
+            1
+        );
+    }
+
+    #[tokio::test]
+    async fn the_ledger_is_read_for_a_page_of_subscribers_at_once() {
+        let (store, _dir) = test_store().await;
+        let a = subscriber(&store, "a@example.org").await;
+        let b = subscriber(&store, "b@example.org").await;
+        let c = subscriber(&store, "c@example.org").await;
+        let d: NaiveDate = "2026-06-12".parse().unwrap();
+        store
+            .reserve_deliveries(d, &[item(a, &["1", "2"]), item(c, &["2", "3"])], Utc::now())
+            .await
+            .unwrap();
+        let got = store
+            .already_sent_in_range(a, b, &[pid("2"), pid("3"), pid("4")])
+            .await
+            .unwrap();
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(got[&a], HashSet::from([pid("2")]));
+        let existing = store.deliveries_in_range(d, a, b).await.unwrap();
+        assert_eq!(existing.len(), 1, "{existing:?}");
+        assert_eq!(existing[&a].subscriber_id, a);
+        assert_eq!(existing[&a].status, DeliveryStatus::Pending);
+    }
+
+    #[tokio::test]
+    async fn batch_claims_win_once_and_batch_marks_record_sent() {
+        let (store, _dir) = test_store().await;
+        let a = subscriber(&store, "a@example.org").await;
+        let b = subscriber(&store, "b@example.org").await;
+        let d: NaiveDate = "2026-06-12".parse().unwrap();
+        let got = store
+            .reserve_deliveries(d, &[item(a, &["1"]), item(b, &["1"])], Utc::now())
+            .await
+            .unwrap();
+        let claims: Vec<ClaimRequest> = got
+            .iter()
+            .map(|r| match r {
+                BatchReservation::New { delivery, .. } => ClaimRequest {
+                    id: delivery.id,
+                    expected: delivery.status,
+                    attempts: delivery.attempts,
+                },
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        let now = Utc::now();
+        assert_eq!(
+            store.claim_deliveries(&claims, "1:1", now).await.unwrap(),
+            [true, true]
+        );
+        assert_eq!(
+            store.claim_deliveries(&claims, "2:2", now).await.unwrap(),
+            [false, false]
+        );
+        let ids: Vec<i64> = claims.iter().map(|c| c.id).collect();
+        store.mark_sent_many(&ids, now).await.unwrap();
+        for id in ids {
+            let d = store.delivery_by_id(id).await.unwrap();
+            assert_eq!(d.status, DeliveryStatus::Sent);
+            assert_eq!(d.attempts, 1);
+            assert_eq!(
+                store.delivery_owner(id).await.unwrap().as_deref(),
+                Some("1:1")
+            );
+        }
+    }
+}
