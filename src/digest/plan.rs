@@ -106,7 +106,9 @@ pub fn candidates(
 /// it). Listing them is left to [`finish_sets`], which stops at the cap.
 #[derive(Debug, Clone, Default)]
 pub struct Candidates {
-    per_topic: Vec<(i64, PaperSet)>,
+    /// A topic's cached set is shared as is when no earlier topic matched
+    /// any of its papers (the common case); only an overlap copies it.
+    per_topic: Vec<(i64, Arc<PaperSet>)>,
     count: usize,
 }
 
@@ -138,30 +140,38 @@ impl Candidates {
 /// word operations per topic and no allocation for a subscriber nothing
 /// matched (most, on a small day). `papers` must be in mail order.
 pub fn candidate_sets(topics: &CompiledTopics) -> Candidates {
-    if topics.sets.iter().all(|s| s.is_empty()) {
-        return Candidates::default();
-    }
-    let mut out = Candidates {
-        per_topic: Vec::with_capacity(topics.sets.len()),
-        count: 0,
-    };
-    let mut seen: Option<PaperSet> = None;
-    for ((topic, _), set) in topics.topics.iter().zip(&topics.sets) {
-        if set.is_empty() {
+    let mut out = Candidates::default();
+    for (k, ((topic, _), set)) in topics.topics.iter().zip(&topics.sets).enumerate() {
+        let n = set.len();
+        if n == 0 {
             continue;
         }
-        let mut new = PaperSet::clone(set);
-        match &mut seen {
-            Some(seen) => {
-                new.and_not_with(seen);
-                seen.or_with(&new);
-            }
-            None => seen = Some(new.clone()),
-        }
-        let n = new.len();
+        // A paper is listed under the first topic that matched it: this
+        // topic keeps only the papers no earlier topic has.
+        let earlier = &topics.sets[..k];
+        let words = set.words();
+        let seen = |i: usize| {
+            earlier
+                .iter()
+                .fold(0, |acc, s| acc | s.words().get(i).copied().unwrap_or(0))
+        };
+        let overlaps = out.count > 0 && (0..words.len()).any(|i| words[i] & seen(i) != 0);
+        let (kept, n) = if overlaps {
+            let own = PaperSet::from_words(
+                (0..words.len()).map(|i| words[i] & !seen(i)).collect(),
+                set.universe(),
+            );
+            let n = own.len();
+            (Arc::new(own), n)
+        } else {
+            (Arc::clone(set), n)
+        };
         if n > 0 {
+            if out.per_topic.is_empty() {
+                out.per_topic.reserve_exact(topics.sets.len() - k);
+            }
             out.count += n;
-            out.per_topic.push((topic.position, new));
+            out.per_topic.push((topic.position, kept));
         }
     }
     out

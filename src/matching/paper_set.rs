@@ -17,6 +17,23 @@ impl PaperSet {
         }
     }
 
+    /// A set from its words (bits beyond `universe` are cleared).
+    pub(crate) fn from_words(bits: Vec<u64>, universe: usize) -> Self {
+        let mut s = PaperSet { bits, universe };
+        s.clear_tail();
+        s
+    }
+
+    /// The set's words: bit `i % 64` of word `i / 64` is paper `i`.
+    pub(crate) fn words(&self) -> &[u64] {
+        &self.bits
+    }
+
+    /// How many papers the set ranges over.
+    pub(crate) fn universe(&self) -> usize {
+        self.universe
+    }
+
     pub(crate) fn insert(&mut self, i: usize) {
         self.bits[i / 64] |= 1 << (i % 64);
     }
