@@ -191,10 +191,18 @@ impl<'a> Sender<'a> {
             let next = match in_flight.next().now_or_never() {
                 Some(next) => next,
                 None => {
-                    let flush = self.flush_sent(&mut sent, report);
-                    polling(&mut in_flight, &mut finished, flush).await;
-                    for (id, outcome) in finished.drain(..) {
-                        tally(id, outcome, &mut sent, report);
+                    // Record every accepted digest before waiting on the
+                    // sends still in flight, including those that finish
+                    // while the marks are written.
+                    loop {
+                        let flush = self.flush_sent(&mut sent, report);
+                        polling(&mut in_flight, &mut finished, flush).await;
+                        for (id, outcome) in finished.drain(..) {
+                            tally(id, outcome, &mut sent, report);
+                        }
+                        if sent.is_empty() {
+                            break;
+                        }
                     }
                     if in_flight.is_empty() {
                         continue;
