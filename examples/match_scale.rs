@@ -5,7 +5,7 @@
 //! realistic queries (see `benches/synthetic`).
 //!
 //! ```sh
-//! cargo run --release --example match_scale -- [--subscribers 10000,100000,1000000] [--papers 100,1000] [--runs 3]
+//! cargo run --release --example match_scale -- [--subscribers 10000,100000,1000000] [--papers 100,1000] [--runs 3] [--match-only]
 //! ```
 //!
 //! Prints a Markdown table; each time is the median of `--runs` runs.
@@ -17,6 +17,10 @@
 
 #[path = "../benches/synthetic/mod.rs"]
 mod synthetic;
+
+// The allocator the daemon runs with (src/main.rs).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -58,6 +62,7 @@ fn run_once(
     papers: &[paperboy::domain::Paper],
     subscribers: usize,
     pool: &mut synthetic::TopicPool,
+    explain: bool,
 ) -> Measured {
     let mut matching = Duration::ZERO;
     let mut explaining = Duration::ZERO;
@@ -85,6 +90,9 @@ fn run_once(
         matching += t.elapsed();
         let t = Instant::now();
         for (compiled, candidates) in planned {
+            if !explain {
+                continue;
+            }
             let (kept, _) = plan::finish_sets(
                 &matcher,
                 papers,
@@ -111,6 +119,8 @@ fn main() {
     let subscriber_counts = list(&args, "--subscribers", &[10_000, 100_000, 1_000_000]);
     let paper_counts = list(&args, "--papers", &[100, 1_000]);
     let runs = list(&args, "--runs", &[3])[0].max(1);
+    // `--match-only`: skip the explain step (for profiling the match step).
+    let explain = !args.iter().any(|a| a == "--match-only");
     let vocab = synthetic::Vocabulary::load();
     println!(
         "vocabulary: {} words, {} phrases, {} surnames, {} categories; {TOPICS} topics per subscriber; median of {runs} runs",
@@ -134,7 +144,7 @@ fn main() {
             let mut results = Vec::new();
             for r in 0..runs {
                 let mut pool = synthetic::TopicPool::new(&mut qsynth, subs, 13 + r as u64);
-                results.push(run_once(&papers, subs, &mut pool));
+                results.push(run_once(&papers, subs, &mut pool, explain));
             }
             let m = median(results.iter().map(|m| m.matching).collect());
             let p = median(results.iter().map(|m| m.planning).collect());

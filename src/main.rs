@@ -4,6 +4,12 @@ use std::process::ExitCode;
 
 use clap::Parser as _;
 
+/// mimalloc rather than the system allocator: matching and rendering make
+/// many small short-lived allocations, and glibc's malloc was a third of a
+/// million-subscriber planning profile (see BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = paperboy::cli::Cli::parse();

@@ -2,18 +2,19 @@
 //! why each matched. Pure: no I/O, so it is unit-tested directly.
 
 use std::collections::HashSet;
-use std::sync::Arc;
+
+use smallvec::SmallVec;
 
 use crate::domain::{Paper, PaperId};
-use crate::matching::{CompiledQuery, MatchedTerm, Matcher, PaperSet};
+use crate::matching::{CompiledQuery, MatchedTerm, Matcher, PaperSet, Query, QueryError, TextId};
 use crate::store::Topic;
 
-/// A subscriber's topics compiled against the run's matcher. Topics whose
-/// stored query no longer parses are skipped (and reported by the caller).
+/// A subscriber's topics compiled against the run's matcher: ids into its
+/// per-run text cache, so a subscriber holds no reference counts and (up
+/// to four topics) no heap allocation. Topics whose stored query no longer
+/// parses are skipped (and reported by the caller).
 pub struct CompiledTopics<'t> {
-    pub topics: Vec<(&'t Topic, Arc<CompiledQuery>)>,
-    /// The papers each of `topics` matches, in the same order.
-    pub sets: Vec<Arc<PaperSet>>,
+    pub topics: SmallVec<[(&'t Topic, TextId); 4]>,
     pub invalid: Vec<(&'t Topic, String)>,
 }
 
@@ -22,39 +23,133 @@ impl<'t> CompiledTopics<'t> {
     /// text shared by many subscribers is parsed and compiled once.
     pub fn compile(matcher: &mut Matcher, topics: &'t [Topic]) -> Self {
         let mut out = CompiledTopics {
-            topics: Vec::with_capacity(topics.len()),
-            sets: Vec::with_capacity(topics.len()),
+            topics: SmallVec::new(),
             invalid: Vec::new(),
         };
         for t in topics {
-            match matcher.match_text(&t.query) {
-                Ok(m) => {
-                    out.topics.push((t, m.query));
-                    out.sets.push(m.papers);
-                }
-                Err(e) => out.invalid.push((t, e.to_string())),
+            let id = matcher.text_id(&t.query);
+            out.push(matcher, t, id);
+        }
+        out
+    }
+
+    /// From ids already looked up (`None`: not in the cache, reported like
+    /// a text that does not parse).
+    fn from_ids(
+        matcher: &Matcher,
+        topics: &'t [Topic],
+        ids: impl Iterator<Item = Option<TextId>>,
+    ) -> Self {
+        let mut out = CompiledTopics {
+            topics: SmallVec::new(),
+            invalid: Vec::new(),
+        };
+        for (t, id) in topics.iter().zip(ids) {
+            match id {
+                Some(id) => out.push(matcher, t, id),
+                None => out
+                    .invalid
+                    .push((t, "topic text missing from the run's cache".into())),
             }
         }
         out
     }
+
+    fn push(&mut self, matcher: &Matcher, t: &'t Topic, id: TextId) {
+        match matcher.text(id) {
+            Ok(_) => self.topics.push((t, id)),
+            Err(e) => self.invalid.push((t, e.to_string())),
+        }
+    }
+
+    /// Each compiled topic with its program, in the subscriber's order.
+    pub fn queries<'a, 'm>(
+        &'a self,
+        matcher: &'m Matcher,
+    ) -> impl Iterator<Item = (&'t Topic, &'m CompiledQuery)> + 'a
+    where
+        'm: 'a,
+    {
+        self.topics
+            .iter()
+            .filter_map(|&(t, id)| matcher.text(id).ok().map(|m| (t, &m.query)))
+    }
 }
 
 /// Compiles and lists the candidates of a page of subscribers (each given
-/// by its topics), in order: [`CompiledTopics::compile`] and
-/// [`candidate_sets`] per subscriber. (Splitting the page's text lookups
-/// over two threads was measured slower: the popular topics' shared
-/// reference counts bounce between the cores.)
+/// by its topics), in order: what [`CompiledTopics::compile`] and
+/// [`candidate_sets`] give per subscriber, with the read-only work spread
+/// over the cores. Looking up the page's topic texts, parsing the texts the
+/// run has not seen yet and listing each subscriber's candidates run in
+/// parallel; only adding the new texts to the cache (compiling them against
+/// the shared atom cache) is serial. The cache hands out plain ids, so the
+/// threads share nothing they write.
 pub fn plan_page<'t>(
     matcher: &mut Matcher,
     page: &[&'t [Topic]],
 ) -> Vec<(CompiledTopics<'t>, Candidates)> {
-    page.iter()
-        .map(|topics| {
-            let c = CompiledTopics::compile(matcher, topics);
-            let cands = candidate_sets(&c);
-            (c, cands)
+    // 1. Every topic text's cached id, or None when the run has not seen it.
+    let known: Vec<Option<TextId>> = {
+        let m: &Matcher = matcher;
+        in_parallel(page, |part| {
+            part.iter()
+                .flat_map(|topics| topics.iter().map(|t| m.lookup(&t.query)))
+                .collect()
         })
-        .collect()
+    };
+    // 2. Parse the new texts (in parallel), then compile them into the cache.
+    let mut new: Vec<&str> = page
+        .iter()
+        .flat_map(|topics| topics.iter())
+        .zip(&known)
+        .filter(|(_, id)| id.is_none())
+        .map(|(t, _)| t.query.as_str())
+        .collect();
+    new.sort_unstable();
+    new.dedup();
+    let parsed: Vec<Result<Query, QueryError>> =
+        in_parallel(&new, |part| part.iter().map(|t| Query::parse(t)).collect());
+    for (text, q) in new.iter().zip(parsed) {
+        matcher.insert_text(text, q);
+    }
+    // 3. Each subscriber's topics and candidates (in parallel).
+    let m: &Matcher = matcher;
+    let mut starts = Vec::with_capacity(page.len());
+    let mut at = 0;
+    for topics in page {
+        starts.push(at);
+        at += topics.len();
+    }
+    let subscribers: Vec<(usize, &'t [Topic])> =
+        starts.into_iter().zip(page.iter().copied()).collect();
+    in_parallel(&subscribers, |part| {
+        part.iter()
+            .map(|&(start, topics)| {
+                let ids = topics
+                    .iter()
+                    .enumerate()
+                    .map(|(k, t)| known[start + k].or_else(|| m.lookup(&t.query)));
+                let c = CompiledTopics::from_ids(m, topics, ids);
+                let cands = candidate_sets(m, &c);
+                (c, cands)
+            })
+            .collect()
+    })
+}
+
+/// Below this many items a split costs more than it saves.
+const PARALLEL_MIN: usize = 64;
+
+/// `f` over `items`, split in two halves run on two threads (rayon's
+/// pool), results concatenated in order.
+fn in_parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&[T]) -> Vec<R> + Sync) -> Vec<R> {
+    if items.len() < PARALLEL_MIN || rayon::current_num_threads() < 2 {
+        return f(items);
+    }
+    let (a, b) = items.split_at(items.len() / 2);
+    let (mut left, right) = rayon::join(|| f(a), || f(b));
+    left.extend(right);
+    left
 }
 
 /// One paper of a planned digest.
@@ -79,7 +174,7 @@ pub fn candidates(
 ) -> Vec<PlannedPaper> {
     let mut seen = PaperSet::empty(papers.len());
     let mut out: Vec<PlannedPaper> = Vec::new();
-    for (topic, compiled) in &topics.topics {
+    for (topic, compiled) in topics.queries(matcher) {
         let mut new = matcher.matches(compiled);
         new.and_not_with(&seen);
         seen.or_with(&new);
@@ -106,10 +201,26 @@ pub fn candidates(
 /// it). Listing them is left to [`finish_sets`], which stops at the cap.
 #[derive(Debug, Clone, Default)]
 pub struct Candidates {
-    /// A topic's cached set is shared as is when no earlier topic matched
-    /// any of its papers (the common case); only an overlap copies it.
-    per_topic: Vec<(i64, Arc<PaperSet>)>,
+    per_topic: SmallVec<[(i64, TopicSet); 3]>,
     count: usize,
+}
+
+/// A topic's papers in [`Candidates`]: the text's cached set as is when no
+/// earlier topic matched any of its papers (the common case); only an
+/// overlap makes a set of its own.
+#[derive(Debug, Clone)]
+enum TopicSet {
+    Cached(TextId),
+    Own(PaperSet),
+}
+
+impl TopicSet {
+    fn get<'a>(&'a self, matcher: &'a Matcher) -> Option<&'a PaperSet> {
+        match self {
+            TopicSet::Cached(id) => matcher.text(*id).ok().map(|m| &m.papers),
+            TopicSet::Own(set) => Some(set),
+        }
+    }
 }
 
 impl Candidates {
@@ -123,53 +234,58 @@ impl Candidates {
     }
 
     /// (paper index, topic position) in mail order, provided the run's
-    /// papers are in mail order ([`sort_for_mail`]).
-    pub fn iter(&self) -> impl Iterator<Item = (usize, i64)> + '_ {
-        self.per_topic
-            .iter()
-            .flat_map(|(pos, set)| set.iter().map(move |i| (i, *pos)))
+    /// papers are in mail order ([`sort_for_mail`]). `matcher` is the one
+    /// that planned them.
+    pub fn iter<'a>(&'a self, matcher: &'a Matcher) -> impl Iterator<Item = (usize, i64)> + 'a {
+        self.per_topic.iter().flat_map(move |(pos, set)| {
+            set.get(matcher)
+                .into_iter()
+                .flat_map(move |s| s.iter().map(move |i| (i, *pos)))
+        })
     }
 
     /// Whether paper `i` is among them.
-    pub fn contains(&self, i: usize) -> bool {
-        self.per_topic.iter().any(|(_, s)| s.contains(i))
+    pub fn contains(&self, matcher: &Matcher, i: usize) -> bool {
+        self.per_topic
+            .iter()
+            .any(|(_, s)| s.get(matcher).is_some_and(|s| s.contains(i)))
     }
 }
 
 /// [`candidates`] as bitsets, from the topics' cached paper sets: a few
 /// word operations per topic and no allocation for a subscriber nothing
 /// matched (most, on a small day). `papers` must be in mail order.
-pub fn candidate_sets(topics: &CompiledTopics) -> Candidates {
+pub fn candidate_sets(matcher: &Matcher, topics: &CompiledTopics) -> Candidates {
     let mut out = Candidates::default();
-    for (k, ((topic, _), set)) in topics.topics.iter().zip(&topics.sets).enumerate() {
-        let n = set.len();
-        if n == 0 {
+    // The full sets of the earlier topics that matched anything.
+    let mut earlier: SmallVec<[&PaperSet; 4]> = SmallVec::new();
+    for &(topic, id) in &topics.topics {
+        let Ok(text) = matcher.text(id) else { continue };
+        if text.is_empty() {
             continue;
         }
+        let set = &text.papers;
         // A paper is listed under the first topic that matched it: this
         // topic keeps only the papers no earlier topic has.
-        let earlier = &topics.sets[..k];
         let words = set.words();
         let seen = |i: usize| {
             earlier
                 .iter()
                 .fold(0, |acc, s| acc | s.words().get(i).copied().unwrap_or(0))
         };
-        let overlaps = out.count > 0 && (0..words.len()).any(|i| words[i] & seen(i) != 0);
+        let overlaps = !earlier.is_empty() && (0..words.len()).any(|i| words[i] & seen(i) != 0);
         let (kept, n) = if overlaps {
             let own = PaperSet::from_words(
                 (0..words.len()).map(|i| words[i] & !seen(i)).collect(),
                 set.universe(),
             );
             let n = own.len();
-            (Arc::new(own), n)
+            (TopicSet::Own(own), n)
         } else {
-            (Arc::clone(set), n)
+            (TopicSet::Cached(id), text.len())
         };
+        earlier.push(set);
         if n > 0 {
-            if out.per_topic.is_empty() {
-                out.per_topic.reserve_exact(topics.sets.len() - k);
-            }
             out.count += n;
             out.per_topic.push((topic.position, kept));
         }
@@ -194,12 +310,12 @@ pub fn finish_sets(
         papers
             .iter()
             .enumerate()
-            .filter(|(i, p)| already_sent.contains(&p.id) && candidates.contains(*i))
+            .filter(|(i, p)| already_sent.contains(&p.id) && candidates.contains(matcher, *i))
             .count()
     };
     let unsent = candidates.len() - sent_among;
     let mut kept: Vec<PlannedPaper> = candidates
-        .iter()
+        .iter(matcher)
         .filter(|(i, _)| sent_among == 0 || !already_sent.contains(&papers[*i].id))
         .take(max_papers)
         .map(|(paper, topic_position)| PlannedPaper {
@@ -215,7 +331,7 @@ pub fn finish_sets(
 
 fn explain_all(matcher: &Matcher, topics: &CompiledTopics, planned: &mut [PlannedPaper]) {
     for p in planned {
-        for (_, compiled) in &topics.topics {
+        for (_, compiled) in topics.queries(matcher) {
             for term in matcher.explain(compiled, p.paper) {
                 if !p.matched.iter().any(|m| m.label == term.label) {
                     p.matched.push(term);
@@ -365,10 +481,10 @@ mod tests {
         ];
         let topics = CompiledTopics::compile(&mut m, &wanted);
         let list = candidates(&m, &papers, &topics);
-        let sets = candidate_sets(&topics);
+        let sets = candidate_sets(&m, &topics);
         assert_eq!(sets.len(), list.len());
         assert_eq!(
-            sets.iter().collect::<Vec<_>>(),
+            sets.iter(&m).collect::<Vec<_>>(),
             list.iter()
                 .map(|p| (p.paper, p.topic_position))
                 .collect::<Vec<_>>()
@@ -426,10 +542,10 @@ mod tests {
         assert_eq!(planned.len(), subs.len());
         for (topics, (compiled, cands)) in subs.iter().zip(&planned) {
             let c = CompiledTopics::compile(&mut alone, topics);
-            let want = candidate_sets(&c);
+            let want = candidate_sets(&alone, &c);
             assert_eq!(
-                cands.iter().collect::<Vec<_>>(),
-                want.iter().collect::<Vec<_>>()
+                cands.iter(&together).collect::<Vec<_>>(),
+                want.iter(&alone).collect::<Vec<_>>()
             );
             assert_eq!(compiled.topics.len(), c.topics.len());
             assert_eq!(compiled.invalid.len(), c.invalid.len());
@@ -442,9 +558,9 @@ mod tests {
         let mut m = Matcher::new(&papers);
         let wanted = [topic(0, "speech"), topic(1, "ti:vision")];
         let topics = CompiledTopics::compile(&mut m, &wanted);
-        let sets = candidate_sets(&topics);
+        let sets = candidate_sets(&m, &topics);
         assert!(sets.is_empty());
-        assert_eq!(sets.iter().count(), 0);
+        assert_eq!(sets.iter(&m).count(), 0);
     }
 
     #[test]

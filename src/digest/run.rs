@@ -384,8 +384,11 @@ async fn plan_for(
     sub: &Subscriber,
 ) -> anyhow::Result<Option<(Vec<PlannedPaper>, usize)>> {
     let topics = CompiledTopics::compile(matcher, &sub.topics);
-    let candidates = plan::candidate_sets(&topics);
-    let ids: Vec<&PaperId> = candidates.iter().map(|(i, _)| &papers[i].id).collect();
+    let candidates = plan::candidate_sets(matcher, &topics);
+    let ids: Vec<&PaperId> = candidates
+        .iter(matcher)
+        .map(|(i, _)| &papers[i].id)
+        .collect();
     let sent = app.store.already_sent(sub.id, &ids).await?;
     Ok(finish_plan(
         app,
@@ -519,7 +522,7 @@ pub(super) async fn resume_job(
     let mut out = Vec::with_capacity(papers.len());
     for (i, paper) in papers.iter().enumerate() {
         let mut matched: Vec<matching::MatchedTerm> = Vec::new();
-        for (_, c) in &topics.topics {
+        for (_, c) in topics.queries(&small) {
             for t in small.explain(c, i) {
                 if !matched.iter().any(|m| m.label == t.label) {
                     matched.push(t);
@@ -533,6 +536,8 @@ pub(super) async fn resume_job(
             .unwrap_or(0);
         out.push((paper.clone(), topic, matched));
     }
+    // The compiled topics borrow the subscriber's; done with them.
+    drop(topics);
     Ok(Job {
         delivery,
         subscriber,

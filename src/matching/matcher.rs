@@ -10,7 +10,6 @@
 //! does no I/O and keeps no per-query state after a call returns.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use super::paper_set::PaperSet;
 use super::query::{Expr, Query, QueryError, Scope, Term, Word};
@@ -325,18 +324,41 @@ pub struct Matcher {
     terms: Vec<MatchedTerm>,
     by_key: TermMap<AtomKey, u32>,
     atoms: Vec<PaperSet>,
-    /// Every distinct topic text compiled through [`Matcher::compile_text`]:
+    /// Every distinct topic text seen through [`Matcher::text_id`]:
     /// subscribers share topic texts, and parsing costs as much as
-    /// compiling and matching, so a run parses each text once.
-    by_text: TermMap<Box<str>, Result<MatchedText, QueryError>>,
+    /// compiling and matching, so a run parses each text once. A lookup
+    /// hands out a small id, never a reference count: a million
+    /// subscribers cost three hash lookups each and no shared writes.
+    by_text: TermMap<Box<str>, TextId>,
+    texts: Vec<Result<MatchedText, QueryError>>,
+    /// What [`Matcher::text`] answers for an id it never handed out.
+    foreign: QueryError,
 }
+
+/// A topic text in one [`Matcher`]'s text cache: only valid with the
+/// matcher that handed it out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TextId(u32);
 
 /// A topic text compiled through the per-run cache, with the papers it
 /// matches (evaluated once per run, not once per subscriber).
 #[derive(Debug, Clone)]
 pub struct MatchedText {
-    pub query: Arc<CompiledQuery>,
-    pub papers: Arc<PaperSet>,
+    pub query: CompiledQuery,
+    pub papers: PaperSet,
+    /// `papers.len()`, counted once.
+    count: usize,
+}
+
+impl MatchedText {
+    /// How many papers the text matches.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
 }
 
 impl Matcher {
@@ -379,6 +401,8 @@ impl Matcher {
             by_key: TermMap::default(),
             atoms: Vec::new(),
             by_text: TermMap::default(),
+            texts: Vec::new(),
+            foreign: QueryError::at(0, "topic text compiled by another run"),
         }
     }
 
@@ -403,33 +427,63 @@ impl Matcher {
         out
     }
 
-    /// Parses and compiles a topic's query text, or returns the program (or
-    /// the parse error) cached for the same text earlier in this run.
-    pub fn compile_text(&mut self, text: &str) -> Result<Arc<CompiledQuery>, QueryError> {
-        self.match_text(text).map(|m| m.query)
+    /// The id of a topic text in this run's cache, parsing, compiling and
+    /// matching it the first time it is seen (a parse error is remembered
+    /// the same way).
+    pub fn text_id(&mut self, text: &str) -> TextId {
+        if let Some(id) = self.lookup(text) {
+            return id;
+        }
+        self.insert_text(text, Query::parse(text))
     }
 
-    /// [`Matcher::compile_text`] with the papers the text matches, both
-    /// cached per distinct text for the rest of the run.
-    pub fn match_text(&mut self, text: &str) -> Result<MatchedText, QueryError> {
-        if let Some(hit) = self.by_text.get(text) {
-            return hit.clone();
+    /// The id of a topic text already in this run's cache. Read-only, so
+    /// several threads can look texts up at once.
+    pub fn lookup(&self, text: &str) -> Option<TextId> {
+        self.by_text.get(text).copied()
+    }
+
+    /// Adds a topic text parsed elsewhere (parsing needs no matcher, so a
+    /// page's new texts can be parsed in parallel); compiles and matches
+    /// it. A text already cached keeps its first entry.
+    pub fn insert_text(&mut self, text: &str, parsed: Result<Query, QueryError>) -> TextId {
+        if let Some(id) = self.lookup(text) {
+            return id;
         }
-        let compiled = Query::parse(text).map(|q| {
+        let compiled = parsed.map(|q| {
             let query = self.compile(&q);
-            let papers = Arc::new(self.matches(&query));
+            let papers = self.matches(&query);
             MatchedText {
-                query: Arc::new(query),
+                count: papers.len(),
+                query,
                 papers,
             }
         });
-        self.by_text.insert(text.into(), compiled.clone());
-        compiled
+        let id = TextId(self.texts.len() as u32);
+        self.texts.push(compiled);
+        self.by_text.insert(text.into(), id);
+        id
     }
 
-    /// How many distinct topic texts [`Matcher::compile_text`] has seen.
+    /// A cached text: its program and papers, or why it does not parse.
+    /// An id this matcher never handed out is an error, not a panic.
+    pub fn text(&self, id: TextId) -> Result<&MatchedText, &QueryError> {
+        match self.texts.get(id.0 as usize) {
+            Some(r) => r.as_ref(),
+            None => Err(&self.foreign),
+        }
+    }
+
+    /// Parses and compiles a topic's query text, or returns the program (or
+    /// the parse error) cached for the same text earlier in this run.
+    pub fn compile_text(&mut self, text: &str) -> Result<&CompiledQuery, QueryError> {
+        let id = self.text_id(text);
+        self.text(id).map(|m| &m.query).map_err(Clone::clone)
+    }
+
+    /// How many distinct topic texts [`Matcher::text_id`] has seen.
     pub fn text_count(&self) -> usize {
-        self.by_text.len()
+        self.texts.len()
     }
 
     fn lower(&mut self, e: &Expr, out: &mut CompiledQuery) {
@@ -856,19 +910,23 @@ mod tests {
     fn a_topic_text_is_parsed_once_per_run_and_its_error_is_remembered() {
         let papers = corpus();
         let mut m = Matcher::new(&papers);
-        let a = m.compile_text("ti:diffusion OR soup").unwrap();
-        let b = m.compile_text("ti:diffusion OR soup").unwrap();
-        assert!(
-            Arc::ptr_eq(&a, &b),
-            "the second call reuses the first program"
-        );
-        assert_eq!(m.matches(&b).iter().collect::<Vec<_>>(), [0, 2]);
+        let a = m.text_id("ti:diffusion OR soup");
+        let b = m.text_id("ti:diffusion OR soup");
+        assert_eq!(a, b, "the second call reuses the first program");
+        let cached = m.text(b).unwrap();
+        assert_eq!(cached.papers.iter().collect::<Vec<_>>(), [0, 2]);
+        assert_eq!(m.matches(&cached.query), cached.papers);
+        assert_eq!(cached.len(), 2);
         let err = m.compile_text("(unbalanced").unwrap_err();
         assert_eq!(m.compile_text("(unbalanced").unwrap_err(), err);
         assert_eq!(m.text_count(), 2);
         // The same query written differently is a different text, same papers.
-        let c = m.compile_text("soup OR ti:diffusion").unwrap();
-        assert_eq!(m.matches(&c), m.matches(&a));
+        let c = m.text_id("soup OR ti:diffusion");
+        assert_ne!(c, a);
+        assert_eq!(m.text(c).unwrap().papers, m.text(a).unwrap().papers);
+        // An id from another run's matcher is an error, not a panic.
+        let other = Matcher::new(&papers[..1]);
+        assert!(other.text(c).is_err());
     }
 
     #[test]
@@ -1144,8 +1202,10 @@ mod tests {
                 // Through the topic-text cache (twice: cold, then cached),
                 // the canonical text selects the same papers.
                 for _ in 0..2 {
-                    if let Ok(by_text) = m.compile_text(&e.to_string()) {
-                        prop_assert_eq!(m.matches(&by_text).iter().collect::<Vec<_>>(), got.clone(), "{}", e);
+                    let id = m.text_id(&e.to_string());
+                    if let Ok(by_text) = m.text(id) {
+                        prop_assert_eq!(by_text.papers.iter().collect::<Vec<_>>(), got.clone(), "{}", e);
+                        prop_assert_eq!(m.matches(&by_text.query).iter().collect::<Vec<_>>(), got.clone(), "{}", e);
                     }
                 }
                 let want: Vec<usize> = (0..papers.len()).filter(|&i| reference_matches(&papers[i], &e)).collect();
