@@ -56,9 +56,10 @@ impl<'t> CompiledTopics<'t> {
     }
 
     fn push(&mut self, matcher: &Matcher, t: &'t Topic, id: TextId) {
-        match matcher.text(id) {
-            Ok(_) => self.topics.push((t, id)),
-            Err(e) => self.invalid.push((t, e.to_string())),
+        if id.is_valid() {
+            self.topics.push((t, id));
+        } else if let Err(e) = matcher.text(id) {
+            self.invalid.push((t, e.to_string()));
         }
     }
 
@@ -257,23 +258,36 @@ impl Candidates {
 /// matched (most, on a small day). `papers` must be in mail order.
 pub fn candidate_sets(matcher: &Matcher, topics: &CompiledTopics) -> Candidates {
     let mut out = Candidates::default();
-    // The full sets of the earlier topics that matched anything.
-    let mut earlier: SmallVec<[&PaperSet; 4]> = SmallVec::new();
+    // The earlier topics that matched anything; their sets are read only
+    // when a later topic also matched something (an overlap check).
+    let mut earlier: SmallVec<[TextId; 4]> = SmallVec::new();
     for &(topic, id) in &topics.topics {
-        let Ok(text) = matcher.text(id) else { continue };
-        if text.is_empty() {
+        let n = matcher.text_len(id);
+        if n == 0 {
             continue;
         }
-        let set = &text.papers;
+        if earlier.is_empty() {
+            earlier.push(id);
+            out.count += n;
+            out.per_topic.push((topic.position, TopicSet::Cached(id)));
+            continue;
+        }
+        let Ok(text) = matcher.text(id) else { continue };
+        let before: SmallVec<[&PaperSet; 4]> = earlier
+            .iter()
+            .filter_map(|&e| matcher.text(e).ok().map(|m| &m.papers))
+            .collect();
+        earlier.push(id);
         // A paper is listed under the first topic that matched it: this
         // topic keeps only the papers no earlier topic has.
+        let set = &text.papers;
         let words = set.words();
         let seen = |i: usize| {
-            earlier
+            before
                 .iter()
                 .fold(0, |acc, s| acc | s.words().get(i).copied().unwrap_or(0))
         };
-        let overlaps = !earlier.is_empty() && (0..words.len()).any(|i| words[i] & seen(i) != 0);
+        let overlaps = (0..words.len()).any(|i| words[i] & seen(i) != 0);
         let (kept, n) = if overlaps {
             let own = PaperSet::from_words(
                 (0..words.len()).map(|i| words[i] & !seen(i)).collect(),
@@ -282,9 +296,8 @@ pub fn candidate_sets(matcher: &Matcher, topics: &CompiledTopics) -> Candidates 
             let n = own.len();
             (TopicSet::Own(own), n)
         } else {
-            (TopicSet::Cached(id), text.len())
+            (TopicSet::Cached(id), n)
         };
-        earlier.push(set);
         if n > 0 {
             out.count += n;
             out.per_topic.push((topic.position, kept));

@@ -331,14 +331,31 @@ pub struct Matcher {
     /// subscribers cost three hash lookups each and no shared writes.
     by_text: TermMap<Box<str>, TextId>,
     texts: Vec<Result<MatchedText, QueryError>>,
+    /// Per text, how many papers it matches: a dense array, so skipping a
+    /// topic that matched nothing touches no compiled text.
+    counts: Vec<u32>,
     /// What [`Matcher::text`] answers for an id it never handed out.
     foreign: QueryError,
 }
 
 /// A topic text in one [`Matcher`]'s text cache: only valid with the
-/// matcher that handed it out.
+/// matcher that handed it out. Whether the text parsed is in the id
+/// itself (its top bit), so checking costs no memory access.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct TextId(u32);
+
+impl TextId {
+    const INVALID: u32 = 1 << 31;
+
+    /// Whether the text parsed (otherwise [`Matcher::text`] gives the error).
+    pub fn is_valid(self) -> bool {
+        self.0 & Self::INVALID == 0
+    }
+
+    fn index(self) -> usize {
+        (self.0 & !Self::INVALID) as usize
+    }
+}
 
 /// A topic text compiled through the per-run cache, with the papers it
 /// matches (evaluated once per run, not once per subscriber).
@@ -402,6 +419,7 @@ impl Matcher {
             atoms: Vec::new(),
             by_text: TermMap::default(),
             texts: Vec::new(),
+            counts: Vec::new(),
             foreign: QueryError::at(0, "topic text compiled by another run"),
         }
     }
@@ -459,16 +477,32 @@ impl Matcher {
                 papers,
             }
         });
-        let id = TextId(self.texts.len() as u32);
+        let index = self.texts.len() as u32;
+        let id = match &compiled {
+            Ok(m) => {
+                self.counts.push(m.count as u32);
+                TextId(index)
+            }
+            Err(_) => {
+                self.counts.push(0);
+                TextId(index | TextId::INVALID)
+            }
+        };
         self.texts.push(compiled);
         self.by_text.insert(text.into(), id);
         id
     }
 
+    /// How many papers a cached text matches (0 for an unknown id or a
+    /// text that does not parse).
+    pub fn text_len(&self, id: TextId) -> usize {
+        self.counts.get(id.index()).map_or(0, |&n| n as usize)
+    }
+
     /// A cached text: its program and papers, or why it does not parse.
     /// An id this matcher never handed out is an error, not a panic.
     pub fn text(&self, id: TextId) -> Result<&MatchedText, &QueryError> {
-        match self.texts.get(id.0 as usize) {
+        match self.texts.get(id.index()) {
             Some(r) => r.as_ref(),
             None => Err(&self.foreign),
         }

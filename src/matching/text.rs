@@ -67,11 +67,10 @@ fn push_char(cur: &mut Option<Token>, start: usize, end: usize, ch: char) {
             t.end = end;
         }
         None => {
-            *cur = Some(Token {
-                start,
-                end,
-                folded: ch.to_string(),
-            })
+            // Most words fit: one allocation instead of a few regrowths.
+            let mut folded = String::with_capacity(16);
+            folded.push(ch);
+            *cur = Some(Token { start, end, folded })
         }
     }
 }
