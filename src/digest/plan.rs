@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use smallvec::SmallVec;
 
 use crate::domain::{Paper, PaperId};
-use crate::matching::{CompiledQuery, MatchedTerm, Matcher, PaperSet, Query, QueryError, TextId};
+use crate::matching::{CompiledQuery, MatchedTerm, Matcher, PaperSet, Prepared, Query, TextId};
 use crate::store::Topic;
 
 /// A subscriber's topics compiled against the run's matcher: ids into its
@@ -80,11 +80,12 @@ impl<'t> CompiledTopics<'t> {
 /// Compiles and lists the candidates of a page of subscribers (each given
 /// by its topics), in order: what [`CompiledTopics::compile`] and
 /// [`candidate_sets`] give per subscriber, with the read-only work spread
-/// over the cores. Looking up the page's topic texts, parsing the texts the
-/// run has not seen yet and listing each subscriber's candidates run in
-/// parallel; only adding the new texts to the cache (compiling them against
-/// the shared atom cache) is serial. The cache hands out plain ids, so the
-/// threads share nothing they write.
+/// over the cores. Looking up the page's topic texts, parsing, compiling and
+/// matching the texts the run has not seen yet and listing each
+/// subscriber's candidates run in parallel; only adding the new texts to
+/// the cache (and compiling the few with a term no earlier text had) is
+/// serial. The cache hands out plain ids, so the threads share nothing
+/// they write.
 pub fn plan_page<'t>(
     matcher: &mut Matcher,
     page: &[&'t [Topic]],
@@ -98,7 +99,8 @@ pub fn plan_page<'t>(
                 .collect()
         })
     };
-    // 2. Parse the new texts (in parallel), then compile them into the cache.
+    // 2. Parse, compile and match the new texts (in parallel: their terms
+    //    are mostly interned already), then add them to the cache.
     let mut new: Vec<&str> = page
         .iter()
         .flat_map(|topics| topics.iter())
@@ -108,10 +110,16 @@ pub fn plan_page<'t>(
         .collect();
     new.sort_unstable();
     new.dedup();
-    let parsed: Vec<Result<Query, QueryError>> =
-        in_parallel(&new, |part| part.iter().map(|t| Query::parse(t)).collect());
-    for (text, q) in new.iter().zip(parsed) {
-        matcher.insert_text(text, q);
+    let prepared: Vec<Prepared> = {
+        let m: &Matcher = matcher;
+        in_parallel(&new, |part| {
+            part.iter()
+                .map(|t| m.prepare_text(Query::parse(t)))
+                .collect()
+        })
+    };
+    for (text, p) in new.iter().zip(prepared) {
+        matcher.insert_prepared(text, p);
     }
     // 3. Each subscriber's topics and candidates (in parallel).
     let m: &Matcher = matcher;
