@@ -8,6 +8,7 @@
 mod dkim;
 mod latency;
 mod message;
+mod pipeline;
 mod pool;
 mod settings;
 mod transport;
