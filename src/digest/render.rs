@@ -392,33 +392,32 @@ fn regroup(chars: &[(char, bool)]) -> Vec<Span> {
 }
 
 /// Greedy word wrap; words longer than the line (URLs) get a line of their own.
+/// Written straight into one string: it runs for every paragraph of every
+/// digest's text part.
 fn wrap_text(text: &str, width: usize, indent: usize) -> String {
-    let pad = " ".repeat(indent);
     let room = width.saturating_sub(indent).max(20);
-    let mut lines: Vec<String> = Vec::new();
-    let mut line = String::new();
+    let mut out = String::with_capacity(text.len() + text.len() / 16 + indent);
     let mut line_len = 0;
     for word in text.split_whitespace() {
-        let len = word.chars().count();
+        let len = if word.is_ascii() {
+            word.len()
+        } else {
+            word.chars().count()
+        };
         if line_len > 0 && line_len + 1 + len > room {
-            lines.push(std::mem::take(&mut line));
+            out.push('\n');
             line_len = 0;
         }
-        if line_len > 0 {
-            line.push(' ');
+        if line_len == 0 {
+            out.extend(std::iter::repeat_n(' ', indent));
+        } else {
+            out.push(' ');
             line_len += 1;
         }
-        line.push_str(word);
+        out.push_str(word);
         line_len += len;
     }
-    if !line.is_empty() {
-        lines.push(line);
-    }
-    lines
-        .iter()
-        .map(|l| format!("{pad}{l}"))
-        .collect::<Vec<_>>()
-        .join("\n")
+    out
 }
 
 #[cfg(test)]

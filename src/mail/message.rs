@@ -220,12 +220,32 @@ const MAX_LINE_OCTETS: usize = 998;
 fn encoded_body(text: &str) -> Body {
     match seven_bit_crlf(text) {
         Some(crlf) => Body::dangerous_pre_encoded(crlf, ContentTransferEncoding::SevenBit),
-        None => Body::new_with_encoding(text.to_owned(), ContentTransferEncoding::QuotedPrintable)
-            .unwrap_or_else(|buf| {
-                // Unreachable: quoted-printable accepts every input.
-                Body::dangerous_pre_encoded(buf, ContentTransferEncoding::Base64)
-            }),
+        // CRLF line ends first, in one pass: lettre inserts each missing CR
+        // into the string in place, moving the rest of it every time.
+        None => Body::new_with_encoding(
+            crlf_line_ends(text),
+            ContentTransferEncoding::QuotedPrintable,
+        )
+        .unwrap_or_else(|buf| {
+            // Unreachable: quoted-printable accepts every input.
+            Body::dangerous_pre_encoded(buf, ContentTransferEncoding::Base64)
+        }),
     }
+}
+
+/// `text` with every LF not already after a CR preceded by one.
+fn crlf_line_ends(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + text.len() / 32);
+    for piece in text.split_inclusive('\n') {
+        match piece.strip_suffix('\n') {
+            Some(line) => {
+                out.push_str(line.strip_suffix('\r').unwrap_or(line));
+                out.push_str("\r\n");
+            }
+            None => out.push_str(piece),
+        }
+    }
+    out
 }
 
 /// `text` with LF line ends turned into CRLF, if it is fit to go out as
@@ -432,6 +452,12 @@ pub(crate) mod tests {
         ] {
             assert!(seven_bit_crlf(&unfit).is_none(), "{unfit:?}");
         }
+    }
+
+    #[test]
+    fn line_ends_become_crlf_once() {
+        assert_eq!(crlf_line_ends("a\nb\r\n\nc"), "a\r\nb\r\n\r\nc");
+        assert_eq!(crlf_line_ends(""), "");
     }
 
     fn transfer_encoding(msg: &mail_parser::Message<'_>, part: u32) -> String {
