@@ -3,7 +3,7 @@
 //! replies are read back in order and each is checked; the message itself
 //! follows only after `DATA`'s 354, as RFC 2920 requires. That saves two
 //! round trips per message. A server that does not offer PIPELINING gets
-//! lettre's one-command-at-a-time transaction.
+//! one command at a time, each reply checked before the next.
 //!
 //! The message goes out dot-stuffed (RFC 5321 §4.5.2) in one buffer with
 //! its end-of-data line, in one write: lettre's own `message()` stuffs a
@@ -41,11 +41,14 @@ pub(crate) async fn send(
     envelope: &Envelope,
     email: &[u8],
 ) -> Result<Response, Error> {
-    let Some(mail_parameters) = parameters(conn, envelope, email).filter(|_| pipelining) else {
+    let Some(mail_parameters) = parameters(conn, envelope, email) else {
         // lettre's path, which also reports an envelope or message the
         // server cannot take (SMTPUTF8, 8BITMIME) with its own errors.
         return conn.send(envelope, email).await;
     };
+    if !pipelining {
+        return one_at_a_time(conn, mail_parameters, envelope, email).await;
+    }
     let mut commands = Mail::new(envelope.from().cloned(), mail_parameters).to_string();
     for to in envelope.to() {
         commands.push_str(&Rcpt::new(to.clone(), vec![]).to_string());
@@ -81,6 +84,38 @@ pub(crate) async fn send(
         // message: closing the connection without the final dot drops it.
         return Err(e);
     }
+    message(conn, email).await
+}
+
+/// The transaction without PIPELINING: each command waits for its reply,
+/// and the first refusal ends it (QUIT, then the connection is dropped).
+async fn one_at_a_time(
+    conn: &mut AsyncSmtpConnection,
+    mail_parameters: Vec<MailParameter>,
+    envelope: &Envelope,
+    email: &[u8],
+) -> Result<Response, Error> {
+    let mut commands = vec![Mail::new(envelope.from().cloned(), mail_parameters).to_string()];
+    commands.extend(
+        envelope
+            .to()
+            .iter()
+            .map(|to| Rcpt::new(to.clone(), vec![]).to_string()),
+    );
+    commands.push(Data.to_string());
+    for command in commands {
+        if let Err(e) = conn.command(command).await {
+            if e.status().is_some() {
+                conn.abort().await;
+            }
+            return Err(e);
+        }
+    }
+    message(conn, email).await
+}
+
+/// Sends the message after DATA's 354 and reads the final reply.
+async fn message(conn: &mut AsyncSmtpConnection, email: &[u8]) -> Result<Response, Error> {
     match data_block(email) {
         Some(block) => conn.command(block).await,
         None => conn.message(email).await,
@@ -97,11 +132,17 @@ fn data_block(email: &[u8]) -> Option<String> {
     if text.starts_with('.') {
         out.push('.');
     }
-    let mut copied = 0;
-    for (at, _) in text.match_indices("\r\n.") {
-        out.push_str(&text[copied..at + 2]);
-        out.push('.');
-        copied = at + 2;
+    let bytes = text.as_bytes();
+    let (mut copied, mut from) = (0, 0);
+    // Line feeds are found with memchr; few are followed by a dot.
+    while let Some(offset) = text[from..].find('\n') {
+        let lf = from + offset;
+        if lf > 0 && bytes[lf - 1] == b'\r' && bytes.get(lf + 1) == Some(&b'.') {
+            out.push_str(&text[copied..=lf]);
+            out.push('.');
+            copied = lf + 1;
+        }
+        from = lf + 1;
     }
     out.push_str(&text[copied..]);
     out.push_str("\r\n.\r\n");
