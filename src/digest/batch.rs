@@ -21,16 +21,19 @@ use futures::{FutureExt as _, StreamExt as _};
 
 use super::limits::{self, Budget, SendLimits};
 use super::plan::PlannedPaper;
-use super::run::{build_email, resume_job, send_one, DigestReport, Job, Outcome};
+use super::run::{build_email, resume_job, send_one, BuildContext, DigestReport, Job, Outcome};
 use crate::app::App;
 use crate::domain::{Paper, PaperId};
-use crate::mail::{self, OutgoingEmail};
+use crate::mail::{self, PreparedEmail, SendError};
 use crate::store::{BatchReservation, ClaimRequest, DeliveryStatus, NewReservation, Subscriber};
 
 /// Digests claimed per write transaction.
 const CLAIM_CHUNK: usize = 32;
 /// Most `sent` marks held before they are written even under full load.
 const MARK_BATCH: usize = 256;
+/// Chunks of built messages waiting for their claim: enough that the
+/// sending task never waits for rendering, few enough to bound memory.
+const BUILT_AHEAD: usize = 2;
 
 /// A subscriber's planned digest, not yet reserved.
 pub(super) struct Planned {
@@ -104,10 +107,13 @@ pub(super) async fn reserve_page(
     Ok(jobs)
 }
 
+/// A job and its message, built and formatted (or why it cannot be).
+type Built = (Job, anyhow::Result<Result<PreparedEmail, SendError>>);
+
 /// A job ready for DATA: claimed by this run, its message built.
 struct Claimed {
     job: Job,
-    email: OutgoingEmail,
+    email: Result<PreparedEmail, SendError>,
 }
 
 /// What preparing one job gave.
@@ -122,6 +128,7 @@ enum Prepared {
 /// for the whole run.
 pub(super) struct Sender<'a> {
     app: &'a App,
+    ctx: std::sync::Arc<BuildContext>,
     limits: Mutex<SendLimits>,
 }
 
@@ -149,6 +156,7 @@ impl<'a> Sender<'a> {
         }
         Ok(Sender {
             app,
+            ctx: std::sync::Arc::new(BuildContext::new(app)),
             limits: Mutex::new(limits),
         })
     }
@@ -158,21 +166,31 @@ impl<'a> Sender<'a> {
     }
 
     /// Sends `jobs`, claiming them a chunk at a time just before they go and
-    /// recording each outcome in `report`.
+    /// recording each outcome in `report`. The messages are rendered and
+    /// formatted ahead on a blocking thread (see [`build_ahead`]) while the
+    /// sends already claimed go on; rendering changes nothing in the store.
     pub(super) async fn send_jobs(&self, jobs: Vec<Job>, report: &mut DigestReport) {
         let concurrency = self.app.settings.digest.concurrency.max(1);
-        let mut jobs = jobs.into_iter().peekable();
+        let (built_tx, mut built_rx) = tokio::sync::mpsc::channel(BUILT_AHEAD);
+        let ctx = self.ctx.clone();
+        let builder = tokio::task::spawn_blocking(move || build_ahead(&ctx, jobs, &built_tx));
+        let mut all_built = false;
         let mut ready: VecDeque<anyhow::Result<Prepared>> = VecDeque::new();
         let mut in_flight = FuturesUnordered::new();
         let mut finished: Vec<(i64, anyhow::Result<Outcome>)> = Vec::new();
         let mut sent: Vec<i64> = Vec::new();
         loop {
             while in_flight.len() < concurrency {
-                if ready.is_empty() && jobs.peek().is_some() {
-                    let chunk: Vec<Job> = jobs.by_ref().take(CLAIM_CHUNK).collect();
-                    let claimed =
-                        polling(&mut in_flight, &mut finished, self.claim_chunk(chunk)).await;
-                    ready.extend(claimed);
+                if ready.is_empty() && !all_built {
+                    match polling(&mut in_flight, &mut finished, built_rx.recv()).await {
+                        Some(chunk) => {
+                            let claimed =
+                                polling(&mut in_flight, &mut finished, self.claim_chunk(chunk))
+                                    .await;
+                            ready.extend(claimed);
+                        }
+                        None => all_built = true,
+                    }
                 }
                 match ready.pop_front() {
                     Some(Ok(Prepared::Send(c))) => in_flight.push(self.send_claimed(*c)),
@@ -219,6 +237,13 @@ impl<'a> Sender<'a> {
             }
         }
         self.flush_sent(&mut sent, report).await;
+        // A panic while rendering is a bug: surface it here, after every
+        // digest already sent is recorded (the rest stay `pending`).
+        if let Err(e) = builder.await {
+            if e.is_panic() {
+                std::panic::resume_unwind(e.into_panic());
+            }
+        }
     }
 
     /// Sends one claimed digest under the global pace.
@@ -256,13 +281,12 @@ impl<'a> Sender<'a> {
     /// Builds each job's message, defers those whose recipient domain has no
     /// budget left, then claims the rest in one transaction. A digest left
     /// `sending` by a process that is still alive is not taken.
-    async fn claim_chunk(&self, chunk: Vec<Job>) -> Vec<anyhow::Result<Prepared>> {
+    async fn claim_chunk(&self, chunk: Vec<Built>) -> Vec<anyhow::Result<Prepared>> {
         let app = self.app;
         let now = Utc::now();
         let mut out: Vec<anyhow::Result<Prepared>> = Vec::with_capacity(chunk.len());
         let mut to_claim: Vec<Claimed> = Vec::with_capacity(chunk.len());
-        let emails = build_emails(app, &chunk, now);
-        for (job, email) in chunk.into_iter().zip(emails) {
+        for (job, email) in chunk {
             let email = match email {
                 Ok(email) => email,
                 Err(e) => {
@@ -362,25 +386,37 @@ impl<'a> Sender<'a> {
     }
 }
 
-/// Renders and builds the messages of a chunk, on two threads: rendering
-/// is most of a digest run's CPU time, and the run is otherwise one task.
-fn build_emails(app: &App, jobs: &[Job], now: DateTime<Utc>) -> Vec<anyhow::Result<OutgoingEmail>> {
-    if jobs.len() < 4 {
-        return jobs.iter().map(|j| build_email(app, j, now)).collect();
+/// Renders and formats every job's message, a chunk at a time, handing
+/// each chunk to the sending task; stops early if that task is gone.
+fn build_ahead(ctx: &BuildContext, jobs: Vec<Job>, out: &tokio::sync::mpsc::Sender<Vec<Built>>) {
+    let mut jobs = jobs.into_iter();
+    loop {
+        let chunk: Vec<Job> = jobs.by_ref().take(CLAIM_CHUNK).collect();
+        if chunk.is_empty() || out.blocking_send(build_emails(ctx, chunk)).is_err() {
+            return;
+        }
     }
-    let (a, b) = jobs.split_at(jobs.len() / 2);
+}
+
+/// Renders and formats the messages of a chunk, on two threads: this is
+/// most of a digest run's CPU time.
+fn build_emails(ctx: &BuildContext, mut jobs: Vec<Job>) -> Vec<Built> {
+    let now = Utc::now();
+    let build = |job: Job| -> Built {
+        let email = build_email(ctx, &job, now).map(|email| ctx.mailer.prepare(&email));
+        (job, email)
+    };
+    if jobs.len() < 4 {
+        return jobs.into_iter().map(build).collect();
+    }
+    let b = jobs.split_off(jobs.len() / 2);
     std::thread::scope(|scope| {
-        let other = scope.spawn(|| {
-            b.iter()
-                .map(|j| build_email(app, j, now))
-                .collect::<Vec<_>>()
-        });
-        let mut out: Vec<_> = a.iter().map(|j| build_email(app, j, now)).collect();
+        let other = scope.spawn(|| b.into_iter().map(build).collect::<Vec<_>>());
+        let mut out: Vec<Built> = jobs.into_iter().map(build).collect();
         match other.join() {
             Ok(rest) => out.extend(rest),
-            // A panic in rendering is a bug; build the rest here, so it
-            // surfaces as this thread's panic with its message.
-            Err(_) => out.extend(b.iter().map(|j| build_email(app, j, now))),
+            // A panic in rendering is a bug: let it be this thread's.
+            Err(panic) => std::panic::resume_unwind(panic),
         }
         out
     })

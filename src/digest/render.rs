@@ -175,7 +175,7 @@ impl ViewHelpers for ConfirmHtml<'_> {}
 pub fn render_digest(view: &DigestView) -> Result<RenderedEmail, askama::Error> {
     Ok(RenderedEmail {
         subject: digest_subject(view),
-        html: DigestHtml { v: view }.render()?,
+        html: ascii_html(DigestHtml { v: view }.render()?),
         text: tidy_text(&DigestText { v: view }.render()?),
     })
 }
@@ -184,9 +184,61 @@ pub fn render_digest(view: &DigestView) -> Result<RenderedEmail, askama::Error> 
 pub fn render_confirm(view: &ConfirmView) -> Result<RenderedEmail, askama::Error> {
     Ok(RenderedEmail {
         subject: single_line(&format!("Confirm your subscription to {}", view.site_name)),
-        html: ConfirmHtml { v: view }.render()?,
+        html: ascii_html(ConfirmHtml { v: view }.render()?),
         text: tidy_text(&ConfirmText { v: view }.render()?),
     })
+}
+
+/// Longest line [`ascii_html`] leaves when it can break it: well under the
+/// 998 octets of RFC 5322, with room for a client that re-wraps.
+const HTML_LINE_OCTETS: usize = 500;
+
+/// Rendered HTML made pure ASCII with short lines, so the mail layer sends
+/// it as 7bit with no encoding pass: every non-ASCII character becomes a
+/// numeric character reference (`é` becomes `&#233;`, shown as the same
+/// character), and a line longer than [`HTML_LINE_OCTETS`] is broken at a
+/// space outside a tag, where a newline renders as the space did (the
+/// templates have no `<pre>`). A line without such a space stays long; the
+/// mail layer then falls back to quoted-printable.
+fn ascii_html(html: String) -> String {
+    if html.is_ascii() && html.lines().all(|l| l.len() <= HTML_LINE_OCTETS) {
+        return html;
+    }
+    let mut out = String::with_capacity(html.len() + html.len() / 16);
+    let mut in_tag = false;
+    for piece in html.split_inclusive('\n') {
+        if piece.is_ascii() && piece.len() <= HTML_LINE_OCTETS {
+            // Most lines: copied as they are, only the tag state tracked.
+            if let Some(at) = piece.rfind(['<', '>']) {
+                in_tag = piece.as_bytes()[at] == b'<';
+            }
+            out.push_str(piece);
+            continue;
+        }
+        let mut line_start = out.len();
+        let mut last_space: Option<usize> = None;
+        for c in piece.chars() {
+            match c {
+                '<' => in_tag = true,
+                '>' => in_tag = false,
+                ' ' if !in_tag => last_space = Some(out.len()),
+                _ => {}
+            }
+            if c.is_ascii() {
+                out.push(c);
+            } else {
+                use std::fmt::Write as _;
+                let _ = write!(out, "&#{};", u32::from(c));
+            }
+            if out.len() - line_start > HTML_LINE_OCTETS {
+                if let Some(at) = last_space.take() {
+                    out.replace_range(at..at + 1, "\n");
+                    line_start = at + 1;
+                }
+            }
+        }
+    }
+    out
 }
 
 /// `"7 new papers on your topics — 12 Jun 2026"`.
@@ -340,33 +392,32 @@ fn regroup(chars: &[(char, bool)]) -> Vec<Span> {
 }
 
 /// Greedy word wrap; words longer than the line (URLs) get a line of their own.
+/// Written straight into one string: it runs for every paragraph of every
+/// digest's text part.
 fn wrap_text(text: &str, width: usize, indent: usize) -> String {
-    let pad = " ".repeat(indent);
     let room = width.saturating_sub(indent).max(20);
-    let mut lines: Vec<String> = Vec::new();
-    let mut line = String::new();
+    let mut out = String::with_capacity(text.len() + text.len() / 16 + indent);
     let mut line_len = 0;
     for word in text.split_whitespace() {
-        let len = word.chars().count();
+        let len = if word.is_ascii() {
+            word.len()
+        } else {
+            word.chars().count()
+        };
         if line_len > 0 && line_len + 1 + len > room {
-            lines.push(std::mem::take(&mut line));
+            out.push('\n');
             line_len = 0;
         }
-        if line_len > 0 {
-            line.push(' ');
+        if line_len == 0 {
+            out.extend(std::iter::repeat_n(' ', indent));
+        } else {
+            out.push(' ');
             line_len += 1;
         }
-        line.push_str(word);
+        out.push_str(word);
         line_len += len;
     }
-    if !line.is_empty() {
-        lines.push(line);
-    }
-    lines
-        .iter()
-        .map(|l| format!("{pad}{l}"))
-        .collect::<Vec<_>>()
-        .join("\n")
+    out
 }
 
 #[cfg(test)]
@@ -659,6 +710,46 @@ mod tests {
         assert_eq!(safe_href("data:text/html,x"), "#");
         assert_eq!(safe_href(" https://a.example/x "), "https://a.example/x");
         assert_eq!(safe_href("HTTP://a.example"), "HTTP://a.example");
+    }
+
+    #[test]
+    fn non_ascii_in_html_becomes_character_references_and_nothing_else_changes() {
+        assert_eq!(
+            ascii_html("<p title=\"caf\u{e9}\">Zo\u{eb} \u{1f680} &#38; x</p>\n".into()),
+            "<p title=\"caf&#233;\">Zo&#235; &#128640; &#38; x</p>\n"
+        );
+        let plain = "<p>short ASCII</p>\n".to_string();
+        assert_eq!(ascii_html(plain.clone()), plain);
+    }
+
+    #[test]
+    fn a_long_html_line_is_broken_only_at_spaces_outside_tags() {
+        let long = format!(
+            "<div><a href=\"https://a.example/x\" style=\"color: red; font-size: 12px\">{}</a> {}</div>\n",
+            "word ".repeat(150),
+            "\u{e9}t\u{e9} ".repeat(100)
+        );
+        let out = ascii_html(long.clone());
+        assert!(out.is_ascii());
+        assert!(out.lines().count() > 2, "{out}");
+        for line in out.lines() {
+            assert!(line.len() <= HTML_LINE_OCTETS, "{} octets", line.len());
+        }
+        // Every break replaced a space, and no tag was split.
+        assert_eq!(
+            html_escape::decode_html_entities(&out.replacen('\n', " ", out.lines().count() - 1)),
+            long
+        );
+        for tag in out.split('<').skip(1) {
+            let inside = tag.split('>').next().unwrap();
+            assert!(!inside.contains('\n'), "broken tag <{inside}>");
+        }
+    }
+
+    #[test]
+    fn an_html_line_without_a_space_outside_tags_stays_whole() {
+        let unbreakable = format!("<p>{}</p>", "x".repeat(2 * HTML_LINE_OCTETS));
+        assert_eq!(ascii_html(unbreakable.clone()), unbreakable);
     }
 
     fn spans_strategy() -> impl Strategy<Value = Vec<Span>> {

@@ -20,7 +20,7 @@ use super::render::{self, DigestView, PaperView, Span as ViewSpan, TopicSection}
 use crate::app::App;
 use crate::domain::{Paper, PaperId};
 use crate::links::Purpose;
-use crate::mail::{self, OutgoingEmail, SendError};
+use crate::mail::{self, OutgoingEmail, PreparedEmail, SendError};
 use crate::matching::{self, Field, Matcher};
 use crate::store::{Delivery, Subscriber, SubscriberStatus};
 
@@ -481,7 +481,7 @@ pub async fn preview(
             papers,
         }
     };
-    let view = digest_view(app, &job, now);
+    let view = digest_view(&BuildContext::new(app), &job, now);
     Ok(Some(
         render::render_digest(&view).context("rendering a digest")?,
     ))
@@ -558,11 +558,15 @@ pub(super) enum Outcome {
 pub(super) async fn send_one(
     app: &App,
     job: &Job,
-    email: &OutgoingEmail,
+    email: &Result<PreparedEmail, SendError>,
 ) -> anyhow::Result<Outcome> {
     let id = job.delivery.id;
     let started = Instant::now();
-    let result = app.mailer.send(email).await;
+    let result = match email {
+        Ok(email) => app.mailer.send_prepared(email).await,
+        // Not buildable (a bad address): a permanent failure, as from `send`.
+        Err(e) => Err(e.clone()),
+    };
     let now = Utc::now();
     match result {
         Ok(()) => {
@@ -623,12 +627,33 @@ pub(super) async fn send_one(
     }
 }
 
+/// What building a digest message needs from the app, owned, so that
+/// messages are rendered and formatted on other threads while the sending
+/// task keeps its connections busy.
+pub(super) struct BuildContext {
+    base_url: url::Url,
+    site_name: String,
+    signer: crate::links::LinkSigner,
+    pub(super) mailer: mail::Mailer,
+}
+
+impl BuildContext {
+    pub(super) fn new(app: &App) -> BuildContext {
+        BuildContext {
+            base_url: app.settings.web.base_url.clone(),
+            site_name: app.settings.digest.site_name.clone(),
+            signer: app.signer.clone(),
+            mailer: app.mailer.clone(),
+        }
+    }
+}
+
 pub(super) fn build_email(
-    app: &App,
+    ctx: &BuildContext,
     job: &Job,
     now: DateTime<Utc>,
 ) -> anyhow::Result<OutgoingEmail> {
-    let view = digest_view(app, job, now);
+    let view = digest_view(ctx, job, now);
     let rendered = render::render_digest(&view).context("rendering a digest")?;
     let unsubscribe =
         url::Url::parse(&view.unsubscribe_url).context("building the unsubscribe link")?;
@@ -645,8 +670,8 @@ pub(super) fn build_email(
 }
 
 /// The digest's view model: sections in the subscriber's topic order.
-fn digest_view(app: &App, job: &Job, now: DateTime<Utc>) -> DigestView {
-    let base = &app.settings.web.base_url;
+fn digest_view(ctx: &BuildContext, job: &Job, now: DateTime<Utc>) -> DigestView {
+    let base = &ctx.base_url;
     let sub = &job.subscriber;
     let mut sections: Vec<TopicSection> = Vec::new();
     for topic in &sub.topics {
@@ -685,7 +710,7 @@ fn digest_view(app: &App, job: &Job, now: DateTime<Utc>) -> DigestView {
         sections,
         more_count: job.delivery.more_count.max(0) as usize,
         total_count: job.papers.len() + job.delivery.more_count.max(0) as usize,
-        manage_url: app
+        manage_url: ctx
             .signer
             .url(
                 base,
@@ -695,7 +720,7 @@ fn digest_view(app: &App, job: &Job, now: DateTime<Utc>) -> DigestView {
                 Purpose::Manage.default_expiry(now),
             )
             .to_string(),
-        unsubscribe_url: app
+        unsubscribe_url: ctx
             .signer
             .url(
                 base,
@@ -705,7 +730,7 @@ fn digest_view(app: &App, job: &Job, now: DateTime<Utc>) -> DigestView {
                 Purpose::Unsubscribe.default_expiry(now),
             )
             .to_string(),
-        site_name: app.settings.digest.site_name.clone(),
+        site_name: ctx.site_name.clone(),
         base_url: base.to_string(),
     }
 }

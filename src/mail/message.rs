@@ -7,8 +7,10 @@
 use std::time::SystemTime;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use lettre::message::header::{Header, HeaderName, HeaderValue};
-use lettre::message::{Mailbox, MultiPart};
+use lettre::message::header::{
+    ContentTransferEncoding, ContentType, Header, HeaderName, HeaderValue,
+};
+use lettre::message::{Body, Mailbox, MultiPart, SinglePart};
 use lettre::Message;
 use sha2::{Digest, Sha256};
 
@@ -127,6 +129,23 @@ text_header!(
     "Precedence"
 );
 
+/// A message built, signed and formatted once: what goes on the wire, for
+/// every attempt to send it. Made by [`super::Mailer::prepare`], which may
+/// run on any thread, away from the sending task.
+#[derive(Debug, Clone)]
+pub struct PreparedEmail {
+    pub(crate) envelope: lettre::address::Envelope,
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) message_id: String,
+}
+
+impl PreparedEmail {
+    /// The formatted message (headers and body, CRLF line ends).
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
 /// Sender identity shared by every message of one mailer.
 #[derive(Debug, Clone)]
 pub(crate) struct Composer {
@@ -137,6 +156,15 @@ pub(crate) struct Composer {
 }
 
 impl Composer {
+    pub fn prepare(&self, email: &OutgoingEmail) -> Result<PreparedEmail, lettre::error::Error> {
+        let message = self.build(email)?;
+        Ok(PreparedEmail {
+            envelope: message.envelope().clone(),
+            bytes: message.formatted(),
+            message_id: email.message_id.clone(),
+        })
+    }
+
     pub fn build(&self, email: &OutgoingEmail) -> Result<Message, lettre::error::Error> {
         let to: lettre::Address = email
             .to
@@ -160,15 +188,87 @@ impl Composer {
                 .header(ListId(self.list_id.clone()))
                 .header(Precedence("bulk".into()));
         }
-        let mut message = builder.multipart(MultiPart::alternative_plain_html(
-            email.text.clone(),
-            email.html.clone(),
-        ))?;
+        let mut message = builder.multipart(
+            MultiPart::alternative()
+                .singlepart(
+                    SinglePart::builder()
+                        .header(ContentType::TEXT_PLAIN)
+                        .body(encoded_body(&email.text)),
+                )
+                .singlepart(
+                    SinglePart::builder()
+                        .header(ContentType::TEXT_HTML)
+                        .body(encoded_body(&email.html)),
+                ),
+        )?;
         if let Some(signer) = &self.dkim {
             signer.sign(&mut message);
         }
         Ok(message)
     }
+}
+
+/// Longest line a 7bit body may carry, CRLF not counted (RFC 5322 2.1.1).
+const MAX_LINE_OCTETS: usize = 998;
+
+/// A MIME body with its transfer encoding chosen in one pass: `7bit` when
+/// `text` is ASCII without NUL or bare CR and no line is longer than 998
+/// octets (the renderer keeps the HTML part so), else quoted-printable,
+/// which keeps a text part readable; never base64. lettre's own choice
+/// (`Body::new`) caps 7bit lines at 76 characters, so an HTML part would
+/// always be quoted-printable, and it may scan the text several times.
+fn encoded_body(text: &str) -> Body {
+    match seven_bit_crlf(text) {
+        Some(crlf) => Body::dangerous_pre_encoded(crlf, ContentTransferEncoding::SevenBit),
+        // CRLF line ends first, in one pass: lettre inserts each missing CR
+        // into the string in place, moving the rest of it every time.
+        None => Body::new_with_encoding(
+            crlf_line_ends(text),
+            ContentTransferEncoding::QuotedPrintable,
+        )
+        .unwrap_or_else(|buf| {
+            // Unreachable: quoted-printable accepts every input.
+            Body::dangerous_pre_encoded(buf, ContentTransferEncoding::Base64)
+        }),
+    }
+}
+
+/// `text` with every LF not already after a CR preceded by one.
+fn crlf_line_ends(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + text.len() / 32);
+    for piece in text.split_inclusive('\n') {
+        match piece.strip_suffix('\n') {
+            Some(line) => {
+                out.push_str(line.strip_suffix('\r').unwrap_or(line));
+                out.push_str("\r\n");
+            }
+            None => out.push_str(piece),
+        }
+    }
+    out
+}
+
+/// `text` with LF line ends turned into CRLF, if it is fit to go out as
+/// 7bit; `None` otherwise.
+fn seven_bit_crlf(text: &str) -> Option<Vec<u8>> {
+    if !text.is_ascii() || text.contains('\0') {
+        return None;
+    }
+    let mut out = Vec::with_capacity(text.len() + text.len() / 32);
+    for piece in text.split_inclusive('\n') {
+        let (line, ends_line) = match piece.strip_suffix('\n') {
+            Some(line) => (line.strip_suffix('\r').unwrap_or(line), true),
+            None => (piece, false),
+        };
+        if line.len() > MAX_LINE_OCTETS || line.contains('\r') {
+            return None;
+        }
+        out.extend_from_slice(line.as_bytes());
+        if ends_line {
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+    Some(out)
 }
 
 #[cfg(test)]
@@ -327,5 +427,138 @@ pub(crate) mod tests {
             .message_id()
             .unwrap()
             .starts_with("confirm.2026-06-12.42."));
+    }
+
+    #[test]
+    fn a_body_is_7bit_with_crlf_only_when_ascii_with_short_lines_and_no_bare_cr() {
+        assert_eq!(
+            seven_bit_crlf("a\nb\r\nc\n").as_deref(),
+            Some(&b"a\r\nb\r\nc\r\n"[..])
+        );
+        assert_eq!(
+            seven_bit_crlf("no newline").as_deref(),
+            Some(&b"no newline"[..])
+        );
+        assert_eq!(
+            seven_bit_crlf(&"x".repeat(MAX_LINE_OCTETS)).map(|v| v.len()),
+            Some(MAX_LINE_OCTETS)
+        );
+        for unfit in [
+            "x".repeat(MAX_LINE_OCTETS + 1),
+            "a\rb".into(),
+            "ends in a bare CR\r".into(),
+            "caf\u{e9}".into(),
+            "nul \0 byte".into(),
+        ] {
+            assert!(seven_bit_crlf(&unfit).is_none(), "{unfit:?}");
+        }
+    }
+
+    #[test]
+    fn line_ends_become_crlf_once() {
+        assert_eq!(crlf_line_ends("a\nb\r\n\nc"), "a\r\nb\r\n\r\nc");
+        assert_eq!(crlf_line_ends(""), "");
+    }
+
+    fn transfer_encoding(msg: &mail_parser::Message<'_>, part: u32) -> String {
+        msg.part(part)
+            .and_then(|p| p.content_transfer_encoding())
+            .unwrap_or("")
+            .to_ascii_lowercase()
+    }
+
+    #[test]
+    fn an_html_line_too_long_for_7bit_goes_quoted_printable_and_arrives_intact() {
+        let mut email = sample(EmailKind::Digest);
+        email.html = format!("<p>{}\u{e9}</p>\n", "x".repeat(2000));
+        let raw = composer().build(&email).unwrap().formatted();
+        let msg = MessageParser::default().parse(&raw).unwrap();
+        assert_eq!(
+            transfer_encoding(&msg, msg.html_body[0]),
+            "quoted-printable"
+        );
+        assert_eq!(msg.body_html(0).unwrap().replace("\r\n", "\n"), email.html);
+    }
+
+    #[test]
+    fn a_digest_with_non_ascii_names_reads_the_same_in_both_parts() {
+        use crate::digest::render::{render_digest, DigestView, PaperView, Span, TopicSection};
+        let names = [
+            "M\u{fc}ller",
+            "\u{15a}liwi\u{144}ski",
+            "\u{6df1}\u{5ea6}\u{5b66}\u{4e60}",
+            "\u{1f680} Launch",
+        ];
+        let paper = |name: &str| PaperView {
+            title: format!("{name}: \u{201c}quotes\u{201d} \u{2014} and dashes"),
+            url: "https://arxiv.org/abs/2606.01234".into(),
+            authors: format!("J\u{f6}rg {name}, Zo\u{eb} \u{c5}ngstr\u{f6}m"),
+            // Long enough that the HTML line must be broken to stay short.
+            excerpt: vec![
+                Span::plain(format!("{name} ").repeat(30)),
+                Span::hit(name.to_string()),
+            ],
+            matched: format!("au:{name}"),
+            ..PaperView::default()
+        };
+        let view = DigestView {
+            date_label: "Friday, 12 June 2026".into(),
+            short_date: "12 Jun 2026".into(),
+            sections: vec![TopicSection {
+                name: "\u{dc}n\u{ef}c\u{f6}d\u{e9}".into(),
+                query: "au:m\u{fc}ller".into(),
+                papers: names.iter().map(|n| paper(n)).collect(),
+            }],
+            total_count: names.len(),
+            manage_url: "https://example.org/manage/M".into(),
+            unsubscribe_url: "https://example.org/unsubscribe/U".into(),
+            site_name: "Paperboy".into(),
+            base_url: "https://example.org/".into(),
+            ..DigestView::default()
+        };
+        let rendered = render_digest(&view).unwrap();
+        let mut email = sample(EmailKind::Digest);
+        email.html = rendered.html.clone();
+        email.text = rendered.text.clone();
+        let raw = composer().build(&email).unwrap().formatted();
+        for line in raw.split(|&b| b == b'\n') {
+            assert!(
+                line.len() <= MAX_LINE_OCTETS + 1,
+                "a line of {} octets",
+                line.len()
+            );
+        }
+        let msg = MessageParser::default().parse(&raw).unwrap();
+
+        // The text part: exactly what was rendered, readable, never base64.
+        assert_eq!(
+            transfer_encoding(&msg, msg.text_body[0]),
+            "quoted-printable"
+        );
+        let text = msg.body_text(0).unwrap().replace("\r\n", "\n");
+        assert_eq!(text, rendered.text);
+
+        // The HTML part: 7bit, pure ASCII, short lines, the same text.
+        assert_eq!(transfer_encoding(&msg, msg.html_body[0]), "7bit");
+        let html = msg.body_html(0).unwrap();
+        assert!(html.is_ascii());
+        assert!(html.split("\r\n").all(|l| l.len() <= MAX_LINE_OCTETS));
+        assert!(
+            html.split("\r\n")
+                .any(|l| l.len() > 100 && l.contains("&#")),
+            "the excerpt lines should carry character references"
+        );
+        let words = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+        let shown = words(&html_escape::decode_html_entities(&html));
+        for name in names {
+            for phrase in [
+                format!("{name}: \u{201c}quotes\u{201d} \u{2014} and dashes"),
+                format!("J\u{f6}rg {name}, Zo\u{eb} \u{c5}ngstr\u{f6}m"),
+                words(&format!("{name} ").repeat(30)),
+            ] {
+                assert!(shown.contains(&phrase), "HTML lacks {phrase:?}");
+                assert!(words(&text).contains(&phrase), "text lacks {phrase:?}");
+            }
+        }
     }
 }

@@ -8,6 +8,7 @@
 mod dkim;
 mod latency;
 mod message;
+mod pipeline;
 mod pool;
 mod settings;
 mod transport;
@@ -16,7 +17,7 @@ pub use dkim::{DkimSettings, DkimSigner, SIGNED_HEADERS};
 pub use latency::{LatencySeries, SendLatency, SendOutcome, BUCKETS as LATENCY_BUCKETS};
 pub use message::{
     message_id, AutoSubmitted, EmailKind, ListId, ListUnsubscribe, ListUnsubscribePost,
-    OutgoingEmail, Precedence,
+    OutgoingEmail, Precedence, PreparedEmail,
 };
 pub use settings::{MailSettings, TransportKind};
 pub use transport::{FileMailer, Mailer, SmtpMailer};

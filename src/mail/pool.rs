@@ -9,6 +9,8 @@
 //! This pool opens the TCP connection itself with `TCP_NODELAY` and hands it
 //! to lettre's [`AsyncSmtpConnection`] for the protocol (EHLO, STARTTLS,
 //! AUTH, the transaction). Implicit TLS (`smtps://`) keeps lettre's pool.
+//! Each connection remembers whether the server offers PIPELINING, and its
+//! transactions go through [`super::pipeline`].
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -16,6 +18,7 @@ use std::time::{Duration, Instant};
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::{Credentials, DEFAULT_MECHANISMS};
 use lettre::transport::smtp::client::{AsyncSmtpConnection, Tls};
+use lettre::transport::smtp::commands::Ehlo;
 use lettre::transport::smtp::extension::ClientId;
 use tokio::sync::Semaphore;
 
@@ -43,8 +46,15 @@ pub(crate) struct NoDelayPool {
     credentials: Option<Credentials>,
     hello: ClientId,
     connect_timeout: Duration,
-    idle: Mutex<Vec<(AsyncSmtpConnection, Instant)>>,
+    idle: Mutex<Vec<(Pooled, Instant)>>,
     slots: Semaphore,
+}
+
+/// An open connection and what its server offered.
+struct Pooled {
+    conn: AsyncSmtpConnection,
+    /// The server's EHLO reply listed PIPELINING (RFC 2920).
+    pipelining: bool,
 }
 
 impl NoDelayPool {
@@ -78,15 +88,15 @@ impl NoDelayPool {
     /// it is closed.
     pub(crate) async fn send(&self, envelope: &Envelope, message: &[u8]) -> Result<(), PoolError> {
         let _slot = self.slots.acquire().await;
-        let mut conn = match self.reusable().await {
-            Some(conn) => conn,
+        let mut pooled = match self.reusable().await {
+            Some(pooled) => pooled,
             None => self.connect().await?,
         };
-        conn.send(envelope, message)
+        super::pipeline::send(&mut pooled.conn, pooled.pipelining, envelope, message)
             .await
             .map_err(PoolError::Smtp)?;
-        if !conn.has_broken() {
-            self.lock_idle().push((conn, Instant::now()));
+        if !pooled.conn.has_broken() {
+            self.lock_idle().push((pooled, Instant::now()));
         }
         Ok(())
     }
@@ -97,25 +107,25 @@ impl NoDelayPool {
         self.lock_idle().clear();
     }
 
-    fn lock_idle(&self) -> std::sync::MutexGuard<'_, Vec<(AsyncSmtpConnection, Instant)>> {
+    fn lock_idle(&self) -> std::sync::MutexGuard<'_, Vec<(Pooled, Instant)>> {
         self.idle.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    async fn reusable(&self) -> Option<AsyncSmtpConnection> {
+    async fn reusable(&self) -> Option<Pooled> {
         loop {
-            let (mut conn, since) = self.lock_idle().pop()?;
+            let (mut pooled, since) = self.lock_idle().pop()?;
             let idle = since.elapsed();
             if idle > MAX_IDLE {
                 continue;
             }
-            if idle > PROBE_AFTER && !conn.test_connected().await {
+            if idle > PROBE_AFTER && !pooled.conn.test_connected().await {
                 continue;
             }
-            return Some(conn);
+            return Some(pooled);
         }
     }
 
-    async fn connect(&self) -> Result<AsyncSmtpConnection, PoolError> {
+    async fn connect(&self) -> Result<Pooled, PoolError> {
         let addr = (self.host.as_str(), self.port);
         let tcp =
             match tokio::time::timeout(self.connect_timeout, tokio::net::TcpStream::connect(addr))
@@ -142,10 +152,15 @@ impl NoDelayPool {
                 Tls::Required(params) => conn.starttls(params.clone(), &self.hello).await?,
                 _ => {}
             }
+            // lettre keeps only the EHLO keywords it knows, and PIPELINING
+            // is not one: ask again (allowed at any time; it resets nothing
+            // but a transaction) and read the reply ourselves.
+            let ehlo = conn.command(Ehlo::new(self.hello.clone())).await?;
+            let pipelining = super::pipeline::offers_pipelining(&ehlo);
             if let Some(credentials) = &self.credentials {
                 conn.auth(DEFAULT_MECHANISMS, credentials).await?;
             }
-            Ok(conn)
+            Ok(Pooled { conn, pipelining })
         };
         match tokio::time::timeout(self.connect_timeout, smtp).await {
             Ok(result) => result.map_err(PoolError::Smtp),

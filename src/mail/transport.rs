@@ -12,7 +12,7 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
 use super::dkim::DkimSigner;
 use super::latency::{LatencySeries, SendLatency, SendOutcome};
-use super::message::{Composer, OutgoingEmail};
+use super::message::{Composer, OutgoingEmail, PreparedEmail};
 use super::pool::{NoDelayPool, PoolError};
 use super::settings::{redact_url, MailSettings, TransportKind};
 use super::{MailError, SendError};
@@ -103,6 +103,22 @@ impl Mailer {
     /// a `Transient` error means every attempt failed and the caller should
     /// try again later.
     pub async fn send(&self, email: &OutgoingEmail) -> Result<(), SendError> {
+        self.send_prepared(&self.prepare(email)?).await
+    }
+
+    /// Builds, signs and formats a message without sending it: the CPU part
+    /// of a send, which a caller may do on another thread. A message that
+    /// cannot be built is a `Permanent` error, as from [`Mailer::send`].
+    pub fn prepare(&self, email: &OutgoingEmail) -> Result<PreparedEmail, SendError> {
+        let composer = match self {
+            Mailer::Smtp(m) => &m.composer,
+            Mailer::File(m) => &m.composer,
+        };
+        composer.prepare(email).map_err(build_error)
+    }
+
+    /// Sends a message made by [`Mailer::prepare`], like [`Mailer::send`].
+    pub async fn send_prepared(&self, email: &PreparedEmail) -> Result<(), SendError> {
         match self {
             Mailer::Smtp(m) => m.send(email).await,
             Mailer::File(m) => m.send(email).await,
@@ -304,16 +320,15 @@ impl SmtpMailer {
         self
     }
 
-    async fn send(&self, email: &OutgoingEmail) -> Result<(), SendError> {
-        let message = self.composer.build(email).map_err(build_error)?;
+    async fn send(&self, email: &PreparedEmail) -> Result<(), SendError> {
         let mut attempt = 0u32;
         loop {
             let transport = self.current();
             let sent = async {
                 match &self.nodelay {
-                    Some(pool) => pool.send(message.envelope(), &message.formatted()).await,
+                    Some(pool) => pool.send(&email.envelope, &email.bytes).await,
                     None => transport
-                        .send(message.clone())
+                        .send_raw(&email.envelope, &email.bytes)
                         .await
                         .map(|_| ())
                         .map_err(PoolError::Smtp),
@@ -449,8 +464,8 @@ fn describe_check_failure(e: &lettre::transport::smtp::Error) -> String {
 }
 
 impl FileMailer {
-    async fn send(&self, email: &OutgoingEmail) -> Result<(), SendError> {
-        let bytes = self.composer.build(email).map_err(build_error)?.formatted();
+    async fn send(&self, email: &PreparedEmail) -> Result<(), SendError> {
+        let bytes = &email.bytes;
         let io = |e: std::io::Error| SendError::Transient {
             code: None,
             reason: format!("cannot write to outbox {}: {e}", self.dir.display()),
@@ -460,7 +475,7 @@ impl FileMailer {
         let tmp = self.dir.join(format!(".{name}.tmp"));
         // Write then rename, so a reader of the outbox never sees half a mail
         // and a re-send atomically replaces the earlier file.
-        tokio::fs::write(&tmp, &bytes).await.map_err(io)?;
+        tokio::fs::write(&tmp, bytes).await.map_err(io)?;
         tokio::fs::rename(&tmp, self.dir.join(name))
             .await
             .map_err(io)

@@ -11,6 +11,13 @@ use chrono::{DateTime, NaiveDate, Utc};
 use super::{day, ts, DbResult, Delivery, DeliveryStatus, Store};
 use crate::domain::PaperId;
 
+/// Rows per statement: every statement is a round trip to the database
+/// thread, so rows go in multi-row statements, well under SQLite's limit
+/// of 32,766 bound parameters.
+const LEDGER_ROWS: usize = 100;
+const CLAIM_ROWS: usize = 300;
+const MARK_ROWS: usize = 500;
+
 /// One digest to reserve: the arguments of [`Store::reserve_delivery`].
 #[derive(Debug, Clone)]
 pub struct NewReservation {
@@ -72,21 +79,33 @@ impl Store {
                 out.push(BatchReservation::Existing);
                 continue;
             };
-            let mut kept = Vec::with_capacity(item.papers.len());
-            for (position, (paper, topic)) in item.papers.iter().enumerate() {
-                let added = sqlx::query(
+            // The ledger rows go in a statement per few dozen papers; the
+            // rows returned are those inserted, so a paper another run
+            // already holds is not kept.
+            let mut kept = vec![false; item.papers.len()];
+            for (start, chunk) in (0..)
+                .step_by(LEDGER_ROWS)
+                .zip(item.papers.chunks(LEDGER_ROWS))
+            {
+                let sql = format!(
                     "INSERT INTO sent_papers (subscriber_id, paper_id, delivery_id, position, topic_position)
-                     VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                )
-                .bind(item.subscriber_id)
-                .bind(paper.as_str())
-                .bind(id)
-                .bind(position as i64)
-                .bind(topic)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                kept.push(added == 1);
+                     VALUES {} ON CONFLICT DO NOTHING RETURNING position",
+                    vec!["(?, ?, ?, ?, ?)"; chunk.len()].join(", ")
+                );
+                let mut q = sqlx::query_scalar::<_, i64>(&sql);
+                for (offset, (paper, topic)) in chunk.iter().enumerate() {
+                    q = q
+                        .bind(item.subscriber_id)
+                        .bind(paper.as_str())
+                        .bind(id)
+                        .bind((start + offset) as i64)
+                        .bind(topic);
+                }
+                for position in q.fetch_all(&mut *tx).await? {
+                    if let Some(k) = usize::try_from(position).ok().and_then(|p| kept.get_mut(p)) {
+                        *k = true;
+                    }
+                }
             }
             let count = kept.iter().filter(|k| **k).count() as i64;
             if count == 0 && !item.papers.is_empty() {
@@ -138,21 +157,25 @@ impl Store {
     ) -> DbResult<Vec<bool>> {
         let mut won = Vec::with_capacity(claims.len());
         let mut tx = self.begin_write().await?;
-        for c in claims {
-            let done = sqlx::query(
+        for chunk in claims.chunks(CLAIM_ROWS) {
+            // One statement per chunk; each row is claimed on the same
+            // condition as alone (its expected status and attempts).
+            let sql = format!(
                 "UPDATE deliveries SET status = 'sending', attempts = attempts + 1,
-                     updated_at = ?1, claimed_by = ?2
-                 WHERE id = ?3 AND status = ?4 AND attempts = ?5
-                     AND status IN ('pending', 'sending', 'deferred')",
-            )
-            .bind(ts(now))
-            .bind(owner)
-            .bind(c.id)
-            .bind(c.expected.as_str())
-            .bind(c.attempts)
-            .execute(&mut *tx)
-            .await?;
-            won.push(done.rows_affected() == 1);
+                     updated_at = ?, claimed_by = ?
+                 FROM (VALUES {}) AS c
+                 WHERE deliveries.id = c.column1 AND deliveries.status = c.column2
+                     AND deliveries.attempts = c.column3
+                     AND deliveries.status IN ('pending', 'sending', 'deferred')
+                 RETURNING id",
+                vec!["(?, ?, ?)"; chunk.len()].join(", ")
+            );
+            let mut q = sqlx::query_scalar::<_, i64>(&sql).bind(ts(now)).bind(owner);
+            for c in chunk {
+                q = q.bind(c.id).bind(c.expected.as_str()).bind(c.attempts);
+            }
+            let claimed: HashSet<i64> = q.fetch_all(&mut *tx).await?.into_iter().collect();
+            won.extend(chunk.iter().map(|c| claimed.contains(&c.id)));
         }
         tx.commit().await?;
         Ok(won)
@@ -238,15 +261,18 @@ impl Store {
     /// [`Store::mark_sent`] for many deliveries in one transaction.
     pub async fn mark_sent_many(&self, ids: &[i64], now: DateTime<Utc>) -> DbResult<()> {
         let mut tx = self.begin_write().await?;
-        for id in ids {
-            sqlx::query(
-                "UPDATE deliveries SET status = 'sent', sent_at = ?1, updated_at = ?1,
-                     last_error = NULL, next_attempt_at = NULL WHERE id = ?2",
-            )
-            .bind(ts(now))
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        for chunk in ids.chunks(MARK_ROWS) {
+            let sql = format!(
+                "UPDATE deliveries SET status = 'sent', sent_at = ?, updated_at = ?,
+                     last_error = NULL, next_attempt_at = NULL WHERE id IN ({})",
+                vec!["?"; chunk.len()].join(", ")
+            );
+            // Anonymous placeholders only: sqlx numbers them apart from `?N`.
+            let mut q = sqlx::query(&sql).bind(ts(now)).bind(ts(now));
+            for id in chunk {
+                q = q.bind(id);
+            }
+            q.execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())

@@ -21,6 +21,7 @@ mod limits;
 mod load;
 mod notify;
 mod ops;
+mod pipelining;
 mod proxy;
 mod schedule;
 mod serve;

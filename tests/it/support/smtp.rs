@@ -111,6 +111,8 @@ struct FaultState {
     late_accept: Option<(usize, Duration)>,
     delay: Duration,
     refuse_after: Option<usize>,
+    /// Leave PIPELINING out of the EHLO reply.
+    no_pipelining: bool,
 }
 
 struct Shared {
@@ -124,6 +126,9 @@ struct Shared {
     accepted: AtomicUsize,
     /// Every command line received, in order (AUTH exchanges redacted).
     commands: Mutex<Vec<String>>,
+    /// Verbs of the commands that arrived with the next command already
+    /// behind them, unanswered: the client pipelined them (RFC 2920).
+    pipelined: Mutex<Vec<String>>,
     /// Flips to true once the server stops taking connections ("accept N then go down").
     down: watch::Sender<bool>,
 }
@@ -253,6 +258,12 @@ impl Faults {
         self
     }
 
+    /// Leave PIPELINING out of the EHLO reply from now on (a server that does not offer it).
+    pub fn without_pipelining(&self) -> &Self {
+        self.shared.faults().no_pipelining = true;
+        self
+    }
+
     /// Remove every fault; a server that already went down stays down.
     pub fn clear(&self) -> &Self {
         *self.shared.faults() = FaultState::default();
@@ -296,6 +307,7 @@ impl SmtpServer {
             panicked: AtomicUsize::new(0),
             accepted: AtomicUsize::new(0),
             commands: Mutex::new(Vec::new()),
+            pipelined: Mutex::new(Vec::new()),
             down,
         });
         let (shutdown, shutdown_rx) = watch::channel(false);
@@ -348,6 +360,13 @@ impl SmtpServer {
     /// `AUTH PLAIN`). Lets a test see e.g. how often a recipient was retried, or that QUIT was sent.
     pub fn commands(&self) -> Vec<String> {
         lock(&self.shared.commands).clone()
+    }
+
+    /// The verbs (upper-case) of every command that arrived while the client had already sent
+    /// the next one without waiting for the reply, i.e. pipelined (RFC 2920), in arrival order.
+    /// A client that waits for each reply never shows up here.
+    pub fn pipelined_commands(&self) -> Vec<String> {
+        lock(&self.shared.pipelined).clone()
     }
 
     /// How many connection handlers panicked (a harness bug; the server keeps serving others).
@@ -599,6 +618,10 @@ impl Connection {
             line.to_string()
         };
         lock(&self.shared.commands).push(logged);
+        // Read, not yet answered, and the next command is already here.
+        if !self.reader.buffer().is_empty() {
+            lock(&self.shared.pipelined).push(verb.to_ascii_uppercase());
+        }
         match verb.to_ascii_uppercase().as_str() {
             "EHLO" if rest.is_empty() => self.reply(501, "5.5.4 EHLO needs a domain").await?,
             "EHLO" => {
@@ -609,19 +632,19 @@ impl Connection {
                 };
                 let greeting = format!("{HOSTNAME} greets {rest}");
                 let size = format!("SIZE {SIZE_LIMIT_TEXT}");
-                self.reply_lines(
-                    250,
-                    &[
-                        &greeting,
-                        "PIPELINING",
-                        "8BITMIME",
-                        "SMTPUTF8",
-                        "ENHANCEDSTATUSCODES",
-                        &size,
-                        "AUTH PLAIN LOGIN",
-                    ],
-                )
-                .await?
+                let mut lines = vec![
+                    greeting.as_str(),
+                    "PIPELINING",
+                    "8BITMIME",
+                    "SMTPUTF8",
+                    "ENHANCEDSTATUSCODES",
+                    &size,
+                    "AUTH PLAIN LOGIN",
+                ];
+                if self.shared.faults().no_pipelining {
+                    lines.retain(|l| *l != "PIPELINING");
+                }
+                self.reply_lines(250, &lines).await?
             }
             "HELO" if rest.is_empty() => self.reply(501, "5.5.4 HELO needs a domain").await?,
             "HELO" => {
