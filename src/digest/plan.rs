@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use smallvec::SmallVec;
 
 use crate::domain::{Paper, PaperId};
-use crate::matching::{CompiledQuery, MatchedTerm, Matcher, PaperSet, Prepared, Query, TextId};
+use crate::matching::{CompiledQuery, MatchedTerm, Matcher, PaperSet, TextId};
 use crate::store::Topic;
 
 /// A subscriber's topics compiled against the run's matcher: ids into its
@@ -29,28 +29,6 @@ impl<'t> CompiledTopics<'t> {
         for t in topics {
             let id = matcher.text_id(&t.query);
             out.push(matcher, t, id);
-        }
-        out
-    }
-
-    /// From ids already looked up (`None`: not in the cache, reported like
-    /// a text that does not parse).
-    fn from_ids(
-        matcher: &Matcher,
-        topics: &'t [Topic],
-        ids: impl Iterator<Item = Option<TextId>>,
-    ) -> Self {
-        let mut out = CompiledTopics {
-            topics: SmallVec::new(),
-            invalid: Vec::new(),
-        };
-        for (t, id) in topics.iter().zip(ids) {
-            match id {
-                Some(id) => out.push(matcher, t, id),
-                None => out
-                    .invalid
-                    .push((t, "topic text missing from the run's cache".into())),
-            }
         }
         out
     }
@@ -78,87 +56,22 @@ impl<'t> CompiledTopics<'t> {
 }
 
 /// Compiles and lists the candidates of a page of subscribers (each given
-/// by its topics), in order: what [`CompiledTopics::compile`] and
-/// [`candidate_sets`] give per subscriber, with the read-only work spread
-/// over the cores. Looking up the page's topic texts, parsing, compiling and
-/// matching the texts the run has not seen yet and listing each
-/// subscriber's candidates run in parallel; only adding the new texts to
-/// the cache (and compiling the few with a term no earlier text had) is
-/// serial. The cache hands out plain ids, so the threads share nothing
-/// they write.
+/// by its topics), in order: [`CompiledTopics::compile`] and
+/// [`candidate_sets`] per subscriber. (Spreading a page's lookups, new
+/// texts and candidate sets over both cores with rayon was measured slower
+/// than this loop on the 2-vCPU machine, 1.75-1.81 s vs 1.67-1.78 s at a
+/// million subscribers: see BENCHMARKS.md.)
 pub fn plan_page<'t>(
     matcher: &mut Matcher,
     page: &[&'t [Topic]],
 ) -> Vec<(CompiledTopics<'t>, Candidates)> {
-    // 1. Every topic text's cached id, or None when the run has not seen it.
-    let known: Vec<Option<TextId>> = {
-        let m: &Matcher = matcher;
-        in_parallel(page, |part| {
-            part.iter()
-                .flat_map(|topics| topics.iter().map(|t| m.lookup(&t.query)))
-                .collect()
+    page.iter()
+        .map(|topics| {
+            let c = CompiledTopics::compile(matcher, topics);
+            let cands = candidate_sets(matcher, &c);
+            (c, cands)
         })
-    };
-    // 2. Parse, compile and match the new texts (in parallel: their terms
-    //    are mostly interned already), then add them to the cache.
-    let mut new: Vec<&str> = page
-        .iter()
-        .flat_map(|topics| topics.iter())
-        .zip(&known)
-        .filter(|(_, id)| id.is_none())
-        .map(|(t, _)| t.query.as_str())
-        .collect();
-    new.sort_unstable();
-    new.dedup();
-    let prepared: Vec<Prepared> = {
-        let m: &Matcher = matcher;
-        in_parallel(&new, |part| {
-            part.iter()
-                .map(|t| m.prepare_text(Query::parse(t)))
-                .collect()
-        })
-    };
-    for (text, p) in new.iter().zip(prepared) {
-        matcher.insert_prepared(text, p);
-    }
-    // 3. Each subscriber's topics and candidates (in parallel).
-    let m: &Matcher = matcher;
-    let mut starts = Vec::with_capacity(page.len());
-    let mut at = 0;
-    for topics in page {
-        starts.push(at);
-        at += topics.len();
-    }
-    let subscribers: Vec<(usize, &'t [Topic])> =
-        starts.into_iter().zip(page.iter().copied()).collect();
-    in_parallel(&subscribers, |part| {
-        part.iter()
-            .map(|&(start, topics)| {
-                let ids = topics
-                    .iter()
-                    .enumerate()
-                    .map(|(k, t)| known[start + k].or_else(|| m.lookup(&t.query)));
-                let c = CompiledTopics::from_ids(m, topics, ids);
-                let cands = candidate_sets(m, &c);
-                (c, cands)
-            })
-            .collect()
-    })
-}
-
-/// Below this many items a split costs more than it saves.
-const PARALLEL_MIN: usize = 64;
-
-/// `f` over `items`, split in two halves run on two threads (rayon's
-/// pool), results concatenated in order.
-fn in_parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&[T]) -> Vec<R> + Sync) -> Vec<R> {
-    if items.len() < PARALLEL_MIN || rayon::current_num_threads() < 2 {
-        return f(items);
-    }
-    let (a, b) = items.split_at(items.len() / 2);
-    let (mut left, right) = rayon::join(|| f(a), || f(b));
-    left.extend(right);
-    left
+        .collect()
 }
 
 /// One paper of a planned digest.

@@ -367,12 +367,6 @@ pub struct MatchedText {
     count: usize,
 }
 
-/// A parsed topic text made ready off the matcher ([`Matcher::prepare_text`]):
-/// compiled and matched, or a parse error, or (`Err`) a query with a term
-/// the matcher has not interned yet.
-#[derive(Debug)]
-pub struct Prepared(Result<Result<MatchedText, QueryError>, Query>);
-
 impl MatchedText {
     /// How many papers the text matches.
     pub fn len(&self) -> usize {
@@ -461,69 +455,23 @@ impl Matcher {
         self.insert_text(text, Query::parse(text))
     }
 
-    /// The id of a topic text already in this run's cache. Read-only, so
-    /// several threads can look texts up at once.
+    /// The id of a topic text already in this run's cache.
     pub fn lookup(&self, text: &str) -> Option<TextId> {
         self.by_text.get(text).copied()
     }
 
-    /// Adds a topic text parsed elsewhere (parsing needs no matcher, so a
-    /// page's new texts can be parsed in parallel); compiles and matches
-    /// it. A text already cached keeps its first entry.
-    pub fn insert_text(&mut self, text: &str, parsed: Result<Query, QueryError>) -> TextId {
-        let prepared = match parsed {
-            Ok(q) => Prepared(Err(q)),
-            Err(e) => Prepared(Ok(Err(e))),
-        };
-        self.insert_prepared(text, prepared)
-    }
-
-    /// Everything about a parsed topic text that needs no write to the
-    /// matcher, so a page's new texts are prepared on several threads:
-    /// when every term of the query is already interned (the common case
-    /// once a run is under way: topics share their words), the text is
-    /// compiled and matched here; otherwise [`Matcher::insert_prepared`]
-    /// compiles it.
-    pub fn prepare_text(&self, parsed: Result<Query, QueryError>) -> Prepared {
-        match parsed {
-            Err(e) => Prepared(Ok(Err(e))),
-            Ok(q) => {
-                let mut query = CompiledQuery {
-                    ops: Vec::new(),
-                    leaves: Vec::new(),
-                };
-                if self.lower_known(&q.root, &mut query) {
-                    let papers = self.matches(&query);
-                    Prepared(Ok(Ok(MatchedText {
-                        count: papers.len(),
-                        query,
-                        papers,
-                    })))
-                } else {
-                    Prepared(Err(q))
-                }
+    /// Adds a topic text the cache does not hold yet: compiles and matches
+    /// it.
+    fn insert_text(&mut self, text: &str, parsed: Result<Query, QueryError>) -> TextId {
+        let compiled = parsed.map(|q| {
+            let query = self.compile(&q);
+            let papers = self.matches(&query);
+            MatchedText {
+                count: papers.len(),
+                query,
+                papers,
             }
-        }
-    }
-
-    /// Adds a text [`Matcher::prepare_text`] prepared, compiling it if it
-    /// had new terms. A text already cached keeps its first entry.
-    pub fn insert_prepared(&mut self, text: &str, prepared: Prepared) -> TextId {
-        if let Some(id) = self.lookup(text) {
-            return id;
-        }
-        let compiled = match prepared.0 {
-            Ok(done) => done,
-            Err(q) => {
-                let query = self.compile(&q);
-                let papers = self.matches(&query);
-                Ok(MatchedText {
-                    count: papers.len(),
-                    query,
-                    papers,
-                })
-            }
-        };
+        });
         let index = self.texts.len() as u32;
         let id = match &compiled {
             Ok(m) => {
@@ -588,40 +536,6 @@ impl Matcher {
                 } else {
                     Op::Or(n)
                 });
-            }
-        }
-    }
-
-    /// [`Matcher::lower`] for a query whose terms are all interned
-    /// already; false (and a partial `out`) as soon as one is not.
-    fn lower_known(&self, e: &Expr, out: &mut CompiledQuery) -> bool {
-        match e {
-            Expr::Term(t) => match self.by_term.get(t) {
-                Some(&(term, atom)) => {
-                    out.ops.push(Op::Atom(atom));
-                    out.leaves.push(Leaf { term });
-                    true
-                }
-                None => false,
-            },
-            Expr::Not(inner) => {
-                let ok = self.lower_known(inner, out);
-                out.ops.push(Op::Not);
-                ok
-            }
-            Expr::And(es) | Expr::Or(es) => {
-                for c in es {
-                    if !self.lower_known(c, out) {
-                        return false;
-                    }
-                }
-                let n = es.len() as u32;
-                out.ops.push(if matches!(e, Expr::And(_)) {
-                    Op::And(n)
-                } else {
-                    Op::Or(n)
-                });
-                true
             }
         }
     }
@@ -1042,33 +956,6 @@ mod tests {
         // An id from another run's matcher is an error, not a panic.
         let other = Matcher::new(&papers[..1]);
         assert!(other.text(c).is_err());
-    }
-
-    #[test]
-    fn a_text_prepared_off_the_matcher_equals_one_compiled_on_it() {
-        let papers = corpus();
-        let mut m = Matcher::new(&papers);
-        let first = m.text_id("ti:diffusion OR soup");
-        // Every term already interned: compiled and matched off the matcher.
-        let p = m.prepare_text(Query::parse("soup OR ti:diffusion"));
-        assert!(matches!(p, Prepared(Ok(Ok(_)))), "{p:?}");
-        let atoms = m.atom_count();
-        let id = m.insert_prepared("soup OR ti:diffusion", p);
-        assert_eq!(m.atom_count(), atoms);
-        assert_eq!(m.text(id).unwrap().papers, m.text(first).unwrap().papers);
-        // A new term: left for the insert, which compiles it.
-        let p = m.prepare_text(Query::parse("ti:diffusion -tokenizer"));
-        assert!(matches!(p, Prepared(Err(_))), "{p:?}");
-        let id = m.insert_prepared("ti:diffusion -tokenizer", p);
-        let c = m.compile(&Query::parse("ti:diffusion -tokenizer").unwrap());
-        assert_eq!(m.text(id).unwrap().papers, m.matches(&c));
-        assert_eq!(m.lookup("ti:diffusion -tokenizer"), Some(id));
-        // A parse error is remembered, and the id says so.
-        let p = m.prepare_text(Query::parse("(bad"));
-        let bad = m.insert_prepared("(bad", p);
-        assert!(!bad.is_valid());
-        assert!(m.text(bad).is_err());
-        assert_eq!(m.text_len(bad), 0);
     }
 
     #[test]

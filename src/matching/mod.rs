@@ -36,7 +36,7 @@ mod query;
 mod text;
 
 pub use highlight::{highlight, Span};
-pub use matcher::{CompiledQuery, MatchedTerm, MatchedText, Matcher, Prepared, TextId};
+pub use matcher::{CompiledQuery, MatchedTerm, MatchedText, Matcher, TextId};
 pub use paper_set::PaperSet;
 pub use query::{
     Comparison, Expr, Field, Query, QueryError, Scope, Term, Word, MAX_DEPTH, MAX_QUERY_CHARS,
