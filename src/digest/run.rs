@@ -103,136 +103,161 @@ pub async fn run_digest(
         progress.set_length(active as u64);
     }
     let sender = batch::Sender::new(app).await?;
-    let mut after = 0;
-    loop {
-        let page = app
-            .store
-            .subscribers_page(Some(SubscriberStatus::Active), after, PAGE)
-            .await
-            .context("reading subscribers")?;
-        let Some(last) = page.last() else { break };
-        after = last.id;
-        let selected = select(app, date, options.when, page[0].id, last.id).await?;
-        let mut existing_page = app
-            .store
-            .deliveries_in_range(date, page[0].id, last.id)
-            .await?;
-        // Weekly subscribers get the week's papers, daily ones the lookback's.
-        let weekly_window =
-            |sub: &Subscriber| lookback < WEEK_DAYS && selected.weekly.contains(&sub.id);
-        let fresh = |sub: &Subscriber| {
-            selected.due.contains(&sub.id) && !existing_page.contains_key(&sub.id)
-        };
-        let sent_page = app
-            .store
-            .already_sent_in_range(page[0].id, last.id, &run_ids)
-            .await?;
-        let mut plans = plan_page(
-            app,
-            &mut matcher,
-            &papers,
-            &page,
-            |sub| fresh(sub) && !weekly_window(sub),
-            |sub| sent_page.get(&sub.id).unwrap_or(&no_history),
-        )
-        .into_iter();
-        let week_plans = if page.iter().any(|s| fresh(s) && weekly_window(s)) {
-            if week.is_none() {
-                week = Some(Window::load(app, date, WEEK_DAYS).await?);
-            }
-            let w = week.as_mut().expect("loaded just above");
-            let week_sent = app
+    // Pages overlap: while one page's digests are rendered and sent, the
+    // next page is read, planned and reserved (its own steps in the same
+    // order: reserve -> claim -> DATA -> mark), so the store's and the
+    // matcher's time no longer leaves the renderers idle. At most one page
+    // waits in the channel.
+    let (jobs_tx, mut jobs_rx) = tokio::sync::mpsc::channel::<Vec<Job>>(1);
+    let mut send_report = DigestReport::default();
+    let sending = async {
+        while let Some(jobs) = jobs_rx.recv().await {
+            sender.send_jobs(jobs, &mut send_report).await;
+        }
+    };
+    let planning = async {
+        let jobs_tx = jobs_tx;
+        let mut after = 0;
+        loop {
+            let page = app
                 .store
-                .already_sent_in_range(page[0].id, last.id, &w.ids)
+                .subscribers_page(Some(SubscriberStatus::Active), after, PAGE)
+                .await
+                .context("reading subscribers")?;
+            let Some(last) = page.last() else { break };
+            after = last.id;
+            let selected = select(app, date, options.when, page[0].id, last.id).await?;
+            let mut existing_page = app
+                .store
+                .deliveries_in_range(date, page[0].id, last.id)
                 .await?;
-            plan_page(
-                app,
-                &mut w.matcher,
-                &w.papers,
-                &page,
-                |sub| fresh(sub) && weekly_window(sub),
-                |sub| week_sent.get(&sub.id).unwrap_or(&no_history),
-            )
-        } else {
-            Vec::new()
-        };
-        let mut week_plans = week_plans.into_iter();
-        let mut jobs = Vec::new();
-        let mut planned = Vec::new();
-        let mut week_planned = Vec::new();
-        for sub in page {
-            let plan = plans.next().flatten();
-            let week_plan = week_plans.next().flatten();
-            report.subscribers += 1;
-            progress.inc(1);
-            let is_due = selected.due.contains(&sub.id);
-            // A tick looks only at the subscribers whose hour came (an
-            // unfinished digest of anyone else is the retry job's).
-            if !is_due && options.when != When::Manual {
-                continue;
-            }
-            if let Some(existing) = existing_page.remove(&sub.id) {
-                if existing.status.is_unfinished() && !options.dry_run {
-                    jobs.push(resume_job(app, existing, sub, &papers, &index).await?);
-                } else {
-                    report.already_done += 1;
-                }
-                continue;
-            }
-            // Paused, or weekly on another day: no digest planned today.
-            if !is_due {
-                continue;
-            }
-            let weekly = weekly_window(&sub);
-            let Some((kept, more)) = (if weekly { week_plan } else { plan }) else {
-                continue;
+            // Weekly subscribers get the week's papers, daily ones the lookback's.
+            let weekly_window =
+                |sub: &Subscriber| lookback < WEEK_DAYS && selected.weekly.contains(&sub.id);
+            let fresh = |sub: &Subscriber| {
+                selected.due.contains(&sub.id) && !existing_page.contains_key(&sub.id)
             };
-            report.matched += 1;
-            if options.dry_run {
-                let papers = match (&week, weekly) {
-                    (Some(w), true) => &w.papers[..],
-                    _ => &papers[..],
-                };
-                report.plans.push(PlannedDigest {
-                    email: sub.email.to_string(),
-                    papers: kept
-                        .iter()
-                        .map(|p| {
-                            (
-                                papers[p.paper].id.to_string(),
-                                papers[p.paper].title.clone(),
-                            )
-                        })
-                        .collect(),
-                    more,
-                });
-                continue;
-            }
-            let entry = batch::Planned { sub, kept, more };
-            if weekly {
-                week_planned.push(entry);
-            } else {
-                planned.push(entry);
-            }
-        }
-        let reserved =
-            batch::reserve_page(app, date, &papers, &index, planned, now, &mut report).await?;
-        jobs.extend(reserved);
-        if let (Some(w), false) = (&week, week_planned.is_empty()) {
-            let reserved = batch::reserve_page(
+            let sent_page = app
+                .store
+                .already_sent_in_range(page[0].id, last.id, &run_ids)
+                .await?;
+            let mut plans = plan_page(
                 app,
-                date,
-                &w.papers,
-                &w.index,
-                week_planned,
-                now,
-                &mut report,
+                &mut matcher,
+                &papers,
+                &page,
+                |sub| fresh(sub) && !weekly_window(sub),
+                |sub| sent_page.get(&sub.id).unwrap_or(&no_history),
             )
-            .await?;
+            .into_iter();
+            let week_plans = if page.iter().any(|s| fresh(s) && weekly_window(s)) {
+                if week.is_none() {
+                    week = Some(Window::load(app, date, WEEK_DAYS).await?);
+                }
+                let w = week.as_mut().expect("loaded just above");
+                let week_sent = app
+                    .store
+                    .already_sent_in_range(page[0].id, last.id, &w.ids)
+                    .await?;
+                plan_page(
+                    app,
+                    &mut w.matcher,
+                    &w.papers,
+                    &page,
+                    |sub| fresh(sub) && weekly_window(sub),
+                    |sub| week_sent.get(&sub.id).unwrap_or(&no_history),
+                )
+            } else {
+                Vec::new()
+            };
+            let mut week_plans = week_plans.into_iter();
+            let mut jobs = Vec::new();
+            let mut planned = Vec::new();
+            let mut week_planned = Vec::new();
+            for sub in page {
+                let plan = plans.next().flatten();
+                let week_plan = week_plans.next().flatten();
+                report.subscribers += 1;
+                progress.inc(1);
+                let is_due = selected.due.contains(&sub.id);
+                // A tick looks only at the subscribers whose hour came (an
+                // unfinished digest of anyone else is the retry job's).
+                if !is_due && options.when != When::Manual {
+                    continue;
+                }
+                if let Some(existing) = existing_page.remove(&sub.id) {
+                    if existing.status.is_unfinished() && !options.dry_run {
+                        jobs.push(resume_job(app, existing, sub, &papers, &index).await?);
+                    } else {
+                        report.already_done += 1;
+                    }
+                    continue;
+                }
+                // Paused, or weekly on another day: no digest planned today.
+                if !is_due {
+                    continue;
+                }
+                let weekly = weekly_window(&sub);
+                let Some((kept, more)) = (if weekly { week_plan } else { plan }) else {
+                    continue;
+                };
+                report.matched += 1;
+                if options.dry_run {
+                    let papers = match (&week, weekly) {
+                        (Some(w), true) => &w.papers[..],
+                        _ => &papers[..],
+                    };
+                    report.plans.push(PlannedDigest {
+                        email: sub.email.to_string(),
+                        papers: kept
+                            .iter()
+                            .map(|p| {
+                                (
+                                    papers[p.paper].id.to_string(),
+                                    papers[p.paper].title.clone(),
+                                )
+                            })
+                            .collect(),
+                        more,
+                    });
+                    continue;
+                }
+                let entry = batch::Planned { sub, kept, more };
+                if weekly {
+                    week_planned.push(entry);
+                } else {
+                    planned.push(entry);
+                }
+            }
+            let reserved =
+                batch::reserve_page(app, date, &papers, &index, planned, now, &mut report).await?;
             jobs.extend(reserved);
+            if let (Some(w), false) = (&week, week_planned.is_empty()) {
+                let reserved = batch::reserve_page(
+                    app,
+                    date,
+                    &w.papers,
+                    &w.index,
+                    week_planned,
+                    now,
+                    &mut report,
+                )
+                .await?;
+                jobs.extend(reserved);
+            }
+            // Sent while the next page is read, planned and reserved.
+            if jobs_tx.send(jobs).await.is_err() {
+                break;
+            }
         }
-        sender.send_jobs(jobs, &mut report).await;
-    }
+        Ok::<(), anyhow::Error>(())
+    };
+    let (planned, ()) = tokio::join!(planning, sending);
+    report.sent += send_report.sent;
+    report.deferred += send_report.deferred;
+    report.failed += send_report.failed;
+    report.already_done += send_report.already_done;
+    planned?;
     progress.finish_and_clear();
     tracing::info!(
         digest.date = %date,
@@ -635,7 +660,15 @@ pub(super) struct BuildContext {
     site_name: String,
     signer: crate::links::LinkSigner,
     pub(super) mailer: mail::Mailer,
+    /// A paper's block (highlighted excerpt, authors, links) depends only
+    /// on the paper and the terms that matched it, which subscribers with
+    /// the same topics share: built once per run for each pair. Bounded:
+    /// emptied when it reaches [`PAPER_VIEWS_MAX`] entries.
+    paper_views: std::sync::Mutex<HashMap<(PaperId, String), PaperView>>,
 }
+
+/// At most this many cached paper blocks (a few kB each) per run.
+const PAPER_VIEWS_MAX: usize = 4096;
 
 impl BuildContext {
     pub(super) fn new(app: &App) -> BuildContext {
@@ -644,7 +677,30 @@ impl BuildContext {
             site_name: app.settings.digest.site_name.clone(),
             signer: app.signer.clone(),
             mailer: app.mailer.clone(),
+            paper_views: std::sync::Mutex::new(HashMap::new()),
         }
+    }
+
+    /// [`paper_view`] through the per-run cache.
+    fn paper_view(&self, p: &Paper, matched: &[matching::MatchedTerm]) -> PaperView {
+        let labels = matched_labels(matched);
+        let key = (p.id.clone(), labels);
+        let cached = self
+            .paper_views
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+            .cloned();
+        if let Some(view) = cached {
+            return view;
+        }
+        let view = paper_view(p, matched);
+        let mut views = self.paper_views.lock().unwrap_or_else(|e| e.into_inner());
+        if views.len() >= PAPER_VIEWS_MAX {
+            views.clear();
+        }
+        views.insert(key, view.clone());
+        view
     }
 }
 
@@ -679,7 +735,7 @@ fn digest_view(ctx: &BuildContext, job: &Job, now: DateTime<Utc>) -> DigestView 
             .papers
             .iter()
             .filter(|(_, pos, _)| *pos == topic.position)
-            .map(|(p, _, matched)| paper_view(p, matched))
+            .map(|(p, _, matched)| ctx.paper_view(p, matched))
             .collect();
         if !papers.is_empty() {
             sections.push(TopicSection {
@@ -695,7 +751,7 @@ fn digest_view(ctx: &BuildContext, job: &Job, now: DateTime<Utc>) -> DigestView 
         .papers
         .iter()
         .filter(|(_, pos, _)| !known.contains(pos))
-        .map(|(p, _, m)| paper_view(p, m))
+        .map(|(p, _, m)| ctx.paper_view(p, m))
         .collect();
     if !orphans.is_empty() {
         sections.push(TopicSection {
@@ -748,17 +804,23 @@ fn paper_view(p: &Paper, matched: &[matching::MatchedTerm]) -> PaperView {
         url: web_url(&p.url).unwrap_or_default(),
         authors: render::shorten_authors(&p.authors, 6),
         excerpt: render::excerpt(&spans, 420),
-        matched: matched
-            .iter()
-            .map(|m| m.label.as_str())
-            .collect::<Vec<_>>()
-            .join(", "),
+        matched: matched_labels(matched),
         upvotes: p.upvotes,
         code_url: p.github_repo.as_deref().and_then(web_url),
         project_url: p.project_page.as_deref().and_then(web_url),
         pdf_url: p.pdf_url.as_deref().and_then(web_url),
         categories: p.categories.join(", "),
     }
+}
+
+/// Why a paper matched, e.g. `"ti:diffusion, cat:cs.LG"`. Labels are
+/// canonical query terms (no commas), so the text also identifies the set.
+fn matched_labels(matched: &[matching::MatchedTerm]) -> String {
+    matched
+        .iter()
+        .map(|m| m.label.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Only http(s) links from a source reach a mail: a `javascript:` or
