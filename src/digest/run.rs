@@ -103,161 +103,136 @@ pub async fn run_digest(
         progress.set_length(active as u64);
     }
     let sender = batch::Sender::new(app).await?;
-    // Pages overlap: while one page's digests are rendered and sent, the
-    // next page is read, planned and reserved (its own steps in the same
-    // order: reserve -> claim -> DATA -> mark), so the store's and the
-    // matcher's time no longer leaves the renderers idle. At most one page
-    // waits in the channel.
-    let (jobs_tx, mut jobs_rx) = tokio::sync::mpsc::channel::<Vec<Job>>(1);
-    let mut send_report = DigestReport::default();
-    let sending = async {
-        while let Some(jobs) = jobs_rx.recv().await {
-            sender.send_jobs(jobs, &mut send_report).await;
-        }
-    };
-    let planning = async {
-        let jobs_tx = jobs_tx;
-        let mut after = 0;
-        loop {
-            let page = app
+    let mut after = 0;
+    loop {
+        let page = app
+            .store
+            .subscribers_page(Some(SubscriberStatus::Active), after, PAGE)
+            .await
+            .context("reading subscribers")?;
+        let Some(last) = page.last() else { break };
+        after = last.id;
+        let selected = select(app, date, options.when, page[0].id, last.id).await?;
+        let mut existing_page = app
+            .store
+            .deliveries_in_range(date, page[0].id, last.id)
+            .await?;
+        // Weekly subscribers get the week's papers, daily ones the lookback's.
+        let weekly_window =
+            |sub: &Subscriber| lookback < WEEK_DAYS && selected.weekly.contains(&sub.id);
+        let fresh = |sub: &Subscriber| {
+            selected.due.contains(&sub.id) && !existing_page.contains_key(&sub.id)
+        };
+        let sent_page = app
+            .store
+            .already_sent_in_range(page[0].id, last.id, &run_ids)
+            .await?;
+        let mut plans = plan_page(
+            app,
+            &mut matcher,
+            &papers,
+            &page,
+            |sub| fresh(sub) && !weekly_window(sub),
+            |sub| sent_page.get(&sub.id).unwrap_or(&no_history),
+        )
+        .into_iter();
+        let week_plans = if page.iter().any(|s| fresh(s) && weekly_window(s)) {
+            if week.is_none() {
+                week = Some(Window::load(app, date, WEEK_DAYS).await?);
+            }
+            let w = week.as_mut().expect("loaded just above");
+            let week_sent = app
                 .store
-                .subscribers_page(Some(SubscriberStatus::Active), after, PAGE)
-                .await
-                .context("reading subscribers")?;
-            let Some(last) = page.last() else { break };
-            after = last.id;
-            let selected = select(app, date, options.when, page[0].id, last.id).await?;
-            let mut existing_page = app
-                .store
-                .deliveries_in_range(date, page[0].id, last.id)
+                .already_sent_in_range(page[0].id, last.id, &w.ids)
                 .await?;
-            // Weekly subscribers get the week's papers, daily ones the lookback's.
-            let weekly_window =
-                |sub: &Subscriber| lookback < WEEK_DAYS && selected.weekly.contains(&sub.id);
-            let fresh = |sub: &Subscriber| {
-                selected.due.contains(&sub.id) && !existing_page.contains_key(&sub.id)
-            };
-            let sent_page = app
-                .store
-                .already_sent_in_range(page[0].id, last.id, &run_ids)
-                .await?;
-            let mut plans = plan_page(
+            plan_page(
                 app,
-                &mut matcher,
-                &papers,
+                &mut w.matcher,
+                &w.papers,
                 &page,
-                |sub| fresh(sub) && !weekly_window(sub),
-                |sub| sent_page.get(&sub.id).unwrap_or(&no_history),
+                |sub| fresh(sub) && weekly_window(sub),
+                |sub| week_sent.get(&sub.id).unwrap_or(&no_history),
             )
-            .into_iter();
-            let week_plans = if page.iter().any(|s| fresh(s) && weekly_window(s)) {
-                if week.is_none() {
-                    week = Some(Window::load(app, date, WEEK_DAYS).await?);
-                }
-                let w = week.as_mut().expect("loaded just above");
-                let week_sent = app
-                    .store
-                    .already_sent_in_range(page[0].id, last.id, &w.ids)
-                    .await?;
-                plan_page(
-                    app,
-                    &mut w.matcher,
-                    &w.papers,
-                    &page,
-                    |sub| fresh(sub) && weekly_window(sub),
-                    |sub| week_sent.get(&sub.id).unwrap_or(&no_history),
-                )
-            } else {
-                Vec::new()
-            };
-            let mut week_plans = week_plans.into_iter();
-            let mut jobs = Vec::new();
-            let mut planned = Vec::new();
-            let mut week_planned = Vec::new();
-            for sub in page {
-                let plan = plans.next().flatten();
-                let week_plan = week_plans.next().flatten();
-                report.subscribers += 1;
-                progress.inc(1);
-                let is_due = selected.due.contains(&sub.id);
-                // A tick looks only at the subscribers whose hour came (an
-                // unfinished digest of anyone else is the retry job's).
-                if !is_due && options.when != When::Manual {
-                    continue;
-                }
-                if let Some(existing) = existing_page.remove(&sub.id) {
-                    if existing.status.is_unfinished() && !options.dry_run {
-                        jobs.push(resume_job(app, existing, sub, &papers, &index).await?);
-                    } else {
-                        report.already_done += 1;
-                    }
-                    continue;
-                }
-                // Paused, or weekly on another day: no digest planned today.
-                if !is_due {
-                    continue;
-                }
-                let weekly = weekly_window(&sub);
-                let Some((kept, more)) = (if weekly { week_plan } else { plan }) else {
-                    continue;
-                };
-                report.matched += 1;
-                if options.dry_run {
-                    let papers = match (&week, weekly) {
-                        (Some(w), true) => &w.papers[..],
-                        _ => &papers[..],
-                    };
-                    report.plans.push(PlannedDigest {
-                        email: sub.email.to_string(),
-                        papers: kept
-                            .iter()
-                            .map(|p| {
-                                (
-                                    papers[p.paper].id.to_string(),
-                                    papers[p.paper].title.clone(),
-                                )
-                            })
-                            .collect(),
-                        more,
-                    });
-                    continue;
-                }
-                let entry = batch::Planned { sub, kept, more };
-                if weekly {
-                    week_planned.push(entry);
+        } else {
+            Vec::new()
+        };
+        let mut week_plans = week_plans.into_iter();
+        let mut jobs = Vec::new();
+        let mut planned = Vec::new();
+        let mut week_planned = Vec::new();
+        for sub in page {
+            let plan = plans.next().flatten();
+            let week_plan = week_plans.next().flatten();
+            report.subscribers += 1;
+            progress.inc(1);
+            let is_due = selected.due.contains(&sub.id);
+            // A tick looks only at the subscribers whose hour came (an
+            // unfinished digest of anyone else is the retry job's).
+            if !is_due && options.when != When::Manual {
+                continue;
+            }
+            if let Some(existing) = existing_page.remove(&sub.id) {
+                if existing.status.is_unfinished() && !options.dry_run {
+                    jobs.push(resume_job(app, existing, sub, &papers, &index).await?);
                 } else {
-                    planned.push(entry);
+                    report.already_done += 1;
                 }
+                continue;
             }
-            let reserved =
-                batch::reserve_page(app, date, &papers, &index, planned, now, &mut report).await?;
-            jobs.extend(reserved);
-            if let (Some(w), false) = (&week, week_planned.is_empty()) {
-                let reserved = batch::reserve_page(
-                    app,
-                    date,
-                    &w.papers,
-                    &w.index,
-                    week_planned,
-                    now,
-                    &mut report,
-                )
-                .await?;
-                jobs.extend(reserved);
+            // Paused, or weekly on another day: no digest planned today.
+            if !is_due {
+                continue;
             }
-            // Sent while the next page is read, planned and reserved.
-            if jobs_tx.send(jobs).await.is_err() {
-                break;
+            let weekly = weekly_window(&sub);
+            let Some((kept, more)) = (if weekly { week_plan } else { plan }) else {
+                continue;
+            };
+            report.matched += 1;
+            if options.dry_run {
+                let papers = match (&week, weekly) {
+                    (Some(w), true) => &w.papers[..],
+                    _ => &papers[..],
+                };
+                report.plans.push(PlannedDigest {
+                    email: sub.email.to_string(),
+                    papers: kept
+                        .iter()
+                        .map(|p| {
+                            (
+                                papers[p.paper].id.to_string(),
+                                papers[p.paper].title.clone(),
+                            )
+                        })
+                        .collect(),
+                    more,
+                });
+                continue;
+            }
+            let entry = batch::Planned { sub, kept, more };
+            if weekly {
+                week_planned.push(entry);
+            } else {
+                planned.push(entry);
             }
         }
-        Ok::<(), anyhow::Error>(())
-    };
-    let (planned, ()) = tokio::join!(planning, sending);
-    report.sent += send_report.sent;
-    report.deferred += send_report.deferred;
-    report.failed += send_report.failed;
-    report.already_done += send_report.already_done;
-    planned?;
+        let reserved =
+            batch::reserve_page(app, date, &papers, &index, planned, now, &mut report).await?;
+        jobs.extend(reserved);
+        if let (Some(w), false) = (&week, week_planned.is_empty()) {
+            let reserved = batch::reserve_page(
+                app,
+                date,
+                &w.papers,
+                &w.index,
+                week_planned,
+                now,
+                &mut report,
+            )
+            .await?;
+            jobs.extend(reserved);
+        }
+        sender.send_jobs(jobs, &mut report).await;
+    }
     progress.finish_and_clear();
     tracing::info!(
         digest.date = %date,
