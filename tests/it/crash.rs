@@ -364,10 +364,11 @@ async fn a_fetch_killed_at_random_points_leaves_the_store_intact_and_hides_no_pa
 /// (more than one page of them), without waiting for the retry job.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_daemon_killed_mid_digest_finishes_the_day_after_a_restart() {
-    // The digest is due every day at midnight UTC, so today's is due now; the
-    // retry job only on 1 January, so it cannot be what finishes the day.
+    // Digests go out at midnight UTC (delivery hour 0), so today's is due
+    // whatever the time of day; the retry job runs only on 1 January, so it
+    // cannot be what finishes the day.
     let env = TestEnv::with_config(
-        "\n[schedule]\ntimezone = \"UTC\"\ndigest = \"0 0 0 * * *\"\nretry = \"0 0 0 1 1 *\"\nfetch = \"0 0 0 1 1 *\"\n",
+        "\n[schedule]\ntimezone = \"UTC\"\ndefault_hour = 0\ndigest = \"0 0 0 * * *\"\nretry = \"0 0 0 1 1 *\"\nfetch = \"0 0 0 1 1 *\"\n",
     )
     .await;
     let today = chrono::Utc::now().date_naive();

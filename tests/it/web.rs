@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{Duration as Days, Utc};
+use chrono::{Datelike, Duration as Days, Utc};
 use paperboy::app::App;
 use paperboy::links::{LinkSigner, Purpose, SigningKeys};
 use paperboy::store::SubscriberStatus;
@@ -246,12 +246,18 @@ async fn a_subscriber_signs_up_confirms_manages_and_unsubscribes_in_one_click() 
     assert!(count > 1, "{count}");
     assert_eq!(site.snapshot().await, before);
 
-    // Saving changes the topics and the preferences.
+    // Saving changes the topics and the preferences: weekly, on the
+    // digest day's weekday, so the digest below is due whatever day the
+    // test runs.
+    let weekday = chrono::NaiveDate::parse_from_str(&day, "%Y-%m-%d")
+        .unwrap()
+        .weekday();
+    let weekday_field = weekday.to_string().to_lowercase();
     let save_form = [
         ("action", "save"),
         ("topics", "ti:\"sparse attention\"\nall:transformer"),
         ("frequency", "weekly"),
-        ("weekday", "thu"),
+        ("weekday", weekday_field.as_str()),
         ("hour", "7"),
         ("timezone", "Europe/Berlin"),
         ("paused_until", ""),
@@ -268,10 +274,7 @@ async fn a_subscriber_signs_up_confirms_manages_and_unsubscribes_in_one_click() 
         ["ti:\"sparse attention\"", "all:transformer"]
     );
     let prefs = site.app.store.preferences(ada.id).await.unwrap();
-    assert_eq!(
-        prefs.frequency,
-        paperboy::store::Frequency::Weekly(chrono::Weekday::Thu)
-    );
+    assert_eq!(prefs.frequency, paperboy::store::Frequency::Weekly(weekday));
     assert_eq!(prefs.delivery_hour, Some(7));
     assert_eq!(prefs.timezone, Some(chrono_tz::Europe::Berlin));
 
