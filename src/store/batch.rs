@@ -14,7 +14,8 @@ use crate::domain::PaperId;
 /// Rows per statement: every statement is a round trip to the database
 /// thread, so rows go in multi-row statements, well under SQLite's limit
 /// of 32,766 bound parameters.
-const LEDGER_ROWS: usize = 100;
+const DELIVERY_ROWS: usize = 200;
+const LEDGER_ROWS: usize = 1000;
 const CLAIM_ROWS: usize = 300;
 const MARK_ROWS: usize = 500;
 
@@ -52,77 +53,172 @@ pub struct ClaimRequest {
 impl Store {
     /// Reserves every digest of `batch` for `date` in one transaction,
     /// answering one [`BatchReservation`] per item in order.
+    ///
+    /// The whole page goes in a few statements, not two per digest: the
+    /// deliveries many rows at a time (a subscriber whose digest for the
+    /// date exists gets no row back), then every new delivery's ledger rows
+    /// together (a paper the subscriber's ledger already holds is not
+    /// inserted, so not kept), then one statement drops the deliveries left
+    /// with no paper of their own. Rows cross from SQLite's thread one
+    /// message at a time, so the ledger's rows are not returned: a
+    /// statement's count of inserted rows says whether it kept them all.
     pub async fn reserve_deliveries(
         &self,
         date: NaiveDate,
         batch: &[NewReservation],
         now: DateTime<Utc>,
     ) -> DbResult<Vec<BatchReservation>> {
-        let mut out = Vec::with_capacity(batch.len());
+        let now_ts = ts(now);
+        let created_at = super::parse_ts(&now_ts)?;
+        let date_s = day(date);
         let mut tx = self.begin_write().await?;
-        for item in batch {
-            let inserted: Option<i64> = sqlx::query_scalar(
+
+        // Delivery ids by subscriber, for the rows this call inserted.
+        let mut ids: HashMap<i64, i64> = HashMap::with_capacity(batch.len());
+        for chunk in batch.chunks(DELIVERY_ROWS) {
+            let sql = format!(
                 "INSERT INTO deliveries (subscriber_id, digest_date, status, message_id, paper_count,
                      more_count, created_at, updated_at)
-                 VALUES (?1, ?2, 'pending', ?3, ?4, ?5, ?6, ?6)
-                 ON CONFLICT (subscriber_id, digest_date) DO NOTHING RETURNING id",
-            )
-            .bind(item.subscriber_id)
-            .bind(day(date))
-            .bind(&item.message_id)
-            .bind(item.papers.len() as i64)
-            .bind(item.more_count)
-            .bind(ts(now))
-            .fetch_optional(&mut *tx)
-            .await?;
-            let Some(id) = inserted else {
-                out.push(BatchReservation::Existing);
-                continue;
-            };
-            // The ledger rows go in a statement per few dozen papers; the
-            // rows returned are those inserted, so a paper another run
-            // already holds is not kept.
-            let mut kept = vec![false; item.papers.len()];
-            for (start, chunk) in (0..)
-                .step_by(LEDGER_ROWS)
-                .zip(item.papers.chunks(LEDGER_ROWS))
-            {
-                let sql = format!(
-                    "INSERT INTO sent_papers (subscriber_id, paper_id, delivery_id, position, topic_position)
-                     VALUES {} ON CONFLICT DO NOTHING RETURNING position",
-                    vec!["(?, ?, ?, ?, ?)"; chunk.len()].join(", ")
-                );
-                let mut q = sqlx::query_scalar::<_, i64>(&sql);
-                for (offset, (paper, topic)) in chunk.iter().enumerate() {
-                    q = q
-                        .bind(item.subscriber_id)
-                        .bind(paper.as_str())
-                        .bind(id)
-                        .bind((start + offset) as i64)
-                        .bind(topic);
-                }
-                for position in q.fetch_all(&mut *tx).await? {
-                    if let Some(k) = usize::try_from(position).ok().and_then(|p| kept.get_mut(p)) {
+                 VALUES {} ON CONFLICT (subscriber_id, digest_date) DO NOTHING
+                 RETURNING subscriber_id, id",
+                vec!["(?, ?, 'pending', ?, ?, ?, ?, ?)"; chunk.len()].join(", ")
+            );
+            let mut q = sqlx::query_as::<_, (i64, i64)>(&sql);
+            for item in chunk {
+                q = q
+                    .bind(item.subscriber_id)
+                    .bind(&date_s)
+                    .bind(&item.message_id)
+                    .bind(item.papers.len() as i64)
+                    .bind(item.more_count)
+                    .bind(&now_ts)
+                    .bind(&now_ts);
+            }
+            ids.extend(q.fetch_all(&mut **tx).await?);
+        }
+
+        // Which item owns each new delivery: the first with its subscriber
+        // (a second item for the same subscriber found the row existing).
+        let mut owner: Vec<Option<i64>> = Vec::with_capacity(batch.len());
+        let mut taken: HashSet<i64> = HashSet::with_capacity(ids.len());
+        for item in batch {
+            owner.push(
+                ids.get(&item.subscriber_id)
+                    .copied()
+                    .filter(|id| taken.insert(*id)),
+            );
+        }
+
+        // Every new delivery's ledger rows, many per statement. A statement
+        // that inserted all its rows kept every paper; for the deliveries of
+        // one that did not (another digest holds some of the papers), the
+        // ledger says which rows are theirs.
+        let mut kept: HashMap<i64, Vec<bool>> = HashMap::with_capacity(ids.len());
+        let rows: Vec<(i64, i64, &PaperId, i64, i64)> = batch
+            .iter()
+            .zip(&owner)
+            .filter_map(|(item, id)| id.map(|id| (item, id)))
+            .flat_map(|(item, id)| {
+                kept.insert(id, vec![false; item.papers.len()]);
+                item.papers
+                    .iter()
+                    .enumerate()
+                    .map(move |(position, (paper, topic))| {
+                        (item.subscriber_id, id, paper, position as i64, *topic)
+                    })
+            })
+            .collect();
+        let mut unsure: Vec<i64> = Vec::new();
+        for chunk in rows.chunks(LEDGER_ROWS) {
+            let sql = format!(
+                "INSERT INTO sent_papers (subscriber_id, paper_id, delivery_id, position, topic_position)
+                 VALUES {} ON CONFLICT DO NOTHING",
+                vec!["(?, ?, ?, ?, ?)"; chunk.len()].join(", ")
+            );
+            let mut q = sqlx::query(&sql);
+            for (subscriber_id, id, paper, position, topic) in chunk {
+                q = q
+                    .bind(subscriber_id)
+                    .bind(paper.as_str())
+                    .bind(id)
+                    .bind(position)
+                    .bind(topic);
+            }
+            let inserted = q.execute(&mut **tx).await?.rows_affected();
+            for (_, id, _, position, _) in chunk {
+                if inserted == chunk.len() as u64 {
+                    let slot = kept
+                        .get_mut(id)
+                        .zip(usize::try_from(*position).ok())
+                        .and_then(|(k, p)| k.get_mut(p));
+                    if let Some(k) = slot {
                         *k = true;
                     }
+                } else if unsure.last() != Some(id) {
+                    unsure.push(*id);
                 }
             }
-            let count = kept.iter().filter(|k| **k).count() as i64;
-            if count == 0 && !item.papers.is_empty() {
-                // No ledger rows were added under it; the row goes alone.
-                sqlx::query("DELETE FROM deliveries WHERE id = ?")
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
-                out.push(BatchReservation::Nothing);
-                continue;
+        }
+        for chunk in unsure.chunks(MARK_ROWS) {
+            let sql = format!(
+                "SELECT delivery_id, position FROM sent_papers WHERE delivery_id IN ({})",
+                vec!["?"; chunk.len()].join(", ")
+            );
+            let mut q = sqlx::query_as::<_, (i64, i64)>(&sql);
+            for id in chunk {
+                q = q.bind(id);
             }
-            if count != item.papers.len() as i64 {
+            for (id, position) in q.fetch_all(&mut **tx).await? {
+                let slot = kept
+                    .get_mut(&id)
+                    .zip(usize::try_from(position).ok())
+                    .and_then(|(k, p)| k.get_mut(p));
+                if let Some(k) = slot {
+                    *k = true;
+                }
+            }
+        }
+
+        // Deliveries every paper of which another digest already holds go
+        // again; those that lost some papers get their count corrected.
+        let mut empty: Vec<i64> = Vec::new();
+        for (item, id) in batch.iter().zip(&owner) {
+            let Some(id) = id else { continue };
+            let count = kept[id].iter().filter(|k| **k).count() as i64;
+            if count == 0 && !item.papers.is_empty() {
+                empty.push(*id);
+            } else if count != item.papers.len() as i64 {
                 sqlx::query("UPDATE deliveries SET paper_count = ? WHERE id = ?")
                     .bind(count)
                     .bind(id)
-                    .execute(&mut *tx)
+                    .execute(&mut **tx)
                     .await?;
+            }
+        }
+        for chunk in empty.chunks(MARK_ROWS) {
+            let sql = format!(
+                "DELETE FROM deliveries WHERE id IN ({})",
+                vec!["?"; chunk.len()].join(", ")
+            );
+            let mut q = sqlx::query(&sql);
+            for id in chunk {
+                q = q.bind(id);
+            }
+            q.execute(&mut **tx).await?;
+        }
+        tx.commit().await?;
+
+        let mut out = Vec::with_capacity(batch.len());
+        for (item, id) in batch.iter().zip(owner) {
+            let Some(id) = id else {
+                out.push(BatchReservation::Existing);
+                continue;
+            };
+            let kept = kept.remove(&id).unwrap_or_default();
+            let count = kept.iter().filter(|k| **k).count() as i64;
+            if count == 0 && !item.papers.is_empty() {
+                out.push(BatchReservation::Nothing);
+                continue;
             }
             out.push(BatchReservation::New {
                 delivery: Delivery {
@@ -137,13 +233,12 @@ impl Store {
                     last_error: None,
                     smtp_code: None,
                     next_attempt_at: None,
-                    created_at: super::parse_ts(&ts(now))?,
+                    created_at,
                     sent_at: None,
                 },
                 kept,
             });
         }
-        tx.commit().await?;
         Ok(out)
     }
 
@@ -174,7 +269,7 @@ impl Store {
             for c in chunk {
                 q = q.bind(c.id).bind(c.expected.as_str()).bind(c.attempts);
             }
-            let claimed: HashSet<i64> = q.fetch_all(&mut *tx).await?.into_iter().collect();
+            let claimed: HashSet<i64> = q.fetch_all(&mut **tx).await?.into_iter().collect();
             won.extend(chunk.iter().map(|c| claimed.contains(&c.id)));
         }
         tx.commit().await?;
@@ -272,7 +367,7 @@ impl Store {
             for id in chunk {
                 q = q.bind(id);
             }
-            q.execute(&mut *tx).await?;
+            q.execute(&mut **tx).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -378,6 +473,52 @@ mod tests {
             store.delivery_by_id(delivery.id).await.unwrap().paper_count,
             1
         );
+    }
+
+    #[tokio::test]
+    async fn a_page_whose_ledger_rows_span_statements_keeps_exactly_the_new_papers() {
+        let (store, _dir) = test_store().await;
+        let d1: NaiveDate = "2026-06-12".parse().unwrap();
+        let d2: NaiveDate = "2026-06-13".parse().unwrap();
+        let papers: Vec<String> = (0..20).map(|i| format!("p{i}")).collect();
+        let papers: Vec<&str> = papers.iter().map(String::as_str).collect();
+        let mut subs = Vec::new();
+        for i in 0..(LEDGER_ROWS / papers.len() + 10) {
+            subs.push(subscriber(&store, &format!("s{i}@example.org")).await);
+        }
+        // Two subscribers, one in each ledger statement, already got a paper.
+        let (early, late) = (subs[3], subs[subs.len() - 2]);
+        for (sub, paper) in [(early, "p0"), (late, "p19")] {
+            store
+                .reserve_delivery(
+                    sub,
+                    d1,
+                    &format!("<old{sub}@x>"),
+                    &[(pid(paper), 0)],
+                    0,
+                    Utc::now(),
+                )
+                .await
+                .unwrap();
+        }
+        let batch: Vec<NewReservation> = subs.iter().map(|&s| item(s, &papers)).collect();
+        let got = store
+            .reserve_deliveries(d2, &batch, Utc::now())
+            .await
+            .unwrap();
+        for (sub, r) in subs.iter().zip(&got) {
+            let BatchReservation::New { delivery, kept } = r else {
+                panic!("{r:?}")
+            };
+            let expected: Vec<bool> = papers
+                .iter()
+                .map(|p| !((*sub == early && *p == "p0") || (*sub == late && *p == "p19")))
+                .collect();
+            assert_eq!(kept, &expected, "subscriber {sub}");
+            let stored = store.delivery_by_id(delivery.id).await.unwrap();
+            let count = expected.iter().filter(|k| **k).count() as i64;
+            assert_eq!((delivery.paper_count, stored.paper_count), (count, count));
+        }
     }
 
     #[tokio::test]

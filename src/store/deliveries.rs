@@ -134,7 +134,7 @@ impl Store {
         .bind(papers.len() as i64)
         .bind(more_count)
         .bind(ts(now))
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut **tx)
         .await?;
         let Some(id) = inserted else {
             tx.rollback().await?;
@@ -155,7 +155,7 @@ impl Store {
             .bind(id)
             .bind(position as i64)
             .bind(topic)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?
             .rows_affected() as i64;
         }
@@ -166,7 +166,7 @@ impl Store {
         sqlx::query("UPDATE deliveries SET paper_count = ? WHERE id = ?")
             .bind(kept)
             .bind(id)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
         tx.commit().await?;
         let d = self.delivery_by_id(id).await?;
@@ -276,7 +276,7 @@ impl Store {
         .bind(ts(retry_at))
         .bind(ts(now))
         .bind(id)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?
         .rows_affected();
         if let (1.., Some(BounceKind::Soft), Some(code)) = (changed, BounceKind::of(code), code) {
@@ -308,7 +308,7 @@ impl Store {
         .bind(reply)
         .bind(ts(now))
         .bind(id)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?
         .rows_affected();
         let mut suspended = false;

@@ -53,6 +53,38 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: SqlitePool,
+    /// This process's turn to write (see [`Store::begin_write`]).
+    writer: std::sync::Arc<tokio::sync::Mutex<()>>,
+}
+
+/// A write transaction that holds this process's turn to write: see
+/// [`Store::begin_write`]. Derefs to the transaction.
+pub(crate) struct WriteTx {
+    tx: sqlx::Transaction<'static, sqlx::Sqlite>,
+    _turn: tokio::sync::OwnedMutexGuard<()>,
+}
+
+impl WriteTx {
+    pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+
+    pub(crate) async fn rollback(self) -> Result<(), sqlx::Error> {
+        self.tx.rollback().await
+    }
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = sqlx::Transaction<'static, sqlx::Sqlite>;
+    fn deref(&self) -> &Self::Target {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.tx
+    }
 }
 
 impl Store {
@@ -74,6 +106,7 @@ impl Store {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
+            .pragma("temp_store", "memory")
             .busy_timeout(Duration::from_secs(30));
         if let Some(parent) = options.get_filename().parent() {
             if !parent.as_os_str().is_empty() && !parent.exists() {
@@ -87,7 +120,10 @@ impl Store {
             .connect_with(options)
             .await
             .with_context(|| format!("opening the database {url:?}"))?;
-        Ok(Store { pool })
+        Ok(Store {
+            pool,
+            writer: Default::default(),
+        })
     }
 
     pub async fn migrate(&self) -> anyhow::Result<()> {
@@ -117,8 +153,19 @@ impl Store {
     /// that reads first and writes later fails at once with "database is
     /// locked" (SQLITE_BUSY / BUSY_SNAPSHOT) when another process wrote in
     /// between, which the busy timeout cannot help with.
-    pub(crate) async fn begin_write(&self) -> DbResult<sqlx::Transaction<'static, sqlx::Sqlite>> {
-        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    ///
+    /// Writers of this process first take turns on an in-process lock, in
+    /// the order they asked: one waiting on SQLite's lock would poll it
+    /// with sleeps of up to 100 ms (the busy handler), long after it was
+    /// free; a digest run that reserves one page while it claims and marks
+    /// another would spend its time asleep. Other processes still meet at
+    /// SQLite's lock and its busy timeout.
+    pub(crate) async fn begin_write(&self) -> DbResult<WriteTx> {
+        let turn = self.writer.clone().lock_owned().await;
+        Ok(WriteTx {
+            tx: self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            _turn: turn,
+        })
     }
 }
 

@@ -57,7 +57,7 @@ impl Store {
             .bind(day(fetched.day))
             .bind(fetched.announce_type.map(|a| a.as_str()))
             .bind(ts(now))
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?
             .rows_affected();
             report.new_sightings += inserted as usize;

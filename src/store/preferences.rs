@@ -77,7 +77,7 @@ impl Store {
         let existing =
             sqlx::query("SELECT id, status, link_version FROM subscribers WHERE email = ?")
                 .bind(email.as_str())
-                .fetch_optional(&mut *tx)
+                .fetch_optional(&mut **tx)
                 .await?;
         let request = match existing {
             None => {
@@ -87,7 +87,7 @@ impl Store {
                 )
                 .bind(email.as_str())
                 .bind(ts(now))
-                .fetch_one(&mut *tx)
+                .fetch_one(&mut **tx)
                 .await?;
                 replace_topics(&mut tx, id, topics).await?;
                 SubscriptionRequest {
@@ -109,7 +109,7 @@ impl Store {
                         )
                         .bind(ts(now))
                         .bind(id)
-                        .execute(&mut *tx)
+                        .execute(&mut **tx)
                         .await?;
                         replace_topics(&mut tx, id, topics).await?;
                         SubscriberStatus::Pending
@@ -274,7 +274,7 @@ impl Store {
         .bind(ts(now))
         .bind(id)
         .bind(link_version)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
         if done.rows_affected() == 0 {
             return Err(DbError::NotFound);
