@@ -5,7 +5,8 @@
 //! and plain-text wrapping. It must not query the store, match papers, sign
 //! links or send mail: the caller fills the views with finished strings and
 //! URLs. HTML is auto-escaped; nothing from a paper or a subscriber is ever
-//! marked safe.
+//! marked safe. The one thing inserted unescaped is a [`PaperBlock`]'s HTML,
+//! which its own template already escaped.
 
 use askama::Template;
 
@@ -51,12 +52,43 @@ pub struct PaperView {
     pub categories: String,
 }
 
+/// One paper's block of the digest, rendered (HTML and text) from its
+/// [`PaperView`] once, then shared: every digest that shows the paper for
+/// the same matched terms shows the same block, so a run renders it once
+/// however many subscribers get it. Cloning shares the rendered text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaperBlock(std::sync::Arc<(String, String)>);
+
+impl PaperBlock {
+    /// Renders the block. Its HTML is escaped like the rest of the digest
+    /// and already pure ASCII (see [`ascii_html`]); the text is wrapped.
+    pub fn render(view: &PaperView) -> Result<PaperBlock, askama::Error> {
+        let html = ascii_html(PaperHtml { v: view }.render()?);
+        let text = PaperText { v: view }.render()?;
+        Ok(PaperBlock(std::sync::Arc::new((
+            html.trim_end_matches('\n').to_owned(),
+            text.trim_end_matches('\n').to_owned(),
+        ))))
+    }
+
+    /// The block's HTML: a table row, escaped by the template that made
+    /// it, so the digest inserts it as it is.
+    pub fn html(&self) -> &str {
+        &self.0 .0
+    }
+
+    /// The block's text part, without the number the digest puts in front.
+    pub fn text(&self) -> &str {
+        &self.0 .1
+    }
+}
+
 /// The papers one of the subscriber's topics matched.
 #[derive(Debug, Clone, Default)]
 pub struct TopicSection {
     pub name: String,
     pub query: String,
-    pub papers: Vec<PaperView>,
+    pub papers: Vec<PaperBlock>,
 }
 
 /// Everything the digest email shows.
@@ -143,6 +175,18 @@ fn safe_href(url: &str) -> String {
 }
 
 #[derive(Template)]
+#[template(path = "email/paper.html")]
+struct PaperHtml<'a> {
+    v: &'a PaperView,
+}
+
+#[derive(Template)]
+#[template(path = "email/paper.txt")]
+struct PaperText<'a> {
+    v: &'a PaperView,
+}
+
+#[derive(Template)]
 #[template(path = "email/digest.html")]
 struct DigestHtml<'a> {
     v: &'a DigestView,
@@ -166,6 +210,8 @@ struct ConfirmText<'a> {
     v: &'a ConfirmView,
 }
 
+impl ViewHelpers for PaperText<'_> {}
+impl ViewHelpers for PaperHtml<'_> {}
 impl ViewHelpers for DigestText<'_> {}
 impl ViewHelpers for ConfirmText<'_> {}
 impl ViewHelpers for DigestHtml<'_> {}
@@ -444,6 +490,10 @@ mod tests {
         }
     }
 
+    fn block(view: PaperView) -> PaperBlock {
+        PaperBlock::render(&view).unwrap()
+    }
+
     fn view() -> DigestView {
         DigestView {
             date_label: "Friday, 12 June 2026".into(),
@@ -453,19 +503,19 @@ mod tests {
                     name: "Diffusion".into(),
                     query: "ti:diffusion AND cat:cs.LG".into(),
                     papers: vec![
-                        paper("<script>alert(1)</script> Denoising at scale"),
-                        paper("A second paper about diffusion with a rather long title that must wrap in the text part"),
+                        block(paper("<script>alert(1)</script> Denoising at scale")),
+                        block(paper("A second paper about diffusion with a rather long title that must wrap in the text part")),
                     ],
                 },
                 TopicSection {
                     name: "Graphs".into(),
                     query: "abs:\"graph neural\"".into(),
-                    papers: vec![PaperView {
+                    papers: vec![block(PaperView {
                         upvotes: None,
                         code_url: None,
                         pdf_url: None,
                         ..paper("Plain graph paper")
-                    }],
+                    })],
                 },
             ],
             more_count: 4,
@@ -576,7 +626,10 @@ mod tests {
     #[test]
     fn the_html_loads_nothing_remote_and_runs_nothing() {
         let mut v = view();
-        v.sections[0].papers[0].code_url = Some("javascript:alert(1)".into());
+        v.sections[0].papers[0] = block(PaperView {
+            code_url: Some("javascript:alert(1)".into()),
+            ..paper("<script>alert(1)</script> Denoising at scale")
+        });
         let r = render_digest(&v).unwrap();
         let lower = r.html.to_ascii_lowercase();
         for banned in [

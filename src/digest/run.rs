@@ -16,7 +16,7 @@ use indicatif::ProgressBar;
 use super::batch;
 use super::due::{self, When};
 use super::plan::{self, CompiledTopics, PlannedPaper};
-use super::render::{self, DigestView, PaperView, Span as ViewSpan, TopicSection};
+use super::render::{self, DigestView, PaperBlock, PaperView, Span as ViewSpan, TopicSection};
 use crate::app::App;
 use crate::domain::{Paper, PaperId};
 use crate::links::Purpose;
@@ -481,7 +481,7 @@ pub async fn preview(
             papers,
         }
     };
-    let view = digest_view(&BuildContext::new(app), &job, now);
+    let view = digest_view(&BuildContext::new(app), &job, now)?;
     Ok(Some(
         render::render_digest(&view).context("rendering a digest")?,
     ))
@@ -635,11 +635,12 @@ pub(super) struct BuildContext {
     site_name: String,
     signer: crate::links::LinkSigner,
     pub(super) mailer: mail::Mailer,
-    /// A paper's block (highlighted excerpt, authors, links) depends only
-    /// on the paper and the terms that matched it, which subscribers with
-    /// the same topics share: built once per run for each pair. Bounded:
-    /// emptied when it reaches [`PAPER_VIEWS_MAX`] entries.
-    paper_views: std::sync::Mutex<HashMap<(PaperId, String), PaperView>>,
+    /// A paper's block (highlighted excerpt, authors, links), rendered,
+    /// depends only on the paper and the terms that matched it, which
+    /// subscribers with the same topics share: built and rendered once per
+    /// run for each pair. Bounded: emptied when it reaches
+    /// [`PAPER_VIEWS_MAX`] entries.
+    paper_views: std::sync::Mutex<HashMap<(PaperId, String), PaperBlock>>,
 }
 
 /// At most this many cached paper blocks (a few kB each) per run.
@@ -656,8 +657,12 @@ impl BuildContext {
         }
     }
 
-    /// [`paper_view`] through the per-run cache.
-    fn paper_view(&self, p: &Paper, matched: &[matching::MatchedTerm]) -> PaperView {
+    /// The paper's rendered [`paper_view`], through the per-run cache.
+    fn paper_block(
+        &self,
+        p: &Paper,
+        matched: &[matching::MatchedTerm],
+    ) -> anyhow::Result<PaperBlock> {
         let labels = matched_labels(matched);
         let key = (p.id.clone(), labels);
         let cached = self
@@ -666,16 +671,17 @@ impl BuildContext {
             .unwrap_or_else(|e| e.into_inner())
             .get(&key)
             .cloned();
-        if let Some(view) = cached {
-            return view;
+        if let Some(block) = cached {
+            return Ok(block);
         }
-        let view = paper_view(p, matched);
+        let block =
+            PaperBlock::render(&paper_view(p, matched)).context("rendering a paper's block")?;
         let mut views = self.paper_views.lock().unwrap_or_else(|e| e.into_inner());
         if views.len() >= PAPER_VIEWS_MAX {
             views.clear();
         }
-        views.insert(key, view.clone());
-        view
+        views.insert(key, block.clone());
+        Ok(block)
     }
 }
 
@@ -684,7 +690,7 @@ pub(super) fn build_email(
     job: &Job,
     now: DateTime<Utc>,
 ) -> anyhow::Result<OutgoingEmail> {
-    let view = digest_view(ctx, job, now);
+    let view = digest_view(ctx, job, now)?;
     let rendered = render::render_digest(&view).context("rendering a digest")?;
     let unsubscribe =
         url::Url::parse(&view.unsubscribe_url).context("building the unsubscribe link")?;
@@ -701,17 +707,17 @@ pub(super) fn build_email(
 }
 
 /// The digest's view model: sections in the subscriber's topic order.
-fn digest_view(ctx: &BuildContext, job: &Job, now: DateTime<Utc>) -> DigestView {
+fn digest_view(ctx: &BuildContext, job: &Job, now: DateTime<Utc>) -> anyhow::Result<DigestView> {
     let base = &ctx.base_url;
     let sub = &job.subscriber;
     let mut sections: Vec<TopicSection> = Vec::new();
     for topic in &sub.topics {
-        let papers: Vec<PaperView> = job
+        let papers: Vec<PaperBlock> = job
             .papers
             .iter()
             .filter(|(_, pos, _)| *pos == topic.position)
-            .map(|(p, _, matched)| ctx.paper_view(p, matched))
-            .collect();
+            .map(|(p, _, matched)| ctx.paper_block(p, matched))
+            .collect::<anyhow::Result<_>>()?;
         if !papers.is_empty() {
             sections.push(TopicSection {
                 name: topic.name.clone(),
@@ -722,12 +728,12 @@ fn digest_view(ctx: &BuildContext, job: &Job, now: DateTime<Utc>) -> DigestView 
     }
     // Papers whose topic was since removed still go out, under "Other".
     let known: HashSet<i64> = sub.topics.iter().map(|t| t.position).collect();
-    let orphans: Vec<PaperView> = job
+    let orphans: Vec<PaperBlock> = job
         .papers
         .iter()
         .filter(|(_, pos, _)| !known.contains(pos))
-        .map(|(p, _, m)| ctx.paper_view(p, m))
-        .collect();
+        .map(|(p, _, m)| ctx.paper_block(p, m))
+        .collect::<anyhow::Result<_>>()?;
     if !orphans.is_empty() {
         sections.push(TopicSection {
             name: "Other".into(),
@@ -735,7 +741,7 @@ fn digest_view(ctx: &BuildContext, job: &Job, now: DateTime<Utc>) -> DigestView 
             papers: orphans,
         });
     }
-    DigestView {
+    Ok(DigestView {
         date_label: job.delivery.digest_date.format("%A, %-d %B %Y").to_string(),
         short_date: job.delivery.digest_date.format("%-d %b %Y").to_string(),
         sections,
@@ -763,7 +769,7 @@ fn digest_view(ctx: &BuildContext, job: &Job, now: DateTime<Utc>) -> DigestView 
             .to_string(),
         site_name: ctx.site_name.clone(),
         base_url: base.to_string(),
-    }
+    })
 }
 
 fn paper_view(p: &Paper, matched: &[matching::MatchedTerm]) -> PaperView {

@@ -905,19 +905,22 @@ mod tests {
 
     #[tokio::test]
     async fn a_rendered_digest_arrives_in_the_outbox_with_both_parts_intact() {
-        use crate::digest::render::{render_digest, DigestView, PaperView, Span, TopicSection};
+        use crate::digest::render::{
+            render_digest, DigestView, PaperBlock, PaperView, Span, TopicSection,
+        };
         let view = DigestView {
             date_label: "Friday, 12 June 2026".into(),
             short_date: "12 Jun 2026".into(),
             sections: vec![TopicSection {
                 name: "Diffusion".into(),
                 query: "ti:diffusion".into(),
-                papers: vec![PaperView {
+                papers: vec![PaperBlock::render(&PaperView {
                     title: "Ünïcode & <tags> in a title".into(),
                     url: "https://arxiv.org/abs/2606.01234".into(),
                     excerpt: vec![Span::hit("Diffusion"), Span::plain(" everywhere")],
                     ..PaperView::default()
-                }],
+                })
+                .unwrap()],
             }],
             total_count: 1,
             manage_url: "https://example.org/manage/M".into(),
