@@ -216,36 +216,94 @@ const MAX_LINE_OCTETS: usize = 998;
 /// octets (the renderer keeps the HTML part so), else quoted-printable,
 /// which keeps a text part readable; never base64. lettre's own choice
 /// (`Body::new`) caps 7bit lines at 76 characters, so an HTML part would
-/// always be quoted-printable, and it may scan the text several times.
+/// always be quoted-printable, and it scans and copies the text several
+/// times; both encodings here are one pass that also makes the line ends
+/// CRLF.
 fn encoded_body(text: &str) -> Body {
     match seven_bit_crlf(text) {
         Some(crlf) => Body::dangerous_pre_encoded(crlf, ContentTransferEncoding::SevenBit),
-        // CRLF line ends first, in one pass: lettre inserts each missing CR
-        // into the string in place, moving the rest of it every time.
-        None => Body::new_with_encoding(
-            crlf_line_ends(text),
+        None => Body::dangerous_pre_encoded(
+            quoted_printable_crlf(text),
             ContentTransferEncoding::QuotedPrintable,
-        )
-        .unwrap_or_else(|buf| {
-            // Unreachable: quoted-printable accepts every input.
-            Body::dangerous_pre_encoded(buf, ContentTransferEncoding::Base64)
-        }),
+        ),
     }
 }
 
-/// `text` with every LF not already after a CR preceded by one.
-fn crlf_line_ends(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + text.len() / 32);
-    for piece in text.split_inclusive('\n') {
-        match piece.strip_suffix('\n') {
-            Some(line) => {
-                out.push_str(line.strip_suffix('\r').unwrap_or(line));
-                out.push_str("\r\n");
-            }
-            None => out.push_str(piece),
+/// Longest line of a quoted-printable body, a soft break's `=` included
+/// (RFC 2045 6.7).
+const QP_LINE_OCTETS: usize = 76;
+
+/// `text` quoted-printable encoded (RFC 2045 6.7) with CRLF line ends. A
+/// line short enough, of printable ASCII without `=` and not ending in
+/// white space (most lines of a wrapped text part) is copied as it is;
+/// any other is encoded octet by octet, with soft line breaks.
+fn quoted_printable_crlf(text: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len() + text.len() / 16);
+    let mut pieces = text.split('\n').peekable();
+    while let Some(piece) = pieces.next() {
+        let ends_line = pieces.peek().is_some();
+        let line = if ends_line {
+            piece.strip_suffix('\r').unwrap_or(piece)
+        } else {
+            piece
+        };
+        quoted_printable_line(line.as_bytes(), &mut out);
+        if ends_line {
+            out.extend_from_slice(b"\r\n");
         }
     }
     out
+}
+
+/// Octets a quoted-printable line carries as they are: printable ASCII
+/// but `=` (1), and space and tab (2), which may not end a line.
+const QP_CLASS: [u8; 256] = {
+    let mut class = [0u8; 256];
+    let mut b = b'!';
+    while b <= b'~' {
+        class[b as usize] = 1;
+        b += 1;
+    }
+    class[b'=' as usize] = 0;
+    class[b' ' as usize] = 2;
+    class[b'\t' as usize] = 2;
+    class
+};
+
+fn quoted_printable_line(line: &[u8], out: &mut Vec<u8>) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let literal = |b: u8| QP_CLASS[usize::from(b)] == 1;
+    let blank = |b: u8| QP_CLASS[usize::from(b)] == 2;
+    if line.len() <= QP_LINE_OCTETS
+        && line.iter().all(|&b| QP_CLASS[usize::from(b)] != 0)
+        && !line.last().is_some_and(|&b| blank(b))
+    {
+        out.extend_from_slice(line);
+        return;
+    }
+    let mut len = 0;
+    for (i, &b) in line.iter().enumerate() {
+        let last = i + 1 == line.len();
+        // White space stays literal unless it would end the line.
+        let plain = literal(b) || (blank(b) && !last);
+        let width = if plain { 1 } else { 3 };
+        // Every line but the last keeps room for its soft break's `=`.
+        let room = if last {
+            QP_LINE_OCTETS
+        } else {
+            QP_LINE_OCTETS - 1
+        };
+        if len + width > room {
+            out.extend_from_slice(b"=\r\n");
+            len = 0;
+        }
+        if plain {
+            out.push(b);
+        } else {
+            out.extend_from_slice(&[b'=', HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]);
+        }
+        len += width;
+    }
 }
 
 /// `text` with LF line ends turned into CRLF, if it is fit to go out as
@@ -454,10 +512,77 @@ pub(crate) mod tests {
         }
     }
 
+    /// RFC 2045 6.7 decoding, strict: anything but a soft break, `=XX` in
+    /// upper-case hex or a literal octet fails the test.
+    fn qp_decode(encoded: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < encoded.len() {
+            match encoded[i] {
+                b'=' if encoded[i + 1..].starts_with(b"\r\n") => i += 3,
+                b'=' => {
+                    let hex = std::str::from_utf8(&encoded[i + 1..i + 3]).unwrap();
+                    assert_eq!(hex, hex.to_ascii_uppercase());
+                    out.push(u8::from_str_radix(hex, 16).unwrap());
+                    i += 3;
+                }
+                b => {
+                    out.push(b);
+                    i += 1;
+                }
+            }
+        }
+        out
+    }
+
+    fn assert_fit_quoted_printable(encoded: &[u8]) {
+        let text = std::str::from_utf8(encoded).expect("ASCII");
+        assert!(text.is_ascii(), "{text:?}");
+        for line in text.split("\r\n") {
+            assert!(line.len() <= QP_LINE_OCTETS, "{line:?}");
+            assert!(!line.ends_with([' ', '\t']), "{line:?}");
+            assert!(!line.contains(['\r', '\n']), "{line:?}");
+        }
+    }
+
     #[test]
-    fn line_ends_become_crlf_once() {
-        assert_eq!(crlf_line_ends("a\nb\r\n\nc"), "a\r\nb\r\n\r\nc");
-        assert_eq!(crlf_line_ends(""), "");
+    fn quoted_printable_copies_plain_lines_and_encodes_the_rest() {
+        assert_eq!(
+            quoted_printable_crlf("plain line\nsecond\r\n\nlast"),
+            b"plain line\r\nsecond\r\n\r\nlast"
+        );
+        assert_eq!(quoted_printable_crlf(""), b"");
+        assert_eq!(
+            quoted_printable_crlf("caf\u{e9} = 1 \nbare\rcr\n"),
+            b"caf=C3=A9 =3D 1=20\r\nbare=0Dcr\r\n"
+        );
+        let long = "word ".repeat(40);
+        let encoded = quoted_printable_crlf(&long);
+        assert_fit_quoted_printable(&encoded);
+        assert_eq!(qp_decode(&encoded), long.as_bytes());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn quoted_printable_decodes_to_the_text_with_crlf_line_ends(
+            text in "([a-z=. \t\r\n\u{e9}\u{2026}\u{1f680}]{0,30}){0,12}"
+        ) {
+            let encoded = quoted_printable_crlf(&text);
+            assert_fit_quoted_printable(&encoded);
+            let expected: Vec<u8> = text
+                .split('\n')
+                .map(|l| l.strip_suffix('\r').unwrap_or(l))
+                .collect::<Vec<_>>()
+                .join("\r\n")
+                .into_bytes();
+            // A CR ending the text is not a line end: it stays, encoded.
+            let expected = if text.ends_with('\r') && !text.ends_with("\r\n") {
+                [&expected[..], b"\r"].concat()
+            } else {
+                expected
+            };
+            proptest::prop_assert_eq!(qp_decode(&encoded), expected);
+        }
     }
 
     fn transfer_encoding(msg: &mail_parser::Message<'_>, part: u32) -> String {
@@ -482,7 +607,9 @@ pub(crate) mod tests {
 
     #[test]
     fn a_digest_with_non_ascii_names_reads_the_same_in_both_parts() {
-        use crate::digest::render::{render_digest, DigestView, PaperView, Span, TopicSection};
+        use crate::digest::render::{
+            render_digest, DigestView, PaperBlock, PaperView, Span, TopicSection,
+        };
         let names = [
             "M\u{fc}ller",
             "\u{15a}liwi\u{144}ski",
@@ -507,7 +634,10 @@ pub(crate) mod tests {
             sections: vec![TopicSection {
                 name: "\u{dc}n\u{ef}c\u{f6}d\u{e9}".into(),
                 query: "au:m\u{fc}ller".into(),
-                papers: names.iter().map(|n| paper(n)).collect(),
+                papers: names
+                    .iter()
+                    .map(|n| PaperBlock::render(&paper(n)).unwrap())
+                    .collect(),
             }],
             total_count: names.len(),
             manage_url: "https://example.org/manage/M".into(),

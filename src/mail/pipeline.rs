@@ -132,17 +132,12 @@ fn data_block(email: &[u8]) -> Option<String> {
     if text.starts_with('.') {
         out.push('.');
     }
-    let bytes = text.as_bytes();
-    let (mut copied, mut from) = (0, 0);
-    // Line feeds are found with memchr; few are followed by a dot.
-    while let Some(offset) = text[from..].find('\n') {
-        let lf = from + offset;
-        if lf > 0 && bytes[lf - 1] == b'\r' && bytes.get(lf + 1) == Some(&b'.') {
-            out.push_str(&text[copied..=lf]);
-            out.push('.');
-            copied = lf + 1;
-        }
-        from = lf + 1;
+    let mut copied = 0;
+    // Lines opening with a dot are rare: found with a vectorised search.
+    for crlf in memchr::memmem::find_iter(text.as_bytes(), b"\r\n.") {
+        out.push_str(&text[copied..crlf + 2]);
+        out.push('.');
+        copied = crlf + 2;
     }
     out.push_str(&text[copied..]);
     out.push_str("\r\n.\r\n");
