@@ -49,7 +49,7 @@ pub(super) struct Planned {
 pub(super) async fn reserve_page(
     app: &App,
     date: NaiveDate,
-    papers: &[Paper],
+    papers: &[std::sync::Arc<Paper>],
     index: &HashMap<PaperId, usize>,
     planned: Vec<Planned>,
     now: DateTime<Utc>,

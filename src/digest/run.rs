@@ -7,6 +7,7 @@
 //! and date; a run started twice sends nothing the second time.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context as _;
@@ -61,7 +62,8 @@ pub struct PlannedDigest {
 pub(super) struct Job {
     pub(super) delivery: Delivery,
     pub(super) subscriber: Subscriber,
-    pub(super) papers: Vec<(Paper, i64, Vec<matching::MatchedTerm>)>,
+    /// Shared with the run's other jobs: one copy of each paper per run.
+    pub(super) papers: Vec<(Arc<Paper>, i64, Vec<matching::MatchedTerm>)>,
 }
 
 /// Runs the digest for `date`.
@@ -88,6 +90,7 @@ pub async fn run_digest(
         .map(|(i, p)| (p.id.clone(), i))
         .collect();
     let mut matcher = Matcher::new(&papers);
+    let shared: Vec<Arc<Paper>> = papers.iter().cloned().map(Arc::new).collect();
     let run_ids: Vec<PaperId> = papers.iter().map(|p| p.id.clone()).collect();
     let no_history = HashSet::new();
     let mut report = DigestReport {
@@ -173,7 +176,7 @@ pub async fn run_digest(
             }
             if let Some(existing) = existing_page.remove(&sub.id) {
                 if existing.status.is_unfinished() && !options.dry_run {
-                    jobs.push(resume_job(app, existing, sub, &papers, &index).await?);
+                    jobs.push(resume_job(app, existing, sub, &shared, &index).await?);
                 } else {
                     report.already_done += 1;
                 }
@@ -216,13 +219,13 @@ pub async fn run_digest(
             }
         }
         let reserved =
-            batch::reserve_page(app, date, &papers, &index, planned, now, &mut report).await?;
+            batch::reserve_page(app, date, &shared, &index, planned, now, &mut report).await?;
         jobs.extend(reserved);
         if let (Some(w), false) = (&week, week_planned.is_empty()) {
             let reserved = batch::reserve_page(
                 app,
                 date,
-                &w.papers,
+                &w.shared,
                 &w.index,
                 week_planned,
                 now,
@@ -258,6 +261,8 @@ const WEEK_DAYS: i64 = 7;
 /// their matcher and lookups.
 struct Window {
     papers: Vec<Paper>,
+    /// The same papers, for the jobs.
+    shared: Vec<Arc<Paper>>,
     matcher: Matcher,
     ids: Vec<PaperId>,
     index: HashMap<PaperId, usize>,
@@ -279,6 +284,7 @@ impl Window {
             .map(|(i, id)| (id.clone(), i))
             .collect();
         Ok(Window {
+            shared: papers.iter().cloned().map(Arc::new).collect(),
             papers,
             matcher,
             ids,
@@ -473,7 +479,13 @@ pub async fn preview(
         };
         let papers = kept
             .into_iter()
-            .map(|p| (papers[p.paper].clone(), p.topic_position, p.matched))
+            .map(|p| {
+                (
+                    Arc::new(papers[p.paper].clone()),
+                    p.topic_position,
+                    p.matched,
+                )
+            })
             .collect();
         Job {
             delivery,
@@ -493,7 +505,7 @@ pub(super) async fn resume_job(
     app: &App,
     delivery: Delivery,
     subscriber: Subscriber,
-    run_papers: &[Paper],
+    run_papers: &[Arc<Paper>],
     index: &HashMap<PaperId, usize>,
 ) -> anyhow::Result<Job> {
     let rows = app.store.delivery_papers(delivery.id).await?;
@@ -512,7 +524,7 @@ pub(super) async fn resume_job(
         .collect();
     for (id, _) in &rows {
         if let Some(&i) = index.get(id) {
-            papers.push(run_papers[i].clone());
+            papers.push(Paper::clone(&run_papers[i]));
         } else if let Some(p) = loaded.get(id) {
             papers.push(p.clone());
         }
@@ -534,7 +546,7 @@ pub(super) async fn resume_job(
             .find(|(id, _)| *id == paper.id)
             .map(|r| r.1)
             .unwrap_or(0);
-        out.push((paper.clone(), topic, matched));
+        out.push((Arc::new(paper.clone()), topic, matched));
     }
     // The compiled topics borrow the subscriber's; done with them.
     drop(topics);
