@@ -11,13 +11,38 @@ use chrono::{DateTime, NaiveDate, Utc};
 use super::{day, ts, DbResult, Delivery, DeliveryStatus, Store};
 use crate::domain::PaperId;
 
-/// Rows per statement: every statement is a round trip to the database
-/// thread, so rows go in multi-row statements, well under SQLite's limit
-/// of 32,766 bound parameters.
-const DELIVERY_ROWS: usize = 200;
-const LEDGER_ROWS: usize = 1000;
-const CLAIM_ROWS: usize = 300;
-const MARK_ROWS: usize = 500;
+/// Most rows per statement: every statement is a round trip to the
+/// database thread, so rows go in multi-row statements, well under
+/// SQLite's limit of 32,766 bound parameters. Powers of two: see
+/// [`statement_chunks`].
+const DELIVERY_ROWS: usize = 256;
+const LEDGER_ROWS: usize = 1024;
+const CLAIM_ROWS: usize = 256;
+const MARK_ROWS: usize = 512;
+
+/// `rows` in slices of at most `max` (a power of two) rows, every slice a
+/// power of two long: the full slices, then the rest as its binary digits
+/// (700 rows at most 256: 256, 256, 128, 32, 16, 8, 4). Each length is a
+/// different statement, which sqlx prepares once and keeps per connection;
+/// with any length allowed, a long run would prepare and keep a statement
+/// (and its parameter slots) for nearly every page.
+fn statement_chunks<T>(rows: &[T], max: usize) -> impl Iterator<Item = &[T]> {
+    debug_assert!(max.is_power_of_two());
+    let mut rest = rows;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let len = if rest.len() >= max {
+            max
+        } else {
+            1 << rest.len().ilog2()
+        };
+        let (chunk, tail) = rest.split_at(len);
+        rest = tail;
+        Some(chunk)
+    })
+}
 
 /// One digest to reserve: the arguments of [`Store::reserve_delivery`].
 #[derive(Debug, Clone)]
@@ -75,7 +100,7 @@ impl Store {
 
         // Delivery ids by subscriber, for the rows this call inserted.
         let mut ids: HashMap<i64, i64> = HashMap::with_capacity(batch.len());
-        for chunk in batch.chunks(DELIVERY_ROWS) {
+        for chunk in statement_chunks(batch, DELIVERY_ROWS) {
             let sql = format!(
                 "INSERT INTO deliveries (subscriber_id, digest_date, status, message_id, paper_count,
                      more_count, created_at, updated_at)
@@ -129,7 +154,7 @@ impl Store {
             })
             .collect();
         let mut unsure: Vec<i64> = Vec::new();
-        for chunk in rows.chunks(LEDGER_ROWS) {
+        for chunk in statement_chunks(&rows, LEDGER_ROWS) {
             let sql = format!(
                 "INSERT INTO sent_papers (subscriber_id, paper_id, delivery_id, position, topic_position)
                  VALUES {} ON CONFLICT DO NOTHING",
@@ -159,7 +184,7 @@ impl Store {
                 }
             }
         }
-        for chunk in unsure.chunks(MARK_ROWS) {
+        for chunk in statement_chunks(&unsure, MARK_ROWS) {
             let sql = format!(
                 "SELECT delivery_id, position FROM sent_papers WHERE delivery_id IN ({})",
                 vec!["?"; chunk.len()].join(", ")
@@ -195,7 +220,7 @@ impl Store {
                     .await?;
             }
         }
-        for chunk in empty.chunks(MARK_ROWS) {
+        for chunk in statement_chunks(&empty, MARK_ROWS) {
             let sql = format!(
                 "DELETE FROM deliveries WHERE id IN ({})",
                 vec!["?"; chunk.len()].join(", ")
@@ -252,7 +277,7 @@ impl Store {
     ) -> DbResult<Vec<bool>> {
         let mut won = Vec::with_capacity(claims.len());
         let mut tx = self.begin_write().await?;
-        for chunk in claims.chunks(CLAIM_ROWS) {
+        for chunk in statement_chunks(claims, CLAIM_ROWS) {
             // One statement per chunk; each row is claimed on the same
             // condition as alone (its expected status and attempts).
             let sql = format!(
@@ -356,7 +381,7 @@ impl Store {
     /// [`Store::mark_sent`] for many deliveries in one transaction.
     pub async fn mark_sent_many(&self, ids: &[i64], now: DateTime<Utc>) -> DbResult<()> {
         let mut tx = self.begin_write().await?;
-        for chunk in ids.chunks(MARK_ROWS) {
+        for chunk in statement_chunks(ids, MARK_ROWS) {
             let sql = format!(
                 "UPDATE deliveries SET status = 'sent', sent_at = ?, updated_at = ?,
                      last_error = NULL, next_attempt_at = NULL WHERE id IN ({})",
@@ -403,6 +428,25 @@ mod tests {
             message_id: format!("<{sub}@x>"),
             papers: papers.iter().map(|p| (pid(p), 0)).collect(),
             more_count: 0,
+        }
+    }
+
+    #[test]
+    fn statements_come_in_power_of_two_lengths_covering_every_row_in_order() {
+        let lens = |n: usize, max: usize| -> Vec<usize> {
+            let rows: Vec<usize> = (0..n).collect();
+            let chunks: Vec<&[usize]> = statement_chunks(&rows, max).collect();
+            assert_eq!(chunks.concat(), rows);
+            chunks.iter().map(|c| c.len()).collect()
+        };
+        assert_eq!(lens(700, 256), [256, 256, 128, 32, 16, 8, 4]);
+        assert_eq!(lens(512, 256), [256, 256]);
+        assert_eq!(lens(1, 256), [1]);
+        assert!(lens(0, 256).is_empty());
+        for n in 0..2000 {
+            assert!(lens(n, 512)
+                .iter()
+                .all(|l| l.is_power_of_two() && *l <= 512));
         }
     }
 
