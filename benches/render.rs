@@ -83,7 +83,7 @@ fn typical_digest() -> Typical {
                         matched: k
                             .matched
                             .iter()
-                            .map(|m| m.label.as_str())
+                            .map(|m| &*m.label)
                             .collect::<Vec<_>>()
                             .join(", "),
                         upvotes: p.upvotes,

@@ -811,7 +811,7 @@ fn paper_view(p: &Paper, matched: &[matching::MatchedTerm]) -> PaperView {
 fn matched_labels(matched: &[matching::MatchedTerm]) -> String {
     matched
         .iter()
-        .map(|m| m.label.as_str())
+        .map(|m| &*m.label)
         .collect::<Vec<_>>()
         .join(", ")
 }

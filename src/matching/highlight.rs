@@ -102,7 +102,7 @@ fn hit_ranges(text: &str, terms: &[MatchedTerm], field: Field) -> Vec<(usize, us
     let mut text_prepared: Option<Arc<Prepared>> = None;
     let stemmer = EnglishStemmer::new();
     for m in terms {
-        match &m.term {
+        match &*m.term {
             Term::Text { scope, words } if scope.covers(field) && !words.is_empty() => {
                 let stemmed = field.is_stemmed();
                 let p = text_prepared.get_or_insert_with(|| prepared(text, stemmed));
@@ -162,8 +162,8 @@ mod tests {
         fn leaves(e: &crate::matching::Expr, out: &mut Vec<MatchedTerm>) {
             match e {
                 crate::matching::Expr::Term(t) => out.push(MatchedTerm {
-                    label: t.to_string(),
-                    term: t.clone(),
+                    label: t.to_string().into(),
+                    term: t.clone().into(),
                 }),
                 crate::matching::Expr::Not(e) => leaves(e, out),
                 crate::matching::Expr::And(es) | crate::matching::Expr::Or(es) => {

@@ -264,14 +264,15 @@ fn push_posting(list: &mut Vec<u32>, p: u32) {
 }
 
 /// A term of a query that contributed to a paper's match, for "why this
-/// paper" lines and highlighting.
+/// paper" lines and highlighting. Cheap to clone: the matcher keeps one of
+/// each term and every explanation shares it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MatchedTerm {
     /// The term in canonical query syntax: `ti:diffusion`, `"test time"`,
     /// `cat:cs.LG`, `upvotes>=10`.
-    pub label: String,
+    pub label: std::sync::Arc<str>,
     /// The term itself, for [`crate::matching::highlight`].
-    pub term: Term,
+    pub term: std::sync::Arc<Term>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -563,8 +564,8 @@ impl Matcher {
         };
         let id = self.terms.len() as u32;
         self.terms.push(MatchedTerm {
-            label: t.to_string(),
-            term: t.clone(),
+            label: t.to_string().into(),
+            term: std::sync::Arc::new(t.clone()),
         });
         self.by_term.insert(t.clone(), (id, atom));
         (id, atom)
@@ -854,7 +855,10 @@ mod tests {
     }
 
     fn labels_of(m: &Matcher, c: &CompiledQuery, p: usize) -> Vec<String> {
-        m.explain(c, p).into_iter().map(|t| t.label).collect()
+        m.explain(c, p)
+            .into_iter()
+            .map(|t| t.label.to_string())
+            .collect()
     }
 
     #[test]
@@ -867,7 +871,7 @@ mod tests {
         let labels = |p| {
             m.explain(&c, p)
                 .into_iter()
-                .map(|t| t.label)
+                .map(|t| t.label.to_string())
                 .collect::<Vec<_>>()
         };
         // Paper 0 satisfies both branches; paper 1 only the second, so its
@@ -879,7 +883,7 @@ mod tests {
         assert!(m.explain(&not_not, 0).is_empty(), "a NOT is never a reason");
         assert_eq!(labels_of(&m, &not_not, 2), ["soup"]);
         let hyph = m.compile(&Query::parse("test-time").unwrap());
-        assert_eq!(m.explain(&hyph, 1)[0].label, "\"test time\"");
+        assert_eq!(&*m.explain(&hyph, 1)[0].label, "\"test time\"");
         assert!(m.explain(&hyph, 0).is_empty());
     }
 
@@ -1251,7 +1255,7 @@ mod tests {
             let c = m.compile(&Query { root: e });
             for p in m.matches(&c).iter() {
                 for t in m.explain(&c, p) {
-                    prop_assert!(reference_matches(&papers[p], &Expr::Term(t.term.clone())), "{}", t.label);
+                    prop_assert!(reference_matches(&papers[p], &Expr::Term(Term::clone(&t.term))), "{}", t.label);
                 }
             }
         }

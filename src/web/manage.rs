@@ -317,7 +317,7 @@ async fn preview(
                 .filter(|c| matcher.matches(c).contains(i))
                 .flat_map(|c| matcher.explain(c, i))
                 .collect();
-            let mut labels: Vec<String> = terms.iter().map(|t| t.label.clone()).collect();
+            let mut labels: Vec<String> = terms.iter().map(|t| t.label.to_string()).collect();
             labels.dedup();
             let p = &papers[i];
             PreviewPaper {
