@@ -153,6 +153,7 @@ async fn anyone_due(app: &App, date: NaiveDate, when: When) -> anyhow::Result<bo
 fn add(report: &mut DigestReport, more: &DigestReport) {
     report.sent += more.sent;
     report.deferred += more.deferred;
+    report.throttled += more.throttled;
     report.failed += more.failed;
 }
 
@@ -160,6 +161,14 @@ fn add(report: &mut DigestReport, more: &DigestReport) {
 async fn finish(app: &App, run: i64, result: &anyhow::Result<DigestReport>) -> anyhow::Result<()> {
     let (outcome, summary) = match &result {
         Ok(r) if r.failed == 0 && r.deferred == 0 => ("ok", format!("{} sent", r.sent)),
+        // Held back by the domain budgets only: the limits at work.
+        Ok(r) if r.failed == 0 && r.deferred == r.throttled => (
+            "ok",
+            format!(
+                "{} sent, {} held for later by the domain sending limits",
+                r.sent, r.throttled
+            ),
+        ),
         Ok(r) => (
             "partial",
             format!(

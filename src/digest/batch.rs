@@ -382,7 +382,7 @@ impl<'a> Sender<'a> {
             retry_in_s = wait.as_secs(),
             "digest deferred: domain budget spent"
         );
-        Ok(Prepared::Done(Outcome::Deferred))
+        Ok(Prepared::Done(Outcome::Throttled))
     }
 }
 
@@ -454,6 +454,10 @@ fn tally(
     match outcome {
         Ok(Outcome::Sent) => sent.push(id),
         Ok(Outcome::Deferred) => report.deferred += 1,
+        Ok(Outcome::Throttled) => {
+            report.deferred += 1;
+            report.throttled += 1;
+        }
         Ok(Outcome::Failed) => report.failed += 1,
         Ok(Outcome::ClaimedElsewhere) => report.already_done += 1,
         Err(e) => {

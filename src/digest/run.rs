@@ -43,7 +43,12 @@ pub struct DigestReport {
     pub subscribers: usize,
     pub matched: usize,
     pub sent: usize,
+    /// Left for a later run: a temporary failure, or (counted in
+    /// `throttled` too) a recipient domain's sending budget spent.
     pub deferred: usize,
+    /// Deferred only because a `[[digest.domain_limits]]` budget was spent:
+    /// the limits doing their job, not a problem.
+    pub throttled: usize,
     pub failed: usize,
     /// Digests for this date that an earlier run already finished.
     pub already_done: usize,
@@ -244,6 +249,7 @@ pub async fn run_digest(
         digests.matched = report.matched,
         digests.sent = report.sent,
         digests.deferred = report.deferred,
+        digests.throttled = report.throttled,
         digests.failed = report.failed,
         digests.already_done = report.already_done,
         dry_run = options.dry_run,
@@ -350,6 +356,7 @@ pub async fn resume_unfinished(
         tracing::info!(
             digests.sent = report.sent,
             digests.deferred = report.deferred,
+            digests.throttled = report.throttled,
             digests.failed = report.failed,
             "retried unfinished digests"
         );
@@ -560,6 +567,8 @@ pub(super) async fn resume_job(
 pub(super) enum Outcome {
     Sent,
     Deferred,
+    /// Deferred: its recipient domain's budget is spent.
+    Throttled,
     Failed,
     /// Another run (in this or another process) is sending it, or has.
     ClaimedElsewhere,
