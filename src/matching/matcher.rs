@@ -14,13 +14,14 @@ use std::collections::HashMap;
 use super::paper_set::PaperSet;
 use super::query::{Expr, Query, QueryError, Scope, Term, Word};
 use super::text::{tokenize, EnglishStemmer};
+use super::texts::TextTable;
 use crate::domain::Paper;
 
 /// A small multiplicative hasher for the term caches: compile hashes every
 /// term of every subscriber's query, and SipHash's DoS resistance buys
 /// nothing for keys that already passed the parser's size limits.
 #[derive(Default, Clone, Copy)]
-struct TermHasher(u64);
+pub(crate) struct TermHasher(u64);
 
 impl std::hash::Hasher for TermHasher {
     fn finish(&self) -> u64 {
@@ -58,6 +59,31 @@ impl std::hash::Hasher for TermHasher {
 }
 
 type TermMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<TermHasher>>;
+
+/// A byte string that identifies a term exactly (two terms encode alike
+/// only when they are equal): the key [`Matcher`] interns terms by. Words
+/// carry their lengths, so no two word lists run together.
+fn encode_term(t: &Term, out: &mut Vec<u8>) {
+    out.clear();
+    match t {
+        Term::Text { scope, words } => {
+            out.extend_from_slice(&[0, *scope as u8]);
+            for w in words {
+                out.push(u8::from(w.prefix));
+                out.extend_from_slice(&(w.text.len() as u32).to_le_bytes());
+                out.extend_from_slice(w.text.as_bytes());
+            }
+        }
+        Term::Category { pattern, prefix } => {
+            out.extend_from_slice(&[1, u8::from(*prefix)]);
+            out.extend_from_slice(pattern.as_bytes());
+        }
+        Term::Upvotes { op, value } => {
+            out.extend_from_slice(&[2, *op as u8]);
+            out.extend_from_slice(&value.to_le_bytes());
+        }
+    }
+}
 
 /// Marks the boundary between two authors (or categories) in a field's
 /// token sequence, so a phrase never spans two names.
@@ -317,24 +343,25 @@ pub struct Matcher {
     categories: Vec<Vec<String>>,
     upvotes: Vec<Option<i64>>,
     stemmer: EnglishStemmer,
-    /// Every distinct term compiled so far → (its index in `terms`, its
-    /// atom), both in the map so compiling a known term is one lookup.
-    by_term: TermMap<Term, (u32, u32)>,
+    /// Every distinct term compiled so far, by [`encode_term`] → (its
+    /// index in `terms`, its atom), both in the table so compiling a known
+    /// term is one lookup.
+    by_term: TextTable,
+    /// [`encode_term`]'s buffer, reused.
+    term_key: Vec<u8>,
     /// Per interned term: its label, kept here so compiled queries stay
     /// two small vectors.
     terms: Vec<MatchedTerm>,
     by_key: TermMap<AtomKey, u32>,
     atoms: Vec<PaperSet>,
-    /// Every distinct topic text seen through [`Matcher::text_id`]:
-    /// subscribers share topic texts, and parsing costs as much as
-    /// compiling and matching, so a run parses each text once. A lookup
-    /// hands out a small id, never a reference count: a million
-    /// subscribers cost three hash lookups each and no shared writes.
-    by_text: TermMap<Box<str>, TextId>,
+    /// Every distinct topic text seen through [`Matcher::text_id`], with
+    /// its id and how many papers it matches: subscribers share topic
+    /// texts, and parsing costs as much as compiling and matching, so a
+    /// run parses each text once. A lookup hands out a small id, never a
+    /// reference count, and [`Matcher::text_ids`] looks up a page of texts
+    /// at once.
+    by_text: TextTable,
     texts: Vec<Result<MatchedText, QueryError>>,
-    /// Per text, how many papers it matches: a dense array, so skipping a
-    /// topic that matched nothing touches no compiled text.
-    counts: Vec<u32>,
     /// What [`Matcher::text`] answers for an id it never handed out.
     foreign: QueryError,
 }
@@ -414,13 +441,13 @@ impl Matcher {
                 .collect(),
             upvotes: papers.iter().map(|p| p.upvotes).collect(),
             stemmer,
-            by_term: TermMap::default(),
+            by_term: TextTable::default(),
+            term_key: Vec::new(),
             terms: Vec::new(),
             by_key: TermMap::default(),
             atoms: Vec::new(),
-            by_text: TermMap::default(),
+            by_text: TextTable::default(),
             texts: Vec::new(),
-            counts: Vec::new(),
             foreign: QueryError::at(0, "topic text compiled by another run"),
         }
     }
@@ -450,20 +477,42 @@ impl Matcher {
     /// matching it the first time it is seen (a parse error is remembered
     /// the same way).
     pub fn text_id(&mut self, text: &str) -> TextId {
-        if let Some(id) = self.lookup(text) {
-            return id;
+        self.text_entry(text).0
+    }
+
+    /// [`Matcher::text_id`] and how many papers the text matches.
+    fn text_entry(&mut self, text: &str) -> (TextId, usize) {
+        if let Some((id, count)) = self.by_text.get(text.as_bytes()) {
+            return (TextId(id), count as usize);
         }
         self.insert_text(text, Query::parse(text))
     }
 
+    /// [`Matcher::text_id`] of each text, in order, with how many papers
+    /// it matches. Same answers as one call per text; a page of lookups
+    /// at once lets their cache misses overlap.
+    pub fn text_ids(&mut self, texts: &[&str]) -> Vec<(TextId, usize)> {
+        let mut found = Vec::with_capacity(texts.len());
+        self.by_text.get_many(texts, &mut found);
+        texts
+            .iter()
+            .zip(found)
+            .map(|(text, entry)| match entry {
+                Some((id, count)) => (TextId(id), count as usize),
+                // New, or added by an earlier text of this page.
+                None => self.text_entry(text),
+            })
+            .collect()
+    }
+
     /// The id of a topic text already in this run's cache.
     pub fn lookup(&self, text: &str) -> Option<TextId> {
-        self.by_text.get(text).copied()
+        self.by_text.get(text.as_bytes()).map(|(id, _)| TextId(id))
     }
 
     /// Adds a topic text the cache does not hold yet: compiles and matches
     /// it.
-    fn insert_text(&mut self, text: &str, parsed: Result<Query, QueryError>) -> TextId {
+    fn insert_text(&mut self, text: &str, parsed: Result<Query, QueryError>) -> (TextId, usize) {
         let compiled = parsed.map(|q| {
             let query = self.compile(&q);
             let papers = self.matches(&query);
@@ -474,25 +523,19 @@ impl Matcher {
             }
         });
         let index = self.texts.len() as u32;
-        let id = match &compiled {
-            Ok(m) => {
-                self.counts.push(m.count as u32);
-                TextId(index)
-            }
-            Err(_) => {
-                self.counts.push(0);
-                TextId(index | TextId::INVALID)
-            }
+        let (id, count) = match &compiled {
+            Ok(m) => (TextId(index), m.count),
+            Err(_) => (TextId(index | TextId::INVALID), 0),
         };
         self.texts.push(compiled);
-        self.by_text.insert(text.into(), id);
-        id
+        self.by_text.insert(text.as_bytes(), (id.0, count as u32));
+        (id, count)
     }
 
     /// How many papers a cached text matches (0 for an unknown id or a
     /// text that does not parse).
     pub fn text_len(&self, id: TextId) -> usize {
-        self.counts.get(id.index()).map_or(0, |&n| n as usize)
+        self.text(id).map_or(0, MatchedText::len)
     }
 
     /// A cached text: its program and papers, or why it does not parse.
@@ -542,9 +585,23 @@ impl Matcher {
     }
 
     fn intern(&mut self, t: &Term) -> (u32, u32) {
-        if let Some(&id) = self.by_term.get(t) {
-            return id;
-        }
+        let mut key = std::mem::take(&mut self.term_key);
+        encode_term(t, &mut key);
+        let found = match self.by_term.get(&key) {
+            Some(found) => found,
+            None => {
+                let found = self.intern_new(t);
+                self.by_term.insert(&key, found);
+                found
+            }
+        };
+        self.term_key = key;
+        found
+    }
+
+    /// Adds a term [`Matcher::intern`] has not seen: its label, and its
+    /// atom unless an equivalent term made it already.
+    fn intern_new(&mut self, t: &Term) -> (u32, u32) {
         let key = match t {
             Term::Text { scope, words } => AtomKey::Text(*scope, words.clone()),
             Term::Category { pattern, prefix } => {
@@ -567,7 +624,6 @@ impl Matcher {
             label: t.to_string().into(),
             term: std::sync::Arc::new(t.clone()),
         });
-        self.by_term.insert(t.clone(), (id, atom));
         (id, atom)
     }
 
@@ -963,6 +1019,37 @@ mod tests {
     }
 
     #[test]
+    fn a_page_of_texts_gets_the_ids_and_counts_of_lookups_one_by_one() {
+        let papers = corpus();
+        // Repeats within the page, a text new to the run twice, a bad one.
+        let page = [
+            "ti:diffusion",
+            "soup",
+            "ti:diffusion",
+            "\"unclosed",
+            "au:hinton OR cat:cs.LG",
+            "soup",
+            "\"unclosed",
+        ];
+        let mut batched = Matcher::new(&papers);
+        batched.text_id("soup");
+        let got = batched.text_ids(&page);
+        let mut single = Matcher::new(&papers);
+        single.text_id("soup");
+        let want: Vec<(TextId, usize)> = page
+            .iter()
+            .map(|t| {
+                let id = single.text_id(t);
+                (id, single.text_len(id))
+            })
+            .collect();
+        assert_eq!(got, want);
+        assert_eq!(batched.text_count(), 4);
+        assert!(!got[3].0.is_valid());
+        assert!(got[0].1 > 0);
+    }
+
+    #[test]
     fn equivalent_terms_share_one_cached_atom() {
         let papers = corpus();
         let mut m = Matcher::new(&papers);
@@ -1223,6 +1310,31 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn terms_encode_alike_only_when_equal(a in arb_term(), b in arb_term()) {
+            let (mut ka, mut kb) = (Vec::new(), Vec::new());
+            encode_term(&a, &mut ka);
+            encode_term(&b, &mut kb);
+            prop_assert_eq!(ka == kb, a == b, "{:?} / {:?}", a, b);
+        }
+
+        /// A word list never encodes like another split differently.
+        #[test]
+        fn word_boundaries_are_part_of_the_encoding(words in arb_words()) {
+            let joined = Term::Text {
+                scope: Scope::Title,
+                words: vec![Word {
+                    text: words.iter().map(|w| w.text.as_str()).collect(),
+                    prefix: false,
+                }],
+            };
+            let split = Term::Text { scope: Scope::Title, words: words.clone() };
+            let (mut kj, mut ks) = (Vec::new(), Vec::new());
+            encode_term(&joined, &mut kj);
+            encode_term(&split, &mut ks);
+            prop_assert_eq!(kj == ks, joined == split);
+        }
+
         #[test]
         fn bitset_evaluation_equals_a_naive_per_paper_scan(
             papers in proptest::collection::vec(arb_paper(), 0..70),

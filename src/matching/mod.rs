@@ -34,6 +34,7 @@ mod paper_set;
 mod parser;
 mod query;
 mod text;
+mod texts;
 
 pub use highlight::{highlight, Span};
 pub use matcher::{CompiledQuery, MatchedTerm, MatchedText, Matcher, TextId};
