@@ -46,8 +46,18 @@ fn list(args: &[String], flag: &str, default: &[usize]) -> Vec<usize> {
     }
 }
 
+/// This thread's time on a CPU so far (Linux; zero elsewhere): on a shared
+/// machine it moves less than wall time.
+fn thread_cpu() -> Duration {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .map_or(Duration::ZERO, Duration::from_nanos)
+}
+
 struct Measured {
     matching: Duration,
+    matching_cpu: Duration,
     planning: Duration,
     distinct: usize,
     matched_subscribers: usize,
@@ -65,13 +75,16 @@ fn run_once(
     explain: bool,
 ) -> Measured {
     let mut matching = Duration::ZERO;
+    let mut matching_cpu = Duration::ZERO;
     let mut explaining = Duration::ZERO;
     let mut distinct = HashSet::new();
     let mut matched_subscribers = 0;
     let no_history = HashSet::new();
     let t = Instant::now();
+    let c = thread_cpu();
     let mut matcher = Matcher::new(papers);
     matching += t.elapsed();
+    matching_cpu += thread_cpu() - c;
     let mut done = 0;
     while done < subscribers {
         let n = PAGE.min(subscribers - done);
@@ -84,10 +97,12 @@ fn run_once(
             }
         }
         let t = Instant::now();
+        let c = thread_cpu();
         let topics: Vec<&[paperboy::store::Topic]> = page.iter().map(Vec::as_slice).collect();
         let planned = plan::plan_page(&mut matcher, &topics);
         matched_subscribers += planned.iter().filter(|(_, c)| !c.is_empty()).count();
         matching += t.elapsed();
+        matching_cpu += thread_cpu() - c;
         let t = Instant::now();
         for (compiled, candidates) in planned {
             if !explain {
@@ -108,6 +123,7 @@ fn run_once(
     }
     Measured {
         matching,
+        matching_cpu,
         planning: matching + explaining,
         distinct: distinct.len(),
         matched_subscribers,
@@ -145,6 +161,19 @@ fn main() {
             for r in 0..runs {
                 let mut pool = synthetic::TopicPool::new(&mut qsynth, subs, 13 + r as u64);
                 results.push(run_once(&papers, subs, &mut pool, explain));
+            }
+            if std::env::var_os("MATCH_SCALE_ALL").is_some() {
+                let all: Vec<String> = results
+                    .iter()
+                    .map(|m| {
+                        format!(
+                            "{:.0} (cpu {:.0})",
+                            m.matching.as_secs_f64() * 1e3,
+                            m.matching_cpu.as_secs_f64() * 1e3
+                        )
+                    })
+                    .collect();
+                eprintln!("runs, match ms: {}", all.join(" "));
             }
             let m = median(results.iter().map(|m| m.matching).collect());
             let p = median(results.iter().map(|m| m.planning).collect());
