@@ -251,6 +251,10 @@ impl Settings {
                 .prefix_separator("__")
                 .separator("__")
                 .try_parsing(true)
+                // The one list of plain values: comma-separated in the
+                // environment (`PAPERBOY__WEB__TRUSTED_PROXIES=127.0.0.1,::1`).
+                .list_separator(",")
+                .with_list_parse_key("web.trusted_proxies")
                 .source(Some(env_map)),
         );
         let where_ = file
@@ -421,6 +425,37 @@ mod tests {
         )
         .unwrap();
         assert_eq!(s.digest.max_papers, 7);
+    }
+
+    #[test]
+    fn trusted_proxies_are_a_comma_separated_list_in_the_environment() {
+        let s = load_str(
+            "[web]\ntrusted_proxies = [\"10.0.0.1\"]\n",
+            &[(
+                "PAPERBOY__WEB__TRUSTED_PROXIES",
+                "127.0.0.1, ::1,10.0.0.0/8",
+            )],
+        )
+        .unwrap();
+        assert_eq!(s.web.trusted_proxies.len(), 3);
+        // Other string settings are not split at commas.
+        let s = load_str(
+            "",
+            &[
+                ("PAPERBOY__WEB__TRUSTED_PROXIES", "::1"),
+                (
+                    "PAPERBOY__MAIL__FROM",
+                    "\"Paperboy, the bot\" <bot@example.org>",
+                ),
+            ],
+        )
+        .unwrap();
+        assert_eq!(s.web.trusted_proxies.len(), 1);
+        assert_eq!(s.mail.from, "\"Paperboy, the bot\" <bot@example.org>");
+        let e = load_str("", &[("PAPERBOY__WEB__TRUSTED_PROXIES", "127.0.0.1,nope")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("nope") && e.contains("not an IP address"), "{e}");
     }
 
     #[test]
