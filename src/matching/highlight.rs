@@ -96,6 +96,42 @@ pub fn highlight(text: &str, terms: &[MatchedTerm], field: Field) -> Vec<Span> {
     spans
 }
 
+/// Token runs (first, last) of a name of `len` tokens in which the `n`
+/// words of a phrase occur in order, other tokens allowed between;
+/// `is(k, j)` says whether word `k` matches token `j`. Runs do not overlap.
+fn name_runs(
+    len: usize,
+    n: usize,
+    is: impl Fn(usize, usize) -> bool,
+) -> impl Iterator<Item = (usize, usize)> {
+    let mut runs = Vec::new();
+    let mut i = 0;
+    while i < len {
+        if !is(0, i) {
+            i += 1;
+            continue;
+        }
+        // Taking each next word at its earliest token finds a complete run
+        // whenever one starts here; if none does, none starts later.
+        let (mut k, mut last) = (1, i);
+        for j in i + 1..len {
+            if k == n {
+                break;
+            }
+            if is(k, j) {
+                k += 1;
+                last = j;
+            }
+        }
+        if k < n {
+            break;
+        }
+        runs.push((i, last));
+        i = last + 1;
+    }
+    runs.into_iter()
+}
+
 /// Sorted, disjoint byte ranges of `text` to mark.
 fn hit_ranges(text: &str, terms: &[MatchedTerm], field: Field) -> Vec<(usize, usize)> {
     let mut ranges = Vec::new();
@@ -118,6 +154,23 @@ fn hit_ranges(text: &str, terms: &[MatchedTerm], field: Field) -> Vec<(usize, us
                     })
                     .collect();
                 let n = words.len();
+                let is = |k: usize, j: usize| {
+                    if words[k].prefix {
+                        tokens[j].folded.starts_with(&wanted[k])
+                    } else {
+                        stems[j] == wanted[k]
+                    }
+                };
+                if field == Field::Author && n > 1 {
+                    // As the matcher reads a name: the words in order,
+                    // others allowed between ("Geoffrey E. Hinton" for
+                    // "geoffrey hinton"); the whole run is marked.
+                    ranges.extend(
+                        name_runs(tokens.len(), n, is)
+                            .map(|(first, last)| (tokens[first].start, tokens[last].end)),
+                    );
+                    continue;
+                }
                 for i in 0..tokens.len().saturating_sub(n - 1) {
                     let hit = (0..n).all(|k| {
                         if words[k].prefix {
@@ -234,6 +287,36 @@ mod tests {
         );
         assert_eq!(marked("cs.LG", "cat:cs", Field::Category), ["cs.LG"]);
         assert!(marked("stat.ML", "cat:cs", Field::Category).is_empty());
+    }
+
+    #[test]
+    fn a_quoted_name_marks_the_name_with_its_middle_parts() {
+        assert_eq!(
+            marked(
+                "Geoffrey E. Hinton",
+                "au:\"geoffrey hinton\"",
+                Field::Author
+            ),
+            ["Geoffrey E. Hinton"]
+        );
+        assert_eq!(
+            marked("Geoffrey Hinton", "all:\"geoffrey hinton\"", Field::Author),
+            ["Geoffrey Hinton"]
+        );
+        assert_eq!(
+            marked("Geoffrey E. Hinton", "au:\"geoff* hinton\"", Field::Author),
+            ["Geoffrey E. Hinton"]
+        );
+        // Out of order, or a word missing: nothing (as in matching).
+        assert!(marked("Hinton Geoffrey", "au:\"geoffrey hinton\"", Field::Author).is_empty());
+        assert!(marked("Geoffrey Smith", "au:\"geoffrey hinton\"", Field::Author).is_empty());
+        // Titles keep strict adjacency.
+        assert!(marked(
+            "Geoffrey and Hinton",
+            "ti:\"geoffrey hinton\"",
+            Field::Title
+        )
+        .is_empty());
     }
 
     #[test]
