@@ -82,13 +82,21 @@ impl TextTable {
         }
     }
 
-    /// Adds `key`, which must not be present yet.
+    /// Adds `key`, which must not be present yet. Past 4 GiB of keys in
+    /// one table (more than a million distinct texts of the longest kind)
+    /// a key is not added: callers treat it as unseen, which costs time,
+    /// never a wrong answer.
     pub(crate) fn insert(&mut self, key: &[u8], (value, count): Entry) {
         debug_assert!(self.get(key).is_none(), "{key:?} is already present");
+        let (Ok(start), Ok(_)) = (
+            u32::try_from(self.arena.len()),
+            u32::try_from(self.arena.len() + key.len()),
+        ) else {
+            return;
+        };
         if (self.len + 1) * 2 > self.slots.len() {
             self.grow();
         }
-        let start = u32::try_from(self.arena.len()).expect("keys under 4 GiB per run");
         self.arena.extend_from_slice(key);
         let slot = Slot {
             hash: hash_key(key),
