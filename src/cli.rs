@@ -514,7 +514,12 @@ async fn check(settings: Settings) -> anyhow::Result<()> {
                 );
             }
             match app.mailer.check().await {
-                Ok(()) => println!("mail transport: ok"),
+                Ok(found) => {
+                    println!("mail transport: ok");
+                    for line in found {
+                        println!("  {line}");
+                    }
+                }
                 Err(e) => {
                     problems += 1;
                     println!("mail transport: FAILED: {e:#}");

@@ -626,6 +626,18 @@ pub(super) async fn send_one(
             tracing::warn!(subscriber.id = job.subscriber.id, delivery.id = id, error = %mail::loggable_reply(&reason), retry_in_min = backoff.num_minutes(), "digest deferred");
             Ok(Outcome::Deferred)
         }
+        Err(e @ SendError::TooLarge { .. }) => {
+            app.store
+                .mark_failed(id, None, &e.to_string(), None, now)
+                .await?;
+            tracing::warn!(
+                subscriber.id = job.subscriber.id,
+                delivery.id = id,
+                error = %e,
+                "digest not sent: larger than the server takes"
+            );
+            Ok(Outcome::Failed)
+        }
         Err(SendError::Permanent { code, reply }) => {
             let limit = app.settings.mail.suspend_after_hard_bounces;
             let streak = app.mailer.blames_recipient(code, &reply).then_some(limit);

@@ -1,25 +1,32 @@
-//! Outgoing mail: the only module that uses `lettre`.
+//! Outgoing mail: the only module that uses `lettre` (to build messages)
+//! and the only one that speaks SMTP.
 //!
 //! Owns the `[mail]` settings, building messages with their list headers, and
-//! the transports (SMTP with classified retries, or a file outbox). It must
-//! not render templates or decide who gets what: callers hand it finished
+//! the transports (SMTP with classified retries over paperboy's own client,
+//! TLS at Postfix's security levels, or a file outbox). It must not render
+//! templates or decide who gets what: callers hand it finished
 //! [`OutgoingEmail`]s. Addresses and tokens are never logged.
 
+mod connection;
 mod dkim;
+mod endpoint;
 mod latency;
 mod message;
 mod pipeline;
 mod pool;
 mod settings;
+mod tls;
 mod transport;
 
 pub use dkim::{DkimSettings, DkimSigner, SIGNED_HEADERS};
+pub use endpoint::{SmtpCredentials, SmtpEndpoint, TlsLevel};
 pub use latency::{LatencySeries, SendLatency, SendOutcome, BUCKETS as LATENCY_BUCKETS};
 pub use message::{
     message_id, AutoSubmitted, EmailKind, ListId, ListUnsubscribe, ListUnsubscribePost,
     OutgoingEmail, Precedence, PreparedEmail,
 };
 pub use settings::{MailSettings, TransportKind};
+pub use tls::{CertProblem, TlsFailure};
 pub use transport::{FileMailer, Mailer, SmtpMailer};
 
 /// Setting up or checking a transport failed.
@@ -55,6 +62,11 @@ pub enum SendError {
     /// not be built; `reply` is the server's text.
     #[error("permanent delivery failure{}: {reply}", code.map(|c| format!(" ({c})")).unwrap_or_default())]
     Permanent { code: Option<u16>, reply: String },
+    /// The message is larger than the server takes (its SIZE keyword):
+    /// it was not sent. Final for this message as it is; a smaller one
+    /// (fewer papers) would go.
+    #[error("not sent: the message ({size} bytes) is larger than the server's limit of {limit} bytes (SIZE)")]
+    TooLarge { size: u64, limit: u64 },
 }
 
 /// A server reply made fit for a log line: SMTP replies often quote the

@@ -1,28 +1,33 @@
-//! The transports behind [`Mailer`]: SMTP (pooled, with transient failures
-//! retried and classified) and a file outbox. Neither builds message content.
+//! The transports behind [`Mailer`]: SMTP (pooled connections, transient
+//! failures retried, every failure classified) and a file outbox. Neither
+//! builds message content: the [`Composer`] does, the same for both.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
-use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
-use lettre::transport::smtp::PoolConfig;
-use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
-
+use super::connection::{Opener, SmtpError, Stage};
 use super::dkim::DkimSigner;
+use super::endpoint::TlsLevel;
 use super::latency::{LatencySeries, SendLatency, SendOutcome};
 use super::message::{Composer, OutgoingEmail, PreparedEmail};
-use super::pool::{NoDelayPool, PoolError};
-use super::settings::{redact_url, MailSettings, TransportKind};
+use super::pool::Pool;
+use super::settings::{MailSettings, TransportKind};
+use super::tls::{TlsClient, TlsFailure};
 use super::{MailError, SendError};
 
 /// First pause before retrying a transient failure; doubles each attempt.
 const DEFAULT_BACKOFF: Duration = Duration::from_secs(2);
 
-/// Where mail goes, chosen by `mail.transport`.
+/// Where mail goes (`mail.transport`), and who it comes from.
 #[derive(Debug, Clone)]
-pub enum Mailer {
+pub struct Mailer {
+    composer: Composer,
+    backend: Backend,
+}
+
+#[derive(Debug, Clone)]
+enum Backend {
     Smtp(SmtpMailer),
     File(FileMailer),
 }
@@ -30,18 +35,12 @@ pub enum Mailer {
 /// Delivery to an SMTP relay.
 #[derive(Clone)]
 pub struct SmtpMailer {
-    /// Replaced by a fresh one (with an empty pool) after a send times out,
-    /// because lettre would return the half-finished connection to its pool.
-    transport: Arc<RwLock<AsyncSmtpTransport<Tokio1Executor>>>,
-    rebuild: Arc<dyn Fn() -> AsyncSmtpTransport<Tokio1Executor> + Send + Sync>,
-    /// Bound on one whole SMTP transaction: lettre's own timeout covers
-    /// connecting only, and a server that stops answering mid-DATA must not
-    /// hold a run forever.
+    pool: Arc<Pool>,
+    /// Bound on one whole send (a connection opened if needed, then the
+    /// transaction): a server that stops answering mid-DATA must not hold
+    /// a run forever. Past it the send is dropped, and its connection.
     send_timeout: Duration,
-    composer: Composer,
-    /// Connections with Nagle off (see [`super::pool`]); `None` for smtps://.
-    nodelay: Option<Arc<NoDelayPool>>,
-    /// `host:port`, for error messages; never the credentials.
+    /// `host:port`, for messages; never the credentials.
     server: String,
     retries: u32,
     backoff: Duration,
@@ -62,13 +61,12 @@ impl std::fmt::Debug for SmtpMailer {
 #[derive(Debug, Clone)]
 pub struct FileMailer {
     dir: PathBuf,
-    composer: Composer,
 }
 
 impl Mailer {
-    /// Validates the settings and builds the transport. Connects to nothing:
-    /// use [`Mailer::check`] for that. The SMTP transport must be built
-    /// inside a Tokio runtime (its connection pool runs there).
+    /// Validates the settings and builds the transport, reading the
+    /// password and CA files. Connects to nothing: use [`Mailer::check`]
+    /// for that.
     pub fn from_settings(settings: &MailSettings) -> Result<Mailer, MailError> {
         settings.validate()?;
         let composer = Composer {
@@ -76,27 +74,13 @@ impl Mailer {
             list_id: settings.list_id_value()?,
             dkim: settings.dkim.as_ref().map(DkimSigner::load).transpose()?,
         };
-        match settings.transport {
-            TransportKind::File => Ok(Mailer::File(FileMailer {
+        let backend = match settings.transport {
+            TransportKind::File => Backend::File(FileMailer {
                 dir: settings.outbox_dir.clone(),
-                composer,
-            })),
-            TransportKind::Smtp => {
-                // lettre's pool spawns its reaper task on build, which panics
-                // outside a runtime; say so instead.
-                if tokio::runtime::Handle::try_current().is_err() {
-                    return Err(MailError::Smtp {
-                        server: settings
-                            .smtp_url
-                            .as_deref()
-                            .map(redact_url)
-                            .unwrap_or_default(),
-                        reason: "the SMTP mailer must be created inside the Tokio runtime".into(),
-                    });
-                }
-                SmtpMailer::new(settings, composer).map(Mailer::Smtp)
-            }
-        }
+            }),
+            TransportKind::Smtp => Backend::Smtp(SmtpMailer::new(settings)?),
+        };
+        Ok(Mailer { composer, backend })
     }
 
     /// Sends one message. Transient failures are retried here with backoff;
@@ -110,77 +94,87 @@ impl Mailer {
     /// of a send, which a caller may do on another thread. A message that
     /// cannot be built is a `Permanent` error, as from [`Mailer::send`].
     pub fn prepare(&self, email: &OutgoingEmail) -> Result<PreparedEmail, SendError> {
-        let composer = match self {
-            Mailer::Smtp(m) => &m.composer,
-            Mailer::File(m) => &m.composer,
-        };
-        composer.prepare(email).map_err(build_error)
+        self.composer.prepare(email).map_err(build_error)
     }
 
     /// Sends a message made by [`Mailer::prepare`], like [`Mailer::send`].
     pub async fn send_prepared(&self, email: &PreparedEmail) -> Result<(), SendError> {
-        match self {
-            Mailer::Smtp(m) => m.send(email).await,
-            Mailer::File(m) => m.send(email).await,
+        match &self.backend {
+            Backend::Smtp(m) => m.send(email).await,
+            Backend::File(m) => m.send(email).await,
         }
     }
 
-    /// Proves the transport works: SMTP connects, greets (EHLO), negotiates
-    /// TLS and authenticates; the file transport creates and writes its outbox.
-    pub async fn check(&self) -> Result<(), MailError> {
-        match self {
-            Mailer::Smtp(m) => m.check().await,
-            Mailer::File(m) => m.check().await,
+    /// Proves the transport works and says what it found, a line per fact:
+    /// SMTP connects, greets, secures the connection at its TLS level (and
+    /// says whether the certificate verifies), logs in; the file transport
+    /// creates and writes its outbox.
+    pub async fn check(&self) -> Result<Vec<String>, MailError> {
+        match &self.backend {
+            Backend::Smtp(m) => m.check().await,
+            Backend::File(m) => m.check().await,
+        }
+    }
+
+    /// Ends a run: idle SMTP connections are said QUIT to and closed.
+    pub async fn close_idle(&self) {
+        if let Backend::Smtp(m) = &self.backend {
+            m.pool.quit_idle().await;
+        }
+    }
+
+    /// The largest message the SMTP server takes, as its SIZE keyword last
+    /// said (`None` before the first connection, for a server without a
+    /// limit, and for the file transport). A digest layer that shrinks
+    /// digests to fit reads it here.
+    pub fn size_limit(&self) -> Option<u64> {
+        match &self.backend {
+            Backend::Smtp(m) => m.pool.size_limit(),
+            Backend::File(_) => None,
         }
     }
 
     /// The domain of the `From:` address: the natural right-hand side for
     /// [`super::message_id`].
     pub fn sender_domain(&self) -> String {
-        let composer = match self {
-            Mailer::Smtp(m) => &m.composer,
-            Mailer::File(m) => &m.composer,
-        };
-        composer.from.email.domain().to_string()
+        self.composer.from.email.domain().to_string()
     }
 
     /// Whether a permanent reply blames the recipient's address (see
     /// [`super::blames_recipient`]).
     pub fn blames_recipient(&self, code: Option<u16>, reply: &str) -> bool {
-        let composer = match self {
-            Mailer::Smtp(m) => &m.composer,
-            Mailer::File(m) => &m.composer,
-        };
-        super::blames_recipient(code, reply, composer.from.email.as_ref())
+        super::blames_recipient(code, reply, self.composer.from.email.as_ref())
     }
 
     /// SMTP send times since this mailer was built; `None` for the file
     /// transport.
     pub fn smtp_latency(&self) -> Option<Vec<LatencySeries>> {
-        match self {
-            Mailer::Smtp(m) => Some(m.latency.snapshot()),
-            Mailer::File(_) => None,
+        match &self.backend {
+            Backend::Smtp(m) => Some(m.latency.snapshot()),
+            Backend::File(_) => None,
         }
     }
 
     /// The DKIM signer, when `[mail.dkim]` is set.
     pub fn dkim(&self) -> Option<&DkimSigner> {
-        match self {
-            Mailer::Smtp(m) => m.composer.dkim.as_ref(),
-            Mailer::File(m) => m.composer.dkim.as_ref(),
-        }
+        self.composer.dkim.as_ref()
     }
 
     /// The exact bytes that would be sent, for previews and tests.
     pub fn format(&self, email: &OutgoingEmail) -> Result<Vec<u8>, SendError> {
-        let composer = match self {
-            Mailer::Smtp(m) => &m.composer,
-            Mailer::File(m) => &m.composer,
-        };
-        composer
+        self.composer
             .build(email)
             .map(|m| m.formatted())
             .map_err(build_error)
+    }
+
+    /// Changes the first retry pause of the SMTP transport (doubling each
+    /// attempt).
+    pub fn with_backoff(mut self, backoff: Duration) -> Self {
+        if let Backend::Smtp(m) = &mut self.backend {
+            m.backoff = backoff;
+        }
+        self
     }
 }
 
@@ -192,178 +186,65 @@ fn build_error(e: lettre::error::Error) -> SendError {
 }
 
 impl SmtpMailer {
-    fn new(settings: &MailSettings, composer: Composer) -> Result<SmtpMailer, MailError> {
-        let raw = settings.smtp_url.as_deref().unwrap_or_default();
-        let bad = |reason: String| MailError::Config {
+    fn new(settings: &MailSettings) -> Result<SmtpMailer, MailError> {
+        let endpoint = settings.smtp_endpoint()?.ok_or(MailError::Config {
             key: "mail.smtp_url",
-            reason: format!("{} {reason}", redact_url(raw)),
+            reason: "is required when mail.transport = \"smtp\"".into(),
+        })?;
+        let tls = match endpoint.level {
+            TlsLevel::None => None,
+            _ => Some(Arc::new(TlsClient::new(
+                &endpoint.host,
+                settings.tls_ca_file.as_deref(),
+            )?)),
         };
-        let url = url::Url::parse(raw).map_err(|e| bad(format!("is not a URL ({e})")))?;
-        let host = url
-            .host_str()
-            .filter(|h| !h.is_empty())
-            .ok_or_else(|| bad("has no host".into()))?
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_string();
-        let tls_param = url
-            .query_pairs()
-            .find(|(k, _)| k == "tls")
-            .map(|(_, v)| v.into_owned());
-        let tls_params =
-            || TlsParameters::new(host.clone()).map_err(|e| bad(format!("TLS setup failed ({e})")));
-        let (tls, default_port) = match (url.scheme(), tls_param.as_deref()) {
-            ("smtp", None | Some("opportunistic")) => (Tls::Opportunistic(tls_params()?), 25),
-            ("smtp", Some("required")) => (Tls::Required(tls_params()?), 587),
-            ("smtp", Some("none")) => (Tls::None, 25),
-            ("smtps", None) => (Tls::Wrapper(tls_params()?), 465),
-            ("smtps", Some(other)) => {
-                return Err(bad(format!(
-                    "has tls={other:?}, but smtps:// is always implicit TLS; drop the parameter"
-                )))
-            }
-            ("smtp", Some(other)) => {
-                return Err(bad(format!(
-                "has tls={other:?}; use tls=required, tls=opportunistic (the default) or tls=none"
-            )))
-            }
-            (scheme, _) => {
-                return Err(bad(format!(
-                    "has scheme {scheme:?}; use smtp:// or smtps://"
-                )))
-            }
+        let server = endpoint.server();
+        let opener = Opener {
+            endpoint,
+            helo: settings.helo(),
+            tls,
+            timeout: Duration::from_secs(settings.timeout_secs),
         };
-        let port = url.port().unwrap_or(default_port);
-
-        let user = percent_decode(url.username()).unwrap_or_else(|| url.username().to_string());
-        let mut password = url
-            .password()
-            .map(|p| percent_decode(p).unwrap_or_else(|| p.to_string()));
-        if let Some(path) = &settings.smtp_password_file {
-            let secret = std::fs::read_to_string(path).map_err(|e| MailError::Config {
-                key: "mail.smtp_password_file",
-                reason: format!("{} cannot be read ({e})", path.display()),
-            })?;
-            password = Some(secret.trim_end_matches(['\r', '\n']).to_string());
-        }
-
-        let tls_for_pool = tls.clone();
-        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host.clone())
-            .port(port)
-            .tls(tls)
-            .timeout(Some(Duration::from_secs(settings.timeout_secs)))
-            .pool_config(PoolConfig::new().max_size(settings.pool_size));
-        let mut credentials = None;
-        match (user.is_empty(), password) {
-            (false, Some(pw)) => {
-                let c = Credentials::new(user, pw);
-                builder = builder.credentials(c.clone());
-                credentials = Some(c);
-            }
-            (true, Some(_)) => {
-                return Err(MailError::Config {
-                    key: "mail.smtp_url",
-                    reason:
-                        "a password is configured but the URL has no user name (smtp://user@host)"
-                            .into(),
-                })
-            }
-            (false, None) => return Err(MailError::Config {
-                key: "mail.smtp_url",
-                reason:
-                    "has a user name but no password (put it in the URL or mail.smtp_password_file)"
-                        .into(),
-            }),
-            (true, None) => {}
-        }
-        let first = builder.clone().build();
-        let nodelay = NoDelayPool::new(
-            host.clone(),
-            port,
-            tls_for_pool,
-            credentials,
-            Duration::from_secs(settings.timeout_secs),
-            settings.pool_size,
-        )
-        .map(Arc::new);
         Ok(SmtpMailer {
-            nodelay,
-            transport: Arc::new(RwLock::new(first)),
-            rebuild: Arc::new(move || builder.clone().build()),
+            pool: Arc::new(Pool::new(opener, settings.pool_size)),
             send_timeout: Duration::from_secs(settings.timeout_secs.saturating_mul(2).max(1)),
-            composer,
-            server: format!("{host}:{port}"),
+            server,
             retries: settings.retries,
             backoff: DEFAULT_BACKOFF,
             latency: Arc::default(),
         })
     }
 
-    fn current(&self) -> AsyncSmtpTransport<Tokio1Executor> {
-        self.transport
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
-
-    fn reset_pool(&self) {
-        if let Some(pool) = &self.nodelay {
-            pool.clear();
-        }
-        let fresh = (self.rebuild)();
-        *self.transport.write().unwrap_or_else(|e| e.into_inner()) = fresh;
-    }
-
-    /// Changes the first retry pause (doubling each attempt).
-    pub fn with_backoff(mut self, backoff: Duration) -> Self {
-        self.backoff = backoff;
-        self
-    }
-
     async fn send(&self, email: &PreparedEmail) -> Result<(), SendError> {
         let mut attempt = 0u32;
         loop {
-            let transport = self.current();
-            let sent = async {
-                match &self.nodelay {
-                    Some(pool) => pool.send(&email.envelope, &email.bytes).await,
-                    None => transport
-                        .send_raw(&email.envelope, &email.bytes)
-                        .await
-                        .map(|_| ())
-                        .map_err(PoolError::Smtp),
-                }
-            };
             let started = std::time::Instant::now();
-            let result = tokio::time::timeout(self.send_timeout, sent).await;
-            let outcome = match &result {
-                Ok(Ok(())) => SendOutcome::Ok,
-                Ok(Err(PoolError::Smtp(e)))
-                    if matches!(classify(e), SendError::Permanent { .. }) =>
-                {
-                    SendOutcome::Permanent
-                }
-                _ => SendOutcome::Transient,
+            let result = tokio::time::timeout(
+                self.send_timeout,
+                self.pool.send(&email.envelope, &email.bytes),
+            )
+            .await;
+            let error = match result {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(classify(e)),
+                Err(_) => Some(SendError::Transient {
+                    code: None,
+                    reason: format!(
+                        "{} did not finish the transaction within {} s",
+                        self.server,
+                        self.send_timeout.as_secs()
+                    ),
+                }),
+            };
+            let outcome = match &error {
+                None => SendOutcome::Ok,
+                Some(SendError::Transient { .. }) => SendOutcome::Transient,
+                Some(_) => SendOutcome::Permanent,
             };
             self.latency.record(outcome, started.elapsed());
-            let error = match result {
-                Ok(Ok(())) => return Ok(()),
-                Ok(Err(PoolError::Smtp(e))) => classify(&e),
-                Ok(Err(PoolError::Connect(reason))) => SendError::Transient { code: None, reason },
-                Err(_) => {
-                    self.reset_pool();
-                    SendError::Transient {
-                        code: None,
-                        reason: format!(
-                            "{} did not finish the transaction within {} s",
-                            self.server,
-                            self.send_timeout.as_secs()
-                        ),
-                    }
-                }
-            };
             match error {
-                SendError::Transient { ref reason, .. } if attempt < self.retries => {
+                None => return Ok(()),
+                Some(SendError::Transient { ref reason, .. }) if attempt < self.retries => {
                     let pause = self.backoff.saturating_mul(2u32.saturating_pow(attempt));
                     tracing::warn!(
                         smtp.server = %self.server,
@@ -375,92 +256,131 @@ impl SmtpMailer {
                     tokio::time::sleep(pause).await;
                     attempt += 1;
                 }
-                other => return Err(other),
+                Some(other) => return Err(other),
             }
         }
     }
 
-    async fn check(&self) -> Result<(), MailError> {
+    async fn check(&self) -> Result<Vec<String>, MailError> {
+        let opener = self.pool.opener();
+        let endpoint = &opener.endpoint;
         let fail = |reason: String| MailError::Smtp {
             server: self.server.clone(),
             reason,
         };
-        match self.current().test_connection().await {
-            Ok(true) => Ok(()),
-            Ok(false) => Err(fail("connected, but the server did not answer NOOP".into())),
-            Err(e) => Err(fail(describe_check_failure(&e))),
-        }
-    }
-}
-
-/// Plain percent-decoding of URL userinfo (which `url` leaves encoded).
-fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
+        let conn = opener
+            .open()
+            .await
+            .map_err(|e| fail(describe_check_failure(&e)))?;
+        let mut lines = vec![endpoint.to_string()];
+        let caps = conn.capabilities().clone();
+        let how = if endpoint.implicit_tls {
+            "TLS from the first byte"
         } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
-fn source_text(e: &lettre::transport::smtp::Error) -> String {
-    std::error::Error::source(e)
-        .map(|s| s.to_string())
-        .unwrap_or_else(|| e.to_string())
-}
-
-fn reply_code(e: &lettre::transport::smtp::Error) -> Option<u16> {
-    e.status().and_then(|c| c.to_string().parse().ok())
-}
-
-/// A 5xx reply about the message or recipient is final. Failures of the
-/// connection itself (refused, reset, timeouts, TLS), 4xx replies and
-/// problems of our own setup (rejected credentials, STARTTLS required but not
-/// offered) are transient: they are not the recipient's fault, and treating
-/// them as permanent would drop every mail of the run. `check()` at startup
-/// is where setup problems surface.
-fn classify(e: &lettre::transport::smtp::Error) -> SendError {
-    let code = reply_code(e);
-    if e.is_permanent() && !matches!(code, Some(530 | 534 | 535 | 538)) {
-        return SendError::Permanent {
-            code,
-            reply: source_text(e),
+            "STARTTLS"
         };
+        lines.push(match (conn.tls(), conn.fell_back()) {
+            (Some(tls), _) => {
+                let cert = match &tls.certificate {
+                    Ok(()) => "the server's certificate verifies".to_string(),
+                    Err(why) => format!(
+                        "the server's certificate does not verify: {why}; tls={} encrypts without verifying",
+                        endpoint.level
+                    ),
+                };
+                format!("tls: {how}, {} {}; {cert}", tls.version, tls.cipher)
+            }
+            (None, Some(failure)) => format!(
+                "tls: WARNING: the server offers STARTTLS but {failure}; tls=may delivers in cleartext"
+            ),
+            (None, None) if endpoint.level == TlsLevel::None => {
+                "tls: none (cleartext, as tls=none asks)".to_string()
+            }
+            (None, None) => {
+                "tls: WARNING: the server does not offer STARTTLS; tls=may delivers in cleartext"
+                    .to_string()
+            }
+        });
+        if let Some(tls) = &opener.tls {
+            lines.push(format!("trust: {}", tls.trust()));
+        }
+        let mut server = vec![format!(
+            "EHLO {}",
+            opener
+                .helo
+                .as_deref()
+                .unwrap_or("with the connection's address")
+        )];
+        match caps.size_limit() {
+            Some(limit) => server.push(format!("messages up to {limit} bytes (SIZE)")),
+            None => server.push("no message size limit announced".to_string()),
+        }
+        if caps.pipelining {
+            server.push("PIPELINING".to_string());
+        }
+        if endpoint.credentials.is_some() {
+            server.push("logged in".to_string());
+        }
+        lines.push(format!("server: {}", server.join("; ")));
+        tokio::time::timeout(Duration::from_secs(2), conn.quit())
+            .await
+            .ok();
+        Ok(lines)
     }
-    SendError::Transient {
-        code,
-        reason: match code {
-            Some(code) => format!("{code} {}", source_text(e)),
-            None => e.to_string(),
+}
+
+/// A refusal of the transaction (MAIL, RCPT, DATA, the message) with a 5xx
+/// is final for this message, and so is a message the server cannot take
+/// (too large for its SIZE, an extension it lacks). Everything else is
+/// transient: a 4xx, a broken connection, a timeout, TLS, and problems of
+/// our own setup (5xx to the greeting, EHLO or AUTH; STARTTLS required but
+/// not offered). Those are not the recipient's fault, and treating them as
+/// permanent would fail every mail of the run; `paperboy check` is where
+/// setup problems surface.
+fn classify(e: SmtpError) -> SendError {
+    match e {
+        SmtpError::Rejected { stage, reply }
+            if reply.is_permanent()
+                && matches!(
+                    stage,
+                    Stage::Mail | Stage::Rcpt | Stage::Data | Stage::Message
+                ) =>
+        {
+            SendError::Permanent {
+                code: Some(reply.code),
+                reply: reply.text(),
+            }
+        }
+        SmtpError::Rejected { ref reply, .. } => SendError::Transient {
+            code: Some(reply.code),
+            reason: e.to_string(),
+        },
+        SmtpError::TooLarge { size, limit } => SendError::TooLarge { size, limit },
+        SmtpError::Unsupported(why) => SendError::Permanent {
+            code: None,
+            reply: why,
+        },
+        other => SendError::Transient {
+            code: None,
+            reason: other.to_string(),
         },
     }
 }
 
-fn describe_check_failure(e: &lettre::transport::smtp::Error) -> String {
-    let what = if e.is_timeout() {
-        "timed out"
-    } else if e.is_tls() {
-        "TLS negotiation failed"
-    } else if let Some(code) = reply_code(e) {
-        return if code == 535 || code == 530 || code == 534 {
-            format!("authentication rejected ({code} {})", source_text(e))
-        } else {
-            format!("the server replied {code} {}", source_text(e))
-        };
-    } else if e.is_client() {
-        "the client refused to continue"
-    } else {
-        "cannot connect or greet"
-    };
-    format!("{what}: {e}")
+fn describe_check_failure(e: &SmtpError) -> String {
+    match e {
+        SmtpError::Rejected {
+            stage: Stage::Auth,
+            reply,
+        } => format!("authentication rejected ({reply})"),
+        SmtpError::Tls {
+            failure: TlsFailure::Certificate(_),
+            ..
+        } => format!(
+            "{e}; trust its CA with mail.tls_ca_file, or encrypt without verifying with tls=encrypt or tls=may"
+        ),
+        other => other.to_string(),
+    }
 }
 
 impl FileMailer {
@@ -481,7 +401,7 @@ impl FileMailer {
             .map_err(io)
     }
 
-    async fn check(&self) -> Result<(), MailError> {
+    async fn check(&self) -> Result<Vec<String>, MailError> {
         let fail = |reason: String| MailError::Outbox {
             path: self.dir.clone(),
             reason,
@@ -494,7 +414,10 @@ impl FileMailer {
             .await
             .map_err(|e| fail(format!("is not writable ({e})")))?;
         let _ = tokio::fs::remove_file(&probe).await;
-        Ok(())
+        Ok(vec![format!(
+            "file outbox {} (writable)",
+            self.dir.display()
+        )])
     }
 
     /// The outbox directory.
@@ -610,10 +533,9 @@ mod tests {
             timeout_secs: 5,
             ..MailSettings::default()
         };
-        match Mailer::from_settings(&settings).unwrap() {
-            Mailer::Smtp(m) => Mailer::Smtp(m.with_backoff(Duration::from_millis(10))),
-            Mailer::File(_) => unreachable!("smtp settings give an smtp mailer"),
-        }
+        Mailer::from_settings(&settings)
+            .unwrap()
+            .with_backoff(Duration::from_millis(10))
     }
 
     #[tokio::test]
@@ -795,14 +717,14 @@ mod tests {
     }
 
     #[test]
-    fn building_an_smtp_mailer_outside_a_runtime_is_an_error_not_a_panic() {
+    fn an_smtp_mailer_is_built_without_connecting_or_a_runtime() {
         let settings = MailSettings {
             transport: TransportKind::Smtp,
             smtp_url: Some("smtp://mail.example.org".into()),
             ..MailSettings::default()
         };
-        let err = Mailer::from_settings(&settings).unwrap_err().to_string();
-        assert!(err.contains("Tokio runtime"), "{err}");
+        let mailer = Mailer::from_settings(&settings).unwrap();
+        assert_eq!(mailer.size_limit(), None);
     }
 
     #[tokio::test]
