@@ -22,6 +22,7 @@ mod load;
 mod notify;
 mod ops;
 mod pipelining;
+mod postfix;
 mod proxy;
 mod schedule;
 mod serve;

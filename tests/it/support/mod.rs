@@ -3,12 +3,14 @@
 //! - [`smtp`]: an SMTP server that records what it accepts and injects faults on demand.
 //! - [`mail`]: parse a received message and read its headers, parts and links.
 //! - [`http`]: an HTTP server that serves fixture files, scripts responses, logs requests.
+//! - [`postfix`]: the private Postfix instance `scripts/test` starts, the real MTA counterpart.
 //!
 //! Everything here is generic test infrastructure; it must not start or configure paperboy
 //! itself (the app-spawning helper lives with the tests that use it).
 
 pub mod http;
 pub mod mail;
+pub mod postfix;
 pub mod smtp;
 
 use std::net::TcpListener;

@@ -1,0 +1,258 @@
+//! Relaying through a real MTA: the real binary sends digests through the
+//! private Postfix instance of `scripts/postfix-test` (STARTTLS with a
+//! certificate from a throwaway private CA, client policing on, virtual
+//! Maildir delivery, nothing leaving the machine), the way an operator's
+//! own Postfix would take them. Each test has recipients of its own (the
+//! instance and its Maildir are shared by the tests running at once) and
+//! reads what Postfix delivered, by `Delivered-To:`, and the `Received:`
+//! header Postfix wrote: `with ESMTPS` and the cipher when the session was
+//! encrypted, and the EHLO name paperboy gave.
+
+use std::time::Duration;
+
+use crate::env::{TestEnv, HF_DAY};
+use crate::support::postfix::Postfix;
+
+/// Papers fetched and `recipients` subscribed; paperboy pointed at
+/// `smtp_url` (the `PORT` in it replaced by `port`), with `mail_extra`
+/// added to `[mail]`.
+async fn env_through(smtp_url: &str, mail_extra: &str, recipients: &[&str]) -> TestEnv {
+    let env = TestEnv::new().await;
+    env.edit_config(
+        &format!("smtp_url = \"{}\"", env.smtp.url()),
+        &format!("smtp_url = \"{smtp_url}\"\n{mail_extra}"),
+    );
+    env.ok(&["fetch", "--date", HF_DAY]);
+    for r in recipients {
+        env.ok(&["subscribers", "add", r, "--topic", "ti:agent*"]);
+    }
+    env
+}
+
+/// An address no earlier run delivered to: the instance (and its
+/// Maildir) outlives a test run when started by hand.
+fn fresh(local: &str, domain: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_micros();
+    format!(
+        "{local}-{stamp:x}{}@{domain}",
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+fn stdout(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn both(out: &std::process::Output) -> String {
+    format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// The first `Received:` header of a delivered message (Postfix's own).
+fn received(raw: &[u8]) -> String {
+    let message = mail_parser::MessageParser::default()
+        .parse(raw)
+        .expect("a parseable message");
+    crate::support::header_raw(&message, "Received").unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn may_delivers_encrypted_through_postfix_whose_certificate_nobody_trusts() {
+    let pf = Postfix::from_env();
+    let who = [
+        fresh("tlsmay-ada", "example.org"),
+        fresh("tlsmay-bob", "example.net"),
+    ];
+    let who: Vec<&str> = who.iter().map(String::as_str).collect();
+    // The default level of smtp:// is may: no ?tls=, no CA file.
+    let env = env_through(&format!("smtp://127.0.0.1:{}", pf.port), "", &who).await;
+
+    let check = env.paperboy(&["check"]);
+    let text = stdout(&check);
+    assert!(check.status.success(), "{}", both(&check));
+    assert!(text.contains("(tls=may)"), "{text}");
+    assert!(text.contains("tls: STARTTLS, TLSv1."), "{text}");
+    assert!(
+        text.contains("the server's certificate does not verify: unknown issuer"),
+        "{text}"
+    );
+
+    let out = env.paperboy(&["digest", "--date", HF_DAY]);
+    assert!(out.status.success(), "{}", both(&out));
+    assert!(stdout(&out).contains("2 sent"), "{}", both(&out));
+    for &r in &who {
+        let got = pf.wait_for(r, 1, Duration::from_secs(10));
+        assert_eq!(got.len(), 1, "{r} has each digest exactly once");
+        let header = received(&got[0]);
+        assert!(header.contains("with ESMTPS"), "encrypted: {header}");
+        assert!(header.contains("using TLSv1."), "{header}");
+        // The EHLO name: never the machine's bare host name, which Postfix
+        // (reject_non_fqdn_helo_hostname) refuses; here the machine's
+        // qualified name or, failing one, the From domain.
+        let helo = header
+            .strip_prefix("from ")
+            .and_then(|h| h.split_whitespace().next())
+            .unwrap_or("");
+        assert!(helo.contains('.'), "{header}");
+    }
+    // Postfix's client policing found nothing to complain about.
+    for complaint in ["improper command pipelining", "bare <LF>", "bare newline"] {
+        assert!(
+            pf.log_mentioning(complaint).is_empty(),
+            "{complaint}: {:?}",
+            pf.log_mentioning(complaint)
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_with_the_private_ca_in_tls_ca_file_delivers() {
+    let pf = Postfix::from_env();
+    let who = [fresh("tlsverify-ada", "example.org")];
+    let who: Vec<&str> = who.iter().map(String::as_str).collect();
+    // By name: the certificate names localhost (and 127.0.0.1).
+    let env = env_through(
+        &format!("smtp://localhost:{}?tls=verify", pf.port),
+        &format!("tls_ca_file = \"{}\"", pf.ca_path().display()),
+        &who,
+    )
+    .await;
+
+    let check = env.paperboy(&["check"]);
+    let text = stdout(&check);
+    assert!(check.status.success(), "{}", both(&check));
+    assert!(text.contains("(tls=verify)"), "{text}");
+    assert!(text.contains("the server's certificate verifies"), "{text}");
+    assert!(text.contains("1 from mail.tls_ca_file"), "{text}");
+
+    let out = env.paperboy(&["digest", "--date", HF_DAY]);
+    assert!(out.status.success(), "{}", both(&out));
+    let got = pf.wait_for(who[0], 1, Duration::from_secs(10));
+    assert_eq!(got.len(), 1);
+    assert!(received(&got[0]).contains("with ESMTPS"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_without_the_ca_fails_with_an_unknown_issuer_and_sends_nothing_in_clear() {
+    let pf = Postfix::from_env();
+    let who = [fresh("tlsnoca-ada", "example.org")];
+    let who: Vec<&str> = who.iter().map(String::as_str).collect();
+    let env = env_through(
+        &format!("smtp://127.0.0.1:{}?tls=verify", pf.port),
+        "",
+        &who,
+    )
+    .await;
+
+    let check = env.paperboy(&["check"]);
+    let text = both(&check);
+    assert!(!check.status.success(), "{text}");
+    assert!(
+        text.contains("tls=verify: the server's certificate does not verify: unknown issuer"),
+        "{text}"
+    );
+    assert!(
+        text.contains("mail.tls_ca_file"),
+        "the way out is named: {text}"
+    );
+
+    let out = env.paperboy(&["digest", "--date", HF_DAY]);
+    assert!(!out.status.success(), "{}", both(&out));
+    assert!(stdout(&out).contains("1 deferred"), "{}", both(&out));
+    let app = env.app().await;
+    let sub = app
+        .store
+        .subscriber_by_email(&who[0].parse().unwrap())
+        .await
+        .unwrap();
+    let d = app
+        .store
+        .delivery_for(sub.id, crate::env::hf_day())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        d.last_error
+            .as_deref()
+            .unwrap_or("")
+            .contains("unknown issuer"),
+        "{:?}",
+        d.last_error
+    );
+    assert!(pf
+        .wait_for(who[0], 1, Duration::from_millis(500))
+        .is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_names_a_wrong_name_and_an_expired_certificate() {
+    let pf = Postfix::from_env();
+    let ca = format!("tls_ca_file = \"{}\"", pf.ca_path().display());
+    for (port, needle) in [
+        (pf.wrongname_port, "wrong name (issued for "),
+        (pf.expired_port, "expired (not valid after 2020-02-01"),
+    ] {
+        let env = env_through(&format!("smtp://127.0.0.1:{port}?tls=verify"), &ca, &[]).await;
+        let check = env.paperboy(&["check"]);
+        let text = both(&check);
+        assert!(!check.status.success(), "{text}");
+        assert!(text.contains(needle), "{needle}: {text}");
+        if port == pf.wrongname_port {
+            assert!(text.contains("mail.elsewhere.example"), "{text}");
+            assert!(text.contains("not for 127.0.0.1"), "{text}");
+        }
+        // may and encrypt still deliver over such a certificate, saying why
+        // it does not verify.
+        env.edit_config("?tls=verify", "?tls=encrypt");
+        let check = env.paperboy(&["check"]);
+        let text = both(&check);
+        assert!(check.status.success(), "{text}");
+        assert!(text.contains(needle), "{needle}: {text}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_handshake_at_may_falls_back_to_cleartext_on_a_new_connection_and_delivers() {
+    let pf = Postfix::from_env();
+    let who = [fresh("tlsbroken-ada", "example.org")];
+    let who: Vec<&str> = who.iter().map(String::as_str).collect();
+    let env = env_through(&format!("smtp://127.0.0.1:{}", pf.badtls_port), "", &who).await;
+
+    let check = env.paperboy(&["check"]);
+    let text = stdout(&check);
+    assert!(check.status.success(), "{}", both(&check));
+    assert!(
+        text.contains("the server offers STARTTLS but the TLS handshake failed"),
+        "{text}"
+    );
+
+    let out = env.paperboy(&["digest", "--date", HF_DAY]);
+    assert!(out.status.success(), "{}", both(&out));
+    let got = pf.wait_for(who[0], 1, Duration::from_secs(10));
+    assert_eq!(got.len(), 1);
+    let header = received(&got[0]);
+    assert!(header.contains("with ESMTP id"), "cleartext: {header}");
+
+    // encrypt does not fall back: nothing is sent.
+    let env2 = env_through(
+        &format!("smtp://127.0.0.1:{}?tls=encrypt", pf.badtls_port),
+        "",
+        &[],
+    )
+    .await;
+    let check = env2.paperboy(&["check"]);
+    let text = both(&check);
+    assert!(!check.status.success(), "{text}");
+    assert!(
+        text.contains("tls=encrypt: the TLS handshake failed"),
+        "{text}"
+    );
+}
