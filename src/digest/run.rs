@@ -241,6 +241,9 @@ pub async fn run_digest(
         }
         sender.send_jobs(jobs, &mut report).await;
     }
+    // The run's connections are done: QUIT rather than leaving them open
+    // until the server times them out.
+    app.mailer.close_idle().await;
     progress.finish_and_clear();
     tracing::info!(
         digest.date = %date,
@@ -352,6 +355,7 @@ pub async fn resume_unfinished(
         }
         sender.send_jobs(jobs, &mut report).await;
     }
+    app.mailer.close_idle().await;
     if report.sent + report.deferred + report.failed > 0 {
         tracing::info!(
             digests.sent = report.sent,

@@ -116,6 +116,29 @@ async fn a_550_on_rcpt_fails_only_that_digest(pipelining: bool) {
     );
     assert_eq!(received(&env.smtp), counts(&[(A, 1), (C, 1)]));
     assert_eq!(pipelined(&env.smtp, "MAIL") > 0, pipelining);
+    // The refused transaction ended with RSET and its connection carried
+    // on; each connection said EHLO once and QUIT when the run ended.
+    let verbs = |verb: &str| {
+        env.smtp
+            .commands()
+            .iter()
+            .filter(|c| c.split(' ').next().unwrap_or("").eq_ignore_ascii_case(verb))
+            .count()
+    };
+    let connections = env.smtp.connections();
+    assert!(connections <= 2, "{connections} connections for 3 digests");
+    assert_eq!(verbs("RSET"), 1, "{:?}", env.smtp.commands());
+    assert_eq!(verbs("EHLO"), connections, "{:?}", env.smtp.commands());
+    assert_eq!(verbs("QUIT"), connections, "{:?}", env.smtp.commands());
+    assert!(
+        env.smtp
+            .commands()
+            .iter()
+            .filter(|c| c.starts_with("MAIL FROM:"))
+            .all(|c| c.contains(" SIZE=")),
+        "the server offers SIZE, so MAIL FROM declares it: {:?}",
+        env.smtp.commands()
+    );
 
     let app = env.app().await;
     let b = delivery(&app, B).await;
