@@ -291,6 +291,13 @@ impl Store {
     /// `Some(suspend_after)`) it extends the subscriber's streak, and the
     /// streak reaching `suspend_after` (0: never) suspends the subscriber.
     /// Returns whether the subscriber was suspended by this failure.
+    ///
+    /// The digest's papers leave the ledger in the same transaction: the
+    /// ledger means "delivered", and a digest refused for good (552 too
+    /// large, 554 content, a suspended address) delivered nothing, so its
+    /// papers are offered again by a later digest (still never twice once
+    /// one is delivered). A digest merely in flight keeps its rows: a crash
+    /// between reserve and send resends the same papers.
     pub async fn mark_failed(
         &self,
         id: i64,
@@ -311,6 +318,12 @@ impl Store {
         .execute(&mut **tx)
         .await?
         .rows_affected();
+        if changed > 0 {
+            sqlx::query("DELETE FROM sent_papers WHERE delivery_id = ?")
+                .bind(id)
+                .execute(&mut **tx)
+                .await?;
+        }
         let mut suspended = false;
         if let (1.., Some(BounceKind::Hard), Some(code)) = (changed, BounceKind::of(code), code) {
             suspended = bounces::record(&mut tx, id, BounceKind::Hard, code, streak, now).await?;
@@ -388,6 +401,52 @@ mod tests {
 
     fn pid(s: &str) -> PaperId {
         PaperId::from_stored(s.into())
+    }
+
+    #[tokio::test]
+    async fn a_permanent_failure_releases_the_digests_papers_and_a_send_keeps_them() {
+        let (store, _dir) = test_store().await;
+        let sub = subscriber(&store).await;
+        let now = Utc::now();
+        let day = |d: u32| NaiveDate::from_ymd_opt(2026, 6, d).unwrap();
+        let papers = [(pid("p1"), 0), (pid("p2"), 0)];
+        let Some(Reservation::New(first)) = store
+            .reserve_delivery(sub, day(12), "<a@x>", &papers, 0, now)
+            .await
+            .unwrap()
+        else {
+            panic!("reserved")
+        };
+        let ids = [&papers[0].0, &papers[1].0];
+        assert_eq!(store.already_sent(sub, &ids).await.unwrap().len(), 2);
+        store
+            .mark_failed(first.id, Some(552), "5.3.4 Message file too big", None, now)
+            .await
+            .unwrap();
+        assert!(
+            store.already_sent(sub, &ids).await.unwrap().is_empty(),
+            "a refused digest delivered nothing"
+        );
+        // The next digest takes them, and once it is sent they stay.
+        let Some(Reservation::New(second)) = store
+            .reserve_delivery(sub, day(13), "<b@x>", &papers, 0, now)
+            .await
+            .unwrap()
+        else {
+            panic!("the released papers are offered again")
+        };
+        assert_eq!(second.paper_count, 2);
+        store.mark_sent(second.id, now).await.unwrap();
+        store
+            .mark_failed(second.id, Some(550), "too late", None, now)
+            .await
+            .unwrap();
+        assert_eq!(store.already_sent(sub, &ids).await.unwrap().len(), 2);
+        assert_eq!(
+            store.delivery_by_id(first.id).await.unwrap().paper_count,
+            2,
+            "the failed digest still says what it held"
+        );
     }
 
     #[tokio::test]
