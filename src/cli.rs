@@ -130,6 +130,16 @@ enum TopicLine {
     Named { name: String, query: String },
 }
 
+/// `paperboy status` found the last run degraded: it exits with
+/// [`Degraded::EXIT_CODE`], distinct from a failure's 1.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Degraded(String);
+
+impl Degraded {
+    pub const EXIT_CODE: u8 = 2;
+}
+
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     if let Command::Demo { dir } = &cli.command {
         return crate::demo::run(dir).await;
@@ -170,6 +180,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let failed = report.failed_runs();
             if !failed.is_empty() {
                 bail!("the last {} run failed", failed.join(" and "));
+            }
+            let degraded = report.degraded_runs();
+            if !degraded.is_empty() {
+                return Err(Degraded(format!(
+                    "the last {} run deferred or failed digests",
+                    degraded.join(" and ")
+                ))
+                .into());
             }
             Ok(())
         }

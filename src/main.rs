@@ -18,7 +18,10 @@ async fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("{}error: {e:#}", paperboy::logging::error_prefix());
-            ExitCode::FAILURE
+            match e.downcast_ref::<paperboy::cli::Degraded>() {
+                Some(_) => ExitCode::from(paperboy::cli::Degraded::EXIT_CODE),
+                None => ExitCode::FAILURE,
+            }
         }
     }
 }

@@ -155,33 +155,54 @@ fn add(report: &mut DigestReport, more: &DigestReport) {
     report.deferred += more.deferred;
     report.throttled += more.throttled;
     report.failed += more.failed;
+    for (reply, n) in &more.replies {
+        *report.replies.entry(reply.clone()).or_default() += n;
+    }
 }
 
-/// Records the outcome of a digest run.
+/// Records the outcome of a digest run: `ok`; `degraded` when some digests
+/// were deferred for a retry or failed (with the counts and the most
+/// frequent reply); `failed` when the run broke off, or delivered nothing
+/// while it had digests to send. Digests held for a domain's sending
+/// budget are the limits at work, not a problem.
 async fn finish(app: &App, run: i64, result: &anyhow::Result<DigestReport>) -> anyhow::Result<()> {
-    let (outcome, summary) = match &result {
-        Ok(r) if r.failed == 0 && r.deferred == 0 => ("ok", format!("{} sent", r.sent)),
-        // Held back by the domain budgets only: the limits at work.
-        Ok(r) if r.failed == 0 && r.deferred == r.throttled => (
-            "ok",
-            format!(
-                "{} sent, {} held for later by the domain sending limits",
-                r.sent, r.throttled
-            ),
-        ),
-        Ok(r) => (
-            "partial",
-            format!(
-                "{} sent, {} deferred, {} failed",
-                r.sent, r.deferred, r.failed
-            ),
-        ),
-        Err(e) => ("failed", format!("{e:#}")),
-    };
+    let (outcome, summary) = digest_outcome(result);
     app.store
         .finish_run(run, outcome, &summary, Utc::now())
         .await?;
     Ok(())
+}
+
+/// The outcome and summary [`finish`] records.
+fn digest_outcome(result: &anyhow::Result<DigestReport>) -> (&'static str, String) {
+    let r = match result {
+        Ok(r) => r,
+        Err(e) => return ("failed", format!("{e:#}")),
+    };
+    if r.problems() == 0 {
+        return (
+            "ok",
+            if r.throttled > 0 {
+                format!(
+                    "{} sent, {} held for later by the domain sending limits",
+                    r.sent, r.throttled
+                )
+            } else {
+                format!("{} sent", r.sent)
+            },
+        );
+    }
+    let mut summary = format!(
+        "{} sent, {} deferred, {} failed",
+        r.sent,
+        r.deferred - r.throttled,
+        r.failed
+    );
+    if let Some((reply, n)) = r.top_reply() {
+        summary.push_str(&format!("; most frequent reply ({n}): {reply}"));
+    }
+    let outcome = if r.sent == 0 { "failed" } else { "degraded" };
+    (outcome, summary)
 }
 
 /// The running scheduler; [`SchedulerHandle::stop`] waits for the job in
@@ -304,4 +325,55 @@ pub async fn tick(
         tracing::error!(job = ?kind, error = format!("{e:#}"), "scheduled job failed");
     }
     TickOutcome::Ran
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(sent: usize, deferred: usize, throttled: usize, failed: usize) -> DigestReport {
+        DigestReport {
+            sent,
+            deferred,
+            throttled,
+            failed,
+            ..DigestReport::default()
+        }
+    }
+
+    #[test]
+    fn a_digest_run_is_degraded_by_problems_and_failed_when_it_delivered_nothing() {
+        assert_eq!(
+            digest_outcome(&Ok(report(3, 0, 0, 0))),
+            ("ok", "3 sent".into())
+        );
+        assert_eq!(digest_outcome(&Ok(report(0, 0, 0, 0))).0, "ok");
+        // Held for a domain's budget: the limits at work.
+        assert_eq!(digest_outcome(&Ok(report(2, 5, 5, 0))).0, "ok");
+
+        let mut bad = report(1000, 0, 0, 1000);
+        bad.replies
+            .insert("552 5.3.4 Message file too big".into(), 990);
+        bad.replies.insert("550 5.1.1 unknown".into(), 10);
+        let (outcome, summary) = digest_outcome(&Ok(bad));
+        assert_eq!(outcome, "degraded");
+        assert_eq!(
+            summary,
+            "1000 sent, 0 deferred, 1000 failed; most frequent reply (990): 552 5.3.4 Message file too big"
+        );
+
+        let mut none = report(0, 2000, 0, 0);
+        none.replies
+            .insert("tls=verify: unknown issuer".into(), 2000);
+        let (outcome, summary) = digest_outcome(&Ok(none));
+        assert_eq!(outcome, "failed", "0 of 2000 delivered");
+        assert!(
+            summary.starts_with("0 sent, 2000 deferred, 0 failed"),
+            "{summary}"
+        );
+        assert_eq!(
+            digest_outcome(&Err(anyhow::anyhow!("database gone"))),
+            ("failed", "database gone".into())
+        );
+    }
 }

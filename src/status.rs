@@ -1,7 +1,9 @@
 //! `paperboy status`: what an operator at a terminal wants to know — the
 //! last fetch and digest runs with their outcome, subscribers by status and
 //! today's deliveries and bounces. The same facts as `GET /healthz`, and the
-//! same rule for "unhealthy": the last fetch or digest run failed.
+//! same rules: "unhealthy" when the last fetch or digest run failed (a
+//! digest run that delivered nothing of what it had to send fails),
+//! "degraded" when the last digest run deferred or failed some digests.
 //!
 //! SMTP latency is measured in memory by the daemon that sends, so status
 //! reads it from the daemon's `/metrics` (when `[metrics] listen` is set)
@@ -207,6 +209,23 @@ impl StatusReport {
         })
     }
 
+    /// The kinds of run whose last run was `degraded`: it delivered, but
+    /// deferred or failed some digests.
+    pub fn degraded_runs(&self) -> Vec<&'static str> {
+        let degraded = |r: &Option<Run>| {
+            r.as_ref()
+                .is_some_and(|r| r.outcome.as_deref() == Some("degraded"))
+        };
+        let mut out = Vec::new();
+        if degraded(&self.last_fetch) {
+            out.push("fetch");
+        }
+        if degraded(&self.last_digest) {
+            out.push("digest");
+        }
+        out
+    }
+
     /// The kinds of run whose last run failed; empty when healthy.
     pub fn failed_runs(&self) -> Vec<&'static str> {
         let failed = |r: &Option<Run>| {
@@ -296,8 +315,15 @@ impl fmt::Display for StatusReport {
         )?;
         latency_line(f, &self.smtp_latency)?;
         let failed = self.failed_runs();
-        if failed.is_empty() {
+        let degraded = self.degraded_runs();
+        if failed.is_empty() && degraded.is_empty() {
             write!(f, "status: ok")
+        } else if failed.is_empty() {
+            write!(
+                f,
+                "status: degraded (last {} deferred or failed digests)",
+                degraded.join(" and ")
+            )
         } else {
             write!(
                 f,
@@ -358,6 +384,29 @@ mod tests {
             .unwrap();
         let report = StatusReport::gather(&store, day).await.unwrap();
         assert!(report.failed_runs().is_empty(), "a later good run heals");
+
+        let run = store
+            .start_run(RunKind::Digest, day, Utc::now())
+            .await
+            .unwrap();
+        store
+            .finish_run(
+                run,
+                "degraded",
+                "1000 sent, 0 deferred, 1000 failed; most frequent reply (1000): 552 5.3.4 Message file too big",
+                Utc::now(),
+            )
+            .await
+            .unwrap();
+        let report = StatusReport::gather(&store, day).await.unwrap();
+        assert!(report.failed_runs().is_empty());
+        assert_eq!(report.degraded_runs(), vec!["digest"]);
+        let text = report.to_string();
+        assert!(text.contains("552 5.3.4 Message file too big"), "{text}");
+        assert!(
+            text.ends_with("status: degraded (last digest deferred or failed digests)"),
+            "{text}"
+        );
     }
 
     #[test]

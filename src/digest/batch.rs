@@ -453,12 +453,18 @@ fn tally(
 ) {
     match outcome {
         Ok(Outcome::Sent) => sent.push(id),
-        Ok(Outcome::Deferred) => report.deferred += 1,
+        Ok(Outcome::Deferred(reply)) => {
+            report.deferred += 1;
+            *report.replies.entry(reply).or_default() += 1;
+        }
         Ok(Outcome::Throttled) => {
             report.deferred += 1;
             report.throttled += 1;
         }
-        Ok(Outcome::Failed) => report.failed += 1,
+        Ok(Outcome::Failed(reply)) => {
+            report.failed += 1;
+            *report.replies.entry(reply).or_default() += 1;
+        }
         Ok(Outcome::ClaimedElsewhere) => report.already_done += 1,
         Err(e) => {
             report.deferred += 1;

@@ -52,8 +52,27 @@ pub struct DigestReport {
     pub failed: usize,
     /// Digests for this date that an earlier run already finished.
     pub already_done: usize,
+    /// The replies (or errors) of the deferred and failed digests, with
+    /// how many digests got each; addresses taken out.
+    pub replies: std::collections::BTreeMap<String, usize>,
     /// Dry run only: who would get which papers.
     pub plans: Vec<PlannedDigest>,
+}
+
+impl DigestReport {
+    /// The reply most deferred or failed digests got, and how many.
+    pub fn top_reply(&self) -> Option<(&str, usize)> {
+        self.replies
+            .iter()
+            .max_by_key(|(reply, n)| (**n, std::cmp::Reverse(reply.as_str())))
+            .map(|(reply, n)| (reply.as_str(), *n))
+    }
+
+    /// Digests deferred for a retry or failed: not the ones held for a
+    /// domain's sending budget, which is the limits doing their job.
+    pub fn problems(&self) -> usize {
+        self.failed + self.deferred.saturating_sub(self.throttled)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -570,10 +589,13 @@ pub(super) async fn resume_job(
 
 pub(super) enum Outcome {
     Sent,
-    Deferred,
+    /// Deferred for a retry, with the reply (or error) that caused it, fit
+    /// for a log line.
+    Deferred(String),
     /// Deferred: its recipient domain's budget is spent.
     Throttled,
-    Failed,
+    /// Failed for good, with the reply (or error), fit for a log line.
+    Failed(String),
     /// Another run (in this or another process) is sending it, or has.
     ClaimedElsewhere,
 }
@@ -615,20 +637,23 @@ pub(super) async fn send_one(
                         now,
                     )
                     .await?;
+                let reason = mail::loggable_reply(&reason);
                 tracing::warn!(
                     subscriber.id = job.subscriber.id,
                     delivery.id = id,
+                    error = %reason,
                     "digest failed: transient errors past the retry horizon"
                 );
-                return Ok(Outcome::Failed);
+                return Ok(Outcome::Failed(reason));
             }
             let attempts = job.delivery.attempts + 1;
             let backoff = Duration::minutes(5 * (1i64 << attempts.clamp(0, 6)));
             app.store
                 .mark_deferred(id, code, &reason, now + backoff, now)
                 .await?;
-            tracing::warn!(subscriber.id = job.subscriber.id, delivery.id = id, error = %mail::loggable_reply(&reason), retry_in_min = backoff.num_minutes(), "digest deferred");
-            Ok(Outcome::Deferred)
+            let reason = mail::loggable_reply(&reason);
+            tracing::warn!(subscriber.id = job.subscriber.id, delivery.id = id, error = %reason, retry_in_min = backoff.num_minutes(), "digest deferred");
+            Ok(Outcome::Deferred(reason))
         }
         Err(e @ SendError::TooLarge { .. }) => {
             app.store
@@ -640,16 +665,29 @@ pub(super) async fn send_one(
                 error = %e,
                 "digest not sent: larger than the server takes"
             );
-            Ok(Outcome::Failed)
+            // Grouped by the limit, not by each digest's size.
+            let SendError::TooLarge { limit, .. } = e else {
+                unreachable!("matched above")
+            };
+            Ok(Outcome::Failed(format!(
+                "larger than the server's limit of {limit} bytes (SIZE)"
+            )))
         }
         Err(SendError::Permanent { code, reply }) => {
             let limit = app.settings.mail.suspend_after_hard_bounces;
             let streak = app.mailer.blames_recipient(code, &reply).then_some(limit);
             let suspended = app.store.mark_failed(id, code, &reply, streak, now).await?;
+            // `552 5.3.4 Message file too big`: the code, the enhanced
+            // status and the text, with any address taken out.
+            let shown = mail::loggable_reply(&match code {
+                Some(code) => format!("{code} {reply}"),
+                None => reply,
+            });
             tracing::warn!(
                 subscriber.id = job.subscriber.id,
                 delivery.id = id,
                 smtp.code = code,
+                smtp.reply = %shown,
                 "digest rejected permanently"
             );
             if suspended {
@@ -659,7 +697,7 @@ pub(super) async fn send_one(
                     "subscriber suspended after hard bounces in a row"
                 );
             }
-            Ok(Outcome::Failed)
+            Ok(Outcome::Failed(shown))
         }
     }
 }

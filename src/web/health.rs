@@ -1,5 +1,7 @@
 //! `GET /healthz`: database reachable, and the last fetch and digest runs
-//! with their outcome. 503 when the database is down or the last run failed.
+//! with their outcome. 503 when the database is down or the last run failed;
+//! `"status": "degraded"` (200) when the last digest run deferred or failed
+//! some digests, its summary giving the counts and the most frequent reply.
 
 use std::sync::Arc;
 
@@ -20,8 +22,17 @@ pub async fn healthz(State(app): State<Arc<App>>) -> (StatusCode, Json<Value>) {
             .is_some_and(|r| r.outcome.as_deref() == Some("failed"))
     };
     let healthy = database && !failed(&fetch) && !failed(&digest);
+    // Delivering, but some digests were deferred or failed: still serving
+    // (200), and saying so; the run's summary has the counts and reply.
+    let degraded = digest
+        .as_ref()
+        .is_some_and(|r| r.outcome.as_deref() == Some("degraded"));
     let body = json!({
-        "status": if healthy { "ok" } else { "unhealthy" },
+        "status": match (healthy, degraded) {
+            (false, _) => "unhealthy",
+            (true, true) => "degraded",
+            (true, false) => "ok",
+        },
         "database": if database { "ok" } else { "unreachable" },
         "last_fetch": fetch.as_ref().map(run_json),
         "last_digest": digest.as_ref().map(run_json),

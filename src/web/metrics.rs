@@ -157,7 +157,7 @@ pub fn render(s: &MetricsSnapshot, smtp_latency: Option<&[LatencySeries]>) -> St
         &mut out,
         "paperboy_last_run_success",
         "gauge",
-        "1 when the last run of the kind ended ok or partial, 0 when it failed or did not finish.",
+        "1 when the last run of the kind ended ok (or partial, for a fetch), 0 when it was degraded, failed or did not finish.",
     );
     for (kind, _, outcome) in &s.last_runs {
         let ok = matches!(outcome.as_deref(), Some("ok" | "partial"));
@@ -167,6 +167,22 @@ pub fn render(s: &MetricsSnapshot, smtp_latency: Option<&[LatencySeries]>) -> St
             label(kind),
             u8::from(ok)
         );
+    }
+    family(
+        &mut out,
+        "paperboy_last_run_outcome",
+        "gauge",
+        "1 for the outcome of the last run of the kind (ok, partial, degraded, failed), 0 for the others.",
+    );
+    for (kind, _, outcome) in &s.last_runs {
+        for state in ["ok", "partial", "degraded", "failed"] {
+            let _ = writeln!(
+                out,
+                "paperboy_last_run_outcome{{kind=\"{}\",outcome=\"{state}\"}} {}",
+                label(kind),
+                u8::from(outcome.as_deref() == Some(state))
+            );
+        }
     }
     family(
         &mut out,
@@ -231,6 +247,8 @@ mod tests {
         );
         assert!(text.contains("paperboy_digests{status=\"sent\"} 5"));
         assert!(text.contains("paperboy_last_run_success{kind=\"digest\"} 0"));
+        assert!(text.contains("paperboy_last_run_outcome{kind=\"digest\",outcome=\"failed\"} 1"));
+        assert!(text.contains("paperboy_last_run_outcome{kind=\"digest\",outcome=\"degraded\"} 0"));
         let declared: Vec<&str> = text
             .lines()
             .filter_map(|l| l.strip_prefix("# TYPE "))
