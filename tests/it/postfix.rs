@@ -256,3 +256,185 @@ async fn a_failed_handshake_at_may_falls_back_to_cleartext_on_a_new_connection_a
         "{text}"
     );
 }
+
+/// The delivery of `who` for the fixture day.
+async fn delivery_of(env: &TestEnv, who: &str) -> paperboy::store::Delivery {
+    let app = env.app().await;
+    let sub = app
+        .store
+        .subscriber_by_email(&who.parse().unwrap())
+        .await
+        .unwrap();
+    app.store
+        .delivery_for(sub.id, crate::env::hf_day())
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("no delivery for {who}"))
+}
+
+/// The papers of `who`'s ledger (delivered, or on their way).
+async fn ledger_of(env: &TestEnv, who: &str) -> usize {
+    let app = env.app().await;
+    let sub = app
+        .store
+        .subscriber_by_email(&who.parse().unwrap())
+        .await
+        .unwrap();
+    let papers = app
+        .store
+        .papers_between(crate::env::hf_day(), crate::env::hf_day())
+        .await
+        .unwrap();
+    let ids: Vec<&paperboy::domain::PaperId> = papers.iter().map(|p| &p.id).collect();
+    app.store.already_sent(sub.id, &ids).await.unwrap().len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_552_fails_the_digest_releases_its_papers_and_a_later_digest_delivers_them() {
+    let pf = Postfix::from_env();
+    let who = fresh("late552-ada", "example.org");
+    // This listener announces the normal SIZE, so the digest goes out, and
+    // its cleanup refuses it after the data: 552 5.3.4 Message file too big.
+    let env = env_through(
+        &format!("smtp://127.0.0.1:{}", pf.late552_port),
+        "",
+        &[&who],
+    )
+    .await;
+    let out = env.paperboy(&["digest", "--date", HF_DAY]);
+    let text = both(&out);
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        stdout(&out).contains("0 sent, 0 deferred, 1 failed"),
+        "{text}"
+    );
+    // The log line of the failure carries the reply whole, never the address.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("552 5.3.4 Error: message file too big"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(&who), "{stderr}");
+
+    let d = delivery_of(&env, &who).await;
+    assert_eq!(d.status, paperboy::store::DeliveryStatus::Failed);
+    assert_eq!(d.smtp_code, Some(552));
+    assert!(d.paper_count > 0);
+    assert_eq!(
+        ledger_of(&env, &who).await,
+        0,
+        "a refused digest delivered nothing"
+    );
+
+    // Nothing delivered of what the run had to send: the run failed.
+    let status = env.paperboy(&["status", "--date", HF_DAY]);
+    let text = both(&status);
+    assert_eq!(status.status.code(), Some(1), "{text}");
+    assert!(text.contains("last digest: failed"), "{text}");
+    assert!(
+        text.contains("most frequent reply (1): 552 5.3.4 Error: message file too big"),
+        "{text}"
+    );
+
+    // The operator fixes the limit; the next day's digest carries the
+    // released papers, once.
+    env.edit_config(
+        &format!(":{}\"", pf.late552_port),
+        &format!(":{}\"", pf.port),
+    );
+    let out = env.paperboy(&["digest", "--date", "2026-06-13"]);
+    assert!(out.status.success(), "{}", both(&out));
+    let got = pf.wait_for(&who, 1, Duration::from_secs(10));
+    assert_eq!(got.len(), 1);
+    assert_eq!(ledger_of(&env, &who).await as i64, d.paper_count);
+    let status = env.paperboy(&["status"]);
+    assert!(status.status.success(), "{}", both(&status));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_digest_over_the_servers_size_is_not_sent_and_names_the_limit() {
+    let pf = Postfix::from_env();
+    let who = fresh("size-ada", "example.org");
+    let env = env_through(&format!("smtp://127.0.0.1:{}", pf.small_port), "", &[&who]).await;
+    let check = env.paperboy(&["check"]);
+    assert!(
+        stdout(&check).contains(&format!("messages up to {} bytes (SIZE)", pf.small_limit)),
+        "{}",
+        both(&check)
+    );
+    let out = env.paperboy(&["digest", "--date", HF_DAY]);
+    assert!(stdout(&out).contains("1 failed"), "{}", both(&out));
+    let d = delivery_of(&env, &who).await;
+    assert_eq!(d.status, paperboy::store::DeliveryStatus::Failed);
+    let error = d.last_error.unwrap_or_default();
+    assert!(
+        error.contains(&format!(
+            "larger than the server's limit of {} bytes",
+            pf.small_limit
+        )),
+        "{error}"
+    );
+    assert_eq!(ledger_of(&env, &who).await, 0);
+    // The body never left: this listener saw no MAIL FROM at all.
+    let sessions = pf.log_mentioning("postfix/small/smtpd");
+    assert!(
+        sessions.iter().any(|l| l.contains("disconnect from")),
+        "{sessions:?}"
+    );
+    assert!(
+        !sessions.iter().any(|l| l.contains(" mail=")),
+        "{sessions:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_run_with_a_550_the_status_is_degraded_with_the_reply_and_exits_2() {
+    let pf = Postfix::from_env();
+    let good = fresh("degraded-ada", "example.org");
+    // Postfix's virtual table has no "unknown…" mailbox: 550 5.1.1 at RCPT.
+    let bad = fresh("unknown-bob", "example.org");
+    let env = env_through(&format!("smtp://127.0.0.1:{}", pf.port), "", &[&good, &bad]).await;
+    let out = env.paperboy(&["digest", "--date", HF_DAY]);
+    assert!(
+        stdout(&out).contains("1 sent, 0 deferred, 1 failed"),
+        "{}",
+        both(&out)
+    );
+    assert_eq!(pf.wait_for(&good, 1, Duration::from_secs(10)).len(), 1);
+    assert!(pf.delivered_to(&bad).is_empty());
+    let d = delivery_of(&env, &bad).await;
+    assert_eq!(d.smtp_code, Some(550));
+
+    let status = env.paperboy(&["status", "--date", HF_DAY]);
+    let text = both(&status);
+    assert_eq!(
+        status.status.code(),
+        Some(2),
+        "degraded, not failed: {text}"
+    );
+    assert!(text.contains("last digest: degraded"), "{text}");
+    assert!(
+        text.contains("most frequent reply (1): 550 5.1.1 <address> Recipient address rejected: User unknown in virtual mailbox table"),
+        "{text}"
+    );
+    assert!(!text.contains(&bad), "{text}");
+    assert!(text.contains("status: degraded"), "{text}");
+
+    // /healthz says the same.
+    let app = env.app().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(paperboy::app::serve(app, listener, async {
+        let _ = stopped.await;
+    }));
+    let response = reqwest::get(format!("http://{addr}/healthz"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["status"], "degraded");
+    assert_eq!(body["last_digest"]["outcome"], "degraded");
+    let _ = stop.send(());
+    let _ = server.await;
+}
