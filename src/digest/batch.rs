@@ -107,8 +107,13 @@ pub(super) async fn reserve_page(
     Ok(jobs)
 }
 
-/// A job and its message, built and formatted (or why it cannot be).
-type Built = (Job, anyhow::Result<Result<PreparedEmail, SendError>>);
+/// A job and its message, built and formatted (or why it cannot be), with
+/// the papers dropped from it to fit the server's size limit.
+type Built = (
+    Job,
+    Vec<PaperId>,
+    anyhow::Result<Result<PreparedEmail, SendError>>,
+);
 
 /// A job ready for DATA: claimed by this run, its message built.
 struct Claimed {
@@ -170,6 +175,11 @@ impl<'a> Sender<'a> {
     /// formatted ahead on a blocking thread (see [`build_ahead`]) while the
     /// sends already claimed go on; rendering changes nothing in the store.
     pub(super) async fn send_jobs(&self, jobs: Vec<Job>, report: &mut DigestReport) {
+        if !jobs.is_empty() {
+            // Learn the server's SIZE limit before the first message is
+            // built, so that every digest is built to fit it.
+            self.app.mailer.warm_up().await;
+        }
         let concurrency = self.app.settings.digest.concurrency.max(1);
         let (built_tx, mut built_rx) = tokio::sync::mpsc::channel(BUILT_AHEAD);
         let ctx = self.ctx.clone();
@@ -286,7 +296,20 @@ impl<'a> Sender<'a> {
         let now = Utc::now();
         let mut out: Vec<anyhow::Result<Prepared>> = Vec::with_capacity(chunk.len());
         let mut to_claim: Vec<Claimed> = Vec::with_capacity(chunk.len());
-        for (job, email) in chunk {
+        for (job, dropped, email) in chunk {
+            if !dropped.is_empty() {
+                // Out of the ledger before the smaller digest goes: a crash
+                // after this resends the smaller one, and the dropped
+                // papers wait for a later digest.
+                if let Err(e) = app
+                    .store
+                    .release_papers(job.delivery.id, &dropped, job.delivery.more_count, now)
+                    .await
+                {
+                    out.push(Err(e.into()));
+                    continue;
+                }
+            }
             let email = match email {
                 Ok(email) => email,
                 Err(e) => {
@@ -402,10 +425,7 @@ fn build_ahead(ctx: &BuildContext, jobs: Vec<Job>, out: &tokio::sync::mpsc::Send
 /// most of a digest run's CPU time.
 fn build_emails(ctx: &BuildContext, mut jobs: Vec<Job>) -> Vec<Built> {
     let now = Utc::now();
-    let build = |job: Job| -> Built {
-        let email = build_email(ctx, &job, now).map(|email| ctx.mailer.prepare(&email));
-        (job, email)
-    };
+    let build = |job: Job| -> Built { build_fitting(ctx, job, now) };
     if jobs.len() < 4 {
         return jobs.into_iter().map(build).collect();
     }
@@ -420,6 +440,59 @@ fn build_emails(ctx: &BuildContext, mut jobs: Vec<Job>) -> Vec<Built> {
         }
         out
     })
+}
+
+/// Builds a job's message. When it is larger than the server takes (its
+/// SIZE, once known), papers are dropped from the end of the digest into
+/// its "N more" count, as few as needed (a binary search over how many
+/// stay; at least one does), and returned so the caller releases them from
+/// the ledger. A digest that does not fit even so is sent as it is and
+/// refused by the transport, without its body leaving.
+fn build_fitting(ctx: &BuildContext, mut job: Job, now: DateTime<Utc>) -> Built {
+    let build = |job: &Job| build_email(ctx, job, now).map(|email| ctx.mailer.prepare(&email));
+    let first = build(&job);
+    let size = |built: &anyhow::Result<Result<PreparedEmail, SendError>>| match built {
+        Ok(Ok(email)) => Some(email.as_bytes().len() as u64),
+        _ => None,
+    };
+    let Some(limit) = ctx.mailer.size_limit() else {
+        return (job, Vec::new(), first);
+    };
+    if job.papers.len() < 2 || size(&first).is_none_or(|n| n <= limit) {
+        return (job, Vec::new(), first);
+    }
+    let all = std::mem::take(&mut job.papers);
+    let more = job.delivery.more_count;
+    let keep = |job: &mut Job, k: usize| {
+        job.papers = all[..k].to_vec();
+        job.delivery.more_count = more + (all.len() - k) as i64;
+        job.delivery.paper_count = k as i64;
+    };
+    // The largest k in 1..len that fits (k = 1 if none does).
+    let (mut lo, mut hi) = (1, all.len() - 1);
+    let mut best = None;
+    while lo <= hi {
+        let mid = (lo + hi) / 2;
+        keep(&mut job, mid);
+        let built = build(&job);
+        if size(&built).is_some_and(|n| n <= limit) {
+            best = Some((mid, built));
+            lo = mid + 1;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    let (k, built) = match best {
+        Some(found) => found,
+        None => {
+            keep(&mut job, 1);
+            let built = build(&job);
+            (1, built)
+        }
+    };
+    keep(&mut job, k);
+    let dropped = all[k..].iter().map(|(p, _, _)| p.id.clone()).collect();
+    (job, dropped, built)
 }
 
 /// Counts one outcome; a sent digest waits in `sent` for its mark.

@@ -71,6 +71,23 @@ impl Pool {
         result.map(|_| ())
     }
 
+    /// Makes sure a connection is open (idle in the pool), so that the
+    /// server's SIZE limit is known before the first message is built.
+    /// A failure is left for the sends to meet and report.
+    pub(crate) async fn warm_up(&self) {
+        let _slot = self.slots.acquire().await;
+        if !self.lock_idle().is_empty() {
+            return;
+        }
+        if let Ok(conn) = self.opener.open().await {
+            self.size_limit.store(
+                conn.capabilities().size_limit().unwrap_or(0),
+                Ordering::Relaxed,
+            );
+            self.lock_idle().push((conn, Instant::now()));
+        }
+    }
+
     /// The message size limit the server announced (SIZE), once a
     /// connection has been opened; `None` before, or when it has none.
     pub(crate) fn size_limit(&self) -> Option<u64> {

@@ -123,6 +123,15 @@ impl Mailer {
         }
     }
 
+    /// Opens an SMTP connection ahead of the sends (kept in the pool), so
+    /// that [`Mailer::size_limit`] is known before messages are built.
+    /// Does nothing for the file transport, or when a connection is open.
+    pub async fn warm_up(&self) {
+        if let Backend::Smtp(m) = &self.backend {
+            let _ = tokio::time::timeout(m.send_timeout, m.pool.warm_up()).await;
+        }
+    }
+
     /// The largest message the SMTP server takes, as its SIZE keyword last
     /// said (`None` before the first connection, for a server without a
     /// limit, and for the file transport). A digest layer that shrinks

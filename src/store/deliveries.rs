@@ -332,6 +332,49 @@ impl Store {
         Ok(suspended)
     }
 
+    /// Takes `papers` out of an unfinished digest that was too large for
+    /// the server: out of the ledger (a later digest offers them) and into
+    /// its "N more" count, before it is sent. A digest already sent or
+    /// failed is left as it is.
+    pub async fn release_papers(
+        &self,
+        delivery_id: i64,
+        papers: &[PaperId],
+        more_count: i64,
+        now: DateTime<Utc>,
+    ) -> DbResult<()> {
+        let mut tx = self.begin_write().await?;
+        let unfinished: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM deliveries WHERE id = ? AND status IN ('pending', 'sending', 'deferred')",
+        )
+        .bind(delivery_id)
+        .fetch_optional(&mut **tx)
+        .await?;
+        if unfinished.is_none() {
+            tx.rollback().await?;
+            return Ok(());
+        }
+        for paper in papers {
+            sqlx::query("DELETE FROM sent_papers WHERE delivery_id = ? AND paper_id = ?")
+                .bind(delivery_id)
+                .bind(paper.as_str())
+                .execute(&mut **tx)
+                .await?;
+        }
+        sqlx::query(
+            "UPDATE deliveries SET more_count = ?1, updated_at = ?2,
+                 paper_count = (SELECT COUNT(*) FROM sent_papers WHERE delivery_id = ?3)
+             WHERE id = ?3",
+        )
+        .bind(more_count)
+        .bind(ts(now))
+        .bind(delivery_id)
+        .execute(&mut **tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Delivery counts by status for a date.
     pub async fn delivery_counts(&self, date: NaiveDate) -> DbResult<Vec<(DeliveryStatus, i64)>> {
         let rows = sqlx::query(

@@ -352,9 +352,10 @@ async fn a_real_552_fails_the_digest_releases_its_papers_and_a_later_digest_deli
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_digest_over_the_servers_size_is_not_sent_and_names_the_limit() {
+async fn a_digest_over_the_servers_size_is_made_to_fit_and_its_dropped_papers_wait_for_a_later_one()
+{
     let pf = Postfix::from_env();
-    let who = fresh("size-ada", "example.org");
+    let who = fresh("fit-ada", "example.org");
     let env = env_through(&format!("smtp://127.0.0.1:{}", pf.small_port), "", &[&who]).await;
     let check = env.paperboy(&["check"]);
     assert!(
@@ -363,6 +364,44 @@ async fn a_digest_over_the_servers_size_is_not_sent_and_names_the_limit() {
         both(&check)
     );
     let out = env.paperboy(&["digest", "--date", HF_DAY]);
+    assert!(out.status.success(), "{}", both(&out));
+    let got = pf.wait_for(&who, 1, Duration::from_secs(10));
+    assert_eq!(got.len(), 1);
+    assert!(
+        got[0].len() as u64 <= pf.small_limit + 2000,
+        "{} bytes",
+        got[0].len()
+    );
+    let d = delivery_of(&env, &who).await;
+    assert_eq!(d.status, paperboy::store::DeliveryStatus::Sent);
+    assert!(d.more_count > 0, "papers went to the \"N more\" count");
+    let text = String::from_utf8_lossy(&got[0]).into_owned();
+    assert!(
+        text.contains(&format!("and {} more matching", d.more_count)),
+        "the digest says how many more"
+    );
+    // Only what was delivered is in the ledger: the dropped papers wait
+    // for a later digest.
+    assert_eq!(ledger_of(&env, &who).await as i64, d.paper_count);
+
+    // The next day, through the normal relay, they arrive.
+    env.edit_config(&format!(":{}\"", pf.small_port), &format!(":{}\"", pf.port));
+    let out = env.paperboy(&["digest", "--date", "2026-06-13"]);
+    assert!(out.status.success(), "{}", both(&out));
+    assert_eq!(pf.wait_for(&who, 2, Duration::from_secs(10)).len(), 2);
+    assert_eq!(
+        ledger_of(&env, &who).await as i64,
+        d.paper_count + d.more_count,
+        "every paper delivered once, across the two digests"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_digest_that_cannot_fit_the_servers_size_is_not_sent_and_names_the_limit() {
+    let pf = Postfix::from_env();
+    let who = fresh("size-ada", "example.org");
+    let env = env_through(&format!("smtp://127.0.0.1:{}", pf.tiny_port), "", &[&who]).await;
+    let out = env.paperboy(&["digest", "--date", HF_DAY]);
     assert!(stdout(&out).contains("1 failed"), "{}", both(&out));
     let d = delivery_of(&env, &who).await;
     assert_eq!(d.status, paperboy::store::DeliveryStatus::Failed);
@@ -370,13 +409,13 @@ async fn a_digest_over_the_servers_size_is_not_sent_and_names_the_limit() {
     assert!(
         error.contains(&format!(
             "larger than the server's limit of {} bytes",
-            pf.small_limit
+            pf.tiny_limit
         )),
         "{error}"
     );
     assert_eq!(ledger_of(&env, &who).await, 0);
     // The body never left: this listener saw no MAIL FROM at all.
-    let sessions = pf.log_mentioning("postfix/small/smtpd");
+    let sessions = pf.log_mentioning("postfix/tiny/smtpd");
     assert!(
         sessions.iter().any(|l| l.contains("disconnect from")),
         "{sessions:?}"

@@ -18,6 +18,9 @@ pub struct Postfix {
     /// Announces SIZE [`Postfix::small_limit`].
     pub small_port: u16,
     pub small_limit: u64,
+    /// Announces SIZE [`Postfix::tiny_limit`], smaller than any digest.
+    pub tiny_port: u16,
+    pub tiny_limit: u64,
     /// Announces the normal SIZE but refuses a message over the small
     /// limit after its data: a real late `552 5.3.4`.
     pub late552_port: u16,
@@ -62,6 +65,10 @@ impl Postfix {
             small_limit: var("PAPERBOY_POSTFIX_SMALL_LIMIT")
                 .parse()
                 .expect("PAPERBOY_POSTFIX_SMALL_LIMIT is a number"),
+            tiny_port: port("PAPERBOY_POSTFIX_TINY_PORT"),
+            tiny_limit: var("PAPERBOY_POSTFIX_TINY_LIMIT")
+                .parse()
+                .expect("PAPERBOY_POSTFIX_TINY_LIMIT is a number"),
             late552_port: port("PAPERBOY_POSTFIX_LATE552_PORT"),
             badtls_port: port("PAPERBOY_POSTFIX_BADTLS_PORT"),
             wrongname_port: port("PAPERBOY_POSTFIX_WRONGNAME_PORT"),
