@@ -141,6 +141,37 @@ async fn verify_with_the_private_ca_in_tls_ca_file_delivers() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smtps_is_tls_from_the_first_byte_and_verifies_by_default() {
+    let pf = Postfix::from_env();
+    let who = [fresh("smtps-ada", "example.org")];
+    let who: Vec<&str> = who.iter().map(String::as_str).collect();
+    let env = env_through(
+        &format!("smtps://localhost:{}", pf.smtps_port),
+        &format!("tls_ca_file = \"{}\"", pf.ca_path().display()),
+        &who,
+    )
+    .await;
+    let check = env.paperboy(&["check"]);
+    let text = stdout(&check);
+    assert!(check.status.success(), "{}", both(&check));
+    assert!(text.contains("(tls=verify)"), "{text}");
+    assert!(
+        text.contains("tls: TLS from the first byte, TLSv1."),
+        "{text}"
+    );
+    let out = env.paperboy(&["digest", "--date", HF_DAY]);
+    assert!(out.status.success(), "{}", both(&out));
+    let got = pf.wait_for(who[0], 1, Duration::from_secs(10));
+    assert_eq!(got.len(), 1);
+    assert!(received(&got[0]).contains("with ESMTPS"));
+    // Without the CA the default level refuses the certificate.
+    env.edit_config("tls_ca_file", "# tls_ca_file");
+    let check = env.paperboy(&["check"]);
+    assert!(!check.status.success());
+    assert!(both(&check).contains("unknown issuer"), "{}", both(&check));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verify_without_the_ca_fails_with_an_unknown_issuer_and_sends_nothing_in_clear() {
     let pf = Postfix::from_env();
     let who = [fresh("tlsnoca-ada", "example.org")];

@@ -30,6 +30,8 @@ pub struct Postfix {
     pub wrongname_port: u16,
     /// Certificate expired in 2020.
     pub expired_port: u16,
+    /// TLS from the first byte (`smtps://`).
+    pub smtps_port: u16,
     /// The private CA's certificate (PEM).
     pub ca: PathBuf,
     /// The Maildir every accepted message is delivered to.
@@ -73,6 +75,7 @@ impl Postfix {
             badtls_port: port("PAPERBOY_POSTFIX_BADTLS_PORT"),
             wrongname_port: port("PAPERBOY_POSTFIX_WRONGNAME_PORT"),
             expired_port: port("PAPERBOY_POSTFIX_EXPIRED_PORT"),
+            smtps_port: port("PAPERBOY_POSTFIX_SMTPS_PORT"),
             ca: var("PAPERBOY_POSTFIX_CA").into(),
             maildir: var("PAPERBOY_POSTFIX_MAILDIR").into(),
             log: var("PAPERBOY_POSTFIX_LOG").into(),
