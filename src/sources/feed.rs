@@ -161,7 +161,7 @@ pub fn read_entries(body: &[u8], served: Served<'_>) -> Result<Vec<Entry>, Parse
     }
     if format == Format::Rss
         && !root.children.iter().any(|c| is_core(c, "channel"))
-        && root.name != "channel"
+        && !root.name.eq_ignore_ascii_case("channel")
     {
         return Err(ParseError::Structure(
             "RSS document without a <channel>".into(),
@@ -380,10 +380,14 @@ fn resolve(el: &Element, reference: &str) -> Option<String> {
     // `http:////x` and `http:/x` are typos for `http://x` (feedparser too).
     let fixed = fix_slashes(reference);
     let resolved = match &el.base {
-        Some(base) => base.join(&fixed).map(|u| u.to_string()).ok(),
-        None => Url::parse(&fixed).map(|u| u.to_string()).ok(),
-    }
-    .unwrap_or(fixed);
+        Some(base) => base.join(&fixed).map(|u| u.to_string()).ok()?,
+        None => match Url::parse(&fixed) {
+            Ok(u) => u.to_string(),
+            // Relative with nothing to resolve against: kept as written.
+            Err(url::ParseError::RelativeUrlWithoutBase) => fixed,
+            Err(_) => return None,
+        },
+    };
     let scheme = resolved
         .split_once(':')
         .map(|(s, _)| s.to_ascii_lowercase())
@@ -415,6 +419,19 @@ fn read_entry(item: &Element, atom: bool, utf8: bool) -> Entry {
     let mut link: Option<String> = None;
     let (mut published, mut updated, mut created): (Option<&str>, Option<&str>, Option<&str>) =
         (None, None, None);
+    // Microsoft's CDF puts the link and date on the item itself.
+    let item_attr = |name: &str| {
+        item.attrs
+            .iter()
+            .find(|a| a.name.eq_ignore_ascii_case(name))
+            .map(|a| a.value.as_str())
+    };
+    if let Some(href) = item_attr("href") {
+        link = resolve(item, href);
+    }
+    if let Some(modified) = item_attr("lastmod") {
+        updated = Some(modified.trim());
+    }
     for child in &item.children {
         let v = vocab(child);
         let name = child.name.to_ascii_lowercase();
@@ -466,14 +483,14 @@ fn read_entry(item: &Element, atom: bool, utf8: bool) -> Entry {
                     .or(child.attr("ispermalink"))
                     .is_none_or(|p| p == "true");
                 let resolved = if permalink {
-                    resolve(child, value).unwrap_or_else(|| value.to_string())
+                    resolve(child, value)
                 } else {
-                    value.to_string()
+                    None
                 };
-                if permalink && link.is_none() && guid_link.is_none() {
-                    guid_link = Some(resolved.clone());
+                if link.is_none() && guid_link.is_none() {
+                    guid_link.clone_from(&resolved);
                 }
-                entry.id = Some(resolved);
+                entry.id = Some(resolved.unwrap_or_else(|| value.to_string()));
             }
             (Vocab::Core, "pubdate" | "published" | "issued") | (Vocab::Dcterms, "issued") => {
                 published = Some(child.text.trim());

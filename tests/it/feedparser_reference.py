@@ -72,7 +72,11 @@ def date_of(entry):
     for key in ("published_parsed", "updated_parsed", "created_parsed"):
         t = entry.get(key)
         if t:
-            return calendar.timegm(t)
+            try:
+                return calendar.timegm(t)
+            except (ValueError, OverflowError):
+                # A year past 9999 (an offset pushed it over): no instant.
+                return None
     return None
 
 

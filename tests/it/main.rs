@@ -15,6 +15,7 @@ mod cli;
 mod crash;
 mod digest;
 mod env;
+mod feed_reference;
 mod fetch;
 mod fuzz;
 mod limits;
