@@ -122,6 +122,11 @@ pub(crate) enum SmtpError {
     /// The level requires TLS and the server does not offer STARTTLS.
     #[error("tls={0} requires STARTTLS, which the server does not offer")]
     NoStarttls(TlsLevel),
+    /// Credentials are configured, the level would allow cleartext (`may`)
+    /// and the session is not encrypted: the password is not sent, so
+    /// that whoever can break STARTTLS cannot read it.
+    #[error("tls={0}: the session is not encrypted (no STARTTLS, or its handshake failed) and the password is never sent in cleartext; use tls=encrypt or stronger, or tls=none to allow cleartext")]
+    CleartextAuth(TlsLevel),
     /// Credentials are configured but no mechanism we speak is offered.
     #[error("the server offers no AUTH mechanism paperboy speaks (PLAIN, LOGIN); it offers: {0}")]
     NoAuthMechanism(String),
@@ -582,6 +587,9 @@ impl Opener {
             }
         }
         if let Some(credentials) = &endpoint.credentials {
+            if conn.tls.is_none() && level != TlsLevel::None {
+                return Err(SmtpError::CleartextAuth(level));
+            }
             conn.auth(credentials).await?;
         }
         Ok(conn)
@@ -705,6 +713,41 @@ mod tests {
             *seen.lock().unwrap(),
             ["EHLO client.example.org", "HELO client.example.org"]
         );
+    }
+
+    #[tokio::test]
+    async fn at_may_a_password_is_never_sent_over_a_cleartext_session() {
+        let (port, seen) = scripted(vec![
+            "220 mx\r\n",
+            "250-mx.example.org\r\n250 AUTH PLAIN LOGIN\r\n",
+            "235 ok\r\n",
+        ])
+        .await;
+        let err = opener(port, "smtp://bob:secret@127.0.0.1:PORT")
+            .open()
+            .await
+            .err()
+            .unwrap();
+        assert!(
+            matches!(err, SmtpError::CleartextAuth(TlsLevel::May)),
+            "{err}"
+        );
+        assert_eq!(*seen.lock().unwrap(), ["EHLO client.example.org"]);
+
+        // tls=none says cleartext is wanted.
+        let (port, seen) = scripted(vec![
+            "220 mx\r\n",
+            "250-mx.example.org\r\n250 AUTH PLAIN LOGIN\r\n",
+            "235 ok\r\n",
+        ])
+        .await;
+        opener(port, "smtp://bob:secret@127.0.0.1:PORT?tls=none")
+            .open()
+            .await
+            .unwrap();
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 2);
+        assert!(seen[1].starts_with("AUTH PLAIN "), "{seen:?}");
     }
 
     #[tokio::test]

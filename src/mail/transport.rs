@@ -584,7 +584,9 @@ mod tests {
     #[tokio::test]
     async fn credentials_in_the_url_are_sent_with_auth_plain() {
         let (port, server) = smtp_server("250 OK", "250 OK").await;
-        let mailer = smtp_mailer(format!("smtp://bob%40x:p%C3%A4ss@127.0.0.1:{port}"));
+        let mailer = smtp_mailer(format!(
+            "smtp://bob%40x:p%C3%A4ss@127.0.0.1:{port}?tls=none"
+        ));
         mailer.send(&sample(EmailKind::Digest)).await.unwrap();
 
         let commands = server.commands.lock().unwrap().clone();
@@ -608,7 +610,7 @@ mod tests {
         std::fs::write(&pw, "from-file\n").unwrap();
         let settings = MailSettings {
             transport: TransportKind::Smtp,
-            smtp_url: Some(format!("smtp://carol@127.0.0.1:{port}")),
+            smtp_url: Some(format!("smtp://carol@127.0.0.1:{port}?tls=none")),
             smtp_password_file: Some(pw),
             ..MailSettings::default()
         };
@@ -702,7 +704,7 @@ mod tests {
             });
             p
         };
-        let mailer = smtp_mailer(format!("smtp://u:wrong@127.0.0.1:{listener_port}"));
+        let mailer = smtp_mailer(format!("smtp://u:wrong@127.0.0.1:{listener_port}?tls=none"));
         let err = mailer.send(&sample(EmailKind::Digest)).await.unwrap_err();
         assert!(
             matches!(err, SendError::Transient { ref reason, .. } if reason.contains("535")),
