@@ -508,3 +508,107 @@ async fn after_a_run_with_a_550_the_status_is_degraded_with_the_reply_and_exits_
     let _ = stop.send(());
     let _ = server.await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_default_url_delivers_encrypted_through_a_stock_debian_postfix_and_its_snakeoil_certificate(
+) {
+    let pf = Postfix::from_env();
+    let who = [fresh("snakeoil-ada", "example.org")];
+    let who: Vec<&str> = who.iter().map(String::as_str).collect();
+    // What a new operator writes for the local Postfix: no ?tls=, no CA.
+    let env = env_through(&format!("smtp://127.0.0.1:{}", pf.snakeoil_port), "", &who).await;
+
+    let check = env.paperboy(&["check"]);
+    let text = stdout(&check);
+    assert!(check.status.success(), "{}", both(&check));
+    assert!(text.contains("(tls=may)"), "{text}");
+    assert!(text.contains("tls: STARTTLS, TLSv1."), "{text}");
+    // Self-signed for the machine's name: an unknown issuer, or, where
+    // Debian's ssl-cert linked it into /etc/ssl/certs (the system store),
+    // a certificate that does not name 127.0.0.1.
+    assert!(
+        text.contains("the server's certificate does not verify: unknown issuer")
+            || text.contains("the server's certificate does not verify: wrong name"),
+        "{text}"
+    );
+
+    let out = env.paperboy(&["digest", "--date", HF_DAY]);
+    assert!(out.status.success(), "{}", both(&out));
+    assert!(stdout(&out).contains("1 sent"), "{}", both(&out));
+    let got = pf.wait_for(who[0], 1, Duration::from_secs(10));
+    assert_eq!(got.len(), 1);
+    assert!(received(&got[0]).contains("with ESMTPS"), "encrypted");
+
+    // Asking for a verified certificate is refused, saying why.
+    env.edit_config(
+        &format!(":{}\"", pf.snakeoil_port),
+        &format!(":{}?tls=verify\"", pf.snakeoil_port),
+    );
+    let check = env.paperboy(&["check"]);
+    let text = both(&check);
+    assert!(!check.status.success(), "{text}");
+    assert!(
+        text.contains("tls=verify: the server's certificate does not verify: "),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_connection_says_ehlo_again_only_after_starttls_resets_a_refused_transaction_and_quits()
+{
+    let pf = Postfix::from_env();
+    let ada = fresh("manners-ada", "example.org");
+    let bob = fresh("unknown-manners-bob", "example.org");
+    let cy = fresh("manners-cy", "example.net");
+    let offset = pf.log_len();
+    let env = env_through(
+        &format!("smtp://127.0.0.1:{}", pf.manners_port),
+        "pool_size = 1",
+        &[&ada, &bob, &cy],
+    )
+    .await;
+    let out = env.paperboy(&["digest", "--date", HF_DAY]);
+    assert!(
+        stdout(&out).contains("2 sent, 0 deferred, 1 failed"),
+        "{}",
+        both(&out)
+    );
+    // Postfix logs each connection's commands when it ends, as
+    // `ehlo=2 starttls=1 mail=3 rcpt=2/3 data=2/3 rset=1 quit=1`.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let disconnects = loop {
+        let lines = pf.log_since(offset, "postfix/manners/smtpd");
+        let done: Vec<String> = lines
+            .iter()
+            .filter(|l| l.contains("disconnect from"))
+            .cloned()
+            .collect();
+        if !done.is_empty() || std::time::Instant::now() > deadline {
+            assert_eq!(
+                lines
+                    .iter()
+                    .filter(|l| l.contains(": connect from"))
+                    .count(),
+                1,
+                "the whole run on one connection: {lines:?}"
+            );
+            break done;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(disconnects.len(), 1, "{disconnects:?}");
+    let counts = format!("{} ", disconnects[0]);
+    for said in [
+        " ehlo=2 ",
+        " starttls=1 ",
+        " mail=3 ",
+        " rcpt=2/3 ",
+        " rset=1 ",
+        " quit=1 ",
+    ] {
+        assert!(counts.contains(said), "{said}: {counts}");
+    }
+    assert_eq!(pf.wait_for(&ada, 1, Duration::from_secs(10)).len(), 1);
+    assert_eq!(pf.wait_for(&cy, 1, Duration::from_secs(10)).len(), 1);
+    assert!(pf.delivered_to(&bob).is_empty());
+}

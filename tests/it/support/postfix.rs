@@ -32,6 +32,12 @@ pub struct Postfix {
     pub expired_port: u16,
     /// TLS from the first byte (`smtps://`).
     pub smtps_port: u16,
+    /// A stock Debian Postfix: STARTTLS with ssl-cert's self-signed
+    /// snakeoil certificate.
+    pub snakeoil_port: u16,
+    /// As the plain relay, logging as `postfix/manners`: for one test that
+    /// reads the command counts Postfix logs per connection.
+    pub manners_port: u16,
     /// The private CA's certificate (PEM).
     pub ca: PathBuf,
     /// The Maildir every accepted message is delivered to.
@@ -76,6 +82,8 @@ impl Postfix {
             wrongname_port: port("PAPERBOY_POSTFIX_WRONGNAME_PORT"),
             expired_port: port("PAPERBOY_POSTFIX_EXPIRED_PORT"),
             smtps_port: port("PAPERBOY_POSTFIX_SMTPS_PORT"),
+            snakeoil_port: port("PAPERBOY_POSTFIX_SNAKEOIL_PORT"),
+            manners_port: port("PAPERBOY_POSTFIX_MANNERS_PORT"),
             ca: var("PAPERBOY_POSTFIX_CA").into(),
             maildir: var("PAPERBOY_POSTFIX_MAILDIR").into(),
             log: var("PAPERBOY_POSTFIX_LOG").into(),
@@ -120,6 +128,24 @@ impl Postfix {
     /// Postfix's log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The log's length now: with [`Postfix::log_since`], what a test's
+    /// own run added (an instance started by hand outlives test runs).
+    pub fn log_len(&self) -> usize {
+        self.log().len()
+    }
+
+    /// The log lines written after `offset` (from [`Postfix::log_len`])
+    /// that contain `needle`.
+    pub fn log_since(&self, offset: usize, needle: &str) -> Vec<String> {
+        self.log()
+            .get(offset..)
+            .unwrap_or("")
+            .lines()
+            .filter(|l| l.contains(needle))
+            .map(str::to_string)
+            .collect()
     }
 
     /// The log lines containing `needle`.
