@@ -9,7 +9,9 @@
 #[path = "synthetic/mod.rs"]
 mod synthetic;
 
-use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
+use std::hint::black_box;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use paperboy::digest::plan::{self, CompiledTopics};
 use paperboy::digest::render::{self, DigestView, PaperBlock, PaperView, Span, TopicSection};
 use paperboy::matching::{self, Field, Matcher};
