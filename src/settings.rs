@@ -378,7 +378,10 @@ impl Settings {
 
 /// Parses a cron expression the way the scheduler does (seconds optional).
 pub fn parse_cron(expr: &str) -> Result<croner::Cron, croner::errors::CronError> {
-    croner::Cron::new(expr).with_seconds_optional().parse()
+    croner::parser::CronParser::builder()
+        .seconds(croner::parser::Seconds::Optional)
+        .build()
+        .parse(expr)
 }
 
 #[cfg(test)]

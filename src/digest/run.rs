@@ -855,8 +855,16 @@ fn paper_view(p: &Paper, matched: &[matching::MatchedTerm]) -> PaperView {
             hit: s.hit,
         })
         .collect();
+    let title_spans = matching::highlight(&p.title, matched, Field::Title)
+        .into_iter()
+        .map(|s| ViewSpan {
+            text: s.text,
+            hit: s.hit,
+        })
+        .collect();
     PaperView {
         title: p.title.clone(),
+        title_spans,
         url: web_url(&p.url).unwrap_or_default(),
         authors: render::shorten_authors(&p.authors, 6),
         excerpt: render::excerpt(&spans, 420),

@@ -537,7 +537,8 @@ impl Opener {
             .await
             .map_err(|e| SmtpError::Connect(e.to_string()))?;
         // Nagle off: a message's last packet must not wait for the ACK of
-        // the one before (see BENCHMARKS.md, "TCP_NODELAY").
+        // the one before: 74 → 165 msgs/s per run at 5,000 subscribers
+        // (BENCHMARKS.md, "Nagle's algorithm").
         tcp.set_nodelay(true)
             .map_err(|e| SmtpError::Connect(e.to_string()))?;
         let helo = match &self.helo {

@@ -20,7 +20,9 @@ mod transport;
 
 pub use dkim::{DkimSettings, DkimSigner, SIGNED_HEADERS};
 pub use endpoint::{SmtpCredentials, SmtpEndpoint, TlsLevel};
-pub use latency::{LatencySeries, SendLatency, SendOutcome, BUCKETS as LATENCY_BUCKETS};
+pub use latency::{
+    parse as parse_latency, LatencySeries, SendLatency, SendOutcome, BUCKETS as LATENCY_BUCKETS,
+};
 pub use message::{
     message_id, AutoSubmitted, EmailKind, ListId, ListUnsubscribe, ListUnsubscribePost,
     OutgoingEmail, Precedence, PreparedEmail,

@@ -6,7 +6,11 @@
 //! one command at a time, each reply checked before the next.
 //!
 //! The message goes out dot-stuffed (RFC 5321 §4.5.2) in one buffer with
-//! its end-of-data line, in one write. `MAIL FROM` declares its size
+//! its end-of-data line, in one write (lettre's `message()` stuffs a byte at a
+//! time; measured with `examples/smtp_send`, 5,000 messages of 45,333 bytes,
+//! 4 in flight, medians of 3, BENCHMARKS.md "SMTP pipelining and the send
+//! path alone": 993 → 1,615 msgs/s without PIPELINING, 1,325 → 1,719 with
+//! it). `MAIL FROM` declares its size
 //! (RFC 1870) when the server offers SIZE, and a message larger than the
 //! server's limit is not sent at all.
 //!
@@ -157,7 +161,8 @@ async fn one_at_a_time(
 }
 
 /// The message as it goes on the wire after DATA's 354: a `.` opening the
-/// message or a line (after CR LF) doubled, then `CRLF.CRLF`.
+/// message or a line (after CR LF) doubled, then `CRLF.CRLF`. Hand-written
+/// for speed: one write instead of a byte at a time (module docs).
 fn data_block(email: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(email.len() + email.len() / 256 + 8);
     if email.first() == Some(&b'.') {

@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::connection::{Opener, SmtpError, Stage};
 use super::dkim::DkimSigner;
 use super::endpoint::TlsLevel;
-use super::latency::{LatencySeries, SendLatency, SendOutcome};
+use super::latency::{SendLatency, SendOutcome};
 use super::message::{Composer, OutgoingEmail, PreparedEmail};
 use super::pool::Pool;
 use super::settings::{MailSettings, TransportKind};
@@ -157,9 +157,9 @@ impl Mailer {
 
     /// SMTP send times since this mailer was built; `None` for the file
     /// transport.
-    pub fn smtp_latency(&self) -> Option<Vec<LatencySeries>> {
+    pub fn smtp_latency(&self) -> Option<&SendLatency> {
         match &self.backend {
-            Backend::Smtp(m) => Some(m.latency.snapshot()),
+            Backend::Smtp(m) => Some(&m.latency),
             Backend::File(_) => None,
         }
     }
@@ -670,7 +670,7 @@ mod tests {
             .filter(|c| c.starts_with("RCPT"))
             .count();
         assert_eq!(rcpts, 3, "one attempt plus two retries");
-        let latency = mailer.smtp_latency().unwrap();
+        let latency = mailer.smtp_latency().unwrap().snapshot();
         let counts: Vec<(&str, u64)> = latency.iter().map(|s| (s.outcome, s.count)).collect();
         assert_eq!(counts, [("ok", 0), ("transient", 3), ("permanent", 0)]);
     }
