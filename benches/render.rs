@@ -11,7 +11,9 @@ mod synthetic;
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use paperboy::digest::plan::{self, CompiledTopics};
-use paperboy::digest::render::{self, DigestView, PaperBlock, PaperView, Span, TopicSection};
+use paperboy::email::digest::{
+    self as render, DigestView, PaperBlock, PaperView, Span, TopicSection,
+};
 use paperboy::matching::{self, Field, Matcher};
 use paperboy::store::Topic;
 

@@ -94,7 +94,7 @@ pub async fn serve(
         None => None,
     };
     let token = tokio_util::sync::CancellationToken::new();
-    let scheduler = crate::scheduler::start(app.clone(), token.clone()).await?;
+    let scheduler = crate::jobs::scheduler::start(app.clone(), token.clone()).await?;
     let router = crate::web::router(app.clone());
     let web_token = token.clone();
     let listener_addr = listener.local_addr()?;

@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 use crate::app::App;
 use crate::digest::run::DigestOptions;
 use crate::domain::SubscriberEmail;
+use crate::jobs::scheduler::{digest_job, fetch_job};
 use crate::matching::Query;
-use crate::scheduler::{digest_job, fetch_job};
 use crate::settings::Settings;
 use crate::store::{DbError, NewTopic, SubscriberStatus, UpsertOutcome};
 

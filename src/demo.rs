@@ -14,8 +14,8 @@ use indicatif::ProgressBar;
 use crate::app::App;
 use crate::digest::run::DigestOptions;
 use crate::domain::SubscriberEmail;
+use crate::jobs::scheduler::digest_job;
 use crate::mail::TransportKind;
-use crate::scheduler::digest_job;
 use crate::settings::Settings;
 use crate::store::NewTopic;
 

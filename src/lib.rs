@@ -19,19 +19,18 @@
 //! - [`app`]: wiring; [`cli`]: the command line; [`demo`]: the offline tour.
 
 pub mod app;
-pub mod catchup;
 pub mod cli;
 pub mod credentials;
 pub mod demo;
 pub mod digest;
 pub mod domain;
-pub mod fetch;
+pub mod email;
+pub mod jobs;
 pub mod links;
 pub mod logging;
 pub mod mail;
 pub mod matching;
 pub mod notify;
-pub mod scheduler;
 pub mod settings;
 pub mod sources;
 pub mod status;

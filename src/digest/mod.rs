@@ -2,10 +2,10 @@
 //! the HTML and text parts, [`run`] reserve, send and record them; [`due`]
 //! who is due which digest at an instant.
 
-mod batch;
 pub mod due;
 pub mod limits;
 pub mod owner;
 pub mod plan;
-pub mod render;
+mod send;
+
 pub mod run;

@@ -14,12 +14,12 @@ use anyhow::Context as _;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use indicatif::ProgressBar;
 
-use super::batch;
 use super::due::{self, When};
 use super::plan::{self, CompiledTopics, PlannedPaper};
-use super::render::{self, DigestView, PaperBlock, PaperView, Span as ViewSpan, TopicSection};
+use super::send as batch;
 use crate::app::App;
 use crate::domain::{Paper, PaperId};
+use crate::email::digest::{DigestView, PaperBlock, PaperView, Span as ViewSpan, TopicSection};
 use crate::links::Purpose;
 use crate::mail::{self, OutgoingEmail, PreparedEmail, SendError};
 use crate::matching::{self, Field, Matcher};
@@ -450,7 +450,7 @@ pub async fn preview(
     sub: Subscriber,
     date: NaiveDate,
     now: DateTime<Utc>,
-) -> anyhow::Result<Option<render::RenderedEmail>> {
+) -> anyhow::Result<Option<crate::email::digest::RenderedEmail>> {
     let job = if let Some(existing) = app.store.delivery_for(sub.id, date).await? {
         resume_job(app, existing, sub, &[], &HashMap::new()).await?
     } else {
@@ -502,7 +502,7 @@ pub async fn preview(
     };
     let view = digest_view(&BuildContext::new(app), &job, now)?;
     Ok(Some(
-        render::render_digest(&view).context("rendering a digest")?,
+        crate::email::digest::render_digest(&view).context("rendering a digest")?,
     ))
 }
 
@@ -712,7 +712,7 @@ pub(super) fn build_email(
     now: DateTime<Utc>,
 ) -> anyhow::Result<OutgoingEmail> {
     let view = digest_view(ctx, job, now)?;
-    let rendered = render::render_digest(&view).context("rendering a digest")?;
+    let rendered = crate::email::digest::render_digest(&view).context("rendering a digest")?;
     let unsubscribe =
         url::Url::parse(&view.unsubscribe_url).context("building the unsubscribe link")?;
     Ok(OutgoingEmail {
@@ -804,8 +804,8 @@ fn paper_view(p: &Paper, matched: &[matching::MatchedTerm]) -> PaperView {
     PaperView {
         title: p.title.clone(),
         url: web_url(&p.url).unwrap_or_default(),
-        authors: render::shorten_authors(&p.authors, 6),
-        excerpt: render::excerpt(&spans, 420),
+        authors: crate::email::digest::shorten_authors(&p.authors, 6),
+        excerpt: crate::email::digest::excerpt(&spans, 420),
         matched: matched_labels(matched),
         upvotes: p.upvotes,
         code_url: p.github_repo.as_deref().and_then(web_url),

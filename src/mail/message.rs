@@ -607,7 +607,7 @@ pub(crate) mod tests {
 
     #[test]
     fn a_digest_with_non_ascii_names_reads_the_same_in_both_parts() {
-        use crate::digest::render::{
+        use crate::email::digest::{
             render_digest, DigestView, PaperBlock, PaperView, Span, TopicSection,
         };
         let names = [

@@ -13,8 +13,8 @@ use std::collections::HashMap;
 
 use super::paper_set::PaperSet;
 use super::query::{Expr, Query, QueryError, Scope, Term, Word};
-use super::text::{tokenize, EnglishStemmer};
-use super::texts::TextTable;
+use super::text_table::TextTable;
+use super::words::{tokenize, EnglishStemmer};
 use crate::domain::Paper;
 
 /// A small multiplicative hasher for the term caches: compile hashes every

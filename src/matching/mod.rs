@@ -33,8 +33,8 @@ mod matcher;
 mod paper_set;
 mod parser;
 mod query;
-mod text;
-mod texts;
+mod text_table;
+mod words;
 
 pub use highlight::{highlight, Span};
 pub use matcher::{CompiledQuery, MatchedTerm, MatchedText, Matcher, TextId};

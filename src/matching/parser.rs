@@ -7,7 +7,7 @@ use super::query::{
     is_keyword, Comparison, Expr, Query, QueryError, Scope, Term, Word, MAX_DEPTH, MAX_QUERY_CHARS,
     MAX_TERMS,
 };
-use super::text::tokenize;
+use super::words::tokenize;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum FieldName {

@@ -6,10 +6,10 @@
 //! Idempotency comes from constraints (`UNIQUE`, `ON CONFLICT`), never from
 //! read-then-write checks. Callers get domain types back, not rows.
 
-mod batch;
 mod bounces;
 mod claims;
 mod deliveries;
+mod delivery_pages;
 mod maintenance;
 mod metrics;
 mod papers;
@@ -25,9 +25,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
-pub use batch::{BatchReservation, ClaimRequest, NewReservation};
 pub use bounces::{BounceCounts, BounceKind};
 pub use deliveries::{Delivery, DeliveryStatus, Reservation};
+pub use delivery_pages::{BatchReservation, ClaimRequest, NewReservation};
 pub use maintenance::BackupReport;
 pub use metrics::MetricsSnapshot;
 pub use papers::StoreReport;

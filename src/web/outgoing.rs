@@ -10,8 +10,8 @@ use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
 use super::Web;
-use crate::digest::render::{render_confirm, ConfirmView, RenderedEmail};
 use crate::domain::SubscriberEmail;
+use crate::email::digest::{render_confirm, ConfirmView, RenderedEmail};
 use crate::links::{link_url, Purpose};
 use crate::mail::{EmailKind, OutgoingEmail};
 

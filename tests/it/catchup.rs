@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use paperboy::catchup::{catch_up, CatchUp};
+use paperboy::jobs::catch_up::{catch_up, CatchUp};
 use paperboy::store::RunKind;
 
 use crate::env::{hf_day, TestEnv};
@@ -97,7 +97,7 @@ async fn the_daemon_catches_up_when_it_starts() {
     let app = env.app().await;
     let cron = paperboy::settings::parse_cron(&app.settings.schedule.digest).unwrap();
     let tz = app.settings.schedule.timezone;
-    let due = paperboy::catchup::last_due_day(&cron, tz, Utc::now()).unwrap();
+    let due = paperboy::jobs::catch_up::last_due_day(&cron, tz, Utc::now()).unwrap();
     ran_on(&app, due.pred_opt().unwrap()).await;
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

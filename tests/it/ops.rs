@@ -270,7 +270,7 @@ async fn hand_run_digests_racing_the_daemon_send_each_digest_once_without_lock_e
                 .unwrap()
         })
         .collect();
-    let in_daemon = paperboy::scheduler::digest_job(
+    let in_daemon = paperboy::jobs::scheduler::digest_job(
         &app,
         crate::env::hf_day(),
         Default::default(),

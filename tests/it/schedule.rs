@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use paperboy::app::App;
-use paperboy::scheduler::{digest_tick, tick, JobKind, TickOutcome};
+use paperboy::jobs::scheduler::{digest_tick, tick, JobKind, TickOutcome};
 use paperboy::store::{Frequency, NewTopic, Preferences, RunKind};
 use tokio_util::sync::CancellationToken;
 
@@ -237,7 +237,7 @@ async fn a_digest_hour_missed_across_midnight_is_caught_up_late_and_once() {
     // The daemon ticks at 22:00, then is down until 01:30.
     digest_tick(&app, at("2026-06-12T22:00:00Z")).await.unwrap();
     assert!(env.smtp.messages().is_empty());
-    let done = paperboy::catchup::catch_up(&app, at("2026-06-13T01:30:00Z"))
+    let done = paperboy::jobs::catch_up::catch_up(&app, at("2026-06-13T01:30:00Z"))
         .await
         .unwrap();
     assert!(done.digest.is_some());
@@ -251,7 +251,7 @@ async fn a_digest_hour_missed_across_midnight_is_caught_up_late_and_once() {
 
     // A second start in the same hour has nothing to catch up; the next
     // ticks send nothing twice.
-    let again = paperboy::catchup::catch_up(&app, at("2026-06-13T01:45:00Z"))
+    let again = paperboy::jobs::catch_up::catch_up(&app, at("2026-06-13T01:45:00Z"))
         .await
         .unwrap();
     assert_eq!(again.digest, None);

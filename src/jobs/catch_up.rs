@@ -79,12 +79,12 @@ pub async fn catch_up(app: &App, now: DateTime<Utc>) -> anyhow::Result<CatchUp> 
     let schedule = &app.settings.schedule;
     if let Some(day) = missed(app, RunKind::Fetch, &schedule.fetch, now).await? {
         tracing::info!(fetch.date = %day, "catching up a fetch missed while stopped");
-        crate::scheduler::fetch_job(app, &[day - Duration::days(1), day], None).await?;
+        crate::jobs::scheduler::fetch_job(app, &[day - Duration::days(1), day], None).await?;
         done.fetched = Some(day);
     }
     if missed_tick(app, now).await? {
         tracing::info!("catching up digest ticks missed while stopped");
-        crate::scheduler::digest_tick(app, now).await?;
+        crate::jobs::scheduler::digest_tick(app, now).await?;
         done.digest = Some(app.today(now));
     }
     Ok(done)

@@ -2,7 +2,7 @@
 //! the configured timezone, plus the run bookkeeping shared with the CLI.
 //!
 //! Job closures only call [`tick`]; the work itself lives in
-//! [`crate::fetch`] and [`crate::digest`]. A job never overlaps itself: a
+//! [`crate::jobs::fetch`] and [`crate::digest`]. A job never overlaps itself: a
 //! tick that finds the previous run still going is skipped and logged. The
 //! instant of a tick is an argument, so tests drive the clock.
 //!
@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 use crate::app::App;
 use crate::digest::due::{self, When};
 use crate::digest::run::{resume_unfinished, run_digest, DigestOptions, DigestReport};
-use crate::fetch::{run_fetch, FetchSummary};
+use crate::jobs::fetch::{run_fetch, FetchSummary};
 use crate::store::RunKind;
 
 /// Fetches each date in turn and records the run.
@@ -243,7 +243,7 @@ pub async fn start(app: Arc<App>, token: CancellationToken) -> anyhow::Result<Sc
     Ok(SchedulerHandle { scheduler, locks })
 }
 
-/// Runs [`crate::catchup::catch_up`] holding the fetch and digest locks, so
+/// Runs [`crate::jobs::catch_up::catch_up`] holding the fetch and digest locks, so
 /// a tick that comes meanwhile is skipped instead of overlapping it.
 fn spawn_catch_up(
     app: Arc<App>,
@@ -257,7 +257,7 @@ fn spawn_catch_up(
         if token.is_cancelled() {
             return;
         }
-        if let Err(e) = crate::catchup::catch_up(&app, Utc::now()).await {
+        if let Err(e) = crate::jobs::catch_up::catch_up(&app, Utc::now()).await {
             tracing::error!(error = format!("{e:#}"), "catching up missed runs failed");
         }
     });

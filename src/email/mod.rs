@@ -1,0 +1,3 @@
+//! Every mail paperboy sends, rendered from view models.
+
+pub mod digest;
