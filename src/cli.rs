@@ -15,10 +15,11 @@ use serde::{Deserialize, Serialize};
 use crate::app::App;
 use crate::digest::run::DigestOptions;
 use crate::domain::SubscriberEmail;
+use crate::domain::{NewTopic, SubscriberId, SubscriberStatus};
 use crate::jobs::scheduler::{digest_job, fetch_job};
 use crate::matching::Query;
 use crate::settings::Settings;
-use crate::store::{DbError, NewTopic, SubscriberStatus, UpsertOutcome};
+use crate::store::{DbError, UpsertOutcome};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -345,7 +346,7 @@ async fn subscribers(app: &App, command: SubscribersCommand) -> anyhow::Result<(
             Ok(())
         }
         SubscribersCommand::List => {
-            let mut after = 0;
+            let mut after = SubscriberId::default();
             let mut out = std::io::stdout().lock();
             loop {
                 let page = app.store.subscribers_page(None, after, 1000).await?;
@@ -396,7 +397,7 @@ async fn subscribers(app: &App, command: SubscribersCommand) -> anyhow::Result<(
             Ok(())
         }
         SubscribersCommand::Export => {
-            let mut after = 0;
+            let mut after = SubscriberId::default();
             let mut out = std::io::stdout().lock();
             loop {
                 let page = app

@@ -13,11 +13,11 @@ use indicatif::ProgressBar;
 
 use crate::app::App;
 use crate::digest::run::DigestOptions;
+use crate::domain::NewTopic;
 use crate::domain::SubscriberEmail;
 use crate::jobs::scheduler::digest_job;
 use crate::mail::TransportKind;
 use crate::settings::Settings;
-use crate::store::NewTopic;
 
 /// Hugging Face Daily Papers for 2026-06-12, as recorded.
 const SAMPLE_HF: &[u8] =

@@ -13,8 +13,9 @@ use std::time::Duration;
 
 use chrono::NaiveDate;
 
+use crate::domain::SubscriberStatus;
 use crate::mail::{LatencySeries, LATENCY_BUCKETS as BUCKETS};
-use crate::store::{BounceCounts, DbResult, DeliveryStatus, Run, RunKind, Store, SubscriberStatus};
+use crate::store::{BounceCounts, DbResult, DeliveryStatus, Run, RunKind, Store};
 
 /// A snapshot read from the store.
 #[derive(Debug, Clone)]

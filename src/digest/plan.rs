@@ -5,9 +5,9 @@ use std::collections::HashSet;
 
 use smallvec::SmallVec;
 
+use crate::domain::Topic;
 use crate::domain::{Paper, PaperId};
 use crate::matching::{CompiledQuery, MatchedTerm, Matcher, PaperSet, TextId};
-use crate::store::Topic;
 
 /// A subscriber's topics compiled against the run's matcher: ids into its
 /// per-run text cache, so a subscriber holds no reference counts and (up

@@ -18,12 +18,13 @@ use super::due::{self, When};
 use super::plan::{self, CompiledTopics, PlannedPaper};
 use super::send as batch;
 use crate::app::App;
-use crate::domain::{Paper, PaperId};
+use crate::domain::{Paper, PaperId, SubscriberId};
+use crate::domain::{Subscriber, SubscriberStatus};
 use crate::email::digest::{DigestView, PaperBlock, PaperView, Span as ViewSpan, TopicSection};
 use crate::links::Purpose;
 use crate::mail::{self, OutgoingEmail, PreparedEmail, SendError};
 use crate::matching::{self, Field, Matcher};
-use crate::store::{Delivery, Subscriber, SubscriberStatus};
+use crate::store::Delivery;
 
 const PAGE: i64 = 500;
 
@@ -111,7 +112,7 @@ pub async fn run_digest(
         progress.set_length(active as u64);
     }
     let sender = batch::Sender::new(app).await?;
-    let mut after = 0;
+    let mut after = SubscriberId::default();
     loop {
         let page = app
             .store
@@ -301,9 +302,9 @@ impl Window {
 
 /// Which subscribers of one page get the digest for `date` in this run.
 struct Selected {
-    due: HashSet<i64>,
+    due: HashSet<SubscriberId>,
     /// Weekly subscribers among the due ones.
-    weekly: HashSet<i64>,
+    weekly: HashSet<SubscriberId>,
 }
 
 /// Selects, among the active subscribers with ids in `first..=last`, those
@@ -312,8 +313,8 @@ async fn select(
     app: &App,
     date: NaiveDate,
     when: When,
-    first: i64,
-    last: i64,
+    first: SubscriberId,
+    last: SubscriberId,
 ) -> anyhow::Result<Selected> {
     let defaults = due::Defaults::of(&app.settings.schedule);
     let mut selected = Selected {
@@ -323,7 +324,7 @@ async fn select(
     for (id, prefs) in app.store.schedules_between(first, last).await? {
         if due::is_due(&prefs, defaults, date, when) {
             selected.due.insert(id);
-            if matches!(prefs.frequency, crate::store::Frequency::Weekly(_)) {
+            if matches!(prefs.frequency, crate::domain::Frequency::Weekly(_)) {
                 selected.weekly.insert(id);
             }
         }
@@ -375,7 +376,7 @@ fn plan_page<'p>(
     wanted: impl Fn(&Subscriber) -> bool,
     sent: impl Fn(&Subscriber) -> &'p HashSet<PaperId>,
 ) -> Vec<Option<(Vec<PlannedPaper>, usize)>> {
-    let topics: Vec<&[crate::store::Topic]> = page.iter().map(|s| s.topics.as_slice()).collect();
+    let topics: Vec<&[crate::domain::Topic]> = page.iter().map(|s| s.topics.as_slice()).collect();
     let compiled = plan::plan_page(matcher, &topics);
     page.iter()
         .zip(compiled)
@@ -424,7 +425,7 @@ fn finish_plan(
     sent: &HashSet<PaperId>,
 ) -> Option<(Vec<PlannedPaper>, usize)> {
     for (topic, err) in &topics.invalid {
-        tracing::warn!(subscriber.id = sub.id, topic.position = topic.position, error = %err, "skipping a topic whose query does not parse");
+        tracing::warn!(subscriber.id = %sub.id, topic.position = topic.position, error = %err, "skipping a topic whose query does not parse");
     }
     if candidates.is_empty() && !app.settings.digest.send_empty {
         return None;
@@ -457,7 +458,7 @@ pub async fn preview(
         let mut days = i64::from(app.settings.digest.lookback_days);
         if matches!(
             app.store.preferences(sub.id).await?.frequency,
-            crate::store::Frequency::Weekly(_)
+            crate::domain::Frequency::Weekly(_)
         ) {
             days = days.max(WEEK_DAYS);
         }
@@ -470,7 +471,7 @@ pub async fn preview(
             return Ok(None);
         };
         let delivery = Delivery {
-            id: 0,
+            id: crate::domain::DeliveryId::default(),
             subscriber_id: sub.id,
             digest_date: date,
             status: crate::store::DeliveryStatus::Pending,
@@ -592,8 +593,8 @@ pub(super) async fn send_one(
     match result {
         Ok(()) => {
             tracing::debug!(
-                subscriber.id = job.subscriber.id,
-                delivery.id = id,
+                subscriber.id = %job.subscriber.id,
+                delivery.id = %id,
                 smtp_ms = started.elapsed().as_millis() as u64,
                 "digest sent"
             );
@@ -612,8 +613,8 @@ pub(super) async fn send_one(
                     )
                     .await?;
                 tracing::warn!(
-                    subscriber.id = job.subscriber.id,
-                    delivery.id = id,
+                    subscriber.id = %job.subscriber.id,
+                    delivery.id = %id,
                     "digest failed: transient errors past the retry horizon"
                 );
                 return Ok(Outcome::Failed);
@@ -623,7 +624,7 @@ pub(super) async fn send_one(
             app.store
                 .mark_deferred(id, code, &reason, now + backoff, now)
                 .await?;
-            tracing::warn!(subscriber.id = job.subscriber.id, delivery.id = id, error = %mail::loggable_reply(&reason), retry_in_min = backoff.num_minutes(), "digest deferred");
+            tracing::warn!(subscriber.id = %job.subscriber.id, delivery.id = %id, error = %mail::loggable_reply(&reason), retry_in_min = backoff.num_minutes(), "digest deferred");
             Ok(Outcome::Deferred)
         }
         Err(SendError::Permanent { code, reply }) => {
@@ -631,14 +632,14 @@ pub(super) async fn send_one(
             let streak = app.mailer.blames_recipient(code, &reply).then_some(limit);
             let suspended = app.store.mark_failed(id, code, &reply, streak, now).await?;
             tracing::warn!(
-                subscriber.id = job.subscriber.id,
-                delivery.id = id,
+                subscriber.id = %job.subscriber.id,
+                delivery.id = %id,
                 smtp.code = code,
                 "digest rejected permanently"
             );
             if suspended {
                 tracing::warn!(
-                    subscriber.id = job.subscriber.id,
+                    subscriber.id = %job.subscriber.id,
                     hard_bounces = limit,
                     "subscriber suspended after hard bounces in a row"
                 );

@@ -23,9 +23,10 @@ use super::limits::{self, Budget, SendLimits};
 use super::plan::PlannedPaper;
 use super::run::{build_email, resume_job, send_one, BuildContext, DigestReport, Job, Outcome};
 use crate::app::App;
-use crate::domain::{Paper, PaperId};
+use crate::domain::Subscriber;
+use crate::domain::{DeliveryId, Paper, PaperId};
 use crate::mail::{self, PreparedEmail, SendError};
-use crate::store::{BatchReservation, ClaimRequest, DeliveryStatus, NewReservation, Subscriber};
+use crate::store::{BatchReservation, ClaimRequest, DeliveryStatus, NewReservation};
 
 /// Digests claimed per write transaction.
 const CLAIM_CHUNK: usize = 32;
@@ -63,7 +64,7 @@ pub(super) async fn reserve_page(
         .iter()
         .map(|p| NewReservation {
             subscriber_id: p.sub.id,
-            message_id: mail::message_id(mail::EmailKind::Digest, date, p.sub.id, &domain),
+            message_id: mail::message_id(mail::EmailKind::Digest, date, p.sub.id.get(), &domain),
             papers: p
                 .kept
                 .iter()
@@ -177,8 +178,8 @@ impl<'a> Sender<'a> {
         let mut all_built = false;
         let mut ready: VecDeque<anyhow::Result<Prepared>> = VecDeque::new();
         let mut in_flight = FuturesUnordered::new();
-        let mut finished: Vec<(i64, anyhow::Result<Outcome>)> = Vec::new();
-        let mut sent: Vec<i64> = Vec::new();
+        let mut finished: Vec<(DeliveryId, anyhow::Result<Outcome>)> = Vec::new();
+        let mut sent: Vec<DeliveryId> = Vec::new();
         loop {
             while in_flight.len() < concurrency {
                 if ready.is_empty() && !all_built {
@@ -194,8 +195,10 @@ impl<'a> Sender<'a> {
                 }
                 match ready.pop_front() {
                     Some(Ok(Prepared::Send(c))) => in_flight.push(self.send_claimed(*c)),
-                    Some(Ok(Prepared::Done(outcome))) => tally(0, Ok(outcome), &mut sent, report),
-                    Some(Err(e)) => tally(0, Err(e), &mut sent, report),
+                    Some(Ok(Prepared::Done(outcome))) => {
+                        tally(DeliveryId::default(), Ok(outcome), &mut sent, report)
+                    }
+                    Some(Err(e)) => tally(DeliveryId::default(), Err(e), &mut sent, report),
                     None => break,
                 }
             }
@@ -247,7 +250,7 @@ impl<'a> Sender<'a> {
     }
 
     /// Sends one claimed digest under the global pace.
-    async fn send_claimed(&self, c: Claimed) -> (i64, anyhow::Result<Outcome>) {
+    async fn send_claimed(&self, c: Claimed) -> (DeliveryId, anyhow::Result<Outcome>) {
         let wait = self.limits().pace(Instant::now());
         if !wait.is_zero() {
             tokio::time::sleep(wait).await;
@@ -257,7 +260,7 @@ impl<'a> Sender<'a> {
     }
 
     /// Records the accepted digests as sent, in one transaction.
-    async fn flush_sent(&self, sent: &mut Vec<i64>, report: &mut DigestReport) {
+    async fn flush_sent(&self, sent: &mut Vec<DeliveryId>, report: &mut DigestReport) {
         if sent.is_empty() {
             return;
         }
@@ -298,7 +301,7 @@ impl<'a> Sender<'a> {
                 match app.store.delivery_owner(job.delivery.id).await {
                     Ok(Some(owner)) if super::owner::is_alive(&owner) => {
                         tracing::debug!(
-                            delivery.id = job.delivery.id,
+                            delivery.id = %job.delivery.id,
                             "digest claimed by another run"
                         );
                         out.push(Ok(Prepared::Done(Outcome::ClaimedElsewhere)));
@@ -339,7 +342,7 @@ impl<'a> Sender<'a> {
                         out.push(Ok(Prepared::Send(Box::new(c))));
                     } else {
                         tracing::debug!(
-                            delivery.id = c.job.delivery.id,
+                            delivery.id = %c.job.delivery.id,
                             "digest claimed by another run"
                         );
                         out.push(Ok(Prepared::Done(Outcome::ClaimedElsewhere)));
@@ -377,7 +380,7 @@ impl<'a> Sender<'a> {
             )
             .await?;
         tracing::debug!(
-            delivery.id = job.delivery.id,
+            delivery.id = %job.delivery.id,
             recipient.domain = %domain,
             retry_in_s = wait.as_secs(),
             "digest deferred: domain budget spent"
@@ -446,9 +449,9 @@ where
 }
 
 fn tally(
-    id: i64,
+    id: DeliveryId,
     outcome: anyhow::Result<Outcome>,
-    sent: &mut Vec<i64>,
+    sent: &mut Vec<DeliveryId>,
     report: &mut DigestReport,
 ) {
     match outcome {

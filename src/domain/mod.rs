@@ -6,10 +6,16 @@
 
 mod arxiv_id;
 mod email;
+mod ids;
 mod paper;
+mod preferences;
+mod subscriber;
 
 pub use arxiv_id::{ArxivId, ArxivIdError};
 pub use email::{EmailError, SubscriberEmail};
+pub use ids::{DeliveryId, SubscriberId};
 pub use paper::{
     normalise_inline, normalise_paragraphs, AnnounceType, FetchedPaper, Paper, PaperId,
 };
+pub use preferences::{Frequency, Preferences};
+pub use subscriber::{NewTopic, Subscriber, SubscriberStatus, Topic};

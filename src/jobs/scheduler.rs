@@ -134,7 +134,7 @@ pub async fn digest_tick(app: &App, now: DateTime<Utc>) -> anyhow::Result<Digest
 /// most ticks find nobody for most dates, and then load no papers.
 async fn anyone_due(app: &App, date: NaiveDate, when: When) -> anyhow::Result<bool> {
     let defaults = due::Defaults::of(&app.settings.schedule);
-    let mut after = 0;
+    let mut after = crate::domain::SubscriberId::default();
     loop {
         let page = app.store.schedules_page(after, 1000).await?;
         let Some(&(last, _)) = page.last() else {

@@ -51,7 +51,7 @@ pub async fn confirm(
         .await?;
     let title = match outcome {
         ConfirmOutcome::Confirmed => {
-            tracing::info!(subscriber.id = subscriber.id, "subscription confirmed");
+            tracing::info!(subscriber.id = %subscriber.id, "subscription confirmed");
             "You are subscribed"
         }
         ConfirmOutcome::AlreadyActive => "You were already subscribed",

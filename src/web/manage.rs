@@ -19,9 +19,10 @@ use super::error::{page, LinkFailure, WebError};
 use super::outgoing::{link_mail_interval, spawn_link_mail, LinkMail};
 use super::subscribe::{form_rejection, parse_topics, MessagePage};
 use super::Web;
+use crate::domain::{Frequency, NewTopic, Preferences, Subscriber, SubscriberStatus};
 use crate::links::{LinkClaims, Purpose};
 use crate::matching::{highlight, Field, Matcher, Query};
-use crate::store::{DbError, Frequency, NewTopic, Preferences, Subscriber, SubscriberStatus};
+use crate::store::DbError;
 
 /// Days of papers the preview searches, today included.
 pub const PREVIEW_DAYS: i64 = 7;
@@ -218,7 +219,7 @@ pub async fn submit(
                 Err(DbError::NotFound) => return Err(WebError::Link(LinkFailure::Revoked)),
                 Err(e) => return Err(e.into()),
             }
-            tracing::info!(subscriber.id = subscriber.id, "preferences saved");
+            tracing::info!(subscriber.id = %subscriber.id, "preferences saved");
             let preview = preview(&web, &topics, today).await?;
             let view = view(
                 &web,
@@ -264,7 +265,7 @@ async fn new_link(
         Err(DbError::NotFound) => return Err(WebError::Link(LinkFailure::Revoked)),
         Err(e) => return Err(e.into()),
     };
-    tracing::info!(subscriber.id = subscriber.id, "links revoked");
+    tracing::info!(subscriber.id = %subscriber.id, "links revoked");
     spawn_link_mail(
         web.clone(),
         LinkMail::Manage,

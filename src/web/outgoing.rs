@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
 use super::Web;
-use crate::domain::SubscriberEmail;
+use crate::domain::{SubscriberEmail, SubscriberId};
 use crate::email::digest::{render_confirm, ConfirmView, RenderedEmail};
 use crate::links::{link_url, Purpose};
 use crate::mail::{EmailKind, OutgoingEmail};
@@ -45,7 +45,7 @@ struct ManageLinkText<'a> {
 pub fn spawn_link_mail(
     web: Arc<Web>,
     kind: LinkMail,
-    subscriber_id: i64,
+    subscriber_id: SubscriberId,
     link_version: i64,
     to: SubscriberEmail,
     topics: Vec<String>,
@@ -55,16 +55,16 @@ pub fn spawn_link_mail(
         let email = match build(&web, kind, subscriber_id, link_version, to, topics, now) {
             Ok(e) => e,
             Err(e) => {
-                tracing::error!(subscriber.id = subscriber_id, error = %e, "rendering a link mail failed");
+                tracing::error!(subscriber.id = %subscriber_id, error = %e, "rendering a link mail failed");
                 return;
             }
         };
         match web.app.mailer.send(&email).await {
             Ok(()) => {
-                tracing::info!(subscriber.id = subscriber_id, mail.kind = ?kind, "link mail sent")
+                tracing::info!(subscriber.id = %subscriber_id, mail.kind = ?kind, "link mail sent")
             }
             Err(e) => {
-                tracing::warn!(subscriber.id = subscriber_id, mail.kind = ?kind, error = %e, "link mail not sent")
+                tracing::warn!(subscriber.id = %subscriber_id, mail.kind = ?kind, error = %e, "link mail not sent")
             }
         }
     });
@@ -73,7 +73,7 @@ pub fn spawn_link_mail(
 fn build(
     web: &Web,
     kind: LinkMail,
-    subscriber_id: i64,
+    subscriber_id: SubscriberId,
     link_version: i64,
     to: SubscriberEmail,
     topics: Vec<String>,
@@ -128,7 +128,12 @@ fn build(
 /// subscriber and the minute the send was claimed (at most one claim per
 /// address per ten minutes), so a retried send keeps its id and two
 /// different mails never share one.
-fn link_message_id(kind: LinkMail, subscriber_id: i64, at: DateTime<Utc>, domain: &str) -> String {
+fn link_message_id(
+    kind: LinkMail,
+    subscriber_id: SubscriberId,
+    at: DateTime<Utc>,
+    domain: &str,
+) -> String {
     let kind = match kind {
         LinkMail::Confirm => "confirm",
         LinkMail::Manage => "manage-link",
@@ -148,10 +153,16 @@ mod tests {
         let t = DateTime::parse_from_rfc3339("2026-11-26T18:05:30Z")
             .unwrap()
             .with_timezone(&Utc);
-        let a = link_message_id(LinkMail::Confirm, 42, t, "example.org");
-        assert_eq!(a, link_message_id(LinkMail::Confirm, 42, t, "example.org"));
+        let a = link_message_id(LinkMail::Confirm, SubscriberId::new(42), t, "example.org");
+        assert_eq!(
+            a,
+            link_message_id(LinkMail::Confirm, SubscriberId::new(42), t, "example.org")
+        );
         assert!(a.starts_with("<confirm.202611261805.42."));
         assert!(a.ends_with("@example.org>"));
-        assert_ne!(a, link_message_id(LinkMail::Manage, 42, t, "example.org"));
+        assert_ne!(
+            a,
+            link_message_id(LinkMail::Manage, SubscriberId::new(42), t, "example.org")
+        );
     }
 }

@@ -25,8 +25,8 @@ use super::manage::{parse_frequency, parse_hour, parse_timezone, Choice, WEEKDAY
 use super::outgoing::{link_mail_interval, spawn_link_mail, LinkMail};
 use super::Web;
 use crate::domain::SubscriberEmail;
+use crate::domain::{Frequency, NewTopic, Preferences, SubscriberStatus};
 use crate::matching::Query;
-use crate::store::{Frequency, NewTopic, Preferences, SubscriberStatus};
 
 /// Most topics one subscriber may have.
 pub const MAX_TOPICS: usize = 20;
@@ -225,7 +225,7 @@ pub async fn submit(
                 );
             } else {
                 tracing::info!(
-                    subscriber.id = id,
+                    subscriber.id = %id,
                     "link mail skipped: one was sent recently"
                 );
             }

@@ -6,8 +6,9 @@ use chrono::{DateTime, Utc};
 
 use super::error::{LinkFailure, WebError};
 use super::Web;
+use crate::domain::{Subscriber, SubscriberId};
 use crate::links::{LinkClaims, Purpose};
-use crate::store::{DbError, Subscriber};
+use crate::store::DbError;
 
 pub async fn verify(
     web: &Web,
@@ -32,7 +33,13 @@ pub async fn verify(
 }
 
 /// A fresh token for `purpose` at the subscriber's current link version.
-pub fn sign(web: &Web, purpose: Purpose, id: i64, link_version: i64, now: DateTime<Utc>) -> String {
+pub fn sign(
+    web: &Web,
+    purpose: Purpose,
+    id: SubscriberId,
+    link_version: i64,
+    now: DateTime<Utc>,
+) -> String {
     web.app
         .signer
         .sign(purpose, id, link_version, purpose.default_expiry(now))

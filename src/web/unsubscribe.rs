@@ -56,7 +56,7 @@ pub async fn unsubscribe(
         Err(DbError::NotFound) => return Err(WebError::Link(LinkFailure::Revoked)),
         Err(e) => return Err(e.into()),
     }
-    tracing::info!(subscriber.id = subscriber.id, "unsubscribed");
+    tracing::info!(subscriber.id = %subscriber.id, "unsubscribed");
     page(
         StatusCode::OK,
         &MessagePage {

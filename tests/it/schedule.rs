@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use paperboy::app::App;
+use paperboy::domain::{Frequency, NewTopic, Preferences, SubscriberId};
 use paperboy::jobs::scheduler::{digest_tick, tick, JobKind, TickOutcome};
-use paperboy::store::{Frequency, NewTopic, Preferences, RunKind};
+use paperboy::store::RunKind;
 use tokio_util::sync::CancellationToken;
 
 use crate::env::{hf_day, TestEnv, HF_DAY};
@@ -24,7 +25,7 @@ fn topic() -> [NewTopic; 1] {
 }
 
 /// An active subscriber to the sparse-attention topic with `prefs`.
-async fn subscriber(app: &App, email: &str, prefs: Preferences) -> i64 {
+async fn subscriber(app: &App, email: &str, prefs: Preferences) -> SubscriberId {
     let id = app
         .store
         .upsert_active(&email.parse().unwrap(), &topic(), Utc::now())

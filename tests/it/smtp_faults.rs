@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use paperboy::app::App;
-use paperboy::store::{Delivery, DeliveryStatus, SubscriberStatus};
+use paperboy::domain::SubscriberStatus;
+use paperboy::store::{Delivery, DeliveryStatus};
 
 use crate::env::{hf_day, TestEnv, HF_DAY};
 use crate::support::{self, SmtpServer};
