@@ -16,32 +16,16 @@
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use chrono_tz::Tz;
 
+use crate::domain::Cron;
+
 use crate::app::App;
 use crate::store::RunKind;
 
 /// The day (in `tz`) of the latest time at or before `now` that `cron`
 /// schedules, looking back at most two days; `None` when nothing was due.
-pub fn last_due_day(cron: &croner::Cron, tz: Tz, now: DateTime<Utc>) -> Option<NaiveDate> {
-    last_due(cron, tz, now).map(|t| t.with_timezone(&tz).date_naive())
-}
-
-/// The latest time at or before `now` that `cron` schedules (read in `tz`),
-/// looking back at most two days; `None` when nothing was due.
-pub fn last_due(cron: &croner::Cron, tz: Tz, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    let now = now.with_timezone(&tz);
-    let mut at = now - Duration::days(2);
-    let mut last = None;
-    // A bound, for schedules that fire every second.
-    for _ in 0..200_000 {
-        match cron.find_next_occurrence(&at, false) {
-            Ok(next) if next <= now => {
-                last = Some(next.with_timezone(&Utc));
-                at = next;
-            }
-            _ => break,
-        }
-    }
-    last
+pub fn last_due_day(cron: &Cron, tz: Tz, now: DateTime<Utc>) -> Option<NaiveDate> {
+    cron.last_at_or_before(tz, now)
+        .map(|t| t.with_timezone(&tz).date_naive())
 }
 
 /// What [`catch_up`] found missed and ran.
@@ -57,12 +41,10 @@ pub struct CatchUp {
 pub async fn missed(
     app: &App,
     kind: RunKind,
-    expr: &str,
+    cron: &Cron,
     now: DateTime<Utc>,
 ) -> anyhow::Result<Option<NaiveDate>> {
-    let cron = crate::settings::parse_cron(expr)
-        .map_err(|e| anyhow::anyhow!("schedule.{}: {e}", kind.as_str()))?;
-    let Some(day) = last_due_day(&cron, app.settings.schedule.timezone, now) else {
+    let Some(day) = last_due_day(cron, app.settings.schedule.timezone, now) else {
         return Ok(None);
     };
     if app.store.last_run(kind).await?.is_none() || app.store.has_run(kind, day).await? {
@@ -93,9 +75,7 @@ pub async fn catch_up(app: &App, now: DateTime<Utc>) -> anyhow::Result<CatchUp> 
 /// Whether a digest tick was due while stopped (see the module doc).
 pub async fn missed_tick(app: &App, now: DateTime<Utc>) -> anyhow::Result<bool> {
     let schedule = &app.settings.schedule;
-    let cron = crate::settings::parse_cron(&schedule.digest)
-        .map_err(|e| anyhow::anyhow!("schedule.digest: {e}"))?;
-    let Some(due) = last_due(&cron, schedule.timezone, now) else {
+    let Some(due) = schedule.digest.last_at_or_before(schedule.timezone, now) else {
         return Ok(false);
     };
     if app.store.last_run(RunKind::Digest).await?.is_none() {
@@ -115,8 +95,8 @@ mod tests {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
     }
 
-    fn cron(expr: &str) -> croner::Cron {
-        crate::settings::parse_cron(expr).unwrap()
+    fn cron(expr: &str) -> Cron {
+        Cron::parse(expr).unwrap()
     }
 
     #[test]

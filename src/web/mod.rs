@@ -24,8 +24,6 @@ use axum::Router;
 
 use crate::app::App;
 
-pub use limits::IpRange;
-
 /// Largest request body accepted: the forms are a few kilobytes at most.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 

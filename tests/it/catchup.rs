@@ -95,9 +95,9 @@ async fn nothing_is_caught_up_before_the_scheduled_time_or_on_a_fresh_database()
 async fn the_daemon_catches_up_when_it_starts() {
     let env = TestEnv::new().await;
     let app = env.app().await;
-    let cron = paperboy::settings::parse_cron(&app.settings.schedule.digest).unwrap();
     let tz = app.settings.schedule.timezone;
-    let due = paperboy::jobs::catch_up::last_due_day(&cron, tz, Utc::now()).unwrap();
+    let due = paperboy::jobs::catch_up::last_due_day(&app.settings.schedule.digest, tz, Utc::now())
+        .unwrap();
     ran_on(&app, due.pred_opt().unwrap()).await;
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
