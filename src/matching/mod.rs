@@ -28,6 +28,7 @@
 //! assert_eq!(matcher.matches(&compiled).iter().collect::<Vec<_>>(), [0]);
 //! ```
 
+mod hasher;
 mod highlight;
 mod matcher;
 mod paper_set;

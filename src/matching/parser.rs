@@ -39,7 +39,21 @@ struct Lexeme {
     len: usize,
 }
 
-pub(crate) fn parse(input: &str) -> Result<Query, QueryError> {
+impl Query {
+    /// Parses a query, or says where and what was wrong.
+    pub fn parse(input: &str) -> Result<Query, QueryError> {
+        parse(input)
+    }
+}
+
+impl std::str::FromStr for Query {
+    type Err = QueryError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        parse(s)
+    }
+}
+
+fn parse(input: &str) -> Result<Query, QueryError> {
     // Sized once: `collect` would grow it from a quarter of the bytes.
     let mut chars: Vec<char> = Vec::with_capacity(input.len());
     chars.extend(input.chars());
