@@ -95,7 +95,12 @@ pub async fn serve(
     };
     let token = tokio_util::sync::CancellationToken::new();
     let scheduler = crate::jobs::scheduler::start(app.clone(), token.clone()).await?;
-    let router = crate::web::router(app.clone());
+    let router = crate::web::router(Arc::new(crate::web::AppState::new(
+        app.store.clone(),
+        app.signer.clone(),
+        app.mailer.clone(),
+        crate::web::WebConfig::from_settings(&app.settings),
+    )));
     let web_token = token.clone();
     let listener_addr = listener.local_addr()?;
     tracing::info!(listen = %listener_addr, "paperboy is serving");
@@ -116,7 +121,11 @@ pub async fn serve(
     };
     let metrics = metrics_listener.map(|listener| {
         let token = token.clone();
-        let router = crate::web::metrics::router(app.clone());
+        let router = crate::web::metrics::router(Arc::new(crate::web::metrics::MetricsState {
+            store: app.store.clone(),
+            mailer: app.mailer.clone(),
+            timezone: app.settings.schedule.timezone,
+        }));
         if let Ok(addr) = listener.local_addr() {
             tracing::info!(metrics.listen = %addr, "serving metrics");
         }

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 
-use super::Web;
+use super::AppState;
 use crate::domain::IpRange;
 
 /// Subscribe requests one IP may make per window.
@@ -91,19 +91,19 @@ pub fn client_ip(peer: IpAddr, forwarded_for: &[&str], trusted: &[IpRange]) -> I
 /// runs without connect info, as in unit tests.
 pub struct ClientIp(pub IpAddr);
 
-impl FromRequestParts<Arc<Web>> for ClientIp {
+impl FromRequestParts<Arc<AppState>> for ClientIp {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(
         parts: &mut Parts,
-        web: &Arc<Web>,
+        web: &Arc<AppState>,
     ) -> Result<Self, Self::Rejection> {
         let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0.ip())
             .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-        let trusted = &web.app.settings.web.trusted_proxies;
+        let trusted = &web.config.trusted_proxies;
         if trusted.is_empty() {
             return Ok(ClientIp(peer));
         }

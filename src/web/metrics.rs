@@ -13,26 +13,33 @@ use axum::routing::get;
 use axum::Router;
 use chrono::Utc;
 
-use crate::app::App;
-use crate::mail::{LatencySeries, LATENCY_BUCKETS};
-use crate::store::MetricsSnapshot;
+use crate::mail::{LatencySeries, Mailer, LATENCY_BUCKETS};
+use crate::store::{MetricsSnapshot, Store};
 
-/// The metrics listener's routes.
-pub fn router(app: Arc<App>) -> Router {
-    Router::new()
-        .route("/metrics", get(metrics))
-        .with_state(app)
+/// What `/metrics` reads: the store, the mailer's SMTP send times, and the
+/// operator's timezone (whose day "today" counts).
+pub struct MetricsState {
+    pub store: Store,
+    pub mailer: Mailer,
+    pub timezone: chrono_tz::Tz,
 }
 
-async fn metrics(State(app): State<Arc<App>>) -> Response {
-    let today = app.today(Utc::now());
-    match app.store.metrics_snapshot(today).await {
+/// The metrics listener's routes.
+pub fn router(state: Arc<MetricsState>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .with_state(state)
+}
+
+async fn metrics(State(state): State<Arc<MetricsState>>) -> Response {
+    let today = Utc::now().with_timezone(&state.timezone).date_naive();
+    match state.store.metrics_snapshot(today).await {
         Ok(snapshot) => (
             [(
                 header::CONTENT_TYPE,
                 "text/plain; version=0.0.4; charset=utf-8",
             )],
-            render(&snapshot, app.mailer.smtp_latency().as_deref()),
+            render(&snapshot, state.mailer.smtp_latency().as_deref()),
         )
             .into_response(),
         Err(e) => {

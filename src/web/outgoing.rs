@@ -9,7 +9,7 @@ use askama::Template;
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
-use super::Web;
+use super::AppState;
 use crate::domain::{SubscriberEmail, SubscriberId};
 use crate::email::digest::{render_confirm, ConfirmView, RenderedEmail};
 use crate::links::{link_url, Purpose};
@@ -43,7 +43,7 @@ struct ManageLinkText<'a> {
 /// Renders and sends one link mail in the background; failures are logged
 /// (with the subscriber id, never the address).
 pub fn spawn_link_mail(
-    web: Arc<Web>,
+    web: Arc<AppState>,
     kind: LinkMail,
     subscriber_id: SubscriberId,
     link_version: i64,
@@ -59,7 +59,7 @@ pub fn spawn_link_mail(
                 return;
             }
         };
-        match web.app.mailer.send(&email).await {
+        match web.mailer.send(&email).await {
             Ok(()) => {
                 tracing::info!(subscriber.id = %subscriber_id, mail.kind = ?kind, "link mail sent")
             }
@@ -71,7 +71,7 @@ pub fn spawn_link_mail(
 }
 
 fn build(
-    web: &Web,
+    web: &AppState,
     kind: LinkMail,
     subscriber_id: SubscriberId,
     link_version: i64,
@@ -79,19 +79,18 @@ fn build(
     topics: Vec<String>,
     now: DateTime<Utc>,
 ) -> Result<OutgoingEmail, askama::Error> {
-    let settings = &web.app.settings;
-    let site_name = settings.digest.site_name.clone();
+    let site_name = web.config.site_name.clone();
     let purpose = match kind {
         LinkMail::Confirm => Purpose::Confirm,
         LinkMail::Manage => Purpose::Manage,
     };
-    let token = web.app.signer.sign(
+    let token = web.signer.sign(
         purpose,
         subscriber_id,
         link_version,
         purpose.default_expiry(now),
     );
-    let url = link_url(&settings.web.base_url, purpose, &token).to_string();
+    let url = link_url(&web.config.base_url, purpose, &token).to_string();
     let rendered = match kind {
         LinkMail::Confirm => render_confirm(&ConfirmView {
             confirm_url: url,
@@ -117,7 +116,7 @@ fn build(
         subject: rendered.subject,
         html: rendered.html,
         text: rendered.text,
-        message_id: link_message_id(kind, subscriber_id, now, &web.app.mailer.sender_domain()),
+        message_id: link_message_id(kind, subscriber_id, now, &web.mailer.sender_domain()),
         date: now,
         list_unsubscribe: None,
         kind: EmailKind::Confirmation,
