@@ -393,15 +393,6 @@ impl Settings {
         self.mail.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
         Ok(())
     }
-
-    /// Where `List-Id` and Message-IDs say mail comes from.
-    pub fn mail_domain(&self) -> String {
-        self.web
-            .base_url
-            .host_str()
-            .unwrap_or("localhost")
-            .to_string()
-    }
 }
 
 #[cfg(test)]

@@ -20,10 +20,9 @@ use super::send as batch;
 use crate::app::App;
 use crate::domain::{Paper, PaperId, SubscriberId};
 use crate::domain::{Subscriber, SubscriberStatus};
-use crate::email::digest::{DigestView, PaperBlock, PaperView, Span as ViewSpan, TopicSection};
-use crate::links::Purpose;
-use crate::mail::{self, OutgoingEmail, PreparedEmail, SendError};
-use crate::matching::{self, Field, Matcher};
+use crate::email::{DigestContent, DigestPaper, DigestRenderer, RenderedEmail};
+use crate::mail::{self, PreparedEmail, SendError};
+use crate::matching::{self, Matcher};
 use crate::store::Delivery;
 
 const PAGE: i64 = 500;
@@ -69,7 +68,19 @@ pub(super) struct Job {
     pub(super) delivery: Delivery,
     pub(super) subscriber: Subscriber,
     /// Shared with the run's other jobs: one copy of each paper per run.
-    pub(super) papers: Vec<(Arc<Paper>, i64, Vec<matching::MatchedTerm>)>,
+    pub(super) papers: Vec<DigestPaper>,
+}
+
+impl Job {
+    /// What the digest says, for rendering.
+    pub(super) fn content(&self) -> DigestContent<'_> {
+        DigestContent {
+            subscriber: &self.subscriber,
+            date: self.delivery.digest_date,
+            papers: &self.papers,
+            more: self.delivery.more_count.max(0) as usize,
+        }
+    }
 }
 
 /// Runs the digest for `date`.
@@ -451,7 +462,7 @@ pub async fn preview(
     sub: Subscriber,
     date: NaiveDate,
     now: DateTime<Utc>,
-) -> anyhow::Result<Option<crate::email::digest::RenderedEmail>> {
+) -> anyhow::Result<Option<RenderedEmail>> {
     let job = if let Some(existing) = app.store.delivery_for(sub.id, date).await? {
         resume_job(app, existing, sub, &[], &HashMap::new()).await?
     } else {
@@ -487,12 +498,10 @@ pub async fn preview(
         };
         let papers = kept
             .into_iter()
-            .map(|p| {
-                (
-                    Arc::new(papers[p.paper].clone()),
-                    p.topic_position,
-                    p.matched,
-                )
+            .map(|p| DigestPaper {
+                paper: Arc::new(papers[p.paper].clone()),
+                topic_position: p.topic_position,
+                matched: p.matched,
             })
             .collect();
         Job {
@@ -501,10 +510,12 @@ pub async fn preview(
             papers,
         }
     };
-    let view = digest_view(&BuildContext::new(app), &job, now)?;
-    Ok(Some(
-        crate::email::digest::render_digest(&view).context("rendering a digest")?,
-    ))
+    let renderer = DigestRenderer::new(
+        app.settings.web.base_url.clone(),
+        app.settings.digest.site_name.clone(),
+        app.signer.clone(),
+    );
+    Ok(Some(renderer.render(job.content(), now)?))
 }
 
 /// Rebuilds an unfinished delivery from its ledger rows, re-explaining the
@@ -554,7 +565,11 @@ pub(super) async fn resume_job(
             .find(|(id, _)| *id == paper.id)
             .map(|r| r.1)
             .unwrap_or(0);
-        out.push((Arc::new(paper.clone()), topic, matched));
+        out.push(DigestPaper {
+            paper: Arc::new(paper.clone()),
+            topic_position: topic,
+            matched,
+        });
     }
     // The compiled topics borrow the subscriber's; done with them.
     drop(topics);
@@ -647,188 +662,4 @@ pub(super) async fn send_one(
             Ok(Outcome::Failed)
         }
     }
-}
-
-/// What building a digest message needs from the app, owned, so that
-/// messages are rendered and formatted on other threads while the sending
-/// task keeps its connections busy.
-pub(super) struct BuildContext {
-    base_url: url::Url,
-    site_name: String,
-    signer: crate::links::LinkSigner,
-    pub(super) mailer: mail::Mailer,
-    /// A paper's block (highlighted excerpt, authors, links), rendered,
-    /// depends only on the paper and the terms that matched it, which
-    /// subscribers with the same topics share: built and rendered once per
-    /// run for each pair. Bounded: emptied when it reaches
-    /// [`PAPER_VIEWS_MAX`] entries.
-    paper_views: std::sync::Mutex<HashMap<(PaperId, String), PaperBlock>>,
-}
-
-/// At most this many cached paper blocks (a few kB each) per run.
-const PAPER_VIEWS_MAX: usize = 4096;
-
-impl BuildContext {
-    pub(super) fn new(app: &App) -> BuildContext {
-        BuildContext {
-            base_url: app.settings.web.base_url.clone(),
-            site_name: app.settings.digest.site_name.clone(),
-            signer: app.signer.clone(),
-            mailer: app.mailer.clone(),
-            paper_views: std::sync::Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// The paper's rendered [`paper_view`], through the per-run cache.
-    fn paper_block(
-        &self,
-        p: &Paper,
-        matched: &[matching::MatchedTerm],
-    ) -> anyhow::Result<PaperBlock> {
-        let labels = matched_labels(matched);
-        let key = (p.id.clone(), labels);
-        let cached = self
-            .paper_views
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&key)
-            .cloned();
-        if let Some(block) = cached {
-            return Ok(block);
-        }
-        let block =
-            PaperBlock::render(&paper_view(p, matched)).context("rendering a paper's block")?;
-        let mut views = self.paper_views.lock().unwrap_or_else(|e| e.into_inner());
-        if views.len() >= PAPER_VIEWS_MAX {
-            views.clear();
-        }
-        views.insert(key, block.clone());
-        Ok(block)
-    }
-}
-
-pub(super) fn build_email(
-    ctx: &BuildContext,
-    job: &Job,
-    now: DateTime<Utc>,
-) -> anyhow::Result<OutgoingEmail> {
-    let view = digest_view(ctx, job, now)?;
-    let rendered = crate::email::digest::render_digest(&view).context("rendering a digest")?;
-    let unsubscribe =
-        url::Url::parse(&view.unsubscribe_url).context("building the unsubscribe link")?;
-    Ok(OutgoingEmail {
-        to: job.subscriber.email.clone(),
-        subject: rendered.subject,
-        html: rendered.html,
-        text: rendered.text,
-        message_id: job.delivery.message_id.clone(),
-        date: now,
-        list_unsubscribe: Some(unsubscribe),
-        kind: mail::EmailKind::Digest,
-    })
-}
-
-/// The digest's view model: sections in the subscriber's topic order.
-fn digest_view(ctx: &BuildContext, job: &Job, now: DateTime<Utc>) -> anyhow::Result<DigestView> {
-    let base = &ctx.base_url;
-    let sub = &job.subscriber;
-    let mut sections: Vec<TopicSection> = Vec::new();
-    for topic in &sub.topics {
-        let papers: Vec<PaperBlock> = job
-            .papers
-            .iter()
-            .filter(|(_, pos, _)| *pos == topic.position)
-            .map(|(p, _, matched)| ctx.paper_block(p, matched))
-            .collect::<anyhow::Result<_>>()?;
-        if !papers.is_empty() {
-            sections.push(TopicSection {
-                name: topic.name.clone(),
-                query: topic.query.clone(),
-                papers,
-            });
-        }
-    }
-    // Papers whose topic was since removed still go out, under "Other".
-    let known: HashSet<i64> = sub.topics.iter().map(|t| t.position).collect();
-    let orphans: Vec<PaperBlock> = job
-        .papers
-        .iter()
-        .filter(|(_, pos, _)| !known.contains(pos))
-        .map(|(p, _, m)| ctx.paper_block(p, m))
-        .collect::<anyhow::Result<_>>()?;
-    if !orphans.is_empty() {
-        sections.push(TopicSection {
-            name: "Other".into(),
-            query: String::new(),
-            papers: orphans,
-        });
-    }
-    Ok(DigestView {
-        date_label: job.delivery.digest_date.format("%A, %-d %B %Y").to_string(),
-        short_date: job.delivery.digest_date.format("%-d %b %Y").to_string(),
-        sections,
-        more_count: job.delivery.more_count.max(0) as usize,
-        total_count: job.papers.len() + job.delivery.more_count.max(0) as usize,
-        manage_url: ctx
-            .signer
-            .url(
-                base,
-                Purpose::Manage,
-                sub.id,
-                sub.link_version,
-                Purpose::Manage.default_expiry(now),
-            )
-            .to_string(),
-        unsubscribe_url: ctx
-            .signer
-            .url(
-                base,
-                Purpose::Unsubscribe,
-                sub.id,
-                sub.link_version,
-                Purpose::Unsubscribe.default_expiry(now),
-            )
-            .to_string(),
-        site_name: ctx.site_name.clone(),
-        base_url: base.to_string(),
-    })
-}
-
-fn paper_view(p: &Paper, matched: &[matching::MatchedTerm]) -> PaperView {
-    let spans: Vec<ViewSpan> = matching::highlight(&p.abstract_text, matched, Field::Abstract)
-        .into_iter()
-        .map(|s| ViewSpan {
-            text: s.text,
-            hit: s.hit,
-        })
-        .collect();
-    PaperView {
-        title: p.title.clone(),
-        url: web_url(&p.url).unwrap_or_default(),
-        authors: crate::email::digest::shorten_authors(&p.authors, 6),
-        excerpt: crate::email::digest::excerpt(&spans, 420),
-        matched: matched_labels(matched),
-        upvotes: p.upvotes,
-        code_url: p.github_repo.as_deref().and_then(web_url),
-        project_url: p.project_page.as_deref().and_then(web_url),
-        pdf_url: p.pdf_url.as_deref().and_then(web_url),
-        categories: p.categories.join(", "),
-    }
-}
-
-/// Why a paper matched, e.g. `"ti:diffusion, cat:cs.LG"`. Labels are
-/// canonical query terms (no commas), so the text also identifies the set.
-fn matched_labels(matched: &[matching::MatchedTerm]) -> String {
-    matched
-        .iter()
-        .map(|m| &*m.label)
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// Only http(s) links from a source reach a mail: a `javascript:` or
-/// `data:` URL in a payload is dropped, not escaped into a live link.
-fn web_url(raw: &str) -> Option<String> {
-    let u = url::Url::parse(raw.trim()).ok()?;
-    matches!(u.scheme(), "http" | "https").then(|| u.to_string())
 }

@@ -21,11 +21,12 @@ use futures::{FutureExt as _, StreamExt as _};
 
 use super::limits::{self, Budget, SendLimits};
 use super::plan::PlannedPaper;
-use super::run::{build_email, resume_job, send_one, BuildContext, DigestReport, Job, Outcome};
+use super::run::{resume_job, send_one, DigestReport, Job, Outcome};
 use crate::app::App;
 use crate::domain::Subscriber;
 use crate::domain::{DeliveryId, Paper, PaperId};
-use crate::mail::{self, PreparedEmail, SendError};
+use crate::email::{message_id, DigestPaper, DigestRenderer, Occasion};
+use crate::mail::{Mailer, PreparedEmail, SendError};
 use crate::store::{BatchReservation, ClaimRequest, DeliveryStatus, NewReservation};
 
 /// Digests claimed per write transaction.
@@ -59,12 +60,12 @@ pub(super) async fn reserve_page(
     if planned.is_empty() {
         return Ok(Vec::new());
     }
-    let domain = app.settings.mail_domain();
+    let domain = app.mailer.sender_domain();
     let batch: Vec<NewReservation> = planned
         .iter()
         .map(|p| NewReservation {
             subscriber_id: p.sub.id,
-            message_id: mail::message_id(mail::EmailKind::Digest, date, p.sub.id.get(), &domain),
+            message_id: message_id(Occasion::Digest(date), p.sub.id, &domain),
             papers: p
                 .kept
                 .iter()
@@ -88,7 +89,11 @@ pub(super) async fn reserve_page(
                     .into_iter()
                     .zip(kept)
                     .filter(|(_, ours)| *ours)
-                    .map(|(k, _)| (papers[k.paper].clone(), k.topic_position, k.matched))
+                    .map(|(k, _)| DigestPaper {
+                        paper: papers[k.paper].clone(),
+                        topic_position: k.topic_position,
+                        matched: k.matched,
+                    })
                     .collect();
                 jobs.push(Job {
                     delivery,
@@ -129,7 +134,7 @@ enum Prepared {
 /// for the whole run.
 pub(super) struct Sender<'a> {
     app: &'a App,
-    ctx: std::sync::Arc<BuildContext>,
+    renderer: std::sync::Arc<DigestRenderer>,
     limits: Mutex<SendLimits>,
 }
 
@@ -157,7 +162,11 @@ impl<'a> Sender<'a> {
         }
         Ok(Sender {
             app,
-            ctx: std::sync::Arc::new(BuildContext::new(app)),
+            renderer: std::sync::Arc::new(DigestRenderer::new(
+                app.settings.web.base_url.clone(),
+                app.settings.digest.site_name.clone(),
+                app.signer.clone(),
+            )),
             limits: Mutex::new(limits),
         })
     }
@@ -173,8 +182,10 @@ impl<'a> Sender<'a> {
     pub(super) async fn send_jobs(&self, jobs: Vec<Job>, report: &mut DigestReport) {
         let concurrency = self.app.settings.digest.concurrency.max(1);
         let (built_tx, mut built_rx) = tokio::sync::mpsc::channel(BUILT_AHEAD);
-        let ctx = self.ctx.clone();
-        let builder = tokio::task::spawn_blocking(move || build_ahead(&ctx, jobs, &built_tx));
+        let renderer = self.renderer.clone();
+        let mailer = self.app.mailer.clone();
+        let builder =
+            tokio::task::spawn_blocking(move || build_ahead(&renderer, &mailer, jobs, &built_tx));
         let mut all_built = false;
         let mut ready: VecDeque<anyhow::Result<Prepared>> = VecDeque::new();
         let mut in_flight = FuturesUnordered::new();
@@ -391,11 +402,20 @@ impl<'a> Sender<'a> {
 
 /// Renders and formats every job's message, a chunk at a time, handing
 /// each chunk to the sending task; stops early if that task is gone.
-fn build_ahead(ctx: &BuildContext, jobs: Vec<Job>, out: &tokio::sync::mpsc::Sender<Vec<Built>>) {
+fn build_ahead(
+    renderer: &DigestRenderer,
+    mailer: &Mailer,
+    jobs: Vec<Job>,
+    out: &tokio::sync::mpsc::Sender<Vec<Built>>,
+) {
     let mut jobs = jobs.into_iter();
     loop {
         let chunk: Vec<Job> = jobs.by_ref().take(CLAIM_CHUNK).collect();
-        if chunk.is_empty() || out.blocking_send(build_emails(ctx, chunk)).is_err() {
+        if chunk.is_empty()
+            || out
+                .blocking_send(build_emails(renderer, mailer, chunk))
+                .is_err()
+        {
             return;
         }
     }
@@ -403,10 +423,12 @@ fn build_ahead(ctx: &BuildContext, jobs: Vec<Job>, out: &tokio::sync::mpsc::Send
 
 /// Renders and formats the messages of a chunk, on two threads: this is
 /// most of a digest run's CPU time.
-fn build_emails(ctx: &BuildContext, mut jobs: Vec<Job>) -> Vec<Built> {
+fn build_emails(renderer: &DigestRenderer, mailer: &Mailer, mut jobs: Vec<Job>) -> Vec<Built> {
     let now = Utc::now();
     let build = |job: Job| -> Built {
-        let email = build_email(ctx, &job, now).map(|email| ctx.mailer.prepare(&email));
+        let email = renderer
+            .email(job.content(), &job.delivery.message_id, now)
+            .map(|email| mailer.prepare(&email));
         (job, email)
     };
     if jobs.len() < 4 {

@@ -16,8 +16,8 @@ mod transport;
 pub use dkim::{DkimSettings, DkimSigner, SIGNED_HEADERS};
 pub use latency::{LatencySeries, SendLatency, SendOutcome, BUCKETS as LATENCY_BUCKETS};
 pub use message::{
-    message_id, AutoSubmitted, EmailKind, ListId, ListUnsubscribe, ListUnsubscribePost,
-    OutgoingEmail, Precedence, PreparedEmail,
+    AutoSubmitted, EmailKind, ListId, ListUnsubscribe, ListUnsubscribePost, OutgoingEmail,
+    Precedence, PreparedEmail,
 };
 pub use settings::{MailSettings, TransportKind};
 pub use transport::{FileMailer, Mailer, SmtpMailer};

@@ -135,7 +135,7 @@ impl Mailer {
     }
 
     /// The domain of the `From:` address: the natural right-hand side for
-    /// [`super::message_id`].
+    /// `crate::email::message_id`.
     pub fn sender_domain(&self) -> String {
         let composer = match self {
             Mailer::Smtp(m) => &m.composer,

@@ -20,9 +20,10 @@ use super::form::{
     form_rejection, parse_frequency, parse_hour, parse_timezone, parse_topics, Choice, WEEKDAYS,
 };
 use super::message::MessagePage;
-use super::outgoing::{link_mail_interval, spawn_link_mail, LinkMail};
+use super::outgoing::{link_mail_interval, spawn_link_mail};
 use super::AppState;
 use crate::domain::{Frequency, NewTopic, Preferences, Subscriber, SubscriberStatus};
+use crate::email::{safe_href, LinkMail, LinkMailRequest};
 use crate::links::{LinkClaims, Purpose};
 use crate::matching::{highlight, Field, Matcher, Query};
 use crate::store::DbError;
@@ -252,15 +253,14 @@ async fn new_link(
         Err(e) => return Err(e.into()),
     };
     tracing::info!(subscriber.id = %subscriber.id, "links revoked");
-    spawn_link_mail(
-        web.clone(),
-        LinkMail::Manage,
-        subscriber.id,
-        version,
-        subscriber.email,
-        Vec::new(),
-        now,
-    );
+    let request = LinkMailRequest {
+        kind: LinkMail::Manage,
+        subscriber_id: subscriber.id,
+        link_version: version,
+        to: subscriber.email,
+        topics: Vec::new(),
+    };
+    spawn_link_mail(web.clone(), request, now);
     page(
         StatusCode::OK,
         &MessagePage {
@@ -325,15 +325,6 @@ async fn preview(
         days: PREVIEW_DAYS,
         papers: listed,
     })
-}
-
-fn safe_href(url: &str) -> String {
-    let lower = url.trim().to_ascii_lowercase();
-    if lower.starts_with("https://") || lower.starts_with("http://") {
-        url.trim().to_string()
-    } else {
-        "#".into()
-    }
 }
 
 /// The stored settings as the form would submit them.

@@ -7,6 +7,7 @@ use chrono_tz::Tz;
 
 use super::limits::{IpLimiter, SUBSCRIBES_PER_IP};
 use crate::domain::IpRange;
+use crate::email::LinkMails;
 use crate::links::LinkSigner;
 use crate::mail::Mailer;
 use crate::settings::Settings;
@@ -46,16 +47,25 @@ pub struct AppState {
     pub(super) signer: LinkSigner,
     /// Sends the confirmation and manage-link mails.
     pub(super) mailer: Mailer,
+    /// Builds them.
+    pub(super) link_mails: LinkMails,
     pub(super) config: WebConfig,
     pub(super) ip_limiter: IpLimiter,
 }
 
 impl AppState {
     pub fn new(store: Store, signer: LinkSigner, mailer: Mailer, config: WebConfig) -> AppState {
+        let link_mails = LinkMails::new(
+            signer.clone(),
+            config.base_url.clone(),
+            config.site_name.clone(),
+            mailer.sender_domain(),
+        );
         AppState {
             store,
             signer,
             mailer,
+            link_mails,
             config,
             ip_limiter: IpLimiter::new(SUBSCRIBES_PER_IP, std::time::Duration::from_secs(600)),
         }

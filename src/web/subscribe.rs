@@ -25,10 +25,10 @@ use super::form::{
 };
 use super::limits::ClientIp;
 use super::message::MessagePage;
-use super::outgoing::{link_mail_interval, spawn_link_mail, LinkMail};
+use super::outgoing::{link_mail_interval, spawn_link_mail};
 use super::AppState;
-use crate::domain::SubscriberEmail;
-use crate::domain::{Frequency, Preferences, SubscriberStatus};
+use crate::domain::{Frequency, Preferences, SubscriberEmail, SubscriberStatus};
+use crate::email::{LinkMail, LinkMailRequest};
 
 #[derive(Template)]
 #[template(path = "web/subscribe.html")]
@@ -198,15 +198,14 @@ pub async fn submit(
                 .await?
             {
                 let queries = topics.iter().map(|t| t.query.clone()).collect();
-                spawn_link_mail(
-                    web.clone(),
+                let request = LinkMailRequest {
                     kind,
-                    id,
-                    request.link_version,
-                    email,
-                    queries,
-                    now,
-                );
+                    subscriber_id: id,
+                    link_version: request.link_version,
+                    to: email,
+                    topics: queries,
+                };
+                spawn_link_mail(web.clone(), request, now);
             } else {
                 tracing::info!(
                     subscriber.id = %id,
