@@ -13,10 +13,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
 use crate::app::App;
-use crate::digest::run::DigestOptions;
+use crate::digest::DigestOptions;
 use crate::domain::SubscriberEmail;
 use crate::domain::{NewTopic, SubscriberId, SubscriberStatus};
-use crate::jobs::scheduler::{digest_job, fetch_job};
+use crate::jobs::digest::digest_job;
 use crate::matching::Query;
 use crate::settings::Settings;
 use crate::store::{DbError, UpsertOutcome};
@@ -195,7 +195,7 @@ async fn run_with_app(app: Arc<App>, command: Command) -> anyhow::Result<()> {
                 Some(d) => vec![d],
                 None => vec![today - Duration::days(1), today],
             };
-            let summaries = fetch_job(&app, &dates, source.as_deref()).await?;
+            let summaries = app.fetch_job().run(&dates, source.as_deref()).await?;
             let mut failed = 0;
             for (date, summary) in dates.iter().zip(&summaries) {
                 for s in &summary.sources {
@@ -231,7 +231,7 @@ async fn run_with_app(app: Arc<App>, command: Command) -> anyhow::Result<()> {
             let date = date.unwrap_or(today);
             let progress = progress_bar();
             let report = digest_job(
-                &app,
+                &app.digest_run(),
                 date,
                 DigestOptions {
                     dry_run,
@@ -248,8 +248,8 @@ async fn run_with_app(app: Arc<App>, command: Command) -> anyhow::Result<()> {
                         plan.papers.len(),
                         more(plan.more)
                     );
-                    for (id, title) in &plan.papers {
-                        println!("  {id}  {title}");
+                    for paper in &plan.papers {
+                        println!("  {}  {}", paper.id, paper.title);
                     }
                 }
                 println!(
@@ -293,8 +293,7 @@ async fn run_with_app(app: Arc<App>, command: Command) -> anyhow::Result<()> {
                     DbError::NotFound => anyhow::anyhow!("no subscriber with that address"),
                     e => e.into(),
                 })?;
-            let Some(rendered) = crate::digest::run::preview(&app, sub, date, Utc::now()).await?
-            else {
+            let Some(rendered) = app.digest_run().preview(sub, date, Utc::now()).await? else {
                 println!("no papers for this subscriber on {date}: no digest would be sent");
                 return Ok(());
             };

@@ -1,5 +1,5 @@
-//! Catch-up at start: a fetch or digest tick whose scheduled time passed
-//! while the daemon was down is run once when it starts again.
+//! Catch-up at start: works out which fetch or digest tick was due while
+//! the daemon was down, and runs it once when it starts again.
 //!
 //! For the fetch, "missed" means: the most recent scheduled time (in the
 //! schedule's timezone) is in the past, no fetch is recorded for that day,
@@ -16,10 +16,12 @@
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use chrono_tz::Tz;
 
+use super::digest::digest_tick;
+use super::fetch::FetchJob;
+use crate::digest::DigestRun;
 use crate::domain::Cron;
-
-use crate::app::App;
-use crate::store::RunKind;
+use crate::settings::ScheduleSettings;
+use crate::store::{RunKind, Store};
 
 /// The day (in `tz`) of the latest time at or before `now` that `cron`
 /// schedules, looking back at most two days; `None` when nothing was due.
@@ -37,54 +39,61 @@ pub struct CatchUp {
     pub digest: Option<NaiveDate>,
 }
 
-/// The day a job missed, if any (see the module doc).
-pub async fn missed(
-    app: &App,
-    kind: RunKind,
-    cron: &Cron,
+/// The day the scheduled fetch missed, if any (see the module doc).
+pub async fn missed_fetch(
+    store: &Store,
+    schedule: &ScheduleSettings,
     now: DateTime<Utc>,
 ) -> anyhow::Result<Option<NaiveDate>> {
-    let Some(day) = last_due_day(cron, app.settings.schedule.timezone, now) else {
+    let Some(day) = last_due_day(&schedule.fetch, schedule.timezone, now) else {
         return Ok(None);
     };
-    if app.store.last_run(kind).await?.is_none() || app.store.has_run(kind, day).await? {
+    if store.last_run(RunKind::Fetch).await?.is_none() || store.has_run(RunKind::Fetch, day).await?
+    {
         return Ok(None);
     }
     Ok(Some(day))
 }
 
-/// Runs a missed fetch (for the missed day and the day before, as the
-/// scheduled fetch does), then a missed digest. The caller holds the job
-/// locks, so a cron tick cannot overlap it.
-pub async fn catch_up(app: &App, now: DateTime<Utc>) -> anyhow::Result<CatchUp> {
-    let mut done = CatchUp::default();
-    let schedule = &app.settings.schedule;
-    if let Some(day) = missed(app, RunKind::Fetch, &schedule.fetch, now).await? {
-        tracing::info!(fetch.date = %day, "catching up a fetch missed while stopped");
-        crate::jobs::scheduler::fetch_job(app, &[day - Duration::days(1), day], None).await?;
-        done.fetched = Some(day);
-    }
-    if missed_tick(app, now).await? {
-        tracing::info!("catching up digest ticks missed while stopped");
-        crate::jobs::scheduler::digest_tick(app, now).await?;
-        done.digest = Some(app.today(now));
-    }
-    Ok(done)
-}
-
 /// Whether a digest tick was due while stopped (see the module doc).
-pub async fn missed_tick(app: &App, now: DateTime<Utc>) -> anyhow::Result<bool> {
-    let schedule = &app.settings.schedule;
+pub async fn missed_tick(
+    store: &Store,
+    schedule: &ScheduleSettings,
+    now: DateTime<Utc>,
+) -> anyhow::Result<bool> {
     let Some(due) = schedule.digest.last_at_or_before(schedule.timezone, now) else {
         return Ok(false);
     };
-    if app.store.last_run(RunKind::Digest).await?.is_none() {
+    if store.last_run(RunKind::Digest).await?.is_none() {
         return Ok(false);
     }
-    Ok(match app.store.digest_covered_until().await? {
+    Ok(match store.digest_covered_until().await? {
         Some(covered) => covered < due,
         None => true,
     })
+}
+
+/// Runs a missed fetch (for the missed day and the day before, as the
+/// scheduled fetch does), then a missed digest tick. The caller holds the
+/// job locks, so a cron tick cannot overlap it.
+pub async fn catch_up(
+    fetch: &FetchJob,
+    digest: &DigestRun,
+    schedule: &ScheduleSettings,
+    now: DateTime<Utc>,
+) -> anyhow::Result<CatchUp> {
+    let mut done = CatchUp::default();
+    if let Some(day) = missed_fetch(&fetch.store, schedule, now).await? {
+        tracing::info!(fetch.date = %day, "catching up a fetch missed while stopped");
+        fetch.run(&[day - Duration::days(1), day], None).await?;
+        done.fetched = Some(day);
+    }
+    if missed_tick(&digest.store, schedule, now).await? {
+        tracing::info!("catching up digest ticks missed while stopped");
+        digest_tick(digest, now).await?;
+        done.digest = Some(digest.today(now));
+    }
+    Ok(done)
 }
 
 #[cfg(test)]
