@@ -570,3 +570,73 @@ pub async fn shutdown_signal() {
         _ = term => {},
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("paperboy").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn arguments_become_domain_types_at_the_command_line() {
+        let cli = parse(&[
+            "--config",
+            "p.toml",
+            "subscribers",
+            "add",
+            "Ada@Example.org",
+            "--topic",
+            "diffusion AND ti:protein*",
+            "--topic",
+            "cat:cs.LG",
+        ])
+        .unwrap();
+        assert_eq!(cli.config, Some(PathBuf::from("p.toml")));
+        let Command::Subscribers {
+            command: SubscribersCommand::Add { email, topics },
+        } = cli.command
+        else {
+            panic!("expected subscribers add");
+        };
+        assert_eq!(email.as_str(), "Ada@example.org");
+        assert_eq!(topics.len(), 2);
+
+        let cli = parse(&["digest", "--date", "2026-06-12", "--dry-run"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Digest { date: Some(d), dry_run: true } if d == NaiveDate::from_ymd_opt(2026, 6, 12).unwrap()
+        ));
+    }
+
+    #[test]
+    fn a_bad_address_query_or_date_is_refused_naming_the_argument() {
+        let err = parse(&["subscribers", "add", "not-an-address", "--topic", "x"]).unwrap_err();
+        assert!(err.to_string().contains("<EMAIL>"), "{err}");
+        let err = parse(&[
+            "subscribers",
+            "add",
+            "a@example.org",
+            "--topic",
+            "(unclosed",
+        ])
+        .unwrap_err();
+        assert!(err.to_string().contains("--topic"), "{err}");
+        let err = parse(&["subscribers", "add", "a@example.org"]).unwrap_err();
+        assert_eq!(
+            err.kind(),
+            clap::error::ErrorKind::MissingRequiredArgument,
+            "{err}"
+        );
+        let err = parse(&["digest", "--date", "2026-02-30"]).unwrap_err();
+        assert!(err.to_string().contains("--date"), "{err}");
+    }
+}

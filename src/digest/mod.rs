@@ -26,4 +26,6 @@ pub use config::DigestConfig;
 pub use due::When;
 pub use report::{DigestReport, DryRunPaper, PlannedDigest};
 pub use retry::{Retry, RetryPolicy};
+#[cfg(test)]
+pub(crate) use run::testing;
 pub use run::{DigestOptions, DigestRun};

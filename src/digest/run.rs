@@ -388,3 +388,212 @@ fn dry_run_line(sub: &Subscriber, plan: &Plan, window: &Window) -> PlannedDigest
         more: plan.more,
     }
 }
+
+/// A digest run on a fresh SQLite file and the file mailer, for the unit
+/// tests of the pipeline and of the jobs that drive it: no SMTP server is
+/// needed for the logic.
+#[cfg(test)]
+pub(crate) mod testing {
+    use chrono::{NaiveDate, Utc};
+
+    use super::DigestRun;
+    use crate::digest::DigestConfig;
+    use crate::domain::{FetchedPaper, NewTopic, Paper, PaperId, SubscriberEmail, SubscriberId};
+    use crate::links::{LinkSigner, SigningKeys};
+    use crate::mail::{MailSettings, Mailer, TransportKind};
+    use crate::settings::Settings;
+    use crate::store::test_store;
+
+    /// The day the test papers are announced on.
+    pub(crate) fn day() -> NaiveDate {
+        "2026-06-12".parse().unwrap()
+    }
+
+    /// A run over a fresh store, writing mails to `outbox/` in the
+    /// returned directory (kept alive as long as it is).
+    pub(crate) async fn digest_run() -> (DigestRun, tempfile::TempDir) {
+        let (store, dir) = test_store().await;
+        let mailer = Mailer::from_settings(&MailSettings {
+            from: "Paperboy <paperboy@example.org>".into(),
+            transport: TransportKind::File,
+            outbox_dir: dir.path().join("outbox"),
+            ..MailSettings::default()
+        })
+        .unwrap();
+        let signer = LinkSigner::new(SigningKeys::from_secrets([vec![7u8; 32]]).unwrap());
+        let config = DigestConfig::from_settings(&Settings::default());
+        (DigestRun::new(store, mailer, signer, config), dir)
+    }
+
+    /// Stores papers announced on [`day`], one per title.
+    pub(crate) async fn papers(run: &DigestRun, titles: &[&str]) {
+        let papers: Vec<FetchedPaper> = titles
+            .iter()
+            .enumerate()
+            .map(|(i, title)| FetchedPaper {
+                paper: Paper::new(
+                    PaperId::from_stored(format!("2606.{:05}", i + 1)),
+                    title,
+                    "An abstract.",
+                    "https://arxiv.org/abs/x",
+                ),
+                day: day(),
+                announce_type: None,
+            })
+            .collect();
+        run.store
+            .store_fetched("test", &papers, Utc::now())
+            .await
+            .unwrap();
+    }
+
+    /// An active subscriber with one topic of `query`.
+    pub(crate) async fn subscriber(run: &DigestRun, email: &str, query: &str) -> SubscriberId {
+        let topic = NewTopic {
+            name: query.into(),
+            query: query.into(),
+        };
+        run.store
+            .upsert_active(
+                &SubscriberEmail::parse(email).unwrap(),
+                &[topic],
+                Utc::now(),
+            )
+            .await
+            .unwrap()
+            .id()
+    }
+
+    /// The mails in the outbox, as text.
+    pub(crate) fn outbox(dir: &tempfile::TempDir) -> Vec<String> {
+        let Ok(entries) = std::fs::read_dir(dir.path().join("outbox")) else {
+            return Vec::new();
+        };
+        let mut mails: Vec<String> = entries
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+            .map(|p| std::fs::read_to_string(p).unwrap())
+            .collect();
+        mails.sort();
+        mails
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{Duration, Utc};
+    use indicatif::ProgressBar;
+
+    use super::testing::{day, digest_run, outbox, papers, subscriber};
+    use super::*;
+
+    async fn run_once(run: &DigestRun, options: DigestOptions) -> DigestReport {
+        run.run(day(), options, Utc::now(), &ProgressBar::hidden())
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_run_sends_each_matching_subscriber_one_digest_and_a_second_run_sends_nothing() {
+        let (run, dir) = digest_run().await;
+        papers(&run, &["Diffusion models for proteins", "Sparse attention"]).await;
+        subscriber(&run, "ada@example.org", "diffusion").await;
+        subscriber(&run, "bob@example.org", "\"speech recognition\"").await;
+
+        let report = run_once(&run, DigestOptions::default()).await;
+        assert_eq!(
+            (
+                report.papers,
+                report.subscribers,
+                report.matched,
+                report.sent
+            ),
+            (2, 2, 1, 1)
+        );
+        let mails = outbox(&dir);
+        assert_eq!(mails.len(), 1);
+        assert!(mails[0].contains("To: ada@example.org"), "{}", mails[0]);
+        assert!(mails[0].contains("Diffusion models for proteins"));
+        assert!(!mails[0].contains("Sparse attention"));
+
+        let again = run_once(&run, DigestOptions::default()).await;
+        assert_eq!((again.sent, again.already_done), (0, 1));
+        assert_eq!(outbox(&dir).len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_dry_run_lists_the_plans_and_reserves_and_sends_nothing() {
+        let (run, dir) = digest_run().await;
+        papers(&run, &["Diffusion models for proteins", "Sparse attention"]).await;
+        let ada = subscriber(&run, "ada@example.org", "diffusion OR attention").await;
+
+        let dry = DigestOptions {
+            dry_run: true,
+            ..Default::default()
+        };
+        let report = run_once(&run, dry).await;
+        assert_eq!(report.sent, 0);
+        assert_eq!(report.plans.len(), 1);
+        let plan = &report.plans[0];
+        assert_eq!(plan.email, "ada@example.org");
+        let mut titles: Vec<&str> = plan.papers.iter().map(|p| p.title.as_str()).collect();
+        titles.sort();
+        assert_eq!(
+            titles,
+            ["Diffusion models for proteins", "Sparse attention"]
+        );
+        assert!(outbox(&dir).is_empty());
+        assert!(run.store.delivery_for(ada, day()).await.unwrap().is_none());
+
+        // The real run afterwards sends what the dry run showed.
+        assert_eq!(run_once(&run, DigestOptions::default()).await.sent, 1);
+    }
+
+    #[tokio::test]
+    async fn a_digest_the_mailer_cannot_take_is_deferred_then_resent_with_the_same_message_id() {
+        let (run, dir) = digest_run().await;
+        papers(&run, &["Diffusion models for proteins"]).await;
+        let ada = subscriber(&run, "ada@example.org", "diffusion").await;
+        // A file where the outbox directory should be: every write fails,
+        // which the file transport reports as a temporary failure.
+        let outbox_dir = dir.path().join("outbox");
+        std::fs::write(&outbox_dir, "not a directory").unwrap();
+
+        let report = run_once(&run, DigestOptions::default()).await;
+        assert_eq!((report.sent, report.deferred, report.failed), (0, 1, 0));
+        let deferred = run.store.delivery_for(ada, day()).await.unwrap().unwrap();
+        assert!(deferred.status.is_unfinished());
+
+        // Not yet due for its retry: nothing is tried.
+        std::fs::remove_file(&outbox_dir).unwrap();
+        let early = run.resume_unfinished(day(), Utc::now()).await.unwrap();
+        assert_eq!(early.sent, 0);
+        // Once its time came, it goes out, with the Message-ID it was
+        // reserved with.
+        let later = Utc::now() + Duration::hours(2);
+        let retried = run.resume_unfinished(day(), later).await.unwrap();
+        assert_eq!(retried.sent, 1);
+        let mails = outbox(&dir);
+        assert_eq!(mails.len(), 1);
+        assert!(mails[0].contains(&deferred.message_id), "{}", mails[0]);
+        let again = run.resume_unfinished(day(), later).await.unwrap();
+        assert_eq!(again.sent, 0);
+    }
+
+    #[tokio::test]
+    async fn a_preview_renders_the_digest_and_changes_nothing() {
+        let (run, dir) = digest_run().await;
+        papers(&run, &["Diffusion models for proteins"]).await;
+        let ada = subscriber(&run, "ada@example.org", "diffusion").await;
+        let sub = run.store.subscriber_by_id(ada).await.unwrap();
+
+        let rendered = run.preview(sub, day(), Utc::now()).await.unwrap().unwrap();
+        assert!(rendered.text.contains("Diffusion models for proteins"));
+        assert!(run.store.delivery_for(ada, day()).await.unwrap().is_none());
+        assert!(outbox(&dir).is_empty());
+
+        let nobody = subscriber(&run, "bob@example.org", "\"speech recognition\"").await;
+        let sub = run.store.subscriber_by_id(nobody).await.unwrap();
+        assert!(run.preview(sub, day(), Utc::now()).await.unwrap().is_none());
+    }
+}

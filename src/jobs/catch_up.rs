@@ -108,6 +108,39 @@ mod tests {
         Cron::parse(expr).unwrap()
     }
 
+    #[tokio::test]
+    async fn a_fetch_is_missed_only_after_its_time_on_a_day_without_one_once_it_ran_before() {
+        let (store, _dir) = crate::store::test_store().await;
+        let schedule = ScheduleSettings::default();
+        let fetch_at = schedule
+            .fetch
+            .last_at_or_before(schedule.timezone, at("2026-06-12T23:00:00Z"))
+            .unwrap();
+        let after = fetch_at + Duration::minutes(1);
+        // A fresh install has missed nothing.
+        assert_eq!(missed_fetch(&store, &schedule, after).await.unwrap(), None);
+        assert!(!missed_tick(&store, &schedule, after).await.unwrap());
+
+        let yesterday = "2026-06-11".parse().unwrap();
+        let run = store
+            .start_run(RunKind::Fetch, yesterday, at("2026-06-11T02:00:00Z"))
+            .await
+            .unwrap();
+        store
+            .finish_run(run, "ok", "0 new papers", at("2026-06-11T02:00:01Z"))
+            .await
+            .unwrap();
+        let day: NaiveDate = "2026-06-12".parse().unwrap();
+        assert_eq!(
+            missed_fetch(&store, &schedule, after).await.unwrap(),
+            Some(day)
+        );
+        // Before the day's fetch time, the day before is the one due, and
+        // it ran.
+        let before = fetch_at - Duration::minutes(1);
+        assert_eq!(missed_fetch(&store, &schedule, before).await.unwrap(), None);
+    }
+
     #[test]
     fn the_due_day_is_today_after_the_scheduled_time_and_yesterday_before_it() {
         let daily_7 = cron("0 0 7 * * *");

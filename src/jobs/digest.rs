@@ -139,6 +139,63 @@ pub fn run_outcome(result: &anyhow::Result<DigestReport>) -> (&'static str, Stri
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::digest::testing::{day, digest_run, outbox, papers, subscriber};
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[tokio::test]
+    async fn the_tick_sends_a_digest_in_the_hour_it_is_due_once_and_records_each_run() {
+        let (run, dir) = digest_run().await;
+        papers(&run, &["Diffusion models for proteins"]).await;
+        // The operator's default hour: 07:00 UTC.
+        subscriber(&run, "ada@example.org", "diffusion").await;
+
+        let early = digest_tick(&run, at("2026-06-12T06:00:00Z")).await.unwrap();
+        assert_eq!(early.sent, 0);
+        assert!(outbox(&dir).is_empty());
+        let due = digest_tick(&run, at("2026-06-12T07:00:00Z")).await.unwrap();
+        assert_eq!(due.sent, 1);
+        let later = digest_tick(&run, at("2026-06-12T08:00:00Z")).await.unwrap();
+        assert_eq!((later.sent, later.already_done), (0, 0));
+        assert_eq!(outbox(&dir).len(), 1);
+
+        let last = run.store.last_run(RunKind::Digest).await.unwrap().unwrap();
+        assert_eq!(last.target_date, day());
+        assert_eq!(last.outcome.as_deref(), Some("ok"));
+        assert_eq!(
+            run.store.digest_covered_until().await.unwrap(),
+            Some(at("2026-06-12T08:00:00Z"))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_hand_run_is_recorded_with_what_it_sent_and_a_dry_run_is_not_recorded() {
+        let (run, dir) = digest_run().await;
+        papers(&run, &["Diffusion models for proteins"]).await;
+        subscriber(&run, "ada@example.org", "diffusion").await;
+        let hidden = ProgressBar::hidden();
+
+        let dry = DigestOptions {
+            dry_run: true,
+            ..Default::default()
+        };
+        let report = digest_job(&run, day(), dry, &hidden).await.unwrap();
+        assert_eq!((report.matched, report.sent), (1, 0));
+        assert!(run.store.last_run(RunKind::Digest).await.unwrap().is_none());
+
+        let report = digest_job(&run, day(), DigestOptions::default(), &hidden)
+            .await
+            .unwrap();
+        assert_eq!(report.sent, 1);
+        assert_eq!(outbox(&dir).len(), 1);
+        let last = run.store.last_run(RunKind::Digest).await.unwrap().unwrap();
+        assert_eq!(
+            (last.outcome.as_deref(), last.summary.as_deref()),
+            (Some("ok"), Some("1 sent"))
+        );
+    }
 
     fn report(sent: usize, deferred: usize, throttled: usize, failed: usize) -> DigestReport {
         DigestReport {

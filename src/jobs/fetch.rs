@@ -277,3 +277,71 @@ pub fn run_outcome(result: &anyhow::Result<FetchSummary>) -> (&'static str, Stri
     };
     (outcome, summary)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::test_store;
+
+    fn outcome(source: &str) -> SourceOutcome {
+        SourceOutcome {
+            source: source.into(),
+            fetched: 3,
+            new_papers: 2,
+            updated_papers: 1,
+            not_modified: false,
+            error: None,
+            silent: false,
+            skipped: 0,
+            unreadable_dates: 0,
+        }
+    }
+
+    #[test]
+    fn a_run_with_a_failed_source_is_partial_and_a_silent_one_is_warned_about() {
+        let ok = FetchSummary {
+            sources: vec![outcome("hf"), outcome("arxiv")],
+        };
+        assert_eq!(run_outcome(&Ok(ok)), ("ok", "4 new papers".into()));
+        let mut failed = outcome("arxiv");
+        failed.error = Some("timed out".into());
+        failed.new_papers = 0;
+        let mut silent = outcome("hf");
+        silent.silent = true;
+        silent.new_papers = 0;
+        silent.skipped = 2;
+        silent.unreadable_dates = 1;
+        let partial = FetchSummary {
+            sources: vec![silent, failed],
+        };
+        assert_eq!(
+            run_outcome(&Ok(partial)),
+            (
+                "partial",
+                "0 new papers, 1 sources failed; warning: no papers from hf on a day they \
+                 announce; hf: 2 skipped, 1 unreadable date"
+                    .into()
+            )
+        );
+        let err = anyhow::anyhow!("locked").context("reading validators");
+        assert_eq!(
+            run_outcome(&Err(err)),
+            ("failed", "reading validators: locked".into())
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unknown_source_fails_the_run_naming_the_configured_ones_and_is_recorded() {
+        let (store, _dir) = test_store().await;
+        let job = FetchJob::new(store.clone(), Vec::new());
+        let day: NaiveDate = "2026-06-12".parse().unwrap();
+        let err = job.run(&[day], Some("arxiv")).await.unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "no source named \"arxiv\"; configured sources: "
+        );
+        let run = store.last_run(RunKind::Fetch).await.unwrap().unwrap();
+        assert_eq!(run.target_date, day);
+        assert_eq!(run.outcome.as_deref(), Some("failed"));
+    }
+}

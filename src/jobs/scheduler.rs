@@ -174,3 +174,67 @@ fn spawn_catch_up(
         }
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::digest::testing::{digest_run, outbox, papers, subscriber};
+    use crate::store::RunKind;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[tokio::test]
+    async fn a_tick_is_skipped_while_its_job_runs_and_none_starts_once_stopping() {
+        let (run, dir) = digest_run().await;
+        papers(&run, &["Diffusion models for proteins"]).await;
+        subscriber(&run, "ada@example.org", "diffusion").await;
+        let jobs = Jobs {
+            fetch: FetchJob::new(run.store.clone(), Vec::new()),
+            digest: run,
+            schedule: ScheduleSettings::default(),
+        };
+        let lock = Mutex::new(());
+        let token = CancellationToken::new();
+        let now = at("2026-06-12T07:00:00Z");
+
+        let running = lock.lock().await;
+        let outcome = tick(&jobs, JobKind::Digest, &lock, &token, now).await;
+        assert_eq!(outcome, TickOutcome::Skipped);
+        let store = &jobs.digest.store;
+        assert!(store.last_run(RunKind::Digest).await.unwrap().is_none());
+        drop(running);
+
+        let outcome = tick(&jobs, JobKind::Digest, &lock, &token, now).await;
+        assert_eq!(outcome, TickOutcome::Ran);
+        assert_eq!(outbox(&dir).len(), 1);
+
+        token.cancel();
+        let outcome = tick(&jobs, JobKind::Fetch, &lock, &token, now).await;
+        assert_eq!(outcome, TickOutcome::Cancelled);
+        assert!(store.last_run(RunKind::Fetch).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_fetch_tick_fetches_and_records_yesterday_and_today() {
+        let (run, _dir) = digest_run().await;
+        let jobs = Jobs {
+            fetch: FetchJob::new(run.store.clone(), Vec::new()),
+            digest: run,
+            schedule: ScheduleSettings::default(),
+        };
+        let lock = Mutex::new(());
+        let token = CancellationToken::new();
+        let now = at("2026-06-12T02:00:00Z");
+        let outcome = tick(&jobs, JobKind::Fetch, &lock, &token, now).await;
+        assert_eq!(outcome, TickOutcome::Ran);
+        let store = &jobs.digest.store;
+        for day in ["2026-06-11", "2026-06-12"] {
+            let day = day.parse().unwrap();
+            assert!(store.has_run(RunKind::Fetch, day).await.unwrap(), "{day}");
+        }
+        let last = store.last_run(RunKind::Fetch).await.unwrap().unwrap();
+        assert_eq!(last.outcome.as_deref(), Some("ok"));
+    }
+}
