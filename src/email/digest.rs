@@ -475,12 +475,13 @@ mod tests {
                 r.text
             );
         }
-        let confirm = render_confirm(&ConfirmView {
-            confirm_url: "https://example.org/papers/confirm/TOKEN".into(),
-            topics: vec!["ti:diffusion".into()],
-            site_name: "Paperboy".into(),
-        })
-        .unwrap();
+        let confirm =
+            crate::email::link_mail::render_confirm(&crate::email::link_mail::ConfirmView {
+                confirm_url: "https://example.org/papers/confirm/TOKEN".into(),
+                topics: vec!["ti:diffusion".into()],
+                site_name: "Paperboy".into(),
+            })
+            .unwrap();
         assert!(confirm.text.contains("\n-- \n"), "{}", confirm.text);
         assert!(confirm
             .text
