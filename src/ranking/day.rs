@@ -20,14 +20,14 @@ use crate::domain::PaperId;
 /// below every paper that is not (measured in `docs/RANKING.md`: pairs of
 /// papers from one arXiv category rarely reach it, near-duplicates and
 /// papers on one narrow question do).
-pub const SINK_SIMILARITY: f32 = 0.3;
+pub const SINK_SIMILARITY: f32 = 0.2;
 
 /// The least score (a cosine, for the default Rocchio profile) for a paper
 /// outside every topic to be recommended (see `docs/RANKING.md`).
-pub const RECOMMEND_THRESHOLD: f32 = 0.12;
+pub const RECOMMEND_THRESHOLD: f32 = 0.1;
 
 /// The least cosine for `like:ID` to match a paper (see `docs/RANKING.md`).
-pub const LIKE_THRESHOLD: f32 = 0.15;
+pub const LIKE_THRESHOLD: f32 = 0.1;
 
 /// The day's papers, weighted and indexed by term.
 #[derive(Debug, Clone)]
@@ -319,8 +319,7 @@ mod tests {
                     vector: &self.vectors[i],
                 })
                 .collect();
-            let bg: Vec<(&PaperId, &PaperVector)> = self.ids.iter().zip(&self.vectors).collect();
-            Profile::build(&marks, &bg, &self.df).unwrap()
+            Profile::build(&marks, &self.df).unwrap()
         }
     }
 

@@ -50,7 +50,7 @@
 //! let vectors: Vec<PaperVector> = counts.iter().map(|c| PaperVector::new(c, &df)).collect();
 //!
 //! let marked = [Marked { paper: &papers[0].id, mark: Mark::More, vector: &vectors[0] }];
-//! let profile = Profile::build(&marked, &[], &df).unwrap();
+//! let profile = Profile::build(&marked, &df).unwrap();
 //!
 //! let day = Day::new(papers.iter().map(|p| p.id.clone()).zip(&vectors), &df, Weighting::DEFAULT);
 //! let ranking = day.rank(&profile, &[]);
@@ -72,6 +72,6 @@ pub use day::{
 };
 pub use df::{DayDf, DocumentFrequencies, WindowError};
 pub use encoding::DecodeError;
-pub use profile::{Mark, Marked, Method, Profile, MAX_PROFILE_TERMS};
+pub use profile::{Background, Mark, Marked, Method, Profile, MAX_PROFILE_TERMS};
 pub use terms::{Features, TermCounts, TERM_BITS, TERM_SPACE};
 pub use vector::{PaperVector, Weighted, Weighting, MAX_PAPER_TERMS};

@@ -6,8 +6,10 @@
 //! `docs/RANKING.md`: a Rocchio centroid (the mean of the "more" papers
 //! minus a share of the mean of the "less" papers and of a background of
 //! recent papers) and a linear SVM trained per subscriber (arxiv-sanity's
-//! method: marked papers against recent ones). [`Profile::build`] uses the
-//! one chosen there. Weights are quantized to 16 bits when the profile is
+//! method: marked papers against recent ones), both against a
+//! [`Background`] of recent papers built once and shared. They measured
+//! alike, so [`Profile::build`] uses the simplest: Rocchio without a
+//! background. Weights are quantized to 16 bits when the profile is
 //! built, so the profile in memory is exactly the one stored.
 //!
 //! Marks are personal data: this module never logs, and a profile keeps no
@@ -77,23 +79,21 @@ pub struct Profile {
 }
 
 impl Profile {
-    /// The profile paperboy uses for these marks: see `docs/RANKING.md`
-    /// for the measurements behind the choice. `background` is a sample of
-    /// recent papers (the store's choice; a few hundred is plenty); marked
-    /// papers in it are ignored. `None` without any mark.
-    pub fn build(
-        marks: &[Marked<'_>],
-        background: &[(&PaperId, &PaperVector)],
-        df: &DocumentFrequencies,
-    ) -> Option<Profile> {
-        Self::rocchio(marks, background, df, Weighting::DEFAULT)
+    /// The profile paperboy uses for these marks: Rocchio without a
+    /// background (see `docs/RANKING.md` for the measurements behind the
+    /// choice), so a score is the cosine with `mean(more) − 0.5·mean(less)`
+    /// and a paper marked alone scores highest against itself. `None`
+    /// without any mark.
+    pub fn build(marks: &[Marked<'_>], df: &DocumentFrequencies) -> Option<Profile> {
+        Self::rocchio(marks, &Background::default(), df, Weighting::DEFAULT)
     }
 
     /// Rocchio: `mean(more) − 0.5·mean(less) − 0.25·mean(background)`,
-    /// scaled to unit length, so a score is a cosine.
+    /// scaled to unit length, so a score is a cosine. The background
+    /// centroid is subtracted only when there is a "more" mark.
     pub fn rocchio(
         marks: &[Marked<'_>],
-        background: &[(&PaperId, &PaperVector)],
+        background: &Background,
         df: &DocumentFrequencies,
         weighting: Weighting,
     ) -> Option<Profile> {
@@ -101,12 +101,11 @@ impl Profile {
         if more.is_empty() && less.is_empty() {
             return None;
         }
-        let bg = background_vectors(marks, background, df, weighting);
         let mut acc = Accumulator::default();
         acc.add_mean(&more, 1.0);
         acc.add_mean(&less, -LESS_WEIGHT);
         if !more.is_empty() {
-            acc.add_mean(&bg, -BACKGROUND_WEIGHT);
+            acc.add(&background.centroid, -BACKGROUND_WEIGHT);
         }
         Some(Self::quantized(
             Method::Rocchio,
@@ -121,7 +120,7 @@ impl Profile {
     /// and the background. `None` without a "more" mark.
     pub fn linear_svm(
         marks: &[Marked<'_>],
-        background: &[(&PaperId, &PaperVector)],
+        background: &Background,
         df: &DocumentFrequencies,
         weighting: Weighting,
     ) -> Option<Profile> {
@@ -129,10 +128,16 @@ impl Profile {
         if more.is_empty() {
             return None;
         }
-        let bg = background_vectors(marks, background, df, weighting);
         let mut examples: Vec<(&Weighted, f32)> = Vec::new();
         examples.extend(more.iter().map(|v| (v, 1.0)));
-        examples.extend(less.iter().chain(&bg).map(|v| (v, -1.0)));
+        examples.extend(less.iter().map(|v| (v, -1.0)));
+        examples.extend(
+            background
+                .papers
+                .iter()
+                .filter(|(id, _)| !marks.iter().any(|m| m.paper == id))
+                .map(|(_, v)| (v, -1.0)),
+        );
         let negatives = (examples.len() - more.len()).max(1) as f32;
         let c_pos = SVM_C * negatives / more.len() as f32;
 
@@ -351,27 +356,61 @@ fn canonical(
     (more, less)
 }
 
-fn background_vectors(
-    marks: &[Marked<'_>],
-    background: &[(&PaperId, &PaperVector)],
-    df: &DocumentFrequencies,
-    weighting: Weighting,
-) -> Vec<Weighted> {
-    let mut bg: Vec<&(&PaperId, &PaperVector)> = background
-        .iter()
-        .filter(|(id, _)| !marks.iter().any(|m| m.paper == *id))
-        .collect();
-    bg.sort_by(|a, b| a.0.cmp(b.0));
-    bg.dedup_by(|a, b| a.0 == b.0);
-    bg.iter()
-        .map(|(_, v)| Weighted::new(v, df, weighting))
-        .collect()
+/// The most terms a background centroid keeps.
+const MAX_BACKGROUND_TERMS: usize = 1024;
+
+/// A sample of recent papers that a profile is learned against: what
+/// every paper has is not what a reader likes. Built once (per day, say)
+/// and shared by every profile built that day; a few hundred papers is
+/// plenty.
+#[derive(Debug, Clone, Default)]
+pub struct Background {
+    /// Sorted by id, one entry per paper (the SVM's negatives).
+    papers: Vec<(PaperId, Weighted)>,
+    /// Their mean, the heaviest [`MAX_BACKGROUND_TERMS`] terms (Rocchio).
+    centroid: Vec<(u32, f32)>,
 }
 
-/// Sums of weighted vectors, in f64 and by term id, so the sum does not
-/// depend on the order terms arrive in.
+impl Background {
+    pub fn new(
+        papers: &[(&PaperId, &PaperVector)],
+        df: &DocumentFrequencies,
+        weighting: Weighting,
+    ) -> Background {
+        let mut sorted: Vec<&(&PaperId, &PaperVector)> = papers.iter().collect();
+        sorted.sort_by(|a, b| a.0.cmp(b.0));
+        sorted.dedup_by(|a, b| a.0 == b.0);
+        let papers: Vec<(PaperId, Weighted)> = sorted
+            .iter()
+            .map(|(id, v)| ((*id).clone(), Weighted::new(v, df, weighting)))
+            .collect();
+        let vs: Vec<Weighted> = papers.iter().map(|(_, v)| v.clone()).collect();
+        let mut acc = Accumulator::default();
+        acc.add_mean(&vs, 1.0);
+        let mut centroid = acc.into_terms();
+        if centroid.len() > MAX_BACKGROUND_TERMS {
+            centroid.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+            centroid.truncate(MAX_BACKGROUND_TERMS);
+            centroid.sort_unstable_by_key(|&(id, _)| id);
+        }
+        Background { papers, centroid }
+    }
+
+    /// How many papers it holds.
+    pub fn len(&self) -> usize {
+        self.papers.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.papers.is_empty()
+    }
+}
+
+/// Sums of weighted vectors in f64, added up per term in the order the
+/// vectors were given (a stable sort by term id keeps that order), so the
+/// same canonical input always gives the same bits.
 #[derive(Default)]
-struct Accumulator(std::collections::BTreeMap<u32, f64>);
+struct Accumulator(Vec<(u32, f64)>);
 
 impl Accumulator {
     fn add_mean(&mut self, vs: &[Weighted], factor: f32) {
@@ -381,13 +420,27 @@ impl Accumulator {
         let k = f64::from(factor) / vs.len() as f64;
         for v in vs {
             for (&id, &w) in v.ids().iter().zip(v.weights()) {
-                *self.0.entry(id).or_default() += k * f64::from(w);
+                self.0.push((id, k * f64::from(w)));
             }
         }
     }
 
-    fn into_terms(self) -> Vec<(u32, f32)> {
-        self.0.into_iter().map(|(id, w)| (id, w as f32)).collect()
+    fn add(&mut self, terms: &[(u32, f32)], factor: f32) {
+        let k = f64::from(factor);
+        self.0
+            .extend(terms.iter().map(|&(id, w)| (id, k * f64::from(w))));
+    }
+
+    fn into_terms(mut self) -> Vec<(u32, f32)> {
+        self.0.sort_by_key(|&(id, _)| id);
+        let mut out: Vec<(u32, f64)> = Vec::new();
+        for (id, w) in self.0 {
+            match out.last_mut() {
+                Some((last, sum)) if *last == id => *sum += w,
+                _ => out.push((id, w)),
+            }
+        }
+        out.into_iter().map(|(id, w)| (id, w as f32)).collect()
     }
 }
 
@@ -421,8 +474,9 @@ mod tests {
     #[test]
     fn no_marks_no_profile() {
         let df = DocumentFrequencies::new(365);
-        assert!(Profile::build(&[], &[], &df).is_none());
-        assert!(Profile::linear_svm(&[], &[], &df, Weighting::DEFAULT).is_none());
+        let none = Background::default();
+        assert!(Profile::build(&[], &df).is_none());
+        assert!(Profile::linear_svm(&[], &none, &df, Weighting::DEFAULT).is_none());
     }
 
     #[test]
@@ -435,7 +489,6 @@ mod tests {
                 mark: Mark::More,
                 vector: &v[0],
             }],
-            &[],
             &df,
         )
         .unwrap();
@@ -466,6 +519,7 @@ mod tests {
             vector: &v[0],
         }];
         let bg: Vec<(&PaperId, &PaperVector)> = ids.iter().zip(&v).collect();
+        let bg = Background::new(&bg, &df, Weighting::DEFAULT);
         let p = Profile::linear_svm(&marks, &bg, &df, Weighting::DEFAULT).unwrap();
         let w: Vec<Weighted> = v
             .iter()
@@ -503,8 +557,14 @@ mod tests {
             shuffled.rotate_left((seed as usize) % n);
             shuffled.reverse();
             shuffled_bg.reverse();
+            let background = Background::new(&background, &df, Weighting::DEFAULT);
+            let shuffled_bg = Background::new(&shuffled_bg, &df, Weighting::DEFAULT);
             for (a, b) in [
-                (Profile::build(&marks, &background, &df), Profile::build(&shuffled, &shuffled_bg, &df)),
+                (Profile::build(&marks, &df), Profile::build(&shuffled, &df)),
+                (
+                    Profile::rocchio(&marks, &background, &df, Weighting::DEFAULT),
+                    Profile::rocchio(&shuffled, &shuffled_bg, &df, Weighting::DEFAULT),
+                ),
                 (
                     Profile::linear_svm(&marks, &background, &df, Weighting::DEFAULT),
                     Profile::linear_svm(&shuffled, &shuffled_bg, &df, Weighting::DEFAULT),
@@ -525,9 +585,10 @@ mod tests {
                 mark: if *more { Mark::More } else { Mark::Less },
                 vector: v,
             }).collect();
+            let none = Background::default();
             for p in [
-                Profile::build(&marks, &[], &df),
-                Profile::linear_svm(&marks, &[], &df, Weighting::DEFAULT),
+                Profile::build(&marks, &df),
+                Profile::linear_svm(&marks, &none, &df, Weighting::DEFAULT),
             ].into_iter().flatten() {
                 prop_assert!(p.len() <= MAX_PROFILE_TERMS);
                 prop_assert_eq!(Profile::decode(&p.encode()).unwrap(), p);
