@@ -9,6 +9,8 @@
 //! - [`sources`]: one module per paper source kind; HTTP with retries.
 //! - [`store`]: SQLite through sqlx; the only module with SQL.
 //! - [`matching`]: the topic filter language and the compiled matcher.
+//! - [`ranking`]: paper vectors and subscriber profiles learned from
+//!   "more/less like this" marks (pure; not wired in yet).
 //! - [`digest`]: planning, rendering and sending a day's digests.
 //! - [`links`]: signed, expiring, purpose-bound links.
 //! - [`mail`]: the only module that uses lettre.
@@ -31,6 +33,7 @@ pub mod logging;
 pub mod mail;
 pub mod matching;
 pub mod notify;
+pub mod ranking;
 pub mod scheduler;
 pub mod settings;
 pub mod sources;
