@@ -26,6 +26,7 @@ pub mod demo;
 pub mod digest;
 pub mod domain;
 pub mod fetch;
+pub mod inbound;
 pub mod links;
 pub mod logging;
 pub mod mail;
