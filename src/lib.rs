@@ -11,6 +11,8 @@
 //! - [`matching`]: the topic filter language and the compiled matcher.
 //! - [`digest`]: planning, rendering and sending a day's digests.
 //! - [`links`]: signed, expiring, purpose-bound links.
+//! - [`inbound`]: bounces, complaints and auto-replies that arrive after the
+//!   SMTP conversation, by mail or provider webhook (pure; nothing uses it yet).
 //! - [`mail`]: the only module that uses lettre.
 //! - [`fetch`]: a fetch run, sources into the store.
 //! - [`web`]: the HTTP listener; [`status`]: the operator's `paperboy status`.

@@ -9,6 +9,7 @@ mod support;
 mod harness_selftest;
 
 mod bad_input;
+mod bounce_corpus;
 mod browser;
 mod catchup;
 mod cli;
