@@ -5,7 +5,6 @@
 
 use std::collections::HashSet;
 
-use chrono::{DateTime, Utc};
 use mail_parser::{Message, MessageParser, MimeHeaders, PartType};
 
 use super::address;
@@ -13,28 +12,13 @@ use super::arf;
 use super::autoreply;
 use super::dsn;
 use super::event::{Bounce, Complaint, DeliveryKeys, Event, FeedbackType, Report, Unrecognised};
+use super::keys::{Context, KeyFinder};
 use super::text::{self, TextInput};
-use super::verp::{self, SubscriberRef, TokenClaims};
-use crate::links::{LinkSigner, Purpose};
+use super::webhook::ses;
 
 /// Messages are read up to this size; a bounce's report comes first, and a
 /// returned attachment past it changes nothing.
 pub const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
-
-/// What the classifier needs besides the message.
-#[derive(Debug, Clone, Copy)]
-pub struct Context<'a> {
-    /// Verifies bounce-address and link tokens. Without it no token is
-    /// trusted and only unsigned keys (Message-ID, addresses) are found.
-    pub signer: Option<&'a LinkSigner>,
-    /// The envelope recipient, when the MTA passes it (Postfix pipe's
-    /// `${original_recipient}`, Exim's `$local_part+$local_part_suffix`,
-    /// procmail's `$ORIGINAL_RECIPIENT`): the surest place for the token.
-    pub envelope_recipient: Option<&'a str>,
-    /// Now, for the expiry of `List-Unsubscribe` link tokens quoted in the
-    /// returned headers.
-    pub now: DateTime<Utc>,
-}
 
 /// Headers of the bounce itself that carry the address it was sent to.
 const DELIVERY_HEADERS: &[&str] = &[
@@ -152,9 +136,7 @@ impl<'m, 'c> Classifier<'m, 'c> {
             delivered_to.extend(self.headers_named(name).map(str::to_string));
         }
         for value in &delivered_to {
-            if let Some(claims) = self.token(value) {
-                self.apply(claims);
-            }
+            self.finder().add_token(value, &mut self.keys);
         }
         for name in ["to", "delivered-to", "envelope-to"] {
             for value in self
@@ -213,6 +195,9 @@ impl<'m, 'c> Classifier<'m, 'c> {
         if parts.dsn.is_empty() {
             if let Some(inner) = parts.quoted.as_deref().and_then(|q| self.quoted_report(q)) {
                 return inner;
+            }
+            if let Some(report) = self.ses_by_mail(&parts.report) {
+                return report;
             }
         }
 
@@ -280,6 +265,43 @@ impl<'m, 'c> Classifier<'m, 'c> {
         Some(report)
     }
 
+    /// An Amazon SES notification that SNS delivered to an email
+    /// subscription: the notification JSON (or the SNS envelope around it)
+    /// is the body, followed by SNS's footer.
+    fn ses_by_mail(&self, text: &str) -> Option<Report> {
+        let body = text.trim_start();
+        if !body.starts_with('{')
+            || !(body.contains("\"notificationType\"") || body.contains("eventType"))
+        {
+            return None;
+        }
+        let first_json = |text: &str| {
+            serde_json::Deserializer::from_str(text)
+                .into_iter::<serde_json::Value>()
+                .next()
+                .and_then(Result::ok)
+        };
+        // A relay may have folded the long JSON line (RFC 5322's 998
+        // octets): unfold and try again.
+        let value = first_json(body).or_else(|| {
+            first_json(
+                &body
+                    .replace("\r\n ", "")
+                    .replace("\n ", "")
+                    .replace("\n\t", ""),
+            )
+        })?;
+        let notification = match value.get("Message").and_then(|m| m.as_str()) {
+            Some(inner) => inner.to_string(),
+            None => value.to_string(),
+        };
+        let mut report = ses::read_notification(&notification, self.ctx).ok()?;
+        if let Event::Bounce(b) = &mut report.event {
+            b.format = "ses";
+        }
+        Some(report)
+    }
+
     /// Mail clients' own `mailto:` unsubscribe messages sent to an address
     /// without our token (Apple Mail's `X-Apple-Unsubscribe`, a bare
     /// "unsubscribe" subject). Only the sender's address keys it, which
@@ -316,9 +338,7 @@ impl<'m, 'c> Classifier<'m, 'c> {
     fn read_arf(mut self, body: &str) -> Report {
         let reading = arf::read(body);
         if let Some(from) = &reading.original_mail_from {
-            if let Some(claims) = self.token(from) {
-                self.apply(claims);
-            }
+            self.finder().add_token(from, &mut self.keys);
         }
         for a in &reading.recipients {
             if let Some(e) = address::parse(a) {
@@ -436,29 +456,14 @@ impl<'m, 'c> Classifier<'m, 'c> {
 
     /// Keys and exclusions from the returned original's headers.
     fn read_returned(&mut self, returned: &[(String, String)]) {
+        let finder = self.finder();
         for (name, value) in returned {
-            let name = name.to_ascii_lowercase();
-            match name.as_str() {
-                "message-id" => {
-                    let id = value.split_whitespace().next().unwrap_or("");
-                    self.keys.add_message_id(id);
-                }
-                "from" | "sender" | "reply-to" | "return-path" | "errors-to" => self.exclude(value),
-                "list-unsubscribe" => {
-                    if let Some(who) = self.link_token(value) {
-                        self.keys.subscriber.get_or_insert(who);
-                    }
-                }
-                _ => {}
-            }
+            finder.returned_header(name, value, &mut self.keys);
             if matches!(
-                name.as_str(),
-                "return-path" | "list-unsubscribe" | "sender" | "errors-to" | "from"
-            ) || name.starts_with("x-")
-            {
-                if let Some(claims) = self.token(value) {
-                    self.apply(claims);
-                }
+                name.to_ascii_lowercase().as_str(),
+                "from" | "sender" | "reply-to" | "return-path" | "errors-to"
+            ) {
+                self.exclude(value);
             }
         }
     }
@@ -469,39 +474,8 @@ impl<'m, 'c> Classifier<'m, 'c> {
         }
     }
 
-    fn token(&self, text: &str) -> Option<TokenClaims> {
-        verp::find_token(self.ctx.signer?, text)
-    }
-
-    fn apply(&mut self, claims: TokenClaims) {
-        match claims {
-            TokenClaims::Bounce { delivery_id } => {
-                self.keys.delivery.get_or_insert(delivery_id);
-            }
-            TokenClaims::Unsubscribe(who) => {
-                self.keys.subscriber.get_or_insert(who);
-            }
-        }
-    }
-
-    /// The subscriber named by an `https://…/unsubscribe/TOKEN` link in a
-    /// returned `List-Unsubscribe` header.
-    fn link_token(&self, value: &str) -> Option<SubscriberRef> {
-        let signer = self.ctx.signer?;
-        value
-            .split(['<', '>', ',', ' '])
-            .filter_map(|item| {
-                item.trim()
-                    .strip_prefix("https://")
-                    .or_else(|| item.trim().strip_prefix("http://"))
-            })
-            .filter_map(|rest| rest.rsplit_once("/unsubscribe/").map(|(_, t)| t))
-            .map(|t| t.split(['?', '#', '/']).next().unwrap_or(""))
-            .find_map(|t| signer.verify(t, Purpose::Unsubscribe, self.ctx.now).ok())
-            .map(|c| SubscriberRef {
-                subscriber_id: c.subscriber_id,
-                link_version: c.link_version,
-            })
+    fn finder(&self) -> KeyFinder<'c> {
+        self.ctx.finder()
     }
 }
 

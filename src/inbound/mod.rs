@@ -18,6 +18,8 @@
 //! - [`verp`]: the signed per-delivery bounce address
 //!   (`bounces+TOKEN@example.org`) and `mailto:` unsubscribe address
 //!   (`unsubscribe+TOKEN@example.org`).
+//! - [`webhook`]: Amazon SES (through SNS), Postmark, SendGrid and Mailgun
+//!   event webhooks: signature checks and payloads → [`Report`]s.
 //! - [`StatusCode`], [`Severity`], [`BounceCause`]: what a failure says and
 //!   whether it blames the address.
 
@@ -27,15 +29,18 @@ mod autoreply;
 mod dsn;
 mod event;
 mod fields;
+mod keys;
 mod message;
 mod status;
 mod text;
 pub mod verp;
+pub mod webhook;
 
 pub use event::{
     Bounce, Complaint, DeliveryKey, DeliveryKeys, Event, EventKind, FailedRecipient, FeedbackType,
     Report, Unrecognised,
 };
-pub use message::{classify, Context, MAX_MESSAGE_BYTES};
+pub use keys::Context;
+pub use message::{classify, MAX_MESSAGE_BYTES};
 pub use status::{BounceCause, Severity, StatusCode};
 pub use verp::{SubscriberRef, TokenClaims};

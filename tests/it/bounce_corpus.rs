@@ -207,10 +207,14 @@ fn the_sisimai_corpus_is_classified_as_its_labels_say() {
     for t in [&kind, &bounce_kind, &found, &dead, &refused] {
         t.print();
     }
+    // Floors at what the classifier reaches (docs/BOUNCES.md lists the
+    // rest and why): a change that loses ground fails here.
     assert!(kind.total >= 580, "the corpus is missing: {}", kind.total);
-    assert!(bounce_kind.share() >= 0.95, "{:.3}", bounce_kind.share());
-    assert!(kind.share() >= 0.95, "{:.3}", kind.share());
-    assert!(found.share() >= 0.95, "{:.3}", found.share());
+    assert!(bounce_kind.share() >= 0.98, "{:.3}", bounce_kind.share());
+    assert!(kind.share() >= 0.98, "{:.3}", kind.share());
+    assert!(found.share() >= 0.98, "{:.3}", found.share());
+    assert!(dead.share() >= 0.95, "{:.3}", dead.share());
+    assert!(refused.share() >= 0.95, "{:.3}", refused.share());
 }
 
 #[test]
@@ -243,8 +247,8 @@ fn the_flufl_corpus_is_classified_and_its_addresses_found() {
     kind.print();
     addresses.print();
     assert!(kind.total >= 110);
-    assert!(kind.share() >= 0.95, "{:.3}", kind.share());
-    assert!(addresses.share() >= 0.90, "{:.3}", addresses.share());
+    assert!(kind.share() >= 0.97, "{:.3}", kind.share());
+    assert!(addresses.share() >= 0.96, "{:.3}", addresses.share());
 }
 
 #[test]

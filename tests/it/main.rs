@@ -29,3 +29,4 @@ mod serve;
 mod smtp_faults;
 mod source_faults;
 mod web;
+mod webhooks;

@@ -1,10 +1,11 @@
-use chrono::TimeZone;
+use chrono::{DateTime, TimeZone, Utc};
 
 use super::*;
 use crate::inbound::event::{DeliveryKey, EventKind};
 use crate::inbound::status::{BounceCause, Severity};
-use crate::inbound::verp::{bounce_token, unsubscribe_token};
-use crate::links::SigningKeys;
+use crate::inbound::verp::{bounce_token, unsubscribe_token, SubscriberRef};
+use crate::links::Purpose;
+use crate::links::{LinkSigner, SigningKeys};
 
 fn signer() -> LinkSigner {
     LinkSigner::new(SigningKeys::from_secrets([vec![9u8; 32]]).unwrap())
