@@ -24,12 +24,16 @@ pub(crate) fn all_in(text: &str) -> impl Iterator<Item = (usize, &str)> {
             .trim_start_matches(['\'', '`', '=', '/', '{', '|']);
         // Part of a URL is not an address: look back to the start of the
         // word the match sits in.
-        let before = &text[..m.start()];
-        let word_start = before
-            .rfind(|c: char| {
-                c.is_whitespace() || matches!(c, '<' | '(' | '"' | ',' | ';' | '[' | '>')
-            })
-            .map_or(0, |i| i + 1);
+        let floor = (m.start().saturating_sub(300)..=m.start())
+            .find(|&i| text.is_char_boundary(i))
+            .unwrap_or(m.start());
+        let before = &text[floor..m.start()];
+        let word_start = floor
+            + before
+                .rfind(|c: char| {
+                    c.is_whitespace() || matches!(c, '<' | '(' | '"' | ',' | ';' | '[' | '>')
+                })
+                .map_or(0, |i| i + 1);
         if text[word_start..m.end()].contains("://") {
             return None;
         }

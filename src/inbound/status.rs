@@ -221,9 +221,16 @@ impl BounceCause {
         quoted: Option<StatusCode>,
         words: Option<&str>,
     ) -> BounceCause {
-        let lower = words.map(str::to_lowercase).unwrap_or_default();
-        let said = text_cause(&lower);
-        if said == Some(BounceCause::Policy) {
+        BounceCause::decide(status, quoted, words.map(Words::read).unwrap_or_default())
+    }
+
+    /// [`BounceCause::of_report`] with the words already read.
+    pub(crate) fn decide(
+        status: Option<StatusCode>,
+        quoted: Option<StatusCode>,
+        words: Words,
+    ) -> BounceCause {
+        if words.said == Some(BounceCause::Policy) {
             return BounceCause::Policy;
         }
         let about_address = [status, quoted]
@@ -232,16 +239,36 @@ impl BounceCause {
             .find(|s| Self::is_about_address(*s))
             .and_then(BounceCause::of_status);
         about_address
-            .or(said)
+            .or(words.said)
             .or_else(|| status.and_then(BounceCause::of_status))
             .or_else(|| quoted.and_then(BounceCause::of_status))
-            .or_else(|| contains_any(&lower, WEAK_RECIPIENT).then_some(BounceCause::Recipient))
+            .or_else(|| words.weak_recipient.then_some(BounceCause::Recipient))
             .unwrap_or(BounceCause::Unknown)
     }
 
     /// The cause the server's words name, if they name one clearly.
     pub fn of_text(text: &str) -> Option<BounceCause> {
         text_cause(&text.to_lowercase())
+    }
+}
+
+/// What a server's words say about a failure, read once (a long report
+/// is read for every recipient it names otherwise).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Words {
+    /// The cause the words name clearly.
+    pub said: Option<BounceCause>,
+    /// Whether they at least say the address was refused.
+    pub weak_recipient: bool,
+}
+
+impl Words {
+    pub(crate) fn read(text: &str) -> Words {
+        let lower = text.to_lowercase();
+        Words {
+            said: text_cause(&lower),
+            weak_recipient: contains_any(&lower, WEAK_RECIPIENT),
+        }
     }
 }
 

@@ -12,7 +12,9 @@ use regex::Regex;
 
 use super::address;
 use super::event::FailedRecipient;
-use super::status::{find_failure_reply_code, find_reply_code, BounceCause, Severity, StatusCode};
+use super::status::{
+    find_failure_reply_code, find_reply_code, BounceCause, Severity, StatusCode, Words,
+};
 
 /// What the caller knows about the message around the text.
 pub(crate) struct TextInput<'a> {
@@ -36,6 +38,8 @@ pub(crate) struct TextBounce {
 
 /// Upper bound on the report text read: the part that matters comes first.
 const MAX_REPORT: usize = 64 * 1024;
+/// Upper bound on the recipients read from one report.
+const MAX_RECIPIENTS: usize = 50;
 
 /// Reads a text bounce; `None` when the message does not look like one.
 pub(crate) fn read(input: &TextInput<'_>) -> Option<TextBounce> {
@@ -46,13 +50,21 @@ pub(crate) fn read(input: &TextInput<'_>) -> Option<TextBounce> {
     if !signals.is_bounce() {
         return None;
     }
-    let global = global_severity(&lower, &subject);
+    let whole = Whole {
+        status: StatusCode::find_failure_in(report),
+        smtp_code: find_failure_reply_code(report),
+        words: Words::read(report),
+        severity: global_severity(&lower, &subject),
+    };
     let mut candidates = candidates_in(input, report, false);
     if candidates.is_empty() {
         // A bounce to the very address that failed (a forward loop), or to
         // a postmaster: the addresses usually passed over are all there is.
         candidates = candidates_in(input, report, true);
     }
+    // One delivery has one recipient; a report listing thousands is not
+    // read to the end (and each costs a look at the whole text).
+    candidates.truncate(MAX_RECIPIENTS);
     let mut recipients = Vec::new();
     for (i, (at, addr)) in candidates.iter().enumerate() {
         let end = candidates
@@ -63,15 +75,18 @@ pub(crate) fn read(input: &TextInput<'_>) -> Option<TextBounce> {
             .max(*at);
         // From the start of the address's line: "554 <a@b>... refused"
         // puts the code first.
-        let start = report[..*at].rfind('\n').map_or(0, |i| i + 1);
+        let look_back = floor_boundary(report, at.saturating_sub(2000));
+        let start = report[look_back..*at]
+            .rfind('\n')
+            .map_or(look_back, |i| look_back + i + 1);
         let block = &report[start..floor_boundary(report, end)];
-        recipients.push(recipient(Some(addr), block, report, global));
+        recipients.push(recipient(Some(addr), block, &whole));
     }
     if recipients.is_empty() {
         if !signals.is_certain_bounce() {
             return None;
         }
-        recipients.push(recipient(None, report, report, global));
+        recipients.push(recipient(None, report, &whole));
     }
     Some(TextBounce {
         recipients,
@@ -376,7 +391,10 @@ fn candidates_in(
 /// ("please contact <support@…>") or name it as the sender ("MAIL
 /// FROM:<…>", "sent by"): not a failed recipient.
 fn is_contact_or_sender(before: &str, sender_too: bool) -> bool {
-    let lower = before.to_lowercase();
+    let from = (before.len().saturating_sub(120)..=before.len())
+        .find(|&i| before.is_char_boundary(i))
+        .unwrap_or(before.len());
+    let lower = before[from..].to_lowercase();
     let contact = [
         "contact",
         "send mail to",
@@ -434,21 +452,25 @@ fn is_header_about_others(line: &str) -> bool {
     ) || name.starts_with("x-ms-")
 }
 
-fn recipient(
-    addr: Option<&String>,
-    block: &str,
-    report: &str,
-    global: Option<Severity>,
-) -> FailedRecipient {
+/// What the whole report says, read once for all its recipients.
+struct Whole {
+    status: Option<StatusCode>,
+    smtp_code: Option<u16>,
+    words: Words,
+    severity: Option<Severity>,
+}
+
+fn recipient(addr: Option<&String>, block: &str, whole: &Whole) -> FailedRecipient {
     let block_lower = block.to_lowercase();
-    let status = StatusCode::find_failure_in(block).or_else(|| StatusCode::find_failure_in(report));
-    let smtp_code = find_failure_reply_code(block).or_else(|| find_failure_reply_code(report));
-    let words = if BounceCause::of_text(&block_lower).is_some() {
-        block
+    let status = StatusCode::find_failure_in(block).or(whole.status);
+    let smtp_code = find_failure_reply_code(block).or(whole.smtp_code);
+    let block_words = Words::read(block);
+    let words = if block_words.said.is_some() {
+        block_words
     } else {
-        report
+        whole.words
     };
-    let cause = BounceCause::of_report(status, None, Some(words));
+    let cause = BounceCause::decide(status, None, words);
     // The remote server's code decides; without one, a template's "gave up
     // after days" is soft, else what the whole text says.
     let severity = match (status.filter(|s| !s.is_success()), smtp_code) {
@@ -457,7 +479,7 @@ fn recipient(
         (None, Some(400..=499)) => Severity::Soft,
         (None, Some(500..=599)) => Severity::Hard,
         _ if is_expiry(&block_lower) => Severity::Soft,
-        _ => global.unwrap_or(Severity::Hard),
+        _ => whole.severity.unwrap_or(Severity::Hard),
     };
     FailedRecipient {
         address: addr.and_then(|a| address::parse(a)),
