@@ -13,6 +13,8 @@
 //!   "more/less like this" marks (pure; not wired in yet).
 //! - [`digest`]: planning, rendering and sending a day's digests.
 //! - [`links`]: signed, expiring, purpose-bound links.
+//! - [`inbound`]: bounces, complaints and auto-replies that arrive after the
+//!   SMTP conversation, by mail or provider webhook (pure; nothing uses it yet).
 //! - [`mail`]: the only module that uses lettre.
 //! - [`fetch`]: a fetch run, sources into the store.
 //! - [`web`]: the HTTP listener; [`status`]: the operator's `paperboy status`.
@@ -28,6 +30,7 @@ pub mod demo;
 pub mod digest;
 pub mod domain;
 pub mod fetch;
+pub mod inbound;
 pub mod links;
 pub mod logging;
 pub mod mail;
