@@ -13,9 +13,11 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use paperboy::digest::plan::{self, CompiledTopics};
-use paperboy::digest::render::{self, DigestView, PaperBlock, PaperView, Span, TopicSection};
+use paperboy::domain::Topic;
+use paperboy::email::digest::{
+    self as render, DigestView, PaperBlock, PaperView, Span, TopicSection,
+};
 use paperboy::matching::{self, Field, Matcher};
-use paperboy::store::Topic;
 
 /// A digest's frame (no sections) and each section's name, query and
 /// paper views.

@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 
 use chrono::{NaiveDate, TimeZone, Utc};
 use paperboy::domain::SubscriberEmail;
-use paperboy::mail::{message_id, DkimSettings, EmailKind, MailSettings, Mailer, OutgoingEmail};
+use paperboy::domain::SubscriberId;
+use paperboy::email::{message_id, Occasion};
+use paperboy::mail::{DkimSettings, EmailKind, MailSettings, Mailer, OutgoingEmail};
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
@@ -33,9 +35,8 @@ fn main() -> anyhow::Result<()> {
         html: "<p>A paper abstract with <b>highlighted</b> terms. ".repeat(900),
         text: "A paper abstract with highlighted terms.\n".repeat(1000),
         message_id: message_id(
-            EmailKind::Digest,
-            NaiveDate::from_ymd_opt(2026, 6, 12).unwrap_or_default(),
-            42,
+            Occasion::Digest(NaiveDate::from_ymd_opt(2026, 6, 12).unwrap_or_default()),
+            SubscriberId::new(42),
             "example.org",
         ),
         date: Utc

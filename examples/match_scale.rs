@@ -88,11 +88,11 @@ fn run_once(
     while done < subscribers {
         let n = PAGE.min(subscribers - done);
         // The store hands the run one page of subscribers at a time.
-        let page: Vec<Vec<paperboy::store::Topic>> =
+        let page: Vec<Vec<paperboy::domain::Topic>> =
             (0..n).map(|_| pool.subscriber_topics(TOPICS)).collect();
         let t = Instant::now();
         let c = thread_cpu();
-        let topics: Vec<&[paperboy::store::Topic]> = page.iter().map(Vec::as_slice).collect();
+        let topics: Vec<&[paperboy::domain::Topic]> = page.iter().map(Vec::as_slice).collect();
         let planned = plan::plan_page(&mut matcher, &topics);
         matched_subscribers += planned.iter().filter(|(_, c)| !c.is_empty()).count();
         matching += t.elapsed();

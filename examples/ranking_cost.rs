@@ -31,7 +31,7 @@ use paperboy::ranking::{
     Profile, Weighted, Weighting, RECOMMEND_THRESHOLD,
 };
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::{RngExt, SeedableRng};
 
 const PAGE: usize = 500;
 const POOL: usize = 5_000;
@@ -168,7 +168,7 @@ fn main() {
                     (0..MORE + LESS)
                         .map(|k| {
                             let m = if k < MORE { Mark::More } else { Mark::Less };
-                            (rng.gen_range(0..POOL), m)
+                            (rng.random_range(0..POOL), m)
                         })
                         .collect()
                 })
@@ -212,7 +212,7 @@ fn main() {
                     .collect();
                 let ranking = day.rank(&profile, &less_refs);
                 scratch_section.clear();
-                let start = rng.gen_range(0..n_papers.saturating_sub(SECTION).max(1));
+                let start = rng.random_range(0..n_papers.saturating_sub(SECTION).max(1));
                 scratch_section.extend(start..(start + SECTION).min(n_papers));
                 for &p in &scratch_section {
                     in_section[p] = true;

@@ -17,7 +17,9 @@ use anyhow::Context as _;
 use chrono::{NaiveDate, TimeZone, Utc};
 use futures::stream::{self, StreamExt as _};
 use paperboy::domain::SubscriberEmail;
-use paperboy::mail::{message_id, EmailKind, MailSettings, Mailer, OutgoingEmail, TransportKind};
+use paperboy::domain::SubscriberId;
+use paperboy::email::{message_id, Occasion};
+use paperboy::mail::{EmailKind, MailSettings, Mailer, OutgoingEmail, TransportKind};
 
 fn arg(args: &[String], name: &str) -> Option<String> {
     args.iter()
@@ -50,7 +52,11 @@ async fn main() -> anyhow::Result<()> {
             subject: "12 new papers on your topics — 12 Jun 2026".into(),
             html: html.clone(),
             text: text.clone(),
-            message_id: message_id(EmailKind::Digest, date, i as i64, "papers.example.org"),
+            message_id: message_id(
+                Occasion::Digest(date),
+                SubscriberId::new(i as i64),
+                "papers.example.org",
+            ),
             date: Utc
                 .with_ymd_and_hms(2026, 6, 12, 7, 0, 0)
                 .single()
@@ -71,7 +77,11 @@ async fn main() -> anyhow::Result<()> {
         subject: String::new(),
         html: html.clone(),
         text: text.clone(),
-        message_id: message_id(EmailKind::Digest, date, 0, "papers.example.org"),
+        message_id: message_id(
+            Occasion::Digest(date),
+            SubscriberId::new(0),
+            "papers.example.org",
+        ),
         date: Utc::now(),
         list_unsubscribe: None,
         kind: EmailKind::Digest,

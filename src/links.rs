@@ -18,6 +18,8 @@ use chrono::{DateTime, Duration, Utc};
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
 
+use crate::domain::SubscriberId;
+
 type HmacSha256 = Hmac<Sha256>;
 
 /// Token layout version; bumped if the byte layout ever changes.
@@ -296,7 +298,7 @@ pub enum LinkError {
 /// What a valid token asserts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LinkClaims {
-    pub subscriber_id: i64,
+    pub subscriber_id: SubscriberId,
     /// Compare with the subscriber's current link version: a lower one means
     /// the link was revoked.
     pub link_version: i64,
@@ -320,7 +322,7 @@ impl LinkSigner {
     pub fn sign(
         &self,
         purpose: Purpose,
-        subscriber_id: i64,
+        subscriber_id: SubscriberId,
         link_version: i64,
         expires_at: DateTime<Utc>,
     ) -> String {
@@ -329,7 +331,7 @@ impl LinkSigner {
         bytes.push(FORMAT_VERSION);
         bytes.push(key.tag);
         bytes.push(purpose.tag());
-        bytes.extend_from_slice(&subscriber_id.to_be_bytes());
+        bytes.extend_from_slice(&subscriber_id.get().to_be_bytes());
         bytes.extend_from_slice(&link_version.to_be_bytes());
         bytes.extend_from_slice(&expires_at.timestamp().to_be_bytes());
         let mut mac = key.mac();
@@ -385,7 +387,7 @@ impl LinkSigner {
             return Err(LinkError::Expired);
         }
         Ok(LinkClaims {
-            subscriber_id: field(3),
+            subscriber_id: SubscriberId::new(field(3)),
             link_version: field(11),
             expires_at,
         })
@@ -427,7 +429,7 @@ impl LinkSigner {
         &self,
         base_url: &url::Url,
         purpose: Purpose,
-        subscriber_id: i64,
+        subscriber_id: SubscriberId,
         link_version: i64,
         expires_at: DateTime<Utc>,
     ) -> url::Url {
@@ -484,12 +486,12 @@ mod tests {
     #[test]
     fn a_signed_token_round_trips_its_claims() {
         let s = signer();
-        let token = s.sign(Purpose::Manage, 42, 3, t(3600));
+        let token = s.sign(Purpose::Manage, SubscriberId::new(42), 3, t(3600));
         let claims = s.verify(&token, Purpose::Manage, t(0)).unwrap();
         assert_eq!(
             claims,
             LinkClaims {
-                subscriber_id: 42,
+                subscriber_id: SubscriberId::new(42),
                 link_version: 3,
                 expires_at: t(3600)
             }
@@ -503,16 +505,16 @@ mod tests {
     fn negative_and_extreme_ids_round_trip() {
         let s = signer();
         for (id, v) in [(i64::MIN, i64::MAX), (-1, 0), (i64::MAX, -5)] {
-            let token = s.sign(Purpose::Confirm, id, v, t(10));
+            let token = s.sign(Purpose::Confirm, SubscriberId::new(id), v, t(10));
             let c = s.verify(&token, Purpose::Confirm, t(0)).unwrap();
-            assert_eq!((c.subscriber_id, c.link_version), (id, v));
+            assert_eq!((c.subscriber_id.get(), c.link_version), (id, v));
         }
     }
 
     #[test]
     fn changing_any_byte_of_the_token_is_rejected() {
         let s = signer();
-        let token = s.sign(Purpose::Unsubscribe, 42, 1, t(100));
+        let token = s.sign(Purpose::Unsubscribe, SubscriberId::new(42), 1, t(100));
         let mut bytes = URL_SAFE_NO_PAD.decode(&token).unwrap();
         for i in 0..bytes.len() {
             bytes[i] ^= 0x01;
@@ -531,7 +533,7 @@ mod tests {
     #[test]
     fn a_truncated_or_extended_token_is_malformed() {
         let s = signer();
-        let token = s.sign(Purpose::Manage, 1, 1, t(100));
+        let token = s.sign(Purpose::Manage, SubscriberId::new(1), 1, t(100));
         for cut in [0, 1, token.len() / 2, token.len() - 1] {
             assert_eq!(
                 s.verify(&token[..cut], Purpose::Manage, t(0)),
@@ -552,7 +554,7 @@ mod tests {
     #[test]
     fn an_unsubscribe_token_cannot_manage_or_confirm() {
         let s = signer();
-        let token = s.sign(Purpose::Unsubscribe, 9, 1, t(100));
+        let token = s.sign(Purpose::Unsubscribe, SubscriberId::new(9), 1, t(100));
         assert_eq!(
             s.verify(&token, Purpose::Manage, t(0)),
             Err(LinkError::WrongPurpose)
@@ -566,7 +568,7 @@ mod tests {
     #[test]
     fn a_link_is_valid_until_the_second_before_it_expires() {
         let s = signer();
-        let token = s.sign(Purpose::Confirm, 1, 1, t(100));
+        let token = s.sign(Purpose::Confirm, SubscriberId::new(1), 1, t(100));
         assert!(s.verify(&token, Purpose::Confirm, t(99)).is_ok());
         assert_eq!(
             s.verify(&token, Purpose::Confirm, t(100)),
@@ -590,10 +592,10 @@ mod tests {
     fn after_rotation_the_new_key_signs_and_the_old_key_still_verifies() {
         let old = signer_with(&[&[1u8; 32]]);
         let rotated = signer_with(&[&[2u8; 32], &[1u8; 32]]);
-        let old_token = old.sign(Purpose::Manage, 5, 1, t(100));
+        let old_token = old.sign(Purpose::Manage, SubscriberId::new(5), 1, t(100));
         assert!(rotated.verify(&old_token, Purpose::Manage, t(0)).is_ok());
 
-        let new_token = rotated.sign(Purpose::Manage, 5, 1, t(100));
+        let new_token = rotated.sign(Purpose::Manage, SubscriberId::new(5), 1, t(100));
         assert_ne!(new_token, old_token);
         assert_eq!(
             old.verify(&new_token, Purpose::Manage, t(0)),
@@ -632,14 +634,14 @@ mod tests {
     fn the_signer_builds_a_url_whose_token_verifies() {
         let s = signer();
         let base = url::Url::parse("https://example.org/p/").unwrap();
-        let url = s.url(&base, Purpose::Unsubscribe, 3, 2, t(50));
+        let url = s.url(&base, Purpose::Unsubscribe, SubscriberId::new(3), 2, t(50));
         let token = url.path_segments().unwrap().next_back().unwrap();
         assert!(url.path().starts_with("/p/unsubscribe/"));
         assert_eq!(
             s.verify(token, Purpose::Unsubscribe, t(0))
                 .unwrap()
                 .subscriber_id,
-            3
+            SubscriberId::new(3)
         );
     }
 
@@ -655,7 +657,7 @@ mod tests {
         // The first key signs.
         let expected = signer_with(&[&[0xab; 32]]);
         let s = LinkSigner::new(keys);
-        let token = s.sign(Purpose::Manage, 1, 1, t(10));
+        let token = s.sign(Purpose::Manage, SubscriberId::new(1), 1, t(10));
         assert!(expected.verify(&token, Purpose::Manage, t(0)).is_ok());
     }
 
@@ -749,9 +751,9 @@ mod tests {
         #[test]
         fn every_signed_token_verifies_for_its_own_purpose_only(id in any::<i64>(), v in any::<i64>(), secs in 1i64..10_000_000) {
             let s = signer();
-            let token = s.sign(Purpose::Confirm, id, v, t(secs));
+            let token = s.sign(Purpose::Confirm, SubscriberId::new(id), v, t(secs));
             let c = s.verify(&token, Purpose::Confirm, t(0)).unwrap();
-            prop_assert_eq!((c.subscriber_id, c.link_version), (id, v));
+            prop_assert_eq!((c.subscriber_id.get(), c.link_version), (id, v));
             prop_assert_eq!(s.verify(&token, Purpose::Unsubscribe, t(0)), Err(LinkError::WrongPurpose));
         }
     }

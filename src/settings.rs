@@ -12,6 +12,7 @@ use anyhow::{bail, Context as _};
 use chrono_tz::Tz;
 use serde::Deserialize;
 
+use crate::domain::{Cron, IpRange};
 use crate::mail::MailSettings;
 use crate::sources::SourceConfig;
 
@@ -70,8 +71,8 @@ pub struct WebSettings {
     /// The public URL every link in a mail is built from.
     pub base_url: url::Url,
     /// Reverse proxies whose `X-Forwarded-For` is believed (IPs or CIDR
-    /// blocks); see [`crate::web::IpRange`].
-    pub trusted_proxies: Vec<crate::web::IpRange>,
+    /// blocks).
+    pub trusted_proxies: Vec<IpRange>,
 }
 
 impl Default for WebSettings {
@@ -105,14 +106,14 @@ impl Default for SecuritySettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ScheduleSettings {
-    /// Cron expression (with seconds) for the daily fetch.
-    pub fetch: String,
-    /// Cron expression (with seconds) for the digest tick: each tick sends
+    /// Cron expression (seconds optional) for the daily fetch.
+    pub fetch: Cron,
+    /// Cron expression (seconds optional) for the digest tick: each tick sends
     /// the digests whose subscribers' local delivery hour came since the
     /// previous one (see [`crate::digest::due`]); hourly by default.
-    pub digest: String,
+    pub digest: Cron,
     /// Cron expression for retrying deferred deliveries.
-    pub retry: String,
+    pub retry: Cron,
     /// The timezone the cron expressions and "today" are read in, and the
     /// delivery timezone of subscribers who chose none.
     pub timezone: Tz,
@@ -127,9 +128,9 @@ pub struct ScheduleSettings {
 impl Default for ScheduleSettings {
     fn default() -> Self {
         ScheduleSettings {
-            fetch: "0 30 1 * * *".into(),
-            digest: "0 0 * * * *".into(),
-            retry: "0 */15 * * * *".into(),
+            fetch: Cron::parse("0 30 1 * * *").expect("valid default"),
+            digest: Cron::parse("0 0 * * * *").expect("valid default"),
+            retry: Cron::parse("0 */15 * * * *").expect("valid default"),
             timezone: Tz::UTC,
             catch_up: true,
             default_hour: 7,
@@ -157,7 +158,7 @@ pub struct DigestSettings {
     /// Most digests handed to SMTP per second across the run; 0: no limit.
     pub max_per_second: u32,
     /// Per-recipient-domain budgets; over budget, digests are deferred.
-    pub domain_limits: Vec<crate::digest::limits::DomainLimit>,
+    pub domain_limits: Vec<DomainLimit>,
 }
 
 impl Default for DigestSettings {
@@ -172,6 +173,42 @@ impl Default for DigestSettings {
             max_per_second: 0,
             domain_limits: Vec::new(),
         }
+    }
+}
+
+/// One `[[digest.domain_limits]]` entry.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DomainLimit {
+    /// The recipient domain, e.g. `gmail.com` (case-insensitive, exact).
+    pub domain: String,
+    /// Most messages to the domain in any minute; unlimited when unset.
+    pub per_minute: Option<u32>,
+    /// Most messages to the domain in any hour; unlimited when unset.
+    pub per_hour: Option<u32>,
+}
+
+impl DomainLimit {
+    /// Checks one entry, naming the bad key.
+    pub fn validate(&self) -> Result<(), String> {
+        let d = self.domain.trim();
+        if d.is_empty() || d.contains('@') || d.contains(char::is_whitespace) {
+            return Err(format!(
+                "digest.domain_limits: domain = {:?} must be a bare domain like \"gmail.com\"",
+                self.domain
+            ));
+        }
+        if self.per_minute == Some(0) || self.per_hour == Some(0) {
+            return Err(format!(
+                "digest.domain_limits for {d}: per_minute and per_hour must be at least 1 (leave one out for no limit)"
+            ));
+        }
+        if self.per_minute.is_none() && self.per_hour.is_none() {
+            return Err(format!(
+                "digest.domain_limits for {d}: set per_minute, per_hour or both"
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -306,17 +343,8 @@ impl Settings {
         Ok(())
     }
 
-    /// Checks what serde cannot: cron syntax, ranges, cross-field rules.
+    /// Checks what serde cannot: ranges, cross-field rules.
     pub fn validate(&self) -> anyhow::Result<()> {
-        for (key, expr) in [
-            ("schedule.fetch", &self.schedule.fetch),
-            ("schedule.digest", &self.schedule.digest),
-            ("schedule.retry", &self.schedule.retry),
-        ] {
-            parse_cron(expr).map_err(|e| {
-                anyhow::anyhow!("{key} = {expr:?} is not a valid cron expression: {e}")
-            })?;
-        }
         if self.schedule.default_hour > 23 {
             bail!(
                 "schedule.default_hour = {} must be between 0 and 23",
@@ -365,23 +393,6 @@ impl Settings {
         self.mail.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
         Ok(())
     }
-
-    /// Where `List-Id` and Message-IDs say mail comes from.
-    pub fn mail_domain(&self) -> String {
-        self.web
-            .base_url
-            .host_str()
-            .unwrap_or("localhost")
-            .to_string()
-    }
-}
-
-/// Parses a cron expression the way the scheduler does (seconds optional).
-pub fn parse_cron(expr: &str) -> Result<croner::Cron, croner::errors::CronError> {
-    croner::parser::CronParser::builder()
-        .seconds(croner::parser::Seconds::Optional)
-        .build()
-        .parse(expr)
 }
 
 #[cfg(test)]

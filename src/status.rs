@@ -13,8 +13,9 @@ use std::time::Duration;
 
 use chrono::NaiveDate;
 
+use crate::domain::SubscriberStatus;
 use crate::mail::{parse_latency, LatencySeries, LATENCY_BUCKETS as BUCKETS};
-use crate::store::{BounceCounts, DbResult, DeliveryStatus, Run, RunKind, Store, SubscriberStatus};
+use crate::store::{BounceCounts, DbResult, DeliveryStatus, Run, RunKind, Store};
 
 /// A snapshot read from the store.
 #[derive(Debug, Clone)]
@@ -87,19 +88,6 @@ fn quantile_bound(s: &LatencySeries, q: f64) -> Option<f64> {
     let rank = (q * s.count as f64).ceil() as u64;
     let slot = s.cumulative.iter().position(|&c| c >= rank.max(1))?;
     BUCKETS.get(slot).copied()
-}
-
-impl DaemonLatency {
-    /// The status line for this latency, without the newline.
-    pub fn to_line(&self) -> String {
-        struct Line<'a>(&'a DaemonLatency);
-        impl fmt::Display for Line<'_> {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                latency_line(f, self.0)
-            }
-        }
-        Line(self).to_string().trim_end().to_string()
-    }
 }
 
 fn latency_line(f: &mut fmt::Formatter<'_>, latency: &DaemonLatency) -> fmt::Result {
@@ -253,6 +241,17 @@ impl fmt::Display for StatusReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The status line for `latency`, without the newline.
+    fn to_line(latency: &DaemonLatency) -> String {
+        struct Line<'a>(&'a DaemonLatency);
+        impl fmt::Display for Line<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                latency_line(f, self.0)
+            }
+        }
+        Line(latency).to_string().trim_end().to_string()
+    }
     use chrono::Utc;
 
     #[tokio::test]
@@ -325,7 +324,7 @@ mod tests {
         assert_eq!(parsed[2].cumulative, [0; 13]);
         assert_eq!(quantile_bound(&parsed[0], 0.5), Some(0.05));
         assert_eq!(quantile_bound(&parsed[0], 0.95), Some(0.25));
-        let line = DaemonLatency::Series(parsed).to_line();
+        let line = to_line(&DaemonLatency::Series(parsed));
         assert!(
             line.contains("10 ok (mean 49 ms, p50 <= 0.05 s, p95 <= 0.25 s)"),
             "{line}"

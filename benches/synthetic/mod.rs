@@ -9,8 +9,8 @@
 
 use std::collections::HashSet;
 
+use paperboy::domain::Topic;
 use paperboy::domain::{Paper, PaperId};
-use paperboy::store::Topic;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 

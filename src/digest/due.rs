@@ -45,7 +45,7 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, Datelike as _, Duration, LocalResult, NaiveDate, TimeZone as _, Utc};
 use chrono_tz::Tz;
 
-use crate::store::{Frequency, Preferences};
+use crate::domain::{Frequency, Preferences};
 
 /// The operator's defaults for subscribers who chose no hour or timezone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,43 +7,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use serde::Deserialize;
-
-/// One `[[digest.domain_limits]]` entry.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DomainLimit {
-    /// The recipient domain, e.g. `gmail.com` (case-insensitive, exact).
-    pub domain: String,
-    /// Most messages to the domain in any minute; unlimited when unset.
-    pub per_minute: Option<u32>,
-    /// Most messages to the domain in any hour; unlimited when unset.
-    pub per_hour: Option<u32>,
-}
-
-impl DomainLimit {
-    /// Checks one entry, naming the bad key.
-    pub fn validate(&self) -> Result<(), String> {
-        let d = self.domain.trim();
-        if d.is_empty() || d.contains('@') || d.contains(char::is_whitespace) {
-            return Err(format!(
-                "digest.domain_limits: domain = {:?} must be a bare domain like \"gmail.com\"",
-                self.domain
-            ));
-        }
-        if self.per_minute == Some(0) || self.per_hour == Some(0) {
-            return Err(format!(
-                "digest.domain_limits for {d}: per_minute and per_hour must be at least 1 (leave one out for no limit)"
-            ));
-        }
-        if self.per_minute.is_none() && self.per_hour.is_none() {
-            return Err(format!(
-                "digest.domain_limits for {d}: set per_minute, per_hour or both"
-            ));
-        }
-        Ok(())
-    }
-}
+use crate::settings::DomainLimit;
 
 /// A token bucket: holds up to `capacity` tokens, refilled continuously at
 /// `capacity / period`; starts full.

@@ -5,11 +5,21 @@
 //! no I/O.
 
 mod arxiv_id;
+mod cron;
 mod email;
+mod ids;
+mod ip_range;
 mod paper;
+mod preferences;
+mod subscriber;
 
 pub use arxiv_id::{ArxivId, ArxivIdError};
+pub use cron::Cron;
 pub use email::{EmailError, SubscriberEmail};
+pub use ids::{DeliveryId, SubscriberId};
+pub use ip_range::IpRange;
 pub use paper::{
     normalise_inline, normalise_paragraphs, AnnounceType, FetchedPaper, Paper, PaperId,
 };
+pub use preferences::{Frequency, Preferences};
+pub use subscriber::{NewTopic, Subscriber, SubscriberStatus, Topic};

@@ -24,6 +24,7 @@ use std::fmt;
 
 use data_encoding::BASE32_NOPAD;
 
+use crate::domain::SubscriberId;
 use crate::links::LinkSigner;
 
 const FORMAT_VERSION: u8 = 1;
@@ -59,7 +60,7 @@ impl AddressPurpose {
 /// the version with the subscriber's current one; lower means revoked).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct SubscriberRef {
-    pub subscriber_id: i64,
+    pub subscriber_id: SubscriberId,
     pub link_version: i64,
 }
 
@@ -89,7 +90,7 @@ pub fn unsubscribe_token(signer: &LinkSigner, subscriber: SubscriberRef) -> Stri
     sign(
         signer,
         AddressPurpose::Unsubscribe,
-        &[subscriber.subscriber_id, subscriber.link_version],
+        &[subscriber.subscriber_id.get(), subscriber.link_version],
     )
 }
 
@@ -137,7 +138,7 @@ pub fn verify_token(signer: &LinkSigner, token: &str) -> Result<TokenClaims, Tok
             delivery_id: next()?,
         },
         2 => TokenClaims::Unsubscribe(SubscriberRef {
-            subscriber_id: next()?,
+            subscriber_id: SubscriberId::new(next()?),
             link_version: next()?,
         }),
         _ => return Err(TokenError::Malformed),
@@ -367,7 +368,7 @@ mod tests {
     fn an_unsubscribe_token_names_the_subscriber_and_link_version_and_is_not_a_bounce_token() {
         let s = signer();
         let who = SubscriberRef {
-            subscriber_id: 9,
+            subscriber_id: SubscriberId::new(9),
             link_version: 3,
         };
         let token = unsubscribe_token(&s, who);
@@ -451,7 +452,7 @@ mod tests {
         )
         .unwrap();
         let who = SubscriberRef {
-            subscriber_id: i64::MAX,
+            subscriber_id: SubscriberId::new(i64::MAX),
             link_version: i64::MIN,
         };
         let address = u.unsubscribe_address(&s, who);
@@ -507,7 +508,7 @@ mod tests {
         fn every_id_round_trips(id in any::<i64>(), v in any::<i64>()) {
             let s = signer();
             prop_assert_eq!(verify_token(&s, &bounce_token(&s, id)), Ok(TokenClaims::Bounce { delivery_id: id }));
-            let who = SubscriberRef { subscriber_id: id, link_version: v };
+            let who = SubscriberRef { subscriber_id: SubscriberId::new(id), link_version: v };
             let token = unsubscribe_token(&s, who);
             prop_assert!(token.len() <= MAX_TOKEN_CHARS);
             prop_assert_eq!(verify_token(&s, &token), Ok(TokenClaims::Unsubscribe(who)));

@@ -6,15 +6,14 @@
 
 use std::time::SystemTime;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use lettre::message::header::{
     ContentTransferEncoding, ContentType, Header, HeaderName, HeaderValue,
 };
 use lettre::message::{Body, Mailbox, MultiPart, SinglePart};
 use lettre::Message;
-use sha2::{Digest, Sha256};
 
-use crate::domain::SubscriberEmail;
+use crate::domain::{normalise_inline, SubscriberEmail};
 
 /// What kind of mail this is; decides the bulk/list headers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -25,15 +24,6 @@ pub enum EmailKind {
     Confirmation,
 }
 
-impl EmailKind {
-    fn as_str(self) -> &'static str {
-        match self {
-            EmailKind::Digest => "digest",
-            EmailKind::Confirmation => "confirm",
-        }
-    }
-}
-
 /// One message ready to send. Every text field is already rendered.
 #[derive(Debug, Clone)]
 pub struct OutgoingEmail {
@@ -42,43 +32,13 @@ pub struct OutgoingEmail {
     pub subject: String,
     pub html: String,
     pub text: String,
-    /// Deterministic id from [`message_id`]: re-sending the same mail keeps
+    /// Deterministic id (see `crate::email::message_id`): re-sending the same mail keeps
     /// the same id, so the file outbox overwrites and receivers can dedupe.
     pub message_id: String,
     pub date: DateTime<Utc>,
     /// One-click unsubscribe URL; `None` for confirmation mails.
     pub list_unsubscribe: Option<url::Url>,
     pub kind: EmailKind,
-}
-
-/// `<digest.2026-06-12.42.HASH@domain>`: the same for one subscriber, kind
-/// and day, so a retried send carries the same id. HASH is a short digest of
-/// all the parts (a checksum, not a secret).
-pub fn message_id(kind: EmailKind, date: NaiveDate, subscriber_id: i64, domain: &str) -> String {
-    let domain = domain.trim().trim_start_matches('@');
-    let domain = if domain.is_empty() {
-        "localhost"
-    } else {
-        domain
-    };
-    let digest = Sha256::digest(format!("{}|{date}|{subscriber_id}|{domain}", kind.as_str()));
-    let hash: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
-    format!(
-        "<{}.{}.{subscriber_id}.{hash}@{domain}>",
-        kind.as_str(),
-        date.format("%Y-%m-%d")
-    )
-}
-
-/// Header values never carry line breaks: a CR/LF in a subject would let the
-/// text after it become a header of its own.
-fn single_line(s: &str) -> String {
-    s.chars()
-        .map(|c| if c == '\r' || c == '\n' { ' ' } else { c })
-        .collect::<String>()
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 macro_rules! text_header {
@@ -97,7 +57,7 @@ macro_rules! text_header {
             }
 
             fn display(&self) -> HeaderValue {
-                HeaderValue::new(Self::name(), single_line(&self.0))
+                HeaderValue::new(Self::name(), normalise_inline(&self.0))
             }
         }
     };
@@ -171,12 +131,15 @@ impl Composer {
             .to_ascii()
             .parse()
             .map_err(|_| lettre::error::Error::MissingTo)?;
+        // Header values never carry line breaks (nor other control
+        // characters): a CR/LF in a subject would let the text after it
+        // become a header of its own.
         let mut builder = Message::builder()
             .from(self.from.clone())
             .to(Mailbox::new(None, to))
-            .subject(single_line(&email.subject))
+            .subject(normalise_inline(&email.subject))
             .date(SystemTime::from(email.date))
-            .message_id(Some(single_line(&email.message_id)))
+            .message_id(Some(normalise_inline(&email.message_id)))
             .header(AutoSubmitted("auto-generated".into()));
         if let Some(url) = &email.list_unsubscribe {
             builder = builder
@@ -346,12 +309,11 @@ pub(crate) mod tests {
             subject: "7 new papers on your topics — 12 Jun 2026\r\nBcc: evil@example.org".into(),
             html: "<p>Hello <b>Ada</b> — ünïcödé</p>".into(),
             text: "Hello Ada — ünïcödé\nhttps://example.org/p/unsubscribe/TOKEN\n".into(),
-            message_id: message_id(
-                kind,
-                NaiveDate::from_ymd_opt(2026, 6, 12).unwrap(),
-                42,
-                "example.org",
-            ),
+            message_id: match kind {
+                EmailKind::Digest => "<digest.2026-06-12.42.0a1b2c3d4e5f@example.org>",
+                EmailKind::Confirmation => "<confirm.2026-06-12.42.0a1b2c3d4e5f@example.org>",
+            }
+            .into(),
             date: Utc.with_ymd_and_hms(2026, 6, 12, 6, 30, 0).unwrap(),
             list_unsubscribe: (kind == EmailKind::Digest)
                 .then(|| url::Url::parse("https://example.org/p/unsubscribe/AbC-_123").unwrap()),
@@ -369,21 +331,6 @@ pub(crate) mod tests {
 
     fn header<'a>(msg: &'a mail_parser::Message<'a>, name: &str) -> Option<String> {
         msg.header_raw(name).map(|v| v.trim().to_string())
-    }
-
-    #[test]
-    fn message_ids_are_deterministic_and_distinct_per_subscriber_kind_and_day() {
-        let d = NaiveDate::from_ymd_opt(2026, 6, 12).unwrap();
-        let a = message_id(EmailKind::Digest, d, 42, "example.org");
-        assert_eq!(a, message_id(EmailKind::Digest, d, 42, "example.org"));
-        assert!(a.starts_with("<digest.2026-06-12.42."), "{a}");
-        assert!(a.ends_with("@example.org>"), "{a}");
-        assert_ne!(a, message_id(EmailKind::Digest, d, 43, "example.org"));
-        assert_ne!(a, message_id(EmailKind::Confirmation, d, 42, "example.org"));
-        assert_ne!(
-            a,
-            message_id(EmailKind::Digest, d.succ_opt().unwrap(), 42, "example.org")
-        );
     }
 
     #[test]
@@ -612,7 +559,7 @@ pub(crate) mod tests {
 
     #[test]
     fn a_digest_with_non_ascii_names_reads_the_same_in_both_parts() {
-        use crate::digest::render::{
+        use crate::email::digest::{
             render_digest, DigestView, PaperBlock, PaperView, Span, TopicSection,
         };
         let names = [

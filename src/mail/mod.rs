@@ -18,8 +18,8 @@ pub use latency::{
     parse as parse_latency, LatencySeries, SendLatency, SendOutcome, BUCKETS as LATENCY_BUCKETS,
 };
 pub use message::{
-    message_id, AutoSubmitted, EmailKind, ListId, ListUnsubscribe, ListUnsubscribePost,
-    OutgoingEmail, Precedence, PreparedEmail,
+    AutoSubmitted, EmailKind, ListId, ListUnsubscribe, ListUnsubscribePost, OutgoingEmail,
+    Precedence, PreparedEmail,
 };
 pub use settings::{MailSettings, TransportKind};
 pub use transport::{FileMailer, Mailer, SmtpMailer};

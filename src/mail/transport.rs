@@ -135,7 +135,7 @@ impl Mailer {
     }
 
     /// The domain of the `From:` address: the natural right-hand side for
-    /// [`super::message_id`].
+    /// `crate::email::message_id`.
     pub fn sender_domain(&self) -> String {
         let composer = match self {
             Mailer::Smtp(m) => &m.composer,
@@ -905,7 +905,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_rendered_digest_arrives_in_the_outbox_with_both_parts_intact() {
-        use crate::digest::render::{
+        use crate::email::digest::{
             render_digest, DigestView, PaperBlock, PaperView, Span, TopicSection,
         };
         let view = DigestView {

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use super::matcher::MatchedTerm;
 use super::query::{Field, Term};
-use super::text::{tokenize, EnglishStemmer, Token};
+use super::words::{tokenize, EnglishStemmer, Token};
 
 /// A text's tokens and their stems (or folded forms, for a field that is
 /// not stemmed).

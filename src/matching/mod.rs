@@ -28,13 +28,14 @@
 //! assert_eq!(matcher.matches(&compiled).iter().collect::<Vec<_>>(), [0]);
 //! ```
 
+mod hasher;
 mod highlight;
 mod matcher;
 mod paper_set;
 mod parser;
 mod query;
-mod text;
-mod texts;
+mod text_table;
+mod words;
 
 pub use highlight::{highlight, Span};
 pub use matcher::{CompiledQuery, MatchedTerm, MatchedText, Matcher, TextId};
@@ -44,4 +45,4 @@ pub use query::{
     MAX_TERMS,
 };
 /// The words of a text as topics see them, for ranking's paper vectors.
-pub(crate) use text::{tokenize, EnglishStemmer};
+pub(crate) use words::{tokenize, EnglishStemmer};

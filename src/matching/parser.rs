@@ -7,7 +7,7 @@ use super::query::{
     is_keyword, Comparison, Expr, Query, QueryError, Scope, Term, Word, MAX_DEPTH, MAX_QUERY_CHARS,
     MAX_TERMS,
 };
-use super::text::tokenize;
+use super::words::tokenize;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum FieldName {
@@ -39,7 +39,21 @@ struct Lexeme {
     len: usize,
 }
 
-pub(crate) fn parse(input: &str) -> Result<Query, QueryError> {
+impl Query {
+    /// Parses a query, or says where and what was wrong.
+    pub fn parse(input: &str) -> Result<Query, QueryError> {
+        parse(input)
+    }
+}
+
+impl std::str::FromStr for Query {
+    type Err = QueryError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        parse(s)
+    }
+}
+
+fn parse(input: &str) -> Result<Query, QueryError> {
     // Sized once: `collect` would grow it from a quarter of the bytes.
     let mut chars: Vec<char> = Vec::with_capacity(input.len());
     chars.extend(input.chars());

@@ -21,7 +21,6 @@
 //!   carry upvotes.
 
 use std::fmt;
-use std::str::FromStr;
 
 /// The longest query accepted, in characters.
 pub const MAX_QUERY_CHARS: usize = 1000;
@@ -30,7 +29,7 @@ pub const MAX_DEPTH: usize = 32;
 /// The most terms (words, phrases, categories, comparisons) in one query.
 pub const MAX_TERMS: usize = 64;
 
-/// A parsed topic query. Build it with [`Query::parse`] or `str::parse`;
+/// A parsed topic query. Build it with [`Query::parse`] or `str::parse` (see `parser`);
 /// its `Display` is the canonical text, which parses back to the same query.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Query {
@@ -38,21 +37,9 @@ pub struct Query {
 }
 
 impl Query {
-    /// Parses a query, or says where and what was wrong.
-    pub fn parse(input: &str) -> Result<Query, QueryError> {
-        crate::matching::parser::parse(input)
-    }
-
     /// The boolean structure of the query.
     pub fn root(&self) -> &Expr {
         &self.root
-    }
-}
-
-impl FromStr for Query {
-    type Err = QueryError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Query::parse(s)
     }
 }
 

@@ -20,13 +20,13 @@
 pub mod arxiv_api;
 pub mod arxiv_rss;
 pub mod biorxiv;
-pub mod calendar;
-pub mod charset;
+pub(crate) mod calendar;
+pub(crate) mod charset;
 pub mod dates;
 pub mod feed;
 pub mod hf_daily;
 mod html;
-pub mod http;
+pub(crate) mod http;
 #[cfg(test)]
 mod test_server;
 mod xml;
@@ -41,7 +41,7 @@ use regex::Regex;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use crate::domain::{AnnounceType, FetchedPaper};
+use crate::domain::{normalise_inline, AnnounceType, FetchedPaper};
 pub use http::{Http, HttpError, HttpOptions, RequestPolicy};
 
 /// Which upstream a `[[sources]]` table describes.
@@ -743,12 +743,6 @@ fn json_error(body: &[u8]) -> Option<String> {
         .find_map(|k| v.get(k).and_then(serde_json::Value::as_str))
         .map(normalise_inline)
         .filter(|m| !m.is_empty())
-}
-
-/// Collapses whitespace runs to one space, as `Paper::new` does for titles
-/// (the domain's helper is not exported from `domain`).
-fn normalise_inline(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 fn config_url(config: &SourceConfig, s: &str) -> Result<Url, ConfigError> {

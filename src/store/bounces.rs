@@ -8,7 +8,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::{Row as _, Sqlite, Transaction};
 
 use super::{day, ts, DbResult, Store};
-use crate::domain::SubscriberEmail;
+use crate::domain::{DeliveryId, SubscriberEmail, SubscriberId};
 
 /// A 4xx reply is a soft bounce, a 5xx reply a hard one; anything else
 /// (no reply at all: refused connection, timeout) is not a bounce.
@@ -48,13 +48,13 @@ pub struct BounceCounts {
 /// subscriber. Returns whether this bounce suspended them.
 pub(super) async fn record(
     tx: &mut Transaction<'_, Sqlite>,
-    delivery_id: i64,
+    delivery_id: DeliveryId,
     kind: BounceKind,
     code: u16,
     streak: Option<u32>,
     now: DateTime<Utc>,
 ) -> DbResult<bool> {
-    let subscriber_id: i64 =
+    let subscriber_id: SubscriberId =
         sqlx::query_scalar("SELECT subscriber_id FROM deliveries WHERE id = ?")
             .bind(delivery_id)
             .fetch_one(&mut **tx)
@@ -114,7 +114,7 @@ impl Store {
     }
 
     /// The subscriber's current streak of hard bounces.
-    pub async fn hard_bounces(&self, subscriber_id: i64) -> DbResult<i64> {
+    pub async fn hard_bounces(&self, subscriber_id: SubscriberId) -> DbResult<i64> {
         Ok(
             sqlx::query_scalar("SELECT hard_bounces FROM subscribers WHERE id = ?")
                 .bind(subscriber_id)

@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{ts, DbResult, DeliveryStatus, Store};
+use crate::domain::DeliveryId;
 
 impl Store {
     /// Marks delivery `id` as `sending`, owned by `owner`, if it is still
@@ -12,7 +13,7 @@ impl Store {
     /// call won it.
     pub async fn claim_delivery(
         &self,
-        id: i64,
+        id: DeliveryId,
         expected: DeliveryStatus,
         attempts: i64,
         owner: &str,
@@ -35,7 +36,7 @@ impl Store {
     }
 
     /// The process that last claimed delivery `id`, if any.
-    pub async fn delivery_owner(&self, id: i64) -> DbResult<Option<String>> {
+    pub async fn delivery_owner(&self, id: DeliveryId) -> DbResult<Option<String>> {
         Ok(
             sqlx::query_scalar("SELECT claimed_by FROM deliveries WHERE id = ?")
                 .bind(id)
@@ -49,8 +50,9 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::NewTopic;
     use crate::domain::SubscriberEmail;
-    use crate::store::{test_store, NewTopic, Reservation};
+    use crate::store::{test_store, Reservation};
 
     #[tokio::test]
     async fn of_two_claims_on_what_both_read_exactly_one_wins() {

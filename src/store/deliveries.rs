@@ -14,7 +14,7 @@ use sqlx::Row;
 
 use super::bounces::{self, BounceKind};
 use super::{day, parse_day, parse_ts, ts, DbError, DbResult, Store};
-use crate::domain::PaperId;
+use crate::domain::{DeliveryId, PaperId, SubscriberId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeliveryStatus {
@@ -55,8 +55,8 @@ impl DeliveryStatus {
 
 #[derive(Debug, Clone)]
 pub struct Delivery {
-    pub id: i64,
-    pub subscriber_id: i64,
+    pub id: DeliveryId,
+    pub subscriber_id: SubscriberId,
     pub digest_date: NaiveDate,
     pub status: DeliveryStatus,
     pub message_id: String,
@@ -89,7 +89,7 @@ impl Store {
     /// The subset of `candidates` already sent (or reserved) to a subscriber.
     pub async fn already_sent(
         &self,
-        subscriber_id: i64,
+        subscriber_id: SubscriberId,
         candidates: &[&PaperId],
     ) -> DbResult<HashSet<PaperId>> {
         let mut sent = HashSet::new();
@@ -114,7 +114,7 @@ impl Store {
     /// out; if none is left the reservation is not made (`Ok(None)`).
     pub async fn reserve_delivery(
         &self,
-        subscriber_id: i64,
+        subscriber_id: SubscriberId,
         date: NaiveDate,
         message_id: &str,
         papers: &[(PaperId, i64)],
@@ -122,7 +122,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> DbResult<Option<Reservation>> {
         let mut tx = self.begin_write().await?;
-        let inserted: Option<i64> = sqlx::query_scalar(
+        let inserted: Option<DeliveryId> = sqlx::query_scalar(
             "INSERT INTO deliveries (subscriber_id, digest_date, status, message_id, paper_count,
                  more_count, created_at, updated_at)
              VALUES (?1, ?2, 'pending', ?3, ?4, ?5, ?6, ?6)
@@ -175,7 +175,7 @@ impl Store {
 
     pub async fn delivery_for(
         &self,
-        subscriber_id: i64,
+        subscriber_id: SubscriberId,
         date: NaiveDate,
     ) -> DbResult<Option<Delivery>> {
         let sql = format!(
@@ -189,7 +189,7 @@ impl Store {
         row.as_ref().map(delivery_from_row).transpose()
     }
 
-    pub async fn delivery_by_id(&self, id: i64) -> DbResult<Delivery> {
+    pub async fn delivery_by_id(&self, id: DeliveryId) -> DbResult<Delivery> {
         let sql = format!("SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE id = ?");
         let row = sqlx::query(&sql)
             .bind(id)
@@ -203,7 +203,7 @@ impl Store {
 
     /// The papers recorded for a delivery, in mail order, with the position
     /// of the topic each was listed under.
-    pub async fn delivery_papers(&self, delivery_id: i64) -> DbResult<Vec<(PaperId, i64)>> {
+    pub async fn delivery_papers(&self, delivery_id: DeliveryId) -> DbResult<Vec<(PaperId, i64)>> {
         let rows = sqlx::query(
             "SELECT paper_id, topic_position FROM sent_papers WHERE delivery_id = ? ORDER BY position",
         )
@@ -242,7 +242,7 @@ impl Store {
     }
 
     /// Marks a delivery as handed to SMTP; called right before sending.
-    pub async fn mark_sending(&self, id: i64, now: DateTime<Utc>) -> DbResult<()> {
+    pub async fn mark_sending(&self, id: DeliveryId, now: DateTime<Utc>) -> DbResult<()> {
         self.set_status(
             id,
             "status = 'sending', attempts = attempts + 1, updated_at = ?1",
@@ -251,7 +251,7 @@ impl Store {
         .await
     }
 
-    pub async fn mark_sent(&self, id: i64, now: DateTime<Utc>) -> DbResult<()> {
+    pub async fn mark_sent(&self, id: DeliveryId, now: DateTime<Utc>) -> DbResult<()> {
         self.set_status(
             id,
             "status = 'sent', sent_at = ?1, updated_at = ?1, last_error = NULL, next_attempt_at = NULL", now).await
@@ -261,7 +261,7 @@ impl Store {
     /// A 4xx `code` is also counted as a soft bounce.
     pub async fn mark_deferred(
         &self,
-        id: i64,
+        id: DeliveryId,
         code: Option<u16>,
         reason: &str,
         retry_at: DateTime<Utc>,
@@ -293,7 +293,7 @@ impl Store {
     /// Returns whether the subscriber was suspended by this failure.
     pub async fn mark_failed(
         &self,
-        id: i64,
+        id: DeliveryId,
         code: Option<u16>,
         reply: &str,
         streak: Option<u32>,
@@ -332,7 +332,7 @@ impl Store {
             .collect()
     }
 
-    async fn set_status(&self, id: i64, set: &str, now: DateTime<Utc>) -> DbResult<()> {
+    async fn set_status(&self, id: DeliveryId, set: &str, now: DateTime<Utc>) -> DbResult<()> {
         let sql = format!("UPDATE deliveries SET {set} WHERE id = ?2");
         sqlx::query(&sql)
             .bind(ts(now))
@@ -370,10 +370,11 @@ pub(super) fn delivery_from_row(r: &sqlx::sqlite::SqliteRow) -> DbResult<Deliver
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::NewTopic;
     use crate::domain::SubscriberEmail;
-    use crate::store::{test_store, NewTopic};
+    use crate::store::test_store;
 
-    async fn subscriber(store: &Store) -> i64 {
+    async fn subscriber(store: &Store) -> SubscriberId {
         let e = SubscriberEmail::parse("a@example.org").unwrap();
         let t = NewTopic {
             name: "q".into(),
@@ -480,7 +481,7 @@ mod tests {
             .is_empty());
     }
 
-    async fn reserve_one(store: &Store, sub: i64, date: &str) -> i64 {
+    async fn reserve_one(store: &Store, sub: SubscriberId, date: &str) -> DeliveryId {
         let d: NaiveDate = date.parse().unwrap();
         let Some(Reservation::New(del)) = store
             .reserve_delivery(sub, d, &format!("<{date}@x>"), &[], 0, Utc::now())
@@ -552,7 +553,7 @@ mod tests {
             .await
             .unwrap());
         let s = store.subscriber_by_id(sub).await.unwrap();
-        assert_eq!(s.status, crate::store::SubscriberStatus::Suspended);
+        assert_eq!(s.status, crate::domain::SubscriberStatus::Suspended);
         assert_eq!(
             store.bounce_counts(now.date_naive()).await.unwrap(),
             crate::store::BounceCounts { hard: 4, soft: 1 }
@@ -566,6 +567,6 @@ mod tests {
         );
         assert_eq!(store.hard_bounces(sub).await.unwrap(), 0);
         let s = store.subscriber_by_id(sub).await.unwrap();
-        assert_eq!(s.status, crate::store::SubscriberStatus::Active);
+        assert_eq!(s.status, crate::domain::SubscriberStatus::Active);
     }
 }

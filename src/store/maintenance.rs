@@ -103,8 +103,9 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::NewTopic;
     use crate::domain::SubscriberEmail;
-    use crate::store::{test_store, NewTopic};
+    use crate::store::test_store;
     use chrono::Utc;
 
     #[tokio::test]
@@ -131,7 +132,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             copy.subscriber_counts().await.unwrap(),
-            vec![(crate::store::SubscriberStatus::Active, 1)]
+            vec![(crate::domain::SubscriberStatus::Active, 1)]
         );
 
         let before = std::fs::read(&dest).unwrap();

@@ -6,10 +6,10 @@
 //! Idempotency comes from constraints (`UNIQUE`, `ON CONFLICT`), never from
 //! read-then-write checks. Callers get domain types back, not rows.
 
-mod batch;
 mod bounces;
 mod claims;
 mod deliveries;
+mod delivery_pages;
 mod maintenance;
 mod metrics;
 mod papers;
@@ -25,15 +25,15 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
-pub use batch::{BatchReservation, ClaimRequest, NewReservation};
 pub use bounces::{BounceCounts, BounceKind};
 pub use deliveries::{Delivery, DeliveryStatus, Reservation};
+pub use delivery_pages::{BatchReservation, ClaimRequest, NewReservation};
 pub use maintenance::BackupReport;
 pub use metrics::MetricsSnapshot;
 pub use papers::StoreReport;
-pub use preferences::{ConfirmOutcome, Frequency, Preferences, SubscriptionRequest};
+pub use preferences::{ConfirmOutcome, SubscriptionRequest};
 pub use runs::{Run, RunKind};
-pub use subscribers::{NewTopic, Subscriber, SubscriberStatus, Topic, UpsertOutcome};
+pub use subscribers::UpsertOutcome;
 
 /// Errors a caller branches on; everything else is `Other` with its cause.
 #[derive(Debug, thiserror::Error)]
@@ -194,3 +194,38 @@ pub(crate) async fn test_store() -> (Store, tempfile::TempDir) {
     let url = format!("sqlite://{}", dir.path().join("test.db").display());
     (Store::open(&url, 4).await.expect("open store"), dir)
 }
+
+/// The typed ids are integer columns: bound and read as `i64`.
+macro_rules! integer_column {
+    ($ty:ty) => {
+        impl sqlx::Type<sqlx::Sqlite> for $ty {
+            fn type_info() -> sqlx::sqlite::SqliteTypeInfo {
+                <i64 as sqlx::Type<sqlx::Sqlite>>::type_info()
+            }
+
+            fn compatible(ty: &sqlx::sqlite::SqliteTypeInfo) -> bool {
+                <i64 as sqlx::Type<sqlx::Sqlite>>::compatible(ty)
+            }
+        }
+
+        impl<'q> sqlx::Encode<'q, sqlx::Sqlite> for $ty {
+            fn encode_by_ref(
+                &self,
+                buf: &mut Vec<sqlx::sqlite::SqliteArgumentValue<'q>>,
+            ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+                <i64 as sqlx::Encode<'q, sqlx::Sqlite>>::encode_by_ref(&self.get(), buf)
+            }
+        }
+
+        impl<'r> sqlx::Decode<'r, sqlx::Sqlite> for $ty {
+            fn decode(
+                value: sqlx::sqlite::SqliteValueRef<'r>,
+            ) -> Result<Self, sqlx::error::BoxDynError> {
+                <i64 as sqlx::Decode<'r, sqlx::Sqlite>>::decode(value).map(<$ty>::new)
+            }
+        }
+    };
+}
+
+integer_column!(crate::domain::SubscriberId);
+integer_column!(crate::domain::DeliveryId);

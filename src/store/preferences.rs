@@ -10,43 +10,15 @@ use chrono::{DateTime, Datelike as _, Duration, NaiveDate, Utc};
 use sqlx::Row;
 
 use super::subscribers::replace_topics;
-use super::{day, parse_day, ts, DbError, DbResult, NewTopic, Store, SubscriberStatus};
-use crate::domain::SubscriberEmail;
-
-/// How often a subscriber gets a digest.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Frequency {
-    Daily,
-    /// Once a week on this weekday.
-    Weekly(chrono::Weekday),
-}
-
-/// What a subscriber chose on the manage page.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Preferences {
-    pub frequency: Frequency,
-    /// Local hour 0..=23 in `timezone`; `None`: the daemon's digest time.
-    pub delivery_hour: Option<u32>,
-    pub timezone: Option<chrono_tz::Tz>,
-    /// No digest on days before this one.
-    pub paused_until: Option<NaiveDate>,
-}
-
-impl Default for Preferences {
-    fn default() -> Self {
-        Preferences {
-            frequency: Frequency::Daily,
-            delivery_hour: None,
-            timezone: None,
-            paused_until: None,
-        }
-    }
-}
+use super::{day, parse_day, ts, DbError, DbResult, Store};
+use crate::domain::{
+    Frequency, NewTopic, Preferences, SubscriberEmail, SubscriberId, SubscriberStatus,
+};
 
 /// What a subscribe request found and did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SubscriptionRequest {
-    pub subscriber_id: i64,
+    pub subscriber_id: SubscriberId,
     pub link_version: i64,
     /// The status after the request: `Pending` when a confirmation is due,
     /// `Active` when the address was already confirmed (its topics are left
@@ -81,7 +53,7 @@ impl Store {
                 .await?;
         let request = match existing {
             None => {
-                let id: i64 = sqlx::query_scalar(
+                let id: SubscriberId = sqlx::query_scalar(
                     "INSERT INTO subscribers (email, status, created_at, updated_at)
                      VALUES (?1, 'pending', ?2, ?2) RETURNING id",
                 )
@@ -97,7 +69,7 @@ impl Store {
                 }
             }
             Some(row) => {
-                let id: i64 = row.get("id");
+                let id: SubscriberId = row.get("id");
                 let link_version: i64 = row.get("link_version");
                 let status: String = row.get("status");
                 let status = match status.as_str() {
@@ -132,7 +104,7 @@ impl Store {
     /// so two concurrent requests cannot both win.
     pub async fn claim_link_mail(
         &self,
-        id: i64,
+        id: SubscriberId,
         now: DateTime<Utc>,
         interval: Duration,
     ) -> DbResult<bool> {
@@ -152,7 +124,7 @@ impl Store {
     /// `link_version` becomes active.
     pub async fn confirm_subscriber(
         &self,
-        id: i64,
+        id: SubscriberId,
         link_version: i64,
         now: DateTime<Utc>,
     ) -> DbResult<ConfirmOutcome> {
@@ -183,7 +155,7 @@ impl Store {
     /// `NotFound` when the subscriber is gone or `link_version` was revoked.
     pub async fn unsubscribe(
         &self,
-        id: i64,
+        id: SubscriberId,
         link_version: i64,
         now: DateTime<Utc>,
     ) -> DbResult<()> {
@@ -205,7 +177,7 @@ impl Store {
         Ok(())
     }
 
-    pub async fn preferences(&self, id: i64) -> DbResult<Preferences> {
+    pub async fn preferences(&self, id: SubscriberId) -> DbResult<Preferences> {
         let row = sqlx::query(
             "SELECT frequency, weekday, delivery_hour, timezone, paused_until
              FROM subscribers WHERE id = ?",
@@ -222,7 +194,7 @@ impl Store {
     /// what they chose on their manage page.
     pub async fn set_pending_preferences(
         &self,
-        id: i64,
+        id: SubscriberId,
         prefs: &Preferences,
         now: DateTime<Utc>,
     ) -> DbResult<()> {
@@ -250,7 +222,7 @@ impl Store {
     /// `NotFound` otherwise.
     pub async fn save_preferences(
         &self,
-        id: i64,
+        id: SubscriberId,
         link_version: i64,
         topics: &[NewTopic],
         prefs: &Preferences,
@@ -288,7 +260,7 @@ impl Store {
     /// still `link_version`, and returns the new one.
     pub async fn revoke_links(
         &self,
-        id: i64,
+        id: SubscriberId,
         link_version: i64,
         now: DateTime<Utc>,
     ) -> DbResult<i64> {
@@ -311,11 +283,11 @@ impl Store {
     pub async fn not_due_on(
         &self,
         date: NaiveDate,
-        first: i64,
-        last: i64,
-    ) -> DbResult<std::collections::HashSet<i64>> {
+        first: SubscriberId,
+        last: SubscriberId,
+    ) -> DbResult<std::collections::HashSet<SubscriberId>> {
         let weekday = i64::from(date.weekday().num_days_from_monday());
-        let ids: Vec<i64> = sqlx::query_scalar(
+        let ids: Vec<SubscriberId> = sqlx::query_scalar(
             "SELECT id FROM subscribers WHERE id BETWEEN ?1 AND ?2 AND (
                  (paused_until IS NOT NULL AND paused_until > ?3)
                  OR (frequency = 'weekly' AND weekday IS NOT ?4))",
@@ -335,9 +307,9 @@ impl Store {
     /// for the scheduler's "who is due now" (see [`crate::digest::due`]).
     pub async fn schedules_between(
         &self,
-        first: i64,
-        last: i64,
-    ) -> DbResult<std::collections::HashMap<i64, Preferences>> {
+        first: SubscriberId,
+        last: SubscriberId,
+    ) -> DbResult<std::collections::HashMap<SubscriberId, Preferences>> {
         let rows = sqlx::query(
             "SELECT id, frequency, weekday, delivery_hour, timezone, paused_until
              FROM subscribers WHERE id BETWEEN ?1 AND ?2 AND status = 'active'",
@@ -347,7 +319,7 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
-            .map(|row| Ok((row.get::<i64, _>("id"), preferences_from_row(row)?)))
+            .map(|row| Ok((row.get::<SubscriberId, _>("id"), preferences_from_row(row)?)))
             .collect()
     }
 
@@ -355,9 +327,9 @@ impl Store {
     /// `after`, by id.
     pub async fn schedules_page(
         &self,
-        after: i64,
+        after: SubscriberId,
         limit: i64,
-    ) -> DbResult<Vec<(i64, Preferences)>> {
+    ) -> DbResult<Vec<(SubscriberId, Preferences)>> {
         let rows = sqlx::query(
             "SELECT id, frequency, weekday, delivery_hour, timezone, paused_until
              FROM subscribers WHERE id > ?1 AND status = 'active' ORDER BY id LIMIT ?2",
@@ -367,7 +339,7 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
-            .map(|row| Ok((row.get::<i64, _>("id"), preferences_from_row(row)?)))
+            .map(|row| Ok((row.get::<SubscriberId, _>("id"), preferences_from_row(row)?)))
             .collect()
     }
 
@@ -583,7 +555,7 @@ mod tests {
             let store = store.clone();
             let (first, last) = (ids[0], ids[2]);
             async move {
-                let mut v: Vec<i64> = store
+                let mut v: Vec<SubscriberId> = store
                     .not_due_on(NaiveDate::from_ymd_opt(y, m, d).unwrap(), first, last)
                     .await
                     .unwrap()

@@ -6,73 +6,22 @@ use chrono::{DateTime, Utc};
 use sqlx::{Row, Sqlite, Transaction};
 
 use super::{parse_ts, ts, DbError, DbResult, Store};
-use crate::domain::SubscriberEmail;
+use crate::domain::{NewTopic, Subscriber, SubscriberEmail, SubscriberId, SubscriberStatus, Topic};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SubscriberStatus {
-    /// Signed up, not yet confirmed (double opt-in).
-    Pending,
-    Active,
-    Unsubscribed,
-    /// Stopped by the system (e.g. repeated hard bounces).
-    Suspended,
-}
-
-impl SubscriberStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Active => "active",
-            Self::Unsubscribed => "unsubscribed",
-            Self::Suspended => "suspended",
-        }
-    }
-
-    fn parse(s: &str) -> DbResult<Self> {
-        Ok(match s {
-            "pending" => Self::Pending,
-            "active" => Self::Active,
-            "unsubscribed" => Self::Unsubscribed,
-            "suspended" => Self::Suspended,
-            other => return Err(DbError::Corrupt(format!("subscribers.status {other:?}"))),
-        })
-    }
-}
-
-/// A topic as stored: its query text was validated by the filter language
-/// before it was written.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Topic {
-    pub position: i64,
-    pub name: String,
-    pub query: String,
-}
-
-/// A topic to write.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewTopic {
-    pub name: String,
-    pub query: String,
-}
-
-#[derive(Debug, Clone)]
-pub struct Subscriber {
-    pub id: i64,
-    pub email: SubscriberEmail,
-    pub status: SubscriberStatus,
-    pub link_version: i64,
-    pub created_at: DateTime<Utc>,
-    pub topics: Vec<Topic>,
+/// Reads a stored status.
+pub(super) fn status_from_db(name: &str) -> DbResult<SubscriberStatus> {
+    SubscriberStatus::from_name(name)
+        .ok_or_else(|| DbError::Corrupt(format!("subscribers.status {name:?}")))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UpsertOutcome {
-    Created(i64),
-    Updated(i64),
+    Created(SubscriberId),
+    Updated(SubscriberId),
 }
 
 impl UpsertOutcome {
-    pub fn id(self) -> i64 {
+    pub fn id(self) -> SubscriberId {
         match self {
             Self::Created(id) | Self::Updated(id) => id,
         }
@@ -130,7 +79,7 @@ impl Store {
         self.subscriber_by_id(row.get("id")).await
     }
 
-    pub async fn subscriber_by_id(&self, id: i64) -> DbResult<Subscriber> {
+    pub async fn subscriber_by_id(&self, id: SubscriberId) -> DbResult<Subscriber> {
         let rows = self.subscribers_where("s.id = ?", id, 1).await?;
         rows.into_iter().next().ok_or(DbError::NotFound)
     }
@@ -140,7 +89,7 @@ impl Store {
     pub async fn subscribers_page(
         &self,
         status: Option<SubscriberStatus>,
-        after_id: i64,
+        after_id: SubscriberId,
         limit: i64,
     ) -> DbResult<Vec<Subscriber>> {
         match status {
@@ -159,14 +108,14 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
-            .map(|r| Ok((SubscriberStatus::parse(r.get("status"))?, r.get("n"))))
+            .map(|r| Ok((status_from_db(r.get("status"))?, r.get("n"))))
             .collect()
     }
 
     async fn subscribers_where(
         &self,
         cond: &str,
-        bind: i64,
+        bind: SubscriberId,
         limit: i64,
     ) -> DbResult<Vec<Subscriber>> {
         let sql = format!(
@@ -186,7 +135,7 @@ impl Store {
             subs.push(Subscriber {
                 id: r.get("id"),
                 email,
-                status: SubscriberStatus::parse(r.get("status"))?,
+                status: status_from_db(r.get("status"))?,
                 link_version: r.get("link_version"),
                 created_at: parse_ts(r.get("created_at"))?,
                 topics: Vec::new(),
@@ -201,10 +150,10 @@ impl Store {
             .bind(last.id)
             .fetch_all(&self.pool)
             .await?;
-            let index: HashMap<i64, usize> =
+            let index: HashMap<SubscriberId, usize> =
                 subs.iter().enumerate().map(|(i, s)| (s.id, i)).collect();
             for t in topic_rows {
-                if let Some(&i) = index.get(&t.get::<i64, _>("subscriber_id")) {
+                if let Some(&i) = index.get(&t.get::<SubscriberId, _>("subscriber_id")) {
                     subs[i].topics.push(Topic {
                         position: t.get("position"),
                         name: t.get("name"),
@@ -223,10 +172,11 @@ async fn upsert_active_in(
     topics: &[NewTopic],
     now: DateTime<Utc>,
 ) -> DbResult<UpsertOutcome> {
-    let existing: Option<i64> = sqlx::query_scalar("SELECT id FROM subscribers WHERE email = ?")
-        .bind(email.as_str())
-        .fetch_optional(&mut **tx)
-        .await?;
+    let existing: Option<SubscriberId> =
+        sqlx::query_scalar("SELECT id FROM subscribers WHERE email = ?")
+            .bind(email.as_str())
+            .fetch_optional(&mut **tx)
+            .await?;
     let outcome = match existing {
         Some(id) => {
             sqlx::query(
@@ -240,7 +190,7 @@ async fn upsert_active_in(
             UpsertOutcome::Updated(id)
         }
         None => {
-            let id: i64 = sqlx::query_scalar(
+            let id: SubscriberId = sqlx::query_scalar(
                 "INSERT INTO subscribers (email, status, created_at, confirmed_at, updated_at)
                  VALUES (?1, 'active', ?2, ?2, ?2) RETURNING id",
             )
@@ -257,7 +207,7 @@ async fn upsert_active_in(
 
 pub(super) async fn replace_topics(
     tx: &mut Transaction<'_, Sqlite>,
-    subscriber_id: i64,
+    subscriber_id: SubscriberId,
     topics: &[NewTopic],
 ) -> DbResult<()> {
     sqlx::query("DELETE FROM topics WHERE subscriber_id = ?")
@@ -331,7 +281,7 @@ mod tests {
             .collect();
         store.import_active(&batch, Utc::now()).await.unwrap();
         let mut seen = 0;
-        let mut after = 0;
+        let mut after = SubscriberId::default();
         loop {
             let page = store
                 .subscribers_page(Some(SubscriberStatus::Active), after, 10)

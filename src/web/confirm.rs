@@ -10,8 +10,8 @@ use axum::response::Response;
 use chrono::Utc;
 
 use super::error::{page, LinkFailure, WebError};
-use super::subscribe::MessagePage;
-use super::Web;
+use super::message::MessagePage;
+use super::AppState;
 use crate::links::{link_url, Purpose};
 use crate::store::ConfirmOutcome;
 
@@ -24,7 +24,7 @@ struct ConfirmPage {
 }
 
 pub async fn show(
-    State(web): State<Arc<Web>>,
+    State(web): State<Arc<AppState>>,
     Path(token): Path<String>,
 ) -> Result<Response, WebError> {
     let (subscriber, _) = super::token::verify(&web, &token, Purpose::Confirm, Utc::now()).await?;
@@ -32,26 +32,25 @@ pub async fn show(
         StatusCode::OK,
         &ConfirmPage {
             base: web.base_path(),
-            site_name: web.app.settings.digest.site_name.clone(),
+            site_name: web.config.site_name.clone(),
             topics: subscriber.topics.into_iter().map(|t| t.query).collect(),
         },
     )
 }
 
 pub async fn confirm(
-    State(web): State<Arc<Web>>,
+    State(web): State<Arc<AppState>>,
     Path(token): Path<String>,
 ) -> Result<Response, WebError> {
     let now = Utc::now();
     let (subscriber, claims) = super::token::verify(&web, &token, Purpose::Confirm, now).await?;
     let outcome = web
-        .app
         .store
         .confirm_subscriber(subscriber.id, claims.link_version, now)
         .await?;
     let title = match outcome {
         ConfirmOutcome::Confirmed => {
-            tracing::info!(subscriber.id = subscriber.id, "subscription confirmed");
+            tracing::info!(subscriber.id = %subscriber.id, "subscription confirmed");
             "You are subscribed"
         }
         ConfirmOutcome::AlreadyActive => "You were already subscribed",
@@ -74,7 +73,7 @@ pub async fn confirm(
                 "Every digest has a link to your settings, where you can change topics, choose daily or weekly, pause or unsubscribe.".into(),
             ],
             manage_url: Some(
-                link_url(&web.app.settings.web.base_url, Purpose::Manage, &manage).to_string(),
+                link_url(&web.config.base_url, Purpose::Manage, &manage).to_string(),
             ),
         },
     )

@@ -1,20 +1,17 @@
 //! `GET /healthz`: database reachable, and the last fetch and digest runs
 //! with their outcome. 503 when the database is down or the last run failed.
 
-use std::sync::Arc;
-
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde_json::{json, Value};
 
-use crate::app::App;
-use crate::store::{Run, RunKind};
+use crate::store::{Run, RunKind, Store};
 
-pub async fn healthz(State(app): State<Arc<App>>) -> (StatusCode, Json<Value>) {
-    let database = app.store.ping().await.is_ok();
-    let fetch = app.store.last_run(RunKind::Fetch).await.ok().flatten();
-    let digest = app.store.last_run(RunKind::Digest).await.ok().flatten();
+pub async fn healthz(State(store): State<Store>) -> (StatusCode, Json<Value>) {
+    let database = store.ping().await.is_ok();
+    let fetch = store.last_run(RunKind::Fetch).await.ok().flatten();
+    let digest = store.last_run(RunKind::Digest).await.ok().flatten();
     let failed = |r: &Option<Run>| {
         r.as_ref()
             .is_some_and(|r| r.outcome.as_deref() == Some("failed"))

@@ -12,37 +12,26 @@ use axum::extract::rejection::FormRejection;
 use axum::extract::{Form, Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use chrono::{DateTime, Duration, NaiveDate, Utc, Weekday};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::Deserialize;
 
 use super::error::{page, LinkFailure, WebError};
-use super::outgoing::{link_mail_interval, spawn_link_mail, LinkMail};
-use super::subscribe::{form_rejection, parse_topics, MessagePage};
-use super::Web;
+use super::form::{
+    form_rejection, parse_frequency, parse_hour, parse_timezone, parse_topics, Choice, WEEKDAYS,
+};
+use super::message::MessagePage;
+use super::outgoing::{link_mail_interval, spawn_link_mail};
+use super::AppState;
+use crate::domain::{Frequency, NewTopic, Preferences, Subscriber, SubscriberStatus};
+use crate::email::{safe_href, LinkMail, LinkMailRequest};
 use crate::links::{LinkClaims, Purpose};
 use crate::matching::{highlight, Field, Matcher, Query};
-use crate::store::{DbError, Frequency, NewTopic, Preferences, Subscriber, SubscriberStatus};
+use crate::store::DbError;
 
 /// Days of papers the preview searches, today included.
 pub const PREVIEW_DAYS: i64 = 7;
 /// Papers listed in the preview (all are counted).
 const PREVIEW_LIST: usize = 25;
-
-pub(super) const WEEKDAYS: [(&str, &str, Weekday); 7] = [
-    ("mon", "Monday", Weekday::Mon),
-    ("tue", "Tuesday", Weekday::Tue),
-    ("wed", "Wednesday", Weekday::Wed),
-    ("thu", "Thursday", Weekday::Thu),
-    ("fri", "Friday", Weekday::Fri),
-    ("sat", "Saturday", Weekday::Sat),
-    ("sun", "Sunday", Weekday::Sun),
-];
-
-pub struct Choice {
-    pub value: String,
-    pub label: String,
-    pub selected: bool,
-}
 
 pub struct TitleSpan {
     pub text: String,
@@ -135,12 +124,12 @@ impl Parsed {
 }
 
 pub async fn show(
-    State(web): State<Arc<Web>>,
+    State(web): State<Arc<AppState>>,
     Path(token): Path<String>,
 ) -> Result<Response, WebError> {
     let now = Utc::now();
     let (subscriber, claims) = super::token::verify(&web, &token, Purpose::Manage, now).await?;
-    let prefs = web.app.store.preferences(subscriber.id).await?;
+    let prefs = web.store.preferences(subscriber.id).await?;
     let topics: Vec<NewTopic> = subscriber
         .topics
         .iter()
@@ -149,7 +138,7 @@ pub async fn show(
             query: t.query.clone(),
         })
         .collect();
-    let preview = preview(&web, &topics, web.app.today(now)).await?;
+    let preview = preview(&web, &topics, web.today(now)).await?;
     let form = form_of(&subscriber, &prefs);
     let view = view(
         &web,
@@ -165,14 +154,14 @@ pub async fn show(
 }
 
 pub async fn submit(
-    State(web): State<Arc<Web>>,
+    State(web): State<Arc<AppState>>,
     Path(token): Path<String>,
     form: Result<Form<ManageForm>, FormRejection>,
 ) -> Result<Response, WebError> {
     let now = Utc::now();
     let (subscriber, claims) = super::token::verify(&web, &token, Purpose::Manage, now).await?;
     let Form(form) = form.map_err(form_rejection)?;
-    let today = web.app.today(now);
+    let today = web.today(now);
     match form.action.as_str() {
         "preview" => {
             let parsed = Parsed::from_form(&form, today);
@@ -209,7 +198,6 @@ pub async fn submit(
                 return page(StatusCode::UNPROCESSABLE_ENTITY, &view);
             };
             match web
-                .app
                 .store
                 .save_preferences(subscriber.id, claims.link_version, &topics, &prefs, now)
                 .await
@@ -218,7 +206,7 @@ pub async fn submit(
                 Err(DbError::NotFound) => return Err(WebError::Link(LinkFailure::Revoked)),
                 Err(e) => return Err(e.into()),
             }
-            tracing::info!(subscriber.id = subscriber.id, "preferences saved");
+            tracing::info!(subscriber.id = %subscriber.id, "preferences saved");
             let preview = preview(&web, &topics, today).await?;
             let view = view(
                 &web,
@@ -244,12 +232,12 @@ pub async fn submit(
 /// version. Refused (changing nothing) if a link mail went out less than
 /// ten minutes ago, so nobody is left without a working link.
 async fn new_link(
-    web: Arc<Web>,
+    web: Arc<AppState>,
     subscriber: Subscriber,
     claims: LinkClaims,
     now: DateTime<Utc>,
 ) -> Result<Response, WebError> {
-    let store = &web.app.store;
+    let store = &web.store;
     if !store
         .claim_link_mail(subscriber.id, now, link_mail_interval())
         .await?
@@ -264,16 +252,15 @@ async fn new_link(
         Err(DbError::NotFound) => return Err(WebError::Link(LinkFailure::Revoked)),
         Err(e) => return Err(e.into()),
     };
-    tracing::info!(subscriber.id = subscriber.id, "links revoked");
-    spawn_link_mail(
-        web.clone(),
-        LinkMail::Manage,
-        subscriber.id,
-        version,
-        subscriber.email,
-        Vec::new(),
-        now,
-    );
+    tracing::info!(subscriber.id = %subscriber.id, "links revoked");
+    let request = LinkMailRequest {
+        kind: LinkMail::Manage,
+        subscriber_id: subscriber.id,
+        link_version: version,
+        to: subscriber.email,
+        topics: Vec::new(),
+    };
+    spawn_link_mail(web.clone(), request, now);
     page(
         StatusCode::OK,
         &MessagePage {
@@ -291,12 +278,12 @@ async fn new_link(
 /// The papers of the last [`PREVIEW_DAYS`] days that any of `topics`
 /// matches, newest first, titles highlighted.
 async fn preview(
-    web: &Web,
+    web: &AppState,
     topics: &[NewTopic],
     today: NaiveDate,
 ) -> Result<PreviewView, WebError> {
     let from = today - Duration::days(PREVIEW_DAYS - 1);
-    let papers = web.app.store.papers_between(from, today).await?;
+    let papers = web.store.papers_between(from, today).await?;
     let mut matcher = Matcher::new(&papers);
     let compiled: Vec<_> = topics
         .iter()
@@ -340,15 +327,6 @@ async fn preview(
     })
 }
 
-fn safe_href(url: &str) -> String {
-    let lower = url.trim().to_ascii_lowercase();
-    if lower.starts_with("https://") || lower.starts_with("http://") {
-        url.trim().to_string()
-    } else {
-        "#".into()
-    }
-}
-
 /// The stored settings as the form would submit them.
 fn form_of(s: &Subscriber, prefs: &Preferences) -> ManageForm {
     let (frequency, weekday) = match prefs.frequency {
@@ -389,7 +367,7 @@ fn form_of(s: &Subscriber, prefs: &Preferences) -> ManageForm {
 
 #[allow(clippy::too_many_arguments)]
 fn view(
-    web: &Web,
+    web: &AppState,
     subscriber: &Subscriber,
     claims: &LinkClaims,
     form: &ManageForm,
@@ -426,12 +404,12 @@ fn view(
     };
     let default_hour = Choice {
         value: String::new(),
-        label: format!("Default ({:02}:00)", web.app.settings.schedule.default_hour),
+        label: format!("Default ({:02}:00)", web.config.default_hour),
         selected: form.hour.is_empty(),
     };
     ManagePage {
         base: web.base_path(),
-        site_name: web.app.settings.digest.site_name.clone(),
+        site_name: web.config.site_name.clone(),
         notice,
         status_note,
         topics: form.topics.clone(),
@@ -465,39 +443,6 @@ fn view(
     }
 }
 
-pub(super) fn parse_frequency(frequency: &str, weekday: &str) -> Result<Frequency, String> {
-    match frequency {
-        "daily" => Ok(Frequency::Daily),
-        "weekly" => WEEKDAYS
-            .iter()
-            .find(|w| w.0 == weekday)
-            .map(|w| Frequency::Weekly(w.2))
-            .ok_or_else(|| "Choose the weekday for a weekly digest.".to_string()),
-        _ => Err("Choose daily or weekly.".into()),
-    }
-}
-
-pub(super) fn parse_hour(hour: &str) -> Result<Option<u32>, String> {
-    let hour = hour.trim();
-    if hour.is_empty() {
-        return Ok(None);
-    }
-    match hour.parse::<u32>() {
-        Ok(h) if h < 24 => Ok(Some(h)),
-        _ => Err("The delivery hour is a whole hour from 0 to 23.".into()),
-    }
-}
-
-pub(super) fn parse_timezone(tz: &str) -> Result<Option<chrono_tz::Tz>, String> {
-    let tz = tz.trim();
-    if tz.is_empty() {
-        return Ok(None);
-    }
-    tz.parse::<chrono_tz::Tz>().map(Some).map_err(|_| {
-        format!("Unknown timezone {tz:?}: use a name like Europe/Berlin or America/New_York.")
-    })
-}
-
 fn parse_pause(date: &str, today: NaiveDate) -> Result<Option<NaiveDate>, String> {
     let date = date.trim();
     if date.is_empty() {
@@ -515,24 +460,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn settings_fields_are_parsed_strictly() {
+    fn a_pause_is_a_date_after_today() {
         let today = NaiveDate::from_ymd_opt(2026, 11, 26).unwrap();
-        assert_eq!(parse_frequency("daily", ""), Ok(Frequency::Daily));
-        assert_eq!(
-            parse_frequency("weekly", "thu"),
-            Ok(Frequency::Weekly(Weekday::Thu))
-        );
-        assert!(parse_frequency("weekly", "").is_err());
-        assert!(parse_frequency("hourly", "").is_err());
-        assert_eq!(parse_hour(""), Ok(None));
-        assert_eq!(parse_hour("23"), Ok(Some(23)));
-        assert!(parse_hour("24").is_err());
-        assert!(parse_hour("-1").is_err());
-        assert_eq!(
-            parse_timezone("Europe/Berlin"),
-            Ok(Some(chrono_tz::Europe::Berlin))
-        );
-        assert!(parse_timezone("Mars/Olympus").is_err());
+        assert_eq!(parse_pause("", today), Ok(None));
         assert_eq!(
             parse_pause("2026-12-01", today),
             Ok(NaiveDate::from_ymd_opt(2026, 12, 1))

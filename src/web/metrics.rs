@@ -21,21 +21,30 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
-use crate::app::App;
-use crate::mail::SendLatency;
-use crate::store::MetricsSnapshot;
+use crate::mail::{Mailer, SendLatency};
+use crate::store::{MetricsSnapshot, Store};
 
-/// The metrics listener's routes.
-pub fn router(app: Arc<App>) -> Router {
-    let metrics = Arc::new(Metrics::new(app.mailer.smtp_latency()));
-    Router::new()
-        .route("/metrics", get(metrics_page))
-        .with_state((app, metrics))
+/// What `/metrics` reads: the store, the mailer's SMTP send times, and the
+/// operator's timezone (whose day "today" counts).
+pub struct MetricsState {
+    pub store: Store,
+    pub mailer: Mailer,
+    pub timezone: chrono_tz::Tz,
 }
 
-async fn metrics_page(State((app, metrics)): State<(Arc<App>, Arc<Metrics>)>) -> Response {
-    let today = app.today(Utc::now());
-    match app.store.metrics_snapshot(today).await {
+/// The metrics listener's routes.
+pub fn router(state: Arc<MetricsState>) -> Router {
+    let metrics = Arc::new(Metrics::new(state.mailer.smtp_latency()));
+    Router::new()
+        .route("/metrics", get(metrics_page))
+        .with_state((state, metrics))
+}
+
+async fn metrics_page(
+    State((state, metrics)): State<(Arc<MetricsState>, Arc<Metrics>)>,
+) -> Response {
+    let today = Utc::now().with_timezone(&state.timezone).date_naive();
+    match state.store.metrics_snapshot(today).await {
         Ok(snapshot) => (
             [(header::CONTENT_TYPE, prometheus_text::CONTENT_TYPE)],
             metrics.render(&snapshot),

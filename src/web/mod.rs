@@ -1,17 +1,25 @@
 //! The web listener: the health endpoint and the subscriber pages
-//! (subscribe, confirm, manage, unsubscribe). Handlers read and write
-//! through the store only; no GET changes state. Errors become responses in
-//! one place ([`error`]); every response carries the security headers of
-//! [`security`].
+//! (subscribe, confirm, manage, unsubscribe), and the separate `/metrics`
+//! listener ([`metrics`]).
+//!
+//! Handlers get an [`AppState`]: the store, the link signer, the mailer for
+//! link mails and the pages' settings, nothing else; they read and write
+//! subscribers through the store only, and no GET changes state. Errors
+//! become responses in one place (`error`); every response carries the
+//! security headers of `security`. This module must not plan, render or send
+//! digests, and nothing below `app` may import it.
 
 mod confirm;
 mod error;
+mod form;
 mod health;
 mod limits;
 mod manage;
-pub mod metrics;
+mod message;
+pub(crate) mod metrics;
 mod outgoing;
 mod security;
+mod state;
 mod subscribe;
 mod token;
 mod unsubscribe;
@@ -22,45 +30,15 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
 use axum::Router;
 
-use crate::app::App;
-
-pub use limits::IpRange;
+pub use state::{AppState, WebConfig};
 
 /// Largest request body accepted: the forms are a few kilobytes at most.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
-/// What the subscriber pages share: the app and the per-IP limiter.
-pub(crate) struct Web {
-    pub app: Arc<App>,
-    pub ip_limiter: limits::IpLimiter,
-}
-
-impl Web {
-    /// The path prefix of `[web] base_url` (`""` or `/papers`), for links
-    /// between pages.
-    fn base_path(&self) -> String {
-        base_path(&self.app)
-    }
-}
-
-fn base_path(app: &App) -> String {
-    app.settings
-        .web
-        .base_url
-        .path()
-        .trim_end_matches('/')
-        .to_string()
-}
-
-pub fn router(app: Arc<App>) -> Router {
-    let base: Arc<str> = base_path(&app).into();
-    let web = Arc::new(Web {
-        app: app.clone(),
-        ip_limiter: limits::IpLimiter::new(
-            limits::SUBSCRIBES_PER_IP,
-            std::time::Duration::from_secs(600),
-        ),
-    });
+/// The public listener's routes: `/healthz` and the subscriber pages.
+pub fn router(state: Arc<AppState>) -> Router {
+    let base: Arc<str> = state.base_path().into();
+    let store = state.store.clone();
     let pages = Router::new()
         .route("/", get(subscribe::form))
         .route("/subscribe", axum::routing::post(subscribe::submit))
@@ -75,10 +53,10 @@ pub fn router(app: Arc<App>) -> Router {
             get(unsubscribe::show).post(unsubscribe::unsubscribe),
         )
         .fallback(error::not_found)
-        .with_state(web);
+        .with_state(state);
     Router::new()
         .route("/healthz", get(health::healthz))
-        .with_state(app)
+        .with_state(store)
         .merge(pages)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::map_response_with_state(

@@ -20,16 +20,15 @@ use chrono::Utc;
 use serde::Deserialize;
 
 use super::error::{page, WebError};
+use super::form::{
+    form_rejection, parse_frequency, parse_hour, parse_timezone, parse_topics, Choice, WEEKDAYS,
+};
 use super::limits::ClientIp;
-use super::manage::{parse_frequency, parse_hour, parse_timezone, Choice, WEEKDAYS};
-use super::outgoing::{link_mail_interval, spawn_link_mail, LinkMail};
-use super::Web;
-use crate::domain::SubscriberEmail;
-use crate::matching::Query;
-use crate::store::{Frequency, NewTopic, Preferences, SubscriberStatus};
-
-/// Most topics one subscriber may have.
-pub const MAX_TOPICS: usize = 20;
+use super::message::MessagePage;
+use super::outgoing::{link_mail_interval, spawn_link_mail};
+use super::AppState;
+use crate::domain::{Frequency, Preferences, SubscriberEmail, SubscriberStatus};
+use crate::email::{LinkMail, LinkMailRequest};
 
 #[derive(Template)]
 #[template(path = "web/subscribe.html")]
@@ -52,7 +51,7 @@ pub struct SubscribePage {
 
 impl SubscribePage {
     /// The form as `form` filled it in, with no errors.
-    fn new(web: &Web, form: &SubscribeForm) -> Self {
+    fn new(web: &AppState, form: &SubscribeForm) -> Self {
         let weekly_day = if form.frequency == "weekly" {
             form.weekday.as_str()
         } else {
@@ -60,7 +59,7 @@ impl SubscribePage {
         };
         SubscribePage {
             base: web.base_path(),
-            site_name: web.app.settings.digest.site_name.clone(),
+            site_name: web.config.site_name.clone(),
             email: form.email.clone(),
             topics: form.topics.clone(),
             email_error: None,
@@ -81,22 +80,13 @@ impl SubscribePage {
                     selected: form.hour == h.to_string(),
                 })
                 .collect(),
-            default_hour: web.app.settings.schedule.default_hour,
+            default_hour: web.config.default_hour,
             timezone: form.timezone.clone(),
             frequency_error: None,
             hour_error: None,
             timezone_error: None,
         }
     }
-}
-
-#[derive(Template)]
-#[template(path = "web/message.html")]
-pub struct MessagePage {
-    pub base: String,
-    pub title: String,
-    pub paragraphs: Vec<String>,
-    pub manage_url: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -121,7 +111,7 @@ pub struct SubscribeForm {
     website: String,
 }
 
-pub async fn form(State(web): State<Arc<Web>>) -> Result<Response, WebError> {
+pub async fn form(State(web): State<Arc<AppState>>) -> Result<Response, WebError> {
     page(
         StatusCode::OK,
         &SubscribePage::new(&web, &SubscribeForm::default()),
@@ -160,7 +150,7 @@ impl SubscribeSchedule {
 }
 
 pub async fn submit(
-    State(web): State<Arc<Web>>,
+    State(web): State<Arc<AppState>>,
     ClientIp(ip): ClientIp,
     form: Result<Form<SubscribeForm>, FormRejection>,
 ) -> Result<Response, WebError> {
@@ -189,14 +179,9 @@ pub async fn submit(
     };
     if form.website.is_empty() {
         let now = Utc::now();
-        let request = web
-            .app
-            .store
-            .request_subscription(&email, &topics, now)
-            .await?;
+        let request = web.store.request_subscription(&email, &topics, now).await?;
         if request.status == SubscriberStatus::Pending {
-            web.app
-                .store
+            web.store
                 .set_pending_preferences(request.subscriber_id, &prefs, now)
                 .await?;
         }
@@ -208,24 +193,22 @@ pub async fn submit(
         if let Some(kind) = kind {
             let id = request.subscriber_id;
             if web
-                .app
                 .store
                 .claim_link_mail(id, now, link_mail_interval())
                 .await?
             {
                 let queries = topics.iter().map(|t| t.query.clone()).collect();
-                spawn_link_mail(
-                    web.clone(),
+                let request = LinkMailRequest {
                     kind,
-                    id,
-                    request.link_version,
-                    email,
-                    queries,
-                    now,
-                );
+                    subscriber_id: id,
+                    link_version: request.link_version,
+                    to: email,
+                    topics: queries,
+                };
+                spawn_link_mail(web.clone(), request, now);
             } else {
                 tracing::info!(
-                    subscriber.id = id,
+                    subscriber.id = %id,
                     "link mail skipped: one was sent recently"
                 );
             }
@@ -247,76 +230,10 @@ pub async fn submit(
     )
 }
 
-/// One query per non-blank line, each parsed by the filter language; every
-/// mistake is reported with its line.
-pub fn parse_topics(text: &str) -> Result<Vec<NewTopic>, Vec<String>> {
-    let mut topics = Vec::new();
-    let mut errors = Vec::new();
-    let lines: Vec<(usize, &str)> = text
-        .lines()
-        .enumerate()
-        .map(|(i, l)| (i + 1, l.trim()))
-        .filter(|(_, l)| !l.is_empty())
-        .collect();
-    if lines.is_empty() {
-        return Err(vec!["Enter at least one topic.".into()]);
-    }
-    if lines.len() > MAX_TOPICS {
-        return Err(vec![format!(
-            "At most {MAX_TOPICS} topics, one per line; there are {}.",
-            lines.len()
-        )]);
-    }
-    for (n, line) in lines {
-        match Query::parse(line) {
-            Ok(_) => topics.push(NewTopic {
-                name: line.to_string(),
-                query: line.to_string(),
-            }),
-            Err(e) => errors.push(format!("Line {n} ({line}): {e}")),
-        }
-    }
-    if errors.is_empty() {
-        Ok(topics)
-    } else {
-        Err(errors)
-    }
-}
-
-pub fn form_rejection(r: FormRejection) -> WebError {
-    let status = r.status();
-    let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
-        "The form is too large.".to_string()
-    } else {
-        "The form could not be read; please submit it from the page.".to_string()
-    };
-    WebError::BadRequest(status, message)
-}
-
 fn capitalise(s: &str) -> String {
     let mut c = s.chars();
     match c.next() {
         Some(f) => f.to_uppercase().chain(c).collect::<String>() + ".",
         None => String::new(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn topics_are_one_query_per_line_and_mistakes_name_their_line() {
-        let ok = parse_topics("diffusion\n\n  cat:cs.LG  \r\n").unwrap();
-        assert_eq!(
-            ok.iter().map(|t| t.query.as_str()).collect::<Vec<_>>(),
-            ["diffusion", "cat:cs.LG"]
-        );
-        let err = parse_topics("diffusion\n(llm AND").unwrap_err();
-        assert_eq!(err.len(), 1);
-        assert!(err[0].starts_with("Line 2 ((llm AND): "), "{err:?}");
-        assert!(parse_topics(" \n ").is_err());
-        let many = "x\n".repeat(MAX_TOPICS + 1);
-        assert!(parse_topics(&many).unwrap_err()[0].contains("At most"));
     }
 }

@@ -5,22 +5,22 @@
 use chrono::{DateTime, Utc};
 
 use super::error::{LinkFailure, WebError};
-use super::Web;
+use super::AppState;
+use crate::domain::{Subscriber, SubscriberId};
 use crate::links::{LinkClaims, Purpose};
-use crate::store::{DbError, Subscriber};
+use crate::store::DbError;
 
 pub async fn verify(
-    web: &Web,
+    web: &AppState,
     token: &str,
     purpose: Purpose,
     now: DateTime<Utc>,
 ) -> Result<(Subscriber, LinkClaims), WebError> {
     let claims = web
-        .app
         .signer
         .verify(token, purpose, now)
         .map_err(|e| WebError::Link(e.into()))?;
-    let subscriber = match web.app.store.subscriber_by_id(claims.subscriber_id).await {
+    let subscriber = match web.store.subscriber_by_id(claims.subscriber_id).await {
         Ok(s) => s,
         Err(DbError::NotFound) => return Err(WebError::Link(LinkFailure::Revoked)),
         Err(e) => return Err(e.into()),
@@ -32,8 +32,13 @@ pub async fn verify(
 }
 
 /// A fresh token for `purpose` at the subscriber's current link version.
-pub fn sign(web: &Web, purpose: Purpose, id: i64, link_version: i64, now: DateTime<Utc>) -> String {
-    web.app
-        .signer
+pub fn sign(
+    web: &AppState,
+    purpose: Purpose,
+    id: SubscriberId,
+    link_version: i64,
+    now: DateTime<Utc>,
+) -> String {
+    web.signer
         .sign(purpose, id, link_version, purpose.default_expiry(now))
 }

@@ -13,8 +13,8 @@ use axum::response::Response;
 use chrono::Utc;
 
 use super::error::{page, LinkFailure, WebError};
-use super::subscribe::MessagePage;
-use super::Web;
+use super::message::MessagePage;
+use super::AppState;
 use crate::links::Purpose;
 use crate::store::DbError;
 
@@ -26,7 +26,7 @@ struct UnsubscribePage {
 }
 
 pub async fn show(
-    State(web): State<Arc<Web>>,
+    State(web): State<Arc<AppState>>,
     Path(token): Path<String>,
 ) -> Result<Response, WebError> {
     super::token::verify(&web, &token, Purpose::Unsubscribe, Utc::now()).await?;
@@ -34,20 +34,19 @@ pub async fn show(
         StatusCode::OK,
         &UnsubscribePage {
             base: web.base_path(),
-            site_name: web.app.settings.digest.site_name.clone(),
+            site_name: web.config.site_name.clone(),
         },
     )
 }
 
 pub async fn unsubscribe(
-    State(web): State<Arc<Web>>,
+    State(web): State<Arc<AppState>>,
     Path(token): Path<String>,
 ) -> Result<Response, WebError> {
     let now = Utc::now();
     let (subscriber, claims) =
         super::token::verify(&web, &token, Purpose::Unsubscribe, now).await?;
     match web
-        .app
         .store
         .unsubscribe(subscriber.id, claims.link_version, now)
         .await
@@ -56,7 +55,7 @@ pub async fn unsubscribe(
         Err(DbError::NotFound) => return Err(WebError::Link(LinkFailure::Revoked)),
         Err(e) => return Err(e.into()),
     }
-    tracing::info!(subscriber.id = subscriber.id, "unsubscribed");
+    tracing::info!(subscriber.id = %subscriber.id, "unsubscribed");
     page(
         StatusCode::OK,
         &MessagePage {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
-use paperboy::store::SubscriberStatus;
+use paperboy::domain::SubscriberStatus;
 use reqwest::header::CONTENT_TYPE;
 use reqwest::StatusCode;
 
@@ -140,7 +140,7 @@ async fn a_person_subscribes_confirms_and_edits_topics_in_a_real_browser_then_un
     let ada = site.subscriber("ada@example.org").await;
     let prefs = site.app.store.preferences(ada.id).await.unwrap();
     assert_eq!(prefs.timezone, Some(chrono_tz::Europe::Berlin));
-    assert_eq!(prefs.frequency, paperboy::store::Frequency::Daily);
+    assert_eq!(prefs.frequency, paperboy::domain::Frequency::Daily);
 
     // The confirmation mail's link opens a page; its button confirms.
     let mail = site.mails(1).await.remove(0);

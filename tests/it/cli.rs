@@ -63,6 +63,9 @@ async fn a_bad_config_value_stops_startup_naming_the_key() {
     assert!(!out.status.success());
     assert!(stderr(&out).contains("schedule.fetch"), "{}", stderr(&out));
 
+    // One bad value at a time: with several, which one is named first
+    // depends on the order the configuration's keys are read in.
+    env.edit_config("fetch = \"at dawn\"", "fetch = \"0 30 1 * * *\"");
     let out = env
         .command(&["subscribers", "list"])
         .env("PAPERBOY__DIGEST__MAX_PAPERS", "many")

@@ -434,7 +434,9 @@ async fn an_smtp_server_that_is_down_defers_the_digest_and_a_later_retry_deliver
 
     let server = support::SmtpServer::start_on(port).await.unwrap();
     let later = Utc::now() + chrono::Duration::hours(2);
-    let report = paperboy::digest::run::resume_unfinished(&app, hf_day(), later)
+    let report = app
+        .digest_run()
+        .resume_unfinished(hf_day(), later)
         .await
         .unwrap();
     assert_eq!(report.sent, 1);

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
+use paperboy::domain::SubscriberId;
 use paperboy::links::{LinkSigner, Purpose, SigningKeys};
 
 use crate::env::{TestEnv, HF_DAY};
@@ -175,7 +176,7 @@ async fn load_run(subscribers: usize, clients: usize, per_client: usize) -> Load
                     };
                     let token = signer.sign(
                         Purpose::Manage,
-                        id,
+                        SubscriberId::new(id),
                         1,
                         Purpose::Manage.default_expiry(Utc::now()),
                     );

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use chrono::{Datelike, Duration as Days, Utc};
 use paperboy::app::App;
+use paperboy::domain::{SubscriberId, SubscriberStatus};
 use paperboy::links::{LinkSigner, Purpose, SigningKeys};
-use paperboy::store::SubscriberStatus;
 use reqwest::header::CONTENT_TYPE;
 use reqwest::StatusCode;
 
@@ -96,7 +96,7 @@ impl Site {
         LinkSigner::new(SigningKeys::load(self.env.dir.path().join("signing.key")).unwrap())
     }
 
-    pub async fn subscriber(&self, email: &str) -> paperboy::store::Subscriber {
+    pub async fn subscriber(&self, email: &str) -> paperboy::domain::Subscriber {
         self.app
             .store
             .subscriber_by_email(&email.parse().unwrap())
@@ -274,7 +274,10 @@ async fn a_subscriber_signs_up_confirms_manages_and_unsubscribes_in_one_click() 
         ["ti:\"sparse attention\"", "all:transformer"]
     );
     let prefs = site.app.store.preferences(ada.id).await.unwrap();
-    assert_eq!(prefs.frequency, paperboy::store::Frequency::Weekly(weekday));
+    assert_eq!(
+        prefs.frequency,
+        paperboy::domain::Frequency::Weekly(weekday)
+    );
     assert_eq!(prefs.delivery_hour, Some(7));
     assert_eq!(prefs.timezone, Some(chrono_tz::Europe::Berlin));
 
@@ -494,7 +497,7 @@ async fn every_broken_link_gets_a_clear_page_with_a_way_to_a_new_one() {
             ),
             (
                 "unknown subscriber",
-                signer.sign(p, 999, 1, p.default_expiry(now)),
+                signer.sign(p, SubscriberId::new(999), 1, p.default_expiry(now)),
                 410,
             ),
             (
@@ -743,7 +746,7 @@ async fn bad_settings_are_refused_field_by_field_and_nothing_is_saved() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_digest_skips_paused_subscribers_and_weekly_ones_on_other_days() {
-    use paperboy::store::{Frequency, NewTopic, Preferences};
+    use paperboy::domain::{Frequency, NewTopic, Preferences};
     let site = Site::start().await;
     site.env.ok(&["fetch", "--date", crate::env::HF_DAY]);
     let topic = [NewTopic {
@@ -813,7 +816,7 @@ async fn the_digest_skips_paused_subscribers_and_weekly_ones_on_other_days() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_schedule_chosen_on_the_subscribe_form_is_stored_and_kept_at_confirmation() {
-    use paperboy::store::{Frequency, Preferences};
+    use paperboy::domain::{Frequency, Preferences};
     let site = Site::start().await;
     let (status, page) = site.get("/").await;
     assert_eq!(status, StatusCode::OK);

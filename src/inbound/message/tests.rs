@@ -1,6 +1,7 @@
 use chrono::{DateTime, TimeZone, Utc};
 
 use super::*;
+use crate::domain::SubscriberId;
 use crate::inbound::event::{DeliveryKey, EventKind};
 use crate::inbound::status::{BounceCause, Severity};
 use crate::inbound::verp::{bounce_token, unsubscribe_token, SubscriberRef};
@@ -215,12 +216,12 @@ fn an_arf_abuse_report_is_a_complaint_keyed_by_its_original_mail_from_and_list_u
     let verp = format!("bounces+{}@papers.example.org", bounce_token(&s, 31));
     let link = s.sign(
         Purpose::Unsubscribe,
-        42,
+        SubscriberId::new(42),
         3,
         now() + chrono::Duration::days(3000),
     );
     let who = SubscriberRef {
-        subscriber_id: 42,
+        subscriber_id: SubscriberId::new(42),
         link_version: 3,
     };
     let mailto = format!(
@@ -269,7 +270,7 @@ fn arf_reports_that_are_not_complaints_say_what_they_are() {
 fn a_mail_to_the_unsubscribe_address_is_an_unsubscribe_request_whatever_it_says() {
     let s = signer();
     let who = SubscriberRef {
-        subscriber_id: 5,
+        subscriber_id: SubscriberId::new(5),
         link_version: 1,
     };
     let to = format!(

@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::{day, ts, DbResult, Delivery, DeliveryStatus, Store};
-use crate::domain::PaperId;
+use crate::domain::{DeliveryId, PaperId, SubscriberId};
 
 /// Most rows per statement: every statement is a round trip to the
 /// database thread, so rows go in multi-row statements, well under
@@ -47,7 +47,7 @@ fn statement_chunks<T>(rows: &[T], max: usize) -> impl Iterator<Item = &[T]> {
 /// One digest to reserve: the arguments of [`Store::reserve_delivery`].
 #[derive(Debug, Clone)]
 pub struct NewReservation {
-    pub subscriber_id: i64,
+    pub subscriber_id: SubscriberId,
     pub message_id: String,
     /// The papers in mail order, each with its topic position.
     pub papers: Vec<(PaperId, i64)>,
@@ -70,7 +70,7 @@ pub enum BatchReservation {
 /// A claim to make: the delivery and the status and attempt count read.
 #[derive(Debug, Clone, Copy)]
 pub struct ClaimRequest {
-    pub id: i64,
+    pub id: DeliveryId,
     pub expected: DeliveryStatus,
     pub attempts: i64,
 }
@@ -99,7 +99,7 @@ impl Store {
         let mut tx = self.begin_write().await?;
 
         // Delivery ids by subscriber, for the rows this call inserted.
-        let mut ids: HashMap<i64, i64> = HashMap::with_capacity(batch.len());
+        let mut ids: HashMap<SubscriberId, DeliveryId> = HashMap::with_capacity(batch.len());
         for chunk in statement_chunks(batch, DELIVERY_ROWS) {
             let sql = format!(
                 "INSERT INTO deliveries (subscriber_id, digest_date, status, message_id, paper_count,
@@ -108,7 +108,7 @@ impl Store {
                  RETURNING subscriber_id, id",
                 vec!["(?, ?, 'pending', ?, ?, ?, ?, ?)"; chunk.len()].join(", ")
             );
-            let mut q = sqlx::query_as::<_, (i64, i64)>(&sql);
+            let mut q = sqlx::query_as::<_, (SubscriberId, DeliveryId)>(&sql);
             for item in chunk {
                 q = q
                     .bind(item.subscriber_id)
@@ -124,8 +124,8 @@ impl Store {
 
         // Which item owns each new delivery: the first with its subscriber
         // (a second item for the same subscriber found the row existing).
-        let mut owner: Vec<Option<i64>> = Vec::with_capacity(batch.len());
-        let mut taken: HashSet<i64> = HashSet::with_capacity(ids.len());
+        let mut owner: Vec<Option<DeliveryId>> = Vec::with_capacity(batch.len());
+        let mut taken: HashSet<DeliveryId> = HashSet::with_capacity(ids.len());
         for item in batch {
             owner.push(
                 ids.get(&item.subscriber_id)
@@ -138,8 +138,8 @@ impl Store {
         // that inserted all its rows kept every paper; for the deliveries of
         // one that did not (another digest holds some of the papers), the
         // ledger says which rows are theirs.
-        let mut kept: HashMap<i64, Vec<bool>> = HashMap::with_capacity(ids.len());
-        let rows: Vec<(i64, i64, &PaperId, i64, i64)> = batch
+        let mut kept: HashMap<DeliveryId, Vec<bool>> = HashMap::with_capacity(ids.len());
+        let rows: Vec<(SubscriberId, DeliveryId, &PaperId, i64, i64)> = batch
             .iter()
             .zip(&owner)
             .filter_map(|(item, id)| id.map(|id| (item, id)))
@@ -153,7 +153,7 @@ impl Store {
                     })
             })
             .collect();
-        let mut unsure: Vec<i64> = Vec::new();
+        let mut unsure: Vec<DeliveryId> = Vec::new();
         for chunk in statement_chunks(&rows, LEDGER_ROWS) {
             let sql = format!(
                 "INSERT INTO sent_papers (subscriber_id, paper_id, delivery_id, position, topic_position)
@@ -189,7 +189,7 @@ impl Store {
                 "SELECT delivery_id, position FROM sent_papers WHERE delivery_id IN ({})",
                 vec!["?"; chunk.len()].join(", ")
             );
-            let mut q = sqlx::query_as::<_, (i64, i64)>(&sql);
+            let mut q = sqlx::query_as::<_, (DeliveryId, i64)>(&sql);
             for id in chunk {
                 q = q.bind(id);
             }
@@ -206,7 +206,7 @@ impl Store {
 
         // Deliveries every paper of which another digest already holds go
         // again; those that lost some papers get their count corrected.
-        let mut empty: Vec<i64> = Vec::new();
+        let mut empty: Vec<DeliveryId> = Vec::new();
         for (item, id) in batch.iter().zip(&owner) {
             let Some(id) = id else { continue };
             let count = kept[id].iter().filter(|k| **k).count() as i64;
@@ -290,11 +290,13 @@ impl Store {
                  RETURNING id",
                 vec!["(?, ?, ?)"; chunk.len()].join(", ")
             );
-            let mut q = sqlx::query_scalar::<_, i64>(&sql).bind(ts(now)).bind(owner);
+            let mut q = sqlx::query_scalar::<_, DeliveryId>(&sql)
+                .bind(ts(now))
+                .bind(owner);
             for c in chunk {
                 q = q.bind(c.id).bind(c.expected.as_str()).bind(c.attempts);
             }
-            let claimed: HashSet<i64> = q.fetch_all(&mut **tx).await?.into_iter().collect();
+            let claimed: HashSet<DeliveryId> = q.fetch_all(&mut **tx).await?.into_iter().collect();
             won.extend(chunk.iter().map(|c| claimed.contains(&c.id)));
         }
         tx.commit().await?;
@@ -331,18 +333,18 @@ impl Store {
     /// subscribers, answered from the ledger's paper index.
     pub async fn already_sent_in_range(
         &self,
-        first: i64,
-        last: i64,
+        first: SubscriberId,
+        last: SubscriberId,
         papers: &[PaperId],
-    ) -> DbResult<HashMap<i64, HashSet<PaperId>>> {
-        let mut sent: HashMap<i64, HashSet<PaperId>> = HashMap::new();
+    ) -> DbResult<HashMap<SubscriberId, HashSet<PaperId>>> {
+        let mut sent: HashMap<SubscriberId, HashSet<PaperId>> = HashMap::new();
         for chunk in papers.chunks(500) {
             let placeholders = vec!["?"; chunk.len()].join(",");
             let sql = format!(
                 "SELECT subscriber_id, paper_id FROM sent_papers
                  WHERE paper_id IN ({placeholders}) AND subscriber_id BETWEEN ? AND ?"
             );
-            let mut q = sqlx::query_as::<_, (i64, String)>(&sql);
+            let mut q = sqlx::query_as::<_, (SubscriberId, String)>(&sql);
             for id in chunk {
                 q = q.bind(id.as_str());
             }
@@ -360,9 +362,9 @@ impl Store {
     pub async fn deliveries_in_range(
         &self,
         date: NaiveDate,
-        first: i64,
-        last: i64,
-    ) -> DbResult<HashMap<i64, Delivery>> {
+        first: SubscriberId,
+        last: SubscriberId,
+    ) -> DbResult<HashMap<SubscriberId, Delivery>> {
         let sql = format!(
             "SELECT {} FROM deliveries WHERE digest_date = ? AND subscriber_id BETWEEN ? AND ?",
             super::deliveries::DELIVERY_COLUMNS
@@ -379,7 +381,7 @@ impl Store {
     }
 
     /// [`Store::mark_sent`] for many deliveries in one transaction.
-    pub async fn mark_sent_many(&self, ids: &[i64], now: DateTime<Utc>) -> DbResult<()> {
+    pub async fn mark_sent_many(&self, ids: &[DeliveryId], now: DateTime<Utc>) -> DbResult<()> {
         let mut tx = self.begin_write().await?;
         for chunk in statement_chunks(ids, MARK_ROWS) {
             let sql = format!(
@@ -402,10 +404,11 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::NewTopic;
     use crate::domain::SubscriberEmail;
-    use crate::store::{test_store, NewTopic, Reservation};
+    use crate::store::{test_store, Reservation};
 
-    async fn subscriber(store: &Store, email: &str) -> i64 {
+    async fn subscriber(store: &Store, email: &str) -> SubscriberId {
         let e = SubscriberEmail::parse(email).unwrap();
         let t = NewTopic {
             name: "q".into(),
@@ -422,7 +425,7 @@ mod tests {
         PaperId::from_stored(s.into())
     }
 
-    fn item(sub: i64, papers: &[&str]) -> NewReservation {
+    fn item(sub: SubscriberId, papers: &[&str]) -> NewReservation {
         NewReservation {
             subscriber_id: sub,
             message_id: format!("<{sub}@x>"),
@@ -618,7 +621,7 @@ mod tests {
             store.claim_deliveries(&claims, "2:2", now).await.unwrap(),
             [false, false]
         );
-        let ids: Vec<i64> = claims.iter().map(|c| c.id).collect();
+        let ids: Vec<DeliveryId> = claims.iter().map(|c| c.id).collect();
         store.mark_sent_many(&ids, now).await.unwrap();
         for id in ids {
             let d = store.delivery_by_id(id).await.unwrap();

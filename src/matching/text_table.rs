@@ -169,7 +169,7 @@ impl TextTable {
 /// The table's hash of a key: never 0 (an empty slot's mark).
 fn hash_key(key: &[u8]) -> u64 {
     use std::hash::Hasher;
-    let mut h = super::matcher::TermHasher::default();
+    let mut h = super::hasher::TermHasher::default();
     h.write(key);
     h.write_usize(key.len());
     h.finish().max(1)

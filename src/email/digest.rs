@@ -1,14 +1,17 @@
-//! Rendering the digest and confirmation emails from already-formatted view
-//! models (askama templates in `templates/email/`).
+//! The digest mail: its view models, its templates (`templates/email/`
+//! `digest.*` and `paper.*`), its subject line, author shortening and
+//! excerpt cutting.
 //!
-//! Owns the view types, the subject line, author shortening, excerpt cutting
-//! and plain-text wrapping. It must not query the store, match papers, sign
-//! links or send mail: the caller fills the views with finished strings and
+//! It must not query the store, match papers, sign links or send mail: the
+//! caller (see `digest_mail`) fills the views with finished strings and
 //! URLs. HTML is auto-escaped; nothing from a paper or a subscriber is ever
 //! marked safe. The one thing inserted unescaped is a [`PaperBlock`]'s HTML,
 //! which its own template already escaped.
 
 use askama::Template;
+
+use super::format::{ascii_html, tidy_text, RenderedEmail, ViewHelpers};
+use crate::domain::normalise_inline;
 
 /// A piece of excerpt text; `hit` marks a matched query term.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,71 +115,6 @@ pub struct DigestView {
     pub base_url: String,
 }
 
-/// Everything the double opt-in confirmation email shows. Deliberately no
-/// free text from the form (list-bombing protection): only topic queries.
-#[derive(Debug, Clone, Default)]
-pub struct ConfirmView {
-    pub confirm_url: String,
-    pub topics: Vec<String>,
-    pub site_name: String,
-}
-
-/// A rendered email, ready to become an `OutgoingEmail`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RenderedEmail {
-    pub subject: String,
-    pub html: String,
-    pub text: String,
-}
-
-/// Text part line width: comfortable in every client, below RFC 5322's 78.
-const TEXT_WIDTH: usize = 72;
-
-/// Methods callable from the templates.
-trait ViewHelpers {
-    /// Word-wraps to [`TEXT_WIDTH`], every line indented by `indent` spaces.
-    /// Long words (URLs) are never broken.
-    fn wrap(&self, text: impl std::fmt::Display, indent: usize) -> String {
-        wrap_text(&text.to_string(), TEXT_WIDTH, indent)
-    }
-
-    fn plural<'s>(
-        &self,
-        n: impl std::borrow::Borrow<usize>,
-        one: &'s str,
-        many: &'s str,
-    ) -> &'s str {
-        if *n.borrow() == 1 {
-            one
-        } else {
-            many
-        }
-    }
-
-    fn spans_text(&self, spans: &[Span]) -> String {
-        spans.iter().map(|s| s.text.as_str()).collect()
-    }
-
-    /// The URL if it is a web or mail link, else `#`: paper URLs come from
-    /// outside, and escaping alone does not stop a `javascript:` href.
-    fn href(&self, url: impl AsRef<str>) -> String {
-        safe_href(url.as_ref())
-    }
-}
-
-fn safe_href(url: &str) -> String {
-    let url = url.trim();
-    let lower = url.to_ascii_lowercase();
-    if ["https://", "http://", "mailto:"]
-        .iter()
-        .any(|scheme| lower.starts_with(scheme))
-    {
-        url.to_string()
-    } else {
-        "#".to_string()
-    }
-}
-
 #[derive(Template)]
 #[template(path = "email/paper.html")]
 struct PaperHtml<'a> {
@@ -201,24 +139,19 @@ struct DigestText<'a> {
     v: &'a DigestView,
 }
 
-#[derive(Template)]
-#[template(path = "email/confirm.html")]
-struct ConfirmHtml<'a> {
-    v: &'a ConfirmView,
-}
-
-#[derive(Template)]
-#[template(path = "email/confirm.txt")]
-struct ConfirmText<'a> {
-    v: &'a ConfirmView,
-}
-
 impl ViewHelpers for PaperText<'_> {}
+impl PaperHelpers for PaperText<'_> {}
 impl ViewHelpers for PaperHtml<'_> {}
 impl ViewHelpers for DigestText<'_> {}
-impl ViewHelpers for ConfirmText<'_> {}
 impl ViewHelpers for DigestHtml<'_> {}
-impl ViewHelpers for ConfirmHtml<'_> {}
+
+/// What the paper templates call besides [`ViewHelpers`].
+trait PaperHelpers {
+    /// The excerpt's text without its highlighting, for the text part.
+    fn spans_text(&self, spans: &[Span]) -> String {
+        spans.iter().map(|s| s.text.as_str()).collect()
+    }
+}
 
 /// Renders the digest's subject, HTML and text parts.
 pub fn render_digest(view: &DigestView) -> Result<RenderedEmail, askama::Error> {
@@ -227,67 +160,6 @@ pub fn render_digest(view: &DigestView) -> Result<RenderedEmail, askama::Error> 
         html: ascii_html(DigestHtml { v: view }.render()?),
         text: tidy_text(&DigestText { v: view }.render()?),
     })
-}
-
-/// Renders the subscription confirmation mail.
-pub fn render_confirm(view: &ConfirmView) -> Result<RenderedEmail, askama::Error> {
-    Ok(RenderedEmail {
-        subject: single_line(&format!("Confirm your subscription to {}", view.site_name)),
-        html: ascii_html(ConfirmHtml { v: view }.render()?),
-        text: tidy_text(&ConfirmText { v: view }.render()?),
-    })
-}
-
-/// Longest line [`ascii_html`] leaves when it can break it: well under the
-/// 998 octets of RFC 5322, with room for a client that re-wraps.
-const HTML_LINE_OCTETS: usize = 500;
-
-/// Rendered HTML made pure ASCII with short lines, so the mail layer sends
-/// it as 7bit with no encoding pass: every non-ASCII character becomes a
-/// numeric character reference (`é` becomes `&#233;`, shown as the same
-/// character), and a line longer than [`HTML_LINE_OCTETS`] is broken at a
-/// space outside a tag, where a newline renders as the space did (the
-/// templates have no `<pre>`). A line without such a space stays long; the
-/// mail layer then falls back to quoted-printable.
-fn ascii_html(html: String) -> String {
-    if html.is_ascii() && html.lines().all(|l| l.len() <= HTML_LINE_OCTETS) {
-        return html;
-    }
-    let mut out = String::with_capacity(html.len() + html.len() / 16);
-    let mut in_tag = false;
-    for piece in html.split_inclusive('\n') {
-        if piece.is_ascii() && piece.len() <= HTML_LINE_OCTETS {
-            // Most lines: copied as they are, only the tag state tracked.
-            if let Some(at) = piece.rfind(['<', '>']) {
-                in_tag = piece.as_bytes()[at] == b'<';
-            }
-            out.push_str(piece);
-            continue;
-        }
-        let mut line_start = out.len();
-        let mut last_space: Option<usize> = None;
-        for c in piece.chars() {
-            match c {
-                '<' => in_tag = true,
-                '>' => in_tag = false,
-                ' ' if !in_tag => last_space = Some(out.len()),
-                _ => {}
-            }
-            if c.is_ascii() {
-                out.push(c);
-            } else {
-                use std::fmt::Write as _;
-                let _ = write!(out, "&#{};", u32::from(c));
-            }
-            if out.len() - line_start > HTML_LINE_OCTETS {
-                if let Some(at) = last_space.take() {
-                    out.replace_range(at..at + 1, "\n");
-                    line_start = at + 1;
-                }
-            }
-        }
-    }
-    out
 }
 
 /// `"7 new papers on your topics — 12 Jun 2026"`.
@@ -302,47 +174,10 @@ pub fn digest_subject(view: &DigestView) -> String {
     } else {
         &view.short_date
     };
-    single_line(&format!(
+    normalise_inline(&format!(
         "{} new {noun} on your topics — {date}",
         view.total_count
     ))
-}
-
-fn single_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-/// The signature separator (RFC 3676 4.3): mail clients recognise it,
-/// space included, and grey out or strip what follows in replies.
-const SIGNATURE_SEPARATOR: &str = "-- ";
-
-/// Collapses the blank-line runs template control flow leaves behind and
-/// trailing spaces (except the signature separator's), and ends with
-/// exactly one newline.
-fn tidy_text(raw: &str) -> String {
-    let mut out = String::with_capacity(raw.len());
-    let mut blank_run = 0;
-    for line in raw.lines() {
-        let line = if line == SIGNATURE_SEPARATOR {
-            line
-        } else {
-            line.trim_end()
-        };
-        if line.is_empty() {
-            blank_run += 1;
-            if blank_run > 1 || out.is_empty() {
-                continue;
-            }
-        } else {
-            blank_run = 0;
-        }
-        out.push_str(line);
-        out.push('\n');
-    }
-    while out.ends_with("\n\n") {
-        out.pop();
-    }
-    out
 }
 
 /// `"A, B, C et al. (14 authors)"` when there are more than `max` authors;
@@ -350,7 +185,7 @@ fn tidy_text(raw: &str) -> String {
 pub fn shorten_authors(authors: &[String], max: usize) -> String {
     let names: Vec<String> = authors
         .iter()
-        .map(|a| single_line(a))
+        .map(|a| normalise_inline(a))
         .filter(|a| !a.is_empty())
         .collect();
     if names.len() <= max {
@@ -445,35 +280,6 @@ fn regroup(chars: &[(char, bool)]) -> Vec<Span> {
                 hit,
             }),
         }
-    }
-    out
-}
-
-/// Greedy word wrap; words longer than the line (URLs) get a line of their own.
-/// Written straight into one string: it runs for every paragraph of every
-/// digest's text part.
-fn wrap_text(text: &str, width: usize, indent: usize) -> String {
-    let room = width.saturating_sub(indent).max(20);
-    let mut out = String::with_capacity(text.len() + text.len() / 16 + indent);
-    let mut line_len = 0;
-    for word in text.split_whitespace() {
-        let len = if word.is_ascii() {
-            word.len()
-        } else {
-            word.chars().count()
-        };
-        if line_len > 0 && line_len + 1 + len > room {
-            out.push('\n');
-            line_len = 0;
-        }
-        if line_len == 0 {
-            out.extend(std::iter::repeat_n(' ', indent));
-        } else {
-            out.push(' ');
-            line_len += 1;
-        }
-        out.push_str(word);
-        line_len += len;
     }
     out
 }
@@ -669,12 +475,13 @@ mod tests {
                 r.text
             );
         }
-        let confirm = render_confirm(&ConfirmView {
-            confirm_url: "https://example.org/papers/confirm/TOKEN".into(),
-            topics: vec!["ti:diffusion".into()],
-            site_name: "Paperboy".into(),
-        })
-        .unwrap();
+        let confirm =
+            crate::email::link_mail::render_confirm(&crate::email::link_mail::ConfirmView {
+                confirm_url: "https://example.org/papers/confirm/TOKEN".into(),
+                topics: vec!["ti:diffusion".into()],
+                site_name: "Paperboy".into(),
+            })
+            .unwrap();
         assert!(confirm.text.contains("\n-- \n"), "{}", confirm.text);
         assert!(confirm
             .text
@@ -727,7 +534,7 @@ mod tests {
         let r = render_digest(&view()).unwrap();
         for line in r.text.lines() {
             assert!(
-                line.chars().count() <= TEXT_WIDTH || line.contains("://"),
+                line.chars().count() <= super::super::format::TEXT_WIDTH || line.contains("://"),
                 "line too long: {line:?}"
             );
         }
@@ -781,23 +588,6 @@ mod tests {
             digest_subject(&v),
             "1 new paper on your topics — Friday, 12 June 2026"
         );
-    }
-
-    #[test]
-    fn the_confirmation_mail_lists_topics_escaped_and_the_link() {
-        let c = render_confirm(&ConfirmView {
-            confirm_url: "https://example.org/confirm/TOK".into(),
-            topics: vec!["ti:diffusion".into(), "au:<b>hinton</b>".into()],
-            site_name: "Paperboy".into(),
-        })
-        .unwrap();
-        assert_eq!(c.subject, "Confirm your subscription to Paperboy");
-        assert!(c.html.contains("au:&#60;b&#62;hinton&#60;/b&#62;"));
-        assert!(c.html.contains("href=\"https://example.org/confirm/TOK\""));
-        assert!(c.text.contains("- au:<b>hinton</b>"));
-        assert!(c.text.contains("\nhttps://example.org/confirm/TOK\n"));
-        assert!(c.text.contains("these topics:"));
-        assert!(!c.html.contains("Unsubscribe"));
     }
 
     #[test]
@@ -868,54 +658,6 @@ mod tests {
         );
     }
 
-    #[test]
-    fn unsafe_link_schemes_become_inert() {
-        assert_eq!(safe_href("javascript:alert(1)"), "#");
-        assert_eq!(safe_href("data:text/html,x"), "#");
-        assert_eq!(safe_href(" https://a.example/x "), "https://a.example/x");
-        assert_eq!(safe_href("HTTP://a.example"), "HTTP://a.example");
-    }
-
-    #[test]
-    fn non_ascii_in_html_becomes_character_references_and_nothing_else_changes() {
-        assert_eq!(
-            ascii_html("<p title=\"caf\u{e9}\">Zo\u{eb} \u{1f680} &#38; x</p>\n".into()),
-            "<p title=\"caf&#233;\">Zo&#235; &#128640; &#38; x</p>\n"
-        );
-        let plain = "<p>short ASCII</p>\n".to_string();
-        assert_eq!(ascii_html(plain.clone()), plain);
-    }
-
-    #[test]
-    fn a_long_html_line_is_broken_only_at_spaces_outside_tags() {
-        let long = format!(
-            "<div><a href=\"https://a.example/x\" style=\"color: red; font-size: 12px\">{}</a> {}</div>\n",
-            "word ".repeat(150),
-            "\u{e9}t\u{e9} ".repeat(100)
-        );
-        let out = ascii_html(long.clone());
-        assert!(out.is_ascii());
-        assert!(out.lines().count() > 2, "{out}");
-        for line in out.lines() {
-            assert!(line.len() <= HTML_LINE_OCTETS, "{} octets", line.len());
-        }
-        // Every break replaced a space, and no tag was split.
-        assert_eq!(
-            html_escape::decode_html_entities(&out.replacen('\n', " ", out.lines().count() - 1)),
-            long
-        );
-        for tag in out.split('<').skip(1) {
-            let inside = tag.split('>').next().unwrap();
-            assert!(!inside.contains('\n'), "broken tag <{inside}>");
-        }
-    }
-
-    #[test]
-    fn an_html_line_without_a_space_outside_tags_stays_whole() {
-        let unbreakable = format!("<p>{}</p>", "x".repeat(2 * HTML_LINE_OCTETS));
-        assert_eq!(ascii_html(unbreakable.clone()), unbreakable);
-    }
-
     fn spans_strategy() -> impl Strategy<Value = Vec<Span>> {
         proptest::collection::vec(
             ("[a-zé ,.]{0,12}", any::<bool>()).prop_map(|(text, hit)| Span { text, hit }),
@@ -942,17 +684,6 @@ mod tests {
             let spans = vec![Span::plain(format!("{pre} ")), Span::hit(hit.clone()), Span::plain(format!(" {post}"))];
             let out = excerpt(&spans, max);
             prop_assert!(out.iter().any(|s| s.hit && s.text == hit), "{:?}", out);
-        }
-
-        #[test]
-        fn wrapped_text_keeps_every_word_in_order(words in proptest::collection::vec("[a-z]{1,90}", 0..40), indent in 0usize..6) {
-            let text = words.join(" ");
-            let wrapped = wrap_text(&text, TEXT_WIDTH, indent);
-            let rejoined: Vec<&str> = wrapped.split_whitespace().collect();
-            prop_assert_eq!(rejoined, words.iter().map(String::as_str).collect::<Vec<_>>());
-            for line in wrapped.lines() {
-                prop_assert!(line.chars().count() <= TEXT_WIDTH || !line.trim().contains(' '));
-            }
         }
     }
 }

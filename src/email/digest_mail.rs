@@ -1,0 +1,235 @@
+//! One subscriber's digest, from the papers chosen for them to a finished
+//! message: the view model (sections in the subscriber's topic order, each
+//! paper's highlighted excerpt, signed manage and unsubscribe links) and the
+//! run's cache of rendered paper blocks.
+//!
+//! It must not query the store or choose papers: the caller hands it the
+//! subscriber and their papers, already planned.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context as _;
+use chrono::{DateTime, NaiveDate, Utc};
+
+use super::digest::{
+    excerpt, render_digest, shorten_authors, DigestView, PaperBlock, PaperView, Span, TopicSection,
+};
+use super::format::RenderedEmail;
+use super::href::web_link;
+use crate::domain::{Paper, PaperId, Subscriber};
+use crate::links::{LinkSigner, Purpose};
+use crate::mail::{EmailKind, OutgoingEmail};
+use crate::matching::{highlight, Field, MatchedTerm};
+
+/// A paper as a digest lists it: under which of the subscriber's topics,
+/// and the terms that matched it.
+#[derive(Debug, Clone)]
+pub struct DigestPaper {
+    /// Shared with the run's other digests: one copy of each paper per run.
+    pub paper: Arc<Paper>,
+    /// Position of the topic it is listed under (the first that matched).
+    pub topic_position: i64,
+    /// The terms that matched, across every topic that matched it.
+    pub matched: Vec<MatchedTerm>,
+}
+
+/// What one digest says: the subscriber, its date, its papers in mail
+/// order, and how many more matched than it shows.
+#[derive(Debug, Clone, Copy)]
+pub struct DigestContent<'a> {
+    pub subscriber: &'a Subscriber,
+    pub date: NaiveDate,
+    pub papers: &'a [DigestPaper],
+    /// Matched papers left out by `[digest] max_papers`.
+    pub more: usize,
+}
+
+/// Builds the digests of one run. What it owns is owned, so messages are
+/// rendered on other threads while the sending task keeps its connections
+/// busy.
+pub struct DigestRenderer {
+    base_url: url::Url,
+    site_name: String,
+    signer: LinkSigner,
+    /// A paper's block (highlighted excerpt, authors, links), rendered,
+    /// depends only on the paper and the terms that matched it, which
+    /// subscribers with the same topics share: built and rendered once per
+    /// run for each pair. Bounded: emptied when it reaches
+    /// [`PAPER_BLOCKS_MAX`] entries.
+    paper_blocks: Mutex<HashMap<(PaperId, String), PaperBlock>>,
+}
+
+/// At most this many cached paper blocks (a few kB each) per run.
+const PAPER_BLOCKS_MAX: usize = 4096;
+
+impl DigestRenderer {
+    /// `base_url` is `[web] base_url`, where the signed links point.
+    pub fn new(base_url: url::Url, site_name: String, signer: LinkSigner) -> DigestRenderer {
+        DigestRenderer {
+            base_url,
+            site_name,
+            signer,
+            paper_blocks: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The digest's subject and both parts; its links expire counting from
+    /// `now`.
+    pub fn render(
+        &self,
+        content: DigestContent<'_>,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<RenderedEmail> {
+        let view = self.view(content, now)?;
+        render_digest(&view).context("rendering a digest")
+    }
+
+    /// The digest as a message with the given Message-ID, dated `now`, with
+    /// its one-click unsubscribe link.
+    pub fn email(
+        &self,
+        content: DigestContent<'_>,
+        message_id: &str,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<OutgoingEmail> {
+        let view = self.view(content, now)?;
+        let rendered = render_digest(&view).context("rendering a digest")?;
+        let unsubscribe =
+            url::Url::parse(&view.unsubscribe_url).context("building the unsubscribe link")?;
+        Ok(OutgoingEmail {
+            to: content.subscriber.email.clone(),
+            subject: rendered.subject,
+            html: rendered.html,
+            text: rendered.text,
+            message_id: message_id.to_string(),
+            date: now,
+            list_unsubscribe: Some(unsubscribe),
+            kind: EmailKind::Digest,
+        })
+    }
+
+    /// The digest's view model: sections in the subscriber's topic order.
+    fn view(&self, content: DigestContent<'_>, now: DateTime<Utc>) -> anyhow::Result<DigestView> {
+        let base = &self.base_url;
+        let sub = content.subscriber;
+        let mut sections: Vec<TopicSection> = Vec::new();
+        for topic in &sub.topics {
+            let papers: Vec<PaperBlock> = content
+                .papers
+                .iter()
+                .filter(|p| p.topic_position == topic.position)
+                .map(|p| self.paper_block(&p.paper, &p.matched))
+                .collect::<anyhow::Result<_>>()?;
+            if !papers.is_empty() {
+                sections.push(TopicSection {
+                    name: topic.name.clone(),
+                    query: topic.query.clone(),
+                    papers,
+                });
+            }
+        }
+        // Papers whose topic was since removed still go out, under "Other".
+        let known: HashSet<i64> = sub.topics.iter().map(|t| t.position).collect();
+        let orphans: Vec<PaperBlock> = content
+            .papers
+            .iter()
+            .filter(|p| !known.contains(&p.topic_position))
+            .map(|p| self.paper_block(&p.paper, &p.matched))
+            .collect::<anyhow::Result<_>>()?;
+        if !orphans.is_empty() {
+            sections.push(TopicSection {
+                name: "Other".into(),
+                query: String::new(),
+                papers: orphans,
+            });
+        }
+        let link = |purpose: Purpose| {
+            self.signer
+                .url(
+                    base,
+                    purpose,
+                    sub.id,
+                    sub.link_version,
+                    purpose.default_expiry(now),
+                )
+                .to_string()
+        };
+        Ok(DigestView {
+            date_label: content.date.format("%A, %-d %B %Y").to_string(),
+            short_date: content.date.format("%-d %b %Y").to_string(),
+            sections,
+            more_count: content.more,
+            total_count: content.papers.len() + content.more,
+            manage_url: link(Purpose::Manage),
+            unsubscribe_url: link(Purpose::Unsubscribe),
+            site_name: self.site_name.clone(),
+            base_url: base.to_string(),
+        })
+    }
+
+    /// The paper's rendered [`paper_view`], through the per-run cache.
+    fn paper_block(&self, p: &Paper, matched: &[MatchedTerm]) -> anyhow::Result<PaperBlock> {
+        let labels = matched_labels(matched);
+        let key = (p.id.clone(), labels);
+        let cached = self
+            .paper_blocks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+            .cloned();
+        if let Some(block) = cached {
+            return Ok(block);
+        }
+        let block =
+            PaperBlock::render(&paper_view(p, matched)).context("rendering a paper's block")?;
+        let mut blocks = self.paper_blocks.lock().unwrap_or_else(|e| e.into_inner());
+        if blocks.len() >= PAPER_BLOCKS_MAX {
+            blocks.clear();
+        }
+        blocks.insert(key, block.clone());
+        Ok(block)
+    }
+}
+
+/// One paper as the digest shows it: only web links from a source reach a
+/// mail (see [`super::href`]).
+fn paper_view(p: &Paper, matched: &[MatchedTerm]) -> PaperView {
+    let spans: Vec<Span> = highlight(&p.abstract_text, matched, Field::Abstract)
+        .into_iter()
+        .map(|s| Span {
+            text: s.text,
+            hit: s.hit,
+        })
+        .collect();
+    let title_spans = highlight(&p.title, matched, Field::Title)
+        .into_iter()
+        .map(|s| Span {
+            text: s.text,
+            hit: s.hit,
+        })
+        .collect();
+    PaperView {
+        title: p.title.clone(),
+        title_spans,
+        url: web_link(&p.url).unwrap_or_default(),
+        authors: shorten_authors(&p.authors, 6),
+        excerpt: excerpt(&spans, 420),
+        matched: matched_labels(matched),
+        upvotes: p.upvotes,
+        code_url: p.github_repo.as_deref().and_then(web_link),
+        project_url: p.project_page.as_deref().and_then(web_link),
+        pdf_url: p.pdf_url.as_deref().and_then(web_link),
+        categories: p.categories.join(", "),
+    }
+}
+
+/// Why a paper matched, e.g. `"ti:diffusion, cat:cs.LG"`. Labels are
+/// canonical query terms (no commas), so the text also identifies the set.
+fn matched_labels(matched: &[MatchedTerm]) -> String {
+    matched
+        .iter()
+        .map(|m| &*m.label)
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -1,0 +1,236 @@
+//! The mails the subscriber pages send: the double opt-in confirmation,
+//! and a fresh settings link for an address already confirmed. Only the
+//! address and the topic queries from the form ever go into them
+//! (list-bombing protection: no free text from a stranger reaches a
+//! mailbox through paperboy).
+
+use askama::Template;
+use chrono::{DateTime, Utc};
+
+use super::format::{ascii_html, tidy_text, RenderedEmail, ViewHelpers};
+use super::message_id::{message_id, Occasion};
+use crate::domain::{normalise_inline, SubscriberEmail, SubscriberId};
+use crate::links::{link_url, LinkSigner, Purpose};
+use crate::mail::{EmailKind, OutgoingEmail};
+
+/// Which link mail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkMail {
+    /// Double opt-in: a link that confirms the subscription.
+    Confirm,
+    /// A link to the subscriber's settings page.
+    Manage,
+}
+
+/// One link mail to build: whom it goes to and, for a confirmation, the
+/// topics they asked for.
+#[derive(Debug, Clone)]
+pub struct LinkMailRequest {
+    pub kind: LinkMail,
+    pub subscriber_id: SubscriberId,
+    /// The subscriber's current link version: the link is signed at it.
+    pub link_version: i64,
+    pub to: SubscriberEmail,
+    /// The topic queries, listed in a confirmation.
+    pub topics: Vec<String>,
+}
+
+/// Everything the double opt-in confirmation email shows. Deliberately no
+/// free text from the form (list-bombing protection): only topic queries.
+#[derive(Debug, Clone, Default)]
+pub struct ConfirmView {
+    pub confirm_url: String,
+    pub topics: Vec<String>,
+    pub site_name: String,
+}
+
+#[derive(Template)]
+#[template(path = "email/confirm.html")]
+struct ConfirmHtml<'a> {
+    v: &'a ConfirmView,
+}
+
+#[derive(Template)]
+#[template(path = "email/confirm.txt")]
+struct ConfirmText<'a> {
+    v: &'a ConfirmView,
+}
+
+#[derive(Template)]
+#[template(path = "email/manage_link.html")]
+struct ManageLinkHtml<'a> {
+    site_name: &'a str,
+    manage_url: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "email/manage_link.txt")]
+struct ManageLinkText<'a> {
+    site_name: &'a str,
+    manage_url: &'a str,
+}
+
+impl ViewHelpers for ConfirmText<'_> {}
+impl ViewHelpers for ConfirmHtml<'_> {}
+
+/// Renders the subscription confirmation mail.
+pub fn render_confirm(view: &ConfirmView) -> Result<RenderedEmail, askama::Error> {
+    Ok(RenderedEmail {
+        subject: normalise_inline(&format!("Confirm your subscription to {}", view.site_name)),
+        html: ascii_html(ConfirmHtml { v: view }.render()?),
+        text: tidy_text(&ConfirmText { v: view }.render()?),
+    })
+}
+
+/// Renders the mail with a fresh link to the settings page.
+fn render_manage_link(site_name: &str, manage_url: &str) -> Result<RenderedEmail, askama::Error> {
+    Ok(RenderedEmail {
+        subject: format!("Your {site_name} settings link"),
+        html: ManageLinkHtml {
+            site_name,
+            manage_url,
+        }
+        .render()?,
+        text: ManageLinkText {
+            site_name,
+            manage_url,
+        }
+        .render()?,
+    })
+}
+
+/// Builds link mails: signs each link and renders the mail around it.
+#[derive(Debug, Clone)]
+pub struct LinkMails {
+    signer: LinkSigner,
+    /// `[web] base_url`: the links point there.
+    base_url: url::Url,
+    site_name: String,
+    /// The right-hand side of Message-IDs: the `From:` domain.
+    domain: String,
+}
+
+impl LinkMails {
+    pub fn new(signer: LinkSigner, base_url: url::Url, site_name: String, domain: String) -> Self {
+        LinkMails {
+            signer,
+            base_url,
+            site_name,
+            domain,
+        }
+    }
+
+    /// The mail for `request`, its link signed and its Message-ID fixed by
+    /// the minute `now` (see [`Occasion`]).
+    pub fn build(
+        &self,
+        request: LinkMailRequest,
+        now: DateTime<Utc>,
+    ) -> Result<OutgoingEmail, askama::Error> {
+        let (purpose, occasion) = match request.kind {
+            LinkMail::Confirm => (Purpose::Confirm, Occasion::Confirm(now)),
+            LinkMail::Manage => (Purpose::Manage, Occasion::ManageLink(now)),
+        };
+        let token = self.signer.sign(
+            purpose,
+            request.subscriber_id,
+            request.link_version,
+            purpose.default_expiry(now),
+        );
+        let url = link_url(&self.base_url, purpose, &token).to_string();
+        let rendered = match request.kind {
+            LinkMail::Confirm => render_confirm(&ConfirmView {
+                confirm_url: url,
+                topics: request.topics,
+                site_name: self.site_name.clone(),
+            })?,
+            LinkMail::Manage => render_manage_link(&self.site_name, &url)?,
+        };
+        Ok(OutgoingEmail {
+            to: request.to,
+            subject: rendered.subject,
+            html: rendered.html,
+            text: rendered.text,
+            message_id: message_id(occasion, request.subscriber_id, &self.domain),
+            date: now,
+            list_unsubscribe: None,
+            kind: EmailKind::Confirmation,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::links::SigningKeys;
+
+    #[test]
+    fn the_confirmation_mail_lists_topics_escaped_and_the_link() {
+        let c = render_confirm(&ConfirmView {
+            confirm_url: "https://example.org/confirm/TOK".into(),
+            topics: vec!["ti:diffusion".into(), "au:<b>hinton</b>".into()],
+            site_name: "Paperboy".into(),
+        })
+        .unwrap();
+        assert_eq!(c.subject, "Confirm your subscription to Paperboy");
+        assert!(c.html.contains("au:&#60;b&#62;hinton&#60;/b&#62;"));
+        assert!(c.html.contains("href=\"https://example.org/confirm/TOK\""));
+        assert!(c.text.contains("- au:<b>hinton</b>"));
+        assert!(c.text.contains("\nhttps://example.org/confirm/TOK\n"));
+        assert!(c.text.contains("these topics:"));
+        assert!(!c.html.contains("Unsubscribe"));
+    }
+
+    #[test]
+    fn a_link_mail_carries_a_signed_link_of_its_purpose_and_a_stable_id() {
+        let signer = LinkSigner::new(SigningKeys::from_secrets([vec![7u8; 32]]).unwrap());
+        let mails = LinkMails::new(
+            signer.clone(),
+            "https://example.org/papers/".parse().unwrap(),
+            "Paperboy".into(),
+            "mail.example.org".into(),
+        );
+        let now = DateTime::parse_from_rfc3339("2026-11-26T18:05:30Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let request = |kind| LinkMailRequest {
+            kind,
+            subscriber_id: SubscriberId::new(42),
+            link_version: 3,
+            to: SubscriberEmail::parse("ada@example.org").unwrap(),
+            topics: vec!["ti:diffusion".into()],
+        };
+        for (kind, purpose, prefix) in [
+            (
+                LinkMail::Confirm,
+                Purpose::Confirm,
+                "<confirm.202611261805.42.",
+            ),
+            (
+                LinkMail::Manage,
+                Purpose::Manage,
+                "<manage-link.202611261805.42.",
+            ),
+        ] {
+            let mail = mails.build(request(kind), now).unwrap();
+            assert!(mail.message_id.starts_with(prefix), "{}", mail.message_id);
+            assert!(mail.message_id.ends_with("@mail.example.org>"));
+            assert_eq!(
+                mail.message_id,
+                mails.build(request(kind), now).unwrap().message_id
+            );
+            let base = format!("https://example.org/papers/{}/", purpose.path_segment());
+            let token = mail
+                .text
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix(base.as_str()))
+                .unwrap_or_else(|| panic!("no {base} link in {:?}", mail.text));
+            let claims = signer.verify(token, purpose, now).unwrap();
+            assert_eq!(
+                (claims.subscriber_id, claims.link_version),
+                (SubscriberId::new(42), 3)
+            );
+            assert!(mail.list_unsubscribe.is_none());
+        }
+    }
+}

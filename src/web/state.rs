@@ -1,0 +1,89 @@
+//! What the subscriber pages share: the store, the link signer, the mailer
+//! for link mails, the page settings and the per-IP limiter. Handlers get
+//! exactly this, never the rest of the daemon.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Tz;
+
+use super::limits::{IpLimiter, SUBSCRIBES_PER_IP};
+use crate::domain::IpRange;
+use crate::email::LinkMails;
+use crate::links::LinkSigner;
+use crate::mail::Mailer;
+use crate::settings::Settings;
+use crate::store::Store;
+
+/// The pages' settings.
+#[derive(Debug, Clone)]
+pub struct WebConfig {
+    /// `[web] base_url`: every link on a page or in a mail is built from it.
+    pub base_url: url::Url,
+    /// `[digest] site_name`, shown on every page.
+    pub site_name: String,
+    /// `[schedule] timezone`: "today" for the pages, and the timezone of
+    /// subscribers who chose none.
+    pub timezone: Tz,
+    /// `[schedule] default_hour`, offered as the default delivery hour.
+    pub default_hour: u32,
+    /// `[web] trusted_proxies`.
+    pub trusted_proxies: Vec<IpRange>,
+}
+
+impl WebConfig {
+    pub fn from_settings(settings: &Settings) -> WebConfig {
+        WebConfig {
+            base_url: settings.web.base_url.clone(),
+            site_name: settings.digest.site_name.clone(),
+            timezone: settings.schedule.timezone,
+            default_hour: settings.schedule.default_hour,
+            trusted_proxies: settings.web.trusted_proxies.clone(),
+        }
+    }
+}
+
+/// The state every subscriber page handler is given.
+pub struct AppState {
+    pub(super) store: Store,
+    pub(super) signer: LinkSigner,
+    /// Sends the confirmation and manage-link mails.
+    pub(super) mailer: Mailer,
+    /// Builds them.
+    pub(super) link_mails: LinkMails,
+    pub(super) config: WebConfig,
+    pub(super) ip_limiter: IpLimiter,
+}
+
+impl AppState {
+    pub fn new(store: Store, signer: LinkSigner, mailer: Mailer, config: WebConfig) -> AppState {
+        let link_mails = LinkMails::new(
+            signer.clone(),
+            config.base_url.clone(),
+            config.site_name.clone(),
+            mailer.sender_domain(),
+        );
+        AppState {
+            store,
+            signer,
+            mailer,
+            link_mails,
+            config,
+            ip_limiter: IpLimiter::new(SUBSCRIBES_PER_IP, std::time::Duration::from_secs(600)),
+        }
+    }
+
+    /// The path prefix of `[web] base_url` (`""` or `/papers`), for links
+    /// between pages.
+    pub(super) fn base_path(&self) -> String {
+        base_path(&self.config.base_url)
+    }
+
+    /// "Today" in the operator's timezone.
+    pub(super) fn today(&self, now: DateTime<Utc>) -> NaiveDate {
+        now.with_timezone(&self.config.timezone).date_naive()
+    }
+}
+
+/// The path of `base_url` without its trailing slash.
+pub(super) fn base_path(base_url: &url::Url) -> String {
+    base_url.path().trim_end_matches('/').to_string()
+}
