@@ -9,6 +9,7 @@ mod support;
 mod harness_selftest;
 
 mod bad_input;
+mod bounce_corpus;
 mod browser;
 mod catchup;
 mod cli;
@@ -31,3 +32,4 @@ mod serve;
 mod smtp_faults;
 mod source_faults;
 mod web;
+mod webhooks;
