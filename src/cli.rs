@@ -139,7 +139,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Migrate => {
             let store = crate::store::Store::connect(&settings.database.url, 1).await?;
-            store.migrate().await?;
+            let fold = store.migrate().await?;
+            if !fold.is_empty() {
+                println!("{fold}");
+            }
             println!("database is up to date");
             Ok(())
         }
