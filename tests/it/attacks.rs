@@ -134,3 +134,109 @@ async fn migrating_folds_look_alike_rows_into_the_oldest_confirmed_one_and_says_
         ]
     );
 }
+
+/// The invisible characters an attacker reaches for: a carriage return
+/// that overwrites a terminal line, vertical tab, form feed, NEXT LINE,
+/// bidi overrides and isolates, and zero-width characters.
+const INVISIBLE: &[(char, &str)] = &[
+    ('\r', "U+000D"),
+    ('\u{b}', "U+000B"),
+    ('\u{c}', "U+000C"),
+    ('\u{85}', "U+0085"),
+    ('\u{202e}', "U+202E"),
+    ('\u{2066}', "U+2066"),
+    ('\u{200b}', "U+200B"),
+    ('\u{feff}', "U+FEFF"),
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn topics_with_control_bidi_or_zero_width_characters_are_refused_naming_the_character() {
+    let site = Site::start().await;
+    for (c, code) in INVISIBLE {
+        let topic = format!("diffusion{c}txt.exe");
+        let (status, page) = site.subscribe("ada@example.org", &topic).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{code}");
+        assert!(page.contains(code), "{code}: the page does not name it");
+    }
+    assert!(subscriber_rows(&site).await.is_empty());
+
+    // The command line's import refuses them too, in queries and in names.
+    let env = &site.env;
+    let file = env.dir.path().join("import.jsonl");
+    for line in [
+        serde_json::json!({"email": "q@example.org", "topics": ["a\rb"]}),
+        serde_json::json!({"email": "q@example.org",
+            "topics": [{"name": "bank\u{202e}", "query": "diffusion"}]}),
+    ] {
+        std::fs::write(&file, format!("{line}\n")).unwrap();
+        let out = env.paperboy(&["subscribers", "import", file.to_str().unwrap()]);
+        assert!(!out.status.success(), "{line} was imported");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("U+000D") || err.contains("U+202E"), "{err}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_command_line_prints_stored_invisible_characters_escaped() {
+    let env = TestEnv::new().await;
+    env.ok(&["subscribers", "add", "eve@example.org", "--topic", "seed"]);
+    // A topic stored by an older version that accepted these characters.
+    let url = format!("sqlite://{}", env.dir.db_path().display());
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let hostile = "ok\rFAKE LINE\u{b}\u{c}\u{85}\u{202e}gnp.exe\u{200b}";
+    sqlx::query("UPDATE topics SET query = ?1, name = ?1")
+        .bind(hostile)
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+
+    let list = env.ok(&["subscribers", "list"]);
+    assert!(list.contains("ok\\rFAKE LINE"), "{list:?}");
+    assert!(list.contains("\\u{202e}gnp.exe"), "{list:?}");
+    let export = env.ok(&["subscribers", "export"]);
+    for out in [&list, &export] {
+        assert!(
+            !out.chars()
+                .any(|c| c != '\n' && c != '\t' && paperboy::domain::invisible::is_invisible(c)),
+            "a raw invisible character reached the terminal: {out:?}"
+        );
+    }
+    // The escaped export still reads back as the stored text.
+    let line: serde_json::Value = serde_json::from_str(export.trim()).unwrap();
+    assert_eq!(line["topics"][0], hostile);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bidi_and_zero_width_characters_in_paper_text_are_stripped_when_fetched() {
+    let env = TestEnv::new().await;
+    let payload = serde_json::json!([{
+        "paper": {
+            "id": "2606.99903",
+            "authors": [{"name": "Eve\u{202e}evE"}],
+            "publishedAt": "2026-06-11T17:00:00.000Z",
+            "submittedOnDailyAt": "2026-06-12T00:00:00.000Z",
+            "title": "Safe\u{202e}txt.exe friends\u{200b}\u{2066} title",
+            "summary": "An abstract\u{200f} with\u{feff} marks.",
+            "upvotes": 1
+        },
+        "title": "Safe\u{202e}txt.exe friends title",
+        "summary": "An abstract."
+    }])
+    .to_string();
+    env.http.route(
+        "/hostile/daily_papers",
+        crate::support::FixtureResponse::body(payload).with_content_type("application/json"),
+    );
+    env.ok(&["fetch", "--date", crate::env::HF_DAY, "--source", "hostile"]);
+    let url = format!("sqlite://{}", env.dir.db_path().display());
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let (title, summary, authors): (String, String, String) =
+        sqlx::query_as("SELECT title, abstract, authors FROM papers WHERE id = '2606.99903'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(title, "Safetxt.exe friends title");
+    assert_eq!(summary, "An abstract with marks.");
+    assert!(!authors.contains('\u{202e}'), "{authors}");
+}
