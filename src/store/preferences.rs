@@ -120,6 +120,24 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
+    /// When subscriber `id` may next be sent a link mail under `interval`
+    /// ([`Store::claim_link_mail`]); `now` or earlier when it may be now.
+    pub async fn link_mail_allowed_at(
+        &self,
+        id: SubscriberId,
+        interval: Duration,
+    ) -> DbResult<Option<DateTime<Utc>>> {
+        let last: Option<Option<String>> =
+            sqlx::query_scalar("SELECT last_link_mail_at FROM subscribers WHERE id = ?")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+        match last.ok_or(DbError::NotFound)? {
+            Some(t) => Ok(Some(super::parse_ts(&t)? + interval)),
+            None => Ok(None),
+        }
+    }
+
     /// Double opt-in: a pending subscriber whose link version is still
     /// `link_version` becomes active.
     pub async fn confirm_subscriber(

@@ -240,3 +240,52 @@ async fn bidi_and_zero_width_characters_in_paper_text_are_stripped_when_fetched(
     assert_eq!(summary, "An abstract with marks.");
     assert!(!authors.contains('\u{202e}'), "{authors}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoking_links_takes_effect_at_once_even_right_after_a_link_mail() {
+    use paperboy::links::Purpose;
+    let site = Site::start().await;
+    site.env.ok(&[
+        "subscribers",
+        "add",
+        "ada@example.org",
+        "--topic",
+        "diffusion",
+    ]);
+    let ada = site.subscriber("ada@example.org").await;
+    let leaked = format!(
+        "/manage/{}",
+        site.signer().sign(
+            Purpose::Manage,
+            ada.id,
+            1,
+            Purpose::Manage.default_expiry(chrono::Utc::now())
+        )
+    );
+    // Anyone can make paperboy send a link mail through the public form.
+    site.subscribe("ada@example.org", "anything").await;
+    assert_eq!(site.mails(1).await.len(), 1);
+    // The last one went out almost ten minutes ago, as far as the limit
+    // knows: the new link can follow a second after the revocation.
+    let almost = chrono::Utc::now() - chrono::Duration::seconds(599);
+    sqlx::query("UPDATE subscribers SET last_link_mail_at = ?")
+        .bind(almost.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .execute(site.app.store.pool())
+        .await
+        .unwrap();
+
+    let (status, page) = site.post_form(&leaked, &[("action", "new_link")]).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("no longer works"), "{page}");
+    assert!(page.contains("will be emailed at"), "{page}");
+    assert_eq!(site.get(&leaked).await.0, StatusCode::GONE);
+
+    // The new link arrives when the limit allows, at the new version.
+    let got = site.mails(2).await;
+    let fresh = crate::web::link_in(&got[1], &format!("{}/manage/", crate::web::PUBLIC));
+    assert_eq!(
+        site.get(&site.local(&fresh)[site.url("").len()..]).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(site.subscriber("ada@example.org").await.link_version, 2);
+}
