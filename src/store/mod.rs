@@ -33,7 +33,7 @@ pub use delivery_pages::{BatchReservation, ClaimRequest, NewReservation};
 pub use maintenance::BackupReport;
 pub use metrics::MetricsSnapshot;
 pub use papers::StoreReport;
-pub use preferences::{ConfirmOutcome, SubscriptionRequest};
+pub use preferences::{ConfirmOutcome, PendingRequest, SubscriptionRequest};
 pub use runs::{Run, RunKind};
 pub use subscribers::UpsertOutcome;
 

@@ -289,3 +289,107 @@ async fn revoking_links_takes_effect_at_once_even_right_after_a_link_mail() {
     );
     assert_eq!(site.subscriber("ada@example.org").await.link_version, 2);
 }
+
+async fn topics_and_schedule(site: &Site, email: &str) -> (String, Vec<String>, String) {
+    let s = site.subscriber(email).await;
+    let frequency: String = sqlx::query_scalar("SELECT frequency FROM subscribers WHERE id = ?")
+        .bind(s.id.get())
+        .fetch_one(site.app.store.pool())
+        .await
+        .unwrap();
+    (
+        s.status.as_str().to_string(),
+        s.topics.into_iter().map(|t| t.query).collect(),
+        frequency,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stranger_cannot_change_what_is_stored_for_an_address_until_its_owner_confirms() {
+    let site = Site::start().await;
+    site.env
+        .ok(&["subscribers", "add", "ada@example.org", "--topic", "mine"]);
+    let ada = site.subscriber("ada@example.org").await;
+    site.app
+        .store
+        .unsubscribe(ada.id, 1, chrono::Utc::now())
+        .await
+        .unwrap();
+    let before = topics_and_schedule(&site, "ada@example.org").await;
+    assert_eq!(before.0, "unsubscribed");
+
+    let stranger = [
+        ("email", "ada@example.org"),
+        ("topics", "stranger's topic"),
+        ("frequency", "weekly"),
+        ("weekday", "fri"),
+    ];
+    let (status, _) = site.post_form("/subscribe", &stranger).await;
+    assert_eq!(status, StatusCode::OK);
+    // Nothing stored changed: still unsubscribed, same topics and schedule.
+    assert_eq!(topics_and_schedule(&site, "ada@example.org").await, before);
+
+    // The owner's confirm page shows what was asked, and only its POST
+    // applies it; a later submission is not slipped in under it.
+    let mail = site.mails(1).await.remove(0);
+    let confirm = crate::web::link_in(&mail, &format!("{}/confirm/", crate::web::PUBLIC));
+    let confirm = site.local(&confirm)[site.url("").len()..].to_string();
+    let (status, shown) = site.get(&confirm).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        shown.contains("stranger&#39;s topic") || shown.contains("stranger&#x27;s topic"),
+        "{shown}"
+    );
+    assert!(shown.contains("name=\"revision\" value=\"1\""), "{shown}");
+    site.post_form(
+        "/subscribe",
+        &[("email", "ada@example.org"), ("topics", "later topic")],
+    )
+    .await;
+    assert_eq!(topics_and_schedule(&site, "ada@example.org").await, before);
+    let (status, again) = site.post_form(&confirm, &[("revision", "1")]).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{again}");
+    assert!(again.contains("later topic"), "{again}");
+    assert_eq!(topics_and_schedule(&site, "ada@example.org").await, before);
+
+    let (status, done) = site.post_form(&confirm, &[("revision", "2")]).await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    assert_eq!(
+        topics_and_schedule(&site, "ada@example.org").await,
+        (
+            "active".to_string(),
+            vec!["later topic".to_string()],
+            "daily".to_string()
+        )
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_submission_for_a_pending_address_leaves_the_first_one_stored() {
+    let site = Site::start().await;
+    site.post_form(
+        "/subscribe",
+        &[("email", "bob@example.org"), ("topics", "first")],
+    )
+    .await;
+    let before = topics_and_schedule(&site, "bob@example.org").await;
+    assert_eq!(
+        before,
+        (
+            "pending".to_string(),
+            vec!["first".to_string()],
+            "daily".to_string()
+        )
+    );
+    site.post_form(
+        "/subscribe",
+        &[
+            ("email", "bob@example.org"),
+            ("topics", "second"),
+            ("frequency", "weekly"),
+            ("weekday", "mon"),
+        ],
+    )
+    .await;
+    assert_eq!(topics_and_schedule(&site, "bob@example.org").await, before);
+}
