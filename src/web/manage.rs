@@ -259,7 +259,6 @@ async fn new_link(
             subscriber_id: subscriber.id,
             link_version: version,
             to: subscriber.email,
-            topics: Vec::new(),
         };
         spawn_link_mail(web.clone(), request, now);
         "We have emailed you a new link to your settings.".to_string()

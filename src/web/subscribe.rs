@@ -196,13 +196,11 @@ pub async fn submit(
                 .claim_link_mail(id, now, link_mail_interval())
                 .await?
             {
-                let queries = topics.iter().map(|t| t.query.clone()).collect();
                 let request = LinkMailRequest {
                     kind,
                     subscriber_id: id,
                     link_version: request.link_version,
                     to: email,
-                    topics: queries,
                 };
                 spawn_link_mail(web.clone(), request, now);
             } else {

@@ -393,3 +393,25 @@ async fn a_second_submission_for_a_pending_address_leaves_the_first_one_stored()
     .await;
     assert_eq!(topics_and_schedule(&site, "bob@example.org").await, before);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mail_to_an_unconfirmed_address_carries_no_text_a_stranger_wrote() {
+    let site = Site::start().await;
+    let phish = "URGENT your bank account is locked visit secure-login.evil.example verify";
+    let topics = format!("{phish}\nevil.example phish");
+    let (status, _) = site.subscribe("victim@example.org", &topics).await;
+    assert_eq!(status, StatusCode::OK);
+    let mail = site.mails(1).await.remove(0);
+    let raw = String::from_utf8_lossy(&mail.data).to_lowercase();
+    for stranger in ["urgent", "bank", "evil.example", "phish", "verify"] {
+        assert!(
+            !raw.contains(stranger),
+            "{stranger:?} reached the mail:\n{raw}"
+        );
+    }
+    // The topics are on the confirm page, behind the mailed token.
+    let confirm = crate::web::link_in(&mail, &format!("{}/confirm/", crate::web::PUBLIC));
+    let (status, page) = site.get(&site.local(&confirm)[site.url("").len()..]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("secure-login.evil.example verify"), "{page}");
+}
