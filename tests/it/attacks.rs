@@ -415,3 +415,102 @@ async fn mail_to_an_unconfirmed_address_carries_no_text_a_stranger_wrote() {
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains("secure-login.evil.example verify"), "{page}");
 }
+
+/// Whether the server closed `stream` (EOF or reset) within `within`,
+/// reading and discarding whatever it answered.
+async fn closed_within(stream: &mut tokio::net::TcpStream, within: Duration) -> bool {
+    use tokio::io::AsyncReadExt as _;
+    let mut buf = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Err(_) => return false,
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            Ok(Ok(_)) => continue,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_and_idle_clients_are_cut_off_and_everyone_else_is_served() {
+    use tokio::io::AsyncWriteExt as _;
+    let site = Site::with_config(|toml| {
+        toml.replace(
+            "[web]\n",
+            "[web]\nheader_read_timeout_secs = 1\nrequest_timeout_secs = 1\nmax_connections = 8\n",
+        )
+    })
+    .await;
+    let addr = site.url("").trim_start_matches("http://").to_string();
+    let connect = || tokio::net::TcpStream::connect(addr.clone());
+
+    // Headers at a byte every 200 ms, a body at a byte every 200 ms, and
+    // more idle connections than the cap.
+    let mut slow_headers = Vec::new();
+    for _ in 0..3 {
+        let mut s = connect().await.unwrap();
+        s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+        slow_headers.push(s);
+    }
+    let mut slow_body = connect().await.unwrap();
+    slow_body
+        .write_all(b"POST /subscribe HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nemail=")
+        .await
+        .unwrap();
+    let mut idle = Vec::new();
+    for _ in 0..12 {
+        idle.push(connect().await.unwrap());
+    }
+    let trickle = tokio::spawn(async move {
+        for _ in 0..20 {
+            for s in slow_headers.iter_mut() {
+                let _ = s.write_all(b"X").await;
+            }
+            let _ = slow_body.write_all(b"a").await;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        (slow_headers, slow_body)
+    });
+
+    // A normal client is served meanwhile (idle ones are cut within the
+    // timeout, freeing the slots they held).
+    let ok = tokio::time::timeout(
+        Duration::from_secs(5),
+        site.http.get(site.url("/healthz")).send(),
+    )
+    .await
+    .expect("a normal client waited too long")
+    .unwrap();
+    assert_eq!(ok.status(), StatusCode::OK);
+
+    for s in idle.iter_mut() {
+        assert!(
+            closed_within(s, Duration::from_secs(3)).await,
+            "an idle connection stayed open"
+        );
+    }
+    let (mut slow_headers, mut slow_body) = trickle.await.unwrap();
+    for s in slow_headers.iter_mut() {
+        assert!(
+            closed_within(s, Duration::from_secs(1)).await,
+            "a slow header stayed open"
+        );
+    }
+    assert!(
+        closed_within(&mut slow_body, Duration::from_secs(1)).await,
+        "a slow body stayed open"
+    );
+
+    // Headers past the cap get 431.
+    let big = "x".repeat(40 * 1024);
+    let r = site
+        .http
+        .get(site.url("/"))
+        .header("X-Big", big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+    let ok = site.http.get(site.url("/healthz")).send().await.unwrap();
+    assert_eq!(ok.status(), StatusCode::OK);
+}
