@@ -35,8 +35,8 @@
 
 pub mod app;
 pub mod cli;
-pub mod credentials;
-pub mod demo;
+pub(crate) mod credentials;
+pub(crate) mod demo;
 pub mod digest;
 pub mod domain;
 pub mod email;
@@ -45,9 +45,9 @@ pub mod links;
 pub mod logging;
 pub mod mail;
 pub mod matching;
-pub mod notify;
+pub(crate) mod notify;
 pub mod settings;
 pub mod sources;
-pub mod status;
+pub(crate) mod status;
 pub mod store;
 pub mod web;

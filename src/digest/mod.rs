@@ -9,10 +9,10 @@
 //! [`crate::jobs`] do) nor build mail content itself ([`crate::email`]).
 
 mod config;
-pub mod due;
+pub(crate) mod due;
 mod job;
-pub mod limits;
-pub mod owner;
+pub(crate) mod limits;
+pub(crate) mod owner;
 pub mod plan;
 mod preview;
 mod report;

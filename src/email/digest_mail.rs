@@ -202,8 +202,16 @@ fn paper_view(p: &Paper, matched: &[MatchedTerm]) -> PaperView {
             hit: s.hit,
         })
         .collect();
+    let title_spans = highlight(&p.title, matched, Field::Title)
+        .into_iter()
+        .map(|s| Span {
+            text: s.text,
+            hit: s.hit,
+        })
+        .collect();
     PaperView {
         title: p.title.clone(),
+        title_spans,
         url: web_link(&p.url).unwrap_or_default(),
         authors: shorten_authors(&p.authors, 6),
         excerpt: excerpt(&spans, 420),

@@ -10,8 +10,8 @@
 
 pub mod catch_up;
 pub mod digest;
-pub mod fetch;
-pub mod retry;
+pub(crate) mod fetch;
+pub(crate) mod retry;
 pub mod scheduler;
 
 pub use fetch::{FetchJob, FetchSummary, SourceOutcome};

@@ -16,7 +16,7 @@ mod health;
 mod limits;
 mod manage;
 mod message;
-pub mod metrics;
+pub(crate) mod metrics;
 mod outgoing;
 mod security;
 pub mod server;
