@@ -149,11 +149,14 @@ pub async fn serve(
     let web_token = token.clone();
     let listener_addr = listener.local_addr()?;
     tracing::info!(listen = %listener_addr, "paperboy is serving");
-    let server = axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move { web_token.cancelled().await });
+    let limits = crate::web::server::ConnectionLimits {
+        header_read_timeout: std::time::Duration::from_secs(
+            app.settings.web.header_read_timeout_secs,
+        ),
+        max_header_bytes: app.settings.web.max_header_bytes,
+        max_connections: app.settings.web.max_connections,
+    };
+    let server = crate::web::server::serve(listener, router, limits, web_token);
     let watcher = {
         let token = token.clone();
         let notifier = notifier.clone();
@@ -179,7 +182,7 @@ pub async fn serve(
     // Migrations ran in App::build and the listeners are bound: ready.
     notifier.ready(&format!("serving on {}", listener_addr));
     let watchdog = notifier.spawn_watchdog();
-    let served = server.await.context("web listener");
+    server.await;
     token.cancel();
     scheduler.stop().await;
     watcher.abort();
@@ -193,5 +196,5 @@ pub async fn serve(
     }
     app.store.close().await;
     tracing::info!("paperboy stopped");
-    served
+    Ok(())
 }

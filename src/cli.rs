@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::app::App;
 use crate::digest::DigestOptions;
 use crate::domain::SubscriberEmail;
-use crate::domain::{NewTopic, SubscriberId, SubscriberStatus};
+use crate::domain::{invisible, NewTopic, SubscriberId, SubscriberStatus};
 use crate::jobs::digest::digest_job;
 use crate::matching::Query;
 use crate::settings::Settings;
@@ -149,7 +149,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Migrate => {
             let store = crate::store::Store::connect(&settings.database.url, 1).await?;
-            store.migrate().await?;
+            let fold = store.migrate().await?;
+            if !fold.is_empty() {
+                println!("{fold}");
+            }
             println!("database is up to date");
             Ok(())
         }
@@ -230,12 +233,16 @@ async fn run_with_app(app: Arc<App>, command: Command) -> anyhow::Result<()> {
                             s.updated_papers,
                             if s.not_modified { ", not modified" } else { "" },
                             s.item_problems()
-                                .map(|p| format!("; {p}"))
+                                .map(|p| format!("; {}", invisible::escape_invisible(&p)))
                                 .unwrap_or_default()
                         ),
                         Some(e) => {
                             failed += 1;
-                            println!("{date} {}: FAILED: {e}", s.source)
+                            println!(
+                                "{date} {}: FAILED: {}",
+                                s.source,
+                                invisible::escape_invisible(&e.to_string())
+                            )
                         }
                     }
                 }
@@ -262,12 +269,16 @@ async fn run_with_app(app: Arc<App>, command: Command) -> anyhow::Result<()> {
                 for plan in &report.plans {
                     println!(
                         "{}: {} papers{}",
-                        plan.email,
+                        invisible::escape_invisible(plan.email.as_str()),
                         plan.papers.len(),
                         more(plan.more)
                     );
                     for paper in &plan.papers {
-                        println!("  {}  {}", paper.id, paper.title);
+                        println!(
+                            "  {}  {}",
+                            paper.id,
+                            invisible::escape_invisible(&paper.title)
+                        );
                     }
                 }
                 println!(
@@ -373,14 +384,17 @@ async fn subscribers(app: &App, command: SubscribersCommand) -> anyhow::Result<(
                 let Some(last) = page.last() else { break };
                 after = last.id;
                 for s in &page {
+                    // Stored text is escaped: a carriage return or a bidi
+                    // override in a topic stored by an older version must
+                    // not overwrite or reorder what the operator reads.
                     let topics: Vec<&str> = s.topics.iter().map(|t| t.query.as_str()).collect();
                     writeln!(
                         out,
                         "{}\t{}\t{}\t{}",
                         s.id,
                         s.status.as_str(),
-                        s.email,
-                        topics.join(" | ")
+                        invisible::escape_invisible(s.email.as_str()),
+                        invisible::escape_invisible(&topics.join(" | "))
                     )?;
                 }
             }
@@ -444,7 +458,8 @@ async fn subscribers(app: &App, command: SubscribersCommand) -> anyhow::Result<(
                             })
                             .collect(),
                     };
-                    writeln!(out, "{}", serde_json::to_string(&line)?)?;
+                    let json = serde_json::to_string(&line)?;
+                    writeln!(out, "{}", invisible::escape_invisible_json(&json))?;
                 }
             }
             Ok(())
@@ -509,6 +524,16 @@ fn parse_import_line(line: &str) -> anyhow::Result<(SubscriberEmail, Vec<NewTopi
             TopicLine::Named { name, query } => (Some(name), query),
         };
         let q = Query::parse(&query).map_err(|e| anyhow::anyhow!("topic {}: {e}", i + 1))?;
+        if let Some((col, c)) = name
+            .as_deref()
+            .and_then(|n| invisible::find_invisible(n, &[]))
+        {
+            bail!(
+                "topic {}: its name has {} at column {col}, which is not allowed (no control character, bidi control or zero-width character may be in a topic)",
+                i + 1,
+                invisible::describe(c)
+            );
+        }
         let canonical = q.to_string();
         topics.push(NewTopic {
             name: name

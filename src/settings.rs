@@ -73,6 +73,17 @@ pub struct WebSettings {
     /// Reverse proxies whose `X-Forwarded-For` is believed (IPs or CIDR
     /// blocks).
     pub trusted_proxies: Vec<IpRange>,
+    /// Seconds a client has to send a request's headers, counted from when
+    /// the connection is ready for them: also how long an idle keep-alive
+    /// connection is kept.
+    pub header_read_timeout_secs: u64,
+    /// Seconds to read a request's body and answer it.
+    pub request_timeout_secs: u64,
+    /// Largest request head (request line and headers) in bytes; larger
+    /// gets 431.
+    pub max_header_bytes: usize,
+    /// Connections served at once; more wait to be accepted.
+    pub max_connections: usize,
 }
 
 impl Default for WebSettings {
@@ -81,6 +92,10 @@ impl Default for WebSettings {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             base_url: url::Url::parse("http://127.0.0.1:8080/").expect("valid default URL"),
             trusted_proxies: Vec::new(),
+            header_read_timeout_secs: 10,
+            request_timeout_secs: 15,
+            max_header_bytes: 16 * 1024,
+            max_connections: 512,
         }
     }
 }
@@ -359,6 +374,18 @@ impl Settings {
         }
         if self.database.max_connections == 0 {
             bail!("database.max_connections must be at least 1");
+        }
+        if self.web.header_read_timeout_secs == 0 || self.web.request_timeout_secs == 0 {
+            bail!("web.header_read_timeout_secs and web.request_timeout_secs must be at least 1");
+        }
+        if !(1024..=1024 * 1024).contains(&self.web.max_header_bytes) {
+            bail!(
+                "web.max_header_bytes = {} must be between 1024 and 1048576",
+                self.web.max_header_bytes
+            );
+        }
+        if self.web.max_connections == 0 {
+            bail!("web.max_connections must be at least 1");
         }
         if !matches!(self.web.base_url.scheme(), "http" | "https")
             || self.web.base_url.host().is_none()

@@ -1,13 +1,19 @@
-//! A subscriber's email address, parsed strictly once at the edge.
+//! A subscriber's email address, parsed strictly once at the edge into its
+//! one canonical form.
 
 use std::fmt;
 use std::str::FromStr;
 
-/// An address that is safe to put in an SMTP envelope and a `To:` header.
-///
-/// The domain is lower-cased (domains are case-insensitive); the local part
-/// is kept as typed. Internationalised domains are kept in their Unicode form
-/// here and converted by the mail layer.
+use idna::uts46::{AsciiDenyList, DnsLength, Hyphens, Uts46};
+
+/// An address that is safe to put in an SMTP envelope and a `To:` header,
+/// in its canonical form: the local part as typed, the domain through the
+/// UTS-46 mapping (case folding, width and compatibility forms) and in its
+/// ASCII (punycode) form. `c@ｅxample.org`, `c@EXAMPLE.org` and
+/// `c@example.org` are one address; so are `t@bücher.example` and
+/// `t@xn--bcher-kva.example`. Storage, uniqueness, every limit and the
+/// envelope use this form, so a look-alike spelling cannot make a second
+/// subscriber for the same mailbox.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 #[serde(transparent)]
 pub struct SubscriberEmail(String);
@@ -28,8 +34,10 @@ pub enum EmailError {
     NonAsciiLocalPart,
     #[error("the email address has a dot at the start or end of the part before '@', or two dots in a row")]
     MisplacedDot,
-    #[error("the domain {0:?} is not a valid internet domain")]
-    BadDomain(String),
+    /// The domain breaks a rule of internet domains (IDNA 2008 / UTS-46
+    /// strict); the reason names the label or character at fault.
+    #[error("the domain {domain:?} {reason}")]
+    BadDomain { domain: String, reason: String },
     #[error("{0:?} is not a valid email address")]
     Invalid(String),
 }
@@ -65,22 +73,29 @@ impl SubscriberEmail {
         if !local.bytes().all(is_atext_or_dot) {
             return Err(EmailError::Invalid(s.to_string()));
         }
-        let domain = domain.to_lowercase();
-        if !valid_domain(&domain) {
-            return Err(EmailError::BadDomain(domain));
+        let ascii = canonical_domain(domain).map_err(|reason| EmailError::BadDomain {
+            domain: domain.to_string(),
+            reason,
+        })?;
+        let canonical = format!("{local}@{ascii}");
+        if canonical.len() > 254 {
+            return Err(EmailError::TooLong);
         }
-        let normalised = format!("{local}@{domain}");
-        lettre::Address::from_str(&normalised).map_err(|_| EmailError::Invalid(s.to_string()))?;
-        Ok(SubscriberEmail(normalised))
+        lettre::Address::from_str(&canonical).map_err(|_| EmailError::Invalid(s.to_string()))?;
+        Ok(SubscriberEmail(canonical))
     }
 
-    /// An address read back from the store. It was parsed when stored,
-    /// perhaps under looser rules of an earlier version (a non-ASCII local
-    /// part), so only what could break a header is checked again: one such
-    /// row must not stop a digest run for everyone else.
+    /// An address read back from the store. Addresses are stored in their
+    /// canonical form, but a row may predate a stricter rule (a non-ASCII
+    /// local part, a domain IDNA 2008 refuses), so only what could break a
+    /// header is checked again: one such row must not stop a digest run for
+    /// everyone else.
     pub fn from_stored(raw: &str) -> Result<Self, EmailError> {
         Self::parse(raw).or_else(|e| match e {
-            EmailError::NonAsciiLocalPart | EmailError::MisplacedDot | EmailError::Invalid(_)
+            EmailError::NonAsciiLocalPart
+            | EmailError::MisplacedDot
+            | EmailError::Invalid(_)
+            | EmailError::BadDomain { .. }
                 if raw.contains('@')
                     && !raw.chars().any(|c| c.is_control() || c.is_whitespace()) =>
             {
@@ -98,17 +113,17 @@ impl SubscriberEmail {
         self.0.rsplit_once('@').map(|(_, d)| d).unwrap_or("")
     }
 
-    /// The address for the SMTP envelope and headers: an internationalised
-    /// domain in its ASCII (punycode) form, so relays without SMTPUTF8
-    /// accept it. The local part is ASCII already.
+    /// The address for the SMTP envelope and headers. Parsed addresses are
+    /// ASCII already; a row stored under looser rules with a Unicode domain
+    /// is converted as well as it can be.
     pub fn to_ascii(&self) -> String {
         let (local, domain) = self.0.rsplit_once('@').unwrap_or(("", &self.0));
         if domain.is_ascii() {
             return self.0.clone();
         }
-        match url::Host::parse(domain) {
-            Ok(url::Host::Domain(ascii)) => format!("{local}@{ascii}"),
-            _ => self.0.clone(),
+        match idna::domain_to_ascii(domain) {
+            Ok(ascii) => format!("{local}@{ascii}"),
+            Err(_) => self.0.clone(),
         }
     }
 }
@@ -118,23 +133,141 @@ fn is_atext_or_dot(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-/=?^_`{|}~.".contains(&b)
 }
 
-/// A domain of at least two labels, each 1..=63 characters of letters
-/// (any script), digits and inner hyphens. Address literals (`[1.2.3.4]`)
-/// and single-label hosts are refused: nobody subscribes from them.
-fn valid_domain(domain: &str) -> bool {
-    if domain.len() > 253 || !domain.contains('.') {
-        return false;
+/// The canonical ASCII form of `domain` under UTS-46 with every strict
+/// flag (UseSTD3ASCIIRules, CheckHyphens, CheckBidi, CheckJoiners,
+/// VerifyDnsLength, nontransitional processing as IDNA 2008 wants), plus
+/// what a mail domain needs beyond that: two labels at least, and a
+/// top-level domain of letters (or an A-label). The error says what is
+/// wrong, naming the label or character.
+fn canonical_domain(domain: &str) -> Result<String, String> {
+    if domain.is_empty() {
+        return Err("is empty".into());
     }
-    domain.split('.').all(|label| {
-        !label.is_empty()
-            && label.chars().count() <= 63
-            && !label.starts_with('-')
-            && !label.ends_with('-')
-            && label.chars().all(|c| c.is_alphanumeric() || c == '-')
-    }) && domain
-        .rsplit('.')
-        .next()
-        .is_some_and(|tld| !tld.chars().all(|c| c.is_ascii_digit()))
+    if domain.starts_with('[') {
+        return Err("is an address literal; use a domain name".into());
+    }
+    let strict = Uts46::new().to_ascii(
+        domain.as_bytes(),
+        AsciiDenyList::STD3,
+        Hyphens::Check,
+        DnsLength::Verify,
+    );
+    let ascii = match strict {
+        Ok(ascii) => ascii.into_owned(),
+        Err(_) => return Err(explain_refusal(domain)),
+    };
+    let labels: Vec<&str> = ascii.split('.').collect();
+    if labels.len() < 2 {
+        return Err("has a single label; an internet domain has at least two (example.org)".into());
+    }
+    let tld = labels[labels.len() - 1];
+    let tld_ok = tld.bytes().all(|b| b.is_ascii_alphabetic()) || tld.starts_with("xn--");
+    if !tld_ok {
+        return Err(format!(
+            "ends in the top-level domain {tld:?}, which may hold only letters"
+        ));
+    }
+    Ok(ascii)
+}
+
+/// Why strict UTS-46 processing refused `domain`, label by label: the
+/// first rule broken, in words a subscriber can act on.
+fn explain_refusal(domain: &str) -> String {
+    // The mapped form, with nothing refused: what the labels became.
+    let lenient = Uts46::new().to_ascii(
+        domain.as_bytes(),
+        AsciiDenyList::EMPTY,
+        Hyphens::Allow,
+        DnsLength::Ignore,
+    );
+    if let Ok(mapped) = &lenient {
+        if mapped.len() > 253 {
+            return format!(
+                "is {} octets long once converted to ASCII; the limit is 253",
+                mapped.len()
+            );
+        }
+        let labels: Vec<&str> = mapped.split('.').collect();
+        for (i, label) in labels.iter().enumerate() {
+            if label.is_empty() {
+                if i + 1 == labels.len() {
+                    return "ends with a dot".into();
+                }
+                return "has an empty label: two dots in a row, or a character such as '⒈' that stands for a digit and a dot".into();
+            }
+            if label.len() > 63 {
+                return format!(
+                    "has a label of {} octets once converted to ASCII ({label}); the limit is 63",
+                    label.len()
+                );
+            }
+        }
+    }
+    for label in domain.split(['.', '。', '．', '｡']) {
+        if label.is_empty() {
+            return "has an empty label (two dots in a row, or a dot at either end)".into();
+        }
+        let lower = label.to_ascii_lowercase();
+        if lower.starts_with("xn--") {
+            let decoded = Uts46::new().to_ascii(
+                lower.as_bytes(),
+                AsciiDenyList::STD3,
+                Hyphens::Check,
+                DnsLength::Ignore,
+            );
+            if decoded.is_err() {
+                return format!(
+                    "has the label {label:?}, which starts with xn-- but is not a valid punycode (IDNA) label"
+                );
+            }
+            continue;
+        }
+        if label.starts_with('-') || label.ends_with('-') {
+            return format!("has the label {label:?}, which starts or ends with a hyphen");
+        }
+        if label.get(2..4) == Some("--") {
+            return format!(
+                "has the label {label:?} with '--' in the third and fourth places, which is reserved for xn-- labels"
+            );
+        }
+        if let Some(c) = label
+            .chars()
+            .find(|&c| !(c.is_alphanumeric() || c == '-' || is_combining(c)))
+        {
+            return format!(
+                "contains {c:?} (U+{:04X}), which is not allowed in a domain name",
+                u32::from(c)
+            );
+        }
+        // The first character IDNA 2008 disallows, judged alone (a
+        // combining mark after a plain letter, where it may stand).
+        for c in label.chars().filter(|c| !c.is_ascii()) {
+            let probe = if is_combining(c) {
+                format!("a{c}")
+            } else {
+                c.to_string()
+            };
+            let alone = Uts46::new().to_ascii(
+                probe.as_bytes(),
+                AsciiDenyList::STD3,
+                Hyphens::Check,
+                DnsLength::Ignore,
+            );
+            if alone.is_err() {
+                return format!(
+                    "contains {c:?} (U+{:04X}), which IDNA 2008 does not allow in a domain name",
+                    u32::from(c)
+                );
+            }
+        }
+    }
+    "mixes right-to-left and left-to-right labels (or digits) in a way IDNA 2008 does not allow"
+        .into()
+}
+
+/// A combining mark: valid inside a label after a base letter.
+fn is_combining(c: char) -> bool {
+    unicode_normalization::char::is_combining_mark(c)
 }
 
 impl fmt::Display for SubscriberEmail {
@@ -203,12 +336,66 @@ mod tests {
     }
 
     #[test]
-    fn internationalised_domains_are_accepted_and_sent_as_punycode() {
+    fn internationalised_domains_are_stored_as_punycode() {
         let e = SubscriberEmail::parse("jose@Bücher.example").unwrap();
-        assert_eq!(e.as_str(), "jose@bücher.example");
+        assert_eq!(e.as_str(), "jose@xn--bcher-kva.example");
         assert_eq!(e.to_ascii(), "jose@xn--bcher-kva.example");
         let plain = SubscriberEmail::parse("ada@example.org").unwrap();
         assert_eq!(plain.to_ascii(), "ada@example.org");
+    }
+
+    #[test]
+    fn look_alike_spellings_of_a_domain_are_one_address() {
+        let canonical = SubscriberEmail::parse("c@example.org").unwrap();
+        for look_alike in [
+            "c@\u{ff45}xample.org",
+            "c@e\u{ff58}ample.org",
+            "c@\u{1d41e}xample.org",
+            "c@\u{24d4}xample.org",
+            "c@EXAMPLE.ORG",
+            "c@example\u{3002}org",
+        ] {
+            assert_eq!(
+                SubscriberEmail::parse(look_alike).unwrap(),
+                canonical,
+                "{look_alike:?}"
+            );
+        }
+        assert_eq!(
+            SubscriberEmail::parse("t22@xn--bcher-kva.example").unwrap(),
+            SubscriberEmail::parse("t22@bücher.example").unwrap()
+        );
+        // The local part is kept as typed.
+        assert_eq!(
+            SubscriberEmail::parse("Ada@Example.org").unwrap().as_str(),
+            "Ada@example.org"
+        );
+    }
+
+    #[test]
+    fn domains_strict_idna_refuses_are_refused_with_the_reason() {
+        let long_label = format!("me@{}.com", "ü".repeat(60));
+        let long_domain = format!("me@{}.com", ["bücher"; 25].join("."));
+        for (bad, says) in [
+            ("me@\u{2488}wouldbeinvalid.com", "U+2488"),
+            ("me@xn--0.tld", "punycode"),
+            ("me@1.xn--4dbc.com", "right-to-left"),
+            ("me@yy--0.tld", "third and fourth"),
+            ("me@bad.tld-", "hyphen"),
+            ("me@bad.tld-2", "top-level domain"),
+            ("me@bad.t2d", "top-level domain"),
+            ("me@exa_mple.org", "'_'"),
+            ("me@-bad.org", "hyphen"),
+            (long_label.as_str(), "limit is 63"),
+            (long_domain.as_str(), "253"),
+        ] {
+            match SubscriberEmail::parse(bad) {
+                Err(e @ EmailError::BadDomain { .. }) => {
+                    assert!(e.to_string().contains(says), "{bad:?}: {e}")
+                }
+                other => panic!("{bad:?} should be refused, got {other:?}"),
+            }
+        }
     }
 
     #[test]

@@ -8,6 +8,7 @@ mod arxiv_id;
 mod cron;
 mod email;
 mod ids;
+pub mod invisible;
 mod ip_range;
 mod paper;
 mod preferences;

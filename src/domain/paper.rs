@@ -242,11 +242,18 @@ fn max_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
 }
 
 /// Collapses every run of whitespace (including arXiv's hard wraps) to one
-/// space and drops other control characters, so a payload's terminal escape
-/// sequences or bells never reach an operator's terminal (`--dry-run`).
+/// space and drops every other invisible character (controls, bidi
+/// overrides and isolates, zero-width characters: see
+/// [`super::invisible`]), so a payload's terminal escapes never reach an
+/// operator's terminal (`--dry-run`) and a right-to-left override never
+/// reorders a title on a page or in a mail.
 pub fn normalise_inline(s: &str) -> String {
     s.split_whitespace()
-        .map(|word| word.chars().filter(|c| !c.is_control()).collect::<String>())
+        .map(|word| {
+            word.chars()
+                .filter(|&c| !super::invisible::is_invisible(c))
+                .collect::<String>()
+        })
         .filter(|word| !word.is_empty())
         .collect::<Vec<_>>()
         .join(" ")

@@ -478,7 +478,6 @@ mod tests {
         let confirm =
             crate::email::link_mail::render_confirm(&crate::email::link_mail::ConfirmView {
                 confirm_url: "https://example.org/papers/confirm/TOKEN".into(),
-                topics: vec!["ti:diffusion".into()],
                 site_name: "Paperboy".into(),
             })
             .unwrap();

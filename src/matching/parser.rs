@@ -8,6 +8,7 @@ use super::query::{
     MAX_TERMS,
 };
 use super::words::tokenize;
+use crate::domain::invisible;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum FieldName {
@@ -64,13 +65,17 @@ fn parse(input: &str) -> Result<Query, QueryError> {
         ));
     }
     // Queries are shown back in pages, mails and `paperboy subscribers list`:
-    // no terminal escapes or other invisible controls (tabs and newlines are
-    // just spaces).
-    if let Some(i) = chars
-        .iter()
-        .position(|c| c.is_control() && !c.is_whitespace())
-    {
-        return Err(QueryError::at(i + 1, "a control character is not allowed"));
+    // no terminal escapes, carriage returns, bidi overrides or zero-width
+    // characters that would hide or reorder what a reader sees (tabs and
+    // line feeds are just spaces).
+    if let Some((col, c)) = invisible::find_invisible(input, &['\t', '\n']) {
+        return Err(QueryError::at(
+            col,
+            format!(
+                "{} is not allowed (a topic may hold no control character, bidi control or zero-width character: they hide or reorder what is shown)",
+                invisible::describe(c)
+            ),
+        ));
     }
     let lexemes = lex(&chars)?;
     if lexemes.is_empty() {
@@ -693,10 +698,23 @@ mod tests {
             err(&nots),
             "query nests deeper than 32 levels at column 129"
         );
-        assert_eq!(
-            err("diffusion\u{1b}[2J"),
-            "a control character is not allowed at column 10"
-        );
+        assert!(err("diffusion\u{1b}[2J").starts_with(
+            "an escape character (U+001B) is not allowed (a topic may hold no control character"
+        ));
+        assert!(err("diffusion\u{1b}[2J").ends_with("at column 10"));
+        for (bad, named) in [
+            ("a\rb", "a carriage return (U+000D)"),
+            ("a\u{b}b", "a vertical tab (U+000B)"),
+            ("a\u{c}b", "a form feed (U+000C)"),
+            ("a\u{85}b", "a next-line character (U+0085)"),
+            ("a\u{202e}b", "a right-to-left override (U+202E)"),
+            ("a\u{2066}b", "a left-to-right isolate (U+2066)"),
+            ("a\u{200b}b", "a zero-width space (U+200B)"),
+            ("a\u{2028}b", "a line separator (U+2028)"),
+        ] {
+            assert!(err(bad).starts_with(named), "{bad:?}: {}", err(bad));
+            assert!(err(bad).ends_with("at column 2"), "{bad:?}: {}", err(bad));
+        }
         assert!(Query::parse("diffusion\tmodels").is_ok());
         let many = "ab ".repeat(65);
         assert_eq!(err(&many), "query has more than 64 terms at column 193");

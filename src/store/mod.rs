@@ -6,6 +6,7 @@
 //! Idempotency comes from constraints (`UNIQUE`, `ON CONFLICT`), never from
 //! read-then-write checks. Callers get domain types back, not rows.
 
+mod addresses;
 mod bounces;
 mod claims;
 mod deliveries;
@@ -25,13 +26,14 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
+pub use addresses::AddressFold;
 pub use bounces::{BounceCounts, BounceKind};
 pub use deliveries::{Delivery, DeliveryStatus, Reservation};
 pub use delivery_pages::{BatchReservation, ClaimRequest, NewReservation};
 pub use maintenance::BackupReport;
 pub use metrics::MetricsSnapshot;
 pub use papers::StoreReport;
-pub use preferences::{ConfirmOutcome, SubscriptionRequest};
+pub use preferences::{ConfirmOutcome, PendingRequest, SubscriptionRequest};
 pub use runs::{Run, RunKind};
 pub use subscribers::UpsertOutcome;
 
@@ -126,12 +128,28 @@ impl Store {
         })
     }
 
-    pub async fn migrate(&self) -> anyhow::Result<()> {
+    /// Applies pending schema migrations, then brings stored addresses to
+    /// their canonical form ([`Store::fold_addresses`]), which SQL alone
+    /// cannot compute. Logs and returns what the fold changed.
+    pub async fn migrate(&self) -> anyhow::Result<AddressFold> {
         use anyhow::Context as _;
         MIGRATOR
             .run(&self.pool)
             .await
-            .context("applying database migrations")
+            .context("applying database migrations")?;
+        let fold = self
+            .fold_addresses()
+            .await
+            .context("bringing stored addresses to their canonical form")?;
+        if !fold.is_empty() {
+            tracing::warn!(
+                addresses.rewritten = fold.rewritten,
+                addresses.merged = fold.merged.len(),
+                addresses.refused = fold.refused,
+                "stored addresses folded to their canonical form"
+            );
+        }
+        Ok(fold)
     }
 
     /// Checks the database answers (for health checks).

@@ -33,16 +33,33 @@ pub enum ConfirmOutcome {
     AlreadyActive,
     /// Unsubscribed, suspended, or the link version moved on.
     NotConfirmable,
+    /// The subscribe form was submitted again since the confirm page was
+    /// shown: nothing changed; show the page again.
+    Changed,
+}
+
+/// Preferences the subscribe form submitted for an existing address,
+/// waiting for the owner's confirmation ([`Store::confirm_subscriber`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingRequest {
+    /// Counts up with each submission: the confirm page carries the one it
+    /// showed, so the owner confirms what they saw and nothing later.
+    pub revision: i64,
+    pub topics: Vec<NewTopic>,
+    pub preferences: Preferences,
 }
 
 impl Store {
     /// A subscribe form submission. A new address becomes `pending` with
-    /// `topics`; a pending or unsubscribed one gets `topics` and goes (back)
-    /// to `pending`; an active or suspended one is left unchanged.
+    /// `topics` and `prefs`. For a pending or unsubscribed address nothing
+    /// stored changes: the submission is kept as its [`PendingRequest`]
+    /// (replacing an earlier one) until the owner confirms it. An active or
+    /// suspended address is left unchanged.
     pub async fn request_subscription(
         &self,
         email: &SubscriberEmail,
         topics: &[NewTopic],
+        prefs: &Preferences,
         now: DateTime<Utc>,
     ) -> DbResult<SubscriptionRequest> {
         let mut tx = self.begin_write().await?;
@@ -51,14 +68,20 @@ impl Store {
                 .bind(email.as_str())
                 .fetch_optional(&mut **tx)
                 .await?;
+        let (frequency, weekday) = frequency_columns(prefs.frequency);
         let request = match existing {
             None => {
                 let id: SubscriberId = sqlx::query_scalar(
-                    "INSERT INTO subscribers (email, status, created_at, updated_at)
-                     VALUES (?1, 'pending', ?2, ?2) RETURNING id",
+                    "INSERT INTO subscribers (email, status, created_at, updated_at, frequency,
+                         weekday, delivery_hour, timezone)
+                     VALUES (?1, 'pending', ?2, ?2, ?3, ?4, ?5, ?6) RETURNING id",
                 )
                 .bind(email.as_str())
                 .bind(ts(now))
+                .bind(frequency)
+                .bind(weekday)
+                .bind(prefs.delivery_hour.map(i64::from))
+                .bind(prefs.timezone.map(|t| t.name().to_string()))
                 .fetch_one(&mut **tx)
                 .await?;
                 replace_topics(&mut tx, id, topics).await?;
@@ -76,14 +99,31 @@ impl Store {
                     "active" => SubscriberStatus::Active,
                     "suspended" => SubscriberStatus::Suspended,
                     "pending" | "unsubscribed" => {
+                        let pairs: Vec<(&str, &str)> = topics
+                            .iter()
+                            .map(|t| (t.name.as_str(), t.query.as_str()))
+                            .collect();
+                        let json = serde_json::to_string(&pairs)
+                            .map_err(|e| DbError::Corrupt(format!("topics as JSON: {e}")))?;
                         sqlx::query(
-                            "UPDATE subscribers SET status = 'pending', updated_at = ? WHERE id = ?",
+                            "INSERT INTO subscription_requests (subscriber_id, topics, frequency,
+                                 weekday, delivery_hour, timezone, created_at)
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                             ON CONFLICT (subscriber_id) DO UPDATE SET
+                                 revision = revision + 1, topics = excluded.topics,
+                                 frequency = excluded.frequency, weekday = excluded.weekday,
+                                 delivery_hour = excluded.delivery_hour,
+                                 timezone = excluded.timezone, created_at = excluded.created_at",
                         )
-                        .bind(ts(now))
                         .bind(id)
+                        .bind(json)
+                        .bind(frequency)
+                        .bind(weekday)
+                        .bind(prefs.delivery_hour.map(i64::from))
+                        .bind(prefs.timezone.map(|t| t.name().to_string()))
+                        .bind(ts(now))
                         .execute(&mut **tx)
                         .await?;
-                        replace_topics(&mut tx, id, topics).await?;
                         SubscriberStatus::Pending
                     }
                     other => return Err(DbError::Corrupt(format!("subscribers.status {other:?}"))),
@@ -97,6 +137,32 @@ impl Store {
         };
         tx.commit().await?;
         Ok(request)
+    }
+
+    /// The submission waiting for subscriber `id`'s confirmation, if any.
+    pub async fn pending_request(&self, id: SubscriberId) -> DbResult<Option<PendingRequest>> {
+        let row = sqlx::query(
+            "SELECT revision, topics, frequency, weekday, delivery_hour, timezone,
+                 NULL AS paused_until
+             FROM subscription_requests WHERE subscriber_id = ?",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| {
+            let json: String = row.get("topics");
+            let pairs: Vec<(String, String)> = serde_json::from_str(&json)
+                .map_err(|e| DbError::Corrupt(format!("subscription_requests.topics: {e}")))?;
+            Ok(PendingRequest {
+                revision: row.get("revision"),
+                topics: pairs
+                    .into_iter()
+                    .map(|(name, query)| NewTopic { name, query })
+                    .collect(),
+                preferences: preferences_from_row(&row)?,
+            })
+        })
+        .transpose()
     }
 
     /// Claims the right to send subscriber `id` a link mail now: true (and
@@ -120,27 +186,97 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Double opt-in: a pending subscriber whose link version is still
-    /// `link_version` becomes active.
+    /// When subscriber `id` may next be sent a link mail under `interval`
+    /// ([`Store::claim_link_mail`]); `now` or earlier when it may be now.
+    pub async fn link_mail_allowed_at(
+        &self,
+        id: SubscriberId,
+        interval: Duration,
+    ) -> DbResult<Option<DateTime<Utc>>> {
+        let last: Option<Option<String>> =
+            sqlx::query_scalar("SELECT last_link_mail_at FROM subscribers WHERE id = ?")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+        match last.ok_or(DbError::NotFound)? {
+            Some(t) => Ok(Some(super::parse_ts(&t)? + interval)),
+            None => Ok(None),
+        }
+    }
+
+    /// Double opt-in. With a [`PendingRequest`] waiting (an existing
+    /// address asked again), it is applied if it is the revision the owner
+    /// was shown (`shown`), and the subscriber becomes active with its
+    /// topics and preferences; a newer one gives [`ConfirmOutcome::Changed`]
+    /// and changes nothing. Without one, a pending subscriber whose link
+    /// version is still `link_version` becomes active as stored.
     pub async fn confirm_subscriber(
         &self,
         id: SubscriberId,
         link_version: i64,
+        shown: Option<i64>,
         now: DateTime<Utc>,
     ) -> DbResult<ConfirmOutcome> {
-        let done = sqlx::query(
-            "UPDATE subscribers SET status = 'active', confirmed_at = ?1, unsubscribed_at = NULL,
-                 updated_at = ?1
-             WHERE id = ?2 AND link_version = ?3 AND status = 'pending'",
-        )
-        .bind(ts(now))
-        .bind(id)
-        .bind(link_version)
-        .execute(&self.pool)
-        .await?;
-        if done.rows_affected() == 1 {
+        let request = self.pending_request(id).await?;
+        let mut tx = self.begin_write().await?;
+        let confirmed = match &request {
+            Some(r) if Some(r.revision) != shown => {
+                return Ok(ConfirmOutcome::Changed);
+            }
+            Some(r) => {
+                let (frequency, weekday) = frequency_columns(r.preferences.frequency);
+                // Only the revision read above: a submission that landed
+                // since is left waiting for its own confirmation.
+                let taken = sqlx::query(
+                    "DELETE FROM subscription_requests WHERE subscriber_id = ? AND revision = ?",
+                )
+                .bind(id)
+                .bind(r.revision)
+                .execute(&mut **tx)
+                .await?;
+                if taken.rows_affected() == 0 {
+                    return Ok(ConfirmOutcome::Changed);
+                }
+                let done = sqlx::query(
+                    "UPDATE subscribers SET status = 'active', confirmed_at = ?1,
+                         unsubscribed_at = NULL, updated_at = ?1, frequency = ?4, weekday = ?5,
+                         delivery_hour = ?6, timezone = ?7, paused_until = NULL
+                     WHERE id = ?2 AND link_version = ?3 AND status IN ('pending', 'unsubscribed')",
+                )
+                .bind(ts(now))
+                .bind(id)
+                .bind(link_version)
+                .bind(frequency)
+                .bind(weekday)
+                .bind(r.preferences.delivery_hour.map(i64::from))
+                .bind(r.preferences.timezone.map(|t| t.name().to_string()))
+                .execute(&mut **tx)
+                .await?;
+                let confirmed = done.rows_affected() == 1;
+                if confirmed {
+                    replace_topics(&mut tx, id, &r.topics).await?;
+                }
+                confirmed
+            }
+            None => {
+                let done = sqlx::query(
+                    "UPDATE subscribers SET status = 'active', confirmed_at = ?1,
+                         unsubscribed_at = NULL, updated_at = ?1
+                     WHERE id = ?2 AND link_version = ?3 AND status = 'pending'",
+                )
+                .bind(ts(now))
+                .bind(id)
+                .bind(link_version)
+                .execute(&mut **tx)
+                .await?;
+                done.rows_affected() == 1
+            }
+        };
+        if confirmed {
+            tx.commit().await?;
             return Ok(ConfirmOutcome::Confirmed);
         }
+        tx.rollback().await?;
         let s = self.subscriber_by_id(id).await?;
         Ok(
             if s.status == SubscriberStatus::Active && s.link_version == link_version {
@@ -187,35 +323,6 @@ impl Store {
         .await?
         .ok_or(DbError::NotFound)?;
         preferences_from_row(&row)
-    }
-
-    /// The schedule chosen on the subscribe form (frequency, hour,
-    /// timezone), for a subscriber still `pending`: a confirmed one keeps
-    /// what they chose on their manage page.
-    pub async fn set_pending_preferences(
-        &self,
-        id: SubscriberId,
-        prefs: &Preferences,
-        now: DateTime<Utc>,
-    ) -> DbResult<()> {
-        let (frequency, weekday) = match prefs.frequency {
-            Frequency::Daily => ("daily", None),
-            Frequency::Weekly(d) => ("weekly", Some(d.num_days_from_monday() as i64)),
-        };
-        sqlx::query(
-            "UPDATE subscribers SET frequency = ?1, weekday = ?2, delivery_hour = ?3,
-                 timezone = ?4, updated_at = ?5
-             WHERE id = ?6 AND status = 'pending'",
-        )
-        .bind(frequency)
-        .bind(weekday)
-        .bind(prefs.delivery_hour.map(i64::from))
-        .bind(prefs.timezone.map(|t| t.name().to_string()))
-        .bind(ts(now))
-        .bind(id)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
     }
 
     /// Saves topics and preferences if `link_version` is still current;
@@ -391,6 +498,14 @@ fn preferences_from_row(row: &sqlx::sqlite::SqliteRow) -> DbResult<Preferences> 
     })
 }
 
+/// The `frequency` and `weekday` columns for `f`.
+fn frequency_columns(f: Frequency) -> (&'static str, Option<i64>) {
+    match f {
+        Frequency::Daily => ("daily", None),
+        Frequency::Weekly(d) => ("weekly", Some(i64::from(d.num_days_from_monday()))),
+    }
+}
+
 fn weekday_from_index(d: i64) -> DbResult<chrono::Weekday> {
     u8::try_from(d)
         .ok()
@@ -421,7 +536,12 @@ mod tests {
             .await
             .unwrap();
         let r = store
-            .request_subscription(&e, &topics(&["theirs"]), Utc::now())
+            .request_subscription(
+                &e,
+                &topics(&["theirs"]),
+                &Preferences::default(),
+                Utc::now(),
+            )
             .await
             .unwrap();
         assert_eq!(r.status, SubscriberStatus::Active);
@@ -435,7 +555,7 @@ mod tests {
         let e = SubscriberEmail::parse("a@example.org").unwrap();
         let now = Utc::now();
         let r = store
-            .request_subscription(&e, &topics(&["q"]), now)
+            .request_subscription(&e, &topics(&["q"]), &Preferences::default(), now)
             .await
             .unwrap();
         let ten = Duration::minutes(10);
@@ -461,14 +581,14 @@ mod tests {
         let e = SubscriberEmail::parse("a@example.org").unwrap();
         let now = Utc::now();
         let r = store
-            .request_subscription(&e, &topics(&["q"]), now)
+            .request_subscription(&e, &topics(&["q"]), &Preferences::default(), now)
             .await
             .unwrap();
         let v2 = store.revoke_links(r.subscriber_id, 1, now).await.unwrap();
         assert_eq!(v2, 2);
         assert_eq!(
             store
-                .confirm_subscriber(r.subscriber_id, 1, now)
+                .confirm_subscriber(r.subscriber_id, 1, None, now)
                 .await
                 .unwrap(),
             ConfirmOutcome::NotConfirmable
@@ -487,7 +607,7 @@ mod tests {
         ));
         assert_eq!(
             store
-                .confirm_subscriber(r.subscriber_id, 2, now)
+                .confirm_subscriber(r.subscriber_id, 2, None, now)
                 .await
                 .unwrap(),
             ConfirmOutcome::Confirmed
@@ -500,7 +620,7 @@ mod tests {
         let e = SubscriberEmail::parse("a@example.org").unwrap();
         let now = Utc::now();
         let r = store
-            .request_subscription(&e, &topics(&["q"]), now)
+            .request_subscription(&e, &topics(&["q"]), &Preferences::default(), now)
             .await
             .unwrap();
         assert_eq!(

@@ -20,7 +20,7 @@ use super::form::{
     form_rejection, parse_frequency, parse_hour, parse_timezone, parse_topics, Choice, WEEKDAYS,
 };
 use super::message::MessagePage;
-use super::outgoing::{link_mail_interval, spawn_link_mail};
+use super::outgoing::{link_mail_interval, spawn_link_mail, spawn_manage_link_mail_at};
 use super::AppState;
 use crate::domain::{Frequency, NewTopic, Preferences, Subscriber, SubscriberStatus};
 use crate::email::{safe_href, LinkMail, LinkMailRequest};
@@ -228,9 +228,12 @@ pub async fn submit(
     }
 }
 
-/// Revokes every link issued so far and mails a manage link at the new
-/// version. Refused (changing nothing) if a link mail went out less than
-/// ten minutes ago, so nobody is left without a working link.
+/// Revokes every link issued so far, at once, and mails a manage link at
+/// the new version. Only the mail waits for the per-address limit: if a
+/// link mail went out less than ten minutes ago, the new link is mailed
+/// when the limit allows, and the page says when. (Refusing the revocation
+/// instead would let anyone who can trigger a link mail through the public
+/// form keep a leaked link alive.)
 async fn new_link(
     web: Arc<AppState>,
     subscriber: Subscriber,
@@ -238,12 +241,6 @@ async fn new_link(
     now: DateTime<Utc>,
 ) -> Result<Response, WebError> {
     let store = &web.store;
-    if !store
-        .claim_link_mail(subscriber.id, now, link_mail_interval())
-        .await?
-    {
-        return Err(WebError::RateLimited);
-    }
     let version = match store
         .revoke_links(subscriber.id, claims.link_version, now)
         .await
@@ -253,14 +250,30 @@ async fn new_link(
         Err(e) => return Err(e.into()),
     };
     tracing::info!(subscriber.id = %subscriber.id, "links revoked");
-    let request = LinkMailRequest {
-        kind: LinkMail::Manage,
-        subscriber_id: subscriber.id,
-        link_version: version,
-        to: subscriber.email,
-        topics: Vec::new(),
+    let mail_now = store
+        .claim_link_mail(subscriber.id, now, link_mail_interval())
+        .await?;
+    let when = if mail_now {
+        let request = LinkMailRequest {
+            kind: LinkMail::Manage,
+            subscriber_id: subscriber.id,
+            link_version: version,
+            to: subscriber.email,
+        };
+        spawn_link_mail(web.clone(), request, now);
+        "We have emailed you a new link to your settings.".to_string()
+    } else {
+        let at = store
+            .link_mail_allowed_at(subscriber.id, link_mail_interval())
+            .await?
+            .unwrap_or(now)
+            .max(now);
+        spawn_manage_link_mail_at(web.clone(), subscriber.id, at);
+        format!(
+            "A link was emailed to this address less than ten minutes ago, and we send at most one every ten minutes: your new link will be emailed at {} UTC.",
+            at.format("%H:%M")
+        )
     };
-    spawn_link_mail(web.clone(), request, now);
     page(
         StatusCode::OK,
         &MessagePage {
@@ -268,7 +281,7 @@ async fn new_link(
             title: "A new link is on its way".into(),
             paragraphs: vec![
                 "Every older link (in earlier emails, and this page's) no longer works.".into(),
-                "We have emailed you a new link to your settings.".into(),
+                when,
             ],
             manage_url: None,
         },

@@ -19,6 +19,7 @@ mod message;
 pub(crate) mod metrics;
 mod outgoing;
 mod security;
+pub mod server;
 mod state;
 mod subscribe;
 mod token;
@@ -39,6 +40,7 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
 pub fn router(state: Arc<AppState>) -> Router {
     let base: Arc<str> = state.base_path().into();
     let store = state.store.clone();
+    let request_timeout = state.config.request_timeout;
     let pages = Router::new()
         .route("/", get(subscribe::form))
         .route("/subscribe", axum::routing::post(subscribe::submit))
@@ -59,6 +61,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(store)
         .merge(pages)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(
+            request_timeout,
+            server::request_deadline,
+        ))
         .layer(axum::middleware::map_response_with_state(
             base,
             error::with_base_path,

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use super::AppState;
-use crate::email::LinkMailRequest;
+use crate::domain::{SubscriberId, SubscriberStatus};
+use crate::email::{LinkMail, LinkMailRequest};
 
 /// At most one link mail per address in this interval.
 pub fn link_mail_interval() -> chrono::Duration {
@@ -17,22 +18,70 @@ pub fn link_mail_interval() -> chrono::Duration {
 /// Renders and sends one link mail in the background; failures are logged
 /// (with the subscriber id, never the address).
 pub fn spawn_link_mail(web: Arc<AppState>, request: LinkMailRequest, now: DateTime<Utc>) {
+    tokio::spawn(send_link_mail(web, request, now));
+}
+
+/// Mails subscriber `id` a manage link at `at`, when the per-address limit
+/// allows it again: for "revoke all old links" asked for while a link mail
+/// went out recently. The revocation itself took effect at once; this only
+/// delivers the new link. If another link mail went out in the meantime
+/// (it carried the current link version, being later than the revocation),
+/// or the subscriber is no longer active, nothing is sent. The link version
+/// is read when sending, so the newest revocation wins. A restart forgets
+/// the wait; the subscribe form sends an active address a manage link.
+pub fn spawn_manage_link_mail_at(web: Arc<AppState>, id: SubscriberId, at: DateTime<Utc>) {
     tokio::spawn(async move {
-        let (id, kind) = (request.subscriber_id, request.kind);
-        let email = match web.link_mails.build(request, now) {
-            Ok(e) => e,
+        let wait = (at - Utc::now()).to_std().unwrap_or_default();
+        tokio::time::sleep(wait).await;
+        let now = Utc::now();
+        match web
+            .store
+            .claim_link_mail(id, now, link_mail_interval())
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::info!(subscriber.id = %id, "waiting link mail skipped: another went out since");
+                return;
+            }
             Err(e) => {
-                tracing::error!(subscriber.id = %id, error = %e, "rendering a link mail failed");
+                tracing::warn!(subscriber.id = %id, error = %e, "waiting link mail not sent");
+                return;
+            }
+        }
+        let subscriber = match web.store.subscriber_by_id(id).await {
+            Ok(s) if s.status == SubscriberStatus::Active => s,
+            Ok(_) => return,
+            Err(e) => {
+                tracing::warn!(subscriber.id = %id, error = %e, "waiting link mail not sent");
                 return;
             }
         };
-        match web.mailer.send(&email).await {
-            Ok(()) => {
-                tracing::info!(subscriber.id = %id, mail.kind = ?kind, "link mail sent")
-            }
-            Err(e) => {
-                tracing::warn!(subscriber.id = %id, mail.kind = ?kind, error = %e, "link mail not sent")
-            }
-        }
+        let request = LinkMailRequest {
+            kind: LinkMail::Manage,
+            subscriber_id: id,
+            link_version: subscriber.link_version,
+            to: subscriber.email,
+        };
+        send_link_mail(web, request, now).await;
     });
+}
+
+async fn send_link_mail(web: Arc<AppState>, request: LinkMailRequest, now: DateTime<Utc>) {
+    let (id, kind) = (request.subscriber_id, request.kind);
+    let email = match web.link_mails.build(request, now) {
+        Ok(e) => e,
+        Err(e) => {
+            tracing::error!(subscriber.id = %id, error = %e, "rendering a link mail failed");
+            return;
+        }
+    };
+    match web.mailer.send(&email).await {
+        Ok(()) => {
+            tracing::info!(subscriber.id = %id, mail.kind = ?kind, "link mail sent")
+        }
+        Err(e) => {
+            tracing::warn!(subscriber.id = %id, mail.kind = ?kind, error = %e, "link mail not sent")
+        }
+    }
 }

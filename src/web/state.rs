@@ -27,6 +27,8 @@ pub struct WebConfig {
     pub default_hour: u32,
     /// `[web] trusted_proxies`.
     pub trusted_proxies: Vec<IpRange>,
+    /// `[web] request_timeout_secs`: reading a body and answering.
+    pub request_timeout: std::time::Duration,
 }
 
 impl WebConfig {
@@ -37,6 +39,7 @@ impl WebConfig {
             timezone: settings.schedule.timezone,
             default_hour: settings.schedule.default_hour,
             trusted_proxies: settings.web.trusted_proxies.clone(),
+            request_timeout: std::time::Duration::from_secs(settings.web.request_timeout_secs),
         }
     }
 }

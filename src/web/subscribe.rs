@@ -4,8 +4,9 @@
 //! fresh manage link for a confirmed address).
 //!
 //! The form also takes the frequency (daily, or weekly on a weekday) and
-//! optionally a delivery hour and timezone; they are stored with the
-//! request (a new, pending or unsubscribed address) and, like the topics,
+//! optionally a delivery hour and timezone. A new address is stored pending
+//! with them; for a pending or unsubscribed address they wait beside it
+//! until its owner confirms them (the form is not authenticated), and they
 //! never change a confirmed subscriber's settings.
 
 use std::sync::Arc;
@@ -179,12 +180,10 @@ pub async fn submit(
     };
     if form.website.is_empty() {
         let now = Utc::now();
-        let request = web.store.request_subscription(&email, &topics, now).await?;
-        if request.status == SubscriberStatus::Pending {
-            web.store
-                .set_pending_preferences(request.subscriber_id, &prefs, now)
-                .await?;
-        }
+        let request = web
+            .store
+            .request_subscription(&email, &topics, &prefs, now)
+            .await?;
         let kind = match request.status {
             SubscriberStatus::Pending => Some(LinkMail::Confirm),
             SubscriberStatus::Active => Some(LinkMail::Manage),
@@ -197,13 +196,11 @@ pub async fn submit(
                 .claim_link_mail(id, now, link_mail_interval())
                 .await?
             {
-                let queries = topics.iter().map(|t| t.query.clone()).collect();
                 let request = LinkMailRequest {
                     kind,
                     subscriber_id: id,
                     link_version: request.link_version,
                     to: email,
-                    topics: queries,
                 };
                 spawn_link_mail(web.clone(), request, now);
             } else {

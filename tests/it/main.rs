@@ -8,6 +8,7 @@ mod support;
 
 mod harness_selftest;
 
+mod attacks;
 mod bad_input;
 mod bounce_corpus;
 mod browser;
