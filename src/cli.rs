@@ -205,12 +205,15 @@ async fn run_with_app(app: Arc<App>, command: Command) -> anyhow::Result<()> {
                             s.source
                         ),
                         None => println!(
-                            "{date} {}: {} papers ({} new, {} updated){}",
+                            "{date} {}: {} papers ({} new, {} updated){}{}",
                             s.source,
                             s.fetched,
                             s.new_papers,
                             s.updated_papers,
-                            if s.not_modified { ", not modified" } else { "" }
+                            if s.not_modified { ", not modified" } else { "" },
+                            s.item_problems()
+                                .map(|p| format!("; {p}"))
+                                .unwrap_or_default()
                         ),
                         Some(e) => {
                             failed += 1;

@@ -269,7 +269,7 @@ impl SigningKeys {
 /// Hex is tried first: a hex string is also valid base64 and would otherwise
 /// decode to different (and shorter-looking) bytes.
 fn decode_key(line: &str) -> Option<Vec<u8>> {
-    if line.len() % 2 == 0 && line.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if line.len().is_multiple_of(2) && line.bytes().all(|b| b.is_ascii_hexdigit()) {
         return (0..line.len())
             .step_by(2)
             .map(|i| u8::from_str_radix(&line[i..i + 2], 16).ok())

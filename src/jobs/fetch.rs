@@ -26,6 +26,10 @@ pub struct SourceOutcome {
     /// The source answered with no papers on a day it normally announces
     /// (see [`crate::sources::calendar`]): worth an operator's look.
     pub silent: bool,
+    /// Items the source's parser had to leave out.
+    pub skipped: usize,
+    /// Items kept under the fetch day because their date could not be read.
+    pub unreadable_dates: usize,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -49,6 +53,34 @@ impl FetchSummary {
 
     pub fn new_papers(&self) -> usize {
         self.sources.iter().map(|s| s.new_papers).sum()
+    }
+
+    /// `name: N skipped, M unreadable dates` for each source that had any,
+    /// joined with `; ` (empty when none had).
+    pub fn item_problems(&self) -> String {
+        self.sources
+            .iter()
+            .filter_map(|s| s.item_problems().map(|p| format!("{}: {p}", s.source)))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
+impl SourceOutcome {
+    /// `N skipped, M unreadable dates`, or `None` when both are zero.
+    pub fn item_problems(&self) -> Option<String> {
+        let mut parts = Vec::new();
+        if self.skipped > 0 {
+            parts.push(format!("{} skipped", self.skipped));
+        }
+        if self.unreadable_dates > 0 {
+            parts.push(format!(
+                "{} unreadable date{}",
+                self.unreadable_dates,
+                if self.unreadable_dates == 1 { "" } else { "s" }
+            ));
+        }
+        (!parts.is_empty()).then(|| parts.join(", "))
     }
 }
 
@@ -96,11 +128,15 @@ pub async fn run_fetch(
             not_modified: false,
             error: None,
             silent: false,
+            skipped: 0,
+            unreadable_dates: 0,
         };
         match source.fetch(date, &validators).await {
             Ok(report) => {
                 outcome.fetched = report.papers.len();
                 outcome.not_modified = report.not_modified;
+                outcome.skipped = report.skipped.len();
+                outcome.unreadable_dates = report.unreadable_dates.len();
                 match app
                     .store
                     .store_fetched(source.name(), &report.papers, now)
@@ -142,6 +178,8 @@ pub async fn run_fetch(
                 papers.fetched = outcome.fetched,
                 papers.new = outcome.new_papers,
                 papers.updated = outcome.updated_papers,
+                items.skipped = outcome.skipped,
+                dates.unreadable = outcome.unreadable_dates,
                 not_modified = outcome.not_modified,
                 duration_ms = started.elapsed().as_millis() as u64,
                 "source fetched"

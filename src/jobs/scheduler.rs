@@ -57,6 +57,10 @@ pub async fn fetch_job(
             ),
             _ => summary,
         };
+        let summary = match result.as_ref().map(FetchSummary::item_problems) {
+            Ok(problems) if !problems.is_empty() => format!("{summary}; {problems}"),
+            _ => summary,
+        };
         app.store
             .finish_run(run, outcome, &summary, Utc::now())
             .await?;

@@ -137,8 +137,10 @@ impl Term {
     /// Whether `category` (any case) is selected by a `cat:` pattern: exact,
     /// or within the archive when the pattern has no `*`, or by prefix.
     pub(crate) fn category_matches(pattern: &str, prefix: bool, category: &str) -> bool {
-        let c = category.trim().to_lowercase();
-        let p = pattern.to_lowercase();
+        // A space in a category (bioRxiv's `cell biology`) is written `_` in
+        // a query (`cat:cell_biology`), as in `au:geoffrey_hinton`.
+        let c = category.trim().to_lowercase().replace(' ', "_");
+        let p = pattern.to_lowercase().replace(' ', "_");
         if prefix {
             c.starts_with(&p)
         } else {
@@ -291,3 +293,32 @@ impl QueryError {
 }
 
 const EMPTY: &str = "empty query";
+
+#[cfg(test)]
+mod tests {
+    use super::Term;
+
+    #[test]
+    fn categories_without_a_dot_and_with_spaces_match_as_written_with_underscores() {
+        assert!(Term::category_matches(
+            "neuroscience",
+            false,
+            "neuroscience"
+        ));
+        assert!(Term::category_matches(
+            "Neuroscience",
+            false,
+            "neuroscience"
+        ));
+        assert!(!Term::category_matches("neuro", false, "neuroscience"));
+        assert!(Term::category_matches("neuro", true, "neuroscience"));
+        assert!(Term::category_matches(
+            "cell_biology",
+            false,
+            "cell biology"
+        ));
+        assert!(Term::category_matches("cell", true, "cell biology"));
+        assert!(!Term::category_matches("cell", false, "cell biology"));
+        assert!(Term::category_matches("cs", false, "cs.LG"));
+    }
+}

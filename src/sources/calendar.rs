@@ -9,6 +9,8 @@
 //!   19 June, 4 July, US Thanksgiving (the fourth Thursday of November) and
 //!   24, 25 and 31 December. The list changes a little from year to year;
 //!   a day missing from it only costs a spurious warning.
+//! - bioRxiv and medRxiv post every day, fewer at weekends: expected on
+//!   weekdays only, so a quiet Sunday raises no warning.
 //! - A generic feed has no known schedule: never expected.
 
 use chrono::{Datelike, NaiveDate, Weekday};
@@ -18,7 +20,9 @@ use super::SourceKind;
 /// Whether `kind` normally announces papers dated `date`.
 pub fn expects_announcement(kind: SourceKind, date: NaiveDate) -> bool {
     match kind {
-        SourceKind::HfDailyPapers => !matches!(date.weekday(), Weekday::Sat | Weekday::Sun),
+        SourceKind::HfDailyPapers | SourceKind::Biorxiv => {
+            !matches!(date.weekday(), Weekday::Sat | Weekday::Sun)
+        }
         SourceKind::ArxivRss | SourceKind::ArxivApi => {
             !matches!(date.weekday(), Weekday::Sat | Weekday::Sun) && !is_arxiv_holiday(date)
         }

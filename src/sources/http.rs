@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use rand::Rng;
 use reqwest::header::{
-    HeaderMap, ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED, RETRY_AFTER,
+    HeaderMap, CONTENT_TYPE, ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED, RETRY_AFTER,
 };
 use reqwest::StatusCode;
 use tokio::time::Instant;
@@ -84,6 +84,8 @@ pub enum Outcome {
     Body {
         body: Vec<u8>,
         validators: Validators,
+        /// The Content-Type header, for the `charset` a payload is in.
+        content_type: Option<String>,
     },
     /// `304`: unchanged since the validators sent.
     NotModified,
@@ -250,6 +252,10 @@ impl Http {
             return Ok(Outcome::Body {
                 body,
                 validators: validators_of(&headers),
+                content_type: headers
+                    .get(CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string),
             });
         }
         let retryable = status == StatusCode::TOO_MANY_REQUESTS

@@ -19,9 +19,13 @@
 
 pub mod arxiv_api;
 pub mod arxiv_rss;
+pub mod biorxiv;
 pub mod calendar;
+pub mod charset;
+pub mod dates;
 pub mod feed;
 pub mod hf_daily;
+mod html;
 pub mod http;
 #[cfg(test)]
 mod test_server;
@@ -52,6 +56,8 @@ pub enum SourceKind {
     ArxivApi,
     /// Any RSS 2.0, RSS 1.0 (RDF) or Atom feed.
     Feed,
+    /// bioRxiv or medRxiv, through the api.biorxiv.org details API.
+    Biorxiv,
 }
 
 impl SourceKind {
@@ -62,6 +68,7 @@ impl SourceKind {
             Self::ArxivRss => "arxiv_rss",
             Self::ArxivApi => "arxiv_api",
             Self::Feed => "feed",
+            Self::Biorxiv => "biorxiv",
         }
     }
 }
@@ -86,12 +93,15 @@ pub struct SourceConfig {
     pub page_size: Option<u32>,
     /// `arxiv_api` only: results per day at most (default 1000, at most 30000).
     pub max_results: Option<u32>,
+    /// `biorxiv` only: which server, `biorxiv` (default) or `medrxiv`.
+    pub server: Option<String>,
     /// Overall per-request timeout (default 30).
     pub timeout_secs: Option<u64>,
     /// Retries after a 429, 5xx, timeout or connection failure (default 3).
     pub retries: Option<u32>,
     /// Minimum spacing between requests to the same host (default 3000 for
-    /// the arXiv kinds, per arXiv's terms of use; 0 otherwise).
+    /// the arXiv kinds, per arXiv's terms of use; 1000 for `biorxiv`; 0
+    /// otherwise).
     pub min_interval_ms: Option<u64>,
 }
 
@@ -171,6 +181,15 @@ impl SourceConfig {
             self.max_results.is_some(),
             SourceKind::ArxivApi,
         )?;
+        only_for("server", self.server.is_some(), SourceKind::Biorxiv)?;
+        if let Some(server) = &self.server {
+            if biorxiv::Server::parse(server).is_none() {
+                return Err(err(
+                    "server",
+                    format!("{server:?} is not a server (expected biorxiv or medrxiv)"),
+                ));
+            }
+        }
         match (&self.url, kind) {
             (Some(u), _) => {
                 parse_http_url(u).map_err(|reason| err("url", reason))?;
@@ -252,15 +271,16 @@ impl SourceConfig {
     }
 
     fn policy(&self) -> RequestPolicy {
-        let arxiv = matches!(self.kind, SourceKind::ArxivApi | SourceKind::ArxivRss);
+        let default_interval = match self.kind {
+            SourceKind::ArxivApi | SourceKind::ArxivRss => ARXIV_MIN_INTERVAL_MS,
+            // The details API states no limit; one request a second is polite.
+            SourceKind::Biorxiv => 1000,
+            SourceKind::HfDailyPapers | SourceKind::Feed => 0,
+        };
         RequestPolicy {
             timeout: Duration::from_secs(self.timeout_secs.unwrap_or(DEFAULT_TIMEOUT_SECS)),
             retries: self.retries.unwrap_or(DEFAULT_RETRIES),
-            min_interval: Duration::from_millis(self.min_interval_ms.unwrap_or(if arxiv {
-                ARXIV_MIN_INTERVAL_MS
-            } else {
-                0
-            })),
+            min_interval: Duration::from_millis(self.min_interval_ms.unwrap_or(default_interval)),
         }
     }
 }
@@ -300,6 +320,9 @@ pub struct FetchReport {
     pub requests: u32,
     /// Items left out of `papers`, each saying which item and why.
     pub skipped: Vec<String>,
+    /// Items kept under the requested day because no date they gave could
+    /// be read, each with the raw value.
+    pub unreadable_dates: Vec<String>,
 }
 
 /// A payload that could not be turned into papers, saying what and where.
@@ -332,7 +355,12 @@ pub struct ItemError {
 
 impl fmt::Display for ItemError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "item {}: {}", self.index, self.reason)
+        write!(
+            f,
+            "item {}: {}",
+            self.index,
+            charset::printable(&self.reason)
+        )
     }
 }
 
@@ -341,6 +369,9 @@ impl fmt::Display for ItemError {
 pub struct Parsed {
     pub papers: Vec<FetchedPaper>,
     pub skipped: Vec<ItemError>,
+    /// Items (among `papers` or `skipped`) that gave a date no reader
+    /// understood, with the raw value.
+    pub unreadable_dates: Vec<ItemError>,
 }
 
 impl Parsed {
@@ -474,6 +505,10 @@ enum Spec {
     Feed {
         url: Url,
     },
+    Biorxiv {
+        url: Url,
+        server: biorxiv::Server,
+    },
 }
 
 /// A validated, ready-to-fetch paper source.
@@ -534,6 +569,14 @@ impl Source {
                 max_results: config.max_results.unwrap_or(DEFAULT_MAX_RESULTS),
             },
             SourceKind::Feed => Spec::Feed { url: url_or("")? },
+            SourceKind::Biorxiv => Spec::Biorxiv {
+                url: url_or(biorxiv::DEFAULT_URL)?,
+                server: config
+                    .server
+                    .as_deref()
+                    .and_then(biorxiv::Server::parse)
+                    .unwrap_or(biorxiv::Server::Biorxiv),
+            },
         };
         Ok(Source {
             name: config.name.clone(),
@@ -568,14 +611,20 @@ impl Source {
                 url,
                 announce_types,
             } => {
-                self.fetch_one(url, validators, |body| {
+                self.fetch_one(url, validators, |body, _| {
                     arxiv_rss::parse_items(body, announce_types)
                 })
                 .await
             }
             Spec::Feed { url } => {
-                self.fetch_one(url, validators, |body| feed::parse_items(body, date))
-                    .await
+                self.fetch_one(url, validators, |body, content_type| {
+                    let served = feed::Served {
+                        url: Some(url),
+                        content_type,
+                    };
+                    feed::parse_served(body, served, date)
+                })
+                .await
             }
             Spec::ArxivApi {
                 url,
@@ -585,6 +634,7 @@ impl Source {
             } => {
                 arxiv_api::fetch_day(self, url, search_query, *page_size, *max_results, date).await
             }
+            Spec::Biorxiv { url, server } => biorxiv::fetch_day(self, url, *server, date).await,
         }
     }
 
@@ -604,7 +654,7 @@ impl Source {
             let url = hf_daily::request_url(base, date, page);
             let mut items = 0;
             let report = self
-                .fetch_one(&url, validators, |body| {
+                .fetch_one(&url, validators, |body, _| {
                     let parsed = hf_daily::parse_items(body)?;
                     items = parsed.papers.len() + parsed.skipped.len();
                     Ok(parsed)
@@ -613,6 +663,7 @@ impl Source {
             total.requests += report.requests;
             total.validators.extend(report.validators);
             total.skipped.extend(report.skipped);
+            total.unreadable_dates.extend(report.unreadable_dates);
             if page == 0 {
                 total.not_modified = report.not_modified;
             }
@@ -635,7 +686,7 @@ impl Source {
         &self,
         url: &Url,
         validators: &HashMap<String, Validators>,
-        parse: impl FnOnce(&[u8]) -> Result<Parsed, ParseError>,
+        parse: impl FnOnce(&[u8], Option<&str>) -> Result<Parsed, ParseError>,
     ) -> Result<FetchReport, SourceError> {
         let known = validators.get(url.as_str());
         let (outcome, requests) = self
@@ -654,11 +705,20 @@ impl Source {
                     report.validators.push((url.to_string(), v.clone()));
                 }
             }
-            http::Outcome::Body { body, validators } => {
-                let parsed =
-                    parse(&body).map_err(|e| SourceError::malformed(&self.name, url, e))?;
+            http::Outcome::Body {
+                body,
+                validators,
+                content_type,
+            } => {
+                let parsed = parse(&body, content_type.as_deref())
+                    .map_err(|e| SourceError::malformed(&self.name, url, e))?;
                 report.papers = parsed.papers;
                 report.skipped = parsed.skipped.iter().map(ToString::to_string).collect();
+                report.unreadable_dates = parsed
+                    .unreadable_dates
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect();
                 if !validators.is_empty() {
                     report.validators.push((url.to_string(), validators));
                 }
@@ -666,6 +726,9 @@ impl Source {
         }
         for skipped in &report.skipped {
             tracing::warn!(source.name = %self.name, item = %skipped, "skipped a malformed item");
+        }
+        for undated in &report.unreadable_dates {
+            tracing::warn!(source.name = %self.name, item = %undated, "kept an item under the fetch day: its date could not be read");
         }
         Ok(report)
     }
@@ -856,6 +919,7 @@ mod tests {
             search_query: None,
             page_size: None,
             max_results: None,
+            server: None,
             timeout_secs: Some(5),
             retries: Some(1),
             min_interval_ms: Some(0),

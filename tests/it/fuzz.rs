@@ -9,7 +9,8 @@
 //! back to the corpus, so it stays a regression test.
 //!
 //! Properties: no parser panics on any byte string; parsing is
-//! deterministic; an accepted query prints to a canonical text that parses
+//! deterministic; no error or skipped-item message carries a raw control
+//! character; an accepted query prints to a canonical text that parses
 //! back to the same query.
 
 use std::path::{Path, PathBuf};
@@ -17,7 +18,7 @@ use std::path::{Path, PathBuf};
 use chrono::NaiveDate;
 use paperboy::domain::AnnounceType;
 use paperboy::matching::Query;
-use paperboy::sources::{arxiv_api, arxiv_rss, feed, hf_daily};
+use paperboy::sources::{arxiv_api, arxiv_rss, biorxiv, feed, hf_daily};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
 use sha2::{Digest, Sha256};
@@ -46,11 +47,47 @@ fn payload_seeds() -> Vec<(String, Vec<u8>)> {
     let mut paths = files_in(&corpus_dir().join("payload"));
     paths.extend(files_in(&fixtures));
     paths.extend(files_in(&fixtures.join("synthetic")));
+    paths.extend(files_in(&fixtures.join("feeds/paperboy")));
+    paths.extend(feed_corpus(&fixtures.join("feeds/feedparser")));
     paths
         .into_iter()
         .filter(|p| p.extension().is_some_and(|e| e != "md"))
         .map(|p| (p.display().to_string(), std::fs::read(&p).unwrap()))
         .collect()
+}
+
+/// Every file under `dir`, recursively.
+fn feed_corpus(dir: &Path) -> Vec<PathBuf> {
+    let mut out = files_in(dir);
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        let mut dirs: Vec<PathBuf> = entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.is_dir())
+            .collect();
+        dirs.sort();
+        for d in dirs {
+            out.extend(feed_corpus(&d));
+        }
+    }
+    out.retain(|p| {
+        p.extension()
+            .is_some_and(|e| e == "xml" || e == "json" || e == "bin")
+    });
+    out
+}
+
+/// A message is printable: no raw control character but newline and tab.
+fn printable(name: &str, message: &str) -> Result<(), String> {
+    match message
+        .chars()
+        .find(|c| c.is_control() && *c != '\n' && *c != '\t')
+    {
+        Some(c) => Err(format!(
+            "{name} message has a raw control character {c:?}: {message:?}"
+        )),
+        None => Ok(()),
+    }
 }
 
 fn query_seeds() -> Vec<String> {
@@ -96,9 +133,36 @@ fn every_parser(body: &[u8]) -> Result<(), String> {
         format!("{:?}", arxiv_rss::parse_items(body, ALL_TYPES))
     })?;
     twice("feed", &|| format!("{:?}", feed::parse_items(body, day)))?;
+    twice("biorxiv", &|| {
+        format!(
+            "{:?}",
+            biorxiv::parse_page(body, biorxiv::Server::Biorxiv, day, day)
+        )
+    })?;
+    // What reaches an operator (errors, skipped items, unreadable dates)
+    // never carries a raw control character.
+    match feed::parse_items(body, day) {
+        Err(e) => printable("feed error", &e.to_string())?,
+        Ok(parsed) => {
+            for item in parsed.skipped.iter().chain(&parsed.unreadable_dates) {
+                printable("feed item", &item.to_string())?;
+            }
+        }
+    }
+    for e in [
+        arxiv_api::parse_page(body, day).err(),
+        arxiv_rss::parse_items(body, ALL_TYPES).err(),
+        biorxiv::parse_page(body, biorxiv::Server::Biorxiv, day, day).err(),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        printable("parser error", &e.to_string())?;
+    }
     if let Ok(text) = std::str::from_utf8(body) {
         let _ = feed::html_to_text(text);
         let _ = feed::parse_feed_date(text);
+        let _ = paperboy::sources::dates::parse(text);
     }
     Ok(())
 }

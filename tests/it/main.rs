@@ -15,6 +15,8 @@ mod cli;
 mod crash;
 mod digest;
 mod env;
+mod feed_reference;
+mod feeds;
 mod fetch;
 mod fuzz;
 mod limits;
