@@ -192,9 +192,15 @@ impl DigestRenderer {
     }
 }
 
-/// One paper as the digest shows it: only web links from a source reach a
-/// mail (see [`super::href`]).
-fn paper_view(p: &Paper, matched: &[MatchedTerm]) -> PaperView {
+/// Authors named before "et al.", in a digest and on the papers pages.
+pub const AUTHORS_SHOWN: usize = 6;
+/// Most characters of an abstract's excerpt.
+pub const EXCERPT_CHARS: usize = 420;
+
+/// One paper as the digest shows it (the papers pages show it the same
+/// way): its abstract's excerpt with the `matched` terms marked, authors
+/// shortened, and only web links from a source (see [`super::href`]).
+pub fn paper_view(p: &Paper, matched: &[MatchedTerm]) -> PaperView {
     let spans: Vec<Span> = highlight(&p.abstract_text, matched, Field::Abstract)
         .into_iter()
         .map(|s| Span {
@@ -205,8 +211,8 @@ fn paper_view(p: &Paper, matched: &[MatchedTerm]) -> PaperView {
     PaperView {
         title: p.title.clone(),
         url: web_link(&p.url).unwrap_or_default(),
-        authors: shorten_authors(&p.authors, 6),
-        excerpt: excerpt(&spans, 420),
+        authors: shorten_authors(&p.authors, AUTHORS_SHOWN),
+        excerpt: excerpt(&spans, EXCERPT_CHARS),
         matched: matched_labels(matched),
         upvotes: p.upvotes,
         code_url: p.github_repo.as_deref().and_then(web_link),
@@ -218,7 +224,7 @@ fn paper_view(p: &Paper, matched: &[MatchedTerm]) -> PaperView {
 
 /// Why a paper matched, e.g. `"ti:diffusion, cat:cs.LG"`. Labels are
 /// canonical query terms (no commas), so the text also identifies the set.
-fn matched_labels(matched: &[MatchedTerm]) -> String {
+pub fn matched_labels(matched: &[MatchedTerm]) -> String {
     matched
         .iter()
         .map(|m| &*m.label)

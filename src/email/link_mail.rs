@@ -22,8 +22,9 @@ pub enum LinkMail {
     Manage,
 }
 
-/// One link mail to build: whom it goes to and, for a confirmation, the
-/// topics they asked for.
+/// One link mail to build: whom it goes to and the topics they asked for
+/// (listed in a confirmation; offered for adding on the settings page a
+/// manage link opens).
 #[derive(Debug, Clone)]
 pub struct LinkMailRequest {
     pub kind: LinkMail,
@@ -137,7 +138,16 @@ impl LinkMails {
             request.link_version,
             purpose.default_expiry(now),
         );
-        let url = link_url(&self.base_url, purpose, &token).to_string();
+        let mut url = link_url(&self.base_url, purpose, &token);
+        if request.kind == LinkMail::Manage && !request.topics.is_empty() {
+            // Asked for from the subscribe form by a confirmed subscriber:
+            // their settings page offers to add what they asked for.
+            let mut query = url.query_pairs_mut();
+            for topic in &request.topics {
+                query.append_pair("add", topic);
+            }
+        }
+        let url = url.to_string();
         let rendered = match request.kind {
             LinkMail::Confirm => render_confirm(&ConfirmView {
                 confirm_url: url,
@@ -220,11 +230,17 @@ mod tests {
                 mails.build(request(kind), now).unwrap().message_id
             );
             let base = format!("https://example.org/papers/{}/", purpose.path_segment());
-            let token = mail
+            let link = mail
                 .text
                 .split_whitespace()
                 .find_map(|w| w.strip_prefix(base.as_str()))
                 .unwrap_or_else(|| panic!("no {base} link in {:?}", mail.text));
+            let (token, query) = link.split_once('?').unwrap_or((link, ""));
+            if kind == LinkMail::Manage {
+                assert_eq!(query, "add=ti%3Adiffusion");
+            } else {
+                assert_eq!(query, "");
+            }
             let claims = signer.verify(token, purpose, now).unwrap();
             assert_eq!(
                 (claims.subscriber_id, claims.link_version),

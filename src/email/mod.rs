@@ -15,7 +15,11 @@ pub mod href;
 pub mod link_mail;
 pub mod message_id;
 
-pub use digest_mail::{DigestContent, DigestPaper, DigestRenderer};
+pub use digest::{PaperView, Span};
+pub use digest_mail::{
+    matched_labels, paper_view, DigestContent, DigestPaper, DigestRenderer, AUTHORS_SHOWN,
+    EXCERPT_CHARS,
+};
 pub use format::RenderedEmail;
 pub use href::{safe_href, web_link};
 pub use link_mail::{LinkMail, LinkMailRequest, LinkMails};

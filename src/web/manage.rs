@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use askama::Template;
 use axum::extract::rejection::FormRejection;
-use axum::extract::{Form, Path, State};
+use axum::extract::{Form, Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
@@ -17,7 +17,8 @@ use serde::Deserialize;
 
 use super::error::{page, LinkFailure, WebError};
 use super::form::{
-    form_rejection, parse_frequency, parse_hour, parse_timezone, parse_topics, Choice, WEEKDAYS,
+    form_rejection, parse_frequency, parse_hour, parse_timezone, parse_topics, Choice, MAX_TOPICS,
+    WEEKDAYS,
 };
 use super::message::MessagePage;
 use super::outgoing::{link_mail_interval, spawn_link_mail};
@@ -25,7 +26,7 @@ use super::AppState;
 use crate::domain::{Frequency, NewTopic, Preferences, Subscriber, SubscriberStatus};
 use crate::email::{safe_href, LinkMail, LinkMailRequest};
 use crate::links::{LinkClaims, Purpose};
-use crate::matching::{highlight, Field, Matcher, Query};
+use crate::matching::{highlight, Field, Matcher, Query, MAX_QUERY_CHARS};
 use crate::store::DbError;
 
 /// Days of papers the preview searches, today included.
@@ -123,14 +124,18 @@ impl Parsed {
     }
 }
 
+/// The settings page. `?add=QUERY` (repeatable; a search from the papers
+/// page, carried by a manage link mailed from the subscribe form) adds the
+/// query to the topics box, saved only when the subscriber presses Save.
 pub async fn show(
     State(web): State<Arc<AppState>>,
     Path(token): Path<String>,
+    RawQuery(raw): RawQuery,
 ) -> Result<Response, WebError> {
     let now = Utc::now();
     let (subscriber, claims) = super::token::verify(&web, &token, Purpose::Manage, now).await?;
     let prefs = web.store.preferences(subscriber.id).await?;
-    let topics: Vec<NewTopic> = subscriber
+    let mut topics: Vec<NewTopic> = subscriber
         .topics
         .iter()
         .map(|t| NewTopic {
@@ -138,14 +143,44 @@ pub async fn show(
             query: t.query.clone(),
         })
         .collect();
+    let mut form = form_of(&subscriber, &prefs);
+    let mut added = Vec::new();
+    for (key, value) in url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
+        let query = value.trim();
+        if key != "add" || query.is_empty() || query.chars().count() > MAX_QUERY_CHARS {
+            continue;
+        }
+        if topics.iter().any(|t| t.query == query) || topics.len() >= MAX_TOPICS {
+            continue;
+        }
+        if Query::parse(query).is_ok() {
+            topics.push(NewTopic {
+                name: query.to_string(),
+                query: query.to_string(),
+            });
+            added.push(query.to_string());
+        }
+    }
+    let notice = (!added.is_empty()).then(|| {
+        for q in &added {
+            if !form.topics.is_empty() {
+                form.topics.push('\n');
+            }
+            form.topics.push_str(q);
+        }
+        format!(
+            "Added to your topics below: {}. Press Save to keep {}.",
+            added.join(", "),
+            if added.len() == 1 { "it" } else { "them" }
+        )
+    });
     let preview = preview(&web, &topics, web.today(now)).await?;
-    let form = form_of(&subscriber, &prefs);
     let view = view(
         &web,
         &subscriber,
         &claims,
         &form,
-        None,
+        notice,
         Some(preview),
         None,
         now,

@@ -6,11 +6,12 @@ use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 
 use super::limits::{IpLimiter, SUBSCRIBES_PER_IP};
-use crate::domain::IpRange;
+use crate::domain::{IpRange, Paper};
 use crate::email::LinkMails;
 use crate::links::LinkSigner;
 use crate::mail::Mailer;
 use crate::settings::Settings;
+use crate::sources::SourceKind;
 use crate::store::Store;
 
 /// The pages' settings.
@@ -27,6 +28,9 @@ pub struct WebConfig {
     pub default_hour: u32,
     /// `[web] trusted_proxies`.
     pub trusted_proxies: Vec<IpRange>,
+    /// The names of the Hugging Face sources: a paper one of them listed
+    /// links to its Hugging Face page.
+    pub hf_sources: Vec<String>,
 }
 
 impl WebConfig {
@@ -37,6 +41,12 @@ impl WebConfig {
             timezone: settings.schedule.timezone,
             default_hour: settings.schedule.default_hour,
             trusted_proxies: settings.web.trusted_proxies.clone(),
+            hf_sources: settings
+                .sources
+                .iter()
+                .filter(|s| s.kind == SourceKind::HfDailyPapers)
+                .map(|s| s.name.clone())
+                .collect(),
         }
     }
 }
@@ -75,6 +85,28 @@ impl AppState {
     /// between pages.
     pub(super) fn base_path(&self) -> String {
         base_path(&self.config.base_url)
+    }
+
+    /// The paper's Hugging Face page, when one of `sources` (the sources
+    /// that listed it) is a Hugging Face source.
+    pub(super) fn hf_page(&self, paper: &Paper, sources: &[String]) -> Option<String> {
+        let id = paper.id.arxiv_id()?;
+        sources
+            .iter()
+            .any(|s| self.config.hf_sources.contains(s))
+            .then(|| format!("https://huggingface.co/papers/{}", id.as_str()))
+    }
+
+    /// The public URL of `path` (relative to `[web] base_url`) with
+    /// `query` (already encoded; empty for none).
+    pub(super) fn public_url(&self, path: &str, query: &str) -> String {
+        let mut url = self
+            .config
+            .base_url
+            .join(path)
+            .unwrap_or_else(|_| self.config.base_url.clone());
+        url.set_query((!query.is_empty()).then_some(query));
+        url.to_string()
     }
 
     /// "Today" in the operator's timezone.

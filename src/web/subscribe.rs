@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use askama::Template;
 use axum::extract::rejection::FormRejection;
-use axum::extract::{Form, State};
+use axum::extract::{Form, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::Utc;
@@ -111,12 +111,30 @@ pub struct SubscribeForm {
     website: String,
 }
 
-pub async fn form(State(web): State<Arc<AppState>>) -> Result<Response, WebError> {
-    page(
-        StatusCode::OK,
-        &SubscribePage::new(&web, &SubscribeForm::default()),
-    )
+/// The form, empty or pre-filled from the query string: `topics` (a
+/// search from the papers page), `frequency` and `weekday`. Anything else
+/// is ignored; nothing is checked until the form is sent.
+pub async fn form(
+    State(web): State<Arc<AppState>>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, WebError> {
+    let mut form = SubscribeForm::default();
+    for (key, value) in url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
+        let slot = match &*key {
+            "topics" => &mut form.topics,
+            "frequency" => &mut form.frequency,
+            "weekday" => &mut form.weekday,
+            _ => continue,
+        };
+        if slot.is_empty() {
+            *slot = value.chars().take(PREFILL_MAX_CHARS).collect();
+        }
+    }
+    page(StatusCode::OK, &SubscribePage::new(&web, &form))
 }
+
+/// Most characters of a pre-filled field taken from a link.
+const PREFILL_MAX_CHARS: usize = 4096;
 
 /// The schedule fields of the form, each parsed or with its error.
 fn parse_schedule(form: &SubscribeForm) -> SubscribeSchedule {

@@ -23,6 +23,7 @@ mod limits;
 mod load;
 mod notify;
 mod ops;
+mod papers;
 mod pipelining;
 mod proxy;
 mod schedule;

@@ -65,12 +65,12 @@ impl Site {
         format!("{}{path}", self.base)
     }
 
-    async fn get(&self, path: &str) -> (StatusCode, String) {
+    pub async fn get(&self, path: &str) -> (StatusCode, String) {
         let r = self.http.get(self.url(path)).send().await.unwrap();
         (r.status(), r.text().await.unwrap())
     }
 
-    async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> (StatusCode, String) {
+    pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> (StatusCode, String) {
         let r = self
             .http
             .post(self.url(path))
