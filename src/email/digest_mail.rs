@@ -17,7 +17,7 @@ use super::digest::{
 };
 use super::format::RenderedEmail;
 use super::href::web_link;
-use crate::domain::{Paper, PaperId, Subscriber};
+use crate::domain::{Paper, PaperId, Subscriber, SubscriberId};
 use crate::links::{LinkSigner, Purpose};
 use crate::mail::{EmailKind, OutgoingEmail};
 use crate::matching::{highlight, Field, MatchedTerm};
@@ -163,6 +163,14 @@ impl DigestRenderer {
             total_count: content.papers.len() + content.more,
             manage_url: link(Purpose::Manage),
             unsubscribe_url: link(Purpose::Unsubscribe),
+            view_url: digest_page_url(
+                &self.signer,
+                base,
+                sub.id,
+                sub.link_version,
+                content.date,
+                now,
+            ),
             site_name: self.site_name.clone(),
             base_url: base.to_string(),
         })
@@ -190,6 +198,31 @@ impl DigestRenderer {
         blocks.insert(key, block.clone());
         Ok(block)
     }
+}
+
+/// The signed link to one of a subscriber's digests as a web page:
+/// `{base}/digest/{token}/{YYYY-MM-DD}`. Revoked with the subscriber's
+/// other links.
+pub fn digest_page_url(
+    signer: &LinkSigner,
+    base: &url::Url,
+    subscriber: SubscriberId,
+    link_version: i64,
+    date: NaiveDate,
+    now: DateTime<Utc>,
+) -> String {
+    let purpose = Purpose::ViewDigest;
+    let mut url = signer.url(
+        base,
+        purpose,
+        subscriber,
+        link_version,
+        purpose.default_expiry(now),
+    );
+    if let Ok(mut segments) = url.path_segments_mut() {
+        segments.push(&date.format("%Y-%m-%d").to_string());
+    }
+    url.to_string()
 }
 
 /// Authors named before "et al.", in a digest and on the papers pages.

@@ -17,8 +17,8 @@ pub mod message_id;
 
 pub use digest::{PaperView, Span};
 pub use digest_mail::{
-    matched_labels, paper_view, DigestContent, DigestPaper, DigestRenderer, AUTHORS_SHOWN,
-    EXCERPT_CHARS,
+    digest_page_url, matched_labels, paper_view, DigestContent, DigestPaper, DigestRenderer,
+    AUTHORS_SHOWN, EXCERPT_CHARS,
 };
 pub use format::RenderedEmail;
 pub use href::{safe_href, web_link};

@@ -103,7 +103,7 @@ pub async fn papers(
     let sel = Selection::load(
         &web.store,
         params.span,
-        query.as_ref(),
+        query.as_slice(),
         web.today(Utc::now()),
     )
     .await?;

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use askama::Template;
-use axum::extract::{RawQuery, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use chrono::{DateTime, NaiveTime, Utc};
@@ -18,6 +18,8 @@ use super::papers::bad_param;
 use super::AppState;
 use crate::domain::PaperId;
 use crate::email::{matched_labels, web_link};
+use crate::links::Purpose;
+use crate::matching::Query;
 
 pub struct AtomEntry {
     pub id: String,
@@ -58,7 +60,7 @@ pub async fn atom(
         None => None,
     };
     let today = web.today(Utc::now());
-    let sel = Selection::load(&web.store, params.span, query.as_ref(), today).await?;
+    let sel = Selection::load(&web.store, params.span, query.as_slice(), today).await?;
     let entries = sel.page(params.page);
     let updated = entries
         .iter()
@@ -86,6 +88,67 @@ pub fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
+/// Days the personal feed covers.
+pub const PERSONAL_FEED_DAYS: u32 = 30;
+/// Most entries in the personal feed.
+pub const PERSONAL_FEED_ENTRIES: usize = 100;
+
+/// `GET /feed/{token}`: a subscriber's personal feed, the papers of the
+/// last [`PERSONAL_FEED_DAYS`] days any of their topics matches (each
+/// explained), for people who prefer a feed reader to mail. The link is
+/// on their settings page and is revoked with their other links.
+pub async fn personal(
+    State(web): State<Arc<AppState>>,
+    Path(token): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, WebError> {
+    let now = Utc::now();
+    let (subscriber, claims) = super::token::verify(&web, &token, Purpose::Feed, now).await?;
+    let queries: Vec<Query> = subscriber
+        .topics
+        .iter()
+        .filter_map(|t| Query::parse(&t.query).ok())
+        .collect();
+    let sel = Selection::load(
+        &web.store,
+        Span::Days(PERSONAL_FEED_DAYS),
+        &queries,
+        web.today(now),
+    )
+    .await?;
+    let entries = if queries.is_empty() {
+        Vec::new()
+    } else {
+        sel.first(PERSONAL_FEED_ENTRIES)
+    };
+    let updated = entries
+        .iter()
+        .map(|e| e.about.updated_at)
+        .max()
+        .unwrap_or_else(|| sel.to.and_time(NaiveTime::MIN).and_utc());
+    let url = web.public_url(&format!("feed/{token}"), "");
+    let feed = AtomFeed {
+        id: format!(
+            "{}feed:{}:{}",
+            tag_prefix(&web),
+            subscriber.id,
+            claims.link_version
+        ),
+        title: format!("{}: your topics", web.config.site_name),
+        updated: rfc3339(updated),
+        self_url: url,
+        page_url: web.public_url("papers", ""),
+        site_name: web.config.site_name.clone(),
+        entries: entries.iter().map(|e| entry(&web, e)).collect(),
+    };
+    Ok(respond(
+        &headers,
+        "application/atom+xml; charset=utf-8",
+        feed.render()?,
+        updated,
+    ))
+}
+
 fn feed_title(site: &str, params: &Params, span: Span) -> String {
     let days = match span {
         Span::Latest => "the latest papers".to_string(),
@@ -100,12 +163,17 @@ fn feed_title(site: &str, params: &Params, span: Span) -> String {
     }
 }
 
-/// A paper's entry id: a tag URI (RFC 4151) on the site's host holding the
-/// paper's canonical id, the same whichever day, version or source.
-pub fn entry_id(web: &AppState, id: &PaperId) -> String {
+/// The start of every tag URI (RFC 4151) the feeds mint: the site's host.
+fn tag_prefix(web: &AppState) -> String {
     let host = web.config.base_url.host_str().unwrap_or("localhost");
+    format!("tag:{host},2026:")
+}
+
+/// A paper's entry id: a tag URI on the site's host holding the paper's
+/// canonical id, the same whichever day, version or source.
+pub fn entry_id(web: &AppState, id: &PaperId) -> String {
     let id: String = url::form_urlencoded::byte_serialize(id.as_str().as_bytes()).collect();
-    format!("tag:{host},2026:paper:{id}")
+    format!("{}paper:{id}", tag_prefix(web))
 }
 
 fn entry(web: &AppState, e: &Entry<'_>) -> AtomEntry {

@@ -8,10 +8,13 @@
 //! language and matched with the digest's matcher, so a search finds and
 //! explains exactly what a topic would.
 
+use std::collections::BTreeSet;
+
 use chrono::{Datelike, Duration, NaiveDate, Weekday};
 
 use crate::domain::Paper;
-use crate::matching::{MatchedTerm, Matcher, Query, QueryError};
+
+use crate::matching::{CompiledQuery, MatchedTerm, Matcher, PaperSet, Query, QueryError};
 use crate::store::{DbResult, ListedPaper, Store};
 
 /// Papers on one page.
@@ -264,17 +267,19 @@ pub struct Selection {
     /// Indexes into `listing` of the papers the search matched (all of
     /// them without a search), in page order.
     pub hits: Vec<usize>,
-    /// The search, compiled against this listing's matcher.
-    search: Option<(Matcher, crate::matching::CompiledQuery)>,
+    /// The searches, compiled against this listing's matcher, with the
+    /// papers each matches.
+    search: Option<(Matcher, Vec<(CompiledQuery, PaperSet)>)>,
 }
 
 impl Selection {
-    /// Reads the days of `span` and runs `query` over their papers.
-    /// `today` ends the range when the store has no papers at all.
+    /// Reads the days of `span` and keeps the papers any of `queries`
+    /// matches (all of them when there is none). `today` ends the range
+    /// when the store has no papers at all.
     pub async fn load(
         store: &Store,
         span: Span,
-        query: Option<&Query>,
+        queries: &[Query],
         today: NaiveDate,
     ) -> DbResult<Selection> {
         let latest = || async {
@@ -292,15 +297,32 @@ impl Selection {
                 (span, end - Duration::days(i64::from(n) - 1), end)
             }
         };
+        Self::load_days(store, span, from, to, queries).await
+    }
+
+    /// As [`Selection::load`], for the days `from..=to` (`span` as resolved).
+    pub async fn load_days(
+        store: &Store,
+        span: Span,
+        from: NaiveDate,
+        to: NaiveDate,
+        queries: &[Query],
+    ) -> DbResult<Selection> {
         let listing = store.listed_papers(from, to).await?;
-        let (hits, search) = match query {
-            None => ((0..listing.papers.len()).collect(), None),
-            Some(q) => {
-                let mut matcher = Matcher::new(&listing.papers);
-                let compiled = matcher.compile(q);
-                let hits = matcher.matches(&compiled).iter().collect();
-                (hits, Some((matcher, compiled)))
-            }
+        let (hits, search) = if queries.is_empty() {
+            ((0..listing.papers.len()).collect(), None)
+        } else {
+            let mut matcher = Matcher::new(&listing.papers);
+            let compiled: Vec<(CompiledQuery, PaperSet)> = queries
+                .iter()
+                .map(|q| {
+                    let c = matcher.compile(q);
+                    let set = matcher.matches(&c);
+                    (c, set)
+                })
+                .collect();
+            let hits: BTreeSet<usize> = compiled.iter().flat_map(|(_, set)| set.iter()).collect();
+            (hits.into_iter().collect(), Some((matcher, compiled)))
         };
         Ok(Selection {
             span,
@@ -327,6 +349,15 @@ impl Selection {
             .collect()
     }
 
+    /// The first `limit` hits, in page order.
+    pub fn first(&self, limit: usize) -> Vec<Entry<'_>> {
+        self.hits
+            .iter()
+            .take(limit)
+            .map(|&i| self.entry(i))
+            .collect()
+    }
+
     fn entry(&self, i: usize) -> Entry<'_> {
         Entry {
             paper: &self.listing.papers[i],
@@ -334,7 +365,19 @@ impl Selection {
             matched: self
                 .search
                 .as_ref()
-                .map(|(m, c)| m.explain(c, i))
+                .map(|(m, compiled)| {
+                    let mut terms: Vec<MatchedTerm> = Vec::new();
+                    for (c, set) in compiled {
+                        if set.contains(i) {
+                            for t in m.explain(c, i) {
+                                if !terms.iter().any(|k| k.label == t.label) {
+                                    terms.push(t);
+                                }
+                            }
+                        }
+                    }
+                    terms
+                })
                 .unwrap_or_default(),
         }
     }

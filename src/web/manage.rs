@@ -25,7 +25,7 @@ use super::outgoing::{link_mail_interval, spawn_link_mail};
 use super::AppState;
 use crate::domain::{Frequency, NewTopic, Preferences, Subscriber, SubscriberStatus};
 use crate::email::{safe_href, LinkMail, LinkMailRequest};
-use crate::links::{LinkClaims, Purpose};
+use crate::links::{link_url, LinkClaims, Purpose};
 use crate::matching::{highlight, Field, Matcher, Query, MAX_QUERY_CHARS};
 use crate::store::DbError;
 
@@ -71,6 +71,8 @@ struct ManagePage {
     pause_error: Option<String>,
     preview: Option<PreviewView>,
     unsubscribe_action: String,
+    /// The personal Atom feed of the subscriber's topics.
+    feed_url: String,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -475,6 +477,12 @@ fn view(
         pause_error: parsed.and_then(|p| p.paused_until.as_ref().err().cloned()),
         preview,
         unsubscribe_action: format!("{}/unsubscribe/{unsubscribe}", web.base_path()),
+        feed_url: link_url(
+            &web.config.base_url,
+            Purpose::Feed,
+            &super::token::sign(web, Purpose::Feed, subscriber.id, claims.link_version, now),
+        )
+        .to_string(),
     }
 }
 

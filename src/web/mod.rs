@@ -13,6 +13,7 @@
 mod api;
 mod conditional;
 mod confirm;
+mod digest_page;
 mod error;
 mod feed;
 mod form;
@@ -52,6 +53,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/papers", get(papers::show))
         .route("/papers.atom", get(feed::atom))
         .route("/api/papers", get(api::papers))
+        .route("/digest/{token}/{date}", get(digest_page::show))
+        .route("/feed/{token}", get(feed::personal))
         .route(
             "/confirm/{token}",
             get(confirm::show).post(confirm::confirm),

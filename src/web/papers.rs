@@ -96,7 +96,7 @@ pub async fn show(
         }
         None => None,
     };
-    let sel = Selection::load(&web.store, params.span, query.as_ref(), today).await?;
+    let sel = Selection::load(&web.store, params.span, query.as_slice(), today).await?;
     let entries = sel.page(params.page);
     let multi_day = sel.from != sel.to;
     let cards = entries.iter().map(|e| card(&web, e, multi_day)).collect();

@@ -31,6 +31,9 @@ pub struct WebConfig {
     /// The names of the Hugging Face sources: a paper one of them listed
     /// links to its Hugging Face page.
     pub hf_sources: Vec<String>,
+    /// `[digest] lookback_days`: the days a daily digest covered, for
+    /// listing what it left out.
+    pub lookback_days: u32,
 }
 
 impl WebConfig {
@@ -47,6 +50,7 @@ impl WebConfig {
                 .filter(|s| s.kind == SourceKind::HfDailyPapers)
                 .map(|s| s.name.clone())
                 .collect(),
+            lookback_days: settings.digest.lookback_days,
         }
     }
 }

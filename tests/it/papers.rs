@@ -581,3 +581,161 @@ async fn a_confirmed_subscriber_asking_for_a_search_gets_a_settings_link_that_ad
         .collect();
     assert_eq!(topics, ["ti:evoarena", "abs:\"sparse attention\""]);
 }
+
+/// The recorded papers fetched and announced today, and `email`
+/// subscribed to `topics` with the CLI.
+async fn subscribed_site(
+    edit: impl FnOnce(String) -> String,
+    email: &str,
+    topics: &[&str],
+) -> (Site, String) {
+    let site = Site::with_config(edit).await;
+    site.env.ok(&["fetch", "--date", HF_DAY]);
+    let today = site.app.today(Utc::now()).to_string();
+    sqlx::query("UPDATE paper_sightings SET day = ?")
+        .bind(&today)
+        .execute(site.app.store.pool())
+        .await
+        .unwrap();
+    let mut args = vec!["subscribers", "add", email];
+    for t in topics {
+        args.push("--topic");
+        args.push(t);
+    }
+    site.env.ok(&args);
+    (site, today)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_digest_links_to_itself_as_a_page_which_also_lists_what_the_cap_left_out() {
+    let (site, today) = subscribed_site(
+        |toml| toml.replace("[digest]\n", "[digest]\nmax_papers = 3\n"),
+        "ada@example.org",
+        &["abs:agent", "ti:diffusion"],
+    )
+    .await;
+    site.env.ok(&["digest", "--date", &today]);
+    let mail = site.mails(1).await.remove(0);
+    let text = crate::support::text_part(&mail.parsed()).unwrap();
+    let view = link_in(&mail, &format!("{PUBLIC}/digest/"));
+    assert!(view.ends_with(&format!("/{today}")), "{view}");
+    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        flat.contains(&format!("See them all in your browser: {view}")),
+        "{text}"
+    );
+    let html = crate::support::html_part(&mail.parsed()).unwrap();
+    assert!(html.contains("View in your browser</a>"));
+
+    let (status, page) = site.get(&path_of(&view)).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("<h1>Your digest of "), "{page}");
+    assert!(
+        page.contains(r#"<h2 class="topic">abs:agent</h2>"#),
+        "{page}"
+    );
+    assert!(page.matches("Matched: <b>").count() >= 3, "{page}");
+    // The papers the cap left out, as many as the mail said.
+    let more: usize = text
+        .split("...and ")
+        .nth(1)
+        .and_then(|t| t.split(' ').next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        page.contains(&format!("{more} more matching paper")),
+        "{page}"
+    );
+    assert_eq!(
+        page.matches(r#"<li class="paper">"#).count(),
+        3 + more,
+        "{page}"
+    );
+    // A tampered token, a wrong date, another purpose: refused.
+    let token = view
+        .split("/digest/")
+        .nth(1)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap();
+    let (status, _) = site.get(&format!("/digest/{token}/2001-01-01")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, body) = site.get(&format!("/digest/{token}/yesterday")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("date parameter"));
+    let manage = link_in(&mail, &format!("{PUBLIC}/manage/"));
+    let manage_token = manage.rsplit('/').next().unwrap();
+    let (status, _) = site.get(&format!("/digest/{manage_token}/{today}")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    // Revoking every link ends this one too.
+    let (status, _) = site
+        .post_form(&path_of(&manage), &[("action", "new_link")])
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = site.get(&path_of(&view)).await;
+    assert_eq!(status, StatusCode::GONE);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_personal_feed_lists_a_subscribers_matches_and_is_revoked_with_their_links() {
+    let (site, _today) = subscribed_site(
+        |t| t,
+        "ada@example.org",
+        &["ti:evoarena", "ti:\"sparse attention\""],
+    )
+    .await;
+    // The settings page links to the feed.
+    let ada = site.subscriber("ada@example.org").await;
+    let signer = paperboy::links::LinkSigner::new(
+        paperboy::links::SigningKeys::load(site.env.dir.path().join("signing.key")).unwrap(),
+    );
+    let manage = signer
+        .url(
+            &PUBLIC.parse().unwrap(),
+            paperboy::links::Purpose::Manage,
+            ada.id,
+            ada.link_version,
+            Utc::now() + chrono::Duration::days(1),
+        )
+        .to_string();
+    let (_, page) = site.get(&path_of(&manage)).await;
+    let feed = page
+        .split(&format!(r#"<a href="{PUBLIC}/feed/"#))
+        .nth(1)
+        .and_then(|t| t.split('"').next())
+        .map(|token| format!("/feed/{token}"))
+        .unwrap_or_else(|| panic!("no feed link in {page}"));
+    let r = site.http.get(site.url(&feed)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        r.headers()[header::CONTENT_TYPE],
+        "application/atom+xml; charset=utf-8"
+    );
+    let parsed = feedparser(&r.text().await.unwrap());
+    assert_eq!(parsed["bozo"], 0);
+    let titles: Vec<&str> = parsed["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(titles.len(), 2, "{titles:?}");
+    assert!(titles[0].starts_with("EvoArena"));
+    assert_eq!(titles[1], "MiniMax Sparse Attention");
+    assert!(parsed["entries"][1]["summary"]
+        .as_str()
+        .unwrap()
+        .starts_with("Matched: ti:\"sparse attention\""));
+    // Another purpose's token is no feed; revoked links end it.
+    let manage_token = manage.rsplit('/').next().unwrap();
+    let (status, _) = site.get(&format!("/feed/{manage_token}")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = site
+        .post_form(&path_of(&manage), &[("action", "new_link")])
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = site.get(&feed).await;
+    assert_eq!(status, StatusCode::GONE);
+}
