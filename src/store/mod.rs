@@ -31,7 +31,7 @@ pub use deliveries::{Delivery, DeliveryStatus, Reservation};
 pub use delivery_pages::{BatchReservation, ClaimRequest, NewReservation};
 pub use maintenance::BackupReport;
 pub use metrics::MetricsSnapshot;
-pub use paper_listing::{ListedPaper, PaperListing};
+pub use paper_listing::{ListedPaper, ListingGeneration, PaperListing};
 pub use papers::StoreReport;
 pub use preferences::{ConfirmOutcome, SubscriptionRequest};
 pub use runs::{Run, RunKind};

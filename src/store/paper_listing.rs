@@ -29,7 +29,31 @@ pub struct ListedPaper {
     pub updated_at: DateTime<Utc>,
 }
 
+/// Changes whenever a sighting is added or a stored paper changes: what a
+/// cache of listings compares to know it is current. (Removing old papers
+/// does not change it; a cached listing may show them until the next
+/// fetch.)
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ListingGeneration {
+    last_sighting: Option<i64>,
+    last_update: Option<String>,
+}
+
 impl Store {
+    /// The store's [`ListingGeneration`]: two index lookups.
+    pub async fn listing_generation(&self) -> DbResult<ListingGeneration> {
+        let row = sqlx::query(
+            "SELECT (SELECT MAX(rowid) FROM paper_sightings) AS s,
+                    (SELECT MAX(updated_at) FROM papers) AS u",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(ListingGeneration {
+            last_sighting: row.get("s"),
+            last_update: row.get("u"),
+        })
+    }
+
     /// The most recent day any source announced papers on, if any.
     pub async fn latest_announced_day(&self) -> DbResult<Option<NaiveDate>> {
         let d: Option<String> = sqlx::query_scalar("SELECT MAX(day) FROM paper_sightings")
@@ -184,6 +208,12 @@ mod tests {
                 .unwrap(),
             Some(day)
         );
+        let generation = store.listing_generation().await.unwrap();
+        store
+            .store_fetched("rss", &[fetched("2606.00002", None, "2026-06-13")], now)
+            .await
+            .unwrap();
+        assert_ne!(store.listing_generation().await.unwrap(), generation);
     }
 
     #[tokio::test]

@@ -102,6 +102,7 @@ pub async fn papers(
     };
     let sel = Selection::load(
         &web.store,
+        &web.ranges,
         params.span,
         query.as_slice(),
         web.today(Utc::now()),

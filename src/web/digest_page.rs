@@ -92,6 +92,7 @@ pub async fn show(
                         paper: p,
                         about: &about,
                         matched,
+                        index: i,
                     },
                     false,
                 )
@@ -109,13 +110,14 @@ pub async fn show(
         .iter()
         .enumerate()
         .filter(|(i, _)| !shown.contains(i))
-        .map(|(_, p)| {
+        .map(|(i, p)| {
             card(
                 &web,
                 &Entry {
                     paper: p,
                     about: &about,
                     matched: Vec::new(),
+                    index: i,
                 },
                 false,
             )
@@ -146,17 +148,14 @@ pub async fn show(
             .collect();
         let sel = Selection::load_days(
             &web.store,
+            &web.ranges,
             Span::Day(date),
             date - Duration::days(days),
             date,
             &queries,
         )
         .await?;
-        let candidates: Vec<&PaperId> = sel
-            .hits
-            .iter()
-            .map(|&i| &sel.listing.papers[i].id)
-            .collect();
+        let candidates: Vec<&PaperId> = sel.hits.iter().map(|&i| &sel.papers()[i].id).collect();
         let sent = web.store.already_sent(subscriber.id, &candidates).await?;
         more = sel
             .first(sel.hits.len())

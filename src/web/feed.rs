@@ -60,7 +60,14 @@ pub async fn atom(
         None => None,
     };
     let today = web.today(Utc::now());
-    let sel = Selection::load(&web.store, params.span, query.as_slice(), today).await?;
+    let sel = Selection::load(
+        &web.store,
+        &web.ranges,
+        params.span,
+        query.as_slice(),
+        today,
+    )
+    .await?;
     let entries = sel.page(params.page);
     let updated = entries
         .iter()
@@ -111,6 +118,7 @@ pub async fn personal(
         .collect();
     let sel = Selection::load(
         &web.store,
+        &web.ranges,
         Span::Days(PERSONAL_FEED_DAYS),
         &queries,
         web.today(now),

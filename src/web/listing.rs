@@ -8,14 +8,16 @@
 //! language and matched with the digest's matcher, so a search finds and
 //! explains exactly what a topic would.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use chrono::{Datelike, Duration, NaiveDate, Weekday};
 
 use crate::domain::Paper;
 
 use crate::matching::{CompiledQuery, MatchedTerm, Matcher, PaperSet, Query, QueryError};
-use crate::store::{DbResult, ListedPaper, Store};
+use crate::store::{DbResult, ListedPaper, ListingGeneration, PaperListing, Store};
 
 /// Papers on one page.
 pub const PAGE_SIZE: usize = 50;
@@ -254,6 +256,8 @@ pub struct Entry<'a> {
     pub paper: &'a Paper,
     pub about: &'a ListedPaper,
     pub matched: Vec<MatchedTerm>,
+    /// Its index in the listing.
+    pub index: usize,
 }
 
 /// The papers a request selects.
@@ -262,14 +266,105 @@ pub struct Selection {
     pub span: Span,
     pub from: NaiveDate,
     pub to: NaiveDate,
-    /// Every paper of the days, in page order.
-    pub listing: crate::store::PaperListing,
-    /// Indexes into `listing` of the papers the search matched (all of
+    /// Every paper of the days, in page order, and their index.
+    range: Arc<CachedRange>,
+    /// Indexes into the listing of the papers the search matched (all of
     /// them without a search), in page order.
     pub hits: Vec<usize>,
-    /// The searches, compiled against this listing's matcher, with the
-    /// papers each matches.
-    search: Option<(Matcher, Vec<(CompiledQuery, PaperSet)>)>,
+    /// The searches, compiled against the range's matcher, with the papers
+    /// each matches.
+    search: Option<Vec<(CompiledQuery, PaperSet)>>,
+}
+
+/// Listings of ranges of days, read and indexed once for many requests:
+/// the days' papers and (built on the first search) their matcher. An
+/// entry is used while the store's [`ListingGeneration`] is unchanged (no
+/// new sighting, no changed paper), so a past day's page costs no SQL
+/// beyond that check. Bounded by the papers held: past
+/// [`RANGE_CACHE_PAPERS`], the least recently used ranges are dropped; a
+/// matcher that compiled more than [`MATCHER_MAX_ATOMS`] distinct terms is
+/// rebuilt, so visitors' queries cannot grow it without limit.
+#[derive(Default)]
+pub struct RangeCache {
+    entries: Mutex<HashMap<(NaiveDate, NaiveDate), Arc<CachedRange>>>,
+    clock: AtomicU64,
+}
+
+/// Most papers the cache holds across its ranges (about 2 kB each, twice
+/// that with a matcher).
+pub const RANGE_CACHE_PAPERS: usize = 200_000;
+/// Distinct query terms a cached matcher may compile before it is rebuilt.
+pub const MATCHER_MAX_ATOMS: usize = 20_000;
+
+struct CachedRange {
+    generation: ListingGeneration,
+    listing: PaperListing,
+    matcher: Mutex<Option<Matcher>>,
+    last_used: AtomicU64,
+}
+
+impl RangeCache {
+    async fn get(
+        &self,
+        store: &Store,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> DbResult<Arc<CachedRange>> {
+        let generation = store.listing_generation().await?;
+        let tick = self.clock.fetch_add(1, Ordering::Relaxed);
+        let cached = self
+            .entries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&(from, to))
+            .filter(|r| r.generation == generation)
+            .cloned();
+        if let Some(range) = cached {
+            range.last_used.store(tick, Ordering::Relaxed);
+            return Ok(range);
+        }
+        let range = Arc::new(CachedRange {
+            generation,
+            listing: store.listed_papers(from, to).await?,
+            matcher: Mutex::new(None),
+            last_used: AtomicU64::new(tick),
+        });
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries.insert((from, to), range.clone());
+        let current = range.generation.clone();
+        entries.retain(|_, r| r.generation == current);
+        while entries.len() > 1
+            && entries
+                .values()
+                .map(|r| r.listing.papers.len())
+                .sum::<usize>()
+                > RANGE_CACHE_PAPERS
+        {
+            let oldest = entries
+                .iter()
+                .min_by_key(|(_, r)| r.last_used.load(Ordering::Relaxed))
+                .map(|(k, _)| *k);
+            match oldest {
+                Some(k) => entries.remove(&k),
+                None => break,
+            };
+        }
+        Ok(range)
+    }
+}
+
+impl CachedRange {
+    /// Runs `f` with the range's matcher, built on first use.
+    fn with_matcher<T>(&self, f: impl FnOnce(&mut Matcher) -> T) -> T {
+        let mut guard = self.matcher.lock().unwrap_or_else(|e| e.into_inner());
+        if guard
+            .as_ref()
+            .is_none_or(|m| m.atom_count() > MATCHER_MAX_ATOMS)
+        {
+            *guard = Some(Matcher::new(&self.listing.papers));
+        }
+        f(guard.as_mut().expect("built just above"))
+    }
 }
 
 impl Selection {
@@ -278,6 +373,7 @@ impl Selection {
     /// when the store has no papers at all.
     pub async fn load(
         store: &Store,
+        cache: &RangeCache,
         span: Span,
         queries: &[Query],
         today: NaiveDate,
@@ -297,41 +393,48 @@ impl Selection {
                 (span, end - Duration::days(i64::from(n) - 1), end)
             }
         };
-        Self::load_days(store, span, from, to, queries).await
+        Self::load_days(store, cache, span, from, to, queries).await
     }
 
     /// As [`Selection::load`], for the days `from..=to` (`span` as resolved).
     pub async fn load_days(
         store: &Store,
+        cache: &RangeCache,
         span: Span,
         from: NaiveDate,
         to: NaiveDate,
         queries: &[Query],
     ) -> DbResult<Selection> {
-        let listing = store.listed_papers(from, to).await?;
+        let range = cache.get(store, from, to).await?;
         let (hits, search) = if queries.is_empty() {
-            ((0..listing.papers.len()).collect(), None)
+            ((0..range.listing.papers.len()).collect(), None)
         } else {
-            let mut matcher = Matcher::new(&listing.papers);
-            let compiled: Vec<(CompiledQuery, PaperSet)> = queries
-                .iter()
-                .map(|q| {
-                    let c = matcher.compile(q);
-                    let set = matcher.matches(&c);
-                    (c, set)
-                })
-                .collect();
+            let compiled: Vec<(CompiledQuery, PaperSet)> = range.with_matcher(|matcher| {
+                queries
+                    .iter()
+                    .map(|q| {
+                        let c = matcher.compile(q);
+                        let set = matcher.matches(&c);
+                        (c, set)
+                    })
+                    .collect()
+            });
             let hits: BTreeSet<usize> = compiled.iter().flat_map(|(_, set)| set.iter()).collect();
-            (hits.into_iter().collect(), Some((matcher, compiled)))
+            (hits.into_iter().collect(), Some(compiled))
         };
         Ok(Selection {
             span,
             from,
             to,
-            listing,
+            range,
             hits,
             search,
         })
+    }
+
+    /// The listed papers (every paper of the days, in page order).
+    pub fn papers(&self) -> &[Paper] {
+        &self.range.listing.papers
     }
 
     /// How many pages the hits fill (at least one).
@@ -341,45 +444,41 @@ impl Selection {
 
     /// The hits on page `page` (1-based), with what matched each.
     pub fn page(&self, page: usize) -> Vec<Entry<'_>> {
-        self.hits
-            .iter()
-            .skip((page - 1).saturating_mul(PAGE_SIZE))
-            .take(PAGE_SIZE)
-            .map(|&i| self.entry(i))
-            .collect()
+        let skip = (page - 1).saturating_mul(PAGE_SIZE);
+        self.entries(self.hits.iter().skip(skip).take(PAGE_SIZE).copied())
     }
 
     /// The first `limit` hits, in page order.
     pub fn first(&self, limit: usize) -> Vec<Entry<'_>> {
-        self.hits
-            .iter()
-            .take(limit)
-            .map(|&i| self.entry(i))
-            .collect()
+        self.entries(self.hits.iter().take(limit).copied())
     }
 
-    fn entry(&self, i: usize) -> Entry<'_> {
-        Entry {
-            paper: &self.listing.papers[i],
-            about: &self.listing.about[i],
-            matched: self
-                .search
-                .as_ref()
-                .map(|(m, compiled)| {
-                    let mut terms: Vec<MatchedTerm> = Vec::new();
+    fn entries(&self, indexes: impl Iterator<Item = usize>) -> Vec<Entry<'_>> {
+        let listing = &self.range.listing;
+        let mut entries: Vec<Entry<'_>> = indexes
+            .map(|i| Entry {
+                paper: &listing.papers[i],
+                about: &listing.about[i],
+                matched: Vec::new(),
+                index: i,
+            })
+            .collect();
+        if let Some(compiled) = &self.search {
+            self.range.with_matcher(|m| {
+                for e in &mut entries {
                     for (c, set) in compiled {
-                        if set.contains(i) {
-                            for t in m.explain(c, i) {
-                                if !terms.iter().any(|k| k.label == t.label) {
-                                    terms.push(t);
+                        if set.contains(e.index) {
+                            for t in m.explain(c, e.index) {
+                                if !e.matched.iter().any(|k| k.label == t.label) {
+                                    e.matched.push(t);
                                 }
                             }
                         }
                     }
-                    terms
-                })
-                .unwrap_or_default(),
+                }
+            });
         }
+        entries
     }
 }
 

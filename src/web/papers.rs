@@ -96,7 +96,14 @@ pub async fn show(
         }
         None => None,
     };
-    let sel = Selection::load(&web.store, params.span, query.as_slice(), today).await?;
+    let sel = Selection::load(
+        &web.store,
+        &web.ranges,
+        params.span,
+        query.as_slice(),
+        today,
+    )
+    .await?;
     let entries = sel.page(params.page);
     let multi_day = sel.from != sel.to;
     let cards = entries.iter().map(|e| card(&web, e, multi_day)).collect();

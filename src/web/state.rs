@@ -6,6 +6,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 
 use super::limits::{IpLimiter, SUBSCRIBES_PER_IP};
+use super::listing::RangeCache;
 use crate::domain::{IpRange, Paper};
 use crate::email::LinkMails;
 use crate::links::LinkSigner;
@@ -65,6 +66,8 @@ pub struct AppState {
     pub(super) link_mails: LinkMails,
     pub(super) config: WebConfig,
     pub(super) ip_limiter: IpLimiter,
+    /// The papers pages' listings, read once per range of days.
+    pub(super) ranges: RangeCache,
 }
 
 impl AppState {
@@ -82,6 +85,7 @@ impl AppState {
             link_mails,
             config,
             ip_limiter: IpLimiter::new(SUBSCRIBES_PER_IP, std::time::Duration::from_secs(600)),
+            ranges: RangeCache::default(),
         }
     }
 
