@@ -18,6 +18,7 @@ mod preferences;
 mod runs;
 mod subscribers;
 mod ticks;
+mod top_papers;
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -73,6 +73,7 @@ struct ManagePage {
     unsubscribe_action: String,
     /// The personal Atom feed of the subscriber's topics.
     feed_url: String,
+    top_papers: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -91,6 +92,9 @@ pub struct ManageForm {
     timezone: String,
     #[serde(default)]
     paused_until: String,
+    /// `on`: the top papers of the day after the topics.
+    #[serde(default)]
+    top_papers: String,
 }
 
 /// The form's fields, each parsed or with its error.
@@ -145,7 +149,8 @@ pub async fn show(
             query: t.query.clone(),
         })
         .collect();
-    let mut form = form_of(&subscriber, &prefs);
+    let top = web.store.top_papers(subscriber.id).await?;
+    let mut form = form_of(&subscriber, &prefs, top);
     let mut added = Vec::new();
     for (key, value) in url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
         let query = value.trim();
@@ -237,6 +242,15 @@ pub async fn submit(
             match web
                 .store
                 .save_preferences(subscriber.id, claims.link_version, &topics, &prefs, now)
+                .await
+            {
+                Ok(()) => {}
+                Err(DbError::NotFound) => return Err(WebError::Link(LinkFailure::Revoked)),
+                Err(e) => return Err(e.into()),
+            }
+            match web
+                .store
+                .set_top_papers(subscriber.id, claims.link_version, form.top_papers == "on")
                 .await
             {
                 Ok(()) => {}
@@ -365,7 +379,7 @@ async fn preview(
 }
 
 /// The stored settings as the form would submit them.
-fn form_of(s: &Subscriber, prefs: &Preferences) -> ManageForm {
+fn form_of(s: &Subscriber, prefs: &Preferences, top_papers: bool) -> ManageForm {
     let (frequency, weekday) = match prefs.frequency {
         Frequency::Daily => ("daily", String::new()),
         Frequency::Weekly(d) => (
@@ -399,6 +413,11 @@ fn form_of(s: &Subscriber, prefs: &Preferences) -> ManageForm {
             .paused_until
             .map(|d| d.format("%Y-%m-%d").to_string())
             .unwrap_or_default(),
+        top_papers: if top_papers {
+            "on".into()
+        } else {
+            String::new()
+        },
     }
 }
 
@@ -483,6 +502,7 @@ fn view(
             &super::token::sign(web, Purpose::Feed, subscriber.id, claims.link_version, now),
         )
         .to_string(),
+        top_papers: form.top_papers == "on",
     }
 }
 

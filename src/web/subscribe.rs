@@ -3,6 +3,10 @@
 //! most one link mail per address per ten minutes (a confirmation, or a
 //! fresh manage link for a confirmed address).
 //!
+//! Topics are optional: an address alone subscribes to the trending
+//! digest (the day's most upvoted papers); with topics, a box adds the top
+//! papers after them.
+//!
 //! The form also takes the frequency (daily, or weekly on a weekday) and
 //! optionally a delivery hour and timezone; they are stored with the
 //! request (a new, pending or unsubscribed address) and, like the topics,
@@ -47,6 +51,8 @@ pub struct SubscribePage {
     pub frequency_error: Option<String>,
     pub hour_error: Option<String>,
     pub timezone_error: Option<String>,
+    /// "Also send me the top papers of the day", ticked.
+    pub top_papers: bool,
 }
 
 impl SubscribePage {
@@ -85,6 +91,7 @@ impl SubscribePage {
             frequency_error: None,
             hour_error: None,
             timezone_error: None,
+            top_papers: form.top_papers == "on",
         }
     }
 }
@@ -106,6 +113,9 @@ pub struct SubscribeForm {
     /// Empty: the operator's timezone.
     #[serde(default)]
     timezone: String,
+    /// `on`: also the top papers of the day, after the topics.
+    #[serde(default)]
+    top_papers: String,
     /// The honeypot: hidden from people, filled in by bots.
     #[serde(default)]
     website: String,
@@ -201,6 +211,9 @@ pub async fn submit(
         if request.status == SubscriberStatus::Pending {
             web.store
                 .set_pending_preferences(request.subscriber_id, &prefs, now)
+                .await?;
+            web.store
+                .set_pending_top_papers(request.subscriber_id, form.top_papers == "on")
                 .await?;
         }
         let kind = match request.status {
