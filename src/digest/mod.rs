@@ -7,5 +7,6 @@ pub mod limits;
 pub mod owner;
 pub mod plan;
 mod send;
+pub mod top_papers;
 
 pub mod run;
