@@ -97,11 +97,13 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum SubscribersCommand {
-    /// Add (or update) a confirmed subscriber with their topics.
+    /// Add (or update) a confirmed subscriber with their topics (none:
+    /// the trending digest).
     Add {
         email: SubscriberEmail,
         /// A topic query in the filter language; repeat for several topics.
-        #[arg(long = "topic", value_name = "QUERY", required = true)]
+        /// None: the trending digest (the day's top papers by upvotes).
+        #[arg(long = "topic", value_name = "QUERY")]
         topics: Vec<Query>,
     },
     /// List subscribers.

@@ -17,9 +17,10 @@ use indicatif::ProgressBar;
 use super::due::{self, When};
 use super::plan::{self, CompiledTopics, PlannedPaper};
 use super::send as batch;
+use super::top_papers::top_papers;
 use crate::app::App;
 use crate::domain::{Paper, PaperId, SubscriberId};
-use crate::domain::{Subscriber, SubscriberStatus};
+use crate::domain::{Subscriber, SubscriberStatus, TOP_PAPERS_POSITION};
 use crate::email::{DigestContent, DigestPaper, DigestRenderer, RenderedEmail};
 use crate::mail::{self, PreparedEmail, SendError};
 use crate::matching::{self, Matcher};
@@ -438,10 +439,11 @@ fn finish_plan(
     for (topic, err) in &topics.invalid {
         tracing::warn!(subscriber.id = %sub.id, topic.position = topic.position, error = %err, "skipping a topic whose query does not parse");
     }
-    if candidates.is_empty() && !app.settings.digest.send_empty {
+    let wants_top = sub.wants_top_papers();
+    if candidates.is_empty() && !wants_top && !app.settings.digest.send_empty {
         return None;
     }
-    let (kept, more) = plan::finish_sets(
+    let (mut kept, more) = plan::finish_sets(
         matcher,
         papers,
         topics,
@@ -449,6 +451,21 @@ fn finish_plan(
         sent,
         app.settings.digest.max_papers,
     );
+    if wants_top {
+        // After the topics, leaving out every paper they matched (listed
+        // above, or counted in "N more").
+        let top = top_papers(
+            papers,
+            |i| candidates.contains(matcher, i),
+            sent,
+            app.settings.digest.trending_count,
+        );
+        kept.extend(top.into_iter().map(|paper| PlannedPaper {
+            paper,
+            topic_position: TOP_PAPERS_POSITION,
+            matched: Vec::new(),
+        }));
+    }
     if kept.is_empty() && !app.settings.digest.send_empty {
         return None;
     }

@@ -17,7 +17,7 @@ use super::digest::{
 };
 use super::format::RenderedEmail;
 use super::href::web_link;
-use crate::domain::{Paper, PaperId, Subscriber, SubscriberId};
+use crate::domain::{Paper, PaperId, Subscriber, SubscriberId, TOP_PAPERS_POSITION};
 use crate::links::{LinkSigner, Purpose};
 use crate::mail::{EmailKind, OutgoingEmail};
 use crate::matching::{highlight, Field, MatchedTerm};
@@ -129,12 +129,28 @@ impl DigestRenderer {
                 });
             }
         }
+        // The top papers of the day, after the topics.
+        let top: Vec<PaperBlock> = content
+            .papers
+            .iter()
+            .filter(|p| p.topic_position == TOP_PAPERS_POSITION)
+            .map(|p| self.paper_block(&p.paper, &p.matched))
+            .collect::<anyhow::Result<_>>()?;
+        if !top.is_empty() {
+            sections.push(TopicSection {
+                name: TOP_PAPERS_SECTION.into(),
+                query: String::new(),
+                papers: top,
+            });
+        }
         // Papers whose topic was since removed still go out, under "Other".
         let known: HashSet<i64> = sub.topics.iter().map(|t| t.position).collect();
         let orphans: Vec<PaperBlock> = content
             .papers
             .iter()
-            .filter(|p| !known.contains(&p.topic_position))
+            .filter(|p| {
+                !known.contains(&p.topic_position) && p.topic_position != TOP_PAPERS_POSITION
+            })
             .map(|p| self.paper_block(&p.paper, &p.matched))
             .collect::<anyhow::Result<_>>()?;
         if !orphans.is_empty() {
@@ -199,6 +215,9 @@ impl DigestRenderer {
         Ok(block)
     }
 }
+
+/// The heading of the top papers section.
+pub const TOP_PAPERS_SECTION: &str = "Top papers of the day";
 
 /// The signed link to one of a subscriber's digests as a web page:
 /// `{base}/digest/{token}/{YYYY-MM-DD}`. Revoked with the subscriber's

@@ -18,7 +18,7 @@ pub mod message_id;
 pub use digest::{PaperView, Span};
 pub use digest_mail::{
     digest_page_url, matched_labels, paper_view, DigestContent, DigestPaper, DigestRenderer,
-    AUTHORS_SHOWN, EXCERPT_CHARS,
+    AUTHORS_SHOWN, EXCERPT_CHARS, TOP_PAPERS_SECTION,
 };
 pub use format::RenderedEmail;
 pub use href::{safe_href, web_link};

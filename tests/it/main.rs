@@ -30,4 +30,5 @@ mod schedule;
 mod serve;
 mod smtp_faults;
 mod source_faults;
+mod trending;
 mod web;
