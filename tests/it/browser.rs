@@ -416,3 +416,59 @@ async fn a_visitor_searches_the_papers_subscribes_to_the_search_and_the_digest_c
     let text = support::text_part(&digest.parsed()).unwrap();
     assert!(text.contains("MiniMax Sparse Attention"), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_visitor_subscribes_with_only_an_address_and_gets_the_trending_list() {
+    let site =
+        Site::with_config(|toml| toml.replace("[digest]\n", "[digest]\ntrending_count = 3\n"))
+            .await;
+    let day = site.app.today(Utc::now());
+    site.env.ok(&["fetch", "--date", crate::env::HF_DAY]);
+    sqlx::query("UPDATE paper_sightings SET day = ?")
+        .bind(day.to_string())
+        .execute(site.app.store.pool())
+        .await
+        .unwrap();
+    let (_driver, c) = browser().await;
+    c.goto(&site.url("/")).await.unwrap();
+    c.find(Locator::Id("email"))
+        .await
+        .unwrap()
+        .send_keys("bo@example.org")
+        .await
+        .unwrap();
+    c.find(Locator::Css(
+        "form[action$='/subscribe'] button[type=submit]",
+    ))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
+    heading(&c, "Check your inbox").await;
+    let mail = site.mails(1).await.remove(0);
+    let confirm = link_in(&mail, &format!("{PUBLIC}/confirm/"));
+    c.goto(&site.local(&confirm)).await.unwrap();
+    heading(&c, "Confirm your subscription").await;
+    assert!(body_text(&c).await.contains("the day's top papers"));
+    c.find(Locator::Css("form button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    heading(&c, "You are subscribed").await;
+    c.close().await.unwrap();
+
+    site.env.ok(&["digest", "--date", &day.to_string()]);
+    let digest = site.mails(2).await.remove(1);
+    let text = support::text_part(&digest.parsed()).unwrap();
+    assert!(text.contains("Top papers of the day"), "{text}");
+    let first = text.find("1. EvoArena").expect("the most upvoted first");
+    let second = text
+        .find("2. MiniMax Sparse Attention")
+        .expect("then the next");
+    let third = text.find("3. Robust-U1").expect("then the third");
+    assert!(first < second && second < third);
+    assert!(!text.contains("4. "), "three papers: {text}");
+}
