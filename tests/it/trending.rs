@@ -54,8 +54,19 @@ async fn an_address_alone_subscribes_to_the_days_top_papers_and_never_gets_one_t
     let confirm = link_in(&mail, &format!("{PUBLIC}/confirm/"));
     let (_, page) = site.get(&path_of(&confirm)).await;
     assert!(page.contains("the day's top papers"), "{page}");
-    let (status, _) = site.post_form(&path_of(&confirm), &[]).await;
+    let (status, done) = site.post_form(&path_of(&confirm), &[]).await;
     assert_eq!(status, StatusCode::OK);
+    let manage = done
+        .split(&format!(r#"<a href="{PUBLIC}"#))
+        .nth(1)
+        .and_then(|t| t.split('"').next())
+        .unwrap_or_else(|| panic!("no settings link in {done}"))
+        .to_string();
+    let (_, settings) = site.get(&manage).await;
+    assert!(
+        settings.contains("No topics: your digest is the top papers of the day"),
+        "{settings}"
+    );
 
     site.env.ok(&["digest", "--date", &today]);
     let digest = site.mails(2).await.remove(1);
