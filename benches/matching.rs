@@ -6,7 +6,9 @@
 #[path = "synthetic/mod.rs"]
 mod synthetic;
 
-use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion};
+use std::hint::black_box;
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use paperboy::digest::plan::{self, CompiledTopics};
 use paperboy::matching::{Matcher, Query};
 

@@ -9,7 +9,9 @@
 #[path = "synthetic/mod.rs"]
 mod synthetic;
 
-use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
+use std::hint::black_box;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use paperboy::digest::plan::{self, CompiledTopics};
 use paperboy::domain::Topic;
 use paperboy::email::digest::{
@@ -77,8 +79,16 @@ fn typical_digest() -> Typical {
                                 hit: s.hit,
                             })
                             .collect();
+                    let title_spans = matching::highlight(&p.title, &k.matched, Field::Title)
+                        .into_iter()
+                        .map(|s| Span {
+                            text: s.text,
+                            hit: s.hit,
+                        })
+                        .collect();
                     PaperView {
                         title: p.title.clone(),
+                        title_spans,
                         url: p.url.clone(),
                         authors: render::shorten_authors(&p.authors, 6),
                         excerpt: render::excerpt(&spans, 420),

@@ -1,8 +1,11 @@
 //! Wiring: [`App::build`] turns validated settings into the running parts
-//! (store, mailer, link signer, sources), and [`serve`] runs the daemon —
-//! the web listener and the scheduler — until `shutdown` resolves.
+//! (store, mailer, link signer, sources) and hands each part of the program
+//! the narrow state it uses ([`App::digest_run`], [`App::fetch_job`],
+//! [`App::jobs`], [`App::web_state`]); [`serve`] runs the daemon — the web
+//! listener and the scheduler — until `shutdown` resolves.
 //!
-//! Tests start exactly this, on port 0 with their own shutdown signal.
+//! Nothing below this module (but the CLI) may import it. Tests start
+//! exactly this, on port 0 with their own shutdown signal.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -11,14 +14,18 @@ use anyhow::Context as _;
 use chrono::{DateTime, NaiveDate, Utc};
 use tokio::net::TcpListener;
 
+use crate::digest::{DigestConfig, DigestRun};
+use crate::jobs::{FetchJob, Jobs};
 use crate::links::{LinkSigner, SigningKeys};
 use crate::mail::Mailer;
 use crate::settings::Settings;
 use crate::sources::http::{Http, HttpOptions};
 use crate::sources::Source;
 use crate::store::Store;
+use crate::web::metrics::MetricsState;
+use crate::web::{AppState, WebConfig};
 
-/// Everything a run needs, built once.
+/// The running parts, built once from the settings.
 pub struct App {
     pub settings: Settings,
     pub store: Store,
@@ -66,6 +73,49 @@ impl App {
         now.with_timezone(&self.settings.schedule.timezone)
             .date_naive()
     }
+
+    /// What planning, sending and retrying digests uses.
+    pub fn digest_run(&self) -> DigestRun {
+        DigestRun::new(
+            self.store.clone(),
+            self.mailer.clone(),
+            self.signer.clone(),
+            DigestConfig::from_settings(&self.settings),
+        )
+    }
+
+    /// What fetching uses.
+    pub fn fetch_job(&self) -> FetchJob {
+        FetchJob::new(self.store.clone(), self.sources.clone())
+    }
+
+    /// The daemon's jobs and their schedule.
+    pub fn jobs(&self) -> Jobs {
+        Jobs {
+            fetch: self.fetch_job(),
+            digest: self.digest_run(),
+            schedule: self.settings.schedule.clone(),
+        }
+    }
+
+    /// What the subscriber pages use.
+    pub fn web_state(&self) -> AppState {
+        AppState::new(
+            self.store.clone(),
+            self.signer.clone(),
+            self.mailer.clone(),
+            WebConfig::from_settings(&self.settings),
+        )
+    }
+
+    /// What `/metrics` reads.
+    pub fn metrics_state(&self) -> MetricsState {
+        MetricsState {
+            store: self.store.clone(),
+            mailer: self.mailer.clone(),
+            timezone: self.settings.schedule.timezone,
+        }
+    }
 }
 
 fn user_agent(settings: &Settings) -> String {
@@ -94,13 +144,8 @@ pub async fn serve(
         None => None,
     };
     let token = tokio_util::sync::CancellationToken::new();
-    let scheduler = crate::jobs::scheduler::start(app.clone(), token.clone()).await?;
-    let router = crate::web::router(Arc::new(crate::web::AppState::new(
-        app.store.clone(),
-        app.signer.clone(),
-        app.mailer.clone(),
-        crate::web::WebConfig::from_settings(&app.settings),
-    )));
+    let scheduler = crate::jobs::scheduler::start(Arc::new(app.jobs()), token.clone()).await?;
+    let router = crate::web::router(Arc::new(app.web_state()));
     let web_token = token.clone();
     let listener_addr = listener.local_addr()?;
     tracing::info!(listen = %listener_addr, "paperboy is serving");
@@ -121,11 +166,7 @@ pub async fn serve(
     };
     let metrics = metrics_listener.map(|listener| {
         let token = token.clone();
-        let router = crate::web::metrics::router(Arc::new(crate::web::metrics::MetricsState {
-            store: app.store.clone(),
-            mailer: app.mailer.clone(),
-            timezone: app.settings.schedule.timezone,
-        }));
+        let router = crate::web::metrics::router(Arc::new(app.metrics_state()));
         if let Ok(addr) = listener.local_addr() {
             tracing::info!(metrics.listen = %addr, "serving metrics");
         }

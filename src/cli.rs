@@ -13,10 +13,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
 use crate::app::App;
-use crate::digest::run::DigestOptions;
+use crate::digest::DigestOptions;
 use crate::domain::SubscriberEmail;
 use crate::domain::{NewTopic, SubscriberId, SubscriberStatus};
-use crate::jobs::scheduler::{digest_job, fetch_job};
+use crate::jobs::digest::digest_job;
 use crate::matching::Query;
 use crate::settings::Settings;
 use crate::store::{DbError, UpsertOutcome};
@@ -197,7 +197,7 @@ async fn run_with_app(app: Arc<App>, command: Command) -> anyhow::Result<()> {
                 Some(d) => vec![d],
                 None => vec![today - Duration::days(1), today],
             };
-            let summaries = fetch_job(&app, &dates, source.as_deref()).await?;
+            let summaries = app.fetch_job().run(&dates, source.as_deref()).await?;
             let mut failed = 0;
             for (date, summary) in dates.iter().zip(&summaries) {
                 for s in &summary.sources {
@@ -233,7 +233,7 @@ async fn run_with_app(app: Arc<App>, command: Command) -> anyhow::Result<()> {
             let date = date.unwrap_or(today);
             let progress = progress_bar();
             let report = digest_job(
-                &app,
+                &app.digest_run(),
                 date,
                 DigestOptions {
                     dry_run,
@@ -250,8 +250,8 @@ async fn run_with_app(app: Arc<App>, command: Command) -> anyhow::Result<()> {
                         plan.papers.len(),
                         more(plan.more)
                     );
-                    for (id, title) in &plan.papers {
-                        println!("  {id}  {title}");
+                    for paper in &plan.papers {
+                        println!("  {}  {}", paper.id, paper.title);
                     }
                 }
                 println!(
@@ -295,8 +295,7 @@ async fn run_with_app(app: Arc<App>, command: Command) -> anyhow::Result<()> {
                     DbError::NotFound => anyhow::anyhow!("no subscriber with that address"),
                     e => e.into(),
                 })?;
-            let Some(rendered) = crate::digest::run::preview(&app, sub, date, Utc::now()).await?
-            else {
+            let Some(rendered) = app.digest_run().preview(sub, date, Utc::now()).await? else {
                 println!("no papers for this subscriber on {date}: no digest would be sent");
                 return Ok(());
             };
@@ -571,5 +570,75 @@ pub async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {},
         _ = term => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("paperboy").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn arguments_become_domain_types_at_the_command_line() {
+        let cli = parse(&[
+            "--config",
+            "p.toml",
+            "subscribers",
+            "add",
+            "Ada@Example.org",
+            "--topic",
+            "diffusion AND ti:protein*",
+            "--topic",
+            "cat:cs.LG",
+        ])
+        .unwrap();
+        assert_eq!(cli.config, Some(PathBuf::from("p.toml")));
+        let Command::Subscribers {
+            command: SubscribersCommand::Add { email, topics },
+        } = cli.command
+        else {
+            panic!("expected subscribers add");
+        };
+        assert_eq!(email.as_str(), "Ada@example.org");
+        assert_eq!(topics.len(), 2);
+
+        let cli = parse(&["digest", "--date", "2026-06-12", "--dry-run"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Digest { date: Some(d), dry_run: true } if d == NaiveDate::from_ymd_opt(2026, 6, 12).unwrap()
+        ));
+    }
+
+    #[test]
+    fn a_bad_address_query_or_date_is_refused_naming_the_argument() {
+        let err = parse(&["subscribers", "add", "not-an-address", "--topic", "x"]).unwrap_err();
+        assert!(err.to_string().contains("<EMAIL>"), "{err}");
+        let err = parse(&[
+            "subscribers",
+            "add",
+            "a@example.org",
+            "--topic",
+            "(unclosed",
+        ])
+        .unwrap_err();
+        assert!(err.to_string().contains("--topic"), "{err}");
+        let err = parse(&["subscribers", "add", "a@example.org"]).unwrap_err();
+        assert_eq!(
+            err.kind(),
+            clap::error::ErrorKind::MissingRequiredArgument,
+            "{err}"
+        );
+        let err = parse(&["digest", "--date", "2026-02-30"]).unwrap_err();
+        assert!(err.to_string().contains("--date"), "{err}");
     }
 }

@@ -12,10 +12,10 @@ use chrono::{NaiveDate, Utc};
 use indicatif::ProgressBar;
 
 use crate::app::App;
-use crate::digest::run::DigestOptions;
+use crate::digest::DigestOptions;
 use crate::domain::NewTopic;
 use crate::domain::SubscriberEmail;
-use crate::jobs::scheduler::digest_job;
+use crate::jobs::digest::digest_job;
 use crate::mail::TransportKind;
 use crate::settings::Settings;
 
@@ -73,7 +73,13 @@ pub async fn run(dir: &Path) -> anyhow::Result<()> {
         println!("  {:<34} {}", t.name, t.query);
     }
 
-    let report = digest_job(&app, date, DigestOptions::default(), &ProgressBar::hidden()).await?;
+    let report = digest_job(
+        &app.digest_run(),
+        date,
+        DigestOptions::default(),
+        &ProgressBar::hidden(),
+    )
+    .await?;
     if report.sent == 0 && report.already_done > 0 {
         println!("\nthe digest for {SAMPLE_DATE} was already sent in an earlier demo run (each digest goes out once);");
         println!("delete {} to start over", dir.display());
@@ -86,7 +92,7 @@ pub async fn run(dir: &Path) -> anyhow::Result<()> {
         .collect();
     mails.sort();
     let sub = app.store.subscriber_by_email(&email).await?;
-    if let Some(rendered) = crate::digest::run::preview(&app, sub, date, Utc::now()).await? {
+    if let Some(rendered) = app.digest_run().preview(sub, date, Utc::now()).await? {
         println!("\n---- {} ----\n{}", rendered.subject, rendered.text);
     }
     for m in &mails {

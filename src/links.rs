@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
 use base64::Engine;
 use chrono::{DateTime, Duration, Utc};
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
 
 use crate::domain::SubscriberId;
@@ -219,10 +219,12 @@ impl SigningKeys {
     /// Refuses to overwrite an existing file: that would invalidate every
     /// link already sent.
     pub fn generate_file(path: impl AsRef<Path>) -> Result<(), KeyError> {
-        use rand::RngCore;
+        use rand::TryRng;
         let path = path.as_ref();
         let mut secret = [0u8; 32];
-        rand::rngs::OsRng.fill_bytes(&mut secret);
+        rand::rngs::SysRng
+            .try_fill_bytes(&mut secret)
+            .expect("the operating system's random number generator failed");
         let hex: String = secret.iter().map(|b| format!("{b:02x}")).collect();
 
         let mut options = std::fs::OpenOptions::new();

@@ -1,5 +1,7 @@
 //! The `paperboy` binary: parse the command line, set up logging, dispatch.
 
+#![forbid(unsafe_code)]
+
 use std::process::ExitCode;
 
 use clap::Parser as _;

@@ -31,14 +31,6 @@ impl Notifier {
         )
     }
 
-    /// A notifier that sends nothing.
-    pub fn disabled() -> Notifier {
-        Notifier {
-            target: None,
-            watchdog: None,
-        }
-    }
-
     fn from_vars(socket: Option<&str>, usec: Option<&str>, pid: Option<&str>) -> Notifier {
         let target = socket
             .filter(|s| !s.is_empty())
@@ -63,11 +55,6 @@ impl Notifier {
             .filter(|&u| u > 0 && for_us)
             .map(|u| Duration::from_micros(u) / 2);
         Notifier { target, watchdog }
-    }
-
-    /// Whether notifications are sent at all.
-    pub fn is_enabled(&self) -> bool {
-        self.target.is_some()
     }
 
     /// How often to send `WATCHDOG=1` (half of `WATCHDOG_USEC`), when
@@ -159,7 +146,7 @@ mod tests {
     fn messages_arrive_as_one_datagram_each() {
         let (_dir, sock, path) = bound();
         let n = Notifier::from_vars(Some(&path), None, None);
-        assert!(n.is_enabled());
+        assert!(n.target.is_some());
         n.ready("serving on 127.0.0.1:1\nsecond line");
         assert_eq!(
             recv(&sock),
@@ -198,11 +185,11 @@ mod tests {
     #[test]
     fn without_notify_socket_nothing_is_sent_and_nothing_fails() {
         let n = Notifier::from_vars(None, Some("1000000"), None);
-        assert!(!n.is_enabled());
+        assert!(n.target.is_none());
         assert_eq!(n.watchdog_interval(), None);
         n.ready("x");
         n.stopping();
         let bad = Notifier::from_vars(Some("relative/path"), None, None);
-        assert!(!bad.is_enabled());
+        assert!(bad.target.is_none());
     }
 }

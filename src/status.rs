@@ -14,7 +14,7 @@ use std::time::Duration;
 use chrono::NaiveDate;
 
 use crate::domain::SubscriberStatus;
-use crate::mail::{LatencySeries, LATENCY_BUCKETS as BUCKETS};
+use crate::mail::{parse_latency, LatencySeries, LATENCY_BUCKETS as BUCKETS};
 use crate::store::{BounceCounts, DbResult, DeliveryStatus, Run, RunKind, Store};
 
 /// A snapshot read from the store.
@@ -79,64 +79,6 @@ pub async fn scrape_latency(listen: Option<SocketAddr>) -> DaemonLatency {
     }
 }
 
-/// The `paperboy_smtp_send_seconds` histogram out of a Prometheus text
-/// exposition; lines it does not understand are ignored.
-pub fn parse_latency(text: &str) -> Vec<LatencySeries> {
-    const OUTCOMES: [&str; 3] = ["ok", "transient", "permanent"];
-    let mut out: Vec<LatencySeries> = OUTCOMES
-        .iter()
-        .map(|&outcome| LatencySeries {
-            outcome,
-            cumulative: vec![0; BUCKETS.len() + 1],
-            count: 0,
-            sum_seconds: 0.0,
-        })
-        .collect();
-    for line in text.lines() {
-        let Some(rest) = line.strip_prefix("paperboy_smtp_send_seconds_") else {
-            continue;
-        };
-        let Some((name, rest)) = rest.split_once('{') else {
-            continue;
-        };
-        let Some((labels, value)) = rest.split_once('}') else {
-            continue;
-        };
-        let label = |key: &str| {
-            labels.split(',').find_map(|kv| {
-                let (k, v) = kv.split_once('=')?;
-                (k.trim() == key).then(|| v.trim().trim_matches('"').to_string())
-            })
-        };
-        let Some(series) = label("outcome").and_then(|o| out.iter_mut().find(|s| s.outcome == o))
-        else {
-            continue;
-        };
-        let Ok(value) = value.trim().parse::<f64>() else {
-            continue;
-        };
-        match name {
-            "count" => series.count = value as u64,
-            "sum" => series.sum_seconds = value,
-            "bucket" => {
-                let slot = match label("le").as_deref() {
-                    Some("+Inf") => Some(BUCKETS.len()),
-                    Some(le) => le
-                        .parse::<f64>()
-                        .ok()
-                        .and_then(|le| BUCKETS.iter().position(|b| (b - le).abs() < 1e-9)),
-                    None => None,
-                };
-                if let Some(slot) = slot {
-                    series.cumulative[slot] = value as u64;
-                }
-            }
-            _ => {}
-        }
-    }
-    out
-}
-
 /// The upper bound of the bucket holding quantile `q`, in seconds
 /// (`None` past the last finite bucket or with no samples).
 fn quantile_bound(s: &LatencySeries, q: f64) -> Option<f64> {
@@ -146,19 +88,6 @@ fn quantile_bound(s: &LatencySeries, q: f64) -> Option<f64> {
     let rank = (q * s.count as f64).ceil() as u64;
     let slot = s.cumulative.iter().position(|&c| c >= rank.max(1))?;
     BUCKETS.get(slot).copied()
-}
-
-impl DaemonLatency {
-    /// The status line for this latency, without the newline.
-    pub fn to_line(&self) -> String {
-        struct Line<'a>(&'a DaemonLatency);
-        impl fmt::Display for Line<'_> {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                latency_line(f, self.0)
-            }
-        }
-        Line(self).to_string().trim_end().to_string()
-    }
 }
 
 fn latency_line(f: &mut fmt::Formatter<'_>, latency: &DaemonLatency) -> fmt::Result {
@@ -312,6 +241,17 @@ impl fmt::Display for StatusReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The status line for `latency`, without the newline.
+    fn to_line(latency: &DaemonLatency) -> String {
+        struct Line<'a>(&'a DaemonLatency);
+        impl fmt::Display for Line<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                latency_line(f, self.0)
+            }
+        }
+        Line(latency).to_string().trim_end().to_string()
+    }
     use chrono::Utc;
 
     #[tokio::test]
@@ -368,19 +308,23 @@ mod tests {
             latency.record(crate::mail::SendOutcome::Ok, Duration::from_millis(ms));
         }
         latency.record(crate::mail::SendOutcome::Transient, Duration::from_secs(2));
-        let snapshot = latency.snapshot();
-        let text = crate::web::metrics::render(&Default::default(), Some(&snapshot));
+        let text = crate::web::metrics::Metrics::new(Some(&latency)).render(&Default::default());
         let parsed = parse_latency(&text);
-        assert_eq!(parsed.len(), 3);
-        for (got, want) in parsed.iter().zip(&snapshot) {
-            assert_eq!(got.outcome, want.outcome);
-            assert_eq!(got.cumulative, want.cumulative);
-            assert_eq!(got.count, want.count);
-            assert!((got.sum_seconds - want.sum_seconds).abs() < 1e-6);
-        }
+        let read: Vec<(&str, u64)> = parsed.iter().map(|s| (s.outcome, s.count)).collect();
+        assert_eq!(read, [("ok", 10), ("transient", 1), ("permanent", 0)]);
+        // Cumulative per bucket: 2 within 5 ms, 9 within 50 ms, all within 250 ms.
+        assert_eq!(
+            parsed[0].cumulative,
+            [2, 2, 2, 9, 9, 10, 10, 10, 10, 10, 10, 10, 10]
+        );
+        assert!((parsed[0].sum_seconds - 0.487).abs() < 1e-6);
+        assert_eq!(parsed[1].cumulative[..8], [0; 8]);
+        assert_eq!(parsed[1].cumulative[8..], [1; 5]);
+        assert!((parsed[1].sum_seconds - 2.0).abs() < 1e-6);
+        assert_eq!(parsed[2].cumulative, [0; 13]);
         assert_eq!(quantile_bound(&parsed[0], 0.5), Some(0.05));
         assert_eq!(quantile_bound(&parsed[0], 0.95), Some(0.25));
-        let line = DaemonLatency::Series(parsed).to_line();
+        let line = to_line(&DaemonLatency::Series(parsed));
         assert!(
             line.contains("10 ok (mean 49 ms, p50 <= 0.05 s, p95 <= 0.25 s)"),
             "{line}"

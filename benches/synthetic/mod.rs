@@ -12,7 +12,7 @@ use std::collections::HashSet;
 use paperboy::domain::Topic;
 use paperboy::domain::{Paper, PaperId};
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::{RngExt, SeedableRng};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
 
@@ -135,7 +135,7 @@ impl<'v> Synth<'v> {
     }
 
     fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
-        &xs[self.rng.gen_range(0..xs.len())]
+        &xs[self.rng.random_range(0..xs.len())]
     }
 
     fn sample_text(&mut self, tokens: &[String], len: usize) -> String {
@@ -149,8 +149,8 @@ impl<'v> Synth<'v> {
     /// sampled at real word frequencies, 2-8 real authors, 1-3 categories.
     pub fn paper(&mut self, i: usize) -> Paper {
         let v = self.vocab;
-        let tlen = self.rng.gen_range(6..14);
-        let alen = self.rng.gen_range(120..220);
+        let tlen = self.rng.random_range(6..14);
+        let alen = self.rng.random_range(120..220);
         let title = self.sample_text(&v.title_tokens, tlen);
         let abs = self.sample_text(&v.abstract_tokens, alen);
         let id = format!("2606.{i:05}");
@@ -160,11 +160,14 @@ impl<'v> Synth<'v> {
             &abs,
             &format!("https://arxiv.org/abs/{id}"),
         );
-        let na = self.rng.gen_range(2..9);
+        let na = self.rng.random_range(2..9);
         p.authors = (0..na).map(|_| self.pick(&v.authors).clone()).collect();
-        let nc = self.rng.gen_range(1..4);
+        let nc = self.rng.random_range(1..4);
         p.categories = (0..nc).map(|_| self.pick(&v.categories).clone()).collect();
-        p.upvotes = self.rng.gen_bool(0.5).then(|| self.rng.gen_range(0..60));
+        p.upvotes = self
+            .rng
+            .random_bool(0.5)
+            .then(|| self.rng.random_range(0..60));
         p
     }
 
@@ -177,7 +180,7 @@ impl<'v> Synth<'v> {
     pub fn query(&mut self) -> String {
         let v = self.vocab;
         let w = |s: &mut Self| s.pick(&v.words).clone();
-        match self.rng.gen_range(0..10) {
+        match self.rng.random_range(0..10) {
             0 => w(self),
             1 => {
                 let (a, b) = self.pick(&v.bigrams).clone();
@@ -239,7 +242,7 @@ impl TopicPool {
     /// The index of a topic text, Zipf-distributed.
     pub fn draw(&mut self) -> usize {
         let total = *self.cdf.last().unwrap_or(&1.0);
-        let x = self.rng.gen::<f64>() * total;
+        let x = self.rng.random::<f64>() * total;
         self.cdf
             .partition_point(|&c| c < x)
             .min(self.texts.len() - 1)

@@ -1,12 +1,14 @@
-//! Planning one subscriber's digest: which papers, under which topic, and
-//! why each matched. Pure: no I/O, so it is unit-tested directly.
+//! Planning digests: which papers each subscriber gets, under which topic,
+//! and why each matched, for a page of subscribers at a time. Pure: no I/O
+//! (the caller reads the subscribers and their ledgers), so it is
+//! unit-tested directly.
 
 use std::collections::HashSet;
 
 use smallvec::SmallVec;
 
-use crate::domain::Topic;
-use crate::domain::{Paper, PaperId};
+use super::top_papers::top_papers;
+use crate::domain::{Paper, PaperId, Subscriber, Topic, TOP_PAPERS_POSITION};
 use crate::matching::{CompiledQuery, MatchedTerm, Matcher, PaperSet, TextId};
 
 /// A subscriber's topics compiled against the run's matcher: ids into its
@@ -301,6 +303,100 @@ pub fn finish_sets(
     explain_all(matcher, topics, &mut kept);
     let more = unsent - kept.len();
     (kept, more)
+}
+
+/// A subscriber's planned digest: the papers to send, in mail order, and
+/// how many more (not yet sent) matched than fit.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub papers: Vec<PlannedPaper>,
+    pub more: usize,
+}
+
+/// What bounds a digest: `[digest] max_papers` and `send_empty`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlanLimits {
+    pub max_papers: usize,
+    /// Plan a digest even when nothing new matched.
+    pub send_empty: bool,
+    /// Papers in the top papers section of those who get it
+    /// ([`Subscriber::wants_top_papers`]).
+    pub trending_count: usize,
+}
+
+/// Plans the digests of a page of subscribers against `papers` (in mail
+/// order, indexed by `matcher`), in page order: `None` for a subscriber
+/// `wanted` leaves out, or with no digest due. `sent` gives each
+/// subscriber's papers already sent.
+pub fn plan_digests<'p>(
+    matcher: &mut Matcher,
+    papers: &[Paper],
+    page: &'p [Subscriber],
+    wanted: impl Fn(&Subscriber) -> bool,
+    sent: impl Fn(&Subscriber) -> &'p HashSet<PaperId>,
+    limits: PlanLimits,
+) -> Vec<Option<Plan>> {
+    let topics: Vec<&[Topic]> = page.iter().map(|s| s.topics.as_slice()).collect();
+    let compiled = plan_page(matcher, &topics);
+    page.iter()
+        .zip(compiled)
+        .map(|(sub, (topics, candidates))| {
+            if !wanted(sub) {
+                return None;
+            }
+            finish_plan(
+                matcher,
+                papers,
+                sub,
+                &topics,
+                &candidates,
+                sent(sub),
+                limits,
+            )
+        })
+        .collect()
+}
+
+/// One subscriber's plan from their compiled topics and candidates:
+/// `None` when no digest is due (nothing new matched and `send_empty` is
+/// off). A topic whose stored query no longer parses is logged and skipped.
+pub fn finish_plan(
+    matcher: &Matcher,
+    papers: &[Paper],
+    sub: &Subscriber,
+    topics: &CompiledTopics,
+    candidates: &Candidates,
+    sent: &HashSet<PaperId>,
+    limits: PlanLimits,
+) -> Option<Plan> {
+    for (topic, err) in &topics.invalid {
+        tracing::warn!(subscriber.id = %sub.id, topic.position = topic.position, error = %err, "skipping a topic whose query does not parse");
+    }
+    let wants_top = sub.wants_top_papers();
+    if candidates.is_empty() && !wants_top && !limits.send_empty {
+        return None;
+    }
+    let (mut kept, more) =
+        finish_sets(matcher, papers, topics, candidates, sent, limits.max_papers);
+    if wants_top {
+        // After the topics, leaving out every paper they matched (listed
+        // above, or counted in "N more").
+        let top = top_papers(
+            papers,
+            |i| candidates.contains(matcher, i),
+            sent,
+            limits.trending_count,
+        );
+        kept.extend(top.into_iter().map(|paper| PlannedPaper {
+            paper,
+            topic_position: TOP_PAPERS_POSITION,
+            matched: Vec::new(),
+        }));
+    }
+    if kept.is_empty() && !limits.send_empty {
+        return None;
+    }
+    Some(Plan { papers: kept, more })
 }
 
 fn explain_all(matcher: &Matcher, topics: &CompiledTopics, planned: &mut [PlannedPaper]) {

@@ -1,33 +1,35 @@
-//! Reserving, claiming and recording a page of digests with few write
-//! transactions, while the messages themselves go out concurrently.
+//! Sending a run's reserved digests: claiming, sending and recording them
+//! with few write transactions while the messages go out concurrently,
+//! under the run's sending limits, and counting each outcome.
 //!
 //! The order per digest is the one-at-a-time protocol's: reserved with its
-//! papers (`pending`), claimed (`sending`, owned by this process) before its
-//! DATA, marked `sent` after the server accepted it. What changes is that a
-//! page's reservations share one transaction, claims are made for a chunk of
-//! digests at a time just before they are sent, and `sent` marks are
-//! written together as soon as no other send has finished (so a digest the
-//! server accepted is recorded within milliseconds, never held back for a
-//! batch to fill).
+//! papers (`pending`, see `reserve`), claimed (`sending`, owned by this
+//! process) before its DATA, marked `sent` after the server accepted it, or
+//! `deferred` (retried later, see `retry`) or `failed`. What changes is that
+//! claims are made for a chunk of digests at a time just before they are
+//! sent, and `sent` marks are written together as soon as no other send has
+//! finished (so a digest the server accepted is recorded within
+//! milliseconds, never held back for a batch to fill).
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use anyhow::Context as _;
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use futures::stream::FuturesUnordered;
 use futures::{FutureExt as _, StreamExt as _};
 
+use super::config::DigestConfig;
+use super::job::Job;
 use super::limits::{self, Budget, SendLimits};
-use super::plan::PlannedPaper;
-use super::run::{resume_job, send_one, DigestReport, Job, Outcome};
-use crate::app::App;
-use crate::domain::Subscriber;
-use crate::domain::{DeliveryId, Paper, PaperId};
-use crate::email::{message_id, DigestPaper, DigestRenderer, Occasion};
-use crate::mail::{Mailer, PreparedEmail, SendError};
-use crate::store::{BatchReservation, ClaimRequest, DeliveryStatus, NewReservation};
+use super::owner;
+use super::report::DigestReport;
+use super::retry::Retry;
+use crate::domain::DeliveryId;
+use crate::email::DigestRenderer;
+use crate::mail::{self, Mailer, PreparedEmail, SendError};
+use crate::store::{ClaimRequest, DeliveryStatus, Store};
 
 /// Digests claimed per write transaction.
 const CLAIM_CHUNK: usize = 32;
@@ -37,89 +39,25 @@ const MARK_BATCH: usize = 256;
 /// sending task never waits for rendering, few enough to bound memory.
 const BUILT_AHEAD: usize = 2;
 
-/// A subscriber's planned digest, not yet reserved.
-pub(super) struct Planned {
-    pub sub: Subscriber,
-    pub kept: Vec<PlannedPaper>,
-    pub more: usize,
+/// A job's message, built ahead of its claim.
+enum Message {
+    /// Formatted, ready for DATA.
+    Ready(PreparedEmail),
+    /// Not buildable (a bad address): it fails permanently, as a send would.
+    Unbuildable(SendError),
 }
 
-/// Reserves a page of planned digests in one transaction and returns the
-/// jobs to send: the new digests with the papers this run put in their
-/// ledger, and digests an earlier run left unfinished. Digests that need
-/// nothing sent count as already done.
-pub(super) async fn reserve_page(
-    app: &App,
-    date: NaiveDate,
-    papers: &[std::sync::Arc<Paper>],
-    index: &HashMap<PaperId, usize>,
-    planned: Vec<Planned>,
-    now: DateTime<Utc>,
-    report: &mut DigestReport,
-) -> anyhow::Result<Vec<Job>> {
-    if planned.is_empty() {
-        return Ok(Vec::new());
-    }
-    let domain = app.mailer.sender_domain();
-    let batch: Vec<NewReservation> = planned
-        .iter()
-        .map(|p| NewReservation {
-            subscriber_id: p.sub.id,
-            message_id: message_id(Occasion::Digest(date), p.sub.id, &domain),
-            papers: p
-                .kept
-                .iter()
-                .map(|k| (papers[k.paper].id.clone(), k.topic_position))
-                .collect(),
-            more_count: p.more as i64,
-        })
-        .collect();
-    let reserved = app
-        .store
-        .reserve_deliveries(date, &batch, now)
-        .await
-        .context("reserving deliveries")?;
-    let mut jobs = Vec::with_capacity(planned.len());
-    for (p, r) in planned.into_iter().zip(reserved) {
-        match r {
-            BatchReservation::New { delivery, kept } => {
-                // Another run may have claimed some papers in between; keep only ours.
-                let papers = p
-                    .kept
-                    .into_iter()
-                    .zip(kept)
-                    .filter(|(_, ours)| *ours)
-                    .map(|(k, _)| DigestPaper {
-                        paper: papers[k.paper].clone(),
-                        topic_position: k.topic_position,
-                        matched: k.matched,
-                    })
-                    .collect();
-                jobs.push(Job {
-                    delivery,
-                    subscriber: p.sub,
-                    papers,
-                });
-            }
-            BatchReservation::Existing => match app.store.delivery_for(p.sub.id, date).await? {
-                Some(d) if d.status.is_unfinished() => {
-                    jobs.push(resume_job(app, d, p.sub, papers, index).await?);
-                }
-                _ => report.already_done += 1,
-            },
-            BatchReservation::Nothing => report.already_done += 1,
-        }
-    }
-    Ok(jobs)
+/// A job and its message, or why rendering failed (the digest then stays
+/// for a later run).
+struct Built {
+    job: Job,
+    message: anyhow::Result<Message>,
 }
-
-/// A job and its message, built and formatted (or why it cannot be).
-type Built = (Job, anyhow::Result<Result<PreparedEmail, SendError>>);
 
 /// A job ready for DATA: claimed by this run, its message built.
 struct Claimed {
     job: Job,
-    email: Result<PreparedEmail, SendError>,
+    message: Message,
 }
 
 /// What preparing one job gave.
@@ -129,44 +67,59 @@ enum Prepared {
     Done(Outcome),
 }
 
+/// How one digest's send ended.
+#[derive(Debug)]
+enum Outcome {
+    /// Accepted by the server; recorded with the next batch of marks.
+    Sent(DeliveryId),
+    Deferred,
+    /// Deferred: its recipient domain's budget is spent.
+    Throttled,
+    Failed,
+    /// Another run (in this or another process) is sending it, or has.
+    ClaimedElsewhere,
+}
+
 /// Sends a run's digests: `[digest] concurrency` messages in flight, under
 /// the run's sending limits (`max_per_second`, `domain_limits`), which last
 /// for the whole run.
 pub(super) struct Sender<'a> {
-    app: &'a App,
-    renderer: std::sync::Arc<DigestRenderer>,
+    store: &'a Store,
+    mailer: &'a Mailer,
+    config: &'a DigestConfig,
+    renderer: Arc<DigestRenderer>,
     limits: Mutex<SendLimits>,
 }
 
 impl<'a> Sender<'a> {
     /// Sets up the run's limits; a domain's budget starts from what was sent
     /// to it in the last minute and hour, by this run or earlier ones.
-    pub(super) async fn new(app: &'a App) -> anyhow::Result<Sender<'a>> {
-        let settings = &app.settings.digest;
+    pub(super) async fn new(
+        store: &'a Store,
+        mailer: &'a Mailer,
+        config: &'a DigestConfig,
+        renderer: DigestRenderer,
+    ) -> anyhow::Result<Sender<'a>> {
         let now = Instant::now();
-        let mut limits = SendLimits::new(settings.max_per_second, &settings.domain_limits, now);
+        let mut limits = SendLimits::new(config.max_per_second, &config.domain_limits, now);
         let domains: Vec<String> = limits.limited_domains().map(str::to_owned).collect();
         let wall = Utc::now();
         for domain in domains {
-            let minute = app
-                .store
+            let minute = store
                 .digests_to_domain_since(&domain, wall - chrono::Duration::minutes(1))
                 .await
                 .context("counting recent digests per domain")?;
-            let hour = app
-                .store
+            let hour = store
                 .digests_to_domain_since(&domain, wall - chrono::Duration::hours(1))
                 .await
                 .context("counting recent digests per domain")?;
             limits.already_sent(&domain, minute, hour, now);
         }
         Ok(Sender {
-            app,
-            renderer: std::sync::Arc::new(DigestRenderer::new(
-                app.settings.web.base_url.clone(),
-                app.settings.digest.site_name.clone(),
-                app.signer.clone(),
-            )),
+            store,
+            mailer,
+            config,
+            renderer: Arc::new(renderer),
             limits: Mutex::new(limits),
         })
     }
@@ -180,16 +133,16 @@ impl<'a> Sender<'a> {
     /// formatted ahead on a blocking thread (see [`build_ahead`]) while the
     /// sends already claimed go on; rendering changes nothing in the store.
     pub(super) async fn send_jobs(&self, jobs: Vec<Job>, report: &mut DigestReport) {
-        let concurrency = self.app.settings.digest.concurrency.max(1);
+        let concurrency = self.config.concurrency.max(1);
         let (built_tx, mut built_rx) = tokio::sync::mpsc::channel(BUILT_AHEAD);
         let renderer = self.renderer.clone();
-        let mailer = self.app.mailer.clone();
+        let mailer = self.mailer.clone();
         let builder =
             tokio::task::spawn_blocking(move || build_ahead(&renderer, &mailer, jobs, &built_tx));
         let mut all_built = false;
         let mut ready: VecDeque<anyhow::Result<Prepared>> = VecDeque::new();
         let mut in_flight = FuturesUnordered::new();
-        let mut finished: Vec<(DeliveryId, anyhow::Result<Outcome>)> = Vec::new();
+        let mut finished: Vec<anyhow::Result<Outcome>> = Vec::new();
         let mut sent: Vec<DeliveryId> = Vec::new();
         loop {
             while in_flight.len() < concurrency {
@@ -206,15 +159,13 @@ impl<'a> Sender<'a> {
                 }
                 match ready.pop_front() {
                     Some(Ok(Prepared::Send(c))) => in_flight.push(self.send_claimed(*c)),
-                    Some(Ok(Prepared::Done(outcome))) => {
-                        tally(DeliveryId::default(), Ok(outcome), &mut sent, report)
-                    }
-                    Some(Err(e)) => tally(DeliveryId::default(), Err(e), &mut sent, report),
+                    Some(Ok(Prepared::Done(outcome))) => tally(Ok(outcome), &mut sent, report),
+                    Some(Err(e)) => tally(Err(e), &mut sent, report),
                     None => break,
                 }
             }
-            for (id, outcome) in finished.drain(..) {
-                tally(id, outcome, &mut sent, report);
+            for outcome in finished.drain(..) {
+                tally(outcome, &mut sent, report);
             }
             if in_flight.is_empty() {
                 break;
@@ -229,8 +180,8 @@ impl<'a> Sender<'a> {
                     loop {
                         let flush = self.flush_sent(&mut sent, report);
                         polling(&mut in_flight, &mut finished, flush).await;
-                        for (id, outcome) in finished.drain(..) {
-                            tally(id, outcome, &mut sent, report);
+                        for outcome in finished.drain(..) {
+                            tally(outcome, &mut sent, report);
                         }
                         if sent.is_empty() {
                             break;
@@ -242,8 +193,8 @@ impl<'a> Sender<'a> {
                     in_flight.next().await
                 }
             };
-            if let Some((id, outcome)) = next {
-                tally(id, outcome, &mut sent, report);
+            if let Some(outcome) = next {
+                tally(outcome, &mut sent, report);
                 if sent.len() >= MARK_BATCH {
                     let flush = self.flush_sent(&mut sent, report);
                     polling(&mut in_flight, &mut finished, flush).await;
@@ -261,13 +212,84 @@ impl<'a> Sender<'a> {
     }
 
     /// Sends one claimed digest under the global pace.
-    async fn send_claimed(&self, c: Claimed) -> (DeliveryId, anyhow::Result<Outcome>) {
+    async fn send_claimed(&self, c: Claimed) -> anyhow::Result<Outcome> {
         let wait = self.limits().pace(Instant::now());
         if !wait.is_zero() {
             tokio::time::sleep(wait).await;
         }
-        let id = c.job.delivery.id;
-        (id, send_one(self.app, &c.job, &c.email).await)
+        self.send_one(&c.job, &c.message).await
+    }
+
+    /// Sends one claimed digest and records a failure; a digest the server
+    /// accepted is `Sent`, and [`Sender::flush_sent`] records it.
+    async fn send_one(&self, job: &Job, message: &Message) -> anyhow::Result<Outcome> {
+        let id = job.delivery.id;
+        let started = Instant::now();
+        let result = match message {
+            Message::Ready(email) => self.mailer.send_prepared(email).await,
+            Message::Unbuildable(e) => Err(e.clone()),
+        };
+        let now = Utc::now();
+        let store = self.store;
+        match result {
+            Ok(()) => {
+                tracing::debug!(
+                    subscriber.id = %job.subscriber.id,
+                    delivery.id = %id,
+                    smtp_ms = started.elapsed().as_millis() as u64,
+                    "digest sent"
+                );
+                Ok(Outcome::Sent(id))
+            }
+            Err(SendError::Transient { code, reason }) => {
+                let policy = self.config.retry;
+                match policy.after_transient(job.delivery.created_at, job.delivery.attempts, now) {
+                    Retry::GiveUp => {
+                        store
+                            .mark_failed(
+                                id,
+                                None,
+                                &format!("gave up after retries: {reason}"),
+                                None,
+                                now,
+                            )
+                            .await?;
+                        tracing::warn!(
+                            subscriber.id = %job.subscriber.id,
+                            delivery.id = %id,
+                            "digest failed: transient errors past the retry horizon"
+                        );
+                        Ok(Outcome::Failed)
+                    }
+                    Retry::At(retry_at) => {
+                        store
+                            .mark_deferred(id, code, &reason, retry_at, now)
+                            .await?;
+                        tracing::warn!(subscriber.id = %job.subscriber.id, delivery.id = %id, error = %mail::loggable_reply(&reason), retry_in_min = (retry_at - now).num_minutes(), "digest deferred");
+                        Ok(Outcome::Deferred)
+                    }
+                }
+            }
+            Err(SendError::Permanent { code, reply }) => {
+                let limit = self.config.suspend_after_hard_bounces;
+                let streak = self.mailer.blames_recipient(code, &reply).then_some(limit);
+                let suspended = store.mark_failed(id, code, &reply, streak, now).await?;
+                tracing::warn!(
+                    subscriber.id = %job.subscriber.id,
+                    delivery.id = %id,
+                    smtp.code = code,
+                    "digest rejected permanently"
+                );
+                if suspended {
+                    tracing::warn!(
+                        subscriber.id = %job.subscriber.id,
+                        hard_bounces = limit,
+                        "subscriber suspended after hard bounces in a row"
+                    );
+                }
+                Ok(Outcome::Failed)
+            }
+        }
     }
 
     /// Records the accepted digests as sent, in one transaction.
@@ -275,7 +297,7 @@ impl<'a> Sender<'a> {
         if sent.is_empty() {
             return;
         }
-        match self.app.store.mark_sent_many(sent, Utc::now()).await {
+        match self.store.mark_sent_many(sent, Utc::now()).await {
             Ok(()) => report.sent += sent.len(),
             Err(e) => {
                 // Accepted by the server but not recorded: left `sending`,
@@ -292,25 +314,25 @@ impl<'a> Sender<'a> {
         sent.clear();
     }
 
-    /// Builds each job's message, defers those whose recipient domain has no
-    /// budget left, then claims the rest in one transaction. A digest left
-    /// `sending` by a process that is still alive is not taken.
+    /// Defers the built jobs whose recipient domain has no budget left,
+    /// then claims the rest in one transaction. A digest left `sending` by a
+    /// process that is still alive is not taken.
     async fn claim_chunk(&self, chunk: Vec<Built>) -> Vec<anyhow::Result<Prepared>> {
-        let app = self.app;
+        let store = self.store;
         let now = Utc::now();
         let mut out: Vec<anyhow::Result<Prepared>> = Vec::with_capacity(chunk.len());
         let mut to_claim: Vec<Claimed> = Vec::with_capacity(chunk.len());
-        for (job, email) in chunk {
-            let email = match email {
-                Ok(email) => email,
+        for Built { job, message } in chunk {
+            let message = match message {
+                Ok(message) => message,
                 Err(e) => {
                     out.push(Err(e));
                     continue;
                 }
             };
             if job.delivery.status == DeliveryStatus::Sending {
-                match app.store.delivery_owner(job.delivery.id).await {
-                    Ok(Some(owner)) if super::owner::is_alive(&owner) => {
+                match store.delivery_owner(job.delivery.id).await {
+                    Ok(Some(owner)) if owner::is_alive(&owner) => {
                         tracing::debug!(
                             delivery.id = %job.delivery.id,
                             "digest claimed by another run"
@@ -332,7 +354,7 @@ impl<'a> Sender<'a> {
                 out.push(self.defer_for_budget(&job, wait, now).await);
                 continue;
             }
-            to_claim.push(Claimed { job, email });
+            to_claim.push(Claimed { job, message });
         }
         let requests: Vec<ClaimRequest> = to_claim
             .iter()
@@ -342,9 +364,8 @@ impl<'a> Sender<'a> {
                 attempts: c.job.delivery.attempts,
             })
             .collect();
-        match app
-            .store
-            .claim_deliveries(&requests, super::owner::this_process(), now)
+        match store
+            .claim_deliveries(&requests, owner::this_process(), now)
             .await
         {
             Ok(won) => {
@@ -380,8 +401,7 @@ impl<'a> Sender<'a> {
         let retry_at =
             now + chrono::Duration::from_std(wait).unwrap_or_else(|_| chrono::Duration::hours(1));
         let domain = limits::domain_of(job.subscriber.email.as_str());
-        self.app
-            .store
+        self.store
             .mark_deferred(
                 job.delivery.id,
                 None,
@@ -413,7 +433,7 @@ fn build_ahead(
         let chunk: Vec<Job> = jobs.by_ref().take(CLAIM_CHUNK).collect();
         if chunk.is_empty()
             || out
-                .blocking_send(build_emails(renderer, mailer, chunk))
+                .blocking_send(build_messages(renderer, mailer, chunk))
                 .is_err()
         {
             return;
@@ -423,13 +443,16 @@ fn build_ahead(
 
 /// Renders and formats the messages of a chunk, on two threads: this is
 /// most of a digest run's CPU time.
-fn build_emails(renderer: &DigestRenderer, mailer: &Mailer, mut jobs: Vec<Job>) -> Vec<Built> {
+fn build_messages(renderer: &DigestRenderer, mailer: &Mailer, mut jobs: Vec<Job>) -> Vec<Built> {
     let now = Utc::now();
     let build = |job: Job| -> Built {
-        let email = renderer
+        let message = renderer
             .email(job.content(), &job.delivery.message_id, now)
-            .map(|email| mailer.prepare(&email));
-        (job, email)
+            .map(|email| match mailer.prepare(&email) {
+                Ok(prepared) => Message::Ready(prepared),
+                Err(e) => Message::Unbuildable(e),
+            });
+        Built { job, message }
     };
     if jobs.len() < 4 {
         return jobs.into_iter().map(build).collect();
@@ -447,7 +470,6 @@ fn build_emails(renderer: &DigestRenderer, mailer: &Mailer, mut jobs: Vec<Job>) 
     })
 }
 
-/// Counts one outcome; a sent digest waits in `sent` for its mark.
 /// Runs `work` (a store write) while still driving the sends in flight,
 /// keeping what they finish in `finished`. A send records its own failure in
 /// a write transaction; left unpolled halfway through it, that transaction
@@ -470,14 +492,11 @@ where
     }
 }
 
-fn tally(
-    id: DeliveryId,
-    outcome: anyhow::Result<Outcome>,
-    sent: &mut Vec<DeliveryId>,
-    report: &mut DigestReport,
-) {
+/// Counts one outcome in `report`; a sent digest waits in `sent` for its
+/// mark.
+fn tally(outcome: anyhow::Result<Outcome>, sent: &mut Vec<DeliveryId>, report: &mut DigestReport) {
     match outcome {
-        Ok(Outcome::Sent) => sent.push(id),
+        Ok(Outcome::Sent(id)) => sent.push(id),
         Ok(Outcome::Deferred) => report.deferred += 1,
         Ok(Outcome::Throttled) => {
             report.deferred += 1;

@@ -18,9 +18,10 @@ pub struct Cron {
 impl Cron {
     /// Parses `expr`, saying what is wrong with it.
     pub fn parse(expr: &str) -> Result<Cron, String> {
-        croner::Cron::new(expr)
-            .with_seconds_optional()
-            .parse()
+        croner::parser::CronParser::builder()
+            .seconds(croner::parser::Seconds::Optional)
+            .build()
+            .parse(expr)
             .map(|parsed| Cron {
                 expr: expr.to_string(),
                 parsed,

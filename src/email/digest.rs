@@ -40,6 +40,9 @@ impl Span {
 #[derive(Debug, Clone, Default)]
 pub struct PaperView {
     pub title: String,
+    /// The title split where matched terms occur; empty shows `title`
+    /// unmarked.
+    pub title_spans: Vec<Span>,
     pub url: String,
     /// Already shortened, see [`shorten_authors`].
     pub authors: String,
@@ -305,6 +308,7 @@ mod tests {
             project_url: None,
             pdf_url: Some("https://arxiv.org/pdf/2606.01234".into()),
             categories: "cs.LG, cs.AI".into(),
+            ..PaperView::default()
         }
     }
 
@@ -387,6 +391,42 @@ mod tests {
     }
 
     #[test]
+    fn title_matches_are_marked_like_abstract_matches() {
+        let mut v = view();
+        v.sections[0].papers[1] = block(PaperView {
+            title_spans: vec![
+                Span::plain("A second paper about "),
+                Span::hit("diffusion"),
+                Span::plain(" <models>"),
+            ],
+            ..paper("A second paper about diffusion <models>")
+        });
+        let r = render_digest(&v).unwrap();
+        let mark = "<mark class=\"pb-mark\" style=\"background-color:#fef08a;color:#111827;padding:0 1px;\">";
+        assert!(
+            r.html.contains(&format!(
+                "text-decoration:none;\">A second paper about {mark}diffusion</mark> &#60;models&#62;</a>"
+            )) || r.html.contains(&format!(
+                "text-decoration:none;\">A second paper about {mark}diffusion</mark> &lt;models&gt;</a>"
+            )),
+            "{}",
+            r.html
+        );
+        // The abstract's matches use the very same mark.
+        assert!(r
+            .html
+            .contains(&format!("We study {mark}diffusion</mark> models")));
+        // The text part marks neither: titles read as their abstracts do.
+        assert!(
+            r.text
+                .contains("2. A second paper about diffusion <models>\n"),
+            "{}",
+            r.text
+        );
+        assert!(r.text.contains("   We study diffusion models"));
+    }
+
+    #[test]
     fn the_more_line_appears_only_when_papers_were_left_out() {
         let r = render_digest(&view()).unwrap();
         assert!(r.html.contains("and 4 more matching papers not shown here"));
@@ -432,10 +472,73 @@ mod tests {
             assert!(part.contains("https://example.org/papers/manage/MANAGETOKEN"));
             assert!(part.contains("https://example.org/papers/unsubscribe/UNSUBTOKEN"));
         }
-        assert!(r
-            .text
-            .contains("Unsubscribe: https://example.org/papers/unsubscribe/UNSUBTOKEN"));
         assert!(r.html.contains(">Unsubscribe</a>"));
+    }
+
+    #[test]
+    fn the_text_footer_follows_the_signature_separator_with_each_url_on_its_own_line() {
+        let r = render_digest(&view()).unwrap();
+        let lines: Vec<&str> = r.text.lines().collect();
+        let sep = lines
+            .iter()
+            .position(|l| *l == "-- ")
+            .unwrap_or_else(|| panic!("no \"-- \" line in\n{}", r.text));
+        assert_eq!(
+            lines.iter().filter(|l| l.trim_end() == "--").count(),
+            1,
+            "one separator"
+        );
+        let footer = &lines[sep + 1..];
+        for url in [
+            "https://example.org/papers/manage/MANAGETOKEN",
+            "https://example.org/papers/unsubscribe/UNSUBTOKEN",
+        ] {
+            assert!(
+                footer.contains(&url),
+                "{url} alone on a line in\n{}",
+                r.text
+            );
+        }
+        let confirm =
+            crate::email::link_mail::render_confirm(&crate::email::link_mail::ConfirmView {
+                confirm_url: "https://example.org/papers/confirm/TOKEN".into(),
+                topics: vec!["ti:diffusion".into()],
+                site_name: "Paperboy".into(),
+            })
+            .unwrap();
+        assert!(confirm.text.contains("\n-- \n"), "{}", confirm.text);
+        assert!(confirm
+            .text
+            .lines()
+            .any(|l| l == "https://example.org/papers/confirm/TOKEN"));
+    }
+
+    #[test]
+    fn a_topic_named_by_its_query_shows_the_query_once() {
+        let mut v = view();
+        v.sections[0].name = v.sections[0].query.clone();
+        let r = render_digest(&v).unwrap();
+        for part in [&r.text, &r.html] {
+            assert_eq!(
+                part.matches("ti:diffusion AND cat:cs.LG").count(),
+                1,
+                "{part}"
+            );
+        }
+        assert!(
+            r.text.contains("== ti:diffusion AND cat:cs.LG ==\n\n1. "),
+            "{}",
+            r.text
+        );
+        // A topic with its own name shows both, the query under the name.
+        let r = render_digest(&view()).unwrap();
+        assert!(
+            r.text
+                .contains("== Diffusion ==\n   ti:diffusion AND cat:cs.LG\n"),
+            "{}",
+            r.text
+        );
+        assert_eq!(r.html.matches("ti:diffusion AND cat:cs.LG").count(), 1);
     }
 
     #[test]

@@ -260,8 +260,16 @@ pub fn paper_view(p: &Paper, matched: &[MatchedTerm]) -> PaperView {
             hit: s.hit,
         })
         .collect();
+    let title_spans = highlight(&p.title, matched, Field::Title)
+        .into_iter()
+        .map(|s| Span {
+            text: s.text,
+            hit: s.hit,
+        })
+        .collect();
     PaperView {
         title: p.title.clone(),
+        title_spans,
         url: web_link(&p.url).unwrap_or_default(),
         authors: shorten_authors(&p.authors, AUTHORS_SHOWN),
         excerpt: excerpt(&spans, EXCERPT_CHARS),

@@ -98,13 +98,22 @@ pub(super) fn ascii_html(html: String) -> String {
     out
 }
 
+/// The signature separator (RFC 3676 4.3): mail clients recognise it,
+/// space included, and grey out or strip what follows in replies.
+const SIGNATURE_SEPARATOR: &str = "-- ";
+
 /// Collapses the blank-line runs template control flow leaves behind and
-/// trailing spaces, and ends with exactly one newline.
+/// trailing spaces (except the signature separator's), and ends with
+/// exactly one newline.
 pub(super) fn tidy_text(raw: &str) -> String {
     let mut out = String::with_capacity(raw.len());
     let mut blank_run = 0;
     for line in raw.lines() {
-        let line = line.trim_end();
+        let line = if line == SIGNATURE_SEPARATOR {
+            line
+        } else {
+            line.trim_end()
+        };
         if line.is_empty() {
             blank_run += 1;
             if blank_run > 1 || out.is_empty() {

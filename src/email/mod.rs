@@ -9,11 +9,11 @@
 //! hand it what to say, and hand what it builds to [`crate::mail`].
 
 pub mod digest;
-pub mod digest_mail;
-pub mod format;
-pub mod href;
-pub mod link_mail;
-pub mod message_id;
+pub(crate) mod digest_mail;
+pub(crate) mod format;
+pub(crate) mod href;
+pub(crate) mod link_mail;
+pub(crate) mod message_id;
 
 pub use digest::{PaperView, Span};
 pub use digest_mail::{

@@ -1,5 +1,5 @@
-//! Catch-up at start: a fetch or digest tick whose scheduled time passed
-//! while the daemon was down is run once when it starts again.
+//! Catch-up at start: works out which fetch or digest tick was due while
+//! the daemon was down, and runs it once when it starts again.
 //!
 //! For the fetch, "missed" means: the most recent scheduled time (in the
 //! schedule's timezone) is in the past, no fetch is recorded for that day,
@@ -16,10 +16,12 @@
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use chrono_tz::Tz;
 
+use super::digest::digest_tick;
+use super::fetch::FetchJob;
+use crate::digest::DigestRun;
 use crate::domain::Cron;
-
-use crate::app::App;
-use crate::store::RunKind;
+use crate::settings::ScheduleSettings;
+use crate::store::{RunKind, Store};
 
 /// The day (in `tz`) of the latest time at or before `now` that `cron`
 /// schedules, looking back at most two days; `None` when nothing was due.
@@ -37,54 +39,61 @@ pub struct CatchUp {
     pub digest: Option<NaiveDate>,
 }
 
-/// The day a job missed, if any (see the module doc).
-pub async fn missed(
-    app: &App,
-    kind: RunKind,
-    cron: &Cron,
+/// The day the scheduled fetch missed, if any (see the module doc).
+pub async fn missed_fetch(
+    store: &Store,
+    schedule: &ScheduleSettings,
     now: DateTime<Utc>,
 ) -> anyhow::Result<Option<NaiveDate>> {
-    let Some(day) = last_due_day(cron, app.settings.schedule.timezone, now) else {
+    let Some(day) = last_due_day(&schedule.fetch, schedule.timezone, now) else {
         return Ok(None);
     };
-    if app.store.last_run(kind).await?.is_none() || app.store.has_run(kind, day).await? {
+    if store.last_run(RunKind::Fetch).await?.is_none() || store.has_run(RunKind::Fetch, day).await?
+    {
         return Ok(None);
     }
     Ok(Some(day))
 }
 
-/// Runs a missed fetch (for the missed day and the day before, as the
-/// scheduled fetch does), then a missed digest. The caller holds the job
-/// locks, so a cron tick cannot overlap it.
-pub async fn catch_up(app: &App, now: DateTime<Utc>) -> anyhow::Result<CatchUp> {
-    let mut done = CatchUp::default();
-    let schedule = &app.settings.schedule;
-    if let Some(day) = missed(app, RunKind::Fetch, &schedule.fetch, now).await? {
-        tracing::info!(fetch.date = %day, "catching up a fetch missed while stopped");
-        crate::jobs::scheduler::fetch_job(app, &[day - Duration::days(1), day], None).await?;
-        done.fetched = Some(day);
-    }
-    if missed_tick(app, now).await? {
-        tracing::info!("catching up digest ticks missed while stopped");
-        crate::jobs::scheduler::digest_tick(app, now).await?;
-        done.digest = Some(app.today(now));
-    }
-    Ok(done)
-}
-
 /// Whether a digest tick was due while stopped (see the module doc).
-pub async fn missed_tick(app: &App, now: DateTime<Utc>) -> anyhow::Result<bool> {
-    let schedule = &app.settings.schedule;
+pub async fn missed_tick(
+    store: &Store,
+    schedule: &ScheduleSettings,
+    now: DateTime<Utc>,
+) -> anyhow::Result<bool> {
     let Some(due) = schedule.digest.last_at_or_before(schedule.timezone, now) else {
         return Ok(false);
     };
-    if app.store.last_run(RunKind::Digest).await?.is_none() {
+    if store.last_run(RunKind::Digest).await?.is_none() {
         return Ok(false);
     }
-    Ok(match app.store.digest_covered_until().await? {
+    Ok(match store.digest_covered_until().await? {
         Some(covered) => covered < due,
         None => true,
     })
+}
+
+/// Runs a missed fetch (for the missed day and the day before, as the
+/// scheduled fetch does), then a missed digest tick. The caller holds the
+/// job locks, so a cron tick cannot overlap it.
+pub async fn catch_up(
+    fetch: &FetchJob,
+    digest: &DigestRun,
+    schedule: &ScheduleSettings,
+    now: DateTime<Utc>,
+) -> anyhow::Result<CatchUp> {
+    let mut done = CatchUp::default();
+    if let Some(day) = missed_fetch(&fetch.store, schedule, now).await? {
+        tracing::info!(fetch.date = %day, "catching up a fetch missed while stopped");
+        fetch.run(&[day - Duration::days(1), day], None).await?;
+        done.fetched = Some(day);
+    }
+    if missed_tick(&digest.store, schedule, now).await? {
+        tracing::info!("catching up digest ticks missed while stopped");
+        digest_tick(digest, now).await?;
+        done.digest = Some(digest.today(now));
+    }
+    Ok(done)
 }
 
 #[cfg(test)]
@@ -97,6 +106,39 @@ mod tests {
 
     fn cron(expr: &str) -> Cron {
         Cron::parse(expr).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_fetch_is_missed_only_after_its_time_on_a_day_without_one_once_it_ran_before() {
+        let (store, _dir) = crate::store::test_store().await;
+        let schedule = ScheduleSettings::default();
+        let fetch_at = schedule
+            .fetch
+            .last_at_or_before(schedule.timezone, at("2026-06-12T23:00:00Z"))
+            .unwrap();
+        let after = fetch_at + Duration::minutes(1);
+        // A fresh install has missed nothing.
+        assert_eq!(missed_fetch(&store, &schedule, after).await.unwrap(), None);
+        assert!(!missed_tick(&store, &schedule, after).await.unwrap());
+
+        let yesterday = "2026-06-11".parse().unwrap();
+        let run = store
+            .start_run(RunKind::Fetch, yesterday, at("2026-06-11T02:00:00Z"))
+            .await
+            .unwrap();
+        store
+            .finish_run(run, "ok", "0 new papers", at("2026-06-11T02:00:01Z"))
+            .await
+            .unwrap();
+        let day: NaiveDate = "2026-06-12".parse().unwrap();
+        assert_eq!(
+            missed_fetch(&store, &schedule, after).await.unwrap(),
+            Some(day)
+        );
+        // Before the day's fetch time, the day before is the one due, and
+        // it ran.
+        let before = fetch_at - Duration::minutes(1);
+        assert_eq!(missed_fetch(&store, &schedule, before).await.unwrap(), None);
     }
 
     #[test]

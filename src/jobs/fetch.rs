@@ -1,9 +1,11 @@
-//! A fetch run: every configured source (or one) for a date, into the store.
+//! The fetch job: every configured source (or one) for a date, into the
+//! store, recorded as a run.
 //!
 //! Each source is fetched and stored on its own: one failing source is
 //! reported and the others still land. A source's papers are stored in one
 //! transaction before its HTTP validators are saved, so a crash can never
-//! leave papers hidden behind a `304 Not Modified`.
+//! leave papers hidden behind a `304 Not Modified`. It is handed the store
+//! and the sources, nothing else.
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -11,8 +13,8 @@ use std::time::Instant;
 use anyhow::bail;
 use chrono::{DateTime, NaiveDate, Utc};
 
-use crate::app::App;
-use crate::sources::{calendar, Validators};
+use crate::sources::{calendar, Source, Validators};
+use crate::store::{RunKind, Store};
 
 /// What one source did in a run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,41 +86,94 @@ impl SourceOutcome {
     }
 }
 
-/// Fetches `date` from every source, or only from `only`.
-pub async fn run_fetch(
-    app: &App,
-    date: NaiveDate,
-    only: Option<&str>,
-    now: DateTime<Utc>,
-) -> anyhow::Result<FetchSummary> {
-    if let Some(name) = only {
-        if !app.sources.iter().any(|s| s.name() == name) {
-            let known: Vec<&str> = app.sources.iter().map(|s| s.name()).collect();
-            bail!(
-                "no source named {name:?}; configured sources: {}",
-                known.join(", ")
-            );
-        }
+/// What fetching uses: the store and the configured sources.
+#[derive(Debug, Clone)]
+pub struct FetchJob {
+    pub store: Store,
+    pub sources: Vec<Source>,
+}
+
+impl FetchJob {
+    pub fn new(store: Store, sources: Vec<Source>) -> FetchJob {
+        FetchJob { store, sources }
     }
-    let stored = app.store.validators().await?;
-    let validators: HashMap<String, Validators> = stored
-        .into_iter()
-        .map(|(url, (etag, last_modified))| {
-            (
-                url,
-                Validators {
-                    etag,
-                    last_modified,
-                },
-            )
-        })
-        .collect();
-    let mut summary = FetchSummary::default();
-    for source in app
-        .sources
-        .iter()
-        .filter(|s| only.is_none_or(|n| s.name() == n))
-    {
+
+    /// Fetches each date in turn and records each as a fetch run.
+    pub async fn run(
+        &self,
+        dates: &[NaiveDate],
+        only: Option<&str>,
+    ) -> anyhow::Result<Vec<FetchSummary>> {
+        let mut out = Vec::new();
+        for &date in dates {
+            let run = self
+                .store
+                .start_run(RunKind::Fetch, date, Utc::now())
+                .await?;
+            let result = self.fetch(date, only, Utc::now()).await;
+            let (outcome, summary) = run_outcome(&result);
+            self.store
+                .finish_run(run, outcome, &summary, Utc::now())
+                .await?;
+            out.push(result?);
+        }
+        Ok(out)
+    }
+
+    /// Fetches `date` from every source, or only from `only`, recording no
+    /// run.
+    pub async fn fetch(
+        &self,
+        date: NaiveDate,
+        only: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<FetchSummary> {
+        if let Some(name) = only {
+            if !self.sources.iter().any(|s| s.name() == name) {
+                let known: Vec<&str> = self.sources.iter().map(|s| s.name()).collect();
+                bail!(
+                    "no source named {name:?}; configured sources: {}",
+                    known.join(", ")
+                );
+            }
+        }
+        let validators: HashMap<String, Validators> = self
+            .store
+            .validators()
+            .await?
+            .into_iter()
+            .map(|(url, (etag, last_modified))| {
+                (
+                    url,
+                    Validators {
+                        etag,
+                        last_modified,
+                    },
+                )
+            })
+            .collect();
+        let mut summary = FetchSummary::default();
+        for source in self
+            .sources
+            .iter()
+            .filter(|s| only.is_none_or(|n| s.name() == n))
+        {
+            let outcome = self.fetch_source(source, date, &validators, now).await?;
+            summary.sources.push(outcome);
+        }
+        Ok(summary)
+    }
+
+    /// Fetches one source and stores what it gave. A source that fails, or
+    /// whose papers cannot be stored, is reported in its outcome; only a
+    /// failure to save its validators (after its papers) is an error.
+    async fn fetch_source(
+        &self,
+        source: &Source,
+        date: NaiveDate,
+        validators: &HashMap<String, Validators>,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<SourceOutcome> {
         let started = Instant::now();
         let mut outcome = SourceOutcome {
             source: source.name().to_string(),
@@ -131,13 +186,13 @@ pub async fn run_fetch(
             skipped: 0,
             unreadable_dates: 0,
         };
-        match source.fetch(date, &validators).await {
+        match source.fetch(date, validators).await {
             Ok(report) => {
                 outcome.fetched = report.papers.len();
                 outcome.not_modified = report.not_modified;
                 outcome.skipped = report.skipped.len();
                 outcome.unreadable_dates = report.unreadable_dates.len();
-                match app
+                match self
                     .store
                     .store_fetched(source.name(), &report.papers, now)
                     .await
@@ -146,7 +201,7 @@ pub async fn run_fetch(
                         outcome.new_papers = r.new_papers;
                         outcome.updated_papers = r.updated_papers;
                         for (url, v) in &report.validators {
-                            app.store
+                            self.store
                                 .save_validator(
                                     url,
                                     v.etag.as_deref(),
@@ -188,7 +243,105 @@ pub async fn run_fetch(
                 tracing::error!(source = source.name(), fetch.date = %date, error = %e, "source failed")
             }
         }
-        summary.sources.push(outcome);
+        Ok(outcome)
     }
-    Ok(summary)
+}
+
+/// A fetch run's recorded outcome: `ok`, `partial` (some sources failed) or
+/// `failed`, and its summary, which warns about sources that were silent on
+/// a day they announce and counts the items each source skipped or could
+/// not date.
+pub fn run_outcome(result: &anyhow::Result<FetchSummary>) -> (&'static str, String) {
+    let (outcome, summary) = match result {
+        Ok(s) if s.failed() == 0 => ("ok", format!("{} new papers", s.new_papers())),
+        Ok(s) => (
+            "partial",
+            format!(
+                "{} new papers, {} sources failed",
+                s.new_papers(),
+                s.failed()
+            ),
+        ),
+        Err(e) => ("failed", format!("{e:#}")),
+    };
+    let summary = match result {
+        Ok(s) if !s.silent().is_empty() => format!(
+            "{summary}; warning: no papers from {} on a day they announce",
+            s.silent().join(", ")
+        ),
+        _ => summary,
+    };
+    let summary = match result.as_ref().map(FetchSummary::item_problems) {
+        Ok(problems) if !problems.is_empty() => format!("{summary}; {problems}"),
+        _ => summary,
+    };
+    (outcome, summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::test_store;
+
+    fn outcome(source: &str) -> SourceOutcome {
+        SourceOutcome {
+            source: source.into(),
+            fetched: 3,
+            new_papers: 2,
+            updated_papers: 1,
+            not_modified: false,
+            error: None,
+            silent: false,
+            skipped: 0,
+            unreadable_dates: 0,
+        }
+    }
+
+    #[test]
+    fn a_run_with_a_failed_source_is_partial_and_a_silent_one_is_warned_about() {
+        let ok = FetchSummary {
+            sources: vec![outcome("hf"), outcome("arxiv")],
+        };
+        assert_eq!(run_outcome(&Ok(ok)), ("ok", "4 new papers".into()));
+        let mut failed = outcome("arxiv");
+        failed.error = Some("timed out".into());
+        failed.new_papers = 0;
+        let mut silent = outcome("hf");
+        silent.silent = true;
+        silent.new_papers = 0;
+        silent.skipped = 2;
+        silent.unreadable_dates = 1;
+        let partial = FetchSummary {
+            sources: vec![silent, failed],
+        };
+        assert_eq!(
+            run_outcome(&Ok(partial)),
+            (
+                "partial",
+                "0 new papers, 1 sources failed; warning: no papers from hf on a day they \
+                 announce; hf: 2 skipped, 1 unreadable date"
+                    .into()
+            )
+        );
+        let err = anyhow::anyhow!("locked").context("reading validators");
+        assert_eq!(
+            run_outcome(&Err(err)),
+            ("failed", "reading validators: locked".into())
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unknown_source_fails_the_run_naming_the_configured_ones_and_is_recorded() {
+        let (store, _dir) = test_store().await;
+        let job = FetchJob::new(store.clone(), Vec::new());
+        let day: NaiveDate = "2026-06-12".parse().unwrap();
+        let err = job.run(&[day], Some("arxiv")).await.unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "no source named \"arxiv\"; configured sources: "
+        );
+        let run = store.last_run(RunKind::Fetch).await.unwrap().unwrap();
+        assert_eq!(run.target_date, day);
+        assert_eq!(run.outcome.as_deref(), Some("failed"));
+    }
 }

@@ -1,5 +1,18 @@
-//! The daemon's jobs and the clock that runs them.
+//! The daemon's jobs and the clock that runs them: [`fetch`] (sources into
+//! the store), [`digest`] (the hourly tick, and `paperboy digest`),
+//! [`retry`] (unfinished digests whose time has come), [`catch_up`] (what
+//! was due while the daemon was stopped), and the [`scheduler`] that runs
+//! them on their cron lines.
+//!
+//! Each job is handed the parts it uses ([`FetchJob`], a
+//! [`crate::digest::DigestRun`], the schedule) and records its run in the
+//! store; none of them serves pages or builds mail.
 
 pub mod catch_up;
-pub mod fetch;
+pub mod digest;
+pub(crate) mod fetch;
+pub(crate) mod retry;
 pub mod scheduler;
+
+pub use fetch::{FetchJob, FetchSummary, SourceOutcome};
+pub use scheduler::{JobKind, Jobs, TickOutcome};

@@ -14,7 +14,9 @@ mod settings;
 mod transport;
 
 pub use dkim::{DkimSettings, DkimSigner, SIGNED_HEADERS};
-pub use latency::{LatencySeries, SendLatency, SendOutcome, BUCKETS as LATENCY_BUCKETS};
+pub use latency::{
+    parse as parse_latency, LatencySeries, SendLatency, SendOutcome, BUCKETS as LATENCY_BUCKETS,
+};
 pub use message::{
     AutoSubmitted, EmailKind, ListId, ListUnsubscribe, ListUnsubscribePost, OutgoingEmail,
     Precedence, PreparedEmail,

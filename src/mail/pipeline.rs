@@ -8,7 +8,11 @@
 //! The message goes out dot-stuffed (RFC 5321 §4.5.2) in one buffer with
 //! its end-of-data line, in one write: lettre's own `message()` stuffs a
 //! byte at a time, which was the largest single item of a digest run's
-//! profile once the MIME parts were cheap to build.
+//! profile once the MIME parts were cheap to build. Measured with
+//! `examples/smtp_send` (5,000 messages of 45,333 bytes, 4 in flight,
+//! medians of 3; BENCHMARKS.md, "SMTP pipelining and the send path
+//! alone"): 993 → 1,615 msgs/s to a server without PIPELINING (the
+//! one-write message alone), 1,325 → 1,719 msgs/s with it.
 //!
 //! It must not decide what a failure means (the transport classifies the
 //! error it returns: a 550 on `RCPT` stays the recipient's hard bounce) and
@@ -126,6 +130,8 @@ async fn message(conn: &mut AsyncSmtpConnection, email: &[u8]) -> Result<Respons
 /// message or a line (after CR LF) doubled, then `CRLF.CRLF`, byte for byte
 /// what lettre's `message()` sends. `None` for content that is not UTF-8
 /// (never built here: lettre's encodings are ASCII), left to lettre.
+/// Hand-written for speed: one write instead of lettre's byte-at-a-time
+/// stuffing took the send path from 993 to 1,615 msgs/s (module docs).
 fn data_block(email: &[u8]) -> Option<String> {
     let text = std::str::from_utf8(email).ok()?;
     let mut out = String::with_capacity(text.len() + text.len() / 256 + 8);

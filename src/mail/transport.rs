@@ -11,7 +11,7 @@ use lettre::transport::smtp::PoolConfig;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
 use super::dkim::DkimSigner;
-use super::latency::{LatencySeries, SendLatency, SendOutcome};
+use super::latency::{SendLatency, SendOutcome};
 use super::message::{Composer, OutgoingEmail, PreparedEmail};
 use super::pool::{NoDelayPool, PoolError};
 use super::settings::{redact_url, MailSettings, TransportKind};
@@ -156,9 +156,9 @@ impl Mailer {
 
     /// SMTP send times since this mailer was built; `None` for the file
     /// transport.
-    pub fn smtp_latency(&self) -> Option<Vec<LatencySeries>> {
+    pub fn smtp_latency(&self) -> Option<&SendLatency> {
         match self {
-            Mailer::Smtp(m) => Some(m.latency.snapshot()),
+            Mailer::Smtp(m) => Some(&m.latency),
             Mailer::File(_) => None,
         }
     }
@@ -737,7 +737,7 @@ mod tests {
             .filter(|c| c.starts_with("RCPT"))
             .count();
         assert_eq!(rcpts, 3, "one attempt plus two retries");
-        let latency = mailer.smtp_latency().unwrap();
+        let latency = mailer.smtp_latency().unwrap().snapshot();
         let counts: Vec<(&str, u64)> = latency.iter().map(|s| (s.outcome, s.count)).collect();
         assert_eq!(counts, [("ok", 0), ("transient", 3), ("permanent", 0)]);
     }

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rand::Rng;
+use rand::RngExt;
 use reqwest::header::{
     HeaderMap, CONTENT_TYPE, ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED, RETRY_AFTER,
 };
@@ -164,7 +164,7 @@ impl Http {
             .min(self.options.backoff_max);
         let jitter_ms = exp.as_millis() as u64 / 2;
         let jitter = if jitter_ms > 0 {
-            Duration::from_millis(rand::thread_rng().gen_range(0..=jitter_ms))
+            Duration::from_millis(rand::rng().random_range(0..=jitter_ms))
         } else {
             Duration::ZERO
         };

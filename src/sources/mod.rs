@@ -20,13 +20,13 @@
 pub mod arxiv_api;
 pub mod arxiv_rss;
 pub mod biorxiv;
-pub mod calendar;
-pub mod charset;
+pub(crate) mod calendar;
+pub(crate) mod charset;
 pub mod dates;
 pub mod feed;
 pub mod hf_daily;
 mod html;
-pub mod http;
+pub(crate) mod http;
 #[cfg(test)]
 mod test_server;
 mod xml;

@@ -1,10 +1,12 @@
-//! `GET /metrics` in the Prometheus text exposition format (version
-//! 0.0.4), served on its own `[metrics] listen` address so it need not be
-//! exposed with the public pages. Values come from
-//! [`crate::store::MetricsSnapshot`]; nothing here carries an address.
+//! `GET /metrics` in the Prometheus text exposition format (version 0.0.4),
+//! served on its own `[metrics] listen` address so it need not be exposed
+//! with the public pages. The families are registered once, when the
+//! listener starts, and encoded by `prometheus-client`; each scrape sets
+//! the gauges from [`crate::store::MetricsSnapshot`], and the SMTP latency
+//! histogram is the mailer's own, live. Nothing here carries an address.
 
-use std::fmt::Write as _;
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 
 use axum::extract::State;
 use axum::http::{header, StatusCode};
@@ -12,8 +14,14 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use chrono::Utc;
+use prometheus_client::encoding::prometheus_text;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
 
-use crate::mail::{LatencySeries, Mailer, LATENCY_BUCKETS};
+use crate::mail::{Mailer, SendLatency};
 use crate::store::{MetricsSnapshot, Store};
 
 /// What `/metrics` reads: the store, the mailer's SMTP send times, and the
@@ -26,20 +34,20 @@ pub struct MetricsState {
 
 /// The metrics listener's routes.
 pub fn router(state: Arc<MetricsState>) -> Router {
+    let metrics = Arc::new(Metrics::new(state.mailer.smtp_latency()));
     Router::new()
-        .route("/metrics", get(metrics))
-        .with_state(state)
+        .route("/metrics", get(metrics_page))
+        .with_state((state, metrics))
 }
 
-async fn metrics(State(state): State<Arc<MetricsState>>) -> Response {
+async fn metrics_page(
+    State((state, metrics)): State<(Arc<MetricsState>, Arc<Metrics>)>,
+) -> Response {
     let today = Utc::now().with_timezone(&state.timezone).date_naive();
     match state.store.metrics_snapshot(today).await {
         Ok(snapshot) => (
-            [(
-                header::CONTENT_TYPE,
-                "text/plain; version=0.0.4; charset=utf-8",
-            )],
-            render(&snapshot, state.mailer.smtp_latency().as_deref()),
+            [(header::CONTENT_TYPE, prometheus_text::CONTENT_TYPE)],
+            metrics.render(&snapshot),
         )
             .into_response(),
         Err(e) => {
@@ -49,149 +57,167 @@ async fn metrics(State(state): State<Arc<MetricsState>>) -> Response {
     }
 }
 
-/// Label values are escaped as the format requires (\\, \", \n).
-fn label(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct SourceLabel {
+    source: String,
 }
 
-fn family(out: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} {kind}");
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct StatusLabel {
+    status: String,
 }
 
-/// Renders a snapshot, and the daemon's SMTP send times when it sends over
-/// SMTP, as exposition text.
-pub fn render(s: &MetricsSnapshot, smtp_latency: Option<&[LatencySeries]>) -> String {
-    let mut out = String::new();
-    family(
-        &mut out,
-        "paperboy_paper_sightings_total",
-        "counter",
-        "Papers listed by each source, summed over days.",
-    );
-    for (source, n) in &s.papers_by_source {
-        let _ = writeln!(
-            out,
-            "paperboy_paper_sightings_total{{source=\"{}\"}} {n}",
-            label(source)
-        );
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct KindLabel {
+    kind: String,
+}
+
+impl KindLabel {
+    fn new(kind: &str) -> Self {
+        KindLabel {
+            kind: kind.to_string(),
+        }
     }
-    family(
-        &mut out,
-        "paperboy_papers",
-        "gauge",
-        "Distinct papers stored.",
-    );
-    let _ = writeln!(out, "paperboy_papers {}", s.papers);
-    family(
-        &mut out,
-        "paperboy_digests",
-        "gauge",
-        "Digest deliveries by status (sent, deferred, failed, sending, pending).",
-    );
-    for (status, n) in &s.deliveries_by_status {
-        let _ = writeln!(out, "paperboy_digests{{status=\"{}\"}} {n}", label(status));
-    }
-    family(
-        &mut out,
-        "paperboy_subscribers",
-        "gauge",
-        "Subscribers by status.",
-    );
-    for (status, n) in &s.subscribers_by_status {
-        let _ = writeln!(
-            out,
-            "paperboy_subscribers{{status=\"{}\"}} {n}",
-            label(status)
+}
+
+/// Every family `/metrics` shows, registered once.
+pub struct Metrics {
+    /// Held while a scrape sets the families and encodes them, so two
+    /// scrapes never interleave their values.
+    registry: Mutex<Registry>,
+    paper_sightings: Family<SourceLabel, Counter>,
+    papers: Gauge,
+    digests: Family<StatusLabel, Gauge>,
+    subscribers: Family<StatusLabel, Gauge>,
+    unsubscribes_today: Gauge,
+    bounces_today: Family<KindLabel, Gauge>,
+    last_run_success: Family<KindLabel, Gauge>,
+    last_run_finished: Family<KindLabel, Gauge>,
+}
+
+impl Metrics {
+    /// Registers the families, with the daemon's SMTP send times when it
+    /// sends over SMTP. The order here is the order of the exposition.
+    pub fn new(smtp_latency: Option<&SendLatency>) -> Metrics {
+        let paper_sightings = Family::<SourceLabel, Counter>::default();
+        let papers = Gauge::default();
+        let digests = Family::<StatusLabel, Gauge>::default();
+        let subscribers = Family::<StatusLabel, Gauge>::default();
+        let unsubscribes_today = Gauge::default();
+        let bounces_today = Family::<KindLabel, Gauge>::default();
+        let last_run_success = Family::<KindLabel, Gauge>::default();
+        let last_run_finished = Family::<KindLabel, Gauge>::default();
+
+        let mut registry = Registry::default();
+        // The counter's name gets `_total` from the library.
+        registry.register(
+            "paperboy_paper_sightings",
+            "Papers listed by each source, summed over days",
+            paper_sightings.clone(),
         );
-    }
-    family(
-        &mut out,
-        "paperboy_unsubscribes_today",
-        "gauge",
-        "Unsubscribes recorded today (schedule timezone day, UTC timestamps).",
-    );
-    let _ = writeln!(out, "paperboy_unsubscribes_today {}", s.unsubscribes_today);
-    family(
-        &mut out,
-        "paperboy_bounces_today",
-        "gauge",
-        "SMTP bounces recorded today: hard = 5xx (permanent), soft = 4xx (deferred).",
-    );
-    let _ = writeln!(
-        out,
-        "paperboy_bounces_today{{kind=\"hard\"}} {}",
-        s.bounces_today.hard
-    );
-    let _ = writeln!(
-        out,
-        "paperboy_bounces_today{{kind=\"soft\"}} {}",
-        s.bounces_today.soft
-    );
-    if let Some(series) = smtp_latency {
-        family(
-            &mut out,
-            "paperboy_smtp_send_seconds",
-            "histogram",
-            "Time per SMTP transaction (one message, one attempt) since the daemon started, by outcome.",
+        registry.register("paperboy_papers", "Distinct papers stored", papers.clone());
+        registry.register(
+            "paperboy_digests",
+            "Digest deliveries by status (sent, deferred, failed, sending, pending)",
+            digests.clone(),
         );
-        for s in series {
-            for (i, n) in s.cumulative.iter().enumerate() {
-                let le = LATENCY_BUCKETS
-                    .get(i)
-                    .map_or_else(|| "+Inf".to_string(), |b| b.to_string());
-                let _ = writeln!(
-                    out,
-                    "paperboy_smtp_send_seconds_bucket{{outcome=\"{}\",le=\"{le}\"}} {n}",
-                    s.outcome
-                );
+        registry.register(
+            "paperboy_subscribers",
+            "Subscribers by status",
+            subscribers.clone(),
+        );
+        registry.register(
+            "paperboy_unsubscribes_today",
+            "Unsubscribes recorded today (schedule timezone day, UTC timestamps)",
+            unsubscribes_today.clone(),
+        );
+        registry.register(
+            "paperboy_bounces_today",
+            "SMTP bounces recorded today: hard = 5xx (permanent), soft = 4xx (deferred)",
+            bounces_today.clone(),
+        );
+        if let Some(latency) = smtp_latency {
+            latency.register(&mut registry);
+        }
+        registry.register(
+            "paperboy_last_run_success",
+            "1 when the last run of the kind ended ok or partial, 0 when it failed or did not finish",
+            last_run_success.clone(),
+        );
+        registry.register(
+            "paperboy_last_run_finished_timestamp_seconds",
+            "When the last run of the kind finished (Unix time)",
+            last_run_finished.clone(),
+        );
+        Metrics {
+            registry: Mutex::new(registry),
+            paper_sightings,
+            papers,
+            digests,
+            subscribers,
+            unsubscribes_today,
+            bounces_today,
+            last_run_success,
+            last_run_finished,
+        }
+    }
+
+    /// Sets the families from `s` and encodes every family as exposition
+    /// text. Labels a snapshot no longer has (a source removed from the
+    /// config) disappear with it.
+    pub fn render(&self, s: &MetricsSnapshot) -> String {
+        let registry = self.registry.lock().unwrap_or_else(|e| e.into_inner());
+        self.paper_sightings.clear();
+        for (source, n) in &s.papers_by_source {
+            // The total lives in the database; the counter mirrors it.
+            self.paper_sightings
+                .get_or_create(&SourceLabel {
+                    source: source.clone(),
+                })
+                .inner()
+                .store(u64::try_from(*n).unwrap_or(0), Ordering::Relaxed);
+        }
+        self.papers.set(s.papers);
+        self.digests.clear();
+        for (status, n) in &s.deliveries_by_status {
+            self.digests
+                .get_or_create(&StatusLabel {
+                    status: status.clone(),
+                })
+                .set(*n);
+        }
+        self.subscribers.clear();
+        for (status, n) in &s.subscribers_by_status {
+            self.subscribers
+                .get_or_create(&StatusLabel {
+                    status: status.clone(),
+                })
+                .set(*n);
+        }
+        self.unsubscribes_today.set(s.unsubscribes_today);
+        self.bounces_today
+            .get_or_create(&KindLabel::new("hard"))
+            .set(s.bounces_today.hard);
+        self.bounces_today
+            .get_or_create(&KindLabel::new("soft"))
+            .set(s.bounces_today.soft);
+        self.last_run_success.clear();
+        self.last_run_finished.clear();
+        for (kind, finished, outcome) in &s.last_runs {
+            let ok = matches!(outcome.as_deref(), Some("ok" | "partial"));
+            self.last_run_success
+                .get_or_create(&KindLabel::new(kind))
+                .set(i64::from(ok));
+            if let Some(t) = finished {
+                self.last_run_finished
+                    .get_or_create(&KindLabel::new(kind))
+                    .set(t.timestamp());
             }
-            let _ = writeln!(
-                out,
-                "paperboy_smtp_send_seconds_sum{{outcome=\"{}\"}} {}",
-                s.outcome, s.sum_seconds
-            );
-            let _ = writeln!(
-                out,
-                "paperboy_smtp_send_seconds_count{{outcome=\"{}\"}} {}",
-                s.outcome, s.count
-            );
         }
+        let mut out = String::new();
+        prometheus_text::encode(&mut out, &registry).expect("writing to a String cannot fail");
+        out
     }
-    family(
-        &mut out,
-        "paperboy_last_run_success",
-        "gauge",
-        "1 when the last run of the kind ended ok or partial, 0 when it failed or did not finish.",
-    );
-    for (kind, _, outcome) in &s.last_runs {
-        let ok = matches!(outcome.as_deref(), Some("ok" | "partial"));
-        let _ = writeln!(
-            out,
-            "paperboy_last_run_success{{kind=\"{}\"}} {}",
-            label(kind),
-            u8::from(ok)
-        );
-    }
-    family(
-        &mut out,
-        "paperboy_last_run_finished_timestamp_seconds",
-        "gauge",
-        "When the last run of the kind finished (Unix time).",
-    );
-    for (kind, finished, _) in &s.last_runs {
-        if let Some(t) = finished {
-            let _ = writeln!(
-                out,
-                "paperboy_last_run_finished_timestamp_seconds{{kind=\"{}\"}} {}",
-                label(kind),
-                t.timestamp()
-            );
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -214,7 +240,7 @@ mod tests {
             crate::mail::SendOutcome::Ok,
             std::time::Duration::from_millis(40),
         );
-        let text = render(&s, Some(&latency.snapshot()));
+        let text = Metrics::new(Some(&latency)).render(&s);
         assert!(
             text.contains("paperboy_bounces_today{kind=\"hard\"} 2"),
             "{text}"

@@ -22,7 +22,7 @@ mod limits;
 mod listing;
 mod manage;
 mod message;
-pub mod metrics;
+pub(crate) mod metrics;
 mod outgoing;
 mod papers;
 mod security;

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use paperboy::jobs::catch_up::{catch_up, CatchUp};
+use paperboy::jobs::catch_up::CatchUp;
 use paperboy::store::RunKind;
 
 use crate::env::{hf_day, TestEnv};
@@ -38,7 +38,11 @@ async fn a_digest_missed_while_stopped_is_caught_up_once_at_start() {
     ran_on(&app, day.pred_opt().unwrap()).await;
 
     // Stopped before 01:30 and 07:00 on the day, started at 09:00.
-    let done = catch_up(&app, at("2026-06-12T09:00:00Z")).await.unwrap();
+    let done = app
+        .jobs()
+        .catch_up(at("2026-06-12T09:00:00Z"))
+        .await
+        .unwrap();
     assert_eq!(
         done,
         CatchUp {
@@ -53,10 +57,18 @@ async fn a_digest_missed_while_stopped_is_caught_up_once_at_start() {
 
     // A restart later that day catches up the ticks of the hours it was
     // down, but ada's hour was already covered: nothing more is sent.
-    let again = catch_up(&app, at("2026-06-12T11:00:00Z")).await.unwrap();
+    let again = app
+        .jobs()
+        .catch_up(at("2026-06-12T11:00:00Z"))
+        .await
+        .unwrap();
     assert_eq!(again.fetched, None);
     // A restart within the same hour has no tick to catch up at all.
-    let same_hour = catch_up(&app, at("2026-06-12T11:30:00Z")).await.unwrap();
+    let same_hour = app
+        .jobs()
+        .catch_up(at("2026-06-12T11:30:00Z"))
+        .await
+        .unwrap();
     assert_eq!(same_hour, CatchUp::default());
     assert_eq!(env.smtp.messages().len(), 1);
 }
@@ -74,7 +86,11 @@ async fn nothing_is_caught_up_before_the_scheduled_time_or_on_a_fresh_database()
     let app = env.app().await;
 
     // Fresh: never ran, so nothing was missed.
-    let done = catch_up(&app, at("2026-06-12T09:00:00Z")).await.unwrap();
+    let done = app
+        .jobs()
+        .catch_up(at("2026-06-12T09:00:00Z"))
+        .await
+        .unwrap();
     assert_eq!(done, CatchUp::default());
     assert!(app.store.last_run(RunKind::Digest).await.unwrap().is_none());
 
@@ -82,11 +98,19 @@ async fn nothing_is_caught_up_before_the_scheduled_time_or_on_a_fresh_database()
     // ada's delivery hour (the default, 07:00): the hourly tick catches up
     // but nobody's hour came.
     ran_on(&app, hf_day().pred_opt().unwrap()).await;
-    let done = catch_up(&app, at("2026-06-12T01:00:00Z")).await.unwrap();
+    let done = app
+        .jobs()
+        .catch_up(at("2026-06-12T01:00:00Z"))
+        .await
+        .unwrap();
     assert_eq!(done.fetched, None);
 
     // After the fetch time, the fetch is caught up; still before 07:00.
-    let done = catch_up(&app, at("2026-06-12T02:00:00Z")).await.unwrap();
+    let done = app
+        .jobs()
+        .catch_up(at("2026-06-12T02:00:00Z"))
+        .await
+        .unwrap();
     assert_eq!(done.fetched, Some(hf_day()));
     assert!(env.smtp.messages().is_empty());
 }

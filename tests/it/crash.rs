@@ -15,7 +15,7 @@ use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::{RngExt, SeedableRng};
 
 use crate::env::{TestEnv, HF_DAY};
 use crate::support;
@@ -153,24 +153,24 @@ pub async fn crash_run(n: usize, kills: usize, seed: u64) -> CrashSummary {
         // the server taking a message and paperboy recording it.
         env.smtp
             .faults()
-            .delay(Duration::from_millis(rng.gen_range(0..3)));
+            .delay(Duration::from_millis(rng.random_range(0..3)));
         if mode == KillMode::StalledData {
             env.smtp
                 .faults()
-                .stall_from(env.smtp.messages().len() + rng.gen_range(1..=step));
+                .stall_from(env.smtp.messages().len() + rng.random_range(1..=step));
         }
         let mut child = spawn_digest(&env);
         summary.runs += 1;
         let exited = match mode {
             KillMode::Early => {
-                let wait = Duration::from_millis(rng.gen_range(0..400));
+                let wait = Duration::from_millis(rng.random_range(0..400));
                 wait_until(&env, &mut child, usize::MAX, wait).await
             }
             KillMode::MidSend => {
-                let target = before + rng.gen_range(1..=step);
+                let target = before + rng.random_range(1..=step);
                 let exited = wait_until(&env, &mut child, target, Duration::from_secs(60)).await;
                 if !exited {
-                    tokio::time::sleep(Duration::from_micros(rng.gen_range(0..3000))).await;
+                    tokio::time::sleep(Duration::from_micros(rng.random_range(0..3000))).await;
                 }
                 exited
             }
@@ -179,7 +179,7 @@ pub async fn crash_run(n: usize, kills: usize, seed: u64) -> CrashSummary {
                 let exited =
                     wait_until(&env, &mut child, usize::MAX, Duration::from_millis(400)).await;
                 if !exited {
-                    tokio::time::sleep(Duration::from_millis(rng.gen_range(0..200))).await;
+                    tokio::time::sleep(Duration::from_millis(rng.random_range(0..200))).await;
                 }
                 exited
             }
@@ -271,7 +271,7 @@ fn assert_nothing_lost(summary: &CrashSummary, kills: usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_killed_at_random_points_delivers_every_digest_with_stable_message_ids() {
-    let seed = rand::thread_rng().gen();
+    let seed = rand::rng().random();
     let summary = crash_run(200, 5, seed).await;
     assert!(
         summary.kills.values().sum::<usize>() >= 3,
@@ -292,7 +292,7 @@ async fn crash_safety_at_scale_from_the_environment() {
     };
     let n = var("PAPERBOY_CRASH_SUBSCRIBERS", 1000) as usize;
     let kills = var("PAPERBOY_CRASH_KILLS", 20) as usize;
-    let seed = var("PAPERBOY_CRASH_SEED", rand::thread_rng().gen());
+    let seed = var("PAPERBOY_CRASH_SEED", rand::rng().random());
     let summary = crash_run(n, kills, seed).await;
     assert_nothing_lost(&summary, kills);
 }
@@ -308,7 +308,7 @@ async fn a_fetch_killed_at_random_points_leaves_the_store_intact_and_hides_no_pa
             .with_etag("v1")
             .with_delay(Duration::from_millis(300)),
     );
-    let mut rng = StdRng::seed_from_u64(rand::thread_rng().gen());
+    let mut rng = StdRng::seed_from_u64(rand::rng().random());
     let mut kills = 0;
     for i in 0..8 {
         let mut child = env
@@ -320,9 +320,9 @@ async fn a_fetch_killed_at_random_points_leaves_the_store_intact_and_hides_no_pa
         // Even rounds die before the answer can arrive; odd ones around the
         // moment it is stored.
         let wait = Duration::from_millis(if i % 2 == 0 {
-            rng.gen_range(0..250)
+            rng.random_range(0..250)
         } else {
-            rng.gen_range(250..450)
+            rng.random_range(250..450)
         });
         if !wait_until(&env, &mut child, usize::MAX, wait).await {
             sigkill(&mut child);

@@ -105,6 +105,28 @@ async fn a_digest_arrives_as_multipart_with_list_headers_and_working_signed_link
         BTreeSet::from(["2606.13392".to_string()])
     );
     assert!(text.contains("MiniMax Sparse Attention"));
+
+    // The text part's footer follows the signature separator (with its
+    // space), each link alone on its line.
+    let text = text.replace("\r\n", "\n");
+    let lines: Vec<&str> = text.lines().collect();
+    let sep = lines
+        .iter()
+        .position(|l| *l == "-- ")
+        .unwrap_or_else(|| panic!("no signature separator in\n{text}"));
+    assert!(lines[sep + 1..].contains(&lu), "{text}");
+    // A topic named by its query shows it once, as the heading.
+    assert!(
+        text.contains("== ti:\"sparse attention\" ==\n\n1. "),
+        "{text}"
+    );
+    // The title's matched words are marked as the abstract's are.
+    let mark =
+        "<mark class=\"pb-mark\" style=\"background-color:#fef08a;color:#111827;padding:0 1px;\">";
+    assert!(
+        html.contains(&format!("{mark}Sparse")) && html.contains("Attention</mark>"),
+        "{html}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -412,7 +434,9 @@ async fn an_smtp_server_that_is_down_defers_the_digest_and_a_later_retry_deliver
 
     let server = support::SmtpServer::start_on(port).await.unwrap();
     let later = Utc::now() + chrono::Duration::hours(2);
-    let report = paperboy::digest::run::resume_unfinished(&app, hf_day(), later)
+    let report = app
+        .digest_run()
+        .resume_unfinished(hf_day(), later)
         .await
         .unwrap();
     assert_eq!(report.sent, 1);

@@ -270,8 +270,8 @@ async fn hand_run_digests_racing_the_daemon_send_each_digest_once_without_lock_e
                 .unwrap()
         })
         .collect();
-    let in_daemon = paperboy::jobs::scheduler::digest_job(
-        &app,
+    let in_daemon = paperboy::jobs::digest::digest_job(
+        &app.digest_run(),
         crate::env::hf_day(),
         Default::default(),
         &indicatif::ProgressBar::hidden(),

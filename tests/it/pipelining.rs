@@ -131,13 +131,11 @@ async fn a_550_on_rcpt_fails_only_that_digest(pipelining: bool) {
     assert_eq!((bounces.hard, bounces.soft), (1, 0));
 
     env.smtp.faults().clear();
-    let report = paperboy::digest::run::resume_unfinished(
-        &app,
-        hf_day(),
-        Utc::now() + chrono::Duration::days(1),
-    )
-    .await
-    .unwrap();
+    let report = app
+        .digest_run()
+        .resume_unfinished(hf_day(), Utc::now() + chrono::Duration::days(1))
+        .await
+        .unwrap();
     assert_eq!(report.sent, 0, "a hard bounce is final");
     assert_eq!(received(&env.smtp), counts(&[(A, 1), (C, 1)]));
 }
@@ -180,13 +178,11 @@ async fn a_451_on_mail_marks_nothing_sent(pipelining: bool) {
     if !pipelining {
         env.smtp.faults().without_pipelining();
     }
-    let report = paperboy::digest::run::resume_unfinished(
-        &app,
-        hf_day(),
-        Utc::now() + chrono::Duration::hours(1),
-    )
-    .await
-    .unwrap();
+    let report = app
+        .digest_run()
+        .resume_unfinished(hf_day(), Utc::now() + chrono::Duration::hours(1))
+        .await
+        .unwrap();
     assert_eq!(report.sent, 3);
     assert_eq!(received(&env.smtp), counts(&[(A, 1), (B, 1), (C, 1)]));
 }

@@ -7,7 +7,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use paperboy::app::App;
 use paperboy::domain::{Frequency, NewTopic, Preferences, SubscriberId};
-use paperboy::jobs::scheduler::{digest_tick, tick, JobKind, TickOutcome};
+use paperboy::jobs::digest::digest_tick;
+use paperboy::jobs::scheduler::{tick, JobKind, TickOutcome};
 use paperboy::store::RunKind;
 use tokio_util::sync::CancellationToken;
 
@@ -88,7 +89,7 @@ async fn each_subscriber_gets_the_digest_in_the_tick_of_their_local_hour() {
     let mut got = Vec::new();
     for hour in 6..=19 {
         let now = at(&format!("2026-06-12T{hour:02}:00:00Z"));
-        digest_tick(&app, now).await.unwrap();
+        digest_tick(&app.digest_run(), now).await.unwrap();
         for to in new_recipients(&env) {
             got.push((hour, to));
         }
@@ -122,7 +123,9 @@ async fn the_hourly_tick_and_a_hand_run_digest_for_the_same_date_send_it_once() 
         .unwrap();
 
     // The tick sends ada's at her hour ...
-    digest_tick(&app, at("2026-06-12T07:00:00Z")).await.unwrap();
+    digest_tick(&app.digest_run(), at("2026-06-12T07:00:00Z"))
+        .await
+        .unwrap();
     assert_eq!(new_recipients(&env), ["ada@example.org"]);
     // ... the hand run sends the same date to everyone else at once ...
     env.ok(&["digest", "--date", HF_DAY]);
@@ -130,7 +133,7 @@ async fn the_hourly_tick_and_a_hand_run_digest_for_the_same_date_send_it_once() 
     // ... and neither the later ticks nor another hand run send one twice.
     for hour in 8..=23 {
         let now = at(&format!("2026-06-12T{hour:02}:00:00Z"));
-        digest_tick(&app, now).await.unwrap();
+        digest_tick(&app.digest_run(), now).await.unwrap();
     }
     env.ok(&["digest", "--date", HF_DAY]);
     assert_eq!(new_recipients(&env), Vec::<String>::new());
@@ -148,21 +151,21 @@ async fn a_tick_arriving_while_the_same_job_still_runs_is_skipped() {
 
     // A run of the digest job holds its lock: the tick does nothing.
     let running = lock.lock().await;
-    let outcome = tick(&app, JobKind::Digest, &lock, &token, now).await;
+    let outcome = tick(&app.jobs(), JobKind::Digest, &lock, &token, now).await;
     assert_eq!(outcome, TickOutcome::Skipped);
     assert!(app.store.last_run(RunKind::Digest).await.unwrap().is_none());
     assert!(env.smtp.messages().is_empty());
 
     // Once it finished, the next tick runs.
     drop(running);
-    let outcome = tick(&app, JobKind::Digest, &lock, &token, now).await;
+    let outcome = tick(&app.jobs(), JobKind::Digest, &lock, &token, now).await;
     assert_eq!(outcome, TickOutcome::Ran);
     assert_eq!(new_recipients(&env), ["ada@example.org"]);
 
     // A stopping daemon starts nothing.
     token.cancel();
     let later = at("2026-06-12T10:00:00Z");
-    let outcome = tick(&app, JobKind::Digest, &lock, &token, later).await;
+    let outcome = tick(&app.jobs(), JobKind::Digest, &lock, &token, later).await;
     assert_eq!(outcome, TickOutcome::Cancelled);
 }
 
@@ -180,7 +183,7 @@ async fn a_tick_while_a_slow_digest_tick_is_still_sending_is_skipped_and_nothing
         let (app, lock, token) = (app.clone(), lock.clone(), token.clone());
         tokio::spawn(async move {
             tick(
-                &app,
+                &app.jobs(),
                 JobKind::Digest,
                 &lock,
                 &token,
@@ -200,7 +203,7 @@ async fn a_tick_while_a_slow_digest_tick_is_still_sending_is_skipped_and_nothing
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let second = tick(
-        &app,
+        &app.jobs(),
         JobKind::Digest,
         &lock,
         &token,
@@ -213,7 +216,7 @@ async fn a_tick_while_a_slow_digest_tick_is_still_sending_is_skipped_and_nothing
     assert_eq!(new_recipients(&env), ["ada@example.org"]);
     // The skipped window is covered by the next tick, which has nothing to add.
     let third = tick(
-        &app,
+        &app.jobs(),
         JobKind::Digest,
         &lock,
         &token,
@@ -236,9 +239,13 @@ async fn a_digest_hour_missed_across_midnight_is_caught_up_late_and_once() {
     let late = subscriber(&app, "late@example.org", at_hour(23, chrono_tz::UTC)).await;
 
     // The daemon ticks at 22:00, then is down until 01:30.
-    digest_tick(&app, at("2026-06-12T22:00:00Z")).await.unwrap();
+    digest_tick(&app.digest_run(), at("2026-06-12T22:00:00Z"))
+        .await
+        .unwrap();
     assert!(env.smtp.messages().is_empty());
-    let done = paperboy::jobs::catch_up::catch_up(&app, at("2026-06-13T01:30:00Z"))
+    let done = app
+        .jobs()
+        .catch_up(at("2026-06-13T01:30:00Z"))
         .await
         .unwrap();
     assert!(done.digest.is_some());
@@ -252,11 +259,15 @@ async fn a_digest_hour_missed_across_midnight_is_caught_up_late_and_once() {
 
     // A second start in the same hour has nothing to catch up; the next
     // ticks send nothing twice.
-    let again = paperboy::jobs::catch_up::catch_up(&app, at("2026-06-13T01:45:00Z"))
+    let again = app
+        .jobs()
+        .catch_up(at("2026-06-13T01:45:00Z"))
         .await
         .unwrap();
     assert_eq!(again.digest, None);
-    digest_tick(&app, at("2026-06-13T02:00:00Z")).await.unwrap();
+    digest_tick(&app.digest_run(), at("2026-06-13T02:00:00Z"))
+        .await
+        .unwrap();
     assert_eq!(new_recipients(&env), Vec::<String>::new());
 }
 

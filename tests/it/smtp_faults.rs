@@ -61,8 +61,9 @@ async fn delivery(app: &App, email: &str) -> Delivery {
 }
 
 /// Runs the daemon's retry job as if at `at`.
-async fn retry_at(app: &App, at: DateTime<Utc>) -> paperboy::digest::run::DigestReport {
-    paperboy::digest::run::resume_unfinished(app, hf_day(), at)
+async fn retry_at(app: &App, at: DateTime<Utc>) -> paperboy::digest::DigestReport {
+    app.digest_run()
+        .resume_unfinished(hf_day(), at)
         .await
         .unwrap()
 }
@@ -610,15 +611,16 @@ async fn the_daemons_metrics_show_smtp_latency_by_outcome_and_todays_bounces() {
         .rcpt_times(C, 451, "4.7.1 later", 2);
     // The digest runs in the daemon's process, as the scheduler runs it.
     let app = std::sync::Arc::new(App::build(env.settings()).await.unwrap());
-    let report = paperboy::digest::run::run_digest(
-        &app,
-        hf_day(),
-        Default::default(),
-        Utc::now(),
-        &indicatif::ProgressBar::hidden(),
-    )
-    .await
-    .unwrap();
+    let report = app
+        .digest_run()
+        .run(
+            hf_day(),
+            Default::default(),
+            Utc::now(),
+            &indicatif::ProgressBar::hidden(),
+        )
+        .await
+        .unwrap();
     assert_eq!((report.sent, report.failed, report.deferred), (1, 1, 1));
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
