@@ -15,7 +15,11 @@
 //! 2. [`sources`]: one module per paper source kind, HTTP with retries;
 //!    [`store`]: SQLite through sqlx, the only module with SQL;
 //!    [`matching`]: the topic filter language and the compiled matcher;
-//!    [`links`]: signed, expiring, purpose-bound links; [`email`]: every
+//!    [`ranking`]: paper vectors and subscriber profiles learned from
+//!    "more/less like this" marks (pure, not wired in yet);
+//!    [`inbound`]: bounces, complaints and auto-replies that arrive after
+//!    the SMTP conversation, by mail or provider webhook (pure, not wired
+//!    in yet); [`links`]: signed, expiring, purpose-bound links; [`email`]: every
 //!    mail paperboy sends (view models, templates, Message-IDs, safe links);
 //!    [`mail`]: the transport, the only module that uses lettre.
 //! 3. [`settings`]: typed configuration from TOML and the environment,
@@ -40,12 +44,14 @@ pub(crate) mod demo;
 pub mod digest;
 pub mod domain;
 pub mod email;
+pub mod inbound;
 pub mod jobs;
 pub mod links;
 pub mod logging;
 pub mod mail;
 pub mod matching;
 pub(crate) mod notify;
+pub mod ranking;
 pub mod settings;
 pub mod sources;
 pub(crate) mod status;

@@ -406,6 +406,37 @@ impl LinkSigner {
         })
     }
 
+    /// The signing key's tag and its HMAC-SHA256 over `context` and
+    /// `payload`, for compact tokens of another layout (a delivery's bounce
+    /// address). `context` names that layout and purpose; it is
+    /// length-prefixed in the MAC input, so no context/payload split and no
+    /// link token can produce the same input.
+    pub fn compact_mac(&self, context: &[u8], payload: &[u8]) -> (u8, [u8; 32]) {
+        let key = &self.keys.keys[0];
+        let mac = compact_hmac(key, context, payload).finalize().into_bytes();
+        (key.tag, mac.into())
+    }
+
+    /// Whether `mac` (a left truncation of at least 8 bytes) is the
+    /// [`LinkSigner::compact_mac`] of `context` and `payload` under a key
+    /// with `key_tag`. Constant-time in the MAC comparison.
+    pub fn verify_compact_mac(
+        &self,
+        key_tag: u8,
+        context: &[u8],
+        payload: &[u8],
+        mac: &[u8],
+    ) -> bool {
+        if mac.len() < 8 || mac.len() > 32 {
+            return false;
+        }
+        self.keys.keys.iter().filter(|k| k.tag == key_tag).any(|k| {
+            compact_hmac(k, context, payload)
+                .verify_truncated_left(mac)
+                .is_ok()
+        })
+    }
+
     /// Signs a token and builds its public URL (see [`link_url`]).
     pub fn url(
         &self,
@@ -418,6 +449,16 @@ impl LinkSigner {
         let token = self.sign(purpose, subscriber_id, link_version, expires_at);
         link_url(base_url, purpose, &token)
     }
+}
+
+/// A link token's MAC input starts with [`FORMAT_VERSION`] (1); this one
+/// starts with 0xff, so the two never share an input.
+fn compact_hmac(key: &Key, context: &[u8], payload: &[u8]) -> HmacSha256 {
+    let mut mac = key.mac();
+    mac.update(&[0xff, u8::try_from(context.len()).unwrap_or(u8::MAX)]);
+    mac.update(&context[..context.len().min(255)]);
+    mac.update(payload);
+    mac
 }
 
 /// `{base}/confirm/{token}`, `{base}/manage/{token}` or

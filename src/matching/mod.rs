@@ -44,3 +44,5 @@ pub use query::{
     Comparison, Expr, Field, Query, QueryError, Scope, Term, Word, MAX_DEPTH, MAX_QUERY_CHARS,
     MAX_TERMS,
 };
+/// The words of a text as topics see them, for ranking's paper vectors.
+pub(crate) use words::{tokenize, EnglishStemmer};

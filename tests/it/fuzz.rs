@@ -1,6 +1,7 @@
 //! Fuzzing the parsers that read what the outside world sends: the topic
-//! query language and every payload parser (Hugging Face JSON, arXiv API
-//! Atom, arXiv announcement RSS/Atom, generic RSS/Atom/RDF).
+//! query language, every payload parser (Hugging Face JSON, arXiv API
+//! Atom, arXiv announcement RSS/Atom, generic RSS/Atom/RDF), and the
+//! readers of returned mail and provider webhooks (`paperboy::inbound`).
 //!
 //! Two halves: the kept corpus in `tests/fuzz_corpus/` (plus every fixture)
 //! is replayed on every run; property-based mutation of those inputs runs
@@ -16,7 +17,11 @@
 use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
+use chrono::{TimeZone, Utc};
 use paperboy::domain::AnnounceType;
+use paperboy::inbound::webhook::{mailgun, postmark, sendgrid, ses};
+use paperboy::inbound::{classify, Context};
+use paperboy::links::{LinkSigner, SigningKeys};
 use paperboy::matching::Query;
 use paperboy::sources::{arxiv_api, arxiv_rss, biorxiv, feed, hf_daily};
 use proptest::prelude::*;
@@ -88,6 +93,95 @@ fn printable(name: &str, message: &str) -> Result<(), String> {
         )),
         None => Ok(()),
     }
+}
+
+/// Every message kept for the classifier: the bounce corpora and the
+/// messages the mail fuzzer found.
+fn bounce_seeds() -> Vec<(String, Vec<u8>)> {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bounces");
+    let mut paths = files_in(&corpus_dir().join("bounce"));
+    for set in ["sisimai", "flufl", "rfc"] {
+        paths.extend(files_in(&fixtures.join(set)));
+    }
+    paths
+        .into_iter()
+        .filter(|p| {
+            p.extension()
+                .is_some_and(|e| e == "eml" || e == "txt" || e == "bin")
+        })
+        .map(|p| (p.display().to_string(), std::fs::read(&p).unwrap()))
+        .collect()
+}
+
+/// Messages built to be as hard as mail gets: deep MIME nesting, bounces
+/// quoting bounces, huge lines, thousands of recipients and addresses. Each
+/// must be read without a panic (and, run in the suite, in moments).
+fn hostile_messages() -> Vec<(String, Vec<u8>)> {
+    let head = "From: MAILER-DAEMON@mx.example.net\r\nTo: bounces@papers.example.org\r\nSubject: Undelivered Mail Returned to Sender\r\n";
+    let mut out = Vec::new();
+    let mut nested = String::from(head);
+    for depth in 0..300 {
+        nested.push_str(&format!(
+            "Content-Type: multipart/mixed; boundary=\"b{depth}\"\r\n\r\n--b{depth}\r\n"
+        ));
+    }
+    nested.push_str("Content-Type: text/plain\r\n\r\nuser unknown a@example.com\r\n");
+    out.push(("300 nested multiparts".to_string(), nested.into_bytes()));
+
+    let mut quoted = String::new();
+    for _ in 0..60 {
+        quoted = format!(
+            "{head}Content-Type: multipart/report; report-type=delivery-status; boundary=\"q\"\r\n\r\n--q\r\nContent-Type: message/rfc822\r\n\r\n{quoted}\r\n--q--\r\n"
+        );
+    }
+    out.push((
+        "60 bounces each quoting the next".to_string(),
+        quoted.into_bytes(),
+    ));
+
+    let addresses: String = (0..40_000).map(|i| format!("u{i}@example.com ")).collect();
+    out.push((
+        "40,000 addresses on one line".to_string(),
+        format!("{head}\r\nThe following addresses had permanent fatal errors:\r\n{addresses}\r\n")
+            .into_bytes(),
+    ));
+    let lines: String = (0..40_000)
+        .map(|i| format!("<u{i}@example.com>: 550 no\r\n"))
+        .collect();
+    out.push((
+        "40,000 failed recipients".to_string(),
+        format!("{head}\r\nThis is a permanent error.\r\n{lines}").into_bytes(),
+    ));
+    let groups: String = (0..20_000)
+        .map(|i| format!("Final-Recipient: rfc822; u{i}@example.com\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n"))
+        .collect();
+    out.push((
+        "20,000 DSN recipients".to_string(),
+        format!("{head}Content-Type: multipart/report; report-type=delivery-status; boundary=\"d\"\r\n\r\n--d\r\nContent-Type: message/delivery-status\r\n\r\n{groups}--d--\r\n").into_bytes(),
+    ));
+    out.push((
+        "a 3 MB line of address characters".to_string(),
+        format!(
+            "{head}\r\n{}@{}",
+            "a.".repeat(1_000_000),
+            "b.".repeat(500_000)
+        )
+        .into_bytes(),
+    ));
+    let folded: String = (0..50_000).map(|_| " x\r\n").collect();
+    out.push((
+        "50,000 folded header lines".to_string(),
+        format!("X-Long: start\r\n{folded}{head}\r\nbody\r\n").into_bytes(),
+    ));
+    out.push((
+        "a base64 token alphabet megabyte".to_string(),
+        format!(
+            "{head}Delivered-To: {}\r\n\r\nuser unknown\r\n",
+            "abcdefgh234567".repeat(70_000)
+        )
+        .into_bytes(),
+    ));
+    out
 }
 
 fn query_seeds() -> Vec<String> {
@@ -164,6 +258,54 @@ fn every_parser(body: &[u8]) -> Result<(), String> {
         let _ = feed::parse_feed_date(text);
         let _ = paperboy::sources::dates::parse(text);
     }
+    inbound_readers(body)
+}
+
+/// Runs `body` through the bounce classifier and every webhook reader twice;
+/// fails if a result differs between the two (a panic fails the caller).
+fn inbound_readers(body: &[u8]) -> Result<(), String> {
+    let signer = LinkSigner::new(SigningKeys::from_secrets([vec![5u8; 32]]).unwrap());
+    let ctx = Context {
+        signer: Some(&signer),
+        envelope_recipient: Some("bounces+aaaaaaaaaaaaaaaaaaaaaaaaa@papers.example.org"),
+        now: Utc.with_ymd_and_hms(2026, 6, 12, 8, 0, 0).unwrap(),
+    };
+    let headers = http::HeaderMap::new();
+    let window = chrono::Duration::minutes(5);
+    let twice = |name: &str, run: &dyn Fn() -> String| {
+        let (a, b) = (run(), run());
+        if a == b {
+            Ok(())
+        } else {
+            Err(format!("{name} is not deterministic"))
+        }
+    };
+    twice("classify", &|| {
+        let report = classify(body, &ctx);
+        format!("{report:?} {}", report.summary())
+    })?;
+    twice("sendgrid", &|| format!("{:?}", sendgrid::read(body, &ctx)))?;
+    twice("postmark", &|| format!("{:?}", postmark::read(body, &ctx)))?;
+    twice("mailgun", &|| {
+        format!("{:?}", mailgun::verify_and_read(body, b"key", window, &ctx))
+    })?;
+    twice("sns", &|| match ses::parse(&headers, body) {
+        Ok(m) => format!(
+            "{:?} {:?}",
+            m.certificate_url(),
+            m.verify(
+                b"-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----\n",
+                &[]
+            )
+            .map(|v| v.message_id().to_string())
+        ),
+        Err(e) => e.to_string(),
+    })?;
+    if let Ok(text) = std::str::from_utf8(body) {
+        twice("ses", &|| {
+            format!("{:?}", ses::read_notification(text, &ctx))
+        })?;
+    }
     Ok(())
 }
 
@@ -198,6 +340,21 @@ fn the_kept_corpus_and_every_fixture_replay_through_every_parser() {
     assert!(queries.len() >= 40);
     for q in &queries {
         query_round_trips(q).unwrap();
+    }
+}
+
+#[test]
+fn the_bounce_corpora_and_hostile_mail_replay_through_every_reader() {
+    let seeds = bounce_seeds();
+    assert!(
+        seeds.len() >= 700,
+        "the bounce corpus is missing: {}",
+        seeds.len()
+    );
+    for (name, body) in seeds.iter().chain(hostile_messages().iter()) {
+        if let Err(e) = inbound_readers(body) {
+            panic!("{name}: {e}");
+        }
     }
 }
 
@@ -366,6 +523,103 @@ fn mutated_payloads_never_panic_a_parser() {
                 .map(|b| format!("{b:02x}"))
                 .collect();
             let path = corpus_dir().join(format!("payload/found-{hash}.bin"));
+            let _ = std::fs::write(&path, body);
+            path
+        },
+    );
+}
+
+/// Snippets that MIME and bounce readers find interesting.
+const MAIL_DICTIONARY: &[&str] = &[
+    "\r\n",
+    "\r\n\r\n",
+    "\n\n",
+    " ",
+    "\t",
+    ":",
+    ";",
+    "<",
+    ">",
+    "@",
+    "--",
+    "=?utf-8?B?",
+    "=?iso-8859-1?Q?=E9?=",
+    "?=",
+    "=\r\n",
+    "Content-Type: multipart/report; report-type=delivery-status; boundary=\"x\"\r\n",
+    "Content-Type: multipart/report; report-type=feedback-report; boundary=\"x\"\r\n",
+    "Content-Type: message/delivery-status\r\n\r\n",
+    "Content-Type: message/feedback-report\r\n\r\n",
+    "Content-Type: message/rfc822\r\n\r\n",
+    "Content-Type: text/rfc822-headers\r\n\r\n",
+    "Content-Transfer-Encoding: base64\r\n",
+    "Content-Transfer-Encoding: quoted-printable\r\n",
+    "--x\r\n",
+    "--x--\r\n",
+    "Final-Recipient: rfc822; a@example.com\r\n",
+    "Original-Recipient: rfc822;",
+    "Action: failed\r\n",
+    "Action: delayed\r\n",
+    "Status: 5.1.1\r\n",
+    "Status: 4.4.7",
+    "Diagnostic-Code: smtp; 550 5.1.1 user unknown\r\n",
+    "Feedback-Type: abuse\r\n",
+    "Original-Mail-From: <bounces+",
+    "X-Failed-Recipients: ",
+    "Auto-Submitted: auto-replied\r\n",
+    "From: MAILER-DAEMON@mx.example.net\r\n",
+    "Subject: Undelivered Mail Returned to Sender\r\n",
+    "This is a permanent error",
+    "--- Below this line is a copy of the message.\r\n",
+    "Return-Path: <>\r\n",
+    "Message-ID: <",
+    "List-Unsubscribe: <https://papers.example.org/unsubscribe/",
+    "From ",
+    "\u{0}",
+    "\u{feff}",
+    "\u{fffd}",
+    "{\"notificationType\":\"Bounce\",\"bounce\":{\"bouncedRecipients\":[",
+    "\"event\":\"bounce\"",
+    "\"RecordType\":\"Bounce\"",
+];
+
+fn apply_mail(mut body: Vec<u8>, mutations: &[Mutation]) -> Vec<u8> {
+    for m in mutations {
+        let len = body.len();
+        let at = |i: &prop::sample::Index| if len == 0 { 0 } else { i.index(len + 1) };
+        match m {
+            Mutation::Insert(i, w) => {
+                let word = MAIL_DICTIONARY[w.index(MAIL_DICTIONARY.len())].as_bytes();
+                let pos = at(i);
+                body.splice(pos..pos, word.iter().copied());
+            }
+            other => body = apply(body, std::slice::from_ref(other)),
+        }
+    }
+    body
+}
+
+#[test]
+fn mutated_mail_never_panics_a_bounce_or_webhook_reader() {
+    let seeds = bounce_seeds();
+    let strategy = (
+        any::<prop::sample::Index>(),
+        prop::collection::vec(mutation(), 1..12),
+    );
+    let input = |(seed, mutations): &(prop::sample::Index, Vec<Mutation>)| {
+        apply_mail(seeds[seed.index(seeds.len())].1.clone(), mutations)
+    };
+    fuzz(
+        strategy,
+        |value| inbound_readers(&input(value)),
+        |value| {
+            let body = input(value);
+            let hash: String = Sha256::digest(&body)[..6]
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            let path = corpus_dir().join(format!("bounce/found-{hash}.eml"));
+            let _ = std::fs::create_dir_all(corpus_dir().join("bounce"));
             let _ = std::fs::write(&path, body);
             path
         },

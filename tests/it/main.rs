@@ -9,6 +9,7 @@ mod support;
 mod harness_selftest;
 
 mod bad_input;
+mod bounce_corpus;
 mod browser;
 mod catchup;
 mod cli;
@@ -32,3 +33,4 @@ mod smtp_faults;
 mod source_faults;
 mod trending;
 mod web;
+mod webhooks;
