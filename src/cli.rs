@@ -97,11 +97,13 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum SubscribersCommand {
-    /// Add (or update) a confirmed subscriber with their topics.
+    /// Add (or update) a confirmed subscriber with their topics (none:
+    /// the trending digest).
     Add {
         email: SubscriberEmail,
         /// A topic query in the filter language; repeat for several topics.
-        #[arg(long = "topic", value_name = "QUERY", required = true)]
+        /// None: the trending digest (the day's top papers by upvotes).
+        #[arg(long = "topic", value_name = "QUERY")]
         topics: Vec<Query>,
     },
     /// List subscribers.
@@ -678,12 +680,8 @@ mod tests {
         ])
         .unwrap_err();
         assert!(err.to_string().contains("--topic"), "{err}");
-        let err = parse(&["subscribers", "add", "a@example.org"]).unwrap_err();
-        assert_eq!(
-            err.kind(),
-            clap::error::ErrorKind::MissingRequiredArgument,
-            "{err}"
-        );
+        // No --topic is a trending subscriber, not a mistake.
+        assert!(parse(&["subscribers", "add", "a@example.org"]).is_ok());
         let err = parse(&["digest", "--date", "2026-02-30"]).unwrap_err();
         assert!(err.to_string().contains("--date"), "{err}");
     }

@@ -43,6 +43,11 @@ pub enum Purpose {
     Manage,
     /// One-click unsubscribe (RFC 8058) and the footer link.
     Unsubscribe,
+    /// Reading one of the subscriber's digests as a web page ("view in
+    /// browser"); the digest's date follows the token in the path.
+    ViewDigest,
+    /// The subscriber's personal Atom feed of their topics.
+    Feed,
 }
 
 impl Purpose {
@@ -51,6 +56,8 @@ impl Purpose {
             Purpose::Confirm => 1,
             Purpose::Manage => 2,
             Purpose::Unsubscribe => 3,
+            Purpose::ViewDigest => 4,
+            Purpose::Feed => 5,
         }
     }
 
@@ -59,6 +66,8 @@ impl Purpose {
             1 => Some(Purpose::Confirm),
             2 => Some(Purpose::Manage),
             3 => Some(Purpose::Unsubscribe),
+            4 => Some(Purpose::ViewDigest),
+            5 => Some(Purpose::Feed),
             _ => None,
         }
     }
@@ -69,16 +78,20 @@ impl Purpose {
             Purpose::Confirm => "confirm",
             Purpose::Manage => "manage",
             Purpose::Unsubscribe => "unsubscribe",
+            Purpose::ViewDigest => "digest",
+            Purpose::Feed => "feed",
         }
     }
 
-    /// Default lifetime: confirm 48 h, manage 30 days, unsubscribe 10 years
-    /// (an unsubscribe link in an old mail must keep working).
+    /// Default lifetime: confirm 48 h, manage 30 days, unsubscribe, a
+    /// digest's page and the personal feed 10 years (a link in an old mail,
+    /// or in a feed reader, must keep working; revoking all links ends
+    /// them).
     pub fn default_lifetime(self) -> Duration {
         match self {
             Purpose::Confirm => Duration::hours(48),
             Purpose::Manage => Duration::days(30),
-            Purpose::Unsubscribe => Duration::days(3653),
+            Purpose::Unsubscribe | Purpose::ViewDigest | Purpose::Feed => Duration::days(3653),
         }
     }
 

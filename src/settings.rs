@@ -158,6 +158,10 @@ impl Default for ScheduleSettings {
 pub struct DigestSettings {
     /// Most papers in one digest; the rest are counted.
     pub max_papers: usize,
+    /// Papers in the top papers section (the trending digest of a
+    /// subscriber with no topics, or the section after the topics of one
+    /// who asked for it): the most upvoted of the digest's days.
+    pub trending_count: usize,
     /// Send a digest even when nothing matched.
     pub send_empty: bool,
     /// A digest for day D covers papers announced on D and the days before
@@ -180,6 +184,7 @@ impl Default for DigestSettings {
     fn default() -> Self {
         DigestSettings {
             max_papers: 50,
+            trending_count: 10,
             send_empty: false,
             lookback_days: 1,
             site_name: "paperboy".into(),
@@ -401,6 +406,12 @@ impl Settings {
                 self.digest.max_papers
             );
         }
+        if self.digest.trending_count == 0 || self.digest.trending_count > 100 {
+            bail!(
+                "digest.trending_count = {} must be between 1 and 100",
+                self.digest.trending_count
+            );
+        }
         if self.digest.lookback_days > 31 {
             bail!(
                 "digest.lookback_days = {} must be at most 31",
@@ -558,6 +569,7 @@ mod tests {
             ("[schedule]\nfetch = \"every day\"\n", "schedule.fetch"),
             ("[digest]\nmax_papers = \"lots\"\n", "max_papers"),
             ("[digest]\nmax_papers = 0\n", "digest.max_papers"),
+            ("[digest]\ntrending_count = 0\n", "digest.trending_count"),
             ("[web]\nlisten = \"nowhere\"\n", "listen"),
             ("[schedule]\ntimezone = \"Mars/Olympus\"\n", "timezone"),
             ("[database]\nurl = \"postgres://x\"\n", "database.url"),

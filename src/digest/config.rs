@@ -9,6 +9,8 @@ use crate::settings::{DomainLimit, Settings};
 pub struct DigestConfig {
     /// `[digest] max_papers`: most papers in one digest.
     pub max_papers: usize,
+    /// `[digest] trending_count`: papers in the top papers section.
+    pub trending_count: usize,
     /// `[digest] send_empty`: send a digest even when nothing matched.
     pub send_empty: bool,
     /// `[digest] lookback_days`: days before the digest's date it covers.
@@ -37,6 +39,7 @@ impl DigestConfig {
         let digest = &settings.digest;
         DigestConfig {
             max_papers: digest.max_papers,
+            trending_count: digest.trending_count,
             send_empty: digest.send_empty,
             lookback_days: digest.lookback_days,
             site_name: digest.site_name.clone(),

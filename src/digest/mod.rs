@@ -20,6 +20,7 @@ mod reserve;
 mod retry;
 mod run;
 mod send;
+pub mod top_papers;
 mod window;
 
 pub use config::DigestConfig;

@@ -7,7 +7,8 @@ use std::collections::HashSet;
 
 use smallvec::SmallVec;
 
-use crate::domain::{Paper, PaperId, Subscriber, Topic};
+use super::top_papers::top_papers;
+use crate::domain::{Paper, PaperId, Subscriber, Topic, TOP_PAPERS_POSITION};
 use crate::matching::{CompiledQuery, MatchedTerm, Matcher, PaperSet, TextId};
 
 /// A subscriber's topics compiled against the run's matcher: ids into its
@@ -318,6 +319,9 @@ pub struct PlanLimits {
     pub max_papers: usize,
     /// Plan a digest even when nothing new matched.
     pub send_empty: bool,
+    /// Papers in the top papers section of those who get it
+    /// ([`Subscriber::wants_top_papers`]).
+    pub trending_count: usize,
 }
 
 /// Plans the digests of a page of subscribers against `papers` (in mail
@@ -368,14 +372,31 @@ pub fn finish_plan(
     for (topic, err) in &topics.invalid {
         tracing::warn!(subscriber.id = %sub.id, topic.position = topic.position, error = %err, "skipping a topic whose query does not parse");
     }
-    if candidates.is_empty() && !limits.send_empty {
+    let wants_top = sub.wants_top_papers();
+    if candidates.is_empty() && !wants_top && !limits.send_empty {
         return None;
     }
-    let (papers, more) = finish_sets(matcher, papers, topics, candidates, sent, limits.max_papers);
-    if papers.is_empty() && !limits.send_empty {
+    let (mut kept, more) =
+        finish_sets(matcher, papers, topics, candidates, sent, limits.max_papers);
+    if wants_top {
+        // After the topics, leaving out every paper they matched (listed
+        // above, or counted in "N more").
+        let top = top_papers(
+            papers,
+            |i| candidates.contains(matcher, i),
+            sent,
+            limits.trending_count,
+        );
+        kept.extend(top.into_iter().map(|paper| PlannedPaper {
+            paper,
+            topic_position: TOP_PAPERS_POSITION,
+            matched: Vec::new(),
+        }));
+    }
+    if kept.is_empty() && !limits.send_empty {
         return None;
     }
-    Some(Plan { papers, more })
+    Some(Plan { papers: kept, more })
 }
 
 fn explain_all(matcher: &Matcher, topics: &CompiledTopics, planned: &mut [PlannedPaper]) {

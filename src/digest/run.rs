@@ -111,6 +111,7 @@ impl DigestRun {
         PlanLimits {
             max_papers: self.config.max_papers,
             send_empty: self.config.send_empty,
+            trending_count: self.config.trending_count,
         }
     }
 

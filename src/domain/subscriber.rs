@@ -70,6 +70,21 @@ pub struct Subscriber {
     pub link_version: i64,
     pub created_at: DateTime<Utc>,
     pub topics: Vec<Topic>,
+    /// Asked for the top papers of the day after their topics. A subscriber
+    /// with no topics gets them anyway: see [`Subscriber::wants_top_papers`].
+    pub top_papers: bool,
+}
+
+/// The topic position the top papers of the day are listed (and recorded
+/// in the ledger) under: before every real topic's, which start at 0.
+pub const TOP_PAPERS_POSITION: i64 = -1;
+
+impl Subscriber {
+    /// Whether their digest has the top papers section: they asked for it,
+    /// or they have no topics (the trending digest).
+    pub fn wants_top_papers(&self) -> bool {
+        self.top_papers || self.topics.is_empty()
+    }
 }
 
 #[cfg(test)]

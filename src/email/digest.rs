@@ -111,6 +111,9 @@ pub struct DigestView {
     pub total_count: usize,
     pub manage_url: String,
     pub unsubscribe_url: String,
+    /// The same digest as a web page ("view in browser"), also where the
+    /// papers left out by the cap are listed.
+    pub view_url: String,
     pub site_name: String,
     pub base_url: String,
 }
@@ -341,6 +344,7 @@ mod tests {
             total_count: 7,
             manage_url: "https://example.org/papers/manage/MANAGETOKEN".into(),
             unsubscribe_url: "https://example.org/papers/unsubscribe/UNSUBTOKEN".into(),
+            view_url: "https://example.org/papers/digest/VIEWTOKEN/2026-06-12".into(),
             site_name: "Paperboy".into(),
             base_url: "https://example.org/papers/".into(),
         }
@@ -439,6 +443,26 @@ mod tests {
         let r = render_digest(&v).unwrap();
         assert!(!r.html.contains("more matching"));
         assert!(!r.text.contains("more matching"));
+    }
+
+    #[test]
+    fn both_parts_link_to_the_digest_in_a_browser_and_the_more_line_points_there() {
+        let r = render_digest(&view()).unwrap();
+        assert!(r.html.contains(
+            "href=\"https://example.org/papers/digest/VIEWTOKEN/2026-06-12\" class=\"pb-link\" style=\"color:#1d4ed8;\">View in your browser</a>"
+        ), "{}", r.html);
+        assert!(r.text.contains(
+            "View in your browser: https://example.org/papers/digest/VIEWTOKEN/2026-06-12"
+        ));
+        assert!(r.html.contains(
+            "not shown here. <a href=\"https://example.org/papers/digest/VIEWTOKEN/2026-06-12\""
+        ), "{}", r.html);
+        let flat = r.text.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(
+            flat.contains("See them all in your browser: https://example.org/papers/digest/VIEWTOKEN/2026-06-12"),
+            "{}",
+            r.text
+        );
     }
 
     #[test]

@@ -17,7 +17,7 @@ use super::digest::{
 };
 use super::format::RenderedEmail;
 use super::href::web_link;
-use crate::domain::{Paper, PaperId, Subscriber};
+use crate::domain::{Paper, PaperId, Subscriber, SubscriberId, TOP_PAPERS_POSITION};
 use crate::links::{LinkSigner, Purpose};
 use crate::mail::{EmailKind, OutgoingEmail};
 use crate::matching::{highlight, Field, MatchedTerm};
@@ -129,12 +129,28 @@ impl DigestRenderer {
                 });
             }
         }
+        // The top papers of the day, after the topics.
+        let top: Vec<PaperBlock> = content
+            .papers
+            .iter()
+            .filter(|p| p.topic_position == TOP_PAPERS_POSITION)
+            .map(|p| self.paper_block(&p.paper, &p.matched))
+            .collect::<anyhow::Result<_>>()?;
+        if !top.is_empty() {
+            sections.push(TopicSection {
+                name: TOP_PAPERS_SECTION.into(),
+                query: String::new(),
+                papers: top,
+            });
+        }
         // Papers whose topic was since removed still go out, under "Other".
         let known: HashSet<i64> = sub.topics.iter().map(|t| t.position).collect();
         let orphans: Vec<PaperBlock> = content
             .papers
             .iter()
-            .filter(|p| !known.contains(&p.topic_position))
+            .filter(|p| {
+                !known.contains(&p.topic_position) && p.topic_position != TOP_PAPERS_POSITION
+            })
             .map(|p| self.paper_block(&p.paper, &p.matched))
             .collect::<anyhow::Result<_>>()?;
         if !orphans.is_empty() {
@@ -163,6 +179,14 @@ impl DigestRenderer {
             total_count: content.papers.len() + content.more,
             manage_url: link(Purpose::Manage),
             unsubscribe_url: link(Purpose::Unsubscribe),
+            view_url: digest_page_url(
+                &self.signer,
+                base,
+                sub.id,
+                sub.link_version,
+                content.date,
+                now,
+            ),
             site_name: self.site_name.clone(),
             base_url: base.to_string(),
         })
@@ -192,9 +216,43 @@ impl DigestRenderer {
     }
 }
 
-/// One paper as the digest shows it: only web links from a source reach a
-/// mail (see [`super::href`]).
-fn paper_view(p: &Paper, matched: &[MatchedTerm]) -> PaperView {
+/// The heading of the top papers section.
+pub const TOP_PAPERS_SECTION: &str = "Top papers of the day";
+
+/// The signed link to one of a subscriber's digests as a web page:
+/// `{base}/digest/{token}/{YYYY-MM-DD}`. Revoked with the subscriber's
+/// other links.
+pub fn digest_page_url(
+    signer: &LinkSigner,
+    base: &url::Url,
+    subscriber: SubscriberId,
+    link_version: i64,
+    date: NaiveDate,
+    now: DateTime<Utc>,
+) -> String {
+    let purpose = Purpose::ViewDigest;
+    let mut url = signer.url(
+        base,
+        purpose,
+        subscriber,
+        link_version,
+        purpose.default_expiry(now),
+    );
+    if let Ok(mut segments) = url.path_segments_mut() {
+        segments.push(&date.format("%Y-%m-%d").to_string());
+    }
+    url.to_string()
+}
+
+/// Authors named before "et al.", in a digest and on the papers pages.
+pub const AUTHORS_SHOWN: usize = 6;
+/// Most characters of an abstract's excerpt.
+pub const EXCERPT_CHARS: usize = 420;
+
+/// One paper as the digest shows it (the papers pages show it the same
+/// way): its abstract's excerpt with the `matched` terms marked, authors
+/// shortened, and only web links from a source (see [`super::href`]).
+pub fn paper_view(p: &Paper, matched: &[MatchedTerm]) -> PaperView {
     let spans: Vec<Span> = highlight(&p.abstract_text, matched, Field::Abstract)
         .into_iter()
         .map(|s| Span {
@@ -213,8 +271,8 @@ fn paper_view(p: &Paper, matched: &[MatchedTerm]) -> PaperView {
         title: p.title.clone(),
         title_spans,
         url: web_link(&p.url).unwrap_or_default(),
-        authors: shorten_authors(&p.authors, 6),
-        excerpt: excerpt(&spans, 420),
+        authors: shorten_authors(&p.authors, AUTHORS_SHOWN),
+        excerpt: excerpt(&spans, EXCERPT_CHARS),
         matched: matched_labels(matched),
         upvotes: p.upvotes,
         code_url: p.github_repo.as_deref().and_then(web_link),
@@ -226,7 +284,7 @@ fn paper_view(p: &Paper, matched: &[MatchedTerm]) -> PaperView {
 
 /// Why a paper matched, e.g. `"ti:diffusion, cat:cs.LG"`. Labels are
 /// canonical query terms (no commas), so the text also identifies the set.
-fn matched_labels(matched: &[MatchedTerm]) -> String {
+pub fn matched_labels(matched: &[MatchedTerm]) -> String {
     matched
         .iter()
         .map(|m| &*m.label)

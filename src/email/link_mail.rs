@@ -23,7 +23,9 @@ pub enum LinkMail {
     Manage,
 }
 
-/// One link mail to build: which, and whom it goes to.
+/// One link mail to build: which, whom it goes to, and for a manage link
+/// asked for from the subscribe form, the topics its settings page offers
+/// to add (a confirmation carries none: nothing from the form).
 #[derive(Debug, Clone)]
 pub struct LinkMailRequest {
     pub kind: LinkMail,
@@ -31,6 +33,8 @@ pub struct LinkMailRequest {
     /// The subscriber's current link version: the link is signed at it.
     pub link_version: i64,
     pub to: SubscriberEmail,
+    /// Manage links only: offered for adding, never added without a Save.
+    pub topics: Vec<String>,
 }
 
 /// Everything the double opt-in confirmation email shows. Deliberately
@@ -134,7 +138,16 @@ impl LinkMails {
             request.link_version,
             purpose.default_expiry(now),
         );
-        let url = link_url(&self.base_url, purpose, &token).to_string();
+        let mut url = link_url(&self.base_url, purpose, &token);
+        if request.kind == LinkMail::Manage && !request.topics.is_empty() {
+            // Asked for from the subscribe form by a confirmed subscriber:
+            // their settings page offers to add what they asked for.
+            let mut query = url.query_pairs_mut();
+            for topic in &request.topics {
+                query.append_pair("add", topic);
+            }
+        }
+        let url = url.to_string();
         let rendered = match request.kind {
             LinkMail::Confirm => render_confirm(&ConfirmView {
                 confirm_url: url,
@@ -172,7 +185,7 @@ mod tests {
         assert!(c.text.contains("\nhttps://example.org/confirm/TOK\n"));
         let words = c.text.split_whitespace().collect::<Vec<_>>().join(" ");
         assert!(words.contains("a paper digest service"), "{words}");
-        assert!(c.html.contains("shows the topics"));
+        assert!(c.html.contains("shows what you will receive"));
         assert!(!c.html.contains("Unsubscribe"));
     }
 
@@ -193,6 +206,7 @@ mod tests {
             subscriber_id: SubscriberId::new(42),
             link_version: 3,
             to: SubscriberEmail::parse("ada@example.org").unwrap(),
+            topics: Vec::new(),
         };
         for (kind, purpose, prefix) in [
             (
@@ -214,11 +228,17 @@ mod tests {
                 mails.build(request(kind), now).unwrap().message_id
             );
             let base = format!("https://example.org/papers/{}/", purpose.path_segment());
-            let token = mail
+            let link = mail
                 .text
                 .split_whitespace()
                 .find_map(|w| w.strip_prefix(base.as_str()))
                 .unwrap_or_else(|| panic!("no {base} link in {:?}", mail.text));
+            let (token, query) = link.split_once('?').unwrap_or((link, ""));
+            if kind == LinkMail::Manage {
+                assert_eq!(query, "add=ti%3Adiffusion");
+            } else {
+                assert_eq!(query, "");
+            }
             let claims = signer.verify(token, purpose, now).unwrap();
             assert_eq!(
                 (claims.subscriber_id, claims.link_version),

@@ -15,7 +15,11 @@ pub(crate) mod href;
 pub(crate) mod link_mail;
 pub(crate) mod message_id;
 
-pub use digest_mail::{DigestContent, DigestPaper, DigestRenderer};
+pub use digest::{PaperView, Span};
+pub use digest_mail::{
+    digest_page_url, matched_labels, paper_view, DigestContent, DigestPaper, DigestRenderer,
+    AUTHORS_SHOWN, EXCERPT_CHARS, TOP_PAPERS_SECTION,
+};
 pub use format::RenderedEmail;
 pub use href::{safe_href, web_link};
 pub use link_mail::{LinkMail, LinkMailRequest, LinkMails};

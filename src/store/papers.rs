@@ -16,7 +16,7 @@ pub struct StoreReport {
     pub new_sightings: usize,
 }
 
-const PAPER_COLUMNS: &str = "id, version, title, abstract, authors, categories, url, pdf_url, doi, \
+pub(super) const PAPER_COLUMNS: &str = "id, version, title, abstract, authors, categories, url, pdf_url, doi, \
     journal_ref, comment, upvotes, num_comments, ai_keywords, github_repo, project_page, published_at";
 
 impl Store {
@@ -192,7 +192,7 @@ async fn write_paper(
     Ok(())
 }
 
-fn paper_from_row(row: &sqlx::sqlite::SqliteRow) -> DbResult<Paper> {
+pub(super) fn paper_from_row(row: &sqlx::sqlite::SqliteRow) -> DbResult<Paper> {
     let list = |col: &str| -> DbResult<Vec<String>> {
         let raw: String = row.get(col);
         serde_json::from_str(&raw).map_err(|e| DbError::Corrupt(format!("papers.{col}: {e}")))

@@ -25,6 +25,9 @@ pub struct SubscriptionRequest {
     /// alone: the form is not authenticated), `Suspended` when nothing may
     /// be sent.
     pub status: SubscriberStatus,
+    /// Whether this request created the address's row (a new address):
+    /// only then may choices outside the pending request be stored on it.
+    pub created: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,6 +92,7 @@ impl Store {
                     subscriber_id: id,
                     link_version: 1,
                     status: SubscriberStatus::Pending,
+                    created: true,
                 }
             }
             Some(row) => {
@@ -132,6 +136,7 @@ impl Store {
                     subscriber_id: id,
                     link_version,
                     status,
+                    created: false,
                 }
             }
         };

@@ -119,7 +119,8 @@ impl Store {
         limit: i64,
     ) -> DbResult<Vec<Subscriber>> {
         let sql = format!(
-            "SELECT s.id, s.email, s.status, s.link_version, s.created_at FROM subscribers s
+            "SELECT s.id, s.email, s.status, s.link_version, s.created_at, s.top_papers
+             FROM subscribers s
              WHERE {cond} ORDER BY s.id LIMIT ?"
         );
         let rows = sqlx::query(&sql)
@@ -139,6 +140,7 @@ impl Store {
                 link_version: r.get("link_version"),
                 created_at: parse_ts(r.get("created_at"))?,
                 topics: Vec::new(),
+                top_papers: r.get::<i64, _>("top_papers") != 0,
             });
         }
         if let (Some(first), Some(last)) = (subs.first(), subs.last()) {

@@ -31,7 +31,8 @@ pub struct Choice {
 }
 
 /// One query per non-blank line, each parsed by the filter language; every
-/// mistake is reported with its line.
+/// mistake is reported with its line. No topics at all is a choice too:
+/// the trending digest, the day's most upvoted papers.
 pub fn parse_topics(text: &str) -> Result<Vec<NewTopic>, Vec<String>> {
     let mut topics = Vec::new();
     let mut errors = Vec::new();
@@ -41,9 +42,6 @@ pub fn parse_topics(text: &str) -> Result<Vec<NewTopic>, Vec<String>> {
         .map(|(i, l)| (i + 1, l.trim()))
         .filter(|(_, l)| !l.is_empty())
         .collect();
-    if lines.is_empty() {
-        return Err(vec!["Enter at least one topic.".into()]);
-    }
     if lines.len() > MAX_TOPICS {
         return Err(vec![format!(
             "At most {MAX_TOPICS} topics, one per line; there are {}.",
@@ -125,7 +123,7 @@ mod tests {
         let err = parse_topics("diffusion\n(llm AND").unwrap_err();
         assert_eq!(err.len(), 1);
         assert!(err[0].starts_with("Line 2 ((llm AND): "), "{err:?}");
-        assert!(parse_topics(" \n ").is_err());
+        assert!(parse_topics(" \n ").unwrap().is_empty());
         let many = "x\n".repeat(MAX_TOPICS + 1);
         assert!(parse_topics(&many).unwrap_err()[0].contains("At most"));
     }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use askama::Template;
 use axum::extract::rejection::FormRejection;
-use axum::extract::{Form, Path, State};
+use axum::extract::{Form, Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
@@ -17,15 +17,16 @@ use serde::Deserialize;
 
 use super::error::{page, LinkFailure, WebError};
 use super::form::{
-    form_rejection, parse_frequency, parse_hour, parse_timezone, parse_topics, Choice, WEEKDAYS,
+    form_rejection, parse_frequency, parse_hour, parse_timezone, parse_topics, Choice, MAX_TOPICS,
+    WEEKDAYS,
 };
 use super::message::MessagePage;
 use super::outgoing::{link_mail_interval, spawn_link_mail, spawn_manage_link_mail_at};
 use super::AppState;
 use crate::domain::{Frequency, NewTopic, Preferences, Subscriber, SubscriberStatus};
 use crate::email::{safe_href, LinkMail, LinkMailRequest};
-use crate::links::{LinkClaims, Purpose};
-use crate::matching::{highlight, Field, Matcher, Query};
+use crate::links::{link_url, LinkClaims, Purpose};
+use crate::matching::{highlight, Field, Matcher, Query, MAX_QUERY_CHARS};
 use crate::store::DbError;
 
 /// Days of papers the preview searches, today included.
@@ -70,6 +71,9 @@ struct ManagePage {
     pause_error: Option<String>,
     preview: Option<PreviewView>,
     unsubscribe_action: String,
+    /// The personal Atom feed of the subscriber's topics.
+    feed_url: String,
+    top_papers: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -88,6 +92,9 @@ pub struct ManageForm {
     timezone: String,
     #[serde(default)]
     paused_until: String,
+    /// `on`: the top papers of the day after the topics.
+    #[serde(default)]
+    top_papers: String,
 }
 
 /// The form's fields, each parsed or with its error.
@@ -123,14 +130,18 @@ impl Parsed {
     }
 }
 
+/// The settings page. `?add=QUERY` (repeatable; a search from the papers
+/// page, carried by a manage link mailed from the subscribe form) adds the
+/// query to the topics box, saved only when the subscriber presses Save.
 pub async fn show(
     State(web): State<Arc<AppState>>,
     Path(token): Path<String>,
+    RawQuery(raw): RawQuery,
 ) -> Result<Response, WebError> {
     let now = Utc::now();
     let (subscriber, claims) = super::token::verify(&web, &token, Purpose::Manage, now).await?;
     let prefs = web.store.preferences(subscriber.id).await?;
-    let topics: Vec<NewTopic> = subscriber
+    let mut topics: Vec<NewTopic> = subscriber
         .topics
         .iter()
         .map(|t| NewTopic {
@@ -138,14 +149,45 @@ pub async fn show(
             query: t.query.clone(),
         })
         .collect();
+    let top = web.store.top_papers(subscriber.id).await?;
+    let mut form = form_of(&subscriber, &prefs, top);
+    let mut added = Vec::new();
+    for (key, value) in url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
+        let query = value.trim();
+        if key != "add" || query.is_empty() || query.chars().count() > MAX_QUERY_CHARS {
+            continue;
+        }
+        if topics.iter().any(|t| t.query == query) || topics.len() >= MAX_TOPICS {
+            continue;
+        }
+        if Query::parse(query).is_ok() {
+            topics.push(NewTopic {
+                name: query.to_string(),
+                query: query.to_string(),
+            });
+            added.push(query.to_string());
+        }
+    }
+    let notice = (!added.is_empty()).then(|| {
+        for q in &added {
+            if !form.topics.is_empty() {
+                form.topics.push('\n');
+            }
+            form.topics.push_str(q);
+        }
+        format!(
+            "Added to your topics below: {}. Press Save to keep {}.",
+            added.join(", "),
+            if added.len() == 1 { "it" } else { "them" }
+        )
+    });
     let preview = preview(&web, &topics, web.today(now)).await?;
-    let form = form_of(&subscriber, &prefs);
     let view = view(
         &web,
         &subscriber,
         &claims,
         &form,
-        None,
+        notice,
         Some(preview),
         None,
         now,
@@ -206,6 +248,15 @@ pub async fn submit(
                 Err(DbError::NotFound) => return Err(WebError::Link(LinkFailure::Revoked)),
                 Err(e) => return Err(e.into()),
             }
+            match web
+                .store
+                .set_top_papers(subscriber.id, claims.link_version, form.top_papers == "on")
+                .await
+            {
+                Ok(()) => {}
+                Err(DbError::NotFound) => return Err(WebError::Link(LinkFailure::Revoked)),
+                Err(e) => return Err(e.into()),
+            }
             tracing::info!(subscriber.id = %subscriber.id, "preferences saved");
             let preview = preview(&web, &topics, today).await?;
             let view = view(
@@ -259,6 +310,7 @@ async fn new_link(
             subscriber_id: subscriber.id,
             link_version: version,
             to: subscriber.email,
+            topics: Vec::new(),
         };
         spawn_link_mail(web.clone(), request, now);
         "We have emailed you a new link to your settings.".to_string()
@@ -341,7 +393,7 @@ async fn preview(
 }
 
 /// The stored settings as the form would submit them.
-fn form_of(s: &Subscriber, prefs: &Preferences) -> ManageForm {
+fn form_of(s: &Subscriber, prefs: &Preferences, top_papers: bool) -> ManageForm {
     let (frequency, weekday) = match prefs.frequency {
         Frequency::Daily => ("daily", String::new()),
         Frequency::Weekly(d) => (
@@ -375,6 +427,11 @@ fn form_of(s: &Subscriber, prefs: &Preferences) -> ManageForm {
             .paused_until
             .map(|d| d.format("%Y-%m-%d").to_string())
             .unwrap_or_default(),
+        top_papers: if top_papers {
+            "on".into()
+        } else {
+            String::new()
+        },
     }
 }
 
@@ -453,6 +510,13 @@ fn view(
         pause_error: parsed.and_then(|p| p.paused_until.as_ref().err().cloned()),
         preview,
         unsubscribe_action: format!("{}/unsubscribe/{unsubscribe}", web.base_path()),
+        feed_url: link_url(
+            &web.config.base_url,
+            Purpose::Feed,
+            &super::token::sign(web, Purpose::Feed, subscriber.id, claims.link_version, now),
+        )
+        .to_string(),
+        top_papers: form.top_papers == "on",
     }
 }
 

@@ -1,6 +1,7 @@
-//! The web listener: the health endpoint and the subscriber pages
-//! (subscribe, confirm, manage, unsubscribe), and the separate `/metrics`
-//! listener ([`metrics`]).
+//! The web listener: the health endpoint, the subscriber pages
+//! (subscribe, confirm, manage, unsubscribe), the public papers pages
+//! (`/papers`, its Atom feed and JSON: [`listing`] is what they share), and
+//! the separate `/metrics` listener ([`metrics`]).
 //!
 //! Handlers get an [`AppState`]: the store, the link signer, the mailer for
 //! link mails and the pages' settings, nothing else; they read and write
@@ -9,15 +10,21 @@
 //! security headers of `security`. This module must not plan, render or send
 //! digests, and nothing below `app` may import it.
 
+mod api;
+mod conditional;
 mod confirm;
+mod digest_page;
 mod error;
+mod feed;
 mod form;
 mod health;
 mod limits;
+mod listing;
 mod manage;
 mod message;
 pub(crate) mod metrics;
 mod outgoing;
+mod papers;
 mod security;
 pub mod server;
 mod state;
@@ -45,6 +52,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/", get(subscribe::form))
         .route("/subscribe", axum::routing::post(subscribe::submit))
         .route("/style.css", get(security::stylesheet))
+        .route("/papers", get(papers::show))
+        .route("/papers.atom", get(feed::atom))
+        .route("/api/papers", get(api::papers))
+        .route("/digest/{token}/{date}", get(digest_page::show))
+        .route("/feed/{token}", get(feed::personal))
         .route(
             "/confirm/{token}",
             get(confirm::show).post(confirm::confirm),

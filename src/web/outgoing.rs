@@ -62,6 +62,7 @@ pub fn spawn_manage_link_mail_at(web: Arc<AppState>, id: SubscriberId, at: DateT
             subscriber_id: id,
             link_version: subscriber.link_version,
             to: subscriber.email,
+            topics: Vec::new(),
         };
         send_link_mail(web, request, now).await;
     });

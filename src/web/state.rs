@@ -6,11 +6,13 @@ use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 
 use super::limits::{IpLimiter, SUBSCRIBES_PER_IP};
-use crate::domain::IpRange;
+use super::listing::RangeCache;
+use crate::domain::{IpRange, Paper};
 use crate::email::LinkMails;
 use crate::links::LinkSigner;
 use crate::mail::Mailer;
 use crate::settings::Settings;
+use crate::sources::SourceKind;
 use crate::store::Store;
 
 /// The pages' settings.
@@ -29,6 +31,12 @@ pub struct WebConfig {
     pub trusted_proxies: Vec<IpRange>,
     /// `[web] request_timeout_secs`: reading a body and answering.
     pub request_timeout: std::time::Duration,
+    /// The names of the Hugging Face sources: a paper one of them listed
+    /// links to its Hugging Face page.
+    pub hf_sources: Vec<String>,
+    /// `[digest] lookback_days`: the days a daily digest covered, for
+    /// listing what it left out.
+    pub lookback_days: u32,
 }
 
 impl WebConfig {
@@ -40,6 +48,13 @@ impl WebConfig {
             default_hour: settings.schedule.default_hour,
             trusted_proxies: settings.web.trusted_proxies.clone(),
             request_timeout: std::time::Duration::from_secs(settings.web.request_timeout_secs),
+            hf_sources: settings
+                .sources
+                .iter()
+                .filter(|s| s.kind == SourceKind::HfDailyPapers)
+                .map(|s| s.name.clone())
+                .collect(),
+            lookback_days: settings.digest.lookback_days,
         }
     }
 }
@@ -54,6 +69,8 @@ pub struct AppState {
     pub(super) link_mails: LinkMails,
     pub(super) config: WebConfig,
     pub(super) ip_limiter: IpLimiter,
+    /// The papers pages' listings, read once per range of days.
+    pub(super) ranges: RangeCache,
 }
 
 impl AppState {
@@ -71,6 +88,7 @@ impl AppState {
             link_mails,
             config,
             ip_limiter: IpLimiter::new(SUBSCRIBES_PER_IP, std::time::Duration::from_secs(600)),
+            ranges: RangeCache::default(),
         }
     }
 
@@ -78,6 +96,28 @@ impl AppState {
     /// between pages.
     pub(super) fn base_path(&self) -> String {
         base_path(&self.config.base_url)
+    }
+
+    /// The paper's Hugging Face page, when one of `sources` (the sources
+    /// that listed it) is a Hugging Face source.
+    pub(super) fn hf_page(&self, paper: &Paper, sources: &[String]) -> Option<String> {
+        let id = paper.id.arxiv_id()?;
+        sources
+            .iter()
+            .any(|s| self.config.hf_sources.contains(s))
+            .then(|| format!("https://huggingface.co/papers/{}", id.as_str()))
+    }
+
+    /// The public URL of `path` (relative to `[web] base_url`) with
+    /// `query` (already encoded; empty for none).
+    pub(super) fn public_url(&self, path: &str, query: &str) -> String {
+        let mut url = self
+            .config
+            .base_url
+            .join(path)
+            .unwrap_or_else(|_| self.config.base_url.clone());
+        url.set_query((!query.is_empty()).then_some(query));
+        url.to_string()
     }
 
     /// "Today" in the operator's timezone.

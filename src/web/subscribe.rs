@@ -3,6 +3,10 @@
 //! most one link mail per address per ten minutes (a confirmation, or a
 //! fresh manage link for a confirmed address).
 //!
+//! Topics are optional: an address alone subscribes to the trending
+//! digest (the day's most upvoted papers); with topics, a box adds the top
+//! papers after them.
+//!
 //! The form also takes the frequency (daily, or weekly on a weekday) and
 //! optionally a delivery hour and timezone. A new address is stored pending
 //! with them; for a pending or unsubscribed address they wait beside it
@@ -14,7 +18,7 @@ use std::time::Instant;
 
 use askama::Template;
 use axum::extract::rejection::FormRejection;
-use axum::extract::{Form, State};
+use axum::extract::{Form, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::Utc;
@@ -48,6 +52,8 @@ pub struct SubscribePage {
     pub frequency_error: Option<String>,
     pub hour_error: Option<String>,
     pub timezone_error: Option<String>,
+    /// "Also send me the top papers of the day", ticked.
+    pub top_papers: bool,
 }
 
 impl SubscribePage {
@@ -86,6 +92,7 @@ impl SubscribePage {
             frequency_error: None,
             hour_error: None,
             timezone_error: None,
+            top_papers: form.top_papers == "on",
         }
     }
 }
@@ -107,17 +114,38 @@ pub struct SubscribeForm {
     /// Empty: the operator's timezone.
     #[serde(default)]
     timezone: String,
+    /// `on`: also the top papers of the day, after the topics.
+    #[serde(default)]
+    top_papers: String,
     /// The honeypot: hidden from people, filled in by bots.
     #[serde(default)]
     website: String,
 }
 
-pub async fn form(State(web): State<Arc<AppState>>) -> Result<Response, WebError> {
-    page(
-        StatusCode::OK,
-        &SubscribePage::new(&web, &SubscribeForm::default()),
-    )
+/// The form, empty or pre-filled from the query string: `topics` (a
+/// search from the papers page), `frequency` and `weekday`. Anything else
+/// is ignored; nothing is checked until the form is sent.
+pub async fn form(
+    State(web): State<Arc<AppState>>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, WebError> {
+    let mut form = SubscribeForm::default();
+    for (key, value) in url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
+        let slot = match &*key {
+            "topics" => &mut form.topics,
+            "frequency" => &mut form.frequency,
+            "weekday" => &mut form.weekday,
+            _ => continue,
+        };
+        if slot.is_empty() {
+            *slot = value.chars().take(PREFILL_MAX_CHARS).collect();
+        }
+    }
+    page(StatusCode::OK, &SubscribePage::new(&web, &form))
 }
+
+/// Most characters of a pre-filled field taken from a link.
+const PREFILL_MAX_CHARS: usize = 4096;
 
 /// The schedule fields of the form, each parsed or with its error.
 fn parse_schedule(form: &SubscribeForm) -> SubscribeSchedule {
@@ -184,6 +212,13 @@ pub async fn submit(
             .store
             .request_subscription(&email, &topics, &prefs, now)
             .await?;
+        if request.created {
+            // The "top papers too" box of a new address; for an existing
+            // one the stored choice stays until its owner changes it.
+            web.store
+                .set_pending_top_papers(request.subscriber_id, form.top_papers == "on")
+                .await?;
+        }
         let kind = match request.status {
             SubscriberStatus::Pending => Some(LinkMail::Confirm),
             SubscriberStatus::Active => Some(LinkMail::Manage),
@@ -201,6 +236,14 @@ pub async fn submit(
                     subscriber_id: id,
                     link_version: request.link_version,
                     to: email,
+                    // A confirmed address's settings page offers the
+                    // searched topics for adding; a confirmation carries
+                    // nothing from the form.
+                    topics: if kind == LinkMail::Manage {
+                        topics.iter().map(|t| t.query.clone()).collect()
+                    } else {
+                        Vec::new()
+                    },
                 };
                 spawn_link_mail(web.clone(), request, now);
             } else {

@@ -270,11 +270,6 @@ async fn malformed_form_posts_get_a_clear_client_error_and_change_nothing() {
             post(form, b"topics=diffusion".to_vec()),
             "email",
         ),
-        (
-            "missing topics",
-            post(form, b"email=c%40example.org".to_vec()),
-            "topic",
-        ),
         ("empty body", post(form, Vec::new()), ""),
         (
             "bad percent-encoding",

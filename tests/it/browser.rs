@@ -249,3 +249,226 @@ async fn a_person_subscribes_confirms_and_edits_topics_in_a_real_browser_then_un
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(site.env.smtp.messages().len(), 2);
 }
+
+/// What a page gets wrong for accessibility basics: a form control without
+/// a label, headings that skip a level or a page without exactly one h1,
+/// and content wider than the window.
+const A11Y_CHECK: &str = r#"
+const problems = [];
+for (const el of document.querySelectorAll('input, select, textarea')) {
+  if (el.type === 'hidden' || el.closest('[aria-hidden=true]')) continue;
+  const byFor = el.id && document.querySelector('label[for="' + el.id + '"]');
+  if (!(byFor || el.closest('label') || el.getAttribute('aria-label') || el.getAttribute('aria-labelledby'))) {
+    problems.push('unlabelled control: ' + el.outerHTML.slice(0, 80));
+  }
+}
+let last = 0;
+for (const h of document.querySelectorAll('h1, h2, h3, h4, h5, h6')) {
+  const level = Number(h.tagName[1]);
+  if (level > last + 1) problems.push('heading skips to ' + h.tagName + ': ' + h.textContent.slice(0, 40));
+  last = level;
+}
+const h1 = document.querySelectorAll('h1').length;
+if (h1 !== 1) problems.push(h1 + ' h1 headings');
+const width = document.documentElement.scrollWidth;
+if (width > window.innerWidth) problems.push('content ' + width + ' px wide in a ' + window.innerWidth + ' px window');
+return problems;
+"#;
+
+/// Checks the open page at a phone's width (375 px): the accessibility
+/// basics, and a screenshot exactly as wide as the window (nothing
+/// overflowing it).
+async fn accessible_at_375px(c: &Client, what: &str) {
+    let problems = c.execute(A11Y_CHECK, vec![]).await.unwrap();
+    assert_eq!(problems, serde_json::json!([]), "{what}");
+    let inner = c
+        .execute(
+            "return window.innerWidth * window.devicePixelRatio;",
+            vec![],
+        )
+        .await
+        .unwrap()
+        .as_f64()
+        .unwrap();
+    let png = c.screenshot().await.unwrap();
+    assert_eq!(&png[1..4], b"PNG");
+    let width = u32::from_be_bytes([png[16], png[17], png[18], png[19]]);
+    assert_eq!(f64::from(width), inner, "{what}: screenshot width");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_visitor_searches_the_papers_subscribes_to_the_search_and_the_digest_carries_it() {
+    let site = Site::start().await;
+    let day = site.app.today(Utc::now());
+    site.env.ok(&["fetch", "--date", crate::env::HF_DAY]);
+    sqlx::query("UPDATE paper_sightings SET day = ?")
+        .bind(day.to_string())
+        .execute(site.app.store.pool())
+        .await
+        .unwrap();
+    let (_driver, c) = browser().await;
+    c.set_window_size(375, 900).await.unwrap();
+    let inner = c
+        .execute("return window.innerWidth;", vec![])
+        .await
+        .unwrap();
+    assert!(inner.as_u64().unwrap() <= 375, "window {inner}");
+
+    // The day's papers, most upvoted first.
+    c.goto(&site.url("/papers")).await.unwrap();
+    heading(&c, "Papers of").await;
+    let first = c.find(Locator::Css("ol.papers li h2")).await.unwrap();
+    assert!(first.text().await.unwrap().starts_with("EvoArena"));
+    accessible_at_375px(&c, "/papers").await;
+
+    // Search; the match is explained.
+    c.find(Locator::Id("q"))
+        .await
+        .unwrap()
+        .send_keys("ti:\"sparse attention\"")
+        .await
+        .unwrap();
+    c.find(Locator::Css("form.search button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::XPath("//p[contains(., '1 paper matches')]"))
+        .await
+        .unwrap();
+    let text = body_text(&c).await;
+    assert!(text.contains("MiniMax Sparse Attention"), "{text}");
+    assert!(text.contains("Matched: ti:\"sparse attention\""), "{text}");
+    accessible_at_375px(&c, "search results").await;
+
+    // Subscribe to this search (daily, the default frequency).
+    c.find(Locator::Css("form.subscribe-search button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    heading(&c, "Get new papers").await;
+    let topics = c
+        .find(Locator::Id("topics"))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap();
+    assert_eq!(topics.as_deref(), Some("ti:\"sparse attention\""));
+    accessible_at_375px(&c, "the subscribe form").await;
+    c.find(Locator::Id("email"))
+        .await
+        .unwrap()
+        .send_keys("ada@example.org")
+        .await
+        .unwrap();
+    c.find(Locator::Css(
+        "form[action$='/subscribe'] button[type=submit]",
+    ))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
+    heading(&c, "Check your inbox").await;
+
+    // Confirm; the settings page shows the search as the topic.
+    let mail = site.mails(1).await.remove(0);
+    let confirm = link_in(&mail, &format!("{PUBLIC}/confirm/"));
+    c.goto(&site.local(&confirm)).await.unwrap();
+    heading(&c, "Confirm your subscription").await;
+    c.find(Locator::Css("form button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    heading(&c, "You are subscribed").await;
+    let manage = c
+        .find(Locator::LinkText("Open your settings"))
+        .await
+        .unwrap()
+        .attr("href")
+        .await
+        .unwrap()
+        .unwrap();
+    c.goto(&site.local(&manage)).await.unwrap();
+    heading(&c, "Your settings").await;
+    let topics = c
+        .find(Locator::Id("topics"))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap();
+    assert_eq!(topics.as_deref(), Some("ti:\"sparse attention\""));
+    accessible_at_375px(&c, "the settings page").await;
+    c.close().await.unwrap();
+
+    // The next digest carries the paper the search found.
+    site.env.ok(&["digest", "--date", &day.to_string()]);
+    let digest = site.mails(2).await.remove(1);
+    let text = support::text_part(&digest.parsed()).unwrap();
+    assert!(text.contains("MiniMax Sparse Attention"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_visitor_subscribes_with_only_an_address_and_gets_the_trending_list() {
+    let site =
+        Site::with_config(|toml| toml.replace("[digest]\n", "[digest]\ntrending_count = 3\n"))
+            .await;
+    let day = site.app.today(Utc::now());
+    site.env.ok(&["fetch", "--date", crate::env::HF_DAY]);
+    sqlx::query("UPDATE paper_sightings SET day = ?")
+        .bind(day.to_string())
+        .execute(site.app.store.pool())
+        .await
+        .unwrap();
+    let (_driver, c) = browser().await;
+    c.goto(&site.url("/")).await.unwrap();
+    c.find(Locator::Id("email"))
+        .await
+        .unwrap()
+        .send_keys("bo@example.org")
+        .await
+        .unwrap();
+    c.find(Locator::Css(
+        "form[action$='/subscribe'] button[type=submit]",
+    ))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
+    heading(&c, "Check your inbox").await;
+    let mail = site.mails(1).await.remove(0);
+    let confirm = link_in(&mail, &format!("{PUBLIC}/confirm/"));
+    c.goto(&site.local(&confirm)).await.unwrap();
+    heading(&c, "Confirm your subscription").await;
+    assert!(body_text(&c).await.contains("the day's top papers"));
+    c.find(Locator::Css("form button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    heading(&c, "You are subscribed").await;
+    c.close().await.unwrap();
+
+    site.env.ok(&["digest", "--date", &day.to_string()]);
+    let digest = site.mails(2).await.remove(1);
+    let text = support::text_part(&digest.parsed()).unwrap();
+    assert!(text.contains("Top papers of the day"), "{text}");
+    let first = text.find("1. EvoArena").expect("the most upvoted first");
+    let second = text
+        .find("2. MiniMax Sparse Attention")
+        .expect("then the next");
+    let third = text.find("3. Robust-U1").expect("then the third");
+    assert!(first < second && second < third);
+    assert!(!text.contains("4. "), "three papers: {text}");
+}

@@ -29,7 +29,6 @@ async fn bad_arguments_are_refused_naming_the_argument() {
             ],
             "expected ')' at column",
         ),
-        (&["subscribers", "add", "a@example.org"], "--topic"),
         (
             &["fetch", "--source", "nope", "--date", HF_DAY],
             "no source named \"nope\"",
