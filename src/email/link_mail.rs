@@ -206,7 +206,7 @@ mod tests {
             subscriber_id: SubscriberId::new(42),
             link_version: 3,
             to: SubscriberEmail::parse("ada@example.org").unwrap(),
-            topics: Vec::new(),
+            topics: vec!["ti:diffusion".to_string()],
         };
         for (kind, purpose, prefix) in [
             (
