@@ -108,6 +108,15 @@ impl App {
         )
     }
 
+    /// What records and acts on late bounces and complaints.
+    pub fn intake(&self) -> crate::bounces::Intake {
+        crate::bounces::Intake::new(
+            self.store.clone(),
+            self.signer.clone(),
+            self.settings.mail.suspend_after_hard_bounces,
+        )
+    }
+
     /// What `/metrics` reads.
     pub fn metrics_state(&self) -> MetricsState {
         MetricsState {
@@ -145,7 +154,17 @@ pub async fn serve(
     };
     let token = tokio_util::sync::CancellationToken::new();
     let scheduler = crate::jobs::scheduler::start(Arc::new(app.jobs()), token.clone()).await?;
-    let router = crate::web::router(Arc::new(app.web_state()));
+    let maildir = app.settings.bounces.maildir.clone().map(|dir| {
+        let every = std::time::Duration::from_secs(app.settings.bounces.maildir_poll_secs);
+        tokio::spawn(crate::jobs::bounces::run(
+            app.intake(),
+            dir,
+            every,
+            token.clone(),
+        ))
+    });
+    let webhooks = crate::web::WebhookState::load(&app.settings.bounces, app.intake())?;
+    let router = crate::web::router(Arc::new(app.web_state()), Arc::new(webhooks));
     let web_token = token.clone();
     let listener_addr = listener.local_addr()?;
     tracing::info!(listen = %listener_addr, "paperboy is serving");
@@ -185,6 +204,9 @@ pub async fn serve(
     server.await;
     token.cancel();
     scheduler.stop().await;
+    if let Some(m) = maildir {
+        let _ = m.await;
+    }
     watcher.abort();
     if let Some(w) = watchdog {
         w.abort();

@@ -87,6 +87,11 @@ pub enum Command {
         #[arg(long, value_name = "YYYY-MM-DD")]
         date: Option<NaiveDate>,
     },
+    /// Bounces and complaints that arrive by mail after sending.
+    Bounces {
+        #[command(subcommand)]
+        command: BouncesCommand,
+    },
     /// Try paperboy out: bundled sample papers, one subscriber, a digest in an outbox.
     Demo {
         /// Directory for the demo's database, key and outbox.
@@ -118,6 +123,47 @@ pub enum SubscribersCommand {
     Export,
 }
 
+#[derive(Debug, Subcommand)]
+pub enum BouncesCommand {
+    /// Read one message on standard input (an MTA's pipe transport, a
+    /// .forward or procmail rule), record it and act on it: a hard bounce
+    /// counts toward suspension, a complaint unsubscribes. Exits 0 when the
+    /// message was handled or kept (one that cannot be read or matched is
+    /// kept in `[bounces] quarantine_dir`), 75 (EX_TEMPFAIL) when it should
+    /// be retried later (the database busy or unreachable).
+    Ingest {
+        /// The envelope recipient, as the MTA gives it (Postfix pipe:
+        /// `${original_recipient}`): the surest place of the bounce
+        /// address's token.
+        #[arg(long, value_name = "ADDR", env = "ORIGINAL_RECIPIENT")]
+        recipient: Option<String>,
+    },
+    /// Handle every message now in `[bounces] maildir`'s new/ once (the
+    /// daemon does this every `maildir_poll_secs`).
+    Poll,
+}
+
+/// A command that ends with a specific exit status (`sysexits.h` values for
+/// an MTA's pipe), after saying why on standard error.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct Exit {
+    pub code: u8,
+    pub message: String,
+}
+
+impl Exit {
+    /// `EX_TEMPFAIL`: the MTA keeps the message and tries again later.
+    pub const TEMPFAIL: u8 = 75;
+
+    fn tempfail(e: impl std::fmt::Display) -> Exit {
+        Exit {
+            code: Exit::TEMPFAIL,
+            message: format!("{e:#}; try again later (exit 75, EX_TEMPFAIL)"),
+        }
+    }
+}
+
 /// One line of `subscribers import` / `export`.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -146,6 +192,12 @@ impl Degraded {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     if let Command::Demo { dir } = &cli.command {
         return crate::demo::run(dir).await;
+    }
+    if let Command::Bounces {
+        command: BouncesCommand::Ingest { recipient },
+    } = &cli.command
+    {
+        return ingest(cli.config.as_deref(), recipient.as_deref()).await;
     }
     let settings = Settings::load(cli.config.as_deref())?;
     match cli.command {
@@ -339,6 +391,22 @@ async fn run_with_app(app: Arc<App>, command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Subscribers { command } => subscribers(&app, command).await,
+        Command::Bounces {
+            command: BouncesCommand::Ingest { .. },
+        } => unreachable!("handled before the app is built"),
+        Command::Bounces {
+            command: BouncesCommand::Poll,
+        } => {
+            let Some(maildir) = app.settings.bounces.maildir.clone() else {
+                bail!("bounces.maildir is not set: there is no Maildir to read");
+            };
+            let pass = crate::bounces::maildir::poll_once(&app.intake(), &maildir).await?;
+            println!(
+                "{} message(s) handled, {} flagged for the operator, {} left for later",
+                pass.handled, pass.flagged, pass.left
+            );
+            Ok(())
+        }
         Command::Migrate
         | Command::Check
         | Command::Backup { .. }
@@ -347,6 +415,57 @@ async fn run_with_app(app: Arc<App>, command: Command) -> anyhow::Result<()> {
             unreachable!("handled before the app is built")
         }
     }
+}
+
+/// `paperboy bounces ingest`: one message on standard input. Everything
+/// that could be transient (settings, database, keys, the quarantine
+/// directory) exits 75 so the MTA keeps the message and retries.
+async fn ingest(config: Option<&std::path::Path>, recipient: Option<&str>) -> anyhow::Result<()> {
+    use std::io::Read as _;
+    let now = Utc::now();
+    let mut raw = Vec::new();
+    std::io::stdin()
+        .lock()
+        .read_to_end(&mut raw)
+        .map_err(|e| Exit::tempfail(format!("reading the message on standard input: {e}")))?;
+    let settings = Settings::load(config).map_err(Exit::tempfail)?;
+    // An existing database only: a wrong path must not record the report
+    // in a new, empty one.
+    let store = crate::store::Store::open_existing(&settings.database.url)
+        .await
+        .map_err(Exit::tempfail)?;
+    store.migrate().await.map_err(Exit::tempfail)?;
+    let keys = crate::links::SigningKeys::load(&settings.security.signing_key_file)
+        .context("security.signing_key_file")
+        .map_err(Exit::tempfail)?;
+    let intake = crate::bounces::Intake::new(
+        store.clone(),
+        crate::links::LinkSigner::new(keys),
+        settings.mail.suspend_after_hard_bounces,
+    );
+    let handled = intake.message(&raw, recipient, now).await;
+    store.close().await;
+    let handled = handled
+        .context("recording the message")
+        .map_err(Exit::tempfail)?;
+    if handled.worth_keeping() {
+        let quarantine = crate::bounces::Quarantine::new(&settings.bounces.quarantine_dir);
+        let path = quarantine.keep(&raw, now).map_err(|e| {
+            Exit::tempfail(format!(
+                "keeping the message in bounces.quarantine_dir {}: {e}",
+                quarantine.dir().display()
+            ))
+        })?;
+        eprintln!(
+            "paperboy: {} ({} bytes); kept in {}",
+            handled.line(),
+            raw.len(),
+            path.display()
+        );
+    } else {
+        println!("{}", handled.line());
+    }
+    Ok(())
 }
 
 fn more(n: usize) -> String {

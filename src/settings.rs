@@ -13,6 +13,8 @@ use chrono_tz::Tz;
 use serde::Deserialize;
 
 use crate::domain::{Cron, IpRange};
+use crate::inbound::settings::BouncesSettings;
+use crate::inbound::verp::{AddressPurpose, AddressTemplate};
 use crate::mail::MailSettings;
 use crate::sources::SourceConfig;
 
@@ -36,6 +38,8 @@ pub struct Settings {
     pub digest: DigestSettings,
     #[serde(default)]
     pub metrics: MetricsSettings,
+    #[serde(default)]
+    pub bounces: BouncesSettings,
     #[serde(default = "default_sources")]
     pub sources: Vec<SourceConfig>,
 }
@@ -260,6 +264,7 @@ impl Default for Settings {
             schedule: ScheduleSettings::default(),
             digest: DigestSettings::default(),
             metrics: MetricsSettings::default(),
+            bounces: BouncesSettings::default(),
             sources: default_sources(),
         }
     }
@@ -346,6 +351,20 @@ impl Settings {
         if let Some(dkim) = &mut self.mail.dkim {
             dkim.key_file = resolve("mail.dkim.key_file", &dkim.key_file, dir)?;
         }
+        if let Some(pm) = &mut self.bounces.webhooks.postmark {
+            pm.secret_file = resolve(
+                "bounces.webhooks.postmark.secret_file",
+                &pm.secret_file,
+                dir,
+            )?;
+        }
+        if let Some(mg) = &mut self.bounces.webhooks.mailgun {
+            mg.signing_key_file = resolve(
+                "bounces.webhooks.mailgun.signing_key_file",
+                &mg.signing_key_file,
+                dir,
+            )?;
+        }
         Ok(())
     }
 
@@ -429,7 +448,19 @@ impl Settings {
         }
         SourceConfig::validate_all(&self.sources).map_err(|e| anyhow::anyhow!("sources: {e}"))?;
         self.mail.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
+        self.return_path()?;
+        self.bounces.validate().map_err(|e| anyhow::anyhow!(e))?;
         Ok(())
+    }
+
+    /// `[mail] return_path` parsed: the per-delivery bounce address.
+    pub fn return_path(&self) -> anyhow::Result<Option<AddressTemplate>> {
+        self.mail
+            .return_path
+            .as_deref()
+            .map(|t| AddressTemplate::parse(t, AddressPurpose::Bounce))
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("mail.return_path: {e}"))
     }
 }
 

@@ -17,7 +17,7 @@ use chrono::NaiveDate;
 
 use crate::domain::SubscriberStatus;
 use crate::mail::{parse_latency, LatencySeries, LATENCY_BUCKETS as BUCKETS};
-use crate::store::{BounceCounts, DbResult, DeliveryStatus, Run, RunKind, Store};
+use crate::store::{BounceCounts, DbResult, DeliveryStatus, InboundCounts, Run, RunKind, Store};
 
 /// A snapshot read from the store.
 #[derive(Debug, Clone)]
@@ -30,8 +30,40 @@ pub struct StatusReport {
     /// Bounces recorded on `today` (SMTP latency is only on the daemon's
     /// `/metrics`: it is measured in the process that sends).
     pub bounces: BounceCounts,
+    /// Bounces and complaints that arrived later (by mail or webhook) in
+    /// the last [`LATE_DAYS`] days, and the digests sent in them.
+    pub late: InboundCounts,
     /// The daemon's SMTP latency histogram, scraped from its `/metrics`.
     pub smtp_latency: DaemonLatency,
+}
+
+/// The period the late bounce and complaint rates are counted over.
+pub const LATE_DAYS: i64 = 7;
+
+/// The complaint rate mailbox providers ask senders to stay under, and the
+/// one past which they refuse or junk their mail (Gmail's and Yahoo's
+/// sender rules), as fractions.
+pub const COMPLAINT_RATE_AIM: f64 = 0.001;
+pub const COMPLAINT_RATE_LIMIT: f64 = 0.003;
+
+/// `part` of `whole` as a fraction (0 when nothing was sent).
+pub fn rate(part: i64, whole: i64) -> f64 {
+    if whole <= 0 {
+        0.0
+    } else {
+        part as f64 / whole as f64
+    }
+}
+
+/// Where a complaint rate stands against the providers' lines.
+pub fn complaint_verdict(rate: f64) -> &'static str {
+    if rate >= COMPLAINT_RATE_LIMIT {
+        "ABOVE the 0.3 % providers enforce"
+    } else if rate >= COMPLAINT_RATE_AIM {
+        "above the 0.1 % aim, under the 0.3 % limit"
+    } else {
+        "under the 0.1 % aim"
+    }
 }
 
 /// What status could learn about SMTP latency from the running daemon.
@@ -135,6 +167,9 @@ impl StatusReport {
             today,
             deliveries: store.delivery_counts(today).await?,
             bounces: store.bounce_counts(today).await?,
+            late: store
+                .inbound_counts(chrono::Utc::now() - chrono::Duration::days(LATE_DAYS))
+                .await?,
             smtp_latency: DaemonLatency::NotConfigured,
         })
     }
@@ -242,6 +277,21 @@ impl fmt::Display for StatusReport {
             f,
             "bounces on {}: {} hard (5xx), {} soft (4xx)",
             self.today, self.bounces.hard, self.bounces.soft
+        )?;
+        let late = &self.late;
+        let complaints = rate(late.complaints, late.digests_sent);
+        writeln!(
+            f,
+            "late bounces and complaints, last {LATE_DAYS} days: {} hard, {} soft, {} complaints, {} unsubscribe requests, {} unmatched; {} digests sent: hard bounce rate {:.2} %, complaint rate {:.2} % ({})",
+            late.hard,
+            late.soft,
+            late.complaints,
+            late.unsubscribe_requests,
+            late.unmatched,
+            late.digests_sent,
+            rate(late.hard, late.digests_sent) * 100.0,
+            complaints * 100.0,
+            complaint_verdict(complaints),
         )?;
         latency_line(f, &self.smtp_latency)?;
         let failed = self.failed_runs();

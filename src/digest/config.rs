@@ -2,6 +2,7 @@
 
 use super::due::Defaults;
 use super::retry::RetryPolicy;
+use crate::inbound::verp::AddressTemplate;
 use crate::settings::{DomainLimit, Settings};
 
 /// A digest run's settings.
@@ -32,6 +33,9 @@ pub struct DigestConfig {
     pub suspend_after_hard_bounces: u32,
     /// The operator's timezone and hour, for subscribers who chose none.
     pub defaults: Defaults,
+    /// `[mail] return_path`: each digest's envelope sender names its
+    /// delivery.
+    pub return_path: Option<AddressTemplate>,
 }
 
 impl DigestConfig {
@@ -52,6 +56,8 @@ impl DigestConfig {
             ))),
             suspend_after_hard_bounces: settings.mail.suspend_after_hard_bounces,
             defaults: Defaults::of(&settings.schedule),
+            // Checked when the settings were loaded.
+            return_path: settings.return_path().ok().flatten(),
         }
     }
 }

@@ -25,6 +25,7 @@ use super::send::Sender;
 use super::window::{Window, WEEK_DAYS};
 use crate::domain::{Frequency, Subscriber, SubscriberId, SubscriberStatus};
 use crate::email::DigestRenderer;
+use crate::inbound::verp::ReturnPath;
 use crate::links::LinkSigner;
 use crate::mail::Mailer;
 use crate::store::Store;
@@ -104,7 +105,19 @@ impl DigestRun {
 
     /// A sender for this run's digests, under the sending limits.
     async fn sender(&self) -> anyhow::Result<Sender<'_>> {
-        Sender::new(&self.store, &self.mailer, &self.config, self.renderer()).await
+        let return_path = self
+            .config
+            .return_path
+            .clone()
+            .map(|t| ReturnPath::new(t, self.signer.clone()));
+        Sender::new(
+            &self.store,
+            &self.mailer,
+            &self.config,
+            self.renderer(),
+            return_path,
+        )
+        .await
     }
 
     pub(super) fn limits(&self) -> PlanLimits {

@@ -2,12 +2,13 @@
 //! the store), [`digest`] (the hourly tick, and `paperboy digest`),
 //! [`retry`] (unfinished digests whose time has come), [`catch_up`] (what
 //! was due while the daemon was stopped), and the [`scheduler`] that runs
-//! them on their cron lines.
+//! them on their cron lines; [`bounces`] reads the bounce Maildir.
 //!
 //! Each job is handed the parts it uses ([`FetchJob`], a
 //! [`crate::digest::DigestRun`], the schedule) and records its run in the
 //! store; none of them serves pages or builds mail.
 
+pub mod bounces;
 pub mod catch_up;
 pub mod digest;
 pub(crate) mod fetch;

@@ -23,6 +23,9 @@ pub struct MetricsSnapshot {
     pub bounces_today: super::BounceCounts,
     /// Per run kind: (kind, finished_at, outcome) of the last run.
     pub last_runs: Vec<(String, Option<DateTime<Utc>>, Option<String>)>,
+    /// Late bounces and complaints of the last days, and the digests sent
+    /// in them (set by the caller from [`Store::inbound_counts`]).
+    pub late: super::InboundCounts,
 }
 
 impl Store {
@@ -96,6 +99,7 @@ impl Store {
             unsubscribes_today,
             bounces_today,
             last_runs,
+            late: super::InboundCounts::default(),
         })
     }
 }

@@ -31,6 +31,7 @@ mod state;
 mod subscribe;
 mod token;
 mod unsubscribe;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -39,12 +40,14 @@ use axum::routing::get;
 use axum::Router;
 
 pub use state::{AppState, WebConfig};
+pub use webhooks::WebhookState;
 
 /// Largest request body accepted: the forms are a few kilobytes at most.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
-/// The public listener's routes: `/healthz` and the subscriber pages.
-pub fn router(state: Arc<AppState>) -> Router {
+/// The public listener's routes: `/healthz`, the subscriber pages and the
+/// provider webhooks.
+pub fn router(state: Arc<AppState>, webhooks: Arc<WebhookState>) -> Router {
     let base: Arc<str> = state.base_path().into();
     let store = state.store.clone();
     let request_timeout = state.config.request_timeout;
@@ -68,9 +71,20 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .fallback(error::not_found)
         .with_state(state);
+    // A provider batches events: its body may be larger than a form's.
+    let hooks = Router::new()
+        .route(
+            "/webhooks/{provider}",
+            axum::routing::post(webhooks::receive),
+        )
+        .layer(DefaultBodyLimit::max(
+            crate::inbound::webhook::MAX_BODY_BYTES,
+        ))
+        .with_state(webhooks);
     Router::new()
         .route("/healthz", get(health::healthz))
         .with_state(store)
+        .merge(hooks)
         .merge(pages)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(

@@ -21,6 +21,7 @@ mod feed_reference;
 mod feeds;
 mod fetch;
 mod fuzz;
+mod late_bounces;
 mod limits;
 mod load;
 mod notify;
