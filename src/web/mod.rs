@@ -39,6 +39,7 @@ use axum::routing::get;
 use axum::Router;
 
 pub use state::{AppState, WebConfig};
+pub use subscribe::Submissions;
 
 /// Largest request body accepted: the forms are a few kilobytes at most.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
