@@ -311,8 +311,12 @@ async fn submission_worker(
 ) {
     while let Some(submission) = queue.recv().await {
         let Some(web) = web.upgrade() else { break };
-        if let Err(e) = handle_submission(&web, submission).await {
-            tracing::error!(error = %e, "handling a subscribe request failed");
+        // Its own task, awaited: a panic ends that submission, not the
+        // worker, and the next one still starts after it.
+        match tokio::spawn(handle_submission(web.clone(), submission)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "handling a subscribe request failed"),
+            Err(e) => tracing::error!(error = %e, "handling a subscribe request panicked"),
         }
         web.submissions.done();
     }
@@ -322,7 +326,7 @@ async fn submission_worker(
 /// or unsubscribed one, held until its owner confirms) and sends at most
 /// one link mail per address per ten minutes: a confirmation, or a settings
 /// link for a confirmed address.
-async fn handle_submission(web: &Arc<AppState>, s: Submission) -> Result<(), WebError> {
+async fn handle_submission(web: Arc<AppState>, s: Submission) -> Result<(), WebError> {
     let now = Utc::now();
     let request = web
         .store
@@ -355,7 +359,7 @@ async fn handle_submission(web: &Arc<AppState>, s: Submission) -> Result<(), Web
             Vec::new()
         },
     };
-    spawn_link_mail(web.clone(), request, now);
+    spawn_link_mail(web, request, now);
     Ok(())
 }
 
