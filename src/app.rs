@@ -32,6 +32,9 @@ pub struct App {
     pub mailer: Mailer,
     pub signer: LinkSigner,
     pub sources: Vec<Source>,
+    /// The subscribe form's submissions, handled after the answer
+    /// ([`crate::web::Submissions::settled`] waits for them).
+    pub submissions: crate::web::Submissions,
 }
 
 impl App {
@@ -65,6 +68,7 @@ impl App {
             mailer,
             signer: LinkSigner::new(keys),
             sources,
+            submissions: crate::web::Submissions::default(),
         })
     }
 
@@ -105,6 +109,7 @@ impl App {
             self.signer.clone(),
             self.mailer.clone(),
             WebConfig::from_settings(&self.settings),
+            self.submissions.clone(),
         )
     }
 

@@ -88,6 +88,13 @@ pub struct WebSettings {
     pub max_header_bytes: usize,
     /// Connections served at once; more wait to be accepted.
     pub max_connections: usize,
+    /// The per-client subscribe limit counts an IPv6 client by this many
+    /// leading bits of its address (64: a whole /64, which one host can
+    /// rotate through); IPv4 clients by their whole address.
+    pub ipv6_client_prefix: u8,
+    /// Clients the per-client subscribe limit tracks at once; past it the
+    /// one tracked longest is forgotten.
+    pub max_tracked_clients: usize,
 }
 
 impl Default for WebSettings {
@@ -100,6 +107,8 @@ impl Default for WebSettings {
             request_timeout_secs: 15,
             max_header_bytes: 16 * 1024,
             max_connections: 512,
+            ipv6_client_prefix: 64,
+            max_tracked_clients: 100_000,
         }
     }
 }
@@ -410,6 +419,15 @@ impl Settings {
         }
         if self.web.max_connections == 0 {
             bail!("web.max_connections must be at least 1");
+        }
+        if !(16..=128).contains(&self.web.ipv6_client_prefix) {
+            bail!(
+                "web.ipv6_client_prefix = {} must be between 16 and 128",
+                self.web.ipv6_client_prefix
+            );
+        }
+        if self.web.max_tracked_clients == 0 {
+            bail!("web.max_tracked_clients must be at least 1");
         }
         if !matches!(self.web.base_url.scheme(), "http" | "https")
             || self.web.base_url.host().is_none()

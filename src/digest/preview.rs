@@ -24,14 +24,15 @@ impl DigestRun {
         date: NaiveDate,
         now: DateTime<Utc>,
     ) -> anyhow::Result<Option<RenderedEmail>> {
+        let weekly = matches!(
+            self.store.preferences(sub.id).await?.frequency,
+            Frequency::Weekly(_)
+        );
         let job = if let Some(existing) = self.store.delivery_for(sub.id, date).await? {
-            reserve::resume(&self.store, existing, sub, None).await?
+            reserve::resume(&self.store, existing, sub, None, weekly).await?
         } else {
             let mut days = i64::from(self.config.lookback_days);
-            if matches!(
-                self.store.preferences(sub.id).await?.frequency,
-                Frequency::Weekly(_)
-            ) {
+            if weekly {
                 days = days.max(WEEK_DAYS);
             }
             let mut window = Window::load(&self.store, date, days).await?;
@@ -50,6 +51,7 @@ impl DigestRun {
                     })
                     .collect(),
                 subscriber: sub,
+                weekly,
             }
         };
         Ok(Some(self.renderer().render(job.content(), now)?))

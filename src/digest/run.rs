@@ -271,10 +271,18 @@ impl DigestRun {
             if !is_due && run.options.when != When::Manual {
                 continue;
             }
+            let weekly_subscriber = selected.weekly.contains(&sub.id);
             if let Some(delivery) = existing.remove(&sub.id) {
                 if delivery.status.is_unfinished() && !run.options.dry_run {
                     jobs.push(
-                        reserve::resume(&self.store, delivery, sub, Some(&windows.day)).await?,
+                        reserve::resume(
+                            &self.store,
+                            delivery,
+                            sub,
+                            Some(&windows.day),
+                            weekly_subscriber,
+                        )
+                        .await?,
                     );
                 } else {
                     report.already_done += 1;
@@ -298,7 +306,11 @@ impl DigestRun {
                 report.plans.push(dry_run_line(&sub, &plan, window));
                 continue;
             }
-            let entry = Planned { sub, plan };
+            let entry = Planned {
+                sub,
+                plan,
+                weekly: weekly_subscriber,
+            };
             if weekly {
                 week_planned.push(entry);
             } else {
@@ -373,7 +385,11 @@ impl DigestRun {
                 if sub.status != SubscriberStatus::Active {
                     continue;
                 }
-                jobs.push(reserve::resume(&self.store, delivery.clone(), sub, None).await?);
+                let weekly = matches!(
+                    self.store.preferences(sub.id).await?.frequency,
+                    Frequency::Weekly(_)
+                );
+                jobs.push(reserve::resume(&self.store, delivery.clone(), sub, None, weekly).await?);
             }
             sender.send_jobs(jobs, &mut report).await;
         }

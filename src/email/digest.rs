@@ -165,7 +165,24 @@ pub fn render_digest(view: &DigestView) -> Result<RenderedEmail, askama::Error> 
     })
 }
 
-/// `"7 new papers on your topics — 12 Jun 2026"`.
+/// The heading of the top papers section.
+pub const TOP_PAPERS_SECTION: &str = "Top papers of the day";
+/// The same, in a weekly digest.
+pub const TOP_PAPERS_WEEK_SECTION: &str = "Top papers of the week";
+
+/// The top papers section's heading in a daily or a weekly digest.
+pub fn top_papers_heading(weekly: bool) -> &'static str {
+    if weekly {
+        TOP_PAPERS_WEEK_SECTION
+    } else {
+        TOP_PAPERS_SECTION
+    }
+}
+
+/// `"7 new papers on your topics — 12 Jun 2026"`; a digest of nothing but
+/// the top papers (a subscriber without topics, or a day none of their
+/// topics matched) says so: `"Top papers of the day — 12 Jun 2026"` (or
+/// "of the week").
 pub fn digest_subject(view: &DigestView) -> String {
     let noun = if view.total_count == 1 {
         "paper"
@@ -177,6 +194,12 @@ pub fn digest_subject(view: &DigestView) -> String {
     } else {
         &view.short_date
     };
+    let top_only = view.sections.iter().all(|s| {
+        s.query.is_empty() && (s.name == TOP_PAPERS_SECTION || s.name == TOP_PAPERS_WEEK_SECTION)
+    });
+    if top_only && !view.sections.is_empty() {
+        return normalise_inline(&format!("{} — {date}", view.sections[0].name));
+    }
     normalise_inline(&format!(
         "{} new {noun} on your topics — {date}",
         view.total_count
@@ -610,6 +633,24 @@ mod tests {
         assert_eq!(
             digest_subject(&v),
             "1 new paper on your topics — Friday, 12 June 2026"
+        );
+    }
+
+    #[test]
+    fn a_digest_of_only_the_top_papers_says_so_in_its_subject() {
+        let mut v = view();
+        let mut top = v.sections[0].clone();
+        top.name = top_papers_heading(false).into();
+        top.query = String::new();
+        v.sections = vec![top.clone()];
+        assert_eq!(digest_subject(&v), "Top papers of the day — 12 Jun 2026");
+        v.sections[0].name = top_papers_heading(true).into();
+        assert_eq!(digest_subject(&v), "Top papers of the week — 12 Jun 2026");
+        // A topic that happens to carry the heading's name is still a topic.
+        v.sections[0].query = "ti:top".into();
+        assert_eq!(
+            digest_subject(&v),
+            "7 new papers on your topics — 12 Jun 2026"
         );
     }
 

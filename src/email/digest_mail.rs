@@ -13,7 +13,8 @@ use anyhow::Context as _;
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::digest::{
-    excerpt, render_digest, shorten_authors, DigestView, PaperBlock, PaperView, Span, TopicSection,
+    excerpt, render_digest, shorten_authors, top_papers_heading, DigestView, PaperBlock, PaperView,
+    Span, TopicSection,
 };
 use super::format::RenderedEmail;
 use super::href::web_link;
@@ -43,6 +44,8 @@ pub struct DigestContent<'a> {
     pub papers: &'a [DigestPaper],
     /// Matched papers left out by `[digest] max_papers`.
     pub more: usize,
+    /// A weekly digest: its top papers are the week's.
+    pub weekly: bool,
 }
 
 /// Builds the digests of one run. What it owns is owned, so messages are
@@ -138,7 +141,7 @@ impl DigestRenderer {
             .collect::<anyhow::Result<_>>()?;
         if !top.is_empty() {
             sections.push(TopicSection {
-                name: TOP_PAPERS_SECTION.into(),
+                name: top_papers_heading(content.weekly).into(),
                 query: String::new(),
                 papers: top,
             });
@@ -215,9 +218,6 @@ impl DigestRenderer {
         Ok(block)
     }
 }
-
-/// The heading of the top papers section.
-pub const TOP_PAPERS_SECTION: &str = "Top papers of the day";
 
 /// The signed link to one of a subscriber's digests as a web page:
 /// `{base}/digest/{token}/{YYYY-MM-DD}`. Revoked with the subscriber's

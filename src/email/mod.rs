@@ -15,10 +15,10 @@ pub(crate) mod href;
 pub(crate) mod link_mail;
 pub(crate) mod message_id;
 
-pub use digest::{PaperView, Span};
+pub use digest::{top_papers_heading, PaperView, Span, TOP_PAPERS_SECTION};
 pub use digest_mail::{
     digest_page_url, matched_labels, paper_view, DigestContent, DigestPaper, DigestRenderer,
-    AUTHORS_SHOWN, EXCERPT_CHARS, TOP_PAPERS_SECTION,
+    AUTHORS_SHOWN, EXCERPT_CHARS,
 };
 pub use format::RenderedEmail;
 pub use href::{safe_href, web_link};

@@ -50,11 +50,14 @@ pub struct PendingRequest {
     pub revision: i64,
     pub topics: Vec<NewTopic>,
     pub preferences: Preferences,
+    /// "Also send me the top papers of the day", ticked.
+    pub top_papers: bool,
 }
 
 impl Store {
     /// A subscribe form submission. A new address becomes `pending` with
-    /// `topics` and `prefs`. For a pending or unsubscribed address nothing
+    /// `topics`, `prefs` and the `top_papers` choice ("also send me the top
+    /// papers of the day"). For a pending or unsubscribed address nothing
     /// stored changes: the submission is kept as its [`PendingRequest`]
     /// (replacing an earlier one) until the owner confirms it. An active or
     /// suspended address is left unchanged.
@@ -63,6 +66,7 @@ impl Store {
         email: &SubscriberEmail,
         topics: &[NewTopic],
         prefs: &Preferences,
+        top_papers: bool,
         now: DateTime<Utc>,
     ) -> DbResult<SubscriptionRequest> {
         let mut tx = self.begin_write().await?;
@@ -76,8 +80,8 @@ impl Store {
             None => {
                 let id: SubscriberId = sqlx::query_scalar(
                     "INSERT INTO subscribers (email, status, created_at, updated_at, frequency,
-                         weekday, delivery_hour, timezone)
-                     VALUES (?1, 'pending', ?2, ?2, ?3, ?4, ?5, ?6) RETURNING id",
+                         weekday, delivery_hour, timezone, top_papers)
+                     VALUES (?1, 'pending', ?2, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id",
                 )
                 .bind(email.as_str())
                 .bind(ts(now))
@@ -85,6 +89,7 @@ impl Store {
                 .bind(weekday)
                 .bind(prefs.delivery_hour.map(i64::from))
                 .bind(prefs.timezone.map(|t| t.name().to_string()))
+                .bind(i64::from(top_papers))
                 .fetch_one(&mut **tx)
                 .await?;
                 replace_topics(&mut tx, id, topics).await?;
@@ -111,13 +116,14 @@ impl Store {
                             .map_err(|e| DbError::Corrupt(format!("topics as JSON: {e}")))?;
                         sqlx::query(
                             "INSERT INTO subscription_requests (subscriber_id, topics, frequency,
-                                 weekday, delivery_hour, timezone, created_at)
-                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                                 weekday, delivery_hour, timezone, created_at, top_papers)
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
                              ON CONFLICT (subscriber_id) DO UPDATE SET
                                  revision = revision + 1, topics = excluded.topics,
                                  frequency = excluded.frequency, weekday = excluded.weekday,
                                  delivery_hour = excluded.delivery_hour,
-                                 timezone = excluded.timezone, created_at = excluded.created_at",
+                                 timezone = excluded.timezone, created_at = excluded.created_at,
+                                 top_papers = excluded.top_papers",
                         )
                         .bind(id)
                         .bind(json)
@@ -126,6 +132,7 @@ impl Store {
                         .bind(prefs.delivery_hour.map(i64::from))
                         .bind(prefs.timezone.map(|t| t.name().to_string()))
                         .bind(ts(now))
+                        .bind(i64::from(top_papers))
                         .execute(&mut **tx)
                         .await?;
                         SubscriberStatus::Pending
@@ -148,7 +155,7 @@ impl Store {
     pub async fn pending_request(&self, id: SubscriberId) -> DbResult<Option<PendingRequest>> {
         let row = sqlx::query(
             "SELECT revision, topics, frequency, weekday, delivery_hour, timezone,
-                 NULL AS paused_until
+                 NULL AS paused_until, top_papers
              FROM subscription_requests WHERE subscriber_id = ?",
         )
         .bind(id)
@@ -165,6 +172,7 @@ impl Store {
                     .map(|(name, query)| NewTopic { name, query })
                     .collect(),
                 preferences: preferences_from_row(&row)?,
+                top_papers: row.get::<i64, _>("top_papers") != 0,
             })
         })
         .transpose()
@@ -245,7 +253,7 @@ impl Store {
                 let done = sqlx::query(
                     "UPDATE subscribers SET status = 'active', confirmed_at = ?1,
                          unsubscribed_at = NULL, updated_at = ?1, frequency = ?4, weekday = ?5,
-                         delivery_hour = ?6, timezone = ?7, paused_until = NULL
+                         delivery_hour = ?6, timezone = ?7, paused_until = NULL, top_papers = ?8
                      WHERE id = ?2 AND link_version = ?3 AND status IN ('pending', 'unsubscribed')",
                 )
                 .bind(ts(now))
@@ -255,6 +263,7 @@ impl Store {
                 .bind(weekday)
                 .bind(r.preferences.delivery_hour.map(i64::from))
                 .bind(r.preferences.timezone.map(|t| t.name().to_string()))
+                .bind(i64::from(r.top_papers))
                 .execute(&mut **tx)
                 .await?;
                 let confirmed = done.rows_affected() == 1;
@@ -545,6 +554,7 @@ mod tests {
                 &e,
                 &topics(&["theirs"]),
                 &Preferences::default(),
+                false,
                 Utc::now(),
             )
             .await
@@ -560,7 +570,7 @@ mod tests {
         let e = SubscriberEmail::parse("a@example.org").unwrap();
         let now = Utc::now();
         let r = store
-            .request_subscription(&e, &topics(&["q"]), &Preferences::default(), now)
+            .request_subscription(&e, &topics(&["q"]), &Preferences::default(), false, now)
             .await
             .unwrap();
         let ten = Duration::minutes(10);
@@ -586,7 +596,7 @@ mod tests {
         let e = SubscriberEmail::parse("a@example.org").unwrap();
         let now = Utc::now();
         let r = store
-            .request_subscription(&e, &topics(&["q"]), &Preferences::default(), now)
+            .request_subscription(&e, &topics(&["q"]), &Preferences::default(), false, now)
             .await
             .unwrap();
         let v2 = store.revoke_links(r.subscriber_id, 1, now).await.unwrap();
@@ -625,7 +635,7 @@ mod tests {
         let e = SubscriberEmail::parse("a@example.org").unwrap();
         let now = Utc::now();
         let r = store
-            .request_subscription(&e, &topics(&["q"]), &Preferences::default(), now)
+            .request_subscription(&e, &topics(&["q"]), &Preferences::default(), false, now)
             .await
             .unwrap();
         assert_eq!(

@@ -11,7 +11,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use askama::Template;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{Duration, Utc};
@@ -19,9 +19,10 @@ use chrono::{Duration, Utc};
 use super::error::{page, WebError};
 use super::listing::{parse_date, Entry, Selection, Span};
 use super::papers::{bad_param, card, PaperCard};
+use super::token::LinkPath;
 use super::AppState;
 use crate::domain::{Frequency, PaperId, TOP_PAPERS_POSITION};
-use crate::email::TOP_PAPERS_SECTION;
+use crate::email::top_papers_heading;
 use crate::links::Purpose;
 use crate::matching::{Matcher, Query};
 use crate::store::ListedPaper;
@@ -48,7 +49,7 @@ struct DigestPage {
 
 pub async fn show(
     State(web): State<Arc<AppState>>,
-    Path((token, date)): Path<(String, String)>,
+    LinkPath((token, date)): LinkPath<(String, String)>,
 ) -> Result<Response, WebError> {
     let now = Utc::now();
     let (subscriber, _) = super::token::verify(&web, &token, Purpose::ViewDigest, now).await?;
@@ -125,9 +126,11 @@ pub async fn show(
             )
         })
         .collect();
+    let prefs = web.store.preferences(subscriber.id).await?;
+    let weekly = matches!(prefs.frequency, Frequency::Weekly(_));
     if !top.is_empty() {
         sections.push(DigestSection {
-            name: TOP_PAPERS_SECTION.into(),
+            name: top_papers_heading(weekly).into(),
             query: String::new(),
             papers: top,
         });
@@ -162,7 +165,6 @@ pub async fn show(
     let mut more = Vec::new();
     let more_count = delivery.more_count.max(0) as usize;
     if more_count > 0 {
-        let prefs = web.store.preferences(subscriber.id).await?;
         let days = match prefs.frequency {
             Frequency::Weekly(_) => 6,
             Frequency::Daily => i64::from(web.config.lookback_days),

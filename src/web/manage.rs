@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use askama::Template;
 use axum::extract::rejection::FormRejection;
-use axum::extract::{Form, Path, RawQuery, State};
+use axum::extract::{Form, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
@@ -22,6 +22,7 @@ use super::form::{
 };
 use super::message::MessagePage;
 use super::outgoing::{link_mail_interval, spawn_link_mail, spawn_manage_link_mail_at};
+use super::token::LinkPath;
 use super::AppState;
 use crate::domain::{Frequency, NewTopic, Preferences, Subscriber, SubscriberStatus};
 use crate::email::{safe_href, LinkMail, LinkMailRequest};
@@ -135,7 +136,7 @@ impl Parsed {
 /// query to the topics box, saved only when the subscriber presses Save.
 pub async fn show(
     State(web): State<Arc<AppState>>,
-    Path(token): Path<String>,
+    LinkPath(token): LinkPath<String>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, WebError> {
     let now = Utc::now();
@@ -197,7 +198,7 @@ pub async fn show(
 
 pub async fn submit(
     State(web): State<Arc<AppState>>,
-    Path(token): Path<String>,
+    LinkPath(token): LinkPath<String>,
     form: Result<Form<ManageForm>, FormRejection>,
 ) -> Result<Response, WebError> {
     let now = Utc::now();

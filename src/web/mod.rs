@@ -40,6 +40,7 @@ use axum::routing::get;
 use axum::Router;
 
 pub use state::{AppState, WebConfig};
+pub use subscribe::Submissions;
 pub use webhooks::WebhookState;
 
 /// Largest request body accepted: the forms are a few kilobytes at most.
