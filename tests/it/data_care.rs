@@ -386,4 +386,9 @@ async fn the_retention_job_forgets_on_time_and_only_once_a_day() {
         status.contains("1 active, 1 pending, 3 unsubscribed"),
         "{status}"
     );
+    assert!(
+        status.contains(&format!("last retention: ok for {today}")),
+        "{status}"
+    );
+    assert!(status.contains("erased 1 unsubscribed"), "{status}");
 }
