@@ -99,6 +99,7 @@ impl App {
             fetch: self.fetch_job(),
             digest: self.digest_run(),
             schedule: self.settings.schedule.clone(),
+            data: self.settings.data,
         }
     }
 

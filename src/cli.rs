@@ -119,8 +119,13 @@ pub enum SubscribersCommand {
     Reactivate { email: SubscriberEmail },
     /// Import subscribers from JSON lines (`-` for standard input): all or nothing.
     Import { file: PathBuf },
-    /// Export active subscribers as JSON lines.
-    Export,
+    /// Export active subscribers as JSON lines; with EMAIL, print everything
+    /// stored about that person as one JSON document.
+    Export { email: Option<SubscriberEmail> },
+    /// Erase everything stored about a person: address, topics,
+    /// preferences, requests and ledger (anonymous delivery and bounce
+    /// counts stay); their links stop working and nothing more is sent.
+    Forget { email: SubscriberEmail },
 }
 
 #[derive(Debug, Subcommand)]
@@ -551,7 +556,26 @@ async fn subscribers(app: &App, command: SubscribersCommand) -> anyhow::Result<(
             );
             Ok(())
         }
-        SubscribersCommand::Export => {
+        SubscribersCommand::Export { email: Some(email) } => {
+            let id = known(&app.store, &email).await?;
+            let data = app.store.personal_data(id).await?;
+            // One line: invisible characters in stored text are escaped,
+            // which is only safe outside pretty-printing's own newlines.
+            let json = serde_json::to_string(&data.to_json())?;
+            println!("{}", invisible::escape_invisible_json(&json));
+            Ok(())
+        }
+        SubscribersCommand::Forget { email } => {
+            let id = known(&app.store, &email).await?;
+            let erasure = app.store.erase_subscriber(id, None, now).await?;
+            tracing::info!(subscriber.id = %id, rows.deleted = erasure.deleted_rows(), "subscriber erased on the operator's request");
+            println!(
+                "forgot {}: {erasure}",
+                invisible::escape_invisible(email.as_str())
+            );
+            Ok(())
+        }
+        SubscribersCommand::Export { email: None } => {
             let mut after = SubscriberId::default();
             let mut out = std::io::stdout().lock();
             loop {
@@ -585,6 +609,21 @@ async fn subscribers(app: &App, command: SubscribersCommand) -> anyhow::Result<(
             }
             Ok(())
         }
+    }
+}
+
+/// The subscriber with `email`, or an error naming the address.
+async fn known(
+    store: &crate::store::Store,
+    email: &SubscriberEmail,
+) -> anyhow::Result<SubscriberId> {
+    match store.subscriber_id_by_email(email).await {
+        Ok(id) => Ok(id),
+        Err(DbError::NotFound) => bail!(
+            "no subscriber with the address {} (nothing is stored about it)",
+            invisible::escape_invisible(email.as_str())
+        ),
+        Err(e) => Err(e.into()),
     }
 }
 

@@ -40,6 +40,7 @@ pub struct Settings {
     pub metrics: MetricsSettings,
     #[serde(default)]
     pub bounces: BouncesSettings,
+    pub data: DataSettings,
     #[serde(default = "default_sources")]
     pub sources: Vec<SourceConfig>,
 }
@@ -49,6 +50,33 @@ pub struct Settings {
 pub struct MetricsSettings {
     /// Address of the separate Prometheus `/metrics` listener; off when unset.
     pub listen: Option<SocketAddr>,
+}
+
+/// How long personal data is kept (see the retention job,
+/// [`crate::jobs::retention`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataSettings {
+    /// Days after unsubscribing (or being suspended and unsubscribing) when
+    /// a person's address, topics, preferences and ledger are erased; only
+    /// anonymous counts stay.
+    pub forget_unsubscribed_after_days: u32,
+    /// Days delivery records, their bounces and the ledger of papers sent
+    /// are kept, counted back from today by digest date.
+    pub keep_deliveries_days: u32,
+    /// Days after which an address that never confirmed is deleted, and a
+    /// subscription request that was never confirmed is dropped.
+    pub forget_unconfirmed_after_days: u32,
+}
+
+impl Default for DataSettings {
+    fn default() -> Self {
+        DataSettings {
+            forget_unsubscribed_after_days: 30,
+            keep_deliveries_days: 400,
+            forget_unconfirmed_after_days: 7,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -142,6 +170,10 @@ pub struct ScheduleSettings {
     pub digest: Cron,
     /// Cron expression for retrying deferred deliveries.
     pub retry: Cron,
+    /// Cron expression for the daily retention job ([`DataSettings`]); it
+    /// runs at most once per day (in `timezone`), and at start when that
+    /// day's run has not happened yet.
+    pub retention: Cron,
     /// The timezone the cron expressions and "today" are read in, and the
     /// delivery timezone of subscribers who chose none.
     pub timezone: Tz,
@@ -159,6 +191,7 @@ impl Default for ScheduleSettings {
             fetch: Cron::parse("0 30 1 * * *").expect("valid default"),
             digest: Cron::parse("0 0 * * * *").expect("valid default"),
             retry: Cron::parse("0 */15 * * * *").expect("valid default"),
+            retention: Cron::parse("0 45 3 * * *").expect("valid default"),
             timezone: Tz::UTC,
             catch_up: true,
             default_hour: 7,
@@ -274,6 +307,7 @@ impl Default for Settings {
             digest: DigestSettings::default(),
             metrics: MetricsSettings::default(),
             bounces: BouncesSettings::default(),
+            data: DataSettings::default(),
             sources: default_sources(),
         }
     }
@@ -453,6 +487,22 @@ impl Settings {
             bail!(
                 "digest.lookback_days = {} must be at most 31",
                 self.digest.lookback_days
+            );
+        }
+        // The ledger keeps a paper from being mailed twice: it must outlive
+        // every day a digest (daily or weekly) can still reach back to.
+        let min_keep = (self.digest.lookback_days + 2).max(14);
+        if self.data.keep_deliveries_days < min_keep {
+            bail!(
+                "data.keep_deliveries_days = {} must be at least {min_keep}, so the record of what was sent outlives the days a digest covers",
+                self.data.keep_deliveries_days
+            );
+        }
+        // A confirmation link is valid for two days.
+        if self.data.forget_unconfirmed_after_days < 2 {
+            bail!(
+                "data.forget_unconfirmed_after_days = {} must be at least 2 (confirmation links stay valid for 2 days)",
+                self.data.forget_unconfirmed_after_days
             );
         }
         if self.digest.concurrency == 0 || self.digest.concurrency > 64 {

@@ -1,5 +1,5 @@
 //! `paperboy status`: what an operator at a terminal wants to know — the
-//! last fetch and digest runs with their outcome, subscribers by status and
+//! last fetch, digest and retention runs with their outcome, subscribers by status and
 //! today's deliveries and bounces. The same facts as `GET /healthz`, and the
 //! same rules: "unhealthy" when the last fetch or digest run failed (a
 //! digest run that delivered nothing of what it had to send fails),
@@ -24,6 +24,8 @@ use crate::store::{BounceCounts, DbResult, DeliveryStatus, InboundCounts, Run, R
 pub struct StatusReport {
     pub last_fetch: Option<Run>,
     pub last_digest: Option<Run>,
+    /// The last retention run: what it removed, as counts.
+    pub last_retention: Option<Run>,
     pub subscribers: Vec<(SubscriberStatus, i64)>,
     pub today: NaiveDate,
     pub deliveries: Vec<(DeliveryStatus, i64)>,
@@ -163,6 +165,7 @@ impl StatusReport {
         Ok(StatusReport {
             last_fetch: store.last_run(RunKind::Fetch).await?,
             last_digest: store.last_run(RunKind::Digest).await?,
+            last_retention: store.last_run(RunKind::Retention).await?,
             subscribers: store.subscriber_counts().await?,
             today,
             deliveries: store.delivery_counts(today).await?,
@@ -243,6 +246,7 @@ impl fmt::Display for StatusReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         run_line(f, "last fetch", &self.last_fetch)?;
         run_line(f, "last digest", &self.last_digest)?;
+        run_line(f, "last retention", &self.last_retention)?;
         let count = |s: SubscriberStatus| {
             self.subscribers
                 .iter()

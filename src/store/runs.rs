@@ -1,4 +1,4 @@
-//! A log of fetch and digest runs, for health checks and `paperboy status`.
+//! A log of fetch, digest and retention runs, for health checks and `paperboy status`.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::Row;
@@ -9,6 +9,8 @@ use super::{day, parse_day, parse_ts, ts, DbResult, Store};
 pub enum RunKind {
     Fetch,
     Digest,
+    /// The daily retention job ([`crate::jobs::retention`]).
+    Retention,
 }
 
 impl RunKind {
@@ -16,6 +18,7 @@ impl RunKind {
         match self {
             Self::Fetch => "fetch",
             Self::Digest => "digest",
+            Self::Retention => "retention",
         }
     }
 }

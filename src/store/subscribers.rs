@@ -121,7 +121,7 @@ impl Store {
         let sql = format!(
             "SELECT s.id, s.email, s.status, s.link_version, s.created_at, s.top_papers
              FROM subscribers s
-             WHERE {cond} ORDER BY s.id LIMIT ?"
+             WHERE ({cond}) AND s.erased_at IS NULL ORDER BY s.id LIMIT ?"
         );
         let rows = sqlx::query(&sql)
             .bind(bind)

@@ -2,7 +2,8 @@
 //! their topics would have matched in the last week. `POST` with `action`
 //! `preview` (re-renders the preview for the submitted topics, saves
 //! nothing), `save`, or `new_link` (revokes every older link and mails a
-//! fresh one).
+//! fresh one). The page also links to the subscriber's data
+//! ([`super::my_data`]: download it, delete it).
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -75,6 +76,9 @@ struct ManagePage {
     /// The personal Atom feed of the subscriber's topics.
     feed_url: String,
     top_papers: bool,
+    /// "Download my data" and "Delete everything about me".
+    data_url: String,
+    delete_action: String,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -454,6 +458,13 @@ fn view(
         claims.link_version,
         now,
     );
+    let manage = super::token::sign(
+        web,
+        Purpose::Manage,
+        subscriber.id,
+        claims.link_version,
+        now,
+    );
     let status_note = match subscriber.status {
         SubscriberStatus::Active => None,
         SubscriberStatus::Pending => Some(
@@ -518,6 +529,8 @@ fn view(
         )
         .to_string(),
         top_papers: form.top_papers == "on",
+        data_url: format!("{}/manage/{manage}/data", web.base_path()),
+        delete_action: format!("{}/manage/{manage}/delete", web.base_path()),
     }
 }
 

@@ -23,6 +23,7 @@ mod listing;
 mod manage;
 mod message;
 pub(crate) mod metrics;
+mod my_data;
 mod outgoing;
 mod papers;
 mod security;
@@ -66,6 +67,11 @@ pub fn router(state: Arc<AppState>, webhooks: Arc<WebhookState>) -> Router {
             get(confirm::show).post(confirm::confirm),
         )
         .route("/manage/{token}", get(manage::show).post(manage::submit))
+        .route("/manage/{token}/data", get(my_data::download))
+        .route(
+            "/manage/{token}/delete",
+            get(my_data::confirm_page).post(my_data::delete),
+        )
         .route(
             "/unsubscribe/{token}",
             get(unsubscribe::show).post(unsubscribe::unsubscribe),
