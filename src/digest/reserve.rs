@@ -75,6 +75,7 @@ pub(crate) async fn reserve_page(
                         paper: window.shared[k.paper].clone(),
                         topic_position: k.topic_position,
                         matched: k.matched,
+                        reason: k.reason,
                     })
                     .collect();
                 jobs.push(Job {
@@ -150,6 +151,7 @@ pub(crate) async fn resume(
             paper: Arc::new(paper.clone()),
             topic_position,
             matched,
+            reason: None,
         });
     }
     // The compiled topics borrow the subscriber's; done with them.

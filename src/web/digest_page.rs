@@ -20,8 +20,8 @@ use super::error::{page, WebError};
 use super::listing::{parse_date, Entry, Selection, Span};
 use super::papers::{bad_param, card, PaperCard};
 use super::AppState;
-use crate::domain::{Frequency, PaperId, TOP_PAPERS_POSITION};
-use crate::email::TOP_PAPERS_SECTION;
+use crate::domain::{Frequency, PaperId, RECOMMENDED_POSITION, TOP_PAPERS_POSITION};
+use crate::email::{RECOMMENDED_SECTION, TOP_PAPERS_SECTION};
 use crate::links::Purpose;
 use crate::matching::{Matcher, Query};
 use crate::store::ListedPaper;
@@ -106,6 +106,31 @@ pub async fn show(
                 papers: cards,
             });
         }
+    }
+    let recommended: Vec<PaperCard> = papers
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| position_of(&p.id) == RECOMMENDED_POSITION)
+        .map(|(i, p)| {
+            shown.insert(i);
+            card(
+                &web,
+                &Entry {
+                    paper: p,
+                    about: &about,
+                    matched: Vec::new(),
+                    index: i,
+                },
+                false,
+            )
+        })
+        .collect();
+    if !recommended.is_empty() {
+        sections.push(DigestSection {
+            name: RECOMMENDED_SECTION.into(),
+            query: String::new(),
+            papers: recommended,
+        });
     }
     let top: Vec<PaperCard> = papers
         .iter()

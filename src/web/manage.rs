@@ -16,6 +16,7 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::Deserialize;
 
 use super::error::{page, LinkFailure, WebError};
+use super::feedback::{marks_card, MarksCard};
 use super::form::{
     form_rejection, parse_frequency, parse_hour, parse_timezone, parse_topics, Choice, MAX_TOPICS,
     WEEKDAYS,
@@ -74,6 +75,8 @@ struct ManagePage {
     /// The personal Atom feed of the subscriber's topics.
     feed_url: String,
     top_papers: bool,
+    /// The papers they marked and their ranking switches.
+    marks: MarksCard,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -182,7 +185,7 @@ pub async fn show(
         )
     });
     let preview = preview(&web, &topics, web.today(now)).await?;
-    let view = view(
+    let mut view = view(
         &web,
         &subscriber,
         &claims,
@@ -192,6 +195,7 @@ pub async fn show(
         None,
         now,
     );
+    view.marks = marks_card(&web, &subscriber, &token).await?;
     page(StatusCode::OK, &view)
 }
 
@@ -212,7 +216,7 @@ pub async fn submit(
                 Err(_) => None,
             };
             let notice = "Preview only: nothing is saved until you press Save.".to_string();
-            let view = view(
+            let mut view = view(
                 &web,
                 &subscriber,
                 &claims,
@@ -222,12 +226,13 @@ pub async fn submit(
                 Some(&parsed),
                 now,
             );
+            view.marks = marks_card(&web, &subscriber, &token).await?;
             page(StatusCode::OK, &view)
         }
         "save" => {
             let parsed = Parsed::from_form(&form, today);
             let Some((topics, prefs)) = parsed.preferences() else {
-                let view = view(
+                let mut view = view(
                     &web,
                     &subscriber,
                     &claims,
@@ -237,6 +242,7 @@ pub async fn submit(
                     Some(&parsed),
                     now,
                 );
+                view.marks = marks_card(&web, &subscriber, &token).await?;
                 return page(StatusCode::UNPROCESSABLE_ENTITY, &view);
             };
             match web
@@ -259,7 +265,7 @@ pub async fn submit(
             }
             tracing::info!(subscriber.id = %subscriber.id, "preferences saved");
             let preview = preview(&web, &topics, today).await?;
-            let view = view(
+            let mut view = view(
                 &web,
                 &subscriber,
                 &claims,
@@ -269,6 +275,7 @@ pub async fn submit(
                 None,
                 now,
             );
+            view.marks = marks_card(&web, &subscriber, &token).await?;
             page(StatusCode::OK, &view)
         }
         "new_link" => new_link(web, subscriber, claims, now).await,
@@ -517,6 +524,7 @@ fn view(
         )
         .to_string(),
         top_papers: form.top_papers == "on",
+        marks: MarksCard::default(),
     }
 }
 

@@ -16,6 +16,7 @@ mod confirm;
 mod digest_page;
 mod error;
 mod feed;
+mod feedback;
 mod form;
 mod health;
 mod limits;
@@ -62,6 +63,14 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(confirm::show).post(confirm::confirm),
         )
         .route("/manage/{token}", get(manage::show).post(manage::submit))
+        .route(
+            "/manage/{token}/marks",
+            axum::routing::post(feedback::manage_marks),
+        )
+        .route(
+            "/feedback/{token}/{mark}",
+            get(feedback::show).post(feedback::record),
+        )
         .route(
             "/unsubscribe/{token}",
             get(unsubscribe::show).post(unsubscribe::unsubscribe),
