@@ -208,6 +208,10 @@ pub struct DigestSettings {
     /// subscriber with no topics, or the section after the topics of one
     /// who asked for it): the most upvoted of the digest's days.
     pub trending_count: usize,
+    /// Most papers in the "Recommended for you" section of a subscriber
+    /// who marked papers "more like this": the day's papers their topics
+    /// did not match that are most like the ones they marked. 0: none.
+    pub recommendations: usize,
     /// Send a digest even when nothing matched.
     pub send_empty: bool,
     /// A digest for day D covers papers announced on D and the days before
@@ -231,6 +235,7 @@ impl Default for DigestSettings {
         DigestSettings {
             max_papers: 50,
             trending_count: 10,
+            recommendations: 5,
             send_empty: false,
             lookback_days: 1,
             site_name: "paperboy".into(),
@@ -483,6 +488,12 @@ impl Settings {
                 self.digest.trending_count
             );
         }
+        if self.digest.recommendations > 100 {
+            bail!(
+                "digest.recommendations = {} must be at most 100",
+                self.digest.recommendations
+            );
+        }
         if self.digest.lookback_days > 31 {
             bail!(
                 "digest.lookback_days = {} must be at most 31",
@@ -669,6 +680,10 @@ mod tests {
             ("[digest]\nmax_papers = \"lots\"\n", "max_papers"),
             ("[digest]\nmax_papers = 0\n", "digest.max_papers"),
             ("[digest]\ntrending_count = 0\n", "digest.trending_count"),
+            (
+                "[digest]\nrecommendations = 101\n",
+                "digest.recommendations",
+            ),
             ("[web]\nlisten = \"nowhere\"\n", "listen"),
             ("[schedule]\ntimezone = \"Mars/Olympus\"\n", "timezone"),
             ("[database]\nurl = \"postgres://x\"\n", "database.url"),

@@ -12,6 +12,9 @@ pub struct DigestConfig {
     pub max_papers: usize,
     /// `[digest] trending_count`: papers in the top papers section.
     pub trending_count: usize,
+    /// `[digest] recommendations`: most papers in the "Recommended for
+    /// you" section (0: no such section).
+    pub recommendations: usize,
     /// `[digest] send_empty`: send a digest even when nothing matched.
     pub send_empty: bool,
     /// `[digest] lookback_days`: days before the digest's date it covers.
@@ -44,6 +47,7 @@ impl DigestConfig {
         DigestConfig {
             max_papers: digest.max_papers,
             trending_count: digest.trending_count,
+            recommendations: digest.recommendations,
             send_empty: digest.send_empty,
             lookback_days: digest.lookback_days,
             site_name: digest.site_name.clone(),

@@ -77,6 +77,7 @@ pub(crate) async fn reserve_page(
                         paper: window.shared[k.paper].clone(),
                         topic_position: k.topic_position,
                         matched: k.matched,
+                        reason: k.reason,
                     })
                     .collect();
                 jobs.push(Job {
@@ -154,6 +155,7 @@ pub(crate) async fn resume(
             paper: Arc::new(paper.clone()),
             topic_position,
             matched,
+            reason: None,
         });
     }
     // The compiled topics borrow the subscriber's; done with them.

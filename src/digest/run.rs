@@ -8,7 +8,7 @@
 //! and date; a run started twice sends nothing the second time. It must not
 //! decide *when* runs happen: the CLI and the daemon's jobs do.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
 use anyhow::Context as _;
@@ -18,7 +18,7 @@ use indicatif::ProgressBar;
 use super::config::DigestConfig;
 use super::due::{self, When};
 use super::job::Job;
-use super::plan::{self, Plan, PlanLimits};
+use super::plan::{self, Plan, PlanLimits, Ranked};
 use super::report::{DigestReport, DryRunPaper, PlannedDigest};
 use super::reserve::{self, Planned};
 use super::send::Sender;
@@ -125,6 +125,7 @@ impl DigestRun {
             max_papers: self.config.max_papers,
             send_empty: self.config.send_empty,
             trending_count: self.config.trending_count,
+            recommendations: self.config.recommendations,
         }
     }
 
@@ -226,6 +227,17 @@ impl DigestRun {
             .store
             .already_sent_in_range(first, last, &windows.day.ids)
             .await?;
+        // Subscribers with marks and ranking on: their papers ranked.
+        let marks = self.store.ranking_marks_in_range(first, last).await?;
+        let day_rankings = if marks.is_empty() {
+            HashMap::new()
+        } else {
+            windows
+                .day
+                .ranked(run.date)
+                .rank_page(&self.store, marks.clone())
+                .await?
+        };
         let day = &mut windows.day;
         let mut day_plans = plan::plan_digests(
             &mut day.matcher,
@@ -234,6 +246,10 @@ impl DigestRun {
             |sub| fresh(sub) && !weekly_window(sub),
             |sub| day_sent.get(&sub.id).unwrap_or(&no_history),
             self.limits(),
+            day.ranked.as_ref().map(|window| Ranked {
+                window,
+                subscribers: &day_rankings,
+            }),
         )
         .into_iter();
         let week_plans = if page.iter().any(|s| fresh(s) && weekly_window(s)) {
@@ -245,6 +261,13 @@ impl DigestRun {
                 .store
                 .already_sent_in_range(first, last, &week.ids)
                 .await?;
+            let week_rankings = if marks.is_empty() {
+                HashMap::new()
+            } else {
+                week.ranked(run.date)
+                    .rank_page(&self.store, marks.clone())
+                    .await?
+            };
             plan::plan_digests(
                 &mut week.matcher,
                 &week.papers,
@@ -252,6 +275,10 @@ impl DigestRun {
                 |sub| fresh(sub) && weekly_window(sub),
                 |sub| week_sent.get(&sub.id).unwrap_or(&no_history),
                 self.limits(),
+                week.ranked.as_ref().map(|window| Ranked {
+                    window,
+                    subscribers: &week_rankings,
+                }),
             )
         } else {
             Vec::new()

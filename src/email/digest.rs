@@ -87,6 +87,48 @@ impl PaperBlock {
     pub fn text(&self) -> &str {
         &self.0 .1
     }
+
+    /// The block's HTML without its closing `</td></tr>`, so the digest
+    /// can add what belongs to one subscriber (feedback links, a reason)
+    /// inside the paper's cell and close it.
+    pub fn html_open(&self) -> &str {
+        self.html()
+            .strip_suffix("</td></tr>")
+            .unwrap_or(self.html())
+    }
+
+    /// Whether [`PaperBlock::html_open`] left the cell open.
+    pub fn is_open(&self) -> bool {
+        self.html().ends_with("</td></tr>")
+    }
+}
+
+/// One paper of a digest's section: its shared [`PaperBlock`] and what
+/// belongs to this subscriber alone.
+#[derive(Debug, Clone)]
+pub struct DigestEntry {
+    pub block: PaperBlock,
+    /// Why a recommended paper is there: "like ‘TITLE’, which you marked".
+    pub reason: Option<String>,
+    /// The signed "More like this" / "Less like this" links.
+    pub feedback: Option<FeedbackLinks>,
+}
+
+impl From<PaperBlock> for DigestEntry {
+    fn from(block: PaperBlock) -> Self {
+        DigestEntry {
+            block,
+            reason: None,
+            feedback: None,
+        }
+    }
+}
+
+/// A paper's two feedback links (signed for one subscriber and paper).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedbackLinks {
+    pub more_url: String,
+    pub less_url: String,
 }
 
 /// The papers one of the subscriber's topics matched.
@@ -94,7 +136,7 @@ impl PaperBlock {
 pub struct TopicSection {
     pub name: String,
     pub query: String,
-    pub papers: Vec<PaperBlock>,
+    pub papers: Vec<DigestEntry>,
 }
 
 /// Everything the digest email shows.
@@ -335,8 +377,20 @@ mod tests {
         }
     }
 
-    fn block(view: PaperView) -> PaperBlock {
-        PaperBlock::render(&view).unwrap()
+    /// A paper's entry with its feedback links, as every digest has them.
+    fn block(view: PaperView) -> DigestEntry {
+        let token = "FEEDBACKTOKEN/more?paper=2606.01234";
+        DigestEntry {
+            block: PaperBlock::render(&view).unwrap(),
+            reason: None,
+            feedback: Some(FeedbackLinks {
+                more_url: format!("https://example.org/papers/feedback/{token}"),
+                less_url: format!(
+                    "https://example.org/papers/feedback/{}",
+                    token.replace("more", "less")
+                ),
+            }),
+        }
     }
 
     fn view() -> DigestView {

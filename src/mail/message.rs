@@ -609,7 +609,7 @@ pub(crate) mod tests {
                 query: "au:m\u{fc}ller".into(),
                 papers: names
                     .iter()
-                    .map(|n| PaperBlock::render(&paper(n)).unwrap())
+                    .map(|n| PaperBlock::render(&paper(n)).unwrap().into())
                     .collect(),
             }],
             total_count: names.len(),

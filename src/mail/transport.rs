@@ -876,7 +876,8 @@ mod tests {
                     excerpt: vec![Span::hit("Diffusion"), Span::plain(" everywhere")],
                     ..PaperView::default()
                 })
-                .unwrap()],
+                .unwrap()
+                .into()],
             }],
             total_count: 1,
             manage_url: "https://example.org/manage/M".into(),

@@ -60,6 +60,12 @@ pub const PERSONAL_TABLES: &[PersonalTable] = &[
         on_erase: OnErase::Delete,
     },
     // The ledger: which papers went to the person (their interests).
+    // "More like this" / "Less like this" marks.
+    PersonalTable {
+        table: "paper_marks",
+        order_by: "paper_id",
+        on_erase: OnErase::Delete,
+    },
     PersonalTable {
         table: "sent_papers",
         order_by: "delivery_id, position",

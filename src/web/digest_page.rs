@@ -21,8 +21,8 @@ use super::listing::{parse_date, Entry, Selection, Span};
 use super::papers::{bad_param, card, PaperCard};
 use super::token::LinkPath;
 use super::AppState;
-use crate::domain::{Frequency, PaperId, TOP_PAPERS_POSITION};
-use crate::email::top_papers_heading;
+use crate::domain::{Frequency, PaperId, RECOMMENDED_POSITION, TOP_PAPERS_POSITION};
+use crate::email::{top_papers_heading, RECOMMENDED_SECTION};
 use crate::links::Purpose;
 use crate::matching::{Matcher, Query};
 use crate::store::ListedPaper;
@@ -107,6 +107,31 @@ pub async fn show(
                 papers: cards,
             });
         }
+    }
+    let recommended: Vec<PaperCard> = papers
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| position_of(&p.id) == RECOMMENDED_POSITION)
+        .map(|(i, p)| {
+            shown.insert(i);
+            card(
+                &web,
+                &Entry {
+                    paper: p,
+                    about: &about,
+                    matched: Vec::new(),
+                    index: i,
+                },
+                false,
+            )
+        })
+        .collect();
+    if !recommended.is_empty() {
+        sections.push(DigestSection {
+            name: RECOMMENDED_SECTION.into(),
+            query: String::new(),
+            papers: recommended,
+        });
     }
     let top: Vec<PaperCard> = papers
         .iter()

@@ -17,6 +17,7 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::Deserialize;
 
 use super::error::{page, LinkFailure, WebError};
+use super::feedback::{marks_card, MarksCard};
 use super::form::{
     form_rejection, parse_frequency, parse_hour, parse_timezone, parse_topics, Choice, MAX_TOPICS,
     WEEKDAYS,
@@ -79,6 +80,8 @@ struct ManagePage {
     /// "Download my data" and "Delete everything about me".
     data_url: String,
     delete_action: String,
+    /// The papers they marked and their ranking switches.
+    marks: MarksCard,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -187,7 +190,7 @@ pub async fn show(
         )
     });
     let preview = preview(&web, &topics, web.today(now)).await?;
-    let view = view(
+    let mut view = view(
         &web,
         &subscriber,
         &claims,
@@ -197,6 +200,7 @@ pub async fn show(
         None,
         now,
     );
+    view.marks = marks_card(&web, &subscriber, &token).await?;
     page(StatusCode::OK, &view)
 }
 
@@ -217,7 +221,7 @@ pub async fn submit(
                 Err(_) => None,
             };
             let notice = "Preview only: nothing is saved until you press Save.".to_string();
-            let view = view(
+            let mut view = view(
                 &web,
                 &subscriber,
                 &claims,
@@ -227,12 +231,13 @@ pub async fn submit(
                 Some(&parsed),
                 now,
             );
+            view.marks = marks_card(&web, &subscriber, &token).await?;
             page(StatusCode::OK, &view)
         }
         "save" => {
             let parsed = Parsed::from_form(&form, today);
             let Some((topics, prefs)) = parsed.preferences() else {
-                let view = view(
+                let mut view = view(
                     &web,
                     &subscriber,
                     &claims,
@@ -242,6 +247,7 @@ pub async fn submit(
                     Some(&parsed),
                     now,
                 );
+                view.marks = marks_card(&web, &subscriber, &token).await?;
                 return page(StatusCode::UNPROCESSABLE_ENTITY, &view);
             };
             match web
@@ -264,7 +270,7 @@ pub async fn submit(
             }
             tracing::info!(subscriber.id = %subscriber.id, "preferences saved");
             let preview = preview(&web, &topics, today).await?;
-            let view = view(
+            let mut view = view(
                 &web,
                 &subscriber,
                 &claims,
@@ -274,6 +280,7 @@ pub async fn submit(
                 None,
                 now,
             );
+            view.marks = marks_card(&web, &subscriber, &token).await?;
             page(StatusCode::OK, &view)
         }
         "new_link" => new_link(web, subscriber, claims, now).await,
@@ -531,6 +538,7 @@ fn view(
         top_papers: form.top_papers == "on",
         data_url: format!("{}/manage/{manage}/data", web.base_path()),
         delete_action: format!("{}/manage/{manage}/delete", web.base_path()),
+        marks: MarksCard::default(),
     }
 }
 

@@ -16,6 +16,7 @@ mod confirm;
 mod digest_page;
 mod error;
 mod feed;
+mod feedback;
 mod form;
 mod health;
 mod limits;
@@ -71,6 +72,14 @@ pub fn router(state: Arc<AppState>, webhooks: Arc<WebhookState>) -> Router {
         .route(
             "/manage/{token}/delete",
             get(my_data::confirm_page).post(my_data::delete),
+        )
+        .route(
+            "/manage/{token}/marks",
+            axum::routing::post(feedback::manage_marks),
+        )
+        .route(
+            "/feedback/{token}/{mark}",
+            get(feedback::show).post(feedback::record),
         )
         .route(
             "/unsubscribe/{token}",

@@ -19,9 +19,20 @@ pub async fn verify(
     purpose: Purpose,
     now: DateTime<Utc>,
 ) -> Result<(Subscriber, LinkClaims), WebError> {
+    verify_bound(web, token, purpose, now, &[]).await
+}
+
+/// [`verify`] for a token bound to `subject` (a feedback link's paper id).
+pub async fn verify_bound(
+    web: &AppState,
+    token: &str,
+    purpose: Purpose,
+    now: DateTime<Utc>,
+    subject: &[u8],
+) -> Result<(Subscriber, LinkClaims), WebError> {
     let claims = web
         .signer
-        .verify(token, purpose, now)
+        .verify_bound(token, purpose, now, subject)
         .map_err(|e| WebError::Link(e.into()))?;
     let subscriber = match web.store.subscriber_by_id(claims.subscriber_id).await {
         Ok(s) => s,

@@ -295,6 +295,7 @@ async fn requested(store: &Store, who: &str, when: DateTime<Utc>) -> SubscriberI
             &SubscriberEmail::parse(who).unwrap(),
             &topics(),
             &Preferences::default(),
+            false,
             when,
         )
         .await

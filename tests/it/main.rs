@@ -31,6 +31,7 @@ mod papers;
 mod pipelining;
 mod postfix;
 mod proxy;
+mod ranking;
 mod schedule;
 mod serve;
 mod smtp_faults;
