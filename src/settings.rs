@@ -199,11 +199,21 @@ impl Default for ScheduleSettings {
     }
 }
 
+/// Bounds of `[digest] max_html_bytes`: room for the digest's frame and
+/// footer with a paper or two, and a size no mail client wants.
+const MIN_HTML_BYTES: usize = 10_000;
+const MAX_HTML_BYTES: usize = 10_000_000;
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DigestSettings {
     /// Most papers in one digest; the rest are counted.
     pub max_papers: usize,
+    /// Most bytes of a digest's HTML part. Gmail shows only the first
+    /// ~102 KB of a message's HTML and hides the rest, footer with the
+    /// unsubscribe link included, behind "[Message clipped]"; papers that
+    /// would pass this budget are counted in the "N more" line instead.
+    pub max_html_bytes: usize,
     /// Papers in the top papers section (the trending digest of a
     /// subscriber with no topics, or the section after the topics of one
     /// who asked for it): the most upvoted of the digest's days.
@@ -234,6 +244,7 @@ impl Default for DigestSettings {
     fn default() -> Self {
         DigestSettings {
             max_papers: 50,
+            max_html_bytes: 90_000,
             trending_count: 10,
             recommendations: 5,
             send_empty: false,
@@ -482,6 +493,13 @@ impl Settings {
                 self.digest.max_papers
             );
         }
+        if !(MIN_HTML_BYTES..=MAX_HTML_BYTES).contains(&self.digest.max_html_bytes) {
+            bail!(
+                "digest.max_html_bytes = {} must be between {MIN_HTML_BYTES} and {MAX_HTML_BYTES} \
+                 (Gmail clips an HTML part past ~102 KB; the default 90000 stays under it)",
+                self.digest.max_html_bytes
+            );
+        }
         if self.digest.trending_count == 0 || self.digest.trending_count > 100 {
             bail!(
                 "digest.trending_count = {} must be between 1 and 100",
@@ -684,6 +702,7 @@ mod tests {
                 "[digest]\nrecommendations = 101\n",
                 "digest.recommendations",
             ),
+            ("[digest]\nmax_html_bytes = 500\n", "digest.max_html_bytes"),
             ("[web]\nlisten = \"nowhere\"\n", "listen"),
             ("[schedule]\ntimezone = \"Mars/Olympus\"\n", "timezone"),
             ("[database]\nurl = \"postgres://x\"\n", "database.url"),

@@ -10,6 +10,8 @@ use crate::settings::{DomainLimit, Settings};
 pub struct DigestConfig {
     /// `[digest] max_papers`: most papers in one digest.
     pub max_papers: usize,
+    /// `[digest] max_html_bytes`: most bytes of a digest's HTML part.
+    pub max_html_bytes: usize,
     /// `[digest] trending_count`: papers in the top papers section.
     pub trending_count: usize,
     /// `[digest] recommendations`: most papers in the "Recommended for
@@ -46,6 +48,7 @@ impl DigestConfig {
         let digest = &settings.digest;
         DigestConfig {
             max_papers: digest.max_papers,
+            max_html_bytes: digest.max_html_bytes,
             trending_count: digest.trending_count,
             recommendations: digest.recommendations,
             send_empty: digest.send_empty,

@@ -100,6 +100,7 @@ impl DigestRun {
             self.config.base_url.clone(),
             self.config.site_name.clone(),
             self.signer.clone(),
+            self.config.max_html_bytes,
         )
     }
 

@@ -13,7 +13,7 @@ use anyhow::Context as _;
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::digest::{
-    excerpt, render_digest, shorten_authors, top_papers_heading, DigestEntry, DigestView,
+    excerpt, render_digest_within, shorten_authors, top_papers_heading, DigestEntry, DigestView,
     FeedbackLinks, PaperBlock, PaperView, Span, TopicSection,
 };
 use super::format::RenderedEmail;
@@ -59,6 +59,8 @@ pub struct DigestRenderer {
     base_url: url::Url,
     site_name: String,
     signer: LinkSigner,
+    /// `[digest] max_html_bytes`: papers past it are counted, not shown.
+    max_html_bytes: usize,
     /// A paper's block (highlighted excerpt, authors, links), rendered,
     /// depends only on the paper and the terms that matched it, which
     /// subscribers with the same topics share: built and rendered once per
@@ -71,25 +73,33 @@ pub struct DigestRenderer {
 const PAPER_BLOCKS_MAX: usize = 4096;
 
 impl DigestRenderer {
-    /// `base_url` is `[web] base_url`, where the signed links point.
-    pub fn new(base_url: url::Url, site_name: String, signer: LinkSigner) -> DigestRenderer {
+    /// `base_url` is `[web] base_url`, where the signed links point;
+    /// `max_html_bytes` is `[digest] max_html_bytes`.
+    pub fn new(
+        base_url: url::Url,
+        site_name: String,
+        signer: LinkSigner,
+        max_html_bytes: usize,
+    ) -> DigestRenderer {
         DigestRenderer {
             base_url,
             site_name,
             signer,
+            max_html_bytes,
             paper_blocks: Mutex::new(HashMap::new()),
         }
     }
 
-    /// The digest's subject and both parts; its links expire counting from
-    /// `now`.
+    /// The digest's subject and both parts, its HTML within
+    /// `max_html_bytes` (see [`render_digest_within`]); its links expire
+    /// counting from `now`.
     pub fn render(
         &self,
         content: DigestContent<'_>,
         now: DateTime<Utc>,
     ) -> anyhow::Result<RenderedEmail> {
         let view = self.view(content, now)?;
-        render_digest(&view).context("rendering a digest")
+        render_digest_within(&view, self.max_html_bytes).context("rendering a digest")
     }
 
     /// The digest as a message with the given Message-ID, dated `now`, with
@@ -101,7 +111,8 @@ impl DigestRenderer {
         now: DateTime<Utc>,
     ) -> anyhow::Result<OutgoingEmail> {
         let view = self.view(content, now)?;
-        let rendered = render_digest(&view).context("rendering a digest")?;
+        let rendered =
+            render_digest_within(&view, self.max_html_bytes).context("rendering a digest")?;
         let unsubscribe =
             url::Url::parse(&view.unsubscribe_url).context("building the unsubscribe link")?;
         Ok(OutgoingEmail {

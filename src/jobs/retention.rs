@@ -123,7 +123,13 @@ mod tests {
 
     async fn pending(store: &Store, address: &str, when: DateTime<Utc>) -> SubscriberId {
         store
-            .request_subscription(&email(address), &topics(), &Preferences::default(), false, when)
+            .request_subscription(
+                &email(address),
+                &topics(),
+                &Preferences::default(),
+                false,
+                when,
+            )
             .await
             .unwrap()
             .subscriber_id
