@@ -40,6 +40,7 @@ pub struct Settings {
     pub metrics: MetricsSettings,
     #[serde(default)]
     pub bounces: BouncesSettings,
+    #[serde(default)]
     pub data: DataSettings,
     #[serde(default = "default_sources")]
     pub sources: Vec<SourceConfig>,
