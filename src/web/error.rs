@@ -46,6 +46,9 @@ pub enum WebError {
     BadRequest(StatusCode, String),
     #[error("too many requests")]
     RateLimited,
+    /// Work waiting for the server is at its bound: nothing was taken.
+    #[error("too busy")]
+    Busy,
     #[error("no such page")]
     NotFound,
     #[error(transparent)]
@@ -153,6 +156,12 @@ impl IntoResponse for WebError {
                 "Please wait a few minutes and try again.".to_string(),
                 false,
             ),
+            WebError::Busy => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Too busy right now",
+                "Your request was not taken. Please try again in a minute.".to_string(),
+                false,
+            ),
             WebError::NotFound => (
                 StatusCode::NOT_FOUND,
                 "Page not found",
@@ -169,12 +178,19 @@ impl IntoResponse for WebError {
                 )
             }
         };
-        ErrorParts {
+        let mut response = ErrorParts {
             title,
             message,
             new_link,
         }
-        .render(status, "")
+        .render(status, "");
+        if matches!(self, WebError::Busy) {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("60"),
+            );
+        }
+        response
     }
 }
 

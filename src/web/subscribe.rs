@@ -209,7 +209,7 @@ pub async fn submit(
         }
     };
     if form.website.is_empty() {
-        queue_submission(
+        let queued = queue_submission(
             &web,
             Submission {
                 email,
@@ -218,6 +218,10 @@ pub async fn submit(
                 top_papers: form.top_papers == "on",
             },
         );
+        if !queued {
+            // Never "check your inbox" for a request nobody will handle.
+            return Err(WebError::Busy);
+        }
     } else {
         tracing::info!("subscribe request dropped: honeypot field filled in");
     }
@@ -243,12 +247,16 @@ pub(super) struct Submission {
     top_papers: bool,
 }
 
-/// Submissions waiting for the worker; past this they are dropped (and
-/// logged): the visitor sees the same page and can ask again.
+/// Submissions waiting for the worker; past this the form answers 503
+/// with Retry-After (the same for every address) and takes nothing.
 const SUBMISSION_QUEUE: usize = 1024;
 
-/// The subscribe form's submissions, handled off the request by one worker
-/// (started with the first submission), in the order they came. The answer
+/// Submissions handled at once: the store serialises its writes anyway, so
+/// this mostly overlaps the link mails' SMTP conversations.
+const SUBMISSION_WORKERS: usize = 8;
+
+/// The subscribe form's submissions, handled off the request by a worker
+/// (started with the first submission) in the order they came. The answer
 /// never waits for the store or the mailer: a new, pending or confirmed
 /// address costs the request the same work (parsing, the per-client limit,
 /// this hand-over), so its timing says nothing about the address.
@@ -278,7 +286,8 @@ impl Submissions {
         }
     }
 
-    fn push(&self, web: &Arc<AppState>, submission: Submission) {
+    /// Hands `submission` to the worker; false when the queue is full.
+    fn push(&self, web: &Arc<AppState>, submission: Submission) -> bool {
         use std::sync::atomic::Ordering;
         let queue = self.inner.queue.get_or_init(|| {
             let (tx, rx) = tokio::sync::mpsc::channel(SUBMISSION_QUEUE);
@@ -288,8 +297,10 @@ impl Submissions {
         self.inner.in_flight.fetch_add(1, Ordering::SeqCst);
         if queue.try_send(submission).is_err() {
             self.done();
-            tracing::warn!("subscribe request dropped: too many waiting");
+            tracing::warn!("subscribe request refused (503): too many waiting");
+            return false;
         }
+        true
     }
 
     fn done(&self) {
@@ -300,25 +311,32 @@ impl Submissions {
     }
 }
 
-fn queue_submission(web: &Arc<AppState>, submission: Submission) {
-    web.submissions.push(web, submission);
+fn queue_submission(web: &Arc<AppState>, submission: Submission) -> bool {
+    web.submissions.push(web, submission)
 }
 
-/// Handles the submissions until the pages' state is dropped.
+/// Handles the submissions until the pages' state is dropped, up to
+/// [`SUBMISSION_WORKERS`] at once, started in the order they came.
 async fn submission_worker(
     web: std::sync::Weak<AppState>,
     mut queue: tokio::sync::mpsc::Receiver<Submission>,
 ) {
+    let permits = Arc::new(tokio::sync::Semaphore::new(SUBMISSION_WORKERS));
     while let Some(submission) = queue.recv().await {
+        let Ok(permit) = permits.clone().acquire_owned().await else {
+            break;
+        };
         let Some(web) = web.upgrade() else { break };
-        // Its own task, awaited: a panic ends that submission, not the
-        // worker, and the next one still starts after it.
-        match tokio::spawn(handle_submission(web.clone(), submission)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::error!(error = %e, "handling a subscribe request failed"),
-            Err(e) => tracing::error!(error = %e, "handling a subscribe request panicked"),
-        }
-        web.submissions.done();
+        tokio::spawn(async move {
+            // Its own task: a panic ends that submission, not the worker.
+            match tokio::spawn(handle_submission(web.clone(), submission)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::error!(error = %e, "handling a subscribe request failed"),
+                Err(e) => tracing::error!(error = %e, "handling a subscribe request panicked"),
+            }
+            web.submissions.done();
+            drop(permit);
+        });
     }
 }
 

@@ -707,6 +707,62 @@ async fn the_subscribe_answer_waits_for_neither_the_store_nor_the_address() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_subscribe_queue_answers_503_and_takes_nothing_it_cannot_handle() {
+    let site = Site::with_config(|toml| {
+        toml.replace("[web]\n", "[web]\ntrusted_proxies = [\"127.0.0.1\"]\n")
+    })
+    .await;
+    // The store is held, so the submissions wait in the queue.
+    let mut lock = site.app.store.pool().acquire().await.unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut *lock)
+        .await
+        .unwrap();
+    let mut accepted = 0;
+    let mut refused = None;
+    for n in 0..1200u32 {
+        let answer = site
+            .http
+            .post(site.url("/subscribe"))
+            .header("X-Forwarded-For", format!("10.1.{}.{}", n / 256, n % 256))
+            .form(&[
+                ("email", format!("q{n}@example.org")),
+                ("topics", "diffusion".to_string()),
+            ])
+            .send()
+            .await
+            .unwrap();
+        if answer.status() == StatusCode::SERVICE_UNAVAILABLE {
+            let retry = answer.headers().get("retry-after").cloned();
+            refused = Some((n, retry, answer.text().await.unwrap()));
+            break;
+        }
+        assert_eq!(answer.status(), StatusCode::OK, "request {n}");
+        accepted += 1;
+    }
+    let (n, retry, page) = refused.expect("a bounded queue refuses at some point");
+    assert!(accepted >= 1024, "{accepted} accepted before the first 503");
+    assert_eq!(retry.unwrap(), "60");
+    assert!(page.contains("not taken"), "{page}");
+    assert!(!page.contains("Check your inbox"), "{page}");
+    sqlx::query("ROLLBACK").execute(&mut *lock).await.unwrap();
+    drop(lock);
+    site.app.submissions.settled().await;
+    // Every accepted request was handled; the refused one left nothing.
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM subscribers")
+        .fetch_one(site.app.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(stored, accepted as i64);
+    let refused_row: i64 = sqlx::query_scalar("SELECT count(*) FROM subscribers WHERE email = ?")
+        .bind(format!("q{n}@example.org"))
+        .fetch_one(site.app.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(refused_row, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_top_papers_box_of_an_existing_address_waits_for_its_confirmation() {
     let site = Site::start().await;
     let top_papers = |email: &'static str| {
