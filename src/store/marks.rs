@@ -130,16 +130,36 @@ impl Store {
 
     /// Subscriber `id`'s marks, most recent first.
     pub async fn marks_of(&self, id: SubscriberId) -> DbResult<Vec<MarkedPaper>> {
+        Ok(self.marks_and_switches(id).await?.1)
+    }
+
+    /// Subscriber `id`'s switches and marks (as [`Store::marks_of`]), in
+    /// one statement: the manage page shows both on every view.
+    pub async fn marks_and_switches(
+        &self,
+        id: SubscriberId,
+    ) -> DbResult<(RankingSwitches, Vec<MarkedPaper>)> {
         let rows = sqlx::query(
-            "SELECT m.paper_id, p.title, p.url, m.mark, m.marked_at
-             FROM paper_marks m JOIN papers p ON p.id = m.paper_id
-             WHERE m.subscriber_id = ?
+            "SELECT s.ranking, s.recommendations,
+                    m.paper_id, p.title, p.url, m.mark, m.marked_at
+             FROM subscribers s
+             LEFT JOIN paper_marks m ON m.subscriber_id = s.id
+             LEFT JOIN papers p ON p.id = m.paper_id
+             WHERE s.id = ?
              ORDER BY m.marked_at DESC, m.paper_id",
         )
         .bind(id)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
+        let first = rows.first().ok_or(DbError::NotFound)?;
+        let switches = RankingSwitches {
+            ranking: first.get::<i64, _>("ranking") != 0,
+            recommendations: first.get::<i64, _>("recommendations") != 0,
+        };
+        let marks = rows
+            .iter()
+            // No mark (the subscriber's row alone), or a paper gone.
+            .filter(|r| r.get::<Option<String>, _>("title").is_some())
             .map(|r| {
                 Ok(MarkedPaper {
                     paper_id: PaperId::from_stored(r.get("paper_id")),
@@ -149,7 +169,8 @@ impl Store {
                     marked_at: parse_ts(r.get("marked_at"))?,
                 })
             })
-            .collect()
+            .collect::<DbResult<_>>()?;
+        Ok((switches, marks))
     }
 
     /// Subscriber `id`'s switches.

@@ -215,8 +215,7 @@ pub async fn marks_card(
     sub: &Subscriber,
     token: &str,
 ) -> Result<MarksCard, WebError> {
-    let switches = web.store.ranking_switches(sub.id).await?;
-    let marks = web.store.marks_of(sub.id).await?;
+    let (switches, marks) = web.store.marks_and_switches(sub.id).await?;
     Ok(MarksCard {
         marks: marks
             .into_iter()
