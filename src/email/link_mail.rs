@@ -163,6 +163,7 @@ impl LinkMails {
             message_id: message_id(occasion, request.subscriber_id, &self.domain),
             date: now,
             list_unsubscribe: None,
+            list_unsubscribe_mailto: None,
             kind: EmailKind::Confirmation,
         })
     }

@@ -119,6 +119,7 @@ impl LinkMails {
             message_id: message_id(Occasion::Welcome(now), subscriber.id, &self.domain),
             date: now,
             list_unsubscribe: None,
+            list_unsubscribe_mailto: None,
             kind: EmailKind::Confirmation,
         })
     }
