@@ -44,6 +44,7 @@ fn main() -> anyhow::Result<()> {
             .single()
             .unwrap_or_default(),
         list_unsubscribe: Some(url::Url::parse("https://example.org/unsubscribe/TOKEN")?),
+        list_unsubscribe_mailto: None,
         kind: EmailKind::Digest,
     };
     println!("| signing | per message | bytes |");

@@ -64,6 +64,7 @@ async fn main() -> anyhow::Result<()> {
             list_unsubscribe: Some(url::Url::parse(
                 "https://papers.example.org/unsubscribe/TOKEN",
             )?),
+            list_unsubscribe_mailto: None,
             kind: EmailKind::Digest,
         };
         prepared.push(
@@ -84,6 +85,7 @@ async fn main() -> anyhow::Result<()> {
         ),
         date: Utc::now(),
         list_unsubscribe: None,
+        list_unsubscribe_mailto: None,
         kind: EmailKind::Digest,
     });
     let size = bytes.map(|b| b.len()).unwrap_or_default();

@@ -28,7 +28,7 @@ use super::report::DigestReport;
 use super::retry::Retry;
 use crate::domain::{DeliveryId, PaperId};
 use crate::email::DigestRenderer;
-use crate::inbound::verp::ReturnPath;
+use crate::inbound::verp::{ReturnPath, SubscriberRef};
 use crate::mail::{self, Mailer, PreparedEmail, SendError};
 use crate::store::{ClaimRequest, DeliveryStatus, Store};
 
@@ -500,13 +500,18 @@ impl Build<'_> {
     /// The job's message, its envelope sender the delivery's bounce
     /// address when `[mail] return_path` is set.
     fn message(&self, job: &Job, now: DateTime<Utc>) -> anyhow::Result<Message> {
-        let email = self
+        let mut email = self
             .renderer
             .email(job.content(), &job.delivery.message_id, now)?;
         let prepared = match self.return_path {
-            Some(path) => self
-                .mailer
-                .prepare_with_return_path(&email, &path.for_delivery(job.delivery.id.get())),
+            Some(path) => {
+                email.list_unsubscribe_mailto = Some(path.unsubscribe_address(SubscriberRef {
+                    subscriber_id: job.subscriber.id,
+                    link_version: job.subscriber.link_version,
+                }));
+                self.mailer
+                    .prepare_with_return_path(&email, &path.for_delivery(job.delivery.id.get()))
+            }
             None => self.mailer.prepare(&email),
         };
         Ok(match prepared {

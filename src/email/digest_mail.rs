@@ -123,6 +123,7 @@ impl DigestRenderer {
             message_id: message_id.to_string(),
             date: now,
             list_unsubscribe: Some(unsubscribe),
+            list_unsubscribe_mailto: None,
             kind: EmailKind::Digest,
         })
     }

@@ -103,12 +103,12 @@ fn render_manage_link(site_name: &str, manage_url: &str) -> Result<RenderedEmail
 /// Builds link mails: signs each link and renders the mail around it.
 #[derive(Debug, Clone)]
 pub struct LinkMails {
-    signer: LinkSigner,
+    pub(super) signer: LinkSigner,
     /// `[web] base_url`: the links point there.
-    base_url: url::Url,
-    site_name: String,
+    pub(super) base_url: url::Url,
+    pub(super) site_name: String,
     /// The right-hand side of Message-IDs: the `From:` domain.
-    domain: String,
+    pub(super) domain: String,
 }
 
 impl LinkMails {
@@ -163,6 +163,7 @@ impl LinkMails {
             message_id: message_id(occasion, request.subscriber_id, &self.domain),
             date: now,
             list_unsubscribe: None,
+            list_unsubscribe_mailto: None,
             kind: EmailKind::Confirmation,
         })
     }

@@ -17,6 +17,8 @@ pub enum Occasion {
     Confirm(DateTime<Utc>),
     /// A manage-link mail claimed at this instant (as for `Confirm`).
     ManageLink(DateTime<Utc>),
+    /// The welcome mail of a subscription confirmed at this instant.
+    Welcome(DateTime<Utc>),
 }
 
 /// `<digest.2026-06-12.42.HASH@domain>` or
@@ -36,6 +38,7 @@ pub fn message_id(occasion: Occasion, subscriber: SubscriberId, domain: &str) ->
         Occasion::Digest(date) => ("digest", date.format("%Y-%m-%d").to_string()),
         Occasion::Confirm(at) => ("confirm", at.format("%Y%m%d%H%M").to_string()),
         Occasion::ManageLink(at) => ("manage-link", at.format("%Y%m%d%H%M").to_string()),
+        Occasion::Welcome(at) => ("welcome", at.format("%Y%m%d%H%M").to_string()),
     };
     let digest = Sha256::digest(format!("{kind}|{slot}|{subscriber}|{domain}"));
     let hash: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();

@@ -1,7 +1,8 @@
 //! Every mail paperboy sends, from view models to finished messages: the
 //! digest ([`digest`] renders it, [`digest_mail`] builds its view from a
 //! subscriber's planned papers) and the link mails of the subscriber pages
-//! ([`link_mail`]), their Message-IDs ([`message_id`]), the one rule for
+//! ([`link_mail`]), the welcome mail after confirming ([`welcome`]),
+//! their Message-IDs ([`message_id`]), the one rule for
 //! links ([`href`]) and what all of them share ([`format`]). Templates are
 //! in `templates/email/`.
 //!
@@ -14,6 +15,7 @@ pub(crate) mod format;
 pub(crate) mod href;
 pub(crate) mod link_mail;
 pub(crate) mod message_id;
+pub(crate) mod welcome;
 
 pub use digest::{
     shorten_authors, top_papers_heading, FeedbackLinks, PaperView, Span, TOP_PAPERS_SECTION,
@@ -26,3 +28,4 @@ pub use format::RenderedEmail;
 pub use href::{safe_href, web_link};
 pub use link_mail::{LinkMail, LinkMailRequest, LinkMails};
 pub use message_id::{message_id, Occasion};
+pub use welcome::WelcomeSchedule;

@@ -331,6 +331,17 @@ impl ReturnPath {
     pub fn for_delivery(&self, delivery_id: i64) -> String {
         self.template.bounce_address(&self.signer, delivery_id)
     }
+
+    /// The `mailto:` unsubscribe address of `subscriber`:
+    /// `unsubscribe+TOKEN@` the bounce address's domain, so the transport
+    /// that pipes bounces to `paperboy bounces ingest` can route it too.
+    pub fn unsubscribe_address(&self, subscriber: SubscriberRef) -> String {
+        format!(
+            "unsubscribe+{}@{}",
+            unsubscribe_token(&self.signer, subscriber),
+            self.template.domain
+        )
+    }
 }
 
 impl fmt::Debug for ReturnPath {

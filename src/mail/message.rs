@@ -38,6 +38,9 @@ pub struct OutgoingEmail {
     pub date: DateTime<Utc>,
     /// One-click unsubscribe URL; `None` for confirmation mails.
     pub list_unsubscribe: Option<url::Url>,
+    /// The `mailto:` form of unsubscribing (`unsubscribe+TOKEN@domain`),
+    /// listed after the URL; only with `list_unsubscribe`.
+    pub list_unsubscribe_mailto: Option<String>,
     pub kind: EmailKind,
 }
 
@@ -164,7 +167,10 @@ impl Composer {
             .header(AutoSubmitted("auto-generated".into()));
         if let Some(url) = &email.list_unsubscribe {
             builder = builder
-                .header(ListUnsubscribe(format!("<{url}>")))
+                .header(ListUnsubscribe(match &email.list_unsubscribe_mailto {
+                    Some(mailto) => format!("<{url}>, <mailto:{}>", normalise_inline(mailto)),
+                    None => format!("<{url}>"),
+                }))
                 .header(ListUnsubscribePost("List-Unsubscribe=One-Click".into()));
         }
         if email.kind == EmailKind::Digest {
@@ -338,6 +344,7 @@ pub(crate) mod tests {
             date: Utc.with_ymd_and_hms(2026, 6, 12, 6, 30, 0).unwrap(),
             list_unsubscribe: (kind == EmailKind::Digest)
                 .then(|| url::Url::parse("https://example.org/p/unsubscribe/AbC-_123").unwrap()),
+            list_unsubscribe_mailto: None,
             kind,
         }
     }
@@ -435,6 +442,40 @@ pub(crate) mod tests {
             line,
             format!("List-Unsubscribe: <{url}>"),
             "folded or MIME-encoded"
+        );
+    }
+
+    #[test]
+    fn the_mailto_form_follows_the_url_and_both_survive_folding() {
+        let url = format!(
+            "https://papers.example.org/some/deep/prefix/unsubscribe/{}",
+            "AbCdEfGh-_".repeat(8)
+        );
+        let mailto = format!("unsubscribe+{}@papers.example.org", "a2".repeat(26));
+        let mut email = sample(EmailKind::Digest);
+        email.list_unsubscribe = Some(url::Url::parse(&url).unwrap());
+        email.list_unsubscribe_mailto = Some(mailto.clone());
+        let raw = composer().build(&email).unwrap().formatted();
+        let msg = MessageParser::default().parse(&raw).unwrap();
+        let value = header(&msg, "List-Unsubscribe").unwrap();
+        let value = value.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert_eq!(value, format!("<{url}>, <mailto:{mailto}>"));
+        let text = String::from_utf8_lossy(&raw);
+        let start = text.find("\r\nList-Unsubscribe:").unwrap();
+        let field = &text[start + 2..];
+        let end = field
+            .match_indices("\r\n")
+            .map(|(i, _)| i)
+            .find(|&i| !field[i + 2..].starts_with([' ', '\t']))
+            .unwrap();
+        assert!(
+            !field[..end].contains("=?"),
+            "MIME-encoded: {}",
+            &field[..end]
+        );
+        assert_eq!(
+            header(&msg, "List-Unsubscribe-Post").unwrap(),
+            "List-Unsubscribe=One-Click"
         );
     }
 

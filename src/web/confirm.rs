@@ -110,6 +110,9 @@ pub async fn confirm(
     let title = match outcome {
         ConfirmOutcome::Confirmed => {
             tracing::info!(subscriber.id = %subscriber.id, "subscription confirmed");
+            // Only the request that made the change: the store confirms
+            // once, so a repeated or concurrent POST sends nothing.
+            super::outgoing::spawn_welcome_mail(web.clone(), subscriber.id, now);
             "You are subscribed"
         }
         ConfirmOutcome::AlreadyActive => "You were already subscribed",

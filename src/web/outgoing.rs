@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 
 use super::AppState;
 use crate::domain::{SubscriberId, SubscriberStatus};
-use crate::email::{LinkMail, LinkMailRequest};
+use crate::email::{LinkMail, LinkMailRequest, WelcomeSchedule};
 
 /// At most one link mail per address in this interval.
 pub fn link_mail_interval() -> chrono::Duration {
@@ -85,4 +85,41 @@ async fn send_link_mail(web: Arc<AppState>, request: LinkMailRequest, now: DateT
             tracing::warn!(subscriber.id = %id, mail.kind = ?kind, error = %e, "link mail not sent")
         }
     }
+}
+
+/// Sends subscriber `id` the welcome mail of a subscription confirmed at
+/// `now`, in the background: read after the confirmation, so it names the
+/// topics and schedule just confirmed. The confirm page calls it only for
+/// the request that confirmed (never for a repeated confirm). Failures are
+/// logged with the subscriber id.
+pub fn spawn_welcome_mail(web: Arc<AppState>, id: SubscriberId, now: DateTime<Utc>) {
+    tokio::spawn(async move {
+        let loaded = async {
+            let subscriber = web.store.subscriber_by_id(id).await?;
+            let prefs = web.store.preferences(id).await?;
+            anyhow::Ok((subscriber, prefs))
+        };
+        let (subscriber, prefs) = match loaded.await {
+            Ok(found) => found,
+            Err(e) => {
+                tracing::warn!(subscriber.id = %id, error = %e, "welcome mail not sent");
+                return;
+            }
+        };
+        let defaults = WelcomeSchedule {
+            default_hour: web.config.default_hour,
+            default_timezone: web.config.timezone,
+        };
+        let email = match web.link_mails.welcome(&subscriber, &prefs, defaults, now) {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::error!(subscriber.id = %id, error = %e, "rendering the welcome mail failed");
+                return;
+            }
+        };
+        match web.mailer.send(&email).await {
+            Ok(()) => tracing::info!(subscriber.id = %id, "welcome mail sent"),
+            Err(e) => tracing::warn!(subscriber.id = %id, error = %e, "welcome mail not sent"),
+        }
+    });
 }

@@ -163,6 +163,7 @@ async fn a_person_subscribes_confirms_and_edits_topics_in_a_real_browser_then_un
         site.subscriber("ada@example.org").await.status,
         SubscriberStatus::Active
     );
+    site.welcome(2, "ada@example.org").await;
     let manage = c
         .find(Locator::LinkText("Open your settings"))
         .await
@@ -229,8 +230,8 @@ async fn a_person_subscribes_confirms_and_edits_topics_in_a_real_browser_then_un
     // The digest arrives; one-click unsubscribe as a mail client does it.
     let env_day = day.to_string();
     site.env.ok(&["digest", "--date", &env_day]);
-    let got = site.mails(2).await;
-    let digest = support::parse(&got[1]);
+    let got = site.mails(3).await;
+    let digest = support::parse(&got[2]);
     let lu = support::header_raw(&digest, "List-Unsubscribe").unwrap();
     let lu = lu.trim().trim_start_matches('<').trim_end_matches('>');
     let r = site
@@ -247,7 +248,7 @@ async fn a_person_subscribes_confirms_and_edits_topics_in_a_real_browser_then_un
     let next = (day + chrono::Duration::days(1)).to_string();
     site.env.ok(&["digest", "--date", &next]);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(site.env.smtp.messages().len(), 2);
+    assert_eq!(site.env.smtp.messages().len(), 3);
 }
 
 /// What a page gets wrong for accessibility basics: a form control without
@@ -389,6 +390,7 @@ async fn a_visitor_searches_the_papers_subscribes_to_the_search_and_the_digest_c
         .await
         .unwrap();
     heading(&c, "You are subscribed").await;
+    site.welcome(2, "ada@example.org").await;
     let manage = c
         .find(Locator::LinkText("Open your settings"))
         .await
@@ -412,7 +414,7 @@ async fn a_visitor_searches_the_papers_subscribes_to_the_search_and_the_digest_c
 
     // The next digest carries the paper the search found.
     site.env.ok(&["digest", "--date", &day.to_string()]);
-    let digest = site.mails(2).await.remove(1);
+    let digest = site.mails(3).await.remove(2);
     let text = support::text_part(&digest.parsed()).unwrap();
     assert!(text.contains("MiniMax Sparse Attention"), "{text}");
 }
@@ -459,9 +461,10 @@ async fn a_visitor_subscribes_with_only_an_address_and_gets_the_trending_list() 
         .unwrap();
     heading(&c, "You are subscribed").await;
     c.close().await.unwrap();
+    site.welcome(2, "bo@example.org").await;
 
     site.env.ok(&["digest", "--date", &day.to_string()]);
-    let digest = site.mails(2).await.remove(1);
+    let digest = site.mails(3).await.remove(2);
     let text = support::text_part(&digest.parsed()).unwrap();
     assert!(text.contains("Top papers of the day"), "{text}");
     let first = text.find("1. EvoArena").expect("the most upvoted first");

@@ -318,6 +318,63 @@ async fn a_dsn_suspends_after_the_configured_count_and_an_arf_complaint_unsubscr
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_mailto_unsubscribe_of_a_digest_piped_to_ingest_unsubscribes_only_its_subscriber() {
+    let env = env_with_verp().await;
+    env.ok(&["digest", "--date", HF_DAY]);
+    let sent = env.smtp.wait_for(3, Duration::from_secs(30)).await;
+    assert_eq!(sent.len(), 3);
+
+    // The https URL first (one-click), then the mailto: form on the
+    // bounce address's domain.
+    let cy = to(&sent, "cy@example.org");
+    let parsed = cy.parsed();
+    let header = crate::support::header_raw(&parsed, "List-Unsubscribe").unwrap();
+    let header: String = header.split_whitespace().collect::<Vec<_>>().join(" ");
+    let (url, mailto) = header
+        .split_once(", ")
+        .unwrap_or_else(|| panic!("one form only: {header}"));
+    assert!(
+        url.starts_with("<https://papers.example.org/") && url.ends_with('>'),
+        "{header}"
+    );
+    let address = mailto
+        .strip_prefix("<mailto:")
+        .and_then(|m| m.strip_suffix('>'))
+        .unwrap_or_else(|| panic!("no mailto: in {header}"));
+    assert!(
+        address.starts_with("unsubscribe+") && address.ends_with("@papers.example.org"),
+        "{address}"
+    );
+    assert_eq!(
+        crate::support::header_raw(&parsed, "List-Unsubscribe-Post")
+            .unwrap()
+            .trim(),
+        "List-Unsubscribe=One-Click"
+    );
+    // Each subscriber has their own address.
+    let ada =
+        crate::support::header_raw(&to(&sent, "ada@example.org").parsed(), "List-Unsubscribe")
+            .unwrap();
+    assert!(!ada.contains(address), "{ada}");
+
+    // What a mail client sends to it, as the MTA pipes it.
+    let request = format!(
+        "From: cy@example.org\r\nTo: {address}\r\nSubject: unsubscribe\r\nDate: Fri, 12 Jun 2026 08:00:00 +0000\r\nMessage-ID: <req-1@example.org>\r\n\r\nThis message was sent to unsubscribe.\r\n"
+    );
+    let out = ingest(&env, request.as_bytes(), Some(address));
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("unsubscribed"), "{}", text(&out));
+    assert_eq!(
+        statuses(&env),
+        vec![
+            ("ada@example.org".to_string(), "active".to_string()),
+            ("bob@example.org".to_string(), "active".to_string()),
+            ("cy@example.org".to_string(), "unsubscribed".to_string()),
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unreadable_input_is_kept_and_a_database_that_cannot_be_opened_asks_for_a_retry() {
     let env = env_with_verp().await;
     let garbage: &[u8] = b"\x00\xff this is not a mail message\r\nat all\x1b\r\n";

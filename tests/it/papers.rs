@@ -521,6 +521,7 @@ async fn a_confirmed_subscriber_asking_for_a_search_gets_a_settings_link_that_ad
     let confirm = link_in(&site.mails(1).await[0], &format!("{PUBLIC}/confirm/"));
     let (status, _) = site.post_form(&path_of(&confirm), &[]).await;
     assert_eq!(status, StatusCode::OK);
+    site.welcome(2, "ada@example.org").await;
     // Ten minutes between link mails: let the next one go now.
     sqlx::query("UPDATE subscribers SET last_link_mail_at = NULL")
         .execute(site.app.store.pool())
@@ -539,8 +540,8 @@ async fn a_confirmed_subscriber_asking_for_a_search_gets_a_settings_link_that_ad
         )
         .await;
     assert_eq!(status, StatusCode::OK);
-    let mails = site.mails(2).await;
-    let manage = link_in(&mails[1], &format!("{PUBLIC}/manage/"));
+    let mails = site.mails(3).await;
+    let manage = link_in(&mails[2], &format!("{PUBLIC}/manage/"));
     assert!(
         manage.ends_with("?add=abs%3A%22sparse+attention%22"),
         "{manage}"

@@ -58,6 +58,15 @@ async fn an_address_alone_subscribes_to_the_days_top_papers_and_never_gets_one_t
     assert!(page.contains("the day's top papers"), "{page}");
     let (status, done) = site.post_form(&path_of(&confirm), &[]).await;
     assert_eq!(status, StatusCode::OK);
+    // The welcome mail promises the day's top papers, not topics.
+    let welcome = site.welcome(2, "ada@example.org").await;
+    let words = support::text_part(&welcome.parsed())
+        .unwrap()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(words.contains("the day's top papers"), "{words}");
+    assert!(!words.contains("match your topics"), "{words}");
     let manage = done
         .split(&format!(r#"<a href="{PUBLIC}"#))
         .nth(1)
@@ -71,7 +80,7 @@ async fn an_address_alone_subscribes_to_the_days_top_papers_and_never_gets_one_t
     );
 
     site.env.ok(&["digest", "--date", &today]);
-    let digest = site.mails(2).await.remove(1);
+    let digest = site.mails(3).await.remove(2);
     let text = support::text_part(&digest.parsed()).unwrap();
     let got = titles(&text);
     assert_eq!(got.len(), 5, "{text}");
@@ -98,7 +107,7 @@ async fn an_address_alone_subscribes_to_the_days_top_papers_and_never_gets_one_t
         .await
         .unwrap();
     site.env.ok(&["digest", "--date", &next]);
-    let second = site.mails(3).await.remove(2);
+    let second = site.mails(4).await.remove(3);
     let text2 = support::text_part(&second.parsed()).unwrap();
     let again = titles(&text2);
     assert_eq!(again.len(), 5, "{text2}");
@@ -189,8 +198,9 @@ async fn a_weekly_trending_digest_is_headed_the_top_papers_of_the_week() {
     let confirm = link_in(&mail, &format!("{PUBLIC}/confirm/"));
     let (status, _) = site.post_form(&path_of(&confirm), &[]).await;
     assert_eq!(status, StatusCode::OK);
+    site.welcome(2, "wes@example.org").await;
     site.env.ok(&["digest", "--date", &today]);
-    let digest = site.mails(2).await.remove(1);
+    let digest = site.mails(3).await.remove(2);
     let text = support::text_part(&digest.parsed()).unwrap();
     assert!(text.contains("Top papers of the week"), "{text}");
     assert!(!text.contains("Top papers of the day"), "{text}");

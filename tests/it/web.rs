@@ -97,6 +97,18 @@ impl Site {
         got
     }
 
+    /// Waits for the `n`th mail and checks it is the welcome mail to `to`
+    /// that a confirmation sends: transactional, with a manage link.
+    pub async fn welcome(&self, n: usize, to: &str) -> ReceivedMail {
+        let mail = self.mails(n).await.remove(n - 1);
+        assert_eq!(mail.rcpt_to, vec![to.to_string()]);
+        let parsed = mail.parsed();
+        assert_eq!(parsed.subject(), Some("Welcome to paperboy"));
+        assert!(support::header_raw(&parsed, "List-Unsubscribe").is_none());
+        link_in(&mail, &format!("{PUBLIC}/manage/"));
+        mail
+    }
+
     pub fn signer(&self) -> LinkSigner {
         LinkSigner::new(SigningKeys::load(self.env.dir.path().join("signing.key")).unwrap())
     }
@@ -215,6 +227,7 @@ async fn a_subscriber_signs_up_confirms_manages_and_unsubscribes_in_one_click() 
         site.subscriber("ada@example.org").await.status,
         SubscriberStatus::Active
     );
+    site.welcome(2, "ada@example.org").await;
     let manage = body
         .split('"')
         .find(|s| s.starts_with(&format!("{PUBLIC}/manage/")))
@@ -297,7 +310,7 @@ async fn a_subscriber_signs_up_confirms_manages_and_unsubscribes_in_one_click() 
         "ti:\"sparse attention\"",
     ]);
     site.env.ok(&["digest", "--date", &day]);
-    let got = site.mails(3).await;
+    let got = site.mails(4).await;
     let digest = got
         .iter()
         .find(|m| {
@@ -328,10 +341,10 @@ async fn a_subscriber_signs_up_confirms_manages_and_unsubscribes_in_one_click() 
     // The next day's run (empty digests allowed) reaches bob, not ada.
     let next = (site.app.today(Utc::now()) + Days::days(1)).to_string();
     site.env.ok(&["digest", "--date", &next]);
-    let got = site.mails(4).await;
-    let last = &got[3];
+    let got = site.mails(5).await;
+    let last = &got[4];
     assert_eq!(last.rcpt_to, vec!["bob@example.org"]);
-    let later: Vec<_> = got[3..].iter().flat_map(|m| m.rcpt_to.clone()).collect();
+    let later: Vec<_> = got[4..].iter().flat_map(|m| m.rcpt_to.clone()).collect();
     assert!(!later.contains(&"ada@example.org".to_string()));
 }
 
@@ -864,6 +877,35 @@ async fn the_schedule_chosen_on_the_subscribe_form_is_stored_and_kept_at_confirm
     let ada = site.subscriber("ada@example.org").await;
     assert_eq!(ada.status, SubscriberStatus::Active);
     assert_eq!(site.app.store.preferences(ada.id).await.unwrap(), chosen);
+
+    // One welcome mail says what arrives, when, and where to change it.
+    let welcome = site.welcome(2, "ada@example.org").await;
+    let parsed = welcome.parsed();
+    for part in [
+        support::text_part(&parsed).unwrap(),
+        support::html_part(&parsed).unwrap(),
+    ] {
+        let words = part.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(
+            words.contains("every Thursday at 06:00, Europe/Berlin time"),
+            "{words}"
+        );
+        assert!(words.contains("diffusion"), "{words}");
+        assert!(!words.contains("top papers"), "{words}");
+        assert!(words.contains(&format!("{PUBLIC}/manage/")), "{words}");
+    }
+    // A repeated confirm changes nothing and mails nothing.
+    let r = site.http.post(site.local(&confirm)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.text().await.unwrap().contains("already subscribed"));
+    assert_eq!(
+        site.env
+            .smtp
+            .wait_for(3, Duration::from_secs(2))
+            .await
+            .len(),
+        2
+    );
 
     // The form is not authenticated: a confirmed subscriber's settings stay.
     site.post_form(
