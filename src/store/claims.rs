@@ -4,10 +4,10 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{ts, DbResult, DeliveryStatus, Store};
+use super::{ts, Backend, DbResult, DeliveryStatus};
 use crate::domain::DeliveryId;
 
-impl Store {
+impl Backend {
     /// Marks delivery `id` as `sending`, owned by `owner`, if it is still
     /// in `expected` status with `attempts` attempts; returns whether this
     /// call won it.
@@ -21,8 +21,8 @@ impl Store {
     ) -> DbResult<bool> {
         let done = sqlx::query(
             "UPDATE deliveries SET status = 'sending', attempts = attempts + 1,
-                 updated_at = ?1, claimed_by = ?2
-             WHERE id = ?3 AND status = ?4 AND attempts = ?5
+                 updated_at = $1, claimed_by = $2
+             WHERE id = $3 AND status = $4 AND attempts = $5
                  AND status IN ('pending', 'sending', 'deferred')",
         )
         .bind(ts(now))
@@ -38,7 +38,7 @@ impl Store {
     /// The process that last claimed delivery `id`, if any.
     pub async fn delivery_owner(&self, id: DeliveryId) -> DbResult<Option<String>> {
         Ok(
-            sqlx::query_scalar("SELECT claimed_by FROM deliveries WHERE id = ?")
+            sqlx::query_scalar("SELECT claimed_by FROM deliveries WHERE id = $1")
                 .bind(id)
                 .fetch_optional(&self.pool)
                 .await?
@@ -49,10 +49,11 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_store;
     use super::*;
     use crate::domain::NewTopic;
     use crate::domain::SubscriberEmail;
-    use crate::store::{test_store, Reservation};
+    use crate::store::Reservation;
 
     #[tokio::test]
     async fn of_two_claims_on_what_both_read_exactly_one_wins() {
