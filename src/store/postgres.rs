@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context as _};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::PgPool;
+use sqlx::{Connection as _, PgPool};
 
 #[path = "addresses.rs"]
 mod addresses;
@@ -97,6 +97,18 @@ impl PgStore {
                 )
             })?
             .application_name("paperboy");
+        // One connection first: the pool retries until its timeout and then
+        // reports only that it timed out; this says why (refused, no such
+        // database, authentication failed).
+        let probe = sqlx::PgConnection::connect_with(&options)
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "database.url {shown:?}: cannot connect: {}",
+                    super::redact_in(&e.to_string(), url)
+                )
+            })?;
+        probe.close().await.ok();
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(1))
             .acquire_timeout(Duration::from_secs(10))
