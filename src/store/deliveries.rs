@@ -1,11 +1,13 @@
 //! Deliveries (one digest per subscriber per date) and the ledger of papers
 //! already sent to each subscriber.
 //!
-//! The send protocol: a delivery is *reserved* together with its ledger rows
-//! in one transaction (`pending`), marked `sending` just before the message
-//! is handed to SMTP, then `sent`, `deferred` (transient failure) or
-//! `failed` (permanent). A crash leaves `pending` or `sending` rows that the
-//! next run resends with the same Message-ID and the same papers.
+//! The send protocol: a page of deliveries is *reserved* together with
+//! their ledger rows in one transaction (`pending`), claimed (`sending`)
+//! just before the messages are handed to SMTP, then marked `sent`
+//! (`delivery_pages.rs`, the only path, a page at a time), `deferred`
+//! (transient failure) or `failed` (permanent, here). A crash leaves
+//! `pending` or `sending` rows that the next run resends with the same
+//! Message-ID and the same papers.
 
 use std::collections::HashSet;
 
@@ -15,7 +17,7 @@ use sqlx::{AssertSqlSafe, QueryBuilder, Row};
 use super::bounces;
 use super::{
     day, parse_day, parse_ts, push_list, ts, Backend, BounceKind, Db, DbError, DbResult, DbRow,
-    Delivery, DeliveryStatus, Reservation,
+    Delivery, DeliveryStatus,
 };
 use crate::domain::{DeliveryId, PaperId, SubscriberId};
 
@@ -45,70 +47,6 @@ impl Backend {
             }
         }
         Ok(sent)
-    }
-
-    /// Reserves the digest for (subscriber, date) with its papers, in one
-    /// transaction. Papers another run put in the ledger meanwhile are left
-    /// out; if none is left the reservation is not made (`Ok(None)`).
-    pub async fn reserve_delivery(
-        &self,
-        subscriber_id: SubscriberId,
-        date: NaiveDate,
-        message_id: &str,
-        papers: &[(PaperId, i64)],
-        more_count: i64,
-        now: DateTime<Utc>,
-    ) -> DbResult<Option<Reservation>> {
-        let mut tx = self.begin_write().await?;
-        let inserted: Option<DeliveryId> = sqlx::query_scalar(
-            "INSERT INTO deliveries (subscriber_id, digest_date, status, message_id, paper_count,
-                 more_count, created_at, updated_at)
-             VALUES ($1, $2, 'pending', $3, $4, $5, $6, $6)
-             ON CONFLICT (subscriber_id, digest_date) DO NOTHING RETURNING id",
-        )
-        .bind(subscriber_id)
-        .bind(day(date))
-        .bind(message_id)
-        .bind(papers.len() as i64)
-        .bind(more_count)
-        .bind(ts(now))
-        .fetch_optional(&mut **tx)
-        .await?;
-        let Some(id) = inserted else {
-            tx.rollback().await?;
-            let existing = self
-                .delivery_for(subscriber_id, date)
-                .await?
-                .ok_or(DbError::NotFound)?;
-            return Ok(Some(Reservation::Existing(existing)));
-        };
-        let mut kept = 0i64;
-        for (position, (paper, topic)) in papers.iter().enumerate() {
-            kept += sqlx::query(
-                "INSERT INTO sent_papers (subscriber_id, paper_id, delivery_id, position, topic_position)
-                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-            )
-            .bind(subscriber_id)
-            .bind(paper.as_str())
-            .bind(id)
-            .bind(position as i64)
-            .bind(topic)
-            .execute(&mut **tx)
-            .await?
-            .rows_affected() as i64;
-        }
-        if kept == 0 && !papers.is_empty() {
-            tx.rollback().await?;
-            return Ok(None);
-        }
-        sqlx::query("UPDATE deliveries SET paper_count = $1 WHERE id = $2")
-            .bind(kept)
-            .bind(id)
-            .execute(&mut **tx)
-            .await?;
-        tx.commit().await?;
-        let d = self.delivery_by_id(id).await?;
-        Ok(Some(Reservation::New(d)))
     }
 
     pub async fn delivery_for(
@@ -177,22 +115,6 @@ impl Backend {
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(delivery_from_row).collect()
-    }
-
-    /// Marks a delivery as handed to SMTP; called right before sending.
-    pub async fn mark_sending(&self, id: DeliveryId, now: DateTime<Utc>) -> DbResult<()> {
-        self.set_status(
-            id,
-            "status = 'sending', attempts = attempts + 1, updated_at = $1",
-            now,
-        )
-        .await
-    }
-
-    pub async fn mark_sent(&self, id: DeliveryId, now: DateTime<Utc>) -> DbResult<()> {
-        self.set_status(
-            id,
-            "status = 'sent', sent_at = $1, updated_at = $1, last_error = NULL, next_attempt_at = NULL", now).await
     }
 
     /// Records a transient failure; the delivery is retried from `retry_at`.
@@ -325,16 +247,6 @@ impl Backend {
             .map(|r| Ok((DeliveryStatus::parse(r.get("status"))?, r.get("n"))))
             .collect()
     }
-
-    async fn set_status(&self, id: DeliveryId, set: &str, now: DateTime<Utc>) -> DbResult<()> {
-        let sql = format!("UPDATE deliveries SET {set} WHERE id = $2");
-        sqlx::query(AssertSqlSafe(sql))
-            .bind(ts(now))
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
 }
 
 pub(super) fn delivery_from_row(r: &DbRow) -> DbResult<Delivery> {
@@ -367,7 +279,8 @@ mod tests {
     use super::*;
     use crate::domain::NewTopic;
     use crate::domain::SubscriberEmail;
-    use crate::store::Store;
+    use crate::store::OneDigest as _;
+    use crate::store::{Reservation, Store};
 
     async fn subscriber(store: &Store) -> SubscriberId {
         let e = SubscriberEmail::parse("a@example.org").unwrap();

@@ -1,8 +1,9 @@
-//! The send protocol's writes for a whole page of digests at once: one
+//! The send protocol's writes, a whole page of digests at once: one
 //! transaction reserves many deliveries with their ledger rows, one claims
-//! many, one marks many sent. Each row keeps exactly the guarantees of the
-//! one-at-a-time calls in `deliveries.rs` and `claims.rs`; only the number
-//! of transactions (SQLite serialises writers) changes.
+//! many (a compare-and-set per row on the status and attempt count read, so
+//! of several runs that saw the same delivery exactly one sends it), one
+//! marks many sent. This is the only path; the store's tests take single
+//! digests through it too (`OneDigest`).
 
 use std::collections::{HashMap, HashSet};
 
@@ -385,6 +386,7 @@ mod tests {
     use super::*;
     use crate::domain::NewTopic;
     use crate::domain::SubscriberEmail;
+    use crate::store::OneDigest as _;
     use crate::store::{Reservation, Store};
 
     async fn subscriber(store: &Store, email: &str) -> SubscriberId {

@@ -242,16 +242,12 @@ delegate! {
     async fn bounce_counts(&self, date: NaiveDate) -> DbResult<BounceCounts>;
     async fn hard_bounces(&self, subscriber_id: SubscriberId) -> DbResult<i64>;
     async fn reactivate(&self, email: &SubscriberEmail, now: DateTime<Utc>) -> DbResult<bool>;
-    async fn claim_delivery(&self, id: DeliveryId, expected: DeliveryStatus, attempts: i64, owner: &str, now: DateTime<Utc>) -> DbResult<bool>;
     async fn delivery_owner(&self, id: DeliveryId) -> DbResult<Option<String>>;
     async fn already_sent(&self, subscriber_id: SubscriberId, candidates: &[&PaperId]) -> DbResult<HashSet<PaperId>>;
-    async fn reserve_delivery(&self, subscriber_id: SubscriberId, date: NaiveDate, message_id: &str, papers: &[(PaperId, i64)], more_count: i64, now: DateTime<Utc>) -> DbResult<Option<Reservation>>;
     async fn delivery_for(&self, subscriber_id: SubscriberId, date: NaiveDate) -> DbResult<Option<Delivery>>;
     async fn delivery_by_id(&self, id: DeliveryId) -> DbResult<Delivery>;
     async fn delivery_papers(&self, delivery_id: DeliveryId) -> DbResult<Vec<(PaperId, i64)>>;
     async fn unfinished_deliveries(&self, since: NaiveDate, now: DateTime<Utc>) -> DbResult<Vec<Delivery>>;
-    async fn mark_sending(&self, id: DeliveryId, now: DateTime<Utc>) -> DbResult<()>;
-    async fn mark_sent(&self, id: DeliveryId, now: DateTime<Utc>) -> DbResult<()>;
     async fn mark_deferred(&self, id: DeliveryId, code: Option<u16>, reason: &str, retry_at: DateTime<Utc>, now: DateTime<Utc>) -> DbResult<()>;
     async fn mark_failed(&self, id: DeliveryId, code: Option<u16>, reply: &str, streak: Option<u32>, now: DateTime<Utc>) -> DbResult<bool>;
     async fn release_papers(&self, delivery_id: DeliveryId, papers: &[PaperId], more_count: i64, now: DateTime<Utc>) -> DbResult<()>;
@@ -482,6 +478,90 @@ integer_column!(crate::domain::DeliveryId);
 #[cfg(test)]
 pub(crate) async fn test_store() -> (Store, tempfile::TempDir) {
     sqlite::test_store().await
+}
+
+/// One digest at a time through the send protocol's batch path (a batch of
+/// one), for the store's tests: the path the digest run takes is the one
+/// they exercise.
+#[cfg(test)]
+pub(crate) trait OneDigest {
+    async fn reserve_delivery(
+        &self,
+        subscriber_id: SubscriberId,
+        date: NaiveDate,
+        message_id: &str,
+        papers: &[(PaperId, i64)],
+        more_count: i64,
+        now: DateTime<Utc>,
+    ) -> DbResult<Option<Reservation>>;
+    async fn claim_delivery(
+        &self,
+        id: DeliveryId,
+        expected: DeliveryStatus,
+        attempts: i64,
+        owner: &str,
+        now: DateTime<Utc>,
+    ) -> DbResult<bool>;
+    async fn mark_sending(&self, id: DeliveryId, now: DateTime<Utc>) -> DbResult<()>;
+    async fn mark_sent(&self, id: DeliveryId, now: DateTime<Utc>) -> DbResult<()>;
+}
+
+#[cfg(test)]
+impl OneDigest for Store {
+    async fn reserve_delivery(
+        &self,
+        subscriber_id: SubscriberId,
+        date: NaiveDate,
+        message_id: &str,
+        papers: &[(PaperId, i64)],
+        more_count: i64,
+        now: DateTime<Utc>,
+    ) -> DbResult<Option<Reservation>> {
+        let item = NewReservation {
+            subscriber_id,
+            message_id: message_id.to_string(),
+            papers: papers.to_vec(),
+            more_count,
+        };
+        Ok(
+            match self.reserve_deliveries(date, &[item], now).await?.pop() {
+                Some(BatchReservation::New { delivery, .. }) => Some(Reservation::New(delivery)),
+                Some(BatchReservation::Existing) => Some(Reservation::Existing(
+                    self.delivery_for(subscriber_id, date)
+                        .await?
+                        .ok_or(DbError::NotFound)?,
+                )),
+                Some(BatchReservation::Nothing) | None => None,
+            },
+        )
+    }
+
+    async fn claim_delivery(
+        &self,
+        id: DeliveryId,
+        expected: DeliveryStatus,
+        attempts: i64,
+        owner: &str,
+        now: DateTime<Utc>,
+    ) -> DbResult<bool> {
+        let claim = ClaimRequest {
+            id,
+            expected,
+            attempts,
+        };
+        Ok(self.claim_deliveries(&[claim], owner, now).await?[0])
+    }
+
+    async fn mark_sending(&self, id: DeliveryId, now: DateTime<Utc>) -> DbResult<()> {
+        let d = self.delivery_by_id(id).await?;
+        self.claim_delivery(id, d.status, d.attempts, "test", now)
+            .await?;
+        Ok(())
+    }
+
+    async fn mark_sent(&self, id: DeliveryId, now: DateTime<Utc>) -> DbResult<()> {
+        self.mark_sent_many(&[id], now).await
+    }
 }
 
 /// A database of its own on the throwaway PostgreSQL cluster the test

@@ -52,7 +52,7 @@ pub(crate) use super::{
     day, parse_day, parse_ts, push_list, ts, Address, AddressFold, BackupReport, BatchReservation,
     BounceCounts, BounceKind, ClaimRequest, ConfirmOutcome, DbError, DbResult, Delivery,
     DeliveryStatus, ListedPaper, ListingGeneration, MetricsSnapshot, NewReservation, PaperListing,
-    PendingRequest, Reservation, Run, RunKind, StoreReport, SubscriptionRequest, UpsertOutcome,
+    PendingRequest, Run, RunKind, StoreReport, SubscriptionRequest, UpsertOutcome,
 };
 
 /// The driver the shared table-family files are compiled against here.
