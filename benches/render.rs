@@ -15,13 +15,18 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use paperboy::digest::plan::{self, CompiledTopics};
 use paperboy::domain::Topic;
 use paperboy::email::digest::{
-    self as render, DigestView, PaperBlock, PaperView, Span, TopicSection,
+    self as render, DigestEntry, DigestView, FeedbackLinks, PaperBlock, PaperView, Span,
+    TopicSection,
 };
 use paperboy::matching::{self, Field, Matcher};
 
 /// A digest's frame (no sections) and each section's name, query and
 /// paper views.
 type Typical = (DigestView, Vec<(String, String, Vec<PaperView>)>);
+
+/// Feedback links as long as real ones (a 55-character token, an arXiv id).
+const FEEDBACK_MORE: &str = "https://papers.example.org/feedback/ATsEAAAAAAAAAAEAAAAAAAAAAQAAAAB95lwOoJxPhF29VAW0DgVKyKMJmQ/more?paper=2606.13681";
+const FEEDBACK_LESS: &str = "https://papers.example.org/feedback/ATsEAAAAAAAAAAEAAAAAAAAAAQAAAAB95lwOoJxPhF29VAW0DgVKyKMJmQ/less?paper=2606.13681";
 
 /// Renders the paper blocks and puts the digest together.
 fn assemble((frame, sections): &Typical) -> DigestView {
@@ -33,7 +38,15 @@ fn assemble((frame, sections): &Typical) -> DigestView {
                 query: query.clone(),
                 papers: views
                     .iter()
-                    .map(|v| PaperBlock::render(v).expect("renders"))
+                    .map(|v| DigestEntry {
+                        block: PaperBlock::render(v).expect("renders"),
+                        reason: None,
+                        // Every paper carries its two feedback links.
+                        feedback: Some(FeedbackLinks {
+                            more_url: FEEDBACK_MORE.into(),
+                            less_url: FEEDBACK_LESS.into(),
+                        }),
+                    })
                     .collect(),
             })
             .collect(),

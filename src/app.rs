@@ -32,6 +32,9 @@ pub struct App {
     pub mailer: Mailer,
     pub signer: LinkSigner,
     pub sources: Vec<Source>,
+    /// The subscribe form's submissions, handled after the answer
+    /// ([`crate::web::Submissions::settled`] waits for them).
+    pub submissions: crate::web::Submissions,
 }
 
 impl App {
@@ -69,6 +72,7 @@ impl App {
             mailer,
             signer: LinkSigner::new(keys),
             sources,
+            submissions: crate::web::Submissions::default(),
         })
     }
 
@@ -99,6 +103,7 @@ impl App {
             fetch: self.fetch_job(),
             digest: self.digest_run(),
             schedule: self.settings.schedule.clone(),
+            data: self.settings.data,
         }
     }
 
@@ -109,6 +114,16 @@ impl App {
             self.signer.clone(),
             self.mailer.clone(),
             WebConfig::from_settings(&self.settings),
+            self.submissions.clone(),
+        )
+    }
+
+    /// What records and acts on late bounces and complaints.
+    pub fn intake(&self) -> crate::bounces::Intake {
+        crate::bounces::Intake::new(
+            self.store.clone(),
+            self.signer.clone(),
+            self.settings.mail.suspend_after_hard_bounces,
         )
     }
 
@@ -149,7 +164,17 @@ pub async fn serve(
     };
     let token = tokio_util::sync::CancellationToken::new();
     let scheduler = crate::jobs::scheduler::start(Arc::new(app.jobs()), token.clone()).await?;
-    let router = crate::web::router(Arc::new(app.web_state()));
+    let maildir = app.settings.bounces.maildir.clone().map(|dir| {
+        let every = std::time::Duration::from_secs(app.settings.bounces.maildir_poll_secs);
+        tokio::spawn(crate::jobs::bounces::run(
+            app.intake(),
+            dir,
+            every,
+            token.clone(),
+        ))
+    });
+    let webhooks = crate::web::WebhookState::load(&app.settings.bounces, app.intake())?;
+    let router = crate::web::router(Arc::new(app.web_state()), Arc::new(webhooks));
     let web_token = token.clone();
     let listener_addr = listener.local_addr()?;
     tracing::info!(listen = %listener_addr, "paperboy is serving");
@@ -189,6 +214,9 @@ pub async fn serve(
     server.await;
     token.cancel();
     scheduler.stop().await;
+    if let Some(m) = maildir {
+        let _ = m.await;
+    }
     watcher.abort();
     if let Some(w) = watchdog {
         w.abort();

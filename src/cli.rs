@@ -87,6 +87,11 @@ pub enum Command {
         #[arg(long, value_name = "YYYY-MM-DD")]
         date: Option<NaiveDate>,
     },
+    /// Bounces and complaints that arrive by mail after sending.
+    Bounces {
+        #[command(subcommand)]
+        command: BouncesCommand,
+    },
     /// Try paperboy out: bundled sample papers, one subscriber, a digest in an outbox.
     Demo {
         /// Directory for the demo's database, key and outbox.
@@ -114,8 +119,54 @@ pub enum SubscribersCommand {
     Reactivate { email: SubscriberEmail },
     /// Import subscribers from JSON lines (`-` for standard input): all or nothing.
     Import { file: PathBuf },
-    /// Export active subscribers as JSON lines.
-    Export,
+    /// Export active subscribers as JSON lines; with EMAIL, print everything
+    /// stored about that person as one JSON document.
+    Export { email: Option<SubscriberEmail> },
+    /// Erase everything stored about a person: address, topics,
+    /// preferences, requests and ledger (anonymous delivery and bounce
+    /// counts stay); their links stop working and nothing more is sent.
+    Forget { email: SubscriberEmail },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BouncesCommand {
+    /// Read one message on standard input (an MTA's pipe transport, a
+    /// .forward or procmail rule), record it and act on it: a hard bounce
+    /// counts toward suspension, a complaint unsubscribes. Exits 0 when the
+    /// message was handled or kept (one that cannot be read or matched is
+    /// kept in `[bounces] quarantine_dir`), 75 (EX_TEMPFAIL) when it should
+    /// be retried later (the database busy or unreachable).
+    Ingest {
+        /// The envelope recipient, as the MTA gives it (Postfix pipe:
+        /// `${original_recipient}`): the surest place of the bounce
+        /// address's token.
+        #[arg(long, value_name = "ADDR", env = "ORIGINAL_RECIPIENT")]
+        recipient: Option<String>,
+    },
+    /// Handle every message now in `[bounces] maildir`'s new/ once (the
+    /// daemon does this every `maildir_poll_secs`).
+    Poll,
+}
+
+/// A command that ends with a specific exit status (`sysexits.h` values for
+/// an MTA's pipe), after saying why on standard error.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct Exit {
+    pub code: u8,
+    pub message: String,
+}
+
+impl Exit {
+    /// `EX_TEMPFAIL`: the MTA keeps the message and tries again later.
+    pub const TEMPFAIL: u8 = 75;
+
+    fn tempfail(e: impl std::fmt::Display) -> Exit {
+        Exit {
+            code: Exit::TEMPFAIL,
+            message: format!("{e:#}; try again later (exit 75, EX_TEMPFAIL)"),
+        }
+    }
 }
 
 /// One line of `subscribers import` / `export`.
@@ -146,6 +197,12 @@ impl Degraded {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     if let Command::Demo { dir } = &cli.command {
         return crate::demo::run(dir).await;
+    }
+    if let Command::Bounces {
+        command: BouncesCommand::Ingest { recipient },
+    } = &cli.command
+    {
+        return ingest(cli.config.as_deref(), recipient.as_deref()).await;
     }
     let settings = Settings::load(cli.config.as_deref())?;
     match cli.command {
@@ -341,6 +398,22 @@ async fn run_with_app(app: Arc<App>, command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Subscribers { command } => subscribers(&app, command).await,
+        Command::Bounces {
+            command: BouncesCommand::Ingest { .. },
+        } => unreachable!("handled before the app is built"),
+        Command::Bounces {
+            command: BouncesCommand::Poll,
+        } => {
+            let Some(maildir) = app.settings.bounces.maildir.clone() else {
+                bail!("bounces.maildir is not set: there is no Maildir to read");
+            };
+            let pass = crate::bounces::maildir::poll_once(&app.intake(), &maildir).await?;
+            println!(
+                "{} message(s) handled, {} flagged for the operator, {} left for later",
+                pass.handled, pass.flagged, pass.left
+            );
+            Ok(())
+        }
         Command::Migrate
         | Command::Check
         | Command::Backup { .. }
@@ -349,6 +422,57 @@ async fn run_with_app(app: Arc<App>, command: Command) -> anyhow::Result<()> {
             unreachable!("handled before the app is built")
         }
     }
+}
+
+/// `paperboy bounces ingest`: one message on standard input. Everything
+/// that could be transient (settings, database, keys, the quarantine
+/// directory) exits 75 so the MTA keeps the message and retries.
+async fn ingest(config: Option<&std::path::Path>, recipient: Option<&str>) -> anyhow::Result<()> {
+    use std::io::Read as _;
+    let now = Utc::now();
+    let mut raw = Vec::new();
+    std::io::stdin()
+        .lock()
+        .read_to_end(&mut raw)
+        .map_err(|e| Exit::tempfail(format!("reading the message on standard input: {e}")))?;
+    let settings = Settings::load(config).map_err(Exit::tempfail)?;
+    // An existing database only: a wrong path must not record the report
+    // in a new, empty one.
+    let store = crate::store::Store::open_existing(&settings.database.url)
+        .await
+        .map_err(Exit::tempfail)?;
+    store.migrate().await.map_err(Exit::tempfail)?;
+    let keys = crate::links::SigningKeys::load(&settings.security.signing_key_file)
+        .context("security.signing_key_file")
+        .map_err(Exit::tempfail)?;
+    let intake = crate::bounces::Intake::new(
+        store.clone(),
+        crate::links::LinkSigner::new(keys),
+        settings.mail.suspend_after_hard_bounces,
+    );
+    let handled = intake.message(&raw, recipient, now).await;
+    store.close().await;
+    let handled = handled
+        .context("recording the message")
+        .map_err(Exit::tempfail)?;
+    if handled.worth_keeping() {
+        let quarantine = crate::bounces::Quarantine::new(&settings.bounces.quarantine_dir);
+        let path = quarantine.keep(&raw, now).map_err(|e| {
+            Exit::tempfail(format!(
+                "keeping the message in bounces.quarantine_dir {}: {e}",
+                quarantine.dir().display()
+            ))
+        })?;
+        eprintln!(
+            "paperboy: {} ({} bytes); kept in {}",
+            handled.line(),
+            raw.len(),
+            path.display()
+        );
+    } else {
+        println!("{}", handled.line());
+    }
+    Ok(())
 }
 
 fn more(n: usize) -> String {
@@ -434,7 +558,26 @@ async fn subscribers(app: &App, command: SubscribersCommand) -> anyhow::Result<(
             );
             Ok(())
         }
-        SubscribersCommand::Export => {
+        SubscribersCommand::Export { email: Some(email) } => {
+            let id = known(&app.store, &email).await?;
+            let data = app.store.personal_data(id).await?;
+            // One line: invisible characters in stored text are escaped,
+            // which is only safe outside pretty-printing's own newlines.
+            let json = serde_json::to_string(&data.to_json())?;
+            println!("{}", invisible::escape_invisible_json(&json));
+            Ok(())
+        }
+        SubscribersCommand::Forget { email } => {
+            let id = known(&app.store, &email).await?;
+            let erasure = app.store.erase_subscriber(id, None, now).await?;
+            tracing::info!(subscriber.id = %id, rows.deleted = erasure.deleted_rows(), "subscriber erased on the operator's request");
+            println!(
+                "forgot {}: {erasure}",
+                invisible::escape_invisible(email.as_str())
+            );
+            Ok(())
+        }
+        SubscribersCommand::Export { email: None } => {
             let mut after = SubscriberId::default();
             let mut out = std::io::stdout().lock();
             loop {
@@ -468,6 +611,21 @@ async fn subscribers(app: &App, command: SubscribersCommand) -> anyhow::Result<(
             }
             Ok(())
         }
+    }
+}
+
+/// The subscriber with `email`, or an error naming the address.
+async fn known(
+    store: &crate::store::Store,
+    email: &SubscriberEmail,
+) -> anyhow::Result<SubscriberId> {
+    match store.subscriber_id_by_email(email).await {
+        Ok(id) => Ok(id),
+        Err(DbError::NotFound) => bail!(
+            "no subscriber with the address {} (nothing is stored about it)",
+            invisible::escape_invisible(email.as_str())
+        ),
+        Err(e) => Err(e.into()),
     }
 }
 

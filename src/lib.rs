@@ -17,9 +17,9 @@
 //!    [`matching`]: the topic filter language and the compiled matcher;
 //!    [`ranking`]: paper vectors and subscriber profiles learned from
 //!    "more/less like this" marks (pure, not wired in yet);
-//!    [`inbound`]: bounces, complaints and auto-replies that arrive after
-//!    the SMTP conversation, by mail or provider webhook (pure, not wired
-//!    in yet); [`links`]: signed, expiring, purpose-bound links; [`email`]: every
+//!    [`inbound`]: reading bounces, complaints and auto-replies that
+//!    arrive after the SMTP conversation, by mail or provider webhook
+//!    (pure); [`links`]: signed, expiring, purpose-bound links; [`email`]: every
 //!    mail paperboy sends (view models, templates, Message-IDs, safe links);
 //!    [`mail`]: the transport, the only module that uses lettre.
 //! 3. [`settings`]: typed configuration from TOML and the environment,
@@ -27,7 +27,8 @@
 //! 4. [`digest`]: a day's digests, planned, reserved, rendered and sent
 //!    with their retry policy, given a store, a mailer, a link signer and
 //!    its own config ([`digest::DigestRun`]); [`status`]: the operator's
-//!    `paperboy status`.
+//!    `paperboy status`; [`bounces`]: acting on what [`inbound`] read
+//!    (suspend, unsubscribe, record) and the bounce Maildir.
 //! 5. [`web`]: the subscriber pages, `/healthz` and `/metrics`, given a
 //!    [`web::AppState`]; [`jobs`]: fetch, the digest tick, retry and
 //!    catch-up, and the scheduler that runs them on their cron lines.
@@ -38,6 +39,7 @@
 #![forbid(unsafe_code)]
 
 pub mod app;
+pub mod bounces;
 pub mod cli;
 pub(crate) mod credentials;
 pub(crate) mod demo;

@@ -48,6 +48,9 @@ pub enum Purpose {
     ViewDigest,
     /// The subscriber's personal Atom feed of their topics.
     Feed,
+    /// "More like this" / "Less like this" on one paper of a digest: the
+    /// token is bound to the paper's id (see [`LinkSigner::sign_bound`]).
+    Feedback,
 }
 
 impl Purpose {
@@ -58,6 +61,7 @@ impl Purpose {
             Purpose::Unsubscribe => 3,
             Purpose::ViewDigest => 4,
             Purpose::Feed => 5,
+            Purpose::Feedback => 6,
         }
     }
 
@@ -68,6 +72,7 @@ impl Purpose {
             3 => Some(Purpose::Unsubscribe),
             4 => Some(Purpose::ViewDigest),
             5 => Some(Purpose::Feed),
+            6 => Some(Purpose::Feedback),
             _ => None,
         }
     }
@@ -80,17 +85,19 @@ impl Purpose {
             Purpose::Unsubscribe => "unsubscribe",
             Purpose::ViewDigest => "digest",
             Purpose::Feed => "feed",
+            Purpose::Feedback => "feedback",
         }
     }
 
-    /// Default lifetime: confirm 48 h, manage 30 days, unsubscribe, a
-    /// digest's page and the personal feed 10 years (a link in an old mail,
-    /// or in a feed reader, must keep working; revoking all links ends
-    /// them).
+    /// Default lifetime: confirm 48 h, manage 30 days, feedback on a
+    /// digest's paper 1 year, unsubscribe, a digest's page and the personal
+    /// feed 10 years (a link in an old mail, or in a feed reader, must keep
+    /// working; revoking all links ends them).
     pub fn default_lifetime(self) -> Duration {
         match self {
             Purpose::Confirm => Duration::hours(48),
             Purpose::Manage => Duration::days(30),
+            Purpose::Feedback => Duration::days(365),
             Purpose::Unsubscribe | Purpose::ViewDigest | Purpose::Feed => Duration::days(3653),
         }
     }
@@ -339,6 +346,21 @@ impl LinkSigner {
         link_version: i64,
         expires_at: DateTime<Utc>,
     ) -> String {
+        self.sign_bound(purpose, subscriber_id, link_version, expires_at, &[])
+    }
+
+    /// [`LinkSigner::sign`] with the MAC also covering `subject` (a paper's
+    /// id, for [`Purpose::Feedback`]): the token verifies only with the same
+    /// subject ([`LinkSigner::verify_bound`]), which travels beside it in
+    /// the URL. An empty subject gives exactly [`LinkSigner::sign`]'s token.
+    pub fn sign_bound(
+        &self,
+        purpose: Purpose,
+        subscriber_id: SubscriberId,
+        link_version: i64,
+        expires_at: DateTime<Utc>,
+        subject: &[u8],
+    ) -> String {
         let key = &self.keys.keys[0];
         let mut bytes = Vec::with_capacity(TOKEN_LEN);
         bytes.push(FORMAT_VERSION);
@@ -349,6 +371,7 @@ impl LinkSigner {
         bytes.extend_from_slice(&expires_at.timestamp().to_be_bytes());
         let mut mac = key.mac();
         mac.update(&bytes);
+        mac.update(subject);
         let tag = mac.finalize().into_bytes();
         bytes.extend_from_slice(&tag[..MAC_LEN]);
         URL_SAFE_NO_PAD.encode(bytes)
@@ -361,6 +384,19 @@ impl LinkSigner {
         token: &str,
         expected: Purpose,
         now: DateTime<Utc>,
+    ) -> Result<LinkClaims, LinkError> {
+        self.verify_bound(token, expected, now, &[])
+    }
+
+    /// [`LinkSigner::verify`] of a token from [`LinkSigner::sign_bound`]:
+    /// a different `subject` is a bad signature. The payload is fixed
+    /// length, so payload and subject never split two ways.
+    pub fn verify_bound(
+        &self,
+        token: &str,
+        expected: Purpose,
+        now: DateTime<Utc>,
+        subject: &[u8],
     ) -> Result<LinkClaims, LinkError> {
         // Base64 of TOKEN_LEN bytes is a fixed length; checking it first
         // keeps huge inputs from being decoded at all.
@@ -382,6 +418,7 @@ impl LinkSigner {
             .any(|k| {
                 let mut mac = k.mac();
                 mac.update(payload);
+                mac.update(subject);
                 mac.verify_truncated_left(tag).is_ok()
             });
         if !authentic {
@@ -561,6 +598,39 @@ mod tests {
         assert_eq!(
             s.verify(&not_base64, Purpose::Manage, t(0)),
             Err(LinkError::Malformed)
+        );
+    }
+
+    #[test]
+    fn a_feedback_token_verifies_only_for_its_own_paper() {
+        let s = signer();
+        let token = s.sign_bound(
+            Purpose::Feedback,
+            SubscriberId::new(9),
+            2,
+            t(60),
+            b"2406.12345",
+        );
+        let claims = s
+            .verify_bound(&token, Purpose::Feedback, t(0), b"2406.12345")
+            .unwrap();
+        assert_eq!(claims.subscriber_id, SubscriberId::new(9));
+        assert_eq!(
+            s.verify_bound(&token, Purpose::Feedback, t(0), b"2406.12346"),
+            Err(LinkError::BadSignature)
+        );
+        assert_eq!(
+            s.verify(&token, Purpose::Feedback, t(0)),
+            Err(LinkError::BadSignature)
+        );
+        assert_eq!(
+            s.verify_bound(&token, Purpose::Feedback, t(60), b"2406.12345"),
+            Err(LinkError::Expired)
+        );
+        let plain = s.sign(Purpose::Manage, SubscriberId::new(9), 2, t(60));
+        assert_eq!(
+            plain,
+            s.sign_bound(Purpose::Manage, SubscriberId::new(9), 2, t(60), b"")
         );
     }
 

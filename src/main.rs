@@ -20,6 +20,9 @@ async fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("{}error: {e:#}", paperboy::logging::error_prefix());
+            if let Some(exit) = e.downcast_ref::<paperboy::cli::Exit>() {
+                return ExitCode::from(exit.code);
+            }
             match e.downcast_ref::<paperboy::cli::Degraded>() {
                 Some(_) => ExitCode::from(paperboy::cli::Degraded::EXIT_CODE),
                 None => ExitCode::FAILURE,

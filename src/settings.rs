@@ -13,6 +13,8 @@ use chrono_tz::Tz;
 use serde::Deserialize;
 
 use crate::domain::{Cron, IpRange};
+use crate::inbound::settings::BouncesSettings;
+use crate::inbound::verp::{AddressPurpose, AddressTemplate};
 use crate::mail::MailSettings;
 use crate::sources::SourceConfig;
 
@@ -36,6 +38,10 @@ pub struct Settings {
     pub digest: DigestSettings,
     #[serde(default)]
     pub metrics: MetricsSettings,
+    #[serde(default)]
+    pub bounces: BouncesSettings,
+    #[serde(default)]
+    pub data: DataSettings,
     #[serde(default = "default_sources")]
     pub sources: Vec<SourceConfig>,
 }
@@ -45,6 +51,33 @@ pub struct Settings {
 pub struct MetricsSettings {
     /// Address of the separate Prometheus `/metrics` listener; off when unset.
     pub listen: Option<SocketAddr>,
+}
+
+/// How long personal data is kept (see the retention job,
+/// [`crate::jobs::retention`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataSettings {
+    /// Days after unsubscribing (or being suspended and unsubscribing) when
+    /// a person's address, topics, preferences and ledger are erased; only
+    /// anonymous counts stay.
+    pub forget_unsubscribed_after_days: u32,
+    /// Days delivery records, their bounces and the ledger of papers sent
+    /// are kept, counted back from today by digest date.
+    pub keep_deliveries_days: u32,
+    /// Days after which an address that never confirmed is deleted, and a
+    /// subscription request that was never confirmed is dropped.
+    pub forget_unconfirmed_after_days: u32,
+}
+
+impl Default for DataSettings {
+    fn default() -> Self {
+        DataSettings {
+            forget_unsubscribed_after_days: 30,
+            keep_deliveries_days: 400,
+            forget_unconfirmed_after_days: 7,
+        }
+    }
 }
 
 #[derive(Clone, Deserialize)]
@@ -129,6 +162,13 @@ pub struct WebSettings {
     pub max_header_bytes: usize,
     /// Connections served at once; more wait to be accepted.
     pub max_connections: usize,
+    /// The per-client subscribe limit counts an IPv6 client by this many
+    /// leading bits of its address (64: a whole /64, which one host can
+    /// rotate through); IPv4 clients by their whole address.
+    pub ipv6_client_prefix: u8,
+    /// Clients the per-client subscribe limit tracks at once; past it the
+    /// one tracked longest is forgotten.
+    pub max_tracked_clients: usize,
 }
 
 impl Default for WebSettings {
@@ -141,6 +181,8 @@ impl Default for WebSettings {
             request_timeout_secs: 15,
             max_header_bytes: 16 * 1024,
             max_connections: 512,
+            ipv6_client_prefix: 64,
+            max_tracked_clients: 100_000,
         }
     }
 }
@@ -174,6 +216,10 @@ pub struct ScheduleSettings {
     pub digest: Cron,
     /// Cron expression for retrying deferred deliveries.
     pub retry: Cron,
+    /// Cron expression for the daily retention job ([`DataSettings`]); it
+    /// runs at most once per day (in `timezone`), and at start when that
+    /// day's run has not happened yet.
+    pub retention: Cron,
     /// The timezone the cron expressions and "today" are read in, and the
     /// delivery timezone of subscribers who chose none.
     pub timezone: Tz,
@@ -191,6 +237,7 @@ impl Default for ScheduleSettings {
             fetch: Cron::parse("0 30 1 * * *").expect("valid default"),
             digest: Cron::parse("0 0 * * * *").expect("valid default"),
             retry: Cron::parse("0 */15 * * * *").expect("valid default"),
+            retention: Cron::parse("0 45 3 * * *").expect("valid default"),
             timezone: Tz::UTC,
             catch_up: true,
             default_hour: 7,
@@ -198,15 +245,29 @@ impl Default for ScheduleSettings {
     }
 }
 
+/// Bounds of `[digest] max_html_bytes`: room for the digest's frame and
+/// footer with a paper or two, and a size no mail client wants.
+const MIN_HTML_BYTES: usize = 10_000;
+const MAX_HTML_BYTES: usize = 10_000_000;
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DigestSettings {
     /// Most papers in one digest; the rest are counted.
     pub max_papers: usize,
+    /// Most bytes of a digest's HTML part. Gmail shows only the first
+    /// ~102 KB of a message's HTML and hides the rest, footer with the
+    /// unsubscribe link included, behind "[Message clipped]"; papers that
+    /// would pass this budget are counted in the "N more" line instead.
+    pub max_html_bytes: usize,
     /// Papers in the top papers section (the trending digest of a
     /// subscriber with no topics, or the section after the topics of one
     /// who asked for it): the most upvoted of the digest's days.
     pub trending_count: usize,
+    /// Most papers in the "Recommended for you" section of a subscriber
+    /// who marked papers "more like this": the day's papers their topics
+    /// did not match that are most like the ones they marked. 0: none.
+    pub recommendations: usize,
     /// Send a digest even when nothing matched.
     pub send_empty: bool,
     /// A digest for day D covers papers announced on D and the days before
@@ -229,7 +290,9 @@ impl Default for DigestSettings {
     fn default() -> Self {
         DigestSettings {
             max_papers: 50,
+            max_html_bytes: 90_000,
             trending_count: 10,
+            recommendations: 5,
             send_empty: false,
             lookback_days: 1,
             site_name: "paperboy".into(),
@@ -305,6 +368,8 @@ impl Default for Settings {
             schedule: ScheduleSettings::default(),
             digest: DigestSettings::default(),
             metrics: MetricsSettings::default(),
+            bounces: BouncesSettings::default(),
+            data: DataSettings::default(),
             sources: default_sources(),
         }
     }
@@ -394,6 +459,20 @@ impl Settings {
         if let Some(p) = &self.database.password_file {
             self.database.password_file = Some(resolve("database.password_file", p, dir)?);
         }
+        if let Some(pm) = &mut self.bounces.webhooks.postmark {
+            pm.secret_file = resolve(
+                "bounces.webhooks.postmark.secret_file",
+                &pm.secret_file,
+                dir,
+            )?;
+        }
+        if let Some(mg) = &mut self.bounces.webhooks.mailgun {
+            mg.signing_key_file = resolve(
+                "bounces.webhooks.mailgun.signing_key_file",
+                &mg.signing_key_file,
+                dir,
+            )?;
+        }
         Ok(())
     }
 
@@ -441,6 +520,15 @@ impl Settings {
         if self.web.max_connections == 0 {
             bail!("web.max_connections must be at least 1");
         }
+        if !(16..=128).contains(&self.web.ipv6_client_prefix) {
+            bail!(
+                "web.ipv6_client_prefix = {} must be between 16 and 128",
+                self.web.ipv6_client_prefix
+            );
+        }
+        if self.web.max_tracked_clients == 0 {
+            bail!("web.max_tracked_clients must be at least 1");
+        }
         if !matches!(self.web.base_url.scheme(), "http" | "https")
             || self.web.base_url.host().is_none()
         {
@@ -455,16 +543,45 @@ impl Settings {
                 self.digest.max_papers
             );
         }
+        if !(MIN_HTML_BYTES..=MAX_HTML_BYTES).contains(&self.digest.max_html_bytes) {
+            bail!(
+                "digest.max_html_bytes = {} must be between {MIN_HTML_BYTES} and {MAX_HTML_BYTES} \
+                 (Gmail clips an HTML part past ~102 KB; the default 90000 stays under it)",
+                self.digest.max_html_bytes
+            );
+        }
         if self.digest.trending_count == 0 || self.digest.trending_count > 100 {
             bail!(
                 "digest.trending_count = {} must be between 1 and 100",
                 self.digest.trending_count
             );
         }
+        if self.digest.recommendations > 100 {
+            bail!(
+                "digest.recommendations = {} must be at most 100",
+                self.digest.recommendations
+            );
+        }
         if self.digest.lookback_days > 31 {
             bail!(
                 "digest.lookback_days = {} must be at most 31",
                 self.digest.lookback_days
+            );
+        }
+        // The ledger keeps a paper from being mailed twice: it must outlive
+        // every day a digest (daily or weekly) can still reach back to.
+        let min_keep = (self.digest.lookback_days + 2).max(14);
+        if self.data.keep_deliveries_days < min_keep {
+            bail!(
+                "data.keep_deliveries_days = {} must be at least {min_keep}, so the record of what was sent outlives the days a digest covers",
+                self.data.keep_deliveries_days
+            );
+        }
+        // A confirmation link is valid for two days.
+        if self.data.forget_unconfirmed_after_days < 2 {
+            bail!(
+                "data.forget_unconfirmed_after_days = {} must be at least 2 (confirmation links stay valid for 2 days)",
+                self.data.forget_unconfirmed_after_days
             );
         }
         if self.digest.concurrency == 0 || self.digest.concurrency > 64 {
@@ -478,7 +595,19 @@ impl Settings {
         }
         SourceConfig::validate_all(&self.sources).map_err(|e| anyhow::anyhow!("sources: {e}"))?;
         self.mail.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
+        self.return_path()?;
+        self.bounces.validate().map_err(|e| anyhow::anyhow!(e))?;
         Ok(())
+    }
+
+    /// `[mail] return_path` parsed: the per-delivery bounce address.
+    pub fn return_path(&self) -> anyhow::Result<Option<AddressTemplate>> {
+        self.mail
+            .return_path
+            .as_deref()
+            .map(|t| AddressTemplate::parse(t, AddressPurpose::Bounce))
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("mail.return_path: {e}"))
     }
 }
 
@@ -645,6 +774,11 @@ mod tests {
             ("[digest]\nmax_papers = \"lots\"\n", "max_papers"),
             ("[digest]\nmax_papers = 0\n", "digest.max_papers"),
             ("[digest]\ntrending_count = 0\n", "digest.trending_count"),
+            (
+                "[digest]\nrecommendations = 101\n",
+                "digest.recommendations",
+            ),
+            ("[digest]\nmax_html_bytes = 500\n", "digest.max_html_bytes"),
             ("[web]\nlisten = \"nowhere\"\n", "listen"),
             ("[schedule]\ntimezone = \"Mars/Olympus\"\n", "timezone"),
             ("[database]\nurl = \"mysql://x\"\n", "database.url"),

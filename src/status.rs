@@ -1,5 +1,5 @@
 //! `paperboy status`: what an operator at a terminal wants to know — the
-//! last fetch and digest runs with their outcome, subscribers by status and
+//! last fetch, digest and retention runs with their outcome, subscribers by status and
 //! today's deliveries and bounces. The same facts as `GET /healthz`, and the
 //! same rules: "unhealthy" when the last fetch or digest run failed (a
 //! digest run that delivered nothing of what it had to send fails),
@@ -17,21 +17,55 @@ use chrono::NaiveDate;
 
 use crate::domain::SubscriberStatus;
 use crate::mail::{parse_latency, LatencySeries, LATENCY_BUCKETS as BUCKETS};
-use crate::store::{BounceCounts, DbResult, DeliveryStatus, Run, RunKind, Store};
+use crate::store::{BounceCounts, DbResult, DeliveryStatus, InboundCounts, Run, RunKind, Store};
 
 /// A snapshot read from the store.
 #[derive(Debug, Clone)]
 pub struct StatusReport {
     pub last_fetch: Option<Run>,
     pub last_digest: Option<Run>,
+    /// The last retention run: what it removed, as counts.
+    pub last_retention: Option<Run>,
     pub subscribers: Vec<(SubscriberStatus, i64)>,
     pub today: NaiveDate,
     pub deliveries: Vec<(DeliveryStatus, i64)>,
     /// Bounces recorded on `today` (SMTP latency is only on the daemon's
     /// `/metrics`: it is measured in the process that sends).
     pub bounces: BounceCounts,
+    /// Bounces and complaints that arrived later (by mail or webhook) in
+    /// the last [`LATE_DAYS`] days, and the digests sent in them.
+    pub late: InboundCounts,
     /// The daemon's SMTP latency histogram, scraped from its `/metrics`.
     pub smtp_latency: DaemonLatency,
+}
+
+/// The period the late bounce and complaint rates are counted over.
+pub const LATE_DAYS: i64 = 7;
+
+/// The complaint rate mailbox providers ask senders to stay under, and the
+/// one past which they refuse or junk their mail (Gmail's and Yahoo's
+/// sender rules), as fractions.
+pub const COMPLAINT_RATE_AIM: f64 = 0.001;
+pub const COMPLAINT_RATE_LIMIT: f64 = 0.003;
+
+/// `part` of `whole` as a fraction (0 when nothing was sent).
+pub fn rate(part: i64, whole: i64) -> f64 {
+    if whole <= 0 {
+        0.0
+    } else {
+        part as f64 / whole as f64
+    }
+}
+
+/// Where a complaint rate stands against the providers' lines.
+pub fn complaint_verdict(rate: f64) -> &'static str {
+    if rate >= COMPLAINT_RATE_LIMIT {
+        "ABOVE the 0.3 % providers enforce"
+    } else if rate >= COMPLAINT_RATE_AIM {
+        "above the 0.1 % aim, under the 0.3 % limit"
+    } else {
+        "under the 0.1 % aim"
+    }
 }
 
 /// What status could learn about SMTP latency from the running daemon.
@@ -131,10 +165,14 @@ impl StatusReport {
         Ok(StatusReport {
             last_fetch: store.last_run(RunKind::Fetch).await?,
             last_digest: store.last_run(RunKind::Digest).await?,
+            last_retention: store.last_run(RunKind::Retention).await?,
             subscribers: store.subscriber_counts().await?,
             today,
             deliveries: store.delivery_counts(today).await?,
             bounces: store.bounce_counts(today).await?,
+            late: store
+                .inbound_counts(chrono::Utc::now() - chrono::Duration::days(LATE_DAYS))
+                .await?,
             smtp_latency: DaemonLatency::NotConfigured,
         })
     }
@@ -208,6 +246,7 @@ impl fmt::Display for StatusReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         run_line(f, "last fetch", &self.last_fetch)?;
         run_line(f, "last digest", &self.last_digest)?;
+        run_line(f, "last retention", &self.last_retention)?;
         let count = |s: SubscriberStatus| {
             self.subscribers
                 .iter()
@@ -242,6 +281,21 @@ impl fmt::Display for StatusReport {
             f,
             "bounces on {}: {} hard (5xx), {} soft (4xx)",
             self.today, self.bounces.hard, self.bounces.soft
+        )?;
+        let late = &self.late;
+        let complaints = rate(late.complaints, late.digests_sent);
+        writeln!(
+            f,
+            "late bounces and complaints, last {LATE_DAYS} days: {} hard, {} soft, {} complaints, {} unsubscribe requests, {} unmatched; {} digests sent: hard bounce rate {:.2} %, complaint rate {:.2} % ({})",
+            late.hard,
+            late.soft,
+            late.complaints,
+            late.unsubscribe_requests,
+            late.unmatched,
+            late.digests_sent,
+            rate(late.hard, late.digests_sent) * 100.0,
+            complaints * 100.0,
+            complaint_verdict(complaints),
         )?;
         latency_line(f, &self.smtp_latency)?;
         let failed = self.failed_runs();

@@ -1,7 +1,10 @@
 //! Synthetic days and subscribers for the benchmarks, drawn from the
 //! vocabulary of the bundled real papers in `tests/fixtures/`: title and
 //! abstract words at their real frequencies, title bigrams as phrases, real
-//! author surnames and arXiv categories. Deterministic for a given seed.
+//! author surnames and arXiv categories. Deterministic for a given seed,
+//! and independent of the `rand` crate's version: the draws come from the
+//! small SplitMix64 generator below, so a workload stays the same across
+//! builds that are compared side by side.
 //!
 //! Shared by `benches/matching.rs`, `benches/render.rs` and
 //! `examples/match_scale.rs` through `#[path]`.
@@ -11,8 +14,6 @@ use std::collections::HashSet;
 
 use paperboy::domain::Topic;
 use paperboy::domain::{Paper, PaperId};
-use rand::rngs::StdRng;
-use rand::{RngExt, SeedableRng};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
 
@@ -120,17 +121,47 @@ impl Vocabulary {
     }
 }
 
+/// SplitMix64 (Steele, Lea and Flood, 2014): a fixed, tiny generator whose
+/// sequence for a seed never changes with a dependency upgrade.
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A value in `range` (multiply-shift; the bias is far below what a
+    /// benchmark workload can notice).
+    fn random_range(&mut self, range: std::ops::Range<usize>) -> usize {
+        let width = (range.end - range.start) as u128;
+        range.start + ((self.next_u64() as u128 * width) >> 64) as usize
+    }
+
+    /// A float in [0, 1).
+    fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    fn random_bool(&mut self, p: f64) -> bool {
+        self.unit() < p
+    }
+}
+
 /// A deterministic generator of papers and topic queries.
 pub struct Synth<'v> {
     pub vocab: &'v Vocabulary,
-    rng: StdRng,
+    rng: SplitMix,
 }
 
 impl<'v> Synth<'v> {
     pub fn new(vocab: &'v Vocabulary, seed: u64) -> Self {
         Synth {
             vocab,
-            rng: StdRng::seed_from_u64(seed),
+            rng: SplitMix(seed),
         }
     }
 
@@ -167,7 +198,7 @@ impl<'v> Synth<'v> {
         p.upvotes = self
             .rng
             .random_bool(0.5)
-            .then(|| self.rng.random_range(0..60));
+            .then(|| self.rng.random_range(0..60) as i64);
         p
     }
 
@@ -219,7 +250,7 @@ impl<'v> Synth<'v> {
 pub struct TopicPool {
     pub texts: Vec<String>,
     cdf: Vec<f64>,
-    rng: StdRng,
+    rng: SplitMix,
 }
 
 impl TopicPool {
@@ -235,14 +266,14 @@ impl TopicPool {
         TopicPool {
             texts,
             cdf,
-            rng: StdRng::seed_from_u64(seed),
+            rng: SplitMix(seed),
         }
     }
 
     /// The index of a topic text, Zipf-distributed.
     pub fn draw(&mut self) -> usize {
         let total = *self.cdf.last().unwrap_or(&1.0);
-        let x = self.rng.random::<f64>() * total;
+        let x = self.rng.unit() * total;
         self.cdf
             .partition_point(|&c| c < x)
             .min(self.texts.len() - 1)

@@ -2,6 +2,7 @@
 
 use super::due::Defaults;
 use super::retry::RetryPolicy;
+use crate::inbound::verp::AddressTemplate;
 use crate::settings::{DomainLimit, Settings};
 
 /// A digest run's settings.
@@ -9,8 +10,13 @@ use crate::settings::{DomainLimit, Settings};
 pub struct DigestConfig {
     /// `[digest] max_papers`: most papers in one digest.
     pub max_papers: usize,
+    /// `[digest] max_html_bytes`: most bytes of a digest's HTML part.
+    pub max_html_bytes: usize,
     /// `[digest] trending_count`: papers in the top papers section.
     pub trending_count: usize,
+    /// `[digest] recommendations`: most papers in the "Recommended for
+    /// you" section (0: no such section).
+    pub recommendations: usize,
     /// `[digest] send_empty`: send a digest even when nothing matched.
     pub send_empty: bool,
     /// `[digest] lookback_days`: days before the digest's date it covers.
@@ -32,6 +38,9 @@ pub struct DigestConfig {
     pub suspend_after_hard_bounces: u32,
     /// The operator's timezone and hour, for subscribers who chose none.
     pub defaults: Defaults,
+    /// `[mail] return_path`: each digest's envelope sender names its
+    /// delivery.
+    pub return_path: Option<AddressTemplate>,
 }
 
 impl DigestConfig {
@@ -39,7 +48,9 @@ impl DigestConfig {
         let digest = &settings.digest;
         DigestConfig {
             max_papers: digest.max_papers,
+            max_html_bytes: digest.max_html_bytes,
             trending_count: digest.trending_count,
+            recommendations: digest.recommendations,
             send_empty: digest.send_empty,
             lookback_days: digest.lookback_days,
             site_name: digest.site_name.clone(),
@@ -52,6 +63,8 @@ impl DigestConfig {
             ))),
             suspend_after_hard_bounces: settings.mail.suspend_after_hard_bounces,
             defaults: Defaults::of(&settings.schedule),
+            // Checked when the settings were loaded.
+            return_path: settings.return_path().ok().flatten(),
         }
     }
 }

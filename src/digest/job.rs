@@ -11,6 +11,8 @@ pub(crate) struct Job {
     pub subscriber: Subscriber,
     /// In mail order, shared with the run's other jobs.
     pub papers: Vec<DigestPaper>,
+    /// A weekly subscriber's digest: its top papers are the week's.
+    pub weekly: bool,
 }
 
 impl Job {
@@ -21,6 +23,7 @@ impl Job {
             date: self.delivery.digest_date,
             papers: &self.papers,
             more: self.delivery.more_count.max(0) as usize,
+            weekly: self.weekly,
         }
     }
 }

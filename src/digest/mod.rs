@@ -15,6 +15,7 @@ pub(crate) mod limits;
 pub(crate) mod owner;
 pub mod plan;
 mod preview;
+pub mod ranked;
 mod report;
 mod reserve;
 mod retry;

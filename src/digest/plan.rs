@@ -7,9 +7,11 @@ use std::collections::HashSet;
 
 use smallvec::SmallVec;
 
+use super::ranked::{RankedWindow, SubscriberRanking};
 use super::top_papers::top_papers;
-use crate::domain::{Paper, PaperId, Subscriber, Topic, TOP_PAPERS_POSITION};
+use crate::domain::{Paper, PaperId, Subscriber, Topic, RECOMMENDED_POSITION, TOP_PAPERS_POSITION};
 use crate::matching::{CompiledQuery, MatchedTerm, Matcher, PaperSet, TextId};
+use crate::ranking::RECOMMEND_THRESHOLD;
 
 /// A subscriber's topics compiled against the run's matcher: ids into its
 /// per-run text cache, so a subscriber holds no reference counts and (up
@@ -126,6 +128,8 @@ pub struct PlannedPaper {
     pub topic_position: i64,
     /// The terms that matched, across every topic that matched it.
     pub matched: Vec<MatchedTerm>,
+    /// Why a recommended paper is there ("like ‘TITLE’, which you marked").
+    pub reason: Option<String>,
 }
 
 /// Every paper matching any of the subscriber's topics, in mail order:
@@ -149,6 +153,7 @@ pub fn candidates(
             paper: i,
             topic_position: topic.position,
             matched: Vec::new(),
+            reason: None,
         }));
         // Almost free when the run's papers are already in mail order.
         out[start..].sort_by_key(|p| {
@@ -298,11 +303,99 @@ pub fn finish_sets(
             paper,
             topic_position,
             matched: Vec::new(),
+            reason: None,
         })
         .collect();
     explain_all(matcher, topics, &mut kept);
     let more = unsent - kept.len();
     (kept, more)
+}
+
+/// [`finish_sets`] for a subscriber ranked by their marks: the cap keeps
+/// the most relevant of the papers not yet sent (a paper marked "less" is
+/// never kept, papers close to one come last), listed by topic in the
+/// subscriber's order and, within a topic, most relevant first (upvotes
+/// break ties). Returns them and how many more (not sent, not removed)
+/// matched.
+pub fn finish_ranked(
+    matcher: &Matcher,
+    papers: &[Paper],
+    topics: &CompiledTopics,
+    candidates: &Candidates,
+    already_sent: &HashSet<PaperId>,
+    max_papers: usize,
+    ranking: &SubscriberRanking,
+) -> (Vec<PlannedPaper>, usize) {
+    let unsent: Vec<(usize, i64)> = candidates
+        .iter(matcher)
+        .filter(|(i, _)| !already_sent.contains(&papers[*i].id))
+        .collect();
+    let mut order: Vec<usize> = unsent.iter().map(|&(i, _)| i).collect();
+    ranking.ranking.order(&mut order, |i| papers[i].upvotes);
+    let shown = order.len();
+    order.truncate(max_papers);
+    let rank: std::collections::HashMap<usize, usize> =
+        order.iter().enumerate().map(|(r, &p)| (p, r)).collect();
+    // Topics in the order the candidates list them (the subscriber's).
+    let mut topic_order: SmallVec<[i64; 4]> = SmallVec::new();
+    for &(_, pos) in &unsent {
+        if !topic_order.contains(&pos) {
+            topic_order.push(pos);
+        }
+    }
+    let mut kept: Vec<(usize, usize, PlannedPaper)> = unsent
+        .iter()
+        .filter_map(|&(paper, topic_position)| {
+            let r = *rank.get(&paper)?;
+            let t = topic_order.iter().position(|&p| p == topic_position)?;
+            Some((
+                t,
+                r,
+                PlannedPaper {
+                    paper,
+                    topic_position,
+                    matched: Vec::new(),
+                    reason: None,
+                },
+            ))
+        })
+        .collect();
+    kept.sort_by_key(|k| (k.0, k.1));
+    let mut kept: Vec<PlannedPaper> = kept.into_iter().map(|k| k.2).collect();
+    explain_all(matcher, topics, &mut kept);
+    let more = shown - kept.len();
+    (kept, more)
+}
+
+/// The "Recommended for you" papers of a ranked subscriber: up to `limit`
+/// of the run's papers that matched none of their topics and were never
+/// sent to them, scoring at least [`RECOMMEND_THRESHOLD`], best first,
+/// each with its reason.
+fn recommendations(
+    matcher: &Matcher,
+    papers: &[Paper],
+    candidates: &Candidates,
+    sent: &HashSet<PaperId>,
+    limit: usize,
+    window: &RankedWindow,
+    ranking: &SubscriberRanking,
+) -> Vec<PlannedPaper> {
+    if limit == 0 || !ranking.recommendations {
+        return Vec::new();
+    }
+    let pool = (0..papers.len())
+        .filter(|&i| !sent.contains(&papers[i].id) && !candidates.contains(matcher, i));
+    ranking
+        .ranking
+        .recommend(pool, limit, RECOMMEND_THRESHOLD)
+        .into_iter()
+        .map(|r| PlannedPaper {
+            paper: r.paper,
+            topic_position: RECOMMENDED_POSITION,
+            matched: Vec::new(),
+            reason: ranking.reason(window, r.paper),
+        })
+        .collect()
 }
 
 /// A subscriber's planned digest: the papers to send, in mail order, and
@@ -322,6 +415,23 @@ pub struct PlanLimits {
     /// Papers in the top papers section of those who get it
     /// ([`Subscriber::wants_top_papers`]).
     pub trending_count: usize,
+    /// Most papers in the "Recommended for you" section of a subscriber
+    /// with marks (0: none).
+    pub recommendations: usize,
+}
+
+/// The run's ranking of its papers and how to find a subscriber's (none
+/// for a subscriber without marks or with ranking off).
+#[derive(Clone, Copy)]
+pub struct Ranked<'a> {
+    pub window: &'a RankedWindow,
+    pub subscribers: &'a std::collections::HashMap<crate::domain::SubscriberId, SubscriberRanking>,
+}
+
+impl<'a> Ranked<'a> {
+    fn of(&self, sub: &Subscriber) -> Option<(&'a RankedWindow, &'a SubscriberRanking)> {
+        Some((self.window, self.subscribers.get(&sub.id)?))
+    }
 }
 
 /// Plans the digests of a page of subscribers against `papers` (in mail
@@ -335,6 +445,7 @@ pub fn plan_digests<'p>(
     wanted: impl Fn(&Subscriber) -> bool,
     sent: impl Fn(&Subscriber) -> &'p HashSet<PaperId>,
     limits: PlanLimits,
+    ranked: Option<Ranked<'_>>,
 ) -> Vec<Option<Plan>> {
     let topics: Vec<&[Topic]> = page.iter().map(|s| s.topics.as_slice()).collect();
     let compiled = plan_page(matcher, &topics);
@@ -352,6 +463,7 @@ pub fn plan_digests<'p>(
                 &candidates,
                 sent(sub),
                 limits,
+                ranked.and_then(|r| r.of(sub)),
             )
         })
         .collect()
@@ -360,6 +472,9 @@ pub fn plan_digests<'p>(
 /// One subscriber's plan from their compiled topics and candidates:
 /// `None` when no digest is due (nothing new matched and `send_empty` is
 /// off). A topic whose stored query no longer parses is logged and skipped.
+/// `ranked`: the subscriber's ranking, when they have marks and ranking on
+/// (their topics' papers ranked, and their recommendations after them).
+#[allow(clippy::too_many_arguments)]
 pub fn finish_plan(
     matcher: &Matcher,
     papers: &[Paper],
@@ -368,6 +483,7 @@ pub fn finish_plan(
     candidates: &Candidates,
     sent: &HashSet<PaperId>,
     limits: PlanLimits,
+    ranked: Option<(&RankedWindow, &SubscriberRanking)>,
 ) -> Option<Plan> {
     for (topic, err) in &topics.invalid {
         tracing::warn!(subscriber.id = %sub.id, topic.position = topic.position, error = %err, "skipping a topic whose query does not parse");
@@ -376,14 +492,38 @@ pub fn finish_plan(
     if candidates.is_empty() && !wants_top && !limits.send_empty {
         return None;
     }
-    let (mut kept, more) =
-        finish_sets(matcher, papers, topics, candidates, sent, limits.max_papers);
+    let (mut kept, more) = match ranked {
+        Some((_, ranking)) => finish_ranked(
+            matcher,
+            papers,
+            topics,
+            candidates,
+            sent,
+            limits.max_papers,
+            ranking,
+        ),
+        None => finish_sets(matcher, papers, topics, candidates, sent, limits.max_papers),
+    };
+    // Recommended after the topics, from the papers they did not match.
+    let recommended = match ranked {
+        Some((window, ranking)) if !kept.is_empty() => recommendations(
+            matcher,
+            papers,
+            candidates,
+            sent,
+            limits.recommendations,
+            window,
+            ranking,
+        ),
+        _ => Vec::new(),
+    };
+    let is_recommended = |i: usize| recommended.iter().any(|r| r.paper == i);
     if wants_top {
         // After the topics, leaving out every paper they matched (listed
-        // above, or counted in "N more").
+        // above, or counted in "N more") and the recommended ones.
         let top = top_papers(
             papers,
-            |i| candidates.contains(matcher, i),
+            |i| candidates.contains(matcher, i) || is_recommended(i),
             sent,
             limits.trending_count,
         );
@@ -391,8 +531,10 @@ pub fn finish_plan(
             paper,
             topic_position: TOP_PAPERS_POSITION,
             matched: Vec::new(),
+            reason: None,
         }));
     }
+    kept.extend(recommended);
     if kept.is_empty() && !limits.send_empty {
         return None;
     }

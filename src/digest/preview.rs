@@ -2,6 +2,7 @@
 //! and not sent: the recorded digest if one exists, else a fresh plan. It
 //! reserves nothing and changes nothing in the store.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -24,18 +25,19 @@ impl DigestRun {
         date: NaiveDate,
         now: DateTime<Utc>,
     ) -> anyhow::Result<Option<RenderedEmail>> {
+        let weekly = matches!(
+            self.store.preferences(sub.id).await?.frequency,
+            Frequency::Weekly(_)
+        );
         let job = if let Some(existing) = self.store.delivery_for(sub.id, date).await? {
-            reserve::resume(&self.store, existing, sub, None).await?
+            reserve::resume(&self.store, existing, sub, None, weekly).await?
         } else {
             let mut days = i64::from(self.config.lookback_days);
-            if matches!(
-                self.store.preferences(sub.id).await?.frequency,
-                Frequency::Weekly(_)
-            ) {
+            if weekly {
                 days = days.max(WEEK_DAYS);
             }
             let mut window = Window::load(&self.store, date, days).await?;
-            let Some(plan) = self.plan_one(&mut window, &sub).await? else {
+            let Some(plan) = self.plan_one(&mut window, &sub, date).await? else {
                 return Ok(None);
             };
             Job {
@@ -47,9 +49,11 @@ impl DigestRun {
                         paper: Arc::new(window.papers[p.paper].clone()),
                         topic_position: p.topic_position,
                         matched: p.matched,
+                        reason: p.reason,
                     })
                     .collect(),
                 subscriber: sub,
+                weekly,
             }
         };
         Ok(Some(self.renderer().render(job.content(), now)?))
@@ -61,15 +65,32 @@ impl DigestRun {
         &self,
         window: &mut Window,
         sub: &Subscriber,
+        date: NaiveDate,
     ) -> anyhow::Result<Option<Plan>> {
+        let marks = self.store.ranking_marks_in_range(sub.id, sub.id).await?;
+        let rankings = if marks.is_empty() {
+            HashMap::new()
+        } else {
+            window.ranked(date).rank_page(&self.store, marks).await?
+        };
         let matcher = &mut window.matcher;
         let topics = CompiledTopics::compile(matcher, &sub.topics);
         let candidates = plan::candidate_sets(matcher, &topics);
-        let ids: Vec<&PaperId> = candidates
-            .iter(matcher)
-            .map(|(i, _)| &window.papers[i].id)
-            .collect();
+        // A ranked subscriber's recommendations come from any paper of the
+        // window: their whole ledger of it is needed.
+        let ids: Vec<&PaperId> = if rankings.is_empty() {
+            candidates
+                .iter(matcher)
+                .map(|(i, _)| &window.papers[i].id)
+                .collect()
+        } else {
+            window.ids.iter().collect()
+        };
         let sent = self.store.already_sent(sub.id, &ids).await?;
+        let ranked = window
+            .ranked
+            .as_ref()
+            .and_then(|w| Some((w, rankings.get(&sub.id)?)));
         Ok(plan::finish_plan(
             matcher,
             &window.papers,
@@ -78,6 +99,7 @@ impl DigestRun {
             &candidates,
             &sent,
             self.limits(),
+            ranked,
         ))
     }
 }

@@ -23,6 +23,8 @@ use crate::store::{BatchReservation, Delivery, NewReservation, Store};
 pub(crate) struct Planned {
     pub sub: Subscriber,
     pub plan: Plan,
+    /// A weekly subscriber: the digest's top papers are the week's.
+    pub weekly: bool,
 }
 
 /// Reserves a page of digests planned against `window` in one transaction
@@ -75,17 +77,19 @@ pub(crate) async fn reserve_page(
                         paper: window.shared[k.paper].clone(),
                         topic_position: k.topic_position,
                         matched: k.matched,
+                        reason: k.reason,
                     })
                     .collect();
                 jobs.push(Job {
                     delivery,
                     subscriber: p.sub,
                     papers,
+                    weekly: p.weekly,
                 });
             }
             BatchReservation::Existing => match store.delivery_for(p.sub.id, date).await? {
                 Some(d) if d.status.is_unfinished() => {
-                    jobs.push(resume(store, d, p.sub, Some(window)).await?);
+                    jobs.push(resume(store, d, p.sub, Some(window), p.weekly).await?);
                 }
                 _ => report.already_done += 1,
             },
@@ -103,6 +107,7 @@ pub(crate) async fn resume(
     delivery: Delivery,
     subscriber: Subscriber,
     window: Option<&Window>,
+    weekly: bool,
 ) -> anyhow::Result<Job> {
     let no_index = HashMap::new();
     let (run_papers, index) = match window {
@@ -150,6 +155,7 @@ pub(crate) async fn resume(
             paper: Arc::new(paper.clone()),
             topic_position,
             matched,
+            reason: None,
         });
     }
     // The compiled topics borrow the subscriber's; done with them.
@@ -158,5 +164,6 @@ pub(crate) async fn resume(
         delivery,
         subscriber,
         papers: out,
+        weekly,
     })
 }

@@ -8,7 +8,7 @@
 //! and date; a run started twice sends nothing the second time. It must not
 //! decide *when* runs happen: the CLI and the daemon's jobs do.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
 use anyhow::Context as _;
@@ -18,13 +18,14 @@ use indicatif::ProgressBar;
 use super::config::DigestConfig;
 use super::due::{self, When};
 use super::job::Job;
-use super::plan::{self, Plan, PlanLimits};
+use super::plan::{self, Plan, PlanLimits, Ranked};
 use super::report::{DigestReport, DryRunPaper, PlannedDigest};
 use super::reserve::{self, Planned};
 use super::send::Sender;
 use super::window::{Window, WEEK_DAYS};
 use crate::domain::{Frequency, Subscriber, SubscriberId, SubscriberStatus};
 use crate::email::DigestRenderer;
+use crate::inbound::verp::ReturnPath;
 use crate::links::LinkSigner;
 use crate::mail::Mailer;
 use crate::store::Store;
@@ -99,12 +100,25 @@ impl DigestRun {
             self.config.base_url.clone(),
             self.config.site_name.clone(),
             self.signer.clone(),
+            self.config.max_html_bytes,
         )
     }
 
     /// A sender for this run's digests, under the sending limits.
     async fn sender(&self) -> anyhow::Result<Sender<'_>> {
-        Sender::new(&self.store, &self.mailer, &self.config, self.renderer()).await
+        let return_path = self
+            .config
+            .return_path
+            .clone()
+            .map(|t| ReturnPath::new(t, self.signer.clone()));
+        Sender::new(
+            &self.store,
+            &self.mailer,
+            &self.config,
+            self.renderer(),
+            return_path,
+        )
+        .await
     }
 
     pub(super) fn limits(&self) -> PlanLimits {
@@ -112,6 +126,7 @@ impl DigestRun {
             max_papers: self.config.max_papers,
             send_empty: self.config.send_empty,
             trending_count: self.config.trending_count,
+            recommendations: self.config.recommendations,
         }
     }
 
@@ -213,6 +228,17 @@ impl DigestRun {
             .store
             .already_sent_in_range(first, last, &windows.day.ids)
             .await?;
+        // Subscribers with marks and ranking on: their papers ranked.
+        let marks = self.store.ranking_marks_in_range(first, last).await?;
+        let day_rankings = if marks.is_empty() {
+            HashMap::new()
+        } else {
+            windows
+                .day
+                .ranked(run.date)
+                .rank_page(&self.store, marks.clone())
+                .await?
+        };
         let day = &mut windows.day;
         let mut day_plans = plan::plan_digests(
             &mut day.matcher,
@@ -221,6 +247,10 @@ impl DigestRun {
             |sub| fresh(sub) && !weekly_window(sub),
             |sub| day_sent.get(&sub.id).unwrap_or(&no_history),
             self.limits(),
+            day.ranked.as_ref().map(|window| Ranked {
+                window,
+                subscribers: &day_rankings,
+            }),
         )
         .into_iter();
         let week_plans = if page.iter().any(|s| fresh(s) && weekly_window(s)) {
@@ -232,6 +262,13 @@ impl DigestRun {
                 .store
                 .already_sent_in_range(first, last, &week.ids)
                 .await?;
+            let week_rankings = if marks.is_empty() {
+                HashMap::new()
+            } else {
+                week.ranked(run.date)
+                    .rank_page(&self.store, marks.clone())
+                    .await?
+            };
             plan::plan_digests(
                 &mut week.matcher,
                 &week.papers,
@@ -239,6 +276,10 @@ impl DigestRun {
                 |sub| fresh(sub) && weekly_window(sub),
                 |sub| week_sent.get(&sub.id).unwrap_or(&no_history),
                 self.limits(),
+                week.ranked.as_ref().map(|window| Ranked {
+                    window,
+                    subscribers: &week_rankings,
+                }),
             )
         } else {
             Vec::new()
@@ -258,10 +299,18 @@ impl DigestRun {
             if !is_due && run.options.when != When::Manual {
                 continue;
             }
+            let weekly_subscriber = selected.weekly.contains(&sub.id);
             if let Some(delivery) = existing.remove(&sub.id) {
                 if delivery.status.is_unfinished() && !run.options.dry_run {
                     jobs.push(
-                        reserve::resume(&self.store, delivery, sub, Some(&windows.day)).await?,
+                        reserve::resume(
+                            &self.store,
+                            delivery,
+                            sub,
+                            Some(&windows.day),
+                            weekly_subscriber,
+                        )
+                        .await?,
                     );
                 } else {
                     report.already_done += 1;
@@ -285,7 +334,11 @@ impl DigestRun {
                 report.plans.push(dry_run_line(&sub, &plan, window));
                 continue;
             }
-            let entry = Planned { sub, plan };
+            let entry = Planned {
+                sub,
+                plan,
+                weekly: weekly_subscriber,
+            };
             if weekly {
                 week_planned.push(entry);
             } else {
@@ -360,7 +413,11 @@ impl DigestRun {
                 if sub.status != SubscriberStatus::Active {
                     continue;
                 }
-                jobs.push(reserve::resume(&self.store, delivery.clone(), sub, None).await?);
+                let weekly = matches!(
+                    self.store.preferences(sub.id).await?.frequency,
+                    Frequency::Weekly(_)
+                );
+                jobs.push(reserve::resume(&self.store, delivery.clone(), sub, None, weekly).await?);
             }
             sender.send_jobs(jobs, &mut report).await;
         }

@@ -28,6 +28,7 @@ use super::report::DigestReport;
 use super::retry::Retry;
 use crate::domain::{DeliveryId, PaperId};
 use crate::email::DigestRenderer;
+use crate::inbound::verp::ReturnPath;
 use crate::mail::{self, Mailer, PreparedEmail, SendError};
 use crate::store::{ClaimRequest, DeliveryStatus, Store};
 
@@ -94,6 +95,8 @@ pub(super) struct Sender<'a> {
     mailer: &'a Mailer,
     config: &'a DigestConfig,
     renderer: Arc<DigestRenderer>,
+    /// `[mail] return_path`: each digest's envelope sender names it.
+    return_path: Option<Arc<ReturnPath>>,
     limits: Mutex<SendLimits>,
 }
 
@@ -105,6 +108,7 @@ impl<'a> Sender<'a> {
         mailer: &'a Mailer,
         config: &'a DigestConfig,
         renderer: DigestRenderer,
+        return_path: Option<ReturnPath>,
     ) -> anyhow::Result<Sender<'a>> {
         let now = Instant::now();
         let mut limits = SendLimits::new(config.max_per_second, &config.domain_limits, now);
@@ -126,6 +130,7 @@ impl<'a> Sender<'a> {
             mailer,
             config,
             renderer: Arc::new(renderer),
+            return_path: return_path.map(Arc::new),
             limits: Mutex::new(limits),
         })
     }
@@ -148,8 +153,15 @@ impl<'a> Sender<'a> {
         let (built_tx, mut built_rx) = tokio::sync::mpsc::channel(BUILT_AHEAD);
         let renderer = self.renderer.clone();
         let mailer = self.mailer.clone();
-        let builder =
-            tokio::task::spawn_blocking(move || build_ahead(&renderer, &mailer, jobs, &built_tx));
+        let return_path = self.return_path.clone();
+        let builder = tokio::task::spawn_blocking(move || {
+            let build = Build {
+                renderer: &renderer,
+                mailer: &mailer,
+                return_path: return_path.as_deref(),
+            };
+            build_ahead(build, jobs, &built_tx)
+        });
         let mut all_built = false;
         let mut ready: VecDeque<anyhow::Result<Prepared>> = VecDeque::new();
         let mut in_flight = FuturesUnordered::new();
@@ -476,22 +488,41 @@ impl<'a> Sender<'a> {
     }
 }
 
+/// What building a digest's message takes.
+#[derive(Clone, Copy)]
+struct Build<'a> {
+    renderer: &'a DigestRenderer,
+    mailer: &'a Mailer,
+    return_path: Option<&'a ReturnPath>,
+}
+
+impl Build<'_> {
+    /// The job's message, its envelope sender the delivery's bounce
+    /// address when `[mail] return_path` is set.
+    fn message(&self, job: &Job, now: DateTime<Utc>) -> anyhow::Result<Message> {
+        let email = self
+            .renderer
+            .email(job.content(), &job.delivery.message_id, now)?;
+        let prepared = match self.return_path {
+            Some(path) => self
+                .mailer
+                .prepare_with_return_path(&email, &path.for_delivery(job.delivery.id.get())),
+            None => self.mailer.prepare(&email),
+        };
+        Ok(match prepared {
+            Ok(prepared) => Message::Ready(prepared),
+            Err(e) => Message::Unbuildable(e),
+        })
+    }
+}
+
 /// Renders and formats every job's message, a chunk at a time, handing
 /// each chunk to the sending task; stops early if that task is gone.
-fn build_ahead(
-    renderer: &DigestRenderer,
-    mailer: &Mailer,
-    jobs: Vec<Job>,
-    out: &tokio::sync::mpsc::Sender<Vec<Built>>,
-) {
+fn build_ahead(build: Build<'_>, jobs: Vec<Job>, out: &tokio::sync::mpsc::Sender<Vec<Built>>) {
     let mut jobs = jobs.into_iter();
     loop {
         let chunk: Vec<Job> = jobs.by_ref().take(CLAIM_CHUNK).collect();
-        if chunk.is_empty()
-            || out
-                .blocking_send(build_messages(renderer, mailer, chunk))
-                .is_err()
-        {
+        if chunk.is_empty() || out.blocking_send(build_messages(build, chunk)).is_err() {
             return;
         }
     }
@@ -499,9 +530,9 @@ fn build_ahead(
 
 /// Renders and formats the messages of a chunk, on two threads: this is
 /// most of a digest run's CPU time.
-fn build_messages(renderer: &DigestRenderer, mailer: &Mailer, mut jobs: Vec<Job>) -> Vec<Built> {
+fn build_messages(builder: Build<'_>, mut jobs: Vec<Job>) -> Vec<Built> {
     let now = Utc::now();
-    let build = |job: Job| -> Built { build_fitting(renderer, mailer, job, now) };
+    let build = |job: Job| -> Built { build_fitting(builder, job, now) };
     if jobs.len() < 4 {
         return jobs.into_iter().map(build).collect();
     }
@@ -524,20 +555,9 @@ fn build_messages(renderer: &DigestRenderer, mailer: &Mailer, mut jobs: Vec<Job>
 /// stay; at least one does), and returned so the caller releases them from
 /// the ledger. A digest that does not fit even so is sent as it is and
 /// refused by the transport, without its body leaving.
-fn build_fitting(
-    renderer: &DigestRenderer,
-    mailer: &Mailer,
-    mut job: Job,
-    now: DateTime<Utc>,
-) -> Built {
-    let build = |job: &Job| {
-        renderer
-            .email(job.content(), &job.delivery.message_id, now)
-            .map(|email| match mailer.prepare(&email) {
-                Ok(prepared) => Message::Ready(prepared),
-                Err(e) => Message::Unbuildable(e),
-            })
-    };
+fn build_fitting(builder: Build<'_>, mut job: Job, now: DateTime<Utc>) -> Built {
+    let mailer = builder.mailer;
+    let build = |job: &Job| builder.message(job, now);
     let size = |built: &anyhow::Result<Message>| match built {
         Ok(Message::Ready(email)) => Some(email.as_bytes().len() as u64),
         _ => None,

@@ -9,6 +9,7 @@ use anyhow::Context as _;
 use chrono::{Duration, NaiveDate};
 
 use super::plan;
+use super::ranked::RankedWindow;
 use crate::domain::{Paper, PaperId};
 use crate::matching::Matcher;
 use crate::store::Store;
@@ -26,6 +27,9 @@ pub(crate) struct Window {
     pub matcher: Matcher,
     pub ids: Vec<PaperId>,
     pub index: HashMap<PaperId, usize>,
+    /// The papers' vectors for ranking, made when a subscriber with marks
+    /// is first planned against the window.
+    pub ranked: Option<RankedWindow>,
 }
 
 impl Window {
@@ -45,7 +49,14 @@ impl Window {
             matcher,
             ids,
             index,
+            ranked: None,
         }
+    }
+
+    /// The window's [`RankedWindow`], made on first use (`date`: the run's).
+    pub fn ranked(&mut self, date: NaiveDate) -> &mut RankedWindow {
+        self.ranked
+            .get_or_insert_with(|| RankedWindow::new(&self.papers, date))
     }
 
     /// The papers of `date` and the `days` before it.

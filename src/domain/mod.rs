@@ -23,4 +23,6 @@ pub use paper::{
     normalise_inline, normalise_paragraphs, AnnounceType, FetchedPaper, Paper, PaperId,
 };
 pub use preferences::{Frequency, Preferences};
-pub use subscriber::{NewTopic, Subscriber, SubscriberStatus, Topic, TOP_PAPERS_POSITION};
+pub use subscriber::{
+    NewTopic, Subscriber, SubscriberStatus, Topic, RECOMMENDED_POSITION, TOP_PAPERS_POSITION,
+};

@@ -79,6 +79,10 @@ pub struct Subscriber {
 /// in the ledger) under: before every real topic's, which start at 0.
 pub const TOP_PAPERS_POSITION: i64 = -1;
 
+/// The topic position the "Recommended for you" papers (from the
+/// subscriber's "more like this" marks) are listed and recorded under.
+pub const RECOMMENDED_POSITION: i64 = -2;
+
 impl Subscriber {
     /// Whether their digest has the top papers section: they asked for it,
     /// or they have no topics (the trending digest).

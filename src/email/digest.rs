@@ -87,6 +87,48 @@ impl PaperBlock {
     pub fn text(&self) -> &str {
         &self.0 .1
     }
+
+    /// The block's HTML without its closing `</td></tr>`, so the digest
+    /// can add what belongs to one subscriber (feedback links, a reason)
+    /// inside the paper's cell and close it.
+    pub fn html_open(&self) -> &str {
+        self.html()
+            .strip_suffix("</td></tr>")
+            .unwrap_or(self.html())
+    }
+
+    /// Whether [`PaperBlock::html_open`] left the cell open.
+    pub fn is_open(&self) -> bool {
+        self.html().ends_with("</td></tr>")
+    }
+}
+
+/// One paper of a digest's section: its shared [`PaperBlock`] and what
+/// belongs to this subscriber alone.
+#[derive(Debug, Clone)]
+pub struct DigestEntry {
+    pub block: PaperBlock,
+    /// Why a recommended paper is there: "like ‘TITLE’, which you marked".
+    pub reason: Option<String>,
+    /// The signed "More like this" / "Less like this" links.
+    pub feedback: Option<FeedbackLinks>,
+}
+
+impl From<PaperBlock> for DigestEntry {
+    fn from(block: PaperBlock) -> Self {
+        DigestEntry {
+            block,
+            reason: None,
+            feedback: None,
+        }
+    }
+}
+
+/// A paper's two feedback links (signed for one subscriber and paper).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedbackLinks {
+    pub more_url: String,
+    pub less_url: String,
 }
 
 /// The papers one of the subscriber's topics matched.
@@ -94,7 +136,7 @@ impl PaperBlock {
 pub struct TopicSection {
     pub name: String,
     pub query: String,
-    pub papers: Vec<PaperBlock>,
+    pub papers: Vec<DigestEntry>,
 }
 
 /// Everything the digest email shows.
@@ -105,7 +147,8 @@ pub struct DigestView {
     /// Short form for the subject, e.g. `"12 Jun 2026"`.
     pub short_date: String,
     pub sections: Vec<TopicSection>,
-    /// Matched papers left out of this mail by the per-mail cap.
+    /// Matched papers left out of this mail by the per-mail cap (and, once
+    /// rendered within `[digest] max_html_bytes`, by the size budget).
     pub more_count: usize,
     /// Every matched paper, shown or not.
     pub total_count: usize,
@@ -160,12 +203,147 @@ trait PaperHelpers {
 pub fn render_digest(view: &DigestView) -> Result<RenderedEmail, askama::Error> {
     Ok(RenderedEmail {
         subject: digest_subject(view),
-        html: ascii_html(DigestHtml { v: view }.render()?),
+        html: digest_html(view)?,
         text: tidy_text(&DigestText { v: view }.render()?),
     })
 }
 
-/// `"7 new papers on your topics — 12 Jun 2026"`.
+/// The heading of the top papers section.
+pub const TOP_PAPERS_SECTION: &str = "Top papers of the day";
+/// The same, in a weekly digest.
+pub const TOP_PAPERS_WEEK_SECTION: &str = "Top papers of the week";
+
+/// The top papers section's heading in a daily or a weekly digest.
+pub fn top_papers_heading(weekly: bool) -> &'static str {
+    if weekly {
+        TOP_PAPERS_WEEK_SECTION
+    } else {
+        TOP_PAPERS_SECTION
+    }
+}
+
+fn digest_html(view: &DigestView) -> Result<String, askama::Error> {
+    Ok(ascii_html(DigestHtml { v: view }.render()?))
+}
+
+/// Renders the digest with as many of its papers, in the order it shows
+/// them, as keep its HTML part within `max_html_bytes` as sent (CRLF line
+/// ends; `[digest] max_html_bytes`: Gmail clips longer HTML, footer
+/// included); the papers
+/// left out join the "N more" count, whose line links to the whole digest
+/// on the web. Both parts show the same papers. The frame, header and
+/// footer always stay, even if they alone pass the budget.
+///
+/// Whatever the templates render counts: sizes are measured, never
+/// estimated. Paper blocks are rendered already, so a trial is one
+/// assembly of the digest around them; the number that fits is found by
+/// interpolating between measured sizes (usually 3 or 4 trials whatever
+/// the number of papers), bisecting when that stalls.
+pub fn render_digest_within(
+    view: &DigestView,
+    max_html_bytes: usize,
+) -> Result<RenderedEmail, askama::Error> {
+    let blocks: Vec<usize> = view
+        .sections
+        .iter()
+        .flat_map(|s| s.papers.iter().map(|p| p.block.html().len()))
+        .collect();
+    // prefix[n]: the blocks' bytes of the first n papers.
+    let prefix: Vec<usize> = std::iter::once(0)
+        .chain(blocks.iter().scan(0, |sum, b| {
+            *sum += b;
+            Some(*sum)
+        }))
+        .collect();
+    let all = blocks.len();
+    // Sizes as sent: the mail layer ends every line with CRLF.
+    let wire_len = |html: &str| html.len() + memchr::memchr_iter(b'\n', html.as_bytes()).count();
+    // The whole digest is rendered only when its papers alone fit: a
+    // digest of 1,000 papers is never assembled whole to learn that it
+    // does not fit.
+    let mut hi_len = None;
+    if prefix[all] <= max_html_bytes {
+        let html = digest_html(view)?;
+        if wire_len(&html) <= max_html_bytes {
+            return Ok(RenderedEmail {
+                subject: digest_subject(view),
+                html,
+                text: tidy_text(&DigestText { v: view }.render()?),
+            });
+        }
+        hi_len = Some(wire_len(&html));
+    }
+    // Invariant: the first `lo` papers fit (or lo = 0), the first `hi` do not.
+    let (mut lo, mut hi) = (0, all);
+    let mut lo_view = view.first(0);
+    let mut lo_html = digest_html(&lo_view)?;
+    let mut lo_len = wire_len(&lo_html);
+    // Unmeasured, the whole is at least the frame and the blocks.
+    let mut hi_len = hi_len.unwrap_or(lo_len + prefix[all]);
+    let mut stalls = 0;
+    while hi - lo > 1 && lo_len <= max_html_bytes {
+        let span = hi - lo;
+        // Bytes of HTML per byte of paper block between the two measured
+        // points, for the papers' own markup and their sections' headings.
+        let per_block =
+            (hi_len.saturating_sub(lo_len)) as f64 / (prefix[hi] - prefix[lo]).max(1) as f64;
+        let room = (max_html_bytes - lo_len) as f64 / per_block.max(1.0);
+        let guess = if stalls >= 2 {
+            lo + span / 2
+        } else {
+            prefix.partition_point(|&p| ((p - prefix[lo].min(p)) as f64) <= room) - 1
+        };
+        let guess = guess.clamp(lo + 1, hi - 1);
+        let trial = view.first(guess);
+        let trial_html = digest_html(&trial)?;
+        let trial_len = wire_len(&trial_html);
+        if trial_len <= max_html_bytes {
+            (lo, lo_len, lo_view, lo_html) = (guess, trial_len, trial, trial_html);
+        } else {
+            (hi, hi_len) = (guess, trial_len);
+        }
+        stalls = if hi - lo > span / 2 { stalls + 1 } else { 0 };
+    }
+    Ok(RenderedEmail {
+        subject: digest_subject(&lo_view),
+        html: lo_html,
+        text: tidy_text(&DigestText { v: &lo_view }.render()?),
+    })
+}
+
+impl DigestView {
+    /// The digest showing only its first `n` papers (in the order it shows
+    /// them), the others counted in its "N more" line; sections left empty
+    /// are dropped.
+    fn first(&self, n: usize) -> DigestView {
+        let mut left = n;
+        let mut dropped = 0;
+        let sections = self
+            .sections
+            .iter()
+            .filter_map(|s| {
+                let kept = s.papers.len().min(left);
+                left -= kept;
+                dropped += s.papers.len() - kept;
+                (kept > 0).then(|| {
+                    let mut section = s.clone();
+                    section.papers.truncate(kept);
+                    section
+                })
+            })
+            .collect();
+        DigestView {
+            sections,
+            more_count: self.more_count + dropped,
+            ..self.clone()
+        }
+    }
+}
+
+/// `"7 new papers on your topics — 12 Jun 2026"`; a digest of nothing but
+/// the top papers (a subscriber without topics, or a day none of their
+/// topics matched) says so: `"Top papers of the day — 12 Jun 2026"` (or
+/// "of the week").
 pub fn digest_subject(view: &DigestView) -> String {
     let noun = if view.total_count == 1 {
         "paper"
@@ -177,6 +355,12 @@ pub fn digest_subject(view: &DigestView) -> String {
     } else {
         &view.short_date
     };
+    let top_only = view.sections.iter().all(|s| {
+        s.query.is_empty() && (s.name == TOP_PAPERS_SECTION || s.name == TOP_PAPERS_WEEK_SECTION)
+    });
+    if top_only && !view.sections.is_empty() {
+        return normalise_inline(&format!("{} — {date}", view.sections[0].name));
+    }
     normalise_inline(&format!(
         "{} new {noun} on your topics — {date}",
         view.total_count
@@ -312,8 +496,20 @@ mod tests {
         }
     }
 
-    fn block(view: PaperView) -> PaperBlock {
-        PaperBlock::render(&view).unwrap()
+    /// A paper's entry with its feedback links, as every digest has them.
+    fn block(view: PaperView) -> DigestEntry {
+        let token = "FEEDBACKTOKEN/more?paper=2606.01234";
+        DigestEntry {
+            block: PaperBlock::render(&view).unwrap(),
+            reason: None,
+            feedback: Some(FeedbackLinks {
+                more_url: format!("https://example.org/papers/feedback/{token}"),
+                less_url: format!(
+                    "https://example.org/papers/feedback/{}",
+                    token.replace("more", "less")
+                ),
+            }),
+        }
     }
 
     fn view() -> DigestView {
@@ -378,16 +574,33 @@ mod tests {
     }
 
     #[test]
-    fn highlights_are_marked_with_inline_style_in_html() {
+    fn highlights_are_bare_marks_styled_once_in_the_head() {
         let r = render_digest(&view()).unwrap();
-        assert!(r.html.contains(
-            "We study <mark class=\"pb-mark\" style=\"background-color:#fef08a;color:#111827;padding:0 1px;\">diffusion</mark> models"
-        ));
-        assert!(r
-            .html
-            .contains("Matched: <b style=\"font-weight:bold;\">ti:diffusion, cat:cs.LG</b>"));
+        assert!(r.html.contains("We study <mark>diffusion</mark> models"));
+        assert!(r.html.contains("Matched: <b>ti:diffusion, cat:cs.LG</b>"));
+        let head = &r.html[..r.html.find("</head>").unwrap()];
+        assert!(head.contains("mark { background-color: #fef08a;"), "{head}");
         assert!(r.text.contains("   We study diffusion models"));
         assert!(r.text.contains("   Matched: ti:diffusion, cat:cs.LG"));
+    }
+
+    #[test]
+    fn paper_rows_carry_classes_and_no_inline_style() {
+        let block = block(paper("A paper"));
+        assert!(
+            !block.block.html().contains("style="),
+            "{}",
+            block.block.html()
+        );
+        let r = render_digest(&view()).unwrap();
+        let head = &r.html[..r.html.find("</head>").unwrap()];
+        for class in ["pb-p", "pb-t", "pb-a", "pb-e", "pb-m", "pb-l"] {
+            assert!(
+                block.block.html().contains(&format!("class=\"{class}\"")),
+                "{class}"
+            );
+            assert!(head.contains(&format!(".{class} ")), "{class} has no rule");
+        }
     }
 
     #[test]
@@ -402,20 +615,15 @@ mod tests {
             ..paper("A second paper about diffusion <models>")
         });
         let r = render_digest(&v).unwrap();
-        let mark = "<mark class=\"pb-mark\" style=\"background-color:#fef08a;color:#111827;padding:0 1px;\">";
         assert!(
-            r.html.contains(&format!(
-                "text-decoration:none;\">A second paper about {mark}diffusion</mark> &#60;models&#62;</a>"
-            )) || r.html.contains(&format!(
-                "text-decoration:none;\">A second paper about {mark}diffusion</mark> &lt;models&gt;</a>"
-            )),
+            r.html.contains(
+                "class=\"pb-t\">A second paper about <mark>diffusion</mark> &#60;models&#62;</a>"
+            ),
             "{}",
             r.html
         );
         // The abstract's matches use the very same mark.
-        assert!(r
-            .html
-            .contains(&format!("We study {mark}diffusion</mark> models")));
+        assert!(r.html.contains("We study <mark>diffusion</mark> models"));
         // The text part marks neither: titles read as their abstracts do.
         assert!(
             r.text
@@ -598,6 +806,71 @@ mod tests {
         assert_eq!(lower.matches("<style").count(), 1);
     }
 
+    /// The view with `n` more papers in its first section, each distinct.
+    fn long_view(n: usize) -> DigestView {
+        let mut v = view();
+        for i in 0..n {
+            let title = format!("Paper {i} on diffusion {}", "and more ".repeat(i % 7));
+            v.sections[i % 2].papers.push(block(paper(&title)));
+        }
+        v
+    }
+
+    fn papers_shown(html: &str) -> usize {
+        html.matches("class=\"pb-p\"").count()
+    }
+
+    #[test]
+    fn a_digest_within_its_budget_is_rendered_whole() {
+        let v = view();
+        assert_eq!(
+            render_digest_within(&v, 1_000_000).unwrap(),
+            render_digest(&v).unwrap()
+        );
+    }
+
+    #[test]
+    fn a_digest_past_its_budget_shows_the_most_papers_that_fit_and_counts_the_rest() {
+        let v = long_view(400);
+        let total: usize = v.sections.iter().map(|s| s.papers.len()).sum();
+        let whole = render_digest(&v).unwrap();
+        for budget in [20_000, 45_000, 90_000, 150_000] {
+            assert!(whole.html.len() > budget);
+            let r = render_digest_within(&v, budget).unwrap();
+            let sent = r.html.len() + r.html.matches('\n').count();
+            assert!(sent <= budget, "{sent} > {budget}");
+            let shown = papers_shown(&r.html);
+            assert!(shown > 0 && shown < total, "{shown}");
+            // One paper more would not have fitted.
+            let one_more = render_digest(&v.first(shown + 1)).unwrap().html;
+            assert!(one_more.len() + one_more.matches('\n').count() > budget);
+            // The rest are counted, in both parts, which show the same papers.
+            let more = v.more_count + total - shown;
+            let line = format!("and {more} more matching papers not shown here");
+            assert!(r.html.contains(&line), "{line}");
+            assert!(r.text.contains(&line), "{line}");
+            assert_eq!(r.text.matches("   Abstract: ").count(), shown);
+            // The footer is whole and last.
+            let tail = &r.html[r.html.rfind("UNSUBTOKEN").unwrap()..];
+            assert!(tail.contains(">Unsubscribe</a>"), "{tail}");
+            assert!(r.html.trim_end().ends_with("</html>"));
+            assert!(r
+                .text
+                .contains("https://example.org/papers/unsubscribe/UNSUBTOKEN"));
+            // The subject still counts every paper.
+            assert_eq!(r.subject, whole.subject);
+        }
+    }
+
+    #[test]
+    fn a_budget_smaller_than_the_frame_keeps_the_frame_and_counts_every_paper() {
+        let v = long_view(10);
+        let r = render_digest_within(&v, 100).unwrap();
+        assert_eq!(papers_shown(&r.html), 0);
+        assert!(r.html.contains("and 17 more matching papers"), "{}", r.html);
+        assert!(r.html.contains(">Unsubscribe</a>"));
+    }
+
     #[test]
     fn the_subject_counts_papers_and_carries_the_short_date() {
         let mut v = view();
@@ -610,6 +883,24 @@ mod tests {
         assert_eq!(
             digest_subject(&v),
             "1 new paper on your topics — Friday, 12 June 2026"
+        );
+    }
+
+    #[test]
+    fn a_digest_of_only_the_top_papers_says_so_in_its_subject() {
+        let mut v = view();
+        let mut top = v.sections[0].clone();
+        top.name = top_papers_heading(false).into();
+        top.query = String::new();
+        v.sections = vec![top.clone()];
+        assert_eq!(digest_subject(&v), "Top papers of the day — 12 Jun 2026");
+        v.sections[0].name = top_papers_heading(true).into();
+        assert_eq!(digest_subject(&v), "Top papers of the week — 12 Jun 2026");
+        // A topic that happens to carry the heading's name is still a topic.
+        v.sections[0].query = "ti:top".into();
+        assert_eq!(
+            digest_subject(&v),
+            "7 new papers on your topics — 12 Jun 2026"
         );
     }
 

@@ -13,12 +13,15 @@ use anyhow::Context as _;
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::digest::{
-    excerpt, render_digest, shorten_authors, DigestView, PaperBlock, PaperView, Span, TopicSection,
+    excerpt, render_digest_within, shorten_authors, top_papers_heading, DigestEntry, DigestView,
+    FeedbackLinks, PaperBlock, PaperView, Span, TopicSection,
 };
 use super::format::RenderedEmail;
 use super::href::web_link;
-use crate::domain::{Paper, PaperId, Subscriber, SubscriberId, TOP_PAPERS_POSITION};
-use crate::links::{LinkSigner, Purpose};
+use crate::domain::{
+    Paper, PaperId, Subscriber, SubscriberId, RECOMMENDED_POSITION, TOP_PAPERS_POSITION,
+};
+use crate::links::{link_url, LinkSigner, Purpose};
 use crate::mail::{EmailKind, OutgoingEmail};
 use crate::matching::{highlight, Field, MatchedTerm};
 
@@ -32,6 +35,8 @@ pub struct DigestPaper {
     pub topic_position: i64,
     /// The terms that matched, across every topic that matched it.
     pub matched: Vec<MatchedTerm>,
+    /// Why a recommended paper is there ("like ‘TITLE’, which you marked").
+    pub reason: Option<String>,
 }
 
 /// What one digest says: the subscriber, its date, its papers in mail
@@ -43,6 +48,8 @@ pub struct DigestContent<'a> {
     pub papers: &'a [DigestPaper],
     /// Matched papers left out by `[digest] max_papers`.
     pub more: usize,
+    /// A weekly digest: its top papers are the week's.
+    pub weekly: bool,
 }
 
 /// Builds the digests of one run. What it owns is owned, so messages are
@@ -52,6 +59,8 @@ pub struct DigestRenderer {
     base_url: url::Url,
     site_name: String,
     signer: LinkSigner,
+    /// `[digest] max_html_bytes`: papers past it are counted, not shown.
+    max_html_bytes: usize,
     /// A paper's block (highlighted excerpt, authors, links), rendered,
     /// depends only on the paper and the terms that matched it, which
     /// subscribers with the same topics share: built and rendered once per
@@ -64,25 +73,33 @@ pub struct DigestRenderer {
 const PAPER_BLOCKS_MAX: usize = 4096;
 
 impl DigestRenderer {
-    /// `base_url` is `[web] base_url`, where the signed links point.
-    pub fn new(base_url: url::Url, site_name: String, signer: LinkSigner) -> DigestRenderer {
+    /// `base_url` is `[web] base_url`, where the signed links point;
+    /// `max_html_bytes` is `[digest] max_html_bytes`.
+    pub fn new(
+        base_url: url::Url,
+        site_name: String,
+        signer: LinkSigner,
+        max_html_bytes: usize,
+    ) -> DigestRenderer {
         DigestRenderer {
             base_url,
             site_name,
             signer,
+            max_html_bytes,
             paper_blocks: Mutex::new(HashMap::new()),
         }
     }
 
-    /// The digest's subject and both parts; its links expire counting from
-    /// `now`.
+    /// The digest's subject and both parts, its HTML within
+    /// `max_html_bytes` (see [`render_digest_within`]); its links expire
+    /// counting from `now`.
     pub fn render(
         &self,
         content: DigestContent<'_>,
         now: DateTime<Utc>,
     ) -> anyhow::Result<RenderedEmail> {
         let view = self.view(content, now)?;
-        render_digest(&view).context("rendering a digest")
+        render_digest_within(&view, self.max_html_bytes).context("rendering a digest")
     }
 
     /// The digest as a message with the given Message-ID, dated `now`, with
@@ -94,7 +111,8 @@ impl DigestRenderer {
         now: DateTime<Utc>,
     ) -> anyhow::Result<OutgoingEmail> {
         let view = self.view(content, now)?;
-        let rendered = render_digest(&view).context("rendering a digest")?;
+        let rendered =
+            render_digest_within(&view, self.max_html_bytes).context("rendering a digest")?;
         let unsubscribe =
             url::Url::parse(&view.unsubscribe_url).context("building the unsubscribe link")?;
         Ok(OutgoingEmail {
@@ -113,14 +131,31 @@ impl DigestRenderer {
     fn view(&self, content: DigestContent<'_>, now: DateTime<Utc>) -> anyhow::Result<DigestView> {
         let base = &self.base_url;
         let sub = content.subscriber;
-        let mut sections: Vec<TopicSection> = Vec::new();
-        for topic in &sub.topics {
-            let papers: Vec<PaperBlock> = content
+        let entry = |p: &DigestPaper| -> anyhow::Result<DigestEntry> {
+            Ok(DigestEntry {
+                block: self.paper_block(&p.paper, &p.matched)?,
+                reason: p.reason.clone(),
+                feedback: Some(feedback_links(
+                    &self.signer,
+                    base,
+                    sub.id,
+                    sub.link_version,
+                    &p.paper.id,
+                    now,
+                )),
+            })
+        };
+        let section = |position: i64| -> anyhow::Result<Vec<DigestEntry>> {
+            content
                 .papers
                 .iter()
-                .filter(|p| p.topic_position == topic.position)
-                .map(|p| self.paper_block(&p.paper, &p.matched))
-                .collect::<anyhow::Result<_>>()?;
+                .filter(|p| p.topic_position == position)
+                .map(entry)
+                .collect()
+        };
+        let mut sections: Vec<TopicSection> = Vec::new();
+        for topic in &sub.topics {
+            let papers = section(topic.position)?;
             if !papers.is_empty() {
                 sections.push(TopicSection {
                     name: topic.name.clone(),
@@ -129,29 +164,32 @@ impl DigestRenderer {
                 });
             }
         }
-        // The top papers of the day, after the topics.
-        let top: Vec<PaperBlock> = content
-            .papers
-            .iter()
-            .filter(|p| p.topic_position == TOP_PAPERS_POSITION)
-            .map(|p| self.paper_block(&p.paper, &p.matched))
-            .collect::<anyhow::Result<_>>()?;
-        if !top.is_empty() {
-            sections.push(TopicSection {
-                name: TOP_PAPERS_SECTION.into(),
-                query: String::new(),
-                papers: top,
-            });
+        // After the topics: the recommendations, then the top papers.
+        for (position, name) in [
+            (RECOMMENDED_POSITION, RECOMMENDED_SECTION),
+            (TOP_PAPERS_POSITION, top_papers_heading(content.weekly)),
+        ] {
+            let papers = section(position)?;
+            if !papers.is_empty() {
+                sections.push(TopicSection {
+                    name: name.into(),
+                    query: String::new(),
+                    papers,
+                });
+            }
         }
         // Papers whose topic was since removed still go out, under "Other".
-        let known: HashSet<i64> = sub.topics.iter().map(|t| t.position).collect();
-        let orphans: Vec<PaperBlock> = content
+        let known: HashSet<i64> = sub
+            .topics
+            .iter()
+            .map(|t| t.position)
+            .chain([TOP_PAPERS_POSITION, RECOMMENDED_POSITION])
+            .collect();
+        let orphans: Vec<DigestEntry> = content
             .papers
             .iter()
-            .filter(|p| {
-                !known.contains(&p.topic_position) && p.topic_position != TOP_PAPERS_POSITION
-            })
-            .map(|p| self.paper_block(&p.paper, &p.matched))
+            .filter(|p| !known.contains(&p.topic_position))
+            .map(entry)
             .collect::<anyhow::Result<_>>()?;
         if !orphans.is_empty() {
             sections.push(TopicSection {
@@ -216,8 +254,43 @@ impl DigestRenderer {
     }
 }
 
-/// The heading of the top papers section.
-pub const TOP_PAPERS_SECTION: &str = "Top papers of the day";
+/// The heading of the section of papers recommended from the subscriber's
+/// "More like this" marks.
+pub const RECOMMENDED_SECTION: &str = "Recommended for you";
+
+/// A paper's "More like this" and "Less like this" links for one
+/// subscriber: `{base}/feedback/{token}/more?paper={id}` (and `less`). The
+/// token is bound to the paper's id, so editing the id breaks it; it
+/// expires and is revoked like the subscriber's other links.
+pub fn feedback_links(
+    signer: &LinkSigner,
+    base: &url::Url,
+    subscriber: SubscriberId,
+    link_version: i64,
+    paper: &PaperId,
+    now: DateTime<Utc>,
+) -> FeedbackLinks {
+    let purpose = Purpose::Feedback;
+    let token = signer.sign_bound(
+        purpose,
+        subscriber,
+        link_version,
+        purpose.default_expiry(now),
+        paper.as_str().as_bytes(),
+    );
+    let url = |mark: &str| {
+        let mut url = link_url(base, purpose, &token);
+        if let Ok(mut segments) = url.path_segments_mut() {
+            segments.push(mark);
+        }
+        url.query_pairs_mut().append_pair("paper", paper.as_str());
+        url.to_string()
+    };
+    FeedbackLinks {
+        more_url: url("more"),
+        less_url: url("less"),
+    }
+}
 
 /// The signed link to one of a subscriber's digests as a web page:
 /// `{base}/digest/{token}/{YYYY-MM-DD}`. Revoked with the subscriber's

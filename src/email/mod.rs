@@ -15,10 +15,12 @@ pub(crate) mod href;
 pub(crate) mod link_mail;
 pub(crate) mod message_id;
 
-pub use digest::{PaperView, Span};
+pub use digest::{
+    shorten_authors, top_papers_heading, FeedbackLinks, PaperView, Span, TOP_PAPERS_SECTION,
+};
 pub use digest_mail::{
-    digest_page_url, matched_labels, paper_view, DigestContent, DigestPaper, DigestRenderer,
-    AUTHORS_SHOWN, EXCERPT_CHARS, TOP_PAPERS_SECTION,
+    digest_page_url, feedback_links, matched_labels, paper_view, DigestContent, DigestPaper,
+    DigestRenderer, AUTHORS_SHOWN, EXCERPT_CHARS, RECOMMENDED_SECTION,
 };
 pub use format::RenderedEmail;
 pub use href::{safe_href, web_link};

@@ -31,6 +31,7 @@ mod event;
 mod fields;
 mod keys;
 mod message;
+pub mod settings;
 mod status;
 mod text;
 pub mod verp;

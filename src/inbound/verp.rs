@@ -314,6 +314,31 @@ impl AddressTemplate {
     }
 }
 
+/// `[mail] return_path` with the keys that sign it: the envelope sender of
+/// each delivery.
+#[derive(Clone)]
+pub struct ReturnPath {
+    template: AddressTemplate,
+    signer: LinkSigner,
+}
+
+impl ReturnPath {
+    pub fn new(template: AddressTemplate, signer: LinkSigner) -> ReturnPath {
+        ReturnPath { template, signer }
+    }
+
+    /// The bounce address of `delivery_id`.
+    pub fn for_delivery(&self, delivery_id: i64) -> String {
+        self.template.bounce_address(&self.signer, delivery_id)
+    }
+}
+
+impl fmt::Debug for ReturnPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("ReturnPath").field(&self.template).finish()
+    }
+}
+
 impl fmt::Debug for AddressTemplate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(

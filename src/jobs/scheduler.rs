@@ -1,5 +1,5 @@
-//! The daemon's clock: cron jobs for fetch, the digest tick and retry, in
-//! the configured timezone, and the catch-up at start.
+//! The daemon's clock: cron jobs for fetch, the digest tick, retry and
+//! retention, in the configured timezone, and the catch-up at start.
 //!
 //! Job closures only call [`tick`]; the work itself lives in the job
 //! modules. A job never overlaps itself: a tick that finds the previous run
@@ -14,12 +14,14 @@ use tokio::sync::Mutex;
 use tokio_cron_scheduler::{Job, JobScheduler};
 use tokio_util::sync::CancellationToken;
 
+use super::catch_up::last_due_day;
 use super::catch_up::{catch_up, CatchUp};
 use super::digest::digest_tick;
 use super::fetch::FetchJob;
+use super::retention::retention;
 use super::retry::retry;
 use crate::digest::DigestRun;
-use crate::settings::ScheduleSettings;
+use crate::settings::{DataSettings, ScheduleSettings};
 
 /// The daemon's jobs, each with the parts it uses, and when they run.
 #[derive(Debug, Clone)]
@@ -27,6 +29,7 @@ pub struct Jobs {
     pub fetch: FetchJob,
     pub digest: DigestRun,
     pub schedule: ScheduleSettings,
+    pub data: DataSettings,
 }
 
 impl Jobs {
@@ -43,10 +46,16 @@ pub enum JobKind {
     Fetch,
     Digest,
     Retry,
+    Retention,
 }
 
 impl JobKind {
-    const ALL: [JobKind; 3] = [JobKind::Fetch, JobKind::Digest, JobKind::Retry];
+    const ALL: [JobKind; 4] = [
+        JobKind::Fetch,
+        JobKind::Digest,
+        JobKind::Retry,
+        JobKind::Retention,
+    ];
 
     /// Its key in `[schedule]`.
     fn key(self) -> &'static str {
@@ -54,6 +63,7 @@ impl JobKind {
             JobKind::Fetch => "fetch",
             JobKind::Digest => "digest",
             JobKind::Retry => "retry",
+            JobKind::Retention => "retention",
         }
     }
 }
@@ -95,6 +105,12 @@ pub async fn tick(
         }
         JobKind::Digest => digest_tick(&jobs.digest, now).await.map(|_| ()),
         JobKind::Retry => retry(&jobs.digest, now).await.map(|_| ()),
+        JobKind::Retention => {
+            let today = now.with_timezone(&jobs.schedule.timezone).date_naive();
+            retention(&jobs.digest.store, &jobs.data, today, now)
+                .await
+                .map(|_| ())
+        }
     };
     if let Err(e) = result {
         tracing::error!(job = ?kind, error = format!("{e:#}"), "scheduled job failed");
@@ -132,6 +148,7 @@ pub async fn start(jobs: Arc<Jobs>, token: CancellationToken) -> anyhow::Result<
             JobKind::Fetch => &schedule.fetch,
             JobKind::Digest => &schedule.digest,
             JobKind::Retry => &schedule.retry,
+            JobKind::Retention => &schedule.retention,
         };
         let lock = Arc::new(Mutex::new(()));
         locks.push(lock.clone());
@@ -149,10 +166,40 @@ pub async fn start(jobs: Arc<Jobs>, token: CancellationToken) -> anyhow::Result<
         scheduler.add(job).await.context("adding a scheduled job")?;
     }
     scheduler.start().await.context("starting the scheduler")?;
+    spawn_missed_retention(jobs.clone(), token.clone(), locks[3].clone());
     if schedule.catch_up {
         spawn_catch_up(jobs, token, locks[0].clone(), locks[1].clone());
     }
     Ok(SchedulerHandle { scheduler, locks })
+}
+
+/// The retention run of the day whose scheduled time came last, if it did
+/// not run (the daemon was stopped then, or has just been installed). Runs
+/// whatever `[schedule] catch_up` says: a daemon restarted every day before
+/// the job's hour would otherwise never forget anything.
+pub async fn missed_retention(jobs: &Jobs, now: DateTime<Utc>) -> anyhow::Result<bool> {
+    let schedule = &jobs.schedule;
+    let Some(day) = last_due_day(&schedule.retention, schedule.timezone, now) else {
+        return Ok(false);
+    };
+    Ok(retention(&jobs.digest.store, &jobs.data, day, now)
+        .await?
+        .is_some())
+}
+
+fn spawn_missed_retention(jobs: Arc<Jobs>, token: CancellationToken, lock: Arc<Mutex<()>>) {
+    tokio::spawn(async move {
+        let _running = lock.lock().await;
+        if token.is_cancelled() {
+            return;
+        }
+        if let Err(e) = missed_retention(&jobs, Utc::now()).await {
+            tracing::error!(
+                error = format!("{e:#}"),
+                "the retention run at start failed"
+            );
+        }
+    });
 }
 
 /// Runs [`catch_up`] holding the fetch and digest locks, so a tick that
@@ -194,6 +241,7 @@ mod tests {
             fetch: FetchJob::new(run.store.clone(), Vec::new()),
             digest: run,
             schedule: ScheduleSettings::default(),
+            data: DataSettings::default(),
         };
         let lock = Mutex::new(());
         let token = CancellationToken::new();
@@ -223,6 +271,7 @@ mod tests {
             fetch: FetchJob::new(run.store.clone(), Vec::new()),
             digest: run,
             schedule: ScheduleSettings::default(),
+            data: DataSettings::default(),
         };
         let lock = Mutex::new(());
         let token = CancellationToken::new();

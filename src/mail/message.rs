@@ -97,6 +97,10 @@ pub struct PreparedEmail {
     pub(crate) envelope: lettre::address::Envelope,
     pub(crate) bytes: Vec<u8>,
     pub(crate) message_id: String,
+    /// The envelope sender when it is a per-delivery bounce address rather
+    /// than the `From:` address; the file outbox writes it as the
+    /// `Return-Path:` a delivering MTA would add.
+    pub(crate) return_path: Option<String>,
 }
 
 impl PreparedEmail {
@@ -116,12 +120,29 @@ pub(crate) struct Composer {
 }
 
 impl Composer {
-    pub fn prepare(&self, email: &OutgoingEmail) -> Result<PreparedEmail, lettre::error::Error> {
+    /// Builds and formats `email`. The envelope sender (`MAIL FROM`) is
+    /// `return_path` when given (a per-delivery bounce address), else the
+    /// `From:` address.
+    pub fn prepare(
+        &self,
+        email: &OutgoingEmail,
+        return_path: Option<&str>,
+    ) -> Result<PreparedEmail, lettre::error::Error> {
         let message = self.build(email)?;
+        let envelope = match return_path {
+            Some(path) => {
+                let from: lettre::Address = path
+                    .parse()
+                    .map_err(|_| lettre::error::Error::MissingFrom)?;
+                lettre::address::Envelope::new(Some(from), message.envelope().to().to_vec())?
+            }
+            None => message.envelope().clone(),
+        };
         Ok(PreparedEmail {
-            envelope: message.envelope().clone(),
+            envelope,
             bytes: message.formatted(),
             message_id: email.message_id.clone(),
+            return_path: return_path.map(str::to_string),
         })
     }
 
@@ -588,7 +609,7 @@ pub(crate) mod tests {
                 query: "au:m\u{fc}ller".into(),
                 papers: names
                     .iter()
-                    .map(|n| PaperBlock::render(&paper(n)).unwrap())
+                    .map(|n| PaperBlock::render(&paper(n)).unwrap().into())
                     .collect(),
             }],
             total_count: names.len(),

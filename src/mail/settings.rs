@@ -58,6 +58,11 @@ pub struct MailSettings {
     /// Hard bounces (5xx to RCPT or DATA) in a row after which a subscriber
     /// is suspended; 0 never suspends.
     pub suspend_after_hard_bounces: u32,
+    /// The envelope sender of every digest, with a `{token}` that names the
+    /// delivery, e.g. `"bounces+{token}@example.org"` (VERP): later bounces
+    /// and complaints come back to it and map to their digest without
+    /// trusting what they say. Unset: the `From:` address.
+    pub return_path: Option<String>,
 }
 
 impl Default for MailSettings {
@@ -76,6 +81,7 @@ impl Default for MailSettings {
             list_id: None,
             dkim: None,
             suspend_after_hard_bounces: 3,
+            return_path: None,
         }
     }
 }
@@ -99,6 +105,7 @@ impl fmt::Debug for MailSettings {
                 "suspend_after_hard_bounces",
                 &self.suspend_after_hard_bounces,
             )
+            .field("return_path", &self.return_path)
             .finish()
     }
 }

@@ -217,11 +217,12 @@ impl TlsClient {
         };
         Ok(TlsClient {
             host: host.to_string(),
-            verifying: config(Arc::new(Checked {
-                webpki: webpki.clone(),
+            verifying: config(Arc::new(Verifier {
+                chain: Chain::Checked(webpki.clone()),
                 provider: provider.clone(),
             }))?,
-            unverified: config(Arc::new(Unverified {
+            unverified: config(Arc::new(Verifier {
+                chain: Chain::Accepted,
                 provider: provider.clone(),
             }))?,
             webpki,
@@ -309,15 +310,27 @@ impl TlsClient {
     }
 }
 
-/// The verifier of `verify` and `secure`: the chain and the name, through
-/// rustls's WebPKI verifier; with no trusted CA at all, an unknown issuer.
+/// What the verifier does with the presented chain.
 #[derive(Debug)]
-struct Checked {
-    webpki: Option<Arc<WebPkiServerVerifier>>,
+enum Chain {
+    /// `verify` and `secure`: the chain and the name, through rustls's
+    /// WebPKI verifier; with no trusted CA at all, an unknown issuer.
+    Checked(Option<Arc<WebPkiServerVerifier>>),
+    /// `may` and `encrypt`: any certificate is accepted, but the handshake
+    /// must still be signed by its key, so the session is encrypted to
+    /// whoever holds that certificate.
+    Accepted,
+}
+
+/// The certificate verifier of every level: the chain as [`Chain`] says,
+/// the handshake signatures always by the provider's algorithms.
+#[derive(Debug)]
+struct Verifier {
+    chain: Chain,
     provider: Arc<CryptoProvider>,
 }
 
-impl ServerCertVerifier for Checked {
+impl ServerCertVerifier for Verifier {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -326,69 +339,15 @@ impl ServerCertVerifier for Checked {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        match &self.webpki {
-            Some(v) => {
+        match &self.chain {
+            Chain::Checked(Some(v)) => {
                 v.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
             }
-            None => Err(rustls::Error::InvalidCertificate(
+            Chain::Checked(None) => Err(rustls::Error::InvalidCertificate(
                 CertificateError::UnknownIssuer,
             )),
+            Chain::Accepted => Ok(ServerCertVerified::assertion()),
         }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
-}
-
-/// The verifier of `may` and `encrypt`: any certificate is accepted, but
-/// the handshake must still be signed by its key, so the session is
-/// encrypted to whoever holds that certificate.
-#[derive(Debug)]
-struct Unverified {
-    provider: Arc<CryptoProvider>,
-}
-
-impl ServerCertVerifier for Unverified {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
     }
 
     fn verify_tls12_signature(

@@ -94,7 +94,20 @@ impl Mailer {
     /// of a send, which a caller may do on another thread. A message that
     /// cannot be built is a `Permanent` error, as from [`Mailer::send`].
     pub fn prepare(&self, email: &OutgoingEmail) -> Result<PreparedEmail, SendError> {
-        self.composer.prepare(email).map_err(build_error)
+        self.composer.prepare(email, None).map_err(build_error)
+    }
+
+    /// [`Mailer::prepare`] with `return_path` as the envelope sender
+    /// (`MAIL FROM`): the per-delivery bounce address of `[mail]
+    /// return_path`, where later bounces and complaints are sent.
+    pub fn prepare_with_return_path(
+        &self,
+        email: &OutgoingEmail,
+        return_path: &str,
+    ) -> Result<PreparedEmail, SendError> {
+        self.composer
+            .prepare(email, Some(return_path))
+            .map_err(build_error)
     }
 
     /// Sends a message made by [`Mailer::prepare`], like [`Mailer::send`].
@@ -402,6 +415,16 @@ impl FileMailer {
         tokio::fs::create_dir_all(&self.dir).await.map_err(io)?;
         let name = file_name(&email.message_id);
         let tmp = self.dir.join(format!(".{name}.tmp"));
+        // A per-delivery bounce address is written as the Return-Path a
+        // delivering MTA adds, so the outbox shows where bounces would go.
+        let with_path;
+        let bytes = match &email.return_path {
+            Some(path) => {
+                with_path = [format!("Return-Path: <{path}>\r\n").as_bytes(), bytes].concat();
+                &with_path
+            }
+            None => bytes,
+        };
         // Write then rename, so a reader of the outbox never sees half a mail
         // and a re-send atomically replaces the earlier file.
         tokio::fs::write(&tmp, bytes).await.map_err(io)?;
@@ -853,7 +876,8 @@ mod tests {
                     excerpt: vec![Span::hit("Diffusion"), Span::plain(" everywhere")],
                     ..PaperView::default()
                 })
-                .unwrap()],
+                .unwrap()
+                .into()],
             }],
             total_count: 1,
             manage_url: "https://example.org/manage/M".into(),

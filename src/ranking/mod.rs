@@ -6,9 +6,9 @@
 //! personal data). It depends only on [`crate::domain`] (the paper) and
 //! the matcher's tokenizer and stemmer, so a word means the same thing to
 //! a topic and to a profile. Everything it stores is a derived blob the
-//! caller keeps and hands back; nothing in `src/` depends on this module
-//! yet (the store, the digest run and the query language will; the plan is
-//! in `docs/RANKING.md`).
+//! caller keeps and hands back. The digest run (`digest::ranked`) uses it
+//! to rank a subscriber's papers by their marks; `docs/RANKING.md` says how
+//! it is wired and what is still planned.
 //!
 //! - [`terms`]: a paper's features (stemmed words, word pairs, authors),
 //!   hashed to stable term ids.

@@ -108,19 +108,7 @@ pub fn parse_page(
     from: NaiveDate,
     to: NaiveDate,
 ) -> Result<Page, ParseError> {
-    let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
-    let value: Value = serde_json::from_slice(body).map_err(|e| {
-        let detail = e.to_string();
-        if e.is_eof() {
-            ParseError::Truncated(format!("JSON ends early ({detail})"))
-        } else {
-            ParseError::Json {
-                line: e.line(),
-                column: e.column(),
-                detail,
-            }
-        }
-    })?;
+    let value = ParseError::json(body)?;
     let Value::Object(root) = value else {
         return Err(ParseError::Structure(
             "expected a JSON object with `messages` and `collection`".into(),

@@ -61,19 +61,7 @@ pub fn parse(body: &[u8]) -> Result<Vec<FetchedPaper>, ParseError> {
 
 /// Parses a Daily Papers response, returning skipped items alongside.
 pub fn parse_items(body: &[u8]) -> Result<Parsed, ParseError> {
-    let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
-    let value: Value = serde_json::from_slice(body).map_err(|e| {
-        let detail = e.to_string();
-        if e.is_eof() {
-            ParseError::Truncated(format!("JSON ends early ({detail})"))
-        } else {
-            ParseError::Json {
-                line: e.line(),
-                column: e.column(),
-                detail,
-            }
-        }
-    })?;
+    let value = ParseError::json(body)?;
     let Value::Array(items) = value else {
         return Err(ParseError::Structure(format!(
             "expected a JSON array of papers, found {}",

@@ -346,6 +346,28 @@ pub enum ParseError {
     ArxivApi(String),
 }
 
+impl ParseError {
+    /// A JSON payload's value (a leading byte-order mark is skipped), or
+    /// where and why it is not JSON: a payload that stops early is
+    /// [`ParseError::Truncated`], anything else [`ParseError::Json`] with
+    /// its line and column.
+    pub(crate) fn json(body: &[u8]) -> Result<serde_json::Value, ParseError> {
+        let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
+        serde_json::from_slice(body).map_err(|e| {
+            let detail = e.to_string();
+            if e.is_eof() {
+                ParseError::Truncated(format!("JSON ends early ({detail})"))
+            } else {
+                ParseError::Json {
+                    line: e.line(),
+                    column: e.column(),
+                    detail,
+                }
+            }
+        })
+    }
+}
+
 /// One item a parser skipped, with its 0-based position in the payload.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ItemError {

@@ -77,6 +77,7 @@ impl Backend {
             unsubscribes_today,
             bounces_today,
             last_runs,
+            late: super::InboundCounts::default(),
         })
     }
 }

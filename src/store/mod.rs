@@ -39,6 +39,7 @@ use crate::domain::{
     DeliveryId, FetchedPaper, NewTopic, Paper, PaperId, Preferences, Subscriber, SubscriberEmail,
     SubscriberId, SubscriberStatus,
 };
+use crate::ranking::Mark;
 
 /// Errors a caller branches on; everything else is `Other` with its cause.
 #[derive(Debug, thiserror::Error)]
@@ -258,6 +259,25 @@ delegate! {
     async fn already_sent_in_range(&self, first: SubscriberId, last: SubscriberId, papers: &[PaperId]) -> DbResult<HashMap<SubscriberId, HashSet<PaperId>>>;
     async fn deliveries_in_range(&self, date: NaiveDate, first: SubscriberId, last: SubscriberId) -> DbResult<HashMap<SubscriberId, Delivery>>;
     async fn mark_sent_many(&self, ids: &[DeliveryId], now: DateTime<Utc>) -> DbResult<()>;
+    async fn subscriber_id_by_email(&self, email: &SubscriberEmail) -> DbResult<SubscriberId>;
+    async fn personal_data(&self, id: SubscriberId) -> DbResult<PersonalData>;
+    async fn erase_subscriber(&self, id: SubscriberId, link_version: Option<i64>, now: DateTime<Utc>) -> DbResult<Erasure>;
+    async fn inbound_target_of_delivery(&self, id: DeliveryId) -> DbResult<Option<InboundTarget>>;
+    async fn inbound_target_of_message_id(&self, message_id: &str) -> DbResult<Option<InboundTarget>>;
+    async fn inbound_target_of_address(&self, email: &SubscriberEmail) -> DbResult<Option<InboundTarget>>;
+    async fn inbound_target_of_subscriber(&self, id: SubscriberId) -> DbResult<Option<InboundTarget>>;
+    async fn subscriber_link_is_current(&self, id: SubscriberId, link_version: i64) -> DbResult<bool>;
+    async fn record_inbound(&self, report: &NewInboundReport<'_>, effect: InboundEffect, now: DateTime<Utc>) -> DbResult<InboundAction>;
+    async fn inbound_counts(&self, since: DateTime<Utc>) -> DbResult<InboundCounts>;
+    async fn mark_paper(&self, id: SubscriberId, link_version: i64, paper: &PaperId, mark: Mark, now: DateTime<Utc>) -> DbResult<()>;
+    async fn unmark_paper(&self, id: SubscriberId, link_version: i64, paper: &PaperId) -> DbResult<()>;
+    async fn marks_of(&self, id: SubscriberId) -> DbResult<Vec<MarkedPaper>>;
+    async fn ranking_switches(&self, id: SubscriberId) -> DbResult<RankingSwitches>;
+    async fn set_ranking_switches(&self, id: SubscriberId, link_version: i64, switches: RankingSwitches) -> DbResult<()>;
+    async fn ranking_marks_in_range(&self, first: SubscriberId, last: SubscriberId) -> DbResult<HashMap<SubscriberId, RankingMarks>>;
+    async fn unsubscribed_to_erase(&self, cutoffs: &RetentionCutoffs) -> DbResult<Vec<SubscriberId>>;
+    async fn purge_unconfirmed(&self, before: DateTime<Utc>) -> DbResult<(u64, u64)>;
+    async fn prune_deliveries(&self, before: NaiveDate) -> DbResult<(u64, u64, u64)>;
     async fn metrics_snapshot(&self, today: NaiveDate) -> DbResult<MetricsSnapshot>;
     async fn listing_generation(&self) -> DbResult<ListingGeneration>;
     async fn latest_announced_day(&self) -> DbResult<Option<NaiveDate>>;
@@ -270,7 +290,7 @@ delegate! {
     async fn paper_count(&self) -> DbResult<i64>;
     async fn validators(&self) -> DbResult<HashMap<String, (Option<String>, Option<String>)>>;
     async fn save_validator(&self, url: &str, etag: Option<&str>, last_modified: Option<&str>, now: DateTime<Utc>) -> DbResult<()>;
-    async fn request_subscription(&self, email: &SubscriberEmail, topics: &[NewTopic], prefs: &Preferences, now: DateTime<Utc>) -> DbResult<SubscriptionRequest>;
+    async fn request_subscription(&self, email: &SubscriberEmail, topics: &[NewTopic], prefs: &Preferences, top_papers: bool, now: DateTime<Utc>) -> DbResult<SubscriptionRequest>;
     async fn pending_request(&self, id: SubscriberId) -> DbResult<Option<PendingRequest>>;
     async fn claim_link_mail(&self, id: SubscriberId, now: DateTime<Utc>, interval: Duration) -> DbResult<bool>;
     async fn link_mail_allowed_at(&self, id: SubscriberId, interval: Duration) -> DbResult<Option<DateTime<Utc>>>;
@@ -297,7 +317,6 @@ delegate! {
     async fn digest_covered_until(&self) -> DbResult<Option<DateTime<Utc>>>;
     async fn set_digest_covered_until(&self, until: DateTime<Utc>) -> DbResult<()>;
     async fn top_papers(&self, id: SubscriberId) -> DbResult<bool>;
-    async fn set_pending_top_papers(&self, id: SubscriberId, on: bool) -> DbResult<()>;
     async fn set_top_papers(&self, id: SubscriberId, link_version: i64, on: bool) -> DbResult<()>;
     async fn top_papers_among(&self, ids: &[SubscriberId]) -> DbResult<HashSet<SubscriberId>>;
 }

@@ -20,7 +20,8 @@ use crate::domain::{
 
 impl Backend {
     /// A subscribe form submission. A new address becomes `pending` with
-    /// `topics` and `prefs`. For a pending or unsubscribed address nothing
+    /// `topics`, `prefs` and the `top_papers` choice ("also send me the top
+    /// papers of the day"). For a pending or unsubscribed address nothing
     /// stored changes: the submission is kept as its [`PendingRequest`]
     /// (replacing an earlier one) until the owner confirms it. An active or
     /// suspended address is left unchanged.
@@ -29,6 +30,7 @@ impl Backend {
         email: &SubscriberEmail,
         topics: &[NewTopic],
         prefs: &Preferences,
+        top_papers: bool,
         now: DateTime<Utc>,
     ) -> DbResult<SubscriptionRequest> {
         let mut tx = self.begin_write().await?;
@@ -42,8 +44,8 @@ impl Backend {
             None => {
                 let id: SubscriberId = sqlx::query_scalar(
                     "INSERT INTO subscribers (email, status, created_at, updated_at, frequency,
-                         weekday, delivery_hour, timezone)
-                     VALUES ($1, 'pending', $2, $2, $3, $4, $5, $6) RETURNING id",
+                         weekday, delivery_hour, timezone, top_papers)
+                     VALUES ($1, 'pending', $2, $2, $3, $4, $5, $6, $7) RETURNING id",
                 )
                 .bind(Address(email.as_str()))
                 .bind(ts(now))
@@ -51,6 +53,7 @@ impl Backend {
                 .bind(weekday)
                 .bind(prefs.delivery_hour.map(i64::from))
                 .bind(prefs.timezone.map(|t| t.name().to_string()))
+                .bind(i64::from(top_papers))
                 .fetch_one(&mut **tx)
                 .await?;
                 replace_topics(&mut tx, id, topics).await?;
@@ -77,13 +80,14 @@ impl Backend {
                             .map_err(|e| DbError::Corrupt(format!("topics as JSON: {e}")))?;
                         sqlx::query(
                             "INSERT INTO subscription_requests (subscriber_id, topics, frequency,
-                                 weekday, delivery_hour, timezone, created_at)
-                             VALUES ($1, $2, $3, $4, $5, $6, $7)
+                                 weekday, delivery_hour, timezone, created_at, top_papers)
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
                              ON CONFLICT (subscriber_id) DO UPDATE SET
                                  revision = subscription_requests.revision + 1, topics = excluded.topics,
                                  frequency = excluded.frequency, weekday = excluded.weekday,
                                  delivery_hour = excluded.delivery_hour,
-                                 timezone = excluded.timezone, created_at = excluded.created_at",
+                                 timezone = excluded.timezone, created_at = excluded.created_at,
+                                 top_papers = excluded.top_papers",
                         )
                         .bind(id)
                         .bind(json)
@@ -92,6 +96,7 @@ impl Backend {
                         .bind(prefs.delivery_hour.map(i64::from))
                         .bind(prefs.timezone.map(|t| t.name().to_string()))
                         .bind(ts(now))
+                        .bind(i64::from(top_papers))
                         .execute(&mut **tx)
                         .await?;
                         SubscriberStatus::Pending
@@ -114,7 +119,7 @@ impl Backend {
     pub async fn pending_request(&self, id: SubscriberId) -> DbResult<Option<PendingRequest>> {
         let row = sqlx::query(
             "SELECT revision, topics, frequency, weekday, delivery_hour, timezone,
-                 NULL AS paused_until
+                 NULL AS paused_until, top_papers
              FROM subscription_requests WHERE subscriber_id = $1",
         )
         .bind(id)
@@ -131,6 +136,7 @@ impl Backend {
                     .map(|(name, query)| NewTopic { name, query })
                     .collect(),
                 preferences: preferences_from_row(&row)?,
+                top_papers: row.get::<i64, _>("top_papers") != 0,
             })
         })
         .transpose()
@@ -211,7 +217,7 @@ impl Backend {
                 let done = sqlx::query(
                     "UPDATE subscribers SET status = 'active', confirmed_at = $1,
                          unsubscribed_at = NULL, updated_at = $1, frequency = $4, weekday = $5,
-                         delivery_hour = $6, timezone = $7, paused_until = NULL
+                         delivery_hour = $6, timezone = $7, paused_until = NULL, top_papers = $8
                      WHERE id = $2 AND link_version = $3 AND status IN ('pending', 'unsubscribed')",
                 )
                 .bind(ts(now))
@@ -221,6 +227,7 @@ impl Backend {
                 .bind(weekday)
                 .bind(r.preferences.delivery_hour.map(i64::from))
                 .bind(r.preferences.timezone.map(|t| t.name().to_string()))
+                .bind(i64::from(r.top_papers))
                 .execute(&mut **tx)
                 .await?;
                 let confirmed = done.rows_affected() == 1;
@@ -511,6 +518,7 @@ mod tests {
                 &e,
                 &topics(&["theirs"]),
                 &Preferences::default(),
+                false,
                 Utc::now(),
             )
             .await
@@ -526,7 +534,7 @@ mod tests {
         let e = SubscriberEmail::parse("a@example.org").unwrap();
         let now = Utc::now();
         let r = store
-            .request_subscription(&e, &topics(&["q"]), &Preferences::default(), now)
+            .request_subscription(&e, &topics(&["q"]), &Preferences::default(), false, now)
             .await
             .unwrap();
         let ten = Duration::minutes(10);
@@ -552,7 +560,7 @@ mod tests {
         let e = SubscriberEmail::parse("a@example.org").unwrap();
         let now = Utc::now();
         let r = store
-            .request_subscription(&e, &topics(&["q"]), &Preferences::default(), now)
+            .request_subscription(&e, &topics(&["q"]), &Preferences::default(), false, now)
             .await
             .unwrap();
         let v2 = store.revoke_links(r.subscriber_id, 1, now).await.unwrap();
@@ -591,7 +599,7 @@ mod tests {
         let e = SubscriberEmail::parse("a@example.org").unwrap();
         let now = Utc::now();
         let r = store
-            .request_subscription(&e, &topics(&["q"]), &Preferences::default(), now)
+            .request_subscription(&e, &topics(&["q"]), &Preferences::default(), false, now)
             .await
             .unwrap();
         assert_eq!(

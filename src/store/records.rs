@@ -2,14 +2,17 @@
 //! (each backend module compiles the same queries against its own driver,
 //! see [`super`]): grouped by the table family whose queries use them.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use chrono::{DateTime, NaiveDate, Utc};
+use serde_json::{Map, Value};
 
 use super::{DbError, DbResult};
 use crate::domain::{
     DeliveryId, NewTopic, Paper, PaperId, Preferences, SubscriberId, SubscriberStatus,
 };
+use crate::ranking::Mark;
 
 // What `deliveries` takes and returns.
 
@@ -229,6 +232,9 @@ pub struct MetricsSnapshot {
     pub bounces_today: super::BounceCounts,
     /// Per run kind: (kind, finished_at, outcome) of the last run.
     pub last_runs: Vec<(String, Option<DateTime<Utc>>, Option<String>)>,
+    /// Late bounces and complaints of the last days, and the digests sent
+    /// in them (set by the caller from [`Store::inbound_counts`]).
+    pub late: super::InboundCounts,
 }
 
 // What `paper_listing` takes and returns.
@@ -310,6 +316,8 @@ pub struct PendingRequest {
     pub revision: i64,
     pub topics: Vec<NewTopic>,
     pub preferences: Preferences,
+    /// "Also send me the top papers of the day", ticked.
+    pub top_papers: bool,
 }
 
 // What `runs` takes and returns.
@@ -318,6 +326,8 @@ pub struct PendingRequest {
 pub enum RunKind {
     Fetch,
     Digest,
+    /// The daily retention job ([`crate::jobs::retention`]).
+    Retention,
 }
 
 impl RunKind {
@@ -325,6 +335,7 @@ impl RunKind {
         match self {
             Self::Fetch => "fetch",
             Self::Digest => "digest",
+            Self::Retention => "retention",
         }
     }
 }
@@ -339,4 +350,286 @@ pub struct Run {
     /// `ok`, `partial` or `failed`; `None` while running (or if it crashed).
     pub outcome: Option<String>,
     pub summary: Option<String>,
+}
+
+// What `marks` takes and returns.
+
+/// One of a subscriber's marks, as the settings page lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MarkedPaper {
+    pub paper_id: PaperId,
+    pub title: String,
+    pub url: String,
+    pub mark: Mark,
+    pub marked_at: DateTime<Utc>,
+}
+
+/// A subscriber's switches: rank their digests by their marks, and add
+/// the "Recommended for you" section. Both on unless they turned them off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RankingSwitches {
+    pub ranking: bool,
+    pub recommendations: bool,
+}
+
+/// What a digest run needs of one subscriber with ranking on and at least
+/// one mark.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RankingMarks {
+    pub marks: Vec<(PaperId, Mark)>,
+    pub recommendations: bool,
+}
+
+// What `inbound` takes and returns.
+
+/// Who a report is about, as found in the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InboundTarget {
+    pub subscriber_id: SubscriberId,
+    /// The digest the report is about, when known.
+    pub delivery_id: Option<DeliveryId>,
+}
+
+/// What recording a report should do to its subscriber.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InboundEffect {
+    /// Record only.
+    None,
+    /// A hard bounce that blames the address: suspend the subscriber when
+    /// each of their last `suspend_after` digests drew one (0: never).
+    CountHardBounce { suspend_after: u32 },
+    /// Unsubscribe at once (a complaint, or an unsubscribe request whose
+    /// token names this link version, when given).
+    Unsubscribe { link_version: Option<i64> },
+}
+
+/// One report to record.
+#[derive(Debug, Clone)]
+pub struct NewInboundReport<'a> {
+    /// `mail`, or the webhook provider's name.
+    pub source: &'a str,
+    /// `hard`, `soft`, `complaint`, `auto-reply`, `unsubscribe`,
+    /// `delivered` or `unknown`.
+    pub kind: &'a str,
+    pub target: Option<InboundTarget>,
+    /// How the target was found (a [`crate::inbound::DeliveryKey`] kind name).
+    pub matched_by: Option<&'a str>,
+    /// One log-safe line (never an address or a token).
+    pub summary: &'a str,
+}
+
+/// What recording a report did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InboundAction {
+    /// The subscriber was suspended by this hard bounce.
+    Suspended,
+    /// The subscriber was unsubscribed by this report.
+    Unsubscribed,
+    /// A hard bounce counted toward suspension.
+    Counted,
+    /// Recorded; the subscriber was already unsubscribed or suspended, or
+    /// the report asks for nothing.
+    Recorded,
+    /// No delivery or subscriber matched: recorded without one.
+    Unmatched,
+}
+
+impl InboundAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InboundAction::Suspended => "suspended",
+            InboundAction::Unsubscribed => "unsubscribed",
+            InboundAction::Counted => "counted",
+            InboundAction::Recorded => "recorded",
+            InboundAction::Unmatched => "unmatched",
+        }
+    }
+}
+
+/// Reports per kind over a period, and the digests sent in it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct InboundCounts {
+    pub hard: i64,
+    pub soft: i64,
+    pub complaints: i64,
+    pub unsubscribe_requests: i64,
+    pub unmatched: i64,
+    /// Digests marked sent in the period: the denominator of the rates.
+    pub digests_sent: i64,
+}
+
+// What `erasure` takes and returns.
+
+/// Every table holding rows about a subscriber, besides `subscribers`
+/// itself, in the order they are erased (rows that reference others
+/// first). A new such table is one more line here.
+pub const PERSONAL_TABLES: &[PersonalTable] = &[
+    PersonalTable {
+        table: "topics",
+        order_by: "position",
+        on_erase: OnErase::Delete,
+    },
+    PersonalTable {
+        table: "subscription_requests",
+        order_by: "revision",
+        on_erase: OnErase::Delete,
+    },
+    // The ledger: which papers went to the person (their interests).
+    // "More like this" / "Less like this" marks.
+    PersonalTable {
+        table: "paper_marks",
+        order_by: "paper_id",
+        on_erase: OnErase::Delete,
+    },
+    PersonalTable {
+        table: "sent_papers",
+        order_by: "delivery_id, position",
+        on_erase: OnErase::Delete,
+    },
+    PersonalTable {
+        table: "bounces",
+        order_by: "id",
+        on_erase: OnErase::KeepForCounts { scrub: &[] },
+    },
+    // Late reports keep only a log-safe summary (no address, no token).
+    PersonalTable {
+        table: "inbound_reports",
+        order_by: "id",
+        on_erase: OnErase::KeepForCounts { scrub: &[] },
+    },
+    // A failed delivery's last_error is the mail server's reply, which
+    // often quotes the address.
+    PersonalTable {
+        table: "deliveries",
+        order_by: "digest_date, id",
+        on_erase: OnErase::KeepForCounts {
+            scrub: &["last_error"],
+        },
+    },
+];
+
+/// What erasure does with a table's rows about the person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnErase {
+    /// Deleted.
+    Delete,
+    /// Kept for counts (no address, no text the person or their mail server
+    /// wrote): these columns are set to NULL, and rows of digests not yet
+    /// sent are deleted so nothing goes out.
+    KeepForCounts { scrub: &'static [&'static str] },
+}
+
+/// A table with rows about one subscriber, keyed by `subscriber_id`.
+#[derive(Debug, Clone, Copy)]
+pub struct PersonalTable {
+    /// The table's name, also the key of its rows in the export.
+    pub table: &'static str,
+    /// Its rows' order in the export.
+    pub order_by: &'static str,
+    pub on_erase: OnErase,
+}
+
+/// Everything stored about one person.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PersonalData {
+    pub subscriber_id: SubscriberId,
+    /// The subscriber's own row, every column.
+    pub subscriber: Map<String, Value>,
+    /// Each [`PERSONAL_TABLES`] table's rows about them, by table name.
+    pub tables: BTreeMap<&'static str, Vec<Map<String, Value>>>,
+}
+
+impl PersonalData {
+    /// One JSON document: `{"subscriber": {...}, "topics": [...], ...}`.
+    pub fn to_json(&self) -> Value {
+        let mut out = Map::new();
+        out.insert("subscriber".into(), Value::Object(self.subscriber.clone()));
+        for (table, rows) in &self.tables {
+            out.insert(
+                (*table).into(),
+                Value::Array(rows.iter().cloned().map(Value::Object).collect()),
+            );
+        }
+        Value::Object(out)
+    }
+}
+
+/// What an erasure removed, and what it kept without the address.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Erasure {
+    /// Rows deleted, by table.
+    pub deleted: BTreeMap<&'static str, u64>,
+    /// Rows kept for counts (scrubbed), by table.
+    pub kept: BTreeMap<&'static str, u64>,
+}
+
+impl Erasure {
+    pub fn deleted_rows(&self) -> u64 {
+        self.deleted.values().sum()
+    }
+}
+
+impl std::fmt::Display for Erasure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let list = |m: &BTreeMap<&'static str, u64>| {
+            m.iter()
+                .map(|(t, n)| format!("{n} {t}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        write!(
+            f,
+            "erased the address and preferences; deleted {}",
+            list(&self.deleted)
+        )?;
+        if self.kept.values().any(|&n| n > 0) {
+            write!(
+                f,
+                "; kept without the address, for counts: {}",
+                list(&self.kept)
+            )?;
+        }
+        Ok(())
+    }
+}
+
+// What `retention` takes and returns.
+
+/// The instants and day before which the sweeps remove data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetentionCutoffs {
+    /// Unsubscribed before this: erased.
+    pub unsubscribed_before: DateTime<Utc>,
+    /// Never confirmed, and last asked for before this: deleted.
+    pub unconfirmed_before: DateTime<Utc>,
+    /// Digests dated before this day: deleted with their ledger rows and
+    /// bounces.
+    pub deliveries_before: NaiveDate,
+}
+
+/// What one retention run removed, as counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RetentionReport {
+    /// Unsubscribed people whose address and data were erased.
+    pub erased: u64,
+    /// Addresses that never confirmed, deleted.
+    pub unconfirmed: u64,
+    /// Subscription requests never confirmed, deleted.
+    pub requests: u64,
+    /// Delivery records deleted.
+    pub deliveries: u64,
+    /// Ledger rows (papers sent) deleted with them.
+    pub ledger: u64,
+    /// Bounce records deleted with them.
+    pub bounces: u64,
+}
+
+impl std::fmt::Display for RetentionReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "erased {} unsubscribed; deleted {} unconfirmed addresses and {} unconfirmed requests; pruned {} deliveries ({} ledger rows, {} bounces)",
+            self.erased, self.unconfirmed, self.requests, self.deliveries, self.ledger, self.bounces
+        )
+    }
 }

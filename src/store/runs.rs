@@ -1,4 +1,4 @@
-//! A log of fetch and digest runs, for health checks and `paperboy status`.
+//! A log of fetch, digest and retention runs, for health checks and `paperboy status`.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::Row;

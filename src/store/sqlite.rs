@@ -29,8 +29,14 @@ mod claims;
 mod deliveries;
 #[path = "delivery_pages.rs"]
 mod delivery_pages;
+#[path = "erasure.rs"]
+mod erasure;
+#[path = "inbound.rs"]
+mod inbound;
 #[path = "maintenance.rs"]
 mod maintenance;
+#[path = "marks.rs"]
+mod marks;
 #[path = "metrics.rs"]
 mod metrics;
 #[path = "paper_listing.rs"]
@@ -39,6 +45,8 @@ mod paper_listing;
 mod papers;
 #[path = "preferences.rs"]
 mod preferences;
+#[path = "retention.rs"]
+mod retention;
 #[path = "runs.rs"]
 mod runs;
 #[path = "subscribers.rs"]
@@ -48,12 +56,8 @@ mod ticks;
 #[path = "top_papers.rs"]
 mod top_papers;
 
-pub(crate) use super::{
-    day, parse_day, parse_ts, push_list, ts, Address, AddressFold, BackupReport, BatchReservation,
-    BounceCounts, BounceKind, ClaimRequest, ConfirmOutcome, DbError, DbResult, Delivery,
-    DeliveryStatus, ListedPaper, ListingGeneration, MetricsSnapshot, NewReservation, PaperListing,
-    PendingRequest, Run, RunKind, StoreReport, SubscriptionRequest, UpsertOutcome,
-};
+pub(crate) use super::records::*;
+pub(crate) use super::{day, parse_day, parse_ts, push_list, ts, Address, DbError, DbResult};
 
 /// The driver the shared table-family files are compiled against here.
 pub(crate) type Db = sqlx::Sqlite;

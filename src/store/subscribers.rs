@@ -107,7 +107,7 @@ impl Backend {
         let sql = format!(
             "SELECT s.id, s.email, s.status, s.link_version, s.created_at, s.top_papers
              FROM subscribers s
-             WHERE {cond} ORDER BY s.id LIMIT $2"
+             WHERE ({cond}) AND s.erased_at IS NULL ORDER BY s.id LIMIT $2"
         );
         let rows = sqlx::query(AssertSqlSafe(sql))
             .bind(bind)

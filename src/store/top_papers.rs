@@ -20,17 +20,6 @@ impl Backend {
         on.map(|v| v != 0).ok_or(DbError::NotFound)
     }
 
-    /// The choice from the subscribe form, for a subscriber still
-    /// `pending` (a confirmed one changes it on their settings page).
-    pub async fn set_pending_top_papers(&self, id: SubscriberId, on: bool) -> DbResult<()> {
-        sqlx::query("UPDATE subscribers SET top_papers = $1 WHERE id = $2 AND status = 'pending'")
-            .bind(i64::from(on))
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
     /// The choice from the settings page, if `link_version` is still
     /// current; `NotFound` otherwise.
     pub async fn set_top_papers(
@@ -91,6 +80,7 @@ mod tests {
                 &SubscriberEmail::parse("a@example.org").unwrap(),
                 &topics,
                 &Preferences::default(),
+                true,
                 now,
             )
             .await
@@ -100,16 +90,13 @@ mod tests {
                 &SubscriberEmail::parse("b@example.org").unwrap(),
                 &[],
                 &Preferences::default(),
+                false,
                 now,
             )
             .await
             .unwrap();
-        assert!(!store.top_papers(a.subscriber_id).await.unwrap());
-        store
-            .set_pending_top_papers(a.subscriber_id, true)
-            .await
-            .unwrap();
         assert!(store.top_papers(a.subscriber_id).await.unwrap());
+        assert!(!store.top_papers(b.subscriber_id).await.unwrap());
         let on = store
             .top_papers_among(&[a.subscriber_id, b.subscriber_id])
             .await

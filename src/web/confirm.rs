@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use askama::Template;
 use axum::extract::rejection::FormRejection;
-use axum::extract::{Form, Path, State};
+use axum::extract::{Form, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::Utc;
@@ -15,6 +15,7 @@ use serde::Deserialize;
 
 use super::error::{page, LinkFailure, WebError};
 use super::message::MessagePage;
+use super::token::LinkPath;
 use super::AppState;
 use crate::domain::{NewTopic, Subscriber};
 use crate::links::{link_url, Purpose};
@@ -30,6 +31,8 @@ struct ConfirmPage {
     revision: Option<i64>,
     /// Set when the request changed between showing and confirming.
     notice: Option<String>,
+    /// The top papers of the day after the topics.
+    top_papers: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -46,6 +49,10 @@ async fn confirm_page(
     notice: Option<String>,
 ) -> Result<ConfirmPage, WebError> {
     let request = web.store.pending_request(subscriber.id).await?;
+    let top_papers = match &request {
+        Some(r) => r.top_papers,
+        None => subscriber.top_papers,
+    };
     let (topics, revision) = match request {
         Some(r) => (r.topics, Some(r.revision)),
         None => (
@@ -66,12 +73,13 @@ async fn confirm_page(
         topics: topics.into_iter().map(|t| t.query).collect(),
         revision,
         notice,
+        top_papers,
     })
 }
 
 pub async fn show(
     State(web): State<Arc<AppState>>,
-    Path(token): Path<String>,
+    LinkPath(token): LinkPath<String>,
 ) -> Result<Response, WebError> {
     let (subscriber, _) = super::token::verify(&web, &token, Purpose::Confirm, Utc::now()).await?;
     page(StatusCode::OK, &confirm_page(&web, subscriber, None).await?)
@@ -79,7 +87,7 @@ pub async fn show(
 
 pub async fn confirm(
     State(web): State<Arc<AppState>>,
-    Path(token): Path<String>,
+    LinkPath(token): LinkPath<String>,
     form: Result<Form<ConfirmForm>, FormRejection>,
 ) -> Result<Response, WebError> {
     let now = Utc::now();

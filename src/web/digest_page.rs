@@ -11,7 +11,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use askama::Template;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{Duration, Utc};
@@ -19,9 +19,10 @@ use chrono::{Duration, Utc};
 use super::error::{page, WebError};
 use super::listing::{parse_date, Entry, Selection, Span};
 use super::papers::{bad_param, card, PaperCard};
+use super::token::LinkPath;
 use super::AppState;
-use crate::domain::{Frequency, PaperId, TOP_PAPERS_POSITION};
-use crate::email::TOP_PAPERS_SECTION;
+use crate::domain::{Frequency, PaperId, RECOMMENDED_POSITION, TOP_PAPERS_POSITION};
+use crate::email::{top_papers_heading, RECOMMENDED_SECTION};
 use crate::links::Purpose;
 use crate::matching::{Matcher, Query};
 use crate::store::ListedPaper;
@@ -48,7 +49,7 @@ struct DigestPage {
 
 pub async fn show(
     State(web): State<Arc<AppState>>,
-    Path((token, date)): Path<(String, String)>,
+    LinkPath((token, date)): LinkPath<(String, String)>,
 ) -> Result<Response, WebError> {
     let now = Utc::now();
     let (subscriber, _) = super::token::verify(&web, &token, Purpose::ViewDigest, now).await?;
@@ -107,6 +108,31 @@ pub async fn show(
             });
         }
     }
+    let recommended: Vec<PaperCard> = papers
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| position_of(&p.id) == RECOMMENDED_POSITION)
+        .map(|(i, p)| {
+            shown.insert(i);
+            card(
+                &web,
+                &Entry {
+                    paper: p,
+                    about: &about,
+                    matched: Vec::new(),
+                    index: i,
+                },
+                false,
+            )
+        })
+        .collect();
+    if !recommended.is_empty() {
+        sections.push(DigestSection {
+            name: RECOMMENDED_SECTION.into(),
+            query: String::new(),
+            papers: recommended,
+        });
+    }
     let top: Vec<PaperCard> = papers
         .iter()
         .enumerate()
@@ -125,9 +151,11 @@ pub async fn show(
             )
         })
         .collect();
+    let prefs = web.store.preferences(subscriber.id).await?;
+    let weekly = matches!(prefs.frequency, Frequency::Weekly(_));
     if !top.is_empty() {
         sections.push(DigestSection {
-            name: TOP_PAPERS_SECTION.into(),
+            name: top_papers_heading(weekly).into(),
             query: String::new(),
             papers: top,
         });
@@ -162,7 +190,6 @@ pub async fn show(
     let mut more = Vec::new();
     let more_count = delivery.more_count.max(0) as usize;
     if more_count > 0 {
-        let prefs = web.store.preferences(subscriber.id).await?;
         let days = match prefs.frequency {
             Frequency::Weekly(_) => 6,
             Frequency::Daily => i64::from(web.config.lookback_days),

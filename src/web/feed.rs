@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use askama::Template;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use chrono::{DateTime, NaiveTime, Utc};
@@ -15,6 +15,7 @@ use super::conditional::respond;
 use super::error::WebError;
 use super::listing::{week_param, Entry, Params, Selection, Span};
 use super::papers::bad_param;
+use super::token::LinkPath;
 use super::AppState;
 use crate::domain::PaperId;
 use crate::email::{matched_labels, web_link};
@@ -106,7 +107,7 @@ pub const PERSONAL_FEED_ENTRIES: usize = 100;
 /// on their settings page and is revoked with their other links.
 pub async fn personal(
     State(web): State<Arc<AppState>>,
-    Path(token): Path<String>,
+    LinkPath(token): LinkPath<String>,
     headers: HeaderMap,
 ) -> Result<Response, WebError> {
     let now = Utc::now();

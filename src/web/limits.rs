@@ -8,8 +8,8 @@
 //! saw, so everything left of the last untrusted hop may be forged by the
 //! client and is never used).
 
-use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -21,40 +21,94 @@ use axum::http::request::Parts;
 use super::AppState;
 use crate::domain::IpRange;
 
-/// Subscribe requests one IP may make per window.
+/// Subscribe requests one client may make per window.
 pub const SUBSCRIBES_PER_IP: u32 = 20;
-/// Tracked IPs beyond which expired windows are swept.
-const SWEEP_AT: usize = 10_000;
 
-/// A fixed-window counter per IP.
+/// A fixed-window counter per client: an IPv4 address, or an IPv6 address
+/// cut to its first `ipv6_prefix` bits (a host with a /64 can use any of
+/// its 2^64 addresses, so counting them one by one would not limit it).
+///
+/// At most `max_clients` are tracked. Windows are kept in the order they
+/// started, so forgetting expired ones takes the oldest off the front, and
+/// at the bound the oldest window is forgotten: each request does a
+/// constant amount of work on average, never a scan of the map under the
+/// lock.
 pub struct IpLimiter {
     max: u32,
     window: Duration,
-    seen: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+    ipv6_prefix: u8,
+    max_clients: usize,
+    state: Mutex<Windows>,
+}
+
+#[derive(Default)]
+struct Windows {
+    /// Client → (window start, requests in it).
+    counts: HashMap<IpAddr, (Instant, u32)>,
+    /// (window start, client), oldest first; an entry whose start no
+    /// longer matches `counts` is a window that was since replaced.
+    started: VecDeque<(Instant, IpAddr)>,
 }
 
 impl IpLimiter {
-    pub fn new(max: u32, window: Duration) -> Self {
+    pub fn new(max: u32, window: Duration, ipv6_prefix: u8, max_clients: usize) -> Self {
         IpLimiter {
             max,
             window,
-            seen: Mutex::new(HashMap::new()),
+            ipv6_prefix: ipv6_prefix.min(128),
+            max_clients: max_clients.max(1),
+            state: Mutex::new(Windows::default()),
+        }
+    }
+
+    /// The key `ip` is counted under.
+    pub fn client_key(&self, ip: IpAddr) -> IpAddr {
+        match ip.to_canonical() {
+            IpAddr::V4(v4) => IpAddr::V4(v4),
+            IpAddr::V6(v6) => {
+                let bits = u32::from(self.ipv6_prefix);
+                let mask = u128::MAX.checked_shl(128 - bits).unwrap_or(0);
+                IpAddr::V6(Ipv6Addr::from(u128::from(v6) & mask))
+            }
         }
     }
 
     /// Counts one request from `ip` at `now`; false when over the limit.
     pub fn allow(&self, ip: IpAddr, now: Instant) -> bool {
-        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        if seen.len() >= SWEEP_AT {
-            let window = self.window;
-            seen.retain(|_, (start, _)| now.duration_since(*start) < window);
+        let key = self.client_key(ip);
+        let mut w = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let Windows { counts, started } = &mut *w;
+        // Forget windows that are over, oldest first, and the oldest ones
+        // beyond the bound.
+        while let Some(&(start, client)) = started.front() {
+            let over = now.saturating_duration_since(start) >= self.window;
+            if !over && counts.len() < self.max_clients {
+                break;
+            }
+            if !over && counts.contains_key(&key) {
+                break;
+            }
+            started.pop_front();
+            if counts.get(&client).is_some_and(|(s, _)| *s == start) {
+                counts.remove(&client);
+            }
         }
-        let entry = seen.entry(ip).or_insert((now, 0));
-        if now.duration_since(entry.0) >= self.window {
+        let entry = counts.entry(key).or_insert((now, 0));
+        if entry.1 == 0 {
+            started.push_back((now, key));
+        } else if now.saturating_duration_since(entry.0) >= self.window {
             *entry = (now, 0);
+            started.push_back((now, key));
         }
         entry.1 += 1;
         entry.1 <= self.max
+    }
+
+    /// Clients tracked now.
+    #[cfg(test)]
+    fn tracked(&self) -> usize {
+        let w = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        w.counts.len()
     }
 }
 
@@ -177,7 +231,7 @@ mod tests {
 
     #[test]
     fn an_ip_over_its_limit_is_refused_until_the_window_passes() {
-        let limiter = IpLimiter::new(2, Duration::from_secs(600));
+        let limiter = IpLimiter::new(2, Duration::from_secs(600), 64, 1000);
         let a = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
         let b = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 2));
         let t0 = Instant::now();
@@ -186,5 +240,43 @@ mod tests {
         assert!(!limiter.allow(a, t0 + Duration::from_secs(1)));
         assert!(limiter.allow(b, t0 + Duration::from_secs(1)));
         assert!(limiter.allow(a, t0 + Duration::from_secs(600)));
+    }
+
+    #[test]
+    fn ipv6_clients_are_counted_by_their_prefix() {
+        let limiter = IpLimiter::new(3, Duration::from_secs(600), 64, 1000);
+        let t0 = Instant::now();
+        for i in 0..3u16 {
+            let rotated = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 7, i, 0, 0, i + 1));
+            assert!(limiter.allow(rotated, t0));
+        }
+        assert!(!limiter.allow(ip("2001:db8:0:7:ffff::9"), t0));
+        assert!(limiter.allow(ip("2001:db8:0:8::1"), t0), "the next /64");
+        let exact = IpLimiter::new(1, Duration::from_secs(600), 128, 1000);
+        assert!(exact.allow(ip("2001:db8::1"), t0));
+        assert!(exact.allow(ip("2001:db8::2"), t0));
+        assert_eq!(exact.client_key(ip("::ffff:192.0.2.1")), ip("192.0.2.1"));
+        let wide = IpLimiter::new(1, Duration::from_secs(600), 48, 1000);
+        assert_eq!(wide.client_key(ip("2001:db8:1:2:3::4")), ip("2001:db8:1::"));
+    }
+
+    #[test]
+    fn the_map_is_bounded_and_expired_windows_are_forgotten_oldest_first() {
+        let limiter = IpLimiter::new(1, Duration::from_secs(600), 64, 100);
+        let t0 = Instant::now();
+        for i in 0..1000u32 {
+            let a = IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i));
+            assert!(limiter.allow(a, t0 + Duration::from_millis(u64::from(i))));
+            assert!(limiter.tracked() <= 100);
+        }
+        // The newest are still counted, the oldest forgotten.
+        let newest = IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + 999));
+        assert!(!limiter.allow(newest, t0 + Duration::from_secs(2)));
+        let oldest = IpAddr::V4(Ipv4Addr::from(0x0a00_0000));
+        assert!(limiter.allow(oldest, t0 + Duration::from_secs(2)));
+        // After the window, a new request finds the expired ones gone.
+        let later = t0 + Duration::from_secs(700);
+        assert!(limiter.allow(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 9)), later));
+        assert_eq!(limiter.tracked(), 1);
     }
 }

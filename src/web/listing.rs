@@ -288,6 +288,10 @@ pub struct Selection {
 pub struct RangeCache {
     entries: Mutex<HashMap<(NaiveDate, NaiveDate), Arc<CachedRange>>>,
     clock: AtomicU64,
+    /// Held while a range is read from the store: requests that miss at
+    /// the same time (every visitor's first page after a fetch) wait for
+    /// the one read instead of each reading the same days again.
+    filling: tokio::sync::Mutex<()>,
 }
 
 /// Most papers the cache holds across its ranges (about 2 kB each, twice
@@ -320,6 +324,19 @@ impl RangeCache {
             .filter(|r| r.generation == generation)
             .cloned();
         if let Some(range) = cached {
+            range.last_used.store(tick, Ordering::Relaxed);
+            return Ok(range);
+        }
+        let _filling = self.filling.lock().await;
+        let generation = store.listing_generation().await?;
+        let filled = self
+            .entries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&(from, to))
+            .filter(|r| r.generation == generation)
+            .cloned();
+        if let Some(range) = filled {
             range.last_used.store(tick, Ordering::Relaxed);
             return Ok(range);
         }
@@ -409,15 +426,29 @@ impl Selection {
         let (hits, search) = if queries.is_empty() {
             ((0..range.listing.papers.len()).collect(), None)
         } else {
-            let compiled: Vec<(CompiledQuery, PaperSet)> = range.with_matcher(|matcher| {
-                queries
-                    .iter()
-                    .map(|q| {
-                        let c = matcher.compile(q);
-                        let set = matcher.matches(&c);
-                        (c, set)
-                    })
-                    .collect()
+            // Indexing a range takes seconds for a month of papers: on a
+            // blocking thread, so the runtime's workers keep answering
+            // other requests (and one waiting for the same index waits
+            // there too, not on a worker).
+            let indexed = range.clone();
+            let queries = queries.to_vec();
+            let compiled: Vec<(CompiledQuery, PaperSet)> = tokio::task::spawn_blocking(move || {
+                indexed.with_matcher(|matcher| {
+                    queries
+                        .iter()
+                        .map(|q| {
+                            let c = matcher.compile(q);
+                            let set = matcher.matches(&c);
+                            (c, set)
+                        })
+                        .collect()
+                })
+            })
+            .await
+            .unwrap_or_else(|e| match e.try_into_panic() {
+                // A panic while indexing is the request's, as before.
+                Ok(panic) => std::panic::resume_unwind(panic),
+                Err(e) => panic!("indexing a range: {e}"),
             });
             let hits: BTreeSet<usize> = compiled.iter().flat_map(|(_, set)| set.iter()).collect();
             (hits.into_iter().collect(), Some(compiled))

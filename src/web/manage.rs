@@ -2,26 +2,29 @@
 //! their topics would have matched in the last week. `POST` with `action`
 //! `preview` (re-renders the preview for the submitted topics, saves
 //! nothing), `save`, or `new_link` (revokes every older link and mails a
-//! fresh one).
+//! fresh one). The page also links to the subscriber's data
+//! ([`super::my_data`]: download it, delete it).
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use askama::Template;
 use axum::extract::rejection::FormRejection;
-use axum::extract::{Form, Path, RawQuery, State};
+use axum::extract::{Form, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::Deserialize;
 
 use super::error::{page, LinkFailure, WebError};
+use super::feedback::{marks_card, MarksCard};
 use super::form::{
     form_rejection, parse_frequency, parse_hour, parse_timezone, parse_topics, Choice, MAX_TOPICS,
     WEEKDAYS,
 };
 use super::message::MessagePage;
 use super::outgoing::{link_mail_interval, spawn_link_mail, spawn_manage_link_mail_at};
+use super::token::LinkPath;
 use super::AppState;
 use crate::domain::{Frequency, NewTopic, Preferences, Subscriber, SubscriberStatus};
 use crate::email::{safe_href, LinkMail, LinkMailRequest};
@@ -74,6 +77,11 @@ struct ManagePage {
     /// The personal Atom feed of the subscriber's topics.
     feed_url: String,
     top_papers: bool,
+    /// "Download my data" and "Delete everything about me".
+    data_url: String,
+    delete_action: String,
+    /// The papers they marked and their ranking switches.
+    marks: MarksCard,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -135,7 +143,7 @@ impl Parsed {
 /// query to the topics box, saved only when the subscriber presses Save.
 pub async fn show(
     State(web): State<Arc<AppState>>,
-    Path(token): Path<String>,
+    LinkPath(token): LinkPath<String>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, WebError> {
     let now = Utc::now();
@@ -182,7 +190,7 @@ pub async fn show(
         )
     });
     let preview = preview(&web, &topics, web.today(now)).await?;
-    let view = view(
+    let mut view = view(
         &web,
         &subscriber,
         &claims,
@@ -192,12 +200,13 @@ pub async fn show(
         None,
         now,
     );
+    view.marks = marks_card(&web, &subscriber, &token).await?;
     page(StatusCode::OK, &view)
 }
 
 pub async fn submit(
     State(web): State<Arc<AppState>>,
-    Path(token): Path<String>,
+    LinkPath(token): LinkPath<String>,
     form: Result<Form<ManageForm>, FormRejection>,
 ) -> Result<Response, WebError> {
     let now = Utc::now();
@@ -212,7 +221,7 @@ pub async fn submit(
                 Err(_) => None,
             };
             let notice = "Preview only: nothing is saved until you press Save.".to_string();
-            let view = view(
+            let mut view = view(
                 &web,
                 &subscriber,
                 &claims,
@@ -222,12 +231,13 @@ pub async fn submit(
                 Some(&parsed),
                 now,
             );
+            view.marks = marks_card(&web, &subscriber, &token).await?;
             page(StatusCode::OK, &view)
         }
         "save" => {
             let parsed = Parsed::from_form(&form, today);
             let Some((topics, prefs)) = parsed.preferences() else {
-                let view = view(
+                let mut view = view(
                     &web,
                     &subscriber,
                     &claims,
@@ -237,6 +247,7 @@ pub async fn submit(
                     Some(&parsed),
                     now,
                 );
+                view.marks = marks_card(&web, &subscriber, &token).await?;
                 return page(StatusCode::UNPROCESSABLE_ENTITY, &view);
             };
             match web
@@ -259,7 +270,7 @@ pub async fn submit(
             }
             tracing::info!(subscriber.id = %subscriber.id, "preferences saved");
             let preview = preview(&web, &topics, today).await?;
-            let view = view(
+            let mut view = view(
                 &web,
                 &subscriber,
                 &claims,
@@ -269,6 +280,7 @@ pub async fn submit(
                 None,
                 now,
             );
+            view.marks = marks_card(&web, &subscriber, &token).await?;
             page(StatusCode::OK, &view)
         }
         "new_link" => new_link(web, subscriber, claims, now).await,
@@ -453,6 +465,13 @@ fn view(
         claims.link_version,
         now,
     );
+    let manage = super::token::sign(
+        web,
+        Purpose::Manage,
+        subscriber.id,
+        claims.link_version,
+        now,
+    );
     let status_note = match subscriber.status {
         SubscriberStatus::Active => None,
         SubscriberStatus::Pending => Some(
@@ -517,6 +536,9 @@ fn view(
         )
         .to_string(),
         top_papers: form.top_papers == "on",
+        data_url: format!("{}/manage/{manage}/data", web.base_path()),
+        delete_action: format!("{}/manage/{manage}/delete", web.base_path()),
+        marks: MarksCard::default(),
     }
 }
 

@@ -5,7 +5,7 @@
 //! the gauges from [`crate::store::MetricsSnapshot`], and the SMTP latency
 //! histogram is the mailer's own, live. Nothing here carries an address.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::extract::State;
@@ -44,7 +44,15 @@ async fn metrics_page(
     State((state, metrics)): State<(Arc<MetricsState>, Arc<Metrics>)>,
 ) -> Response {
     let today = Utc::now().with_timezone(&state.timezone).date_naive();
-    match state.store.metrics_snapshot(today).await {
+    let since = Utc::now() - chrono::Duration::days(crate::status::LATE_DAYS);
+    let snapshot = match state.store.metrics_snapshot(today).await {
+        Ok(mut snapshot) => state.store.inbound_counts(since).await.map(|late| {
+            snapshot.late = late;
+            snapshot
+        }),
+        Err(e) => Err(e),
+    };
+    match snapshot {
         Ok(snapshot) => (
             [(header::CONTENT_TYPE, prometheus_text::CONTENT_TYPE)],
             metrics.render(&snapshot),
@@ -70,6 +78,11 @@ struct StatusLabel {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct KindLabel {
     kind: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct LineLabel {
+    line: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
@@ -102,6 +115,10 @@ pub struct Metrics {
     subscribers: Family<StatusLabel, Gauge>,
     unsubscribes_today: Gauge,
     bounces_today: Family<KindLabel, Gauge>,
+    late_reports: Family<KindLabel, Gauge>,
+    late_digests_sent: Gauge,
+    late_rates: Family<KindLabel, Gauge<f64, AtomicU64>>,
+    complaint_rate_lines: Family<LineLabel, Gauge<f64, AtomicU64>>,
     last_run_success: Family<KindLabel, Gauge>,
     last_run_outcome: Family<OutcomeLabel, Gauge>,
     last_run_finished: Family<KindLabel, Gauge>,
@@ -117,6 +134,10 @@ impl Metrics {
         let subscribers = Family::<StatusLabel, Gauge>::default();
         let unsubscribes_today = Gauge::default();
         let bounces_today = Family::<KindLabel, Gauge>::default();
+        let late_reports = Family::<KindLabel, Gauge>::default();
+        let late_digests_sent = Gauge::default();
+        let late_rates = Family::<KindLabel, Gauge<f64, AtomicU64>>::default();
+        let complaint_rate_lines = Family::<LineLabel, Gauge<f64, AtomicU64>>::default();
         let last_run_success = Family::<KindLabel, Gauge>::default();
         let last_run_outcome = Family::<OutcomeLabel, Gauge>::default();
         let last_run_finished = Family::<KindLabel, Gauge>::default();
@@ -149,6 +170,26 @@ impl Metrics {
             "SMTP bounces recorded today: hard = 5xx (permanent), soft = 4xx (deferred)",
             bounces_today.clone(),
         );
+        registry.register(
+            "paperboy_late_reports_7d",
+            "Reports that arrived after sending (by mail or webhook) in the last 7 days: hard and soft bounces, complaints, unsubscribe requests, and those that matched no delivery (unmatched)",
+            late_reports.clone(),
+        );
+        registry.register(
+            "paperboy_digests_sent_7d",
+            "Digests sent in the last 7 days: the denominator of the late rates",
+            late_digests_sent.clone(),
+        );
+        registry.register(
+            "paperboy_late_rate_7d",
+            "Late hard bounces and complaints in the last 7 days per digest sent in them (0.001 = 0.1 %)",
+            late_rates.clone(),
+        );
+        registry.register(
+            "paperboy_complaint_rate_line",
+            "The complaint rates mailbox providers publish: stay under aim (0.1 %), never reach limit (0.3 %)",
+            complaint_rate_lines.clone(),
+        );
         if let Some(latency) = smtp_latency {
             latency.register(&mut registry);
         }
@@ -175,6 +216,10 @@ impl Metrics {
             subscribers,
             unsubscribes_today,
             bounces_today,
+            late_reports,
+            late_digests_sent,
+            late_rates,
+            complaint_rate_lines,
             last_run_success,
             last_run_outcome,
             last_run_finished,
@@ -220,6 +265,34 @@ impl Metrics {
         self.bounces_today
             .get_or_create(&KindLabel::new("soft"))
             .set(s.bounces_today.soft);
+        let late = &s.late;
+        for (kind, n) in [
+            ("hard", late.hard),
+            ("soft", late.soft),
+            ("complaint", late.complaints),
+            ("unsubscribe", late.unsubscribe_requests),
+            ("unmatched", late.unmatched),
+        ] {
+            self.late_reports
+                .get_or_create(&KindLabel::new(kind))
+                .set(n);
+        }
+        self.late_digests_sent.set(late.digests_sent);
+        for (kind, n) in [("hard", late.hard), ("complaint", late.complaints)] {
+            self.late_rates
+                .get_or_create(&KindLabel::new(kind))
+                .set(crate::status::rate(n, late.digests_sent));
+        }
+        for (line, value) in [
+            ("aim", crate::status::COMPLAINT_RATE_AIM),
+            ("limit", crate::status::COMPLAINT_RATE_LIMIT),
+        ] {
+            self.complaint_rate_lines
+                .get_or_create(&LineLabel {
+                    line: line.to_string(),
+                })
+                .set(value);
+        }
         self.last_run_success.clear();
         self.last_run_outcome.clear();
         self.last_run_finished.clear();
@@ -262,6 +335,7 @@ mod tests {
             unsubscribes_today: 1,
             bounces_today: crate::store::BounceCounts { hard: 2, soft: 7 },
             last_runs: vec![("digest".into(), None, Some("failed".into()))],
+            late: crate::store::InboundCounts::default(),
         };
         let latency = crate::mail::SendLatency::default();
         latency.record(

@@ -16,6 +16,7 @@ mod confirm;
 mod digest_page;
 mod error;
 mod feed;
+mod feedback;
 mod form;
 mod health;
 mod limits;
@@ -23,6 +24,7 @@ mod listing;
 mod manage;
 mod message;
 pub(crate) mod metrics;
+mod my_data;
 mod outgoing;
 mod papers;
 mod security;
@@ -31,6 +33,7 @@ mod state;
 mod subscribe;
 mod token;
 mod unsubscribe;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -39,12 +42,15 @@ use axum::routing::get;
 use axum::Router;
 
 pub use state::{AppState, WebConfig};
+pub use subscribe::Submissions;
+pub use webhooks::WebhookState;
 
 /// Largest request body accepted: the forms are a few kilobytes at most.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
-/// The public listener's routes: `/healthz` and the subscriber pages.
-pub fn router(state: Arc<AppState>) -> Router {
+/// The public listener's routes: `/healthz`, the subscriber pages and the
+/// provider webhooks.
+pub fn router(state: Arc<AppState>, webhooks: Arc<WebhookState>) -> Router {
     let base: Arc<str> = state.base_path().into();
     let store = state.store.clone();
     let request_timeout = state.config.request_timeout;
@@ -62,15 +68,39 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(confirm::show).post(confirm::confirm),
         )
         .route("/manage/{token}", get(manage::show).post(manage::submit))
+        .route("/manage/{token}/data", get(my_data::download))
+        .route(
+            "/manage/{token}/delete",
+            get(my_data::confirm_page).post(my_data::delete),
+        )
+        .route(
+            "/manage/{token}/marks",
+            axum::routing::post(feedback::manage_marks),
+        )
+        .route(
+            "/feedback/{token}/{mark}",
+            get(feedback::show).post(feedback::record),
+        )
         .route(
             "/unsubscribe/{token}",
             get(unsubscribe::show).post(unsubscribe::unsubscribe),
         )
         .fallback(error::not_found)
         .with_state(state);
+    // A provider batches events: its body may be larger than a form's.
+    let hooks = Router::new()
+        .route(
+            "/webhooks/{provider}",
+            axum::routing::post(webhooks::receive),
+        )
+        .layer(DefaultBodyLimit::max(
+            crate::inbound::webhook::MAX_BODY_BYTES,
+        ))
+        .with_state(webhooks);
     Router::new()
         .route("/healthz", get(health::healthz))
         .with_state(store)
+        .merge(hooks)
         .merge(pages)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(

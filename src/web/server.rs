@@ -12,9 +12,16 @@
 //! `[web] request_timeout_secs` to send its body and be answered (408); at
 //! most `[web] max_connections` are served at once, the rest wait in the
 //! kernel's accept queue.
+//!
+//! hyper answers a request it cannot parse (400, 414, 431) by itself,
+//! without calling the router: [`SecuredIo`] adds the security headers the
+//! router puts on every other response to those answers.
 
+use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use axum::extract::{ConnectInfo, Request, State};
@@ -23,6 +30,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -84,7 +92,7 @@ pub async fn serve(
             .timer(TokioTimer::new())
             .header_read_timeout(limits.header_read_timeout)
             .max_header_size(limits.max_header_bytes)
-            .serve_connection(TokioIo::new(stream), service);
+            .serve_connection(TokioIo::new(SecuredIo::new(stream)), service);
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             let _permit = permit;
@@ -123,5 +131,147 @@ pub async fn request_deadline(
             );
             response
         }
+    }
+}
+
+/// A connection that adds the security headers to the responses hyper
+/// writes itself. Every response the router builds carries a
+/// `Content-Security-Policy` ([`super::security::headers`]); a client-error
+/// head without one is hyper's own answer to a request it could not parse,
+/// and gets the same headers (and `Cache-Control: no-store`) before it
+/// reaches the socket.
+///
+/// Writes are not vectored, so hyper hands each response over as one
+/// buffer that starts with its head.
+pub(crate) struct SecuredIo<T> {
+    inner: T,
+    /// A rewritten head (and whatever followed it) owed to the socket.
+    owed: Vec<u8>,
+    sent: usize,
+}
+
+impl<T> SecuredIo<T> {
+    pub(crate) fn new(inner: T) -> Self {
+        SecuredIo {
+            inner,
+            owed: Vec::new(),
+            sent: 0,
+        }
+    }
+}
+
+/// `buf` with the security headers added, when it starts with a 4xx
+/// response head that has none.
+fn secured_head(buf: &[u8]) -> Option<Vec<u8>> {
+    let is_client_error =
+        (buf.starts_with(b"HTTP/1.1 4") || buf.starts_with(b"HTTP/1.0 4")) && buf.len() > 12;
+    if !is_client_error {
+        return None;
+    }
+    let end = buf.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = &buf[..end + 2];
+    let has_policy = head.split(|b| *b == b'\n').any(|line| {
+        line.to_ascii_lowercase()
+            .starts_with(b"content-security-policy:")
+    });
+    if has_policy {
+        return None;
+    }
+    let mut out = Vec::with_capacity(buf.len() + 512);
+    out.extend_from_slice(head);
+    for (name, value) in super::security::SECURITY_HEADERS {
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"cache-control: no-store\r\n");
+    out.extend_from_slice(&buf[end + 2..]);
+    Some(out)
+}
+
+impl<T: AsyncWrite + Unpin> SecuredIo<T> {
+    /// Sends what is owed; ready when nothing is.
+    fn poll_owed(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while self.sent < self.owed.len() {
+            let n = ready!(Pin::new(&mut self.inner).poll_write(cx, &self.owed[self.sent..]))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            self.sent += n;
+        }
+        self.owed.clear();
+        self.sent = 0;
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for SecuredIo<T> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for SecuredIo<T> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        ready!(this.poll_owed(cx))?;
+        if let Some(secured) = secured_head(buf) {
+            this.owed = secured;
+            // The whole buffer is taken; what the socket does not take now
+            // goes out before the next write, flush or shutdown.
+            if let Poll::Ready(Err(e)) = this.poll_owed(cx) {
+                return Poll::Ready(Err(e));
+            }
+            return Poll::Ready(Ok(buf.len()));
+        }
+        Pin::new(&mut this.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        ready!(this.poll_owed(cx))?;
+        Pin::new(&mut this.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        ready!(this.poll_owed(cx))?;
+        Pin::new(&mut this.inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::secured_head;
+
+    #[test]
+    fn hyper_s_own_error_heads_get_the_security_headers() {
+        let head =
+            b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 0\r\ndate: x\r\n\r\n";
+        let out = String::from_utf8(secured_head(head).unwrap()).unwrap();
+        assert!(out.starts_with(
+            "HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 0\r\ndate: x\r\n"
+        ));
+        assert!(out.contains("\r\ncontent-security-policy: default-src 'none'"));
+        assert!(out.contains("\r\nx-frame-options: DENY\r\n"));
+        assert!(out.ends_with("cache-control: no-store\r\n\r\n"));
+    }
+
+    #[test]
+    fn the_router_s_responses_and_body_bytes_are_left_alone() {
+        let ours = b"HTTP/1.1 404 Not Found\r\ncontent-security-policy: x\r\n\r\nbody";
+        assert!(secured_head(ours).is_none());
+        assert!(secured_head(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n").is_none());
+        assert!(secured_head(b"<p>HTTP/1.1 400</p>").is_none());
+        assert!(secured_head(b"HTTP/1.1 400 Bad Request\r\nno end").is_none());
     }
 }

@@ -37,6 +37,11 @@ pub struct WebConfig {
     /// `[digest] lookback_days`: the days a daily digest covered, for
     /// listing what it left out.
     pub lookback_days: u32,
+    /// `[web] ipv6_client_prefix`: how the subscribe limit counts IPv6
+    /// clients.
+    pub ipv6_client_prefix: u8,
+    /// `[web] max_tracked_clients`.
+    pub max_tracked_clients: usize,
 }
 
 impl WebConfig {
@@ -55,6 +60,8 @@ impl WebConfig {
                 .map(|s| s.name.clone())
                 .collect(),
             lookback_days: settings.digest.lookback_days,
+            ipv6_client_prefix: settings.web.ipv6_client_prefix,
+            max_tracked_clients: settings.web.max_tracked_clients,
         }
     }
 }
@@ -71,15 +78,29 @@ pub struct AppState {
     pub(super) ip_limiter: IpLimiter,
     /// The papers pages' listings, read once per range of days.
     pub(super) ranges: RangeCache,
+    /// The subscribe form's submissions, handled off the request.
+    pub(super) submissions: super::subscribe::Submissions,
 }
 
 impl AppState {
-    pub fn new(store: Store, signer: LinkSigner, mailer: Mailer, config: WebConfig) -> AppState {
+    pub fn new(
+        store: Store,
+        signer: LinkSigner,
+        mailer: Mailer,
+        config: WebConfig,
+        submissions: super::subscribe::Submissions,
+    ) -> AppState {
         let link_mails = LinkMails::new(
             signer.clone(),
             config.base_url.clone(),
             config.site_name.clone(),
             mailer.sender_domain(),
+        );
+        let ip_limiter = IpLimiter::new(
+            SUBSCRIBES_PER_IP,
+            std::time::Duration::from_secs(600),
+            config.ipv6_client_prefix,
+            config.max_tracked_clients,
         );
         AppState {
             store,
@@ -87,8 +108,9 @@ impl AppState {
             mailer,
             link_mails,
             config,
-            ip_limiter: IpLimiter::new(SUBSCRIBES_PER_IP, std::time::Duration::from_secs(600)),
+            ip_limiter,
             ranges: RangeCache::default(),
+            submissions,
         }
     }
 

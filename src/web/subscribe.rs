@@ -9,9 +9,11 @@
 //!
 //! The form also takes the frequency (daily, or weekly on a weekday) and
 //! optionally a delivery hour and timezone. A new address is stored pending
-//! with them; for a pending or unsubscribed address they wait beside it
-//! until its owner confirms them (the form is not authenticated), and they
-//! never change a confirmed subscriber's settings.
+//! with them; for a pending or unsubscribed address they (and the top
+//! papers box) wait beside it until its owner confirms them (the form is
+//! not authenticated), and they never change a confirmed subscriber's
+//! settings. The store and the mail work happen after the answer, on a
+//! worker, so every address gets the same page in the same time.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -32,7 +34,7 @@ use super::limits::ClientIp;
 use super::message::MessagePage;
 use super::outgoing::{link_mail_interval, spawn_link_mail};
 use super::AppState;
-use crate::domain::{Frequency, Preferences, SubscriberEmail, SubscriberStatus};
+use crate::domain::{Frequency, NewTopic, Preferences, SubscriberEmail, SubscriberStatus};
 use crate::email::{LinkMail, LinkMailRequest};
 
 #[derive(Template)]
@@ -207,52 +209,15 @@ pub async fn submit(
         }
     };
     if form.website.is_empty() {
-        let now = Utc::now();
-        let request = web
-            .store
-            .request_subscription(&email, &topics, &prefs, now)
-            .await?;
-        if request.created {
-            // The "top papers too" box of a new address; for an existing
-            // one the stored choice stays until its owner changes it.
-            web.store
-                .set_pending_top_papers(request.subscriber_id, form.top_papers == "on")
-                .await?;
-        }
-        let kind = match request.status {
-            SubscriberStatus::Pending => Some(LinkMail::Confirm),
-            SubscriberStatus::Active => Some(LinkMail::Manage),
-            SubscriberStatus::Unsubscribed | SubscriberStatus::Suspended => None,
-        };
-        if let Some(kind) = kind {
-            let id = request.subscriber_id;
-            if web
-                .store
-                .claim_link_mail(id, now, link_mail_interval())
-                .await?
-            {
-                let request = LinkMailRequest {
-                    kind,
-                    subscriber_id: id,
-                    link_version: request.link_version,
-                    to: email,
-                    // A confirmed address's settings page offers the
-                    // searched topics for adding; a confirmation carries
-                    // nothing from the form.
-                    topics: if kind == LinkMail::Manage {
-                        topics.iter().map(|t| t.query.clone()).collect()
-                    } else {
-                        Vec::new()
-                    },
-                };
-                spawn_link_mail(web.clone(), request, now);
-            } else {
-                tracing::info!(
-                    subscriber.id = %id,
-                    "link mail skipped: one was sent recently"
-                );
-            }
-        }
+        queue_submission(
+            &web,
+            Submission {
+                email,
+                topics,
+                prefs,
+                top_papers: form.top_papers == "on",
+            },
+        );
     } else {
         tracing::info!("subscribe request dropped: honeypot field filled in");
     }
@@ -268,6 +233,134 @@ pub async fn submit(
             manage_url: None,
         },
     )
+}
+
+/// A checked subscribe request, stored and mailed off the request.
+pub(super) struct Submission {
+    email: SubscriberEmail,
+    topics: Vec<NewTopic>,
+    prefs: Preferences,
+    top_papers: bool,
+}
+
+/// Submissions waiting for the worker; past this they are dropped (and
+/// logged): the visitor sees the same page and can ask again.
+const SUBMISSION_QUEUE: usize = 1024;
+
+/// The subscribe form's submissions, handled off the request by one worker
+/// (started with the first submission), in the order they came. The answer
+/// never waits for the store or the mailer: a new, pending or confirmed
+/// address costs the request the same work (parsing, the per-client limit,
+/// this hand-over), so its timing says nothing about the address.
+#[derive(Clone, Default)]
+pub struct Submissions {
+    inner: Arc<SubmissionsInner>,
+}
+
+#[derive(Default)]
+struct SubmissionsInner {
+    queue: std::sync::OnceLock<tokio::sync::mpsc::Sender<Submission>>,
+    /// Queued or being handled.
+    in_flight: std::sync::atomic::AtomicUsize,
+    idle: tokio::sync::Notify,
+}
+
+impl Submissions {
+    /// Waits until every submission handed over so far is handled.
+    pub async fn settled(&self) {
+        use std::sync::atomic::Ordering;
+        loop {
+            let idle = self.inner.idle.notified();
+            if self.inner.in_flight.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            idle.await;
+        }
+    }
+
+    fn push(&self, web: &Arc<AppState>, submission: Submission) {
+        use std::sync::atomic::Ordering;
+        let queue = self.inner.queue.get_or_init(|| {
+            let (tx, rx) = tokio::sync::mpsc::channel(SUBMISSION_QUEUE);
+            tokio::spawn(submission_worker(Arc::downgrade(web), rx));
+            tx
+        });
+        self.inner.in_flight.fetch_add(1, Ordering::SeqCst);
+        if queue.try_send(submission).is_err() {
+            self.done();
+            tracing::warn!("subscribe request dropped: too many waiting");
+        }
+    }
+
+    fn done(&self) {
+        use std::sync::atomic::Ordering;
+        if self.inner.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.inner.idle.notify_waiters();
+        }
+    }
+}
+
+fn queue_submission(web: &Arc<AppState>, submission: Submission) {
+    web.submissions.push(web, submission);
+}
+
+/// Handles the submissions until the pages' state is dropped.
+async fn submission_worker(
+    web: std::sync::Weak<AppState>,
+    mut queue: tokio::sync::mpsc::Receiver<Submission>,
+) {
+    while let Some(submission) = queue.recv().await {
+        let Some(web) = web.upgrade() else { break };
+        // Its own task, awaited: a panic ends that submission, not the
+        // worker, and the next one still starts after it.
+        match tokio::spawn(handle_submission(web.clone(), submission)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "handling a subscribe request failed"),
+            Err(e) => tracing::error!(error = %e, "handling a subscribe request panicked"),
+        }
+        web.submissions.done();
+    }
+}
+
+/// Stores the submission (a new address pending; for an existing pending
+/// or unsubscribed one, held until its owner confirms) and sends at most
+/// one link mail per address per ten minutes: a confirmation, or a settings
+/// link for a confirmed address.
+async fn handle_submission(web: Arc<AppState>, s: Submission) -> Result<(), WebError> {
+    let now = Utc::now();
+    let request = web
+        .store
+        .request_subscription(&s.email, &s.topics, &s.prefs, s.top_papers, now)
+        .await?;
+    let kind = match request.status {
+        SubscriberStatus::Pending => LinkMail::Confirm,
+        SubscriberStatus::Active => LinkMail::Manage,
+        SubscriberStatus::Unsubscribed | SubscriberStatus::Suspended => return Ok(()),
+    };
+    let id = request.subscriber_id;
+    if !web
+        .store
+        .claim_link_mail(id, now, link_mail_interval())
+        .await?
+    {
+        tracing::info!(subscriber.id = %id, "link mail skipped: one was sent recently");
+        return Ok(());
+    }
+    let request = LinkMailRequest {
+        kind,
+        subscriber_id: id,
+        link_version: request.link_version,
+        to: s.email,
+        // A confirmed address's settings page offers the searched topics
+        // for adding; a confirmation carries nothing from the form.
+        topics: if kind == LinkMail::Manage {
+            s.topics.iter().map(|t| t.query.clone()).collect()
+        } else {
+            Vec::new()
+        },
+    };
+    spawn_link_mail(web, request, now);
+    Ok(())
 }
 
 fn capitalise(s: &str) -> String {

@@ -2,7 +2,10 @@
 //! purpose and expiry by [`crate::links`], then revocation against the
 //! subscriber's current link version.
 
+use axum::extract::{FromRequestParts, Path};
+use axum::http::request::Parts;
 use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
 
 use super::error::{LinkFailure, WebError};
 use super::AppState;
@@ -16,9 +19,20 @@ pub async fn verify(
     purpose: Purpose,
     now: DateTime<Utc>,
 ) -> Result<(Subscriber, LinkClaims), WebError> {
+    verify_bound(web, token, purpose, now, &[]).await
+}
+
+/// [`verify`] for a token bound to `subject` (a feedback link's paper id).
+pub async fn verify_bound(
+    web: &AppState,
+    token: &str,
+    purpose: Purpose,
+    now: DateTime<Utc>,
+    subject: &[u8],
+) -> Result<(Subscriber, LinkClaims), WebError> {
     let claims = web
         .signer
-        .verify(token, purpose, now)
+        .verify_bound(token, purpose, now, subject)
         .map_err(|e| WebError::Link(e.into()))?;
     let subscriber = match web.store.subscriber_by_id(claims.subscriber_id).await {
         Ok(s) => s,
@@ -41,4 +55,25 @@ pub fn sign(
 ) -> String {
     web.signer
         .sign(purpose, id, link_version, purpose.default_expiry(now))
+}
+
+/// The path parameters of a signed-link page (`/manage/{token}`,
+/// `/digest/{token}/{date}`, …). A path that cannot be decoded (`%FF`, a
+/// broken percent escape) is a broken link like any other: the link-error
+/// page, not axum's plain-text rejection.
+pub struct LinkPath<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for LinkPath<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = WebError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(value)) => Ok(LinkPath(value)),
+            Err(_) => Err(WebError::Link(LinkFailure::Invalid)),
+        }
+    }
 }

@@ -7,13 +7,14 @@
 use std::sync::Arc;
 
 use askama::Template;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::Utc;
 
 use super::error::{page, LinkFailure, WebError};
 use super::message::MessagePage;
+use super::token::LinkPath;
 use super::AppState;
 use crate::links::Purpose;
 use crate::store::DbError;
@@ -27,7 +28,7 @@ struct UnsubscribePage {
 
 pub async fn show(
     State(web): State<Arc<AppState>>,
-    Path(token): Path<String>,
+    LinkPath(token): LinkPath<String>,
 ) -> Result<Response, WebError> {
     super::token::verify(&web, &token, Purpose::Unsubscribe, Utc::now()).await?;
     page(
@@ -41,7 +42,7 @@ pub async fn show(
 
 pub async fn unsubscribe(
     State(web): State<Arc<AppState>>,
-    Path(token): Path<String>,
+    LinkPath(token): LinkPath<String>,
 ) -> Result<Response, WebError> {
     let now = Utc::now();
     let (subscriber, claims) =

@@ -514,3 +514,274 @@ async fn slow_and_idle_clients_are_cut_off_and_everyone_else_is_served() {
     let ok = site.http.get(site.url("/healthz")).send().await.unwrap();
     assert_eq!(ok.status(), StatusCode::OK);
 }
+
+/// The answer to one raw HTTP/1.1 request (sent as is), read until the
+/// server closes or 5 s pass.
+async fn raw_request(site: &Site, request: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let addr = site.url("").trim_start_matches("http://").to_string();
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let _ = s.write_all(request).await;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        match tokio::time::timeout_at(deadline, s.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => got.extend_from_slice(&buf[..n]),
+            _ => break,
+        }
+    }
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+fn assert_security_headers(what: &str, response: &str) {
+    let head = response
+        .split("\r\n\r\n")
+        .next()
+        .unwrap_or_default()
+        .to_lowercase();
+    for header in [
+        "content-security-policy: default-src 'none'",
+        "referrer-policy: no-referrer",
+        "x-content-type-options: nosniff",
+        "x-frame-options: deny",
+        "cache-control: no-store",
+    ] {
+        assert!(head.contains(header), "{what}: no {header:?} in\n{head}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_hyper_writes_itself_carry_the_security_headers() {
+    let site =
+        Site::with_config(|toml| toml.replace("[web]\n", "[web]\nrequest_timeout_secs = 1\n"))
+            .await;
+    let malformed = raw_request(&site, b"GET /papers HTTP/1.1\r\nHost x\r\n\r\n").await;
+    assert!(malformed.starts_with("HTTP/1.1 400"), "{malformed}");
+    assert_security_headers("malformed header", &malformed);
+    let bad_line = raw_request(&site, b"G\x01T / HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    assert!(bad_line.starts_with("HTTP/1.1 400"), "{bad_line}");
+    assert_security_headers("malformed request line", &bad_line);
+    let huge = format!(
+        "GET / HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(40 * 1024)
+    );
+    let too_large = raw_request(&site, huge.as_bytes()).await;
+    assert!(too_large.starts_with("HTTP/1.1 431"), "{too_large}");
+    assert_security_headers("oversized headers", &too_large);
+    // A body that never arrives: the router's 408.
+    let slow = raw_request(
+        &site,
+        b"POST /subscribe HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 50\r\n\r\nemail=",
+    )
+    .await;
+    assert!(slow.starts_with("HTTP/1.1 408"), "{slow}");
+    assert_security_headers("request timeout", &slow);
+    // A normal page is unchanged, and pipelined requests still work.
+    let two = raw_request(
+        &site,
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(two.matches("HTTP/1.1 200 OK").count(), 2, "{two}");
+    assert_eq!(two.matches("content-security-policy").count(), 2, "{two}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn undecodable_link_tokens_get_the_link_error_page() {
+    let site = Site::start().await;
+    for path in [
+        "/manage/%FF",
+        "/manage/%C3%28",
+        "/confirm/%FF%FE",
+        "/unsubscribe/%E2%82",
+        "/feed/%FF",
+        "/digest/%FF/2026-06-12",
+        "/digest/x/%FF",
+    ] {
+        let r = site.http.get(site.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{path}");
+        assert!(
+            r.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html"),
+            "{path}"
+        );
+        assert!(
+            r.headers().contains_key("content-security-policy"),
+            "{path}"
+        );
+        let body = r.text().await.unwrap();
+        assert!(body.contains("<h1>"), "{path}: {body}");
+        assert!(
+            body.contains("href=\"/\""),
+            "{path}: a way to a new link: {body}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_client_rotating_through_its_ipv6_64_is_limited_as_one() {
+    let site = Site::with_config(|toml| {
+        toml.replace("[web]\n", "[web]\ntrusted_proxies = [\"127.0.0.1\"]\n")
+    })
+    .await;
+    let post = |client: String| {
+        let site = &site;
+        async move {
+            site.http
+                .post(site.url("/subscribe"))
+                .header("x-forwarded-for", client)
+                .form(&[("email", "not-an-address"), ("topics", "x")])
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    for i in 0..20u32 {
+        let rotated = format!("2001:db8:7:9:{:x}:{:x}::{:x}", i * 7, i * 13 + 1, i + 1);
+        assert_eq!(
+            post(rotated).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "request {i}"
+        );
+    }
+    assert_eq!(
+        post("2001:db8:7:9:ffff:1:2:3".into()).await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "a 21st address in the same /64"
+    );
+    assert_eq!(
+        post("2001:db8:7:a::1".into()).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "the next /64 is another client"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_subscribe_answer_waits_for_neither_the_store_nor_the_address() {
+    let site = Site::start().await;
+    site.env
+        .ok(&["subscribers", "add", "old@example.org", "--topic", "mine"]);
+    // Hold the database's write lock: any store write on the request
+    // would wait for it (and time out into an error page).
+    let mut lock = site.app.store.pool().acquire().await.unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut *lock)
+        .await
+        .unwrap();
+    let mut answers = Vec::new();
+    for email in ["new@example.org", "old@example.org"] {
+        let answer = tokio::time::timeout(
+            Duration::from_secs(5),
+            site.http
+                .post(site.url("/subscribe"))
+                .form(&[("email", email), ("topics", "diffusion")])
+                .send(),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("the answer for {email} waited for the store"))
+        .unwrap();
+        assert_eq!(answer.status(), StatusCode::OK, "{email}");
+        answers.push(answer.text().await.unwrap());
+    }
+    assert_eq!(answers[0], answers[1]);
+    sqlx::query("ROLLBACK").execute(&mut *lock).await.unwrap();
+    drop(lock);
+    // The work happens once the store is free: the new address is pending
+    // with a confirmation, the known one gets its settings link.
+    site.app.submissions.settled().await;
+    let got = site.mails(2).await;
+    let mut to: Vec<String> = got.iter().map(|m| m.rcpt_to[0].clone()).collect();
+    to.sort();
+    assert_eq!(to, ["new@example.org", "old@example.org"]);
+    assert_eq!(
+        subscriber_rows(&site).await,
+        [
+            ("old@example.org".to_string(), "active".to_string()),
+            ("new@example.org".to_string(), "pending".to_string()),
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_top_papers_box_of_an_existing_address_waits_for_its_confirmation() {
+    let site = Site::start().await;
+    let top_papers = |email: &'static str| {
+        let site = &site;
+        async move {
+            let on: i64 = sqlx::query_scalar("SELECT top_papers FROM subscribers WHERE email = ?")
+                .bind(email)
+                .fetch_one(site.app.store.pool())
+                .await
+                .unwrap();
+            on == 1
+        }
+    };
+    // An unsubscribed address asks again, with the box ticked.
+    site.env
+        .ok(&["subscribers", "add", "ada@example.org", "--topic", "mine"]);
+    let ada = site.subscriber("ada@example.org").await;
+    site.app
+        .store
+        .unsubscribe(ada.id, 1, chrono::Utc::now())
+        .await
+        .unwrap();
+    site.post_form(
+        "/subscribe",
+        &[
+            ("email", "ada@example.org"),
+            ("topics", "diffusion"),
+            ("top_papers", "on"),
+        ],
+    )
+    .await;
+    assert!(
+        !top_papers("ada@example.org").await,
+        "changed before confirming"
+    );
+    let mail = site.mails(1).await.remove(0);
+    let confirm = crate::web::link_in(&mail, &format!("{}/confirm/", crate::web::PUBLIC));
+    let confirm = site.local(&confirm)[site.url("").len()..].to_string();
+    let (_, shown) = site.get(&confirm).await;
+    assert!(
+        shown.contains("After them, the top papers of the day"),
+        "{shown}"
+    );
+    let (status, _) = site.post_form(&confirm, &[("revision", "1")]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        top_papers("ada@example.org").await,
+        "confirmed with the box"
+    );
+
+    // A pending address that asked without the box, then with it: the
+    // second request carries it, and confirming that one applies it.
+    site.post_form(
+        "/subscribe",
+        &[("email", "bob@example.org"), ("topics", "first")],
+    )
+    .await;
+    let first = site.mails(2).await.remove(1);
+    site.post_form(
+        "/subscribe",
+        &[
+            ("email", "bob@example.org"),
+            ("topics", "second"),
+            ("top_papers", "on"),
+        ],
+    )
+    .await;
+    assert!(!top_papers("bob@example.org").await);
+    let confirm = crate::web::link_in(&first, &format!("{}/confirm/", crate::web::PUBLIC));
+    let confirm = site.local(&confirm)[site.url("").len()..].to_string();
+    let (status, _) = site.post_form(&confirm, &[("revision", "1")]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(top_papers("bob@example.org").await);
+    assert_eq!(
+        site.subscriber("bob@example.org").await.topics[0].query,
+        "second"
+    );
+}

@@ -454,8 +454,8 @@ async fn markup_in_paper_fields_is_escaped_in_a_preview_written_to_a_file() {
     let html = std::fs::read_to_string(&out).unwrap();
     // The matched title word is marked; the ampersand before it escaped.
     assert!(
-        html.contains("Diffusion models &amp; <mark ")
-            || html.contains("Diffusion models &#38; <mark "),
+        html.contains("Diffusion models &amp; <mark>")
+            || html.contains("Diffusion models &#38; <mark>"),
         "{html}"
     );
     assert!(html.contains(">friends</mark>"), "{html}");

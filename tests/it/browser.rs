@@ -472,3 +472,79 @@ async fn a_visitor_subscribes_with_only_an_address_and_gets_the_trending_list() 
     assert!(first < second && second < third);
     assert!(!text.contains("4. "), "three papers: {text}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_downloads_then_deletes_their_data_in_a_real_browser() {
+    let site = Site::start().await;
+    site.env.ok(&[
+        "subscribers",
+        "add",
+        "ada@example.org",
+        "--topic",
+        "diffusion",
+    ]);
+    site.env.ok(&[
+        "subscribers",
+        "add",
+        "bob@example.org",
+        "--topic",
+        "diffusion",
+    ]);
+    let ada = site.subscriber("ada@example.org").await;
+    let token = site.signer().sign(
+        paperboy::links::Purpose::Manage,
+        ada.id,
+        ada.link_version,
+        paperboy::links::Purpose::Manage.default_expiry(Utc::now()),
+    );
+    let manage = site.url(&format!("/manage/{token}"));
+    let (_driver, c) = browser().await;
+    c.set_window_size(375, 900).await.unwrap();
+    c.goto(&manage).await.unwrap();
+    heading(&c, "Your settings").await;
+    let download = c
+        .find(Locator::LinkText("Download my data"))
+        .await
+        .unwrap()
+        .attr("href")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(download.ends_with("/data"), "{download}");
+
+    c.find(Locator::XPath(
+        "//button[contains(., 'Delete everything about me')]",
+    ))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
+    heading(&c, "Delete everything").await;
+    accessible_at_375px(&c, "the delete confirmation").await;
+    assert_eq!(
+        site.subscriber("ada@example.org").await.id,
+        ada.id,
+        "not yet"
+    );
+
+    c.find(Locator::XPath(
+        "//button[contains(., 'Yes, delete everything about me')]",
+    ))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
+    heading(&c, "Everything about you is deleted").await;
+    accessible_at_375px(&c, "the deleted page").await;
+
+    c.goto(&manage).await.unwrap();
+    heading(&c, "This link is no longer valid").await;
+    c.close().await.unwrap();
+    let out = site
+        .env
+        .paperboy(&["subscribers", "export", "ada@example.org"]);
+    assert!(!out.status.success());
+    site.env.ok(&["subscribers", "export", "bob@example.org"]);
+}

@@ -124,8 +124,7 @@ async fn a_digest_arrives_as_multipart_with_list_headers_and_working_signed_link
         "{text}"
     );
     // The title's matched words are marked as the abstract's are.
-    let mark =
-        "<mark class=\"pb-mark\" style=\"background-color:#fef08a;color:#111827;padding:0 1px;\">";
+    let mark = "<mark>";
     assert!(
         html.contains(&format!("{mark}Sparse")) && html.contains("Attention</mark>"),
         "{html}"
@@ -475,4 +474,101 @@ async fn an_smtp_server_that_is_down_defers_the_digest_and_a_later_retry_deliver
             .status,
         DeliveryStatus::Sent
     );
+}
+
+/// A Hugging Face day of `copies` × the recorded 30 papers, each copy with
+/// its own ids and a numbered title: a day far busier than any real one.
+fn busy_day(copies: usize) -> Vec<u8> {
+    let day: Vec<serde_json::Value> = serde_json::from_slice(
+        &std::fs::read(support::fixture_path(
+            "hf_daily_papers_2026-06-12_full_30items.json",
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    for copy in 0..copies {
+        for (i, item) in day.iter().enumerate() {
+            let mut item = item.clone();
+            let paper = &mut item["paper"];
+            paper["id"] = format!("2606.{:05}", 10_000 + copy * 100 + i).into();
+            let title = format!("{} ({copy})", paper["title"].as_str().unwrap());
+            paper["title"] = title.clone().into();
+            if item.get("title").is_some() {
+                item["title"] = title.into();
+            }
+            out.push(item);
+        }
+    }
+    serde_json::to_vec(&out).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_broadest_digest_at_a_thousand_papers_stays_under_the_html_budget_with_its_footer_last()
+{
+    let env = TestEnv::with_config(
+        "\n[[sources]]\nname = \"busy\"\nkind = \"hf_daily_papers\"\nretries = 0\ntimeout_secs = 10\n",
+    )
+    .await;
+    // One page holds the whole day (limit above its size).
+    let url = format!("{}?limit=5000", env.http.url("/busy/daily_papers"));
+    env.edit_config(
+        "name = \"busy\"\n",
+        &format!("name = \"busy\"\nurl = \"{url}\"\n"),
+    );
+    env.http.route(
+        "/busy/daily_papers",
+        support::FixtureResponse::body(busy_day(40)).with_content_type("application/json"),
+    );
+    env.edit_config("[digest]\n", "[digest]\nmax_papers = 1000\n");
+    env.ok(&["fetch", "--date", HF_DAY]);
+    // Topics that match every paper, and the top papers after them.
+    env.ok(&[
+        "subscribers",
+        "add",
+        "all@example.org",
+        "--topic",
+        "upvotes>=0",
+        "--topic",
+        "model* OR learn* OR language OR data OR large OR via OR with OR the",
+    ]);
+    env.ok(&["digest", "--date", HF_DAY]);
+    let got = env.smtp.wait_for(1, Duration::from_secs(30)).await;
+    assert_eq!(got.len(), 1);
+    let msg = support::parse(&got[0]);
+    let html = html_part(&msg).unwrap();
+    let text = text_part(&msg).unwrap();
+    // Its size as sent, CRLF line ends included.
+    let html = html.replace("\r\n", "\n");
+    let sent = html.len() + html.matches('\n').count();
+    assert!(sent <= 90_000, "{sent} bytes of HTML");
+    // The subject counts the 1,000 papers planned; the mail shows what fits.
+    let subject = support::header(&msg, "Subject").unwrap();
+    let total: usize = subject.split(' ').next().unwrap().parse().unwrap();
+    assert!(total >= 1000, "{subject}");
+    let shown = linked_ids(&html).len();
+    assert!(shown > 20 && shown < 200, "{shown} papers shown");
+    // The rest are counted, in both parts, pointing at the whole digest.
+    let more = total - shown;
+    let line = format!("and {more} more matching papers not shown here");
+    assert!(html.contains(&line), "no {line:?} in the HTML");
+    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(flat.contains(&line), "no {line:?} in the text");
+    let view = support::links(&html)
+        .into_iter()
+        .find(|l| l.contains("/digest/"))
+        .expect("a view-in-browser link");
+    assert!(
+        html.contains(&format!("{line}. <a href=\"{view}\"")),
+        "{html}"
+    );
+    // The footer survives whole, last: manage and unsubscribe, then the end.
+    let unsubscribe = support::links(&html)
+        .into_iter()
+        .rfind(|l| l.contains("/unsubscribe/"))
+        .expect("an unsubscribe link");
+    let tail = &html[html.rfind("Manage your topics").expect("the footer")..];
+    assert!(tail.contains(&unsubscribe), "{tail}");
+    assert!(tail.contains(">Unsubscribe</a>"), "{tail}");
+    assert!(tail.trim_end().ends_with("</html>"), "{tail}");
 }

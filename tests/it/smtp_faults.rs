@@ -549,17 +549,36 @@ async fn signed_digest_verifies(algorithm: &str, k: &str) {
         ),
         "verified"
     );
-    // The same check fails when the message was altered in transit.
-    let tampered = String::from_utf8_lossy(&got[0].data).replacen("Subject: ", "Subject: X", 1);
-    assert_eq!(
-        dkimpy_verifies(
-            env.dir.path(),
-            tampered.as_bytes(),
-            "pb2026._domainkey.papers.example.org",
-            txt
-        ),
-        "FAILED"
-    );
+    // From is signed twice (the second time as absent); the headers that
+    // say how to read the body and which list it is are signed too.
+    assert_eq!(signed.iter().filter(|h| **h == "from").count(), 2, "h={h}");
+    for needed in ["content-type", "mime-version", "list-id"] {
+        assert!(signed.contains(&needed), "{needed} not in h={h}");
+    }
+    // The same check fails when the message was altered in transit: its
+    // subject, a second From added above the first, its list or its MIME
+    // version changed.
+    let raw = String::from_utf8_lossy(&got[0].data).into_owned();
+    assert_eq!(raw.matches("\r\nList-Id: ").count(), 1, "{raw}");
+    assert_eq!(raw.matches("\r\nMIME-Version: 1.0\r\n").count(), 1, "{raw}");
+    for tampered in [
+        raw.replacen("Subject: ", "Subject: X", 1),
+        format!("From: \"Your bank\" <security@bank.example>\r\n{raw}"),
+        raw.replacen("\r\nList-Id: ", "\r\nList-Id: other ", 1),
+        raw.replacen("\r\nMIME-Version: 1.0\r\n", "\r\nMIME-Version: 1.1\r\n", 1),
+    ] {
+        assert_eq!(
+            dkimpy_verifies(
+                env.dir.path(),
+                tampered.as_bytes(),
+                "pb2026._domainkey.papers.example.org",
+                txt
+            ),
+            "FAILED",
+            "{}",
+            &tampered[..tampered.find("\r\n\r\n").unwrap_or(tampered.len())]
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

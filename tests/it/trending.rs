@@ -86,6 +86,9 @@ async fn an_address_alone_subscribes_to_the_days_top_papers_and_never_gets_one_t
     }
     assert!(text.contains("Top papers of the day"), "{text}");
     assert!(!text.contains("more matching"), "{text}");
+    // Its subject says what it is, not "on your topics".
+    let subject = support::header(&digest.parsed(), "Subject").unwrap();
+    assert!(subject.starts_with("Top papers of the day — "), "{subject}");
 
     // The next day's top papers are the next five, never the same again.
     let next = (site.app.today(Utc::now()) + chrono::Duration::days(1)).to_string();
@@ -161,4 +164,39 @@ async fn the_command_line_adds_a_trending_subscriber_without_topics() {
     let digest = site.mails(1).await.remove(0);
     let text = support::text_part(&digest.parsed()).unwrap();
     assert_eq!(titles(&text).len(), 5, "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_weekly_trending_digest_is_headed_the_top_papers_of_the_week() {
+    let (site, today) = site().await;
+    let weekday = site
+        .app
+        .today(Utc::now())
+        .format("%a")
+        .to_string()
+        .to_lowercase();
+    site.post_form(
+        "/subscribe",
+        &[
+            ("email", "wes@example.org"),
+            ("topics", ""),
+            ("frequency", "weekly"),
+            ("weekday", &weekday),
+        ],
+    )
+    .await;
+    let mail = site.mails(1).await.remove(0);
+    let confirm = link_in(&mail, &format!("{PUBLIC}/confirm/"));
+    let (status, _) = site.post_form(&path_of(&confirm), &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    site.env.ok(&["digest", "--date", &today]);
+    let digest = site.mails(2).await.remove(1);
+    let text = support::text_part(&digest.parsed()).unwrap();
+    assert!(text.contains("Top papers of the week"), "{text}");
+    assert!(!text.contains("Top papers of the day"), "{text}");
+    let subject = support::header(&digest.parsed(), "Subject").unwrap();
+    assert!(
+        subject.starts_with("Top papers of the week — "),
+        "{subject}"
+    );
 }

@@ -86,7 +86,12 @@ impl Site {
             .send()
             .await
             .unwrap();
-        (r.status(), r.text().await.unwrap())
+        let answer = (r.status(), r.text().await.unwrap());
+        // The form's submissions are stored and mailed after the answer.
+        if path.ends_with("/subscribe") {
+            self.app.submissions.settled().await;
+        }
+        answer
     }
 
     pub async fn subscribe(&self, email: &str, topics: &str) -> (StatusCode, String) {

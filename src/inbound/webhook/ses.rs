@@ -421,6 +421,35 @@ fn mail_keys(n: &serde_json::Value, finder: &KeyFinder<'_>) -> DeliveryKeys {
     keys
 }
 
+/// What SES says about one recipient of a bounce or a delay: the entries
+/// of `bouncedRecipients` and `delayedRecipients` share these fields.
+struct Reported<'a> {
+    email: Option<&'a str>,
+    status: Option<StatusCode>,
+    diagnostic: &'a str,
+}
+
+/// The first 100 entries of `list` (an array of recipients), each read by
+/// `read`.
+fn recipients<'a>(
+    list: Option<&'a serde_json::Value>,
+    read: impl Fn(Reported<'a>) -> FailedRecipient,
+) -> Vec<FailedRecipient> {
+    list.and_then(|v| v.as_array())
+        .into_iter()
+        .flatten()
+        .take(100)
+        .map(|r| {
+            let field = |key: &str| r.get(key).and_then(|v| v.as_str());
+            read(Reported {
+                email: field("emailAddress"),
+                status: field("status").and_then(StatusCode::parse),
+                diagnostic: field("diagnosticCode").unwrap_or(""),
+            })
+        })
+        .collect()
+}
+
 fn ses_bounce(b: &serde_json::Value) -> Result<Bounce, WebhookError> {
     let bounce_type = b.get("bounceType").and_then(|v| v.as_str()).unwrap_or("");
     let sub_type = b
@@ -439,70 +468,32 @@ fn ses_bounce(b: &serde_json::Value) -> Result<Bounce, WebhookError> {
         "MessageTooLarge" | "ContentRejected" | "AttachmentRejected" => Some(BounceCause::Content),
         _ => None,
     };
-    let recipients: Vec<FailedRecipient> = b
-        .get("bouncedRecipients")
-        .and_then(|v| v.as_array())
-        .into_iter()
-        .flatten()
-        .take(100)
-        .map(|r| {
-            let diagnostic = r
-                .get("diagnosticCode")
-                .and_then(|v| v.as_str())
-                .unwrap_or("");
-            let status = r
-                .get("status")
-                .and_then(|v| v.as_str())
-                .and_then(StatusCode::parse)
-                .filter(|s| !s.is_success());
-            let quoted = StatusCode::find_failure_in(diagnostic);
-            FailedRecipient {
-                address: r
-                    .get("emailAddress")
-                    .and_then(|v| v.as_str())
-                    .and_then(address::parse),
-                severity,
-                cause: implied
-                    .unwrap_or_else(|| BounceCause::of_report(status, quoted, Some(diagnostic))),
-                status: status.or(quoted),
-                smtp_code: find_reply_code(crate::inbound::fields::typed_value(diagnostic)),
-                diagnostic: (!diagnostic.is_empty()).then(|| address::one_line(diagnostic)),
-            }
-        })
-        .collect();
+    let recipients = recipients(b.get("bouncedRecipients"), |r| {
+        let status = r.status.filter(|s| !s.is_success());
+        let quoted = StatusCode::find_failure_in(r.diagnostic);
+        FailedRecipient {
+            address: r.email.and_then(address::parse),
+            severity,
+            cause: implied
+                .unwrap_or_else(|| BounceCause::of_report(status, quoted, Some(r.diagnostic))),
+            status: status.or(quoted),
+            smtp_code: find_reply_code(crate::inbound::fields::typed_value(r.diagnostic)),
+            diagnostic: (!r.diagnostic.is_empty()).then(|| address::one_line(r.diagnostic)),
+        }
+    });
     Bounce::from_recipients(recipients, "ses")
         .ok_or_else(|| WebhookError::malformed("Amazon SES", "a bounce with no bouncedRecipients"))
 }
 
 fn delay(d: &serde_json::Value) -> Result<Bounce, WebhookError> {
-    let recipients: Vec<FailedRecipient> = d
-        .get("delayedRecipients")
-        .and_then(|v| v.as_array())
-        .into_iter()
-        .flatten()
-        .take(100)
-        .map(|r| {
-            let diagnostic = r
-                .get("diagnosticCode")
-                .and_then(|v| v.as_str())
-                .unwrap_or("");
-            let status = r
-                .get("status")
-                .and_then(|v| v.as_str())
-                .and_then(StatusCode::parse);
-            FailedRecipient {
-                address: r
-                    .get("emailAddress")
-                    .and_then(|v| v.as_str())
-                    .and_then(address::parse),
-                severity: Severity::Soft,
-                cause: BounceCause::of_report(status, None, Some(diagnostic)),
-                status,
-                smtp_code: find_reply_code(diagnostic),
-                diagnostic: (!diagnostic.is_empty()).then(|| address::one_line(diagnostic)),
-            }
-        })
-        .collect();
+    let recipients = recipients(d.get("delayedRecipients"), |r| FailedRecipient {
+        address: r.email.and_then(address::parse),
+        severity: Severity::Soft,
+        cause: BounceCause::of_report(r.status, None, Some(r.diagnostic)),
+        status: r.status,
+        smtp_code: find_reply_code(r.diagnostic),
+        diagnostic: (!r.diagnostic.is_empty()).then(|| address::one_line(r.diagnostic)),
+    });
     Bounce::from_recipients(recipients, "ses")
         .ok_or_else(|| WebhookError::malformed("Amazon SES", "a delay with no delayedRecipients"))
 }

@@ -1,0 +1,286 @@
+//! A subscriber's "More like this" / "Less like this" marks and their
+//! ranking switches (table `paper_marks`, columns `ranking` and
+//! `recommendations` of `subscribers`).
+//!
+//! One mark per subscriber and paper: marking again replaces it (an upsert
+//! on the primary key, never read-then-write). Marks are personal data:
+//! nothing here logs them, and they are deleted with the subscriber.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+
+use super::{parse_ts, ts, Backend, DbError, DbResult, MarkedPaper, RankingMarks, RankingSwitches};
+use crate::domain::{PaperId, SubscriberId};
+use crate::ranking::Mark;
+
+fn mark_name(mark: Mark) -> &'static str {
+    match mark {
+        Mark::More => "more",
+        Mark::Less => "less",
+    }
+}
+
+fn mark_from_db(name: &str) -> DbResult<Mark> {
+    match name {
+        "more" => Ok(Mark::More),
+        "less" => Ok(Mark::Less),
+        other => Err(DbError::Corrupt(format!("unknown mark {other:?}"))),
+    }
+}
+
+impl Backend {
+    /// Records `mark` on `paper` for subscriber `id` if `link_version` is
+    /// still theirs (`NotFound` otherwise, or when the paper is not
+    /// stored). Idempotent: the same mark again changes nothing, the other
+    /// mark replaces it.
+    pub async fn mark_paper(
+        &self,
+        id: SubscriberId,
+        link_version: i64,
+        paper: &PaperId,
+        mark: Mark,
+        now: DateTime<Utc>,
+    ) -> DbResult<()> {
+        let done = sqlx::query(
+            "INSERT INTO paper_marks (subscriber_id, paper_id, mark, marked_at)
+             SELECT s.id, p.id, $1, $2 FROM subscribers s, papers p
+             WHERE s.id = $3 AND s.link_version = $4 AND p.id = $5
+             ON CONFLICT (subscriber_id, paper_id) DO UPDATE
+             SET mark = excluded.mark, marked_at = excluded.marked_at
+             WHERE paper_marks.mark <> excluded.mark",
+        )
+        .bind(mark_name(mark))
+        .bind(ts(now))
+        .bind(id)
+        .bind(link_version)
+        .bind(paper.as_str())
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            // Either nothing changed (the same mark again) or nothing
+            // matched (revoked link, unknown paper): tell them apart.
+            let same: Option<String> = sqlx::query_scalar(
+                "SELECT m.mark FROM paper_marks m JOIN subscribers s ON s.id = m.subscriber_id
+                 WHERE m.subscriber_id = $1 AND s.link_version = $2 AND m.paper_id = $3",
+            )
+            .bind(id)
+            .bind(link_version)
+            .bind(paper.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+            if same.as_deref() != Some(mark_name(mark)) {
+                return Err(DbError::NotFound);
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes subscriber `id`'s mark on `paper`, if `link_version` is
+    /// still theirs (`NotFound` otherwise). Removing a mark that is not
+    /// there is not an error.
+    pub async fn unmark_paper(
+        &self,
+        id: SubscriberId,
+        link_version: i64,
+        paper: &PaperId,
+    ) -> DbResult<()> {
+        let current: Option<i64> =
+            sqlx::query_scalar("SELECT link_version FROM subscribers WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+        if current != Some(link_version) {
+            return Err(DbError::NotFound);
+        }
+        sqlx::query("DELETE FROM paper_marks WHERE subscriber_id = $1 AND paper_id = $2")
+            .bind(id)
+            .bind(paper.as_str())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Subscriber `id`'s marks, most recent first.
+    pub async fn marks_of(&self, id: SubscriberId) -> DbResult<Vec<MarkedPaper>> {
+        let rows = sqlx::query(
+            "SELECT m.paper_id, p.title, p.url, m.mark, m.marked_at
+             FROM paper_marks m JOIN papers p ON p.id = m.paper_id
+             WHERE m.subscriber_id = $1
+             ORDER BY m.marked_at DESC, m.paper_id",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(MarkedPaper {
+                    paper_id: PaperId::from_stored(r.get("paper_id")),
+                    title: r.get("title"),
+                    url: r.get("url"),
+                    mark: mark_from_db(r.get("mark"))?,
+                    marked_at: parse_ts(r.get("marked_at"))?,
+                })
+            })
+            .collect()
+    }
+
+    /// Subscriber `id`'s switches.
+    pub async fn ranking_switches(&self, id: SubscriberId) -> DbResult<RankingSwitches> {
+        let row = sqlx::query("SELECT ranking, recommendations FROM subscribers WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(DbError::NotFound)?;
+        Ok(RankingSwitches {
+            ranking: row.get::<i64, _>("ranking") != 0,
+            recommendations: row.get::<i64, _>("recommendations") != 0,
+        })
+    }
+
+    /// Saves subscriber `id`'s switches if `link_version` is still theirs;
+    /// `NotFound` otherwise.
+    pub async fn set_ranking_switches(
+        &self,
+        id: SubscriberId,
+        link_version: i64,
+        switches: RankingSwitches,
+    ) -> DbResult<()> {
+        let done = sqlx::query(
+            "UPDATE subscribers SET ranking = $1, recommendations = $2
+             WHERE id = $3 AND link_version = $4",
+        )
+        .bind(i64::from(switches.ranking))
+        .bind(i64::from(switches.recommendations))
+        .bind(id)
+        .bind(link_version)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(DbError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// The marks of the subscribers with ids in `first..=last` who have
+    /// ranking on, for a digest run's page; subscribers with no marks are
+    /// absent. Marks in paper id order.
+    pub async fn ranking_marks_in_range(
+        &self,
+        first: SubscriberId,
+        last: SubscriberId,
+    ) -> DbResult<HashMap<SubscriberId, RankingMarks>> {
+        let rows = sqlx::query(
+            "SELECT m.subscriber_id, m.paper_id, m.mark, s.recommendations
+             FROM paper_marks m JOIN subscribers s ON s.id = m.subscriber_id
+             WHERE m.subscriber_id BETWEEN $1 AND $2 AND s.ranking = 1
+             ORDER BY m.subscriber_id, m.paper_id",
+        )
+        .bind(first)
+        .bind(last)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out: HashMap<SubscriberId, RankingMarks> = HashMap::new();
+        for r in rows {
+            let entry = out
+                .entry(r.get::<SubscriberId, _>("subscriber_id"))
+                .or_insert_with(|| RankingMarks {
+                    marks: Vec::new(),
+                    recommendations: r.get::<i64, _>("recommendations") != 0,
+                });
+            entry.marks.push((
+                PaperId::from_stored(r.get("paper_id")),
+                mark_from_db(r.get("mark"))?,
+            ));
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_store;
+    use super::*;
+    use crate::domain::{FetchedPaper, Paper, SubscriberEmail};
+
+    #[tokio::test]
+    async fn a_mark_is_an_upsert_and_the_other_mark_replaces_it() {
+        let (store, _dir) = test_store().await;
+        let now = Utc::now();
+        let email = SubscriberEmail::parse("ada@example.org").unwrap();
+        store.upsert_active(&email, &[], now).await.unwrap();
+        let sub = store.subscriber_by_email(&email).await.unwrap();
+        let paper = Paper::new(
+            PaperId::from_stored("2406.00001".into()),
+            "Surface codes",
+            "",
+            "https://arxiv.org/abs/2406.00001",
+        );
+        store
+            .store_fetched(
+                "test",
+                &[FetchedPaper {
+                    paper: paper.clone(),
+                    day: now.date_naive(),
+                    announce_type: None,
+                }],
+                now,
+            )
+            .await
+            .unwrap();
+        let v = sub.link_version;
+        store
+            .mark_paper(sub.id, v, &paper.id, Mark::More, now)
+            .await
+            .unwrap();
+        store
+            .mark_paper(sub.id, v, &paper.id, Mark::More, now)
+            .await
+            .unwrap();
+        let marks = store.marks_of(sub.id).await.unwrap();
+        assert_eq!(marks.len(), 1);
+        assert_eq!(marks[0].mark, Mark::More);
+        store
+            .mark_paper(sub.id, v, &paper.id, Mark::Less, now)
+            .await
+            .unwrap();
+        let marks = store.marks_of(sub.id).await.unwrap();
+        assert_eq!((marks.len(), marks[0].mark), (1, Mark::Less));
+
+        let unknown = PaperId::from_stored("2406.99999".into());
+        assert!(matches!(
+            store.mark_paper(sub.id, v, &unknown, Mark::More, now).await,
+            Err(DbError::NotFound)
+        ));
+        assert!(matches!(
+            store
+                .mark_paper(sub.id, v + 1, &paper.id, Mark::More, now)
+                .await,
+            Err(DbError::NotFound)
+        ));
+        assert_eq!(store.marks_of(sub.id).await.unwrap()[0].mark, Mark::Less);
+
+        let page = store.ranking_marks_in_range(sub.id, sub.id).await.unwrap();
+        assert_eq!(page[&sub.id].marks, vec![(paper.id.clone(), Mark::Less)]);
+        store
+            .set_ranking_switches(
+                sub.id,
+                v,
+                RankingSwitches {
+                    ranking: false,
+                    recommendations: true,
+                },
+            )
+            .await
+            .unwrap();
+        assert!(store
+            .ranking_marks_in_range(sub.id, sub.id)
+            .await
+            .unwrap()
+            .is_empty());
+
+        store.unmark_paper(sub.id, v, &paper.id).await.unwrap();
+        assert!(store.marks_of(sub.id).await.unwrap().is_empty());
+    }
+}

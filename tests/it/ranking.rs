@@ -1,0 +1,370 @@
+//! Digests that learn: the "More like this" / "Less like this" links in
+//! every digest (GET records nothing, POST records once), the next digest
+//! ranked by the marks, the "Recommended for you" section with its
+//! reasons under the never-twice ledger, the settings page's marks and
+//! switches, and every bad feedback link refused with nothing recorded.
+//! The real binary sends the digests to the loopback SMTP server; the
+//! links are followed on the real web server.
+
+use chrono::{Duration, Utc};
+use paperboy::links::Purpose;
+use reqwest::StatusCode;
+
+use crate::env::HF_DAY;
+use crate::support::{self, ReceivedMail};
+use crate::web::{Site, PUBLIC};
+
+/// The recorded day's papers, announced today and the two days after.
+async fn site(digest: &str) -> (Site, [String; 3]) {
+    let digest = digest.to_string();
+    let site =
+        Site::with_config(move |toml| toml.replace("[digest]\n", &format!("[digest]\n{digest}")))
+            .await;
+    site.env.ok(&["fetch", "--date", HF_DAY]);
+    let today = site.app.today(Utc::now());
+    let days = [0, 1, 2].map(|d| (today + Duration::days(d)).to_string());
+    sqlx::query("UPDATE paper_sightings SET day = ?")
+        .bind(&days[0])
+        .execute(site.app.store.pool())
+        .await
+        .unwrap();
+    for day in &days[1..] {
+        sqlx::query("INSERT INTO paper_sightings (paper_id, source, day, seen_at) SELECT paper_id, source, ?, seen_at FROM paper_sightings WHERE day = ?")
+            .bind(day)
+            .bind(&days[0])
+            .execute(site.app.store.pool())
+            .await
+            .unwrap();
+    }
+    (site, days)
+}
+
+/// One paper of a digest's text part.
+#[derive(Debug, Clone)]
+struct Entry {
+    title: String,
+    more: String,
+    less: String,
+    reason: Option<String>,
+}
+
+impl Entry {
+    fn paper(&self) -> String {
+        let url = url::Url::parse(&self.more).unwrap();
+        url.query_pairs()
+            .find(|(k, _)| k == "paper")
+            .map(|(_, v)| v.to_string())
+            .unwrap()
+    }
+}
+
+/// The numbered papers of a digest's text part, in order, with their
+/// feedback links; and the section each is under.
+fn entries(text: &str) -> Vec<(String, Entry)> {
+    let mut out: Vec<(String, Entry)> = Vec::new();
+    let mut section = String::new();
+    for line in text.lines() {
+        let t = line.trim();
+        if let Some(name) = t.strip_prefix("== ").and_then(|s| s.strip_suffix(" ==")) {
+            section = name.to_string();
+        } else if let Some((n, rest)) = line.split_once(". ") {
+            if n.parse::<usize>().is_ok() {
+                out.push((
+                    section.clone(),
+                    Entry {
+                        title: rest.trim().to_string(),
+                        more: String::new(),
+                        less: String::new(),
+                        reason: None,
+                    },
+                ));
+            }
+        } else if let Some(url) = t.strip_prefix("More like this: ") {
+            out.last_mut().unwrap().1.more = url.to_string();
+        } else if let Some(url) = t.strip_prefix("Less like this: ") {
+            out.last_mut().unwrap().1.less = url.to_string();
+        } else if let Some(r) = t.strip_prefix("Recommended: ") {
+            out.last_mut().unwrap().1.reason = Some(r.to_string());
+        }
+    }
+    for (_, e) in &out {
+        assert!(
+            e.more.starts_with(&format!("{PUBLIC}/feedback/")) && e.less.ends_with(&e.paper()),
+            "{e:?} in\n{text}"
+        );
+    }
+    out
+}
+
+fn text_of(mail: &ReceivedMail) -> String {
+    support::text_part(&mail.parsed()).unwrap()
+}
+
+fn path_of(public: &str) -> String {
+    public.strip_prefix(PUBLIC).unwrap().to_string()
+}
+
+async fn marks(site: &Site) -> Vec<(String, String)> {
+    sqlx::query_as("SELECT paper_id, mark FROM paper_marks ORDER BY paper_id")
+        .fetch_all(site.app.store.pool())
+        .await
+        .unwrap()
+}
+
+/// The subscriber's digest for `date` as the preview renders it.
+fn preview(site: &Site, email: &str, date: &str) -> Vec<(String, Entry)> {
+    let out = site.env.ok(&["preview", "--email", email, "--date", date]);
+    entries(&out)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn feedback_is_recorded_by_post_only_and_reorders_the_next_digest() {
+    let (site, days) = site("max_papers = 3\n").await;
+    site.env.ok(&[
+        "subscribers",
+        "add",
+        "bob@example.org",
+        "--topic",
+        "llm OR llms OR agent OR agents OR model OR models",
+    ]);
+    site.env.ok(&["digest", "--date", &days[0]]);
+    let mail = site.mails(1).await.remove(0);
+    let first = entries(&text_of(&mail));
+    assert_eq!(first.len(), 3, "{}", text_of(&mail));
+    let html = support::html_part(&mail.parsed()).unwrap();
+    assert_eq!(html.matches(">More like this</a>").count(), 3, "{html}");
+    assert_eq!(html.matches(">Less like this</a>").count(), 3, "{html}");
+    assert!(
+        html.contains(&first[0].1.more.replace('&', "&amp;")) || html.contains(&first[0].1.more)
+    );
+
+    // A GET (what a mail scanner does) shows the paper and one button and
+    // records nothing.
+    let (status, page) = site.get(&path_of(&first[1].1.more)).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(
+        page.contains("papers like it") || page.contains("rank higher"),
+        "{page}"
+    );
+    assert_eq!(page.matches("<button").count(), 1, "{page}");
+    assert!(page.contains("/manage/"), "{page}");
+    let (status, _) = site.get(&path_of(&first[2].1.less)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(marks(&site).await.is_empty());
+
+    // The POST records, once; "less" after "more" replaces it.
+    let liked = &first[0].1;
+    let (status, page) = site.post_form(&path_of(&liked.more), &[]).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("Noted"), "{page}");
+    let (status, _) = site.post_form(&path_of(&liked.more), &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(marks(&site).await, vec![(liked.paper(), "more".into())]);
+    site.post_form(&path_of(&liked.less), &[]).await;
+    assert_eq!(marks(&site).await, vec![(liked.paper(), "less".into())]);
+    site.post_form(&path_of(&liked.more), &[]).await;
+    assert_eq!(marks(&site).await, vec![(liked.paper(), "more".into())]);
+
+    // Ranking off (the settings page's switch): upvote order.
+    let bob = site.subscriber("bob@example.org").await;
+    let manage = site.signer().url(
+        &PUBLIC.parse().unwrap(),
+        Purpose::Manage,
+        bob.id,
+        bob.link_version,
+        Utc::now() + Duration::days(1),
+    );
+    let manage = path_of(manage.as_str());
+    let (_, settings) = site.get(&manage).await;
+    assert!(settings.contains("Papers you marked"), "{settings}");
+    assert!(settings.contains(&liked.title[..20]), "{settings}");
+    let (status, _) = site
+        .post_form(&format!("{manage}/marks"), &[("action", "switches")])
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let by_upvotes = preview(&site, "bob@example.org", &days[1]);
+    let (status, _) = site
+        .post_form(
+            &format!("{manage}/marks"),
+            &[("action", "switches"), ("ranking", "on")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let ranked = preview(&site, "bob@example.org", &days[1]);
+    let titles = |v: &[(String, Entry)]| v.iter().map(|e| e.1.title.clone()).collect::<Vec<_>>();
+    assert_eq!(by_upvotes.len(), 3);
+    assert_eq!(ranked.len(), 3);
+    assert_ne!(
+        titles(&by_upvotes),
+        titles(&ranked),
+        "the marks changed nothing"
+    );
+
+    // "Less like this" on the paper upvotes put first: it never comes back.
+    let dropped = &by_upvotes[0].1;
+    site.post_form(&path_of(&dropped.less), &[]).await;
+    let after_less = preview(&site, "bob@example.org", &days[1]);
+    assert!(
+        after_less.iter().all(|e| e.1.title != dropped.title),
+        "{after_less:?}"
+    );
+
+    // The day-2 digest that goes out is the ranked one.
+    site.env.ok(&["digest", "--date", &days[1]]);
+    let second = entries(&text_of(&site.mails(2).await.remove(1)));
+    assert_eq!(titles(&second), titles(&after_less));
+    assert!(second.iter().all(|e| e.1.title != dropped.title));
+
+    // Removing a mark on the settings page.
+    let (status, _) = site
+        .post_form(
+            &format!("{manage}/marks"),
+            &[("action", "remove"), ("paper", &dropped.paper())],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(marks(&site).await, vec![(liked.paper(), "more".into())]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recommendations_follow_the_topics_with_their_reason_and_never_repeat() {
+    let (site, days) = site("max_papers = 1\n").await;
+    site.env.ok(&[
+        "subscribers",
+        "add",
+        "cy@example.org",
+        "--topic",
+        "ti:evobrowsecomp OR ti:webchallenger OR ti:pianokontext",
+    ]);
+    site.env.ok(&["digest", "--date", &days[0]]);
+    let first = entries(&text_of(&site.mails(1).await.remove(0)));
+    assert_eq!(first.len(), 1);
+    assert!(first[0].1.title.starts_with("EvoBrowseComp"), "{first:?}");
+    assert!(first.iter().all(|e| e.0 != "Recommended for you"));
+    site.post_form(&path_of(&first[0].1.more), &[]).await;
+
+    site.env.ok(&["digest", "--date", &days[1]]);
+    let mail = site.mails(2).await.remove(1);
+    let text = text_of(&mail);
+    let second = entries(&text);
+    let recommended: Vec<&Entry> = second
+        .iter()
+        .filter(|e| e.0 == "Recommended for you")
+        .map(|e| &e.1)
+        .collect();
+    assert!(!recommended.is_empty(), "{text}");
+    assert!(recommended.len() <= 5, "{text}");
+    for r in &recommended {
+        // The reason names the marked paper (wrapped in the text part).
+        assert!(
+            r.reason
+                .as_deref()
+                .is_some_and(|x| x.starts_with("like ‘EvoBrowseComp: Benchmarking")),
+            "{text}"
+        );
+    }
+    // The one paper of the day this close to the marked one (cosine 0.10):
+    // a benchmark of LLM tool knowledge, which the topics do not name.
+    assert!(
+        recommended.iter().any(|r| r.title.starts_with("ToolSense")),
+        "{text}"
+    );
+    assert!(text.contains("which you marked"), "{text}");
+    let html = support::html_part(&mail.parsed()).unwrap();
+    assert!(html.contains("Recommended for you"), "{html}");
+    // The section comes after the topic's.
+    let topic_at = text.find("ti:evobrowsecomp").unwrap();
+    assert!(topic_at < text.find("Recommended for you").unwrap());
+
+    site.env.ok(&["digest", "--date", &days[2]]);
+    let third = entries(&text_of(&site.mails(3).await.remove(2)));
+    for e in &third {
+        assert!(
+            second.iter().all(|s| s.1.title != e.1.title) && first[0].1.title != e.1.title,
+            "{} was sent twice",
+            e.1.title
+        );
+    }
+    let ledger: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sent_papers")
+        .fetch_one(site.app.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(ledger as usize, first.len() + second.len() + third.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_feedback_link_gets_the_link_error_page_and_records_nothing() {
+    let (site, days) = site("max_papers = 2\n").await;
+    site.env.ok(&[
+        "subscribers",
+        "add",
+        "dee@example.org",
+        "--topic",
+        "agent OR agents",
+    ]);
+    site.env.ok(&["digest", "--date", &days[0]]);
+    let got = entries(&text_of(&site.mails(1).await.remove(0)));
+    assert_eq!(got.len(), 2);
+    let (a, b) = (&got[0].1, &got[1].1);
+
+    // Another paper's id under this paper's token: not valid.
+    let swapped = a.more.replace(&a.paper(), &b.paper());
+    for (status, page) in [
+        site.get(&path_of(&swapped)).await,
+        site.post_form(&path_of(&swapped), &[]).await,
+    ] {
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{page}");
+        assert!(page.contains("This link is not valid"), "{page}");
+    }
+    // A changed token.
+    let token = a.more.split('/').nth(4).unwrap().to_string();
+    let mut bytes = token.clone().into_bytes();
+    bytes[10] = if bytes[10] == b'A' { b'B' } else { b'A' };
+    let tampered = a.more.replace(&token, std::str::from_utf8(&bytes).unwrap());
+    let (status, _) = site.post_form(&path_of(&tampered), &[]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    // A mark that is neither "more" nor "less".
+    let (status, _) = site
+        .post_form(&path_of(&a.more.replace("/more?", "/most?")), &[])
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Expired, and a paper that is not stored.
+    let dee = site.subscriber("dee@example.org").await;
+    let signer = site.signer();
+    let link = |paper: &str, expires: chrono::DateTime<Utc>| {
+        let token = signer.sign_bound(
+            Purpose::Feedback,
+            dee.id,
+            dee.link_version,
+            expires,
+            paper.as_bytes(),
+        );
+        format!("/feedback/{token}/more?paper={paper}")
+    };
+    let (status, page) = site
+        .post_form(&link(&a.paper(), Utc::now() - Duration::seconds(1)), &[])
+        .await;
+    assert_eq!(status, StatusCode::GONE, "{page}");
+    assert!(page.contains("expired"), "{page}");
+    let (status, page) = site
+        .post_form(&link("2606.99999", Utc::now() + Duration::days(1)), &[])
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{page}");
+    assert!(page.contains("no longer stored"), "{page}");
+
+    // Revoked with every other link.
+    site.app
+        .store
+        .revoke_links(dee.id, dee.link_version, Utc::now())
+        .await
+        .unwrap();
+    for (status, page) in [
+        site.get(&path_of(&a.more)).await,
+        site.post_form(&path_of(&a.more), &[]).await,
+    ] {
+        assert_eq!(status, StatusCode::GONE, "{page}");
+        assert!(page.contains("no longer valid"), "{page}");
+    }
+    assert!(marks(&site).await.is_empty());
+}
