@@ -42,7 +42,11 @@ impl App {
     /// builds the mailer and the sources. Fails naming what is wrong.
     pub async fn build(settings: Settings) -> anyhow::Result<App> {
         settings.require_credentials()?;
-        let store = Store::open(&settings.database.url, settings.database.max_connections).await?;
+        let store = Store::open(
+            &settings.database.connect_url()?,
+            settings.database.max_connections,
+        )
+        .await?;
         let key_file = &settings.security.signing_key_file;
         if !key_file.exists() && settings.security.generate_missing_key {
             SigningKeys::generate_file(key_file).with_context(|| {

@@ -207,7 +207,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = Settings::load(cli.config.as_deref())?;
     match cli.command {
         Command::Migrate => {
-            let store = crate::store::Store::connect(&settings.database.url, 1).await?;
+            let store = crate::store::Store::connect(&settings.database.connect_url()?, 1).await?;
             let fold = store.migrate().await?;
             if !fold.is_empty() {
                 println!("{fold}");
@@ -217,7 +217,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Check => check(settings).await,
         Command::Backup { file } => {
-            let store = crate::store::Store::open_existing(&settings.database.url).await?;
+            let store =
+                crate::store::Store::open_existing(&settings.database.connect_url()?).await?;
             let report = store.backup_into(&file).await;
             store.close().await;
             let report = report?;
@@ -229,7 +230,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Status { date } => {
-            let store = crate::store::Store::open_existing(&settings.database.url).await?;
+            let store =
+                crate::store::Store::open_existing(&settings.database.connect_url()?).await?;
             let today = date.unwrap_or_else(|| {
                 Utc::now()
                     .with_timezone(&settings.schedule.timezone)

@@ -80,11 +80,16 @@ impl Default for DataSettings {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DatabaseSettings {
-    /// sqlx SQLite URL, e.g. `sqlite:///var/lib/paperboy/paperboy.db`.
+    /// The engine and where: `sqlite:///var/lib/paperboy/paperboy.db`
+    /// (the default engine) or `postgres://USER@HOST[:PORT]/DATABASE`.
     pub url: String,
+    /// PostgreSQL: a file holding the password (or a systemd credential,
+    /// `${CREDENTIALS_DIRECTORY}/NAME`), so the URL need not carry it.
+    pub password_file: Option<PathBuf>,
+    /// Connections in the pool: the most this process holds at once.
     pub max_connections: u32,
 }
 
@@ -92,8 +97,48 @@ impl Default for DatabaseSettings {
     fn default() -> Self {
         DatabaseSettings {
             url: "sqlite://paperboy.db".into(),
+            password_file: None,
             max_connections: 8,
         }
+    }
+}
+
+/// The URL with its password hidden: settings are logged and printed.
+impl std::fmt::Debug for DatabaseSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseSettings")
+            .field("url", &crate::store::redact_url(&self.url))
+            .field("password_file", &self.password_file)
+            .field("max_connections", &self.max_connections)
+            .finish()
+    }
+}
+
+impl DatabaseSettings {
+    /// The URL to connect with: `url`, with the password read from
+    /// `password_file` when one is set. Never print it (see
+    /// [`crate::store::redact_url`]).
+    pub fn connect_url(&self) -> anyhow::Result<String> {
+        let Some(file) = &self.password_file else {
+            return Ok(self.url.clone());
+        };
+        let password = std::fs::read_to_string(file).with_context(|| {
+            format!("database.password_file {}: cannot read it", file.display())
+        })?;
+        let password = password.trim_end_matches(['\r', '\n']);
+        let mut url = url::Url::parse(&self.url).map_err(|e| {
+            anyhow::anyhow!(
+                "database.url {:?} is not a valid URL: {e}",
+                crate::store::redact_url(&self.url)
+            )
+        })?;
+        url.set_password(Some(password)).map_err(|()| {
+            anyhow::anyhow!(
+                "database.url {:?} has no user and host to give database.password_file's password to",
+                crate::store::redact_url(&self.url)
+            )
+        })?;
+        Ok(url.to_string())
     }
 }
 
@@ -411,6 +456,9 @@ impl Settings {
         if let Some(dkim) = &mut self.mail.dkim {
             dkim.key_file = resolve("mail.dkim.key_file", &dkim.key_file, dir)?;
         }
+        if let Some(p) = &self.database.password_file {
+            self.database.password_file = Some(resolve("database.password_file", p, dir)?);
+        }
         if let Some(pm) = &mut self.bounces.webhooks.postmark {
             pm.secret_file = resolve(
                 "bounces.webhooks.postmark.secret_file",
@@ -439,6 +487,9 @@ impl Settings {
         if let Some(dkim) = &self.mail.dkim {
             require_resolved("mail.dkim.key_file", &dkim.key_file)?;
         }
+        if let Some(p) = &self.database.password_file {
+            require_resolved("database.password_file", p)?;
+        }
         Ok(())
     }
 
@@ -450,11 +501,9 @@ impl Settings {
                 self.schedule.default_hour
             );
         }
-        if !self.database.url.starts_with("sqlite:") {
-            bail!(
-                "database.url = {:?} must be a SQLite URL (sqlite://PATH)",
-                self.database.url
-            );
+        let engine = crate::store::Engine::of_url(&self.database.url)?;
+        if self.database.password_file.is_some() && engine != crate::store::Engine::Postgres {
+            bail!("database.password_file is for a PostgreSQL database.url (postgres://…)");
         }
         if self.database.max_connections == 0 {
             bail!("database.max_connections must be at least 1");
@@ -693,6 +742,32 @@ mod tests {
     }
 
     #[test]
+    fn a_postgres_password_comes_from_its_file_and_never_shows() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("pw");
+        std::fs::write(&file, "s3cr@t/pw\n").unwrap();
+        let toml = format!(
+            "[database]\nurl = \"postgres://pb@db.example/paperboy\"\npassword_file = \"{}\"\n",
+            file.display()
+        );
+        let s = load_str(&toml, &[]).unwrap();
+        let url = s.database.connect_url().unwrap();
+        assert_eq!(url, "postgres://pb:s3cr%40t%2Fpw@db.example/paperboy");
+        let shown = format!("{:?}", s.database);
+        assert!(!shown.contains("s3cr"), "{shown}");
+        let s = load_str(
+            "",
+            &[(
+                "PAPERBOY__DATABASE__URL",
+                "postgres://pb:hunter2@db.example/paperboy",
+            )],
+        )
+        .unwrap();
+        assert_eq!(s.database.url, "postgres://pb:hunter2@db.example/paperboy");
+        assert!(!format!("{s:?}").contains("hunter2"));
+    }
+
+    #[test]
     fn bad_values_fail_naming_the_key() {
         let cases = [
             ("[schedule]\nfetch = \"every day\"\n", "schedule.fetch"),
@@ -706,7 +781,11 @@ mod tests {
             ("[digest]\nmax_html_bytes = 500\n", "digest.max_html_bytes"),
             ("[web]\nlisten = \"nowhere\"\n", "listen"),
             ("[schedule]\ntimezone = \"Mars/Olympus\"\n", "timezone"),
-            ("[database]\nurl = \"postgres://x\"\n", "database.url"),
+            ("[database]\nurl = \"mysql://x\"\n", "database.url"),
+            (
+                "[database]\npassword_file = \"/run/pw\"\n",
+                "database.password_file",
+            ),
             ("[digest]\nmax_paper = 3\n", "max_paper"),
             ("[schedule]\ndefault_hour = 24\n", "schedule.default_hour"),
             (

@@ -173,7 +173,7 @@ mod tests {
     }
 
     async fn count(store: &Store, sql: &str) -> i64 {
-        sqlx::query_scalar(sql)
+        sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string()))
             .fetch_one(store.pool())
             .await
             .unwrap()

@@ -10,46 +10,8 @@ use std::collections::BTreeMap;
 
 use sqlx::Row;
 
-use super::{DbResult, Store};
+use super::{Address, AddressFold, Backend, DbResult};
 use crate::domain::{SubscriberEmail, SubscriberId};
-
-/// What [`Store::fold_addresses`] changed.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct AddressFold {
-    /// Rows whose address was rewritten to its canonical form.
-    pub rewritten: usize,
-    /// Each group of rows that were one mailbox: the row kept and the rows
-    /// deleted (with their topics and history) in its favour.
-    pub merged: Vec<(SubscriberId, Vec<SubscriberId>)>,
-    /// Rows left as stored because today's rules refuse the address; they
-    /// read back as they are and can be removed by the operator.
-    pub refused: usize,
-}
-
-impl AddressFold {
-    pub fn is_empty(&self) -> bool {
-        self.rewritten == 0 && self.merged.is_empty() && self.refused == 0
-    }
-}
-
-impl std::fmt::Display for AddressFold {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} address(es) rewritten to their canonical form, {} refused by the address rules and left as stored",
-            self.rewritten, self.refused
-        )?;
-        for (kept, gone) in &self.merged {
-            let gone: Vec<String> = gone.iter().map(|id| id.to_string()).collect();
-            write!(
-                f,
-                "; subscriber {kept} kept, look-alike subscriber(s) {} merged into it",
-                gone.join(", ")
-            )?;
-        }
-        Ok(())
-    }
-}
 
 struct Row_ {
     id: SubscriberId,
@@ -58,7 +20,7 @@ struct Row_ {
     created_at: String,
 }
 
-impl Store {
+impl Backend {
     /// Rewrites every stored address that is not in canonical form, and
     /// merges the rows that share one: the oldest confirmed row is kept
     /// (else the oldest), the others are deleted with what hangs off them.
@@ -69,7 +31,7 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let odd = sqlx::query(
             "SELECT id, email, confirmed_at IS NOT NULL AS confirmed, created_at
-             FROM subscribers WHERE length(email) <> length(CAST(email AS BLOB))",
+             FROM subscribers WHERE length(email) <> octet_length(email)",
         )
         .fetch_all(&mut **tx)
         .await?;
@@ -93,23 +55,23 @@ impl Store {
                 .push(Row_ {
                     id: r.get("id"),
                     email: raw,
-                    confirmed: r.get::<i64, _>("confirmed") != 0,
+                    confirmed: r.get::<bool, _>("confirmed"),
                     created_at: r.get("created_at"),
                 });
         }
         for (canonical, mut rows) in groups.into_values() {
             let existing = sqlx::query(
                 "SELECT id, email, confirmed_at IS NOT NULL AS confirmed, created_at
-                 FROM subscribers WHERE email = ?",
+                 FROM subscribers WHERE email = $1",
             )
-            .bind(&canonical)
+            .bind(Address(&canonical))
             .fetch_optional(&mut **tx)
             .await?;
             if let Some(r) = existing {
                 rows.push(Row_ {
                     id: r.get("id"),
                     email: r.get("email"),
-                    confirmed: r.get::<i64, _>("confirmed") != 0,
+                    confirmed: r.get::<bool, _>("confirmed"),
                     created_at: r.get("created_at"),
                 });
             }
@@ -123,14 +85,14 @@ impl Store {
             let keep = &rows[0];
             let gone: Vec<SubscriberId> = rows[1..].iter().map(|r| r.id).collect();
             for id in &gone {
-                sqlx::query("DELETE FROM subscribers WHERE id = ?")
+                sqlx::query("DELETE FROM subscribers WHERE id = $1")
                     .bind(*id)
                     .execute(&mut **tx)
                     .await?;
             }
             if keep.email != canonical {
-                sqlx::query("UPDATE subscribers SET email = ? WHERE id = ?")
-                    .bind(&canonical)
+                sqlx::query("UPDATE subscribers SET email = $1 WHERE id = $2")
+                    .bind(Address(&canonical))
                     .bind(keep.id)
                     .execute(&mut **tx)
                     .await?;
@@ -153,8 +115,8 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use crate::store::test_store;
+    use super::super::test_store;
+    use crate::store::Store;
 
     async fn insert(
         store: &Store,
@@ -165,20 +127,20 @@ mod tests {
     ) -> i64 {
         sqlx::query_scalar(
             "INSERT INTO subscribers (email, status, created_at, confirmed_at, updated_at)
-             VALUES (?1, ?2, ?3, CASE WHEN ?4 THEN ?3 END, ?3) RETURNING id",
+             VALUES ($1, $2, $3, CASE WHEN $4 THEN $3 END, $3) RETURNING id",
         )
         .bind(email)
         .bind(status)
         .bind(created)
         .bind(confirmed)
-        .fetch_one(store.pool())
+        .fetch_one(super::super::test_pool(store))
         .await
         .unwrap()
     }
 
     async fn emails(store: &Store) -> Vec<(i64, String)> {
         sqlx::query_as("SELECT id, email FROM subscribers ORDER BY id")
-            .fetch_all(store.pool())
+            .fetch_all(super::super::test_pool(store))
             .await
             .unwrap()
     }

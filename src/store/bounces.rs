@@ -5,49 +5,17 @@
 //! a delivered digest resets the streak (a trigger in the migration).
 
 use chrono::{DateTime, NaiveDate, Utc};
-use sqlx::{Row as _, Sqlite, Transaction};
+use sqlx::{Row as _, Transaction};
 
-use super::{day, ts, DbResult, Store};
+use super::{day, ts, Address, Backend, BounceCounts, BounceKind, Db, DbResult};
 use crate::domain::{DeliveryId, SubscriberEmail, SubscriberId};
-
-/// A 4xx reply is a soft bounce, a 5xx reply a hard one; anything else
-/// (no reply at all: refused connection, timeout) is not a bounce.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BounceKind {
-    Soft,
-    Hard,
-}
-
-impl BounceKind {
-    pub fn of(code: Option<u16>) -> Option<BounceKind> {
-        match code? {
-            400..=499 => Some(BounceKind::Soft),
-            500..=599 => Some(BounceKind::Hard),
-            _ => None,
-        }
-    }
-
-    fn as_str(self) -> &'static str {
-        match self {
-            BounceKind::Soft => "soft",
-            BounceKind::Hard => "hard",
-        }
-    }
-}
-
-/// Bounces counted on one day.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct BounceCounts {
-    pub hard: i64,
-    pub soft: i64,
-}
 
 /// Records a bounce of `delivery_id`. A hard one that blames the address
 /// (`streak` is `Some(suspend_after)`) extends the subscriber's streak and,
 /// when it reaches `suspend_after` (0: never), suspends an active
 /// subscriber. Returns whether this bounce suspended them.
 pub(super) async fn record(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Db>,
     delivery_id: DeliveryId,
     kind: BounceKind,
     code: u16,
@@ -55,13 +23,13 @@ pub(super) async fn record(
     now: DateTime<Utc>,
 ) -> DbResult<bool> {
     let subscriber_id: SubscriberId =
-        sqlx::query_scalar("SELECT subscriber_id FROM deliveries WHERE id = ?")
+        sqlx::query_scalar("SELECT subscriber_id FROM deliveries WHERE id = $1")
             .bind(delivery_id)
             .fetch_one(&mut **tx)
             .await?;
     sqlx::query(
         "INSERT INTO bounces (subscriber_id, delivery_id, kind, smtp_code, occurred_at)
-         VALUES (?, ?, ?, ?, ?)",
+         VALUES ($1, $2, $3, $4, $5)",
     )
     .bind(subscriber_id)
     .bind(delivery_id)
@@ -73,7 +41,7 @@ pub(super) async fn record(
     let Some(suspend_after) = streak.filter(|_| kind == BounceKind::Hard) else {
         return Ok(false);
     };
-    sqlx::query("UPDATE subscribers SET hard_bounces = hard_bounces + 1 WHERE id = ?")
+    sqlx::query("UPDATE subscribers SET hard_bounces = hard_bounces + 1 WHERE id = $1")
         .bind(subscriber_id)
         .execute(&mut **tx)
         .await?;
@@ -81,8 +49,8 @@ pub(super) async fn record(
         return Ok(false);
     }
     let suspended = sqlx::query(
-        "UPDATE subscribers SET status = 'suspended', updated_at = ?
-         WHERE id = ? AND status = 'active' AND hard_bounces >= ?",
+        "UPDATE subscribers SET status = 'suspended', updated_at = $1
+         WHERE id = $2 AND status = 'active' AND hard_bounces >= $3",
     )
     .bind(ts(now))
     .bind(subscriber_id)
@@ -93,11 +61,11 @@ pub(super) async fn record(
     Ok(suspended > 0)
 }
 
-impl Store {
+impl Backend {
     /// Bounces recorded on `date` (UTC timestamps, like the other per-day counts).
     pub async fn bounce_counts(&self, date: NaiveDate) -> DbResult<BounceCounts> {
         let rows = sqlx::query(
-            "SELECT kind, COUNT(*) FROM bounces WHERE substr(occurred_at, 1, 10) = ? GROUP BY kind",
+            "SELECT kind, COUNT(*) FROM bounces WHERE substr(occurred_at, 1, 10) = $1 GROUP BY kind",
         )
         .bind(day(date))
         .fetch_all(&self.pool)
@@ -116,7 +84,7 @@ impl Store {
     /// The subscriber's current streak of hard bounces.
     pub async fn hard_bounces(&self, subscriber_id: SubscriberId) -> DbResult<i64> {
         Ok(
-            sqlx::query_scalar("SELECT hard_bounces FROM subscribers WHERE id = ?")
+            sqlx::query_scalar("SELECT hard_bounces FROM subscribers WHERE id = $1")
                 .bind(subscriber_id)
                 .fetch_one(&self.pool)
                 .await?,
@@ -128,11 +96,11 @@ impl Store {
     /// Returns false when the subscriber was not suspended.
     pub async fn reactivate(&self, email: &SubscriberEmail, now: DateTime<Utc>) -> DbResult<bool> {
         let changed = sqlx::query(
-            "UPDATE subscribers SET status = 'active', updated_at = ?
-             WHERE email = ? AND status = 'suspended'",
+            "UPDATE subscribers SET status = 'active', updated_at = $1
+             WHERE email = $2 AND status = 'suspended'",
         )
         .bind(ts(now))
-        .bind(email.as_str())
+        .bind(Address(email.as_str()))
         .execute(&self.pool)
         .await?
         .rows_affected();

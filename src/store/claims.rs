@@ -1,44 +1,17 @@
-//! Claiming a delivery for sending: a compare-and-set on the status and
-//! attempt count the claimant read, so of several runs that saw the same
-//! unfinished delivery exactly one hands it to SMTP.
+//! Who sends a delivery: the claim itself is a compare-and-set on the
+//! status and attempt count the claimant read, made a page at a time
+//! (`delivery_pages.rs`), so of several runs that saw the same unfinished
+//! delivery exactly one hands it to SMTP; the claimant's name stays on the
+//! row for a later run to ask whether its owner is still alive.
 
-use chrono::{DateTime, Utc};
-
-use super::{ts, DbResult, DeliveryStatus, Store};
+use super::{Backend, DbResult};
 use crate::domain::DeliveryId;
 
-impl Store {
-    /// Marks delivery `id` as `sending`, owned by `owner`, if it is still
-    /// in `expected` status with `attempts` attempts; returns whether this
-    /// call won it.
-    pub async fn claim_delivery(
-        &self,
-        id: DeliveryId,
-        expected: DeliveryStatus,
-        attempts: i64,
-        owner: &str,
-        now: DateTime<Utc>,
-    ) -> DbResult<bool> {
-        let done = sqlx::query(
-            "UPDATE deliveries SET status = 'sending', attempts = attempts + 1,
-                 updated_at = ?1, claimed_by = ?2
-             WHERE id = ?3 AND status = ?4 AND attempts = ?5
-                 AND status IN ('pending', 'sending', 'deferred')",
-        )
-        .bind(ts(now))
-        .bind(owner)
-        .bind(id)
-        .bind(expected.as_str())
-        .bind(attempts)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
+impl Backend {
     /// The process that last claimed delivery `id`, if any.
     pub async fn delivery_owner(&self, id: DeliveryId) -> DbResult<Option<String>> {
         Ok(
-            sqlx::query_scalar("SELECT claimed_by FROM deliveries WHERE id = ?")
+            sqlx::query_scalar("SELECT claimed_by FROM deliveries WHERE id = $1")
                 .bind(id)
                 .fetch_optional(&self.pool)
                 .await?
@@ -49,10 +22,12 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::super::test_store;
     use crate::domain::NewTopic;
     use crate::domain::SubscriberEmail;
-    use crate::store::{test_store, Reservation};
+    use crate::store::OneDigest as _;
+    use crate::store::{DeliveryStatus, Reservation};
+    use chrono::Utc;
 
     #[tokio::test]
     async fn of_two_claims_on_what_both_read_exactly_one_wins() {

@@ -1,91 +1,31 @@
 //! Deliveries (one digest per subscriber per date) and the ledger of papers
 //! already sent to each subscriber.
 //!
-//! The send protocol: a delivery is *reserved* together with its ledger rows
-//! in one transaction (`pending`), marked `sending` just before the message
-//! is handed to SMTP, then `sent`, `deferred` (transient failure) or
-//! `failed` (permanent). A crash leaves `pending` or `sending` rows that the
-//! next run resends with the same Message-ID and the same papers.
+//! The send protocol: a page of deliveries is *reserved* together with
+//! their ledger rows in one transaction (`pending`), claimed (`sending`)
+//! just before the messages are handed to SMTP, then marked `sent`
+//! (`delivery_pages.rs`, the only path, a page at a time), `deferred`
+//! (transient failure) or `failed` (permanent, here). A crash leaves
+//! `pending` or `sending` rows that the next run resends with the same
+//! Message-ID and the same papers.
 
 use std::collections::HashSet;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use sqlx::Row;
+use sqlx::{AssertSqlSafe, QueryBuilder, Row};
 
-use super::bounces::{self, BounceKind};
-use super::{day, parse_day, parse_ts, ts, DbError, DbResult, Store};
+use super::bounces;
+use super::{
+    day, parse_day, parse_ts, push_list, ts, Backend, BounceKind, Db, DbError, DbResult, DbRow,
+    Delivery, DeliveryStatus,
+};
 use crate::domain::{DeliveryId, PaperId, SubscriberId};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DeliveryStatus {
-    Pending,
-    Sending,
-    Deferred,
-    Sent,
-    Failed,
-}
-
-impl DeliveryStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Sending => "sending",
-            Self::Deferred => "deferred",
-            Self::Sent => "sent",
-            Self::Failed => "failed",
-        }
-    }
-
-    fn parse(s: &str) -> DbResult<Self> {
-        Ok(match s {
-            "pending" => Self::Pending,
-            "sending" => Self::Sending,
-            "deferred" => Self::Deferred,
-            "sent" => Self::Sent,
-            "failed" => Self::Failed,
-            other => return Err(DbError::Corrupt(format!("deliveries.status {other:?}"))),
-        })
-    }
-
-    /// Whether the digest still has to go out.
-    pub fn is_unfinished(self) -> bool {
-        matches!(self, Self::Pending | Self::Sending | Self::Deferred)
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct Delivery {
-    pub id: DeliveryId,
-    pub subscriber_id: SubscriberId,
-    pub digest_date: NaiveDate,
-    pub status: DeliveryStatus,
-    pub message_id: String,
-    pub paper_count: i64,
-    pub more_count: i64,
-    pub attempts: i64,
-    pub last_error: Option<String>,
-    pub smtp_code: Option<i64>,
-    pub next_attempt_at: Option<DateTime<Utc>>,
-    /// When the digest was reserved; the retry horizon counts from here.
-    pub created_at: DateTime<Utc>,
-    pub sent_at: Option<DateTime<Utc>>,
-}
-
-/// The result of reserving a (subscriber, date) digest.
-#[derive(Debug, Clone)]
-pub enum Reservation {
-    /// Newly reserved with the given papers in the ledger.
-    New(Delivery),
-    /// A digest for this subscriber and date already exists (sent, or left
-    /// unfinished by an earlier run).
-    Existing(Delivery),
-}
 
 pub(super) const DELIVERY_COLUMNS: &str =
     "id, subscriber_id, digest_date, status, message_id, paper_count, \
     more_count, attempts, last_error, smtp_code, next_attempt_at, created_at, sent_at";
 
-impl Store {
+impl Backend {
     /// The subset of `candidates` already sent (or reserved) to a subscriber.
     pub async fn already_sent(
         &self,
@@ -94,83 +34,19 @@ impl Store {
     ) -> DbResult<HashSet<PaperId>> {
         let mut sent = HashSet::new();
         for chunk in candidates.chunks(500) {
-            let placeholders = vec!["?"; chunk.len()].join(",");
-            let sql = format!(
-                "SELECT paper_id FROM sent_papers WHERE subscriber_id = ? AND paper_id IN ({placeholders})"
-            );
-            let mut q = sqlx::query_scalar::<_, String>(&sql).bind(subscriber_id);
-            for id in chunk {
-                q = q.bind(id.as_str());
-            }
-            for id in q.fetch_all(&self.pool).await? {
+            let mut q =
+                QueryBuilder::<Db>::new("SELECT paper_id FROM sent_papers WHERE subscriber_id = ");
+            q.push_bind(subscriber_id).push(" AND paper_id IN ");
+            push_list(&mut q, chunk.iter().map(|id| id.as_str().to_string()));
+            for id in q
+                .build_query_scalar::<String>()
+                .fetch_all(&self.pool)
+                .await?
+            {
                 sent.insert(PaperId::from_stored(id));
             }
         }
         Ok(sent)
-    }
-
-    /// Reserves the digest for (subscriber, date) with its papers, in one
-    /// transaction. Papers another run put in the ledger meanwhile are left
-    /// out; if none is left the reservation is not made (`Ok(None)`).
-    pub async fn reserve_delivery(
-        &self,
-        subscriber_id: SubscriberId,
-        date: NaiveDate,
-        message_id: &str,
-        papers: &[(PaperId, i64)],
-        more_count: i64,
-        now: DateTime<Utc>,
-    ) -> DbResult<Option<Reservation>> {
-        let mut tx = self.begin_write().await?;
-        let inserted: Option<DeliveryId> = sqlx::query_scalar(
-            "INSERT INTO deliveries (subscriber_id, digest_date, status, message_id, paper_count,
-                 more_count, created_at, updated_at)
-             VALUES (?1, ?2, 'pending', ?3, ?4, ?5, ?6, ?6)
-             ON CONFLICT (subscriber_id, digest_date) DO NOTHING RETURNING id",
-        )
-        .bind(subscriber_id)
-        .bind(day(date))
-        .bind(message_id)
-        .bind(papers.len() as i64)
-        .bind(more_count)
-        .bind(ts(now))
-        .fetch_optional(&mut **tx)
-        .await?;
-        let Some(id) = inserted else {
-            tx.rollback().await?;
-            let existing = self
-                .delivery_for(subscriber_id, date)
-                .await?
-                .ok_or(DbError::NotFound)?;
-            return Ok(Some(Reservation::Existing(existing)));
-        };
-        let mut kept = 0i64;
-        for (position, (paper, topic)) in papers.iter().enumerate() {
-            kept += sqlx::query(
-                "INSERT INTO sent_papers (subscriber_id, paper_id, delivery_id, position, topic_position)
-                 VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            )
-            .bind(subscriber_id)
-            .bind(paper.as_str())
-            .bind(id)
-            .bind(position as i64)
-            .bind(topic)
-            .execute(&mut **tx)
-            .await?
-            .rows_affected() as i64;
-        }
-        if kept == 0 && !papers.is_empty() {
-            tx.rollback().await?;
-            return Ok(None);
-        }
-        sqlx::query("UPDATE deliveries SET paper_count = ? WHERE id = ?")
-            .bind(kept)
-            .bind(id)
-            .execute(&mut **tx)
-            .await?;
-        tx.commit().await?;
-        let d = self.delivery_by_id(id).await?;
-        Ok(Some(Reservation::New(d)))
     }
 
     pub async fn delivery_for(
@@ -179,9 +55,9 @@ impl Store {
         date: NaiveDate,
     ) -> DbResult<Option<Delivery>> {
         let sql = format!(
-            "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE subscriber_id = ? AND digest_date = ?"
+            "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE subscriber_id = $1 AND digest_date = $2"
         );
-        let row = sqlx::query(&sql)
+        let row = sqlx::query(AssertSqlSafe(sql))
             .bind(subscriber_id)
             .bind(day(date))
             .fetch_optional(&self.pool)
@@ -190,8 +66,8 @@ impl Store {
     }
 
     pub async fn delivery_by_id(&self, id: DeliveryId) -> DbResult<Delivery> {
-        let sql = format!("SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE id = ?");
-        let row = sqlx::query(&sql)
+        let sql = format!("SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE id = $1");
+        let row = sqlx::query(AssertSqlSafe(sql))
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
@@ -205,7 +81,7 @@ impl Store {
     /// of the topic each was listed under.
     pub async fn delivery_papers(&self, delivery_id: DeliveryId) -> DbResult<Vec<(PaperId, i64)>> {
         let rows = sqlx::query(
-            "SELECT paper_id, topic_position FROM sent_papers WHERE delivery_id = ? ORDER BY position",
+            "SELECT paper_id, topic_position FROM sent_papers WHERE delivery_id = $1 ORDER BY position",
         )
         .bind(delivery_id)
         .fetch_all(&self.pool)
@@ -229,32 +105,16 @@ impl Store {
     ) -> DbResult<Vec<Delivery>> {
         let sql = format!(
             "SELECT {DELIVERY_COLUMNS} FROM deliveries
-             WHERE status IN ('pending', 'sending', 'deferred') AND digest_date >= ?
-               AND (next_attempt_at IS NULL OR next_attempt_at <= ?)
+             WHERE status IN ('pending', 'sending', 'deferred') AND digest_date >= $1
+               AND (next_attempt_at IS NULL OR next_attempt_at <= $2)
              ORDER BY id"
         );
-        let rows = sqlx::query(&sql)
+        let rows = sqlx::query(AssertSqlSafe(sql))
             .bind(day(since))
             .bind(ts(now))
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(delivery_from_row).collect()
-    }
-
-    /// Marks a delivery as handed to SMTP; called right before sending.
-    pub async fn mark_sending(&self, id: DeliveryId, now: DateTime<Utc>) -> DbResult<()> {
-        self.set_status(
-            id,
-            "status = 'sending', attempts = attempts + 1, updated_at = ?1",
-            now,
-        )
-        .await
-    }
-
-    pub async fn mark_sent(&self, id: DeliveryId, now: DateTime<Utc>) -> DbResult<()> {
-        self.set_status(
-            id,
-            "status = 'sent', sent_at = ?1, updated_at = ?1, last_error = NULL, next_attempt_at = NULL", now).await
     }
 
     /// Records a transient failure; the delivery is retried from `retry_at`.
@@ -269,8 +129,8 @@ impl Store {
     ) -> DbResult<()> {
         let mut tx = self.begin_write().await?;
         let changed = sqlx::query(
-            "UPDATE deliveries SET status = 'deferred', last_error = ?, next_attempt_at = ?, updated_at = ?
-             WHERE id = ? AND status <> 'sent'",
+            "UPDATE deliveries SET status = 'deferred', last_error = $1, next_attempt_at = $2, updated_at = $3
+             WHERE id = $4 AND status <> 'sent'",
         )
         .bind(reason)
         .bind(ts(retry_at))
@@ -308,8 +168,8 @@ impl Store {
     ) -> DbResult<bool> {
         let mut tx = self.begin_write().await?;
         let changed = sqlx::query(
-            "UPDATE deliveries SET status = 'failed', smtp_code = ?, last_error = ?, next_attempt_at = NULL,
-                 updated_at = ? WHERE id = ? AND status NOT IN ('sent', 'failed')",
+            "UPDATE deliveries SET status = 'failed', smtp_code = $1, last_error = $2, next_attempt_at = NULL,
+                 updated_at = $3 WHERE id = $4 AND status NOT IN ('sent', 'failed')",
         )
         .bind(code.map(i64::from))
         .bind(reply)
@@ -319,7 +179,7 @@ impl Store {
         .await?
         .rows_affected();
         if changed > 0 {
-            sqlx::query("DELETE FROM sent_papers WHERE delivery_id = ?")
+            sqlx::query("DELETE FROM sent_papers WHERE delivery_id = $1")
                 .bind(id)
                 .execute(&mut **tx)
                 .await?;
@@ -345,7 +205,7 @@ impl Store {
     ) -> DbResult<()> {
         let mut tx = self.begin_write().await?;
         let unfinished: Option<i64> = sqlx::query_scalar(
-            "SELECT id FROM deliveries WHERE id = ? AND status IN ('pending', 'sending', 'deferred')",
+            "SELECT id FROM deliveries WHERE id = $1 AND status IN ('pending', 'sending', 'deferred')",
         )
         .bind(delivery_id)
         .fetch_optional(&mut **tx)
@@ -355,16 +215,16 @@ impl Store {
             return Ok(());
         }
         for paper in papers {
-            sqlx::query("DELETE FROM sent_papers WHERE delivery_id = ? AND paper_id = ?")
+            sqlx::query("DELETE FROM sent_papers WHERE delivery_id = $1 AND paper_id = $2")
                 .bind(delivery_id)
                 .bind(paper.as_str())
                 .execute(&mut **tx)
                 .await?;
         }
         sqlx::query(
-            "UPDATE deliveries SET more_count = ?1, updated_at = ?2,
-                 paper_count = (SELECT COUNT(*) FROM sent_papers WHERE delivery_id = ?3)
-             WHERE id = ?3",
+            "UPDATE deliveries SET more_count = $1, updated_at = $2,
+                 paper_count = (SELECT COUNT(*) FROM sent_papers WHERE delivery_id = $3)
+             WHERE id = $3",
         )
         .bind(more_count)
         .bind(ts(now))
@@ -378,7 +238,7 @@ impl Store {
     /// Delivery counts by status for a date.
     pub async fn delivery_counts(&self, date: NaiveDate) -> DbResult<Vec<(DeliveryStatus, i64)>> {
         let rows = sqlx::query(
-            "SELECT status, COUNT(*) AS n FROM deliveries WHERE digest_date = ? GROUP BY status ORDER BY status",
+            "SELECT status, COUNT(*) AS n FROM deliveries WHERE digest_date = $1 GROUP BY status ORDER BY status",
         )
         .bind(day(date))
         .fetch_all(&self.pool)
@@ -387,19 +247,9 @@ impl Store {
             .map(|r| Ok((DeliveryStatus::parse(r.get("status"))?, r.get("n"))))
             .collect()
     }
-
-    async fn set_status(&self, id: DeliveryId, set: &str, now: DateTime<Utc>) -> DbResult<()> {
-        let sql = format!("UPDATE deliveries SET {set} WHERE id = ?2");
-        sqlx::query(&sql)
-            .bind(ts(now))
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
 }
 
-pub(super) fn delivery_from_row(r: &sqlx::sqlite::SqliteRow) -> DbResult<Delivery> {
+pub(super) fn delivery_from_row(r: &DbRow) -> DbResult<Delivery> {
     let opt_ts = |col: &str| -> DbResult<Option<DateTime<Utc>>> {
         r.get::<Option<String>, _>(col)
             .as_deref()
@@ -425,10 +275,12 @@ pub(super) fn delivery_from_row(r: &sqlx::sqlite::SqliteRow) -> DbResult<Deliver
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_store;
     use super::*;
     use crate::domain::NewTopic;
     use crate::domain::SubscriberEmail;
-    use crate::store::test_store;
+    use crate::store::OneDigest as _;
+    use crate::store::{Reservation, Store};
 
     async fn subscriber(store: &Store) -> SubscriberId {
         let e = SubscriberEmail::parse("a@example.org").unwrap();

@@ -1,14 +1,19 @@
-//! The send protocol's writes for a whole page of digests at once: one
+//! The send protocol's writes, a whole page of digests at once: one
 //! transaction reserves many deliveries with their ledger rows, one claims
-//! many, one marks many sent. Each row keeps exactly the guarantees of the
-//! one-at-a-time calls in `deliveries.rs` and `claims.rs`; only the number
-//! of transactions (SQLite serialises writers) changes.
+//! many (a compare-and-set per row on the status and attempt count read, so
+//! of several runs that saw the same delivery exactly one sends it), one
+//! marks many sent. This is the only path; the store's tests take single
+//! digests through it too (`OneDigest`).
 
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::{AssertSqlSafe, QueryBuilder};
 
-use super::{day, ts, DbResult, Delivery, DeliveryStatus, Store};
+use super::{
+    day, push_list, ts, Backend, BatchReservation, ClaimRequest, Db, DbResult, Delivery,
+    DeliveryStatus, NewReservation,
+};
 use crate::domain::{DeliveryId, PaperId, SubscriberId};
 
 /// Most rows per statement: every statement is a round trip to the
@@ -44,38 +49,7 @@ fn statement_chunks<T>(rows: &[T], max: usize) -> impl Iterator<Item = &[T]> {
     })
 }
 
-/// One digest to reserve: the arguments of [`Store::reserve_delivery`].
-#[derive(Debug, Clone)]
-pub struct NewReservation {
-    pub subscriber_id: SubscriberId,
-    pub message_id: String,
-    /// The papers in mail order, each with its topic position.
-    pub papers: Vec<(PaperId, i64)>,
-    pub more_count: i64,
-}
-
-/// What reserving one digest of a batch did.
-#[derive(Debug, Clone)]
-pub enum BatchReservation {
-    /// Reserved; `kept[i]` says whether `papers[i]` is in this digest's
-    /// ledger (false: another run put it in the subscriber's ledger first).
-    New { delivery: Delivery, kept: Vec<bool> },
-    /// A digest for this subscriber and date already exists; read it with
-    /// [`Store::delivery_for`].
-    Existing,
-    /// Every paper was already in the ledger: nothing reserved.
-    Nothing,
-}
-
-/// A claim to make: the delivery and the status and attempt count read.
-#[derive(Debug, Clone, Copy)]
-pub struct ClaimRequest {
-    pub id: DeliveryId,
-    pub expected: DeliveryStatus,
-    pub attempts: i64,
-}
-
-impl Store {
+impl Backend {
     /// Reserves every digest of `batch` for `date` in one transaction,
     /// answering one [`BatchReservation`] per item in order.
     ///
@@ -101,25 +75,28 @@ impl Store {
         // Delivery ids by subscriber, for the rows this call inserted.
         let mut ids: HashMap<SubscriberId, DeliveryId> = HashMap::with_capacity(batch.len());
         for chunk in statement_chunks(batch, DELIVERY_ROWS) {
-            let sql = format!(
+            let mut q = QueryBuilder::<Db>::new(
                 "INSERT INTO deliveries (subscriber_id, digest_date, status, message_id, paper_count,
-                     more_count, created_at, updated_at)
-                 VALUES {} ON CONFLICT (subscriber_id, digest_date) DO NOTHING
-                 RETURNING subscriber_id, id",
-                vec!["(?, ?, 'pending', ?, ?, ?, ?, ?)"; chunk.len()].join(", ")
+                     more_count, created_at, updated_at) ",
             );
-            let mut q = sqlx::query_as::<_, (SubscriberId, DeliveryId)>(&sql);
-            for item in chunk {
-                q = q
-                    .bind(item.subscriber_id)
-                    .bind(&date_s)
-                    .bind(&item.message_id)
-                    .bind(item.papers.len() as i64)
-                    .bind(item.more_count)
-                    .bind(&now_ts)
-                    .bind(&now_ts);
-            }
-            ids.extend(q.fetch_all(&mut **tx).await?);
+            q.push_values(chunk, |mut row, item| {
+                row.push_bind(item.subscriber_id)
+                    .push_bind(date_s.clone())
+                    .push("'pending'")
+                    .push_bind(item.message_id.clone())
+                    .push_bind(item.papers.len() as i64)
+                    .push_bind(item.more_count)
+                    .push_bind(now_ts.clone())
+                    .push_bind(now_ts.clone());
+            });
+            q.push(
+                " ON CONFLICT (subscriber_id, digest_date) DO NOTHING RETURNING subscriber_id, id",
+            );
+            ids.extend(
+                q.build_query_as::<(SubscriberId, DeliveryId)>()
+                    .fetch_all(&mut **tx)
+                    .await?,
+            );
         }
 
         // Which item owns each new delivery: the first with its subscriber
@@ -155,21 +132,21 @@ impl Store {
             .collect();
         let mut unsure: Vec<DeliveryId> = Vec::new();
         for chunk in statement_chunks(&rows, LEDGER_ROWS) {
-            let sql = format!(
-                "INSERT INTO sent_papers (subscriber_id, paper_id, delivery_id, position, topic_position)
-                 VALUES {} ON CONFLICT DO NOTHING",
-                vec!["(?, ?, ?, ?, ?)"; chunk.len()].join(", ")
+            let mut q = QueryBuilder::<Db>::new(
+                "INSERT INTO sent_papers (subscriber_id, paper_id, delivery_id, position, topic_position) ",
             );
-            let mut q = sqlx::query(&sql);
-            for (subscriber_id, id, paper, position, topic) in chunk {
-                q = q
-                    .bind(subscriber_id)
-                    .bind(paper.as_str())
-                    .bind(id)
-                    .bind(position)
-                    .bind(topic);
-            }
-            let inserted = q.execute(&mut **tx).await?.rows_affected();
+            q.push_values(
+                chunk,
+                |mut row, (subscriber_id, id, paper, position, topic)| {
+                    row.push_bind(*subscriber_id)
+                        .push_bind(paper.as_str().to_string())
+                        .push_bind(*id)
+                        .push_bind(*position)
+                        .push_bind(*topic);
+                },
+            );
+            q.push(" ON CONFLICT DO NOTHING");
+            let inserted = q.build().execute(&mut **tx).await?.rows_affected();
             for (_, id, _, position, _) in chunk {
                 if inserted == chunk.len() as u64 {
                     let slot = kept
@@ -185,15 +162,15 @@ impl Store {
             }
         }
         for chunk in statement_chunks(&unsure, MARK_ROWS) {
-            let sql = format!(
-                "SELECT delivery_id, position FROM sent_papers WHERE delivery_id IN ({})",
-                vec!["?"; chunk.len()].join(", ")
+            let mut q = QueryBuilder::<Db>::new(
+                "SELECT delivery_id, position FROM sent_papers WHERE delivery_id IN ",
             );
-            let mut q = sqlx::query_as::<_, (DeliveryId, i64)>(&sql);
-            for id in chunk {
-                q = q.bind(id);
-            }
-            for (id, position) in q.fetch_all(&mut **tx).await? {
+            push_list(&mut q, chunk);
+            let rows = q
+                .build_query_as::<(DeliveryId, i64)>()
+                .fetch_all(&mut **tx)
+                .await?;
+            for (id, position) in rows {
                 let slot = kept
                     .get_mut(&id)
                     .zip(usize::try_from(position).ok())
@@ -213,7 +190,7 @@ impl Store {
             if count == 0 && !item.papers.is_empty() {
                 empty.push(*id);
             } else if count != item.papers.len() as i64 {
-                sqlx::query("UPDATE deliveries SET paper_count = ? WHERE id = ?")
+                sqlx::query("UPDATE deliveries SET paper_count = $1 WHERE id = $2")
                     .bind(count)
                     .bind(id)
                     .execute(&mut **tx)
@@ -221,15 +198,9 @@ impl Store {
             }
         }
         for chunk in statement_chunks(&empty, MARK_ROWS) {
-            let sql = format!(
-                "DELETE FROM deliveries WHERE id IN ({})",
-                vec!["?"; chunk.len()].join(", ")
-            );
-            let mut q = sqlx::query(&sql);
-            for id in chunk {
-                q = q.bind(id);
-            }
-            q.execute(&mut **tx).await?;
+            let mut q = QueryBuilder::<Db>::new("DELETE FROM deliveries WHERE id IN ");
+            push_list(&mut q, chunk);
+            q.build().execute(&mut **tx).await?;
         }
         tx.commit().await?;
 
@@ -280,23 +251,31 @@ impl Store {
         for chunk in statement_chunks(claims, CLAIM_ROWS) {
             // One statement per chunk; each row is claimed on the same
             // condition as alone (its expected status and attempts).
-            let sql = format!(
-                "UPDATE deliveries SET status = 'sending', attempts = attempts + 1,
-                     updated_at = ?, claimed_by = ?
-                 FROM (VALUES {}) AS c
+            let mut q = QueryBuilder::<Db>::new(
+                "UPDATE deliveries SET status = 'sending', attempts = attempts + 1, updated_at = ",
+            );
+            q.push_bind(ts(now))
+                .push(", claimed_by = ")
+                .push_bind(owner.to_string());
+            q.push(" FROM (");
+            q.push_values(chunk, |mut row, c| {
+                row.push_bind(c.id)
+                    .push_bind(c.expected.as_str())
+                    .push_bind(c.attempts);
+            });
+            q.push(
+                ") AS c
                  WHERE deliveries.id = c.column1 AND deliveries.status = c.column2
                      AND deliveries.attempts = c.column3
                      AND deliveries.status IN ('pending', 'sending', 'deferred')
                  RETURNING id",
-                vec!["(?, ?, ?)"; chunk.len()].join(", ")
             );
-            let mut q = sqlx::query_scalar::<_, DeliveryId>(&sql)
-                .bind(ts(now))
-                .bind(owner);
-            for c in chunk {
-                q = q.bind(c.id).bind(c.expected.as_str()).bind(c.attempts);
-            }
-            let claimed: HashSet<DeliveryId> = q.fetch_all(&mut **tx).await?.into_iter().collect();
+            let claimed: HashSet<DeliveryId> = q
+                .build_query_scalar::<DeliveryId>()
+                .fetch_all(&mut **tx)
+                .await?
+                .into_iter()
+                .collect();
             won.extend(chunk.iter().map(|c| claimed.contains(&c.id)));
         }
         tx.commit().await?;
@@ -313,7 +292,7 @@ impl Store {
     ) -> DbResult<u32> {
         let n: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id
-             WHERE d.sent_at >= ? AND d.status = 'sent' AND s.email LIKE ? ESCAPE '\\'",
+             WHERE d.sent_at >= $1 AND d.status = 'sent' AND s.email LIKE $2 ESCAPE '\\'",
         )
         .bind(ts(since))
         .bind(format!(
@@ -339,16 +318,19 @@ impl Store {
     ) -> DbResult<HashMap<SubscriberId, HashSet<PaperId>>> {
         let mut sent: HashMap<SubscriberId, HashSet<PaperId>> = HashMap::new();
         for chunk in papers.chunks(500) {
-            let placeholders = vec!["?"; chunk.len()].join(",");
-            let sql = format!(
-                "SELECT subscriber_id, paper_id FROM sent_papers
-                 WHERE paper_id IN ({placeholders}) AND subscriber_id BETWEEN ? AND ?"
+            let mut q = QueryBuilder::<Db>::new(
+                "SELECT subscriber_id, paper_id FROM sent_papers WHERE paper_id IN ",
             );
-            let mut q = sqlx::query_as::<_, (SubscriberId, String)>(&sql);
-            for id in chunk {
-                q = q.bind(id.as_str());
-            }
-            for (sub, paper) in q.bind(first).bind(last).fetch_all(&self.pool).await? {
+            push_list(&mut q, chunk.iter().map(|id| id.as_str().to_string()));
+            q.push(" AND subscriber_id BETWEEN ")
+                .push_bind(first)
+                .push(" AND ")
+                .push_bind(last);
+            let rows = q
+                .build_query_as::<(SubscriberId, String)>()
+                .fetch_all(&self.pool)
+                .await?;
+            for (sub, paper) in rows {
                 sent.entry(sub)
                     .or_default()
                     .insert(PaperId::from_stored(paper));
@@ -366,10 +348,10 @@ impl Store {
         last: SubscriberId,
     ) -> DbResult<HashMap<SubscriberId, Delivery>> {
         let sql = format!(
-            "SELECT {} FROM deliveries WHERE digest_date = ? AND subscriber_id BETWEEN ? AND ?",
+            "SELECT {} FROM deliveries WHERE digest_date = $1 AND subscriber_id BETWEEN $2 AND $3",
             super::deliveries::DELIVERY_COLUMNS
         );
-        let rows = sqlx::query(&sql)
+        let rows = sqlx::query(AssertSqlSafe(sql))
             .bind(day(date))
             .bind(first)
             .bind(last)
@@ -384,17 +366,14 @@ impl Store {
     pub async fn mark_sent_many(&self, ids: &[DeliveryId], now: DateTime<Utc>) -> DbResult<()> {
         let mut tx = self.begin_write().await?;
         for chunk in statement_chunks(ids, MARK_ROWS) {
-            let sql = format!(
-                "UPDATE deliveries SET status = 'sent', sent_at = ?, updated_at = ?,
-                     last_error = NULL, next_attempt_at = NULL WHERE id IN ({})",
-                vec!["?"; chunk.len()].join(", ")
-            );
-            // Anonymous placeholders only: sqlx numbers them apart from `?N`.
-            let mut q = sqlx::query(&sql).bind(ts(now)).bind(ts(now));
-            for id in chunk {
-                q = q.bind(id);
-            }
-            q.execute(&mut **tx).await?;
+            let mut q =
+                QueryBuilder::<Db>::new("UPDATE deliveries SET status = 'sent', sent_at = ");
+            q.push_bind(ts(now))
+                .push(", updated_at = ")
+                .push_bind(ts(now))
+                .push(", last_error = NULL, next_attempt_at = NULL WHERE id IN ");
+            push_list(&mut q, chunk);
+            q.build().execute(&mut **tx).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -403,10 +382,12 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_store;
     use super::*;
     use crate::domain::NewTopic;
     use crate::domain::SubscriberEmail;
-    use crate::store::{test_store, Reservation};
+    use crate::store::OneDigest as _;
+    use crate::store::{Reservation, Store};
 
     async fn subscriber(store: &Store, email: &str) -> SubscriberId {
         let e = SubscriberEmail::parse(email).unwrap();

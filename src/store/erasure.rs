@@ -18,144 +18,13 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
-use sqlx::sqlite::SqliteRow;
+use sqlx::AssertSqlSafe;
 use sqlx::{Column as _, Row as _, TypeInfo as _, ValueRef as _};
 
-use super::{ts, DbError, DbResult, Store};
+use super::{
+    ts, Backend, DbError, DbResult, DbRow, Erasure, OnErase, PersonalData, PERSONAL_TABLES,
+};
 use crate::domain::{SubscriberEmail, SubscriberId};
-
-/// What erasure does with a table's rows about the person.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OnErase {
-    /// Deleted.
-    Delete,
-    /// Kept for counts (no address, no text the person or their mail server
-    /// wrote): these columns are set to NULL, and rows of digests not yet
-    /// sent are deleted so nothing goes out.
-    KeepForCounts { scrub: &'static [&'static str] },
-}
-
-/// A table with rows about one subscriber, keyed by `subscriber_id`.
-#[derive(Debug, Clone, Copy)]
-pub struct PersonalTable {
-    /// The table's name, also the key of its rows in the export.
-    pub table: &'static str,
-    /// Its rows' order in the export.
-    pub order_by: &'static str,
-    pub on_erase: OnErase,
-}
-
-/// Every table holding rows about a subscriber, besides `subscribers`
-/// itself, in the order they are erased (rows that reference others
-/// first). A new such table is one more line here.
-pub const PERSONAL_TABLES: &[PersonalTable] = &[
-    PersonalTable {
-        table: "topics",
-        order_by: "position",
-        on_erase: OnErase::Delete,
-    },
-    PersonalTable {
-        table: "subscription_requests",
-        order_by: "revision",
-        on_erase: OnErase::Delete,
-    },
-    // The ledger: which papers went to the person (their interests).
-    // "More like this" / "Less like this" marks.
-    PersonalTable {
-        table: "paper_marks",
-        order_by: "paper_id",
-        on_erase: OnErase::Delete,
-    },
-    PersonalTable {
-        table: "sent_papers",
-        order_by: "delivery_id, position",
-        on_erase: OnErase::Delete,
-    },
-    PersonalTable {
-        table: "bounces",
-        order_by: "id",
-        on_erase: OnErase::KeepForCounts { scrub: &[] },
-    },
-    // Late reports keep only a log-safe summary (no address, no token).
-    PersonalTable {
-        table: "inbound_reports",
-        order_by: "id",
-        on_erase: OnErase::KeepForCounts { scrub: &[] },
-    },
-    // A failed delivery's last_error is the mail server's reply, which
-    // often quotes the address.
-    PersonalTable {
-        table: "deliveries",
-        order_by: "digest_date, id",
-        on_erase: OnErase::KeepForCounts {
-            scrub: &["last_error"],
-        },
-    },
-];
-
-/// Everything stored about one person.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PersonalData {
-    pub subscriber_id: SubscriberId,
-    /// The subscriber's own row, every column.
-    pub subscriber: Map<String, Value>,
-    /// Each [`PERSONAL_TABLES`] table's rows about them, by table name.
-    pub tables: BTreeMap<&'static str, Vec<Map<String, Value>>>,
-}
-
-impl PersonalData {
-    /// One JSON document: `{"subscriber": {...}, "topics": [...], ...}`.
-    pub fn to_json(&self) -> Value {
-        let mut out = Map::new();
-        out.insert("subscriber".into(), Value::Object(self.subscriber.clone()));
-        for (table, rows) in &self.tables {
-            out.insert(
-                (*table).into(),
-                Value::Array(rows.iter().cloned().map(Value::Object).collect()),
-            );
-        }
-        Value::Object(out)
-    }
-}
-
-/// What an erasure removed, and what it kept without the address.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Erasure {
-    /// Rows deleted, by table.
-    pub deleted: BTreeMap<&'static str, u64>,
-    /// Rows kept for counts (scrubbed), by table.
-    pub kept: BTreeMap<&'static str, u64>,
-}
-
-impl Erasure {
-    pub fn deleted_rows(&self) -> u64 {
-        self.deleted.values().sum()
-    }
-}
-
-impl std::fmt::Display for Erasure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let list = |m: &BTreeMap<&'static str, u64>| {
-            m.iter()
-                .map(|(t, n)| format!("{n} {t}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        write!(
-            f,
-            "erased the address and preferences; deleted {}",
-            list(&self.deleted)
-        )?;
-        if self.kept.values().any(|&n| n > 0) {
-            write!(
-                f,
-                "; kept without the address, for counts: {}",
-                list(&self.kept)
-            )?;
-        }
-        Ok(())
-    }
-}
 
 /// The placeholder an erased row's address becomes: unique (the column is
 /// UNIQUE) and never a valid address (no `@`), so no lookup by address can
@@ -164,10 +33,10 @@ fn placeholder(id: SubscriberId) -> String {
     format!("erased-{}", id.get())
 }
 
-impl Store {
+impl Backend {
     /// The (not erased) subscriber with this address.
     pub async fn subscriber_id_by_email(&self, email: &SubscriberEmail) -> DbResult<SubscriberId> {
-        sqlx::query_scalar("SELECT id FROM subscribers WHERE email = ? AND erased_at IS NULL")
+        sqlx::query_scalar("SELECT id FROM subscribers WHERE email = $1 AND erased_at IS NULL")
             .bind(email.as_str())
             .fetch_optional(&self.pool)
             .await?
@@ -178,7 +47,7 @@ impl Store {
     /// or erased one.
     pub async fn personal_data(&self, id: SubscriberId) -> DbResult<PersonalData> {
         let mut conn = self.pool.acquire().await?;
-        let row = sqlx::query("SELECT * FROM subscribers WHERE id = ? AND erased_at IS NULL")
+        let row = sqlx::query("SELECT * FROM subscribers WHERE id = $1 AND erased_at IS NULL")
             .bind(id)
             .fetch_optional(&mut *conn)
             .await?
@@ -186,10 +55,10 @@ impl Store {
         let subscriber = row_to_json(&row)?;
         let mut tables = BTreeMap::new();
         for t in PERSONAL_TABLES {
-            let rows = sqlx::query(&format!(
-                "SELECT * FROM {} WHERE subscriber_id = ? ORDER BY {}",
+            let rows = sqlx::query(AssertSqlSafe(format!(
+                "SELECT * FROM {} WHERE subscriber_id = $1 ORDER BY {}",
                 t.table, t.order_by
-            ))
+            )))
             .bind(id)
             .fetch_all(&mut *conn)
             .await?;
@@ -217,14 +86,14 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let placeholder = placeholder(id);
         let done = sqlx::query(
-            "UPDATE subscribers SET email = ?1, erased_at = ?2, updated_at = ?2,
+            "UPDATE subscribers SET email = $1, erased_at = $2, updated_at = $2,
                  status = CASE WHEN status IN ('active', 'pending') THEN 'unsubscribed'
                      ELSE status END,
-                 unsubscribed_at = COALESCE(unsubscribed_at, ?2),
+                 unsubscribed_at = COALESCE(unsubscribed_at, $2),
                  link_version = link_version + 1, frequency = 'daily', weekday = NULL,
                  delivery_hour = NULL, timezone = NULL, paused_until = NULL,
                  last_link_mail_at = NULL, top_papers = 0
-             WHERE id = ?3 AND erased_at IS NULL AND (?4 IS NULL OR link_version = ?4)",
+             WHERE id = $3 AND erased_at IS NULL AND ($4 IS NULL OR link_version = $4)",
         )
         .bind(&placeholder)
         .bind(ts(now))
@@ -240,12 +109,14 @@ impl Store {
         for t in PERSONAL_TABLES {
             match t.on_erase {
                 OnErase::Delete => {
-                    let n =
-                        sqlx::query(&format!("DELETE FROM {} WHERE subscriber_id = ?", t.table))
-                            .bind(id)
-                            .execute(&mut **tx)
-                            .await?
-                            .rows_affected();
+                    let n = sqlx::query(AssertSqlSafe(format!(
+                        "DELETE FROM {} WHERE subscriber_id = $1",
+                        t.table
+                    )))
+                    .bind(id)
+                    .execute(&mut **tx)
+                    .await?
+                    .rows_affected();
                     erasure.deleted.insert(t.table, n);
                 }
                 OnErase::KeepForCounts { scrub } => {
@@ -253,7 +124,7 @@ impl Store {
                     if t.table == "deliveries" {
                         // A digest not yet sent must never go out now.
                         deleted = sqlx::query(
-                            "DELETE FROM deliveries WHERE subscriber_id = ?
+                            "DELETE FROM deliveries WHERE subscriber_id = $1
                                  AND status IN ('pending', 'sending', 'deferred')",
                         )
                         .bind(id)
@@ -264,19 +135,19 @@ impl Store {
                     if !scrub.is_empty() {
                         let set: Vec<String> =
                             scrub.iter().map(|c| format!("{c} = NULL")).collect();
-                        sqlx::query(&format!(
-                            "UPDATE {} SET {} WHERE subscriber_id = ?",
+                        sqlx::query(AssertSqlSafe(format!(
+                            "UPDATE {} SET {} WHERE subscriber_id = $1",
                             t.table,
                             set.join(", ")
-                        ))
+                        )))
                         .bind(id)
                         .execute(&mut **tx)
                         .await?;
                     }
-                    let kept: i64 = sqlx::query_scalar(&format!(
-                        "SELECT COUNT(*) FROM {} WHERE subscriber_id = ?",
+                    let kept: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
+                        "SELECT COUNT(*) FROM {} WHERE subscriber_id = $1",
                         t.table
-                    ))
+                    )))
                     .bind(id)
                     .fetch_one(&mut **tx)
                     .await?;
@@ -293,7 +164,7 @@ impl Store {
 }
 
 /// A row as a JSON object, each column by its stored type.
-fn row_to_json(row: &SqliteRow) -> DbResult<Map<String, Value>> {
+fn row_to_json(row: &DbRow) -> DbResult<Map<String, Value>> {
     let mut out = Map::new();
     for (i, column) in row.columns().iter().enumerate() {
         let raw = row.try_get_raw(i)?;
@@ -301,9 +172,11 @@ fn row_to_json(row: &SqliteRow) -> DbResult<Map<String, Value>> {
             Value::Null
         } else {
             match raw.type_info().name() {
-                "INTEGER" | "BOOLEAN" => Value::from(row.try_get::<i64, _>(i)?),
-                "REAL" => Value::from(row.try_get::<f64, _>(i)?),
-                "BLOB" => {
+                // SQLite's storage classes, PostgreSQL's types (the schema
+                // uses BIGINT, TEXT and citext).
+                "INTEGER" | "BOOLEAN" | "INT8" => Value::from(row.try_get::<i64, _>(i)?),
+                "REAL" | "FLOAT8" => Value::from(row.try_get::<f64, _>(i)?),
+                "BLOB" | "BYTEA" => {
                     let bytes: Vec<u8> = row.try_get(i)?;
                     Value::from(bytes.iter().map(|b| format!("{b:02x}")).collect::<String>())
                 }
@@ -317,9 +190,9 @@ fn row_to_json(row: &SqliteRow) -> DbResult<Map<String, Value>> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_store;
     use super::*;
     use crate::domain::NewTopic;
-    use crate::store::test_store;
 
     fn topic(q: &str) -> NewTopic {
         NewTopic {
@@ -331,11 +204,15 @@ mod tests {
     #[tokio::test]
     async fn every_table_with_a_subscriber_id_is_in_the_personal_tables() {
         let (store, _dir) = test_store().await;
-        let tables: Vec<String> = sqlx::query_scalar(
+        let tables: Vec<String> = sqlx::query_scalar(if super::super::POSTGRES {
+            "SELECT table_name::text FROM information_schema.columns
+             WHERE table_schema = 'public' AND column_name = 'subscriber_id'
+             ORDER BY table_name"
+        } else {
             "SELECT m.name FROM sqlite_master m, pragma_table_info(m.name) c
-             WHERE m.type = 'table' AND c.name = 'subscriber_id' ORDER BY m.name",
-        )
-        .fetch_all(store.pool())
+             WHERE m.type = 'table' AND c.name = 'subscriber_id' ORDER BY m.name"
+        })
+        .fetch_all(super::super::test_pool(&store))
         .await
         .unwrap();
         let mut listed: Vec<&str> = PERSONAL_TABLES.iter().map(|t| t.table).collect();

@@ -9,86 +9,13 @@
 use chrono::{DateTime, Utc};
 use sqlx::Row as _;
 
-use super::{ts, DbResult, Store};
+use super::{
+    ts, Backend, Db, DbResult, InboundAction, InboundCounts, InboundEffect, InboundTarget,
+    NewInboundReport,
+};
 use crate::domain::{DeliveryId, SubscriberEmail, SubscriberId};
 
-/// Who a report is about, as found in the store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct InboundTarget {
-    pub subscriber_id: SubscriberId,
-    /// The digest the report is about, when known.
-    pub delivery_id: Option<DeliveryId>,
-}
-
-/// What recording a report should do to its subscriber.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum InboundEffect {
-    /// Record only.
-    None,
-    /// A hard bounce that blames the address: suspend the subscriber when
-    /// each of their last `suspend_after` digests drew one (0: never).
-    CountHardBounce { suspend_after: u32 },
-    /// Unsubscribe at once (a complaint, or an unsubscribe request whose
-    /// token names this link version, when given).
-    Unsubscribe { link_version: Option<i64> },
-}
-
-/// One report to record.
-#[derive(Debug, Clone)]
-pub struct NewInboundReport<'a> {
-    /// `mail`, or the webhook provider's name.
-    pub source: &'a str,
-    /// `hard`, `soft`, `complaint`, `auto-reply`, `unsubscribe`,
-    /// `delivered` or `unknown`.
-    pub kind: &'a str,
-    pub target: Option<InboundTarget>,
-    /// How the target was found (a [`crate::inbound::DeliveryKey`] kind name).
-    pub matched_by: Option<&'a str>,
-    /// One log-safe line (never an address or a token).
-    pub summary: &'a str,
-}
-
-/// What recording a report did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum InboundAction {
-    /// The subscriber was suspended by this hard bounce.
-    Suspended,
-    /// The subscriber was unsubscribed by this report.
-    Unsubscribed,
-    /// A hard bounce counted toward suspension.
-    Counted,
-    /// Recorded; the subscriber was already unsubscribed or suspended, or
-    /// the report asks for nothing.
-    Recorded,
-    /// No delivery or subscriber matched: recorded without one.
-    Unmatched,
-}
-
-impl InboundAction {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            InboundAction::Suspended => "suspended",
-            InboundAction::Unsubscribed => "unsubscribed",
-            InboundAction::Counted => "counted",
-            InboundAction::Recorded => "recorded",
-            InboundAction::Unmatched => "unmatched",
-        }
-    }
-}
-
-/// Reports per kind over a period, and the digests sent in it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct InboundCounts {
-    pub hard: i64,
-    pub soft: i64,
-    pub complaints: i64,
-    pub unsubscribe_requests: i64,
-    pub unmatched: i64,
-    /// Digests marked sent in the period: the denominator of the rates.
-    pub digests_sent: i64,
-}
-
-impl Store {
+impl Backend {
     /// The subscriber a delivery went to; `None` when it is gone (pruned
     /// or deleted with its subscriber).
     pub async fn inbound_target_of_delivery(
@@ -96,7 +23,7 @@ impl Store {
         id: DeliveryId,
     ) -> DbResult<Option<InboundTarget>> {
         let subscriber: Option<SubscriberId> =
-            sqlx::query_scalar("SELECT subscriber_id FROM deliveries WHERE id = ?")
+            sqlx::query_scalar("SELECT subscriber_id FROM deliveries WHERE id = $1")
                 .bind(id)
                 .fetch_optional(&self.pool)
                 .await?;
@@ -112,7 +39,7 @@ impl Store {
         message_id: &str,
     ) -> DbResult<Option<InboundTarget>> {
         let row = sqlx::query(
-            "SELECT id, subscriber_id FROM deliveries WHERE message_id = ? ORDER BY id DESC LIMIT 1",
+            "SELECT id, subscriber_id FROM deliveries WHERE message_id = $1 ORDER BY id DESC LIMIT 1",
         )
         .bind(message_id)
         .fetch_optional(&self.pool)
@@ -134,7 +61,7 @@ impl Store {
         let row = sqlx::query(
             "SELECT d.id, d.subscriber_id FROM deliveries d
              JOIN subscribers s ON s.id = d.subscriber_id
-             WHERE s.email = ? AND d.status IN ('sent', 'failed')
+             WHERE s.email = $1 AND d.status IN ('sent', 'failed')
              ORDER BY d.digest_date DESC, d.id DESC LIMIT 1",
         )
         .bind(email.as_str())
@@ -151,7 +78,7 @@ impl Store {
         &self,
         id: SubscriberId,
     ) -> DbResult<Option<InboundTarget>> {
-        let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM subscribers WHERE id = ?")
+        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM subscribers WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
@@ -159,7 +86,7 @@ impl Store {
             return Ok(None);
         }
         let delivery: Option<DeliveryId> = sqlx::query_scalar(
-            "SELECT id FROM deliveries WHERE subscriber_id = ? AND status IN ('sent', 'failed')
+            "SELECT id FROM deliveries WHERE subscriber_id = $1 AND status IN ('sent', 'failed')
              ORDER BY digest_date DESC, id DESC LIMIT 1",
         )
         .bind(id)
@@ -179,7 +106,7 @@ impl Store {
         link_version: i64,
     ) -> DbResult<bool> {
         let found: Option<i64> =
-            sqlx::query_scalar("SELECT 1 FROM subscribers WHERE id = ? AND link_version = ?")
+            sqlx::query_scalar("SELECT id FROM subscribers WHERE id = $1 AND link_version = $2")
                 .bind(id)
                 .bind(link_version)
                 .fetch_optional(&self.pool)
@@ -204,7 +131,7 @@ impl Store {
         let row_id: i64 = sqlx::query_scalar(
             "INSERT INTO inbound_reports (received_at, source, kind, subscriber_id, delivery_id,
                  matched_by, counted, action, summary)
-             VALUES (?, ?, ?, ?, ?, ?, ?, 'recorded', ?) RETURNING id",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'recorded', $8) RETURNING id",
         )
         .bind(ts(now))
         .bind(report.source)
@@ -222,9 +149,9 @@ impl Store {
             (Some(id), InboundEffect::Unsubscribe { link_version }) => {
                 let done = sqlx::query(
                     "UPDATE subscribers SET status = 'unsubscribed',
-                         unsubscribed_at = COALESCE(unsubscribed_at, ?1), updated_at = ?1
-                     WHERE id = ?2 AND status <> 'unsubscribed'
-                       AND (?3 IS NULL OR link_version = ?3)",
+                         unsubscribed_at = COALESCE(unsubscribed_at, $1), updated_at = $1
+                     WHERE id = $2 AND status <> 'unsubscribed'
+                       AND ($3 IS NULL OR link_version = $3)",
                 )
                 .bind(ts(now))
                 .bind(id)
@@ -245,8 +172,8 @@ impl Store {
                     && last_digests_all_hard_bounced(&mut tx, id, suspend_after).await?
                 {
                     let done = sqlx::query(
-                        "UPDATE subscribers SET status = 'suspended', updated_at = ?
-                         WHERE id = ? AND status = 'active'",
+                        "UPDATE subscribers SET status = 'suspended', updated_at = $1
+                         WHERE id = $2 AND status = 'active'",
                     )
                     .bind(ts(now))
                     .bind(id)
@@ -263,7 +190,7 @@ impl Store {
                 }
             }
         };
-        sqlx::query("UPDATE inbound_reports SET action = ? WHERE id = ?")
+        sqlx::query("UPDATE inbound_reports SET action = $1 WHERE id = $2")
             .bind(action.as_str())
             .bind(row_id)
             .execute(&mut **tx)
@@ -278,7 +205,7 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let rows = sqlx::query(
             "SELECT kind, action, COUNT(*) FROM inbound_reports
-             WHERE received_at >= ? GROUP BY kind, action",
+             WHERE received_at >= $1 GROUP BY kind, action",
         )
         .bind(ts(since))
         .fetch_all(&mut *tx)
@@ -299,7 +226,7 @@ impl Store {
             }
         }
         counts.digests_sent = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM deliveries WHERE status = 'sent' AND sent_at >= ?",
+            "SELECT COUNT(*) FROM deliveries WHERE status = 'sent' AND sent_at >= $1",
         )
         .bind(ts(since))
         .fetch_one(&mut *tx)
@@ -312,16 +239,16 @@ impl Store {
 /// failed, since they were last activated) drew a hard bounce: a late one
 /// that blames the address, or a 5xx reply at sending time.
 async fn last_digests_all_hard_bounced(
-    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    tx: &mut sqlx::Transaction<'static, Db>,
     subscriber_id: SubscriberId,
     n: u32,
 ) -> DbResult<bool> {
     let bounced: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM (
              SELECT d.id FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id
-             WHERE d.subscriber_id = ?1 AND d.status IN ('sent', 'failed')
+             WHERE d.subscriber_id = $1 AND d.status IN ('sent', 'failed')
                AND (s.bounces_counted_from IS NULL OR d.created_at >= s.bounces_counted_from)
-             ORDER BY d.digest_date DESC, d.id DESC LIMIT ?2
+             ORDER BY d.digest_date DESC, d.id DESC LIMIT $2
          ) last
          WHERE EXISTS (SELECT 1 FROM inbound_reports r
                        WHERE r.delivery_id = last.id AND r.counted = 1)
@@ -337,8 +264,8 @@ async fn last_digests_all_hard_bounced(
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_store;
     use super::*;
-    use crate::store::test_store;
 
     #[tokio::test]
     async fn an_unmatched_report_is_recorded_without_a_subscriber() {

@@ -1,31 +1,25 @@
-//! Operator maintenance on the database file: consistent backups while the
-//! daemon runs, and opening a database without creating it.
+//! Operator maintenance on a SQLite database file (compiled into the
+//! SQLite backend only): consistent backups while the daemon runs, and
+//! opening a database without creating it.
 //!
 //! A backup is SQLite's `VACUUM INTO`: one read transaction, so the copy is
 //! a consistent snapshot even while the daemon writes (WAL mode lets both
 //! proceed). The copy is a plain, compacted database file; restoring is
 //! copying it back while the daemon is stopped (deploy/README.md).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::str::FromStr;
 
 use anyhow::{bail, Context as _};
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::Connection as _;
 
-use super::Store;
+use super::{Backend, BackupReport};
 
-/// What a finished backup wrote.
-#[derive(Debug, Clone)]
-pub struct BackupReport {
-    pub path: PathBuf,
-    pub bytes: u64,
-}
-
-impl Store {
+impl Backend {
     /// Opens an existing database without creating or migrating it, for
     /// commands that must not change what they look at.
-    pub async fn open_existing(url: &str) -> anyhow::Result<Store> {
+    pub async fn open_existing(url: &str) -> anyhow::Result<Backend> {
         let options = SqliteConnectOptions::from_str(url)
             .with_context(|| format!("database.url {url:?} is not a valid SQLite URL"))?;
         let file = options.get_filename().to_path_buf();
@@ -35,7 +29,7 @@ impl Store {
                 file.display()
             );
         }
-        let store = Store::connect(url, 2).await?;
+        let store = Backend::connect(url, 2).await?;
         Ok(store)
     }
 
@@ -70,7 +64,7 @@ impl Store {
         let target = dest
             .to_str()
             .with_context(|| format!("{} is not a UTF-8 path", dest.display()))?;
-        sqlx::query("VACUUM INTO ?")
+        sqlx::query("VACUUM INTO $1")
             .bind(target)
             .execute(&self.pool)
             .await
@@ -102,10 +96,10 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::super::test_store;
     use crate::domain::NewTopic;
     use crate::domain::SubscriberEmail;
-    use crate::store::test_store;
+    use crate::store::Store;
     use chrono::Utc;
 
     #[tokio::test]

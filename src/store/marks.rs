@@ -11,35 +11,9 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
-use super::{parse_ts, ts, DbError, DbResult, Store};
+use super::{parse_ts, ts, Backend, DbError, DbResult, MarkedPaper, RankingMarks, RankingSwitches};
 use crate::domain::{PaperId, SubscriberId};
 use crate::ranking::Mark;
-
-/// One of a subscriber's marks, as the settings page lists it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct MarkedPaper {
-    pub paper_id: PaperId,
-    pub title: String,
-    pub url: String,
-    pub mark: Mark,
-    pub marked_at: DateTime<Utc>,
-}
-
-/// A subscriber's switches: rank their digests by their marks, and add
-/// the "Recommended for you" section. Both on unless they turned them off.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RankingSwitches {
-    pub ranking: bool,
-    pub recommendations: bool,
-}
-
-/// What a digest run needs of one subscriber with ranking on and at least
-/// one mark.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RankingMarks {
-    pub marks: Vec<(PaperId, Mark)>,
-    pub recommendations: bool,
-}
 
 fn mark_name(mark: Mark) -> &'static str {
     match mark {
@@ -56,7 +30,7 @@ fn mark_from_db(name: &str) -> DbResult<Mark> {
     }
 }
 
-impl Store {
+impl Backend {
     /// Records `mark` on `paper` for subscriber `id` if `link_version` is
     /// still theirs (`NotFound` otherwise, or when the paper is not
     /// stored). Idempotent: the same mark again changes nothing, the other
@@ -71,8 +45,8 @@ impl Store {
     ) -> DbResult<()> {
         let done = sqlx::query(
             "INSERT INTO paper_marks (subscriber_id, paper_id, mark, marked_at)
-             SELECT s.id, p.id, ?, ? FROM subscribers s, papers p
-             WHERE s.id = ? AND s.link_version = ? AND p.id = ?
+             SELECT s.id, p.id, $1, $2 FROM subscribers s, papers p
+             WHERE s.id = $3 AND s.link_version = $4 AND p.id = $5
              ON CONFLICT (subscriber_id, paper_id) DO UPDATE
              SET mark = excluded.mark, marked_at = excluded.marked_at
              WHERE paper_marks.mark <> excluded.mark",
@@ -89,7 +63,7 @@ impl Store {
             // matched (revoked link, unknown paper): tell them apart.
             let same: Option<String> = sqlx::query_scalar(
                 "SELECT m.mark FROM paper_marks m JOIN subscribers s ON s.id = m.subscriber_id
-                 WHERE m.subscriber_id = ? AND s.link_version = ? AND m.paper_id = ?",
+                 WHERE m.subscriber_id = $1 AND s.link_version = $2 AND m.paper_id = $3",
             )
             .bind(id)
             .bind(link_version)
@@ -113,14 +87,14 @@ impl Store {
         paper: &PaperId,
     ) -> DbResult<()> {
         let current: Option<i64> =
-            sqlx::query_scalar("SELECT link_version FROM subscribers WHERE id = ?")
+            sqlx::query_scalar("SELECT link_version FROM subscribers WHERE id = $1")
                 .bind(id)
                 .fetch_optional(&self.pool)
                 .await?;
         if current != Some(link_version) {
             return Err(DbError::NotFound);
         }
-        sqlx::query("DELETE FROM paper_marks WHERE subscriber_id = ? AND paper_id = ?")
+        sqlx::query("DELETE FROM paper_marks WHERE subscriber_id = $1 AND paper_id = $2")
             .bind(id)
             .bind(paper.as_str())
             .execute(&self.pool)
@@ -145,7 +119,7 @@ impl Store {
              FROM subscribers s
              LEFT JOIN paper_marks m ON m.subscriber_id = s.id
              LEFT JOIN papers p ON p.id = m.paper_id
-             WHERE s.id = ?
+             WHERE s.id = $1
              ORDER BY m.marked_at DESC, m.paper_id",
         )
         .bind(id)
@@ -175,7 +149,7 @@ impl Store {
 
     /// Subscriber `id`'s switches.
     pub async fn ranking_switches(&self, id: SubscriberId) -> DbResult<RankingSwitches> {
-        let row = sqlx::query("SELECT ranking, recommendations FROM subscribers WHERE id = ?")
+        let row = sqlx::query("SELECT ranking, recommendations FROM subscribers WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
             .await?
@@ -195,8 +169,8 @@ impl Store {
         switches: RankingSwitches,
     ) -> DbResult<()> {
         let done = sqlx::query(
-            "UPDATE subscribers SET ranking = ?, recommendations = ?
-             WHERE id = ? AND link_version = ?",
+            "UPDATE subscribers SET ranking = $1, recommendations = $2
+             WHERE id = $3 AND link_version = $4",
         )
         .bind(i64::from(switches.ranking))
         .bind(i64::from(switches.recommendations))
@@ -221,7 +195,7 @@ impl Store {
         let rows = sqlx::query(
             "SELECT m.subscriber_id, m.paper_id, m.mark, s.recommendations
              FROM paper_marks m JOIN subscribers s ON s.id = m.subscriber_id
-             WHERE m.subscriber_id BETWEEN ? AND ? AND s.ranking = 1
+             WHERE m.subscriber_id BETWEEN $1 AND $2 AND s.ranking = 1
              ORDER BY m.subscriber_id, m.paper_id",
         )
         .bind(first)
@@ -247,9 +221,9 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_store;
     use super::*;
     use crate::domain::{FetchedPaper, Paper, SubscriberEmail};
-    use crate::store::test_store;
 
     #[tokio::test]
     async fn a_mark_is_an_upsert_and_the_other_mark_replaces_it() {

@@ -1,38 +1,16 @@
 //! The numbers behind `/metrics`, read from the database at scrape time so
 //! they survive restarts and include what a hand-run CLI command did.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::NaiveDate;
 use sqlx::Row as _;
 
-use super::{day, parse_ts, DbResult, Store};
+use super::{day, parse_ts, Backend, DbResult, DbRow, MetricsSnapshot};
 
-/// One scrape's worth of counts.
-#[derive(Debug, Clone, Default)]
-pub struct MetricsSnapshot {
-    /// Paper sightings per source (a paper seen by a source on a day).
-    pub papers_by_source: Vec<(String, i64)>,
-    /// Distinct papers stored.
-    pub papers: i64,
-    /// All deliveries ever, per status.
-    pub deliveries_by_status: Vec<(String, i64)>,
-    /// Subscribers per status.
-    pub subscribers_by_status: Vec<(String, i64)>,
-    /// Unsubscribes recorded on `today`.
-    pub unsubscribes_today: i64,
-    /// Bounces recorded on `today` (4xx soft, 5xx hard).
-    pub bounces_today: super::BounceCounts,
-    /// Per run kind: (kind, finished_at, outcome) of the last run.
-    pub last_runs: Vec<(String, Option<DateTime<Utc>>, Option<String>)>,
-    /// Late bounces and complaints of the last days, and the digests sent
-    /// in them (set by the caller from [`Store::inbound_counts`]).
-    pub late: super::InboundCounts,
-}
-
-impl Store {
+impl Backend {
     /// Reads every metric in one read transaction.
     pub async fn metrics_snapshot(&self, today: NaiveDate) -> DbResult<MetricsSnapshot> {
         let mut tx = self.pool.begin().await?;
-        let pairs = |rows: Vec<sqlx::sqlite::SqliteRow>| -> Vec<(String, i64)> {
+        let pairs = |rows: Vec<DbRow>| -> Vec<(String, i64)> {
             rows.iter().map(|r| (r.get(0), r.get(1))).collect()
         };
         let papers_by_source = pairs(
@@ -56,14 +34,14 @@ impl Store {
                 .await?,
         );
         let unsubscribes_today = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM subscribers WHERE substr(unsubscribed_at, 1, 10) = ?",
+            "SELECT COUNT(*) FROM subscribers WHERE substr(unsubscribed_at, 1, 10) = $1",
         )
         .bind(day(today))
         .fetch_one(&mut *tx)
         .await?;
         let mut bounces_today = super::BounceCounts::default();
         for row in sqlx::query(
-            "SELECT kind, COUNT(*) FROM bounces WHERE substr(occurred_at, 1, 10) = ? GROUP BY kind",
+            "SELECT kind, COUNT(*) FROM bounces WHERE substr(occurred_at, 1, 10) = $1 GROUP BY kind",
         )
         .bind(day(today))
         .fetch_all(&mut *tx)

@@ -2,50 +2,26 @@
 //! of a range of days in page order. Read-only; a digest run writing at the
 //! same time never blocks these (WAL readers see the last commit).
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::NaiveDate;
+use sqlx::AssertSqlSafe;
 use sqlx::Row;
 
 use super::papers::{paper_from_row, PAPER_COLUMNS};
-use super::{day, parse_day, parse_ts, DbResult, Store};
-use crate::domain::Paper;
+use super::{
+    day, parse_day, parse_ts, Backend, DbResult, ListedPaper, ListingGeneration, PaperListing,
+    POSTGRES,
+};
 
-/// The papers of a range of days in page order, and what the pages show
-/// besides each paper: `about[i]` is about `papers[i]` (kept apart so the
-/// papers can be matched as the slice the matcher takes).
-#[derive(Debug, Clone, Default)]
-pub struct PaperListing {
-    pub papers: Vec<Paper>,
-    pub about: Vec<ListedPaper>,
-}
-
-/// Where and when a listed paper was announced.
-#[derive(Debug, Clone)]
-pub struct ListedPaper {
-    /// The first day in the range it was announced on.
-    pub day: NaiveDate,
-    /// Every source (by its configured name) that listed it in the range.
-    pub sources: Vec<String>,
-    /// When the stored paper last changed (a new version, new upvotes).
-    pub updated_at: DateTime<Utc>,
-}
-
-/// Changes whenever a sighting is added or a stored paper changes: what a
-/// cache of listings compares to know it is current. (Removing old papers
-/// does not change it; a cached listing may show them until the next
-/// fetch.)
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct ListingGeneration {
-    last_sighting: Option<i64>,
-    last_update: Option<String>,
-}
-
-impl Store {
+impl Backend {
     /// The store's [`ListingGeneration`]: two index lookups.
     pub async fn listing_generation(&self) -> DbResult<ListingGeneration> {
-        let row = sqlx::query(
+        let row = sqlx::query(if POSTGRES {
+            "SELECT (SELECT MAX(seq) FROM paper_sightings) AS s,
+                        (SELECT MAX(updated_at) FROM papers) AS u"
+        } else {
             "SELECT (SELECT MAX(rowid) FROM paper_sightings) AS s,
-                    (SELECT MAX(updated_at) FROM papers) AS u",
-        )
+                        (SELECT MAX(updated_at) FROM papers) AS u"
+        })
         .fetch_one(&self.pool)
         .await?;
         Ok(ListingGeneration {
@@ -65,7 +41,7 @@ impl Store {
     /// The closest day before `d` with announcements.
     pub async fn announced_day_before(&self, d: NaiveDate) -> DbResult<Option<NaiveDate>> {
         let d: Option<String> =
-            sqlx::query_scalar("SELECT MAX(day) FROM paper_sightings WHERE day < ?")
+            sqlx::query_scalar("SELECT MAX(day) FROM paper_sightings WHERE day < $1")
                 .bind(day(d))
                 .fetch_one(&self.pool)
                 .await?;
@@ -75,7 +51,7 @@ impl Store {
     /// The closest day after `d` with announcements.
     pub async fn announced_day_after(&self, d: NaiveDate) -> DbResult<Option<NaiveDate>> {
         let d: Option<String> =
-            sqlx::query_scalar("SELECT MIN(day) FROM paper_sightings WHERE day > ?")
+            sqlx::query_scalar("SELECT MIN(day) FROM paper_sightings WHERE day > $1")
                 .bind(day(d))
                 .fetch_one(&self.pool)
                 .await?;
@@ -87,16 +63,22 @@ impl Store {
     /// sources listed them); papers without an upvote count (arXiv-only)
     /// after, by id.
     pub async fn listed_papers(&self, from: NaiveDate, to: NaiveDate) -> DbResult<PaperListing> {
+        // The order sightings were stored in, and the sources as one text.
+        let (seq, sources) = if POSTGRES {
+            ("seq", "string_agg(DISTINCT source, ',')")
+        } else {
+            ("rowid", "GROUP_CONCAT(DISTINCT source)")
+        };
         let sql = format!(
             "SELECT {PAPER_COLUMNS}, updated_at, s.first_day, s.sources FROM papers p JOIN (
-                 SELECT paper_id, MIN(day) AS first_day, MIN(rowid) AS seq,
-                        GROUP_CONCAT(DISTINCT source) AS sources
-                 FROM paper_sightings WHERE day BETWEEN ? AND ? GROUP BY paper_id
+                 SELECT paper_id, MIN(day) AS first_day, MIN({seq}) AS seq,
+                        {sources} AS sources
+                 FROM paper_sightings WHERE day BETWEEN $1 AND $2 GROUP BY paper_id
              ) s ON s.paper_id = p.id
              ORDER BY p.upvotes IS NULL, p.upvotes DESC,
                       CASE WHEN p.upvotes IS NULL THEN 0 ELSE s.seq END, p.id"
         );
-        let rows = sqlx::query(&sql)
+        let rows = sqlx::query(AssertSqlSafe(sql))
             .bind(day(from))
             .bind(day(to))
             .fetch_all(&self.pool)
@@ -127,9 +109,11 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_store;
     use super::*;
+    use crate::domain::Paper;
     use crate::domain::{AnnounceType, ArxivId, FetchedPaper, PaperId};
-    use crate::store::test_store;
+    use chrono::Utc;
 
     fn fetched(id: &str, upvotes: Option<i64>, d: &str) -> FetchedPaper {
         let pid = PaperId::arxiv(&ArxivId::parse(id).unwrap());

@@ -3,23 +3,16 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::AssertSqlSafe;
+use sqlx::{Row, Transaction};
 
-use super::{day, parse_ts, ts, DbError, DbResult, Store};
+use super::{day, parse_ts, ts, Backend, Db, DbError, DbResult, DbRow, StoreReport};
 use crate::domain::{FetchedPaper, Paper, PaperId};
-
-/// What storing one source's fetch changed.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct StoreReport {
-    pub new_papers: usize,
-    pub updated_papers: usize,
-    pub new_sightings: usize,
-}
 
 pub(super) const PAPER_COLUMNS: &str = "id, version, title, abstract, authors, categories, url, pdf_url, doi, \
     journal_ref, comment, upvotes, num_comments, ai_keywords, github_repo, project_page, published_at";
 
-impl Store {
+impl Backend {
     /// Stores one source's papers in a single transaction: a paper already
     /// known (from any source) is merged with the new view, never duplicated;
     /// each (paper, source, day) sighting is recorded once. Either everything
@@ -50,7 +43,7 @@ impl Store {
             }
             let inserted = sqlx::query(
                 "INSERT INTO paper_sightings (paper_id, source, day, announce_type, seen_at)
-                 VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
             )
             .bind(fetched.paper.id.as_str())
             .bind(source)
@@ -72,11 +65,11 @@ impl Store {
         let sql = format!(
             "SELECT {PAPER_COLUMNS} FROM papers p JOIN (
                  SELECT paper_id, MIN(day) AS first_day FROM paper_sightings
-                 WHERE day BETWEEN ? AND ? GROUP BY paper_id
+                 WHERE day BETWEEN $1 AND $2 GROUP BY paper_id
              ) s ON s.paper_id = p.id
              ORDER BY s.first_day, p.id"
         );
-        let rows = sqlx::query(&sql)
+        let rows = sqlx::query(AssertSqlSafe(sql))
             .bind(day(from))
             .bind(day(to))
             .fetch_all(&self.pool)
@@ -89,8 +82,8 @@ impl Store {
         let mut out = Vec::with_capacity(ids.len());
         let mut conn = self.pool.acquire().await?;
         for id in ids {
-            let sql = format!("SELECT {PAPER_COLUMNS} FROM papers WHERE id = ?");
-            if let Some(row) = sqlx::query(&sql)
+            let sql = format!("SELECT {PAPER_COLUMNS} FROM papers WHERE id = $1");
+            if let Some(row) = sqlx::query(AssertSqlSafe(sql))
                 .bind(id.as_str())
                 .fetch_optional(&mut *conn)
                 .await?
@@ -126,7 +119,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> DbResult<()> {
         sqlx::query(
-            "INSERT INTO source_validators (url, etag, last_modified, updated_at) VALUES (?, ?, ?, ?)
+            "INSERT INTO source_validators (url, etag, last_modified, updated_at) VALUES ($1, $2, $3, $4)
              ON CONFLICT (url) DO UPDATE SET etag = excluded.etag,
                  last_modified = excluded.last_modified, updated_at = excluded.updated_at",
         )
@@ -140,9 +133,9 @@ impl Store {
     }
 }
 
-async fn load_paper(tx: &mut Transaction<'_, Sqlite>, id: &PaperId) -> DbResult<Option<Paper>> {
-    let sql = format!("SELECT {PAPER_COLUMNS} FROM papers WHERE id = ?");
-    let row = sqlx::query(&sql)
+async fn load_paper(tx: &mut Transaction<'_, Db>, id: &PaperId) -> DbResult<Option<Paper>> {
+    let sql = format!("SELECT {PAPER_COLUMNS} FROM papers WHERE id = $1");
+    let row = sqlx::query(AssertSqlSafe(sql))
         .bind(id.as_str())
         .fetch_optional(&mut **tx)
         .await?;
@@ -150,7 +143,7 @@ async fn load_paper(tx: &mut Transaction<'_, Sqlite>, id: &PaperId) -> DbResult<
 }
 
 async fn write_paper(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Db>,
     p: &Paper,
     now: DateTime<Utc>,
     insert: bool,
@@ -160,13 +153,13 @@ async fn write_paper(
         "INSERT INTO papers (id, version, title, abstract, authors, categories, url, pdf_url, doi,
              journal_ref, comment, upvotes, num_comments, ai_keywords, github_repo, project_page,
              published_at, first_seen_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?18)"
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $18)"
     } else {
-        "UPDATE papers SET version = ?2, title = ?3, abstract = ?4, authors = ?5, categories = ?6,
-             url = ?7, pdf_url = ?8, doi = ?9, journal_ref = ?10, comment = ?11, upvotes = ?12,
-             num_comments = ?13, ai_keywords = ?14, github_repo = ?15, project_page = ?16,
-             published_at = ?17, updated_at = ?18
-         WHERE id = ?1"
+        "UPDATE papers SET version = $2, title = $3, abstract = $4, authors = $5, categories = $6,
+             url = $7, pdf_url = $8, doi = $9, journal_ref = $10, comment = $11, upvotes = $12,
+             num_comments = $13, ai_keywords = $14, github_repo = $15, project_page = $16,
+             published_at = $17, updated_at = $18
+         WHERE id = $1"
     };
     sqlx::query(sql)
         .bind(p.id.as_str())
@@ -192,7 +185,7 @@ async fn write_paper(
     Ok(())
 }
 
-pub(super) fn paper_from_row(row: &sqlx::sqlite::SqliteRow) -> DbResult<Paper> {
+pub(super) fn paper_from_row(row: &DbRow) -> DbResult<Paper> {
     let list = |col: &str| -> DbResult<Vec<String>> {
         let raw: String = row.get(col);
         serde_json::from_str(&raw).map_err(|e| DbError::Corrupt(format!("papers.{col}: {e}")))
@@ -221,9 +214,9 @@ pub(super) fn paper_from_row(row: &sqlx::sqlite::SqliteRow) -> DbResult<Paper> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_store;
     use super::*;
     use crate::domain::{AnnounceType, ArxivId};
-    use crate::store::test_store;
 
     fn fetched(id: &str, title: &str, d: &str) -> FetchedPaper {
         let pid = PaperId::arxiv(&ArxivId::parse(id).unwrap());

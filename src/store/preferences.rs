@@ -10,51 +10,15 @@ use chrono::{DateTime, Datelike as _, Duration, NaiveDate, Utc};
 use sqlx::Row;
 
 use super::subscribers::replace_topics;
-use super::{day, parse_day, ts, DbError, DbResult, Store};
+use super::{
+    day, parse_day, ts, Address, Backend, ConfirmOutcome, DbError, DbResult, DbRow, PendingRequest,
+    SubscriptionRequest,
+};
 use crate::domain::{
     Frequency, NewTopic, Preferences, SubscriberEmail, SubscriberId, SubscriberStatus,
 };
 
-/// What a subscribe request found and did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SubscriptionRequest {
-    pub subscriber_id: SubscriberId,
-    pub link_version: i64,
-    /// The status after the request: `Pending` when a confirmation is due,
-    /// `Active` when the address was already confirmed (its topics are left
-    /// alone: the form is not authenticated), `Suspended` when nothing may
-    /// be sent.
-    pub status: SubscriberStatus,
-    /// Whether this request created the address's row (a new address):
-    /// only then may choices outside the pending request be stored on it.
-    pub created: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConfirmOutcome {
-    Confirmed,
-    AlreadyActive,
-    /// Unsubscribed, suspended, or the link version moved on.
-    NotConfirmable,
-    /// The subscribe form was submitted again since the confirm page was
-    /// shown: nothing changed; show the page again.
-    Changed,
-}
-
-/// Preferences the subscribe form submitted for an existing address,
-/// waiting for the owner's confirmation ([`Store::confirm_subscriber`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PendingRequest {
-    /// Counts up with each submission: the confirm page carries the one it
-    /// showed, so the owner confirms what they saw and nothing later.
-    pub revision: i64,
-    pub topics: Vec<NewTopic>,
-    pub preferences: Preferences,
-    /// "Also send me the top papers of the day", ticked.
-    pub top_papers: bool,
-}
-
-impl Store {
+impl Backend {
     /// A subscribe form submission. A new address becomes `pending` with
     /// `topics`, `prefs` and the `top_papers` choice ("also send me the top
     /// papers of the day"). For a pending or unsubscribed address nothing
@@ -71,8 +35,8 @@ impl Store {
     ) -> DbResult<SubscriptionRequest> {
         let mut tx = self.begin_write().await?;
         let existing =
-            sqlx::query("SELECT id, status, link_version FROM subscribers WHERE email = ?")
-                .bind(email.as_str())
+            sqlx::query("SELECT id, status, link_version FROM subscribers WHERE email = $1")
+                .bind(Address(email.as_str()))
                 .fetch_optional(&mut **tx)
                 .await?;
         let (frequency, weekday) = frequency_columns(prefs.frequency);
@@ -81,9 +45,9 @@ impl Store {
                 let id: SubscriberId = sqlx::query_scalar(
                     "INSERT INTO subscribers (email, status, created_at, updated_at, frequency,
                          weekday, delivery_hour, timezone, top_papers)
-                     VALUES (?1, 'pending', ?2, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id",
+                     VALUES ($1, 'pending', $2, $2, $3, $4, $5, $6, $7) RETURNING id",
                 )
-                .bind(email.as_str())
+                .bind(Address(email.as_str()))
                 .bind(ts(now))
                 .bind(frequency)
                 .bind(weekday)
@@ -117,9 +81,9 @@ impl Store {
                         sqlx::query(
                             "INSERT INTO subscription_requests (subscriber_id, topics, frequency,
                                  weekday, delivery_hour, timezone, created_at, top_papers)
-                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
                              ON CONFLICT (subscriber_id) DO UPDATE SET
-                                 revision = revision + 1, topics = excluded.topics,
+                                 revision = subscription_requests.revision + 1, topics = excluded.topics,
                                  frequency = excluded.frequency, weekday = excluded.weekday,
                                  delivery_hour = excluded.delivery_hour,
                                  timezone = excluded.timezone, created_at = excluded.created_at,
@@ -156,7 +120,7 @@ impl Store {
         let row = sqlx::query(
             "SELECT revision, topics, frequency, weekday, delivery_hour, timezone,
                  NULL AS paused_until, top_papers
-             FROM subscription_requests WHERE subscriber_id = ?",
+             FROM subscription_requests WHERE subscriber_id = $1",
         )
         .bind(id)
         .fetch_optional(&self.pool)
@@ -188,8 +152,8 @@ impl Store {
         interval: Duration,
     ) -> DbResult<bool> {
         let done = sqlx::query(
-            "UPDATE subscribers SET last_link_mail_at = ?1
-             WHERE id = ?2 AND (last_link_mail_at IS NULL OR last_link_mail_at <= ?3)",
+            "UPDATE subscribers SET last_link_mail_at = $1
+             WHERE id = $2 AND (last_link_mail_at IS NULL OR last_link_mail_at <= $3)",
         )
         .bind(ts(now))
         .bind(id)
@@ -207,7 +171,7 @@ impl Store {
         interval: Duration,
     ) -> DbResult<Option<DateTime<Utc>>> {
         let last: Option<Option<String>> =
-            sqlx::query_scalar("SELECT last_link_mail_at FROM subscribers WHERE id = ?")
+            sqlx::query_scalar("SELECT last_link_mail_at FROM subscribers WHERE id = $1")
                 .bind(id)
                 .fetch_optional(&self.pool)
                 .await?;
@@ -241,7 +205,7 @@ impl Store {
                 // Only the revision read above: a submission that landed
                 // since is left waiting for its own confirmation.
                 let taken = sqlx::query(
-                    "DELETE FROM subscription_requests WHERE subscriber_id = ? AND revision = ?",
+                    "DELETE FROM subscription_requests WHERE subscriber_id = $1 AND revision = $2",
                 )
                 .bind(id)
                 .bind(r.revision)
@@ -251,10 +215,10 @@ impl Store {
                     return Ok(ConfirmOutcome::Changed);
                 }
                 let done = sqlx::query(
-                    "UPDATE subscribers SET status = 'active', confirmed_at = ?1,
-                         unsubscribed_at = NULL, updated_at = ?1, frequency = ?4, weekday = ?5,
-                         delivery_hour = ?6, timezone = ?7, paused_until = NULL, top_papers = ?8
-                     WHERE id = ?2 AND link_version = ?3 AND status IN ('pending', 'unsubscribed')",
+                    "UPDATE subscribers SET status = 'active', confirmed_at = $1,
+                         unsubscribed_at = NULL, updated_at = $1, frequency = $4, weekday = $5,
+                         delivery_hour = $6, timezone = $7, paused_until = NULL, top_papers = $8
+                     WHERE id = $2 AND link_version = $3 AND status IN ('pending', 'unsubscribed')",
                 )
                 .bind(ts(now))
                 .bind(id)
@@ -274,9 +238,9 @@ impl Store {
             }
             None => {
                 let done = sqlx::query(
-                    "UPDATE subscribers SET status = 'active', confirmed_at = ?1,
-                         unsubscribed_at = NULL, updated_at = ?1
-                     WHERE id = ?2 AND link_version = ?3 AND status = 'pending'",
+                    "UPDATE subscribers SET status = 'active', confirmed_at = $1,
+                         unsubscribed_at = NULL, updated_at = $1
+                     WHERE id = $2 AND link_version = $3 AND status = 'pending'",
                 )
                 .bind(ts(now))
                 .bind(id)
@@ -312,9 +276,9 @@ impl Store {
         let done = sqlx::query(
             "UPDATE subscribers SET
                  status = CASE WHEN status = 'suspended' THEN status ELSE 'unsubscribed' END,
-                 unsubscribed_at = COALESCE(unsubscribed_at, ?1),
-                 updated_at = CASE WHEN status = 'unsubscribed' THEN updated_at ELSE ?1 END
-             WHERE id = ?2 AND link_version = ?3",
+                 unsubscribed_at = COALESCE(unsubscribed_at, $1),
+                 updated_at = CASE WHEN status = 'unsubscribed' THEN updated_at ELSE $1 END
+             WHERE id = $2 AND link_version = $3",
         )
         .bind(ts(now))
         .bind(id)
@@ -330,7 +294,7 @@ impl Store {
     pub async fn preferences(&self, id: SubscriberId) -> DbResult<Preferences> {
         let row = sqlx::query(
             "SELECT frequency, weekday, delivery_hour, timezone, paused_until
-             FROM subscribers WHERE id = ?",
+             FROM subscribers WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(&self.pool)
@@ -355,9 +319,9 @@ impl Store {
             Frequency::Weekly(d) => ("weekly", Some(d.num_days_from_monday() as i64)),
         };
         let done = sqlx::query(
-            "UPDATE subscribers SET frequency = ?1, weekday = ?2, delivery_hour = ?3,
-                 timezone = ?4, paused_until = ?5, updated_at = ?6
-             WHERE id = ?7 AND link_version = ?8",
+            "UPDATE subscribers SET frequency = $1, weekday = $2, delivery_hour = $3,
+                 timezone = $4, paused_until = $5, updated_at = $6
+             WHERE id = $7 AND link_version = $8",
         )
         .bind(frequency)
         .bind(weekday)
@@ -386,8 +350,8 @@ impl Store {
         now: DateTime<Utc>,
     ) -> DbResult<i64> {
         sqlx::query_scalar(
-            "UPDATE subscribers SET link_version = link_version + 1, updated_at = ?1
-             WHERE id = ?2 AND link_version = ?3 RETURNING link_version",
+            "UPDATE subscribers SET link_version = link_version + 1, updated_at = $1
+             WHERE id = $2 AND link_version = $3 RETURNING link_version",
         )
         .bind(ts(now))
         .bind(id)
@@ -398,7 +362,7 @@ impl Store {
     }
 }
 
-impl Store {
+impl Backend {
     /// Of the subscribers with ids in `first..=last`, those not due a digest
     /// on `date`: paused until a later day, or weekly on another weekday.
     pub async fn not_due_on(
@@ -409,9 +373,9 @@ impl Store {
     ) -> DbResult<std::collections::HashSet<SubscriberId>> {
         let weekday = i64::from(date.weekday().num_days_from_monday());
         let ids: Vec<SubscriberId> = sqlx::query_scalar(
-            "SELECT id FROM subscribers WHERE id BETWEEN ?1 AND ?2 AND (
-                 (paused_until IS NOT NULL AND paused_until > ?3)
-                 OR (frequency = 'weekly' AND weekday IS NOT ?4))",
+            "SELECT id FROM subscribers WHERE id BETWEEN $1 AND $2 AND (
+                 (paused_until IS NOT NULL AND paused_until > $3)
+                 OR (frequency = 'weekly' AND weekday IS DISTINCT FROM $4))",
         )
         .bind(first)
         .bind(last)
@@ -423,7 +387,7 @@ impl Store {
     }
 }
 
-impl Store {
+impl Backend {
     /// The preferences of the active subscribers with ids in `first..=last`,
     /// for the scheduler's "who is due now" (see [`crate::digest::due`]).
     pub async fn schedules_between(
@@ -433,7 +397,7 @@ impl Store {
     ) -> DbResult<std::collections::HashMap<SubscriberId, Preferences>> {
         let rows = sqlx::query(
             "SELECT id, frequency, weekday, delivery_hour, timezone, paused_until
-             FROM subscribers WHERE id BETWEEN ?1 AND ?2 AND status = 'active'",
+             FROM subscribers WHERE id BETWEEN $1 AND $2 AND status = 'active'",
         )
         .bind(first)
         .bind(last)
@@ -453,7 +417,7 @@ impl Store {
     ) -> DbResult<Vec<(SubscriberId, Preferences)>> {
         let rows = sqlx::query(
             "SELECT id, frequency, weekday, delivery_hour, timezone, paused_until
-             FROM subscribers WHERE id > ?1 AND status = 'active' ORDER BY id LIMIT ?2",
+             FROM subscribers WHERE id > $1 AND status = 'active' ORDER BY id LIMIT $2",
         )
         .bind(after)
         .bind(limit)
@@ -483,7 +447,7 @@ impl Store {
     }
 }
 
-fn preferences_from_row(row: &sqlx::sqlite::SqliteRow) -> DbResult<Preferences> {
+fn preferences_from_row(row: &DbRow) -> DbResult<Preferences> {
     let frequency: String = row.get("frequency");
     let weekday: Option<i64> = row.get("weekday");
     let frequency = match (frequency.as_str(), weekday) {
@@ -529,8 +493,8 @@ fn weekday_from_index(d: i64) -> DbResult<chrono::Weekday> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_store;
     use super::*;
-    use crate::store::test_store;
 
     fn topics(qs: &[&str]) -> Vec<NewTopic> {
         qs.iter()
@@ -719,11 +683,12 @@ mod tests {
             .unwrap();
         let s = store.subscriber_by_email(&e).await.unwrap();
         assert_eq!(s.status, SubscriberStatus::Unsubscribed);
-        let at: String = sqlx::query_scalar("SELECT unsubscribed_at FROM subscribers WHERE id = ?")
-            .bind(r.id())
-            .fetch_one(store.pool())
-            .await
-            .unwrap();
+        let at: String =
+            sqlx::query_scalar("SELECT unsubscribed_at FROM subscribers WHERE id = $1")
+                .bind(r.id())
+                .fetch_one(super::super::test_pool(&store))
+                .await
+                .unwrap();
         assert_eq!(at, ts(t0));
     }
 }

@@ -6,54 +6,16 @@
 //! cutoffs as arguments; none reads the clock.
 
 use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::AssertSqlSafe;
 
-use super::{day, ts, DbResult, Store};
+use super::{day, ts, Backend, DbResult, RetentionCutoffs};
 use crate::domain::SubscriberId;
 
 /// Deliveries removed per transaction, so a first run over years of
 /// history never holds the write lock for long.
 const PRUNE_BATCH: i64 = 1000;
 
-/// The instants and day before which the sweeps remove data.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RetentionCutoffs {
-    /// Unsubscribed before this: erased.
-    pub unsubscribed_before: DateTime<Utc>,
-    /// Never confirmed, and last asked for before this: deleted.
-    pub unconfirmed_before: DateTime<Utc>,
-    /// Digests dated before this day: deleted with their ledger rows and
-    /// bounces.
-    pub deliveries_before: NaiveDate,
-}
-
-/// What one retention run removed, as counts.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct RetentionReport {
-    /// Unsubscribed people whose address and data were erased.
-    pub erased: u64,
-    /// Addresses that never confirmed, deleted.
-    pub unconfirmed: u64,
-    /// Subscription requests never confirmed, deleted.
-    pub requests: u64,
-    /// Delivery records deleted.
-    pub deliveries: u64,
-    /// Ledger rows (papers sent) deleted with them.
-    pub ledger: u64,
-    /// Bounce records deleted with them.
-    pub bounces: u64,
-}
-
-impl std::fmt::Display for RetentionReport {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "erased {} unsubscribed; deleted {} unconfirmed addresses and {} unconfirmed requests; pruned {} deliveries ({} ledger rows, {} bounces)",
-            self.erased, self.unconfirmed, self.requests, self.deliveries, self.ledger, self.bounces
-        )
-    }
-}
-
-impl Store {
+impl Backend {
     /// People who unsubscribed before `cutoffs.unsubscribed_before` and are
     /// not erased yet, except those with a subscription request made since
     /// `cutoffs.unconfirmed_before` (they asked to come back; the request
@@ -65,9 +27,9 @@ impl Store {
         Ok(sqlx::query_scalar(
             "SELECT s.id FROM subscribers s
              WHERE s.erased_at IS NULL AND s.status IN ('unsubscribed', 'suspended')
-               AND s.unsubscribed_at IS NOT NULL AND s.unsubscribed_at < ?1
+               AND s.unsubscribed_at IS NOT NULL AND s.unsubscribed_at < $1
                AND NOT EXISTS (SELECT 1 FROM subscription_requests r
-                               WHERE r.subscriber_id = s.id AND r.created_at >= ?2)
+                               WHERE r.subscriber_id = s.id AND r.created_at >= $2)
              ORDER BY s.id",
         )
         .bind(ts(cutoffs.unsubscribed_before))
@@ -82,7 +44,7 @@ impl Store {
     /// left waiting, with their topics. Returns (addresses, requests).
     pub async fn purge_unconfirmed(&self, before: DateTime<Utc>) -> DbResult<(u64, u64)> {
         let mut tx = self.begin_write().await?;
-        let requests = sqlx::query("DELETE FROM subscription_requests WHERE created_at < ?")
+        let requests = sqlx::query("DELETE FROM subscription_requests WHERE created_at < $1")
             .bind(ts(before))
             .execute(&mut **tx)
             .await?
@@ -90,8 +52,8 @@ impl Store {
         let rows = sqlx::query(
             "DELETE FROM subscribers
              WHERE status = 'pending' AND confirmed_at IS NULL AND erased_at IS NULL
-               AND created_at < ?1
-               AND (last_link_mail_at IS NULL OR last_link_mail_at < ?1)
+               AND created_at < $1
+               AND (last_link_mail_at IS NULL OR last_link_mail_at < $1)
                AND NOT EXISTS (SELECT 1 FROM subscription_requests r
                                WHERE r.subscriber_id = subscribers.id)",
         )
@@ -108,31 +70,33 @@ impl Store {
     /// ledger rows, bounces).
     pub async fn prune_deliveries(&self, before: NaiveDate) -> DbResult<(u64, u64, u64)> {
         let (mut deliveries, mut ledger, mut bounces) = (0, 0, 0);
-        let batch = "SELECT id FROM deliveries WHERE digest_date < ?1 ORDER BY id LIMIT ?2";
+        let batch = "SELECT id FROM deliveries WHERE digest_date < $1 ORDER BY id LIMIT $2";
         loop {
             let mut tx = self.begin_write().await?;
-            ledger += sqlx::query(&format!(
+            ledger += sqlx::query(AssertSqlSafe(format!(
                 "DELETE FROM sent_papers WHERE delivery_id IN ({batch})"
-            ))
+            )))
             .bind(day(before))
             .bind(PRUNE_BATCH)
             .execute(&mut **tx)
             .await?
             .rows_affected();
-            bounces += sqlx::query(&format!(
+            bounces += sqlx::query(AssertSqlSafe(format!(
                 "DELETE FROM bounces WHERE delivery_id IN ({batch})"
-            ))
+            )))
             .bind(day(before))
             .bind(PRUNE_BATCH)
             .execute(&mut **tx)
             .await?
             .rows_affected();
-            let n = sqlx::query(&format!("DELETE FROM deliveries WHERE id IN ({batch})"))
-                .bind(day(before))
-                .bind(PRUNE_BATCH)
-                .execute(&mut **tx)
-                .await?
-                .rows_affected();
+            let n = sqlx::query(AssertSqlSafe(format!(
+                "DELETE FROM deliveries WHERE id IN ({batch})"
+            )))
+            .bind(day(before))
+            .bind(PRUNE_BATCH)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
             tx.commit().await?;
             deliveries += n;
             if n < PRUNE_BATCH as u64 {

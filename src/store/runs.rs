@@ -3,39 +3,9 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::Row;
 
-use super::{day, parse_day, parse_ts, ts, DbResult, Store};
+use super::{day, parse_day, parse_ts, ts, Backend, DbResult, Run, RunKind};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RunKind {
-    Fetch,
-    Digest,
-    /// The daily retention job ([`crate::jobs::retention`]).
-    Retention,
-}
-
-impl RunKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Fetch => "fetch",
-            Self::Digest => "digest",
-            Self::Retention => "retention",
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct Run {
-    pub id: i64,
-    pub kind: String,
-    pub target_date: NaiveDate,
-    pub started_at: DateTime<Utc>,
-    pub finished_at: Option<DateTime<Utc>>,
-    /// `ok`, `partial` or `failed`; `None` while running (or if it crashed).
-    pub outcome: Option<String>,
-    pub summary: Option<String>,
-}
-
-impl Store {
+impl Backend {
     pub async fn start_run(
         &self,
         kind: RunKind,
@@ -43,7 +13,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> DbResult<i64> {
         Ok(sqlx::query_scalar(
-            "INSERT INTO runs (kind, target_date, started_at) VALUES (?, ?, ?) RETURNING id",
+            "INSERT INTO runs (kind, target_date, started_at) VALUES ($1, $2, $3) RETURNING id",
         )
         .bind(kind.as_str())
         .bind(day(date))
@@ -59,7 +29,7 @@ impl Store {
         summary: &str,
         now: DateTime<Utc>,
     ) -> DbResult<()> {
-        sqlx::query("UPDATE runs SET finished_at = ?, outcome = ?, summary = ? WHERE id = ?")
+        sqlx::query("UPDATE runs SET finished_at = $1, outcome = $2, summary = $3 WHERE id = $4")
             .bind(ts(now))
             .bind(outcome)
             .bind(summary)
@@ -75,7 +45,7 @@ impl Store {
     /// subscribers it never reached.
     pub async fn has_run(&self, kind: RunKind, date: NaiveDate) -> DbResult<bool> {
         Ok(sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM runs WHERE kind = ? AND target_date = ?
+            "SELECT EXISTS (SELECT 1 FROM runs WHERE kind = $1 AND target_date = $2
                  AND finished_at IS NOT NULL)",
         )
         .bind(kind.as_str())
@@ -87,7 +57,7 @@ impl Store {
     pub async fn last_run(&self, kind: RunKind) -> DbResult<Option<Run>> {
         let row = sqlx::query(
             "SELECT id, kind, target_date, started_at, finished_at, outcome, summary FROM runs
-             WHERE kind = ? ORDER BY id DESC LIMIT 1",
+             WHERE kind = $1 ORDER BY id DESC LIMIT 1",
         )
         .bind(kind.as_str())
         .fetch_optional(&self.pool)

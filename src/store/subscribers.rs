@@ -3,9 +3,9 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::{AssertSqlSafe, Row, Transaction};
 
-use super::{parse_ts, ts, DbError, DbResult, Store};
+use super::{parse_ts, ts, Address, Backend, Db, DbError, DbResult, UpsertOutcome};
 use crate::domain::{NewTopic, Subscriber, SubscriberEmail, SubscriberId, SubscriberStatus, Topic};
 
 /// Reads a stored status.
@@ -14,21 +14,7 @@ pub(super) fn status_from_db(name: &str) -> DbResult<SubscriberStatus> {
         .ok_or_else(|| DbError::Corrupt(format!("subscribers.status {name:?}")))
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UpsertOutcome {
-    Created(SubscriberId),
-    Updated(SubscriberId),
-}
-
-impl UpsertOutcome {
-    pub fn id(self) -> SubscriberId {
-        match self {
-            Self::Created(id) | Self::Updated(id) => id,
-        }
-    }
-}
-
-impl Store {
+impl Backend {
     /// An operator's add: creates the subscriber (or re-activates an existing
     /// one) as confirmed, and replaces their topics.
     pub async fn upsert_active(
@@ -60,8 +46,8 @@ impl Store {
 
     /// Deletes a subscriber with their topics, deliveries and ledger.
     pub async fn remove_subscriber(&self, email: &SubscriberEmail) -> DbResult<()> {
-        let done = sqlx::query("DELETE FROM subscribers WHERE email = ?")
-            .bind(email.as_str())
+        let done = sqlx::query("DELETE FROM subscribers WHERE email = $1")
+            .bind(Address(email.as_str()))
             .execute(&self.pool)
             .await?;
         if done.rows_affected() == 0 {
@@ -71,8 +57,8 @@ impl Store {
     }
 
     pub async fn subscriber_by_email(&self, email: &SubscriberEmail) -> DbResult<Subscriber> {
-        let row = sqlx::query("SELECT id FROM subscribers WHERE email = ?")
-            .bind(email.as_str())
+        let row = sqlx::query("SELECT id FROM subscribers WHERE email = $1")
+            .bind(Address(email.as_str()))
             .fetch_optional(&self.pool)
             .await?
             .ok_or(DbError::NotFound)?;
@@ -80,7 +66,7 @@ impl Store {
     }
 
     pub async fn subscriber_by_id(&self, id: SubscriberId) -> DbResult<Subscriber> {
-        let rows = self.subscribers_where("s.id = ?", id, 1).await?;
+        let rows = self.subscribers_where("s.id = $1", id, 1).await?;
         rows.into_iter().next().ok_or(DbError::NotFound)
     }
 
@@ -94,10 +80,10 @@ impl Store {
     ) -> DbResult<Vec<Subscriber>> {
         match status {
             Some(s) => {
-                let cond = format!("s.status = '{}' AND s.id > ?", s.as_str());
+                let cond = format!("s.status = '{}' AND s.id > $1", s.as_str());
                 self.subscribers_where(&cond, after_id, limit).await
             }
-            None => self.subscribers_where("s.id > ?", after_id, limit).await,
+            None => self.subscribers_where("s.id > $1", after_id, limit).await,
         }
     }
 
@@ -121,9 +107,9 @@ impl Store {
         let sql = format!(
             "SELECT s.id, s.email, s.status, s.link_version, s.created_at, s.top_papers
              FROM subscribers s
-             WHERE ({cond}) AND s.erased_at IS NULL ORDER BY s.id LIMIT ?"
+             WHERE ({cond}) AND s.erased_at IS NULL ORDER BY s.id LIMIT $2"
         );
-        let rows = sqlx::query(&sql)
+        let rows = sqlx::query(AssertSqlSafe(sql))
             .bind(bind)
             .bind(limit)
             .fetch_all(&self.pool)
@@ -146,7 +132,7 @@ impl Store {
         if let (Some(first), Some(last)) = (subs.first(), subs.last()) {
             let topic_rows = sqlx::query(
                 "SELECT subscriber_id, position, name, query FROM topics
-                 WHERE subscriber_id BETWEEN ? AND ? ORDER BY subscriber_id, position",
+                 WHERE subscriber_id BETWEEN $1 AND $2 ORDER BY subscriber_id, position",
             )
             .bind(first.id)
             .bind(last.id)
@@ -169,21 +155,21 @@ impl Store {
 }
 
 async fn upsert_active_in(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Db>,
     email: &SubscriberEmail,
     topics: &[NewTopic],
     now: DateTime<Utc>,
 ) -> DbResult<UpsertOutcome> {
     let existing: Option<SubscriberId> =
-        sqlx::query_scalar("SELECT id FROM subscribers WHERE email = ?")
-            .bind(email.as_str())
+        sqlx::query_scalar("SELECT id FROM subscribers WHERE email = $1")
+            .bind(Address(email.as_str()))
             .fetch_optional(&mut **tx)
             .await?;
     let outcome = match existing {
         Some(id) => {
             sqlx::query(
-                "UPDATE subscribers SET status = 'active', confirmed_at = COALESCE(confirmed_at, ?1),
-                     unsubscribed_at = NULL, updated_at = ?1 WHERE id = ?2",
+                "UPDATE subscribers SET status = 'active', confirmed_at = COALESCE(confirmed_at, $1),
+                     unsubscribed_at = NULL, updated_at = $1 WHERE id = $2",
             )
             .bind(ts(now))
             .bind(id)
@@ -194,9 +180,9 @@ async fn upsert_active_in(
         None => {
             let id: SubscriberId = sqlx::query_scalar(
                 "INSERT INTO subscribers (email, status, created_at, confirmed_at, updated_at)
-                 VALUES (?1, 'active', ?2, ?2, ?2) RETURNING id",
+                 VALUES ($1, 'active', $2, $2, $2) RETURNING id",
             )
-            .bind(email.as_str())
+            .bind(Address(email.as_str()))
             .bind(ts(now))
             .fetch_one(&mut **tx)
             .await?;
@@ -208,17 +194,17 @@ async fn upsert_active_in(
 }
 
 pub(super) async fn replace_topics(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Db>,
     subscriber_id: SubscriberId,
     topics: &[NewTopic],
 ) -> DbResult<()> {
-    sqlx::query("DELETE FROM topics WHERE subscriber_id = ?")
+    sqlx::query("DELETE FROM topics WHERE subscriber_id = $1")
         .bind(subscriber_id)
         .execute(&mut **tx)
         .await?;
     for (i, t) in topics.iter().enumerate() {
         sqlx::query(
-            "INSERT INTO topics (subscriber_id, position, name, query) VALUES (?, ?, ?, ?)",
+            "INSERT INTO topics (subscriber_id, position, name, query) VALUES ($1, $2, $3, $4)",
         )
         .bind(subscriber_id)
         .bind(i as i64)
@@ -232,8 +218,8 @@ pub(super) async fn replace_topics(
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_store;
     use super::*;
-    use crate::store::test_store;
 
     fn topic(q: &str) -> NewTopic {
         NewTopic {

@@ -3,9 +3,9 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{parse_ts, ts, DbResult, Store};
+use super::{parse_ts, ts, Backend, DbResult};
 
-impl Store {
+impl Backend {
     /// The instant the last completed digest tick covered; `None` before the
     /// first one.
     pub async fn digest_covered_until(&self) -> DbResult<Option<DateTime<Utc>>> {
@@ -20,8 +20,8 @@ impl Store {
     /// moves backwards (a slow tick finishing after a later one).
     pub async fn set_digest_covered_until(&self, until: DateTime<Utc>) -> DbResult<()> {
         sqlx::query(
-            "INSERT INTO schedule_ticks (job, covered_until) VALUES ('digest', ?1)
-             ON CONFLICT (job) DO UPDATE SET covered_until = ?1
+            "INSERT INTO schedule_ticks (job, covered_until) VALUES ('digest', $1)
+             ON CONFLICT (job) DO UPDATE SET covered_until = $1
              WHERE excluded.covered_until > schedule_ticks.covered_until",
         )
         .bind(ts(until))
@@ -33,8 +33,8 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_store;
     use super::*;
-    use crate::store::test_store;
 
     #[tokio::test]
     async fn the_covered_instant_only_moves_forward() {

@@ -4,18 +4,19 @@
 
 use std::collections::HashSet;
 
-use sqlx::Row;
+use sqlx::QueryBuilder;
 
-use super::{DbError, DbResult, Store};
+use super::{push_list, Backend, Db, DbError, DbResult};
 use crate::domain::SubscriberId;
 
-impl Store {
+impl Backend {
     /// Whether subscriber `id` asked for the top papers after their topics.
     pub async fn top_papers(&self, id: SubscriberId) -> DbResult<bool> {
-        let on: Option<i64> = sqlx::query_scalar("SELECT top_papers FROM subscribers WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let on: Option<i64> =
+            sqlx::query_scalar("SELECT top_papers FROM subscribers WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
         on.map(|v| v != 0).ok_or(DbError::NotFound)
     }
 
@@ -27,13 +28,14 @@ impl Store {
         link_version: i64,
         on: bool,
     ) -> DbResult<()> {
-        let done =
-            sqlx::query("UPDATE subscribers SET top_papers = ? WHERE id = ? AND link_version = ?")
-                .bind(i64::from(on))
-                .bind(id)
-                .bind(link_version)
-                .execute(&self.pool)
-                .await?;
+        let done = sqlx::query(
+            "UPDATE subscribers SET top_papers = $1 WHERE id = $2 AND link_version = $3",
+        )
+        .bind(i64::from(on))
+        .bind(id)
+        .bind(link_version)
+        .execute(&self.pool)
+        .await?;
         if done.rows_affected() == 0 {
             return Err(DbError::NotFound);
         }
@@ -44,17 +46,15 @@ impl Store {
     pub async fn top_papers_among(&self, ids: &[SubscriberId]) -> DbResult<HashSet<SubscriberId>> {
         let mut on = HashSet::new();
         for chunk in ids.chunks(500) {
-            let placeholders = vec!["?"; chunk.len()].join(",");
-            let sql = format!(
-                "SELECT id FROM subscribers WHERE top_papers = 1 AND id IN ({placeholders})"
+            let mut q = QueryBuilder::<Db>::new(
+                "SELECT id FROM subscribers WHERE top_papers = 1 AND id IN ",
             );
-            let mut q = sqlx::query(&sql);
-            for id in chunk {
-                q = q.bind(*id);
-            }
-            for row in q.fetch_all(&self.pool).await? {
-                on.insert(row.get::<SubscriberId, _>("id"));
-            }
+            push_list(&mut q, chunk.iter().copied());
+            on.extend(
+                q.build_query_scalar::<SubscriberId>()
+                    .fetch_all(&self.pool)
+                    .await?,
+            );
         }
         Ok(on)
     }
@@ -62,9 +62,9 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_store;
     use super::*;
     use crate::domain::{NewTopic, Preferences, SubscriberEmail};
-    use crate::store::test_store;
     use chrono::Utc;
 
     #[tokio::test]

@@ -33,10 +33,11 @@ async fn db_state(pool: &sqlx::SqlitePool) -> (String, Vec<(String, i64)>) {
         "deliveries",
         "sent_papers",
     ] {
-        let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
-            .fetch_one(pool)
-            .await
-            .unwrap();
+        let n: i64 =
+            sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
+                .fetch_one(pool)
+                .await
+                .unwrap();
         counts.push((table.to_string(), n));
     }
     (check, counts)
@@ -501,4 +502,84 @@ async fn terminal_escapes_in_paper_fields_never_reach_the_operators_terminal() {
         !stdout.chars().any(|c| c.is_control() && c != '\n'),
         "a control character reached the terminal: {stdout:?}"
     );
+}
+
+/// `paperboy check` and `paperboy migrate` with `database.url` replaced:
+/// both must fail, saying `database.url` and the server's reason, and
+/// never the password.
+fn database_url_refused(env: &TestEnv, url: &str, reason: &str) {
+    env.edit_config(&env.db_url, url);
+    for args in [&["check"][..], &["migrate"][..]] {
+        let out = env.paperboy(args);
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+        assert!(!out.status.success(), "{args:?} accepted {url}: {text}");
+        assert!(text.contains("database.url"), "{args:?}: {text}");
+        assert!(text.contains(reason), "{args:?}: no {reason:?} in {text}");
+        assert!(
+            !text.contains("hunter2"),
+            "{args:?} shows the password: {text}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_url_that_is_unreachable_wrong_or_unauthorised_stops_check_and_start() {
+    let env = TestEnv::new().await;
+    let port = crate::support::free_port();
+    // Nothing listens there.
+    database_url_refused(
+        &env,
+        &format!("postgres://pb:hunter2@127.0.0.1:{port}/paperboy"),
+        "refused",
+    );
+    // A database the server does not have.
+    let admin = std::env::var("PAPERBOY_TEST_POSTGRES").expect("the PostgreSQL test cluster");
+    let mut missing = url::Url::parse(&admin).unwrap();
+    missing.set_path("no_such_database");
+    missing.set_password(Some("hunter2")).unwrap();
+    let env = TestEnv::new().await;
+    database_url_refused(&env, missing.as_str(), "does not exist");
+    // A role that may log in but not create anything: the migrations fail.
+    let url = crate::support::database::postgres_database().await;
+    crate::support::database::execute(
+        &url,
+        "DO $$ BEGIN
+             IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'pb_reader') THEN
+                 CREATE ROLE pb_reader LOGIN;
+             END IF;
+         END $$",
+        &[],
+    )
+    .await;
+    let mut reader = url::Url::parse(&url).unwrap();
+    reader.set_username("pb_reader").unwrap();
+    reader.set_password(Some("hunter2")).unwrap();
+    let env = TestEnv::new().await;
+    database_url_refused(&env, reader.as_str(), "permission denied");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schema_from_a_newer_paperboy_is_refused_with_both_versions_on_either_engine() {
+    let pg = crate::support::database::postgres_database().await;
+    for env in [
+        TestEnv::new().await,
+        TestEnv::with_config_on("", Some(pg)).await,
+    ] {
+        env.ok(&["migrate"]);
+        crate::support::database::execute(
+            &env.db_url,
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
+             SELECT 99991231000000, 'from the future', TRUE, checksum, 0
+             FROM _sqlx_migrations ORDER BY version LIMIT 1",
+            &[],
+        )
+        .await;
+        for args in [&["migrate"][..], &["check"][..]] {
+            let out = env.paperboy(args);
+            let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+            assert!(!out.status.success(), "{args:?}: {text}");
+            assert!(text.contains("99991231000000"), "{args:?}: {text}");
+            assert!(text.contains("(up to 2026"), "{args:?}: {text}");
+        }
+    }
 }

@@ -13,7 +13,10 @@ use crate::env::{hf_day, TestEnv, HF_DAY};
 use crate::support::{self, html_part, text_part};
 
 async fn fetched_env() -> TestEnv {
-    let env = TestEnv::new().await;
+    fetched(TestEnv::new().await)
+}
+
+fn fetched(env: TestEnv) -> TestEnv {
     env.ok(&["fetch", "--date", HF_DAY]);
     env
 }
@@ -256,7 +259,15 @@ async fn each_subscriber_gets_exactly_the_papers_their_queries_match() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_run_sends_nothing_and_a_later_day_never_repeats_a_paper() {
-    let env = fetched_env().await;
+    second_run_and_later_day(fetched_env().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_a_second_run_sends_nothing_and_a_later_day_never_repeats_a_paper() {
+    second_run_and_later_day(fetched(TestEnv::on_postgres().await)).await;
+}
+
+async fn second_run_and_later_day(env: TestEnv) {
     env.ok(&[
         "subscribers",
         "add",
@@ -277,7 +288,15 @@ async fn a_second_run_sends_nothing_and_a_later_day_never_repeats_a_paper() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_killed_half_way_and_restarted_sends_each_digest_exactly_once() {
-    let env = fetched_env().await;
+    killed_and_restarted(fetched_env().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_a_run_killed_half_way_and_restarted_sends_each_digest_exactly_once() {
+    killed_and_restarted(fetched(TestEnv::on_postgres().await)).await;
+}
+
+async fn killed_and_restarted(env: TestEnv) {
     let n = 12;
     let lines: String = (0..n)
         .map(|i| format!("{{\"email\": \"reader{i}@example.org\", \"topics\": [\"ti:agent*\"]}}\n"))

@@ -22,6 +22,9 @@ pub fn hf_day() -> NaiveDate {
 
 pub struct TestEnv {
     pub dir: TestDir,
+    /// The database paperboy uses: the SQLite file in `dir`, or a database
+    /// of its own on the PostgreSQL test cluster.
+    pub db_url: String,
     pub smtp: SmtpServer,
     pub http: FixtureServer,
     pub config_path: PathBuf,
@@ -36,7 +39,20 @@ impl TestEnv {
 
     /// As [`TestEnv::new`], with extra TOML appended to the config.
     pub async fn with_config(extra: &str) -> TestEnv {
+        Self::with_config_on(extra, None).await
+    }
+
+    /// As [`TestEnv::new`], on a fresh database of the PostgreSQL test
+    /// cluster instead of a SQLite file.
+    pub async fn on_postgres() -> TestEnv {
+        let url = crate::support::database::postgres_database().await;
+        Self::with_config_on("", Some(url)).await
+    }
+
+    /// As [`TestEnv::with_config`], on the database at `db_url` when given.
+    pub async fn with_config_on(extra: &str, db_url: Option<String>) -> TestEnv {
         let dir = TestDir::new();
+        let db_url = db_url.unwrap_or_else(|| dir.db_url());
         let smtp = SmtpServer::start().await;
         let http = FixtureServer::start().await;
         http.route(
@@ -52,6 +68,7 @@ impl TestEnv {
         let config_path = dir.path().join("paperboy.toml");
         let env = TestEnv {
             dir,
+            db_url,
             smtp,
             http,
             config_path,
@@ -92,7 +109,7 @@ url = "{hostile}"
 retries = 0
 timeout_secs = 5
 "#,
-            db = self.dir.db_url(),
+            db = self.db_url,
             smtp = self.smtp.url(),
             key = self.dir.path().join("signing.key").display(),
             hf = self.http.url("/api/daily_papers"),

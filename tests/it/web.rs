@@ -32,7 +32,15 @@ impl Site {
 
     /// As [`Site::start`], with the config file's text edited first.
     pub async fn with_config(edit: impl FnOnce(String) -> String) -> Site {
-        let env = TestEnv::new().await;
+        Self::on(TestEnv::new().await, edit).await
+    }
+
+    /// As [`Site::with_config`], on a database of the PostgreSQL test cluster.
+    pub async fn on_postgres_with_config(edit: impl FnOnce(String) -> String) -> Site {
+        Self::on(TestEnv::on_postgres().await, edit).await
+    }
+
+    async fn on(env: TestEnv, edit: impl FnOnce(String) -> String) -> Site {
         let toml = std::fs::read_to_string(&env.config_path).unwrap();
         std::fs::write(&env.config_path, edit(toml)).unwrap();
         let app = env.app().await;
@@ -121,27 +129,28 @@ impl Site {
             .unwrap()
     }
 
-    /// Every row a page could change, as text.
+    /// Every row a page could change, as text (on either engine).
     async fn snapshot(&self) -> Vec<String> {
-        let pool = self.app.store.pool();
-        let mut rows: Vec<String> = sqlx::query_scalar(
-            "SELECT id || '|' || email || '|' || status || '|' || link_version || '|' ||
+        let url = &self.env.db_url;
+        let mut rows = support::database::texts(
+            url,
+            "SELECT CAST(id AS TEXT) || '|' || email || '|' || status || '|' ||
+                    CAST(link_version AS TEXT) || '|' ||
                     COALESCE(confirmed_at, '') || '|' || COALESCE(unsubscribed_at, '') || '|' ||
-                    updated_at || '|' || frequency || '|' || COALESCE(weekday, '') || '|' ||
-                    COALESCE(delivery_hour, '') || '|' || COALESCE(timezone, '') || '|' ||
+                    updated_at || '|' || frequency || '|' ||
+                    COALESCE(CAST(weekday AS TEXT), '') || '|' ||
+                    COALESCE(CAST(delivery_hour AS TEXT), '') || '|' ||
+                    COALESCE(timezone, '') || '|' ||
                     COALESCE(paused_until, '') || '|' || COALESCE(last_link_mail_at, '')
              FROM subscribers ORDER BY id",
         )
-        .fetch_all(pool)
-        .await
-        .unwrap();
-        let topics: Vec<String> = sqlx::query_scalar(
-            "SELECT subscriber_id || '|' || position || '|' || query FROM topics
-             ORDER BY subscriber_id, position",
+        .await;
+        let topics = support::database::texts(
+            url,
+            "SELECT CAST(subscriber_id AS TEXT) || '|' || CAST(position AS TEXT) || '|' || query
+             FROM topics ORDER BY subscriber_id, position",
         )
-        .fetch_all(pool)
-        .await
-        .unwrap();
+        .await;
         rows.extend(topics);
         rows
     }
@@ -174,17 +183,30 @@ fn today(site: &Site) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_subscriber_signs_up_confirms_manages_and_unsubscribes_in_one_click() {
-    let site =
-        Site::with_config(|toml| toml.replace("[digest]\n", "[digest]\nsend_empty = true\n")).await;
+    let send_empty = |toml: String| toml.replace("[digest]\n", "[digest]\nsend_empty = true\n");
+    sign_up_confirm_manage_unsubscribe(Site::with_config(send_empty).await).await;
+}
+
+/// The same walk on PostgreSQL: fetch, subscribe, confirm, manage, a
+/// digest over SMTP, one-click unsubscribe.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_a_subscriber_signs_up_confirms_manages_and_unsubscribes_in_one_click() {
+    let send_empty = |toml: String| toml.replace("[digest]\n", "[digest]\nsend_empty = true\n");
+    sign_up_confirm_manage_unsubscribe(Site::on_postgres_with_config(send_empty).await).await;
+}
+
+async fn sign_up_confirm_manage_unsubscribe(site: Site) {
     let day = today(&site);
     // The recorded day's papers, announced today as far as the preview and
     // the digest are concerned.
     site.env.ok(&["fetch", "--date", crate::env::HF_DAY]);
-    sqlx::query("UPDATE paper_sightings SET day = ?")
-        .bind(&day)
-        .execute(site.app.store.pool())
-        .await
-        .unwrap();
+    let moved = support::database::execute(
+        &site.env.db_url,
+        "UPDATE paper_sightings SET day = $1",
+        &[&day],
+    )
+    .await;
+    assert!(moved > 0);
 
     let (status, body) = site.get("/").await;
     assert_eq!(status, StatusCode::OK);

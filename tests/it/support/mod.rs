@@ -3,11 +3,13 @@
 //! - [`smtp`]: an SMTP server that records what it accepts and injects faults on demand.
 //! - [`mail`]: parse a received message and read its headers, parts and links.
 //! - [`http`]: an HTTP server that serves fixture files, scripts responses, logs requests.
+//! - [`database`]: a fresh PostgreSQL database on the test cluster; statements on either engine.
 //! - [`postfix`]: the private Postfix instance `scripts/test` starts, the real MTA counterpart.
 //!
 //! Everything here is generic test infrastructure; it must not start or configure paperboy
 //! itself (the app-spawning helper lives with the tests that use it).
 
+pub mod database;
 pub mod http;
 pub mod mail;
 pub mod postfix;

@@ -1,0 +1,212 @@
+//! The PostgreSQL backend, for an instance that outgrows one file: a
+//! server (managed, replicated, backed up with `pg_dump`) that several
+//! hosts can share.
+//!
+//! The table-family files beside this one are compiled here against [`Db`]
+//! = PostgreSQL (and in [`super::sqlite`] against SQLite): the same
+//! statements, so both backends keep the same guarantees. The schema in
+//! `migrations/postgres/` mirrors SQLite's column for column: integers are
+//! `BIGINT` (read as `i64`), times and days are the same RFC 3339 /
+//! `YYYY-MM-DD` text (so they compare and copy alike), addresses are
+//! `citext` (SQLite's `COLLATE NOCASE`). `paper_sightings.seq` stands in
+//! for SQLite's implicit `rowid`.
+
+// The table-family files are compiled once per backend on purpose (see
+// the store's module doc): each `#[path]` module below has a twin in
+// `sqlite.rs`, against the other driver.
+#![allow(clippy::duplicate_mod)]
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::{bail, Context as _};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{Connection as _, PgPool};
+
+#[path = "addresses.rs"]
+mod addresses;
+#[path = "bounces.rs"]
+mod bounces;
+#[path = "claims.rs"]
+mod claims;
+#[path = "deliveries.rs"]
+mod deliveries;
+#[path = "delivery_pages.rs"]
+mod delivery_pages;
+#[path = "erasure.rs"]
+mod erasure;
+#[path = "inbound.rs"]
+mod inbound;
+#[path = "marks.rs"]
+mod marks;
+#[path = "metrics.rs"]
+mod metrics;
+#[path = "paper_listing.rs"]
+mod paper_listing;
+#[path = "papers.rs"]
+mod papers;
+#[path = "preferences.rs"]
+mod preferences;
+#[path = "retention.rs"]
+mod retention;
+#[path = "runs.rs"]
+mod runs;
+#[path = "subscribers.rs"]
+mod subscribers;
+#[path = "ticks.rs"]
+mod ticks;
+#[path = "top_papers.rs"]
+mod top_papers;
+
+pub(crate) use super::records::*;
+pub(crate) use super::{day, parse_day, parse_ts, push_list, ts, Address, DbError, DbResult};
+
+/// The driver the shared table-family files are compiled against here.
+pub(crate) type Db = sqlx::Postgres;
+/// A row of [`Db`].
+pub(crate) type DbRow = sqlx::postgres::PgRow;
+/// The store the shared table-family files implement here.
+pub(crate) type Backend = PgStore;
+
+/// Is this engine PostgreSQL? For the few statements whose text differs.
+pub(crate) const POSTGRES: bool = true;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+#[derive(Clone, Debug)]
+pub struct PgStore {
+    pool: PgPool,
+    /// `database.url` with its password hidden, for messages.
+    shown: String,
+    /// This process's turn to write: the same order of writers within one
+    /// process as on SQLite. Other processes meet at PostgreSQL's locks.
+    writer: std::sync::Arc<tokio::sync::Mutex<()>>,
+}
+
+/// A write transaction holding this process's turn to write.
+pub(crate) type WriteTx = super::WriteTx<Db>;
+
+impl PgStore {
+    /// Connects to the server at `url` without migrating. Every failure
+    /// names `database.url` (its password replaced by `***`) and the
+    /// server's reason: a wrong URL, a server that does not answer, a
+    /// refused login or a missing database.
+    pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<PgStore> {
+        let shown = super::redact_url(url);
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "database.url {shown:?} is not a valid PostgreSQL URL: {}",
+                    super::redact_in(&e.to_string(), url)
+                )
+            })?
+            .application_name("paperboy");
+        // One connection first: the pool retries until its timeout and then
+        // reports only that it timed out; this says why (refused, no such
+        // database, authentication failed).
+        let probe = sqlx::PgConnection::connect_with(&options)
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "database.url {shown:?}: cannot connect: {}",
+                    super::redact_in(&e.to_string(), url)
+                )
+            })?;
+        probe.close().await.ok();
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "database.url {shown:?}: cannot connect: {}",
+                    super::redact_in(&e.to_string(), url)
+                )
+            })?;
+        Ok(PgStore {
+            pool,
+            shown,
+            writer: Default::default(),
+        })
+    }
+
+    /// Applies pending schema migrations (sqlx holds an advisory lock
+    /// meanwhile, so daemons starting together migrate once); refuses a
+    /// database a newer paperboy migrated (see
+    /// [`super::refuse_newer_schema`]).
+    pub async fn run_migrations(&self) -> anyhow::Result<()> {
+        let exists: Option<String> =
+            sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations')::text")
+                .fetch_one(&self.pool)
+                .await
+                .context("reading the schema version")?;
+        let applied: Option<i64> = if exists.is_some() {
+            sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
+                .fetch_one(&self.pool)
+                .await
+                .context("reading the schema version")?
+        } else {
+            None
+        };
+        super::refuse_newer_schema(&MIGRATOR, applied)?;
+        MIGRATOR
+            .run(&self.pool)
+            .await
+            .map_err(|e| anyhow::anyhow!("applying database migrations: {e}"))?;
+        Ok(())
+    }
+
+    /// Connects to an existing database without migrating it, for commands
+    /// that must not change what they look at.
+    pub async fn open_existing(url: &str) -> anyhow::Result<PgStore> {
+        PgStore::connect(url, 2).await
+    }
+
+    /// `database.url` with its password hidden.
+    pub fn shown_url(&self) -> &str {
+        &self.shown
+    }
+
+    pub async fn ping(&self) -> DbResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// A write transaction (`BEGIN`, read committed), after this process's
+    /// earlier writers: the same order as on SQLite.
+    pub(crate) async fn begin_write(&self) -> DbResult<WriteTx> {
+        let turn = self.writer.clone().lock_owned().await;
+        Ok(super::WriteTx::new(self.pool.begin().await?, turn))
+    }
+
+    /// A backup of a PostgreSQL database is the server's business.
+    pub async fn backup_into(
+        &self,
+        _dest: &std::path::Path,
+    ) -> anyhow::Result<super::BackupReport> {
+        bail!("database.url is a PostgreSQL database: back it up with pg_dump (deploy/README.md)")
+    }
+}
+
+/// A fresh database on the test cluster for one test (see
+/// [`super::test_cluster`]); it is left for the cluster's removal.
+#[cfg(test)]
+pub(crate) async fn test_store() -> (super::Store, super::TestDatabase) {
+    let db = super::TestDatabase::create().await;
+    let store = super::Store::open(&db.url, 4).await.expect("open store");
+    (store, db)
+}
+
+/// The pool under a test's store, for statements the store does not offer.
+#[cfg(test)]
+pub(crate) fn test_pool(store: &super::Store) -> &sqlx::Pool<Db> {
+    match store {
+        super::Store::Postgres(s) => &s.pool,
+        _ => panic!("not a PostgreSQL store"),
+    }
+}

@@ -1,0 +1,182 @@
+//! The SQLite backend: one file, WAL mode, writers taking turns.
+//!
+//! The table-family files beside this one (`subscribers.rs`,
+//! `deliveries.rs`, ...) are compiled here against [`Db`] = SQLite, and
+//! again in [`super::postgres`] against PostgreSQL: one text per statement,
+//! written in the SQL both engines accept (`$N` parameters, `ON CONFLICT`,
+//! `RETURNING`, text timestamps). What only SQLite has (the file, `VACUUM
+//! INTO`, `BEGIN IMMEDIATE`) lives in this file.
+
+// The table-family files are compiled once per backend on purpose (see
+// the store's module doc): each `#[path]` module below has a twin in
+// `postgres.rs`, against the other driver.
+#![allow(clippy::duplicate_mod)]
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::SqlitePool;
+
+#[path = "addresses.rs"]
+mod addresses;
+#[path = "bounces.rs"]
+mod bounces;
+#[path = "claims.rs"]
+mod claims;
+#[path = "deliveries.rs"]
+mod deliveries;
+#[path = "delivery_pages.rs"]
+mod delivery_pages;
+#[path = "erasure.rs"]
+mod erasure;
+#[path = "inbound.rs"]
+mod inbound;
+#[path = "maintenance.rs"]
+mod maintenance;
+#[path = "marks.rs"]
+mod marks;
+#[path = "metrics.rs"]
+mod metrics;
+#[path = "paper_listing.rs"]
+mod paper_listing;
+#[path = "papers.rs"]
+mod papers;
+#[path = "preferences.rs"]
+mod preferences;
+#[path = "retention.rs"]
+mod retention;
+#[path = "runs.rs"]
+mod runs;
+#[path = "subscribers.rs"]
+mod subscribers;
+#[path = "ticks.rs"]
+mod ticks;
+#[path = "top_papers.rs"]
+mod top_papers;
+
+pub(crate) use super::records::*;
+pub(crate) use super::{day, parse_day, parse_ts, push_list, ts, Address, DbError, DbResult};
+
+/// The driver the shared table-family files are compiled against here.
+pub(crate) type Db = sqlx::Sqlite;
+/// A row of [`Db`].
+pub(crate) type DbRow = sqlx::sqlite::SqliteRow;
+/// The store the shared table-family files implement here.
+pub(crate) type Backend = SqliteStore;
+
+/// Is this engine PostgreSQL? For the few statements whose text differs.
+pub(crate) const POSTGRES: bool = false;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+    /// This process's turn to write (see [`SqliteStore::begin_write`]).
+    writer: std::sync::Arc<tokio::sync::Mutex<()>>,
+}
+
+/// A write transaction holding this process's turn to write.
+pub(crate) type WriteTx = super::WriteTx<Db>;
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file at `url` without
+    /// migrating: `sqlite://path/to/file.db`, `sqlite:///absolute/path.db`
+    /// or `sqlite::memory:`.
+    pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<SqliteStore> {
+        let options = SqliteConnectOptions::from_str(url)
+            .with_context(|| format!("database.url {url:?} is not a valid SQLite URL"))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .pragma("temp_store", "memory")
+            .busy_timeout(Duration::from_secs(30));
+        if let Some(parent) = options.get_filename().parent() {
+            if !parent.as_os_str().is_empty() && !parent.exists() {
+                std::fs::create_dir_all(parent).with_context(|| {
+                    format!("creating the database directory {}", parent.display())
+                })?;
+            }
+        }
+        let pool = SqlitePoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .connect_with(options)
+            .await
+            .with_context(|| format!("database.url {url:?}: opening the database"))?;
+        Ok(SqliteStore {
+            pool,
+            writer: Default::default(),
+        })
+    }
+
+    /// Applies pending schema migrations; refuses a database a newer
+    /// paperboy migrated (see [`super::refuse_newer_schema`]).
+    pub async fn run_migrations(&self) -> anyhow::Result<()> {
+        // No table yet (a new database) reads as nothing applied.
+        let applied: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
+                .fetch_one(&self.pool)
+                .await
+                .ok()
+                .flatten();
+        super::refuse_newer_schema(&MIGRATOR, applied)?;
+        MIGRATOR
+            .run(&self.pool)
+            .await
+            .context("applying database migrations")?;
+        Ok(())
+    }
+
+    pub async fn ping(&self) -> DbResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// A transaction that will write: `BEGIN IMMEDIATE` takes the write lock
+    /// up front, waiting out the busy timeout. A plain (deferred) `BEGIN`
+    /// that reads first and writes later fails at once with "database is
+    /// locked" (SQLITE_BUSY / BUSY_SNAPSHOT) when another process wrote in
+    /// between, which the busy timeout cannot help with.
+    ///
+    /// Writers of this process first take turns on an in-process lock, in
+    /// the order they asked: one waiting on SQLite's lock would poll it
+    /// with sleeps of up to 100 ms (the busy handler), long after it was
+    /// free; a digest run that reserves one page while it claims and marks
+    /// another would spend its time asleep. Other processes still meet at
+    /// SQLite's lock and its busy timeout.
+    pub(crate) async fn begin_write(&self) -> DbResult<WriteTx> {
+        let turn = self.writer.clone().lock_owned().await;
+        Ok(super::WriteTx::new(
+            self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            turn,
+        ))
+    }
+}
+
+/// A fresh database file for one test, removed with the returned guard.
+#[cfg(test)]
+pub(crate) async fn test_store() -> (super::Store, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("test.db").display());
+    (super::Store::open(&url, 4).await.expect("open store"), dir)
+}
+
+/// The pool under a test's store, for statements the store does not offer.
+#[cfg(test)]
+pub(crate) fn test_pool(store: &super::Store) -> &sqlx::Pool<Db> {
+    match store {
+        super::Store::Sqlite(s) => &s.pool,
+        _ => panic!("not a SQLite store"),
+    }
+}

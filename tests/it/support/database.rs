@@ -1,0 +1,75 @@
+//! The database a test's paperboy uses: a SQLite file in the test's
+//! directory, or a fresh database on the throwaway PostgreSQL cluster that
+//! `scripts/test` starts (`scripts/pg-test`; its URL in
+//! `PAPERBOY_TEST_POSTGRES`). Also statements a test runs itself to set a
+//! scene (move the papers' day to today), on either engine.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use sqlx::Connection as _;
+
+/// Creates a database of its own on the test cluster and returns its URL.
+///
+/// # Panics
+/// When `PAPERBOY_TEST_POSTGRES` is not set or the server refuses: a test on
+/// PostgreSQL fails, it is never skipped.
+pub async fn postgres_database() -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let admin = std::env::var("PAPERBOY_TEST_POSTGRES").unwrap_or_else(|_| {
+        panic!(
+            "PAPERBOY_TEST_POSTGRES is not set: the PostgreSQL tests need the cluster \
+             `bash scripts/test` starts (by hand: d=$(bash scripts/pg-test start) && source $d/env)"
+        )
+    });
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or_default();
+    let name = format!(
+        "it{}_{}_{nanos}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    let mut conn = sqlx::PgConnection::connect(&admin)
+        .await
+        .unwrap_or_else(|e| panic!("connecting to the test cluster {admin}: {e}"));
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await
+        .unwrap_or_else(|e| panic!("creating the test database {name}: {e}"));
+    conn.close().await.ok();
+    let mut url = url::Url::parse(&admin).expect("PAPERBOY_TEST_POSTGRES is a URL");
+    url.set_path(&name);
+    url.to_string()
+}
+
+/// Runs one statement with text parameters (`$1`, `$2`, … on both engines)
+/// against the database at `url`; returns the rows it changed.
+pub async fn execute(url: &str, sql: &'static str, params: &[&str]) -> u64 {
+    if url.starts_with("sqlite:") {
+        let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
+        let mut q = sqlx::query(sql);
+        for p in params {
+            q = q.bind(*p);
+        }
+        q.execute(&mut conn).await.unwrap().rows_affected()
+    } else {
+        let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+        let mut q = sqlx::query(sql);
+        for p in params {
+            q = q.bind(*p);
+        }
+        q.execute(&mut conn).await.unwrap().rows_affected()
+    }
+}
+
+/// The first column of every row `sql` returns, as text.
+pub async fn texts(url: &str, sql: &'static str) -> Vec<String> {
+    if url.starts_with("sqlite:") {
+        let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
+        sqlx::query_scalar(sql).fetch_all(&mut conn).await.unwrap()
+    } else {
+        let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+        sqlx::query_scalar(sql).fetch_all(&mut conn).await.unwrap()
+    }
+}
