@@ -136,13 +136,15 @@ pub async fn request_deadline(
 
 /// A connection that adds the security headers to the responses hyper
 /// writes itself. Every response the router builds carries a
-/// `Content-Security-Policy` ([`super::security::headers`]); a client-error
-/// head without one is hyper's own answer to a request it could not parse,
-/// and gets the same headers (and `Cache-Control: no-store`) before it
-/// reaches the socket.
+/// `Content-Security-Policy` ([`super::security::headers`]); a 400, 414 or
+/// 431 head without one is hyper's own answer to a request it could not
+/// parse, and gets the same headers (and `Cache-Control: no-store`) before
+/// it reaches the socket.
 ///
-/// Writes are not vectored, so hyper hands each response over as one
-/// buffer that starts with its head.
+/// Writes stay vectored when the socket's are: hyper then hands a response
+/// over as its head followed by its body, each a buffer of its own, and
+/// only the first buffer of a write can start a head. (Without vectored
+/// writes hyper copies every body into the head's buffer before writing.)
 pub(crate) struct SecuredIo<T> {
     inner: T,
     /// A rewritten head (and whatever followed it) owed to the socket.
@@ -160,19 +162,25 @@ impl<T> SecuredIo<T> {
     }
 }
 
-/// `buf` with the security headers added, when it starts with a 4xx
-/// response head that has none.
+/// The statuses hyper answers by itself, on a request it could not parse.
+const HYPER_OWN_STATUSES: [&[u8]; 3] = [b" 400 ", b" 414 ", b" 431 "];
+
+/// `buf` with the security headers added, when it starts with the head of
+/// one of hyper's own answers (a status it sends by itself, and no
+/// `Content-Security-Policy`, which every response of the router has).
 fn secured_head(buf: &[u8]) -> Option<Vec<u8>> {
-    let is_client_error =
-        (buf.starts_with(b"HTTP/1.1 4") || buf.starts_with(b"HTTP/1.0 4")) && buf.len() > 12;
-    if !is_client_error {
+    let status = buf.get(8..13)?;
+    if !(buf.starts_with(b"HTTP/1.1") || buf.starts_with(b"HTTP/1.0"))
+        || !HYPER_OWN_STATUSES.contains(&status)
+    {
         return None;
     }
     let end = buf.windows(4).position(|w| w == b"\r\n\r\n")?;
     let head = &buf[..end + 2];
+    const POLICY: &[u8] = b"content-security-policy:";
     let has_policy = head.split(|b| *b == b'\n').any(|line| {
-        line.to_ascii_lowercase()
-            .starts_with(b"content-security-policy:")
+        line.get(..POLICY.len())
+            .is_some_and(|name| name.eq_ignore_ascii_case(POLICY))
     });
     if has_policy {
         return None;
@@ -191,6 +199,21 @@ fn secured_head(buf: &[u8]) -> Option<Vec<u8>> {
 }
 
 impl<T: AsyncWrite + Unpin> SecuredIo<T> {
+    /// Takes the whole of `buf` when it is the head of one of hyper's own
+    /// answers, to send it with the security headers: what the socket does
+    /// not take now goes out before the next write, flush or shutdown.
+    fn take_secured(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Option<Poll<io::Result<usize>>> {
+        self.owed = secured_head(buf)?;
+        Some(match self.poll_owed(cx) {
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            _ => Poll::Ready(Ok(buf.len())),
+        })
+    }
+
     /// Sends what is owed; ready when nothing is.
     fn poll_owed(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         while self.sent < self.owed.len() {
@@ -224,16 +247,29 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for SecuredIo<T> {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         ready!(this.poll_owed(cx))?;
-        if let Some(secured) = secured_head(buf) {
-            this.owed = secured;
-            // The whole buffer is taken; what the socket does not take now
-            // goes out before the next write, flush or shutdown.
-            if let Poll::Ready(Err(e)) = this.poll_owed(cx) {
-                return Poll::Ready(Err(e));
-            }
-            return Poll::Ready(Ok(buf.len()));
+        if let Some(taken) = this.take_secured(cx, buf) {
+            return taken;
         }
         Pin::new(&mut this.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        ready!(this.poll_owed(cx))?;
+        if let Some(first) = bufs.iter().find(|b| !b.is_empty()) {
+            if let Some(taken) = this.take_secured(cx, first) {
+                return taken;
+            }
+        }
+        Pin::new(&mut this.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -251,7 +287,31 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for SecuredIo<T> {
 
 #[cfg(test)]
 mod tests {
-    use super::secured_head;
+    use super::{secured_head, SecuredIo};
+    use std::io::IoSlice;
+    use tokio::io::AsyncWriteExt as _;
+
+    #[tokio::test]
+    async fn vectored_writes_pass_through_and_hyper_s_own_heads_are_still_secured() {
+        let mut io = SecuredIo::new(Vec::<u8>::new());
+        assert!(tokio::io::AsyncWrite::is_write_vectored(&io));
+        let head = b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\n";
+        let parts = [IoSlice::new(b""), IoSlice::new(head), IoSlice::new(b"body")];
+        let n = io.write_vectored(&parts).await.unwrap();
+        assert_eq!(n, head.len() + 4);
+        let own = b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 0\r\n\r\n";
+        let n = io.write_vectored(&[IoSlice::new(own)]).await.unwrap();
+        assert_eq!(n, own.len());
+        io.flush().await.unwrap();
+        let out = String::from_utf8(io.inner).unwrap();
+        let (ours, theirs) = out.split_at(head.len() + 4);
+        assert_eq!(ours.as_bytes(), [&head[..], b"body"].concat());
+        assert!(theirs.starts_with("HTTP/1.1 431 "), "{theirs}");
+        assert!(
+            theirs.contains("\r\nx-content-type-options: nosniff\r\n"),
+            "{theirs}"
+        );
+    }
 
     #[test]
     fn hyper_s_own_error_heads_get_the_security_headers() {
@@ -268,8 +328,10 @@ mod tests {
 
     #[test]
     fn the_router_s_responses_and_body_bytes_are_left_alone() {
-        let ours = b"HTTP/1.1 404 Not Found\r\ncontent-security-policy: x\r\n\r\nbody";
+        let ours = b"HTTP/1.1 400 Bad Request\r\nContent-Security-Policy: x\r\n\r\nbody";
         assert!(secured_head(ours).is_none());
+        // Statuses hyper never sends by itself: the router's.
+        assert!(secured_head(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n").is_none());
         assert!(secured_head(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n").is_none());
         assert!(secured_head(b"<p>HTTP/1.1 400</p>").is_none());
         assert!(secured_head(b"HTTP/1.1 400 Bad Request\r\nno end").is_none());
