@@ -298,6 +298,7 @@ delegate! {
     async fn confirm_subscriber(&self, id: SubscriberId, link_version: i64, shown: Option<i64>, now: DateTime<Utc>) -> DbResult<ConfirmOutcome>;
     async fn unsubscribe(&self, id: SubscriberId, link_version: i64, now: DateTime<Utc>) -> DbResult<()>;
     async fn preferences(&self, id: SubscriberId) -> DbResult<Preferences>;
+    async fn subscriber_settings(&self, id: SubscriberId) -> DbResult<(Subscriber, Preferences)>;
     async fn save_preferences(&self, id: SubscriberId, link_version: i64, topics: &[NewTopic], prefs: &Preferences, now: DateTime<Utc>) -> DbResult<()>;
     async fn revoke_links(&self, id: SubscriberId, link_version: i64, now: DateTime<Utc>) -> DbResult<i64>;
     async fn not_due_on(&self, date: NaiveDate, first: SubscriberId, last: SubscriberId) -> DbResult<std::collections::HashSet<SubscriberId>>;

@@ -9,13 +9,14 @@
 use chrono::{DateTime, Datelike as _, Duration, NaiveDate, Utc};
 use sqlx::Row;
 
-use super::subscribers::replace_topics;
+use super::subscribers::{replace_topics, status_from_db};
 use super::{
-    day, parse_day, ts, Address, Backend, ConfirmOutcome, DbError, DbResult, DbRow, PendingRequest,
-    SubscriptionRequest,
+    day, parse_day, parse_ts, ts, Address, Backend, ConfirmOutcome, DbError, DbResult, DbRow,
+    PendingRequest, SubscriptionRequest,
 };
 use crate::domain::{
-    Frequency, NewTopic, Preferences, SubscriberEmail, SubscriberId, SubscriberStatus,
+    Frequency, NewTopic, Preferences, Subscriber, SubscriberEmail, SubscriberId, SubscriberStatus,
+    Topic,
 };
 
 impl Backend {
@@ -289,6 +290,49 @@ impl Backend {
             return Err(DbError::NotFound);
         }
         Ok(())
+    }
+
+    /// Subscriber `id` (as [`Backend::subscriber_by_id`] reads them) and
+    /// their schedule preferences, in one statement: the settings page's
+    /// read.
+    pub async fn subscriber_settings(
+        &self,
+        id: SubscriberId,
+    ) -> DbResult<(Subscriber, Preferences)> {
+        let rows = sqlx::query(
+            "SELECT s.id, s.email, s.status, s.link_version, s.created_at, s.top_papers,
+                 s.frequency, s.weekday, s.delivery_hour, s.timezone, s.paused_until,
+                 t.position, t.name, t.query
+             FROM subscribers s LEFT JOIN topics t ON t.subscriber_id = s.id
+             WHERE s.id = $1 AND s.erased_at IS NULL
+             ORDER BY t.position",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        let first = rows.first().ok_or(DbError::NotFound)?;
+        let raw: String = first.get("email");
+        let email = SubscriberEmail::from_stored(&raw)
+            .map_err(|e| DbError::Corrupt(format!("subscribers.email: {e}")))?;
+        let mut subscriber = Subscriber {
+            id: first.get("id"),
+            email,
+            status: status_from_db(first.get("status"))?,
+            link_version: first.get("link_version"),
+            created_at: parse_ts(first.get("created_at"))?,
+            topics: Vec::with_capacity(rows.len()),
+            top_papers: first.get::<i64, _>("top_papers") != 0,
+        };
+        for r in &rows {
+            if let Some(position) = r.get::<Option<i64>, _>("position") {
+                subscriber.topics.push(Topic {
+                    position,
+                    name: r.get("name"),
+                    query: r.get("query"),
+                });
+            }
+        }
+        Ok((subscriber, preferences_from_row(first)?))
     }
 
     pub async fn preferences(&self, id: SubscriberId) -> DbResult<Preferences> {

@@ -101,8 +101,13 @@ impl SqliteStore {
                 })?;
             }
         }
+        // No ping before handing out a connection: a SQLite connection is
+        // a file in this process and cannot be lost the way a network one
+        // can, and each ping was one more round trip to the connection's
+        // thread for every statement.
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections.max(1))
+            .test_before_acquire(false)
             .connect_with(options)
             .await
             .with_context(|| format!("database.url {url:?}: opening the database"))?;

@@ -6,7 +6,7 @@
 //! ([`super::my_data`]: download it, delete it).
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use askama::Template;
 use axum::extract::rejection::FormRejection;
@@ -22,15 +22,16 @@ use super::form::{
     form_rejection, parse_frequency, parse_hour, parse_timezone, parse_topics, Choice, MAX_TOPICS,
     WEEKDAYS,
 };
+use super::listing::MATCHER_MAX_ATOMS;
 use super::message::MessagePage;
 use super::outgoing::{link_mail_interval, spawn_link_mail, spawn_manage_link_mail_at};
 use super::token::LinkPath;
 use super::AppState;
-use crate::domain::{Frequency, NewTopic, Preferences, Subscriber, SubscriberStatus};
+use crate::domain::{Frequency, NewTopic, Paper, Preferences, Subscriber, SubscriberStatus};
 use crate::email::{safe_href, LinkMail, LinkMailRequest};
 use crate::links::{link_url, LinkClaims, Purpose};
 use crate::matching::{highlight, Field, Matcher, Query, MAX_QUERY_CHARS};
-use crate::store::DbError;
+use crate::store::{DbError, ListingGeneration, Store};
 
 /// Days of papers the preview searches, today included.
 pub const PREVIEW_DAYS: i64 = 7;
@@ -147,8 +148,8 @@ pub async fn show(
     RawQuery(raw): RawQuery,
 ) -> Result<Response, WebError> {
     let now = Utc::now();
-    let (subscriber, claims) = super::token::verify(&web, &token, Purpose::Manage, now).await?;
-    let prefs = web.store.preferences(subscriber.id).await?;
+    let (subscriber, prefs, claims) =
+        super::token::verify_settings(&web, &token, Purpose::Manage, now).await?;
     let mut topics: Vec<NewTopic> = subscriber
         .topics
         .iter()
@@ -157,8 +158,7 @@ pub async fn show(
             query: t.query.clone(),
         })
         .collect();
-    let top = web.store.top_papers(subscriber.id).await?;
-    let mut form = form_of(&subscriber, &prefs, top);
+    let mut form = form_of(&subscriber, &prefs, subscriber.top_papers);
     let mut added = Vec::new();
     for (key, value) in url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
         let query = value.trim();
@@ -360,48 +360,106 @@ async fn preview(
     today: NaiveDate,
 ) -> Result<PreviewView, WebError> {
     let from = today - Duration::days(PREVIEW_DAYS - 1);
-    let papers = web.store.papers_between(from, today).await?;
-    let mut matcher = Matcher::new(&papers);
-    let compiled: Vec<_> = topics
-        .iter()
-        .filter_map(|t| Query::parse(&t.query).ok())
-        .map(|q| matcher.compile(&q))
-        .collect();
-    let mut hits = BTreeSet::new();
-    for c in &compiled {
-        hits.extend(matcher.matches(c).iter());
+    let days = web.previews.days(&web.store, from, today).await?;
+    Ok(days.preview(topics))
+}
+
+/// The preview's days of papers with their search index, kept while the
+/// store's papers stay the same ([`ListingGeneration`]: no new sighting,
+/// no changed paper). Every settings page opened on a day previews the
+/// same days, so they are read and indexed once, not once per page; a
+/// page costs the one lookup that checks nothing changed.
+#[derive(Default)]
+pub struct PreviewCache {
+    held: Mutex<Option<Arc<PreviewDays>>>,
+}
+
+struct PreviewDays {
+    from: NaiveDate,
+    to: NaiveDate,
+    generation: ListingGeneration,
+    papers: Vec<Paper>,
+    /// Grows with the terms compiled; rebuilt past
+    /// [`MATCHER_MAX_ATOMS`], so visitors' topics cannot grow it without
+    /// limit.
+    matcher: Mutex<Matcher>,
+}
+
+impl PreviewCache {
+    async fn days(
+        &self,
+        store: &Store,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Arc<PreviewDays>, DbError> {
+        let generation = store.listing_generation().await?;
+        let held = self.held.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if let Some(days) =
+            held.filter(|d| d.from == from && d.to == to && d.generation == generation)
+        {
+            return Ok(days);
+        }
+        let papers = store.papers_between(from, to).await?;
+        let days = Arc::new(PreviewDays {
+            from,
+            to,
+            generation,
+            matcher: Mutex::new(Matcher::new(&papers)),
+            papers,
+        });
+        *self.held.lock().unwrap_or_else(|e| e.into_inner()) = Some(days.clone());
+        Ok(days)
     }
-    let listed = hits
-        .iter()
-        .rev()
-        .take(PREVIEW_LIST)
-        .map(|&i| {
-            let terms: Vec<_> = compiled
-                .iter()
-                .filter(|c| matcher.matches(c).contains(i))
-                .flat_map(|c| matcher.explain(c, i))
-                .collect();
-            let mut labels: Vec<String> = terms.iter().map(|t| t.label.to_string()).collect();
-            labels.dedup();
-            let p = &papers[i];
-            PreviewPaper {
-                url: safe_href(&p.url),
-                title: highlight(&p.title, &terms, Field::Title)
-                    .into_iter()
-                    .map(|s| TitleSpan {
-                        text: s.text,
-                        hit: s.hit,
-                    })
-                    .collect(),
-                terms: labels.join(", "),
-            }
-        })
-        .collect();
-    Ok(PreviewView {
-        count: hits.len(),
-        days: PREVIEW_DAYS,
-        papers: listed,
-    })
+}
+
+impl PreviewDays {
+    /// What `topics` match in these days: counted, and the newest listed.
+    fn preview(&self, topics: &[NewTopic]) -> PreviewView {
+        let mut matcher = self.matcher.lock().unwrap_or_else(|e| e.into_inner());
+        if matcher.atom_count() > MATCHER_MAX_ATOMS {
+            *matcher = Matcher::new(&self.papers);
+        }
+        let compiled: Vec<_> = topics
+            .iter()
+            .filter_map(|t| Query::parse(&t.query).ok())
+            .map(|q| matcher.compile(&q))
+            .collect();
+        let mut hits = BTreeSet::new();
+        for c in &compiled {
+            hits.extend(matcher.matches(c).iter());
+        }
+        let listed = hits
+            .iter()
+            .rev()
+            .take(PREVIEW_LIST)
+            .map(|&i| {
+                let terms: Vec<_> = compiled
+                    .iter()
+                    .filter(|c| matcher.matches(c).contains(i))
+                    .flat_map(|c| matcher.explain(c, i))
+                    .collect();
+                let mut labels: Vec<String> = terms.iter().map(|t| t.label.to_string()).collect();
+                labels.dedup();
+                let p = &self.papers[i];
+                PreviewPaper {
+                    url: safe_href(&p.url),
+                    title: highlight(&p.title, &terms, Field::Title)
+                        .into_iter()
+                        .map(|s| TitleSpan {
+                            text: s.text,
+                            hit: s.hit,
+                        })
+                        .collect(),
+                    terms: labels.join(", "),
+                }
+            })
+            .collect();
+        PreviewView {
+            count: hits.len(),
+            days: PREVIEW_DAYS,
+            papers: listed,
+        }
+    }
 }
 
 /// The stored settings as the form would submit them.

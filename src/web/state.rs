@@ -78,6 +78,8 @@ pub struct AppState {
     pub(super) ip_limiter: IpLimiter,
     /// The papers pages' listings, read once per range of days.
     pub(super) ranges: RangeCache,
+    /// The settings page's preview days, read once while papers are unchanged.
+    pub(super) previews: super::manage::PreviewCache,
     /// The subscribe form's submissions, handled off the request.
     pub(super) submissions: super::subscribe::Submissions,
 }
@@ -110,6 +112,7 @@ impl AppState {
             config,
             ip_limiter,
             ranges: RangeCache::default(),
+            previews: Default::default(),
             submissions,
         }
     }

@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 
 use super::error::{LinkFailure, WebError};
 use super::AppState;
-use crate::domain::{Subscriber, SubscriberId};
+use crate::domain::{Preferences, Subscriber, SubscriberId};
 use crate::links::{LinkClaims, Purpose};
 use crate::store::DbError;
 
@@ -34,15 +34,44 @@ pub async fn verify_bound(
         .signer
         .verify_bound(token, purpose, now, subject)
         .map_err(|e| WebError::Link(e.into()))?;
-    let subscriber = match web.store.subscriber_by_id(claims.subscriber_id).await {
-        Ok(s) => s,
+    let read = web.store.subscriber_by_id(claims.subscriber_id).await;
+    let subscriber = current(read, &claims, |s| s)?;
+    Ok((subscriber, claims))
+}
+
+/// [`verify`] that also reads the subscriber's schedule preferences, in
+/// the same statement (the settings page).
+pub async fn verify_settings(
+    web: &AppState,
+    token: &str,
+    purpose: Purpose,
+    now: DateTime<Utc>,
+) -> Result<(Subscriber, Preferences, LinkClaims), WebError> {
+    let claims = web
+        .signer
+        .verify_bound(token, purpose, now, &[])
+        .map_err(|e| WebError::Link(e.into()))?;
+    let read = web.store.subscriber_settings(claims.subscriber_id).await;
+    let (subscriber, prefs) = current(read, &claims, |(s, _)| s)?;
+    Ok((subscriber, prefs, claims))
+}
+
+/// What was read for a link's subscriber, unless they are gone or the link
+/// was revoked since it was signed.
+fn current<T>(
+    read: Result<T, DbError>,
+    claims: &LinkClaims,
+    subscriber: impl Fn(&T) -> &Subscriber,
+) -> Result<T, WebError> {
+    let found = match read {
+        Ok(found) => found,
         Err(DbError::NotFound) => return Err(WebError::Link(LinkFailure::Revoked)),
         Err(e) => return Err(e.into()),
     };
-    if subscriber.link_version != claims.link_version {
+    if subscriber(&found).link_version != claims.link_version {
         return Err(WebError::Link(LinkFailure::Revoked));
     }
-    Ok((subscriber, claims))
+    Ok(found)
 }
 
 /// A fresh token for `purpose` at the subscriber's current link version.
