@@ -58,15 +58,25 @@ fn parse_mark(mark: &str) -> Result<Mark, WebError> {
     }
 }
 
-/// The link's subscriber, claims, mark and paper; a paper no longer
-/// stored is a 404 page saying so.
+/// A feedback link checked: its subscriber (current link version), the
+/// mark and the paper it is bound to.
+struct Opened {
+    subscriber: Subscriber,
+    claims: LinkClaims,
+    mark: Mark,
+    paper: crate::domain::Paper,
+}
+
+/// Checks a feedback link: the mark's name, the paper parameter, the token
+/// (signature, purpose, expiry, bound to that paper, not revoked) and that
+/// the paper is still stored (a 404 page saying so when it is not).
 async fn open(
     web: &AppState,
     token: &str,
     mark: &str,
     query: &FeedbackQuery,
     now: DateTime<Utc>,
-) -> Result<(Subscriber, LinkClaims, Mark, crate::domain::Paper), WebError> {
+) -> Result<Opened, WebError> {
     let mark = parse_mark(mark)?;
     let id = query.paper.trim();
     if id.is_empty() {
@@ -87,20 +97,27 @@ async fn open(
                     .into(),
             )
         })?;
-    Ok((subscriber, claims, mark, paper))
+    Ok(Opened {
+        subscriber,
+        claims,
+        mark,
+        paper,
+    })
 }
 
-#[allow(clippy::too_many_arguments)]
 fn view(
     web: &AppState,
-    sub: &Subscriber,
-    claims: &LinkClaims,
-    mark: Mark,
-    paper: &crate::domain::Paper,
+    opened: &Opened,
     ranking_on: bool,
     notice: Option<String>,
     now: DateTime<Utc>,
 ) -> FeedbackPage {
+    let Opened {
+        subscriber: sub,
+        claims,
+        mark,
+        paper,
+    } = opened;
     let (heading, effect, button) = match mark {
         Mark::More => (
             "More papers like this one?",
@@ -135,21 +152,8 @@ pub async fn show(
     Query(query): Query<FeedbackQuery>,
 ) -> Result<Response, WebError> {
     let now = Utc::now();
-    let (sub, claims, mark, paper) = open(&web, &token, &mark, &query, now).await?;
-    let switches = web.store.ranking_switches(sub.id).await?;
-    page(
-        StatusCode::OK,
-        &view(
-            &web,
-            &sub,
-            &claims,
-            mark,
-            &paper,
-            switches.ranking,
-            None,
-            now,
-        ),
-    )
+    let opened = open(&web, &token, &mark, &query, now).await?;
+    answer(&web, &opened, None, now).await
 }
 
 /// Records the mark (an upsert: the same mark again changes nothing, the
@@ -160,34 +164,42 @@ pub async fn record(
     Query(query): Query<FeedbackQuery>,
 ) -> Result<Response, WebError> {
     let now = Utc::now();
-    let (sub, claims, mark, paper) = open(&web, &token, &mark, &query, now).await?;
+    let opened = open(&web, &token, &mark, &query, now).await?;
+    let Opened {
+        subscriber,
+        claims,
+        mark,
+        paper,
+    } = &opened;
     match web
         .store
-        .mark_paper(sub.id, claims.link_version, &paper.id, mark, now)
+        .mark_paper(subscriber.id, claims.link_version, &paper.id, *mark, now)
         .await
     {
         Ok(()) => {}
         Err(DbError::NotFound) => return Err(WebError::Link(LinkFailure::Revoked)),
         Err(e) => return Err(e.into()),
     }
-    tracing::info!(subscriber.id = %sub.id, "paper marked");
-    let switches = web.store.ranking_switches(sub.id).await?;
+    tracing::info!(subscriber.id = %subscriber.id, "paper marked");
     let notice = match mark {
         Mark::More => "Noted: papers like this will rank higher in your digests.",
         Mark::Less => "Noted: this paper will not come back, and papers like it will rank lower.",
     };
+    answer(&web, &opened, Some(notice.into()), now).await
+}
+
+/// The feedback page for an opened link, with the subscriber's ranking
+/// switch as stored now; `notice` after a mark was recorded.
+async fn answer(
+    web: &AppState,
+    opened: &Opened,
+    notice: Option<String>,
+    now: DateTime<Utc>,
+) -> Result<Response, WebError> {
+    let switches = web.store.ranking_switches(opened.subscriber.id).await?;
     page(
         StatusCode::OK,
-        &view(
-            &web,
-            &sub,
-            &claims,
-            mark,
-            &paper,
-            switches.ranking,
-            Some(notice.into()),
-            now,
-        ),
+        &view(web, opened, switches.ranking, notice, now),
     )
 }
 
