@@ -145,6 +145,34 @@ fn user_agent(settings: &Settings) -> String {
     )
 }
 
+/// How long a stopping daemon waits for the subscribe form's submissions
+/// still queued (each answered "check your inbox") to be handled and
+/// their mails sent. Within systemd's stop timeout (`TimeoutStopSec=90s`
+/// in deploy/paperboy.service) with the listener's own drain.
+const SUBMISSIONS_DRAIN: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Waits (at most [`SUBMISSIONS_DRAIN`]) for the submissions taken before
+/// the listener closed; says how many were left when it gives up.
+async fn drain_submissions(submissions: &crate::web::Submissions) {
+    let pending = submissions.pending();
+    if pending == 0 {
+        return;
+    }
+    tracing::info!(
+        submissions.pending = pending,
+        "handling the subscribe requests taken before stopping"
+    );
+    if tokio::time::timeout(SUBMISSIONS_DRAIN, submissions.settled())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            submissions.lost = submissions.pending(),
+            "stopping with subscribe requests not handled: their confirmation mails were not sent"
+        );
+    }
+}
+
 /// Runs the daemon: the web listener on `listener` and the scheduler, until
 /// `shutdown` resolves; then stops taking new work, lets the running job
 /// finish and closes the database.
@@ -174,7 +202,10 @@ pub async fn serve(
         ))
     });
     let webhooks = crate::web::WebhookState::load(&app.settings.bounces, app.intake())?;
-    let router = crate::web::router(Arc::new(app.web_state()), Arc::new(webhooks));
+    // Held until the subscribe submissions are drained below: their worker
+    // stops once the pages' state is gone.
+    let web_state = Arc::new(app.web_state());
+    let router = crate::web::router(web_state.clone(), Arc::new(webhooks));
     let web_token = token.clone();
     let listener_addr = listener.local_addr()?;
     tracing::info!(listen = %listener_addr, "paperboy is serving");
@@ -213,6 +244,8 @@ pub async fn serve(
     let watchdog = notifier.spawn_watchdog();
     server.await;
     token.cancel();
+    drain_submissions(&app.submissions).await;
+    drop(web_state);
     scheduler.stop().await;
     if let Some(m) = maildir {
         let _ = m.await;

@@ -68,7 +68,12 @@ pub fn spawn_manage_link_mail_at(web: Arc<AppState>, id: SubscriberId, at: DateT
     });
 }
 
-async fn send_link_mail(web: Arc<AppState>, request: LinkMailRequest, now: DateTime<Utc>) {
+/// Renders and sends one link mail; failures are logged.
+pub(super) async fn send_link_mail(
+    web: Arc<AppState>,
+    request: LinkMailRequest,
+    now: DateTime<Utc>,
+) {
     let (id, kind) = (request.subscriber_id, request.kind);
     let email = match web.link_mails.build(request, now) {
         Ok(e) => e,

@@ -23,7 +23,7 @@ use axum::extract::rejection::FormRejection;
 use axum::extract::{Form, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use super::error::{page, WebError};
@@ -32,7 +32,7 @@ use super::form::{
 };
 use super::limits::ClientIp;
 use super::message::MessagePage;
-use super::outgoing::{link_mail_interval, spawn_link_mail};
+use super::outgoing::{link_mail_interval, send_link_mail};
 use super::AppState;
 use crate::domain::{Frequency, NewTopic, Preferences, SubscriberEmail, SubscriberStatus};
 use crate::email::{LinkMail, LinkMailRequest};
@@ -274,7 +274,9 @@ struct SubmissionsInner {
 }
 
 impl Submissions {
-    /// Waits until every submission handed over so far is handled.
+    /// Waits until every submission handed over so far is handled and its
+    /// link mail sent (or failed). A stopping daemon waits for this, so a
+    /// form that said "check your inbox" gets its mail.
     pub async fn settled(&self) {
         use std::sync::atomic::Ordering;
         loop {
@@ -303,11 +305,42 @@ impl Submissions {
         true
     }
 
+    /// Submissions queued or being handled, and their link mails not yet
+    /// sent.
+    pub fn pending(&self) -> usize {
+        self.inner
+            .in_flight
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Sends a submission's link mail on a task of its own (the worker goes
+    /// on with the next submission), counted in flight until it is sent.
+    fn send_mail(&self, web: Arc<AppState>, request: LinkMailRequest, now: DateTime<Utc>) {
+        self.inner
+            .in_flight
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let in_flight = InFlight(self.clone());
+        tokio::spawn(async move {
+            let _in_flight = in_flight;
+            send_link_mail(web, request, now).await;
+        });
+    }
+
     fn done(&self) {
         use std::sync::atomic::Ordering;
         if self.inner.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
             self.inner.idle.notify_waiters();
         }
+    }
+}
+
+/// One unit of [`Submissions`]' in-flight count, given back when dropped
+/// (also when the task holding it panics).
+struct InFlight(Submissions);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.done();
     }
 }
 
@@ -377,7 +410,7 @@ async fn handle_submission(web: Arc<AppState>, s: Submission) -> Result<(), WebE
             Vec::new()
         },
     };
-    spawn_link_mail(web, request, now);
+    web.submissions.send_mail(web.clone(), request, now);
     Ok(())
 }
 

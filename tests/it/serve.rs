@@ -118,3 +118,68 @@ async fn the_scheduler_runs_fetch_and_digest_jobs_on_their_cron_in_the_configure
         .unwrap()
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscribe_requests_taken_before_sigterm_get_their_mail_before_the_binary_exits() {
+    let env = TestEnv::new().await;
+    // A slow mail server: every confirmation takes about a second, so the
+    // requests are still waiting or being mailed when the stop comes.
+    env.smtp.faults().delay(Duration::from_millis(150));
+    let port = crate::support::free_port();
+    env.edit_config("127.0.0.1:0", &format!("127.0.0.1:{port}"));
+    let mut child = env.command(&["serve"]).spawn().unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut up = false;
+    for _ in 0..100 {
+        if reqwest::get(format!("{base}/healthz"))
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(up, "the daemon answered /healthz");
+    let client = reqwest::Client::new();
+    let addresses: Vec<String> = (0..12).map(|i| format!("queued{i}@example.org")).collect();
+    for email in &addresses {
+        let answer = client
+            .post(format!("{base}/subscribe"))
+            .form(&[("email", email.as_str()), ("topics", "diffusion")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200);
+        assert!(answer.text().await.unwrap().contains("Check your inbox"));
+    }
+    let sent_before_stop = env.smtp.messages().len();
+    assert!(
+        sent_before_stop < addresses.len(),
+        "the mails were still on their way at the stop ({sent_before_stop} sent)"
+    );
+    let pid = child.id().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "exit status {status:?}");
+    let mut mailed: Vec<String> = env
+        .smtp
+        .messages()
+        .into_iter()
+        .flat_map(|m| m.rcpt_to)
+        .collect();
+    mailed.sort();
+    let mut expected = addresses.clone();
+    expected.sort();
+    assert_eq!(
+        mailed, expected,
+        "every request answered 'check your inbox' was mailed"
+    );
+}
