@@ -23,6 +23,7 @@
 //! Idempotency comes from constraints (`UNIQUE`, `ON CONFLICT`), never from
 //! read-then-write checks. Callers get domain types back, not rows.
 
+mod copy;
 mod postgres;
 mod records;
 mod sqlite;
@@ -31,6 +32,7 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 
+pub use copy::CopyReport;
 pub use postgres::PgStore;
 pub use records::*;
 pub use sqlite::SqliteStore;
@@ -71,12 +73,18 @@ pub enum Engine {
 impl Engine {
     /// The engine of a database URL, by its scheme.
     pub fn of_url(url: &str) -> anyhow::Result<Engine> {
+        Self::of_setting(url, "database.url")
+    }
+
+    /// [`Engine::of_url`] for a URL given by `setting` (a config key or a
+    /// command-line option), which its errors name.
+    pub fn of_setting(url: &str, setting: &str) -> anyhow::Result<Engine> {
         let scheme = url.split(':').next().unwrap_or_default();
         match scheme {
             "sqlite" => Ok(Engine::Sqlite),
             "postgres" | "postgresql" => Ok(Engine::Postgres),
             _ => anyhow::bail!(
-                "database.url {:?} must be a SQLite URL (sqlite://PATH) or a PostgreSQL URL \
+                "{setting} {:?} must be a SQLite URL (sqlite://PATH) or a PostgreSQL URL \
                  (postgres://USER@HOST/DATABASE)",
                 redact_url(url)
             ),
@@ -131,9 +139,23 @@ impl Store {
 
     /// Opens the database without migrating (for `paperboy migrate` itself).
     pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Store> {
-        Ok(match Engine::of_url(url)? {
-            Engine::Sqlite => Store::Sqlite(SqliteStore::connect(url, max_connections).await?),
-            Engine::Postgres => Store::Postgres(PgStore::connect(url, max_connections).await?),
+        Self::connect_as(url, max_connections, "database.url").await
+    }
+
+    /// [`Store::connect`] to a URL given by `setting` (a config key or a
+    /// command-line option such as `--to`), which its errors name.
+    pub async fn connect_as(
+        url: &str,
+        max_connections: u32,
+        setting: &'static str,
+    ) -> anyhow::Result<Store> {
+        Ok(match Engine::of_setting(url, setting)? {
+            Engine::Sqlite => {
+                Store::Sqlite(SqliteStore::connect(url, max_connections, setting).await?)
+            }
+            Engine::Postgres => {
+                Store::Postgres(PgStore::connect(url, max_connections, setting).await?)
+            }
         })
     }
 
@@ -165,7 +187,7 @@ impl Store {
             Store::Postgres(s) => s
                 .run_migrations()
                 .await
-                .with_context(|| format!("database.url {:?}", s.shown_url()))?,
+                .with_context(|| format!("{} {:?}", s.setting(), s.shown_url()))?,
         }
         let fold = self
             .fold_addresses()
