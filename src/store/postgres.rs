@@ -73,6 +73,18 @@ pub(crate) const POSTGRES: bool = true;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
+/// A fingerprint of this build's migrations (versions and checksums; FNV-1a),
+/// naming the test suites' template database.
+pub(crate) fn migrations_fingerprint() -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for m in MIGRATOR.iter() {
+        for byte in m.version.to_le_bytes().iter().chain(m.checksum.iter()) {
+            hash = (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    hash
+}
+
 #[derive(Clone, Debug)]
 pub struct PgStore {
     pool: PgPool,
