@@ -92,11 +92,31 @@ pub enum Command {
         #[command(subcommand)]
         command: BouncesCommand,
     },
+    /// The database as a whole.
+    Db {
+        #[command(subcommand)]
+        command: DbCommand,
+    },
     /// Try paperboy out: bundled sample papers, one subscriber, a digest in an outbox.
     Demo {
         /// Directory for the demo's database, key and outbox.
         #[arg(long, default_value = "paperboy-demo")]
         dir: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Copy every table of the database into another, empty one, in one
+    /// consistent snapshot (SQLite to PostgreSQL or back): how an instance
+    /// moves. Migrates the target first; refuses one that holds rows.
+    Copy {
+        /// The target: `postgres://USER[:PASSWORD]@HOST/DATABASE` or `sqlite://PATH`.
+        #[arg(long, value_name = "URL")]
+        to: String,
+        /// The source (default: `[database] url`).
+        #[arg(long, value_name = "URL")]
+        from: Option<String>,
     },
 }
 
@@ -216,6 +236,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Check => check(settings).await,
+        Command::Db {
+            command: DbCommand::Copy { to, from },
+        } => copy_database(&settings, &to, from.as_deref()).await,
         Command::Backup { file } => {
             let store =
                 crate::store::Store::open_existing(&settings.database.connect_url()?).await?;
@@ -418,10 +441,45 @@ async fn run_with_app(app: Arc<App>, command: Command) -> anyhow::Result<()> {
         | Command::Check
         | Command::Backup { .. }
         | Command::Status { .. }
+        | Command::Db { .. }
         | Command::Demo { .. } => {
             unreachable!("handled before the app is built")
         }
     }
+}
+
+/// `paperboy db copy`: the source (`--from`, else `[database] url`) into
+/// the empty database at `to`, migrated first; prints each table's rows.
+async fn copy_database(settings: &Settings, to: &str, from: Option<&str>) -> anyhow::Result<()> {
+    use crate::store::{redact_url, Store};
+    let (source, shown_source) = match from {
+        Some(url) => (Store::connect_as(url, 2, "--from").await?, redact_url(url)),
+        None => (
+            Store::open_existing(&settings.database.connect_url()?).await?,
+            redact_url(&settings.database.url),
+        ),
+    };
+    let target = Store::connect_as(to, 2, "--to").await?;
+    let result = async {
+        target
+            .migrate()
+            .await
+            .with_context(|| format!("--to {:?}: migrating the target", redact_url(to)))?;
+        source.copy_into(&target).await
+    }
+    .await;
+    source.close().await;
+    target.close().await;
+    let report =
+        result.with_context(|| format!("copying {shown_source:?} to {:?}", redact_url(to)))?;
+    println!(
+        "copied {shown_source} to {} in one snapshot:",
+        redact_url(to)
+    );
+    print!("{report}");
+    let rows: u64 = report.tables.iter().map(|(_, n)| n).sum();
+    println!("{rows} rows in {} tables", report.tables.len());
+    Ok(())
 }
 
 /// `paperboy bounces ingest`: one message on standard input. Everything

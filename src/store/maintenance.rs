@@ -29,7 +29,7 @@ impl Backend {
                 file.display()
             );
         }
-        let store = Backend::connect(url, 2).await?;
+        let store = Backend::connect(url, 2, "database.url").await?;
         Ok(store)
     }
 

@@ -23,6 +23,7 @@
 //! Idempotency comes from constraints (`UNIQUE`, `ON CONFLICT`), never from
 //! read-then-write checks. Callers get domain types back, not rows.
 
+mod copy;
 mod postgres;
 mod records;
 mod sqlite;
@@ -31,6 +32,7 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 
+pub use copy::CopyReport;
 pub use postgres::PgStore;
 pub use records::*;
 pub use sqlite::SqliteStore;
@@ -71,12 +73,18 @@ pub enum Engine {
 impl Engine {
     /// The engine of a database URL, by its scheme.
     pub fn of_url(url: &str) -> anyhow::Result<Engine> {
+        Self::of_setting(url, "database.url")
+    }
+
+    /// [`Engine::of_url`] for a URL given by `setting` (a config key or a
+    /// command-line option), which its errors name.
+    pub fn of_setting(url: &str, setting: &str) -> anyhow::Result<Engine> {
         let scheme = url.split(':').next().unwrap_or_default();
         match scheme {
             "sqlite" => Ok(Engine::Sqlite),
             "postgres" | "postgresql" => Ok(Engine::Postgres),
             _ => anyhow::bail!(
-                "database.url {:?} must be a SQLite URL (sqlite://PATH) or a PostgreSQL URL \
+                "{setting} {:?} must be a SQLite URL (sqlite://PATH) or a PostgreSQL URL \
                  (postgres://USER@HOST/DATABASE)",
                 redact_url(url)
             ),
@@ -131,9 +139,23 @@ impl Store {
 
     /// Opens the database without migrating (for `paperboy migrate` itself).
     pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Store> {
-        Ok(match Engine::of_url(url)? {
-            Engine::Sqlite => Store::Sqlite(SqliteStore::connect(url, max_connections).await?),
-            Engine::Postgres => Store::Postgres(PgStore::connect(url, max_connections).await?),
+        Self::connect_as(url, max_connections, "database.url").await
+    }
+
+    /// [`Store::connect`] to a URL given by `setting` (a config key or a
+    /// command-line option such as `--to`), which its errors name.
+    pub async fn connect_as(
+        url: &str,
+        max_connections: u32,
+        setting: &'static str,
+    ) -> anyhow::Result<Store> {
+        Ok(match Engine::of_setting(url, setting)? {
+            Engine::Sqlite => {
+                Store::Sqlite(SqliteStore::connect(url, max_connections, setting).await?)
+            }
+            Engine::Postgres => {
+                Store::Postgres(PgStore::connect(url, max_connections, setting).await?)
+            }
         })
     }
 
@@ -165,7 +187,7 @@ impl Store {
             Store::Postgres(s) => s
                 .run_migrations()
                 .await
-                .with_context(|| format!("database.url {:?}", s.shown_url()))?,
+                .with_context(|| format!("{} {:?}", s.setting(), s.shown_url()))?,
         }
         let fold = self
             .fold_addresses()
@@ -596,13 +618,12 @@ pub(crate) struct TestDatabase {
 
 #[cfg(test)]
 impl TestDatabase {
+    /// A fresh database, already migrated (see [`create_test_database`]).
+    ///
     /// # Panics
     /// When `PAPERBOY_TEST_POSTGRES` is not set or the server refuses: the
     /// PostgreSQL tests fail, they are never skipped.
     pub(crate) async fn create() -> TestDatabase {
-        use sqlx::Connection as _;
-        use std::sync::atomic::{AtomicU32, Ordering};
-        static NEXT: AtomicU32 = AtomicU32::new(0);
         let admin = std::env::var("PAPERBOY_TEST_POSTGRES").unwrap_or_else(|_| {
             panic!(
                 "PAPERBOY_TEST_POSTGRES is not set: the PostgreSQL tests need the cluster \
@@ -610,26 +631,89 @@ impl TestDatabase {
                  source $d/env)"
             )
         });
-        let name = format!(
-            "t{}_{}_{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed),
-            Utc::now().timestamp_subsec_nanos()
-        );
-        let mut conn = sqlx::PgConnection::connect(&admin)
+        let url = create_test_database(&admin, "t")
             .await
-            .unwrap_or_else(|e| panic!("connecting to the test cluster {admin}: {e}"));
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut conn)
-            .await
-            .unwrap_or_else(|e| panic!("creating the test database {name}: {e}"));
-        conn.close().await.ok();
-        let mut url = url::Url::parse(&admin).expect("PAPERBOY_TEST_POSTGRES is a URL");
-        url.set_path(&name);
-        TestDatabase {
-            url: url.to_string(),
-        }
+            .unwrap_or_else(|e| panic!("creating a test database on {admin}: {e:#}"));
+        TestDatabase { url }
     }
+}
+
+/// Creates a database named `PREFIX…` (unique) on the PostgreSQL server
+/// `admin` connects to, already migrated to this build's schema, and
+/// returns its URL: for test suites, which create hundreds.
+///
+/// Migrating takes most of the time a fresh database costs, so the schema
+/// is migrated once per cluster into a template database named after this
+/// build's migrations (their versions and checksums), and each database is
+/// `CREATE DATABASE … TEMPLATE` of it. Test binaries running at the same
+/// time meet at an advisory lock: one builds the template (under another
+/// name, renamed when complete, so a half-built one is never copied), the
+/// others wait and use it.
+#[doc(hidden)]
+pub async fn create_test_database(admin: &str, prefix: &str) -> anyhow::Result<String> {
+    use anyhow::Context as _;
+    use sqlx::Connection as _;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    static TEMPLATE: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
+
+    let with_path = |name: &str| -> anyhow::Result<String> {
+        let mut url = url::Url::parse(admin).context("the admin URL")?;
+        url.set_path(name);
+        Ok(url.to_string())
+    };
+    let template = TEMPLATE
+        .get_or_try_init(|| async {
+            let name = format!("pbtemplate_{:016x}", postgres::migrations_fingerprint());
+            let mut conn = sqlx::PgConnection::connect(admin).await?;
+            // One key for every paperboy test template on the cluster.
+            sqlx::query("SELECT pg_advisory_lock(7161626570707474)")
+                .execute(&mut conn)
+                .await?;
+            let exists: bool =
+                sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+                    .bind(&name)
+                    .fetch_one(&mut conn)
+                    .await?;
+            if !exists {
+                let building = format!("{name}_building");
+                for sql in [
+                    format!("DROP DATABASE IF EXISTS {building}"),
+                    format!("CREATE DATABASE {building}"),
+                ] {
+                    sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .execute(&mut conn)
+                        .await?;
+                }
+                let store = Store::open(&with_path(&building)?, 1)
+                    .await
+                    .context("migrating the template database")?;
+                store.close().await;
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "ALTER DATABASE {building} RENAME TO {name}"
+                )))
+                .execute(&mut conn)
+                .await?;
+            }
+            conn.close().await.ok();
+            anyhow::Ok(name)
+        })
+        .await?;
+    let name = format!(
+        "{prefix}{}_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed),
+        Utc::now().timestamp_subsec_nanos()
+    );
+    let mut conn = sqlx::PgConnection::connect(admin).await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "CREATE DATABASE {name} TEMPLATE {template}"
+    )))
+    .execute(&mut conn)
+    .await
+    .with_context(|| format!("creating the database {name}"))?;
+    conn.close().await.ok();
+    with_path(&name)
 }
 
 #[cfg(test)]

@@ -73,11 +73,25 @@ pub(crate) const POSTGRES: bool = true;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
+/// A fingerprint of this build's migrations (versions and checksums; FNV-1a),
+/// naming the test suites' template database.
+pub(crate) fn migrations_fingerprint() -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for m in MIGRATOR.iter() {
+        for byte in m.version.to_le_bytes().iter().chain(m.checksum.iter()) {
+            hash = (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    hash
+}
+
 #[derive(Clone, Debug)]
 pub struct PgStore {
     pool: PgPool,
     /// `database.url` with its password hidden, for messages.
     shown: String,
+    /// What messages call the URL: `database.url`, or a command-line option.
+    setting: &'static str,
     /// This process's turn to write: the same order of writers within one
     /// process as on SQLite. Other processes meet at PostgreSQL's locks.
     writer: std::sync::Arc<tokio::sync::Mutex<()>>,
@@ -91,12 +105,18 @@ impl PgStore {
     /// names `database.url` (its password replaced by `***`) and the
     /// server's reason: a wrong URL, a server that does not answer, a
     /// refused login or a missing database.
-    pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<PgStore> {
+    /// `setting` is what the errors call the URL (`database.url`, or a
+    /// command-line option).
+    pub async fn connect(
+        url: &str,
+        max_connections: u32,
+        setting: &'static str,
+    ) -> anyhow::Result<PgStore> {
         let shown = super::redact_url(url);
         let options = PgConnectOptions::from_str(url)
             .map_err(|e| {
                 anyhow::anyhow!(
-                    "database.url {shown:?} is not a valid PostgreSQL URL: {}",
+                    "{setting} {shown:?} is not a valid PostgreSQL URL: {}",
                     super::redact_in(&e.to_string(), url)
                 )
             })?
@@ -108,7 +128,7 @@ impl PgStore {
             .await
             .map_err(|e| {
                 anyhow::anyhow!(
-                    "database.url {shown:?}: cannot connect: {}",
+                    "{setting} {shown:?}: cannot connect: {}",
                     super::redact_in(&e.to_string(), url)
                 )
             })?;
@@ -120,13 +140,14 @@ impl PgStore {
             .await
             .map_err(|e| {
                 anyhow::anyhow!(
-                    "database.url {shown:?}: cannot connect: {}",
+                    "{setting} {shown:?}: cannot connect: {}",
                     super::redact_in(&e.to_string(), url)
                 )
             })?;
         Ok(PgStore {
             pool,
             shown,
+            setting,
             writer: Default::default(),
         })
     }
@@ -160,12 +181,22 @@ impl PgStore {
     /// Connects to an existing database without migrating it, for commands
     /// that must not change what they look at.
     pub async fn open_existing(url: &str) -> anyhow::Result<PgStore> {
-        PgStore::connect(url, 2).await
+        PgStore::connect(url, 2, "database.url").await
     }
 
     /// `database.url` with its password hidden.
     pub fn shown_url(&self) -> &str {
         &self.shown
+    }
+
+    /// What messages call the URL: `database.url`, or a command-line option.
+    pub fn setting(&self) -> &'static str {
+        self.setting
+    }
+
+    /// The pool, for the store's own modules that span both engines.
+    pub(crate) fn pool(&self) -> &PgPool {
+        &self.pool
     }
 
     pub async fn ping(&self) -> DbResult<()> {

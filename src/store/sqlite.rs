@@ -85,9 +85,15 @@ impl SqliteStore {
     /// Opens (creating if needed) the database file at `url` without
     /// migrating: `sqlite://path/to/file.db`, `sqlite:///absolute/path.db`
     /// or `sqlite::memory:`.
-    pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<SqliteStore> {
+    /// `setting` is what the errors call the URL (`database.url`, or a
+    /// command-line option).
+    pub async fn connect(
+        url: &str,
+        max_connections: u32,
+        setting: &str,
+    ) -> anyhow::Result<SqliteStore> {
         let options = SqliteConnectOptions::from_str(url)
-            .with_context(|| format!("database.url {url:?} is not a valid SQLite URL"))?
+            .with_context(|| format!("{setting} {url:?} is not a valid SQLite URL"))?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
@@ -110,7 +116,7 @@ impl SqliteStore {
             .test_before_acquire(false)
             .connect_with(options)
             .await
-            .with_context(|| format!("database.url {url:?}: opening the database"))?;
+            .with_context(|| format!("{setting} {url:?}: opening the database"))?;
         Ok(SqliteStore {
             pool,
             writer: Default::default(),

@@ -16,6 +16,7 @@ mod catchup;
 mod cli;
 mod crash;
 mod data_care;
+mod db_copy;
 mod digest;
 mod env;
 mod feed_reference;
