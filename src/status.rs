@@ -17,7 +17,9 @@ use chrono::NaiveDate;
 
 use crate::domain::SubscriberStatus;
 use crate::mail::{parse_latency, LatencySeries, LATENCY_BUCKETS as BUCKETS};
-use crate::store::{BounceCounts, DbResult, DeliveryStatus, InboundCounts, Run, RunKind, Store};
+use crate::store::{
+    BounceCounts, DailyInbound, DbResult, DeliveryStatus, InboundCounts, Run, RunKind, Store,
+};
 
 /// A snapshot read from the store.
 #[derive(Debug, Clone)]
@@ -35,6 +37,9 @@ pub struct StatusReport {
     /// Bounces and complaints that arrived later (by mail or webhook) in
     /// the last [`LATE_DAYS`] days, and the digests sent in them.
     pub late: InboundCounts,
+    /// The same per UTC day, for the last [`LATE_DAYS`] days, newest first:
+    /// providers judge a sender's rates day by day.
+    pub late_days: Vec<DailyInbound>,
     /// The daemon's SMTP latency histogram, scraped from its `/metrics`.
     pub smtp_latency: DaemonLatency,
 }
@@ -47,6 +52,11 @@ pub const LATE_DAYS: i64 = 7;
 /// sender rules), as fractions.
 pub const COMPLAINT_RATE_AIM: f64 = 0.001;
 pub const COMPLAINT_RATE_LIMIT: f64 = 0.003;
+
+/// The hard bounce rate at which Amazon SES puts a sending account under
+/// review (it pauses it at 10 %), as a fraction; other services draw
+/// their line near it.
+pub const HARD_BOUNCE_RATE_LIMIT: f64 = 0.05;
 
 /// `part` of `whole` as a fraction (0 when nothing was sent).
 pub fn rate(part: i64, whole: i64) -> f64 {
@@ -66,6 +76,75 @@ pub fn complaint_verdict(rate: f64) -> &'static str {
     } else {
         "under the 0.1 % aim"
     }
+}
+
+/// One day's late hard bounce and complaint rates against the providers'
+/// lines: `None` when no digest was sent that day (no rate to judge).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DailyRates {
+    pub hard: Option<f64>,
+    pub complaints: Option<f64>,
+}
+
+impl DailyRates {
+    pub fn of(counts: &InboundCounts) -> DailyRates {
+        let of = |n: i64| (counts.digests_sent > 0).then(|| rate(n, counts.digests_sent));
+        DailyRates {
+            hard: of(counts.hard),
+            complaints: of(counts.complaints),
+        }
+    }
+
+    /// Whether the complaint rate reached the providers' limit.
+    pub fn complaints_over_limit(&self) -> bool {
+        self.complaints.is_some_and(|r| r >= COMPLAINT_RATE_LIMIT)
+    }
+
+    /// Whether the hard bounce rate reached [`HARD_BOUNCE_RATE_LIMIT`].
+    pub fn hard_over_limit(&self) -> bool {
+        self.hard.is_some_and(|r| r >= HARD_BOUNCE_RATE_LIMIT)
+    }
+}
+
+/// One line of the per-day rates: the day, what was sent, what came back,
+/// and a verdict; a day past a provider's limit starts with `!` and says
+/// so in capitals.
+fn daily_line(f: &mut fmt::Formatter<'_>, d: &DailyInbound) -> fmt::Result {
+    let c = &d.counts;
+    let r = DailyRates::of(c);
+    let pct = |x: Option<f64>| x.map_or("n/a".to_string(), |x| format!("{:.2} %", x * 100.0));
+    let mut verdict = Vec::new();
+    if r.complaints_over_limit() {
+        verdict.push("COMPLAINTS ABOVE THE 0.3 % LIMIT");
+    } else if r.complaints.is_some_and(|x| x >= COMPLAINT_RATE_AIM) {
+        verdict.push("complaints above the 0.1 % aim");
+    }
+    if r.hard_over_limit() {
+        verdict.push("HARD BOUNCES ABOVE THE 5 % LIMIT");
+    }
+    if verdict.is_empty() {
+        verdict.push(if c.digests_sent == 0 && c.hard + c.complaints > 0 {
+            "no digest sent that day"
+        } else {
+            "ok"
+        });
+    }
+    let mark = if r.complaints_over_limit() || r.hard_over_limit() {
+        '!'
+    } else {
+        ' '
+    };
+    writeln!(
+        f,
+        "{mark} {}: {} digests sent, {} hard bounces ({}), {} complaints ({}): {}",
+        d.day,
+        c.digests_sent,
+        c.hard,
+        pct(r.hard),
+        c.complaints,
+        pct(r.complaints),
+        verdict.join(", "),
+    )
 }
 
 /// What status could learn about SMTP latency from the running daemon.
@@ -172,6 +251,9 @@ impl StatusReport {
             bounces: store.bounce_counts(today).await?,
             late: store
                 .inbound_counts(chrono::Utc::now() - chrono::Duration::days(LATE_DAYS))
+                .await?,
+            late_days: store
+                .inbound_counts_per_day(chrono::Utc::now().date_naive(), LATE_DAYS as u32)
                 .await?,
             smtp_latency: DaemonLatency::NotConfigured,
         })
@@ -297,6 +379,15 @@ impl fmt::Display for StatusReport {
             complaints * 100.0,
             complaint_verdict(complaints),
         )?;
+        if !self.late_days.is_empty() {
+            writeln!(
+                f,
+                "late rates per day (UTC; reports received that day per digest sent that day; complaints: aim under 0.1 %, limit 0.3 %; hard bounces: limit 5 %):"
+            )?;
+            for day in &self.late_days {
+                daily_line(f, day)?;
+            }
+        }
         latency_line(f, &self.smtp_latency)?;
         let failed = self.failed_runs();
         let degraded = self.degraded_runs();
@@ -402,6 +493,58 @@ mod tests {
             text.ends_with("status: degraded (last digest deferred or failed digests)"),
             "{text}"
         );
+    }
+
+    #[tokio::test]
+    async fn status_shows_each_days_rates_and_flags_a_day_past_a_providers_limit() {
+        let (store, _dir) = crate::store::test_store().await;
+        let day: NaiveDate = "2026-06-12".parse().unwrap();
+        let mut report = StatusReport::gather(&store, day).await.unwrap();
+        assert_eq!(report.late_days.len(), LATE_DAYS as usize);
+        let on = |d: u32, digests_sent, hard, complaints| DailyInbound {
+            day: NaiveDate::from_ymd_opt(2026, 6, d).unwrap(),
+            counts: InboundCounts {
+                hard,
+                complaints,
+                digests_sent,
+                ..Default::default()
+            },
+        };
+        report.late_days = vec![
+            on(12, 2000, 1, 1),
+            on(11, 2000, 0, 4),
+            on(10, 1000, 3, 7),
+            on(9, 100, 6, 0),
+            on(8, 0, 0, 1),
+            on(7, 0, 0, 0),
+        ];
+        let text = report.to_string();
+        let line = |d: &str| {
+            text.lines()
+                .find(|l| l[1..].starts_with(&format!(" {d}:")))
+                .unwrap_or_else(|| panic!("no line for {d} in\n{text}"))
+        };
+        assert_eq!(
+            line("2026-06-12"),
+            "  2026-06-12: 2000 digests sent, 1 hard bounces (0.05 %), 1 complaints (0.05 %): ok"
+        );
+        assert_eq!(
+            line("2026-06-11"),
+            "  2026-06-11: 2000 digests sent, 0 hard bounces (0.00 %), 4 complaints (0.20 %): complaints above the 0.1 % aim"
+        );
+        assert_eq!(
+            line("2026-06-10"),
+            "! 2026-06-10: 1000 digests sent, 3 hard bounces (0.30 %), 7 complaints (0.70 %): COMPLAINTS ABOVE THE 0.3 % LIMIT"
+        );
+        assert_eq!(
+            line("2026-06-09"),
+            "! 2026-06-09: 100 digests sent, 6 hard bounces (6.00 %), 0 complaints (0.00 %): HARD BOUNCES ABOVE THE 5 % LIMIT"
+        );
+        assert!(line("2026-06-08").ends_with("1 complaints (n/a): no digest sent that day"));
+        assert!(line("2026-06-07").ends_with("(n/a): ok"));
+        // Exactly at the limit is past it.
+        assert!(DailyRates::of(&on(1, 1000, 0, 3).counts).complaints_over_limit());
+        assert!(!DailyRates::of(&on(1, 1001, 0, 3).counts).complaints_over_limit());
     }
 
     #[test]

@@ -155,17 +155,30 @@ impl LinkMails {
             })?,
             LinkMail::Manage => render_manage_link(&self.site_name, &url)?,
         };
-        Ok(OutgoingEmail {
-            to: request.to,
+        Ok(self.transactional(request.to, rendered, occasion, request.subscriber_id, now))
+    }
+
+    /// A transactional mail to one subscriber (confirmation, settings link,
+    /// welcome): no list headers, and a Message-ID fixed by its occasion.
+    pub(super) fn transactional(
+        &self,
+        to: SubscriberEmail,
+        rendered: RenderedEmail,
+        occasion: Occasion,
+        subscriber_id: SubscriberId,
+        now: DateTime<Utc>,
+    ) -> OutgoingEmail {
+        OutgoingEmail {
+            to,
             subject: rendered.subject,
             html: rendered.html,
             text: rendered.text,
-            message_id: message_id(occasion, request.subscriber_id, &self.domain),
+            message_id: message_id(occasion, subscriber_id, &self.domain),
             date: now,
             list_unsubscribe: None,
             list_unsubscribe_mailto: None,
             kind: EmailKind::Confirmation,
-        })
+        }
     }
 }
 

@@ -12,10 +12,10 @@ use chrono::{DateTime, Utc};
 
 use super::format::{ascii_html, tidy_text, RenderedEmail, ViewHelpers};
 use super::link_mail::LinkMails;
-use super::message_id::{message_id, Occasion};
+use super::message_id::Occasion;
 use crate::domain::{normalise_inline, Frequency, Preferences, Subscriber};
 use crate::links::{link_url, Purpose};
-use crate::mail::{EmailKind, OutgoingEmail};
+use crate::mail::OutgoingEmail;
 
 /// The operator's defaults, for a subscriber who chose no hour or timezone.
 #[derive(Debug, Clone, Copy)]
@@ -111,17 +111,13 @@ impl LinkMails {
             manage_url: link_url(&self.base_url, purpose, &token).to_string(),
         };
         let rendered = render_welcome(&view)?;
-        Ok(OutgoingEmail {
-            to: subscriber.email.clone(),
-            subject: rendered.subject,
-            html: rendered.html,
-            text: rendered.text,
-            message_id: message_id(Occasion::Welcome(now), subscriber.id, &self.domain),
-            date: now,
-            list_unsubscribe: None,
-            list_unsubscribe_mailto: None,
-            kind: EmailKind::Confirmation,
-        })
+        Ok(self.transactional(
+            subscriber.email.clone(),
+            rendered,
+            Occasion::Welcome(now),
+            subscriber.id,
+            now,
+        ))
     }
 }
 

@@ -6,12 +6,12 @@
 //! A report and its effect (a late hard bounce counted, a suspension, an
 //! unsubscription) are written in one transaction.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use sqlx::Row as _;
 
 use super::{
-    ts, Backend, Db, DbResult, InboundAction, InboundCounts, InboundEffect, InboundTarget,
-    NewInboundReport,
+    ts, Backend, DailyInbound, Db, DbResult, InboundAction, InboundCounts, InboundEffect,
+    InboundTarget, NewInboundReport,
 };
 use crate::domain::{DeliveryId, SubscriberEmail, SubscriberId};
 
@@ -233,6 +233,73 @@ impl Backend {
         .await?;
         Ok(counts)
     }
+
+    /// [`Self::inbound_counts`] per UTC day, for the `days` days ending
+    /// with `last_day`, newest first; a day with nothing is all zeros.
+    pub async fn inbound_counts_per_day(
+        &self,
+        last_day: NaiveDate,
+        days: u32,
+    ) -> DbResult<Vec<DailyInbound>> {
+        let days = days.max(1);
+        let first_day = last_day - chrono::Days::new(u64::from(days - 1));
+        let start = ts(first_day.and_time(NaiveTime::MIN).and_utc());
+        let end = ts((last_day + chrono::Days::new(1))
+            .and_time(NaiveTime::MIN)
+            .and_utc());
+        let mut out: Vec<DailyInbound> = (0..days)
+            .map(|back| DailyInbound {
+                day: last_day - chrono::Days::new(u64::from(back)),
+                counts: InboundCounts::default(),
+            })
+            .collect();
+        let slot = |out: &mut Vec<DailyInbound>, day: &str| -> Option<usize> {
+            let day = NaiveDate::parse_from_str(day, "%Y-%m-%d").ok()?;
+            out.iter().position(|d| d.day == day)
+        };
+        let mut tx = self.pool.begin().await?;
+        let rows = sqlx::query(
+            "SELECT substr(received_at, 1, 10), kind, action, COUNT(*) FROM inbound_reports
+             WHERE received_at >= $1 AND received_at < $2
+             GROUP BY substr(received_at, 1, 10), kind, action",
+        )
+        .bind(&start)
+        .bind(&end)
+        .fetch_all(&mut *tx)
+        .await?;
+        for row in rows {
+            let Some(i) = slot(&mut out, &row.get::<String, _>(0)) else {
+                continue;
+            };
+            let counts = &mut out[i].counts;
+            let n: i64 = row.get(3);
+            match row.get::<String, _>(1).as_str() {
+                "hard" => counts.hard += n,
+                "soft" => counts.soft += n,
+                "complaint" => counts.complaints += n,
+                "unsubscribe" => counts.unsubscribe_requests += n,
+                _ => {}
+            }
+            if row.get::<String, _>(2) == "unmatched" {
+                counts.unmatched += n;
+            }
+        }
+        let sent = sqlx::query(
+            "SELECT substr(sent_at, 1, 10), COUNT(*) FROM deliveries
+             WHERE status = 'sent' AND sent_at >= $1 AND sent_at < $2
+             GROUP BY substr(sent_at, 1, 10)",
+        )
+        .bind(&start)
+        .bind(&end)
+        .fetch_all(&mut *tx)
+        .await?;
+        for row in sent {
+            if let Some(i) = slot(&mut out, &row.get::<String, _>(0)) {
+                out[i].counts.digests_sent = row.get(1);
+            }
+        }
+        Ok(out)
+    }
 }
 
 /// Whether each of the subscriber's last `n` digests that left (sent or
@@ -291,5 +358,108 @@ mod tests {
             .await
             .unwrap();
         assert_eq!((counts.hard, counts.unmatched), (1, 1));
+    }
+
+    /// Two sent digests on June 11 and one on June 12 (UTC), a complaint
+    /// and a hard bounce received on June 12 just before midnight, one
+    /// soft bounce just after it: each lands on its own day.
+    async fn counts_per_day_fall_on_the_day_they_arrived(store: &crate::store::Store) {
+        use crate::domain::{NewTopic, PaperId};
+        use crate::store::{OneDigest as _, Reservation};
+        let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        let day = |d: u32| NaiveDate::from_ymd_opt(2026, 6, d).unwrap();
+        let topic = [NewTopic {
+            name: "q".into(),
+            query: "q".into(),
+        }];
+        for (i, (digest_day, sent)) in [
+            (day(11), "2026-06-11T07:00:00Z"),
+            (day(11), "2026-06-11T23:59:59Z"),
+            (day(12), "2026-06-12T07:00:00Z"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let email = SubscriberEmail::parse(&format!("r{i}@example.org")).unwrap();
+            let id = store
+                .upsert_active(&email, &topic, at(sent))
+                .await
+                .unwrap()
+                .id();
+            let papers = [(PaperId::from_stored(format!("p{i}")), 0)];
+            let Some(Reservation::New(d)) = store
+                .reserve_delivery(id, digest_day, &format!("<m{i}@x>"), &papers, 0, at(sent))
+                .await
+                .unwrap()
+            else {
+                panic!("reserved")
+            };
+            store.mark_sent(d.id, at(sent)).await.unwrap();
+        }
+        for (kind, when) in [
+            ("complaint", "2026-06-12T23:59:59.999Z"),
+            ("hard", "2026-06-12T12:00:00Z"),
+            ("soft", "2026-06-13T00:00:00Z"),
+            ("hard", "2026-06-05T12:00:00Z"),
+        ] {
+            store
+                .record_inbound(
+                    &NewInboundReport {
+                        source: "mail",
+                        kind,
+                        target: None,
+                        matched_by: None,
+                        summary: kind,
+                    },
+                    InboundEffect::None,
+                    at(when),
+                )
+                .await
+                .unwrap();
+        }
+        let days = store.inbound_counts_per_day(day(13), 7).await.unwrap();
+        assert_eq!(
+            days.iter().map(|d| d.day).collect::<Vec<_>>(),
+            (7..=13).rev().map(day).collect::<Vec<_>>(),
+            "seven days, newest first, the empty ones too"
+        );
+        let c = |d: u32| days.iter().find(|x| x.day == day(d)).unwrap().counts;
+        assert_eq!(
+            c(13),
+            InboundCounts {
+                soft: 1,
+                unmatched: 1,
+                ..Default::default()
+            }
+        );
+        assert_eq!(
+            c(12),
+            InboundCounts {
+                hard: 1,
+                complaints: 1,
+                unmatched: 2,
+                digests_sent: 1,
+                ..Default::default()
+            }
+        );
+        assert_eq!(
+            c(11),
+            InboundCounts {
+                digests_sent: 2,
+                ..Default::default()
+            }
+        );
+        assert_eq!(
+            c(7),
+            InboundCounts::default(),
+            "June 5 is before the window"
+        );
+    }
+
+    /// On both backends: this file is compiled into each.
+    #[tokio::test]
+    async fn counts_per_day_are_counted_by_the_utc_day_of_arrival() {
+        let (store, _dir) = test_store().await;
+        counts_per_day_fall_on_the_day_they_arrived(&store).await;
     }
 }

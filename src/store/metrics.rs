@@ -78,6 +78,7 @@ impl Backend {
             bounces_today,
             last_runs,
             late: super::InboundCounts::default(),
+            late_days: Vec::new(),
         })
     }
 }

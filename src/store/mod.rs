@@ -291,6 +291,7 @@ delegate! {
     async fn subscriber_link_is_current(&self, id: SubscriberId, link_version: i64) -> DbResult<bool>;
     async fn record_inbound(&self, report: &NewInboundReport<'_>, effect: InboundEffect, now: DateTime<Utc>) -> DbResult<InboundAction>;
     async fn inbound_counts(&self, since: DateTime<Utc>) -> DbResult<InboundCounts>;
+    async fn inbound_counts_per_day(&self, last_day: NaiveDate, days: u32) -> DbResult<Vec<DailyInbound>>;
     async fn mark_paper(&self, id: SubscriberId, link_version: i64, paper: &PaperId, mark: Mark, now: DateTime<Utc>) -> DbResult<()>;
     async fn unmark_paper(&self, id: SubscriberId, link_version: i64, paper: &PaperId) -> DbResult<()>;
     async fn marks_of(&self, id: SubscriberId) -> DbResult<Vec<MarkedPaper>>;

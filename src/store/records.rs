@@ -235,6 +235,9 @@ pub struct MetricsSnapshot {
     /// Late bounces and complaints of the last days, and the digests sent
     /// in them (set by the caller from [`Store::inbound_counts`]).
     pub late: super::InboundCounts,
+    /// The same per UTC day, newest first (set by the caller from
+    /// [`Store::inbound_counts_per_day`]).
+    pub late_days: Vec<DailyInbound>,
 }
 
 // What `paper_listing` takes and returns.
@@ -456,6 +459,14 @@ pub struct InboundCounts {
     pub unmatched: i64,
     /// Digests marked sent in the period: the denominator of the rates.
     pub digests_sent: i64,
+}
+
+/// The reports received on one UTC day and the digests sent that day: the
+/// daily rates mailbox providers judge a sender by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DailyInbound {
+    pub day: NaiveDate,
+    pub counts: InboundCounts,
 }
 
 // What `erasure` takes and returns.

@@ -45,13 +45,16 @@ async fn metrics_page(
 ) -> Response {
     let today = Utc::now().with_timezone(&state.timezone).date_naive();
     let since = Utc::now() - chrono::Duration::days(crate::status::LATE_DAYS);
-    let snapshot = match state.store.metrics_snapshot(today).await {
-        Ok(mut snapshot) => state.store.inbound_counts(since).await.map(|late| {
-            snapshot.late = late;
-            snapshot
-        }),
-        Err(e) => Err(e),
-    };
+    let snapshot = async {
+        let mut snapshot = state.store.metrics_snapshot(today).await?;
+        snapshot.late = state.store.inbound_counts(since).await?;
+        snapshot.late_days = state
+            .store
+            .inbound_counts_per_day(Utc::now().date_naive(), crate::status::LATE_DAYS as u32)
+            .await?;
+        Ok::<_, crate::store::DbError>(snapshot)
+    }
+    .await;
     match snapshot {
         Ok(snapshot) => (
             [(header::CONTENT_TYPE, prometheus_text::CONTENT_TYPE)],
@@ -77,6 +80,17 @@ struct StatusLabel {
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct KindLabel {
+    kind: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct DayLabel {
+    day: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct DayKindLabel {
+    day: String,
     kind: String,
 }
 
@@ -119,6 +133,10 @@ pub struct Metrics {
     late_digests_sent: Gauge,
     late_rates: Family<KindLabel, Gauge<f64, AtomicU64>>,
     complaint_rate_lines: Family<LineLabel, Gauge<f64, AtomicU64>>,
+    daily_digests_sent: Family<DayLabel, Gauge>,
+    daily_reports: Family<DayKindLabel, Gauge>,
+    daily_rates: Family<DayKindLabel, Gauge<f64, AtomicU64>>,
+    daily_over_limit: Family<DayKindLabel, Gauge>,
     last_run_success: Family<KindLabel, Gauge>,
     last_run_outcome: Family<OutcomeLabel, Gauge>,
     last_run_finished: Family<KindLabel, Gauge>,
@@ -138,6 +156,10 @@ impl Metrics {
         let late_digests_sent = Gauge::default();
         let late_rates = Family::<KindLabel, Gauge<f64, AtomicU64>>::default();
         let complaint_rate_lines = Family::<LineLabel, Gauge<f64, AtomicU64>>::default();
+        let daily_digests_sent = Family::<DayLabel, Gauge>::default();
+        let daily_reports = Family::<DayKindLabel, Gauge>::default();
+        let daily_rates = Family::<DayKindLabel, Gauge<f64, AtomicU64>>::default();
+        let daily_over_limit = Family::<DayKindLabel, Gauge>::default();
         let last_run_success = Family::<KindLabel, Gauge>::default();
         let last_run_outcome = Family::<OutcomeLabel, Gauge>::default();
         let last_run_finished = Family::<KindLabel, Gauge>::default();
@@ -190,6 +212,26 @@ impl Metrics {
             "The complaint rates mailbox providers publish: stay under aim (0.1 %), never reach limit (0.3 %)",
             complaint_rate_lines.clone(),
         );
+        registry.register(
+            "paperboy_digests_sent_daily",
+            "Digests sent on each of the last 7 UTC days (day = YYYY-MM-DD): the denominators of the daily rates",
+            daily_digests_sent.clone(),
+        );
+        registry.register(
+            "paperboy_late_reports_daily",
+            "Late reports received on each of the last 7 UTC days, by kind (hard, soft, complaint, unsubscribe, unmatched)",
+            daily_reports.clone(),
+        );
+        registry.register(
+            "paperboy_late_rate_daily",
+            "Late hard bounces and complaints received on a UTC day per digest sent that day (0.001 = 0.1 %); absent for a day with no digest sent",
+            daily_rates.clone(),
+        );
+        registry.register(
+            "paperboy_late_rate_over_limit_daily",
+            "1 when the day's rate reached the providers' limit (complaint: 0.3 %, hard: 5 %), else 0",
+            daily_over_limit.clone(),
+        );
         if let Some(latency) = smtp_latency {
             latency.register(&mut registry);
         }
@@ -220,6 +262,10 @@ impl Metrics {
             late_digests_sent,
             late_rates,
             complaint_rate_lines,
+            daily_digests_sent,
+            daily_reports,
+            daily_rates,
+            daily_over_limit,
             last_run_success,
             last_run_outcome,
             last_run_finished,
@@ -293,6 +339,42 @@ impl Metrics {
                 })
                 .set(value);
         }
+        self.daily_digests_sent.clear();
+        self.daily_reports.clear();
+        self.daily_rates.clear();
+        self.daily_over_limit.clear();
+        for d in &s.late_days {
+            let day = d.day.to_string();
+            let label = |kind: &str| DayKindLabel {
+                day: day.clone(),
+                kind: kind.to_string(),
+            };
+            let c = &d.counts;
+            self.daily_digests_sent
+                .get_or_create(&DayLabel { day: day.clone() })
+                .set(c.digests_sent);
+            for (kind, n) in [
+                ("hard", c.hard),
+                ("soft", c.soft),
+                ("complaint", c.complaints),
+                ("unsubscribe", c.unsubscribe_requests),
+                ("unmatched", c.unmatched),
+            ] {
+                self.daily_reports.get_or_create(&label(kind)).set(n);
+            }
+            let rates = crate::status::DailyRates::of(c);
+            for (kind, rate, over) in [
+                ("hard", rates.hard, rates.hard_over_limit()),
+                ("complaint", rates.complaints, rates.complaints_over_limit()),
+            ] {
+                if let Some(rate) = rate {
+                    self.daily_rates.get_or_create(&label(kind)).set(rate);
+                }
+                self.daily_over_limit
+                    .get_or_create(&label(kind))
+                    .set(i64::from(over));
+            }
+        }
         self.last_run_success.clear();
         self.last_run_outcome.clear();
         self.last_run_finished.clear();
@@ -336,6 +418,24 @@ mod tests {
             bounces_today: crate::store::BounceCounts { hard: 2, soft: 7 },
             last_runs: vec![("digest".into(), None, Some("failed".into()))],
             late: crate::store::InboundCounts::default(),
+            late_days: vec![
+                crate::store::DailyInbound {
+                    day: chrono::NaiveDate::from_ymd_opt(2026, 6, 12).unwrap(),
+                    counts: crate::store::InboundCounts {
+                        hard: 1,
+                        complaints: 4,
+                        digests_sent: 1000,
+                        ..Default::default()
+                    },
+                },
+                crate::store::DailyInbound {
+                    day: chrono::NaiveDate::from_ymd_opt(2026, 6, 11).unwrap(),
+                    counts: crate::store::InboundCounts {
+                        complaints: 1,
+                        ..Default::default()
+                    },
+                },
+            ],
         };
         let latency = crate::mail::SendLatency::default();
         latency.record(
@@ -365,6 +465,22 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("paperboy_digests{status=\"sent\"} 5"));
+        for line in [
+            r#"paperboy_digests_sent_daily{day="2026-06-12"} 1000"#,
+            r#"paperboy_late_reports_daily{day="2026-06-12",kind="complaint"} 4"#,
+            r#"paperboy_late_rate_daily{day="2026-06-12",kind="complaint"} 0.004"#,
+            r#"paperboy_late_rate_daily{day="2026-06-12",kind="hard"} 0.001"#,
+            r#"paperboy_late_rate_over_limit_daily{day="2026-06-12",kind="complaint"} 1"#,
+            r#"paperboy_late_rate_over_limit_daily{day="2026-06-12",kind="hard"} 0"#,
+            r#"paperboy_late_reports_daily{day="2026-06-11",kind="complaint"} 1"#,
+            r#"paperboy_late_rate_over_limit_daily{day="2026-06-11",kind="complaint"} 0"#,
+        ] {
+            assert!(text.contains(line), "no {line} in\n{text}");
+        }
+        assert!(
+            !text.contains(r#"paperboy_late_rate_daily{day="2026-06-11""#),
+            "no rate for a day with nothing sent: {text}"
+        );
         assert!(text.contains("paperboy_last_run_success{kind=\"digest\"} 0"));
         assert!(text.contains("paperboy_last_run_outcome{kind=\"digest\",outcome=\"failed\"} 1"));
         assert!(text.contains("paperboy_last_run_outcome{kind=\"digest\",outcome=\"degraded\"} 0"));

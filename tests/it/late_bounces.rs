@@ -8,6 +8,7 @@
 //! fails records nothing.
 
 use std::io::Write as _;
+use std::path::Path;
 use std::process::{Output, Stdio};
 use std::time::Duration;
 
@@ -20,7 +21,7 @@ const NEXT_DAY: &str = "2026-06-13";
 
 /// Three subscribers, digests sent from `bounces+{token}@papers.example.org`,
 /// suspension after two hard bounces, a quarantine in the test directory.
-async fn env_with_verp() -> TestEnv {
+pub(crate) async fn env_with_verp() -> TestEnv {
     let env = TestEnv::new().await;
     let quarantine = env.dir.path().join("quarantine");
     env.edit_config(
@@ -80,7 +81,7 @@ fn statuses(env: &TestEnv) -> Vec<(String, String)> {
         .collect()
 }
 
-fn status_of(env: &TestEnv, email: &str) -> String {
+pub(crate) fn status_of(env: &TestEnv, email: &str) -> String {
     statuses(env)
         .into_iter()
         .find(|(e, _)| e == email)
@@ -88,7 +89,7 @@ fn status_of(env: &TestEnv, email: &str) -> String {
         .unwrap_or_else(|| panic!("{email} is not listed"))
 }
 
-fn to<'a>(mails: &'a [ReceivedMail], email: &str) -> &'a ReceivedMail {
+pub(crate) fn to<'a>(mails: &'a [ReceivedMail], email: &str) -> &'a ReceivedMail {
     mails
         .iter()
         .rev()
@@ -580,14 +581,87 @@ async fn the_daemon_reads_bounces_from_a_maildir_and_files_them_in_cur() {
     assert_eq!(status_of(&env, "ada@example.org"), "active");
 }
 
-/// Through the private Postfix of `scripts/postfix-test`: a digest relayed
-/// by Postfix arrives with its bounce address as `Return-Path:`, and the
-/// delivery status notification Postfix itself writes when the digest
-/// cannot be delivered (re-sent to a mailbox that does not exist) comes back
-/// to that address and suspends the subscriber when piped to `paperboy
-/// bounces ingest`.
+/// The Postfix lines a document shows for the bounce address: the
+/// main.cf settings, the transport map's entries and the master.cf service
+/// (its continuation lines joined, as master.cf reads them), from the
+/// fenced block that defines the `paperboy-bounces` service.
+#[derive(Debug, PartialEq)]
+struct PostfixLines {
+    main: Vec<(String, String)>,
+    transport: Vec<(String, String)>,
+    master: String,
+}
+
+fn postfix_lines(doc: &str) -> PostfixLines {
+    let block = doc
+        .split("```")
+        .skip(1)
+        .step_by(2)
+        .find(|b| b.contains("paperboy-bounces unix"))
+        .expect("a block with the paperboy-bounces service");
+    let mut lines = PostfixLines {
+        main: Vec::new(),
+        transport: Vec::new(),
+        master: String::new(),
+    };
+    let mut section = "";
+    for line in block
+        .lines()
+        .skip(1)
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+    {
+        if let Some(comment) = line.strip_prefix('#') {
+            for name in ["main.cf", "transport", "master.cf"] {
+                if comment.contains(name) {
+                    section = name;
+                }
+            }
+            continue;
+        }
+        match section {
+            "main.cf" => {
+                let (k, v) = line.split_once('=').expect("name = value");
+                lines.main.push((k.trim().into(), v.trim().into()));
+            }
+            "transport" => {
+                let (k, v) = line.split_once(char::is_whitespace).expect("key value");
+                lines.transport.push((k.into(), v.trim().into()));
+            }
+            "master.cf" => {
+                if !lines.master.is_empty() {
+                    lines.master.push(' ');
+                }
+                lines.master.push_str(line);
+            }
+            _ => panic!("a line before any file comment: {line}"),
+        }
+    }
+    lines
+}
+
+fn run(program: &str, args: &[&str]) {
+    let out = std::process::Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{program}: {e}"));
+    assert!(
+        out.status.success(),
+        "{program} {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Through the private Postfix of `scripts/postfix-test`, set up with the
+/// very lines README and deploy/README show (only the paths and the user
+/// differ): a digest relayed by Postfix arrives with its bounce address as
+/// `Return-Path:`; when the digest cannot be delivered (re-sent to a
+/// mailbox that does not exist), the delivery status notification Postfix
+/// itself writes goes to that address, its transport pipes it to
+/// `paperboy bounces ingest`, and the subscriber is suspended, nobody else.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postfix_writes_the_bounce_address_as_return_path_and_its_own_dsn_suspends() {
+async fn postfix_pipes_its_own_dsn_for_a_digest_to_ingest_with_the_documented_lines_and_suspends() {
     let pf = crate::support::postfix::Postfix::from_env();
     let dir = std::env::var("PAPERBOY_POSTFIX_DIR").expect("PAPERBOY_POSTFIX_DIR");
     let env = TestEnv::new().await;
@@ -598,6 +672,77 @@ async fn postfix_writes_the_bounce_address_as_return_path_and_its_own_dsn_suspen
             pf.port
         ),
     );
+    let quarantine = env.dir.path().join("quarantine");
+    env.edit_config(
+        "[security]",
+        &format!(
+            "[bounces]\nquarantine_dir = \"{}\"\n[security]",
+            quarantine.display()
+        ),
+    );
+
+    // The documented lines, the same in both documents.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = postfix_lines(&std::fs::read_to_string(root.join("README.md")).unwrap());
+    let deploy = postfix_lines(&std::fs::read_to_string(root.join("deploy/README.md")).unwrap());
+    assert_eq!(
+        readme, deploy,
+        "README and deploy/README show the same lines"
+    );
+    assert!(readme
+        .transport
+        .iter()
+        .any(|(k, v)| k == "bounces@example.org" && v == "paperboy-bounces:"));
+    // Applied to this instance: its own transport file, the test's binary
+    // and config, and `nobody` for the `paperboy` user (who owns the
+    // test's files, as paperboy owns its database).
+    let transport_file = format!("{dir}/etc/paperboy-transport");
+    let mut settings = Vec::new();
+    for (k, v) in &readme.main {
+        assert!(
+            k != "transport_maps" || v == "hash:/etc/postfix/transport",
+            "{v}"
+        );
+        let v = v.replace("/etc/postfix/transport", &transport_file);
+        settings.push(format!("{k} = {v}"));
+    }
+    let transport: String = readme
+        .transport
+        .iter()
+        .map(|(k, v)| format!("{k} {v}\n"))
+        .collect();
+    std::fs::write(&transport_file, transport).unwrap();
+    let mut master = readme.master.clone();
+    for (from, to) in [
+        ("user=paperboy", "user=nobody".to_string()),
+        (
+            "/usr/local/bin/paperboy",
+            env!("CARGO_BIN_EXE_paperboy").to_string(),
+        ),
+        (
+            "/etc/paperboy/paperboy.toml",
+            env.config_path.display().to_string(),
+        ),
+    ] {
+        assert!(master.contains(from), "{master}");
+        master = master.replace(from, &to);
+    }
+    let conf = format!("{dir}/etc");
+    let mut postconf = vec!["-c", &conf, "-e"];
+    postconf.extend(settings.iter().map(String::as_str));
+    run("postconf", &postconf);
+    run("postmap", &["-c", &conf, &format!("hash:{transport_file}")]);
+    run(
+        "postconf",
+        &[
+            "-c",
+            &conf,
+            "-M",
+            &format!("paperboy-bounces/unix={master}"),
+        ],
+    );
+    run("postfix", &["-c", &conf, "reload"]);
+
     let stamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -622,33 +767,53 @@ async fn postfix_writes_the_bounce_address_as_return_path_and_its_own_dsn_suspen
         return_path.starts_with("bounces+") && return_path.ends_with("@example.org"),
         "{return_path}"
     );
+    // From here on the pipe, as `nobody`, is the only one to open the
+    // database (the tests run as root).
+    run(
+        "chown",
+        &[
+            "-R",
+            "nobody:nogroup",
+            &env.dir.path().display().to_string(),
+        ],
+    );
 
     // The same digest handed to Postfix again, for a mailbox that does not
     // exist (local submission: refused at delivery, not at RCPT): Postfix
-    // bounces it to the envelope sender, the bounce address, which it
-    // delivers to the Maildir.
+    // bounces it to the envelope sender, the bounce address, which its
+    // transport pipes to paperboy.
     let mut sendmail = std::process::Command::new("sendmail")
-        .args(["-C", &format!("{dir}/etc"), "-f", &return_path, "--"])
+        .args(["-C", &conf, "-f", &return_path, "--"])
         .arg(format!("unknown-{stamp:x}@example.org"))
         .stdin(Stdio::piped())
         .spawn()
         .expect("Postfix's sendmail");
     sendmail.stdin.take().unwrap().write_all(&got[0]).unwrap();
     assert!(sendmail.wait().unwrap().success());
-    let dsn = pf.wait_for(&return_path, 1, Duration::from_secs(30));
-    assert_eq!(dsn.len(), 1, "Postfix's bounce did not arrive");
-    let text_of_dsn = String::from_utf8_lossy(&dsn[0]);
+    let token = return_path
+        .strip_prefix("bounces+")
+        .and_then(|r| r.split('@').next())
+        .unwrap()
+        .to_ascii_lowercase();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let piped = loop {
+        let log = std::fs::read_to_string(&pf.log).unwrap_or_default();
+        if let Some(line) = log.lines().find(|l| {
+            l.contains("relay=paperboy-bounces") && l.to_ascii_lowercase().contains(&token)
+        }) {
+            break line.to_string();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "Postfix did not pipe the bounce to paperboy; its log:\n{log}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(piped.contains("status=sent"), "{piped}");
     assert!(
-        text_of_dsn.contains("report-type=delivery-status"),
-        "{text_of_dsn}"
-    );
-
-    let out = ingest(&env, &dsn[0], Some(&return_path));
-    assert!(out.status.success(), "{}", text(&out));
-    assert!(
-        text(&out).contains("suspended: hard bounce"),
-        "{}",
-        text(&out)
+        pf.wait_for(&return_path, 1, Duration::from_millis(1))
+            .is_empty(),
+        "the bounce went to the pipe, not the mailbox"
     );
     assert_eq!(status_of(&env, &reader), "suspended");
     assert_eq!(status_of(&env, &other), "active");
