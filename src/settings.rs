@@ -543,6 +543,12 @@ impl Settings {
                 self.web.base_url.as_str()
             );
         }
+        if self.digest.lease_seconds < 2 {
+            bail!(
+                "digest.lease_seconds = {} must be at least 2 (a claim is renewed every third of it)",
+                self.digest.lease_seconds
+            );
+        }
         if self.digest.max_papers == 0 || self.digest.max_papers > 1000 {
             bail!(
                 "digest.max_papers = {} must be between 1 and 1000",
