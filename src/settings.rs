@@ -284,6 +284,11 @@ pub struct DigestSettings {
     pub max_per_second: u32,
     /// Per-recipient-domain budgets; over budget, digests are deferred.
     pub domain_limits: Vec<DomainLimit>,
+    /// Seconds a claim (a digest being sent, a scheduled job's slot) holds
+    /// without renewal. The claimant renews it every third of this while
+    /// it works; a daemon that dies leaves its claims to another daemon
+    /// after at most this long.
+    pub lease_seconds: u32,
 }
 
 impl Default for DigestSettings {
@@ -300,6 +305,7 @@ impl Default for DigestSettings {
             retry_horizon_hours: 24,
             max_per_second: 0,
             domain_limits: Vec::new(),
+            lease_seconds: 60,
         }
     }
 }
@@ -535,6 +541,12 @@ impl Settings {
             bail!(
                 "web.base_url = {:?} must be an http(s) URL with a host",
                 self.web.base_url.as_str()
+            );
+        }
+        if self.digest.lease_seconds < 2 {
+            bail!(
+                "digest.lease_seconds = {} must be at least 2 (a claim is renewed every third of it)",
+                self.digest.lease_seconds
             );
         }
         if self.digest.max_papers == 0 || self.digest.max_papers > 1000 {

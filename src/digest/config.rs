@@ -41,6 +41,8 @@ pub struct DigestConfig {
     /// `[mail] return_path`: each digest's envelope sender names its
     /// delivery.
     pub return_path: Option<AddressTemplate>,
+    /// `[digest] lease_seconds`: how long a claim holds unrenewed.
+    pub lease: std::time::Duration,
 }
 
 impl DigestConfig {
@@ -65,6 +67,7 @@ impl DigestConfig {
             defaults: Defaults::of(&settings.schedule),
             // Checked when the settings were loaded.
             return_path: settings.return_path().ok().flatten(),
+            lease: std::time::Duration::from_secs(u64::from(digest.lease_seconds.max(1))),
         }
     }
 }

@@ -1,37 +1,51 @@
-//! Who is sending: an identity for this process ("pid:start-time", unique
-//! on one machine even when pids are reused) and whether the process behind
-//! such an identity is still alive. The database is a local SQLite file, so
-//! every run that shares it runs on this machine.
+//! Who is sending, and for how long a claim holds.
+//!
+//! A claim on a delivery (or on a job's slot, see `crate::jobs::slots`) is
+//! stamped with this process's identity and a lease: an instant until which
+//! the claim holds. The claimant renews the lease while it works (every
+//! third of its length); a claim whose lease has passed belongs to a
+//! process that died, hangs or lost the database, and another process, on
+//! this host or any other sharing the database, takes it over. Liveness is
+//! never asked of the operating system: there is no `/proc` check, which
+//! could not see a process on another host. On SQLite every claimant runs
+//! on the same machine, and the same columns and statements apply.
 
 use std::sync::OnceLock;
+use std::time::Duration;
 
-/// This process's identity.
+/// This process's identity: `host:pid:nonce`, the nonce drawn at start, so
+/// that a reused pid, or the same pid on another host, is another owner.
 pub fn this_process() -> &'static str {
     static ID: OnceLock<String> = OnceLock::new();
     ID.get_or_init(|| {
-        let pid = std::process::id();
-        format!("{pid}:{}", start_time(pid).unwrap_or(0))
+        let host = hostname::get()
+            .ok()
+            .and_then(|h| h.into_string().ok())
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "localhost".into());
+        let nonce: u64 = rand::random();
+        format!("{host}:{}:{nonce:016x}", std::process::id())
     })
 }
 
-/// Whether the process named by `owner` (from [`this_process`]) still runs.
-/// An unreadable identity counts as gone, so its delivery can be resumed.
-pub fn is_alive(owner: &str) -> bool {
-    let Some((pid, start)) = owner.split_once(':') else {
-        return false;
-    };
-    let (Ok(pid), Ok(start)) = (pid.parse::<u32>(), start.parse::<u64>()) else {
-        return false;
-    };
-    start_time(pid) == Some(start)
+/// How often a lease of length `lease` is renewed: a third of it, so two
+/// renewals can be late before the claim lapses.
+pub fn renew_every(lease: Duration) -> Duration {
+    (lease / 3).max(Duration::from_millis(100))
 }
 
-/// Field 22 of /proc/PID/stat: start time in clock ticks since boot.
-fn start_time(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name (field 2) is in parentheses and may hold spaces.
-    let after = &stat[stat.rfind(')')? + 1..];
-    after.split_whitespace().nth(19)?.parse().ok()
+/// A spawned task (a lease's renewal) that stops when this is dropped.
+pub struct AbortOnDrop(pub tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// A lease's length as a span of wall-clock time.
+pub fn span(lease: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(lease).unwrap_or_else(|_| chrono::Duration::minutes(1))
 }
 
 #[cfg(test)]
@@ -39,15 +53,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn this_process_is_alive_and_a_finished_one_is_not() {
-        assert!(is_alive(this_process()));
-        let mut child = std::process::Command::new("true").spawn().unwrap();
-        let pid = child.id();
-        let start = start_time(pid);
-        child.wait().unwrap();
-        let gone = format!("{pid}:{}", start.unwrap_or(1));
-        assert!(!is_alive(&gone));
-        assert!(!is_alive("garbage"));
-        assert!(!is_alive(""));
+    fn the_identity_names_the_host_and_pid_and_is_stable_within_the_process() {
+        let me = this_process();
+        assert_eq!(me, this_process());
+        let parts: Vec<&str> = me.rsplitn(3, ':').collect();
+        assert_eq!(parts.len(), 3, "{me}");
+        assert_eq!(parts[1], std::process::id().to_string());
+        assert_eq!(parts[0].len(), 16, "{me}");
+        assert!(!parts[2].is_empty(), "{me}");
+        assert_eq!(
+            renew_every(Duration::from_secs(60)),
+            Duration::from_secs(20)
+        );
     }
 }

@@ -178,6 +178,9 @@ impl DigestRun {
             let jobs = self.page(&run, page, &mut windows, &mut report).await?;
             sender.send_jobs(jobs, &mut report).await;
         }
+        if !options.dry_run {
+            self.take_over_lapsed(date, &sender, &mut report).await?;
+        }
         // The run's connections are done: QUIT rather than leaving them open
         // until the server times them out.
         self.mailer.close_idle().await;
@@ -406,7 +409,32 @@ impl DigestRun {
         let mut report = DigestReport::default();
         let unfinished = self.store.unfinished_deliveries(since, now).await?;
         let sender = self.sender().await?;
-        for chunk in unfinished.chunks(PAGE as usize) {
+        self.resume_deliveries(&unfinished, &sender, &mut report)
+            .await?;
+        self.mailer.close_idle().await;
+        if report.sent + report.deferred + report.failed > 0 {
+            tracing::info!(
+                digests.sent = report.sent,
+                digests.deferred = report.deferred,
+                digests.throttled = report.throttled,
+                digests.failed = report.failed,
+                "retried unfinished digests"
+            );
+        }
+        Ok(report)
+    }
+}
+
+impl DigestRun {
+    /// Sends `deliveries` (reserved earlier, unfinished) with their papers
+    /// and Message-IDs, a page at a time.
+    async fn resume_deliveries(
+        &self,
+        deliveries: &[crate::store::Delivery],
+        sender: &Sender<'_>,
+        report: &mut DigestReport,
+    ) -> anyhow::Result<()> {
+        for chunk in deliveries.chunks(PAGE as usize) {
             let mut jobs = Vec::with_capacity(chunk.len());
             for delivery in chunk {
                 let sub = self.store.subscriber_by_id(delivery.subscriber_id).await?;
@@ -419,19 +447,45 @@ impl DigestRun {
                 );
                 jobs.push(reserve::resume(&self.store, delivery.clone(), sub, None, weekly).await?);
             }
-            sender.send_jobs(jobs, &mut report).await;
+            sender.send_jobs(jobs, report).await;
         }
-        self.mailer.close_idle().await;
-        if report.sent + report.deferred + report.failed > 0 {
-            tracing::info!(
-                digests.sent = report.sent,
-                digests.deferred = report.deferred,
-                digests.throttled = report.throttled,
-                digests.failed = report.failed,
-                "retried unfinished digests"
-            );
+        Ok(())
+    }
+
+    /// Finishes the digests for `date` that other processes claimed: waits
+    /// while their leases hold (they are being sent), and takes over those
+    /// whose lease passed (their sender died: the one allowed resend of the
+    /// same Message-ID). So a run shared by several daemons ends with every
+    /// digest settled even when one of them is killed. Bounded by three
+    /// leases, after which what is still held is the retry job's.
+    async fn take_over_lapsed(
+        &self,
+        date: NaiveDate,
+        sender: &Sender<'_>,
+        report: &mut DigestReport,
+    ) -> anyhow::Result<()> {
+        let lease = self.config.lease;
+        let deadline = Instant::now() + lease * 3;
+        loop {
+            let lapsed = self.store.lapsed_claims(date, Utc::now()).await?;
+            if !lapsed.is_empty() {
+                tracing::warn!(
+                    digests = lapsed.len(),
+                    "taking over digests whose sender stopped renewing its claim"
+                );
+                self.resume_deliveries(&lapsed, sender, report).await?;
+            }
+            let Some(end) = self.store.next_lease_end(date, Utc::now()).await? else {
+                return Ok(());
+            };
+            if Instant::now() >= deadline {
+                return Ok(());
+            }
+            let until_end = (end - Utc::now()).to_std().unwrap_or_default();
+            let wait = (until_end + std::time::Duration::from_millis(50))
+                .min(super::owner::renew_every(lease));
+            tokio::time::sleep(wait).await;
         }
-        Ok(report)
     }
 }
 

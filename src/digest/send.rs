@@ -11,18 +11,17 @@
 //! finished (so a digest the server accepted is recorded within
 //! milliseconds, never held back for a batch to fill).
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use futures::stream::FuturesUnordered;
 use futures::{FutureExt as _, StreamExt as _};
 
 use super::config::DigestConfig;
 use super::job::Job;
-use super::limits::{self, Budget, SendLimits};
+use super::limits::{self, SendLimits};
 use super::owner;
 use super::report::DigestReport;
 use super::retry::Retry;
@@ -30,7 +29,7 @@ use crate::domain::{DeliveryId, PaperId};
 use crate::email::DigestRenderer;
 use crate::inbound::verp::{ReturnPath, SubscriberRef};
 use crate::mail::{self, Mailer, PreparedEmail, SendError};
-use crate::store::{ClaimRequest, DeliveryStatus, Store};
+use crate::store::{ClaimRequest, Store};
 
 /// Digests claimed per write transaction.
 const CLAIM_CHUNK: usize = 32;
@@ -62,6 +61,8 @@ struct Built {
 struct Claimed {
     job: Job,
     message: Message,
+    /// Its turn under the global pace, shared by every daemon.
+    not_before: Option<tokio::time::Instant>,
 }
 
 /// What preparing one job gave.
@@ -97,12 +98,15 @@ pub(super) struct Sender<'a> {
     renderer: Arc<DigestRenderer>,
     /// `[mail] return_path`: each digest's envelope sender names it.
     return_path: Option<Arc<ReturnPath>>,
-    limits: Mutex<SendLimits>,
+    limits: SendLimits,
+    /// The deliveries this sender claimed in the current [`Sender::send_jobs`]:
+    /// their leases are renewed until it returns.
+    held: Arc<Mutex<Vec<DeliveryId>>>,
 }
 
 impl<'a> Sender<'a> {
-    /// Sets up the run's limits; a domain's budget starts from what was sent
-    /// to it in the last minute and hour, by this run or earlier ones.
+    /// Sets up the run's limits: the budgets themselves are kept in the
+    /// database, shared with every other run and daemon.
     pub(super) async fn new(
         store: &'a Store,
         mailer: &'a Mailer,
@@ -110,33 +114,16 @@ impl<'a> Sender<'a> {
         renderer: DigestRenderer,
         return_path: Option<ReturnPath>,
     ) -> anyhow::Result<Sender<'a>> {
-        let now = Instant::now();
-        let mut limits = SendLimits::new(config.max_per_second, &config.domain_limits, now);
-        let domains: Vec<String> = limits.limited_domains().map(str::to_owned).collect();
-        let wall = Utc::now();
-        for domain in domains {
-            let minute = store
-                .digests_to_domain_since(&domain, wall - chrono::Duration::minutes(1))
-                .await
-                .context("counting recent digests per domain")?;
-            let hour = store
-                .digests_to_domain_since(&domain, wall - chrono::Duration::hours(1))
-                .await
-                .context("counting recent digests per domain")?;
-            limits.already_sent(&domain, minute, hour, now);
-        }
+        let limits = SendLimits::new(config.max_per_second, &config.domain_limits);
         Ok(Sender {
             store,
             mailer,
             config,
             renderer: Arc::new(renderer),
             return_path: return_path.map(Arc::new),
-            limits: Mutex::new(limits),
+            limits,
+            held: Arc::default(),
         })
-    }
-
-    fn limits(&self) -> std::sync::MutexGuard<'_, SendLimits> {
-        self.limits.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Sends `jobs`, claiming them a chunk at a time just before they go and
@@ -149,6 +136,7 @@ impl<'a> Sender<'a> {
             // built, so that every digest is built to fit it.
             self.mailer.warm_up().await;
         }
+        let _renewing = self.renew_leases();
         let concurrency = self.config.concurrency.max(1);
         let (built_tx, mut built_rx) = tokio::sync::mpsc::channel(BUILT_AHEAD);
         let renderer = self.renderer.clone();
@@ -225,6 +213,7 @@ impl<'a> Sender<'a> {
             }
         }
         self.flush_sent(&mut sent, report).await;
+        self.held.lock().unwrap_or_else(|e| e.into_inner()).clear();
         // A panic while rendering is a bug: surface it here, after every
         // digest already sent is recorded (the rest stay `pending`).
         if let Err(e) = builder.await {
@@ -234,11 +223,43 @@ impl<'a> Sender<'a> {
         }
     }
 
+    /// Renews the leases of the digests this sender claimed, every third of
+    /// a lease, until the returned guard is dropped (at the end of
+    /// [`Sender::send_jobs`]); those it settled are no longer `sending` and
+    /// are left alone. A digest accepted but not recorded (the database
+    /// failed) is then left to lapse, and another run resends it.
+    fn renew_leases(&self) -> owner::AbortOnDrop {
+        let store = self.store.clone();
+        let held = self.held.clone();
+        let lease = self.config.lease;
+        owner::AbortOnDrop(tokio::spawn(async move {
+            let mut every = tokio::time::interval(owner::renew_every(lease));
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            every.tick().await;
+            loop {
+                every.tick().await;
+                let ids: Vec<DeliveryId> = held.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                if ids.is_empty() {
+                    continue;
+                }
+                let until = Utc::now() + owner::span(lease);
+                if let Err(e) = store
+                    .renew_delivery_leases(&ids, owner::this_process(), until)
+                    .await
+                {
+                    tracing::warn!(
+                        error = format!("{e:#}"),
+                        "renewing the leases of digests being sent"
+                    );
+                }
+            }
+        }))
+    }
+
     /// Sends one claimed digest under the global pace.
     async fn send_claimed(&self, c: Claimed) -> anyhow::Result<Outcome> {
-        let wait = self.limits().pace(Instant::now());
-        if !wait.is_zero() {
-            tokio::time::sleep(wait).await;
+        if let Some(at) = c.not_before {
+            tokio::time::sleep_until(at).await;
         }
         self.send_one(&c.job, &c.message).await
     }
@@ -351,9 +372,10 @@ impl<'a> Sender<'a> {
         match self.store.mark_sent_many(sent, Utc::now()).await {
             Ok(()) => report.sent += sent.len(),
             Err(e) => {
-                // Accepted by the server but not recorded: left `sending`,
-                // owned by this process, so a later run resends them (the
-                // same Message-ID) rather than never.
+                // Accepted by the server but not recorded: left `sending`
+                // under this process's lease, which lapses once this call
+                // stops renewing it, so a later run resends them (the same
+                // Message-ID) rather than never.
                 report.deferred += sent.len();
                 tracing::error!(
                     error = format!("{e:#}"),
@@ -366,8 +388,8 @@ impl<'a> Sender<'a> {
     }
 
     /// Defers the built jobs whose recipient domain has no budget left,
-    /// then claims the rest in one transaction. A digest left `sending` by a
-    /// process that is still alive is not taken.
+    /// then claims the rest in one transaction. A digest another process
+    /// holds (`sending` under a lease that has not passed) is not taken.
     async fn claim_chunk(&self, chunk: Vec<Built>) -> Vec<anyhow::Result<Prepared>> {
         let store = self.store;
         let now = Utc::now();
@@ -398,32 +420,21 @@ impl<'a> Sender<'a> {
                     continue;
                 }
             };
-            if job.delivery.status == DeliveryStatus::Sending {
-                match store.delivery_owner(job.delivery.id).await {
-                    Ok(Some(owner)) if owner::is_alive(&owner) => {
-                        tracing::debug!(
-                            delivery.id = %job.delivery.id,
-                            "digest claimed by another run"
-                        );
-                        out.push(Ok(Prepared::Done(Outcome::ClaimedElsewhere)));
-                        continue;
-                    }
-                    Ok(_) => {}
-                    Err(e) => {
-                        out.push(Err(e.into()));
-                        continue;
-                    }
-                }
-            }
-            let budget = self
-                .limits()
-                .admit(job.subscriber.email.as_str(), Instant::now());
-            if let Budget::DeferFor(wait) = budget {
-                out.push(self.defer_for_budget(&job, wait, now).await);
-                continue;
-            }
-            to_claim.push(Claimed { job, message });
+            to_claim.push(Claimed {
+                job,
+                message,
+                not_before: None,
+            });
         }
+        let to_claim = match self.within_budgets(to_claim, now, &mut out).await {
+            Ok(admitted) => admitted,
+            Err((e, n)) => {
+                for _ in 0..n {
+                    out.push(Err(anyhow::anyhow!("{e:#}")));
+                }
+                return out;
+            }
+        };
         let requests: Vec<ClaimRequest> = to_claim
             .iter()
             .map(|c| ClaimRequest {
@@ -432,13 +443,18 @@ impl<'a> Sender<'a> {
                 attempts: c.job.delivery.attempts,
             })
             .collect();
+        let lease_until = now + owner::span(self.config.lease);
         match store
-            .claim_deliveries(&requests, owner::this_process(), now)
+            .claim_deliveries(&requests, owner::this_process(), lease_until, now)
             .await
         {
             Ok(won) => {
-                for (c, won) in to_claim.into_iter().zip(won) {
+                let mut paced = self.paced(won.iter().filter(|w| **w).count()).await;
+                let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+                for (mut c, won) in to_claim.into_iter().zip(won) {
                     if won {
+                        held.push(c.job.delivery.id);
+                        c.not_before = paced.next().flatten();
                         out.push(Ok(Prepared::Send(Box::new(c))));
                     } else {
                         tracing::debug!(
@@ -457,6 +473,90 @@ impl<'a> Sender<'a> {
             }
         }
         out
+    }
+
+    /// Takes the budgets of the domains of `jobs` from the database, a
+    /// domain at a time for all its jobs of the chunk: those within budget
+    /// come back, in order; the others are deferred (their outcome pushed
+    /// to `out`) until the budget has room again. A budget taken for a
+    /// digest another daemon then claims is spent all the same (never
+    /// more than the budget goes out). On a database error, the error and
+    /// how many jobs it leaves unsent.
+    async fn within_budgets(
+        &self,
+        jobs: Vec<Claimed>,
+        now: DateTime<Utc>,
+        out: &mut Vec<anyhow::Result<Prepared>>,
+    ) -> Result<Vec<Claimed>, (anyhow::Error, usize)> {
+        let mut wanted: HashMap<String, u32> = HashMap::new();
+        for c in &jobs {
+            if let Some((domain, _)) = self.limits.domain_budget(c.job.subscriber.email.as_str()) {
+                *wanted.entry(domain).or_default() += 1;
+            }
+        }
+        if wanted.is_empty() {
+            return Ok(jobs);
+        }
+        // Per domain: how many may go, and when the rest may try again.
+        let mut granted: HashMap<String, (u32, std::time::Duration)> = HashMap::new();
+        for (domain, want) in wanted {
+            let (_, specs) = self
+                .limits
+                .domain_budget(&format!("x@{domain}"))
+                .expect("a limited domain");
+            match self.store.take_budget(specs, want, now).await {
+                Ok(got) => {
+                    granted.insert(domain, got);
+                }
+                Err(e) => {
+                    let e = anyhow::Error::from(e).context("taking the sending budgets");
+                    return Err((e, jobs.len()));
+                }
+            }
+        }
+        let mut admitted = Vec::with_capacity(jobs.len());
+        for c in jobs {
+            let budget = self
+                .limits
+                .domain_budget(c.job.subscriber.email.as_str())
+                .and_then(|(domain, _)| granted.get_mut(&domain));
+            match budget {
+                Some((0, retry)) => {
+                    let retry = *retry;
+                    out.push(self.defer_for_budget(&c.job, retry, now).await);
+                }
+                Some((left, _)) => {
+                    *left -= 1;
+                    admitted.push(c);
+                }
+                None => admitted.push(c),
+            }
+        }
+        Ok(admitted)
+    }
+
+    /// When each of `n` claimed digests may go under the global pace (none
+    /// when `max_per_second` is 0), reserved in the database so that all
+    /// daemons together keep to it. A database error lets them go at once
+    /// (the pace is a courtesy to the server; the budgets are not).
+    async fn paced(&self, n: usize) -> impl Iterator<Item = Option<tokio::time::Instant>> {
+        let waits = match (self.limits.pace(), u32::try_from(n)) {
+            (Some(pace), Ok(n)) if n > 0 => {
+                match self.store.reserve_pace(pace, n, Utc::now()).await {
+                    Ok(waits) => waits,
+                    Err(e) => {
+                        tracing::warn!(error = format!("{e:#}"), "reserving the global pace");
+                        Vec::new()
+                    }
+                }
+            }
+            _ => Vec::new(),
+        };
+        let start = tokio::time::Instant::now();
+        waits
+            .into_iter()
+            .map(move |w| Some(start + w))
+            .chain(std::iter::repeat(None))
     }
 
     /// Leaves a digest for a later run: its domain's budget is spent.

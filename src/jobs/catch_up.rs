@@ -15,9 +15,11 @@
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use chrono_tz::Tz;
+use tokio_util::sync::CancellationToken;
 
 use super::digest::digest_tick;
 use super::fetch::FetchJob;
+use super::slots::{once, slot_of, Once};
 use crate::digest::DigestRun;
 use crate::domain::Cron;
 use crate::settings::ScheduleSettings;
@@ -75,7 +77,9 @@ pub async fn missed_tick(
 
 /// Runs a missed fetch (for the missed day and the day before, as the
 /// scheduled fetch does), then a missed digest tick. The caller holds the
-/// job locks, so a cron tick cannot overlap it.
+/// job locks, so a cron tick cannot overlap it. Each runs under the missed
+/// slot's lease row (see [`super::slots`]): of several daemons starting
+/// together, one catches it up and the others find it done.
 pub async fn catch_up(
     fetch: &FetchJob,
     digest: &DigestRun,
@@ -83,15 +87,29 @@ pub async fn catch_up(
     now: DateTime<Utc>,
 ) -> anyhow::Result<CatchUp> {
     let mut done = CatchUp::default();
+    let lease = digest.config.lease;
+    let token = CancellationToken::new();
     if let Some(day) = missed_fetch(&fetch.store, schedule, now).await? {
-        tracing::info!(fetch.date = %day, "catching up a fetch missed while stopped");
-        fetch.run(&[day - Duration::days(1), day], None).await?;
-        done.fetched = Some(day);
+        let slot = slot_of(&schedule.fetch, schedule.timezone, now);
+        let work = async {
+            tracing::info!(fetch.date = %day, "catching up a fetch missed while stopped");
+            fetch.run(&[day - Duration::days(1), day], None).await
+        };
+        if let Once::Ran(ran) = once(&fetch.store, "fetch", slot, lease, &token, work).await? {
+            ran?;
+            done.fetched = Some(day);
+        }
     }
     if missed_tick(&digest.store, schedule, now).await? {
-        tracing::info!("catching up digest ticks missed while stopped");
-        digest_tick(digest, now).await?;
-        done.digest = Some(digest.today(now));
+        let slot = slot_of(&schedule.digest, schedule.timezone, now);
+        let work = async {
+            tracing::info!("catching up digest ticks missed while stopped");
+            digest_tick(digest, now).await
+        };
+        if let Once::Ran(ran) = once(&digest.store, "digest", slot, lease, &token, work).await? {
+            ran?;
+            done.digest = Some(digest.today(now));
+        }
     }
     Ok(done)
 }

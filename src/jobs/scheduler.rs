@@ -20,7 +20,9 @@ use super::digest::digest_tick;
 use super::fetch::FetchJob;
 use super::retention::retention;
 use super::retry::retry;
+use super::slots::{once, slot_of, Once};
 use crate::digest::DigestRun;
+use crate::domain::Cron;
 use crate::settings::{DataSettings, ScheduleSettings};
 
 /// The daemon's jobs, each with the parts it uses, and when they run.
@@ -57,8 +59,18 @@ impl JobKind {
         JobKind::Retention,
     ];
 
-    /// Its key in `[schedule]`.
-    fn key(self) -> &'static str {
+    /// Its cron line.
+    fn cron(self, schedule: &ScheduleSettings) -> &Cron {
+        match self {
+            JobKind::Fetch => &schedule.fetch,
+            JobKind::Digest => &schedule.digest,
+            JobKind::Retry => &schedule.retry,
+            JobKind::Retention => &schedule.retention,
+        }
+    }
+
+    /// Its key in `[schedule]`, and its name in the slots' lease rows.
+    pub(crate) fn key(self) -> &'static str {
         match self {
             JobKind::Fetch => "fetch",
             JobKind::Digest => "digest",
@@ -80,7 +92,9 @@ pub enum TickOutcome {
 }
 
 /// One cron tick of `kind` at `now`, under the job's `lock`: skipped (and
-/// logged) when the previous run of the same job is still going.
+/// logged) when the previous run of the same job is still going. The tick's
+/// slot runs once across the daemons sharing the database (see
+/// [`super::slots`]): a daemon that finds another running it waits for it.
 pub async fn tick(
     jobs: &Jobs,
     kind: JobKind,
@@ -95,25 +109,38 @@ pub async fn tick(
         tracing::warn!(job = ?kind, "previous run still in progress; skipping this tick");
         return TickOutcome::Skipped;
     };
-    let result = match kind {
-        JobKind::Fetch => {
-            let today = jobs.digest.today(now);
-            jobs.fetch
-                .run(&[today - Duration::days(1), today], None)
-                .await
-                .map(|_| ())
-        }
-        JobKind::Digest => digest_tick(&jobs.digest, now).await.map(|_| ()),
-        JobKind::Retry => retry(&jobs.digest, now).await.map(|_| ()),
-        JobKind::Retention => {
-            let today = now.with_timezone(&jobs.schedule.timezone).date_naive();
-            retention(&jobs.digest.store, &jobs.data, today, now)
-                .await
-                .map(|_| ())
+    let schedule = &jobs.schedule;
+    let slot = slot_of(kind.cron(schedule), schedule.timezone, now);
+    let work = async {
+        match kind {
+            JobKind::Fetch => {
+                let today = jobs.digest.today(now);
+                jobs.fetch
+                    .run(&[today - Duration::days(1), today], None)
+                    .await
+                    .map(|_| ())
+            }
+            JobKind::Digest => digest_tick(&jobs.digest, now).await.map(|_| ()),
+            JobKind::Retry => retry(&jobs.digest, now).await.map(|_| ()),
+            JobKind::Retention => {
+                let today = now.with_timezone(&schedule.timezone).date_naive();
+                retention(&jobs.digest.store, &jobs.data, today, now)
+                    .await
+                    .map(|_| ())
+            }
         }
     };
-    if let Err(e) = result {
-        tracing::error!(job = ?kind, error = format!("{e:#}"), "scheduled job failed");
+    let store = &jobs.digest.store;
+    let lease = jobs.digest.config.lease;
+    match once(store, kind.key(), slot, lease, token, work).await {
+        Ok(Once::Ran(Ok(()))) | Ok(Once::RanElsewhere) => {}
+        Ok(Once::Ran(Err(e))) => {
+            tracing::error!(job = ?kind, error = format!("{e:#}"), "scheduled job failed");
+        }
+        Ok(Once::Cancelled) => return TickOutcome::Cancelled,
+        Err(e) => {
+            tracing::error!(job = ?kind, error = format!("{e:#}"), "taking the scheduled job's slot failed");
+        }
     }
     TickOutcome::Ran
 }
@@ -144,12 +171,7 @@ pub async fn start(jobs: Arc<Jobs>, token: CancellationToken) -> anyhow::Result<
     let schedule = &jobs.schedule;
     let mut locks = Vec::new();
     for kind in JobKind::ALL {
-        let cron = match kind {
-            JobKind::Fetch => &schedule.fetch,
-            JobKind::Digest => &schedule.digest,
-            JobKind::Retry => &schedule.retry,
-            JobKind::Retention => &schedule.retention,
-        };
+        let cron = kind.cron(schedule);
         let lock = Arc::new(Mutex::new(()));
         locks.push(lock.clone());
         let jobs = jobs.clone();
@@ -182,9 +204,15 @@ pub async fn missed_retention(jobs: &Jobs, now: DateTime<Utc>) -> anyhow::Result
     let Some(day) = last_due_day(&schedule.retention, schedule.timezone, now) else {
         return Ok(false);
     };
-    Ok(retention(&jobs.digest.store, &jobs.data, day, now)
-        .await?
-        .is_some())
+    let slot = slot_of(&schedule.retention, schedule.timezone, now);
+    let store = &jobs.digest.store;
+    let work = retention(store, &jobs.data, day, now);
+    let lease = jobs.digest.config.lease;
+    let token = CancellationToken::new();
+    match once(store, JobKind::Retention.key(), slot, lease, &token, work).await? {
+        Once::Ran(ran) => Ok(ran?.is_some()),
+        Once::RanElsewhere | Once::Cancelled => Ok(false),
+    }
 }
 
 fn spawn_missed_retention(jobs: Arc<Jobs>, token: CancellationToken, lock: Arc<Mutex<()>>) {

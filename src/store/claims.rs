@@ -1,13 +1,59 @@
 //! Who sends a delivery: the claim itself is a compare-and-set on the
 //! status and attempt count the claimant read, made a page at a time
-//! (`delivery_pages.rs`), so of several runs that saw the same unfinished
-//! delivery exactly one hands it to SMTP; the claimant's name stays on the
-//! row for a later run to ask whether its owner is still alive.
+//! (`delivery_pages.rs`), so of several runs (in one process or in daemons
+//! on several hosts) that saw the same unfinished delivery exactly one
+//! hands it to SMTP. The claim names its owner and holds until its lease
+//! passes (`lease_until`, renewed while the owner sends); after that
+//! another process takes it over.
 
-use super::{Backend, DbResult};
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::AssertSqlSafe;
+
+use super::deliveries::{delivery_from_row, DELIVERY_COLUMNS};
+use super::{day, parse_ts, ts, Backend, DbResult, Delivery};
 use crate::domain::DeliveryId;
 
 impl Backend {
+    /// The digests for `date` left `sending` under a lease that passed at
+    /// `now` (their claimant died or lost the database): another run may
+    /// take them over.
+    pub async fn lapsed_claims(
+        &self,
+        date: NaiveDate,
+        now: DateTime<Utc>,
+    ) -> DbResult<Vec<Delivery>> {
+        let sql = format!(
+            "SELECT {DELIVERY_COLUMNS} FROM deliveries
+             WHERE status = 'sending' AND digest_date = $1
+               AND (lease_until IS NULL OR lease_until <= $2)
+             ORDER BY id"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(day(date))
+            .bind(ts(now))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(delivery_from_row).collect()
+    }
+
+    /// When the first lease still held at `now` on a digest for `date`
+    /// ends; `None` when no digest for the date is held.
+    pub async fn next_lease_end(
+        &self,
+        date: NaiveDate,
+        now: DateTime<Utc>,
+    ) -> DbResult<Option<DateTime<Utc>>> {
+        let at: Option<String> = sqlx::query_scalar(
+            "SELECT MIN(lease_until) FROM deliveries
+             WHERE status = 'sending' AND digest_date = $1 AND lease_until > $2",
+        )
+        .bind(day(date))
+        .bind(ts(now))
+        .fetch_one(&self.pool)
+        .await?;
+        at.as_deref().map(parse_ts).transpose()
+    }
+
     /// The process that last claimed delivery `id`, if any.
     pub async fn delivery_owner(&self, id: DeliveryId) -> DbResult<Option<String>> {
         Ok(
@@ -26,7 +72,7 @@ mod tests {
     use crate::domain::NewTopic;
     use crate::domain::SubscriberEmail;
     use crate::store::OneDigest as _;
-    use crate::store::{DeliveryStatus, Reservation};
+    use crate::store::{ClaimRequest, DeliveryStatus, Reservation};
     use chrono::Utc;
 
     #[tokio::test]
@@ -67,15 +113,102 @@ mod tests {
             store.delivery_owner(d.id).await.unwrap().as_deref(),
             Some("1:1")
         );
-        // Taking over an abandoned 'sending' needs its current attempt count.
-        assert!(store
+        // A claim whose lease holds is not taken, even with the right
+        // attempt count; once it has passed, taking it over needs the
+        // current attempt count.
+        assert!(!store
             .claim_delivery(d.id, DeliveryStatus::Sending, d.attempts + 1, "3:3", now)
+            .await
+            .unwrap());
+        let later = now + chrono::Duration::minutes(2);
+        assert!(store
+            .claim_delivery(d.id, DeliveryStatus::Sending, d.attempts + 1, "3:3", later)
             .await
             .unwrap());
         store.mark_sent(d.id, now).await.unwrap();
         assert!(!store
-            .claim_delivery(d.id, DeliveryStatus::Sent, d.attempts + 2, "4:4", now)
+            .claim_delivery(d.id, DeliveryStatus::Sent, d.attempts + 2, "4:4", later)
             .await
             .unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_renewed_lease_holds_and_a_lapsed_one_is_taken_over_once() {
+        let (store, _dir) = test_store().await;
+        let email = SubscriberEmail::parse("bo@example.org").unwrap();
+        let topic = NewTopic {
+            name: "t".into(),
+            query: "x".into(),
+        };
+        let sub = match store
+            .upsert_active(&email, &[topic], Utc::now())
+            .await
+            .unwrap()
+        {
+            crate::store::UpsertOutcome::Created(id) | crate::store::UpsertOutcome::Updated(id) => {
+                id
+            }
+        };
+        let day = "2026-06-12".parse().unwrap();
+        let Some(Reservation::New(d)) = store
+            .reserve_delivery(sub, day, "<n@x>", &[], 0, Utc::now())
+            .await
+            .unwrap()
+        else {
+            panic!("a new reservation")
+        };
+        let t0 = Utc::now();
+        let minute = chrono::Duration::minutes(1);
+        let claim = ClaimRequest {
+            id: d.id,
+            expected: d.status,
+            attempts: d.attempts,
+        };
+        let won = store
+            .claim_deliveries(&[claim], "host-a:1:aa", t0 + minute, t0)
+            .await
+            .unwrap();
+        assert_eq!(won, [true]);
+        // The owner renews while it sends: at t0 + 90 s the claim still
+        // holds, so another daemon does not take it.
+        let held = store
+            .renew_delivery_leases(&[d.id], "host-a:1:aa", t0 + minute * 2)
+            .await
+            .unwrap();
+        assert_eq!(held, 1);
+        let sending = ClaimRequest {
+            id: d.id,
+            expected: DeliveryStatus::Sending,
+            attempts: 1,
+        };
+        let t90 = t0 + chrono::Duration::seconds(90);
+        let won = store
+            .claim_deliveries(&[sending], "host-b:2:bb", t90 + minute, t90)
+            .await
+            .unwrap();
+        assert_eq!(won, [false]);
+        // The owner dies; its lease passes; of two daemons that read the
+        // abandoned claim, one takes it over.
+        let t3 = t0 + minute * 3;
+        let b = store
+            .claim_deliveries(&[sending], "host-b:2:bb", t3 + minute, t3)
+            .await
+            .unwrap();
+        let c = store
+            .claim_deliveries(&[sending], "host-c:3:cc", t3 + minute, t3)
+            .await
+            .unwrap();
+        assert_eq!((b, c), (vec![true], vec![false]));
+        assert_eq!(
+            store.delivery_owner(d.id).await.unwrap().as_deref(),
+            Some("host-b:2:bb")
+        );
+        // The old owner, back, no longer holds it: it renews nothing.
+        let held = store
+            .renew_delivery_leases(&[d.id], "host-a:1:aa", t3 + minute * 2)
+            .await
+            .unwrap();
+        assert_eq!(held, 0);
+        assert_eq!(store.delivery_by_id(d.id).await.unwrap().attempts, 2);
     }
 }

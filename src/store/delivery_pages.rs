@@ -238,12 +238,23 @@ impl Backend {
         Ok(out)
     }
 
-    /// [`Store::claim_delivery`] for many deliveries in one transaction:
-    /// whether this call won each, in order.
+    /// Claims many deliveries for `owner` in one transaction: whether this
+    /// call won each, in order. Each row is a compare-and-set on the status
+    /// and attempt count its claimant read, so of several processes that
+    /// read the same delivery exactly one sends it. A delivery another
+    /// process holds (`sending` under a lease that has not passed) is not
+    /// taken; one whose lease has passed is: its claimant died or lost the
+    /// database, and the mail it may have sent is the one allowed resend of
+    /// the same Message-ID. The claim holds until `lease_until`.
+    ///
+    /// On PostgreSQL the rows are locked `FOR UPDATE SKIP LOCKED`: a row
+    /// another daemon is claiming at this moment is skipped (it wins it),
+    /// instead of waiting for its transaction and then losing.
     pub async fn claim_deliveries(
         &self,
         claims: &[ClaimRequest],
         owner: &str,
+        lease_until: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> DbResult<Vec<bool>> {
         let mut won = Vec::with_capacity(claims.len());
@@ -256,7 +267,9 @@ impl Backend {
             );
             q.push_bind(ts(now))
                 .push(", claimed_by = ")
-                .push_bind(owner.to_string());
+                .push_bind(owner.to_string())
+                .push(", lease_until = ")
+                .push_bind(ts(lease_until));
             q.push(" FROM (");
             q.push_values(chunk, |mut row, c| {
                 row.push_bind(c.id)
@@ -268,8 +281,16 @@ impl Backend {
                  WHERE deliveries.id = c.column1 AND deliveries.status = c.column2
                      AND deliveries.attempts = c.column3
                      AND deliveries.status IN ('pending', 'sending', 'deferred')
-                 RETURNING id",
+                     AND (deliveries.status <> 'sending' OR deliveries.lease_until IS NULL
+                          OR deliveries.lease_until <= ",
             );
+            q.push_bind(ts(now)).push(")");
+            if super::POSTGRES {
+                q.push(" AND deliveries.id IN (SELECT id FROM deliveries WHERE id IN ");
+                push_list(&mut q, chunk.iter().map(|c| c.id));
+                q.push(" FOR UPDATE SKIP LOCKED)");
+            }
+            q.push(" RETURNING deliveries.id");
             let claimed: HashSet<DeliveryId> = q
                 .build_query_scalar::<DeliveryId>()
                 .fetch_all(&mut **tx)
@@ -280,6 +301,30 @@ impl Backend {
         }
         tx.commit().await?;
         Ok(won)
+    }
+
+    /// Extends `owner`'s claims on the deliveries `ids` it is still sending
+    /// to `lease_until`; answers how many it still held. A claim another
+    /// process took over (the lease had passed) is not renewed.
+    pub async fn renew_delivery_leases(
+        &self,
+        ids: &[DeliveryId],
+        owner: &str,
+        lease_until: DateTime<Utc>,
+    ) -> DbResult<u64> {
+        let mut held = 0;
+        let mut tx = self.begin_write().await?;
+        for chunk in statement_chunks(ids, MARK_ROWS) {
+            let mut q = QueryBuilder::<Db>::new("UPDATE deliveries SET lease_until = ");
+            q.push_bind(ts(lease_until))
+                .push(" WHERE status = 'sending' AND claimed_by = ")
+                .push_bind(owner.to_string())
+                .push(" AND id IN ");
+            push_list(&mut q, chunk);
+            held += q.build().execute(&mut **tx).await?.rows_affected();
+        }
+        tx.commit().await?;
+        Ok(held)
     }
 
     /// How many digests to addresses at `domain` were sent since `since`:
@@ -594,12 +639,19 @@ mod tests {
             })
             .collect();
         let now = Utc::now();
+        let lease = now + chrono::Duration::minutes(1);
         assert_eq!(
-            store.claim_deliveries(&claims, "1:1", now).await.unwrap(),
+            store
+                .claim_deliveries(&claims, "1:1", lease, now)
+                .await
+                .unwrap(),
             [true, true]
         );
         assert_eq!(
-            store.claim_deliveries(&claims, "2:2", now).await.unwrap(),
+            store
+                .claim_deliveries(&claims, "2:2", lease, now)
+                .await
+                .unwrap(),
             [false, false]
         );
         let ids: Vec<DeliveryId> = claims.iter().map(|c| c.id).collect();

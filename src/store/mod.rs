@@ -266,6 +266,8 @@ delegate! {
     async fn hard_bounces(&self, subscriber_id: SubscriberId) -> DbResult<i64>;
     async fn reactivate(&self, email: &SubscriberEmail, now: DateTime<Utc>) -> DbResult<bool>;
     async fn delivery_owner(&self, id: DeliveryId) -> DbResult<Option<String>>;
+    async fn lapsed_claims(&self, date: NaiveDate, now: DateTime<Utc>) -> DbResult<Vec<Delivery>>;
+    async fn next_lease_end(&self, date: NaiveDate, now: DateTime<Utc>) -> DbResult<Option<DateTime<Utc>>>;
     async fn already_sent(&self, subscriber_id: SubscriberId, candidates: &[&PaperId]) -> DbResult<HashSet<PaperId>>;
     async fn delivery_for(&self, subscriber_id: SubscriberId, date: NaiveDate) -> DbResult<Option<Delivery>>;
     async fn delivery_by_id(&self, id: DeliveryId) -> DbResult<Delivery>;
@@ -276,7 +278,8 @@ delegate! {
     async fn release_papers(&self, delivery_id: DeliveryId, papers: &[PaperId], more_count: i64, now: DateTime<Utc>) -> DbResult<()>;
     async fn delivery_counts(&self, date: NaiveDate) -> DbResult<Vec<(DeliveryStatus, i64)>>;
     async fn reserve_deliveries(&self, date: NaiveDate, batch: &[NewReservation], now: DateTime<Utc>) -> DbResult<Vec<BatchReservation>>;
-    async fn claim_deliveries(&self, claims: &[ClaimRequest], owner: &str, now: DateTime<Utc>) -> DbResult<Vec<bool>>;
+    async fn claim_deliveries(&self, claims: &[ClaimRequest], owner: &str, lease_until: DateTime<Utc>, now: DateTime<Utc>) -> DbResult<Vec<bool>>;
+    async fn renew_delivery_leases(&self, ids: &[DeliveryId], owner: &str, lease_until: DateTime<Utc>) -> DbResult<u64>;
     async fn digests_to_domain_since(&self, domain: &str, since: DateTime<Utc>) -> DbResult<u32>;
     async fn already_sent_in_range(&self, first: SubscriberId, last: SubscriberId, papers: &[PaperId]) -> DbResult<HashMap<SubscriberId, HashSet<PaperId>>>;
     async fn deliveries_in_range(&self, date: NaiveDate, first: SubscriberId, last: SubscriberId) -> DbResult<HashMap<SubscriberId, Delivery>>;
@@ -343,6 +346,12 @@ delegate! {
     async fn set_digest_covered_until(&self, until: DateTime<Utc>) -> DbResult<()>;
     async fn top_papers(&self, id: SubscriberId) -> DbResult<bool>;
     async fn set_top_papers(&self, id: SubscriberId, link_version: i64, on: bool) -> DbResult<()>;
+    async fn take_budget(&self, specs: &[BucketSpec], want: u32, now: DateTime<Utc>) -> DbResult<(u32, std::time::Duration)>;
+    async fn reserve_pace(&self, spec: &BucketSpec, n: u32, now: DateTime<Utc>) -> DbResult<Vec<std::time::Duration>>;
+    async fn count_request(&self, scope: &str, window_start: DateTime<Utc>, max: u32) -> DbResult<bool>;
+    async fn take_job_slot(&self, job: &str, slot: DateTime<Utc>, owner: &str, lease_until: DateTime<Utc>, now: DateTime<Utc>) -> DbResult<SlotClaim>;
+    async fn renew_job_slot(&self, job: &str, slot: DateTime<Utc>, owner: &str, lease_until: DateTime<Utc>) -> DbResult<bool>;
+    async fn finish_job_slot(&self, job: &str, slot: DateTime<Utc>, now: DateTime<Utc>) -> DbResult<()>;
     async fn top_papers_among(&self, ids: &[SubscriberId]) -> DbResult<HashSet<SubscriberId>>;
 }
 
@@ -524,6 +533,13 @@ pub(crate) async fn test_store() -> (Store, tempfile::TempDir) {
     sqlite::test_store().await
 }
 
+/// A fresh PostgreSQL store on the test cluster, for the tests of the
+/// layers above the store that must hold on both engines.
+#[cfg(test)]
+pub(crate) async fn test_postgres_store() -> (Store, TestDatabase) {
+    postgres::test_store().await
+}
+
 /// One digest at a time through the send protocol's batch path (a batch of
 /// one), for the store's tests: the path the digest run takes is the one
 /// they exercise.
@@ -593,7 +609,10 @@ impl OneDigest for Store {
             expected,
             attempts,
         };
-        Ok(self.claim_deliveries(&[claim], owner, now).await?[0])
+        let lease_until = now + Duration::minutes(1);
+        Ok(self
+            .claim_deliveries(&[claim], owner, lease_until, now)
+            .await?[0])
     }
 
     async fn mark_sending(&self, id: DeliveryId, now: DateTime<Utc>) -> DbResult<()> {

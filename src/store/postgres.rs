@@ -27,6 +27,8 @@ use sqlx::{Connection as _, PgPool};
 mod addresses;
 #[path = "bounces.rs"]
 mod bounces;
+#[path = "budgets.rs"]
+mod budgets;
 #[path = "claims.rs"]
 mod claims;
 #[path = "deliveries.rs"]
@@ -51,6 +53,8 @@ mod preferences;
 mod retention;
 #[path = "runs.rs"]
 mod runs;
+#[path = "slots.rs"]
+mod slots;
 #[path = "subscribers.rs"]
 mod subscribers;
 #[path = "ticks.rs"]

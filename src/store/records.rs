@@ -114,6 +114,26 @@ pub struct ClaimRequest {
     pub attempts: i64,
 }
 
+/// A sending budget kept in the database (see `budgets.rs`): `capacity`
+/// messages per `period`, under `scope`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BucketSpec {
+    pub scope: String,
+    pub capacity: u32,
+    pub period: std::time::Duration,
+}
+
+/// What taking a scheduled job's slot found (see `slots.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlotClaim {
+    /// This process runs the slot.
+    Taken,
+    /// Another process runs it, under a lease that has not passed.
+    Held,
+    /// It ran.
+    Finished,
+}
+
 // What `subscribers` takes and returns.
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

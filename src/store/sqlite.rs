@@ -23,6 +23,8 @@ use sqlx::SqlitePool;
 mod addresses;
 #[path = "bounces.rs"]
 mod bounces;
+#[path = "budgets.rs"]
+mod budgets;
 #[path = "claims.rs"]
 mod claims;
 #[path = "deliveries.rs"]
@@ -49,6 +51,8 @@ mod preferences;
 mod retention;
 #[path = "runs.rs"]
 mod runs;
+#[path = "slots.rs"]
+mod slots;
 #[path = "subscribers.rs"]
 mod subscribers;
 #[path = "ticks.rs"]

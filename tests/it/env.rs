@@ -96,6 +96,7 @@ retries = 1
 signing_key_file = "{key}"
 [digest]
 concurrency = 2
+lease_seconds = 2
 [[sources]]
 name = "hf"
 kind = "hf_daily_papers"

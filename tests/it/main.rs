@@ -15,6 +15,7 @@ mod browser;
 mod catchup;
 mod cli;
 mod crash;
+mod daemons;
 mod data_care;
 mod db_copy;
 mod digest;
