@@ -19,13 +19,15 @@ use serde::Deserialize;
 use super::error::{page, LinkFailure, WebError};
 use super::feedback::{marks_card, MarksCard};
 use super::form::{
-    form_rejection, parse_frequency, parse_hour, parse_timezone, parse_topics, Choice, MAX_TOPICS,
-    WEEKDAYS,
+    check_likes, form_rejection, parse_frequency, parse_hour, parse_timezone, parse_topics, Choice,
+    MAX_TOPICS, WEEKDAYS,
 };
 use super::message::MessagePage;
 use super::outgoing::{link_mail_interval, spawn_link_mail, spawn_manage_link_mail_at};
 use super::token::LinkPath;
 use super::AppState;
+use crate::digest::likes;
+use crate::digest::ranked::RankedWindow;
 use crate::domain::{Frequency, NewTopic, Preferences, Subscriber, SubscriberStatus};
 use crate::email::{safe_href, LinkMail, LinkMailRequest};
 use crate::links::{link_url, LinkClaims, Purpose};
@@ -115,9 +117,21 @@ struct Parsed {
 }
 
 impl Parsed {
-    fn from_form(f: &ManageForm, today: NaiveDate) -> Parsed {
+    /// Every field parsed, topics' `like:` papers looked up too.
+    async fn from_form(web: &AppState, f: &ManageForm, today: NaiveDate) -> Parsed {
+        let topics = match parse_topics(&f.topics) {
+            Ok(t) => {
+                let errors = check_likes(&web.likes, &f.topics).await;
+                if errors.is_empty() {
+                    Ok(t)
+                } else {
+                    Err(errors)
+                }
+            }
+            Err(e) => Err(e),
+        };
         Parsed {
-            topics: parse_topics(&f.topics),
+            topics,
             frequency: parse_frequency(&f.frequency, &f.weekday),
             hour: parse_hour(&f.hour),
             timezone: parse_timezone(&f.timezone),
@@ -215,7 +229,7 @@ pub async fn submit(
     let today = web.today(now);
     match form.action.as_str() {
         "preview" => {
-            let parsed = Parsed::from_form(&form, today);
+            let parsed = Parsed::from_form(&web, &form, today).await;
             let preview = match &parsed.topics {
                 Ok(t) => Some(preview(&web, t, today).await?),
                 Err(_) => None,
@@ -235,7 +249,7 @@ pub async fn submit(
             page(StatusCode::OK, &view)
         }
         "save" => {
-            let parsed = Parsed::from_form(&form, today);
+            let parsed = Parsed::from_form(&web, &form, today).await;
             let Some((topics, prefs)) = parsed.preferences() else {
                 let mut view = view(
                     &web,
@@ -362,6 +376,11 @@ async fn preview(
     let from = today - Duration::days(PREVIEW_DAYS - 1);
     let papers = web.store.papers_between(from, today).await?;
     let mut matcher = Matcher::new(&papers);
+    let ids = likes::unknown_likes(topics.iter().map(|t| t.query.as_str()), &matcher);
+    if !ids.is_empty() {
+        let ranked = RankedWindow::new(&papers, today);
+        likes::register(&web.likes, ids, &mut matcher, &ranked, Utc::now()).await;
+    }
     let compiled: Vec<_> = topics
         .iter()
         .filter_map(|t| Query::parse(&t.query).ok())
