@@ -14,11 +14,13 @@ use anyhow::Context as _;
 use chrono::{DateTime, NaiveDate, Utc};
 use tokio::net::TcpListener;
 
+use crate::digest::likes::LikeLookup;
 use crate::digest::{DigestConfig, DigestRun};
 use crate::jobs::{FetchJob, Jobs};
 use crate::links::{LinkSigner, SigningKeys};
 use crate::mail::Mailer;
 use crate::settings::Settings;
+use crate::sources::arxiv_api::ArxivLookup;
 use crate::sources::http::{Http, HttpOptions};
 use crate::sources::Source;
 use crate::store::Store;
@@ -35,6 +37,8 @@ pub struct App {
     /// The subscribe form's submissions, handled after the answer
     /// ([`crate::web::Submissions::settled`] waits for them).
     pub submissions: crate::web::Submissions,
+    /// Finds the papers `like:` topics name (store, then arXiv).
+    pub likes: LikeLookup,
 }
 
 impl App {
@@ -66,7 +70,16 @@ impl App {
             .iter()
             .map(|c| Source::new(c, &http).map_err(anyhow::Error::from))
             .collect::<anyhow::Result<Vec<_>>>()?;
+        let lookup_url = settings.digest.arxiv_lookup_url.trim();
+        let arxiv = if lookup_url.is_empty() {
+            None
+        } else {
+            let url = url::Url::parse(lookup_url).context("digest.arxiv_lookup_url")?;
+            Some(ArxivLookup::new(&http, url))
+        };
+        let likes = LikeLookup::new(store.clone(), arxiv);
         Ok(App {
+            likes,
             settings,
             store,
             mailer,
@@ -90,6 +103,7 @@ impl App {
             self.signer.clone(),
             DigestConfig::from_settings(&self.settings),
         )
+        .with_likes(self.likes.clone())
     }
 
     /// What fetching uses.
@@ -116,6 +130,7 @@ impl App {
             WebConfig::from_settings(&self.settings),
             self.submissions.clone(),
         )
+        .with_likes(self.likes.clone())
     }
 
     /// What records and acts on late bounces and complaints.

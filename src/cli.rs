@@ -129,7 +129,7 @@ pub enum SubscribersCommand {
         /// A topic query in the filter language; repeat for several topics.
         /// None: the trending digest (the day's top papers by upvotes).
         #[arg(long = "topic", value_name = "QUERY")]
-        topics: Vec<Query>,
+        topics: Vec<TopicArg>,
     },
     /// List subscribers.
     List,
@@ -541,15 +541,38 @@ fn more(n: usize) -> String {
     }
 }
 
+/// A `--topic` as written and parsed: the text is kept so an error found
+/// after parsing (a `like:` paper nobody knows) points at its column.
+#[derive(Debug, Clone)]
+pub struct TopicArg {
+    text: String,
+    query: Query,
+}
+
+impl std::str::FromStr for TopicArg {
+    type Err = crate::matching::QueryError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(TopicArg {
+            text: s.to_string(),
+            query: Query::parse(s)?,
+        })
+    }
+}
+
 async fn subscribers(app: &App, command: SubscribersCommand) -> anyhow::Result<()> {
     let now = Utc::now();
     match command {
         SubscribersCommand::Add { email, topics } => {
+            for t in &topics {
+                if let Err(e) = app.likes.check(&t.text, now).await {
+                    bail!("invalid value '{}' for '--topic <QUERY>': {e}", t.text);
+                }
+            }
             let topics: Vec<NewTopic> = topics
                 .iter()
-                .map(|q| NewTopic {
-                    name: q.to_string(),
-                    query: q.to_string(),
+                .map(|t| NewTopic {
+                    name: t.query.to_string(),
+                    query: t.query.to_string(),
                 })
                 .collect();
             match app.store.upsert_active(&email, &topics, now).await? {

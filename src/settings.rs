@@ -268,6 +268,10 @@ pub struct DigestSettings {
     /// who marked papers "more like this": the day's papers their topics
     /// did not match that are most like the ones they marked. 0: none.
     pub recommendations: usize,
+    /// The arXiv API endpoint a `like:ID` topic's paper is looked up at when
+    /// it is not stored (once per paper, arXiv's politeness rules); empty:
+    /// `like:` finds stored papers only, paperboy asks no one.
+    pub arxiv_lookup_url: String,
     /// Send a digest even when nothing matched.
     pub send_empty: bool,
     /// A digest for day D covers papers announced on D and the days before
@@ -298,6 +302,7 @@ impl Default for DigestSettings {
             max_html_bytes: 90_000,
             trending_count: 10,
             recommendations: 5,
+            arxiv_lookup_url: crate::sources::DEFAULT_ARXIV_API_URL.to_string(),
             send_empty: false,
             lookback_days: 1,
             site_name: "paperboy".into(),
@@ -572,6 +577,14 @@ impl Settings {
             bail!(
                 "digest.recommendations = {} must be at most 100",
                 self.digest.recommendations
+            );
+        }
+        let lookup = self.digest.arxiv_lookup_url.trim();
+        if !lookup.is_empty()
+            && !url::Url::parse(lookup).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
+        {
+            bail!(
+                "digest.arxiv_lookup_url = {lookup:?} must be an http(s) URL (or empty: no lookups)"
             );
         }
         if self.digest.lookback_days > 31 {

@@ -11,6 +11,7 @@
 mod config;
 pub(crate) mod due;
 mod job;
+pub mod likes;
 pub(crate) mod limits;
 pub(crate) mod owner;
 pub mod plan;

@@ -73,6 +73,8 @@ impl DigestRun {
         } else {
             window.ranked(date).rank_page(&self.store, marks).await?
         };
+        self.prepare_likes(window, std::slice::from_ref(sub), date)
+            .await;
         let matcher = &mut window.matcher;
         let topics = CompiledTopics::compile(matcher, &sub.topics);
         let candidates = plan::candidate_sets(matcher, &topics);

@@ -14,7 +14,7 @@ use chrono::NaiveDate;
 use crate::domain::{Paper, PaperId, SubscriberId};
 use crate::ranking::{
     reason, Day, DayDf, DocumentFrequencies, Features, Mark, Marked, PaperVector, Profile, Ranking,
-    Weighted, Weighting,
+    Weighted, Weighting, LIKE_THRESHOLD,
 };
 use crate::store::{RankingMarks, Store};
 
@@ -84,6 +84,26 @@ impl RankedWindow {
                 .collect(),
             outside: HashMap::new(),
         }
+    }
+
+    /// The window's papers similar to `paper` (what `like:ID` matches, the
+    /// paper being ID's): cosine at least [`LIKE_THRESHOLD`], most similar
+    /// first; the paper itself when it is one of the window's.
+    pub fn similar(&self, paper: &Paper) -> Vec<usize> {
+        let own;
+        let v = match self.index.get(&paper.id) {
+            Some(&i) => self.day.vector(i),
+            None => {
+                let vector = PaperVector::new(&self.features.counts(paper), &self.df);
+                own = Weighted::new(&vector, &self.df, Weighting::DEFAULT);
+                &own
+            }
+        };
+        self.day
+            .similar(v, LIKE_THRESHOLD)
+            .into_iter()
+            .map(|(i, _)| i)
+            .collect()
     }
 
     /// Reads (once per run) the marked papers of `marks` that are not in

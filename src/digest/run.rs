@@ -18,6 +18,7 @@ use indicatif::ProgressBar;
 use super::config::DigestConfig;
 use super::due::{self, When};
 use super::job::Job;
+use super::likes::{self, LikeLookup};
 use super::plan::{self, Plan, PlanLimits, Ranked};
 use super::report::{DigestReport, DryRunPaper, PlannedDigest};
 use super::reserve::{self, Planned};
@@ -51,6 +52,9 @@ pub struct DigestRun {
     pub mailer: Mailer,
     pub signer: LinkSigner,
     pub config: DigestConfig,
+    /// Finds the papers `like:` topics name (the store only, unless
+    /// [`DigestRun::with_likes`] says otherwise).
+    pub likes: LikeLookup,
 }
 
 /// The windows of papers a run plans against: the day's (its date and
@@ -81,11 +85,40 @@ struct RunOf<'a> {
 impl DigestRun {
     pub fn new(store: Store, mailer: Mailer, signer: LinkSigner, config: DigestConfig) -> Self {
         DigestRun {
+            likes: LikeLookup::new(store.clone(), None),
             store,
             mailer,
             signer,
             config,
         }
+    }
+
+    /// The same run, finding `like:` papers with `likes` (which may ask
+    /// arXiv for a paper not stored).
+    pub fn with_likes(mut self, likes: LikeLookup) -> Self {
+        self.likes = likes;
+        self
+    }
+
+    /// Resolves the `like:` terms of `page`'s topics that `window`'s
+    /// matcher does not know yet, before any of them is compiled.
+    pub(super) async fn prepare_likes(
+        &self,
+        window: &mut Window,
+        page: &[Subscriber],
+        date: NaiveDate,
+    ) {
+        let ids = likes::unknown_likes(
+            page.iter()
+                .flat_map(|s| s.topics.iter().map(|t| t.query.as_str())),
+            &window.matcher,
+        );
+        if ids.is_empty() {
+            return;
+        }
+        window.ranked(date);
+        let ranked = window.ranked.as_ref().expect("made just above");
+        likes::register(&self.likes, ids, &mut window.matcher, ranked, Utc::now()).await;
     }
 
     /// "Today" in the operator's timezone.
@@ -242,6 +275,7 @@ impl DigestRun {
                 .rank_page(&self.store, marks.clone())
                 .await?
         };
+        self.prepare_likes(&mut windows.day, &page, run.date).await;
         let day = &mut windows.day;
         let mut day_plans = plan::plan_digests(
             &mut day.matcher,
@@ -261,6 +295,7 @@ impl DigestRun {
                 windows.week = Some(Window::load(&self.store, run.date, WEEK_DAYS).await?);
             }
             let week = windows.week.as_mut().expect("loaded just above");
+            self.prepare_likes(week, &page, run.date).await;
             let week_sent = self
                 .store
                 .already_sent_in_range(first, last, &week.ids)

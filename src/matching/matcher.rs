@@ -42,6 +42,10 @@ fn encode_term(t: &Term, out: &mut Vec<u8>) {
             out.extend_from_slice(&[2, *op as u8]);
             out.extend_from_slice(&value.to_le_bytes());
         }
+        Term::Like { id } => {
+            out.push(3);
+            out.extend_from_slice(id.as_bytes());
+        }
     }
 }
 
@@ -290,6 +294,16 @@ enum AtomKey {
     Text(Scope, Vec<Word>),
     Category(String, bool),
     Upvotes(super::query::Comparison, i64),
+    Like(String),
+}
+
+/// What a `like:ID` term matches, as the caller resolved it.
+#[derive(Debug, Clone)]
+struct Like {
+    /// The liked paper's title, for the explanation.
+    title: String,
+    /// The day's papers similar to it.
+    papers: Vec<usize>,
 }
 
 /// The day's papers, indexed once, plus the cache of every atom any query
@@ -324,6 +338,8 @@ pub struct Matcher {
     texts: Vec<Result<MatchedText, QueryError>>,
     /// What [`Matcher::text`] answers for an id it never handed out.
     foreign: QueryError,
+    /// The `like:` papers the caller resolved, by canonical id.
+    likes: HashMap<String, Like>,
 }
 
 /// A topic text in one [`Matcher`]'s text cache: only valid with the
@@ -409,7 +425,28 @@ impl Matcher {
             by_text: TextTable::default(),
             texts: Vec::new(),
             foreign: QueryError::at(0, "topic text compiled by another run"),
+            likes: HashMap::new(),
         }
+    }
+
+    /// Says what `like:ID` matches: the papers (indices of the day) similar
+    /// to paper `id`, titled `title`. Call it before compiling any query
+    /// that uses `like:ID`: a `like:` term the matcher was not told about
+    /// matches nothing, and a term once compiled keeps its papers.
+    pub fn set_like(&mut self, id: &str, title: &str, papers: impl IntoIterator<Item = usize>) {
+        let universe = self.universe;
+        self.likes.insert(
+            id.to_string(),
+            Like {
+                title: title.to_string(),
+                papers: papers.into_iter().filter(|&p| p < universe).collect(),
+            },
+        );
+    }
+
+    /// Whether [`Matcher::set_like`] was called for `id`.
+    pub fn knows_like(&self, id: &str) -> bool {
+        self.likes.contains_key(id)
     }
 
     /// How many papers were indexed.
@@ -568,6 +605,7 @@ impl Matcher {
                 AtomKey::Category(pattern.to_lowercase(), *prefix)
             }
             Term::Upvotes { op, value } => AtomKey::Upvotes(*op, *value),
+            Term::Like { id } => AtomKey::Like(id.clone()),
         };
         let atom = match self.by_key.get(&key) {
             Some(&id) => id,
@@ -580,8 +618,16 @@ impl Matcher {
             }
         };
         let id = self.terms.len() as u32;
+        // "like:ID (similar: ‘TITLE’)": the id alone says little to a reader.
+        let label = match t {
+            Term::Like { id } => match self.likes.get(id) {
+                Some(like) => format!("{t} (similar: ‘{}’)", like.title),
+                None => t.to_string(),
+            },
+            _ => t.to_string(),
+        };
         self.terms.push(MatchedTerm {
-            label: t.to_string().into(),
+            label: label.into(),
             term: std::sync::Arc::new(t.clone()),
         });
         (id, atom)
@@ -627,6 +673,13 @@ impl Matcher {
                     if up.is_some_and(|u| op.holds(u, *value)) {
                         set.insert(p);
                     }
+                }
+                set
+            }
+            Term::Like { id } => {
+                let mut set = PaperSet::empty(n);
+                for &p in self.likes.get(id).map_or(&[][..], |l| &l.papers[..]) {
+                    set.insert(p);
                 }
                 set
             }
@@ -948,6 +1001,27 @@ mod tests {
     }
 
     #[test]
+    fn like_matches_the_papers_the_caller_resolved_and_explains_with_the_title() {
+        let papers = corpus();
+        let mut m = Matcher::new(&papers);
+        m.set_like("2406.12345", "Diffusion for all", [0, 2, 999]);
+        let q: Query = "like:2406.12345v3 AND NOT cat:none".parse().unwrap();
+        let c = m.compile(&q);
+        assert_eq!(m.matches(&c).iter().collect::<Vec<_>>(), [0, 2]);
+        assert_eq!(
+            labels_of(&m, &c, 2),
+            ["like:2406.12345 (similar: ‘Diffusion for all’)"]
+        );
+        // Composes as any atom.
+        let c = m.compile(&"NOT like:2406.12345".parse().unwrap());
+        assert!(!m.matches(&c).contains(0) && m.matches(&c).contains(1));
+        // An id the caller did not resolve matches nothing.
+        let c = m.compile(&"like:hep-th/9901001".parse().unwrap());
+        assert!(m.matches(&c).is_empty());
+        assert!(!m.knows_like("hep-th/9901001") && m.knows_like("2406.12345"));
+    }
+
+    #[test]
     fn an_empty_day_matches_nothing() {
         let mut m = Matcher::new(&[]);
         let c = m.compile(&Query::parse("NOT diffusion").unwrap());
@@ -1145,6 +1219,8 @@ mod tests {
             Expr::Term(Term::Upvotes { op, value }) => {
                 p.upvotes.is_some_and(|u| op.holds(u, *value))
             }
+            // Never generated below: a `like:` needs the caller's papers.
+            Expr::Term(Term::Like { .. }) => false,
             Expr::Term(Term::Category { pattern, prefix }) => p
                 .categories
                 .iter()

@@ -8,7 +8,7 @@ use super::query::{
     MAX_TERMS,
 };
 use super::words::tokenize;
-use crate::domain::invisible;
+use crate::domain::{invisible, ArxivId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum FieldName {
@@ -29,6 +29,8 @@ enum Lex {
     Word(String),
     Phrase(String),
     Upvotes(Comparison, i64),
+    /// `like:ID`: the id as written and the column of its first character.
+    Like(String, usize),
 }
 
 #[derive(Debug, Clone)]
@@ -44,6 +46,28 @@ impl Query {
     /// Parses a query, or says where and what was wrong.
     pub fn parse(input: &str) -> Result<Query, QueryError> {
         parse(input)
+    }
+}
+
+impl Query {
+    /// The `like:` terms of `input` as `(canonical paper id, column of the
+    /// id)`, in order: where to point an error about a paper that cannot be
+    /// found. Terms that do not parse are left out (parsing reports them).
+    pub fn like_columns(input: &str) -> Vec<(String, usize)> {
+        let chars: Vec<char> = input.chars().collect();
+        let Ok(lexemes) = lex(&chars) else {
+            return Vec::new();
+        };
+        lexemes
+            .into_iter()
+            .filter_map(|l| match l.kind {
+                Lex::Like(raw, col) => match like_term(&raw, col) {
+                    Ok(Term::Like { id }) => Some((id, col)),
+                    _ => None,
+                },
+                _ => None,
+            })
+            .collect()
     }
 }
 
@@ -151,6 +175,12 @@ fn lex(chars: &[char]) -> Result<Vec<Lexeme>, QueryError> {
                 if let Some(colon) = chars[i..j].iter().position(|&c| c == ':') {
                     if colon > 0 && chars[i..i + colon].iter().all(|c| c.is_ascii_alphabetic()) {
                         let name = raw[..colon].to_ascii_lowercase();
+                        if name == "like" {
+                            let (lexeme, next) = lex_like(chars, i, i + colon + 1)?;
+                            out.push(lexeme);
+                            i = next;
+                            continue;
+                        }
                         let field = match name.as_str() {
                             "ti" => FieldName::Text(Scope::Title),
                             "abs" => FieldName::Text(Scope::Abstract),
@@ -161,7 +191,7 @@ fn lex(chars: &[char]) -> Result<Vec<Lexeme>, QueryError> {
                                 return Err(QueryError::at(
                                     col,
                                     format!(
-                                    "unknown field '{}:' (expected ti:, abs:, au:, cat: or all:)",
+                                    "unknown field '{}:' (expected ti:, abs:, au:, cat:, all: or like:)",
                                     &raw[..colon]
                                 ),
                                 ))
@@ -190,6 +220,79 @@ fn lex(chars: &[char]) -> Result<Vec<Lexeme>, QueryError> {
         }
     }
     Ok(out)
+}
+
+/// Reads the paper id of a `like:` written at `i`, starting at `start`:
+/// up to the next space or parenthesis, or a quoted id.
+fn lex_like(chars: &[char], i: usize, start: usize) -> Result<(Lexeme, usize), QueryError> {
+    let n = chars.len();
+    let (id, id_col, next) = if start < n && is_quote(chars[start]) {
+        let Some(close) = chars[start + 1..].iter().position(|&c| is_quote(c)) else {
+            return Err(QueryError::at(
+                n + 1,
+                format!(
+                    "expected '\"' to close the phrase opened at column {}",
+                    start + 1
+                ),
+            ));
+        };
+        let id: String = chars[start + 1..start + 1 + close].iter().collect();
+        (id, start + 2, start + close + 2)
+    } else {
+        let mut j = start;
+        while j < n && !is_delimiter(chars[j]) {
+            j += 1;
+        }
+        (chars[start..j].iter().collect(), start + 1, j)
+    };
+    let lexeme = Lexeme {
+        kind: Lex::Like(id, id_col),
+        col: i + 1,
+        len: next - i,
+    };
+    Ok((lexeme, next))
+}
+
+/// The term of `like:ID`, `id` written at column `col`: an arXiv id (any
+/// version, old style too; kept versionless) or a stored paper's id.
+fn like_term(raw: &str, col: usize) -> Result<Term, QueryError> {
+    let id = raw.trim();
+    if id.is_empty() {
+        return Err(QueryError::at(
+            col,
+            "expected a paper id after 'like:' (an arXiv id such as 2406.12345)",
+        ));
+    }
+    if let Ok(arxiv) = ArxivId::parse(id) {
+        return Ok(Term::Like {
+            id: arxiv.as_str().to_string(),
+        });
+    }
+    if id
+        .strip_prefix("feed:")
+        .is_some_and(|rest| !rest.is_empty())
+    {
+        return Ok(Term::Like { id: id.to_string() });
+    }
+    Err(QueryError::at(
+        col,
+        format!(
+            "'{id}' is not a paper id (expected an arXiv id such as 2406.12345, 2406.12345v2 or hep-th/9901001, or a stored paper's id such as feed:…)"
+        ),
+    ))
+}
+
+fn field_label(f: FieldName) -> &'static str {
+    match f {
+        FieldName::Category => "cat:",
+        FieldName::Text(s) => match s {
+            Scope::Title => "ti:",
+            Scope::Abstract => "abs:",
+            Scope::Author => "au:",
+            Scope::All => "all:",
+            Scope::Default => "",
+        },
+    }
 }
 
 /// Reads `upvotes>=N` (spaces allowed around the operator) starting at `i`;
@@ -438,16 +541,7 @@ impl Parser<'_> {
             }
             Lex::Upvotes(op, value) => {
                 if let Some(f) = field.or(self.scope) {
-                    let name = match f {
-                        FieldName::Category => "cat:",
-                        FieldName::Text(s) => match s {
-                            Scope::Title => "ti:",
-                            Scope::Abstract => "abs:",
-                            Scope::Author => "au:",
-                            Scope::All => "all:",
-                            Scope::Default => "",
-                        },
-                    };
+                    let name = field_label(f);
                     return Err(QueryError::at(
                         col,
                         format!("field '{name}' cannot apply to an upvotes comparison"),
@@ -456,6 +550,17 @@ impl Parser<'_> {
                 self.bump();
                 self.count_term(col)?;
                 Ok(Expr::Term(Term::Upvotes { op, value }))
+            }
+            Lex::Like(raw, id_col) => {
+                if let Some(f) = field.or(self.scope) {
+                    return Err(QueryError::at(
+                        col,
+                        format!("field '{}' cannot apply to like:", field_label(f)),
+                    ));
+                }
+                self.bump();
+                self.count_term(col)?;
+                Ok(Expr::Term(like_term(&raw, id_col)?))
             }
             _ => Err(self.expected_term()),
         }
@@ -558,6 +663,62 @@ fn category(raw: &str, col: usize) -> Result<Term, QueryError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn like_takes_arxiv_ids_with_any_version_old_style_ids_and_stored_ids() {
+        for (q, id) in [
+            ("like:2406.12345", "2406.12345"),
+            ("like:2406.12345v12", "2406.12345"),
+            ("like:0704.0001", "0704.0001"),
+            ("LIKE:arXiv:2406.12345", "2406.12345"),
+            ("like:hep-th/9901001v2", "hep-th/9901001"),
+            ("like:math.GT/0309136", "math.GT/0309136"),
+            ("like:feed:example.org/posts/1", "feed:example.org/posts/1"),
+            (
+                "like:\"feed:a guid (with spaces)\"",
+                "feed:a guid (with spaces)",
+            ),
+        ] {
+            let parsed = Query::parse(q).unwrap_or_else(|e| panic!("{q}: {e}"));
+            assert_eq!(parsed.likes(), [id], "{q}");
+            // The canonical text parses back to the same query.
+            assert_eq!(Query::parse(&parsed.to_string()).unwrap(), parsed, "{q}");
+        }
+        let q = Query::parse("like:2406.12345 AND cat:cs.LG OR -like:2401.00001").unwrap();
+        assert_eq!(q.likes(), ["2406.12345", "2401.00001"]);
+        assert_eq!(
+            Query::like_columns("cat:cs.LG AND like:2406.12345v2"),
+            [("2406.12345".to_string(), 20)]
+        );
+    }
+
+    #[test]
+    fn a_malformed_like_id_is_an_error_at_its_column() {
+        for (q, col, says) in [
+            (
+                "cat:cs.LG AND like:2406.1",
+                20,
+                "'2406.1' is not a paper id",
+            ),
+            ("like:", 6, "expected a paper id after 'like:'"),
+            ("like: 2406.12345", 6, "expected a paper id"),
+            ("like:abc", 6, "'abc' is not a paper id"),
+            ("like:feed:", 6, "'feed:' is not a paper id"),
+            ("ti:like:2406.12345", 4, "field 'ti:' cannot apply to like:"),
+            (
+                "abs:(x like:2406.12345)",
+                8,
+                "field 'abs:' cannot apply to like:",
+            ),
+            ("like:\"2406.12345", 17, "expected '\"' to close"),
+        ] {
+            let e = Query::parse(q).expect_err(q);
+            assert_eq!(e.column, col, "{q}: {e}");
+            assert!(e.message.contains(says), "{q}: {e}");
+        }
+        // A bare word "like" is an ordinary word.
+        assert!(Query::parse("like AND dislike").unwrap().likes().is_empty());
+    }
     use proptest::prelude::*;
 
     fn err(q: &str) -> String {
@@ -652,7 +813,7 @@ mod tests {
         assert_eq!(err("ab *cd"), "'*' must directly follow a word at column 4");
         assert_eq!(
             err("x foo:bar"),
-            "unknown field 'foo:' (expected ti:, abs:, au:, cat: or all:) at column 3"
+            "unknown field 'foo:' (expected ti:, abs:, au:, cat:, all: or like:) at column 3"
         );
         assert_eq!(
             err("upvotes>=x"),

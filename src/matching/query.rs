@@ -18,7 +18,12 @@
 //! - a trailing `*` makes a prefix (at least 2 characters before it);
 //! - `cat:cs.LG` is one category, `cat:cs` and `cat:cs.*` the whole archive;
 //! - `upvotes>=N` (also `>`, `<=`, `<`, `=`), true only for papers that
-//!   carry upvotes.
+//!   carry upvotes;
+//! - `like:ID` (an arXiv id such as `2406.12345`, `2406.12345v2` or
+//!   `hep-th/9901001`, or a stored paper's id such as `feed:…`, quoted
+//!   when it holds a space): the papers similar to that paper. The caller
+//!   resolves the paper and hands the matcher the similar papers
+//!   ([`crate::matching::Matcher::set_like`]).
 
 use std::fmt;
 
@@ -40,6 +45,25 @@ impl Query {
     /// The boolean structure of the query.
     pub fn root(&self) -> &Expr {
         &self.root
+    }
+
+    /// The paper ids of its `like:` terms, each once, in query order.
+    pub fn likes(&self) -> Vec<&str> {
+        fn walk<'a>(e: &'a Expr, out: &mut Vec<&'a str>) {
+            match e {
+                Expr::Term(Term::Like { id }) => {
+                    if !out.contains(&id.as_str()) {
+                        out.push(id);
+                    }
+                }
+                Expr::Term(_) => {}
+                Expr::Not(e) => walk(e, out),
+                Expr::And(es) | Expr::Or(es) => es.iter().for_each(|e| walk(e, out)),
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.root, &mut out);
+        out
     }
 }
 
@@ -131,6 +155,9 @@ pub enum Term {
     Category { pattern: String, prefix: bool },
     /// `upvotes>=N` and friends.
     Upvotes { op: Comparison, value: i64 },
+    /// `like:ID`: papers similar to paper `id` (its canonical id: a
+    /// versionless arXiv id, or a stored paper's id as written).
+    Like { id: String },
 }
 
 impl Term {
@@ -215,6 +242,16 @@ impl fmt::Display for Term {
                 }
             }
             Term::Upvotes { op, value } => write!(f, "upvotes{}{value}", op.as_str()),
+            Term::Like { id } => {
+                if id
+                    .chars()
+                    .any(|c| c.is_whitespace() || matches!(c, '(' | ')'))
+                {
+                    write!(f, "like:\"{id}\"")
+                } else {
+                    write!(f, "like:{id}")
+                }
+            }
         }
     }
 }

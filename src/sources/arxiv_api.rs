@@ -248,6 +248,78 @@ pub fn page_url(base: &Url, query: &str, start: u32, size: u32) -> Url {
     url
 }
 
+/// Looks single papers up by id on the arXiv API (`id_list=`), for a
+/// `like:ID` topic naming a paper paperboy has not stored. Shares the
+/// process's client, so arXiv's politeness gate (one request at a time,
+/// [`super::SourceConfig`]'s arXiv spacing) holds across the sources and
+/// the lookups.
+#[derive(Debug, Clone)]
+pub struct ArxivLookup {
+    http: http::Http,
+    url: Url,
+    policy: http::RequestPolicy,
+}
+
+/// The name lookups go by in errors and logs.
+const LOOKUP_NAME: &str = "arxiv-lookup";
+
+impl ArxivLookup {
+    /// Lookups at `url` (the API endpoint) with arXiv's politeness rules.
+    pub fn new(http: &http::Http, url: Url) -> ArxivLookup {
+        ArxivLookup {
+            http: http.clone(),
+            url,
+            policy: http::RequestPolicy {
+                timeout: std::time::Duration::from_secs(super::DEFAULT_TIMEOUT_SECS),
+                retries: super::DEFAULT_RETRIES,
+                min_interval: std::time::Duration::from_millis(super::ARXIV_MIN_INTERVAL_MS),
+            },
+        }
+    }
+
+    /// The URL asking for paper `id`.
+    pub fn url_for(&self, id: &ArxivId) -> Url {
+        let mut url = self.url.clone();
+        url.query_pairs_mut()
+            .append_pair("id_list", id.as_str())
+            .append_pair("max_results", "1");
+        url
+    }
+
+    /// Paper `id` as arXiv has it now, or `None` when arXiv has no such
+    /// paper (an empty feed). `day` is only what the parsed paper is
+    /// labelled with; nothing here stores it.
+    pub async fn paper(&self, id: &ArxivId, day: NaiveDate) -> Result<Option<Paper>, SourceError> {
+        let url = self.url_for(id);
+        let (outcome, _) = self
+            .http
+            .get(&url, None, &self.policy)
+            .await
+            .map_err(|e| SourceError::from_http(LOOKUP_NAME, &url, e))?;
+        let http::Outcome::Body { body, .. } = outcome else {
+            return Err(SourceError::malformed(
+                LOOKUP_NAME,
+                &url,
+                ParseError::Structure("unexpected 304 Not Modified".into()),
+            ));
+        };
+        let page = parse_page(&body, day).map_err(|e| match e {
+            ParseError::ArxivApi(message) => SourceError::Upstream {
+                source_name: LOOKUP_NAME.into(),
+                url: url.to_string(),
+                message,
+            },
+            e => SourceError::malformed(LOOKUP_NAME, &url, e),
+        })?;
+        Ok(page
+            .entries
+            .papers
+            .into_iter()
+            .map(|f| f.paper)
+            .find(|p| p.id.as_str() == id.as_str()))
+    }
+}
+
 pub(super) async fn fetch_day(
     source: &Source,
     base: &Url,

@@ -314,6 +314,7 @@ delegate! {
     async fn store_fetched(&self, source: &str, papers: &[FetchedPaper], now: DateTime<Utc>) -> DbResult<StoreReport>;
     async fn papers_between(&self, from: NaiveDate, to: NaiveDate) -> DbResult<Vec<Paper>>;
     async fn papers_by_id(&self, ids: &[PaperId]) -> DbResult<Vec<Paper>>;
+    async fn store_looked_up(&self, paper: &Paper, now: DateTime<Utc>) -> DbResult<bool>;
     async fn paper_count(&self) -> DbResult<i64>;
     async fn validators(&self) -> DbResult<HashMap<String, (Option<String>, Option<String>)>>;
     async fn save_validator(&self, url: &str, etag: Option<&str>, last_modified: Option<&str>, now: DateTime<Utc>) -> DbResult<()>;

@@ -59,6 +59,20 @@ impl Backend {
         Ok(report)
     }
 
+    /// Stores a paper looked up by id (a `like:ID` topic naming a paper not
+    /// stored yet) without any sighting: it is never announced on a day,
+    /// so no digest carries it; a paper already stored is left as it is.
+    /// Returns whether it was new.
+    pub async fn store_looked_up(&self, paper: &Paper, now: DateTime<Utc>) -> DbResult<bool> {
+        let mut tx = self.begin_write().await?;
+        let new = load_paper(&mut tx, &paper.id).await?.is_none();
+        if new {
+            write_paper(&mut tx, paper, now, true).await?;
+        }
+        tx.commit().await?;
+        Ok(new)
+    }
+
     /// Every paper announced on a day in `from..=to`, oldest sighting first,
     /// then by id, so runs are deterministic.
     pub async fn papers_between(&self, from: NaiveDate, to: NaiveDate) -> DbResult<Vec<Paper>> {

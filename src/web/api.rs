@@ -95,7 +95,14 @@ pub async fn papers(
         Ok(p) => p,
         Err(e) => return Ok(bad(e.parameter, e.message, None)),
     };
-    let query = match params.query() {
+    let checked = match params.query() {
+        Some(Ok(q)) => match web.likes.check(&params.q, Utc::now()).await {
+            Ok(()) => Some(Ok(q)),
+            Err(e) => Some(Err(e)),
+        },
+        other => other,
+    };
+    let query = match checked {
         Some(Ok(q)) => Some(q),
         Some(Err(e)) => return Ok(bad("q", e.to_string(), Some(e.column))),
         None => None,
@@ -103,6 +110,7 @@ pub async fn papers(
     let sel = Selection::load(
         &web.store,
         &web.ranges,
+        &web.likes,
         params.span,
         query.as_slice(),
         web.today(Utc::now()),

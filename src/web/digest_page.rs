@@ -202,6 +202,7 @@ pub async fn show(
         let sel = Selection::load_days(
             &web.store,
             &web.ranges,
+            &web.likes,
             Span::Day(date),
             date - Duration::days(days),
             date,

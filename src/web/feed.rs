@@ -50,7 +50,14 @@ pub async fn atom(
     headers: HeaderMap,
 ) -> Result<Response, WebError> {
     let params = Params::parse(raw.as_deref()).map_err(bad_param)?;
-    let query = match params.query() {
+    let checked = match params.query() {
+        Some(Ok(q)) => match web.likes.check(&params.q, Utc::now()).await {
+            Ok(()) => Some(Ok(q)),
+            Err(e) => Some(Err(e)),
+        },
+        other => other,
+    };
+    let query = match checked {
         Some(Ok(q)) => Some(q),
         Some(Err(e)) => {
             return Err(WebError::BadRequest(
@@ -64,6 +71,7 @@ pub async fn atom(
     let sel = Selection::load(
         &web.store,
         &web.ranges,
+        &web.likes,
         params.span,
         query.as_slice(),
         today,
@@ -120,6 +128,7 @@ pub async fn personal(
     let sel = Selection::load(
         &web.store,
         &web.ranges,
+        &web.likes,
         Span::Days(PERSONAL_FEED_DAYS),
         &queries,
         web.today(now),

@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use chrono::Weekday;
 
 use super::error::WebError;
+use crate::digest::likes::LikeLookup;
 use crate::domain::{Frequency, NewTopic};
 use crate::matching::Query;
 
@@ -62,6 +63,19 @@ pub fn parse_topics(text: &str) -> Result<Vec<NewTopic>, Vec<String>> {
     } else {
         Err(errors)
     }
+}
+
+/// The mistakes `parse_topics` cannot see: a `like:` naming a paper that
+/// is neither stored nor known to arXiv, with its line and column.
+pub async fn check_likes(likes: &LikeLookup, text: &str) -> Vec<String> {
+    let mut errors = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if let Err(e) = likes.check(line, chrono::Utc::now()).await {
+            errors.push(format!("Line {} ({line}): {e}", n + 1));
+        }
+    }
+    errors
 }
 
 /// A form axum could not read (too large, wrong content type), as a 4xx

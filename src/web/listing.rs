@@ -14,6 +14,8 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{Datelike, Duration, NaiveDate, Weekday};
 
+use crate::digest::likes::LikeLookup;
+use crate::digest::ranked::RankedWindow;
 use crate::domain::Paper;
 
 use crate::matching::{CompiledQuery, MatchedTerm, Matcher, PaperSet, Query, QueryError};
@@ -304,6 +306,8 @@ struct CachedRange {
     generation: ListingGeneration,
     listing: PaperListing,
     matcher: Mutex<Option<Matcher>>,
+    /// The papers' vectors, made when a `like:` search first needs them.
+    ranked: std::sync::OnceLock<RankedWindow>,
     last_used: AtomicU64,
 }
 
@@ -341,6 +345,7 @@ impl RangeCache {
             return Ok(range);
         }
         let range = Arc::new(CachedRange {
+            ranked: std::sync::OnceLock::new(),
             generation,
             listing: store.listed_papers(from, to).await?,
             matcher: Mutex::new(None),
@@ -391,6 +396,7 @@ impl Selection {
     pub async fn load(
         store: &Store,
         cache: &RangeCache,
+        likes: &LikeLookup,
         span: Span,
         queries: &[Query],
         today: NaiveDate,
@@ -410,19 +416,34 @@ impl Selection {
                 (span, end - Duration::days(i64::from(n) - 1), end)
             }
         };
-        Self::load_days(store, cache, span, from, to, queries).await
+        Self::load_days(store, cache, likes, span, from, to, queries).await
     }
 
     /// As [`Selection::load`], for the days `from..=to` (`span` as resolved).
+    #[allow(clippy::too_many_arguments)]
     pub async fn load_days(
         store: &Store,
         cache: &RangeCache,
+        likes: &LikeLookup,
         span: Span,
         from: NaiveDate,
         to: NaiveDate,
         queries: &[Query],
     ) -> DbResult<Selection> {
         let range = cache.get(store, from, to).await?;
+        // The papers `like:` terms name; one nobody can find matches
+        // nothing (the pages report it before searching).
+        let mut liked: Vec<(String, Paper)> = Vec::new();
+        for q in queries {
+            for id in q.likes() {
+                if liked.iter().any(|(seen, _)| seen == id) {
+                    continue;
+                }
+                if let Ok(p) = likes.paper(id, chrono::Utc::now()).await {
+                    liked.push((id.to_string(), p));
+                }
+            }
+        }
         let (hits, search) = if queries.is_empty() {
             ((0..range.listing.papers.len()).collect(), None)
         } else {
@@ -434,6 +455,14 @@ impl Selection {
             let queries = queries.to_vec();
             let compiled: Vec<(CompiledQuery, PaperSet)> = tokio::task::spawn_blocking(move || {
                 indexed.with_matcher(|matcher| {
+                    for (id, p) in &liked {
+                        if !matcher.knows_like(id) {
+                            let ranked = indexed
+                                .ranked
+                                .get_or_init(|| RankedWindow::new(&indexed.listing.papers, from));
+                            matcher.set_like(id, &p.title, ranked.similar(p));
+                        }
+                    }
                     queries
                         .iter()
                         .map(|q| {

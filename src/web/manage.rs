@@ -6,7 +6,7 @@
 //! ([`super::my_data`]: download it, delete it).
 
 use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use askama::Template;
 use axum::extract::rejection::FormRejection;
@@ -19,14 +19,16 @@ use serde::Deserialize;
 use super::error::{page, LinkFailure, WebError};
 use super::feedback::{marks_card, MarksCard};
 use super::form::{
-    form_rejection, parse_frequency, parse_hour, parse_timezone, parse_topics, Choice, MAX_TOPICS,
-    WEEKDAYS,
+    check_likes, form_rejection, parse_frequency, parse_hour, parse_timezone, parse_topics, Choice,
+    MAX_TOPICS, WEEKDAYS,
 };
 use super::listing::MATCHER_MAX_ATOMS;
 use super::message::MessagePage;
 use super::outgoing::{link_mail_interval, spawn_link_mail, spawn_manage_link_mail_at};
 use super::token::LinkPath;
 use super::AppState;
+use crate::digest::likes::{self, LikeLookup};
+use crate::digest::ranked::RankedWindow;
 use crate::domain::{Frequency, NewTopic, Paper, Preferences, Subscriber, SubscriberStatus};
 use crate::email::{safe_href, LinkMail, LinkMailRequest};
 use crate::links::{link_url, LinkClaims, Purpose};
@@ -116,9 +118,21 @@ struct Parsed {
 }
 
 impl Parsed {
-    fn from_form(f: &ManageForm, today: NaiveDate) -> Parsed {
+    /// Every field parsed, topics' `like:` papers looked up too.
+    async fn from_form(web: &AppState, f: &ManageForm, today: NaiveDate) -> Parsed {
+        let topics = match parse_topics(&f.topics) {
+            Ok(t) => {
+                let errors = check_likes(&web.likes, &f.topics).await;
+                if errors.is_empty() {
+                    Ok(t)
+                } else {
+                    Err(errors)
+                }
+            }
+            Err(e) => Err(e),
+        };
         Parsed {
-            topics: parse_topics(&f.topics),
+            topics,
             frequency: parse_frequency(&f.frequency, &f.weekday),
             hour: parse_hour(&f.hour),
             timezone: parse_timezone(&f.timezone),
@@ -215,7 +229,7 @@ pub async fn submit(
     let today = web.today(now);
     match form.action.as_str() {
         "preview" => {
-            let parsed = Parsed::from_form(&form, today);
+            let parsed = Parsed::from_form(&web, &form, today).await;
             let preview = match &parsed.topics {
                 Ok(t) => Some(preview(&web, t, today).await?),
                 Err(_) => None,
@@ -235,7 +249,7 @@ pub async fn submit(
             page(StatusCode::OK, &view)
         }
         "save" => {
-            let parsed = Parsed::from_form(&form, today);
+            let parsed = Parsed::from_form(&web, &form, today).await;
             let Some((topics, prefs)) = parsed.preferences() else {
                 let mut view = view(
                     &web,
@@ -361,7 +375,7 @@ async fn preview(
 ) -> Result<PreviewView, WebError> {
     let from = today - Duration::days(PREVIEW_DAYS - 1);
     let days = web.previews.days(&web.store, from, today).await?;
-    Ok(days.preview(topics))
+    Ok(days.preview(&web.likes, topics, today).await)
 }
 
 /// The preview's days of papers with their search index, kept while the
@@ -379,6 +393,8 @@ struct PreviewDays {
     to: NaiveDate,
     generation: ListingGeneration,
     papers: Vec<Paper>,
+    /// What `like:` terms are compared against, made on first use.
+    ranked: OnceLock<RankedWindow>,
     /// Grows with the terms compiled; rebuilt past
     /// [`MATCHER_MAX_ATOMS`], so visitors' topics cannot grow it without
     /// limit.
@@ -405,6 +421,7 @@ impl PreviewCache {
             to,
             generation,
             matcher: Mutex::new(Matcher::new(&papers)),
+            ranked: OnceLock::new(),
             papers,
         });
         *self.held.lock().unwrap_or_else(|e| e.into_inner()) = Some(days.clone());
@@ -414,10 +431,28 @@ impl PreviewCache {
 
 impl PreviewDays {
     /// What `topics` match in these days: counted, and the newest listed.
-    fn preview(&self, topics: &[NewTopic]) -> PreviewView {
+    /// The papers their `like:` terms name are found first (outside the
+    /// matcher's lock: finding one may ask arXiv).
+    async fn preview(
+        &self,
+        likes: &LikeLookup,
+        topics: &[NewTopic],
+        today: NaiveDate,
+    ) -> PreviewView {
+        let unknown = {
+            let mut matcher = self.matcher.lock().unwrap_or_else(|e| e.into_inner());
+            if matcher.atom_count() > MATCHER_MAX_ATOMS {
+                *matcher = Matcher::new(&self.papers);
+            }
+            likes::unknown_likes(topics.iter().map(|t| t.query.as_str()), &matcher)
+        };
+        let found = likes::resolve(likes, unknown, Utc::now()).await;
         let mut matcher = self.matcher.lock().unwrap_or_else(|e| e.into_inner());
-        if matcher.atom_count() > MATCHER_MAX_ATOMS {
-            *matcher = Matcher::new(&self.papers);
+        if !found.is_empty() {
+            let ranked = self
+                .ranked
+                .get_or_init(|| RankedWindow::new(&self.papers, today));
+            likes::apply(&mut matcher, found, ranked);
         }
         let compiled: Vec<_> = topics
             .iter()

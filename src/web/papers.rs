@@ -80,7 +80,14 @@ pub async fn show(
 ) -> Result<Response, WebError> {
     let params = Params::parse(raw.as_deref()).map_err(bad_param)?;
     let today = web.today(Utc::now());
-    let query = match params.query() {
+    let checked = match params.query() {
+        Some(Ok(q)) => match web.likes.check(&params.q, Utc::now()).await {
+            Ok(()) => Some(Ok(q)),
+            Err(e) => Some(Err(e)),
+        },
+        other => other,
+    };
+    let query = match checked {
         Some(Ok(q)) => Some(q),
         Some(Err(e)) => {
             let span = match params.span {
@@ -99,6 +106,7 @@ pub async fn show(
     let sel = Selection::load(
         &web.store,
         &web.ranges,
+        &web.likes,
         params.span,
         query.as_slice(),
         today,

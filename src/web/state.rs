@@ -7,6 +7,7 @@ use chrono_tz::Tz;
 
 use super::limits::{IpLimiter, SUBSCRIBES_PER_IP};
 use super::listing::RangeCache;
+use crate::digest::likes::LikeLookup;
 use crate::domain::{IpRange, Paper};
 use crate::email::LinkMails;
 use crate::links::LinkSigner;
@@ -82,9 +83,18 @@ pub struct AppState {
     pub(super) previews: super::manage::PreviewCache,
     /// The subscribe form's submissions, handled off the request.
     pub(super) submissions: super::subscribe::Submissions,
+    /// Finds the papers `like:` topics name.
+    pub(super) likes: LikeLookup,
 }
 
 impl AppState {
+    /// The same state, finding `like:` papers with `likes` (which may ask
+    /// arXiv for a paper not stored).
+    pub fn with_likes(mut self, likes: LikeLookup) -> Self {
+        self.likes = likes;
+        self
+    }
+
     pub fn new(
         store: Store,
         signer: LinkSigner,
@@ -105,6 +115,7 @@ impl AppState {
             config.max_tracked_clients,
         );
         AppState {
+            likes: LikeLookup::new(store.clone(), None),
             store,
             signer,
             mailer,

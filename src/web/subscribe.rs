@@ -28,7 +28,8 @@ use serde::Deserialize;
 
 use super::error::{page, WebError};
 use super::form::{
-    form_rejection, parse_frequency, parse_hour, parse_timezone, parse_topics, Choice, WEEKDAYS,
+    check_likes, form_rejection, parse_frequency, parse_hour, parse_timezone, parse_topics, Choice,
+    WEEKDAYS,
 };
 use super::limits::ClientIp;
 use super::message::MessagePage;
@@ -195,7 +196,17 @@ pub async fn submit(
     }
     let Form(form) = form.map_err(form_rejection)?;
     let email = SubscriberEmail::parse(&form.email);
-    let topics = parse_topics(&form.topics);
+    let topics = match parse_topics(&form.topics) {
+        Ok(t) => {
+            let errors = check_likes(&web.likes, &form.topics).await;
+            if errors.is_empty() {
+                Ok(t)
+            } else {
+                Err(errors)
+            }
+        }
+        Err(e) => Err(e),
+    };
     let schedule = parse_schedule(&form);
     let (email, topics, prefs) = match (email, topics, schedule.preferences()) {
         (Ok(e), Ok(t), Some(p)) => (e, t, p),

@@ -17,9 +17,18 @@ use crate::web::{Site, PUBLIC};
 /// The recorded day's papers, announced today and the two days after.
 async fn site(digest: &str) -> (Site, [String; 3]) {
     let digest = digest.to_string();
-    let site =
-        Site::with_config(move |toml| toml.replace("[digest]\n", &format!("[digest]\n{digest}")))
-            .await;
+    let site = Site::with_config(move |toml| {
+        // `{FIXTURES}`: the fixture server's address, as the config has it.
+        let base = toml
+            .split("/api/daily_papers")
+            .next()
+            .and_then(|s| s.rsplit('"').next())
+            .unwrap()
+            .to_string();
+        let digest = digest.replace("{FIXTURES}", &base);
+        toml.replace("[digest]\n", &format!("[digest]\n{digest}"))
+    })
+    .await;
     site.env.ok(&["fetch", "--date", HF_DAY]);
     let today = site.app.today(Utc::now());
     let days = [0, 1, 2].map(|d| (today + Duration::days(d)).to_string());
@@ -367,4 +376,201 @@ async fn a_bad_feedback_link_gets_the_link_error_page_and_records_nothing() {
         assert!(page.contains("no longer valid"), "{page}");
     }
     assert!(marks(&site).await.is_empty());
+}
+
+/// A site whose `like:` lookups go to the fixture server's `/arxiv/query`,
+/// which answers two recorded arXiv API responses: paper 1111.2011, and the
+/// empty feed arXiv sends for an id it does not have.
+async fn like_site() -> (Site, [String; 3]) {
+    let (site, days) = site("arxiv_lookup_url = \"{FIXTURES}/arxiv/query\"\n").await;
+    site.env.http.route(
+        "/arxiv/query?id_list=1111.2011&max_results=1",
+        support::FixtureResponse::fixture("arxiv_api_2016_classic_id_list_1111.2011v2.xml")
+            .with_content_type("application/atom+xml"),
+    );
+    site.env.http.route(
+        "/arxiv/query?id_list=0808.05394&max_results=1",
+        support::FixtureResponse::fixture(
+            "arxiv_api_2026-04_empty_totalResults0_id_list_0808.05394.xml",
+        )
+        .with_content_type("application/atom+xml"),
+    );
+    site.env.http.route(
+        "/arxiv/query?id_list=astro-ph%2F0601001&max_results=1",
+        support::FixtureResponse::fixture(
+            "arxiv_api_2026-05_id_list_astro-ph_0601001_old_style_id_affiliation_journal_ref.xml",
+        )
+        .with_content_type("application/atom+xml"),
+    );
+    (site, days)
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn like_matches_papers_similar_to_a_stored_or_looked_up_paper_and_unknown_ids_are_errors() {
+    let (site, days) = like_site().await;
+    let lookups = || site.env.http.requests_to("/arxiv/query").len();
+
+    // A stored paper (any version suffix), composed with OR like any term.
+    site.env.ok(&[
+        "subscribers",
+        "add",
+        "ann@example.org",
+        "--topic",
+        "like:2606.13120v2 OR ti:pianokontext",
+    ]);
+    assert_eq!(lookups(), 0, "a stored paper is never asked of arXiv");
+    site.env.ok(&["digest", "--date", &days[0]]);
+    let text = text_of(&site.mails(1).await.remove(0));
+    let flat = one_line(&text);
+    assert!(flat.contains("EvoBrowseComp"), "{text}");
+    assert!(flat.contains("PianoKontext"), "{text}");
+    assert!(
+        flat.contains("Matched: like:2606.13120 (similar: ‘EvoBrowseComp: Benchmarking"),
+        "{text}"
+    );
+    // NOT like: composes too: the paper itself is left out.
+    let out = site.env.ok(&[
+        "subscribers",
+        "add",
+        "ann@example.org",
+        "--topic",
+        "ti:evobrowsecomp AND NOT like:2606.13120",
+    ]);
+    assert!(out.contains("updated"), "{out}");
+
+    // A paper not stored is fetched once from arXiv and stored, with no
+    // sighting (no digest carries it as news).
+    site.env.ok(&[
+        "subscribers",
+        "add",
+        "bo@example.org",
+        "--topic",
+        "like:1111.2011v2 AND cat:cond-mat*",
+    ]);
+    assert_eq!(lookups(), 1);
+    let (title, sightings): (String, i64) = sqlx::query_as(
+        "SELECT title, (SELECT COUNT(*) FROM paper_sightings WHERE paper_id = p.id) FROM papers p WHERE id = '1111.2011'",
+    )
+    .fetch_one(site.app.store.pool())
+    .await
+    .unwrap();
+    assert!(title.starts_with("Quantum Criticality"), "{title}");
+    assert_eq!(sightings, 0);
+    site.env.ok(&[
+        "subscribers",
+        "add",
+        "cy@example.org",
+        "--topic",
+        "like:1111.2011",
+    ]);
+    assert_eq!(lookups(), 1, "once stored, never asked again");
+
+    // An id arXiv does not know: a query error at the id's column, nothing
+    // stored.
+    let out = site.env.paperboy(&[
+        "subscribers",
+        "add",
+        "dee@example.org",
+        "--topic",
+        "cat:cs.LG AND like:0808.05394",
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("arXiv has no paper with this id at column 20"),
+        "{err}"
+    );
+    let (dee,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM subscribers WHERE email = 'dee@example.org'")
+            .fetch_one(site.app.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(dee, 0);
+    // A malformed id is a parse error at its column, and asks no one.
+    let before = lookups();
+    let out = site.env.paperboy(&[
+        "subscribers",
+        "add",
+        "dee@example.org",
+        "--topic",
+        "like:2406.1",
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("'2406.1' is not a paper id"), "{err}");
+    assert!(err.contains("at column 6"), "{err}");
+    assert_eq!(lookups(), before);
+
+    // The papers search page: the same errors, and the same matches.
+    let (status, page) = site.get("/papers?q=like%3A0808.05394").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{page}");
+    assert!(
+        one_line(&page).contains("arXiv has no paper with this id at column 6"),
+        "{page}"
+    );
+    let (status, page) = site.get("/papers?q=like%3A2406.1").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{page}");
+    assert!(page.contains("not a paper id"), "{page}");
+    let (status, page) = site.get("/papers?q=like%3A2606.13120").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("EvoBrowseComp"), "{page}");
+    assert!(!page.contains("PianoKontext"), "{page}");
+
+    // The subscribe form and the settings page refuse it with its line.
+    let (status, page) = site
+        .subscribe("eve@example.org", "diffusion\nlike:0808.05394")
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{page}");
+    assert!(one_line(&page).contains("Line 2"), "{page}");
+    assert!(
+        one_line(&page).contains("arXiv has no paper with this id"),
+        "{page}"
+    );
+    let ann = site.subscriber("ann@example.org").await;
+    let manage = site.signer().url(
+        &PUBLIC.parse().unwrap(),
+        Purpose::Manage,
+        ann.id,
+        ann.link_version,
+        Utc::now() + Duration::days(1),
+    );
+    let (status, page) = site
+        .post_form(
+            &path_of(manage.as_str()),
+            &[
+                ("action", "save"),
+                ("topics", "like:0808.05394"),
+                ("frequency", "daily"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{page}");
+    assert!(
+        one_line(&page).contains("arXiv has no paper with this id"),
+        "{page}"
+    );
+    let ann_after = site.subscriber("ann@example.org").await;
+    assert_eq!(ann_after.topics.len(), ann.topics.len());
+    assert_eq!(ann_after.topics[0].query, ann.topics[0].query);
+    // Asked once by the CLI and once by the web server (each process
+    // remembers what arXiv does not have).
+    assert_eq!(lookups(), 3);
+
+    // An old-style id, with a version, looked up and stored.
+    let (status, page) = site.get("/papers?q=like%3Aastro-ph%2F0601001v1").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(lookups(), 4);
+    let stored = site
+        .app
+        .store
+        .papers_by_id(&[paperboy::domain::PaperId::from_stored(
+            "astro-ph/0601001".into(),
+        )])
+        .await
+        .unwrap();
+    assert!(stored[0].title.starts_with("Frequency of Hot Jupiters"));
 }
