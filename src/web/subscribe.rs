@@ -186,12 +186,7 @@ pub async fn submit(
     ClientIp(ip): ClientIp,
     form: Result<Form<SubscribeForm>, FormRejection>,
 ) -> Result<Response, WebError> {
-    if !web.ip_limiter.allow(ip, Instant::now())
-        || !web
-            .ip_limiter
-            .allow_shared(&web.store, ip, chrono::Utc::now())
-            .await
-    {
+    if !web.ip_limiter.allow(ip, Instant::now()) {
         return Err(WebError::RateLimited);
     }
     let Form(form) = form.map_err(form_rejection)?;
