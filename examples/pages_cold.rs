@@ -10,8 +10,10 @@
 //!   and the two queries matched on every day's index; then the same
 //!   queries again on the built indexes (a warm search).
 //!
-//!     cargo run --release --example pages_corpus -- --db sqlite:///tmp/pb.db
-//!     cargo run --release --example pages_cold -- --db sqlite:///tmp/pb.db --days 30
+//! ```text
+//! cargo run --release --example pages_corpus -- --db sqlite:///tmp/pb.db
+//! cargo run --release --example pages_cold -- --db sqlite:///tmp/pb.db --days 30
+//! ```
 
 use std::time::Instant;
 

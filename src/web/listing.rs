@@ -906,10 +906,16 @@ mod tests {
                 "nothing",
             ] {
                 let q = Query::parse(text).unwrap();
-                let sel =
-                    Selection::load_days(&store, &cache, Span::Days(3), from, to, &[q.clone()])
-                        .await
-                        .unwrap();
+                let sel = Selection::load_days(
+                    &store,
+                    &cache,
+                    Span::Days(3),
+                    from,
+                    to,
+                    std::slice::from_ref(&q),
+                )
+                .await
+                .unwrap();
                 let direct = store.listed_papers(from, to).await.unwrap();
                 let mut m = Matcher::new(&direct.papers);
                 let c = m.compile(&q);
