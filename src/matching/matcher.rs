@@ -15,7 +15,7 @@ use super::hasher::TermHasher;
 use super::paper_set::PaperSet;
 use super::query::{Expr, Query, QueryError, Scope, Term, Word};
 use super::text_table::TextTable;
-use super::words::{tokenize, EnglishStemmer};
+use super::words::{for_each_word, EnglishStemmer};
 use crate::domain::Paper;
 
 type TermMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<TermHasher>>;
@@ -60,7 +60,7 @@ struct FieldIndex {
     /// within one name, other words allowed between, so `"geoffrey hinton"`
     /// finds "Geoffrey E. Hinton".
     names: bool,
-    surface_ids: HashMap<String, u32>,
+    surface_ids: TermMap<Box<str>, u32>,
     surface_text: Vec<String>,
     /// Surface ids ordered by their text, for prefix range scans.
     sorted: Vec<u32>,
@@ -87,7 +87,7 @@ impl FieldIndex {
         let mut ix = FieldIndex {
             stemmed: stemmer.is_some(),
             names: false,
-            surface_ids: HashMap::new(),
+            surface_ids: TermMap::default(),
             surface_text: Vec::new(),
             sorted: Vec::new(),
             surface_stem: Vec::new(),
@@ -103,13 +103,13 @@ impl FieldIndex {
                 if si > 0 {
                     doc.push(SEP);
                 }
-                for tok in tokenize(seg) {
-                    let sid = ix.intern_surface(tok.folded, stemmer);
+                for_each_word(seg, |_, _, folded| {
+                    let sid = ix.intern_surface(folded, stemmer);
                     doc.push(sid);
                     push_posting(&mut ix.surface_postings[sid as usize], p);
                     let stem = ix.surface_stem[sid as usize] as usize;
                     push_posting(&mut ix.stem_postings[stem], p);
-                }
+                });
             }
             ix.docs.push(doc);
         }
@@ -119,22 +119,24 @@ impl FieldIndex {
         ix
     }
 
-    fn intern_surface(&mut self, folded: String, stemmer: Option<&EnglishStemmer>) -> u32 {
-        if let Some(&id) = self.surface_ids.get(&folded) {
+    /// The id of a folded word, new words stemmed once: a word seen
+    /// before costs one hash lookup and no allocation.
+    fn intern_surface(&mut self, folded: &str, stemmer: Option<&EnglishStemmer>) -> u32 {
+        if let Some(&id) = self.surface_ids.get(folded) {
             return id;
         }
         let id = self.surface_text.len() as u32;
         let stem = match stemmer {
-            Some(s) => s.stem(&folded),
-            None => folded.clone(),
+            Some(s) => s.stem(folded),
+            None => folded.to_string(),
         };
         let next_stem = self.stem_ids.len() as u32;
         let stem_id = *self.stem_ids.entry(stem).or_insert(next_stem);
         if stem_id == next_stem {
             self.stem_postings.push(Vec::new());
         }
-        self.surface_ids.insert(folded.clone(), id);
-        self.surface_text.push(folded);
+        self.surface_ids.insert(folded.into(), id);
+        self.surface_text.push(folded.to_string());
         self.surface_stem.push(stem_id);
         self.surface_postings.push(Vec::new());
         id
@@ -793,6 +795,7 @@ mod tests {
     use super::*;
     use crate::domain::PaperId;
     use crate::matching::query::{Comparison, Field};
+    use crate::matching::words::tokenize;
     use proptest::prelude::*;
 
     fn paper(title: &str, abs: &str, authors: &[&str], cats: &[&str], up: Option<i64>) -> Paper {

@@ -311,6 +311,7 @@ delegate! {
     async fn announced_day_before(&self, d: NaiveDate) -> DbResult<Option<NaiveDate>>;
     async fn announced_day_after(&self, d: NaiveDate) -> DbResult<Option<NaiveDate>>;
     async fn listed_papers(&self, from: NaiveDate, to: NaiveDate) -> DbResult<PaperListing>;
+    async fn listing_days(&self, from: NaiveDate, to: NaiveDate) -> DbResult<Vec<(NaiveDate, DayStamp)>>;
     async fn store_fetched(&self, source: &str, papers: &[FetchedPaper], now: DateTime<Utc>) -> DbResult<StoreReport>;
     async fn papers_between(&self, from: NaiveDate, to: NaiveDate) -> DbResult<Vec<Paper>>;
     async fn papers_by_id(&self, ids: &[PaperId]) -> DbResult<Vec<Paper>>;

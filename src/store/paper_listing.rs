@@ -8,8 +8,8 @@ use sqlx::Row;
 
 use super::papers::{paper_from_row, PAPER_COLUMNS};
 use super::{
-    day, parse_day, parse_ts, Backend, DbResult, ListedPaper, ListingGeneration, PaperListing,
-    POSTGRES,
+    day, parse_day, parse_ts, Backend, DayStamp, DbResult, ListedPaper, ListingGeneration,
+    PaperListing, POSTGRES,
 };
 
 impl Backend {
@@ -28,6 +28,39 @@ impl Backend {
             last_sighting: row.get("s"),
             last_update: row.get("u"),
         })
+    }
+
+    /// Each day in `from..=to` with announcements and its [`DayStamp`],
+    /// in date order: one pass over the range's sightings, so a cache of
+    /// days learns which days a fetch touched without reading their papers.
+    pub async fn listing_days(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> DbResult<Vec<(NaiveDate, DayStamp)>> {
+        let seq = if POSTGRES { "seq" } else { "rowid" };
+        let sql = format!(
+            "SELECT s.day AS day, COUNT(*) AS n, MAX(s.{seq}) AS s, MAX(p.updated_at) AS u
+             FROM paper_sightings s JOIN papers p ON p.id = s.paper_id
+             WHERE s.day BETWEEN $1 AND $2 GROUP BY s.day ORDER BY s.day"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(day(from))
+            .bind(day(to))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    parse_day(row.get("day"))?,
+                    DayStamp {
+                        sightings: row.get("n"),
+                        last_sighting: row.get("s"),
+                        last_update: row.get("u"),
+                    },
+                ))
+            })
+            .collect()
     }
 
     /// The most recent day any source announced papers on, if any.
@@ -70,7 +103,8 @@ impl Backend {
             ("rowid", "GROUP_CONCAT(DISTINCT source)")
         };
         let sql = format!(
-            "SELECT {PAPER_COLUMNS}, updated_at, s.first_day, s.sources FROM papers p JOIN (
+            "SELECT {PAPER_COLUMNS}, updated_at, s.first_day, s.sources, s.seq AS sighting_seq
+             FROM papers p JOIN (
                  SELECT paper_id, MIN(day) AS first_day, MIN({seq}) AS seq,
                         {sources} AS sources
                  FROM paper_sightings WHERE day BETWEEN $1 AND $2 GROUP BY paper_id
@@ -100,6 +134,7 @@ impl Backend {
                 day: parse_day(row.get("first_day"))?,
                 sources,
                 updated_at: parse_ts(row.get("updated_at"))?,
+                seq: row.get("sighting_seq"),
             });
             listing.papers.push(paper_from_row(row)?);
         }

@@ -280,6 +280,9 @@ pub struct ListedPaper {
     pub sources: Vec<String>,
     /// When the stored paper last changed (a new version, new upvotes).
     pub updated_at: DateTime<Utc>,
+    /// Its first sighting in the range, in the order sightings were
+    /// stored: what orders papers with equal upvotes.
+    pub seq: i64,
 }
 
 /// Changes whenever a sighting is added or a stored paper changes: what a
@@ -288,6 +291,16 @@ pub struct ListedPaper {
 /// fetch.)
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ListingGeneration {
+    pub(crate) last_sighting: Option<i64>,
+    pub(crate) last_update: Option<String>,
+}
+
+/// What one day's listing was read at: changes when a sighting on the
+/// day is added or removed or a paper announced on it changes, so a
+/// cached day is reused until then.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DayStamp {
+    pub(crate) sightings: i64,
     pub(crate) last_sighting: Option<i64>,
     pub(crate) last_update: Option<String>,
 }

@@ -71,6 +71,7 @@ pub async fn show(
         day: date,
         sources: Vec::new(),
         updated_at: now,
+        seq: 0,
     };
     // Each paper explained by the topic it was listed under, as mailed.
     let mut matcher = Matcher::new(&papers);
@@ -108,57 +109,38 @@ pub async fn show(
             });
         }
     }
-    let recommended: Vec<PaperCard> = papers
-        .iter()
-        .enumerate()
-        .filter(|(_, p)| position_of(&p.id) == RECOMMENDED_POSITION)
-        .map(|(i, p)| {
-            shown.insert(i);
-            card(
-                &web,
-                &Entry {
-                    paper: p,
-                    about: &about,
-                    matched: Vec::new(),
-                    index: i,
-                },
-                false,
-            )
-        })
-        .collect();
-    if !recommended.is_empty() {
-        sections.push(DigestSection {
-            name: RECOMMENDED_SECTION.into(),
-            query: String::new(),
-            papers: recommended,
-        });
-    }
-    let top: Vec<PaperCard> = papers
-        .iter()
-        .enumerate()
-        .filter(|(_, p)| position_of(&p.id) == TOP_PAPERS_POSITION)
-        .map(|(i, p)| {
-            shown.insert(i);
-            card(
-                &web,
-                &Entry {
-                    paper: p,
-                    about: &about,
-                    matched: Vec::new(),
-                    index: i,
-                },
-                false,
-            )
-        })
-        .collect();
     let prefs = web.store.preferences(subscriber.id).await?;
     let weekly = matches!(prefs.frequency, Frequency::Weekly(_));
-    if !top.is_empty() {
-        sections.push(DigestSection {
-            name: top_papers_heading(weekly).into(),
-            query: String::new(),
-            papers: top,
-        });
+    // After the topics: the recommendations, then the top papers.
+    for (position, name) in [
+        (RECOMMENDED_POSITION, RECOMMENDED_SECTION),
+        (TOP_PAPERS_POSITION, top_papers_heading(weekly)),
+    ] {
+        let cards: Vec<PaperCard> = papers
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| position_of(&p.id) == position)
+            .map(|(i, p)| {
+                shown.insert(i);
+                card(
+                    &web,
+                    &Entry {
+                        paper: p,
+                        about: &about,
+                        matched: Vec::new(),
+                        index: i,
+                    },
+                    false,
+                )
+            })
+            .collect();
+        if !cards.is_empty() {
+            sections.push(DigestSection {
+                name: name.into(),
+                query: String::new(),
+                papers: cards,
+            });
+        }
     }
     let others: Vec<PaperCard> = papers
         .iter()

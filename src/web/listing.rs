@@ -19,7 +19,7 @@ use crate::digest::ranked::RankedWindow;
 use crate::domain::Paper;
 
 use crate::matching::{CompiledQuery, MatchedTerm, Matcher, PaperSet, Query, QueryError};
-use crate::store::{DbResult, ListedPaper, ListingGeneration, PaperListing, Store};
+use crate::store::{DayStamp, DbResult, ListedPaper, ListingGeneration, PaperListing, Store};
 
 /// Papers on one page.
 pub const PAGE_SIZE: usize = 50;
@@ -268,124 +268,315 @@ pub struct Selection {
     pub span: Span,
     pub from: NaiveDate,
     pub to: NaiveDate,
-    /// Every paper of the days, in page order, and their index.
+    /// Every paper of the days, in page order, and the days it came from.
     range: Arc<CachedRange>,
     /// Indexes into the listing of the papers the search matched (all of
     /// them without a search), in page order.
     pub hits: Vec<usize>,
-    /// The searches, compiled against the range's matcher, with the papers
-    /// each matches.
-    search: Option<Vec<(CompiledQuery, PaperSet)>>,
+    /// The searches, as parsed, for explaining a hit.
+    queries: Vec<Query>,
+    /// The papers the searches' `like:` terms name, for a day whose
+    /// matcher was rebuilt before a hit is explained.
+    liked: Vec<(String, Paper)>,
+    /// Per day of the range (as in `range.days`): the searches compiled
+    /// against that day's matcher (which build of it, and the papers each
+    /// matches there).
+    search: Option<Vec<DaySearch>>,
 }
 
-/// Listings of ranges of days, read and indexed once for many requests:
-/// the days' papers and (built on the first search) their matcher. An
-/// entry is used while the store's [`ListingGeneration`] is unchanged (no
-/// new sighting, no changed paper), so a past day's page costs no SQL
-/// beyond that check. Bounded by the papers held: past
-/// [`RANGE_CACHE_PAPERS`], the least recently used ranges are dropped; a
-/// matcher that compiled more than [`MATCHER_MAX_ATOMS`] distinct terms is
-/// rebuilt, so visitors' queries cannot grow it without limit.
+/// The searches compiled against one day's matcher.
+struct DaySearch {
+    /// The matcher build they were compiled by (a rebuilt matcher compiles
+    /// them again when explaining).
+    build: u64,
+    compiled: Vec<(CompiledQuery, PaperSet)>,
+}
+
+/// Listings and search indexes of announced days, read and indexed once
+/// for many requests.
+///
+/// A day is the unit: its papers (one store read) and, built on the first
+/// search that covers it, its matcher. A range of days (`date`, `week`,
+/// `days=N`) is assembled from its days' listings and searched by
+/// matching each day's index and combining the hits, so a 30-day search
+/// after a fetch re-reads and re-indexes only the days the fetch touched
+/// (each day is kept with its [`DayStamp`] and reused while the store
+/// reports the same stamp) and a past day's index is built once.
+///
+/// Requests check the store's [`ListingGeneration`] (two index lookups);
+/// while it is unchanged an assembled range is used as it is, so a page
+/// costs no other SQL. Bounded by papers held: days past
+/// [`DAY_CACHE_PAPERS`] and assembled ranges past [`RANGE_CACHE_PAPERS`]
+/// are dropped least recently used first (a range keeps its days alive
+/// while it is held, so at most both bounds together are in memory; about
+/// 2 kB a paper, 4 kB with its day's index), and a day's matcher that
+/// compiled more than [`MATCHER_MAX_ATOMS`] distinct terms is rebuilt, so
+/// visitors' queries cannot grow it without limit.
 #[derive(Default)]
 pub struct RangeCache {
-    entries: Mutex<HashMap<(NaiveDate, NaiveDate), Arc<CachedRange>>>,
+    ranges: Mutex<HashMap<(NaiveDate, NaiveDate), Arc<CachedRange>>>,
+    days: Mutex<HashMap<NaiveDate, Arc<CachedDay>>>,
     clock: AtomicU64,
-    /// Held while a range is read from the store: requests that miss at
+    /// Held while days are read from the store: requests that miss at
     /// the same time (every visitor's first page after a fetch) wait for
     /// the one read instead of each reading the same days again.
     filling: tokio::sync::Mutex<()>,
 }
 
-/// Most papers the cache holds across its ranges (about 2 kB each, twice
-/// that with a matcher).
-pub const RANGE_CACHE_PAPERS: usize = 200_000;
-/// Distinct query terms a cached matcher may compile before it is rebuilt.
+/// Most papers the cached days hold together.
+pub const DAY_CACHE_PAPERS: usize = 120_000;
+/// Most papers the assembled ranges hold together.
+pub const RANGE_CACHE_PAPERS: usize = 120_000;
+/// Distinct query terms a day's matcher may compile before it is rebuilt.
 pub const MATCHER_MAX_ATOMS: usize = 20_000;
 
-struct CachedRange {
-    generation: ListingGeneration,
+/// Numbers matcher builds, so a query compiled by one build is never
+/// explained by another.
+static MATCHER_BUILDS: AtomicU64 = AtomicU64::new(0);
+
+/// One announced day: its papers as a one-day listing and its index.
+struct CachedDay {
+    date: NaiveDate,
+    stamp: DayStamp,
     listing: PaperListing,
-    matcher: Mutex<Option<Matcher>>,
     /// The papers' vectors, made when a `like:` search first needs them.
     ranked: std::sync::OnceLock<RankedWindow>,
+    /// The build number and the matcher, built on the first search.
+    matcher: Mutex<Option<(u64, Matcher)>>,
     last_used: AtomicU64,
 }
 
+/// A range of days assembled from its days.
+struct CachedRange {
+    generation: ListingGeneration,
+    listing: PaperListing,
+    /// The days with announcements, in date order, each with where its
+    /// papers are in `listing` (a paper announced on several days of the
+    /// range is listed once).
+    days: Vec<(Arc<CachedDay>, Vec<u32>)>,
+    /// Per paper of `listing`: its first day (index into `days`) and its
+    /// index in that day's listing, where its search explanation comes from.
+    origin: Vec<(u32, u32)>,
+    last_used: AtomicU64,
+}
+
+/// Evicts least recently used entries until the papers held fit `limit`
+/// (one entry always stays).
+fn bound<K: Copy + Eq + std::hash::Hash, V>(
+    entries: &mut HashMap<K, Arc<V>>,
+    limit: usize,
+    papers: impl Fn(&V) -> usize,
+    last_used: impl Fn(&V) -> u64,
+) {
+    let mut held: usize = entries.values().map(|v| papers(v)).sum();
+    while entries.len() > 1 && held > limit {
+        let Some(oldest) = entries
+            .iter()
+            .min_by_key(|(_, v)| last_used(v))
+            .map(|(k, _)| *k)
+        else {
+            break;
+        };
+        if let Some(v) = entries.remove(&oldest) {
+            held -= papers(&v);
+        }
+    }
+}
+
 impl RangeCache {
+    /// The assembled range `from..=to`, if it is cached and current.
+    fn cached(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+        generation: &ListingGeneration,
+        tick: u64,
+    ) -> Option<Arc<CachedRange>> {
+        let range = self
+            .ranges
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&(from, to))
+            .filter(|r| r.generation == *generation)
+            .cloned()?;
+        range.last_used.store(tick, Ordering::Relaxed);
+        Some(range)
+    }
+
     async fn get(
         &self,
         store: &Store,
         from: NaiveDate,
         to: NaiveDate,
     ) -> DbResult<Arc<CachedRange>> {
-        let generation = store.listing_generation().await?;
         let tick = self.clock.fetch_add(1, Ordering::Relaxed);
-        let cached = self
-            .entries
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&(from, to))
-            .filter(|r| r.generation == generation)
-            .cloned();
-        if let Some(range) = cached {
-            range.last_used.store(tick, Ordering::Relaxed);
+        let generation = store.listing_generation().await?;
+        if let Some(range) = self.cached(from, to, &generation, tick) {
             return Ok(range);
         }
         let _filling = self.filling.lock().await;
         let generation = store.listing_generation().await?;
-        let filled = self
-            .entries
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&(from, to))
-            .filter(|r| r.generation == generation)
-            .cloned();
-        if let Some(range) = filled {
-            range.last_used.store(tick, Ordering::Relaxed);
+        if let Some(range) = self.cached(from, to, &generation, tick) {
             return Ok(range);
         }
-        let range = Arc::new(CachedRange {
-            ranked: std::sync::OnceLock::new(),
-            generation,
-            listing: store.listed_papers(from, to).await?,
-            matcher: Mutex::new(None),
-            last_used: AtomicU64::new(tick),
-        });
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries.insert((from, to), range.clone());
-        let current = range.generation.clone();
-        entries.retain(|_, r| r.generation == current);
-        while entries.len() > 1
-            && entries
-                .values()
-                .map(|r| r.listing.papers.len())
-                .sum::<usize>()
-                > RANGE_CACHE_PAPERS
-        {
-            let oldest = entries
-                .iter()
-                .min_by_key(|(_, r)| r.last_used.load(Ordering::Relaxed))
-                .map(|(k, _)| *k);
-            match oldest {
-                Some(k) => entries.remove(&k),
-                None => break,
+        let mut days = Vec::new();
+        for (d, stamp) in store.listing_days(from, to).await? {
+            let kept = self
+                .days
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&d)
+                .filter(|c| c.stamp == stamp)
+                .cloned();
+            let day = match kept {
+                Some(day) => day,
+                None => {
+                    let day = Arc::new(CachedDay {
+                        date: d,
+                        stamp,
+                        listing: store.listed_papers(d, d).await?,
+                        ranked: std::sync::OnceLock::new(),
+                        matcher: Mutex::new(None),
+                        last_used: AtomicU64::new(tick),
+                    });
+                    self.days
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(d, day.clone());
+                    day
+                }
             };
+            day.last_used.store(tick, Ordering::Relaxed);
+            days.push(day);
         }
+        bound(
+            &mut self.days.lock().unwrap_or_else(|e| e.into_inner()),
+            DAY_CACHE_PAPERS,
+            |d| d.listing.papers.len(),
+            |d| d.last_used.load(Ordering::Relaxed),
+        );
+        let range = Arc::new(CachedRange::assemble(generation, days, tick));
+        let mut ranges = self.ranges.lock().unwrap_or_else(|e| e.into_inner());
+        ranges.insert((from, to), range.clone());
+        let current = range.generation.clone();
+        ranges.retain(|_, r| r.generation == current);
+        bound(
+            &mut ranges,
+            RANGE_CACHE_PAPERS,
+            |r| r.listing.papers.len(),
+            |r| r.last_used.load(Ordering::Relaxed),
+        );
         Ok(range)
     }
 }
 
-impl CachedRange {
-    /// Runs `f` with the range's matcher, built on first use.
-    fn with_matcher<T>(&self, f: impl FnOnce(&mut Matcher) -> T) -> T {
+impl CachedDay {
+    /// Runs `f` with the day's matcher and its build number, building it
+    /// on first use (and again once it compiled too many terms).
+    fn with_matcher<T>(&self, f: impl FnOnce(u64, &mut Matcher) -> T) -> T {
         let mut guard = self.matcher.lock().unwrap_or_else(|e| e.into_inner());
         if guard
             .as_ref()
-            .is_none_or(|m| m.atom_count() > MATCHER_MAX_ATOMS)
+            .is_none_or(|(_, m)| m.atom_count() > MATCHER_MAX_ATOMS)
         {
-            *guard = Some(Matcher::new(&self.listing.papers));
+            let build = MATCHER_BUILDS.fetch_add(1, Ordering::Relaxed);
+            *guard = Some((build, Matcher::new(&self.listing.papers)));
         }
-        f(guard.as_mut().expect("built just above"))
+        let (build, matcher) = guard.as_mut().expect("built just above");
+        f(*build, matcher)
+    }
+
+    /// Tells the day's `matcher` which of its papers each of `liked` is
+    /// similar to (compared with the day's papers, as a daily digest
+    /// compares them), for the ids it does not know yet. Call it before
+    /// compiling queries with `like:` terms.
+    fn register_likes(&self, matcher: &mut Matcher, liked: &[(String, Paper)]) {
+        for (id, paper) in liked {
+            if !matcher.knows_like(id) {
+                let ranked = self
+                    .ranked
+                    .get_or_init(|| RankedWindow::new(&self.listing.papers, self.date));
+                matcher.set_like(id, &paper.title, ranked.similar(paper));
+            }
+        }
+    }
+}
+
+impl CachedRange {
+    /// The range's listing from its days' (in date order): each paper once,
+    /// announced on its first day, listed by every source that listed it
+    /// on any day, in the store's page order (see `Store::listed_papers`).
+    fn assemble(generation: ListingGeneration, days: Vec<Arc<CachedDay>>, tick: u64) -> Self {
+        let mut papers: Vec<(&Paper, ListedPaper)> = Vec::new();
+        let mut origin = Vec::new();
+        let mut at: HashMap<&str, usize> = HashMap::new();
+        let mut maps: Vec<Vec<u32>> = Vec::with_capacity(days.len());
+        for (di, day) in days.iter().enumerate() {
+            let listing = &day.listing;
+            let mut map = Vec::with_capacity(listing.papers.len());
+            for (li, (paper, about)) in listing.papers.iter().zip(&listing.about).enumerate() {
+                let i = *at.entry(paper.id.as_str()).or_insert_with(|| {
+                    papers.push((paper, about.clone()));
+                    origin.push((di as u32, li as u32));
+                    papers.len() - 1
+                });
+                let merged = &mut papers[i].1;
+                if merged.seq > about.seq {
+                    merged.seq = about.seq;
+                }
+                for s in &about.sources {
+                    if !merged.sources.contains(s) {
+                        merged.sources.push(s.clone());
+                    }
+                }
+                map.push(i as u32);
+            }
+            maps.push(map);
+        }
+        let mut order: Vec<usize> = (0..papers.len()).collect();
+        order.sort_by(|&a, &b| {
+            let key = |i: usize| {
+                let (p, about) = &papers[i];
+                (
+                    p.upvotes.is_none(),
+                    std::cmp::Reverse(p.upvotes),
+                    if p.upvotes.is_none() { 0 } else { about.seq },
+                    p.id.as_str(),
+                )
+            };
+            key(a).cmp(&key(b))
+        });
+        let mut position = vec![0u32; papers.len()];
+        for (pos, &i) in order.iter().enumerate() {
+            position[i] = pos as u32;
+        }
+        let mut listing = PaperListing {
+            papers: Vec::with_capacity(papers.len()),
+            about: Vec::with_capacity(papers.len()),
+        };
+        let mut sorted_origin = Vec::with_capacity(papers.len());
+        for &i in &order {
+            let (paper, about) = &papers[i];
+            let mut about = about.clone();
+            about.sources.sort();
+            listing.papers.push((*paper).clone());
+            listing.about.push(about);
+            sorted_origin.push(origin[i]);
+        }
+        for map in &mut maps {
+            for i in map.iter_mut() {
+                *i = position[*i as usize];
+            }
+        }
+        drop(at);
+        drop(papers);
+        CachedRange {
+            generation,
+            listing,
+            days: days.into_iter().zip(maps).collect(),
+            origin: sorted_origin,
+            last_used: AtomicU64::new(tick),
+        }
     }
 }
 
@@ -447,31 +638,33 @@ impl Selection {
         let (hits, search) = if queries.is_empty() {
             ((0..range.listing.papers.len()).collect(), None)
         } else {
-            // Indexing a range takes seconds for a month of papers: on a
-            // blocking thread, so the runtime's workers keep answering
-            // other requests (and one waiting for the same index waits
-            // there too, not on a worker).
-            let indexed = range.clone();
-            let queries = queries.to_vec();
-            let compiled: Vec<(CompiledQuery, PaperSet)> = tokio::task::spawn_blocking(move || {
-                indexed.with_matcher(|matcher| {
-                    for (id, p) in &liked {
-                        if !matcher.knows_like(id) {
-                            let ranked = indexed
-                                .ranked
-                                .get_or_init(|| RankedWindow::new(&indexed.listing.papers, from));
-                            matcher.set_like(id, &p.title, ranked.similar(p));
-                        }
-                    }
-                    queries
-                        .iter()
-                        .map(|q| {
-                            let c = matcher.compile(q);
-                            let set = matcher.matches(&c);
-                            (c, set)
+            // Indexing a day not searched before takes a moment, a month of
+            // them seconds: on a blocking thread, so the runtime's workers
+            // keep answering other requests (and one waiting for the same
+            // index waits there too, not on a worker).
+            let (searched, queries, liked) = (range.clone(), queries.to_vec(), liked.clone());
+            let (hits, search) = tokio::task::spawn_blocking(move || {
+                let mut hits = BTreeSet::new();
+                let search: Vec<DaySearch> = searched
+                    .days
+                    .iter()
+                    .map(|(day, map)| {
+                        day.with_matcher(|build, matcher| {
+                            day.register_likes(matcher, &liked);
+                            let compiled = queries
+                                .iter()
+                                .map(|q| {
+                                    let c = matcher.compile(q);
+                                    let set = matcher.matches(&c);
+                                    hits.extend(set.iter().map(|l| map[l] as usize));
+                                    (c, set)
+                                })
+                                .collect();
+                            DaySearch { build, compiled }
                         })
-                        .collect()
-                })
+                    })
+                    .collect();
+                (hits, search)
             })
             .await
             .unwrap_or_else(|e| match e.try_into_panic() {
@@ -479,8 +672,7 @@ impl Selection {
                 Ok(panic) => std::panic::resume_unwind(panic),
                 Err(e) => panic!("indexing a range: {e}"),
             });
-            let hits: BTreeSet<usize> = compiled.iter().flat_map(|(_, set)| set.iter()).collect();
-            (hits.into_iter().collect(), Some(compiled))
+            (hits.into_iter().collect(), Some(search))
         };
         Ok(Selection {
             span,
@@ -488,6 +680,8 @@ impl Selection {
             to,
             range,
             hits,
+            queries: queries.to_vec(),
+            liked,
             search,
         })
     }
@@ -523,16 +717,28 @@ impl Selection {
                 index: i,
             })
             .collect();
-        if let Some(compiled) = &self.search {
-            self.range.with_matcher(|m| {
-                for e in &mut entries {
-                    for (c, set) in compiled {
-                        if set.contains(e.index) {
-                            for t in m.explain(c, e.index) {
-                                if !e.matched.iter().any(|k| k.label == t.label) {
-                                    e.matched.push(t);
-                                }
-                            }
+        let Some(search) = &self.search else {
+            return entries;
+        };
+        for e in &mut entries {
+            let (di, local) = self.range.origin[e.index];
+            let (di, local) = (di as usize, local as usize);
+            let day_search = &search[di];
+            self.range.days[di].0.with_matcher(|build, m| {
+                for (q, (c, set)) in self.queries.iter().zip(&day_search.compiled) {
+                    if !set.contains(local) {
+                        continue;
+                    }
+                    let terms = if build == day_search.build {
+                        m.explain(c, local)
+                    } else {
+                        self.range.days[di].0.register_likes(m, &self.liked);
+                        let c = m.compile(q);
+                        m.explain(&c, local)
+                    };
+                    for t in terms {
+                        if !e.matched.iter().any(|k| k.label == t.label) {
+                            e.matched.push(t);
                         }
                     }
                 }
@@ -625,5 +831,155 @@ mod tests {
         assert_eq!(week_param(d("2027-01-01")), "2026-W53");
         assert_eq!(monday_of(d("2026-06-14")), d("2026-06-08"));
         assert_eq!(monday_of(d("2026-06-08")), d("2026-06-08"));
+    }
+
+    mod cache {
+        use super::super::*;
+        use crate::domain::{AnnounceType, ArxivId, FetchedPaper, PaperId};
+        use crate::store::test_store;
+        use chrono::Utc;
+
+        fn fetched(id: &str, title: &str, upvotes: Option<i64>, d: &str) -> FetchedPaper {
+            let pid = PaperId::arxiv(&ArxivId::parse(id).unwrap());
+            let mut paper = Paper::new(
+                pid,
+                title,
+                "An abstract about models.",
+                "https://arxiv.org/abs/x",
+            );
+            paper.upvotes = upvotes;
+            FetchedPaper {
+                paper,
+                day: d.parse().unwrap(),
+                announce_type: Some(AnnounceType::New),
+            }
+        }
+
+        async fn three_days(store: &Store) {
+            let now = Utc::now();
+            let hf = [
+                fetched("2606.00009", "Diffusion soups", Some(5), "2026-06-12"),
+                fetched("2606.00003", "Agents that plan", Some(40), "2026-06-11"),
+                fetched("2606.00001", "Diffusion for video", Some(5), "2026-06-10"),
+                fetched("2606.00005", "Language models", Some(5), "2026-06-12"),
+            ];
+            store.store_fetched("hf", &hf, now).await.unwrap();
+            let rss = [
+                fetched("2606.00007", "Graph diffusion", None, "2026-06-10"),
+                fetched("2606.00002", "Tabular agents", None, "2026-06-11"),
+                fetched("2606.00009", "Diffusion soups", None, "2026-06-10"),
+                fetched("2606.00004", "Agents again", None, "2026-06-12"),
+                fetched("2606.00002", "Tabular agents", None, "2026-06-12"),
+            ];
+            store.store_fetched("rss", &rss, now).await.unwrap();
+        }
+
+        fn shown(l: &PaperListing) -> Vec<(String, NaiveDate, Vec<String>)> {
+            l.papers
+                .iter()
+                .zip(&l.about)
+                .map(|(p, a)| (p.id.to_string(), a.day, a.sources.clone()))
+                .collect()
+        }
+
+        #[tokio::test]
+        async fn a_range_assembled_from_its_days_lists_what_the_store_lists_for_it() {
+            let (store, _dir) = test_store().await;
+            three_days(&store).await;
+            let cache = RangeCache::default();
+            for (from, to) in [
+                ("2026-06-10", "2026-06-12"),
+                ("2026-06-11", "2026-06-12"),
+                ("2026-06-12", "2026-06-12"),
+                ("2026-06-01", "2026-06-30"),
+                ("2026-07-01", "2026-07-30"),
+            ] {
+                let (from, to) = (from.parse().unwrap(), to.parse().unwrap());
+                let range = cache.get(&store, from, to).await.unwrap();
+                let direct = store.listed_papers(from, to).await.unwrap();
+                assert_eq!(shown(&range.listing), shown(&direct), "{from}..{to}");
+            }
+        }
+
+        #[tokio::test]
+        async fn a_fetch_rereads_only_the_days_it_touched() {
+            let (store, _dir) = test_store().await;
+            three_days(&store).await;
+            let cache = RangeCache::default();
+            let (from, to) = ("2026-06-10".parse().unwrap(), "2026-06-12".parse().unwrap());
+            let before = cache.get(&store, from, to).await.unwrap();
+            assert!(Arc::ptr_eq(
+                &before,
+                &cache.get(&store, from, to).await.unwrap()
+            ));
+            store
+                .store_fetched(
+                    "rss",
+                    &[fetched(
+                        "2606.00011",
+                        "New on the last day",
+                        None,
+                        "2026-06-12",
+                    )],
+                    Utc::now(),
+                )
+                .await
+                .unwrap();
+            let after = cache.get(&store, from, to).await.unwrap();
+            assert!(!Arc::ptr_eq(&before, &after));
+            let same: Vec<bool> = before
+                .days
+                .iter()
+                .zip(&after.days)
+                .map(|((a, _), (b, _))| Arc::ptr_eq(a, b))
+                .collect();
+            assert_eq!(same, [true, true, false]);
+            assert_eq!(after.listing.papers.len(), before.listing.papers.len() + 1);
+        }
+
+        #[tokio::test]
+        async fn a_search_over_days_finds_and_explains_what_one_index_over_the_range_does() {
+            let (store, _dir) = test_store().await;
+            three_days(&store).await;
+            let cache = RangeCache::default();
+            let likes = LikeLookup::new(store.clone(), None);
+            let (from, to) = ("2026-06-10".parse().unwrap(), "2026-06-12".parse().unwrap());
+            for text in [
+                "diffusion",
+                "agent* OR ti:language",
+                "upvotes>=5 AND NOT ti:agents",
+                "nothing",
+            ] {
+                let q = Query::parse(text).unwrap();
+                let sel = Selection::load_days(
+                    &store,
+                    &cache,
+                    &likes,
+                    Span::Days(3),
+                    from,
+                    to,
+                    std::slice::from_ref(&q),
+                )
+                .await
+                .unwrap();
+                let direct = store.listed_papers(from, to).await.unwrap();
+                let mut m = Matcher::new(&direct.papers);
+                let c = m.compile(&q);
+                let want: Vec<usize> = m.matches(&c).iter().collect();
+                assert_eq!(sel.hits, want, "{text}");
+                for e in sel.page(1) {
+                    let labels = |v: Vec<MatchedTerm>| -> Vec<String> {
+                        let mut out: Vec<String> = Vec::new();
+                        for t in v {
+                            if !out.iter().any(|l| **l == *t.label) {
+                                out.push(t.label.to_string());
+                            }
+                        }
+                        out
+                    };
+                    assert_eq!(labels(e.matched), labels(m.explain(&c, e.index)), "{text}");
+                }
+            }
+        }
     }
 }
