@@ -17,3 +17,10 @@ CREATE TABLE send_buckets (
     milli_tokens BIGINT NOT NULL,
     at_ms        BIGINT NOT NULL
 );
+
+CREATE TABLE request_windows (
+    scope        TEXT NOT NULL,
+    window_start TEXT NOT NULL,
+    requests     BIGINT NOT NULL,
+    PRIMARY KEY (scope, window_start)
+);

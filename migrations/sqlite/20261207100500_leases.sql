@@ -33,3 +33,15 @@ CREATE TABLE send_buckets (
     milli_tokens INTEGER NOT NULL,
     at_ms        INTEGER NOT NULL
 );
+
+-- Requests counted per client and fixed window, for limits that must hold
+-- across daemons (the subscribe form's per-client limit): scope names the
+-- limit and the client ('subscribe:203.0.113.7', an IPv6 client cut to its
+-- prefix), window_start the window's first instant (RFC 3339). Windows are
+-- forgotten a day after they began.
+CREATE TABLE request_windows (
+    scope        TEXT NOT NULL,
+    window_start TEXT NOT NULL,
+    requests     INTEGER NOT NULL,
+    PRIMARY KEY (scope, window_start)
+);

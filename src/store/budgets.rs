@@ -152,6 +152,39 @@ impl Backend {
     }
 }
 
+impl Backend {
+    /// Counts one request under `scope` in the fixed window that began at
+    /// `window_start`: whether it is within `max` (a request over the limit
+    /// is not counted). One statement, so every daemon counts in the same
+    /// row. Windows that began more than a day before are forgotten.
+    pub async fn count_request(
+        &self,
+        scope: &str,
+        window_start: DateTime<Utc>,
+        max: u32,
+    ) -> DbResult<bool> {
+        let mut tx = self.begin_write().await?;
+        let counted: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO request_windows (scope, window_start, requests) VALUES ($1, $2, 1)
+             ON CONFLICT (scope, window_start) DO UPDATE
+                 SET requests = request_windows.requests + 1
+                 WHERE request_windows.requests < $3
+             RETURNING requests",
+        )
+        .bind(scope)
+        .bind(super::ts(window_start))
+        .bind(i64::from(max))
+        .fetch_optional(&mut **tx)
+        .await?;
+        sqlx::query("DELETE FROM request_windows WHERE window_start < $1")
+            .bind(super::ts(window_start - chrono::Duration::days(1)))
+            .execute(&mut **tx)
+            .await?;
+        tx.commit().await?;
+        Ok(counted.is_some_and(|n| n <= i64::from(max)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::test_store;
@@ -187,6 +220,33 @@ mod tests {
         assert_eq!(a.take_budget(&both, 6, t0).await.unwrap().0, 4);
         let (granted, retry) = b.take_budget(&both, 1, t0).await.unwrap();
         assert_eq!((granted, retry), (0, Duration::from_secs(900)));
+    }
+
+    #[tokio::test]
+    async fn requests_are_counted_per_scope_and_window_in_one_row() {
+        let (store, _dir) = test_store().await;
+        let w = DateTime::parse_from_rfc3339("2026-06-12T07:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let (a, b) = (store.clone(), store.clone());
+        let mut allowed = 0;
+        for i in 0..5 {
+            let daemon = if i % 2 == 0 { &a } else { &b };
+            if daemon
+                .count_request("subscribe:192.0.2.1", w, 3)
+                .await
+                .unwrap()
+            {
+                allowed += 1;
+            }
+        }
+        assert_eq!(allowed, 3);
+        assert!(a.count_request("subscribe:192.0.2.2", w, 3).await.unwrap());
+        let next = w + chrono::Duration::minutes(10);
+        assert!(b
+            .count_request("subscribe:192.0.2.1", next, 3)
+            .await
+            .unwrap());
     }
 
     #[tokio::test]

@@ -350,6 +350,7 @@ delegate! {
     async fn set_top_papers(&self, id: SubscriberId, link_version: i64, on: bool) -> DbResult<()>;
     async fn take_budget(&self, specs: &[BucketSpec], want: u32, now: DateTime<Utc>) -> DbResult<(u32, std::time::Duration)>;
     async fn reserve_pace(&self, spec: &BucketSpec, n: u32, now: DateTime<Utc>) -> DbResult<Vec<std::time::Duration>>;
+    async fn count_request(&self, scope: &str, window_start: DateTime<Utc>, max: u32) -> DbResult<bool>;
     async fn take_job_slot(&self, job: &str, slot: DateTime<Utc>, owner: &str, lease_until: DateTime<Utc>, now: DateTime<Utc>) -> DbResult<SlotClaim>;
     async fn renew_job_slot(&self, job: &str, slot: DateTime<Utc>, owner: &str, lease_until: DateTime<Utc>) -> DbResult<bool>;
     async fn finish_job_slot(&self, job: &str, slot: DateTime<Utc>, now: DateTime<Utc>) -> DbResult<()>;

@@ -1,6 +1,10 @@
-//! Per-client-IP rate limit on subscribe requests (in memory: it only has to
-//! slow a burst down; the per-address limit on mails is in the store and
-//! survives restarts), and the client-IP extractor.
+//! Per-client-IP rate limit on subscribe requests, and the client-IP
+//! extractor. The limit is counted in memory when the request comes (a
+//! burst is turned away with 429 without touching the database), then in
+//! the database per fixed window by the worker that handles the request
+//! (off the request, so the answer never waits for the store), so that it
+//! holds across several daemons behind one load balancer; the per-address
+//! limit on mails is in the store too.
 //!
 //! The client IP is the connection's peer, unless the peer is one of
 //! `[web] trusted_proxies`: then it is the right-most `X-Forwarded-For`
@@ -102,6 +106,31 @@ impl IpLimiter {
         }
         entry.1 += 1;
         entry.1 <= self.max
+    }
+
+    /// Counts one request from `ip` at `now` in the database, where every
+    /// daemon sharing it counts: false when the client is over the limit
+    /// in the current fixed window. A database error lets the request
+    /// through (the in-memory count still applies) and is logged.
+    pub async fn allow_shared(
+        &self,
+        store: &crate::store::Store,
+        ip: IpAddr,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> bool {
+        let window = i64::try_from(self.window.as_secs()).unwrap_or(600).max(1);
+        let start = now.timestamp() - now.timestamp().rem_euclid(window);
+        let Some(start) = chrono::DateTime::from_timestamp(start, 0) else {
+            return true;
+        };
+        let scope = format!("subscribe:{}", self.client_key(ip));
+        match store.count_request(&scope, start, self.max).await {
+            Ok(allowed) => allowed,
+            Err(e) => {
+                tracing::warn!(error = format!("{e:#}"), "counting a subscribe request");
+                true
+            }
+        }
     }
 
     /// Clients tracked now.

@@ -227,6 +227,7 @@ pub async fn submit(
                 topics,
                 prefs,
                 top_papers: form.top_papers == "on",
+                ip,
             },
         );
         if !queued {
@@ -256,6 +257,9 @@ pub(super) struct Submission {
     topics: Vec<NewTopic>,
     prefs: Preferences,
     top_papers: bool,
+    /// The client it came from, counted again in the database (see
+    /// [`handle_submission`]).
+    ip: std::net::IpAddr,
 }
 
 /// Submissions waiting for the worker; past this the form answers 503
@@ -388,8 +392,18 @@ async fn submission_worker(
 /// or unsubscribed one, held until its owner confirms) and sends at most
 /// one link mail per address per ten minutes: a confirmation, or a settings
 /// link for a confirmed address.
+///
+/// The request's answer counted its client in this daemon's memory; here,
+/// off the request, it is counted again in the database, where every
+/// daemon sharing it counts, so that several daemons behind one load
+/// balancer allow a client no more than one of them would. Over that limit
+/// the submission is dropped (its answer said the same as for any other).
 async fn handle_submission(web: Arc<AppState>, s: Submission) -> Result<(), WebError> {
     let now = Utc::now();
+    if !web.ip_limiter.allow_shared(&web.store, s.ip, now).await {
+        tracing::info!("subscribe request dropped: its client is over the per-client limit counted across daemons");
+        return Ok(());
+    }
     let request = web
         .store
         .request_subscription(&s.email, &s.topics, &s.prefs, s.top_papers, now)

@@ -500,6 +500,62 @@ async fn one_client_ip_is_refused_after_its_subscribe_allowance() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_per_client_subscribe_limit_holds_across_daemons_sharing_a_database() {
+    let site = Site::start().await;
+    // A second daemon on the same database and configuration: its own
+    // memory (its own count of the client), the same store.
+    let other = site.env.app().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let other_base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(paperboy::app::serve(
+        other.clone(),
+        listener,
+        std::future::pending(),
+    ));
+    // The database counts fixed ten-minute windows.
+    let window = || Utc::now().timestamp().div_euclid(600);
+    let first_window = window();
+    let mut addresses = Vec::new();
+    for i in 0..15 {
+        let a = format!("a{i}@example.org");
+        let (status, body) = site.subscribe(&a, "diffusion").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        addresses.push(a);
+        let b = format!("b{i}@example.org");
+        let r = site
+            .http
+            .post(format!("{other_base}/subscribe"))
+            .form(&[("email", b.as_str()), ("topics", "diffusion")])
+            .send()
+            .await
+            .unwrap();
+        // Each daemon alone has seen fewer than 20 requests from this client.
+        assert_eq!(r.status(), StatusCode::OK);
+        other.submissions.settled().await;
+        addresses.push(b);
+    }
+    let mut stored = 0;
+    for a in &addresses {
+        if site
+            .app
+            .store
+            .subscriber_by_email(&a.parse().unwrap())
+            .await
+            .is_ok()
+        {
+            stored += 1;
+        }
+    }
+    // 30 requests, 20 per client and window counted in the database (a
+    // window that began during the test counts afresh).
+    if window() == first_window {
+        assert_eq!(stored, 20, "{stored} of 30 stored");
+    } else {
+        assert!(stored >= 20, "{stored} of 30 stored");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_broken_link_gets_a_clear_page_with_a_way_to_a_new_one() {
     let site = Site::start().await;
     site.env.ok(&[
