@@ -75,10 +75,14 @@ mod tests {
     use crate::store::{ClaimRequest, DeliveryStatus, Reservation};
     use chrono::Utc;
 
-    #[tokio::test]
-    async fn of_two_claims_on_what_both_read_exactly_one_wins() {
-        let (store, _dir) = test_store().await;
-        let email = SubscriberEmail::parse("ada@example.org").unwrap();
+    /// A new active subscriber `email` and its delivery reserved for one
+    /// day with Message-ID `message_id`.
+    async fn reserved(
+        store: &crate::store::Store,
+        email: &str,
+        message_id: &str,
+    ) -> crate::store::Delivery {
+        let email = SubscriberEmail::parse(email).unwrap();
         let topic = NewTopic {
             name: "t".into(),
             query: "x".into(),
@@ -94,12 +98,19 @@ mod tests {
         };
         let day = "2026-06-12".parse().unwrap();
         let Some(Reservation::New(d)) = store
-            .reserve_delivery(sub, day, "<m@x>", &[], 0, Utc::now())
+            .reserve_delivery(sub, day, message_id, &[], 0, Utc::now())
             .await
             .unwrap()
         else {
             panic!("a new reservation")
         };
+        d
+    }
+
+    #[tokio::test]
+    async fn of_two_claims_on_what_both_read_exactly_one_wins() {
+        let (store, _dir) = test_store().await;
+        let d = reserved(&store, "ada@example.org", "<m@x>").await;
         let now = Utc::now();
         assert!(store
             .claim_delivery(d.id, d.status, d.attempts, "1:1", now)
@@ -135,28 +146,7 @@ mod tests {
     #[tokio::test]
     async fn a_renewed_lease_holds_and_a_lapsed_one_is_taken_over_once() {
         let (store, _dir) = test_store().await;
-        let email = SubscriberEmail::parse("bo@example.org").unwrap();
-        let topic = NewTopic {
-            name: "t".into(),
-            query: "x".into(),
-        };
-        let sub = match store
-            .upsert_active(&email, &[topic], Utc::now())
-            .await
-            .unwrap()
-        {
-            crate::store::UpsertOutcome::Created(id) | crate::store::UpsertOutcome::Updated(id) => {
-                id
-            }
-        };
-        let day = "2026-06-12".parse().unwrap();
-        let Some(Reservation::New(d)) = store
-            .reserve_delivery(sub, day, "<n@x>", &[], 0, Utc::now())
-            .await
-            .unwrap()
-        else {
-            panic!("a new reservation")
-        };
+        let d = reserved(&store, "bo@example.org", "<n@x>").await;
         let t0 = Utc::now();
         let minute = chrono::Duration::minutes(1);
         let claim = ClaimRequest {

@@ -21,10 +21,10 @@ use super::listing::{parse_date, Entry, Selection, Span};
 use super::papers::{bad_param, card, PaperCard};
 use super::token::LinkPath;
 use super::AppState;
-use crate::domain::{Frequency, PaperId, RECOMMENDED_POSITION, TOP_PAPERS_POSITION};
+use crate::domain::{Frequency, Paper, PaperId, RECOMMENDED_POSITION, TOP_PAPERS_POSITION};
 use crate::email::{top_papers_heading, RECOMMENDED_SECTION};
 use crate::links::Purpose;
-use crate::matching::{Matcher, Query};
+use crate::matching::{MatchedTerm, Matcher, Query};
 use crate::store::ListedPaper;
 
 /// Most left-out papers listed.
@@ -73,6 +73,18 @@ pub async fn show(
         updated_at: now,
         seq: 0,
     };
+    let card_of = |index: usize, paper: &Paper, matched: Vec<MatchedTerm>| {
+        card(
+            &web,
+            &Entry {
+                paper,
+                about: &about,
+                matched,
+                index,
+            },
+            false,
+        )
+    };
     // Each paper explained by the topic it was listed under, as mailed.
     let mut matcher = Matcher::new(&papers);
     let mut sections = Vec::new();
@@ -89,16 +101,7 @@ pub async fn show(
                     .as_ref()
                     .map(|c| matcher.explain(c, i))
                     .unwrap_or_default();
-                card(
-                    &web,
-                    &Entry {
-                        paper: p,
-                        about: &about,
-                        matched,
-                        index: i,
-                    },
-                    false,
-                )
+                card_of(i, p, matched)
             })
             .collect();
         if !cards.is_empty() {
@@ -122,16 +125,7 @@ pub async fn show(
             .filter(|(_, p)| position_of(&p.id) == position)
             .map(|(i, p)| {
                 shown.insert(i);
-                card(
-                    &web,
-                    &Entry {
-                        paper: p,
-                        about: &about,
-                        matched: Vec::new(),
-                        index: i,
-                    },
-                    false,
-                )
+                card_of(i, p, Vec::new())
             })
             .collect();
         if !cards.is_empty() {
@@ -146,18 +140,7 @@ pub async fn show(
         .iter()
         .enumerate()
         .filter(|(i, _)| !shown.contains(i))
-        .map(|(i, p)| {
-            card(
-                &web,
-                &Entry {
-                    paper: p,
-                    about: &about,
-                    matched: Vec::new(),
-                    index: i,
-                },
-                false,
-            )
-        })
+        .map(|(i, p)| card_of(i, p, Vec::new()))
         .collect();
     if !others.is_empty() {
         sections.push(DigestSection {
