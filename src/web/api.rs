@@ -96,7 +96,7 @@ pub async fn papers(
         Err(e) => return Ok(bad(e.parameter, e.message, None)),
     };
     let checked = match params.query() {
-        Some(Ok(q)) => match web.likes.check(&params.q, Utc::now()).await {
+        Some(Ok(q)) => match web.stored_likes.check(&params.q, Utc::now()).await {
             Ok(()) => Some(Ok(q)),
             Err(e) => Some(Err(e)),
         },
@@ -110,7 +110,7 @@ pub async fn papers(
     let sel = Selection::load(
         &web.store,
         &web.ranges,
-        &web.likes,
+        &web.stored_likes,
         params.span,
         query.as_slice(),
         web.today(Utc::now()),

@@ -51,7 +51,7 @@ pub async fn atom(
 ) -> Result<Response, WebError> {
     let params = Params::parse(raw.as_deref()).map_err(bad_param)?;
     let checked = match params.query() {
-        Some(Ok(q)) => match web.likes.check(&params.q, Utc::now()).await {
+        Some(Ok(q)) => match web.stored_likes.check(&params.q, Utc::now()).await {
             Ok(()) => Some(Ok(q)),
             Err(e) => Some(Err(e)),
         },
@@ -71,7 +71,7 @@ pub async fn atom(
     let sel = Selection::load(
         &web.store,
         &web.ranges,
-        &web.likes,
+        &web.stored_likes,
         params.span,
         query.as_slice(),
         today,
@@ -128,7 +128,7 @@ pub async fn personal(
     let sel = Selection::load(
         &web.store,
         &web.ranges,
-        &web.likes,
+        &web.stored_likes,
         Span::Days(PERSONAL_FEED_DAYS),
         &queries,
         web.today(now),

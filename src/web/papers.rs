@@ -81,7 +81,7 @@ pub async fn show(
     let params = Params::parse(raw.as_deref()).map_err(bad_param)?;
     let today = web.today(Utc::now());
     let checked = match params.query() {
-        Some(Ok(q)) => match web.likes.check(&params.q, Utc::now()).await {
+        Some(Ok(q)) => match web.stored_likes.check(&params.q, Utc::now()).await {
             Ok(()) => Some(Ok(q)),
             Err(e) => Some(Err(e)),
         },
@@ -106,7 +106,7 @@ pub async fn show(
     let sel = Selection::load(
         &web.store,
         &web.ranges,
-        &web.likes,
+        &web.stored_likes,
         params.span,
         query.as_slice(),
         today,

@@ -83,8 +83,16 @@ pub struct AppState {
     pub(super) previews: super::manage::PreviewCache,
     /// The subscribe form's submissions, handled off the request.
     pub(super) submissions: super::subscribe::Submissions,
-    /// Finds the papers `like:` topics name.
+    /// Finds the papers `like:` topics name: for the forms that save a
+    /// topic (the subscribe form, behind its per-client limit, and the
+    /// settings page), which may ask arXiv for a paper not stored.
     pub(super) likes: LikeLookup,
+    /// Finds them among the stored papers only: for the pages anyone may
+    /// read without limit (`/papers`, its feed and API), so a visitor
+    /// cannot make the daemon queue requests to arXiv (delaying its own
+    /// fetch, which keeps the same spacing) or store papers by the
+    /// thousand.
+    pub(super) stored_likes: LikeLookup,
 }
 
 impl AppState {
@@ -116,6 +124,7 @@ impl AppState {
         );
         AppState {
             likes: LikeLookup::new(store.clone(), None),
+            stored_likes: LikeLookup::new(store.clone(), None),
             store,
             signer,
             mailer,

@@ -505,13 +505,17 @@ async fn like_matches_papers_similar_to_a_stored_or_looked_up_paper_and_unknown_
     assert!(err.contains("at column 6"), "{err}");
     assert_eq!(lookups(), before);
 
-    // The papers search page: the same errors, and the same matches.
+    // The papers search page: the same errors and the same matches, from
+    // the stored papers only (anyone may search it without limit, so it
+    // never asks arXiv).
+    let before = lookups();
     let (status, page) = site.get("/papers?q=like%3A0808.05394").await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{page}");
     assert!(
-        one_line(&page).contains("arXiv has no paper with this id at column 6"),
+        one_line(&page).contains("the paper is not stored here at column 6"),
         "{page}"
     );
+    assert_eq!(lookups(), before, "the public search never asks arXiv");
     let (status, page) = site.get("/papers?q=like%3A2406.1").await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{page}");
     assert!(page.contains("not a paper id"), "{page}");
@@ -560,7 +564,19 @@ async fn like_matches_papers_similar_to_a_stored_or_looked_up_paper_and_unknown_
     // remembers what arXiv does not have).
     assert_eq!(lookups(), 3);
 
-    // An old-style id, with a version, looked up and stored.
+    // An old-style id, with a version, looked up and stored; the public
+    // search then finds it in the store.
+    let (status, page) = site.get("/papers?q=like%3Aastro-ph%2F0601001v1").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{page}");
+    assert_eq!(lookups(), 3);
+    site.env.ok(&[
+        "subscribers",
+        "add",
+        "zed@example.org",
+        "--topic",
+        "like:astro-ph/0601001v1",
+    ]);
+    assert_eq!(lookups(), 4);
     let (status, page) = site.get("/papers?q=like%3Aastro-ph%2F0601001v1").await;
     assert_eq!(status, StatusCode::OK, "{page}");
     assert_eq!(lookups(), 4);
