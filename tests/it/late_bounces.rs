@@ -712,13 +712,16 @@ async fn postfix_pipes_its_own_dsn_for_a_digest_to_ingest_with_the_documented_li
         .map(|(k, v)| format!("{k} {v}\n"))
         .collect();
     std::fs::write(&transport_file, transport).unwrap();
+    // The binary in the test's directory, which `nobody` may enter: the
+    // build's own directory may sit under one only its owner can (a fresh
+    // clone in a private temporary directory, or a home directory).
+    // (A copy, not a link: the directory is handed to `nobody` below.)
+    let bin = env.dir.path().join("paperboy");
+    std::fs::copy(env!("CARGO_BIN_EXE_paperboy"), &bin).unwrap();
     let mut master = readme.master.clone();
     for (from, to) in [
         ("user=paperboy", "user=nobody".to_string()),
-        (
-            "/usr/local/bin/paperboy",
-            env!("CARGO_BIN_EXE_paperboy").to_string(),
-        ),
+        ("/usr/local/bin/paperboy", bin.display().to_string()),
         (
             "/etc/paperboy/paperboy.toml",
             env.config_path.display().to_string(),
