@@ -95,17 +95,9 @@ pub async fn papers(
         Ok(p) => p,
         Err(e) => return Ok(bad(e.parameter, e.message, None)),
     };
-    let checked = match params.query() {
-        Some(Ok(q)) => match web.stored_likes.check(&params.q, Utc::now()).await {
-            Ok(()) => Some(Ok(q)),
-            Err(e) => Some(Err(e)),
-        },
-        other => other,
-    };
-    let query = match checked {
-        Some(Ok(q)) => Some(q),
-        Some(Err(e)) => return Ok(bad("q", e.to_string(), Some(e.column))),
-        None => None,
+    let query = match params.stored_query(&web.stored_likes, Utc::now()).await {
+        Ok(q) => q,
+        Err(e) => return Ok(bad("q", e.to_string(), Some(e.column))),
     };
     let sel = Selection::load(
         &web.store,

@@ -50,23 +50,15 @@ pub async fn atom(
     headers: HeaderMap,
 ) -> Result<Response, WebError> {
     let params = Params::parse(raw.as_deref()).map_err(bad_param)?;
-    let checked = match params.query() {
-        Some(Ok(q)) => match web.stored_likes.check(&params.q, Utc::now()).await {
-            Ok(()) => Some(Ok(q)),
-            Err(e) => Some(Err(e)),
-        },
-        other => other,
-    };
-    let query = match checked {
-        Some(Ok(q)) => Some(q),
-        Some(Err(e)) => {
-            return Err(WebError::BadRequest(
+    let query = params
+        .stored_query(&web.stored_likes, Utc::now())
+        .await
+        .map_err(|e| {
+            WebError::BadRequest(
                 StatusCode::BAD_REQUEST,
                 format!("The q parameter is not a valid query: {e}."),
-            ))
-        }
-        None => None,
-    };
+            )
+        })?;
     let today = web.today(Utc::now());
     let sel = Selection::load(
         &web.store,

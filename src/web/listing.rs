@@ -12,7 +12,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use chrono::{Datelike, Duration, NaiveDate, Weekday};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc, Weekday};
 
 use crate::digest::likes::LikeLookup;
 use crate::digest::ranked::RankedWindow;
@@ -150,6 +150,20 @@ impl Params {
     /// The parsed search, if there is one.
     pub fn query(&self) -> Option<Result<Query, QueryError>> {
         (!self.q.is_empty()).then(|| Query::parse(&self.q))
+    }
+
+    /// The parsed search, if there is one, with each of its `like:` papers
+    /// found among the stored papers (a public search never asks arXiv).
+    pub async fn stored_query(
+        &self,
+        likes: &LikeLookup,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Query>, QueryError> {
+        let Some(query) = self.query().transpose()? else {
+            return Ok(None);
+        };
+        likes.check(&self.q, now).await?;
+        Ok(Some(query))
     }
 }
 

@@ -80,16 +80,9 @@ pub async fn show(
 ) -> Result<Response, WebError> {
     let params = Params::parse(raw.as_deref()).map_err(bad_param)?;
     let today = web.today(Utc::now());
-    let checked = match params.query() {
-        Some(Ok(q)) => match web.stored_likes.check(&params.q, Utc::now()).await {
-            Ok(()) => Some(Ok(q)),
-            Err(e) => Some(Err(e)),
-        },
-        other => other,
-    };
-    let query = match checked {
-        Some(Ok(q)) => Some(q),
-        Some(Err(e)) => {
+    let query = match params.stored_query(&web.stored_likes, Utc::now()).await {
+        Ok(q) => q,
+        Err(e) => {
             let span = match params.span {
                 Span::Latest => Span::Day(web.store.latest_announced_day().await?.unwrap_or(today)),
                 s => s,
@@ -101,7 +94,6 @@ pub async fn show(
             };
             return render(StatusCode::BAD_REQUEST, &page);
         }
-        None => None,
     };
     let sel = Selection::load(
         &web.store,

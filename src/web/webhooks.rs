@@ -126,7 +126,7 @@ impl WebhookState {
             None => None,
             Some(s) => Some(Ses {
                 topics: s.topic_arns.clone(),
-                http: reqwest::Client::builder()
+                http: crate::sources::client_builder()
                     .timeout(std::time::Duration::from_secs(10))
                     .redirect(reqwest::redirect::Policy::none())
                     .build()
