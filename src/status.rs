@@ -171,7 +171,7 @@ pub async fn scrape_latency(listen: Option<SocketAddr>) -> DaemonLatency {
         });
     }
     let url = format!("http://{addr}/metrics");
-    let client = match reqwest::Client::builder()
+    let client = match crate::sources::client_builder()
         .timeout(Duration::from_secs(3))
         .build()
     {

@@ -24,6 +24,19 @@ use url::Url;
 
 use super::Validators;
 
+/// A `reqwest` client builder for any HTTP client paperboy (or a test of it)
+/// makes. reqwest is built without a TLS crypto provider of its own, so the
+/// process has one build of TLS cryptography: ring, which rustls uses for
+/// SMTP and PostgreSQL too. The first call makes it the process's default.
+pub fn client_builder() -> reqwest::ClientBuilder {
+    static PROVIDER: std::sync::Once = std::sync::Once::new();
+    PROVIDER.call_once(|| {
+        // Fails only when a default is already installed, which is as good.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+    reqwest::Client::builder()
+}
+
 /// Process-wide HTTP settings.
 #[derive(Debug, Clone)]
 pub struct HttpOptions {
@@ -110,7 +123,7 @@ struct Failure {
 impl Http {
     /// Builds the process-wide client; fails only if TLS cannot initialise.
     pub fn new(options: HttpOptions) -> Result<Http, HttpError> {
-        let client = reqwest::Client::builder()
+        let client = client_builder()
             .user_agent(options.user_agent.clone())
             .connect_timeout(options.connect_timeout)
             .gzip(true)

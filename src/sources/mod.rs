@@ -27,6 +27,7 @@ pub mod feed;
 pub mod hf_daily;
 mod html;
 pub(crate) mod http;
+pub use http::client_builder;
 #[cfg(test)]
 mod test_server;
 mod xml;

@@ -506,7 +506,7 @@ async fn many_concurrent_clients_all_get_their_messages_recorded() {
 async fn a_fixture_file_is_served_with_its_content_type_and_the_request_is_logged() {
     let server = FixtureServer::start().await;
     server.route("/feed", FixtureResponse::fixture("harness/feed.xml"));
-    let client = reqwest::Client::builder()
+    let client = paperboy::sources::client_builder()
         .user_agent("paperboy-selftest/1.0 (mailto:ops@paperboy.test)")
         .build()
         .unwrap();
@@ -552,7 +552,7 @@ async fn an_etag_is_served_and_a_matching_if_none_match_gets_304() {
         "/hello",
         FixtureResponse::fixture("harness/hello.txt").with_etag("v1"),
     );
-    let client = reqwest::Client::new();
+    let client = paperboy::sources::client_builder().build().unwrap();
     let first = client.get(server.url("/hello")).send().await.unwrap();
     assert_eq!(first.status(), 200);
     let etag = first.headers()["etag"].to_str().unwrap().to_owned();
@@ -590,7 +590,7 @@ async fn last_modified_is_served_and_if_modified_since_gets_304_only_when_not_ne
         "/hello",
         FixtureResponse::body("x").with_last_modified(modified),
     );
-    let client = reqwest::Client::new();
+    let client = paperboy::sources::client_builder().build().unwrap();
     let first = client.get(server.url("/hello")).send().await.unwrap();
     let last_modified = first.headers()["last-modified"]
         .to_str()
@@ -624,7 +624,7 @@ async fn a_script_serves_503_then_429_with_retry_after_then_200_and_repeats_the_
             FixtureResponse::body("ok"),
         ],
     );
-    let client = reqwest::Client::new();
+    let client = paperboy::sources::client_builder().build().unwrap();
     let mut statuses = Vec::new();
     for _ in 0..4 {
         let response = client.get(server.url("/api")).send().await.unwrap();
@@ -655,7 +655,7 @@ async fn a_delayed_response_makes_a_client_timeout_fire() {
         "/slow",
         FixtureResponse::body("late").with_delay(Duration::from_millis(800)),
     );
-    let client = reqwest::Client::builder()
+    let client = paperboy::sources::client_builder()
         .timeout(Duration::from_millis(200))
         .build()
         .unwrap();
@@ -670,7 +670,7 @@ async fn requests_are_timestamped_in_order_and_a_stopped_server_refuses_connecti
     server.route("/a", FixtureResponse::body("a"));
     let url = server.url("/a");
     assert_eq!(url, format!("{}/a", server.base_url()));
-    let client = reqwest::Client::new();
+    let client = paperboy::sources::client_builder().build().unwrap();
     client.get(&url).send().await.unwrap();
     tokio::time::sleep(Duration::from_millis(150)).await;
     client.head(&url).send().await.unwrap();

@@ -481,7 +481,7 @@ async fn a_webhook_with_a_bad_signature_is_refused_and_records_nothing() {
         })
         .to_string()
     };
-    let http = reqwest::Client::new();
+    let http = paperboy::sources::client_builder().build().unwrap();
     let count = || async {
         sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM inbound_reports")
             .fetch_one(app.store.pool())

@@ -154,12 +154,12 @@ async fn load_run(subscribers: usize, clients: usize, per_client: usize) -> Load
             let mut lat = Latencies::default();
             let mut subscribed = Vec::new();
             let mut managed = BTreeMap::new();
-            let manage_client = reqwest::Client::new();
+            let manage_client = paperboy::sources::client_builder().build().unwrap();
             for r in 0..per_client {
                 let (kind, request, expect) = if r % 2 == 0 {
                     // Each subscribe from its own loopback address: the per-IP allowance is not under test.
                     let ip = IpAddr::V4(Ipv4Addr::new(127, 2, c as u8, (r / 2 + 1) as u8));
-                    let client = reqwest::Client::builder()
+                    let client = paperboy::sources::client_builder()
                         .local_address(ip)
                         .build()
                         .unwrap();

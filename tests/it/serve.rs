@@ -141,7 +141,7 @@ async fn subscribe_requests_taken_before_sigterm_get_their_mail_before_the_binar
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(up, "the daemon answered /healthz");
-    let client = reqwest::Client::new();
+    let client = paperboy::sources::client_builder().build().unwrap();
     let addresses: Vec<String> = (0..12).map(|i| format!("queued{i}@example.org")).collect();
     for email in &addresses {
         let answer = client

@@ -50,7 +50,7 @@ impl Site {
         tokio::spawn(paperboy::app::serve(app.clone(), listener, async {
             let _ = stopped.await;
         }));
-        let http = reqwest::Client::builder()
+        let http = paperboy::sources::client_builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap();

@@ -449,7 +449,10 @@ mod over_http {
     }
 
     fn http_client() -> reqwest::Client {
-        reqwest::Client::builder().no_proxy().build().unwrap()
+        paperboy::sources::client_builder()
+            .no_proxy()
+            .build()
+            .unwrap()
     }
 
     /// Posts `body` with `headers`; returns the status and the answer.
