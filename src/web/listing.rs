@@ -295,7 +295,7 @@ pub struct Selection {
     /// Per day of the range (as in `range.days`): the searches compiled
     /// against that day's matcher (which build of it, and the papers each
     /// matches there).
-    search: Option<Vec<DaySearch>>,
+    search: Option<Arc<Vec<DaySearch>>>,
 }
 
 /// The searches compiled against one day's matcher.
@@ -319,7 +319,8 @@ struct DaySearch {
 ///
 /// Requests check the store's [`ListingGeneration`] (two index lookups);
 /// while it is unchanged an assembled range is used as it is, so a page
-/// costs no other SQL. Bounded by papers held: days past
+/// costs no other SQL, and the same search again is answered from the
+/// range's kept searches ([`RANGE_SEARCHES`]). Bounded by papers held: days past
 /// [`DAY_CACHE_PAPERS`] and assembled ranges past [`RANGE_CACHE_PAPERS`]
 /// are dropped least recently used first (a range keeps its days alive
 /// while it is held, so at most both bounds together are in memory; about
@@ -341,6 +342,8 @@ pub struct RangeCache {
 pub const DAY_CACHE_PAPERS: usize = 120_000;
 /// Most papers the assembled ranges hold together.
 pub const RANGE_CACHE_PAPERS: usize = 120_000;
+/// Searches a cached range keeps the answers of.
+pub const RANGE_SEARCHES: usize = 64;
 /// Distinct query terms a day's matcher may compile before it is rebuilt.
 pub const MATCHER_MAX_ATOMS: usize = 20_000;
 
@@ -371,7 +374,22 @@ struct CachedRange {
     /// Per paper of `listing`: its first day (index into `days`) and its
     /// index in that day's listing, where its search explanation comes from.
     origin: Vec<(u32, u32)>,
+    /// The searches answered on this range, least recently used dropped
+    /// past [`RANGE_SEARCHES`]: the same search again (its next page, a
+    /// popular query, a feed reader polling) costs a lookup. Gone with the
+    /// range when the store changes.
+    searches: Mutex<KeptSearches>,
     last_used: AtomicU64,
+}
+
+/// Searches kept by a range: the queries, when each was last used, its answer.
+type KeptSearches = HashMap<Vec<Query>, (u64, Arc<RangeSearch>)>;
+
+/// A search of a range: the listing indexes it matched, in page order, and
+/// each day's compiled queries for explaining a hit.
+struct RangeSearch {
+    hits: Vec<usize>,
+    days: Arc<Vec<DaySearch>>,
 }
 
 /// Evicts least recently used entries until the papers held fit `limit`
@@ -589,7 +607,33 @@ impl CachedRange {
             listing,
             days: days.into_iter().zip(maps).collect(),
             origin: sorted_origin,
+            searches: Mutex::new(HashMap::new()),
             last_used: AtomicU64::new(tick),
+        }
+    }
+
+    /// The answer to `queries` kept from an earlier search of this range.
+    fn kept_search(&self, queries: &[Query], tick: u64) -> Option<Arc<RangeSearch>> {
+        let mut searches = self.searches.lock().unwrap_or_else(|e| e.into_inner());
+        let (used, found) = searches.get_mut(queries)?;
+        *used = tick;
+        Some(found.clone())
+    }
+
+    /// Keeps the answer to `queries`, dropping the least recently used
+    /// past [`RANGE_SEARCHES`].
+    fn keep_search(&self, queries: Vec<Query>, found: Arc<RangeSearch>, tick: u64) {
+        let mut searches = self.searches.lock().unwrap_or_else(|e| e.into_inner());
+        searches.insert(queries, (tick, found));
+        while searches.len() > RANGE_SEARCHES {
+            let Some(oldest) = searches
+                .iter()
+                .min_by_key(|(_, (used, _))| *used)
+                .map(|(k, _)| k.clone())
+            else {
+                break;
+            };
+            searches.remove(&oldest);
         }
     }
 }
@@ -652,41 +696,16 @@ impl Selection {
         let (hits, search) = if queries.is_empty() {
             ((0..range.listing.papers.len()).collect(), None)
         } else {
-            // Indexing a day not searched before takes a moment, a month of
-            // them seconds: on a blocking thread, so the runtime's workers
-            // keep answering other requests (and one waiting for the same
-            // index waits there too, not on a worker).
-            let (searched, queries, liked) = (range.clone(), queries.to_vec(), liked.clone());
-            let (hits, search) = tokio::task::spawn_blocking(move || {
-                let mut hits = BTreeSet::new();
-                let search: Vec<DaySearch> = searched
-                    .days
-                    .iter()
-                    .map(|(day, map)| {
-                        day.with_matcher(|build, matcher| {
-                            day.register_likes(matcher, &liked);
-                            let compiled = queries
-                                .iter()
-                                .map(|q| {
-                                    let c = matcher.compile(q);
-                                    let set = matcher.matches(&c);
-                                    hits.extend(set.iter().map(|l| map[l] as usize));
-                                    (c, set)
-                                })
-                                .collect();
-                            DaySearch { build, compiled }
-                        })
-                    })
-                    .collect();
-                (hits, search)
-            })
-            .await
-            .unwrap_or_else(|e| match e.try_into_panic() {
-                // A panic while indexing is the request's, as before.
-                Ok(panic) => std::panic::resume_unwind(panic),
-                Err(e) => panic!("indexing a range: {e}"),
-            });
-            (hits.into_iter().collect(), Some(search))
+            let tick = cache.clock.fetch_add(1, Ordering::Relaxed);
+            let found = match range.kept_search(queries, tick) {
+                Some(found) => found,
+                None => {
+                    let found = Arc::new(Self::search(&range, queries, &liked).await);
+                    range.keep_search(queries.to_vec(), found.clone(), tick);
+                    found
+                }
+            };
+            (found.hits.clone(), Some(found.days.clone()))
         };
         Ok(Selection {
             span,
@@ -698,6 +717,53 @@ impl Selection {
             liked,
             search,
         })
+    }
+
+    /// Matches `queries` on each day of `range` (indexing the days not
+    /// searched before) and combines the hits.
+    async fn search(
+        range: &Arc<CachedRange>,
+        queries: &[Query],
+        liked: &[(String, Paper)],
+    ) -> RangeSearch {
+        // Indexing a day not searched before takes a moment, a month of
+        // them seconds: on a blocking thread, so the runtime's workers
+        // keep answering other requests (and one waiting for the same
+        // index waits there too, not on a worker).
+        let (searched, queries, liked) = (range.clone(), queries.to_vec(), liked.to_vec());
+        let (hits, search) = tokio::task::spawn_blocking(move || {
+            let mut hits = BTreeSet::new();
+            let search: Vec<DaySearch> = searched
+                .days
+                .iter()
+                .map(|(day, map)| {
+                    day.with_matcher(|build, matcher| {
+                        day.register_likes(matcher, &liked);
+                        let compiled = queries
+                            .iter()
+                            .map(|q| {
+                                let c = matcher.compile(q);
+                                let set = matcher.matches(&c);
+                                hits.extend(set.iter().map(|l| map[l] as usize));
+                                (c, set)
+                            })
+                            .collect();
+                        DaySearch { build, compiled }
+                    })
+                })
+                .collect();
+            (hits, search)
+        })
+        .await
+        .unwrap_or_else(|e| match e.try_into_panic() {
+            // A panic while indexing is the request's, as before.
+            Ok(panic) => std::panic::resume_unwind(panic),
+            Err(e) => panic!("indexing a range: {e}"),
+        });
+        RangeSearch {
+            hits: hits.into_iter().collect(),
+            days: Arc::new(search),
+        }
     }
 
     /// The listed papers (every paper of the days, in page order).
@@ -994,6 +1060,49 @@ mod tests {
                     assert_eq!(labels(e.matched), labels(m.explain(&c, e.index)), "{text}");
                 }
             }
+        }
+        #[tokio::test]
+        async fn a_search_again_is_answered_from_its_range_and_the_kept_searches_are_bounded() {
+            let (store, _dir) = test_store().await;
+            three_days(&store).await;
+            let cache = RangeCache::default();
+            let likes = LikeLookup::new(store.clone(), None);
+            let (from, to) = ("2026-06-10".parse().unwrap(), "2026-06-12".parse().unwrap());
+            let search = |text: &str| {
+                let q = Query::parse(text).unwrap();
+                let (store, cache, likes) = (&store, &cache, &likes);
+                async move {
+                    Selection::load_days(store, cache, likes, Span::Days(3), from, to, &[q])
+                        .await
+                        .unwrap()
+                }
+            };
+            let first = search("agent* OR ti:language").await;
+            let again = search("agent* OR ti:language").await;
+            assert_eq!(first.hits, again.hits);
+            assert!(Arc::ptr_eq(
+                first.search.as_ref().unwrap(),
+                again.search.as_ref().unwrap()
+            ));
+            let explained = |s: &Selection| -> Vec<Vec<String>> {
+                s.page(1)
+                    .into_iter()
+                    .map(|e| e.matched.iter().map(|t| t.label.to_string()).collect())
+                    .collect()
+            };
+            assert_eq!(explained(&first), explained(&again));
+            // Past the bound, the least recently used search goes first.
+            for n in 0..RANGE_SEARCHES {
+                search(&format!("ti:word{n}")).await;
+            }
+            let range = cache.get(&store, from, to).await.unwrap();
+            assert_eq!(range.searches.lock().unwrap().len(), RANGE_SEARCHES);
+            let later = search("agent* OR ti:language").await;
+            assert!(!Arc::ptr_eq(
+                first.search.as_ref().unwrap(),
+                later.search.as_ref().unwrap()
+            ));
+            assert_eq!(first.hits, later.hits);
         }
     }
 }
