@@ -350,6 +350,15 @@ mod tests {
         }
     }
 
+    /// Papers 1 and 2, announced on `d`.
+    async fn two_papers(store: &Store, d: NaiveDate, now: DateTime<Utc>) {
+        let papers = [
+            fetched("1", "Surface codes", d),
+            fetched("2", "Fast decoders", d),
+        ];
+        store.store_fetched("a", &papers, now).await.unwrap();
+    }
+
     /// What the sum must be: the stored papers counted from scratch, each
     /// on its first day, over the window ending on `today`.
     async fn recounted(store: &Store, days: &[NaiveDate], today: NaiveDate) -> DocumentFrequencies {
@@ -371,17 +380,7 @@ mod tests {
         let d2: NaiveDate = "2026-06-12".parse().unwrap();
         let ours = Frequencies::new();
         let theirs = Frequencies::new();
-        store
-            .store_fetched(
-                "a",
-                &[
-                    fetched("1", "Surface codes", d1),
-                    fetched("2", "Fast decoders", d1),
-                ],
-                now,
-            )
-            .await
-            .unwrap();
+        two_papers(&store, d1, now).await;
         let r = ours.recount_days(&store, &[d1].into(), now).await.unwrap();
         assert_eq!(r, Recount { days: 1, papers: 2 });
         assert_eq!(theirs.current(&store, d2).await.unwrap().papers(), 2);
@@ -427,17 +426,7 @@ mod tests {
         let (store, _dir) = test_store().await;
         let now = Utc::now();
         let d: NaiveDate = "2026-06-12".parse().unwrap();
-        store
-            .store_fetched(
-                "a",
-                &[
-                    fetched("1", "Surface codes", d),
-                    fetched("2", "Decoders", d),
-                ],
-                now,
-            )
-            .await
-            .unwrap();
+        two_papers(&store, d, now).await;
         let f = Frequencies::new();
         let (recount, vectors) = f.backfill(&store, d, now).await.unwrap();
         assert_eq!(recount, Recount { days: 1, papers: 2 });
