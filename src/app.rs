@@ -15,7 +15,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use tokio::net::TcpListener;
 
 use crate::digest::likes::LikeLookup;
-use crate::digest::{DigestConfig, DigestRun};
+use crate::digest::{DigestConfig, DigestRun, Frequencies};
 use crate::jobs::{FetchJob, Jobs};
 use crate::links::{LinkSigner, SigningKeys};
 use crate::mail::Mailer;
@@ -39,6 +39,9 @@ pub struct App {
     pub submissions: crate::web::Submissions,
     /// Finds the papers `like:` topics name (store, then arXiv).
     pub likes: LikeLookup,
+    /// Ranking's document frequencies of the last year, kept in memory
+    /// once for the fetch, the digest run and the pages.
+    pub frequencies: Frequencies,
 }
 
 impl App {
@@ -80,6 +83,7 @@ impl App {
         let likes = LikeLookup::new(store.clone(), arxiv);
         Ok(App {
             likes,
+            frequencies: Frequencies::new(),
             settings,
             store,
             mailer,
@@ -104,11 +108,13 @@ impl App {
             DigestConfig::from_settings(&self.settings),
         )
         .with_likes(self.likes.clone())
+        .with_frequencies(self.frequencies.clone())
     }
 
     /// What fetching uses.
     pub fn fetch_job(&self) -> FetchJob {
         FetchJob::new(self.store.clone(), self.sources.clone())
+            .with_frequencies(self.frequencies.clone())
     }
 
     /// The daemon's jobs and their schedule.
@@ -131,6 +137,7 @@ impl App {
             self.submissions.clone(),
         )
         .with_likes(self.likes.clone())
+        .with_frequencies(self.frequencies.clone())
     }
 
     /// What records and acts on late bounces and complaints.
@@ -206,6 +213,20 @@ pub async fn serve(
         None => None,
     };
     let token = tokio_util::sync::CancellationToken::new();
+    // Ranking data for papers stored before it was kept, once, beside the
+    // first requests (a digest run computes what it needs meanwhile).
+    let backfill = {
+        let (store, frequencies) = (app.store.clone(), app.frequencies.clone());
+        let today = app.today(chrono::Utc::now());
+        tokio::spawn(async move {
+            if let Err(e) = frequencies
+                .backfill(&store, today, chrono::Utc::now())
+                .await
+            {
+                tracing::error!(error = %e, "computing the ranking data of stored papers failed");
+            }
+        })
+    };
     let scheduler = crate::jobs::scheduler::start(Arc::new(app.jobs()), token.clone()).await?;
     let maildir = app.settings.bounces.maildir.clone().map(|dir| {
         let every = std::time::Duration::from_secs(app.settings.bounces.maildir_poll_secs);
@@ -266,6 +287,7 @@ pub async fn serve(
         let _ = m.await;
     }
     watcher.abort();
+    backfill.abort();
     if let Some(w) = watchdog {
         w.abort();
     }

@@ -10,6 +10,7 @@
 
 mod config;
 pub(crate) mod due;
+pub mod frequencies;
 mod job;
 pub mod likes;
 pub(crate) mod limits;
@@ -27,6 +28,7 @@ mod window;
 
 pub use config::DigestConfig;
 pub use due::When;
+pub use frequencies::Frequencies;
 pub use report::{DigestReport, DryRunPaper, PlannedDigest};
 pub use retry::{Retry, RetryPolicy};
 #[cfg(test)]

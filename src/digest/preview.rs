@@ -71,10 +71,14 @@ impl DigestRun {
         let rankings = if marks.is_empty() {
             HashMap::new()
         } else {
-            window.ranked(date).rank_page(&self.store, marks).await?
+            window
+                .ranked(&self.store, &self.frequencies, date)
+                .await?
+                .rank_page(&self.store, marks)
+                .await?
         };
         self.prepare_likes(window, std::slice::from_ref(sub), date)
-            .await;
+            .await?;
         let matcher = &mut window.matcher;
         let topics = CompiledTopics::compile(matcher, &sub.topics);
         let candidates = plan::candidate_sets(matcher, &topics);

@@ -55,6 +55,7 @@ pub(crate) async fn reserve_page(
                 .iter()
                 .map(|k| (window.ids[k.paper].clone(), k.topic_position))
                 .collect(),
+            reasons: p.plan.papers.iter().map(|k| k.reason.clone()).collect(),
             more_count: p.plan.more as i64,
         })
         .collect();
@@ -100,8 +101,9 @@ pub(crate) async fn reserve_page(
 }
 
 /// Rebuilds an unfinished delivery from its ledger rows, re-explaining the
-/// matches against the subscriber's current topics. Papers in `window` are
-/// taken from it; the others are read from the store.
+/// matches against the subscriber's current topics; a recommended paper
+/// keeps the reason its ledger row recorded. Papers in `window` are taken
+/// from it; the others are read from the store.
 pub(crate) async fn resume(
     store: &Store,
     delivery: Delivery,
@@ -115,6 +117,7 @@ pub(crate) async fn resume(
         None => (&[][..], &no_index),
     };
     let rows = store.delivery_papers(delivery.id).await?;
+    let mut reasons = store.delivery_reasons(delivery.id).await?;
     let mut papers: Vec<Paper> = Vec::with_capacity(rows.len());
     let missing: Vec<PaperId> = rows
         .iter()
@@ -155,7 +158,7 @@ pub(crate) async fn resume(
             paper: Arc::new(paper.clone()),
             topic_position,
             matched,
-            reason: None,
+            reason: reasons.remove(&paper.id),
         });
     }
     // The compiled topics borrow the subscriber's; done with them.

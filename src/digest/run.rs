@@ -17,6 +17,7 @@ use indicatif::ProgressBar;
 
 use super::config::DigestConfig;
 use super::due::{self, When};
+use super::frequencies::Frequencies;
 use super::job::Job;
 use super::likes::{self, LikeLookup};
 use super::plan::{self, Plan, PlanLimits, Ranked};
@@ -29,7 +30,7 @@ use crate::email::DigestRenderer;
 use crate::inbound::verp::ReturnPath;
 use crate::links::LinkSigner;
 use crate::mail::Mailer;
-use crate::store::Store;
+use crate::store::{DbResult, Store};
 
 /// Subscribers read, planned and reserved at a time.
 const PAGE: i64 = 500;
@@ -55,6 +56,9 @@ pub struct DigestRun {
     /// Finds the papers `like:` topics name (the store only, unless
     /// [`DigestRun::with_likes`] says otherwise).
     pub likes: LikeLookup,
+    /// The document frequencies ranking weighs by (read from the store on
+    /// first use unless [`DigestRun::with_frequencies`] shares a process's).
+    pub frequencies: Frequencies,
 }
 
 /// The windows of papers a run plans against: the day's (its date and
@@ -86,6 +90,7 @@ impl DigestRun {
     pub fn new(store: Store, mailer: Mailer, signer: LinkSigner, config: DigestConfig) -> Self {
         DigestRun {
             likes: LikeLookup::new(store.clone(), None),
+            frequencies: Frequencies::new(),
             store,
             mailer,
             signer,
@@ -100,6 +105,13 @@ impl DigestRun {
         self
     }
 
+    /// The same run, weighing by the process's shared document
+    /// frequencies.
+    pub fn with_frequencies(mut self, frequencies: Frequencies) -> Self {
+        self.frequencies = frequencies;
+        self
+    }
+
     /// Resolves the `like:` terms of `page`'s topics that `window`'s
     /// matcher does not know yet, before any of them is compiled.
     pub(super) async fn prepare_likes(
@@ -107,18 +119,19 @@ impl DigestRun {
         window: &mut Window,
         page: &[Subscriber],
         date: NaiveDate,
-    ) {
+    ) -> DbResult<()> {
         let ids = likes::unknown_likes(
             page.iter()
                 .flat_map(|s| s.topics.iter().map(|t| t.query.as_str())),
             &window.matcher,
         );
         if ids.is_empty() {
-            return;
+            return Ok(());
         }
-        window.ranked(date);
-        let ranked = window.ranked.as_ref().expect("made just above");
+        window.ranked(&self.store, &self.frequencies, date).await?;
+        let ranked = window.ranked.as_ref().expect("read just above");
         likes::register(&self.likes, ids, &mut window.matcher, ranked, Utc::now()).await;
+        Ok(())
     }
 
     /// "Today" in the operator's timezone.
@@ -271,11 +284,13 @@ impl DigestRun {
         } else {
             windows
                 .day
-                .ranked(run.date)
+                .ranked(&self.store, &self.frequencies, run.date)
+                .await?
                 .rank_page(&self.store, marks.clone())
                 .await?
         };
-        self.prepare_likes(&mut windows.day, &page, run.date).await;
+        self.prepare_likes(&mut windows.day, &page, run.date)
+            .await?;
         let day = &mut windows.day;
         let mut day_plans = plan::plan_digests(
             &mut day.matcher,
@@ -295,7 +310,7 @@ impl DigestRun {
                 windows.week = Some(Window::load(&self.store, run.date, WEEK_DAYS).await?);
             }
             let week = windows.week.as_mut().expect("loaded just above");
-            self.prepare_likes(week, &page, run.date).await;
+            self.prepare_likes(week, &page, run.date).await?;
             let week_sent = self
                 .store
                 .already_sent_in_range(first, last, &week.ids)
@@ -303,7 +318,8 @@ impl DigestRun {
             let week_rankings = if marks.is_empty() {
                 HashMap::new()
             } else {
-                week.ranked(run.date)
+                week.ranked(&self.store, &self.frequencies, run.date)
+                    .await?
                     .rank_page(&self.store, marks.clone())
                     .await?
             };

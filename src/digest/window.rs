@@ -8,11 +8,12 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use chrono::{Duration, NaiveDate};
 
+use super::frequencies::Frequencies;
 use super::plan;
 use super::ranked::RankedWindow;
 use crate::domain::{Paper, PaperId};
 use crate::matching::Matcher;
-use crate::store::Store;
+use crate::store::{DbResult, Store};
 
 /// How far back a weekly digest looks (the ledger keeps out what an
 /// earlier digest already carried).
@@ -53,10 +54,17 @@ impl Window {
         }
     }
 
-    /// The window's [`RankedWindow`], made on first use (`date`: the run's).
-    pub fn ranked(&mut self, date: NaiveDate) -> &mut RankedWindow {
-        self.ranked
-            .get_or_insert_with(|| RankedWindow::new(&self.papers, date))
+    /// The window's [`RankedWindow`], read on first use (`date`: the run's).
+    pub async fn ranked(
+        &mut self,
+        store: &Store,
+        frequencies: &Frequencies,
+        date: NaiveDate,
+    ) -> DbResult<&mut RankedWindow> {
+        if self.ranked.is_none() {
+            self.ranked = Some(RankedWindow::load(store, frequencies, &self.papers, date).await?);
+        }
+        Ok(self.ranked.as_mut().expect("read just above"))
     }
 
     /// The papers of `date` and the `days` before it.

@@ -4,17 +4,22 @@
 //! Each source is fetched and stored on its own: one failing source is
 //! reported and the others still land. A source's papers are stored in one
 //! transaction before its HTTP validators are saved, so a crash can never
-//! leave papers hidden behind a `304 Not Modified`. It is handed the store
-//! and the sources, nothing else.
+//! leave papers hidden behind a `304 Not Modified`. After a source's papers
+//! are stored, the document frequencies of the days they changed are
+//! recounted and those papers' vectors stored (`digest::frequencies`), for
+//! ranking. It is handed the store, the sources and the shared document
+//! frequencies, nothing else.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::Instant;
 
 use anyhow::bail;
 use chrono::{DateTime, NaiveDate, Utc};
 
+use crate::digest::frequencies::{Frequencies, Recount};
+use crate::domain::PaperId;
 use crate::sources::{calendar, Source, Validators};
-use crate::store::{RunKind, Store};
+use crate::store::{DbResult, RunKind, Store};
 
 /// What one source did in a run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,16 +91,29 @@ impl SourceOutcome {
     }
 }
 
-/// What fetching uses: the store and the configured sources.
+/// What fetching uses: the store, the configured sources, and the
+/// document frequencies it keeps up to date.
 #[derive(Debug, Clone)]
 pub struct FetchJob {
     pub store: Store,
     pub sources: Vec<Source>,
+    pub frequencies: Frequencies,
 }
 
 impl FetchJob {
     pub fn new(store: Store, sources: Vec<Source>) -> FetchJob {
-        FetchJob { store, sources }
+        FetchJob {
+            store,
+            sources,
+            frequencies: Frequencies::new(),
+        }
+    }
+
+    /// The same job, keeping the process's shared document frequencies up
+    /// to date.
+    pub fn with_frequencies(mut self, frequencies: Frequencies) -> FetchJob {
+        self.frequencies = frequencies;
+        self
     }
 
     /// Fetches each date in turn and records each as a fetch run.
@@ -192,6 +210,10 @@ impl FetchJob {
                 outcome.not_modified = report.not_modified;
                 outcome.skipped = report.skipped.len();
                 outcome.unreadable_dates = report.unreadable_dates.len();
+                let ids: Vec<PaperId> = report.papers.iter().map(|f| f.paper.id.clone()).collect();
+                // Each paper's first day before this store (read failing:
+                // every paper's day is recounted).
+                let before = self.store.first_days(&ids).await.unwrap_or_default();
                 match self
                     .store
                     .store_fetched(source.name(), &report.papers, now)
@@ -200,6 +222,8 @@ impl FetchJob {
                     Ok(r) => {
                         outcome.new_papers = r.new_papers;
                         outcome.updated_papers = r.updated_papers;
+                        self.update_ranking(source.name(), &ids, &before, &r.changed, now)
+                            .await;
                         for (url, v) in &report.validators {
                             self.store
                                 .save_validator(
@@ -245,6 +269,68 @@ impl FetchJob {
         }
         Ok(outcome)
     }
+}
+
+impl FetchJob {
+    /// After a source's papers were stored: recounts the document
+    /// frequencies of each day whose papers changed (a paper new or
+    /// changed, or first announced earlier than it was), which also stores
+    /// those papers' vectors. A failure is logged, not fatal: the papers
+    /// are stored, and a digest run computes a missing vector itself.
+    async fn update_ranking(
+        &self,
+        source: &str,
+        ids: &[PaperId],
+        before: &HashMap<PaperId, NaiveDate>,
+        changed: &[PaperId],
+        now: DateTime<Utc>,
+    ) {
+        match self.recount_touched(ids, before, changed, now).await {
+            Ok(r) if r.days > 0 => tracing::info!(
+                source,
+                days.counted = r.days,
+                papers.counted = r.papers,
+                "ranking data updated"
+            ),
+            Ok(_) => {}
+            Err(e) => {
+                tracing::error!(source, error = %e, "updating the ranking data of stored papers failed")
+            }
+        }
+    }
+
+    /// Recounts the days the store of `ids` touched (see [`touched_days`]).
+    async fn recount_touched(
+        &self,
+        ids: &[PaperId],
+        before: &HashMap<PaperId, NaiveDate>,
+        changed: &[PaperId],
+        now: DateTime<Utc>,
+    ) -> DbResult<Recount> {
+        let after = self.store.first_days(ids).await?;
+        let days = touched_days(ids, before, &after, changed);
+        self.frequencies.recount_days(&self.store, &days, now).await
+    }
+}
+
+/// The days whose document frequencies a store changed: the first day of
+/// each changed paper, and both days of a paper whose first day moved.
+fn touched_days(
+    ids: &[PaperId],
+    before: &HashMap<PaperId, NaiveDate>,
+    after: &HashMap<PaperId, NaiveDate>,
+    changed: &[PaperId],
+) -> BTreeSet<NaiveDate> {
+    let changed: HashSet<&PaperId> = changed.iter().collect();
+    let mut days = BTreeSet::new();
+    for id in ids {
+        let (was, is) = (before.get(id), after.get(id));
+        if was != is || changed.contains(id) {
+            days.extend(was.copied());
+            days.extend(is.copied());
+        }
+    }
+    days
 }
 
 /// A fetch run's recorded outcome: `ok`, `partial` (some sources failed) or
@@ -327,6 +413,32 @@ mod tests {
         assert_eq!(
             run_outcome(&Err(err)),
             ("failed", "reading validators: locked".into())
+        );
+    }
+
+    #[test]
+    fn the_days_recounted_are_those_of_changed_papers_and_both_days_of_a_moved_one() {
+        let d = |s: &str| -> NaiveDate { s.parse().unwrap() };
+        let id = |s: &str| PaperId::from_stored(s.to_string());
+        let ids = [id("new"), id("same"), id("moved"), id("updated")];
+        let before: HashMap<PaperId, NaiveDate> = [
+            (id("same"), d("2026-06-01")),
+            (id("moved"), d("2026-06-05")),
+            (id("updated"), d("2026-05-01")),
+        ]
+        .into();
+        let mut after = before.clone();
+        after.insert(id("new"), d("2026-06-12"));
+        after.insert(id("moved"), d("2026-06-02"));
+        let days = touched_days(&ids, &before, &after, &[id("new"), id("updated")]);
+        assert_eq!(
+            days.into_iter().collect::<Vec<_>>(),
+            vec![
+                d("2026-05-01"),
+                d("2026-06-02"),
+                d("2026-06-05"),
+                d("2026-06-12")
+            ]
         );
     }
 

@@ -21,10 +21,13 @@
 //! - [`day`]: a day's papers indexed by term; a subscriber's scores,
 //!   section order, recommendations with reasons, and `like:ID`.
 //!
-//! The flow: at fetch time `Features::counts` → `DayDf::new` →
-//! `DocumentFrequencies::add_day` → `PaperVector::new` (stored); when a
-//! subscriber marks, `Profile::build` (stored); in the digest run
-//! `Day::new` once, then per subscriber `Day::rank` →
+//! The flow (wired by `digest::frequencies` and `digest::ranked`): at
+//! fetch time `Features::counts` → `DayDf::new` (stored per day) →
+//! `DocumentFrequencies::remove_day`/`add_day` (the daemon's sum of the
+//! last 365 days) → `PaperVector::new` (stored per paper); when a
+//! subscriber marks, `Profile::build` (stored in the mark's transaction);
+//! in the digest run `Day::new` once over the stored vectors, then per
+//! subscriber `Day::rank` with their stored profile →
 //! `Ranking::order` / `Ranking::recommend` / [`reason`].
 //!
 //! ```

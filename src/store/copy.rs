@@ -12,7 +12,7 @@
 //! Ids are copied as they are; on PostgreSQL each identity sequence is then
 //! moved past the largest id, so new rows do not collide.
 //!
-//! Both schemas hold integers and text only (a test keeps them
+//! Both schemas hold integers, text and byte blobs only (a test keeps them
 //! equivalent); PostgreSQL spells out SQLite's implicit `rowid` as an
 //! identity column (`paper_sightings.seq`), which is copied to and from the
 //! `rowid`.
@@ -45,11 +45,19 @@ impl std::fmt::Display for CopyReport {
     }
 }
 
-/// One column of a table, and whether it holds integers (else text).
+/// What a column holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Int,
+    Text,
+    Blob,
+}
+
+/// One column of a table, and what it holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Column {
     name: String,
-    integer: bool,
+    kind: Kind,
     /// A PostgreSQL identity column (SQLite's `rowid`, where SQLite's table
     /// has no such column).
     identity: bool,
@@ -68,6 +76,7 @@ struct Table {
 enum Value {
     Int(Option<i64>),
     Text(Option<String>),
+    Blob(Option<Vec<u8>>),
 }
 
 /// The engine-specific end of a copy: a transaction on one engine.
@@ -203,15 +212,13 @@ fn column_pairs(
     dest: &Table,
     from: Engine,
     to: Engine,
-) -> anyhow::Result<Vec<(String, String, bool)>> {
+) -> anyhow::Result<Vec<(String, String, Kind)>> {
     let mut pairs = Vec::new();
     for c in &dest.columns {
         match source.columns.iter().find(|s| s.name == c.name) {
-            Some(s) if s.integer == c.integer => {
-                pairs.push((s.name.clone(), c.name.clone(), c.integer))
-            }
-            None if c.identity && c.integer && from == Engine::Sqlite => {
-                pairs.push(("rowid".into(), c.name.clone(), true))
+            Some(s) if s.kind == c.kind => pairs.push((s.name.clone(), c.name.clone(), c.kind)),
+            None if c.identity && c.kind == Kind::Int && from == Engine::Sqlite => {
+                pairs.push(("rowid".into(), c.name.clone(), Kind::Int))
             }
             _ => bail!(
                 "table {}: column {} differs between the source and the target schema",
@@ -224,8 +231,8 @@ fn column_pairs(
         if dest.columns.iter().any(|c| c.name == s.name) {
             continue;
         }
-        if s.identity && s.integer && to == Engine::Sqlite {
-            pairs.push((s.name.clone(), "rowid".into(), true));
+        if s.identity && s.kind == Kind::Int && to == Engine::Sqlite {
+            pairs.push((s.name.clone(), "rowid".into(), Kind::Int));
         } else {
             bail!(
                 "table {}: column {} is missing from the target schema",
@@ -272,7 +279,7 @@ async fn copy_table(
     source: &mut Tx,
     dest: &mut Tx,
     table: &str,
-    pairs: &[(String, String, bool)],
+    pairs: &[(String, String, Kind)],
 ) -> anyhow::Result<u64> {
     let batch_rows = (PARAMETERS_PER_INSERT / pairs.len().max(1)).clamp(1, 1000);
     let mut copied = 0u64;
@@ -283,11 +290,11 @@ async fn copy_table(
             let mut rows = sqlx::query(AssertSqlSafe(sql)).fetch(&mut **$tx);
             while let Some(row) = rows.try_next().await? {
                 let mut values = Vec::with_capacity(pairs.len());
-                for (i, (_, _, integer)) in pairs.iter().enumerate() {
-                    values.push(if *integer {
-                        Value::Int(row.try_get(i)?)
-                    } else {
-                        Value::Text(row.try_get(i)?)
+                for (i, (_, _, kind)) in pairs.iter().enumerate() {
+                    values.push(match kind {
+                        Kind::Int => Value::Int(row.try_get(i)?),
+                        Kind::Text => Value::Text(row.try_get(i)?),
+                        Kind::Blob => Value::Blob(row.try_get(i)?),
                     });
                 }
                 batch.push(values);
@@ -303,10 +310,10 @@ async fn copy_table(
         Tx::Sqlite(tx) => pump!(tx, select(table, pairs, |c, _| format!("\"{c}\""))),
         Tx::Postgres(tx) => pump!(
             tx,
-            select(table, pairs, |c, integer| if integer {
-                format!("\"{c}\"::bigint")
-            } else {
-                format!("\"{c}\"::text")
+            select(table, pairs, |c, kind| match kind {
+                Kind::Int => format!("\"{c}\"::bigint"),
+                Kind::Text => format!("\"{c}\"::text"),
+                Kind::Blob => format!("\"{c}\""),
             })
         ),
     }
@@ -319,8 +326,8 @@ async fn copy_table(
 /// `SELECT cols FROM table`, in a stable order (the first column).
 fn select(
     table: &str,
-    pairs: &[(String, String, bool)],
-    expr: impl Fn(&str, bool) -> String,
+    pairs: &[(String, String, Kind)],
+    expr: impl Fn(&str, Kind) -> String,
 ) -> String {
     let cols: Vec<String> = pairs.iter().map(|(c, _, i)| expr(c, *i)).collect();
     format!("SELECT {} FROM \"{table}\"", cols.join(", "))
@@ -329,13 +336,14 @@ fn select(
 /// `INSERT INTO table (cols) [OVERRIDING SYSTEM VALUE] VALUES …` for `rows`.
 fn insert_query<DB: sqlx::Database>(
     table: &str,
-    pairs: &[(String, String, bool)],
+    pairs: &[(String, String, Kind)],
     overriding: bool,
     rows: Vec<Vec<Value>>,
 ) -> QueryBuilder<DB>
 where
     for<'a> Option<i64>: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
     for<'a> Option<String>: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    for<'a> Option<Vec<u8>>: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
 {
     let cols: Vec<String> = pairs.iter().map(|(_, c, _)| format!("\"{c}\"")).collect();
     let mut q = QueryBuilder::<DB>::new(format!(
@@ -352,6 +360,7 @@ where
             match value {
                 Value::Int(v) => b.push_bind(v),
                 Value::Text(v) => b.push_bind(v),
+                Value::Blob(v) => b.push_bind(v),
             };
         }
     });
@@ -362,7 +371,7 @@ impl Tx {
     async fn insert(
         &mut self,
         table: &str,
-        pairs: &[(String, String, bool)],
+        pairs: &[(String, String, Kind)],
         rows: Vec<Vec<Value>>,
     ) -> anyhow::Result<u64> {
         Ok(match self {
@@ -482,19 +491,20 @@ impl Tx {
     }
 }
 
-/// A column whose declared type is an integer or text type; any other type
-/// is refused by name rather than copied wrongly.
+/// A column whose declared type is an integer, text or blob type; any
+/// other type is refused by name rather than copied wrongly.
 fn column(table: &str, name: String, declared: &str, identity: bool) -> anyhow::Result<Column> {
-    let integer = match declared.to_ascii_lowercase().as_str() {
-        "integer" | "bigint" | "int" | "int8" | "smallint" => true,
-        "text" | "citext" => false,
+    let kind = match declared.to_ascii_lowercase().as_str() {
+        "integer" | "bigint" | "int" | "int8" | "smallint" => Kind::Int,
+        "text" | "citext" => Kind::Text,
+        "blob" | "bytea" => Kind::Blob,
         other => {
             bail!("table {table}: column {name} has type {other}, which db copy does not copy")
         }
     };
     Ok(Column {
         name,
-        integer,
+        kind,
         identity,
     })
 }

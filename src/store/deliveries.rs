@@ -9,7 +9,7 @@
 //! `pending` or `sending` rows that the next run resends with the same
 //! Message-ID and the same papers.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::{AssertSqlSafe, QueryBuilder, Row};
@@ -94,6 +94,24 @@ impl Backend {
                     r.get("topic_position"),
                 )
             })
+            .collect())
+    }
+
+    /// The reasons recorded with a delivery's papers (recommended ones:
+    /// "like ‘TITLE’, which you marked"), by paper.
+    pub async fn delivery_reasons(
+        &self,
+        delivery_id: DeliveryId,
+    ) -> DbResult<HashMap<PaperId, String>> {
+        let rows = sqlx::query(
+            "SELECT paper_id, reason FROM sent_papers WHERE delivery_id = $1 AND reason IS NOT NULL",
+        )
+        .bind(delivery_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| (PaperId::from_stored(r.get("paper_id")), r.get("reason")))
             .collect())
     }
 

@@ -116,7 +116,15 @@ impl Backend {
         // one that did not (another digest holds some of the papers), the
         // ledger says which rows are theirs.
         let mut kept: HashMap<DeliveryId, Vec<bool>> = HashMap::with_capacity(ids.len());
-        let rows: Vec<(SubscriberId, DeliveryId, &PaperId, i64, i64)> = batch
+        type LedgerRow<'a> = (
+            SubscriberId,
+            DeliveryId,
+            &'a PaperId,
+            i64,
+            i64,
+            Option<&'a str>,
+        );
+        let rows: Vec<LedgerRow> = batch
             .iter()
             .zip(&owner)
             .filter_map(|(item, id)| id.map(|id| (item, id)))
@@ -126,28 +134,37 @@ impl Backend {
                     .iter()
                     .enumerate()
                     .map(move |(position, (paper, topic))| {
-                        (item.subscriber_id, id, paper, position as i64, *topic)
+                        let reason = item.reasons.get(position).and_then(|r| r.as_deref());
+                        (
+                            item.subscriber_id,
+                            id,
+                            paper,
+                            position as i64,
+                            *topic,
+                            reason,
+                        )
                     })
             })
             .collect();
         let mut unsure: Vec<DeliveryId> = Vec::new();
         for chunk in statement_chunks(&rows, LEDGER_ROWS) {
             let mut q = QueryBuilder::<Db>::new(
-                "INSERT INTO sent_papers (subscriber_id, paper_id, delivery_id, position, topic_position) ",
+                "INSERT INTO sent_papers (subscriber_id, paper_id, delivery_id, position, topic_position, reason) ",
             );
             q.push_values(
                 chunk,
-                |mut row, (subscriber_id, id, paper, position, topic)| {
+                |mut row, (subscriber_id, id, paper, position, topic, reason)| {
                     row.push_bind(*subscriber_id)
                         .push_bind(paper.as_str().to_string())
                         .push_bind(*id)
                         .push_bind(*position)
-                        .push_bind(*topic);
+                        .push_bind(*topic)
+                        .push_bind(reason.map(str::to_string));
                 },
             );
             q.push(" ON CONFLICT DO NOTHING");
             let inserted = q.build().execute(&mut **tx).await?.rows_affected();
-            for (_, id, _, position, _) in chunk {
+            for (_, id, _, position, _, _) in chunk {
                 if inserted == chunk.len() as u64 {
                     let slot = kept
                         .get_mut(id)
@@ -456,6 +473,7 @@ mod tests {
             subscriber_id: sub,
             message_id: format!("<{sub}@x>"),
             papers: papers.iter().map(|p| (pid(p), 0)).collect(),
+            reasons: Vec::new(),
             more_count: 0,
         }
     }

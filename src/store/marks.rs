@@ -11,7 +11,11 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
-use super::{parse_ts, ts, Backend, DbError, DbResult, MarkedPaper, RankingMarks, RankingSwitches};
+use super::ranking::write_profile;
+use super::{
+    parse_ts, ts, Backend, DbError, DbResult, MarkVector, MarkedPaper, ProfileBuilder,
+    RankingMarks, RankingSwitches, WriteTx,
+};
 use crate::domain::{PaperId, SubscriberId};
 use crate::ranking::Mark;
 
@@ -34,7 +38,8 @@ impl Backend {
     /// Records `mark` on `paper` for subscriber `id` if `link_version` is
     /// still theirs (`NotFound` otherwise, or when the paper is not
     /// stored). Idempotent: the same mark again changes nothing, the other
-    /// mark replaces it.
+    /// mark replaces it. A change rebuilds their stored profile with
+    /// `profile` in the same transaction.
     pub async fn mark_paper(
         &self,
         id: SubscriberId,
@@ -42,7 +47,9 @@ impl Backend {
         paper: &PaperId,
         mark: Mark,
         now: DateTime<Utc>,
+        profile: &ProfileBuilder,
     ) -> DbResult<()> {
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "INSERT INTO paper_marks (subscriber_id, paper_id, mark, marked_at)
              SELECT s.id, p.id, $1, $2 FROM subscribers s, papers p
@@ -56,7 +63,7 @@ impl Backend {
         .bind(id)
         .bind(link_version)
         .bind(paper.as_str())
-        .execute(&self.pool)
+        .execute(&mut **tx)
         .await?;
         if done.rows_affected() == 0 {
             // Either nothing changed (the same mark again) or nothing
@@ -68,37 +75,52 @@ impl Backend {
             .bind(id)
             .bind(link_version)
             .bind(paper.as_str())
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut **tx)
             .await?;
+            tx.rollback().await?;
             if same.as_deref() != Some(mark_name(mark)) {
                 return Err(DbError::NotFound);
             }
+            return Ok(());
         }
+        rebuild_profile(&mut tx, id, now, profile).await?;
+        tx.commit().await?;
         Ok(())
     }
 
     /// Removes subscriber `id`'s mark on `paper`, if `link_version` is
-    /// still theirs (`NotFound` otherwise). Removing a mark that is not
-    /// there is not an error.
+    /// still theirs (`NotFound` otherwise), and rebuilds their stored
+    /// profile with `profile` in the same transaction. Removing a mark
+    /// that is not there is not an error.
     pub async fn unmark_paper(
         &self,
         id: SubscriberId,
         link_version: i64,
         paper: &PaperId,
+        now: DateTime<Utc>,
+        profile: &ProfileBuilder,
     ) -> DbResult<()> {
+        let mut tx = self.begin_write().await?;
         let current: Option<i64> =
             sqlx::query_scalar("SELECT link_version FROM subscribers WHERE id = $1")
                 .bind(id)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut **tx)
                 .await?;
         if current != Some(link_version) {
+            tx.rollback().await?;
             return Err(DbError::NotFound);
         }
-        sqlx::query("DELETE FROM paper_marks WHERE subscriber_id = $1 AND paper_id = $2")
-            .bind(id)
-            .bind(paper.as_str())
-            .execute(&self.pool)
-            .await?;
+        let removed =
+            sqlx::query("DELETE FROM paper_marks WHERE subscriber_id = $1 AND paper_id = $2")
+                .bind(id)
+                .bind(paper.as_str())
+                .execute(&mut **tx)
+                .await?
+                .rows_affected();
+        if removed > 0 {
+            rebuild_profile(&mut tx, id, now, profile).await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 
@@ -219,11 +241,63 @@ impl Backend {
     }
 }
 
+/// Rebuilds subscriber `id`'s stored profile from all their marks (with
+/// their papers' stored vectors), inside the mark's transaction.
+async fn rebuild_profile(
+    tx: &mut WriteTx,
+    id: SubscriberId,
+    now: DateTime<Utc>,
+    profile: &ProfileBuilder,
+) -> DbResult<()> {
+    let rows = sqlx::query(
+        "SELECT m.paper_id, m.mark, v.vector FROM paper_marks m
+         LEFT JOIN paper_vectors v ON v.paper_id = m.paper_id
+         WHERE m.subscriber_id = $1 ORDER BY m.paper_id",
+    )
+    .bind(id)
+    .fetch_all(&mut ***tx)
+    .await?;
+    let marks = rows
+        .iter()
+        .map(|r| {
+            Ok(MarkVector {
+                paper: PaperId::from_stored(r.get("paper_id")),
+                mark: mark_from_db(r.get("mark"))?,
+                vector: r.get("vector"),
+            })
+        })
+        .collect::<DbResult<Vec<_>>>()?;
+    let blob = profile(&marks);
+    write_profile(tx, id, blob.as_deref(), now).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::test_store;
     use super::*;
     use crate::domain::{FetchedPaper, Paper, SubscriberEmail};
+
+    /// A stand-in profile: per mark its kind (1 more, 2 less) and its
+    /// vector's first byte.
+    fn profile(marks: &[MarkVector]) -> Option<Vec<u8>> {
+        (!marks.is_empty()).then(|| {
+            marks
+                .iter()
+                .flat_map(|m| {
+                    let kind = if m.mark == Mark::More { 1 } else { 2 };
+                    [kind, m.vector.as_ref().map_or(0, |v| v[0])]
+                })
+                .collect()
+        })
+    }
+
+    async fn stored(store: &crate::store::Store, id: SubscriberId) -> Option<Vec<u8>> {
+        store
+            .ranking_profiles_in_range(id, id)
+            .await
+            .unwrap()
+            .remove(&id)
+    }
 
     #[tokio::test]
     async fn a_mark_is_an_upsert_and_the_other_mark_replaces_it() {
@@ -252,31 +326,40 @@ mod tests {
             .unwrap();
         let v = sub.link_version;
         store
-            .mark_paper(sub.id, v, &paper.id, Mark::More, now)
+            .put_paper_vectors(&[(paper.id.clone(), vec![7])])
             .await
             .unwrap();
         store
-            .mark_paper(sub.id, v, &paper.id, Mark::More, now)
+            .mark_paper(sub.id, v, &paper.id, Mark::More, now, &profile)
+            .await
+            .unwrap();
+        store
+            .mark_paper(sub.id, v, &paper.id, Mark::More, now, &profile)
             .await
             .unwrap();
         let marks = store.marks_of(sub.id).await.unwrap();
         assert_eq!(marks.len(), 1);
         assert_eq!(marks[0].mark, Mark::More);
         store
-            .mark_paper(sub.id, v, &paper.id, Mark::Less, now)
+            .mark_paper(sub.id, v, &paper.id, Mark::Less, now, &profile)
             .await
             .unwrap();
         let marks = store.marks_of(sub.id).await.unwrap();
         assert_eq!((marks.len(), marks[0].mark), (1, Mark::Less));
+        // The profile followed each change, built from every mark with its
+        // paper's stored vector.
+        assert_eq!(stored(&store, sub.id).await, Some(vec![2, 7]));
 
         let unknown = PaperId::from_stored("2406.99999".into());
         assert!(matches!(
-            store.mark_paper(sub.id, v, &unknown, Mark::More, now).await,
+            store
+                .mark_paper(sub.id, v, &unknown, Mark::More, now, &profile)
+                .await,
             Err(DbError::NotFound)
         ));
         assert!(matches!(
             store
-                .mark_paper(sub.id, v + 1, &paper.id, Mark::More, now)
+                .mark_paper(sub.id, v + 1, &paper.id, Mark::More, now, &profile)
                 .await,
             Err(DbError::NotFound)
         ));
@@ -301,7 +384,14 @@ mod tests {
             .unwrap()
             .is_empty());
 
-        store.unmark_paper(sub.id, v, &paper.id).await.unwrap();
+        store
+            .unmark_paper(sub.id, v, &paper.id, now, &profile)
+            .await
+            .unwrap();
         assert!(store.marks_of(sub.id).await.unwrap().is_empty());
+        assert!(
+            stored(&store, sub.id).await.is_none(),
+            "no marks left: the profile is deleted with the last one"
+        );
     }
 }

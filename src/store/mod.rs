@@ -295,8 +295,8 @@ delegate! {
     async fn record_inbound(&self, report: &NewInboundReport<'_>, effect: InboundEffect, now: DateTime<Utc>) -> DbResult<InboundAction>;
     async fn inbound_counts(&self, since: DateTime<Utc>) -> DbResult<InboundCounts>;
     async fn inbound_counts_per_day(&self, last_day: NaiveDate, days: u32) -> DbResult<Vec<DailyInbound>>;
-    async fn mark_paper(&self, id: SubscriberId, link_version: i64, paper: &PaperId, mark: Mark, now: DateTime<Utc>) -> DbResult<()>;
-    async fn unmark_paper(&self, id: SubscriberId, link_version: i64, paper: &PaperId) -> DbResult<()>;
+    async fn mark_paper(&self, id: SubscriberId, link_version: i64, paper: &PaperId, mark: Mark, now: DateTime<Utc>, profile: &ProfileBuilder) -> DbResult<()>;
+    async fn unmark_paper(&self, id: SubscriberId, link_version: i64, paper: &PaperId, now: DateTime<Utc>, profile: &ProfileBuilder) -> DbResult<()>;
     async fn marks_of(&self, id: SubscriberId) -> DbResult<Vec<MarkedPaper>>;
     async fn marks_and_switches(&self, id: SubscriberId) -> DbResult<(RankingSwitches, Vec<MarkedPaper>)>;
     async fn ranking_switches(&self, id: SubscriberId) -> DbResult<RankingSwitches>;
@@ -355,6 +355,19 @@ delegate! {
     async fn renew_job_slot(&self, job: &str, slot: DateTime<Utc>, owner: &str, lease_until: DateTime<Utc>) -> DbResult<bool>;
     async fn finish_job_slot(&self, job: &str, slot: DateTime<Utc>, now: DateTime<Utc>) -> DbResult<()>;
     async fn top_papers_among(&self, ids: &[SubscriberId]) -> DbResult<HashSet<SubscriberId>>;
+    async fn delivery_reasons(&self, delivery_id: DeliveryId) -> DbResult<HashMap<PaperId, String>>;
+    async fn paper_vectors(&self, ids: &[PaperId]) -> DbResult<HashMap<PaperId, Vec<u8>>>;
+    async fn put_paper_vectors(&self, vectors: &[(PaperId, Vec<u8>)]) -> DbResult<()>;
+    async fn papers_without_vector(&self, after: &str, limit: i64) -> DbResult<Vec<Paper>>;
+    async fn first_days(&self, ids: &[PaperId]) -> DbResult<HashMap<PaperId, NaiveDate>>;
+    async fn papers_first_announced(&self, d: NaiveDate) -> DbResult<Vec<Paper>>;
+    async fn days_without_df(&self, from: NaiveDate, to: NaiveDate) -> DbResult<Vec<NaiveDate>>;
+    async fn replace_df_day(&self, d: NaiveDate, papers: u32, blob: &[u8], now: DateTime<Utc>) -> DbResult<(Option<DfDay>, i64)>;
+    async fn df_day_revisions(&self, from: NaiveDate, to: NaiveDate) -> DbResult<Vec<(NaiveDate, i64)>>;
+    async fn df_days(&self, days: &[NaiveDate]) -> DbResult<Vec<DfDay>>;
+    async fn ranking_profiles_in_range(&self, first: SubscriberId, last: SubscriberId) -> DbResult<HashMap<SubscriberId, Vec<u8>>>;
+    async fn put_ranking_profile(&self, id: SubscriberId, profile: Option<&[u8]>, now: DateTime<Utc>) -> DbResult<()>;
+    async fn marked_without_vector(&self, id: SubscriberId) -> DbResult<Vec<PaperId>>;
 }
 
 /// Refuses a database whose schema is newer than this build's migrations
@@ -583,6 +596,7 @@ impl OneDigest for Store {
             subscriber_id,
             message_id: message_id.to_string(),
             papers: papers.to_vec(),
+            reasons: Vec::new(),
             more_count,
         };
         Ok(
@@ -757,6 +771,7 @@ mod tests {
         match declared.to_ascii_lowercase().as_str() {
             "integer" | "bigint" => "integer".into(),
             "text" | "citext" | "user-defined" => "text".into(),
+            "blob" | "bytea" => "blob".into(),
             other => other.into(),
         }
     }

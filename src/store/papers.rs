@@ -31,6 +31,7 @@ impl Backend {
                 None => {
                     write_paper(&mut tx, &fetched.paper, now, true).await?;
                     report.new_papers += 1;
+                    report.changed.push(fetched.paper.id.clone());
                 }
                 Some(mut stored) => {
                     let before = stored.clone();
@@ -38,6 +39,7 @@ impl Backend {
                     if stored != before {
                         write_paper(&mut tx, &stored, now, false).await?;
                         report.updated_papers += 1;
+                        report.changed.push(fetched.paper.id.clone());
                     }
                 }
             }

@@ -49,6 +49,8 @@ mod paper_listing;
 mod papers;
 #[path = "preferences.rs"]
 mod preferences;
+#[path = "ranking.rs"]
+mod ranking;
 #[path = "retention.rs"]
 mod retention;
 #[path = "runs.rs"]

@@ -90,6 +90,9 @@ pub struct NewReservation {
     pub message_id: String,
     /// The papers in mail order, each with its topic position.
     pub papers: Vec<(PaperId, i64)>,
+    /// Why a paper is there ("like ‘TITLE’, which you marked"), by its
+    /// index in `papers`; missing entries have none.
+    pub reasons: Vec<Option<String>>,
     pub more_count: i64,
 }
 
@@ -308,11 +311,13 @@ pub struct DayStamp {
 // What `papers` takes and returns.
 
 /// What storing one source's fetch changed.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct StoreReport {
     pub new_papers: usize,
     pub updated_papers: usize,
     pub new_sightings: usize,
+    /// The papers stored new or changed: their features may have changed.
+    pub changed: Vec<PaperId>,
 }
 
 // What `preferences` takes and returns.
@@ -525,6 +530,12 @@ pub const PERSONAL_TABLES: &[PersonalTable] = &[
         order_by: "paper_id",
         on_erase: OnErase::Delete,
     },
+    // The profile learned from those marks (a blob, exported as hex).
+    PersonalTable {
+        table: "ranking_profiles",
+        order_by: "subscriber_id",
+        on_erase: OnErase::Delete,
+    },
     PersonalTable {
         table: "sent_papers",
         order_by: "delivery_id, position",
@@ -677,3 +688,30 @@ impl std::fmt::Display for RetentionReport {
         )
     }
 }
+
+// What `ranking` (the store's) takes and returns.
+
+/// One day's stored document frequencies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DfDay {
+    pub day: NaiveDate,
+    /// Goes up each time the day is rewritten.
+    pub revision: i64,
+    /// `crate::ranking::DayDf::encode`'s blob.
+    pub blob: Vec<u8>,
+}
+
+/// A subscriber's mark as a profile is built from it: the paper, the mark
+/// and the paper's stored vector blob (`None`: it has none).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MarkVector {
+    pub paper: PaperId,
+    pub mark: Mark,
+    pub vector: Option<Vec<u8>>,
+}
+
+/// Builds a subscriber's profile blob from all their marks (in paper id
+/// order); `None` when they have none it can use. Called inside the
+/// transaction that records or removes a mark, so the stored profile
+/// always follows the marks.
+pub type ProfileBuilder = dyn Fn(&[MarkVector]) -> Option<Vec<u8>> + Send + Sync;

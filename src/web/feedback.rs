@@ -22,6 +22,7 @@ use serde::Deserialize;
 use super::error::{page, LinkFailure, WebError};
 use super::form::form_rejection;
 use super::AppState;
+use crate::digest::ranked::record_mark;
 use crate::domain::{normalise_inline, PaperId, Subscriber};
 use crate::email::{safe_href, shorten_authors, AUTHORS_SHOWN};
 use crate::links::{LinkClaims, Purpose};
@@ -171,10 +172,16 @@ pub async fn record(
         mark,
         paper,
     } = &opened;
-    match web
-        .store
-        .mark_paper(subscriber.id, claims.link_version, &paper.id, *mark, now)
-        .await
+    match record_mark(
+        &web.store,
+        &web.frequencies,
+        subscriber.id,
+        claims.link_version,
+        &paper.id,
+        Some(*mark),
+        web.today(now),
+    )
+    .await
     {
         Ok(()) => {}
         Err(DbError::NotFound) => return Err(WebError::Link(LinkFailure::Revoked)),
@@ -269,9 +276,16 @@ pub async fn manage_marks(
     let done = match form.action.as_str() {
         "remove" => {
             let paper = PaperId::from_stored(form.paper.trim().to_string());
-            web.store
-                .unmark_paper(sub.id, claims.link_version, &paper)
-                .await
+            record_mark(
+                &web.store,
+                &web.frequencies,
+                sub.id,
+                claims.link_version,
+                &paper,
+                None,
+                web.today(now),
+            )
+            .await
         }
         "switches" => {
             web.store

@@ -8,6 +8,7 @@ use chrono_tz::Tz;
 use super::limits::{IpLimiter, SUBSCRIBES_PER_IP};
 use super::listing::RangeCache;
 use crate::digest::likes::LikeLookup;
+use crate::digest::Frequencies;
 use crate::domain::{IpRange, Paper};
 use crate::email::LinkMails;
 use crate::links::LinkSigner;
@@ -93,6 +94,9 @@ pub struct AppState {
     /// fetch, which keeps the same spacing) or store papers by the
     /// thousand.
     pub(super) stored_likes: LikeLookup,
+    /// Ranking's document frequencies, which a mark's stored profile is
+    /// built under.
+    pub(super) frequencies: Frequencies,
 }
 
 impl AppState {
@@ -100,6 +104,13 @@ impl AppState {
     /// arXiv for a paper not stored).
     pub fn with_likes(mut self, likes: LikeLookup) -> Self {
         self.likes = likes;
+        self
+    }
+
+    /// The same state, building profiles under the process's shared
+    /// document frequencies.
+    pub fn with_frequencies(mut self, frequencies: Frequencies) -> Self {
+        self.frequencies = frequencies;
         self
     }
 
@@ -125,6 +136,7 @@ impl AppState {
         AppState {
             likes: LikeLookup::new(store.clone(), None),
             stored_likes: LikeLookup::new(store.clone(), None),
+            frequencies: Frequencies::new(),
             store,
             signer,
             mailer,

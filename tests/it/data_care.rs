@@ -44,7 +44,12 @@ async fn export_then_forget_erases_one_person_and_leaves_the_others_alone() {
     assert_eq!(ada["deliveries"][0]["digest_date"], HF_DAY);
     let sent = ada["sent_papers"].as_array().unwrap().len();
     assert!(sent > 0, "{ada}");
-    for table in ["bounces", "subscription_requests"] {
+    for table in [
+        "bounces",
+        "subscription_requests",
+        "paper_marks",
+        "ranking_profiles",
+    ] {
         assert!(ada[table].is_array(), "{table} missing: {ada}");
     }
     let bob_before = env.ok(&["subscribers", "export", "bob@example.org"]);

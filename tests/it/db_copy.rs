@@ -54,7 +54,10 @@ async fn sqlite_contents(url: &str) -> BTreeMap<String, Vec<Vec<String>>> {
             for (i, column) in row.columns().iter().enumerate() {
                 let value = match row.try_get::<Option<i64>, _>(i) {
                     Ok(v) => format!("{v:?}"),
-                    Err(_) => format!("{:?}", row.get::<Option<String>, _>(i)),
+                    Err(_) => match row.try_get::<Option<String>, _>(i) {
+                        Ok(v) => format!("{v:?}"),
+                        Err(_) => format!("{:?}", row.get::<Option<Vec<u8>>, _>(i)),
+                    },
                 };
                 values.push(format!("{}={value}", column.name()));
             }
@@ -67,8 +70,9 @@ async fn sqlite_contents(url: &str) -> BTreeMap<String, Vec<Vec<String>>> {
 }
 
 /// A populated instance: fetched papers, subscribers with topics, a sent
-/// digest and its ledger, runs; and a row in each table the CLI alone does
-/// not reach (a bounce, a mark, a held request, an inbound report).
+/// digest and its ledger, runs, the papers' vectors and the day's document
+/// frequencies; and a row in each table the CLI alone does not reach (a
+/// bounce, a mark and its profile, a held request, an inbound report).
 async fn populated() -> TestEnv {
     let env = TestEnv::new().await;
     env.ok(&["fetch", "--date", HF_DAY]);
@@ -99,6 +103,13 @@ async fn populated() -> TestEnv {
         &db,
         "INSERT INTO paper_marks (subscriber_id, paper_id, mark, marked_at)
          SELECT s.subscriber_id, s.paper_id, 'more', $1 FROM sent_papers s LIMIT 2",
+        &["2026-06-12T10:00:00.000Z"],
+    )
+    .await;
+    execute(
+        &db,
+        "INSERT INTO ranking_profiles (subscriber_id, profile, updated_at)
+         SELECT DISTINCT subscriber_id, X'0102ff', $1 FROM paper_marks",
         &["2026-06-12T10:00:00.000Z"],
     )
     .await;
@@ -148,6 +159,9 @@ async fn an_instance_moves_to_postgres_and_back_with_every_row_and_id() {
         "runs",
         "bounces",
         "paper_marks",
+        "paper_vectors",
+        "ranking_df_days",
+        "ranking_profiles",
         "subscription_requests",
         "inbound_reports",
     ] {

@@ -1,7 +1,9 @@
 //! Fetching from real HTTP servers on loopback serving recorded payloads.
 
 use chrono::NaiveDate;
+use paperboy::digest::Frequencies;
 use paperboy::domain::PaperId;
+use paperboy::ranking::{DayDf, DocumentFrequencies, Features, PaperVector};
 
 use crate::env::{hf_day, TestEnv, HF_DAY};
 use crate::support::FixtureResponse;
@@ -99,6 +101,63 @@ async fn a_paper_seen_by_two_sources_is_one_paper_with_the_fields_of_both() {
     );
     // 30 + 1 hostile + 1 non-arXiv item from the feed.
     assert_eq!(app.store.paper_count().await.unwrap(), 32);
+}
+
+/// Ranking's data follows the fetch: each stored paper gets its vector and
+/// the day its document frequencies; a source that adds papers to a day
+/// already counted has the day recounted, and the daemon's sum in memory
+/// (adjusted by removing the old day and adding the new) equals a count of
+/// the stored papers from scratch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fetch_stores_vectors_and_the_day_and_a_later_source_recounts_it_exactly() {
+    let env = TestEnv::new().await;
+    let app = env.app().await;
+    let rows = |sql: &'static str| {
+        let pool = app.store.pool().clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(sql)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    app.fetch_job().run(&[hf_day()], Some("hf")).await.unwrap();
+    assert_eq!(rows("SELECT COUNT(*) FROM paper_vectors").await, 30);
+    assert_eq!(rows("SELECT papers FROM ranking_df_days").await, 30);
+    let after_hf = app.frequencies.current(&app.store, hf_day()).await.unwrap();
+    assert_eq!(after_hf.papers(), 30);
+
+    app.fetch_job()
+        .run(&[hf_day()], Some("hostile"))
+        .await
+        .unwrap();
+    assert_eq!(rows("SELECT COUNT(*) FROM paper_vectors").await, 31);
+    assert_eq!(rows("SELECT papers FROM ranking_df_days").await, 31);
+    assert_eq!(rows("SELECT revision FROM ranking_df_days").await, 2);
+    let features = Features::new();
+    let papers = app.store.papers_between(hf_day(), hf_day()).await.unwrap();
+    let counts: Vec<_> = papers.iter().map(|p| features.counts(p)).collect();
+    let day = DayDf::new(counts.iter());
+    let expected = DocumentFrequencies::recount(365, [(hf_day(), &day)]).unwrap();
+    let adjusted = app.frequencies.current(&app.store, hf_day()).await.unwrap();
+    assert_eq!(*adjusted, expected);
+    // A process that reads the stored days afresh agrees.
+    let fresh = Frequencies::new()
+        .current(&app.store, hf_day())
+        .await
+        .unwrap();
+    assert_eq!(*fresh, expected);
+    // Stored vectors are the papers' counts, pruned under the day.
+    let id = papers[0].id.clone();
+    let stored = app
+        .store
+        .paper_vectors(std::slice::from_ref(&id))
+        .await
+        .unwrap();
+    assert_eq!(
+        PaperVector::decode(&stored[&id]).unwrap(),
+        PaperVector::new(&counts[0], &expected)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -14,7 +14,8 @@ use crate::env::HF_DAY;
 use crate::support::{self, ReceivedMail};
 use crate::web::{Site, PUBLIC};
 
-/// The recorded day's papers, announced today and the two days after.
+/// The recorded day's papers, announced today and the two days after
+/// (counted in the document frequencies of today).
 async fn site(digest: &str) -> (Site, [String; 3]) {
     let digest = digest.to_string();
     let site = Site::with_config(move |toml| {
@@ -33,6 +34,13 @@ async fn site(digest: &str) -> (Site, [String; 3]) {
     let today = site.app.today(Utc::now());
     let days = [0, 1, 2].map(|d| (today + Duration::days(d)).to_string());
     sqlx::query("UPDATE paper_sightings SET day = ?")
+        .bind(&days[0])
+        .execute(site.app.store.pool())
+        .await
+        .unwrap();
+    // The day's document frequencies move with its papers (first announced
+    // today), so the year's window always holds them.
+    sqlx::query("UPDATE ranking_df_days SET day = ?")
         .bind(&days[0])
         .execute(site.app.store.pool())
         .await
@@ -299,6 +307,70 @@ async fn recommendations_follow_the_topics_with_their_reason_and_never_repeat() 
         .await
         .unwrap();
     assert_eq!(ledger as usize, first.len() + second.len() + third.len());
+}
+
+/// A digest whose sending failed is rebuilt from its ledger when it is
+/// retried: its recommended papers keep the reason they were recommended
+/// for, which the ledger recorded with them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resumed_digest_keeps_the_reasons_of_its_recommendations() {
+    let (site, days) = site("max_papers = 1\n").await;
+    site.env.ok(&[
+        "subscribers",
+        "add",
+        "cy@example.org",
+        "--topic",
+        "ti:evobrowsecomp OR ti:webchallenger OR ti:pianokontext",
+    ]);
+    site.env.ok(&["digest", "--date", &days[0]]);
+    let first = entries(&text_of(&site.mails(1).await.remove(0)));
+    site.post_form(&path_of(&first[0].1.more), &[]).await;
+    // The mark stored the profile the run reads.
+    let profiles: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM ranking_profiles")
+        .fetch_one(site.app.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(profiles, 1);
+
+    // The mail server turns the day-2 digest away for now: it is deferred.
+    site.env
+        .smtp
+        .faults()
+        .rcpt("cy@example.org", 451, "4.7.1 try again later");
+    let out = site.env.paperboy(&["digest", "--date", &days[1]]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("1 deferred"), "{stdout}");
+    let reasons: Vec<String> = sqlx::query_scalar(
+        "SELECT reason FROM sent_papers WHERE topic_position = -2 AND reason IS NOT NULL",
+    )
+    .fetch_all(site.app.store.pool())
+    .await
+    .unwrap();
+    assert!(!reasons.is_empty());
+
+    site.env.smtp.faults().clear();
+    let report = site
+        .app
+        .digest_run()
+        .resume_unfinished(days[1].parse().unwrap(), Utc::now() + Duration::hours(2))
+        .await
+        .unwrap();
+    assert_eq!(report.sent, 1);
+    let text = text_of(&site.mails(2).await.remove(1));
+    let recommended: Vec<Entry> = entries(&text)
+        .into_iter()
+        .filter(|e| e.0 == "Recommended for you")
+        .map(|e| e.1)
+        .collect();
+    assert_eq!(recommended.len(), reasons.len(), "{text}");
+    for r in &recommended {
+        assert!(
+            r.reason
+                .as_deref()
+                .is_some_and(|x| x.starts_with("like ‘EvoBrowseComp: Benchmarking")),
+            "{text}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
