@@ -450,6 +450,20 @@ mod tests {
         PaperId::from_stored(s.into())
     }
 
+    /// A claim on each new delivery of `got`, as read when reserved.
+    fn claims_of(got: &[BatchReservation]) -> Vec<ClaimRequest> {
+        got.iter()
+            .map(|r| match r {
+                BatchReservation::New { delivery, .. } => ClaimRequest {
+                    id: delivery.id,
+                    expected: delivery.status,
+                    attempts: delivery.attempts,
+                },
+                other => panic!("{other:?}"),
+            })
+            .collect()
+    }
+
     fn item(sub: SubscriberId, papers: &[&str]) -> NewReservation {
         NewReservation {
             subscriber_id: sub,
@@ -626,17 +640,7 @@ mod tests {
             .reserve_deliveries(d, &[item(a, &["1"]), item(b, &["1"])], Utc::now())
             .await
             .unwrap();
-        let claims: Vec<ClaimRequest> = got
-            .iter()
-            .map(|r| match r {
-                BatchReservation::New { delivery, .. } => ClaimRequest {
-                    id: delivery.id,
-                    expected: delivery.status,
-                    attempts: delivery.attempts,
-                },
-                other => panic!("{other:?}"),
-            })
-            .collect();
+        let claims = claims_of(&got);
         let now = Utc::now();
         let lease = now + chrono::Duration::minutes(1);
         assert_eq!(
@@ -678,17 +682,7 @@ mod tests {
             .reserve_deliveries(d, &batch, Utc::now())
             .await
             .unwrap();
-        let mut claims: Vec<ClaimRequest> = got
-            .iter()
-            .map(|r| match r {
-                BatchReservation::New { delivery, .. } => ClaimRequest {
-                    id: delivery.id,
-                    expected: delivery.status,
-                    attempts: delivery.attempts,
-                },
-                other => panic!("{other:?}"),
-            })
-            .collect();
+        let mut claims = claims_of(&got);
         // b was read before another run's attempt: its claim is stale.
         claims[1].attempts += 1;
         let now = Utc::now();
