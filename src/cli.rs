@@ -240,8 +240,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             command: DbCommand::Copy { to, from },
         } => copy_database(&settings, &to, from.as_deref()).await,
         Command::Backup { file } => {
-            let store =
-                crate::store::Store::open_existing(&settings.database.connect_url()?).await?;
+            // VACUUM INTO reads the whole database in one statement.
+            let store = crate::store::Store::open_existing_as(
+                &settings.database.connect_url()?,
+                "database.url",
+                crate::store::SlowStatements::Expected,
+            )
+            .await?;
             let report = store.backup_into(&file).await;
             store.close().await;
             let report = report?;
@@ -451,11 +456,19 @@ async fn run_with_app(app: Arc<App>, command: Command) -> anyhow::Result<()> {
 /// `paperboy db copy`: the source (`--from`, else `[database] url`) into
 /// the empty database at `to`, migrated first; prints each table's rows.
 async fn copy_database(settings: &Settings, to: &str, from: Option<&str>) -> anyhow::Result<()> {
-    use crate::store::{redact_url, Store};
+    use crate::store::{redact_url, SlowStatements, Store};
     let (source, shown_source) = match from {
-        Some(url) => (Store::connect_as(url, 2, "--from").await?, redact_url(url)),
+        Some(url) => (
+            Store::open_existing_as(url, "--from", SlowStatements::Expected).await?,
+            redact_url(url),
+        ),
         None => (
-            Store::open_existing(&settings.database.connect_url()?).await?,
+            Store::open_existing_as(
+                &settings.database.connect_url()?,
+                "database.url",
+                SlowStatements::Expected,
+            )
+            .await?,
             redact_url(&settings.database.url),
         ),
     };

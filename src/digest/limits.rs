@@ -4,7 +4,7 @@
 //! later run, never failed or dropped.
 //!
 //! The budgets are token buckets kept in the database (the store's
-//! `take_budget` and `reserve_pace`), not in memory: every run, in this
+//! `take_budgets` and `reserve_pace`), not in memory: every run, in this
 //! daemon or in any other sharing the database, draws from the same
 //! buckets, so N daemons never send N times a budget, and a later run
 //! starts from what earlier ones left.

@@ -37,6 +37,30 @@ pub fn renew_every(lease: Duration) -> Duration {
 /// A spawned task (a lease's renewal) that stops when this is dropped.
 pub struct AbortOnDrop(pub tokio::task::JoinHandle<()>);
 
+/// Renews a lease of length `lease` every third of it (the first renewal
+/// a third of a lease from now) until the returned guard is dropped:
+/// `renew` is handed the instant the lease now runs until and answers
+/// whether the claimant still holds it; once it does not, renewing stops.
+/// A renewal that fails (the database) is the caller's to log, and the
+/// next one is tried all the same.
+pub fn keep_renewing<F, Fut>(lease: Duration, mut renew: F) -> AbortOnDrop
+where
+    F: FnMut(chrono::DateTime<chrono::Utc>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    AbortOnDrop(tokio::spawn(async move {
+        let mut every = tokio::time::interval(renew_every(lease));
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        every.tick().await;
+        loop {
+            every.tick().await;
+            if !renew(chrono::Utc::now() + span(lease)).await {
+                return;
+            }
+        }
+    }))
+}
+
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();

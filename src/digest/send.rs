@@ -7,9 +7,11 @@
 //! process) before its DATA, marked `sent` after the server accepted it, or
 //! `deferred` (retried later, see `retry`) or `failed`. What changes is that
 //! claims are made for a chunk of digests at a time just before they are
-//! sent, and `sent` marks are written together as soon as no other send has
-//! finished (so a digest the server accepted is recorded within
-//! milliseconds, never held back for a batch to fill).
+//! sent (one statement), and `sent` marks are written by a task of their
+//! own while the sends go on, each statement taking every mark that
+//! arrived while the previous one was written (so a digest the server
+//! accepted is recorded within a round trip or two, never held back for a
+//! batch to fill, and the sends never wait on the database for it).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -17,11 +19,11 @@ use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use futures::stream::FuturesUnordered;
-use futures::{FutureExt as _, StreamExt as _};
+use futures::StreamExt as _;
 
 use super::config::DigestConfig;
 use super::job::Job;
-use super::limits::{self, SendLimits};
+use super::limits::SendLimits;
 use super::owner;
 use super::report::DigestReport;
 use super::retry::Retry;
@@ -29,11 +31,11 @@ use crate::domain::{DeliveryId, PaperId};
 use crate::email::DigestRenderer;
 use crate::inbound::verp::{ReturnPath, SubscriberRef};
 use crate::mail::{self, Mailer, PreparedEmail, SendError};
-use crate::store::{ClaimRequest, Store};
+use crate::store::{BucketSpec, ClaimRequest, Store};
 
-/// Digests claimed per write transaction.
+/// Digests claimed per statement.
 const CLAIM_CHUNK: usize = 32;
-/// Most `sent` marks held before they are written even under full load.
+/// Most `sent` marks written in one statement.
 const MARK_BATCH: usize = 256;
 /// Chunks of built messages waiting for their claim: enough that the
 /// sending task never waits for rendering, few enough to bound memory.
@@ -150,11 +152,11 @@ impl<'a> Sender<'a> {
             };
             build_ahead(build, jobs, &built_tx)
         });
+        let marks = MarkWriter::start(self.store.clone());
         let mut all_built = false;
         let mut ready: VecDeque<anyhow::Result<Prepared>> = VecDeque::new();
         let mut in_flight = FuturesUnordered::new();
         let mut finished: Vec<anyhow::Result<Outcome>> = Vec::new();
-        let mut sent: Vec<DeliveryId> = Vec::new();
         loop {
             while in_flight.len() < concurrency {
                 if ready.is_empty() && !all_built {
@@ -170,49 +172,22 @@ impl<'a> Sender<'a> {
                 }
                 match ready.pop_front() {
                     Some(Ok(Prepared::Send(c))) => in_flight.push(self.send_claimed(*c)),
-                    Some(Ok(Prepared::Done(outcome))) => tally(Ok(outcome), &mut sent, report),
-                    Some(Err(e)) => tally(Err(e), &mut sent, report),
+                    Some(Ok(Prepared::Done(outcome))) => tally(Ok(outcome), &marks, report),
+                    Some(Err(e)) => tally(Err(e), &marks, report),
                     None => break,
                 }
             }
             for outcome in finished.drain(..) {
-                tally(outcome, &mut sent, report);
+                tally(outcome, &marks, report);
             }
-            if in_flight.is_empty() {
-                break;
-            }
-            // Write the marks whenever no other send has finished yet.
-            let next = match in_flight.next().now_or_never() {
-                Some(next) => next,
-                None => {
-                    // Record every accepted digest before waiting on the
-                    // sends still in flight, including those that finish
-                    // while the marks are written.
-                    loop {
-                        let flush = self.flush_sent(&mut sent, report);
-                        polling(&mut in_flight, &mut finished, flush).await;
-                        for outcome in finished.drain(..) {
-                            tally(outcome, &mut sent, report);
-                        }
-                        if sent.is_empty() {
-                            break;
-                        }
-                    }
-                    if in_flight.is_empty() {
-                        continue;
-                    }
-                    in_flight.next().await
-                }
-            };
-            if let Some(outcome) = next {
-                tally(outcome, &mut sent, report);
-                if sent.len() >= MARK_BATCH {
-                    let flush = self.flush_sent(&mut sent, report);
-                    polling(&mut in_flight, &mut finished, flush).await;
-                }
+            match in_flight.next().await {
+                Some(outcome) => tally(outcome, &marks, report),
+                None => break,
             }
         }
-        self.flush_sent(&mut sent, report).await;
+        let marked = marks.finish().await;
+        report.sent += marked.recorded;
+        report.deferred += marked.unrecorded;
         self.held.lock().unwrap_or_else(|e| e.into_inner()).clear();
         // A panic while rendering is a bug: surface it here, after every
         // digest already sent is recorded (the rest stay `pending`).
@@ -231,18 +206,13 @@ impl<'a> Sender<'a> {
     fn renew_leases(&self) -> owner::AbortOnDrop {
         let store = self.store.clone();
         let held = self.held.clone();
-        let lease = self.config.lease;
-        owner::AbortOnDrop(tokio::spawn(async move {
-            let mut every = tokio::time::interval(owner::renew_every(lease));
-            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            every.tick().await;
-            loop {
-                every.tick().await;
-                let ids: Vec<DeliveryId> = held.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        owner::keep_renewing(self.config.lease, move |until| {
+            let store = store.clone();
+            let ids: Vec<DeliveryId> = held.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            async move {
                 if ids.is_empty() {
-                    continue;
+                    return true;
                 }
-                let until = Utc::now() + owner::span(lease);
                 if let Err(e) = store
                     .renew_delivery_leases(&ids, owner::this_process(), until)
                     .await
@@ -252,8 +222,9 @@ impl<'a> Sender<'a> {
                         "renewing the leases of digests being sent"
                     );
                 }
+                true
             }
-        }))
+        })
     }
 
     /// Sends one claimed digest under the global pace.
@@ -265,7 +236,7 @@ impl<'a> Sender<'a> {
     }
 
     /// Sends one claimed digest and records a failure; a digest the server
-    /// accepted is `Sent`, and [`Sender::flush_sent`] records it.
+    /// accepted is `Sent`, and the run's [`MarkWriter`] records it.
     async fn send_one(&self, job: &Job, message: &Message) -> anyhow::Result<Outcome> {
         let id = job.delivery.id;
         let started = Instant::now();
@@ -364,31 +335,8 @@ impl<'a> Sender<'a> {
         }
     }
 
-    /// Records the accepted digests as sent, in one transaction.
-    async fn flush_sent(&self, sent: &mut Vec<DeliveryId>, report: &mut DigestReport) {
-        if sent.is_empty() {
-            return;
-        }
-        match self.store.mark_sent_many(sent, Utc::now()).await {
-            Ok(()) => report.sent += sent.len(),
-            Err(e) => {
-                // Accepted by the server but not recorded: left `sending`
-                // under this process's lease, which lapses once this call
-                // stops renewing it, so a later run resends them (the same
-                // Message-ID) rather than never.
-                report.deferred += sent.len();
-                tracing::error!(
-                    error = format!("{e:#}"),
-                    digests = sent.len(),
-                    "sent digests could not be recorded"
-                );
-            }
-        }
-        sent.clear();
-    }
-
     /// Defers the built jobs whose recipient domain has no budget left,
-    /// then claims the rest in one transaction. A digest another process
+    /// then claims the rest in one statement. A digest another process
     /// holds (`sending` under a lease that has not passed) is not taken.
     async fn claim_chunk(&self, chunk: Vec<Built>) -> Vec<anyhow::Result<Prepared>> {
         let store = self.store;
@@ -475,10 +423,11 @@ impl<'a> Sender<'a> {
         out
     }
 
-    /// Takes the budgets of the domains of `jobs` from the database, a
-    /// domain at a time for all its jobs of the chunk: those within budget
-    /// come back, in order; the others are deferred (their outcome pushed
-    /// to `out`) until the budget has room again. A budget taken for a
+    /// Takes the budgets of the domains of `jobs` from the database, all
+    /// the chunk's domains in one transaction: those within budget come
+    /// back, in order; the others are deferred (their outcomes pushed to
+    /// `out`, one statement per spent domain) until the budget has room
+    /// again. A budget taken for a
     /// digest another daemon then claims is spent all the same (never
     /// more than the budget goes out). On a database error, the error and
     /// how many jobs it leaves unsent.
@@ -498,38 +447,49 @@ impl<'a> Sender<'a> {
             return Ok(jobs);
         }
         // Per domain: how many may go, and when the rest may try again.
-        let mut granted: HashMap<String, (u32, std::time::Duration)> = HashMap::new();
-        for (domain, want) in wanted {
-            let (_, specs) = self
-                .limits
-                .domain_budget(&format!("x@{domain}"))
-                .expect("a limited domain");
-            match self.store.take_budget(specs, want, now).await {
-                Ok(got) => {
-                    granted.insert(domain, got);
-                }
+        let wanted: Vec<(String, u32)> = wanted.into_iter().collect();
+        let wants: Vec<(&[BucketSpec], u32)> = wanted
+            .iter()
+            .map(|(domain, want)| {
+                let (_, specs) = self
+                    .limits
+                    .domain_budget(&format!("x@{domain}"))
+                    .expect("a limited domain");
+                (specs, *want)
+            })
+            .collect();
+        let mut granted: HashMap<String, (u32, std::time::Duration)> =
+            match self.store.take_budgets(&wants, now).await {
+                Ok(got) => wanted.into_iter().map(|(d, _)| d).zip(got).collect(),
                 Err(e) => {
                     let e = anyhow::Error::from(e).context("taking the sending budgets");
                     return Err((e, jobs.len()));
                 }
-            }
-        }
+            };
         let mut admitted = Vec::with_capacity(jobs.len());
+        // Per domain whose budget is spent: when to try again, and its jobs.
+        let mut spent: HashMap<String, (std::time::Duration, Vec<DeliveryId>)> = HashMap::new();
         for c in jobs {
             let budget = self
                 .limits
                 .domain_budget(c.job.subscriber.email.as_str())
-                .and_then(|(domain, _)| granted.get_mut(&domain));
+                .and_then(|(domain, _)| Some(domain.clone()).zip(granted.get_mut(&domain)));
             match budget {
-                Some((0, retry)) => {
-                    let retry = *retry;
-                    out.push(self.defer_for_budget(&c.job, retry, now).await);
+                Some((domain, (0, retry))) => {
+                    let entry = spent.entry(domain).or_insert((*retry, Vec::new()));
+                    entry.1.push(c.job.delivery.id);
                 }
-                Some((left, _)) => {
+                Some((_, (left, _))) => {
                     *left -= 1;
                     admitted.push(c);
                 }
                 None => admitted.push(c),
+            }
+        }
+        for (domain, (wait, ids)) in spent {
+            match self.defer_for_budget(&domain, &ids, wait, now).await {
+                Ok(()) => out.extend(ids.iter().map(|_| Ok(Prepared::Done(Outcome::Throttled)))),
+                Err(e) => out.extend(ids.iter().map(|_| Err(anyhow::anyhow!("{e:#}")))),
             }
         }
         Ok(admitted)
@@ -559,32 +519,32 @@ impl<'a> Sender<'a> {
             .chain(std::iter::repeat(None))
     }
 
-    /// Leaves a digest for a later run: its domain's budget is spent.
+    /// Leaves the digests `ids` to `domain` for a later run, in one
+    /// statement: the domain's budget is spent.
     async fn defer_for_budget(
         &self,
-        job: &Job,
+        domain: &str,
+        ids: &[DeliveryId],
         wait: std::time::Duration,
         now: DateTime<Utc>,
-    ) -> anyhow::Result<Prepared> {
+    ) -> anyhow::Result<()> {
         let retry_at =
             now + chrono::Duration::from_std(wait).unwrap_or_else(|_| chrono::Duration::hours(1));
-        let domain = limits::domain_of(job.subscriber.email.as_str());
         self.store
-            .mark_deferred(
-                job.delivery.id,
-                None,
+            .defer_many(
+                ids,
                 &format!("the sending budget for {domain} is spent"),
                 retry_at,
                 now,
             )
             .await?;
         tracing::debug!(
-            delivery.id = %job.delivery.id,
+            digests = ids.len(),
             recipient.domain = %domain,
             retry_in_s = wait.as_secs(),
-            "digest deferred: domain budget spent"
+            "digests deferred: domain budget spent"
         );
-        Ok(Prepared::Done(Outcome::Throttled))
+        Ok(())
     }
 }
 
@@ -739,11 +699,78 @@ where
     }
 }
 
-/// Counts one outcome in `report`; a sent digest waits in `sent` for its
-/// mark.
-fn tally(outcome: anyhow::Result<Outcome>, sent: &mut Vec<DeliveryId>, report: &mut DigestReport) {
+/// Records the digests the server accepted as `sent`, from a task of its
+/// own: the sends go on while a batch of marks is written (a round trip
+/// to PostgreSQL), and the ids that arrive meanwhile go together in the
+/// next statement. A mark is written as soon as the writer is free, never
+/// held back for a batch to fill.
+struct MarkWriter {
+    ids: tokio::sync::mpsc::UnboundedSender<DeliveryId>,
+    task: tokio::task::JoinHandle<Marked>,
+}
+
+/// What a [`MarkWriter`] recorded.
+#[derive(Debug, Default)]
+struct Marked {
+    recorded: usize,
+    /// Accepted by the server but not recorded (the database failed): left
+    /// `sending` under this process's lease, which lapses once the run
+    /// stops renewing it, so a later run resends them (the same
+    /// Message-ID) rather than never.
+    unrecorded: usize,
+}
+
+impl MarkWriter {
+    fn start(store: Store) -> MarkWriter {
+        let (ids, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let task = tokio::spawn(async move {
+            let mut marked = Marked::default();
+            let mut batch = Vec::with_capacity(MARK_BATCH);
+            while rx.recv_many(&mut batch, MARK_BATCH).await > 0 {
+                match store.mark_sent_many(&batch, Utc::now()).await {
+                    Ok(()) => marked.recorded += batch.len(),
+                    Err(e) => {
+                        marked.unrecorded += batch.len();
+                        tracing::error!(
+                            error = format!("{e:#}"),
+                            digests = batch.len(),
+                            "sent digests could not be recorded"
+                        );
+                    }
+                }
+                batch.clear();
+            }
+            marked
+        });
+        MarkWriter { ids, task }
+    }
+
+    /// Queues an accepted digest's mark; false if the writer is gone.
+    fn mark(&self, id: DeliveryId) -> bool {
+        self.ids.send(id).is_ok()
+    }
+
+    /// Writes the marks still queued and answers what was recorded.
+    async fn finish(self) -> Marked {
+        drop(self.ids);
+        match self.task.await {
+            Ok(marked) => marked,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => Marked::default(),
+        }
+    }
+}
+
+/// Counts one outcome in `report`; a sent digest is counted once its mark
+/// is written (see [`MarkWriter`]).
+fn tally(outcome: anyhow::Result<Outcome>, marks: &MarkWriter, report: &mut DigestReport) {
     match outcome {
-        Ok(Outcome::Sent(id)) => sent.push(id),
+        Ok(Outcome::Sent(id)) => {
+            if !marks.mark(id) {
+                report.deferred += 1;
+                tracing::error!(delivery.id = %id, "a sent digest could not be recorded");
+            }
+        }
         Ok(Outcome::Deferred(reply)) => {
             report.deferred += 1;
             *report.replies.entry(reply).or_default() += 1;

@@ -87,28 +87,25 @@ pub async fn once<T>(
 
 /// Renews this daemon's hold on a slot every third of a lease until dropped.
 fn renew(store: Store, job: String, slot: DateTime<Utc>, lease: Duration) -> owner::AbortOnDrop {
-    owner::AbortOnDrop(tokio::spawn(async move {
-        let mut every = tokio::time::interval(owner::renew_every(lease));
-        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        every.tick().await;
-        loop {
-            every.tick().await;
-            let until = Utc::now() + owner::span(lease);
+    owner::keep_renewing(lease, move |until| {
+        let (store, job) = (store.clone(), job.clone());
+        async move {
             match store
                 .renew_job_slot(&job, slot, owner::this_process(), until)
                 .await
             {
-                Ok(true) => {}
+                Ok(true) => true,
                 Ok(false) => {
                     tracing::warn!(job, slot = %slot, "lost this slot's lease to another daemon");
-                    return;
+                    false
                 }
                 Err(e) => {
                     tracing::warn!(job, error = format!("{e:#}"), "renewing a slot's lease");
+                    true
                 }
             }
         }
-    }))
+    })
 }
 
 #[cfg(test)]

@@ -2,14 +2,18 @@
 //! database (`send_buckets`), read and written back in one write
 //! transaction (rows locked `FOR UPDATE` on PostgreSQL; SQLite's write lock
 //! on SQLite), so that daemons on several hosts draw from one budget. A
+//! chunk of digests takes the budgets of all its domains in one such
+//! transaction of a few statements. A
 //! bucket starts full, holds up to its capacity and refills at its capacity
 //! per period; counts are in thousandths of a message.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use sqlx::QueryBuilder;
 
-use super::{Backend, BucketSpec, DbResult, WriteTx};
+use super::{push_list, Backend, BucketSpec, Db, DbResult, WriteTx};
 
 /// A bucket as read and refilled to `now_ms`.
 struct Bucket {
@@ -34,63 +38,83 @@ impl Bucket {
 }
 
 impl Backend {
-    /// Loads (creating full) and refills the buckets of `specs` inside `tx`.
+    /// Loads (creating full) and refills the buckets of `specs` inside
+    /// `tx`, by scope, in three statements whatever their number: the
+    /// missing rows inserted, then every row read (locked `FOR UPDATE` on
+    /// PostgreSQL, in scope order, so that two takers locking several
+    /// buckets never wait on each other in a circle).
     async fn load_buckets(
         tx: &mut WriteTx,
-        specs: &[BucketSpec],
+        specs: &[&BucketSpec],
         now_ms: i64,
-    ) -> DbResult<Vec<Bucket>> {
-        let mut out = Vec::with_capacity(specs.len());
-        for spec in specs {
+    ) -> DbResult<HashMap<String, Bucket>> {
+        let mut out = HashMap::with_capacity(specs.len());
+        if specs.is_empty() {
+            return Ok(out);
+        }
+        let shape = |spec: &BucketSpec| {
             let cap = i64::from(spec.capacity.max(1)) * 1000;
             let period_ms = i64::try_from(spec.period.as_millis())
                 .unwrap_or(i64::MAX)
                 .max(1);
-            sqlx::query(
-                "INSERT INTO send_buckets (scope, milli_tokens, at_ms) VALUES ($1, $2, $3)
-                 ON CONFLICT (scope) DO NOTHING",
-            )
-            .bind(&spec.scope)
-            .bind(cap)
-            .bind(now_ms)
-            .execute(&mut ***tx)
-            .await?;
-            let sql = if super::POSTGRES {
-                "SELECT milli_tokens, at_ms FROM send_buckets WHERE scope = $1 FOR UPDATE"
-            } else {
-                "SELECT milli_tokens, at_ms FROM send_buckets WHERE scope = $1"
-            };
-            let (milli, at_ms): (i64, i64) = sqlx::query_as(sql)
-                .bind(&spec.scope)
-                .fetch_one(&mut ***tx)
-                .await?;
+            (cap, period_ms)
+        };
+        let mut q =
+            QueryBuilder::<Db>::new("INSERT INTO send_buckets (scope, milli_tokens, at_ms) ");
+        q.push_values(specs, |mut row, spec| {
+            row.push_bind(spec.scope.clone())
+                .push_bind(shape(spec).0)
+                .push_bind(now_ms);
+        });
+        q.push(" ON CONFLICT (scope) DO NOTHING");
+        q.build().execute(&mut ***tx).await?;
+        let mut q = QueryBuilder::<Db>::new(
+            "SELECT scope, milli_tokens, at_ms FROM send_buckets WHERE scope IN ",
+        );
+        push_list(&mut q, specs.iter().map(|s| s.scope.clone()));
+        q.push(" ORDER BY scope");
+        if super::POSTGRES {
+            q.push(" FOR UPDATE");
+        }
+        let rows: Vec<(String, i64, i64)> = q.build_query_as().fetch_all(&mut ***tx).await?;
+        let rows: HashMap<String, (i64, i64)> =
+            rows.into_iter().map(|(s, m, at)| (s, (m, at))).collect();
+        for spec in specs {
+            let (cap, period_ms) = shape(spec);
+            let (milli, at_ms) = rows.get(&spec.scope).copied().unwrap_or((cap, now_ms));
             let elapsed = (now_ms - at_ms).max(0);
             let refill = i128::from(elapsed) * i128::from(cap) / i128::from(period_ms);
             let milli =
                 i64::try_from((i128::from(milli) + refill).min(i128::from(cap))).unwrap_or(cap);
-            out.push(Bucket {
-                milli,
-                cap,
-                period_ms,
-            });
+            out.insert(
+                spec.scope.clone(),
+                Bucket {
+                    milli,
+                    cap,
+                    period_ms,
+                },
+            );
         }
         Ok(out)
     }
 
+    /// Writes `buckets` back as of `now_ms`, in one statement.
     async fn save_buckets(
         tx: &mut WriteTx,
-        specs: &[BucketSpec],
-        buckets: &[Bucket],
+        buckets: &HashMap<String, Bucket>,
         now_ms: i64,
     ) -> DbResult<()> {
-        for (spec, b) in specs.iter().zip(buckets) {
-            sqlx::query("UPDATE send_buckets SET milli_tokens = $1, at_ms = $2 WHERE scope = $3")
-                .bind(b.milli)
-                .bind(now_ms)
-                .bind(&spec.scope)
-                .execute(&mut ***tx)
-                .await?;
+        if buckets.is_empty() {
+            return Ok(());
         }
+        let mut q =
+            QueryBuilder::<Db>::new("UPDATE send_buckets SET milli_tokens = b.column2, at_ms = ");
+        q.push_bind(now_ms).push(" FROM (");
+        q.push_values(buckets, |mut row, (scope, b)| {
+            row.push_bind(scope.clone()).push_bind(b.milli);
+        });
+        q.push(") AS b WHERE send_buckets.scope = b.column1");
+        q.build().execute(&mut ***tx).await?;
         Ok(())
     }
 
@@ -104,30 +128,52 @@ impl Backend {
         want: u32,
         now: DateTime<Utc>,
     ) -> DbResult<(u32, Duration)> {
+        let got = self.take_budgets(&[(specs, want)], now).await?;
+        Ok(got[0])
+    }
+
+    /// [`Store::take_budget`] for several domains at once, in one write
+    /// transaction of a few statements: what a chunk of digests to many
+    /// domains takes, in order. A bucket named by two wants is drawn by
+    /// both, the first first.
+    pub async fn take_budgets(
+        &self,
+        wants: &[(&[BucketSpec], u32)],
+        now: DateTime<Utc>,
+    ) -> DbResult<Vec<(u32, Duration)>> {
         let now_ms = now.timestamp_millis();
+        let mut specs: Vec<&BucketSpec> = wants.iter().flat_map(|(s, _)| s.iter()).collect();
+        specs.sort_by(|a, b| a.scope.cmp(&b.scope));
+        specs.dedup_by(|a, b| a.scope == b.scope);
         let mut tx = self.begin_write().await?;
-        let mut buckets = Self::load_buckets(&mut tx, specs, now_ms).await?;
-        let granted = buckets
-            .iter()
-            .map(|b| u32::try_from(b.milli / 1000).unwrap_or(u32::MAX))
-            .min()
-            .unwrap_or(want)
-            .min(want);
-        for b in &mut buckets {
-            b.milli -= i64::from(granted) * 1000;
-        }
-        Self::save_buckets(&mut tx, specs, &buckets, now_ms).await?;
-        tx.commit().await?;
-        let retry = if granted < want {
-            buckets
+        let mut buckets = Self::load_buckets(&mut tx, &specs, now_ms).await?;
+        let mut out = Vec::with_capacity(wants.len());
+        for (specs, want) in wants {
+            let granted = specs
                 .iter()
-                .map(|b| b.wait_for(1000))
-                .max()
-                .unwrap_or_default()
-        } else {
-            Duration::ZERO
-        };
-        Ok((granted, retry))
+                .map(|s| u32::try_from(buckets[&s.scope].milli / 1000).unwrap_or(u32::MAX))
+                .min()
+                .unwrap_or(*want)
+                .min(*want);
+            for s in specs.iter() {
+                if let Some(b) = buckets.get_mut(&s.scope) {
+                    b.milli -= i64::from(granted) * 1000;
+                }
+            }
+            let retry = if granted < *want {
+                specs
+                    .iter()
+                    .map(|s| buckets[&s.scope].wait_for(1000))
+                    .max()
+                    .unwrap_or_default()
+            } else {
+                Duration::ZERO
+            };
+            out.push((granted, retry));
+        }
+        Self::save_buckets(&mut tx, &buckets, now_ms).await?;
+        tx.commit().await?;
+        Ok(out)
     }
 
     /// Reserves `n` messages from the pace bucket `spec`, going into debt:
@@ -140,13 +186,12 @@ impl Backend {
         now: DateTime<Utc>,
     ) -> DbResult<Vec<Duration>> {
         let now_ms = now.timestamp_millis();
-        let specs = std::slice::from_ref(spec);
         let mut tx = self.begin_write().await?;
-        let mut buckets = Self::load_buckets(&mut tx, specs, now_ms).await?;
-        let b = &mut buckets[0];
+        let mut buckets = Self::load_buckets(&mut tx, &[spec], now_ms).await?;
+        let b = buckets.get_mut(&spec.scope).expect("loaded just above");
         let waits = (1..=i64::from(n)).map(|i| b.wait_for(i * 1000)).collect();
         b.milli -= i64::from(n) * 1000;
-        Self::save_buckets(&mut tx, specs, &buckets, now_ms).await?;
+        Self::save_buckets(&mut tx, &buckets, now_ms).await?;
         tx.commit().await?;
         Ok(waits)
     }
@@ -220,6 +265,32 @@ mod tests {
         assert_eq!(a.take_budget(&both, 6, t0).await.unwrap().0, 4);
         let (granted, retry) = b.take_budget(&both, 1, t0).await.unwrap();
         assert_eq!((granted, retry), (0, Duration::from_secs(900)));
+    }
+
+    #[tokio::test]
+    async fn a_chunk_takes_several_domains_budgets_at_once_as_one_at_a_time_would() {
+        let (store, _dir) = test_store().await;
+        let t0 = Utc::now();
+        let a = [spec("minute:a.org", 2, 60), spec("hour:a.org", 10, 3600)];
+        let b = [spec("minute:b.org", 5, 60)];
+        let c = [spec("minute:c.org", 1, 60)];
+        let got = store
+            .take_budgets(&[(&a, 3), (&b, 4), (&c, 1)], t0)
+            .await
+            .unwrap();
+        assert_eq!(
+            got,
+            [
+                (2, Duration::from_secs(30)),
+                (4, Duration::ZERO),
+                (1, Duration::ZERO)
+            ]
+        );
+        // What is left is what single takes see.
+        assert_eq!(store.take_budget(&a, 5, t0).await.unwrap().0, 0);
+        assert_eq!(store.take_budget(&b, 5, t0).await.unwrap().0, 1);
+        assert_eq!(store.take_budget(&c, 5, t0).await.unwrap().0, 0);
+        assert_eq!(store.take_budget(&a[1..], 20, t0).await.unwrap().0, 8);
     }
 
     #[tokio::test]

@@ -232,12 +232,11 @@ impl Backend {
             tx.rollback().await?;
             return Ok(());
         }
-        for paper in papers {
-            sqlx::query("DELETE FROM sent_papers WHERE delivery_id = $1 AND paper_id = $2")
-                .bind(delivery_id)
-                .bind(paper.as_str())
-                .execute(&mut **tx)
-                .await?;
+        for chunk in papers.chunks(500) {
+            let mut q = QueryBuilder::<Db>::new("DELETE FROM sent_papers WHERE delivery_id = ");
+            q.push_bind(delivery_id).push(" AND paper_id IN ");
+            push_list(&mut q, chunk.iter().map(|p| p.as_str().to_string()));
+            q.build().execute(&mut **tx).await?;
         }
         sqlx::query(
             "UPDATE deliveries SET more_count = $1, updated_at = $2,

@@ -1,9 +1,13 @@
 //! The send protocol's writes, a whole page of digests at once: one
-//! transaction reserves many deliveries with their ledger rows, one claims
-//! many (a compare-and-set per row on the status and attempt count read, so
-//! of several runs that saw the same delivery exactly one sends it), one
-//! marks many sent. This is the only path; the store's tests take single
-//! digests through it too (`OneDigest`).
+//! transaction reserves many deliveries with their ledger rows, one
+//! statement claims many (a compare-and-set per row on the status and
+//! attempt count read, so of several runs that saw the same delivery
+//! exactly one sends it), one marks many sent. A statement alone needs no
+//! transaction around it, and its rows or ids go as one parameter (an
+//! array on PostgreSQL, JSON on SQLite: `push_id_set`, `push_claim_rows`
+//! in each backend), so each is one round trip and one prepared statement
+//! whatever the count. This is the only path; the store's tests take
+//! single digests through it too (`OneDigest`).
 
 use std::collections::{HashMap, HashSet};
 
@@ -22,8 +26,6 @@ use crate::domain::{DeliveryId, PaperId, SubscriberId};
 /// [`statement_chunks`].
 const DELIVERY_ROWS: usize = 256;
 const LEDGER_ROWS: usize = 1024;
-const CLAIM_ROWS: usize = 256;
-const MARK_ROWS: usize = 512;
 
 /// `rows` in slices of at most `max` (a power of two) rows, every slice a
 /// power of two long: the full slices, then the rest as its binary digits
@@ -178,11 +180,11 @@ impl Backend {
                 }
             }
         }
-        for chunk in statement_chunks(&unsure, MARK_ROWS) {
+        if !unsure.is_empty() {
             let mut q = QueryBuilder::<Db>::new(
                 "SELECT delivery_id, position FROM sent_papers WHERE delivery_id IN ",
             );
-            push_list(&mut q, chunk);
+            super::push_id_set(&mut q, &unsure);
             let rows = q
                 .build_query_as::<(DeliveryId, i64)>()
                 .fetch_all(&mut **tx)
@@ -214,9 +216,9 @@ impl Backend {
                     .await?;
             }
         }
-        for chunk in statement_chunks(&empty, MARK_ROWS) {
+        if !empty.is_empty() {
             let mut q = QueryBuilder::<Db>::new("DELETE FROM deliveries WHERE id IN ");
-            push_list(&mut q, chunk);
+            super::push_id_set(&mut q, &empty);
             q.build().execute(&mut **tx).await?;
         }
         tx.commit().await?;
@@ -255,7 +257,7 @@ impl Backend {
         Ok(out)
     }
 
-    /// Claims many deliveries for `owner` in one transaction: whether this
+    /// Claims many deliveries for `owner` in one statement: whether this
     /// call won each, in order. Each row is a compare-and-set on the status
     /// and attempt count its claimant read, so of several processes that
     /// read the same delivery exactly one sends it. A delivery another
@@ -264,9 +266,11 @@ impl Backend {
     /// database, and the mail it may have sent is the one allowed resend of
     /// the same Message-ID. The claim holds until `lease_until`.
     ///
+    /// The rows go as one parameter (see `push_claim_rows`) in one
+    /// statement, atomic alone: no transaction around it, one round trip.
     /// On PostgreSQL the rows are locked `FOR UPDATE SKIP LOCKED`: a row
     /// another daemon is claiming at this moment is skipped (it wins it),
-    /// instead of waiting for its transaction and then losing.
+    /// instead of waiting for its statement and then losing.
     pub async fn claim_deliveries(
         &self,
         claims: &[ClaimRequest],
@@ -274,99 +278,66 @@ impl Backend {
         lease_until: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> DbResult<Vec<bool>> {
-        let mut won = Vec::with_capacity(claims.len());
-        let mut tx = self.begin_write().await?;
-        for chunk in statement_chunks(claims, CLAIM_ROWS) {
-            // One statement per chunk; each row is claimed on the same
-            // condition as alone (its expected status and attempts).
-            let mut q = QueryBuilder::<Db>::new(
-                "UPDATE deliveries SET status = 'sending', attempts = attempts + 1, updated_at = ",
-            );
-            q.push_bind(ts(now))
-                .push(", claimed_by = ")
-                .push_bind(owner.to_string())
-                .push(", lease_until = ")
-                .push_bind(ts(lease_until));
-            q.push(" FROM (");
-            q.push_values(chunk, |mut row, c| {
-                row.push_bind(c.id)
-                    .push_bind(c.expected.as_str())
-                    .push_bind(c.attempts);
-            });
-            q.push(
-                ") AS c
-                 WHERE deliveries.id = c.column1 AND deliveries.status = c.column2
-                     AND deliveries.attempts = c.column3
-                     AND deliveries.status IN ('pending', 'sending', 'deferred')
-                     AND (deliveries.status <> 'sending' OR deliveries.lease_until IS NULL
-                          OR deliveries.lease_until <= ",
-            );
-            q.push_bind(ts(now)).push(")");
-            if super::POSTGRES {
-                q.push(" AND deliveries.id IN (SELECT id FROM deliveries WHERE id IN ");
-                push_list(&mut q, chunk.iter().map(|c| c.id));
-                q.push(" FOR UPDATE SKIP LOCKED)");
-            }
-            q.push(" RETURNING deliveries.id");
-            let claimed: HashSet<DeliveryId> = q
-                .build_query_scalar::<DeliveryId>()
-                .fetch_all(&mut **tx)
-                .await?
-                .into_iter()
-                .collect();
-            won.extend(chunk.iter().map(|c| claimed.contains(&c.id)));
+        if claims.is_empty() {
+            return Ok(Vec::new());
         }
-        tx.commit().await?;
-        Ok(won)
+        let mut q = QueryBuilder::<Db>::new(
+            "UPDATE deliveries SET status = 'sending', attempts = deliveries.attempts + 1,
+                 updated_at = ",
+        );
+        q.push_bind(ts(now))
+            .push(", claimed_by = ")
+            .push_bind(owner.to_string())
+            .push(", lease_until = ")
+            .push_bind(ts(lease_until))
+            .push(" FROM ");
+        super::push_claim_rows(&mut q, claims);
+        q.push(
+            " WHERE deliveries.id = c.id AND deliveries.status = c.expected_status
+                 AND deliveries.attempts = c.expected_attempts
+                 AND deliveries.status IN ('pending', 'sending', 'deferred')
+                 AND (deliveries.status <> 'sending' OR deliveries.lease_until IS NULL
+                      OR deliveries.lease_until <= ",
+        );
+        q.push_bind(ts(now)).push(")");
+        if super::POSTGRES {
+            let ids: Vec<DeliveryId> = claims.iter().map(|c| c.id).collect();
+            q.push(" AND deliveries.id IN (SELECT id FROM deliveries WHERE id IN ");
+            super::push_id_set(&mut q, &ids);
+            q.push(" FOR UPDATE SKIP LOCKED)");
+        }
+        q.push(" RETURNING deliveries.id");
+        let mut conn = self.write_one().await?;
+        let claimed: HashSet<DeliveryId> = q
+            .build_query_scalar::<DeliveryId>()
+            .fetch_all(&mut **conn)
+            .await?
+            .into_iter()
+            .collect();
+        Ok(claims.iter().map(|c| claimed.contains(&c.id)).collect())
     }
 
     /// Extends `owner`'s claims on the deliveries `ids` it is still sending
-    /// to `lease_until`; answers how many it still held. A claim another
-    /// process took over (the lease had passed) is not renewed.
+    /// to `lease_until`, in one statement; answers how many it still held.
+    /// A claim another process took over (the lease had passed) is not
+    /// renewed.
     pub async fn renew_delivery_leases(
         &self,
         ids: &[DeliveryId],
         owner: &str,
         lease_until: DateTime<Utc>,
     ) -> DbResult<u64> {
-        let mut held = 0;
-        let mut tx = self.begin_write().await?;
-        for chunk in statement_chunks(ids, MARK_ROWS) {
-            let mut q = QueryBuilder::<Db>::new("UPDATE deliveries SET lease_until = ");
-            q.push_bind(ts(lease_until))
-                .push(" WHERE status = 'sending' AND claimed_by = ")
-                .push_bind(owner.to_string())
-                .push(" AND id IN ");
-            push_list(&mut q, chunk);
-            held += q.build().execute(&mut **tx).await?.rows_affected();
+        if ids.is_empty() {
+            return Ok(0);
         }
-        tx.commit().await?;
-        Ok(held)
-    }
-
-    /// How many digests to addresses at `domain` were sent since `since`:
-    /// what a run's per-domain budget starts from, so consecutive runs share
-    /// one budget.
-    pub async fn digests_to_domain_since(
-        &self,
-        domain: &str,
-        since: DateTime<Utc>,
-    ) -> DbResult<u32> {
-        let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id
-             WHERE d.sent_at >= $1 AND d.status = 'sent' AND s.email LIKE $2 ESCAPE '\\'",
-        )
-        .bind(ts(since))
-        .bind(format!(
-            "%@{}",
-            domain
-                .replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_")
-        ))
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(u32::try_from(n).unwrap_or(u32::MAX))
+        let mut q = QueryBuilder::<Db>::new("UPDATE deliveries SET lease_until = ");
+        q.push_bind(ts(lease_until))
+            .push(" WHERE status = 'sending' AND claimed_by = ")
+            .push_bind(owner.to_string())
+            .push(" AND id IN ");
+        super::push_id_set(&mut q, ids);
+        let mut conn = self.write_one().await?;
+        Ok(q.build().execute(&mut **conn).await?.rows_affected())
     }
 
     /// Which of `papers` each subscriber with an id in `first..=last`
@@ -424,20 +395,48 @@ impl Backend {
             .collect()
     }
 
-    /// [`Store::mark_sent`] for many deliveries in one transaction.
-    pub async fn mark_sent_many(&self, ids: &[DeliveryId], now: DateTime<Utc>) -> DbResult<()> {
-        let mut tx = self.begin_write().await?;
-        for chunk in statement_chunks(ids, MARK_ROWS) {
-            let mut q =
-                QueryBuilder::<Db>::new("UPDATE deliveries SET status = 'sent', sent_at = ");
-            q.push_bind(ts(now))
-                .push(", updated_at = ")
-                .push_bind(ts(now))
-                .push(", last_error = NULL, next_attempt_at = NULL WHERE id IN ");
-            push_list(&mut q, chunk);
-            q.build().execute(&mut **tx).await?;
+    /// Defers the deliveries `ids` not yet sent until `retry_at` with
+    /// `reason`, in one statement: what [`Store::mark_deferred`] does
+    /// without a reply code (so no bounce is counted), for a chunk's
+    /// digests whose domain budget is spent.
+    pub async fn defer_many(
+        &self,
+        ids: &[DeliveryId],
+        reason: &str,
+        retry_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> DbResult<()> {
+        if ids.is_empty() {
+            return Ok(());
         }
-        tx.commit().await?;
+        let mut q =
+            QueryBuilder::<Db>::new("UPDATE deliveries SET status = 'deferred', last_error = ");
+        q.push_bind(reason.to_string())
+            .push(", next_attempt_at = ")
+            .push_bind(ts(retry_at))
+            .push(", updated_at = ")
+            .push_bind(ts(now))
+            .push(" WHERE status <> 'sent' AND id IN ");
+        super::push_id_set(&mut q, ids);
+        let mut conn = self.write_one().await?;
+        q.build().execute(&mut **conn).await?;
+        Ok(())
+    }
+
+    /// [`Store::mark_sent`] for many deliveries in one statement (no
+    /// transaction around it: one round trip).
+    pub async fn mark_sent_many(&self, ids: &[DeliveryId], now: DateTime<Utc>) -> DbResult<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut q = QueryBuilder::<Db>::new("UPDATE deliveries SET status = 'sent', sent_at = ");
+        q.push_bind(ts(now))
+            .push(", updated_at = ")
+            .push_bind(ts(now))
+            .push(", last_error = NULL, next_attempt_at = NULL WHERE id IN ");
+        super::push_id_set(&mut q, ids);
+        let mut conn = self.write_one().await?;
+        q.build().execute(&mut **conn).await?;
         Ok(())
     }
 }
@@ -466,6 +465,20 @@ mod tests {
 
     fn pid(s: &str) -> PaperId {
         PaperId::from_stored(s.into())
+    }
+
+    /// A claim on each new delivery of `got`, as read when reserved.
+    fn claims_of(got: &[BatchReservation]) -> Vec<ClaimRequest> {
+        got.iter()
+            .map(|r| match r {
+                BatchReservation::New { delivery, .. } => ClaimRequest {
+                    id: delivery.id,
+                    expected: delivery.status,
+                    attempts: delivery.attempts,
+                },
+                other => panic!("{other:?}"),
+            })
+            .collect()
     }
 
     fn item(sub: SubscriberId, papers: &[&str]) -> NewReservation {
@@ -645,17 +658,7 @@ mod tests {
             .reserve_deliveries(d, &[item(a, &["1"]), item(b, &["1"])], Utc::now())
             .await
             .unwrap();
-        let claims: Vec<ClaimRequest> = got
-            .iter()
-            .map(|r| match r {
-                BatchReservation::New { delivery, .. } => ClaimRequest {
-                    id: delivery.id,
-                    expected: delivery.status,
-                    attempts: delivery.attempts,
-                },
-                other => panic!("{other:?}"),
-            })
-            .collect();
+        let claims = claims_of(&got);
         let now = Utc::now();
         let lease = now + chrono::Duration::minutes(1);
         assert_eq!(
@@ -682,6 +685,63 @@ mod tests {
                 store.delivery_owner(id).await.unwrap().as_deref(),
                 Some("1:1")
             );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_batch_claim_decides_each_row_alone_and_a_batch_deferral_spares_sent_digests() {
+        let (store, _dir) = test_store().await;
+        let mut batch = Vec::new();
+        for email in ["a@example.org", "b@example.org", "c@example.org"] {
+            batch.push(item(subscriber(&store, email).await, &[]));
+        }
+        let d: NaiveDate = "2026-06-12".parse().unwrap();
+        let got = store
+            .reserve_deliveries(d, &batch, Utc::now())
+            .await
+            .unwrap();
+        let mut claims = claims_of(&got);
+        // b was read before another run's attempt: its claim is stale.
+        claims[1].attempts += 1;
+        let now = Utc::now();
+        let lease = now + chrono::Duration::minutes(1);
+        let won = store
+            .claim_deliveries(&claims, "1:1", lease, now)
+            .await
+            .unwrap();
+        assert_eq!(won, [true, false, true]);
+        let ids: Vec<DeliveryId> = claims.iter().map(|c| c.id).collect();
+        store.mark_sent_many(&ids[..1], now).await.unwrap();
+        // Only c is still being sent by "1:1".
+        let held = store
+            .renew_delivery_leases(&ids, "1:1", lease + chrono::Duration::minutes(1))
+            .await
+            .unwrap();
+        assert_eq!(held, 1);
+        let retry = now + chrono::Duration::minutes(5);
+        store
+            .defer_many(
+                &ids,
+                "the sending budget for example.org is spent",
+                retry,
+                now,
+            )
+            .await
+            .unwrap();
+        let status = |i: usize| {
+            let store = store.clone();
+            let id = ids[i];
+            async move { store.delivery_by_id(id).await.unwrap() }
+        };
+        assert_eq!(status(0).await.status, DeliveryStatus::Sent);
+        for i in [1, 2] {
+            let d = status(i).await;
+            assert_eq!(d.status, DeliveryStatus::Deferred);
+            assert_eq!(
+                d.next_attempt_at.map(|t| t.timestamp()),
+                Some(retry.timestamp())
+            );
+            assert!(d.last_error.unwrap().contains("budget"));
         }
     }
 }

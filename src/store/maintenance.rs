@@ -18,18 +18,24 @@ use super::{Backend, BackupReport};
 
 impl Backend {
     /// Opens an existing database without creating or migrating it, for
-    /// commands that must not change what they look at.
-    pub async fn open_existing(url: &str) -> anyhow::Result<Backend> {
+    /// commands that must not change what they look at; `setting` is what
+    /// the errors call the URL (`database.url`, or an option such as
+    /// `--from`).
+    pub async fn open_existing(
+        url: &str,
+        setting: &'static str,
+        slow: crate::store::SlowStatements,
+    ) -> anyhow::Result<Backend> {
         let options = SqliteConnectOptions::from_str(url)
-            .with_context(|| format!("database.url {url:?} is not a valid SQLite URL"))?;
+            .with_context(|| format!("{setting} {url:?} is not a valid SQLite URL"))?;
         let file = options.get_filename().to_path_buf();
         if file.as_os_str() != ":memory:" && !file.exists() {
             bail!(
-                "database.url {url:?}: there is no database at {}",
+                "{setting} {url:?}: there is no database at {}",
                 file.display()
             );
         }
-        let store = Backend::connect(url, 2, "database.url").await?;
+        let store = Backend::connect_with(url, 2, setting, slow).await?;
         Ok(store)
     }
 

@@ -92,6 +92,16 @@ impl Engine {
     }
 }
 
+/// Whether a store's statements that run longer than a second are logged
+/// as slow (sqlx's warning). A command that reads a whole database in bulk
+/// (`db copy`'s one streaming `SELECT` per table, `backup`'s
+/// `VACUUM INTO`) expects them to, and is not warned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlowStatements {
+    Warn,
+    Expected,
+}
+
 /// A write transaction that holds this process's turn to write (see
 /// `begin_write` in each backend). Derefs to the transaction.
 pub(crate) struct WriteTx<DB: sqlx::Database> {
@@ -110,6 +120,36 @@ impl<DB: sqlx::Database> WriteTx<DB> {
 
     pub(crate) async fn rollback(self) -> Result<(), sqlx::Error> {
         self.tx.rollback().await
+    }
+}
+
+/// A connection for one write statement outside a transaction, holding
+/// this process's turn to write (see `write_one` in each backend). A single
+/// statement is atomic on both engines (SQLite takes the write lock when a
+/// writing statement starts, waiting out the busy timeout as `BEGIN
+/// IMMEDIATE` does); leaving out `BEGIN` and `COMMIT` saves two round
+/// trips. Derefs to the connection.
+pub(crate) struct WriteOne<DB: sqlx::Database> {
+    conn: sqlx::pool::PoolConnection<DB>,
+    _turn: tokio::sync::OwnedMutexGuard<()>,
+}
+
+impl<DB: sqlx::Database> WriteOne<DB> {
+    fn new(conn: sqlx::pool::PoolConnection<DB>, turn: tokio::sync::OwnedMutexGuard<()>) -> Self {
+        WriteOne { conn, _turn: turn }
+    }
+}
+
+impl<DB: sqlx::Database> std::ops::Deref for WriteOne<DB> {
+    type Target = sqlx::pool::PoolConnection<DB>;
+    fn deref(&self) -> &Self::Target {
+        &self.conn
+    }
+}
+
+impl<DB: sqlx::Database> std::ops::DerefMut for WriteOne<DB> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.conn
     }
 }
 
@@ -162,9 +202,20 @@ impl Store {
     /// Opens an existing database without creating or migrating it, for
     /// commands that must not change what they look at.
     pub async fn open_existing(url: &str) -> anyhow::Result<Store> {
-        Ok(match Engine::of_url(url)? {
-            Engine::Sqlite => Store::Sqlite(SqliteStore::open_existing(url).await?),
-            Engine::Postgres => Store::Postgres(PgStore::open_existing(url).await?),
+        Self::open_existing_as(url, "database.url", SlowStatements::Warn).await
+    }
+
+    /// [`Store::open_existing`] for a URL given by `setting` (a config key
+    /// or a command-line option such as `--from`), which its errors name: a
+    /// SQLite file that does not exist is refused, never created.
+    pub async fn open_existing_as(
+        url: &str,
+        setting: &'static str,
+        slow: SlowStatements,
+    ) -> anyhow::Result<Store> {
+        Ok(match Engine::of_setting(url, setting)? {
+            Engine::Sqlite => Store::Sqlite(SqliteStore::open_existing(url, setting, slow).await?),
+            Engine::Postgres => Store::Postgres(PgStore::open_existing(url, setting, slow).await?),
         })
     }
 
@@ -280,10 +331,10 @@ delegate! {
     async fn reserve_deliveries(&self, date: NaiveDate, batch: &[NewReservation], now: DateTime<Utc>) -> DbResult<Vec<BatchReservation>>;
     async fn claim_deliveries(&self, claims: &[ClaimRequest], owner: &str, lease_until: DateTime<Utc>, now: DateTime<Utc>) -> DbResult<Vec<bool>>;
     async fn renew_delivery_leases(&self, ids: &[DeliveryId], owner: &str, lease_until: DateTime<Utc>) -> DbResult<u64>;
-    async fn digests_to_domain_since(&self, domain: &str, since: DateTime<Utc>) -> DbResult<u32>;
     async fn already_sent_in_range(&self, first: SubscriberId, last: SubscriberId, papers: &[PaperId]) -> DbResult<HashMap<SubscriberId, HashSet<PaperId>>>;
     async fn deliveries_in_range(&self, date: NaiveDate, first: SubscriberId, last: SubscriberId) -> DbResult<HashMap<SubscriberId, Delivery>>;
     async fn mark_sent_many(&self, ids: &[DeliveryId], now: DateTime<Utc>) -> DbResult<()>;
+    async fn defer_many(&self, ids: &[DeliveryId], reason: &str, retry_at: DateTime<Utc>, now: DateTime<Utc>) -> DbResult<()>;
     async fn subscriber_id_by_email(&self, email: &SubscriberEmail) -> DbResult<SubscriberId>;
     async fn personal_data(&self, id: SubscriberId) -> DbResult<PersonalData>;
     async fn erase_subscriber(&self, id: SubscriberId, link_version: Option<i64>, now: DateTime<Utc>) -> DbResult<Erasure>;
@@ -349,6 +400,7 @@ delegate! {
     async fn top_papers(&self, id: SubscriberId) -> DbResult<bool>;
     async fn set_top_papers(&self, id: SubscriberId, link_version: i64, on: bool) -> DbResult<()>;
     async fn take_budget(&self, specs: &[BucketSpec], want: u32, now: DateTime<Utc>) -> DbResult<(u32, std::time::Duration)>;
+    async fn take_budgets(&self, wants: &[(&[BucketSpec], u32)], now: DateTime<Utc>) -> DbResult<Vec<(u32, std::time::Duration)>>;
     async fn reserve_pace(&self, spec: &BucketSpec, n: u32, now: DateTime<Utc>) -> DbResult<Vec<std::time::Duration>>;
     async fn count_request(&self, scope: &str, window_start: DateTime<Utc>, max: u32) -> DbResult<bool>;
     async fn take_job_slot(&self, job: &str, slot: DateTime<Utc>, owner: &str, lease_until: DateTime<Utc>, now: DateTime<Utc>) -> DbResult<SlotClaim>;

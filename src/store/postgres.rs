@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context as _};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{Connection as _, PgPool};
+use sqlx::{ConnectOptions as _, Connection as _, PgPool};
 
 #[path = "addresses.rs"]
 mod addresses;
@@ -66,6 +66,7 @@ mod top_papers;
 
 pub(crate) use super::records::*;
 pub(crate) use super::{day, parse_day, parse_ts, push_list, ts, Address, DbError, DbResult};
+use crate::domain::DeliveryId;
 
 /// The driver the shared table-family files are compiled against here.
 pub(crate) type Db = sqlx::Postgres;
@@ -76,6 +77,10 @@ pub(crate) type Backend = PgStore;
 
 /// Is this engine PostgreSQL? For the few statements whose text differs.
 pub(crate) const POSTGRES: bool = true;
+
+/// How long a pooled connection may sit idle before it is checked (pinged)
+/// on its way out of the pool.
+const CHECK_IDLE_AFTER: Duration = Duration::from_secs(1);
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -105,6 +110,36 @@ pub struct PgStore {
 
 /// A write transaction holding this process's turn to write.
 pub(crate) type WriteTx = super::WriteTx<Db>;
+/// One write statement outside a transaction, holding the turn to write.
+pub(crate) type WriteOne = super::WriteOne<Db>;
+
+/// Pushes `(SELECT unnest($n::bigint[]))`, `ids` bound as one array: a set
+/// of ids for `IN`, one statement text (prepared once per connection) and
+/// one parameter however many ids there are. SQLite's twin reads a JSON
+/// array.
+pub(crate) fn push_id_set(q: &mut sqlx::QueryBuilder<Db>, ids: &[DeliveryId]) {
+    let ids: Vec<i64> = ids.iter().map(|id| id.get()).collect();
+    q.push("(SELECT unnest(")
+        .push_bind(ids)
+        .push("::bigint[]))");
+}
+
+/// Pushes the rows of `claims` as a table `c(id, expected_status,
+/// expected_attempts)` for
+/// `UPDATE … FROM`: three arrays unnested together, one statement text
+/// whatever the count. SQLite's twin reads a JSON array of rows.
+pub(crate) fn push_claim_rows(q: &mut sqlx::QueryBuilder<Db>, claims: &[ClaimRequest]) {
+    let ids: Vec<i64> = claims.iter().map(|c| c.id.get()).collect();
+    let statuses: Vec<String> = claims.iter().map(|c| c.expected.as_str().into()).collect();
+    let attempts: Vec<i64> = claims.iter().map(|c| c.attempts).collect();
+    q.push("unnest(")
+        .push_bind(ids)
+        .push("::bigint[], ")
+        .push_bind(statuses)
+        .push("::text[], ")
+        .push_bind(attempts)
+        .push("::bigint[]) AS c(id, expected_status, expected_attempts)");
+}
 
 impl PgStore {
     /// Connects to the server at `url` without migrating. Every failure
@@ -118,8 +153,18 @@ impl PgStore {
         max_connections: u32,
         setting: &'static str,
     ) -> anyhow::Result<PgStore> {
+        Self::connect_with(url, max_connections, setting, super::SlowStatements::Warn).await
+    }
+
+    /// [`PgStore::connect`], logging slow statements or not.
+    pub(crate) async fn connect_with(
+        url: &str,
+        max_connections: u32,
+        setting: &'static str,
+        slow: super::SlowStatements,
+    ) -> anyhow::Result<PgStore> {
         let shown = super::redact_url(url);
-        let options = PgConnectOptions::from_str(url)
+        let mut options = PgConnectOptions::from_str(url)
             .map_err(|e| {
                 anyhow::anyhow!(
                     "{setting} {shown:?} is not a valid PostgreSQL URL: {}",
@@ -127,6 +172,9 @@ impl PgStore {
                 )
             })?
             .application_name("paperboy");
+        if slow == super::SlowStatements::Expected {
+            options = options.disable_statement_logging();
+        }
         // One connection first: the pool retries until its timeout and then
         // reports only that it timed out; this says why (refused, no such
         // database, authentication failed).
@@ -139,9 +187,22 @@ impl PgStore {
                 )
             })?;
         probe.close().await.ok();
+        // A connection back in the pool for less than a second is handed
+        // out as it is; one idle for longer is checked first (a round trip)
+        // and replaced if the server has gone. Checking every one cost a
+        // round trip per statement on a busy daemon.
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(1))
             .acquire_timeout(Duration::from_secs(10))
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for < CHECK_IDLE_AFTER {
+                        return Ok(true);
+                    }
+                    Ok(sqlx::Connection::ping(conn).await.is_ok())
+                })
+            })
             .connect_with(options)
             .await
             .map_err(|e| {
@@ -185,9 +246,14 @@ impl PgStore {
     }
 
     /// Connects to an existing database without migrating it, for commands
-    /// that must not change what they look at.
-    pub async fn open_existing(url: &str) -> anyhow::Result<PgStore> {
-        PgStore::connect(url, 2, "database.url").await
+    /// that must not change what they look at; `setting` is what the
+    /// errors call the URL.
+    pub async fn open_existing(
+        url: &str,
+        setting: &'static str,
+        slow: super::SlowStatements,
+    ) -> anyhow::Result<PgStore> {
+        PgStore::connect_with(url, 2, setting, slow).await
     }
 
     /// `database.url` with its password hidden.
@@ -219,6 +285,13 @@ impl PgStore {
     pub(crate) async fn begin_write(&self) -> DbResult<WriteTx> {
         let turn = self.writer.clone().lock_owned().await;
         Ok(super::WriteTx::new(self.pool.begin().await?, turn))
+    }
+
+    /// A connection for one write statement, after this process's earlier
+    /// writers (see [`super::WriteOne`]).
+    pub(crate) async fn write_one(&self) -> DbResult<WriteOne> {
+        let turn = self.writer.clone().lock_owned().await;
+        Ok(super::WriteOne::new(self.pool.acquire().await?, turn))
     }
 
     /// A backup of a PostgreSQL database is the server's business.

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::SqlitePool;
+use sqlx::{ConnectOptions as _, SqlitePool};
 
 #[path = "addresses.rs"]
 mod addresses;
@@ -64,6 +64,7 @@ mod top_papers;
 
 pub(crate) use super::records::*;
 pub(crate) use super::{day, parse_day, parse_ts, push_list, ts, Address, DbError, DbResult};
+use crate::domain::DeliveryId;
 
 /// The driver the shared table-family files are compiled against here.
 pub(crate) type Db = sqlx::Sqlite;
@@ -86,6 +87,37 @@ pub struct SqliteStore {
 
 /// A write transaction holding this process's turn to write.
 pub(crate) type WriteTx = super::WriteTx<Db>;
+/// One write statement outside a transaction, holding the turn to write.
+pub(crate) type WriteOne = super::WriteOne<Db>;
+
+/// Pushes `(SELECT value FROM json_each($n))`, `ids` bound as one JSON
+/// array: a set of ids for `IN`, one statement text (prepared once per
+/// connection) and one parameter however many ids there are. PostgreSQL's
+/// twin binds an array.
+pub(crate) fn push_id_set(q: &mut sqlx::QueryBuilder<Db>, ids: &[DeliveryId]) {
+    let ids: Vec<i64> = ids.iter().map(|id| id.get()).collect();
+    q.push("(SELECT value FROM json_each(")
+        .push_bind(serde_json::to_string(&ids).expect("integers serialise"))
+        .push("))");
+}
+
+/// Pushes the rows of `claims` as a table `c(id, expected_status,
+/// expected_attempts)` for
+/// `UPDATE … FROM`: one JSON array of rows, one statement text whatever
+/// the count. PostgreSQL's twin unnests three arrays.
+pub(crate) fn push_claim_rows(q: &mut sqlx::QueryBuilder<Db>, claims: &[ClaimRequest]) {
+    let rows: Vec<(i64, &str, i64)> = claims
+        .iter()
+        .map(|c| (c.id.get(), c.expected.as_str(), c.attempts))
+        .collect();
+    q.push(
+        "(SELECT json_extract(value, '$[0]') AS id,
+             json_extract(value, '$[1]') AS expected_status,
+             json_extract(value, '$[2]') AS expected_attempts FROM json_each(",
+    )
+    .push_bind(serde_json::to_string(&rows).expect("ids and names serialise"))
+    .push(")) AS c");
+}
 
 impl SqliteStore {
     /// Opens (creating if needed) the database file at `url` without
@@ -98,7 +130,17 @@ impl SqliteStore {
         max_connections: u32,
         setting: &str,
     ) -> anyhow::Result<SqliteStore> {
-        let options = SqliteConnectOptions::from_str(url)
+        Self::connect_with(url, max_connections, setting, super::SlowStatements::Warn).await
+    }
+
+    /// [`SqliteStore::connect`], logging slow statements or not.
+    pub(crate) async fn connect_with(
+        url: &str,
+        max_connections: u32,
+        setting: &str,
+        slow: super::SlowStatements,
+    ) -> anyhow::Result<SqliteStore> {
+        let mut options = SqliteConnectOptions::from_str(url)
             .with_context(|| format!("{setting} {url:?} is not a valid SQLite URL"))?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -106,6 +148,9 @@ impl SqliteStore {
             .foreign_keys(true)
             .pragma("temp_store", "memory")
             .busy_timeout(Duration::from_secs(30));
+        if slow == super::SlowStatements::Expected {
+            options = options.disable_statement_logging();
+        }
         if let Some(parent) = options.get_filename().parent() {
             if !parent.as_os_str().is_empty() && !parent.exists() {
                 std::fs::create_dir_all(parent).with_context(|| {
@@ -178,6 +223,13 @@ impl SqliteStore {
             self.pool.begin_with("BEGIN IMMEDIATE").await?,
             turn,
         ))
+    }
+
+    /// A connection for one write statement, after this process's earlier
+    /// writers (see [`super::WriteOne`]).
+    pub(crate) async fn write_one(&self) -> DbResult<WriteOne> {
+        let turn = self.writer.clone().lock_owned().await;
+        Ok(super::WriteOne::new(self.pool.acquire().await?, turn))
     }
 }
 

@@ -560,7 +560,7 @@ async fn a_postgres_url_that_is_unreachable_wrong_or_unauthorised_stops_check_an
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_schema_from_a_newer_paperboy_is_refused_with_both_versions_on_either_engine() {
-    let pg = crate::support::database::postgres_database().await;
+    let pg = crate::support::database::migrated_postgres_database().await;
     for env in [
         TestEnv::new().await,
         TestEnv::with_config_on("", Some(pg)).await,

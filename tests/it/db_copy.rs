@@ -1,6 +1,6 @@
 //! `paperboy db copy`: an instance moved from SQLite to PostgreSQL and
 //! back with the real binary, every table's rows compared; a target that
-//! holds rows and a bad target URL refused.
+//! holds rows, a bad target URL and a missing source file refused.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -8,7 +8,7 @@ use std::time::Duration;
 use sqlx::{Column as _, Connection as _, Row as _};
 
 use crate::env::{TestEnv, HF_DAY};
-use crate::support::database::{execute, postgres_database};
+use crate::support::database::{execute, migrated_postgres_database};
 use crate::support::TestDir;
 
 /// The per-table counts `db copy` printed (`  table   rows` lines).
@@ -137,7 +137,9 @@ async fn an_instance_moves_to_postgres_and_back_with_every_row_and_id() {
     let source = populated().await;
     let before = sqlite_contents(&source.db_url).await;
 
-    let pg = postgres_database().await;
+    // Migrated already (from the cluster's template): the copy migrates
+    // its target first, which then has nothing to do.
+    let pg = migrated_postgres_database().await;
     let out = source.ok(&["db", "copy", "--to", &pg]);
     let to_pg = printed_counts(&out);
     // Every table of the schema, each with the rows the source holds.
@@ -224,4 +226,26 @@ async fn a_bad_target_url_names_the_option_and_hides_the_password() {
         assert!(stderr.contains("***"), "{stderr}");
         assert!(!stderr.contains("hunter2"), "{stderr}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_source_file_is_refused_by_path_and_not_created() {
+    let source = TestEnv::new().await;
+    source.ok(&["migrate"]);
+    let target = TestEnv::new().await;
+    let dir = TestDir::new();
+    let missing = dir.path().join("nowhere").join("old.db");
+    let from = format!("sqlite://{}", missing.display());
+
+    let out = source.paperboy(&["db", "copy", "--from", &from, "--to", &target.db_url]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("--from"), "{stderr}");
+    assert!(stderr.contains("there is no database at"), "{stderr}");
+    assert!(stderr.contains(&missing.display().to_string()), "{stderr}");
+    assert!(!missing.exists(), "the missing source was created");
+    assert!(
+        !missing.parent().unwrap().exists(),
+        "its directory was created"
+    );
 }

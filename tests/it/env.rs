@@ -43,9 +43,10 @@ impl TestEnv {
     }
 
     /// As [`TestEnv::new`], on a fresh database of the PostgreSQL test
-    /// cluster instead of a SQLite file.
+    /// cluster (already migrated, from the cluster's template) instead of
+    /// a SQLite file.
     pub async fn on_postgres() -> TestEnv {
-        let url = crate::support::database::postgres_database().await;
+        let url = crate::support::database::migrated_postgres_database().await;
         Self::with_config_on("", Some(url)).await
     }
 

@@ -8,19 +8,44 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use sqlx::Connection as _;
 
-/// Creates a database of its own on the test cluster and returns its URL.
+/// The test cluster's URL.
+///
+/// # Panics
+/// When `PAPERBOY_TEST_POSTGRES` is not set: a test on PostgreSQL fails, it
+/// is never skipped.
+fn test_cluster() -> String {
+    std::env::var("PAPERBOY_TEST_POSTGRES").unwrap_or_else(|_| {
+        panic!(
+            "PAPERBOY_TEST_POSTGRES is not set: the PostgreSQL tests need the cluster \
+             `bash scripts/test` starts (by hand: d=$(bash scripts/pg-test start) && source $d/env)"
+        )
+    })
+}
+
+/// Creates a database of its own on the test cluster, already migrated to
+/// this build's schema, and returns its URL: a copy of the template
+/// database the store's tests build once per cluster (see
+/// `paperboy::store::create_test_database`), which is much quicker than
+/// migrating each one.
+///
+/// # Panics
+/// When `PAPERBOY_TEST_POSTGRES` is not set or the server refuses.
+pub async fn migrated_postgres_database() -> String {
+    let admin = test_cluster();
+    paperboy::store::create_test_database(&admin, "it")
+        .await
+        .unwrap_or_else(|e| panic!("creating a test database on {admin}: {e:#}"))
+}
+
+/// Creates an empty database of its own on the test cluster (no schema:
+/// for tests of what migrating does) and returns its URL.
 ///
 /// # Panics
 /// When `PAPERBOY_TEST_POSTGRES` is not set or the server refuses: a test on
 /// PostgreSQL fails, it is never skipped.
 pub async fn postgres_database() -> String {
     static NEXT: AtomicU32 = AtomicU32::new(0);
-    let admin = std::env::var("PAPERBOY_TEST_POSTGRES").unwrap_or_else(|_| {
-        panic!(
-            "PAPERBOY_TEST_POSTGRES is not set: the PostgreSQL tests need the cluster \
-             `bash scripts/test` starts (by hand: d=$(bash scripts/pg-test start) && source $d/env)"
-        )
-    });
+    let admin = test_cluster();
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
