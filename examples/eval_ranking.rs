@@ -8,13 +8,17 @@
 //! ```sh
 //! bash scripts/eval-ranking                       # the bundled real papers
 //! bash scripts/eval-ranking --papers sample.jsonl  # plus arXiv metadata lines
+//! bash scripts/eval-ranking --without-fixtures --papers sample.jsonl.gz
 //! ```
 //!
 //! Papers: every paper in the bundled real payloads of `tests/fixtures/`
 //! (Hugging Face days, arXiv API and announcement feeds), parsed by
-//! paperboy's own source parsers, plus any file given with `--papers` in
-//! the arXiv metadata snapshot's JSON-lines shape (`id`, `title`,
-//! `abstract`, `authors` as one string, `categories` space-separated).
+//! paperboy's own source parsers (left out with `--without-fixtures`), plus
+//! any file given with `--papers` in the arXiv metadata snapshot's
+//! JSON-lines shape (`id`, `title`, `abstract`, `authors` as one string or
+//! a list, `categories` space-separated, primary first), gzipped when its
+//! name ends in `.gz`. `--quick` measures the default profile, pseudo-
+//! relevance feedback and the baselines only.
 //!
 //! Groups: an arXiv primary category with at least `MIN_GROUP` papers (or,
 //! failing that, its archive, `cond-mat.str-el` → `cond-mat`); and, for
@@ -38,6 +42,9 @@ use rand::SeedableRng;
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
 const MIN_GROUP: usize = 6;
+/// Pseudo-relevance feedback: how many of the first ranking's top papers
+/// join the marks for the second.
+const PRF_PAPERS: usize = 3;
 
 fn arg(args: &[String], flag: &str) -> Option<String> {
     args.iter().position(|a| a == flag).map(|i| {
@@ -109,7 +116,16 @@ fn load_fixtures() -> Vec<Item> {
 }
 
 fn load_jsonl(path: &str) -> Vec<Item> {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {path}: {e}"));
+    let text = if path.ends_with(".gz") {
+        let out = std::process::Command::new("gzip")
+            .args(["-dc", path])
+            .output()
+            .unwrap_or_else(|e| panic!("gzip -dc {path}: {e}"));
+        assert!(out.status.success(), "gzip -dc {path} failed");
+        String::from_utf8(out.stdout).unwrap_or_else(|e| panic!("{path}: not UTF-8: {e}"))
+    } else {
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {path}: {e}"))
+    };
     let mut out = Vec::new();
     for (n, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
@@ -125,9 +141,14 @@ fn load_jsonl(path: &str) -> Vec<Item> {
             &s("abstract"),
             &format!("https://arxiv.org/abs/{id}"),
         );
-        p.authors = s("authors")
-            .replace(" and ", ", ")
-            .split(',')
+        // The snapshot's one string ("A, B and C"), or a list of names.
+        let joined = s("authors").replace(" and ", ", ");
+        let names: Vec<&str> = match v["authors"].as_array() {
+            Some(list) => list.iter().filter_map(|a| a.as_str()).collect(),
+            None => joined.split(',').collect(),
+        };
+        p.authors = names
+            .iter()
             .map(|a| a.trim().to_string())
             .filter(|a| !a.is_empty())
             .collect();
@@ -207,16 +228,24 @@ enum Method {
     RocchioBackground,
     RocchioBm25,
     Svm,
+    Prf,
     Upvotes,
     Random,
 }
 
 impl Method {
-    const ALL: [Method; 6] = [
+    const ALL: [Method; 7] = [
         Method::Rocchio,
         Method::RocchioBackground,
         Method::RocchioBm25,
         Method::Svm,
+        Method::Prf,
+        Method::Upvotes,
+        Method::Random,
+    ];
+    const QUICK: [Method; 4] = [
+        Method::Rocchio,
+        Method::Prf,
         Method::Upvotes,
         Method::Random,
     ];
@@ -227,6 +256,7 @@ impl Method {
             Method::RocchioBackground => "Rocchio, tf-idf, background 0.25",
             Method::RocchioBm25 => "Rocchio, BM25 tf, no background",
             Method::Svm => "linear SVM per reader",
+            Method::Prf => "Rocchio, then again with its top 3 as marks",
             Method::Upvotes => "baseline: upvotes order",
             Method::Random => "baseline: random order",
         }
@@ -267,6 +297,18 @@ fn ndcg_at(ranked: &[usize], relevant: &[usize], k: usize) -> f64 {
     dcg / ideal
 }
 
+/// `papers`, each marked "more like this".
+fn more_like<'a>(c: &'a Corpus, papers: &[usize]) -> Vec<Marked<'a>> {
+    papers
+        .iter()
+        .map(|&i| Marked {
+            paper: &c.ids[i],
+            mark: Mark::More,
+            vector: &c.vectors[i],
+        })
+        .collect()
+}
+
 fn rank(
     c: &Corpus,
     method: Method,
@@ -277,14 +319,7 @@ fn rank(
     let mut order = candidates.to_vec();
     // A random order first, so every tie is broken at random.
     order.shuffle(rng);
-    let marked: Vec<Marked> = marks
-        .iter()
-        .map(|&i| Marked {
-            paper: &c.ids[i],
-            mark: Mark::More,
-            vector: &c.vectors[i],
-        })
-        .collect();
+    let marked = more_like(c, marks);
     let (profile, vectors) = match method {
         Method::Random => return order,
         Method::Upvotes => {
@@ -304,6 +339,16 @@ fn rank(
             Profile::linear_svm(&marked, &c.background, &c.df, Weighting::TfIdf),
             &c.tfidf,
         ),
+        Method::Prf => {
+            // The first ranking's top papers count as marked "more" too.
+            let first = rank(c, Method::Rocchio, marks, candidates, rng);
+            let more: Vec<usize> = marks
+                .iter()
+                .copied()
+                .chain(first.into_iter().take(PRF_PAPERS))
+                .collect();
+            (Profile::build(&more_like(c, &more), &c.df), &c.tfidf)
+        }
     };
     let profile = profile.expect("marks give a profile");
     let scores: HashMap<usize, f32> = order
@@ -325,7 +370,13 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let trials: usize = arg(&args, "--trials").map_or(40, |s| s.parse().expect("a number"));
     let seed: u64 = arg(&args, "--seed").map_or(17, |s| s.parse().expect("a number"));
-    let mut items = load_fixtures();
+    let quick = args.iter().any(|a| a == "--quick");
+    let methods: &[Method] = if quick { &Method::QUICK } else { &Method::ALL };
+    let mut items = if args.iter().any(|a| a == "--without-fixtures") {
+        Vec::new()
+    } else {
+        load_fixtures()
+    };
     let fixture_count = items.len();
     if let Some(path) = arg(&args, "--papers") {
         let mut extra = load_jsonl(&path);
@@ -390,14 +441,14 @@ fn main() {
             let relevant: Vec<usize> = pool[k..].to_vec();
             let candidates: Vec<usize> =
                 all.iter().copied().filter(|p| !marks.contains(p)).collect();
-            for m in Method::ALL {
+            for &m in methods {
                 let ranked = rank(&corpus, m, &marks, &candidates, &mut rng);
                 let e = sums.entry(m).or_default();
                 e.0 += precision_at(&ranked, &relevant, 5);
                 e.1 += ndcg_at(&ranked, &relevant, 10);
             }
         }
-        for m in Method::ALL {
+        for &m in methods {
             let (p, n) = sums[&m];
             results
                 .entry(m)
@@ -423,11 +474,29 @@ fn main() {
     }
     println!("\n| method (mean over groups) | P@5 | nDCG@10 |");
     println!("|---|---:|---:|");
-    for m in Method::ALL {
+    for &m in methods {
         let v = &results[&m];
         let p = v.iter().map(|x| x.0).sum::<f64>() / v.len().max(1) as f64;
         let n = v.iter().map(|x| x.1).sum::<f64>() / v.len().max(1) as f64;
         println!("| {} | {p:.2} | {n:.2} |", m.name());
+    }
+    // Archive groups are listings (the leftovers of small categories), not
+    // one interest: the means without them, beside the ones with.
+    let kept: Vec<usize> = (0..groups.len())
+        .filter(|&g| !groups[g].0.ends_with("(archive)"))
+        .collect();
+    if kept.len() < groups.len() {
+        println!(
+            "\n| method (mean over {} groups, archive catch-alls left out) | P@5 | nDCG@10 |",
+            kept.len()
+        );
+        println!("|---|---:|---:|");
+        for &m in methods {
+            let v = &results[&m];
+            let p = kept.iter().map(|&g| v[g].0).sum::<f64>() / kept.len().max(1) as f64;
+            let n = kept.iter().map(|&g| v[g].1).sum::<f64>() / kept.len().max(1) as f64;
+            println!("| {} | {p:.2} | {n:.2} |", m.name());
+        }
     }
 
     // Thresholds: cosines between two papers of one group and of
@@ -483,15 +552,8 @@ fn main() {
             let mut pool = members.clone();
             pool.shuffle(&mut rng);
             let k = 4.min(members.len() - 3);
-            let marked: Vec<Marked> = pool[..k]
-                .iter()
-                .map(|&i| Marked {
-                    paper: &corpus.ids[i],
-                    mark: Mark::More,
-                    vector: &corpus.vectors[i],
-                })
-                .collect();
-            let profile = Profile::build(&marked, &corpus.df).expect("a profile");
+            let profile =
+                Profile::build(&more_like(&corpus, &pool[..k]), &corpus.df).expect("a profile");
             for p in all.iter().filter(|p| !pool[..k].contains(p)) {
                 let s = profile.score(&corpus.tfidf[*p]);
                 if pool[k..].contains(p) {
