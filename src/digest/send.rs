@@ -35,8 +35,11 @@ use crate::store::{BucketSpec, ClaimRequest, Store};
 
 /// Digests claimed per statement.
 const CLAIM_CHUNK: usize = 32;
-/// Most `sent` marks written in one statement.
-const MARK_BATCH: usize = 256;
+/// Most `sent` marks written in one statement, and most waiting for the
+/// writer: when marks wait, sending waits, so at most twice this many
+/// accepted digests (plus those in flight) are unrecorded at any moment,
+/// the most a crash can have sent again.
+const MARK_BATCH: usize = 128;
 /// Chunks of built messages waiting for their claim: enough that the
 /// sending task never waits for rendering, few enough to bound memory.
 const BUILT_AHEAD: usize = 2;
@@ -172,16 +175,16 @@ impl<'a> Sender<'a> {
                 }
                 match ready.pop_front() {
                     Some(Ok(Prepared::Send(c))) => in_flight.push(self.send_claimed(*c)),
-                    Some(Ok(Prepared::Done(outcome))) => tally(Ok(outcome), &marks, report),
-                    Some(Err(e)) => tally(Err(e), &marks, report),
+                    Some(Ok(Prepared::Done(outcome))) => tally(Ok(outcome), &marks, report).await,
+                    Some(Err(e)) => tally(Err(e), &marks, report).await,
                     None => break,
                 }
             }
             for outcome in finished.drain(..) {
-                tally(outcome, &marks, report);
+                tally(outcome, &marks, report).await;
             }
             match in_flight.next().await {
-                Some(outcome) => tally(outcome, &marks, report),
+                Some(outcome) => tally(outcome, &marks, report).await,
                 None => break,
             }
         }
@@ -705,7 +708,7 @@ where
 /// next statement. A mark is written as soon as the writer is free, never
 /// held back for a batch to fill.
 struct MarkWriter {
-    ids: tokio::sync::mpsc::UnboundedSender<DeliveryId>,
+    ids: tokio::sync::mpsc::Sender<DeliveryId>,
     task: tokio::task::JoinHandle<Marked>,
 }
 
@@ -722,7 +725,7 @@ struct Marked {
 
 impl MarkWriter {
     fn start(store: Store) -> MarkWriter {
-        let (ids, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let (ids, mut rx) = tokio::sync::mpsc::channel(MARK_BATCH);
         let task = tokio::spawn(async move {
             let mut marked = Marked::default();
             let mut batch = Vec::with_capacity(MARK_BATCH);
@@ -745,9 +748,10 @@ impl MarkWriter {
         MarkWriter { ids, task }
     }
 
-    /// Queues an accepted digest's mark; false if the writer is gone.
-    fn mark(&self, id: DeliveryId) -> bool {
-        self.ids.send(id).is_ok()
+    /// Queues an accepted digest's mark, waiting while [`MARK_BATCH`] marks
+    /// wait; false if the writer is gone.
+    async fn mark(&self, id: DeliveryId) -> bool {
+        self.ids.send(id).await.is_ok()
     }
 
     /// Writes the marks still queued and answers what was recorded.
@@ -763,10 +767,10 @@ impl MarkWriter {
 
 /// Counts one outcome in `report`; a sent digest is counted once its mark
 /// is written (see [`MarkWriter`]).
-fn tally(outcome: anyhow::Result<Outcome>, marks: &MarkWriter, report: &mut DigestReport) {
+async fn tally(outcome: anyhow::Result<Outcome>, marks: &MarkWriter, report: &mut DigestReport) {
     match outcome {
         Ok(Outcome::Sent(id)) => {
-            if !marks.mark(id) {
+            if !marks.mark(id).await {
                 report.deferred += 1;
                 tracing::error!(delivery.id = %id, "a sent digest could not be recorded");
             }
