@@ -75,6 +75,22 @@ impl Entry {
     }
 }
 
+/// A site whose digests carry one paper, a reader of three agent-paper
+/// titles, and their first digest's entries (day 1).
+async fn one_paper_reader() -> (Site, [String; 3], Vec<(String, Entry)>) {
+    let (site, days) = site("max_papers = 1\n").await;
+    site.env.ok(&[
+        "subscribers",
+        "add",
+        "cy@example.org",
+        "--topic",
+        "ti:evobrowsecomp OR ti:webchallenger OR ti:pianokontext",
+    ]);
+    site.env.ok(&["digest", "--date", &days[0]]);
+    let first = entries(&text_of(&site.mails(1).await.remove(0)));
+    (site, days, first)
+}
+
 /// The numbered papers of a digest's text part, in order, with their
 /// feedback links; and the section each is under.
 fn entries(text: &str) -> Vec<(String, Entry)> {
@@ -245,16 +261,7 @@ async fn feedback_is_recorded_by_post_only_and_reorders_the_next_digest() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn recommendations_follow_the_topics_with_their_reason_and_never_repeat() {
-    let (site, days) = site("max_papers = 1\n").await;
-    site.env.ok(&[
-        "subscribers",
-        "add",
-        "cy@example.org",
-        "--topic",
-        "ti:evobrowsecomp OR ti:webchallenger OR ti:pianokontext",
-    ]);
-    site.env.ok(&["digest", "--date", &days[0]]);
-    let first = entries(&text_of(&site.mails(1).await.remove(0)));
+    let (site, days, first) = one_paper_reader().await;
     assert_eq!(first.len(), 1);
     assert!(first[0].1.title.starts_with("EvoBrowseComp"), "{first:?}");
     assert!(first.iter().all(|e| e.0 != "Recommended for you"));
@@ -314,16 +321,7 @@ async fn recommendations_follow_the_topics_with_their_reason_and_never_repeat() 
 /// for, which the ledger recorded with them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resumed_digest_keeps_the_reasons_of_its_recommendations() {
-    let (site, days) = site("max_papers = 1\n").await;
-    site.env.ok(&[
-        "subscribers",
-        "add",
-        "cy@example.org",
-        "--topic",
-        "ti:evobrowsecomp OR ti:webchallenger OR ti:pianokontext",
-    ]);
-    site.env.ok(&["digest", "--date", &days[0]]);
-    let first = entries(&text_of(&site.mails(1).await.remove(0)));
+    let (site, days, first) = one_paper_reader().await;
     site.post_form(&path_of(&first[0].1.more), &[]).await;
     // The mark stored the profile the run reads.
     let profiles: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM ranking_profiles")
