@@ -9,7 +9,6 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use super::job::Job;
 use super::plan::{self, CompiledTopics, Plan};
-use super::reserve;
 use super::run::DigestRun;
 use super::window::{Window, WEEK_DAYS};
 use crate::domain::{DeliveryId, Frequency, PaperId, Subscriber};
@@ -30,7 +29,7 @@ impl DigestRun {
             Frequency::Weekly(_)
         );
         let job = if let Some(existing) = self.store.delivery_for(sub.id, date).await? {
-            reserve::resume(&self.store, existing, sub, None, weekly).await?
+            self.resumer().resume(existing, sub, None, weekly).await?
         } else {
             let mut days = i64::from(self.config.lookback_days);
             if weekly {

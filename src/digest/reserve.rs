@@ -10,14 +10,27 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use chrono::{DateTime, NaiveDate, Utc};
 
+use super::frequencies::Frequencies;
 use super::job::Job;
+use super::likes::{self, LikeLookup};
 use super::plan::{CompiledTopics, Plan};
+use super::ranked::RankedWindow;
 use super::report::DigestReport;
 use super::window::Window;
 use crate::domain::{Paper, PaperId, Subscriber};
 use crate::email::{message_id, DigestPaper, Occasion};
 use crate::matching::{MatchedTerm, Matcher};
 use crate::store::{BatchReservation, Delivery, NewReservation, Store};
+
+/// What rebuilding an unfinished digest reads: the store, and for the
+/// `like:` terms of its subscriber's topics the run's lookup and document
+/// frequencies, so a resumed digest explains a `like:` match as the first
+/// attempt did.
+pub(crate) struct Resumer<'a> {
+    pub store: &'a Store,
+    pub likes: &'a LikeLookup,
+    pub frequencies: &'a Frequencies,
+}
 
 /// A subscriber's planned digest, not yet reserved.
 pub(crate) struct Planned {
@@ -33,7 +46,7 @@ pub(crate) struct Planned {
 /// that need nothing sent count as already done. `domain` is the
 /// right-hand side of their Message-IDs.
 pub(crate) async fn reserve_page(
-    store: &Store,
+    resumer: &Resumer<'_>,
     domain: &str,
     date: NaiveDate,
     window: &Window,
@@ -59,6 +72,7 @@ pub(crate) async fn reserve_page(
             more_count: p.plan.more as i64,
         })
         .collect();
+    let store = resumer.store;
     let reserved = store
         .reserve_deliveries(date, &batch, now)
         .await
@@ -90,7 +104,7 @@ pub(crate) async fn reserve_page(
             }
             BatchReservation::Existing => match store.delivery_for(p.sub.id, date).await? {
                 Some(d) if d.status.is_unfinished() => {
-                    jobs.push(resume(store, d, p.sub, Some(window), p.weekly).await?);
+                    jobs.push(resumer.resume(d, p.sub, Some(window), p.weekly).await?);
                 }
                 _ => report.already_done += 1,
             },
@@ -100,73 +114,86 @@ pub(crate) async fn reserve_page(
     Ok(jobs)
 }
 
-/// Rebuilds an unfinished delivery from its ledger rows, re-explaining the
-/// matches against the subscriber's current topics; a recommended paper
-/// keeps the reason its ledger row recorded. Papers in `window` are taken
-/// from it; the others are read from the store.
-pub(crate) async fn resume(
-    store: &Store,
-    delivery: Delivery,
-    subscriber: Subscriber,
-    window: Option<&Window>,
-    weekly: bool,
-) -> anyhow::Result<Job> {
-    let no_index = HashMap::new();
-    let (run_papers, index) = match window {
-        Some(w) => (&w.shared[..], &w.index),
-        None => (&[][..], &no_index),
-    };
-    let rows = store.delivery_papers(delivery.id).await?;
-    let mut reasons = store.delivery_reasons(delivery.id).await?;
-    let mut papers: Vec<Paper> = Vec::with_capacity(rows.len());
-    let missing: Vec<PaperId> = rows
-        .iter()
-        .filter(|(id, _)| !index.contains_key(id))
-        .map(|(id, _)| id.clone())
-        .collect();
-    let loaded: HashMap<PaperId, Paper> = store
-        .papers_by_id(&missing)
-        .await?
-        .into_iter()
-        .map(|p| (p.id.clone(), p))
-        .collect();
-    for (id, _) in &rows {
-        if let Some(&i) = index.get(id) {
-            papers.push(Paper::clone(&run_papers[i]));
-        } else if let Some(p) = loaded.get(id) {
-            papers.push(p.clone());
-        }
-    }
-    let mut small = Matcher::new(&papers);
-    let topics = CompiledTopics::compile(&mut small, &subscriber.topics);
-    let mut out = Vec::with_capacity(papers.len());
-    for (i, paper) in papers.iter().enumerate() {
-        let mut matched: Vec<MatchedTerm> = Vec::new();
-        for (_, c) in topics.queries(&small) {
-            for t in small.explain(c, i) {
-                if !matched.iter().any(|m| m.label == t.label) {
-                    matched.push(t);
-                }
+impl Resumer<'_> {
+    /// Rebuilds an unfinished delivery from its ledger rows, re-explaining the
+    /// matches against the subscriber's current topics; a recommended paper
+    /// keeps the reason its ledger row recorded. Papers in `window` are taken
+    /// from it; the others are read from the store. A `like:ID` term matches
+    /// the digest's papers similar to ID's under the stored vectors and the
+    /// document frequencies of the digest's date, as in the run that planned
+    /// it, and is explained with ID's title.
+    pub(crate) async fn resume(
+        &self,
+        delivery: Delivery,
+        subscriber: Subscriber,
+        window: Option<&Window>,
+        weekly: bool,
+    ) -> anyhow::Result<Job> {
+        let store = self.store;
+        let no_index = HashMap::new();
+        let (run_papers, index) = match window {
+            Some(w) => (&w.shared[..], &w.index),
+            None => (&[][..], &no_index),
+        };
+        let rows = store.delivery_papers(delivery.id).await?;
+        let mut reasons = store.delivery_reasons(delivery.id).await?;
+        let mut papers: Vec<Paper> = Vec::with_capacity(rows.len());
+        let missing: Vec<PaperId> = rows
+            .iter()
+            .filter(|(id, _)| !index.contains_key(id))
+            .map(|(id, _)| id.clone())
+            .collect();
+        let loaded: HashMap<PaperId, Paper> = store
+            .papers_by_id(&missing)
+            .await?
+            .into_iter()
+            .map(|p| (p.id.clone(), p))
+            .collect();
+        for (id, _) in &rows {
+            if let Some(&i) = index.get(id) {
+                papers.push(Paper::clone(&run_papers[i]));
+            } else if let Some(p) = loaded.get(id) {
+                papers.push(p.clone());
             }
         }
-        let topic_position = rows
-            .iter()
-            .find(|(id, _)| *id == paper.id)
-            .map(|r| r.1)
-            .unwrap_or(0);
-        out.push(DigestPaper {
-            paper: Arc::new(paper.clone()),
-            topic_position,
-            matched,
-            reason: reasons.remove(&paper.id),
-        });
+        let mut small = Matcher::new(&papers);
+        let like_ids =
+            likes::unknown_likes(subscriber.topics.iter().map(|t| t.query.as_str()), &small);
+        if !like_ids.is_empty() {
+            let ranked =
+                RankedWindow::load(store, self.frequencies, &papers, delivery.digest_date).await?;
+            likes::register(self.likes, like_ids, &mut small, &ranked, Utc::now()).await;
+        }
+        let topics = CompiledTopics::compile(&mut small, &subscriber.topics);
+        let mut out = Vec::with_capacity(papers.len());
+        for (i, paper) in papers.iter().enumerate() {
+            let mut matched: Vec<MatchedTerm> = Vec::new();
+            for (_, c) in topics.queries(&small) {
+                for t in small.explain(c, i) {
+                    if !matched.iter().any(|m| m.label == t.label) {
+                        matched.push(t);
+                    }
+                }
+            }
+            let topic_position = rows
+                .iter()
+                .find(|(id, _)| *id == paper.id)
+                .map(|r| r.1)
+                .unwrap_or(0);
+            out.push(DigestPaper {
+                paper: Arc::new(paper.clone()),
+                topic_position,
+                matched,
+                reason: reasons.remove(&paper.id),
+            });
+        }
+        // The compiled topics borrow the subscriber's; done with them.
+        drop(topics);
+        Ok(Job {
+            delivery,
+            subscriber,
+            papers: out,
+            weekly,
+        })
     }
-    // The compiled topics borrow the subscriber's; done with them.
-    drop(topics);
-    Ok(Job {
-        delivery,
-        subscriber,
-        papers: out,
-        weekly,
-    })
 }

@@ -134,6 +134,15 @@ impl DigestRun {
         Ok(())
     }
 
+    /// What rebuilding an unfinished digest reads.
+    pub(super) fn resumer(&self) -> reserve::Resumer<'_> {
+        reserve::Resumer {
+            store: &self.store,
+            likes: &self.likes,
+            frequencies: &self.frequencies,
+        }
+    }
+
     /// "Today" in the operator's timezone.
     pub fn today(&self, now: DateTime<Utc>) -> NaiveDate {
         now.with_timezone(&self.config.defaults.timezone)
@@ -357,14 +366,9 @@ impl DigestRun {
             if let Some(delivery) = existing.remove(&sub.id) {
                 if delivery.status.is_unfinished() && !run.options.dry_run {
                     jobs.push(
-                        reserve::resume(
-                            &self.store,
-                            delivery,
-                            sub,
-                            Some(&windows.day),
-                            weekly_subscriber,
-                        )
-                        .await?,
+                        self.resumer()
+                            .resume(delivery, sub, Some(&windows.day), weekly_subscriber)
+                            .await?,
                     );
                 } else {
                     report.already_done += 1;
@@ -400,7 +404,7 @@ impl DigestRun {
             }
         }
         let reserved = reserve::reserve_page(
-            &self.store,
+            &self.resumer(),
             run.domain,
             run.date,
             &windows.day,
@@ -412,7 +416,7 @@ impl DigestRun {
         jobs.extend(reserved);
         if let (Some(week), false) = (&windows.week, week_planned.is_empty()) {
             let reserved = reserve::reserve_page(
-                &self.store,
+                &self.resumer(),
                 run.domain,
                 run.date,
                 week,
@@ -496,7 +500,11 @@ impl DigestRun {
                     self.store.preferences(sub.id).await?.frequency,
                     Frequency::Weekly(_)
                 );
-                jobs.push(reserve::resume(&self.store, delivery.clone(), sub, None, weekly).await?);
+                jobs.push(
+                    self.resumer()
+                        .resume(delivery.clone(), sub, None, weekly)
+                        .await?,
+                );
             }
             sender.send_jobs(jobs, report).await;
         }
@@ -762,5 +770,56 @@ mod tests {
         let nobody = subscriber(&run, "bob@example.org", "\"speech recognition\"").await;
         let sub = run.store.subscriber_by_id(nobody).await.unwrap();
         assert!(run.preview(sub, day(), Utc::now()).await.unwrap().is_none());
+    }
+
+    /// The `Matched:` lines of a rendered digest's text part.
+    fn matched_lines(text: &str) -> Vec<String> {
+        text.lines()
+            .map(str::trim)
+            .filter(|l| l.starts_with("Matched:"))
+            .map(str::to_string)
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_resumed_digest_explains_a_like_match_as_the_first_attempt_did() {
+        let (run, dir) = digest_run().await;
+        papers(
+            &run,
+            &[
+                "Diffusion models for protein structure design",
+                "Protein structure design with diffusion models",
+                "Sparse attention for long documents",
+            ],
+        )
+        .await;
+        run.frequencies
+            .recount_days(&run.store, &[day()].into(), Utc::now())
+            .await
+            .unwrap();
+        let ada = subscriber(&run, "ada@example.org", "like:2606.00001").await;
+        let sub = run.store.subscriber_by_id(ada).await.unwrap();
+        let planned = run.preview(sub.clone(), day(), Utc::now()).await.unwrap();
+        let planned = matched_lines(&planned.unwrap().text);
+        assert!(
+            planned
+                .iter()
+                .any(|l| l.starts_with("Matched: like:2606.00001 (similar: ‘Diffusion")),
+            "{planned:?}"
+        );
+
+        // The first attempt is deferred; the digest is rebuilt from its
+        // ledger rows (the preview of a reserved digest, and the retry).
+        let outbox_dir = dir.path().join("outbox");
+        std::fs::write(&outbox_dir, "not a directory").unwrap();
+        let report = run_once(&run, DigestOptions::default()).await;
+        assert_eq!(report.deferred, 1);
+        let resumed = run.preview(sub, day(), Utc::now()).await.unwrap();
+        assert_eq!(matched_lines(&resumed.unwrap().text), planned);
+        std::fs::remove_file(&outbox_dir).unwrap();
+        let later = Utc::now() + Duration::hours(2);
+        assert_eq!(run.resume_unfinished(day(), later).await.unwrap().sent, 1);
+        let mail = outbox(&dir).remove(0);
+        assert!(mail.contains("like:2606.00001 (similar:"), "{mail}");
     }
 }
