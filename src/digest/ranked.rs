@@ -18,7 +18,7 @@ use chrono::{NaiveDate, Utc};
 use super::frequencies::{vectors_of, Frequencies};
 use crate::domain::{Paper, PaperId, SubscriberId};
 use crate::ranking::{
-    reason, Day, DayDf, DocumentFrequencies, Features, Mark, Marked, PaperVector, Profile, Ranking,
+    reason, Day, DocumentFrequencies, Features, Mark, Marked, PaperVector, Profile, Ranking,
     Weighted, Weighting, LIKE_THRESHOLD,
 };
 use crate::store::{DbResult, MarkVector, RankingMarks, Store};
@@ -40,6 +40,36 @@ pub struct RankedWindow {
     index: HashMap<PaperId, usize>,
     /// Marked papers outside the window, read once per run.
     outside: HashMap<PaperId, Option<MarkedPaper>>,
+}
+
+/// The [`RankedWindow`] of a set of papers kept for many requests (the web
+/// pages' `like:` searches and previews): read as the digest run reads
+/// its own, and read again only when the document frequencies moved (a
+/// fetch recounted a day, or the window moved on a day).
+#[derive(Default)]
+pub struct KeptWindow {
+    held: tokio::sync::Mutex<Option<Arc<RankedWindow>>>,
+}
+
+impl KeptWindow {
+    /// The window of `papers` (the same papers every call) under the
+    /// document frequencies of the year ending on `today`.
+    pub async fn get(
+        &self,
+        store: &Store,
+        frequencies: &Frequencies,
+        papers: &[Paper],
+        today: NaiveDate,
+    ) -> DbResult<Arc<RankedWindow>> {
+        let df = frequencies.current(store, today).await?;
+        let mut held = self.held.lock().await;
+        if let Some(w) = held.as_ref().filter(|w| Arc::ptr_eq(&w.df, &df)) {
+            return Ok(w.clone());
+        }
+        let w = Arc::new(RankedWindow::load_under(store, df, papers).await?);
+        *held = Some(w.clone());
+        Ok(w)
+    }
 }
 
 /// One subscriber's ranking of the window: scores and standings, their
@@ -122,14 +152,15 @@ pub async fn record_mark(
 
 impl RankedWindow {
     /// Vectors of `papers` (in their order) computed here, weighted by
-    /// their own document frequencies, counted as one day `date`: for the
-    /// web pages' `like:` previews over a few days of papers.
+    /// their own document frequencies, counted as one day `date`: what
+    /// the tests compare the stored data with.
+    #[cfg(test)]
     pub fn new(papers: &[Paper], date: NaiveDate) -> RankedWindow {
         let features = Features::new();
         let counts: Vec<_> = papers.iter().map(|p| features.counts(p)).collect();
         let mut df = DocumentFrequencies::new(365);
         // A fresh table takes any first day.
-        let _ = df.add_day(date, &DayDf::new(counts.iter()));
+        let _ = df.add_day(date, &crate::ranking::DayDf::new(counts.iter()));
         let vectors: Vec<PaperVector> = counts.iter().map(|c| PaperVector::new(c, &df)).collect();
         Self::of(features, Arc::new(df), papers, vectors)
     }
@@ -144,6 +175,15 @@ impl RankedWindow {
         date: NaiveDate,
     ) -> DbResult<RankedWindow> {
         let df = frequencies.current(store, date).await?;
+        Self::load_under(store, df, papers).await
+    }
+
+    /// As [`RankedWindow::load`], under the document frequencies `df`.
+    async fn load_under(
+        store: &Store,
+        df: Arc<DocumentFrequencies>,
+        papers: &[Paper],
+    ) -> DbResult<RankedWindow> {
         let features = Features::new();
         let vectors = vectors_of(store, papers, &features, &df).await?;
         Ok(Self::of(features, df, papers, vectors))
@@ -350,6 +390,80 @@ impl RankedWindow {
             more,
             recommendations: marks.recommendations,
         })
+    }
+}
+
+/// A scene for the tests of every place `like:ID` is matched: papers on
+/// which the stored frequencies of the year and the frequencies of one
+/// day's papers alone disagree about what is similar.
+#[cfg(test)]
+pub(crate) mod testing {
+    use std::collections::BTreeSet;
+
+    use chrono::{Days, NaiveDate, Utc};
+
+    use super::super::frequencies::Frequencies;
+    use super::RankedWindow;
+    use crate::domain::{FetchedPaper, Paper, PaperId};
+    use crate::store::Store;
+
+    /// The paper `like:` names in [`disagreeing_day`].
+    pub(crate) const LIKED: &str = "2606.00001";
+
+    fn fetched(id: &str, title: &str, day: NaiveDate) -> FetchedPaper {
+        FetchedPaper {
+            paper: Paper::new(
+                PaperId::from_stored(id.into()),
+                title,
+                "",
+                "https://arxiv.org/abs/x",
+            ),
+            day,
+            announce_type: None,
+        }
+    }
+
+    /// Stores twenty "Quantum" papers ten days before today and three
+    /// papers today, two of which share the word, and counts both days.
+    /// Returns today and the ids of today's papers similar to [`LIKED`]
+    /// as a digest run of today finds them; asserts that one day's
+    /// frequencies alone (where "quantum" is rare) find others.
+    pub(crate) async fn disagreeing_day(store: &Store) -> (NaiveDate, BTreeSet<String>) {
+        let now = Utc::now();
+        let today = now.date_naive();
+        let earlier = today - Days::new(10);
+        let background: Vec<FetchedPaper> = (0..20)
+            .map(|i| fetched(&format!("2605.{i:05}"), "Quantum", earlier))
+            .collect();
+        store.store_fetched("a", &background, now).await.unwrap();
+        let day = [
+            fetched(LIKED, "Quantum error decoders", today),
+            fetched("2606.00002", "Quantum sensing spins", today),
+            fetched("2606.00003", "Image diffusion samplers", today),
+        ];
+        store.store_fetched("a", &day, now).await.unwrap();
+        let frequencies = Frequencies::new();
+        frequencies
+            .recount_days(store, &[earlier, today].into(), now)
+            .await
+            .unwrap();
+        let papers: Vec<Paper> = day.into_iter().map(|f| f.paper).collect();
+        let similar = |w: &RankedWindow| -> BTreeSet<String> {
+            w.similar(&papers[0])
+                .into_iter()
+                .map(|i| papers[i].id.as_str().to_string())
+                .collect()
+        };
+        let stored = RankedWindow::load(store, &frequencies, &papers, today)
+            .await
+            .unwrap();
+        let expected = similar(&stored);
+        assert_ne!(
+            expected,
+            similar(&RankedWindow::new(&papers, today)),
+            "the day's frequencies alone find other papers"
+        );
+        (today, expected)
     }
 }
 

@@ -14,8 +14,9 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc, Weekday};
 
+use crate::digest::frequencies::Frequencies;
 use crate::digest::likes::LikeLookup;
-use crate::digest::ranked::RankedWindow;
+use crate::digest::ranked::{KeptWindow, RankedWindow};
 use crate::domain::Paper;
 
 use crate::matching::{CompiledQuery, MatchedTerm, Matcher, PaperSet, Query, QueryError};
@@ -304,6 +305,9 @@ struct DaySearch {
     /// them again when explaining).
     build: u64,
     compiled: Vec<(CompiledQuery, PaperSet)>,
+    /// The window the searches' `like:` terms were compared in (`None`
+    /// without any).
+    ranked: Option<Arc<RankedWindow>>,
 }
 
 /// Listings and search indexes of announced days, read and indexed once
@@ -327,8 +331,19 @@ struct DaySearch {
 /// 2 kB a paper, 4 kB with its day's index), and a day's matcher that
 /// compiled more than [`MATCHER_MAX_ATOMS`] distinct terms is rebuilt, so
 /// visitors' queries cannot grow it without limit.
+///
+/// A `like:ID` search compares ID's paper with each day's papers as a
+/// digest run of today does: their stored vectors under the document
+/// frequencies of the year ending today ([`Frequencies`], the process's
+/// shared sum). A day keeps its [`RankedWindow`] while these stay the
+/// same; when they move, the day's window is read again, its matcher
+/// rebuilt and a kept `like:` search answered again.
 #[derive(Default)]
 pub struct RangeCache {
+    /// The document frequencies `like:` terms are weighed by, and the
+    /// timezone that says which day is today.
+    frequencies: Frequencies,
+    timezone: chrono_tz::Tz,
     ranges: Mutex<HashMap<(NaiveDate, NaiveDate), Arc<CachedRange>>>,
     days: Mutex<HashMap<NaiveDate, Arc<CachedDay>>>,
     clock: AtomicU64,
@@ -353,14 +368,21 @@ static MATCHER_BUILDS: AtomicU64 = AtomicU64::new(0);
 
 /// One announced day: its papers as a one-day listing and its index.
 struct CachedDay {
-    date: NaiveDate,
     stamp: DayStamp,
     listing: PaperListing,
-    /// The papers' vectors, made when a `like:` search first needs them.
-    ranked: std::sync::OnceLock<RankedWindow>,
-    /// The build number and the matcher, built on the first search.
-    matcher: Mutex<Option<(u64, Matcher)>>,
+    /// The papers' vectors, read when a `like:` search first needs them.
+    ranked: KeptWindow,
+    /// The matcher, built on the first search.
+    matcher: Mutex<Option<DayMatcher>>,
     last_used: AtomicU64,
+}
+
+/// A day's matcher, its build number, and the window its `like:` terms
+/// were compared in.
+struct DayMatcher {
+    build: u64,
+    matcher: Matcher,
+    likes_from: Option<Arc<RankedWindow>>,
 }
 
 /// A range of days assembled from its days.
@@ -416,6 +438,25 @@ fn bound<K: Copy + Eq + std::hash::Hash, V>(
 }
 
 impl RangeCache {
+    /// A cache weighing `like:` terms by `frequencies`, today being the
+    /// date in `timezone`.
+    pub fn new(frequencies: Frequencies, timezone: chrono_tz::Tz) -> RangeCache {
+        RangeCache {
+            frequencies,
+            timezone,
+            ..RangeCache::default()
+        }
+    }
+
+    /// The day's window for `like:` terms (read on first use, and again
+    /// when the document frequencies moved).
+    async fn ranked(&self, store: &Store, day: &CachedDay) -> DbResult<Arc<RankedWindow>> {
+        let today = Utc::now().with_timezone(&self.timezone).date_naive();
+        day.ranked
+            .get(store, &self.frequencies, &day.listing.papers, today)
+            .await
+    }
+
     /// The assembled range `from..=to`, if it is cached and current.
     fn cached(
         &self,
@@ -464,10 +505,9 @@ impl RangeCache {
                 Some(day) => day,
                 None => {
                     let day = Arc::new(CachedDay {
-                        date: d,
                         stamp,
                         listing: store.listed_papers(d, d).await?,
-                        ranked: std::sync::OnceLock::new(),
+                        ranked: KeptWindow::default(),
                         matcher: Mutex::new(None),
                         last_used: AtomicU64::new(tick),
                     });
@@ -504,33 +544,40 @@ impl RangeCache {
 
 impl CachedDay {
     /// Runs `f` with the day's matcher and its build number, building it
-    /// on first use (and again once it compiled too many terms).
-    fn with_matcher<T>(&self, f: impl FnOnce(u64, &mut Matcher) -> T) -> T {
+    /// on first use (and again once it compiled too many terms, or when
+    /// `ranked` is not the window its `like:` terms were compared in).
+    /// With `ranked`, the matcher is first told which of the day's papers
+    /// each of `liked` is similar to, for the ids it does not know yet:
+    /// compared with the day's papers, as a daily digest compares them.
+    fn with_matcher<T>(
+        &self,
+        ranked: Option<&Arc<RankedWindow>>,
+        liked: &[(String, Paper)],
+        f: impl FnOnce(u64, &mut Matcher) -> T,
+    ) -> T {
         let mut guard = self.matcher.lock().unwrap_or_else(|e| e.into_inner());
-        if guard
-            .as_ref()
-            .is_none_or(|(_, m)| m.atom_count() > MATCHER_MAX_ATOMS)
-        {
-            let build = MATCHER_BUILDS.fetch_add(1, Ordering::Relaxed);
-            *guard = Some((build, Matcher::new(&self.listing.papers)));
+        let stale = |m: &DayMatcher| {
+            m.matcher.atom_count() > MATCHER_MAX_ATOMS
+                || matches!((ranked, &m.likes_from), (Some(now), Some(told)) if !Arc::ptr_eq(now, told))
+        };
+        if guard.as_ref().is_none_or(stale) {
+            *guard = Some(DayMatcher {
+                build: MATCHER_BUILDS.fetch_add(1, Ordering::Relaxed),
+                matcher: Matcher::new(&self.listing.papers),
+                likes_from: None,
+            });
         }
-        let (build, matcher) = guard.as_mut().expect("built just above");
-        f(*build, matcher)
-    }
-
-    /// Tells the day's `matcher` which of its papers each of `liked` is
-    /// similar to (compared with the day's papers, as a daily digest
-    /// compares them), for the ids it does not know yet. Call it before
-    /// compiling queries with `like:` terms.
-    fn register_likes(&self, matcher: &mut Matcher, liked: &[(String, Paper)]) {
-        for (id, paper) in liked {
-            if !matcher.knows_like(id) {
-                let ranked = self
-                    .ranked
-                    .get_or_init(|| RankedWindow::new(&self.listing.papers, self.date));
-                matcher.set_like(id, &paper.title, ranked.similar(paper));
+        let held = guard.as_mut().expect("built just above");
+        if let Some(ranked) = ranked {
+            for (id, paper) in liked {
+                if !held.matcher.knows_like(id) {
+                    held.matcher
+                        .set_like(id, &paper.title, ranked.similar(paper));
+                }
             }
+            held.likes_from = Some(ranked.clone());
         }
+        f(held.build, &mut held.matcher)
     }
 }
 
@@ -612,10 +659,27 @@ impl CachedRange {
         }
     }
 
-    /// The answer to `queries` kept from an earlier search of this range.
-    fn kept_search(&self, queries: &[Query], tick: u64) -> Option<Arc<RangeSearch>> {
+    /// The answer to `queries` kept from an earlier search of this range,
+    /// if its `like:` terms were compared in the days' windows `ranked`.
+    fn kept_search(
+        &self,
+        queries: &[Query],
+        ranked: &[Option<Arc<RankedWindow>>],
+        tick: u64,
+    ) -> Option<Arc<RangeSearch>> {
         let mut searches = self.searches.lock().unwrap_or_else(|e| e.into_inner());
         let (used, found) = searches.get_mut(queries)?;
+        let same = found
+            .days
+            .iter()
+            .zip(ranked)
+            .all(|(d, r)| match (&d.ranked, r) {
+                (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+                (a, b) => a.is_none() && b.is_none(),
+            });
+        if !same {
+            return None;
+        }
         *used = tick;
         Some(found.clone())
     }
@@ -696,11 +760,20 @@ impl Selection {
         let (hits, search) = if queries.is_empty() {
             ((0..range.listing.papers.len()).collect(), None)
         } else {
+            // Each day's window for the `like:` terms, as a digest run
+            // of today weighs them.
+            let mut ranked = Vec::with_capacity(range.days.len());
+            for (day, _) in &range.days {
+                ranked.push(match liked.is_empty() {
+                    true => None,
+                    false => Some(cache.ranked(store, day).await?),
+                });
+            }
             let tick = cache.clock.fetch_add(1, Ordering::Relaxed);
-            let found = match range.kept_search(queries, tick) {
+            let found = match range.kept_search(queries, &ranked, tick) {
                 Some(found) => found,
                 None => {
-                    let found = Arc::new(Self::search(&range, queries, &liked).await);
+                    let found = Arc::new(Self::search(&range, queries, &liked, ranked).await);
                     range.keep_search(queries.to_vec(), found.clone(), tick);
                     found
                 }
@@ -725,6 +798,7 @@ impl Selection {
         range: &Arc<CachedRange>,
         queries: &[Query],
         liked: &[(String, Paper)],
+        ranked: Vec<Option<Arc<RankedWindow>>>,
     ) -> RangeSearch {
         // Indexing a day not searched before takes a moment, a month of
         // them seconds: on a blocking thread, so the runtime's workers
@@ -736,9 +810,9 @@ impl Selection {
             let search: Vec<DaySearch> = searched
                 .days
                 .iter()
-                .map(|(day, map)| {
-                    day.with_matcher(|build, matcher| {
-                        day.register_likes(matcher, &liked);
+                .zip(ranked)
+                .map(|((day, map), ranked)| {
+                    day.with_matcher(ranked.as_ref(), &liked, |build, matcher| {
                         let compiled = queries
                             .iter()
                             .map(|q| {
@@ -748,7 +822,11 @@ impl Selection {
                                 (c, set)
                             })
                             .collect();
-                        DaySearch { build, compiled }
+                        DaySearch {
+                            build,
+                            compiled,
+                            ranked: ranked.clone(),
+                        }
                     })
                 })
                 .collect();
@@ -804,25 +882,27 @@ impl Selection {
             let (di, local) = self.range.origin[e.index];
             let (di, local) = (di as usize, local as usize);
             let day_search = &search[di];
-            self.range.days[di].0.with_matcher(|build, m| {
-                for (q, (c, set)) in self.queries.iter().zip(&day_search.compiled) {
-                    if !set.contains(local) {
-                        continue;
-                    }
-                    let terms = if build == day_search.build {
-                        m.explain(c, local)
-                    } else {
-                        self.range.days[di].0.register_likes(m, &self.liked);
-                        let c = m.compile(q);
-                        m.explain(&c, local)
-                    };
-                    for t in terms {
-                        if !e.matched.iter().any(|k| k.label == t.label) {
-                            e.matched.push(t);
+            let ranked = day_search.ranked.as_ref();
+            self.range.days[di]
+                .0
+                .with_matcher(ranked, &self.liked, |build, m| {
+                    for (q, (c, set)) in self.queries.iter().zip(&day_search.compiled) {
+                        if !set.contains(local) {
+                            continue;
+                        }
+                        let terms = if build == day_search.build {
+                            m.explain(c, local)
+                        } else {
+                            let c = m.compile(q);
+                            m.explain(&c, local)
+                        };
+                        for t in terms {
+                            if !e.matched.iter().any(|k| k.label == t.label) {
+                                e.matched.push(t);
+                            }
                         }
                     }
-                }
-            });
+                });
         }
         entries
     }
@@ -1015,6 +1095,35 @@ mod tests {
                 .collect();
             assert_eq!(same, [true, true, false]);
             assert_eq!(after.listing.papers.len(), before.listing.papers.len() + 1);
+        }
+
+        #[tokio::test]
+        async fn a_like_search_finds_what_a_digest_run_of_today_finds() {
+            use crate::digest::ranked::testing::{disagreeing_day, LIKED};
+            let (store, _dir) = test_store().await;
+            let (today, expected) = disagreeing_day(&store).await;
+            let cache = RangeCache::default();
+            let likes = LikeLookup::new(store.clone(), None);
+            let q = Query::parse(&format!("like:{LIKED}")).unwrap();
+            for _ in 0..2 {
+                let sel = Selection::load_days(
+                    &store,
+                    &cache,
+                    &likes,
+                    Span::Day(today),
+                    today,
+                    today,
+                    std::slice::from_ref(&q),
+                )
+                .await
+                .unwrap();
+                let found: BTreeSet<String> = sel
+                    .hits
+                    .iter()
+                    .map(|&i| sel.papers()[i].id.as_str().to_string())
+                    .collect();
+                assert_eq!(found, expected);
+            }
         }
 
         #[tokio::test]

@@ -6,7 +6,7 @@
 //! ([`super::my_data`]: download it, delete it).
 
 use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use askama::Template;
 use axum::extract::rejection::FormRejection;
@@ -27,8 +27,9 @@ use super::message::MessagePage;
 use super::outgoing::{link_mail_interval, spawn_link_mail, spawn_manage_link_mail_at};
 use super::token::LinkPath;
 use super::AppState;
+use crate::digest::frequencies::Frequencies;
 use crate::digest::likes::{self, LikeLookup};
-use crate::digest::ranked::RankedWindow;
+use crate::digest::ranked::{KeptWindow, RankedWindow};
 use crate::domain::{Frequency, NewTopic, Paper, Preferences, Subscriber, SubscriberStatus};
 use crate::email::{safe_href, LinkMail, LinkMailRequest};
 use crate::links::{link_url, LinkClaims, Purpose};
@@ -375,7 +376,9 @@ async fn preview(
 ) -> Result<PreviewView, WebError> {
     let from = today - Duration::days(PREVIEW_DAYS - 1);
     let days = web.previews.days(&web.store, from, today).await?;
-    Ok(days.preview(&web.likes, topics, today).await)
+    Ok(days
+        .preview(&web.store, &web.frequencies, &web.likes, topics, today)
+        .await?)
 }
 
 /// The preview's days of papers with their search index, kept while the
@@ -393,12 +396,15 @@ struct PreviewDays {
     to: NaiveDate,
     generation: ListingGeneration,
     papers: Vec<Paper>,
-    /// What `like:` terms are compared against, made on first use.
-    ranked: OnceLock<RankedWindow>,
+    /// What `like:` terms are compared against: the stored vectors under
+    /// the document frequencies a digest run of `to` weighs by, read on
+    /// first use and again when these move.
+    ranked: KeptWindow,
     /// Grows with the terms compiled; rebuilt past
     /// [`MATCHER_MAX_ATOMS`], so visitors' topics cannot grow it without
-    /// limit.
-    matcher: Mutex<Matcher>,
+    /// limit, and when the window its `like:` terms were told about is
+    /// not the current one.
+    matcher: Mutex<(Matcher, Option<Arc<RankedWindow>>)>,
 }
 
 impl PreviewCache {
@@ -420,8 +426,8 @@ impl PreviewCache {
             from,
             to,
             generation,
-            matcher: Mutex::new(Matcher::new(&papers)),
-            ranked: OnceLock::new(),
+            matcher: Mutex::new((Matcher::new(&papers), None)),
+            ranked: KeptWindow::default(),
             papers,
         });
         *self.held.lock().unwrap_or_else(|e| e.into_inner()) = Some(days.clone());
@@ -435,25 +441,39 @@ impl PreviewDays {
     /// matcher's lock: finding one may ask arXiv).
     async fn preview(
         &self,
+        store: &Store,
+        frequencies: &Frequencies,
         likes: &LikeLookup,
         topics: &[NewTopic],
         today: NaiveDate,
-    ) -> PreviewView {
+    ) -> Result<PreviewView, DbError> {
+        let ranked = if topics.iter().any(|t| likes::mentions_like(&t.query)) {
+            Some(
+                self.ranked
+                    .get(store, frequencies, &self.papers, today)
+                    .await?,
+            )
+        } else {
+            None
+        };
         let unknown = {
-            let mut matcher = self.matcher.lock().unwrap_or_else(|e| e.into_inner());
-            if matcher.atom_count() > MATCHER_MAX_ATOMS {
-                *matcher = Matcher::new(&self.papers);
+            let mut held = self.matcher.lock().unwrap_or_else(|e| e.into_inner());
+            let stale = match (&ranked, &held.1) {
+                (Some(now), Some(told)) => !Arc::ptr_eq(now, told),
+                _ => false,
+            };
+            if stale || held.0.atom_count() > MATCHER_MAX_ATOMS {
+                *held = (Matcher::new(&self.papers), None);
             }
-            likes::unknown_likes(topics.iter().map(|t| t.query.as_str()), &matcher)
+            likes::unknown_likes(topics.iter().map(|t| t.query.as_str()), &held.0)
         };
         let found = likes::resolve(likes, unknown, Utc::now()).await;
-        let mut matcher = self.matcher.lock().unwrap_or_else(|e| e.into_inner());
-        if !found.is_empty() {
-            let ranked = self
-                .ranked
-                .get_or_init(|| RankedWindow::new(&self.papers, today));
-            likes::apply(&mut matcher, found, ranked);
+        let mut held = self.matcher.lock().unwrap_or_else(|e| e.into_inner());
+        if let (false, Some(ranked)) = (found.is_empty(), ranked) {
+            likes::apply(&mut held.0, found, &ranked);
+            held.1 = Some(ranked);
         }
+        let matcher = &mut held.0;
         let compiled: Vec<_> = topics
             .iter()
             .filter_map(|t| Query::parse(&t.query).ok())
@@ -489,11 +509,11 @@ impl PreviewDays {
                 }
             })
             .collect();
-        PreviewView {
+        Ok(PreviewView {
             count: hits.len(),
             days: PREVIEW_DAYS,
             papers: listed,
-        }
+        })
     }
 }
 
@@ -650,6 +670,45 @@ fn parse_pause(date: &str, today: NaiveDate) -> Result<Option<NaiveDate>, String
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_like_topic_previews_what_a_digest_run_of_today_finds() {
+        use crate::digest::ranked::testing::{disagreeing_day, LIKED};
+        let (store, _dir) = crate::store::test_store().await;
+        let (today, expected) = disagreeing_day(&store).await;
+        let likes = LikeLookup::new(store.clone(), None);
+        let frequencies = Frequencies::new();
+        let topics = [NewTopic {
+            name: "like".into(),
+            query: format!("like:{LIKED}"),
+        }];
+        let days = PreviewCache::default()
+            .days(&store, today, today)
+            .await
+            .unwrap();
+        let view = days
+            .preview(&store, &frequencies, &likes, &topics, today)
+            .await
+            .unwrap();
+        let titles: BTreeSet<String> = view
+            .papers
+            .iter()
+            .map(|p| p.title.iter().map(|s| s.text.as_str()).collect())
+            .collect();
+        let expected_titles: BTreeSet<String> = store
+            .papers_by_id(
+                &expected
+                    .iter()
+                    .map(|id| crate::domain::PaperId::from_stored(id.clone()))
+                    .collect::<Vec<_>>(),
+            )
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|p| p.title)
+            .collect();
+        assert_eq!(titles, expected_titles);
+    }
 
     #[test]
     fn a_pause_is_a_date_after_today() {

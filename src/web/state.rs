@@ -107,9 +107,10 @@ impl AppState {
         self
     }
 
-    /// The same state, building profiles under the process's shared
-    /// document frequencies.
+    /// The same state, building profiles and comparing `like:` papers
+    /// under the process's shared document frequencies.
     pub fn with_frequencies(mut self, frequencies: Frequencies) -> Self {
+        self.ranges = RangeCache::new(frequencies.clone(), self.config.timezone);
         self.frequencies = frequencies;
         self
     }
@@ -133,6 +134,7 @@ impl AppState {
             config.ipv6_client_prefix,
             config.max_tracked_clients,
         );
+        let timezone = config.timezone;
         AppState {
             likes: LikeLookup::new(store.clone(), None),
             stored_likes: LikeLookup::new(store.clone(), None),
@@ -143,7 +145,7 @@ impl AppState {
             link_mails,
             config,
             ip_limiter,
-            ranges: RangeCache::default(),
+            ranges: RangeCache::new(Frequencies::new(), timezone),
             previews: Default::default(),
             submissions,
         }
