@@ -233,6 +233,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 println!("{fold}");
             }
             println!("database is up to date");
+            // Ranking data for papers stored before it was kept.
+            let now = Utc::now();
+            let today = now.with_timezone(&settings.schedule.timezone).date_naive();
+            let (recount, vectors) = crate::digest::frequencies::Frequencies::new()
+                .backfill(&store, today, now)
+                .await
+                .context("computing the ranking data of stored papers")?;
+            println!("{}", backfilled(recount, vectors));
             Ok(())
         }
         Command::Check => check(settings).await,
@@ -343,6 +351,12 @@ async fn run_with_app(app: Arc<App>, command: Command) -> anyhow::Result<()> {
         }
         Command::Digest { date, dry_run } => {
             let date = date.unwrap_or(today);
+            // A database upgraded from before ranking data was kept ranks
+            // as the daemon would (which computes it once at start).
+            app.frequencies
+                .backfill(&app.store, date, Utc::now())
+                .await
+                .context("computing the ranking data of stored papers")?;
             let progress = progress_bar();
             let report = digest_job(
                 &app.digest_run(),
@@ -544,6 +558,17 @@ async fn ingest(config: Option<&std::path::Path>, recipient: Option<&str>) -> an
         println!("{}", handled.line());
     }
     Ok(())
+}
+
+/// What a backfill of ranking data did, for `paperboy migrate`.
+fn backfilled(recount: crate::digest::frequencies::Recount, vectors: usize) -> String {
+    if recount.days == 0 && vectors == 0 {
+        return "ranking data is up to date".to_string();
+    }
+    format!(
+        "ranking data computed: {} days of document frequencies counted (their {} papers' vectors stored), {} other paper vectors stored",
+        recount.days, recount.papers, vectors
+    )
 }
 
 fn more(n: usize) -> String {

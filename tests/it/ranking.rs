@@ -371,6 +371,57 @@ async fn a_resumed_digest_keeps_the_reasons_of_its_recommendations() {
     }
 }
 
+/// Rows of the day's document frequencies and of paper vectors.
+async fn ranking_rows(site: &Site) -> (i64, i64) {
+    let pool = site.app.store.pool();
+    let days = sqlx::query_scalar("SELECT COUNT(*) FROM ranking_df_days")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    let vectors = sqlx::query_scalar("SELECT COUNT(*) FROM paper_vectors")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    (days, vectors)
+}
+
+/// What a database from before ranking data was stored looks like.
+async fn forget_ranking_data(site: &Site) {
+    for sql in ["DELETE FROM paper_vectors", "DELETE FROM ranking_df_days"] {
+        sqlx::query(sql)
+            .execute(site.app.store.pool())
+            .await
+            .unwrap();
+    }
+}
+
+/// A database upgraded from before ranking data was kept: `paperboy
+/// migrate` computes it and says so, and `paperboy digest` computes it
+/// before its run, as the daemon does when it starts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_and_a_digest_compute_the_ranking_data_an_older_database_lacks() {
+    let (site, days) = site("").await;
+    let full = ranking_rows(&site).await;
+    assert!(full.0 == 1 && full.1 > 0, "{full:?}");
+
+    forget_ranking_data(&site).await;
+    let out = site.env.ok(&["migrate"]);
+    assert!(
+        out.contains(&format!(
+            "ranking data computed: 1 days of document frequencies counted (their {} papers' vectors stored), 0 other paper vectors stored",
+            full.1
+        )),
+        "{out}"
+    );
+    assert_eq!(ranking_rows(&site).await, full);
+    let again = site.env.ok(&["migrate"]);
+    assert!(again.contains("ranking data is up to date"), "{again}");
+
+    forget_ranking_data(&site).await;
+    site.env.ok(&["digest", "--date", &days[0]]);
+    assert_eq!(ranking_rows(&site).await, full);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bad_feedback_link_gets_the_link_error_page_and_records_nothing() {
     let (site, days) = site("max_papers = 2\n").await;
