@@ -3,7 +3,9 @@
 //! preferences and ledger; anonymous counts stay), deletes addresses and
 //! subscription requests never confirmed within
 //! `[data] forget_unconfirmed_after_days`, and prunes delivery records,
-//! their ledger rows and bounces older than `[data] keep_deliveries_days`.
+//! their ledger rows and bounces older than `[data] keep_deliveries_days`,
+//! and ranking's document frequencies of days that left its window
+//! ([`WINDOW_DAYS`]; papers are kept, and with them their vectors).
 //!
 //! It runs once per day: each run is recorded for its day (in the
 //! schedule's timezone), and a day that has a finished run is not run
@@ -13,6 +15,7 @@
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 
+use crate::digest::frequencies::WINDOW_DAYS;
 use crate::settings::DataSettings;
 use crate::store::{RetentionCutoffs, RetentionReport, RunKind, Store};
 
@@ -22,6 +25,7 @@ pub fn cutoffs(data: &DataSettings, today: NaiveDate, now: DateTime<Utc>) -> Ret
         unsubscribed_before: now - Duration::days(data.forget_unsubscribed_after_days.into()),
         unconfirmed_before: now - Duration::days(data.forget_unconfirmed_after_days.into()),
         deliveries_before: today - Duration::days(data.keep_deliveries_days.into()),
+        df_days_before: today - Duration::days(i64::from(WINDOW_DAYS) - 1),
     }
 }
 
@@ -49,6 +53,7 @@ pub async fn retention(
                 deliveries.count = report.deliveries,
                 ledger.count = report.ledger,
                 bounces.count = report.bounces,
+                df_days.count = report.df_days,
                 "retention run finished"
             );
             store
@@ -83,6 +88,7 @@ async fn sweep(
         store.purge_unconfirmed(cutoffs.unconfirmed_before).await?;
     (report.deliveries, report.ledger, report.bounces) =
         store.prune_deliveries(cutoffs.deliveries_before).await?;
+    report.df_days = store.prune_df_days(cutoffs.df_days_before).await?;
     Ok(report)
 }
 
@@ -203,6 +209,12 @@ mod tests {
         delivery(&store, reader, "2025-05-07", "2505.00001").await; // 401 days
         delivery(&store, reader, "2025-05-09", "2505.00002").await; // 399 days
         delivery(&store, gone, "2026-05-01", "2605.00001").await;
+        // Document frequencies: the day before the 365-day window goes,
+        // its first day stays.
+        for d in ["2025-06-12", "2025-06-13"] {
+            let d: NaiveDate = d.parse().unwrap();
+            store.replace_df_day(d, 1, &[1], now).await.unwrap();
+        }
 
         let report = retention(&store, &data, today, now).await.unwrap().unwrap();
         assert_eq!(
@@ -214,7 +226,12 @@ mod tests {
                 deliveries: 1,
                 ledger: 1,
                 bounces: 1,
+                df_days: 1,
             }
+        );
+        assert_eq!(
+            count(&store, "SELECT COUNT(*) FROM ranking_df_days").await,
+            1
         );
 
         // The erased person: no address, topics, ledger or error text;

@@ -189,6 +189,17 @@ impl Backend {
             .collect()
     }
 
+    /// Deletes the document frequencies of days before `before` (no
+    /// longer in any window a run sums); returns how many rows went.
+    pub async fn prune_df_days(&self, before: NaiveDate) -> DbResult<u64> {
+        let mut w = self.write_one().await?;
+        Ok(sqlx::query("DELETE FROM ranking_df_days WHERE day < $1")
+            .bind(day(before))
+            .execute(&mut **w)
+            .await?
+            .rows_affected())
+    }
+
     /// The stored rows of `days` (those that have one), oldest first.
     pub async fn df_days(&self, days: &[NaiveDate]) -> DbResult<Vec<DfDay>> {
         let mut out = Vec::with_capacity(days.len());
@@ -417,5 +428,44 @@ mod tests {
             .await
             .unwrap()
             .is_empty());
+    }
+
+    #[tokio::test]
+    async fn document_frequencies_before_a_day_are_pruned_and_vectors_go_with_their_paper() {
+        let (store, _dir) = test_store().await;
+        let now = Utc::now();
+        let days: Vec<NaiveDate> = ["2025-06-11", "2025-06-12", "2026-06-12"]
+            .iter()
+            .map(|d| d.parse().unwrap())
+            .collect();
+        for d in &days {
+            store.replace_df_day(*d, 1, &[1, 1], now).await.unwrap();
+        }
+        assert_eq!(store.prune_df_days(days[1]).await.unwrap(), 1);
+        let left: Vec<NaiveDate> = store
+            .df_day_revisions(days[0], days[2])
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(d, _)| d)
+            .collect();
+        assert_eq!(left, days[1..]);
+        assert_eq!(store.prune_df_days(days[1]).await.unwrap(), 0);
+
+        // A paper's vector is deleted with the paper (foreign key cascade).
+        store
+            .store_fetched("a", &[fetched("1", days[2])], now)
+            .await
+            .unwrap();
+        let id = PaperId::from_stored("1".into());
+        store
+            .put_paper_vectors(&[(id.clone(), vec![1, 0])])
+            .await
+            .unwrap();
+        sqlx::query("DELETE FROM papers WHERE id = '1'")
+            .execute(super::super::test_pool(&store))
+            .await
+            .unwrap();
+        assert!(store.paper_vectors(&[id]).await.unwrap().is_empty());
     }
 }

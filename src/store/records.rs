@@ -660,6 +660,9 @@ pub struct RetentionCutoffs {
     /// Digests dated before this day: deleted with their ledger rows and
     /// bounces.
     pub deliveries_before: NaiveDate,
+    /// Document frequencies of days before this: deleted (outside the
+    /// window ranking sums).
+    pub df_days_before: NaiveDate,
 }
 
 /// What one retention run removed, as counts.
@@ -677,14 +680,16 @@ pub struct RetentionReport {
     pub ledger: u64,
     /// Bounce records deleted with them.
     pub bounces: u64,
+    /// Days of document frequencies deleted, older than ranking's window.
+    pub df_days: u64,
 }
 
 impl std::fmt::Display for RetentionReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "erased {} unsubscribed; deleted {} unconfirmed addresses and {} unconfirmed requests; pruned {} deliveries ({} ledger rows, {} bounces)",
-            self.erased, self.unconfirmed, self.requests, self.deliveries, self.ledger, self.bounces
+            "erased {} unsubscribed; deleted {} unconfirmed addresses and {} unconfirmed requests; pruned {} deliveries ({} ledger rows, {} bounces) and {} days of document frequencies",
+            self.erased, self.unconfirmed, self.requests, self.deliveries, self.ledger, self.bounces, self.df_days
         )
     }
 }
