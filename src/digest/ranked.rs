@@ -23,6 +23,11 @@ use crate::ranking::{
 };
 use crate::store::{DbResult, MarkVector, RankingMarks, Store};
 
+/// A stored profile is weighted under the frequencies of the day it was
+/// built (its last mark); one built longer ago than this is built again
+/// from the marks when a run reads it, so its weights follow the window.
+pub const PROFILE_MAX_AGE_DAYS: i64 = 30;
+
 /// A marked paper's vector and title, for profiles and reasons.
 struct MarkedPaper {
     vector: PaperVector,
@@ -268,8 +273,9 @@ impl RankedWindow {
 
     /// The rankings of a page's subscribers with marks (see
     /// [`Store::ranking_marks_in_range`]), each by their stored profile; a
-    /// subscriber without a readable one gets one built from their marks
-    /// and stored.
+    /// subscriber without a readable one, or whose profile was built more
+    /// than [`PROFILE_MAX_AGE_DAYS`] ago, gets one built from their marks
+    /// under the run's frequencies and stored.
     pub async fn rank_page(
         &mut self,
         store: &Store,
@@ -283,7 +289,10 @@ impl RankedWindow {
         let (Some(&first), Some(&last)) = (page.keys().min(), page.keys().max()) else {
             return Ok(HashMap::new());
         };
-        let mut profiles = store.ranking_profiles_in_range(first, last).await?;
+        let built_since = Utc::now() - chrono::Duration::days(PROFILE_MAX_AGE_DAYS);
+        let mut profiles = store
+            .ranking_profiles_in_range(first, last, built_since)
+            .await?;
         let mut out = HashMap::with_capacity(page.len());
         for (id, marks) in page {
             let stored = profiles.remove(&id).and_then(|b| Profile::decode(&b).ok());
@@ -537,11 +546,9 @@ mod tests {
         ]
     }
 
-    /// The run reads what the fetch and the marks stored, and ranks as it
-    /// did when it computed everything from the window itself.
-    #[tokio::test]
-    async fn stored_vectors_and_the_profile_a_mark_stored_rank_as_computing_them_did() {
-        let (store, _dir) = crate::store::test_store().await;
+    /// [`four_papers`] stored and counted on their day, and a subscriber
+    /// without marks (with their link version).
+    async fn one_reader(store: &Store) -> (Frequencies, NaiveDate, Vec<Paper>, SubscriberId, i64) {
         let now = Utc::now();
         let date = NaiveDate::from_ymd_opt(2026, 6, 12).unwrap();
         let papers = four_papers();
@@ -556,12 +563,78 @@ mod tests {
         store.store_fetched("test", &fetched, now).await.unwrap();
         let frequencies = Frequencies::new();
         frequencies
-            .recount_days(&store, &[date].into(), now)
+            .recount_days(store, &[date].into(), now)
             .await
             .unwrap();
         let email = SubscriberEmail::parse("ada@example.org").unwrap();
         let id = store.upsert_active(&email, &[], now).await.unwrap().id();
         let version = store.subscriber_by_id(id).await.unwrap().link_version;
+        (frequencies, date, papers, id, version)
+    }
+
+    /// Every stored profile, however old.
+    async fn stored_profiles(store: &Store, id: SubscriberId) -> HashMap<SubscriberId, Vec<u8>> {
+        store
+            .ranking_profiles_in_range(id, id, chrono::DateTime::<Utc>::MIN_UTC)
+            .await
+            .unwrap()
+    }
+
+    /// A profile built long ago is built again from the marks when a run
+    /// reads it, under the run's frequencies, and stored; a recent one is
+    /// used as stored.
+    #[tokio::test]
+    async fn a_profile_built_more_than_thirty_days_ago_is_built_again_by_the_run() {
+        let (store, _dir) = crate::store::test_store().await;
+        let (frequencies, date, papers, id, version) = one_reader(&store).await;
+        record_mark(
+            &store,
+            &frequencies,
+            id,
+            version,
+            &papers[0].id,
+            Some(Mark::More),
+            date,
+        )
+        .await
+        .unwrap();
+        let mut window = RankedWindow::load(&store, &frequencies, &papers, date)
+            .await
+            .unwrap();
+        let page = store.ranking_marks_in_range(id, id).await.unwrap();
+        let current = window.build_profile(&page[&id]).unwrap();
+        // A profile unlike the one the marks give now (the diffusion paper's).
+        let other = RankingMarks {
+            marks: vec![(papers[2].id.clone(), Mark::More)],
+            recommendations: true,
+        };
+        let other = window.build_profile(&other).unwrap().encode();
+        for (age, rebuilt) in [(29, false), (31, true)] {
+            let built = Utc::now() - chrono::Duration::days(age);
+            store
+                .put_ranking_profile(id, Some(&other), built)
+                .await
+                .unwrap();
+            let r = window.rank_page(&store, page.clone()).await.unwrap();
+            let mut order = vec![3, 2, 1, 0];
+            r[&id].ranking.order(&mut order, |_| None);
+            let stored = Profile::decode(&stored_profiles(&store, id).await[&id]).unwrap();
+            if rebuilt {
+                assert_eq!(stored, current, "{age} days old: built again and stored");
+                assert_eq!(order[..2], [0, 1], "the quantum papers first");
+            } else {
+                assert_eq!(stored.encode(), other, "{age} days old: used as stored");
+                assert_eq!(order[..2], [2, 3], "the diffusion papers first");
+            }
+        }
+    }
+
+    /// The run reads what the fetch and the marks stored, and ranks as it
+    /// did when it computed everything from the window itself.
+    #[tokio::test]
+    async fn stored_vectors_and_the_profile_a_mark_stored_rank_as_computing_them_did() {
+        let (store, _dir) = crate::store::test_store().await;
+        let (frequencies, date, papers, id, version) = one_reader(&store).await;
         for (paper, mark) in [(&papers[0].id, Mark::More), (&papers[2].id, Mark::Less)] {
             record_mark(&store, &frequencies, id, version, paper, Some(mark), date)
                 .await
@@ -574,7 +647,7 @@ mod tests {
             .await
             .unwrap();
         let computed = RankedWindow::new(&papers, date);
-        let profiles = store.ranking_profiles_in_range(id, id).await.unwrap();
+        let profiles = stored_profiles(&store, id).await;
         assert_eq!(
             Profile::decode(&profiles[&id]).unwrap(),
             computed.build_profile(&marks).unwrap(),
@@ -610,7 +683,7 @@ mod tests {
             marks: vec![(papers[0].id.clone(), Mark::More)],
             recommendations: true,
         };
-        let profiles = store.ranking_profiles_in_range(id, id).await.unwrap();
+        let profiles = stored_profiles(&store, id).await;
         assert_eq!(
             Profile::decode(&profiles[&id]).unwrap(),
             computed.build_profile(&only_more).unwrap()

@@ -293,7 +293,7 @@ mod tests {
 
     async fn stored(store: &crate::store::Store, id: SubscriberId) -> Option<Vec<u8>> {
         store
-            .ranking_profiles_in_range(id, id)
+            .ranking_profiles_in_range(id, id, chrono::DateTime::<Utc>::MIN_UTC)
             .await
             .unwrap()
             .remove(&id)

@@ -418,7 +418,7 @@ delegate! {
     async fn df_day_revisions(&self, from: NaiveDate, to: NaiveDate) -> DbResult<Vec<(NaiveDate, i64)>>;
     async fn df_days(&self, days: &[NaiveDate]) -> DbResult<Vec<DfDay>>;
     async fn prune_df_days(&self, before: NaiveDate) -> DbResult<u64>;
-    async fn ranking_profiles_in_range(&self, first: SubscriberId, last: SubscriberId) -> DbResult<HashMap<SubscriberId, Vec<u8>>>;
+    async fn ranking_profiles_in_range(&self, first: SubscriberId, last: SubscriberId, built_since: DateTime<Utc>) -> DbResult<HashMap<SubscriberId, Vec<u8>>>;
     async fn put_ranking_profile(&self, id: SubscriberId, profile: Option<&[u8]>, now: DateTime<Utc>) -> DbResult<()>;
     async fn marked_without_vector(&self, id: SubscriberId) -> DbResult<Vec<PaperId>>;
 }

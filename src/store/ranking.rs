@@ -218,18 +218,21 @@ impl Backend {
     }
 
     /// The stored profile blobs of the subscribers with ids in
-    /// `first..=last` that have one.
+    /// `first..=last` that have one built at or after `built_since` (an
+    /// older one is left out, for the caller to build again).
     pub async fn ranking_profiles_in_range(
         &self,
         first: SubscriberId,
         last: SubscriberId,
+        built_since: DateTime<Utc>,
     ) -> DbResult<HashMap<SubscriberId, Vec<u8>>> {
         let rows = sqlx::query(
             "SELECT subscriber_id, profile FROM ranking_profiles
-             WHERE subscriber_id BETWEEN $1 AND $2",
+             WHERE subscriber_id BETWEEN $1 AND $2 AND updated_at >= $3",
         )
         .bind(first)
         .bind(last)
+        .bind(ts(built_since))
         .fetch_all(&self.pool)
         .await?;
         Ok(rows
@@ -418,13 +421,22 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(
-            store.ranking_profiles_in_range(sub, sub).await.unwrap()[&sub],
+            store
+                .ranking_profiles_in_range(sub, sub, now)
+                .await
+                .unwrap()[&sub],
             vec![4]
         );
+        // One built before `built_since` is not handed out.
+        assert!(store
+            .ranking_profiles_in_range(sub, sub, now + chrono::Duration::seconds(1))
+            .await
+            .unwrap()
+            .is_empty());
         let erased = store.erase_subscriber(sub, None, now).await.unwrap();
         assert_eq!(erased.deleted["ranking_profiles"], 1);
         assert!(store
-            .ranking_profiles_in_range(sub, sub)
+            .ranking_profiles_in_range(sub, sub, DateTime::<Utc>::MIN_UTC)
             .await
             .unwrap()
             .is_empty());
