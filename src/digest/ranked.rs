@@ -71,10 +71,31 @@ impl KeptWindow {
         if let Some(w) = held.as_ref().filter(|w| Arc::ptr_eq(&w.df, &df)) {
             return Ok(w.clone());
         }
-        let w = Arc::new(RankedWindow::load_under(store, df, papers).await?);
+        let features = Features::new();
+        let vectors = vectors_of(store, papers, &features, &df).await?;
+        let (ids, titles) = ids_and_titles(papers);
+        // Weighing and indexing a month of papers takes a moment: on a
+        // blocking thread, so the runtime's workers keep answering.
+        let w = tokio::task::spawn_blocking(move || {
+            RankedWindow::of(features, df, ids, titles, vectors)
+        })
+        .await
+        .unwrap_or_else(|e| match e.try_into_panic() {
+            Ok(panic) => std::panic::resume_unwind(panic),
+            Err(e) => panic!("weighing a window's papers: {e}"),
+        });
+        let w = Arc::new(w);
         *held = Some(w.clone());
         Ok(w)
     }
+}
+
+/// The ids and titles of `papers`, in order.
+fn ids_and_titles(papers: &[Paper]) -> (Vec<PaperId>, Vec<String>) {
+    papers
+        .iter()
+        .map(|p| (p.id.clone(), p.title.clone()))
+        .unzip()
 }
 
 /// One subscriber's ranking of the window: scores and standings, their
@@ -167,7 +188,8 @@ impl RankedWindow {
         // A fresh table takes any first day.
         let _ = df.add_day(date, &crate::ranking::DayDf::new(counts.iter()));
         let vectors: Vec<PaperVector> = counts.iter().map(|c| PaperVector::new(c, &df)).collect();
-        Self::of(features, Arc::new(df), papers, vectors)
+        let (ids, titles) = ids_and_titles(papers);
+        Self::of(features, Arc::new(df), ids, titles, vectors)
     }
 
     /// The digest run's: the stored vectors of `papers` (in their order;
@@ -180,42 +202,29 @@ impl RankedWindow {
         date: NaiveDate,
     ) -> DbResult<RankedWindow> {
         let df = frequencies.current(store, date).await?;
-        Self::load_under(store, df, papers).await
-    }
-
-    /// As [`RankedWindow::load`], under the document frequencies `df`.
-    async fn load_under(
-        store: &Store,
-        df: Arc<DocumentFrequencies>,
-        papers: &[Paper],
-    ) -> DbResult<RankedWindow> {
         let features = Features::new();
         let vectors = vectors_of(store, papers, &features, &df).await?;
-        Ok(Self::of(features, df, papers, vectors))
+        let (ids, titles) = ids_and_titles(papers);
+        Ok(Self::of(features, df, ids, titles, vectors))
     }
 
+    /// The window of papers `ids` titled `titles`, with `vectors`, in
+    /// that order.
     fn of(
         features: Features,
         df: Arc<DocumentFrequencies>,
-        papers: &[Paper],
+        ids: Vec<PaperId>,
+        titles: Vec<String>,
         vectors: Vec<PaperVector>,
     ) -> RankedWindow {
-        let day = Day::new(
-            papers.iter().map(|p| p.id.clone()).zip(&vectors),
-            &df,
-            Weighting::DEFAULT,
-        );
+        let day = Day::new(ids.iter().cloned().zip(&vectors), &df, Weighting::DEFAULT);
         RankedWindow {
             features,
             df,
             day,
             vectors,
-            titles: papers.iter().map(|p| p.title.clone()).collect(),
-            index: papers
-                .iter()
-                .enumerate()
-                .map(|(i, p)| (p.id.clone(), i))
-                .collect(),
+            titles,
+            index: ids.into_iter().enumerate().map(|(i, id)| (id, i)).collect(),
             outside: HashMap::new(),
         }
     }
