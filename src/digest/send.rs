@@ -40,6 +40,11 @@ const CLAIM_CHUNK: usize = 32;
 /// accepted digests (plus those in flight) are unrecorded at any moment,
 /// the most a crash can have sent again.
 const MARK_BATCH: usize = 128;
+/// How long a batch of fewer than [`MARK_GATHER`] marks waits for more
+/// before it is written: a statement per one or two marks cost the
+/// database more than the marks themselves.
+const MARK_LINGER: std::time::Duration = std::time::Duration::from_millis(20);
+const MARK_GATHER: usize = 16;
 /// Chunks of built messages waiting for their claim: enough that the
 /// sending task never waits for rendering, few enough to bound memory.
 const BUILT_AHEAD: usize = 2;
@@ -705,8 +710,9 @@ where
 /// Records the digests the server accepted as `sent`, from a task of its
 /// own: the sends go on while a batch of marks is written (a round trip
 /// to PostgreSQL), and the ids that arrive meanwhile go together in the
-/// next statement. A mark is written as soon as the writer is free, never
-/// held back for a batch to fill.
+/// next statement. A batch of fewer than [`MARK_GATHER`] marks waits up to
+/// [`MARK_LINGER`] for more; the queue's bound ([`MARK_BATCH`]) holds
+/// meanwhile.
 struct MarkWriter {
     ids: tokio::sync::mpsc::Sender<DeliveryId>,
     task: tokio::task::JoinHandle<Marked>,
@@ -730,6 +736,19 @@ impl MarkWriter {
             let mut marked = Marked::default();
             let mut batch = Vec::with_capacity(MARK_BATCH);
             while rx.recv_many(&mut batch, MARK_BATCH).await > 0 {
+                if batch.len() < MARK_GATHER {
+                    // Ends early when the batch fills or the run is done
+                    // (the channel closes: `recv_many` answers 0).
+                    let gather = async {
+                        while batch.len() < MARK_GATHER {
+                            let room = MARK_BATCH - batch.len();
+                            if rx.recv_many(&mut batch, room).await == 0 {
+                                break;
+                            }
+                        }
+                    };
+                    let _ = tokio::time::timeout(MARK_LINGER, gather).await;
+                }
                 match store.mark_sent_many(&batch, Utc::now()).await {
                     Ok(()) => marked.recorded += batch.len(),
                     Err(e) => {

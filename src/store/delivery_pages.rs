@@ -4,10 +4,18 @@
 //! attempt count read, so of several runs that saw the same delivery
 //! exactly one sends it), one marks many sent. A statement alone needs no
 //! transaction around it, and its rows or ids go as one parameter (an
-//! array on PostgreSQL, JSON on SQLite: `push_id_set`, `push_claim_rows`
+//! array on PostgreSQL, JSON on SQLite: `push_id_in`, `push_claim_rows`
 //! in each backend), so each is one round trip and one prepared statement
 //! whatever the count. This is the only path; the store's tests take
 //! single digests through it too (`OneDigest`).
+//!
+//! On PostgreSQL the statements that find deliveries by id are planned at
+//! every execution (`persistent(false)`: an unnamed statement, one more
+//! round trip). A run's deliveries grow from none to one per subscriber
+//! while it sends, and a kept generic plan made while the table held a few
+//! hundred rows reads the whole table by sequential scan for every claim
+//! and every batch of sent marks: measured at 100 times the work by the
+//! end of a 20,000-digest run. `PLANNED_EACH_TIME` says which.
 
 use std::collections::{HashMap, HashSet};
 
@@ -25,6 +33,10 @@ use crate::domain::{DeliveryId, PaperId, SubscriberId};
 /// SQLite's limit of 32,766 bound parameters. Powers of two: see
 /// [`statement_chunks`].
 const DELIVERY_ROWS: usize = 256;
+/// Whether statements that find deliveries by id are prepared for each
+/// execution (see the module doc): on PostgreSQL only, whose planner keeps
+/// a generic plan; SQLite's plans do not depend on the table's size.
+const PLANNED_EACH_TIME: bool = super::POSTGRES;
 const LEDGER_ROWS: usize = 1024;
 
 /// `rows` in slices of at most `max` (a power of two) rows, every slice a
@@ -49,6 +61,18 @@ fn statement_chunks<T>(rows: &[T], max: usize) -> impl Iterator<Item = &[T]> {
         rest = tail;
         Some(chunk)
     })
+}
+
+/// One ledger row of a reservation: `paper` at `position` of the digest
+/// `delivery_id`, from the subscriber's topic at `topic` (and why, for a
+/// recommended paper).
+pub(crate) struct LedgerRow<'a> {
+    pub subscriber_id: SubscriberId,
+    pub delivery_id: DeliveryId,
+    pub paper: &'a PaperId,
+    pub position: i64,
+    pub topic: i64,
+    pub reason: Option<&'a str>,
 }
 
 impl Backend {
@@ -81,16 +105,7 @@ impl Backend {
                 "INSERT INTO deliveries (subscriber_id, digest_date, status, message_id, paper_count,
                      more_count, created_at, updated_at) ",
             );
-            q.push_values(chunk, |mut row, item| {
-                row.push_bind(item.subscriber_id)
-                    .push_bind(date_s.clone())
-                    .push("'pending'")
-                    .push_bind(item.message_id.clone())
-                    .push_bind(item.papers.len() as i64)
-                    .push_bind(item.more_count)
-                    .push_bind(now_ts.clone())
-                    .push_bind(now_ts.clone());
-            });
+            super::push_delivery_rows(&mut q, chunk, &date_s, &now_ts);
             q.push(
                 " ON CONFLICT (subscriber_id, digest_date) DO NOTHING RETURNING subscriber_id, id",
             );
@@ -118,14 +133,6 @@ impl Backend {
         // one that did not (another digest holds some of the papers), the
         // ledger says which rows are theirs.
         let mut kept: HashMap<DeliveryId, Vec<bool>> = HashMap::with_capacity(ids.len());
-        type LedgerRow<'a> = (
-            SubscriberId,
-            DeliveryId,
-            &'a PaperId,
-            i64,
-            i64,
-            Option<&'a str>,
-        );
         let rows: Vec<LedgerRow> = batch
             .iter()
             .zip(&owner)
@@ -137,14 +144,14 @@ impl Backend {
                     .enumerate()
                     .map(move |(position, (paper, topic))| {
                         let reason = item.reasons.get(position).and_then(|r| r.as_deref());
-                        (
-                            item.subscriber_id,
-                            id,
+                        LedgerRow {
+                            subscriber_id: item.subscriber_id,
+                            delivery_id: id,
                             paper,
-                            position as i64,
-                            *topic,
+                            position: position as i64,
+                            topic: *topic,
                             reason,
-                        )
+                        }
                     })
             })
             .collect();
@@ -153,20 +160,15 @@ impl Backend {
             let mut q = QueryBuilder::<Db>::new(
                 "INSERT INTO sent_papers (subscriber_id, paper_id, delivery_id, position, topic_position, reason) ",
             );
-            q.push_values(
-                chunk,
-                |mut row, (subscriber_id, id, paper, position, topic, reason)| {
-                    row.push_bind(*subscriber_id)
-                        .push_bind(paper.as_str().to_string())
-                        .push_bind(*id)
-                        .push_bind(*position)
-                        .push_bind(*topic)
-                        .push_bind(reason.map(str::to_string));
-                },
-            );
+            super::push_ledger_rows(&mut q, chunk);
             q.push(" ON CONFLICT DO NOTHING");
             let inserted = q.build().execute(&mut **tx).await?.rows_affected();
-            for (_, id, _, position, _, _) in chunk {
+            for LedgerRow {
+                delivery_id: id,
+                position,
+                ..
+            } in chunk
+            {
                 if inserted == chunk.len() as u64 {
                     let slot = kept
                         .get_mut(id)
@@ -181,10 +183,9 @@ impl Backend {
             }
         }
         if !unsure.is_empty() {
-            let mut q = QueryBuilder::<Db>::new(
-                "SELECT delivery_id, position FROM sent_papers WHERE delivery_id IN ",
-            );
-            super::push_id_set(&mut q, &unsure);
+            let mut q =
+                QueryBuilder::<Db>::new("SELECT delivery_id, position FROM sent_papers WHERE ");
+            super::push_id_in(&mut q, "delivery_id", &unsure);
             let rows = q
                 .build_query_as::<(DeliveryId, i64)>()
                 .fetch_all(&mut **tx)
@@ -217,8 +218,8 @@ impl Backend {
             }
         }
         if !empty.is_empty() {
-            let mut q = QueryBuilder::<Db>::new("DELETE FROM deliveries WHERE id IN ");
-            super::push_id_set(&mut q, &empty);
+            let mut q = QueryBuilder::<Db>::new("DELETE FROM deliveries WHERE ");
+            super::push_id_in(&mut q, "id", &empty);
             q.build().execute(&mut **tx).await?;
         }
         tx.commit().await?;
@@ -281,7 +282,16 @@ impl Backend {
         if claims.is_empty() {
             return Ok(Vec::new());
         }
-        let mut q = QueryBuilder::<Db>::new(
+        let mut q = QueryBuilder::<Db>::new("");
+        if super::POSTGRES {
+            // The rows are locked once, up front; a subquery in the WHERE
+            // clause is run again for every row the update visits.
+            let ids: Vec<DeliveryId> = claims.iter().map(|c| c.id).collect();
+            q.push("WITH locked AS MATERIALIZED (SELECT id FROM deliveries WHERE ");
+            super::push_id_in(&mut q, "id", &ids);
+            q.push(" FOR UPDATE SKIP LOCKED) ");
+        }
+        q.push(
             "UPDATE deliveries SET status = 'sending', attempts = deliveries.attempts + 1,
                  updated_at = ",
         );
@@ -292,6 +302,9 @@ impl Backend {
             .push_bind(ts(lease_until))
             .push(" FROM ");
         super::push_claim_rows(&mut q, claims);
+        if super::POSTGRES {
+            q.push(" JOIN locked ON locked.id = c.id");
+        }
         q.push(
             " WHERE deliveries.id = c.id AND deliveries.status = c.expected_status
                  AND deliveries.attempts = c.expected_attempts
@@ -300,16 +313,11 @@ impl Backend {
                       OR deliveries.lease_until <= ",
         );
         q.push_bind(ts(now)).push(")");
-        if super::POSTGRES {
-            let ids: Vec<DeliveryId> = claims.iter().map(|c| c.id).collect();
-            q.push(" AND deliveries.id IN (SELECT id FROM deliveries WHERE id IN ");
-            super::push_id_set(&mut q, &ids);
-            q.push(" FOR UPDATE SKIP LOCKED)");
-        }
         q.push(" RETURNING deliveries.id");
         let mut conn = self.write_one().await?;
         let claimed: HashSet<DeliveryId> = q
             .build_query_scalar::<DeliveryId>()
+            .persistent(!PLANNED_EACH_TIME)
             .fetch_all(&mut **conn)
             .await?
             .into_iter()
@@ -334,10 +342,14 @@ impl Backend {
         q.push_bind(ts(lease_until))
             .push(" WHERE status = 'sending' AND claimed_by = ")
             .push_bind(owner.to_string())
-            .push(" AND id IN ");
-        super::push_id_set(&mut q, ids);
+            .push(" AND ");
+        super::push_id_in(&mut q, "id", ids);
         let mut conn = self.write_one().await?;
-        Ok(q.build().execute(&mut **conn).await?.rows_affected())
+        Ok(q.build()
+            .persistent(!PLANNED_EACH_TIME)
+            .execute(&mut **conn)
+            .await?
+            .rows_affected())
     }
 
     /// Which of `papers` each subscriber with an id in `first..=last`
@@ -416,10 +428,13 @@ impl Backend {
             .push_bind(ts(retry_at))
             .push(", updated_at = ")
             .push_bind(ts(now))
-            .push(" WHERE status <> 'sent' AND id IN ");
-        super::push_id_set(&mut q, ids);
+            .push(" WHERE status <> 'sent' AND ");
+        super::push_id_in(&mut q, "id", ids);
         let mut conn = self.write_one().await?;
-        q.build().execute(&mut **conn).await?;
+        q.build()
+            .persistent(!PLANNED_EACH_TIME)
+            .execute(&mut **conn)
+            .await?;
         Ok(())
     }
 
@@ -433,10 +448,13 @@ impl Backend {
         q.push_bind(ts(now))
             .push(", updated_at = ")
             .push_bind(ts(now))
-            .push(", last_error = NULL, next_attempt_at = NULL WHERE id IN ");
-        super::push_id_set(&mut q, ids);
+            .push(", last_error = NULL, next_attempt_at = NULL WHERE ");
+        super::push_id_in(&mut q, "id", ids);
         let mut conn = self.write_one().await?;
-        q.build().execute(&mut **conn).await?;
+        q.build()
+            .persistent(!PLANNED_EACH_TIME)
+            .execute(&mut **conn)
+            .await?;
         Ok(())
     }
 }
