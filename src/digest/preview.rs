@@ -126,5 +126,6 @@ fn unreserved(sub: &Subscriber, date: NaiveDate, plan: &Plan, now: DateTime<Utc>
         next_attempt_at: None,
         created_at: now,
         sent_at: None,
+        held: None,
     }
 }

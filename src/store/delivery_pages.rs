@@ -24,7 +24,7 @@ use sqlx::{AssertSqlSafe, QueryBuilder};
 
 use super::{
     day, push_list, ts, Backend, BatchReservation, ClaimRequest, Db, DbResult, Delivery,
-    DeliveryStatus, NewReservation,
+    DeliveryStatus, Hold, NewReservation,
 };
 use crate::domain::{DeliveryId, PaperId, SubscriberId};
 
@@ -87,10 +87,16 @@ impl Backend {
     /// with no paper of their own. Rows cross from SQLite's thread one
     /// message at a time, so the ledger's rows are not returned: a
     /// statement's count of inserted rows says whether it kept them all.
+    ///
+    /// The new deliveries are held by `hold` (its owner and lease, as a
+    /// claim is) from the start: another daemon walking the same page
+    /// leaves them to this one rather than building them too, and takes
+    /// them over only once the lease has passed.
     pub async fn reserve_deliveries(
         &self,
         date: NaiveDate,
         batch: &[NewReservation],
+        hold: &Hold,
         now: DateTime<Utc>,
     ) -> DbResult<Vec<BatchReservation>> {
         let now_ts = ts(now);
@@ -103,9 +109,9 @@ impl Backend {
         for chunk in statement_chunks(batch, DELIVERY_ROWS) {
             let mut q = QueryBuilder::<Db>::new(
                 "INSERT INTO deliveries (subscriber_id, digest_date, status, message_id, paper_count,
-                     more_count, created_at, updated_at) ",
+                     more_count, created_at, updated_at, claimed_by, lease_until) ",
             );
-            super::push_delivery_rows(&mut q, chunk, &date_s, &now_ts);
+            super::push_delivery_rows(&mut q, chunk, &date_s, &now_ts, hold);
             q.push(
                 " ON CONFLICT (subscriber_id, digest_date) DO NOTHING RETURNING subscriber_id, id",
             );
@@ -251,6 +257,7 @@ impl Backend {
                     next_attempt_at: None,
                     created_at,
                     sent_at: None,
+                    held: Some(hold.clone()),
                 },
                 kept,
             });
@@ -325,10 +332,10 @@ impl Backend {
         Ok(claims.iter().map(|c| claimed.contains(&c.id)).collect())
     }
 
-    /// Extends `owner`'s claims on the deliveries `ids` it is still sending
-    /// to `lease_until`, in one statement; answers how many it still held.
-    /// A claim another process took over (the lease had passed) is not
-    /// renewed.
+    /// Extends `owner`'s holds on the deliveries `ids` it reserved and has
+    /// not sent yet, or is sending, to `lease_until`, in one statement;
+    /// answers how many it still held. A delivery another process took
+    /// over (the lease had passed) is not renewed.
     pub async fn renew_delivery_leases(
         &self,
         ids: &[DeliveryId],
@@ -340,7 +347,7 @@ impl Backend {
         }
         let mut q = QueryBuilder::<Db>::new("UPDATE deliveries SET lease_until = ");
         q.push_bind(ts(lease_until))
-            .push(" WHERE status = 'sending' AND claimed_by = ")
+            .push(" WHERE status IN ('pending', 'sending') AND claimed_by = ")
             .push_bind(owner.to_string())
             .push(" AND ");
         super::push_id_in(&mut q, "id", ids);
@@ -465,6 +472,7 @@ mod tests {
     use super::*;
     use crate::domain::NewTopic;
     use crate::domain::SubscriberEmail;
+    use crate::store::test_hold;
     use crate::store::OneDigest as _;
     use crate::store::{Reservation, Store};
 
@@ -550,7 +558,7 @@ mod tests {
             .unwrap();
         let batch = [item(a, &["1", "2"]), item(b, &["2"]), item(c, &["9"])];
         let got = store
-            .reserve_deliveries(d2, &batch, Utc::now())
+            .reserve_deliveries(d2, &batch, &test_hold(), Utc::now())
             .await
             .unwrap();
         let BatchReservation::New { delivery, kept } = &got[0] else {
@@ -584,7 +592,7 @@ mod tests {
             .await
             .unwrap();
         let got = store
-            .reserve_deliveries(d2, &[item(a, &["1", "2"])], Utc::now())
+            .reserve_deliveries(d2, &[item(a, &["1", "2"])], &test_hold(), Utc::now())
             .await
             .unwrap();
         let BatchReservation::New { delivery, kept } = &got[0] else {
@@ -625,7 +633,7 @@ mod tests {
         }
         let batch: Vec<NewReservation> = subs.iter().map(|&s| item(s, &papers)).collect();
         let got = store
-            .reserve_deliveries(d2, &batch, Utc::now())
+            .reserve_deliveries(d2, &batch, &test_hold(), Utc::now())
             .await
             .unwrap();
         for (sub, r) in subs.iter().zip(&got) {
@@ -651,7 +659,12 @@ mod tests {
         let c = subscriber(&store, "c@example.org").await;
         let d: NaiveDate = "2026-06-12".parse().unwrap();
         store
-            .reserve_deliveries(d, &[item(a, &["1", "2"]), item(c, &["2", "3"])], Utc::now())
+            .reserve_deliveries(
+                d,
+                &[item(a, &["1", "2"]), item(c, &["2", "3"])],
+                &test_hold(),
+                Utc::now(),
+            )
             .await
             .unwrap();
         let got = store
@@ -673,7 +686,12 @@ mod tests {
         let b = subscriber(&store, "b@example.org").await;
         let d: NaiveDate = "2026-06-12".parse().unwrap();
         let got = store
-            .reserve_deliveries(d, &[item(a, &["1"]), item(b, &["1"])], Utc::now())
+            .reserve_deliveries(
+                d,
+                &[item(a, &["1"]), item(b, &["1"])],
+                &test_hold(),
+                Utc::now(),
+            )
             .await
             .unwrap();
         let claims = claims_of(&got);
@@ -715,7 +733,7 @@ mod tests {
         }
         let d: NaiveDate = "2026-06-12".parse().unwrap();
         let got = store
-            .reserve_deliveries(d, &batch, Utc::now())
+            .reserve_deliveries(d, &batch, &test_hold(), Utc::now())
             .await
             .unwrap();
         let mut claims = claims_of(&got);

@@ -127,8 +127,9 @@ pub(crate) fn push_id_in(q: &mut sqlx::QueryBuilder<Db>, column: &str, ids: &[De
 
 /// Pushes a reservation's new deliveries as `SELECT … FROM unnest(…)`
 /// for `INSERT INTO deliveries (subscriber_id, digest_date, status,
-/// message_id, paper_count, more_count, created_at, updated_at)`: one
-/// array per column, so one statement text and four parameters however
+/// message_id, paper_count, more_count, created_at, updated_at,
+/// claimed_by, lease_until)`: one array per column, so one statement text
+/// and eight parameters however
 /// many rows (a `VALUES` list binds eight per row, and each length is a
 /// statement to parse and plan). SQLite's twin pushes `VALUES`.
 pub(crate) fn push_delivery_rows(
@@ -136,6 +137,7 @@ pub(crate) fn push_delivery_rows(
     rows: &[super::NewReservation],
     date: &str,
     now: &str,
+    hold: &super::Hold,
 ) {
     let subscribers: Vec<i64> = rows.iter().map(|r| r.subscriber_id.get()).collect();
     let message_ids: Vec<&str> = rows.iter().map(|r| r.message_id.as_str()).collect();
@@ -147,6 +149,10 @@ pub(crate) fn push_delivery_rows(
         .push_bind(now.to_string())
         .push(", ")
         .push_bind(now.to_string())
+        .push(", ")
+        .push_bind(hold.owner.clone())
+        .push(", ")
+        .push_bind(super::ts(hold.until))
         .push(" FROM unnest(")
         .push_bind(subscribers)
         .push("::bigint[], ")

@@ -104,13 +104,15 @@ pub(crate) fn push_id_in(q: &mut sqlx::QueryBuilder<Db>, column: &str, ids: &[De
 
 /// Pushes a reservation's new deliveries as a `VALUES` list for `INSERT
 /// INTO deliveries (subscriber_id, digest_date, status, message_id,
-/// paper_count, more_count, created_at, updated_at)`. PostgreSQL's twin
+/// paper_count, more_count, created_at, updated_at, claimed_by,
+/// lease_until)`. PostgreSQL's twin
 /// binds one array per column.
 pub(crate) fn push_delivery_rows(
     q: &mut sqlx::QueryBuilder<Db>,
     rows: &[super::NewReservation],
     date: &str,
     now: &str,
+    hold: &super::Hold,
 ) {
     q.push_values(rows, |mut row, item| {
         row.push_bind(item.subscriber_id)
@@ -120,7 +122,9 @@ pub(crate) fn push_delivery_rows(
             .push_bind(item.papers.len() as i64)
             .push_bind(item.more_count)
             .push_bind(now.to_string())
-            .push_bind(now.to_string());
+            .push_bind(now.to_string())
+            .push_bind(hold.owner.clone())
+            .push_bind(super::ts(hold.until));
     });
 }
 
