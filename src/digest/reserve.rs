@@ -95,7 +95,7 @@ pub(crate) async fn reserve_page(
                     })
                     .collect();
                 jobs.push(Job {
-                    delivery,
+                    delivery: *delivery,
                     subscriber: p.sub,
                     papers,
                     weekly: p.weekly,

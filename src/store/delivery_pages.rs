@@ -243,7 +243,7 @@ impl Backend {
                 continue;
             }
             out.push(BatchReservation::New {
-                delivery: Delivery {
+                delivery: Box::new(Delivery {
                     id,
                     subscriber_id: item.subscriber_id,
                     digest_date: date,
@@ -258,7 +258,7 @@ impl Backend {
                     created_at,
                     sent_at: None,
                     held: Some(hold.clone()),
-                },
+                }),
                 kept,
             });
         }

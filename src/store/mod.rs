@@ -667,7 +667,7 @@ impl OneDigest for Store {
                 .await?
                 .pop()
             {
-                Some(BatchReservation::New { delivery, .. }) => Some(Reservation::New(delivery)),
+                Some(BatchReservation::New { delivery, .. }) => Some(Reservation::New(*delivery)),
                 Some(BatchReservation::Existing) => Some(Reservation::Existing(
                     self.delivery_for(subscriber_id, date)
                         .await?

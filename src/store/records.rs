@@ -125,7 +125,10 @@ pub struct NewReservation {
 pub enum BatchReservation {
     /// Reserved; `kept[i]` says whether `papers[i]` is in this digest's
     /// ledger (false: another run put it in the subscriber's ledger first).
-    New { delivery: Delivery, kept: Vec<bool> },
+    New {
+        delivery: Box<Delivery>,
+        kept: Vec<bool>,
+    },
     /// A digest for this subscriber and date already exists; read it with
     /// [`Store::delivery_for`].
     Existing,
