@@ -125,5 +125,6 @@ fn unreserved(sub: &Subscriber, date: NaiveDate, plan: &Plan, now: DateTime<Utc>
         next_attempt_at: None,
         created_at: now,
         sent_at: None,
+        held: None,
     }
 }

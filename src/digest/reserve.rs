@@ -20,7 +20,7 @@ use super::window::Window;
 use crate::domain::{Paper, PaperId, Subscriber};
 use crate::email::{message_id, DigestPaper, Occasion};
 use crate::matching::{MatchedTerm, Matcher};
-use crate::store::{BatchReservation, Delivery, NewReservation, Store};
+use crate::store::{BatchReservation, Delivery, Hold, NewReservation, Store};
 
 /// What rebuilding an unfinished digest reads: the store, and for the
 /// `like:` terms of its subscriber's topics the run's lookup and document
@@ -40,17 +40,20 @@ pub(crate) struct Planned {
     pub weekly: bool,
 }
 
-/// Reserves a page of digests planned against `window` in one transaction
-/// and returns the jobs to send: the new digests with the papers this run
-/// put in their ledger, and digests an earlier run left unfinished. Digests
-/// that need nothing sent count as already done. `domain` is the
-/// right-hand side of their Message-IDs.
+/// Reserves a page of digests planned against `window` in one transaction,
+/// held by `hold` until they are claimed, and returns the jobs to send: the
+/// new digests with the papers this run put in their ledger, and digests
+/// an earlier run left unfinished. Digests that need nothing sent, or that
+/// another process reserved first and still holds, count as already done.
+/// `domain` is the right-hand side of their Message-IDs.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn reserve_page(
     resumer: &Resumer<'_>,
     domain: &str,
     date: NaiveDate,
     window: &Window,
     planned: Vec<Planned>,
+    hold: &Hold,
     now: DateTime<Utc>,
     report: &mut DigestReport,
 ) -> anyhow::Result<Vec<Job>> {
@@ -74,9 +77,19 @@ pub(crate) async fn reserve_page(
         .collect();
     let store = resumer.store;
     let reserved = store
-        .reserve_deliveries(date, &batch, now)
+        .reserve_deliveries(date, &batch, hold, now)
         .await
         .context("reserving deliveries")?;
+    // Deliveries another run reserved in between, read together.
+    let mut existing = HashMap::new();
+    let existing_ids = planned
+        .iter()
+        .zip(&reserved)
+        .filter(|(_, r)| matches!(r, BatchReservation::Existing))
+        .map(|(p, _)| p.sub.id);
+    if let (Some(first), Some(last)) = (existing_ids.clone().min(), existing_ids.max()) {
+        existing = store.deliveries_in_range(date, first, last).await?;
+    }
     let mut jobs = Vec::with_capacity(planned.len());
     for (p, r) in planned.into_iter().zip(reserved) {
         match r {
@@ -96,14 +109,14 @@ pub(crate) async fn reserve_page(
                     })
                     .collect();
                 jobs.push(Job {
-                    delivery,
+                    delivery: *delivery,
                     subscriber: p.sub,
                     papers,
                     weekly: p.weekly,
                 });
             }
-            BatchReservation::Existing => match store.delivery_for(p.sub.id, date).await? {
-                Some(d) if d.status.is_unfinished() => {
+            BatchReservation::Existing => match existing.remove(&p.sub.id) {
+                Some(d) if d.status.is_unfinished() && !d.held_elsewhere(&hold.owner, now) => {
                     jobs.push(resumer.resume(d, p.sub, Some(window), p.weekly).await?);
                 }
                 _ => report.already_done += 1,

@@ -30,7 +30,7 @@ use crate::email::DigestRenderer;
 use crate::inbound::verp::ReturnPath;
 use crate::links::LinkSigner;
 use crate::mail::Mailer;
-use crate::store::{DbResult, Store};
+use crate::store::{DbResult, Hold, Store};
 
 /// Subscribers read, planned and reserved at a time.
 const PAGE: i64 = 500;
@@ -348,6 +348,13 @@ impl DigestRun {
             Vec::new()
         };
         let mut week_plans = week_plans.into_iter();
+        let me = super::owner::this_process();
+        // The page's new digests are this process's until claimed: a lease
+        // from now, as a claim's (renewed while they are sent).
+        let hold = Hold {
+            owner: me.to_string(),
+            until: Utc::now() + super::owner::span(self.config.lease),
+        };
         let mut jobs = Vec::new();
         let mut day_planned = Vec::new();
         let mut week_planned = Vec::new();
@@ -364,6 +371,11 @@ impl DigestRun {
             }
             let weekly_subscriber = selected.weekly.contains(&sub.id);
             if let Some(delivery) = existing.remove(&sub.id) {
+                // Reserved or claimed by another daemon that is sending it.
+                if delivery.held_elsewhere(me, Utc::now()) {
+                    report.already_done += 1;
+                    continue;
+                }
                 if delivery.status.is_unfinished() && !run.options.dry_run {
                     jobs.push(
                         self.resumer()
@@ -409,6 +421,7 @@ impl DigestRun {
             run.date,
             &windows.day,
             day_planned,
+            &hold,
             run.now,
             report,
         )
@@ -421,6 +434,7 @@ impl DigestRun {
                 run.date,
                 week,
                 week_planned,
+                &hold,
                 run.now,
                 report,
             )
@@ -534,15 +548,22 @@ impl DigestRun {
                 );
                 self.resume_deliveries(&lapsed, sender, report).await?;
             }
-            let Some(end) = self.store.next_lease_end(date, Utc::now()).await? else {
+            let Some(end) = self
+                .store
+                .next_lease_end(date, super::owner::this_process(), Utc::now())
+                .await?
+            else {
                 return Ok(());
             };
             if Instant::now() >= deadline {
                 return Ok(());
             }
+            // Looked at again every second: a lease usually ends early, by
+            // its holder settling the digest, and the run is done then.
             let until_end = (end - Utc::now()).to_std().unwrap_or_default();
             let wait = (until_end + std::time::Duration::from_millis(50))
-                .min(super::owner::renew_every(lease));
+                .min(super::owner::renew_every(lease))
+                .min(std::time::Duration::from_secs(1));
             tokio::time::sleep(wait).await;
         }
     }
@@ -694,6 +715,54 @@ mod tests {
         let again = run_once(&run, DigestOptions::default()).await;
         assert_eq!((again.sent, again.already_done), (0, 1));
         assert_eq!(outbox(&dir).len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_digest_another_process_reserved_is_left_to_it_until_its_lease_passes() {
+        let (mut run, dir) = digest_run().await;
+        run.config.lease = std::time::Duration::from_secs(1);
+        papers(&run, &["Diffusion models for proteins"]).await;
+        let ada = subscriber(&run, "ada@example.org", "diffusion").await;
+        // Another daemon reserved Ada's digest and holds it for a moment.
+        let other = Hold {
+            owner: "elsewhere:1:0".into(),
+            until: Utc::now() + Duration::milliseconds(1500),
+        };
+        let reserved = run
+            .store
+            .reserve_deliveries(
+                day(),
+                &[crate::store::NewReservation {
+                    subscriber_id: ada,
+                    message_id: "<d@example.org>".into(),
+                    papers: vec![(crate::domain::PaperId::from_stored("2606.00001".into()), 0)],
+                    reasons: Vec::new(),
+                    more_count: 0,
+                }],
+                &other,
+                Utc::now(),
+            )
+            .await
+            .unwrap();
+        assert!(matches!(
+            reserved[0],
+            crate::store::BatchReservation::New { .. }
+        ));
+
+        // The walk over the subscribers leaves it (counted as done
+        // elsewhere); once the other daemon's lease has passed without a
+        // claim, the run takes it over and sends it, once.
+        let report = run_once(&run, DigestOptions::default()).await;
+        assert_eq!((report.already_done, report.sent), (1, 1), "{report:?}");
+        let mails = outbox(&dir);
+        assert_eq!(mails.len(), 1);
+        assert!(mails[0].contains("<d@example.org>"), "{}", mails[0]);
+        let delivery = run.store.delivery_for(ada, day()).await.unwrap().unwrap();
+        assert_eq!(delivery.status, crate::store::DeliveryStatus::Sent);
+        assert_eq!(
+            delivery.held.map(|h| h.owner).as_deref(),
+            Some(super::super::owner::this_process())
+        );
     }
 
     #[tokio::test]

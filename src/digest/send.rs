@@ -9,9 +9,9 @@
 //! claims are made for a chunk of digests at a time just before they are
 //! sent (one statement), and `sent` marks are written by a task of their
 //! own while the sends go on, each statement taking every mark that
-//! arrived while the previous one was written (so a digest the server
-//! accepted is recorded within a round trip or two, never held back for a
-//! batch to fill, and the sends never wait on the database for it).
+//! arrived while the previous one was written or within a few
+//! milliseconds (so a digest the server accepted is recorded within a
+//! round trip or two, and the sends never wait on the database for it).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -40,6 +40,11 @@ const CLAIM_CHUNK: usize = 32;
 /// accepted digests (plus those in flight) are unrecorded at any moment,
 /// the most a crash can have sent again.
 const MARK_BATCH: usize = 128;
+/// How long a batch of fewer than [`MARK_GATHER`] marks waits for more
+/// before it is written: a statement per one or two marks cost the
+/// database more than the marks themselves.
+const MARK_LINGER: std::time::Duration = std::time::Duration::from_millis(20);
+const MARK_GATHER: usize = 16;
 /// Chunks of built messages waiting for their claim: enough that the
 /// sending task never waits for rendering, few enough to bound memory.
 const BUILT_AHEAD: usize = 2;
@@ -104,8 +109,8 @@ pub(super) struct Sender<'a> {
     /// `[mail] return_path`: each digest's envelope sender names it.
     return_path: Option<Arc<ReturnPath>>,
     limits: SendLimits,
-    /// The deliveries this sender claimed in the current [`Sender::send_jobs`]:
-    /// their leases are renewed until it returns.
+    /// The deliveries of the current [`Sender::send_jobs`]: their leases
+    /// (the reservation's, then the claim's) are renewed until it returns.
     held: Arc<Mutex<Vec<DeliveryId>>>,
 }
 
@@ -141,6 +146,10 @@ impl<'a> Sender<'a> {
             // built, so that every digest is built to fit it.
             self.mailer.warm_up().await;
         }
+        self.held
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(jobs.iter().map(|j| j.delivery.id));
         let _renewing = self.renew_leases();
         let concurrency = self.config.concurrency.max(1);
         let (built_tx, mut built_rx) = tokio::sync::mpsc::channel(BUILT_AHEAD);
@@ -201,10 +210,11 @@ impl<'a> Sender<'a> {
         }
     }
 
-    /// Renews the leases of the digests this sender claimed, every third of
-    /// a lease, until the returned guard is dropped (at the end of
-    /// [`Sender::send_jobs`]); those it settled are no longer `sending` and
-    /// are left alone. A digest accepted but not recorded (the database
+    /// Renews the leases of the digests this sender reserved or claimed,
+    /// every third of a lease, until the returned guard is dropped (at the
+    /// end of [`Sender::send_jobs`]); those it settled are no longer
+    /// `pending` or `sending`, and those another process took over are no
+    /// longer its own, and are left alone. A digest accepted but not recorded (the database
     /// failed) is then left to lapse, and another run resends it.
     fn renew_leases(&self) -> owner::AbortOnDrop {
         let store = self.store.clone();
@@ -401,10 +411,8 @@ impl<'a> Sender<'a> {
         {
             Ok(won) => {
                 let mut paced = self.paced(won.iter().filter(|w| **w).count()).await;
-                let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
                 for (mut c, won) in to_claim.into_iter().zip(won) {
                     if won {
-                        held.push(c.job.delivery.id);
                         c.not_before = paced.next().flatten();
                         out.push(Ok(Prepared::Send(Box::new(c))));
                     } else {
@@ -705,8 +713,9 @@ where
 /// Records the digests the server accepted as `sent`, from a task of its
 /// own: the sends go on while a batch of marks is written (a round trip
 /// to PostgreSQL), and the ids that arrive meanwhile go together in the
-/// next statement. A mark is written as soon as the writer is free, never
-/// held back for a batch to fill.
+/// next statement. A batch of fewer than [`MARK_GATHER`] marks waits up to
+/// [`MARK_LINGER`] for more; the queue's bound ([`MARK_BATCH`]) holds
+/// meanwhile.
 struct MarkWriter {
     ids: tokio::sync::mpsc::Sender<DeliveryId>,
     task: tokio::task::JoinHandle<Marked>,
@@ -730,6 +739,19 @@ impl MarkWriter {
             let mut marked = Marked::default();
             let mut batch = Vec::with_capacity(MARK_BATCH);
             while rx.recv_many(&mut batch, MARK_BATCH).await > 0 {
+                if batch.len() < MARK_GATHER {
+                    // Ends early when the batch fills or the run is done
+                    // (the channel closes: `recv_many` answers 0).
+                    let gather = async {
+                        while batch.len() < MARK_GATHER {
+                            let room = MARK_BATCH - batch.len();
+                            if rx.recv_many(&mut batch, room).await == 0 {
+                                break;
+                            }
+                        }
+                    };
+                    let _ = tokio::time::timeout(MARK_LINGER, gather).await;
+                }
                 match store.mark_sent_many(&batch, Utc::now()).await {
                     Ok(()) => marked.recorded += batch.len(),
                     Err(e) => {

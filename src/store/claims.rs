@@ -15,8 +15,8 @@ use crate::domain::DeliveryId;
 
 impl Backend {
     /// The digests for `date` left `sending` under a lease that passed at
-    /// `now` (their claimant died or lost the database): another run may
-    /// take them over.
+    /// `now` (their claimant died or lost the database), or reserved and
+    /// still `pending` under one: another run may take them over.
     pub async fn lapsed_claims(
         &self,
         date: NaiveDate,
@@ -24,8 +24,9 @@ impl Backend {
     ) -> DbResult<Vec<Delivery>> {
         let sql = format!(
             "SELECT {DELIVERY_COLUMNS} FROM deliveries
-             WHERE status = 'sending' AND digest_date = $1
-               AND (lease_until IS NULL OR lease_until <= $2)
+             WHERE digest_date = $1
+               AND ((status = 'sending' AND (lease_until IS NULL OR lease_until <= $2))
+                    OR (status = 'pending' AND lease_until <= $2))
              ORDER BY id"
         );
         let rows = sqlx::query(AssertSqlSafe(sql))
@@ -37,18 +38,22 @@ impl Backend {
     }
 
     /// When the first lease still held at `now` on a digest for `date`
-    /// ends; `None` when no digest for the date is held.
+    /// ends: a claim being sent, or a reservation by another process than
+    /// `me` not yet claimed; `None` when no digest for the date is held.
     pub async fn next_lease_end(
         &self,
         date: NaiveDate,
+        me: &str,
         now: DateTime<Utc>,
     ) -> DbResult<Option<DateTime<Utc>>> {
         let at: Option<String> = sqlx::query_scalar(
             "SELECT MIN(lease_until) FROM deliveries
-             WHERE status = 'sending' AND digest_date = $1 AND lease_until > $2",
+             WHERE digest_date = $1 AND lease_until > $2
+               AND (status = 'sending' OR (status = 'pending' AND claimed_by <> $3))",
         )
         .bind(day(date))
         .bind(ts(now))
+        .bind(me)
         .fetch_one(&self.pool)
         .await?;
         at.as_deref().map(parse_ts).transpose()

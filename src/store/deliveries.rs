@@ -17,13 +17,14 @@ use sqlx::{AssertSqlSafe, QueryBuilder, Row};
 use super::bounces;
 use super::{
     day, parse_day, parse_ts, push_list, ts, Backend, BounceKind, Db, DbError, DbResult, DbRow,
-    Delivery, DeliveryStatus,
+    Delivery, DeliveryStatus, Hold,
 };
 use crate::domain::{DeliveryId, PaperId, SubscriberId};
 
 pub(super) const DELIVERY_COLUMNS: &str =
     "id, subscriber_id, digest_date, status, message_id, paper_count, \
-    more_count, attempts, last_error, smtp_code, next_attempt_at, created_at, sent_at";
+    more_count, attempts, last_error, smtp_code, next_attempt_at, created_at, sent_at, \
+    claimed_by, lease_until";
 
 impl Backend {
     /// The subset of `candidates` already sent (or reserved) to a subscriber.
@@ -287,6 +288,13 @@ pub(super) fn delivery_from_row(r: &DbRow) -> DbResult<Delivery> {
         next_attempt_at: opt_ts("next_attempt_at")?,
         created_at: parse_ts(r.get("created_at"))?,
         sent_at: opt_ts("sent_at")?,
+        held: match (
+            r.get::<Option<String>, _>("claimed_by"),
+            opt_ts("lease_until")?,
+        ) {
+            (Some(owner), Some(until)) => Some(Hold { owner, until }),
+            _ => None,
+        },
     })
 }
 

@@ -4,10 +4,18 @@
 //! attempt count read, so of several runs that saw the same delivery
 //! exactly one sends it), one marks many sent. A statement alone needs no
 //! transaction around it, and its rows or ids go as one parameter (an
-//! array on PostgreSQL, JSON on SQLite: `push_id_set`, `push_claim_rows`
+//! array on PostgreSQL, JSON on SQLite: `push_id_in`, `push_claim_rows`
 //! in each backend), so each is one round trip and one prepared statement
 //! whatever the count. This is the only path; the store's tests take
 //! single digests through it too (`OneDigest`).
+//!
+//! On PostgreSQL the statements that find deliveries by id are planned at
+//! every execution (`persistent(false)`: an unnamed statement, one more
+//! round trip). A run's deliveries grow from none to one per subscriber
+//! while it sends, and a kept generic plan made while the table held a few
+//! hundred rows reads the whole table by sequential scan for every claim
+//! and every batch of sent marks: measured at 100 times the work by the
+//! end of a 20,000-digest run. `PLANNED_EACH_TIME` says which.
 
 use std::collections::{HashMap, HashSet};
 
@@ -16,7 +24,7 @@ use sqlx::{AssertSqlSafe, QueryBuilder};
 
 use super::{
     day, push_list, ts, Backend, BatchReservation, ClaimRequest, Db, DbResult, Delivery,
-    DeliveryStatus, NewReservation,
+    DeliveryStatus, Hold, NewReservation,
 };
 use crate::domain::{DeliveryId, PaperId, SubscriberId};
 
@@ -25,6 +33,10 @@ use crate::domain::{DeliveryId, PaperId, SubscriberId};
 /// SQLite's limit of 32,766 bound parameters. Powers of two: see
 /// [`statement_chunks`].
 const DELIVERY_ROWS: usize = 256;
+/// Whether statements that find deliveries by id are prepared for each
+/// execution (see the module doc): on PostgreSQL only, whose planner keeps
+/// a generic plan; SQLite's plans do not depend on the table's size.
+const PLANNED_EACH_TIME: bool = super::POSTGRES;
 const LEDGER_ROWS: usize = 1024;
 
 /// `rows` in slices of at most `max` (a power of two) rows, every slice a
@@ -51,6 +63,18 @@ fn statement_chunks<T>(rows: &[T], max: usize) -> impl Iterator<Item = &[T]> {
     })
 }
 
+/// One ledger row of a reservation: `paper` at `position` of the digest
+/// `delivery_id`, from the subscriber's topic at `topic` (and why, for a
+/// recommended paper).
+pub(crate) struct LedgerRow<'a> {
+    pub subscriber_id: SubscriberId,
+    pub delivery_id: DeliveryId,
+    pub paper: &'a PaperId,
+    pub position: i64,
+    pub topic: i64,
+    pub reason: Option<&'a str>,
+}
+
 impl Backend {
     /// Reserves every digest of `batch` for `date` in one transaction,
     /// answering one [`BatchReservation`] per item in order.
@@ -63,10 +87,16 @@ impl Backend {
     /// with no paper of their own. Rows cross from SQLite's thread one
     /// message at a time, so the ledger's rows are not returned: a
     /// statement's count of inserted rows says whether it kept them all.
+    ///
+    /// The new deliveries are held by `hold` (its owner and lease, as a
+    /// claim is) from the start: another daemon walking the same page
+    /// leaves them to this one rather than building them too, and takes
+    /// them over only once the lease has passed.
     pub async fn reserve_deliveries(
         &self,
         date: NaiveDate,
         batch: &[NewReservation],
+        hold: &Hold,
         now: DateTime<Utc>,
     ) -> DbResult<Vec<BatchReservation>> {
         let now_ts = ts(now);
@@ -79,18 +109,9 @@ impl Backend {
         for chunk in statement_chunks(batch, DELIVERY_ROWS) {
             let mut q = QueryBuilder::<Db>::new(
                 "INSERT INTO deliveries (subscriber_id, digest_date, status, message_id, paper_count,
-                     more_count, created_at, updated_at) ",
+                     more_count, created_at, updated_at, claimed_by, lease_until) ",
             );
-            q.push_values(chunk, |mut row, item| {
-                row.push_bind(item.subscriber_id)
-                    .push_bind(date_s.clone())
-                    .push("'pending'")
-                    .push_bind(item.message_id.clone())
-                    .push_bind(item.papers.len() as i64)
-                    .push_bind(item.more_count)
-                    .push_bind(now_ts.clone())
-                    .push_bind(now_ts.clone());
-            });
+            super::push_delivery_rows(&mut q, chunk, &date_s, &now_ts, hold);
             q.push(
                 " ON CONFLICT (subscriber_id, digest_date) DO NOTHING RETURNING subscriber_id, id",
             );
@@ -118,14 +139,6 @@ impl Backend {
         // one that did not (another digest holds some of the papers), the
         // ledger says which rows are theirs.
         let mut kept: HashMap<DeliveryId, Vec<bool>> = HashMap::with_capacity(ids.len());
-        type LedgerRow<'a> = (
-            SubscriberId,
-            DeliveryId,
-            &'a PaperId,
-            i64,
-            i64,
-            Option<&'a str>,
-        );
         let rows: Vec<LedgerRow> = batch
             .iter()
             .zip(&owner)
@@ -137,14 +150,14 @@ impl Backend {
                     .enumerate()
                     .map(move |(position, (paper, topic))| {
                         let reason = item.reasons.get(position).and_then(|r| r.as_deref());
-                        (
-                            item.subscriber_id,
-                            id,
+                        LedgerRow {
+                            subscriber_id: item.subscriber_id,
+                            delivery_id: id,
                             paper,
-                            position as i64,
-                            *topic,
+                            position: position as i64,
+                            topic: *topic,
                             reason,
-                        )
+                        }
                     })
             })
             .collect();
@@ -153,20 +166,15 @@ impl Backend {
             let mut q = QueryBuilder::<Db>::new(
                 "INSERT INTO sent_papers (subscriber_id, paper_id, delivery_id, position, topic_position, reason) ",
             );
-            q.push_values(
-                chunk,
-                |mut row, (subscriber_id, id, paper, position, topic, reason)| {
-                    row.push_bind(*subscriber_id)
-                        .push_bind(paper.as_str().to_string())
-                        .push_bind(*id)
-                        .push_bind(*position)
-                        .push_bind(*topic)
-                        .push_bind(reason.map(str::to_string));
-                },
-            );
+            super::push_ledger_rows(&mut q, chunk);
             q.push(" ON CONFLICT DO NOTHING");
             let inserted = q.build().execute(&mut **tx).await?.rows_affected();
-            for (_, id, _, position, _, _) in chunk {
+            for LedgerRow {
+                delivery_id: id,
+                position,
+                ..
+            } in chunk
+            {
                 if inserted == chunk.len() as u64 {
                     let slot = kept
                         .get_mut(id)
@@ -181,10 +189,9 @@ impl Backend {
             }
         }
         if !unsure.is_empty() {
-            let mut q = QueryBuilder::<Db>::new(
-                "SELECT delivery_id, position FROM sent_papers WHERE delivery_id IN ",
-            );
-            super::push_id_set(&mut q, &unsure);
+            let mut q =
+                QueryBuilder::<Db>::new("SELECT delivery_id, position FROM sent_papers WHERE ");
+            super::push_id_in(&mut q, "delivery_id", &unsure);
             let rows = q
                 .build_query_as::<(DeliveryId, i64)>()
                 .fetch_all(&mut **tx)
@@ -217,8 +224,8 @@ impl Backend {
             }
         }
         if !empty.is_empty() {
-            let mut q = QueryBuilder::<Db>::new("DELETE FROM deliveries WHERE id IN ");
-            super::push_id_set(&mut q, &empty);
+            let mut q = QueryBuilder::<Db>::new("DELETE FROM deliveries WHERE ");
+            super::push_id_in(&mut q, "id", &empty);
             q.build().execute(&mut **tx).await?;
         }
         tx.commit().await?;
@@ -236,7 +243,7 @@ impl Backend {
                 continue;
             }
             out.push(BatchReservation::New {
-                delivery: Delivery {
+                delivery: Box::new(Delivery {
                     id,
                     subscriber_id: item.subscriber_id,
                     digest_date: date,
@@ -250,7 +257,8 @@ impl Backend {
                     next_attempt_at: None,
                     created_at,
                     sent_at: None,
-                },
+                    held: Some(hold.clone()),
+                }),
                 kept,
             });
         }
@@ -281,7 +289,16 @@ impl Backend {
         if claims.is_empty() {
             return Ok(Vec::new());
         }
-        let mut q = QueryBuilder::<Db>::new(
+        let mut q = QueryBuilder::<Db>::new("");
+        if super::POSTGRES {
+            // The rows are locked once, up front; a subquery in the WHERE
+            // clause is run again for every row the update visits.
+            let ids: Vec<DeliveryId> = claims.iter().map(|c| c.id).collect();
+            q.push("WITH locked AS MATERIALIZED (SELECT id FROM deliveries WHERE ");
+            super::push_id_in(&mut q, "id", &ids);
+            q.push(" FOR UPDATE SKIP LOCKED) ");
+        }
+        q.push(
             "UPDATE deliveries SET status = 'sending', attempts = deliveries.attempts + 1,
                  updated_at = ",
         );
@@ -292,6 +309,9 @@ impl Backend {
             .push_bind(ts(lease_until))
             .push(" FROM ");
         super::push_claim_rows(&mut q, claims);
+        if super::POSTGRES {
+            q.push(" JOIN locked ON locked.id = c.id");
+        }
         q.push(
             " WHERE deliveries.id = c.id AND deliveries.status = c.expected_status
                  AND deliveries.attempts = c.expected_attempts
@@ -300,16 +320,11 @@ impl Backend {
                       OR deliveries.lease_until <= ",
         );
         q.push_bind(ts(now)).push(")");
-        if super::POSTGRES {
-            let ids: Vec<DeliveryId> = claims.iter().map(|c| c.id).collect();
-            q.push(" AND deliveries.id IN (SELECT id FROM deliveries WHERE id IN ");
-            super::push_id_set(&mut q, &ids);
-            q.push(" FOR UPDATE SKIP LOCKED)");
-        }
         q.push(" RETURNING deliveries.id");
         let mut conn = self.write_one().await?;
         let claimed: HashSet<DeliveryId> = q
             .build_query_scalar::<DeliveryId>()
+            .persistent(!PLANNED_EACH_TIME)
             .fetch_all(&mut **conn)
             .await?
             .into_iter()
@@ -317,10 +332,10 @@ impl Backend {
         Ok(claims.iter().map(|c| claimed.contains(&c.id)).collect())
     }
 
-    /// Extends `owner`'s claims on the deliveries `ids` it is still sending
-    /// to `lease_until`, in one statement; answers how many it still held.
-    /// A claim another process took over (the lease had passed) is not
-    /// renewed.
+    /// Extends `owner`'s holds on the deliveries `ids` it reserved and has
+    /// not sent yet, or is sending, to `lease_until`, in one statement;
+    /// answers how many it still held. A delivery another process took
+    /// over (the lease had passed) is not renewed.
     pub async fn renew_delivery_leases(
         &self,
         ids: &[DeliveryId],
@@ -332,12 +347,16 @@ impl Backend {
         }
         let mut q = QueryBuilder::<Db>::new("UPDATE deliveries SET lease_until = ");
         q.push_bind(ts(lease_until))
-            .push(" WHERE status = 'sending' AND claimed_by = ")
+            .push(" WHERE status IN ('pending', 'sending') AND claimed_by = ")
             .push_bind(owner.to_string())
-            .push(" AND id IN ");
-        super::push_id_set(&mut q, ids);
+            .push(" AND ");
+        super::push_id_in(&mut q, "id", ids);
         let mut conn = self.write_one().await?;
-        Ok(q.build().execute(&mut **conn).await?.rows_affected())
+        Ok(q.build()
+            .persistent(!PLANNED_EACH_TIME)
+            .execute(&mut **conn)
+            .await?
+            .rows_affected())
     }
 
     /// Which of `papers` each subscriber with an id in `first..=last`
@@ -416,10 +435,13 @@ impl Backend {
             .push_bind(ts(retry_at))
             .push(", updated_at = ")
             .push_bind(ts(now))
-            .push(" WHERE status <> 'sent' AND id IN ");
-        super::push_id_set(&mut q, ids);
+            .push(" WHERE status <> 'sent' AND ");
+        super::push_id_in(&mut q, "id", ids);
         let mut conn = self.write_one().await?;
-        q.build().execute(&mut **conn).await?;
+        q.build()
+            .persistent(!PLANNED_EACH_TIME)
+            .execute(&mut **conn)
+            .await?;
         Ok(())
     }
 
@@ -433,10 +455,13 @@ impl Backend {
         q.push_bind(ts(now))
             .push(", updated_at = ")
             .push_bind(ts(now))
-            .push(", last_error = NULL, next_attempt_at = NULL WHERE id IN ");
-        super::push_id_set(&mut q, ids);
+            .push(", last_error = NULL, next_attempt_at = NULL WHERE ");
+        super::push_id_in(&mut q, "id", ids);
         let mut conn = self.write_one().await?;
-        q.build().execute(&mut **conn).await?;
+        q.build()
+            .persistent(!PLANNED_EACH_TIME)
+            .execute(&mut **conn)
+            .await?;
         Ok(())
     }
 }
@@ -447,6 +472,7 @@ mod tests {
     use super::*;
     use crate::domain::NewTopic;
     use crate::domain::SubscriberEmail;
+    use crate::store::test_hold;
     use crate::store::OneDigest as _;
     use crate::store::{Reservation, Store};
 
@@ -532,7 +558,7 @@ mod tests {
             .unwrap();
         let batch = [item(a, &["1", "2"]), item(b, &["2"]), item(c, &["9"])];
         let got = store
-            .reserve_deliveries(d2, &batch, Utc::now())
+            .reserve_deliveries(d2, &batch, &test_hold(), Utc::now())
             .await
             .unwrap();
         let BatchReservation::New { delivery, kept } = &got[0] else {
@@ -566,7 +592,7 @@ mod tests {
             .await
             .unwrap();
         let got = store
-            .reserve_deliveries(d2, &[item(a, &["1", "2"])], Utc::now())
+            .reserve_deliveries(d2, &[item(a, &["1", "2"])], &test_hold(), Utc::now())
             .await
             .unwrap();
         let BatchReservation::New { delivery, kept } = &got[0] else {
@@ -607,7 +633,7 @@ mod tests {
         }
         let batch: Vec<NewReservation> = subs.iter().map(|&s| item(s, &papers)).collect();
         let got = store
-            .reserve_deliveries(d2, &batch, Utc::now())
+            .reserve_deliveries(d2, &batch, &test_hold(), Utc::now())
             .await
             .unwrap();
         for (sub, r) in subs.iter().zip(&got) {
@@ -633,7 +659,12 @@ mod tests {
         let c = subscriber(&store, "c@example.org").await;
         let d: NaiveDate = "2026-06-12".parse().unwrap();
         store
-            .reserve_deliveries(d, &[item(a, &["1", "2"]), item(c, &["2", "3"])], Utc::now())
+            .reserve_deliveries(
+                d,
+                &[item(a, &["1", "2"]), item(c, &["2", "3"])],
+                &test_hold(),
+                Utc::now(),
+            )
             .await
             .unwrap();
         let got = store
@@ -655,7 +686,12 @@ mod tests {
         let b = subscriber(&store, "b@example.org").await;
         let d: NaiveDate = "2026-06-12".parse().unwrap();
         let got = store
-            .reserve_deliveries(d, &[item(a, &["1"]), item(b, &["1"])], Utc::now())
+            .reserve_deliveries(
+                d,
+                &[item(a, &["1"]), item(b, &["1"])],
+                &test_hold(),
+                Utc::now(),
+            )
             .await
             .unwrap();
         let claims = claims_of(&got);
@@ -697,7 +733,7 @@ mod tests {
         }
         let d: NaiveDate = "2026-06-12".parse().unwrap();
         let got = store
-            .reserve_deliveries(d, &batch, Utc::now())
+            .reserve_deliveries(d, &batch, &test_hold(), Utc::now())
             .await
             .unwrap();
         let mut claims = claims_of(&got);

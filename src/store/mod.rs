@@ -318,7 +318,7 @@ delegate! {
     async fn reactivate(&self, email: &SubscriberEmail, now: DateTime<Utc>) -> DbResult<bool>;
     async fn delivery_owner(&self, id: DeliveryId) -> DbResult<Option<String>>;
     async fn lapsed_claims(&self, date: NaiveDate, now: DateTime<Utc>) -> DbResult<Vec<Delivery>>;
-    async fn next_lease_end(&self, date: NaiveDate, now: DateTime<Utc>) -> DbResult<Option<DateTime<Utc>>>;
+    async fn next_lease_end(&self, date: NaiveDate, me: &str, now: DateTime<Utc>) -> DbResult<Option<DateTime<Utc>>>;
     async fn already_sent(&self, subscriber_id: SubscriberId, candidates: &[&PaperId]) -> DbResult<HashSet<PaperId>>;
     async fn delivery_for(&self, subscriber_id: SubscriberId, date: NaiveDate) -> DbResult<Option<Delivery>>;
     async fn delivery_by_id(&self, id: DeliveryId) -> DbResult<Delivery>;
@@ -328,7 +328,7 @@ delegate! {
     async fn mark_failed(&self, id: DeliveryId, code: Option<u16>, reply: &str, streak: Option<u32>, now: DateTime<Utc>) -> DbResult<bool>;
     async fn release_papers(&self, delivery_id: DeliveryId, papers: &[PaperId], more_count: i64, now: DateTime<Utc>) -> DbResult<()>;
     async fn delivery_counts(&self, date: NaiveDate) -> DbResult<Vec<(DeliveryStatus, i64)>>;
-    async fn reserve_deliveries(&self, date: NaiveDate, batch: &[NewReservation], now: DateTime<Utc>) -> DbResult<Vec<BatchReservation>>;
+    async fn reserve_deliveries(&self, date: NaiveDate, batch: &[NewReservation], hold: &Hold, now: DateTime<Utc>) -> DbResult<Vec<BatchReservation>>;
     async fn claim_deliveries(&self, claims: &[ClaimRequest], owner: &str, lease_until: DateTime<Utc>, now: DateTime<Utc>) -> DbResult<Vec<bool>>;
     async fn renew_delivery_leases(&self, ids: &[DeliveryId], owner: &str, lease_until: DateTime<Utc>) -> DbResult<u64>;
     async fn already_sent_in_range(&self, first: SubscriberId, last: SubscriberId, papers: &[PaperId]) -> DbResult<HashMap<SubscriberId, HashSet<PaperId>>>;
@@ -634,6 +634,16 @@ pub(crate) trait OneDigest {
     async fn mark_sent(&self, id: DeliveryId, now: DateTime<Utc>) -> DbResult<()>;
 }
 
+/// The hold the store's tests reserve under: a process of their own, for
+/// a minute.
+#[cfg(test)]
+pub(crate) fn test_hold() -> Hold {
+    Hold {
+        owner: "test:1:0".into(),
+        until: Utc::now() + chrono::Duration::minutes(1),
+    }
+}
+
 #[cfg(test)]
 impl OneDigest for Store {
     async fn reserve_delivery(
@@ -653,8 +663,12 @@ impl OneDigest for Store {
             more_count,
         };
         Ok(
-            match self.reserve_deliveries(date, &[item], now).await?.pop() {
-                Some(BatchReservation::New { delivery, .. }) => Some(Reservation::New(delivery)),
+            match self
+                .reserve_deliveries(date, &[item], &test_hold(), now)
+                .await?
+                .pop()
+            {
+                Some(BatchReservation::New { delivery, .. }) => Some(Reservation::New(*delivery)),
                 Some(BatchReservation::Existing) => Some(Reservation::Existing(
                     self.delivery_for(subscriber_id, date)
                         .await?

@@ -113,15 +113,81 @@ pub(crate) type WriteTx = super::WriteTx<Db>;
 /// One write statement outside a transaction, holding the turn to write.
 pub(crate) type WriteOne = super::WriteOne<Db>;
 
-/// Pushes `(SELECT unnest($n::bigint[]))`, `ids` bound as one array: a set
-/// of ids for `IN`, one statement text (prepared once per connection) and
-/// one parameter however many ids there are. SQLite's twin reads a JSON
-/// array.
-pub(crate) fn push_id_set(q: &mut sqlx::QueryBuilder<Db>, ids: &[DeliveryId]) {
+/// Pushes `column = ANY($n::bigint[])`, `ids` bound as one array: one
+/// statement text (prepared once per connection) and one parameter however
+/// many ids there are, answered by index lookups. SQLite's twin reads a
+/// JSON array.
+pub(crate) fn push_id_in(q: &mut sqlx::QueryBuilder<Db>, column: &str, ids: &[DeliveryId]) {
     let ids: Vec<i64> = ids.iter().map(|id| id.get()).collect();
-    q.push("(SELECT unnest(")
+    q.push(column)
+        .push(" = ANY(")
         .push_bind(ids)
-        .push("::bigint[]))");
+        .push("::bigint[])");
+}
+
+/// Pushes a reservation's new deliveries as `SELECT … FROM unnest(…)`
+/// for `INSERT INTO deliveries (subscriber_id, digest_date, status,
+/// message_id, paper_count, more_count, created_at, updated_at,
+/// claimed_by, lease_until)`: one array per column, so one statement text
+/// and eight parameters however
+/// many rows (a `VALUES` list binds eight per row, and each length is a
+/// statement to parse and plan). SQLite's twin pushes `VALUES`.
+pub(crate) fn push_delivery_rows(
+    q: &mut sqlx::QueryBuilder<Db>,
+    rows: &[super::NewReservation],
+    date: &str,
+    now: &str,
+    hold: &super::Hold,
+) {
+    let subscribers: Vec<i64> = rows.iter().map(|r| r.subscriber_id.get()).collect();
+    let message_ids: Vec<&str> = rows.iter().map(|r| r.message_id.as_str()).collect();
+    let counts: Vec<i64> = rows.iter().map(|r| r.papers.len() as i64).collect();
+    let more: Vec<i64> = rows.iter().map(|r| r.more_count).collect();
+    q.push("SELECT s, ")
+        .push_bind(date.to_string())
+        .push(", 'pending', m, n, more, ")
+        .push_bind(now.to_string())
+        .push(", ")
+        .push_bind(now.to_string())
+        .push(", ")
+        .push_bind(hold.owner.clone())
+        .push(", ")
+        .push_bind(super::ts(hold.until))
+        .push(" FROM unnest(")
+        .push_bind(subscribers)
+        .push("::bigint[], ")
+        .push_bind(message_ids)
+        .push("::text[], ")
+        .push_bind(counts)
+        .push("::bigint[], ")
+        .push_bind(more)
+        .push("::bigint[]) AS r(s, m, n, more)");
+}
+
+/// Pushes ledger rows as `SELECT * FROM unnest(…)` for `INSERT INTO
+/// sent_papers (subscriber_id, paper_id, delivery_id, position,
+/// topic_position, reason)`: one array per column (see
+/// `push_delivery_rows`). SQLite's twin pushes `VALUES`.
+pub(crate) fn push_ledger_rows(q: &mut sqlx::QueryBuilder<Db>, rows: &[delivery_pages::LedgerRow]) {
+    let subscribers: Vec<i64> = rows.iter().map(|r| r.subscriber_id.get()).collect();
+    let papers: Vec<&str> = rows.iter().map(|r| r.paper.as_str()).collect();
+    let deliveries: Vec<i64> = rows.iter().map(|r| r.delivery_id.get()).collect();
+    let positions: Vec<i64> = rows.iter().map(|r| r.position).collect();
+    let topics: Vec<i64> = rows.iter().map(|r| r.topic).collect();
+    let reasons: Vec<Option<&str>> = rows.iter().map(|r| r.reason).collect();
+    q.push("SELECT * FROM unnest(")
+        .push_bind(subscribers)
+        .push("::bigint[], ")
+        .push_bind(papers)
+        .push("::text[], ")
+        .push_bind(deliveries)
+        .push("::bigint[], ")
+        .push_bind(positions)
+        .push("::bigint[], ")
+        .push_bind(topics)
+        .push("::bigint[], ")
+        .push_bind(reasons)
+        .push("::text[])");
 }
 
 /// Pushes the rows of `claims` as a table `c(id, expected_status,

@@ -69,6 +69,30 @@ pub struct Delivery {
     /// When the digest was reserved; the retry horizon counts from here.
     pub created_at: DateTime<Utc>,
     pub sent_at: Option<DateTime<Utc>>,
+    /// The process that reserved or claimed it last, and until when.
+    pub held: Option<Hold>,
+}
+
+/// A process's hold on a delivery: its identity and the lease's end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hold {
+    pub owner: String,
+    pub until: DateTime<Utc>,
+}
+
+impl Delivery {
+    /// Whether another process than `me` holds the delivery at `now` (it
+    /// reserved or claimed it, and its lease has not passed): that process
+    /// sends it, and a run that meets it leaves it alone.
+    pub fn held_elsewhere(&self, me: &str, now: DateTime<Utc>) -> bool {
+        matches!(
+            self.status,
+            DeliveryStatus::Pending | DeliveryStatus::Sending
+        ) && self
+            .held
+            .as_ref()
+            .is_some_and(|h| h.owner != me && h.until > now)
+    }
 }
 
 /// The result of reserving a (subscriber, date) digest.
@@ -101,7 +125,10 @@ pub struct NewReservation {
 pub enum BatchReservation {
     /// Reserved; `kept[i]` says whether `papers[i]` is in this digest's
     /// ledger (false: another run put it in the subscriber's ledger first).
-    New { delivery: Delivery, kept: Vec<bool> },
+    New {
+        delivery: Box<Delivery>,
+        kept: Vec<bool>,
+    },
     /// A digest for this subscriber and date already exists; read it with
     /// [`Store::delivery_for`].
     Existing,

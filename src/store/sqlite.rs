@@ -90,15 +90,56 @@ pub(crate) type WriteTx = super::WriteTx<Db>;
 /// One write statement outside a transaction, holding the turn to write.
 pub(crate) type WriteOne = super::WriteOne<Db>;
 
-/// Pushes `(SELECT value FROM json_each($n))`, `ids` bound as one JSON
-/// array: a set of ids for `IN`, one statement text (prepared once per
-/// connection) and one parameter however many ids there are. PostgreSQL's
-/// twin binds an array.
-pub(crate) fn push_id_set(q: &mut sqlx::QueryBuilder<Db>, ids: &[DeliveryId]) {
+/// Pushes `column IN (SELECT value FROM json_each($n))`, `ids` bound as
+/// one JSON array: one statement text (prepared once per connection) and
+/// one parameter however many ids there are. PostgreSQL's twin binds an
+/// array.
+pub(crate) fn push_id_in(q: &mut sqlx::QueryBuilder<Db>, column: &str, ids: &[DeliveryId]) {
     let ids: Vec<i64> = ids.iter().map(|id| id.get()).collect();
-    q.push("(SELECT value FROM json_each(")
+    q.push(column)
+        .push(" IN (SELECT value FROM json_each(")
         .push_bind(serde_json::to_string(&ids).expect("integers serialise"))
         .push("))");
+}
+
+/// Pushes a reservation's new deliveries as a `VALUES` list for `INSERT
+/// INTO deliveries (subscriber_id, digest_date, status, message_id,
+/// paper_count, more_count, created_at, updated_at, claimed_by,
+/// lease_until)`. PostgreSQL's twin
+/// binds one array per column.
+pub(crate) fn push_delivery_rows(
+    q: &mut sqlx::QueryBuilder<Db>,
+    rows: &[super::NewReservation],
+    date: &str,
+    now: &str,
+    hold: &super::Hold,
+) {
+    q.push_values(rows, |mut row, item| {
+        row.push_bind(item.subscriber_id)
+            .push_bind(date.to_string())
+            .push("'pending'")
+            .push_bind(item.message_id.clone())
+            .push_bind(item.papers.len() as i64)
+            .push_bind(item.more_count)
+            .push_bind(now.to_string())
+            .push_bind(now.to_string())
+            .push_bind(hold.owner.clone())
+            .push_bind(super::ts(hold.until));
+    });
+}
+
+/// Pushes ledger rows as a `VALUES` list for `INSERT INTO sent_papers
+/// (subscriber_id, paper_id, delivery_id, position, topic_position,
+/// reason)`. PostgreSQL's twin binds one array per column.
+pub(crate) fn push_ledger_rows(q: &mut sqlx::QueryBuilder<Db>, rows: &[delivery_pages::LedgerRow]) {
+    q.push_values(rows, |mut row, r| {
+        row.push_bind(r.subscriber_id)
+            .push_bind(r.paper.as_str().to_string())
+            .push_bind(r.delivery_id)
+            .push_bind(r.position)
+            .push_bind(r.topic)
+            .push_bind(r.reason.map(str::to_string));
+    });
 }
 
 /// Pushes the rows of `claims` as a table `c(id, expected_status,
