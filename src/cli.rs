@@ -2,6 +2,7 @@
 //! parses its arguments into domain types and calls into the modules; no
 //! business logic lives here.
 
+use std::collections::HashMap;
 use std::io::{BufRead, IsTerminal as _, Write as _};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -13,13 +14,15 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
 use crate::app::App;
+use crate::digest::ranked::ImportVectors;
 use crate::digest::DigestOptions;
 use crate::domain::SubscriberEmail;
-use crate::domain::{invisible, NewTopic, SubscriberId, SubscriberStatus};
+use crate::domain::{invisible, NewTopic, PaperId, SubscriberId, SubscriberStatus};
 use crate::jobs::digest::digest_job;
 use crate::matching::Query;
+use crate::ranking::Mark;
 use crate::settings::Settings;
-use crate::store::{DbError, UpsertOutcome};
+use crate::store::{DbError, ImportBatch, ImportedSubscriber, UpsertOutcome};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -195,6 +198,13 @@ impl Exit {
 struct SubscriberLine {
     email: String,
     topics: Vec<TopicLine>,
+    /// Papers marked "More like this" (paper ids); with `less`, replaces
+    /// the subscriber's marks when either is given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    more: Option<Vec<String>>,
+    /// Papers marked "Less like this".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    less: Option<Vec<String>>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -664,8 +674,37 @@ async fn subscribers(app: &App, command: SubscribersCommand) -> anyhow::Result<(
             Err(e) => Err(e.into()),
         },
         SubscribersCommand::Import { file } => {
-            let batch = read_import(&file)?;
-            let outcomes = app.store.import_active(&batch, now).await?;
+            let (batch, first_lines) = read_import(&file)?;
+            let vectors = if batch.papers.is_empty() {
+                None
+            } else {
+                let today = app.today(now);
+                match ImportVectors::load(&app.store, &app.frequencies, &batch.papers, today)
+                    .await?
+                {
+                    Ok(v) => Some(v),
+                    Err(unknown) => {
+                        let lines: Vec<String> = unknown
+                            .iter()
+                            .take(20)
+                            .map(|&i| {
+                                format!(
+                                    "line {}: paper {} is not stored (fetch its day first)",
+                                    first_lines[i], batch.papers[i]
+                                )
+                            })
+                            .collect();
+                        bail!(
+                            "nothing imported; {} marked paper(s) of {} unknown:\n  {}",
+                            unknown.len(),
+                            file.display(),
+                            lines.join("\n  ")
+                        );
+                    }
+                }
+            };
+            let profile = move |marks: &[(u32, Mark)]| vectors.as_ref()?.profile(marks);
+            let outcomes = app.store.import_active(&batch, now, &profile).await?;
             let created = outcomes
                 .iter()
                 .filter(|o| matches!(o, UpsertOutcome::Created(_)))
@@ -708,6 +747,8 @@ async fn subscribers(app: &App, command: SubscribersCommand) -> anyhow::Result<(
                 after = last.id;
                 for s in page {
                     let line = SubscriberLine {
+                        more: None,
+                        less: None,
                         email: s.email.to_string(),
                         topics: s
                             .topics
@@ -749,17 +790,20 @@ async fn known(
 }
 
 /// Reads and validates a whole import file; any bad line fails the import
-/// (naming every bad line) before anything is written.
-fn read_import(file: &std::path::Path) -> anyhow::Result<Vec<(SubscriberEmail, Vec<NewTopic>)>> {
+/// (naming every bad line) before anything is written. With the batch, the
+/// line on which each of its marked papers first appears.
+fn read_import(file: &std::path::Path) -> anyhow::Result<(ImportBatch, Vec<usize>)> {
     let reader: Box<dyn BufRead> = if file.as_os_str() == "-" {
         Box::new(std::io::BufReader::new(std::io::stdin()))
     } else {
         let f = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
         Box::new(std::io::BufReader::new(f))
     };
-    let mut batch = Vec::new();
+    let mut batch = ImportBatch::default();
+    let mut first_lines = Vec::new();
+    let mut paper_index: HashMap<PaperId, u32> = HashMap::new();
     let mut errors = Vec::new();
-    let mut seen = std::collections::HashMap::new();
+    let mut seen = HashMap::new();
     for (n, line) in reader.lines().enumerate() {
         let n = n + 1;
         let line = line.with_context(|| format!("reading line {n} of {}", file.display()))?;
@@ -767,12 +811,35 @@ fn read_import(file: &std::path::Path) -> anyhow::Result<Vec<(SubscriberEmail, V
             continue;
         }
         match parse_import_line(&line) {
-            Ok((email, topics)) => {
+            Ok((email, topics, marks)) => {
                 if let Some(first) = seen.insert(email.as_str().to_lowercase(), n) {
                     errors.push(format!("line {n}: the address is already on line {first}"));
-                } else {
-                    batch.push((email, topics));
+                    continue;
                 }
+                let marks = marks.map(|marks| {
+                    let mut indexed: Vec<(u32, Mark)> = marks
+                        .into_iter()
+                        .map(|(paper, mark)| {
+                            let next = batch.papers.len() as u32;
+                            let i = *paper_index.entry(paper.clone()).or_insert_with(|| {
+                                batch.papers.push(paper);
+                                first_lines.push(n);
+                                next
+                            });
+                            (i, mark)
+                        })
+                        .collect();
+                    // In paper id order, as a mark rebuilds a profile.
+                    indexed.sort_by(|a, b| {
+                        batch.papers[a.0 as usize].cmp(&batch.papers[b.0 as usize])
+                    });
+                    indexed
+                });
+                batch.subscribers.push(ImportedSubscriber {
+                    email,
+                    topics,
+                    marks,
+                });
             }
             Err(e) => errors.push(format!("line {n}: {e}")),
         }
@@ -788,16 +855,43 @@ fn read_import(file: &std::path::Path) -> anyhow::Result<Vec<(SubscriberEmail, V
             errors.join("\n  ")
         );
     }
-    Ok(batch)
+    Ok((batch, first_lines))
 }
 
-fn parse_import_line(line: &str) -> anyhow::Result<(SubscriberEmail, Vec<NewTopic>)> {
-    let parsed: SubscriberLine = serde_json::from_str(line)
-        .context("not a JSON object like {\"email\": \"...\", \"topics\": [\"...\"]}")?;
+/// One parsed import line: address, topics and, when it has `more` or
+/// `less`, its marks (each paper once).
+type ImportLine = (SubscriberEmail, Vec<NewTopic>, Option<Vec<(PaperId, Mark)>>);
+
+fn parse_import_line(line: &str) -> anyhow::Result<ImportLine> {
+    let parsed: SubscriberLine = serde_json::from_str(line).context(
+        "not a JSON object like {\"email\": \"...\", \"topics\": [\"...\"], \"more\": [\"<paper id>\"], \"less\": []}",
+    )?;
     let email = SubscriberEmail::parse(&parsed.email)?;
     if parsed.topics.is_empty() {
         bail!("no topics");
     }
+    let marks = if parsed.more.is_none() && parsed.less.is_none() {
+        None
+    } else {
+        let mut marks: Vec<(PaperId, Mark)> = Vec::new();
+        let lists = [
+            (parsed.more, Mark::More, "more"),
+            (parsed.less, Mark::Less, "less"),
+        ];
+        for (ids, mark, field) in lists {
+            for raw in ids.unwrap_or_default() {
+                let id = PaperId::parse(&raw).map_err(|e| anyhow::anyhow!("{field}: {e}"))?;
+                match marks.iter().find(|(p, _)| *p == id) {
+                    Some((_, m)) if *m != mark => {
+                        bail!("paper {id} is in both \"more\" and \"less\"")
+                    }
+                    Some(_) => {}
+                    None => marks.push((id, mark)),
+                }
+            }
+        }
+        Some(marks)
+    };
     let mut topics = Vec::new();
     for (i, t) in parsed.topics.into_iter().enumerate() {
         let (name, query) = match t {
@@ -823,7 +917,7 @@ fn parse_import_line(line: &str) -> anyhow::Result<(SubscriberEmail, Vec<NewTopi
             query: canonical,
         });
     }
-    Ok((email, topics))
+    Ok((email, topics, marks))
 }
 
 async fn check(settings: Settings) -> anyhow::Result<()> {

@@ -129,15 +129,72 @@ pub fn profile_blob(marks: &[MarkVector], df: &DocumentFrequencies) -> Option<Ve
             Some((&m.paper, m.mark, v))
         })
         .collect();
-    let marked: Vec<Marked> = vectors
-        .iter()
+    build_blob(vectors.iter().map(|(p, m, v)| (*p, *m, v)), df)
+}
+
+/// The encoded profile of marked papers with their vectors.
+fn build_blob<'a>(
+    marks: impl Iterator<Item = (&'a PaperId, Mark, &'a PaperVector)>,
+    df: &DocumentFrequencies,
+) -> Option<Vec<u8>> {
+    let marked: Vec<Marked> = marks
         .map(|(paper, mark, vector)| Marked {
             paper,
-            mark: *mark,
+            mark,
             vector,
         })
         .collect();
     Profile::build(&marked, df).map(|p| p.encode())
+}
+
+/// The papers an import's marks name, with their vectors under the
+/// document frequencies of the window ending on the import's day: each
+/// imported subscriber's profile is built from them once, from all their
+/// marks, as [`record_mark`] builds a marking subscriber's.
+pub struct ImportVectors {
+    df: Arc<DocumentFrequencies>,
+    papers: Vec<PaperId>,
+    vectors: Vec<PaperVector>,
+}
+
+impl ImportVectors {
+    /// Reads the vectors of `papers` (computing and storing those missing,
+    /// as a mark does); `Err` with the indexes of the papers that are not
+    /// stored.
+    pub async fn load(
+        store: &Store,
+        frequencies: &Frequencies,
+        papers: &[PaperId],
+        today: NaiveDate,
+    ) -> DbResult<Result<ImportVectors, Vec<usize>>> {
+        let found = store.papers_by_id(papers).await?;
+        if found.len() < papers.len() {
+            let stored: std::collections::HashSet<&PaperId> = found.iter().map(|p| &p.id).collect();
+            let unknown = (0..papers.len())
+                .filter(|&i| !stored.contains(&papers[i]))
+                .collect();
+            return Ok(Err(unknown));
+        }
+        let df = frequencies.current(store, today).await?;
+        let vectors = vectors_of(store, &found, &Features::new(), &df).await?;
+        // `papers_by_id` keeps the order it was asked in.
+        let papers = found.into_iter().map(|p| p.id).collect();
+        Ok(Ok(ImportVectors {
+            df,
+            papers,
+            vectors,
+        }))
+    }
+
+    /// The profile blob of one subscriber's `marks` (indexes into the
+    /// papers `load` was given).
+    pub fn profile(&self, marks: &[(u32, Mark)]) -> Option<Vec<u8>> {
+        let marked = marks.iter().map(|&(i, mark)| {
+            let i = i as usize;
+            (&self.papers[i], mark, &self.vectors[i])
+        });
+        build_blob(marked, &self.df)
+    }
 }
 
 /// Records subscriber `id`'s `mark` on `paper` (`None`: removes their mark)

@@ -21,6 +21,7 @@ pub use ids::{DeliveryId, SubscriberId};
 pub use ip_range::IpRange;
 pub use paper::{
     normalise_inline, normalise_paragraphs, AnnounceType, FetchedPaper, Paper, PaperId,
+    PaperIdError,
 };
 pub use preferences::{Frequency, Preferences};
 pub use subscriber::{

@@ -45,6 +45,20 @@ impl PaperId {
         Some(PaperId(format!("feed:{}", normalise_url_key(key))))
     }
 
+    /// Parses a paper id as an operator writes it (`subscribers import`):
+    /// an arXiv id (any version suffix or `arXiv:` prefix dropped, as the
+    /// store keys arXiv papers) or a feed item's `feed:` key as stored.
+    pub fn parse(input: &str) -> Result<Self, PaperIdError> {
+        if let Some(key) = input.strip_prefix("feed:") {
+            if !key.is_empty() && !key.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                return Ok(PaperId(input.to_string()));
+            }
+        } else if let Ok(id) = ArxivId::parse(input) {
+            return Ok(Self::arxiv(&id));
+        }
+        Err(PaperIdError(input.to_string()))
+    }
+
     /// Rebuilds an id read back from the store.
     pub fn from_stored(s: String) -> Self {
         PaperId(s)
@@ -77,6 +91,11 @@ fn normalise_url_key(key: &str) -> String {
         _ => key.to_string(),
     }
 }
+
+/// An id [`PaperId::parse`] rejects.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("not a paper id: {0:?} (an arXiv id such as 2606.00467, or a stored feed: key)")]
+pub struct PaperIdError(pub String);
 
 impl fmt::Display for PaperId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -320,6 +339,28 @@ pub struct FetchedPaper {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_paper_id_parses_to_the_key_the_store_uses() {
+        let ok = |s: &str| PaperId::parse(s).unwrap().0;
+        assert_eq!(ok("2606.00467"), "2606.00467");
+        assert_eq!(ok("arXiv:2606.00467v3"), "2606.00467");
+        assert_eq!(ok("astro-ph/0601001"), "astro-ph/0601001");
+        assert_eq!(ok("feed:example.org/post/1"), "feed:example.org/post/1");
+        for bad in [
+            "",
+            "2606",
+            "feed:",
+            "feed:a b",
+            "https://arxiv.org/abs/2606.00467",
+        ] {
+            assert_eq!(
+                PaperId::parse(bad),
+                Err(PaperIdError(bad.into())),
+                "{bad:?}"
+            );
+        }
+    }
 
     #[test]
     fn control_characters_are_dropped_from_inline_text() {

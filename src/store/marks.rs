@@ -9,11 +9,11 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use sqlx::Row;
+use sqlx::{QueryBuilder, Row, Transaction};
 
 use super::ranking::write_profile;
 use super::{
-    parse_ts, ts, Backend, DbError, DbResult, MarkVector, MarkedPaper, ProfileBuilder,
+    parse_ts, ts, Backend, Db, DbError, DbResult, MarkVector, MarkedPaper, ProfileBuilder,
     RankingMarks, RankingSwitches, WriteTx,
 };
 use crate::domain::{PaperId, SubscriberId};
@@ -241,6 +241,36 @@ impl Backend {
     }
 }
 
+/// Inserts imported marks (`(subscriber, index into papers, mark)`), all
+/// marked at `now`, in one statement; each subscriber and paper at most
+/// once (PostgreSQL refuses a row updated twice by one statement).
+pub(super) async fn insert_marks(
+    tx: &mut Transaction<'_, Db>,
+    rows: &[(SubscriberId, u32, Mark)],
+    papers: &[PaperId],
+    now: DateTime<Utc>,
+) -> DbResult<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let at = ts(now);
+    let mut q = QueryBuilder::<Db>::new(
+        "INSERT INTO paper_marks (subscriber_id, paper_id, mark, marked_at) ",
+    );
+    q.push_values(rows, |mut b, &(id, paper, mark)| {
+        b.push_bind(id)
+            .push_bind(papers[paper as usize].as_str().to_string())
+            .push_bind(mark_name(mark))
+            .push_bind(at.clone());
+    });
+    q.push(
+        " ON CONFLICT (subscriber_id, paper_id) DO UPDATE
+         SET mark = excluded.mark, marked_at = excluded.marked_at",
+    );
+    q.build().execute(&mut **tx).await?;
+    Ok(())
+}
+
 /// Rebuilds subscriber `id`'s stored profile from all their marks (with
 /// their papers' stored vectors), inside the mark's transaction.
 async fn rebuild_profile(
@@ -276,6 +306,7 @@ mod tests {
     use super::super::test_store;
     use super::*;
     use crate::domain::{FetchedPaper, Paper, SubscriberEmail};
+    use crate::store::{ImportBatch, ImportedSubscriber};
 
     /// A stand-in profile: per mark its kind (1 more, 2 less) and its
     /// vector's first byte.
@@ -289,6 +320,114 @@ mod tests {
                 })
                 .collect()
         })
+    }
+
+    /// An import writes each line's marks in place of the subscriber's
+    /// and the profile built from them; a paper not stored fails it whole.
+    #[tokio::test]
+    async fn an_import_replaces_marks_and_profiles_and_an_unknown_paper_fails_it_whole() {
+        let (store, _dir) = test_store().await;
+        let now = Utc::now();
+        let ids: Vec<PaperId> = ["2406.00001", "2406.00002", "2406.00003"]
+            .into_iter()
+            .map(|s| PaperId::from_stored(s.into()))
+            .collect();
+        let fetched: Vec<FetchedPaper> = ids
+            .iter()
+            .map(|id| FetchedPaper {
+                paper: Paper::new(id.clone(), "A paper", "", "https://arxiv.org/abs/x"),
+                day: now.date_naive(),
+                announce_type: None,
+            })
+            .collect();
+        store.store_fetched("test", &fetched, now).await.unwrap();
+        let email = |s: &str| SubscriberEmail::parse(s).unwrap();
+        let ada = store
+            .upsert_active(&email("ada@example.org"), &[], now)
+            .await
+            .unwrap()
+            .id();
+        let v = store.subscriber_by_id(ada).await.unwrap().link_version;
+        store
+            .mark_paper(ada, v, &ids[2], Mark::More, now, &profile)
+            .await
+            .unwrap();
+        let reader = |e: &str, marks: Option<Vec<(u32, Mark)>>| ImportedSubscriber {
+            email: email(e),
+            topics: Vec::new(),
+            marks,
+        };
+        // Stand-in profile: per mark its paper index and kind.
+        let build = |marks: &[(u32, Mark)]| -> Option<Vec<u8>> {
+            (!marks.is_empty()).then(|| {
+                marks
+                    .iter()
+                    .flat_map(|&(i, m)| [i as u8, (m == Mark::More) as u8])
+                    .collect()
+            })
+        };
+        let mut batch = ImportBatch {
+            subscribers: vec![
+                reader(
+                    "ada@example.org",
+                    Some(vec![(0, Mark::More), (1, Mark::Less)]),
+                ),
+                reader("bob@example.org", Some(vec![(1, Mark::More)])),
+                reader("cy@example.org", None),
+            ],
+            papers: ids[..2].to_vec(),
+        };
+        store.import_active(&batch, now, &build).await.unwrap();
+        let marks = |id| {
+            let store = &store;
+            async move {
+                store
+                    .marks_of(id)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|m| (m.paper_id.as_str().to_string(), m.mark))
+                    .collect::<std::collections::BTreeSet<_>>()
+            }
+        };
+        let bob = store
+            .subscriber_id_by_email(&email("bob@example.org"))
+            .await
+            .unwrap();
+        let cy = store
+            .subscriber_id_by_email(&email("cy@example.org"))
+            .await
+            .unwrap();
+        assert_eq!(
+            marks(ada).await,
+            [
+                ("2406.00001".into(), Mark::More),
+                ("2406.00002".into(), Mark::Less)
+            ]
+            .into(),
+            "the line's marks replaced ada's mark on 2406.00003"
+        );
+        assert_eq!(marks(bob).await, [("2406.00002".into(), Mark::More)].into());
+        assert!(marks(cy).await.is_empty());
+        assert_eq!(stored(&store, ada).await, Some(vec![0, 1, 1, 0]));
+        assert_eq!(stored(&store, bob).await, Some(vec![1, 1]));
+        assert_eq!(stored(&store, cy).await, None);
+
+        // A paper gone from the store: nothing of the import is written.
+        batch.papers.push(PaperId::from_stored("2406.99999".into()));
+        batch.subscribers = vec![
+            reader("bob@example.org", Some(vec![(0, Mark::Less)])),
+            reader("dee@example.org", Some(vec![(2, Mark::More)])),
+        ];
+        assert!(store.import_active(&batch, now, &build).await.is_err());
+        assert_eq!(marks(bob).await, [("2406.00002".into(), Mark::More)].into());
+        assert_eq!(stored(&store, bob).await, Some(vec![1, 1]));
+        assert!(matches!(
+            store
+                .subscriber_id_by_email(&email("dee@example.org"))
+                .await,
+            Err(DbError::NotFound)
+        ));
     }
 
     async fn stored(store: &crate::store::Store, id: SubscriberId) -> Option<Vec<u8>> {

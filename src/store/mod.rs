@@ -389,7 +389,7 @@ delegate! {
     async fn has_run(&self, kind: RunKind, date: NaiveDate) -> DbResult<bool>;
     async fn last_run(&self, kind: RunKind) -> DbResult<Option<Run>>;
     async fn upsert_active(&self, email: &SubscriberEmail, topics: &[NewTopic], now: DateTime<Utc>) -> DbResult<UpsertOutcome>;
-    async fn import_active(&self, batch: &[(SubscriberEmail, Vec<NewTopic>)], now: DateTime<Utc>) -> DbResult<Vec<UpsertOutcome>>;
+    async fn import_active(&self, batch: &ImportBatch, now: DateTime<Utc>, profile: &ImportProfileBuilder) -> DbResult<Vec<UpsertOutcome>>;
     async fn remove_subscriber(&self, email: &SubscriberEmail) -> DbResult<()>;
     async fn subscriber_by_email(&self, email: &SubscriberEmail) -> DbResult<Subscriber>;
     async fn subscriber_by_id(&self, id: SubscriberId) -> DbResult<Subscriber>;

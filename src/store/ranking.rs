@@ -14,7 +14,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use sqlx::{AssertSqlSafe, QueryBuilder, Row};
+use sqlx::{AssertSqlSafe, QueryBuilder, Row, Transaction};
 
 use super::papers::{paper_from_row, PAPER_COLUMNS};
 use super::{day, parse_day, push_list, ts, Backend, Db, DbResult, DfDay};
@@ -306,6 +306,38 @@ pub(super) async fn write_profile(
                 .execute(&mut ***tx)
                 .await?;
         }
+    }
+    Ok(())
+}
+
+/// Upserts many subscribers' profile rows in one statement and deletes
+/// the rows of those whose profile is `None`.
+pub(super) async fn write_profiles(
+    tx: &mut Transaction<'_, Db>,
+    profiles: &[(SubscriberId, Option<Vec<u8>>)],
+    now: DateTime<Utc>,
+) -> DbResult<()> {
+    let (some, none): (Vec<_>, Vec<_>) = profiles.iter().partition(|(_, p)| p.is_some());
+    if !some.is_empty() {
+        let at = ts(now);
+        let mut q = QueryBuilder::<Db>::new(
+            "INSERT INTO ranking_profiles (subscriber_id, profile, updated_at) ",
+        );
+        q.push_values(some, |mut b, (id, blob)| {
+            b.push_bind(*id)
+                .push_bind(blob.clone())
+                .push_bind(at.clone());
+        });
+        q.push(
+            " ON CONFLICT (subscriber_id) DO UPDATE
+             SET profile = excluded.profile, updated_at = excluded.updated_at",
+        );
+        q.build().execute(&mut **tx).await?;
+    }
+    for chunk in none.chunks(IDS_PER_STATEMENT) {
+        let mut q = QueryBuilder::<Db>::new("DELETE FROM ranking_profiles WHERE subscriber_id IN ");
+        push_list(&mut q, chunk.iter().map(|(id, _)| *id));
+        q.build().execute(&mut **tx).await?;
     }
     Ok(())
 }

@@ -10,7 +10,8 @@ use serde_json::{Map, Value};
 
 use super::{DbError, DbResult};
 use crate::domain::{
-    DeliveryId, NewTopic, Paper, PaperId, Preferences, SubscriberId, SubscriberStatus,
+    DeliveryId, NewTopic, Paper, PaperId, Preferences, SubscriberEmail, SubscriberId,
+    SubscriberStatus,
 };
 use crate::ranking::Mark;
 
@@ -747,3 +748,27 @@ pub struct MarkVector {
 /// transaction that records or removes a mark, so the stored profile
 /// always follows the marks.
 pub type ProfileBuilder = dyn Fn(&[MarkVector]) -> Option<Vec<u8>> + Send + Sync;
+
+/// One subscriber of `subscribers import`: their address and topics, and
+/// (when the line carries marks) the marks that replace theirs, as indexes
+/// into the import's [`ImportBatch::papers`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportedSubscriber {
+    pub email: SubscriberEmail,
+    pub topics: Vec<NewTopic>,
+    pub marks: Option<Vec<(u32, Mark)>>,
+}
+
+/// A whole import: its subscribers and the distinct papers their marks
+/// name (each paper once, so a million readers' marks share the ids).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportBatch {
+    pub subscribers: Vec<ImportedSubscriber>,
+    pub papers: Vec<PaperId>,
+}
+
+/// Builds the profile blob of one imported subscriber's marks (indexes
+/// into [`ImportBatch::papers`], in the import's order); `None` when none
+/// of their papers has a vector it can use. Called as the import writes
+/// each subscriber, so the profiles never all sit in memory at once.
+pub type ImportProfileBuilder = dyn Fn(&[(u32, Mark)]) -> Option<Vec<u8>> + Send + Sync;

@@ -5,8 +5,17 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use sqlx::{AssertSqlSafe, Row, Transaction};
 
-use super::{parse_ts, ts, Address, Backend, Db, DbError, DbResult, UpsertOutcome};
+use super::marks::insert_marks;
+use super::ranking::write_profiles;
+use super::{
+    parse_ts, ts, Address, Backend, Db, DbError, DbResult, ImportBatch, ImportProfileBuilder,
+    UpsertOutcome,
+};
 use crate::domain::{NewTopic, Subscriber, SubscriberEmail, SubscriberId, SubscriberStatus, Topic};
+
+/// Marks written per multi-row statement by an import: 4 parameters
+/// each, far under both engines' limit.
+const ROWS_PER_STATEMENT: usize = 1000;
 
 /// Reads a stored status.
 pub(super) fn status_from_db(name: &str) -> DbResult<SubscriberStatus> {
@@ -30,16 +39,43 @@ impl Backend {
     }
 
     /// Imports many subscribers in one transaction: all of them or none.
+    /// A subscriber whose line carries marks gets those marks in place of
+    /// theirs and the profile `profile` builds from them, as a mark would
+    /// store it; marks and profiles are written many rows per statement.
+    /// A marked paper that is not stored fails the whole import.
     pub async fn import_active(
         &self,
-        batch: &[(SubscriberEmail, Vec<NewTopic>)],
+        batch: &ImportBatch,
         now: DateTime<Utc>,
+        profile: &ImportProfileBuilder,
     ) -> DbResult<Vec<UpsertOutcome>> {
         let mut tx = self.begin_write().await?;
-        let mut out = Vec::with_capacity(batch.len());
-        for (email, topics) in batch {
-            out.push(upsert_active_in(&mut tx, email, topics, now).await?);
+        let mut out = Vec::with_capacity(batch.subscribers.len());
+        let mut marks = Vec::new();
+        let mut profiles = Vec::new();
+        for s in &batch.subscribers {
+            let outcome = upsert_active_in(&mut tx, &s.email, &s.topics, now).await?;
+            if let Some(imported) = &s.marks {
+                let id = outcome.id();
+                if matches!(outcome, UpsertOutcome::Updated(_)) {
+                    sqlx::query("DELETE FROM paper_marks WHERE subscriber_id = $1")
+                        .bind(id)
+                        .execute(&mut **tx)
+                        .await?;
+                }
+                marks.extend(imported.iter().map(|&(paper, mark)| (id, paper, mark)));
+                profiles.push((id, profile(imported)));
+                if marks.len() >= ROWS_PER_STATEMENT {
+                    insert_marks(&mut tx, &marks, &batch.papers, now).await?;
+                    write_profiles(&mut tx, &profiles, now).await?;
+                    marks.clear();
+                    profiles.clear();
+                }
+            }
+            out.push(outcome);
         }
+        insert_marks(&mut tx, &marks, &batch.papers, now).await?;
+        write_profiles(&mut tx, &profiles, now).await?;
         tx.commit().await?;
         Ok(out)
     }
@@ -220,6 +256,7 @@ pub(super) async fn replace_topics(
 mod tests {
     use super::super::test_store;
     use super::*;
+    use crate::store::{ImportBatch, ImportedSubscriber};
 
     fn topic(q: &str) -> NewTopic {
         NewTopic {
@@ -259,15 +296,20 @@ mod tests {
     #[tokio::test]
     async fn pages_walk_every_active_subscriber_once() {
         let (store, _dir) = test_store().await;
-        let batch: Vec<_> = (0..25)
-            .map(|i| {
-                (
-                    SubscriberEmail::parse(&format!("u{i}@example.org")).unwrap(),
-                    vec![topic("q")],
-                )
-            })
-            .collect();
-        store.import_active(&batch, Utc::now()).await.unwrap();
+        let batch = ImportBatch {
+            subscribers: (0..25)
+                .map(|i| ImportedSubscriber {
+                    email: SubscriberEmail::parse(&format!("u{i}@example.org")).unwrap(),
+                    topics: vec![topic("q")],
+                    marks: None,
+                })
+                .collect(),
+            papers: Vec::new(),
+        };
+        store
+            .import_active(&batch, Utc::now(), &|_| None)
+            .await
+            .unwrap();
         let mut seen = 0;
         let mut after = SubscriberId::default();
         loop {

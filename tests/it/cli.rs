@@ -94,6 +94,44 @@ async fn an_import_with_a_bad_line_imports_nothing_and_names_the_line() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_marking_an_unknown_or_malformed_paper_imports_nothing_and_names_the_line_and_id()
+{
+    let env = TestEnv::new().await;
+    env.ok(&["fetch", "--date", HF_DAY]);
+    let file = env.dir.path().join("subs.jsonl");
+    let good = r#"{"email": "a@example.org", "topics": ["agents"], "more": ["2606.13120"]}"#;
+    for (second, id, why) in [
+        (
+            r#"{"email": "b@example.org", "topics": ["llm"], "less": ["2606.13x"]}"#,
+            "2606.13x",
+            "not a paper id",
+        ),
+        (
+            r#"{"email": "b@example.org", "topics": ["llm"], "more": ["2606.99999"]}"#,
+            "2606.99999",
+            "not stored",
+        ),
+        (
+            r#"{"email": "b@example.org", "topics": ["llm"], "more": ["2606.13120"], "less": ["2606.13120"]}"#,
+            "2606.13120",
+            "both",
+        ),
+    ] {
+        std::fs::write(&file, format!("{good}\n{second}\n")).unwrap();
+        let out = env.paperboy(&["subscribers", "import", file.to_str().unwrap()]);
+        assert!(!out.status.success());
+        let err = stderr(&out);
+        assert!(
+            err.contains("nothing imported") && err.contains("line 2") && err.contains(id),
+            "{err}"
+        );
+        assert!(err.contains(why), "{err}");
+        assert!(!err.contains("line 1"), "{err}");
+        assert_eq!(env.ok(&["subscribers", "list"]), "");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn export_then_import_round_trips_subscribers_and_topics() {
     let env = TestEnv::new().await;
     env.ok(&[

@@ -422,6 +422,72 @@ async fn migrate_and_a_digest_compute_the_ranking_data_an_older_database_lacks()
     assert_eq!(ranking_rows(&site).await, full);
 }
 
+/// Readers moved with `subscribers import` keep their marks: stored with
+/// the profile the run itself builds from them, and their digest ranked
+/// by them while a reader of the same topics without marks gets upvote
+/// order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_with_marks_stores_them_and_their_profile_and_the_digest_ranks_by_them() {
+    let (site, days) = site("max_papers = 3\n").await;
+    let topics = "llm OR llms OR agent OR agents OR model OR models";
+    let file = site.env.dir.path().join("readers.jsonl");
+    std::fs::write(
+        &file,
+        format!(
+            "{{\"email\": \"ann@example.org\", \"topics\": [\"{topics}\"], \"more\": [\"2606.13120\", \"arXiv:2606.10423v2\"], \"less\": [\"2606.13681\"]}}\n\
+             {{\"email\": \"ben@example.org\", \"topics\": [\"{topics}\"]}}\n"
+        ),
+    )
+    .unwrap();
+    let out = site
+        .env
+        .ok(&["subscribers", "import", file.to_str().unwrap()]);
+    assert!(out.contains("imported 2"), "{out}");
+    assert_eq!(
+        marks(&site).await,
+        vec![
+            ("2606.10423".into(), "more".into()),
+            ("2606.13120".into(), "more".into()),
+            ("2606.13681".into(), "less".into()),
+        ]
+    );
+    let profile = || async {
+        sqlx::query_scalar::<_, Vec<u8>>("SELECT profile FROM ranking_profiles")
+            .fetch_all(site.app.store.pool())
+            .await
+            .unwrap()
+    };
+    let imported = profile().await;
+    assert_eq!(imported.len(), 1, "one profile: ann's");
+
+    let ann = preview(&site, "ann@example.org", &days[0]);
+    let ben = preview(&site, "ben@example.org", &days[0]);
+    let titles = |v: &[(String, Entry)]| v.iter().map(|e| e.1.title.clone()).collect::<Vec<_>>();
+    assert!(
+        ben.iter().any(|e| e.1.title.starts_with("EvoArena")),
+        "{ben:?}"
+    );
+    assert!(
+        ann.iter().all(|e| !e.1.title.starts_with("EvoArena")),
+        "the less paper is gone: {ann:?}"
+    );
+    assert_ne!(titles(&ann), titles(&ben));
+
+    // The run, finding no profile, builds the same one from the marks.
+    sqlx::query("DELETE FROM ranking_profiles")
+        .execute(site.app.store.pool())
+        .await
+        .unwrap();
+    site.env.ok(&["digest", "--date", &days[0]]);
+    assert_eq!(profile().await, imported);
+    let sent = site.mails(2).await;
+    let to_ann = sent
+        .iter()
+        .find(|m| m.rcpt_to.iter().any(|r| r.contains("ann@")))
+        .unwrap();
+    assert_eq!(titles(&entries(&text_of(to_ann))), titles(&ann));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bad_feedback_link_gets_the_link_error_page_and_records_nothing() {
     let (site, days) = site("max_papers = 2\n").await;
