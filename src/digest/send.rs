@@ -9,9 +9,9 @@
 //! claims are made for a chunk of digests at a time just before they are
 //! sent (one statement), and `sent` marks are written by a task of their
 //! own while the sends go on, each statement taking every mark that
-//! arrived while the previous one was written or within a few
-//! milliseconds (so a digest the server accepted is recorded within a
-//! round trip or two, and the sends never wait on the database for it).
+//! arrived while the previous one was written (so a digest the server
+//! accepted is recorded within a round trip or two, never held back for a
+//! batch to fill, and the sends never wait on the database for it).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -40,11 +40,6 @@ const CLAIM_CHUNK: usize = 32;
 /// accepted digests (plus those in flight) are unrecorded at any moment,
 /// the most a crash can have sent again.
 const MARK_BATCH: usize = 128;
-/// How long a batch of fewer than [`MARK_GATHER`] marks waits for more
-/// before it is written: a statement per one or two marks cost the
-/// database more than the marks themselves.
-const MARK_LINGER: std::time::Duration = std::time::Duration::from_millis(20);
-const MARK_GATHER: usize = 16;
 /// Chunks of built messages waiting for their claim: enough that the
 /// sending task never waits for rendering, few enough to bound memory.
 const BUILT_AHEAD: usize = 2;
@@ -713,9 +708,9 @@ where
 /// Records the digests the server accepted as `sent`, from a task of its
 /// own: the sends go on while a batch of marks is written (a round trip
 /// to PostgreSQL), and the ids that arrive meanwhile go together in the
-/// next statement. A batch of fewer than [`MARK_GATHER`] marks waits up to
-/// [`MARK_LINGER`] for more; the queue's bound ([`MARK_BATCH`]) holds
-/// meanwhile.
+/// next statement. A mark is written as soon as the writer is free, never
+/// held back for a batch to fill: an accepted digest waiting for its mark
+/// is one a crash would send again.
 struct MarkWriter {
     ids: tokio::sync::mpsc::Sender<DeliveryId>,
     task: tokio::task::JoinHandle<Marked>,
@@ -739,19 +734,6 @@ impl MarkWriter {
             let mut marked = Marked::default();
             let mut batch = Vec::with_capacity(MARK_BATCH);
             while rx.recv_many(&mut batch, MARK_BATCH).await > 0 {
-                if batch.len() < MARK_GATHER {
-                    // Ends early when the batch fills or the run is done
-                    // (the channel closes: `recv_many` answers 0).
-                    let gather = async {
-                        while batch.len() < MARK_GATHER {
-                            let room = MARK_BATCH - batch.len();
-                            if rx.recv_many(&mut batch, room).await == 0 {
-                                break;
-                            }
-                        }
-                    };
-                    let _ = tokio::time::timeout(MARK_LINGER, gather).await;
-                }
                 match store.mark_sent_many(&batch, Utc::now()).await {
                     Ok(()) => marked.recorded += batch.len(),
                     Err(e) => {
