@@ -11,7 +11,7 @@ use super::ranked::{RankedWindow, SubscriberRanking};
 use super::top_papers::top_papers;
 use crate::domain::{Paper, PaperId, Subscriber, Topic, RECOMMENDED_POSITION, TOP_PAPERS_POSITION};
 use crate::matching::{CompiledQuery, MatchedTerm, Matcher, PaperSet, TextId};
-use crate::ranking::RECOMMEND_THRESHOLD;
+use crate::ranking::{Standing, RECOMMEND_THRESHOLD};
 
 /// A subscriber's topics compiled against the run's matcher: ids into its
 /// per-run text cache, so a subscriber holds no reference counts and (up
@@ -331,9 +331,11 @@ pub fn finish_ranked(
         .filter(|(i, _)| !already_sent.contains(&papers[*i].id))
         .collect();
     let mut order: Vec<usize> = unsent.iter().map(|&(i, _)| i).collect();
-    ranking.ranking.order(&mut order, |i| papers[i].upvotes);
-    let shown = order.len();
-    order.truncate(max_papers);
+    let dropped = |i: usize| ranking.ranking.standing(i) == Standing::Removed;
+    let shown = order.iter().filter(|&&i| !dropped(i)).count();
+    ranking
+        .ranking
+        .order_first(&mut order, max_papers, |i| papers[i].upvotes);
     let rank: std::collections::HashMap<usize, usize> =
         order.iter().enumerate().map(|(r, &p)| (p, r)).collect();
     // Topics in the order the candidates list them (the subscriber's).

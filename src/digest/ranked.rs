@@ -10,6 +10,7 @@
 //! ([`profile_blob`], inside the mark's transaction). It must not log
 //! marks.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -18,7 +19,7 @@ use chrono::{NaiveDate, Utc};
 use super::frequencies::{vectors_of, Frequencies};
 use crate::domain::{Paper, PaperId, SubscriberId};
 use crate::ranking::{
-    reason, Day, DocumentFrequencies, Features, Mark, Marked, PaperVector, Profile, Ranking,
+    reason, Day, DocumentFrequencies, Features, Less, Mark, Marked, PaperVector, Profile, Ranking,
     Weighted, Weighting, LIKE_THRESHOLD,
 };
 use crate::store::{DbResult, MarkVector, RankingMarks, Store};
@@ -45,6 +46,10 @@ pub struct RankedWindow {
     index: HashMap<PaperId, usize>,
     /// Marked papers outside the window, read once per run.
     outside: HashMap<PaperId, Option<MarkedPaper>>,
+    /// The window's papers each paper marked "less" sinks
+    /// ([`Day::near`]), computed once per run for every subscriber who
+    /// marked it.
+    near: HashMap<PaperId, Arc<[u32]>>,
 }
 
 /// The [`RankedWindow`] of a set of papers kept for many requests (the web
@@ -102,8 +107,8 @@ fn ids_and_titles(papers: &[Paper]) -> (Vec<PaperId>, Vec<String>) {
 /// "more" papers (for reasons) and whether they want recommendations.
 pub struct SubscriberRanking {
     pub ranking: Ranking,
-    /// The "more" papers: title and weighted vector.
-    more: Vec<(String, Weighted)>,
+    /// The stored papers they marked "more".
+    more: Vec<PaperId>,
     pub recommendations: bool,
 }
 
@@ -111,9 +116,14 @@ impl SubscriberRanking {
     /// Why window paper `paper` is recommended: "like ‘TITLE’, which you
     /// marked", naming the "more" paper it is closest to.
     pub fn reason(&self, window: &RankedWindow, paper: usize) -> Option<String> {
-        let marked: Vec<&Weighted> = self.more.iter().map(|(_, w)| w).collect();
-        let (i, _) = reason(window.day.vector(paper), &marked)?;
-        Some(format!("like ‘{}’, which you marked", self.more[i].0))
+        let marked: Vec<(&str, &Weighted)> = self
+            .more
+            .iter()
+            .filter_map(|id| Some((window.title(id)?, window.weighted(id)?)))
+            .collect();
+        let vectors: Vec<&Weighted> = marked.iter().map(|&(_, w)| w).collect();
+        let (i, _) = reason(window.day.vector(paper), &vectors)?;
+        Some(format!("like ‘{}’, which you marked", marked[i].0))
     }
 }
 
@@ -283,6 +293,7 @@ impl RankedWindow {
             titles,
             index: ids.into_iter().enumerate().map(|(i, id)| (id, i)).collect(),
             outside: HashMap::new(),
+            near: HashMap::new(),
         }
     }
 
@@ -352,6 +363,16 @@ impl RankedWindow {
             .flat_map(|m| m.marks.iter().map(|(id, _)| id.clone()))
             .collect();
         self.load_outside(store, marked).await?;
+        for marks in page.values() {
+            for (id, mark) in &marks.marks {
+                if *mark == Mark::Less && !self.near.contains_key(id) {
+                    if let Some(v) = self.weighted(id) {
+                        let near = self.day.near(v).into();
+                        self.near.insert(id.clone(), near);
+                    }
+                }
+            }
+        }
         let (Some(&first), Some(&last)) = (page.keys().min(), page.keys().max()) else {
             return Ok(HashMap::new());
         };
@@ -381,6 +402,32 @@ impl RankedWindow {
             }
         }
         Ok(out)
+    }
+
+    /// The title of a marked paper, in the window or read from outside it;
+    /// `None` when it is not stored.
+    fn title(&self, id: &PaperId) -> Option<&str> {
+        match self.index.get(id) {
+            Some(&i) => Some(&self.titles[i]),
+            None => self
+                .outside
+                .get(id)
+                .and_then(|p| p.as_ref())
+                .map(|p| p.title.as_str()),
+        }
+    }
+
+    /// The weighted vector of a marked paper: the window's, or the one read
+    /// from outside it; `None` when it is not stored.
+    fn weighted(&self, id: &PaperId) -> Option<&Weighted> {
+        match self.index.get(id) {
+            Some(&i) => Some(self.day.vector(i)),
+            None => self
+                .outside
+                .get(id)
+                .and_then(|p| p.as_ref())
+                .map(|p| &p.weighted),
+        }
     }
 
     /// The marked papers of `marks` that are stored: id, mark, vector,
@@ -436,29 +483,31 @@ impl RankedWindow {
         if found.is_empty() {
             return None;
         }
-        let weighted = |id: &PaperId, at: Option<usize>| -> Option<&Weighted> {
-            match at {
-                Some(i) => Some(self.day.vector(i)),
-                None => self
-                    .outside
-                    .get(id)
-                    .and_then(|p| p.as_ref())
-                    .map(|p| &p.weighted),
-            }
-        };
-        let less: Vec<(&PaperId, &Weighted)> = found
+        // Each "less" paper's neighbours: known for every one of a page
+        // `rank_page` ranks, computed here for a subscriber ranked alone.
+        let near: Vec<(Option<usize>, Cow<'_, [u32]>)> = found
             .iter()
             .filter(|f| f.1 == Mark::Less)
-            .filter_map(|&(id, _, _, _, at)| Some((id, weighted(id, at)?)))
+            .filter_map(|&(id, ..)| {
+                let near = match self.near.get(id) {
+                    Some(near) => Cow::Borrowed(&**near),
+                    None => Cow::Owned(self.day.near(self.weighted(id)?)),
+                };
+                Some((self.day.position(id), near))
+            })
             .collect();
-        let ranking = self.day.rank(profile, &less);
+        let less: Vec<Less<'_>> = near
+            .iter()
+            .map(|(position, near)| Less {
+                position: *position,
+                near,
+            })
+            .collect();
+        let ranking = self.day.rank_by(profile, &less);
         let more = found
             .iter()
             .filter(|f| f.1 == Mark::More)
-            .map(|&(id, _, _, title, at)| {
-                let w = weighted(id, at).cloned().unwrap_or_default();
-                (title.to_string(), w)
-            })
+            .map(|&(id, ..)| id.clone())
             .collect();
         Some(SubscriberRanking {
             ranking,

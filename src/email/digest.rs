@@ -392,10 +392,10 @@ pub fn shorten_authors(authors: &[String], max: usize) -> String {
 /// counted), on word boundaries, keeping the first hit visible when it fits;
 /// "…" marks each side that was cut.
 pub fn excerpt(spans: &[Span], max_chars: usize) -> Vec<Span> {
-    let chars: Vec<(char, bool)> = spans
-        .iter()
-        .flat_map(|s| s.text.chars().map(move |c| (c, s.hit)))
-        .collect();
+    let mut chars: Vec<(char, bool)> = Vec::with_capacity(spans.iter().map(|s| s.text.len()).sum());
+    for s in spans {
+        chars.extend(s.text.chars().map(|c| (c, s.hit)));
+    }
     let n = chars.len();
     if n <= max_chars {
         return regroup(&chars);
@@ -459,14 +459,17 @@ pub fn excerpt(spans: &[Span], max_chars: usize) -> Vec<Span> {
 
 fn regroup(chars: &[(char, bool)]) -> Vec<Span> {
     let mut out: Vec<Span> = Vec::new();
-    for &(c, hit) in chars {
-        match out.last_mut() {
-            Some(last) if last.hit == hit => last.text.push(c),
-            _ => out.push(Span {
-                text: c.to_string(),
-                hit,
-            }),
-        }
+    let mut rest = chars;
+    while let Some(&(_, hit)) = rest.first() {
+        let run = rest
+            .iter()
+            .position(|&(_, h)| h != hit)
+            .unwrap_or(rest.len());
+        out.push(Span {
+            text: rest[..run].iter().map(|&(c, _)| c).collect(),
+            hit,
+        });
+        rest = &rest[run..];
     }
     out
 }

@@ -64,13 +64,68 @@ pub struct DigestRenderer {
     /// A paper's block (highlighted excerpt, authors, links), rendered,
     /// depends only on the paper and the terms that matched it, which
     /// subscribers with the same topics share: built and rendered once per
-    /// run for each pair. Bounded: emptied when it reaches
-    /// [`PAPER_BLOCKS_MAX`] entries.
-    paper_blocks: Mutex<HashMap<(PaperId, String), PaperBlock>>,
+    /// run for each pair while it stays in this cache.
+    paper_blocks: Mutex<BlockCache>,
+    /// Each paper's [`PaperFacts`], shared by its blocks for every set of
+    /// matched terms. Bounded: emptied when it reaches
+    /// [`PAPER_FACTS_MAX`] entries.
+    paper_facts: Mutex<HashMap<PaperId, Arc<PaperFacts>>>,
 }
 
-/// At most this many cached paper blocks (a few kB each) per run.
-const PAPER_BLOCKS_MAX: usize = 4096;
+/// At most this many bytes of rendered paper blocks are kept per run.
+/// A day's distinct (paper, matched terms) pairs are what should fit:
+/// with ranking, each reader's papers are their own, and 5,000 readers of
+/// three of a dozen overlapping topics over 1,000 papers made 17,700
+/// pairs of about 2.2 kB (`scripts/bench --ranking`) in 250,000 blocks;
+/// 4,096 blocks emptied when full rendered 143,000 of them.
+const PAPER_BLOCKS_BYTES: usize = 64 << 20;
+
+/// At most this many papers' [`PaperFacts`] are kept per run.
+const PAPER_FACTS_MAX: usize = 16384;
+
+/// Rendered blocks by paper and matched labels, in two generations: a
+/// block is added to the young one, and found in either (moving to the
+/// young one); when the young one holds half of
+/// [`PAPER_BLOCKS_BYTES`], the old one is dropped and the young one
+/// becomes old. Blocks in use stay, where emptying the whole cache would
+/// render them all again.
+struct BlockCache {
+    young: HashMap<(PaperId, String), PaperBlock>,
+    old: HashMap<(PaperId, String), PaperBlock>,
+    young_bytes: usize,
+    /// Most bytes of both generations together.
+    limit: usize,
+}
+
+impl BlockCache {
+    fn new(limit: usize) -> BlockCache {
+        BlockCache {
+            young: HashMap::new(),
+            old: HashMap::new(),
+            young_bytes: 0,
+            limit,
+        }
+    }
+
+    fn get(&mut self, key: &(PaperId, String)) -> Option<PaperBlock> {
+        if let Some(block) = self.young.get(key) {
+            return Some(block.clone());
+        }
+        let (key, block) = self.old.remove_entry(key)?;
+        self.insert(key, block.clone());
+        Some(block)
+    }
+
+    fn insert(&mut self, key: (PaperId, String), block: PaperBlock) {
+        let bytes = key.0.as_str().len() + key.1.len() + block.html().len() + block.text().len();
+        if self.young_bytes + bytes > self.limit / 2 {
+            self.old = std::mem::take(&mut self.young);
+            self.young_bytes = 0;
+        }
+        self.young_bytes += bytes;
+        self.young.insert(key, block);
+    }
+}
 
 impl DigestRenderer {
     /// `base_url` is `[web] base_url`, where the signed links point;
@@ -86,7 +141,8 @@ impl DigestRenderer {
             site_name,
             signer,
             max_html_bytes,
-            paper_blocks: Mutex::new(HashMap::new()),
+            paper_blocks: Mutex::new(BlockCache::new(PAPER_BLOCKS_BYTES)),
+            paper_facts: Mutex::new(HashMap::new()),
         }
     }
 
@@ -239,19 +295,38 @@ impl DigestRenderer {
             .paper_blocks
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .get(&key)
-            .cloned();
+            .get(&key);
         if let Some(block) = cached {
             return Ok(block);
         }
-        let block =
-            PaperBlock::render(&paper_view(p, matched)).context("rendering a paper's block")?;
-        let mut blocks = self.paper_blocks.lock().unwrap_or_else(|e| e.into_inner());
-        if blocks.len() >= PAPER_BLOCKS_MAX {
-            blocks.clear();
-        }
-        blocks.insert(key, block.clone());
+        let facts = self.paper_facts(p);
+        let block = PaperBlock::render(&paper_view_of(&facts, p, matched))
+            .context("rendering a paper's block")?;
+        self.paper_blocks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, block.clone());
         Ok(block)
+    }
+
+    /// The paper's [`PaperFacts`], through the per-run cache.
+    fn paper_facts(&self, p: &Paper) -> Arc<PaperFacts> {
+        let cached = self
+            .paper_facts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&p.id)
+            .cloned();
+        if let Some(facts) = cached {
+            return facts;
+        }
+        let facts = Arc::new(PaperFacts::of(p));
+        let mut all = self.paper_facts.lock().unwrap_or_else(|e| e.into_inner());
+        if all.len() >= PAPER_FACTS_MAX {
+            all.clear();
+        }
+        all.insert(p.id.clone(), facts.clone());
+        facts
     }
 }
 
@@ -323,10 +398,41 @@ pub const AUTHORS_SHOWN: usize = 6;
 /// Most characters of an abstract's excerpt.
 pub const EXCERPT_CHARS: usize = 420;
 
+/// What a paper's block shows whatever matched it: its web links,
+/// shortened authors and categories. The same for every subscriber, so a
+/// digest run works it out once per paper.
+#[derive(Debug, Clone)]
+struct PaperFacts {
+    url: String,
+    authors: String,
+    code_url: Option<String>,
+    project_url: Option<String>,
+    pdf_url: Option<String>,
+    categories: String,
+}
+
+impl PaperFacts {
+    fn of(p: &Paper) -> PaperFacts {
+        PaperFacts {
+            url: web_link(&p.url).unwrap_or_default(),
+            authors: shorten_authors(&p.authors, AUTHORS_SHOWN),
+            code_url: p.github_repo.as_deref().and_then(web_link),
+            project_url: p.project_page.as_deref().and_then(web_link),
+            pdf_url: p.pdf_url.as_deref().and_then(web_link),
+            categories: p.categories.join(", "),
+        }
+    }
+}
+
 /// One paper as the digest shows it (the papers pages show it the same
 /// way): its abstract's excerpt with the `matched` terms marked, authors
 /// shortened, and only web links from a source (see [`super::href`]).
 pub fn paper_view(p: &Paper, matched: &[MatchedTerm]) -> PaperView {
+    paper_view_of(&PaperFacts::of(p), p, matched)
+}
+
+/// [`paper_view`] with the paper's [`PaperFacts`] already worked out.
+fn paper_view_of(facts: &PaperFacts, p: &Paper, matched: &[MatchedTerm]) -> PaperView {
     let spans: Vec<Span> = highlight(&p.abstract_text, matched, Field::Abstract)
         .into_iter()
         .map(|s| Span {
@@ -341,18 +447,19 @@ pub fn paper_view(p: &Paper, matched: &[MatchedTerm]) -> PaperView {
             hit: s.hit,
         })
         .collect();
+    let facts = facts.clone();
     PaperView {
         title: p.title.clone(),
         title_spans,
-        url: web_link(&p.url).unwrap_or_default(),
-        authors: shorten_authors(&p.authors, AUTHORS_SHOWN),
+        url: facts.url,
+        authors: facts.authors,
         excerpt: excerpt(&spans, EXCERPT_CHARS),
         matched: matched_labels(matched),
         upvotes: p.upvotes,
-        code_url: p.github_repo.as_deref().and_then(web_link),
-        project_url: p.project_page.as_deref().and_then(web_link),
-        pdf_url: p.pdf_url.as_deref().and_then(web_link),
-        categories: p.categories.join(", "),
+        code_url: facts.code_url,
+        project_url: facts.project_url,
+        pdf_url: facts.pdf_url,
+        categories: facts.categories,
     }
 }
 
@@ -364,4 +471,53 @@ pub fn matched_labels(matched: &[MatchedTerm]) -> String {
         .map(|m| &*m.label)
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(id: &str) -> (PaperId, String) {
+        (PaperId::from_stored(id.into()), "ti:x".to_string())
+    }
+
+    fn block(n: usize) -> PaperBlock {
+        PaperBlock::render(&PaperView {
+            title: "x".repeat(n),
+            ..PaperView::default()
+        })
+        .unwrap()
+    }
+
+    /// Bytes [`BlockCache`] counts for `key(id)` and `b`.
+    fn size(id: &str, b: &PaperBlock) -> usize {
+        id.len() + "ti:x".len() + b.html().len() + b.text().len()
+    }
+
+    #[test]
+    fn the_block_cache_keeps_what_is_in_use_and_stays_within_its_bytes() {
+        let b = block(100);
+        let each = size("a", &b);
+        // Each generation holds two blocks.
+        let mut cache = BlockCache::new(4 * each + 1);
+        cache.insert(key("a"), b.clone());
+        cache.insert(key("b"), b.clone());
+        // The third starts a new generation; the first two are still found.
+        cache.insert(key("c"), b.clone());
+        assert_eq!(cache.get(&key("a")), Some(b.clone()));
+        // "a" moved to the young generation with "c"; the next block makes
+        // that generation old and "b", never used since, is dropped.
+        cache.insert(key("d"), b.clone());
+        assert_eq!(cache.get(&key("b")), None);
+        for k in ["a", "c", "d"] {
+            assert_eq!(cache.get(&key(k)), Some(b.clone()), "{k}");
+        }
+        let held: usize = cache
+            .young
+            .keys()
+            .chain(cache.old.keys())
+            .map(|(id, _)| size(id.as_str(), &b))
+            .sum();
+        assert!(held <= 4 * each + 1, "{held} bytes held");
+    }
 }

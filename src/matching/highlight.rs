@@ -22,17 +22,18 @@ struct Prepared {
 /// Texts tokenised and stemmed recently: a digest run highlights the same
 /// few hundred abstracts for every subscriber, and stemming them each time
 /// cost more than rendering the rest of the mail. Bounded; cleared when full.
-type PreparedCache = HashMap<(bool, Box<str>), Arc<Prepared>>;
+/// Indexed by whether the texts are stemmed; looked up by the text itself
+/// (no copy of it made to look it up).
+type PreparedCache = [HashMap<Box<str>, Arc<Prepared>>; 2];
 static PREPARED: Mutex<Option<PreparedCache>> = Mutex::new(None);
 const PREPARED_MAX: usize = 2048;
 
 fn prepared(text: &str, stemmed: bool) -> Arc<Prepared> {
-    let key = (stemmed, Box::<str>::from(text));
     if let Some(hit) = PREPARED
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .as_ref()
-        .and_then(|m| m.get(&key))
+        .and_then(|m| m[usize::from(stemmed)].get(text))
     {
         return hit.clone();
     }
@@ -50,11 +51,11 @@ fn prepared(text: &str, stemmed: bool) -> Arc<Prepared> {
         .collect();
     let fresh = Arc::new(Prepared { tokens, stems });
     let mut cache = PREPARED.lock().unwrap_or_else(|e| e.into_inner());
-    let map = cache.get_or_insert_with(HashMap::new);
+    let map = &mut cache.get_or_insert_with(Default::default)[usize::from(stemmed)];
     if map.len() >= PREPARED_MAX {
         map.clear();
     }
-    map.insert(key, fresh.clone());
+    map.insert(text.into(), fresh.clone());
     fresh
 }
 

@@ -187,23 +187,59 @@ impl Day {
     /// Scores the day for one subscriber: their profile, and the papers
     /// they marked "less" (ids and weighted vectors) to remove and sink by.
     pub fn rank(&self, profile: &Profile, less: &[(&PaperId, &Weighted)]) -> Ranking {
+        let near: Vec<Vec<u32>> = less.iter().map(|(_, v)| self.near(v)).collect();
+        let less: Vec<Less<'_>> = less
+            .iter()
+            .zip(&near)
+            .map(|((id, _), near)| Less {
+                position: self.position(id),
+                near,
+            })
+            .collect();
+        self.rank_by(profile, &less)
+    }
+
+    /// The papers a "less" paper of vector `v` sinks: those whose cosine
+    /// with it is at least [`SINK_SIMILARITY`], by index. Depends on the
+    /// paper alone, so a run computes it once per marked paper however
+    /// many subscribers marked it.
+    pub fn near(&self, v: &Weighted) -> Vec<u32> {
+        let mut cos = Vec::new();
+        self.cosines(v, &mut cos);
+        cos.iter()
+            .enumerate()
+            .filter(|&(_, &c)| c >= SINK_SIMILARITY)
+            .map(|(p, _)| p as u32)
+            .collect()
+    }
+
+    /// [`Day::rank`] with each "less" paper's [`Day::near`] already known.
+    pub fn rank_by(&self, profile: &Profile, less: &[Less<'_>]) -> Ranking {
         let mut scores = Vec::new();
         self.scores(profile, &mut scores);
         let mut standing = vec![Standing::Ranked; self.len()];
-        let mut cos = Vec::new();
-        for (id, v) in less {
-            self.cosines(v, &mut cos);
-            for (s, &c) in standing.iter_mut().zip(&cos) {
-                if c >= SINK_SIMILARITY {
-                    *s = (*s).max(Standing::Sunk);
-                }
+        for l in less {
+            for &p in l.near {
+                let s = &mut standing[p as usize];
+                *s = (*s).max(Standing::Sunk);
             }
-            if let Some(p) = self.position(id) {
+        }
+        for l in less {
+            if let Some(p) = l.position {
                 standing[p] = Standing::Removed;
             }
         }
         Ranking { scores, standing }
     }
+}
+
+/// A paper the subscriber marked "less", as [`Day::rank_by`] takes it.
+#[derive(Debug, Clone, Copy)]
+pub struct Less<'a> {
+    /// Its index, when it is one of the day's papers (it is removed).
+    pub position: Option<usize>,
+    /// The day's papers it sinks ([`Day::near`]).
+    pub near: &'a [u32],
 }
 
 /// One subscriber's scores over a day.
@@ -235,14 +271,34 @@ impl Ranking {
     /// them go last, the rest by score; equal scores by upvotes (none
     /// counts lowest), then by index.
     pub fn order(&self, section: &mut Vec<usize>, upvotes: impl Fn(usize) -> Option<i64>) {
+        self.order_first(section, usize::MAX, upvotes);
+    }
+
+    /// [`Ranking::order`] keeping only the first `keep`: the same papers
+    /// in the same order, without sorting those that would be cut.
+    pub fn order_first(
+        &self,
+        section: &mut Vec<usize>,
+        keep: usize,
+        upvotes: impl Fn(usize) -> Option<i64>,
+    ) {
         section.retain(|&p| self.standing[p] != Standing::Removed);
-        section.sort_by(|&a, &b| {
+        let cmp = |&a: &usize, &b: &usize| {
             self.standing[a]
                 .cmp(&self.standing[b])
                 .then(self.scores[b].total_cmp(&self.scores[a]))
                 .then(upvotes(b).cmp(&upvotes(a)))
                 .then(a.cmp(&b))
-        });
+        };
+        if keep < section.len() {
+            if keep == 0 {
+                section.clear();
+                return;
+            }
+            section.select_nth_unstable_by(keep - 1, cmp);
+            section.truncate(keep);
+        }
+        section.sort_by(cmp);
     }
 
     /// "Recommended for you": among `candidates` (the day's papers that
@@ -537,6 +593,43 @@ mod tests {
             for (p, s) in scores.iter().enumerate() {
                 prop_assert!((s - profile.score(day.vector(p))).abs() < 1e-5);
             }
+        }
+
+        #[test]
+        fn ordering_the_first_few_keeps_the_head_of_the_whole_order(
+            texts in arb_texts(),
+            marks in prop::collection::vec((any::<prop::sample::Index>(), any::<bool>()), 1..4),
+            keep in 0usize..8,
+            upvotes in prop::collection::vec(prop::option::of(0i64..3), 12),
+        ) {
+            let refs: Vec<(&str, &str)> = texts.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+            let fx = fixture(&refs);
+            let day = fx.day();
+            // One mark a paper, the first "more" (a profile needs one).
+            let mut marks: Vec<(usize, Mark)> = marks
+                .iter()
+                .enumerate()
+                .map(|(k, (i, more))| {
+                    let mark = if k == 0 || *more { Mark::More } else { Mark::Less };
+                    (i.index(refs.len()), mark)
+                })
+                .collect();
+            let mut seen = std::collections::HashSet::new();
+            marks.retain(|m| seen.insert(m.0));
+            let less: Vec<(&PaperId, Weighted)> = marks
+                .iter()
+                .filter(|m| m.1 == Mark::Less)
+                .map(|&(i, _)| (&fx.ids[i], fx.weighted(i)))
+                .collect();
+            let less: Vec<(&PaperId, &Weighted)> = less.iter().map(|(id, w)| (*id, w)).collect();
+            let r = day.rank(&fx.profile(&marks), &less);
+            let up = |i: usize| upvotes[i % upvotes.len()];
+            let mut whole: Vec<usize> = (0..refs.len()).collect();
+            r.order(&mut whole, up);
+            whole.truncate(keep);
+            let mut first: Vec<usize> = (0..refs.len()).collect();
+            r.order_first(&mut first, keep, up);
+            prop_assert_eq!(first, whole);
         }
     }
 }

@@ -70,7 +70,7 @@ pub mod terms;
 pub mod vector;
 
 pub use day::{
-    reason, Day, Ranking, Recommendation, Standing, LIKE_THRESHOLD, RECOMMEND_THRESHOLD,
+    reason, Day, Less, Ranking, Recommendation, Standing, LIKE_THRESHOLD, RECOMMEND_THRESHOLD,
     SINK_SIMILARITY,
 };
 pub use df::{DayDf, DocumentFrequencies, WindowError};
