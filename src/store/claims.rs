@@ -278,19 +278,23 @@ mod tests {
         store.delivery_by_id(id).await.unwrap().held
     }
 
+    /// When the tests begin, and A's digests reserved then: `n` of them,
+    /// held by A for a minute (until the returned time).
+    async fn held_by_a(store: &Store, n: usize) -> (DateTime<Utc>, DateTime<Utc>, Vec<Delivery>) {
+        let t0 = at("2026-06-12T07:00:00Z");
+        let until = t0 + chrono::Duration::minutes(1);
+        let emails: Vec<String> = (1..=n).map(|i| format!("a{i}@example.org")).collect();
+        let emails: Vec<&str> = emails.iter().map(String::as_str).collect();
+        let a = reserved_under(store, &emails, &hold(A, until), t0).await;
+        (t0, until, a)
+    }
+
     #[tokio::test]
     async fn renewal_extends_exactly_the_renewers_unsent_reservations() {
         let (store, _db) = test_store().await;
-        let t0 = at("2026-06-12T07:00:00Z");
+        let (t0, until, a) = held_by_a(&store, 3).await;
         let minute = chrono::Duration::minutes(1);
-        let a = reserved_under(
-            &store,
-            &["a1@example.org", "a2@example.org", "a3@example.org"],
-            &hold(A, t0 + minute),
-            t0,
-        )
-        .await;
-        let b = reserved_under(&store, &["b1@example.org"], &hold(B, t0 + minute), t0).await;
+        let b = reserved_under(&store, &["b1@example.org"], &hold(B, until), t0).await;
         // A sent its third digest: a sent digest's lease is not renewed.
         store.mark_sent_many(&[a[2].id], t0).await.unwrap();
         let all: Vec<DeliveryId> = ids(&a).into_iter().chain(ids(&b)).collect();
@@ -303,8 +307,8 @@ mod tests {
         for d in &a[..2] {
             assert_eq!(holder(&store, d.id).await, Some(hold(A, t0 + minute * 5)));
         }
-        assert_eq!(holder(&store, a[2].id).await, Some(hold(A, t0 + minute)));
-        assert_eq!(holder(&store, b[0].id).await, Some(hold(B, t0 + minute)));
+        assert_eq!(holder(&store, a[2].id).await, Some(hold(A, until)));
+        assert_eq!(holder(&store, b[0].id).await, Some(hold(B, until)));
 
         // B renewing A's reservations changes nothing.
         let renewed = store
@@ -320,15 +324,7 @@ mod tests {
     #[tokio::test]
     async fn a_run_waits_for_reservations_held_by_others_not_for_its_own() {
         let (store, _db) = test_store().await;
-        let t0 = at("2026-06-12T07:00:00Z");
-        let until = t0 + chrono::Duration::minutes(1);
-        let a = reserved_under(
-            &store,
-            &["a1@example.org", "a2@example.org"],
-            &hold(A, until),
-            t0,
-        )
-        .await;
+        let (t0, until, a) = held_by_a(&store, 2).await;
         let now = t0 + chrono::Duration::seconds(10);
         assert_eq!(store.next_lease_end(day(), A, now).await.unwrap(), None);
         assert_eq!(
@@ -363,15 +359,7 @@ mod tests {
     #[tokio::test]
     async fn a_lapsed_reservation_is_taken_over_and_sent_by_another() {
         let (store, _db) = test_store().await;
-        let t0 = at("2026-06-12T07:00:00Z");
-        let until = t0 + chrono::Duration::minutes(1);
-        let a = reserved_under(
-            &store,
-            &["a1@example.org", "a2@example.org", "a3@example.org"],
-            &hold(A, until),
-            t0,
-        )
-        .await;
+        let (t0, until, a) = held_by_a(&store, 3).await;
         // A sent one before it died; the other two it only reserved.
         store.mark_sent_many(&[a[2].id], t0).await.unwrap();
         let before = until - chrono::Duration::milliseconds(1);
@@ -416,9 +404,7 @@ mod tests {
     #[tokio::test]
     async fn a_reservation_is_held_from_others_until_sent_or_lapsed() {
         let (store, _db) = test_store().await;
-        let t0 = at("2026-06-12T07:00:00Z");
-        let until = t0 + chrono::Duration::minutes(1);
-        let a = reserved_under(&store, &["a1@example.org"], &hold(A, until), t0).await;
+        let (t0, until, a) = held_by_a(&store, 1).await;
         let now = t0 + chrono::Duration::seconds(10);
         let read = store.delivery_by_id(a[0].id).await.unwrap();
         assert_eq!(read.held, Some(hold(A, until)));
