@@ -74,11 +74,13 @@ impl Backend {
 #[cfg(test)]
 mod tests {
     use super::super::test_store;
-    use crate::domain::NewTopic;
-    use crate::domain::SubscriberEmail;
+    use crate::domain::{DeliveryId, NewTopic, SubscriberEmail};
     use crate::store::OneDigest as _;
-    use crate::store::{ClaimRequest, DeliveryStatus, Reservation};
-    use chrono::Utc;
+    use crate::store::{
+        BatchReservation, ClaimRequest, Delivery, DeliveryStatus, Hold, NewReservation,
+        Reservation, Store,
+    };
+    use chrono::{DateTime, NaiveDate, Utc};
 
     /// A new active subscriber `email` and its delivery reserved for one
     /// day with Message-ID `message_id`.
@@ -205,5 +207,214 @@ mod tests {
             .unwrap();
         assert_eq!(held, 0);
         assert_eq!(store.delivery_by_id(d.id).await.unwrap().attempts, 2);
+    }
+
+    // Held reservations: a daemon reserves a page's digests under its
+    // identity and lease (`Hold`) before it claims them, and the others
+    // leave them alone until that lease passes.
+
+    const A: &str = "host-a:1:aa";
+    const B: &str = "host-b:2:bb";
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    fn hold(owner: &str, until: DateTime<Utc>) -> Hold {
+        Hold {
+            owner: owner.into(),
+            until,
+        }
+    }
+
+    /// `emails` as new active subscribers, their digests for 2026-06-12
+    /// reserved (pending) under `hold` at `now`.
+    async fn reserved_under(
+        store: &Store,
+        emails: &[&str],
+        hold: &Hold,
+        now: DateTime<Utc>,
+    ) -> Vec<Delivery> {
+        let mut batch = Vec::new();
+        for email in emails {
+            let topic = NewTopic {
+                name: "t".into(),
+                query: "x".into(),
+            };
+            let sub = store
+                .upsert_active(&SubscriberEmail::parse(email).unwrap(), &[topic], now)
+                .await
+                .unwrap()
+                .id();
+            batch.push(NewReservation {
+                subscriber_id: sub,
+                message_id: format!("<{email}>"),
+                papers: Vec::new(),
+                reasons: Vec::new(),
+                more_count: 0,
+            });
+        }
+        let got = store
+            .reserve_deliveries(day(), &batch, hold, now)
+            .await
+            .unwrap();
+        got.into_iter()
+            .map(|r| match r {
+                BatchReservation::New { delivery, .. } => *delivery,
+                other => panic!("a new reservation: {other:?}"),
+            })
+            .collect()
+    }
+
+    fn day() -> NaiveDate {
+        "2026-06-12".parse().unwrap()
+    }
+
+    fn ids(ds: &[Delivery]) -> Vec<DeliveryId> {
+        ds.iter().map(|d| d.id).collect()
+    }
+
+    async fn holder(store: &Store, id: DeliveryId) -> Option<Hold> {
+        store.delivery_by_id(id).await.unwrap().held
+    }
+
+    /// When the tests begin, and A's digests reserved then: `n` of them,
+    /// held by A for a minute (until the returned time).
+    async fn held_by_a(store: &Store, n: usize) -> (DateTime<Utc>, DateTime<Utc>, Vec<Delivery>) {
+        let t0 = at("2026-06-12T07:00:00Z");
+        let until = t0 + chrono::Duration::minutes(1);
+        let emails: Vec<String> = (1..=n).map(|i| format!("a{i}@example.org")).collect();
+        let emails: Vec<&str> = emails.iter().map(String::as_str).collect();
+        let a = reserved_under(store, &emails, &hold(A, until), t0).await;
+        (t0, until, a)
+    }
+
+    #[tokio::test]
+    async fn renewal_extends_exactly_the_renewers_unsent_reservations() {
+        let (store, _db) = test_store().await;
+        let (t0, until, a) = held_by_a(&store, 3).await;
+        let minute = chrono::Duration::minutes(1);
+        let b = reserved_under(&store, &["b1@example.org"], &hold(B, until), t0).await;
+        // A sent its third digest: a sent digest's lease is not renewed.
+        store.mark_sent_many(&[a[2].id], t0).await.unwrap();
+        let all: Vec<DeliveryId> = ids(&a).into_iter().chain(ids(&b)).collect();
+
+        let renewed = store
+            .renew_delivery_leases(&all, A, t0 + minute * 5)
+            .await
+            .unwrap();
+        assert_eq!(renewed, 2, "A's two pending reservations");
+        for d in &a[..2] {
+            assert_eq!(holder(&store, d.id).await, Some(hold(A, t0 + minute * 5)));
+        }
+        assert_eq!(holder(&store, a[2].id).await, Some(hold(A, until)));
+        assert_eq!(holder(&store, b[0].id).await, Some(hold(B, until)));
+
+        // B renewing A's reservations changes nothing.
+        let renewed = store
+            .renew_delivery_leases(&ids(&a), B, t0 + minute * 9)
+            .await
+            .unwrap();
+        assert_eq!(renewed, 0);
+        for d in &a[..2] {
+            assert_eq!(holder(&store, d.id).await, Some(hold(A, t0 + minute * 5)));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_run_waits_for_reservations_held_by_others_not_for_its_own() {
+        let (store, _db) = test_store().await;
+        let (t0, until, a) = held_by_a(&store, 2).await;
+        let now = t0 + chrono::Duration::seconds(10);
+        assert_eq!(store.next_lease_end(day(), A, now).await.unwrap(), None);
+        assert_eq!(
+            store.next_lease_end(day(), B, now).await.unwrap(),
+            Some(until)
+        );
+        // Once A claims one it is being sent: A's own run waits for it too.
+        let claim = ClaimRequest {
+            id: a[0].id,
+            expected: a[0].status,
+            attempts: a[0].attempts,
+        };
+        let claim_until = until + chrono::Duration::minutes(1);
+        let won = store
+            .claim_deliveries(&[claim], A, claim_until, now)
+            .await
+            .unwrap();
+        assert_eq!(won, [true]);
+        assert_eq!(
+            store.next_lease_end(day(), A, now).await.unwrap(),
+            Some(claim_until)
+        );
+        assert_eq!(
+            store.next_lease_end(day(), B, now).await.unwrap(),
+            Some(until)
+        );
+        // Past both leases nothing is held.
+        let later = claim_until + chrono::Duration::seconds(1);
+        assert_eq!(store.next_lease_end(day(), B, later).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn a_lapsed_reservation_is_taken_over_and_sent_by_another() {
+        let (store, _db) = test_store().await;
+        let (t0, until, a) = held_by_a(&store, 3).await;
+        // A sent one before it died; the other two it only reserved.
+        store.mark_sent_many(&[a[2].id], t0).await.unwrap();
+        let before = until - chrono::Duration::milliseconds(1);
+        assert!(store.lapsed_claims(day(), before).await.unwrap().is_empty());
+
+        let after = until + chrono::Duration::seconds(1);
+        let lapsed = store.lapsed_claims(day(), after).await.unwrap();
+        assert_eq!(ids(&lapsed), ids(&a[..2]));
+        assert!(lapsed
+            .iter()
+            .all(|d| d.status == DeliveryStatus::Pending && d.held == Some(hold(A, until))));
+        let claims: Vec<ClaimRequest> = lapsed
+            .iter()
+            .map(|d| ClaimRequest {
+                id: d.id,
+                expected: d.status,
+                attempts: d.attempts,
+            })
+            .collect();
+        let lease = after + chrono::Duration::minutes(1);
+        let won = store
+            .claim_deliveries(&claims, B, lease, after)
+            .await
+            .unwrap();
+        assert_eq!(won, [true, true]);
+        store.mark_sent_many(&ids(&lapsed), after).await.unwrap();
+        for d in &lapsed {
+            let sent = store.delivery_by_id(d.id).await.unwrap();
+            assert_eq!(sent.status, DeliveryStatus::Sent);
+            assert_eq!(sent.attempts, 1);
+            assert_eq!(sent.held, Some(hold(B, lease)));
+        }
+        assert!(store.lapsed_claims(day(), lease).await.unwrap().is_empty());
+        // A, back, holds nothing of it any more.
+        let renewed = store
+            .renew_delivery_leases(&ids(&a), A, lease)
+            .await
+            .unwrap();
+        assert_eq!(renewed, 0);
+    }
+
+    #[tokio::test]
+    async fn a_reservation_is_held_from_others_until_sent_or_lapsed() {
+        let (store, _db) = test_store().await;
+        let (t0, until, a) = held_by_a(&store, 1).await;
+        let now = t0 + chrono::Duration::seconds(10);
+        let read = store.delivery_by_id(a[0].id).await.unwrap();
+        assert_eq!(read.held, Some(hold(A, until)));
+        assert!(read.held_elsewhere(B, now));
+        assert!(!read.held_elsewhere(A, now));
+        assert!(!read.held_elsewhere(B, until));
+
+        store.mark_sent_many(&[a[0].id], now).await.unwrap();
+        let sent = store.delivery_by_id(a[0].id).await.unwrap();
+        assert!(!sent.held_elsewhere(B, now));
+        assert!(!sent.held_elsewhere(A, now));
     }
 }
