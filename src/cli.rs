@@ -743,12 +743,16 @@ async fn subscribers(app: &App, command: SubscribersCommand) -> anyhow::Result<(
                     .store
                     .subscribers_page(Some(SubscriberStatus::Active), after, 1000)
                     .await?;
-                let Some(last) = page.last() else { break };
+                let (Some(first), Some(last)) = (page.first(), page.last()) else {
+                    break;
+                };
+                let mut marks = app.store.marks_in_range(first.id, last.id).await?;
                 after = last.id;
                 for s in page {
+                    let (more, less) = exported_marks(marks.remove(&s.id).unwrap_or_default());
                     let line = SubscriberLine {
-                        more: None,
-                        less: None,
+                        more,
+                        less,
                         email: s.email.to_string(),
                         topics: s
                             .topics
@@ -772,6 +776,21 @@ async fn subscribers(app: &App, command: SubscribersCommand) -> anyhow::Result<(
             Ok(())
         }
     }
+}
+
+/// A subscriber's marks (in paper id order) as an export line's `more`
+/// and `less` lists; an empty list is left out.
+fn exported_marks(marks: Vec<(PaperId, Mark)>) -> (Option<Vec<String>>, Option<Vec<String>>) {
+    let (more, less): (Vec<_>, Vec<_>) = marks.into_iter().partition(|(_, m)| *m == Mark::More);
+    let ids = |marks: Vec<(PaperId, Mark)>| {
+        (!marks.is_empty()).then(|| {
+            marks
+                .into_iter()
+                .map(|(p, _)| p.as_str().to_string())
+                .collect()
+        })
+    };
+    (ids(more), ids(less))
 }
 
 /// The subscriber with `email`, or an error naming the address.

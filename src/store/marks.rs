@@ -239,6 +239,33 @@ impl Backend {
         }
         Ok(out)
     }
+
+    /// The marks of the subscribers with ids in `first..=last`, whatever
+    /// their switches, in paper id order: what `subscribers export` writes
+    /// beside their topics. Subscribers with no marks are absent.
+    pub async fn marks_in_range(
+        &self,
+        first: SubscriberId,
+        last: SubscriberId,
+    ) -> DbResult<HashMap<SubscriberId, Vec<(PaperId, Mark)>>> {
+        let rows = sqlx::query(
+            "SELECT subscriber_id, paper_id, mark FROM paper_marks
+             WHERE subscriber_id BETWEEN $1 AND $2
+             ORDER BY subscriber_id, paper_id",
+        )
+        .bind(first)
+        .bind(last)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out: HashMap<SubscriberId, Vec<(PaperId, Mark)>> = HashMap::new();
+        for r in rows {
+            out.entry(r.get("subscriber_id")).or_default().push((
+                PaperId::from_stored(r.get("paper_id")),
+                mark_from_db(r.get("mark"))?,
+            ));
+        }
+        Ok(out)
+    }
 }
 
 /// Inserts imported marks (`(subscriber, index into papers, mark)`), all

@@ -353,6 +353,7 @@ delegate! {
     async fn ranking_switches(&self, id: SubscriberId) -> DbResult<RankingSwitches>;
     async fn set_ranking_switches(&self, id: SubscriberId, link_version: i64, switches: RankingSwitches) -> DbResult<()>;
     async fn ranking_marks_in_range(&self, first: SubscriberId, last: SubscriberId) -> DbResult<HashMap<SubscriberId, RankingMarks>>;
+    async fn marks_in_range(&self, first: SubscriberId, last: SubscriberId) -> DbResult<HashMap<SubscriberId, Vec<(PaperId, Mark)>>>;
     async fn unsubscribed_to_erase(&self, cutoffs: &RetentionCutoffs) -> DbResult<Vec<SubscriberId>>;
     async fn purge_unconfirmed(&self, before: DateTime<Utc>) -> DbResult<(u64, u64)>;
     async fn prune_deliveries(&self, before: NaiveDate) -> DbResult<(u64, u64, u64)>;

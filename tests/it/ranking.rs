@@ -488,6 +488,109 @@ async fn an_import_with_marks_stores_them_and_their_profile_and_the_digest_ranks
     assert_eq!(titles(&entries(&text_of(to_ann))), titles(&ann));
 }
 
+/// Each subscriber's marks (address, paper, mark) and stored profile
+/// (address, blob), in address and paper order.
+async fn marks_and_profiles(
+    pool: &sqlx::SqlitePool,
+) -> (Vec<(String, String, String)>, Vec<(String, Vec<u8>)>) {
+    let marks = sqlx::query_as(
+        "SELECT s.email, m.paper_id, m.mark FROM paper_marks m
+         JOIN subscribers s ON s.id = m.subscriber_id ORDER BY s.email, m.paper_id",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    let profiles = sqlx::query_as(
+        "SELECT s.email, p.profile FROM ranking_profiles p
+         JOIN subscribers s ON s.id = p.subscriber_id ORDER BY s.email",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    (marks, profiles)
+}
+
+/// `subscribers export` writes each reader's marks, so an import of it
+/// into a fresh database with the same papers gives the same subscribers,
+/// topics, marks and profiles, and the same ranked digests. Into a
+/// database lacking a marked paper, the import names the line and the id
+/// and imports nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_export_carries_the_marks_and_imports_into_a_fresh_database_ranking_the_same() {
+    let (from, days) = site("max_papers = 3\n").await;
+    let topics = "llm OR llms OR agent OR agents OR model OR models";
+    let file = from.env.dir.path().join("readers.jsonl");
+    std::fs::write(
+        &file,
+        format!(
+            "{{\"email\": \"ann@example.org\", \"topics\": [\"{topics}\"], \"more\": [\"2606.13120\", \"2606.10423\"], \"less\": [\"2606.13681\"]}}\n\
+             {{\"email\": \"ben@example.org\", \"topics\": [{{\"name\": \"Agents\", \"query\": \"{topics}\"}}]}}\n\
+             {{\"email\": \"dee@example.org\", \"topics\": [\"{topics}\"], \"less\": [\"2606.13120\"]}}\n"
+        ),
+    )
+    .unwrap();
+    from.env
+        .ok(&["subscribers", "import", file.to_str().unwrap()]);
+    let exported = from.env.ok(&["subscribers", "export"]);
+    let lines: Vec<&str> = exported.lines().collect();
+    assert_eq!(lines.len(), 3, "{exported}");
+    // Marks in paper id order; an empty list is left out.
+    assert!(
+        lines[0].contains(r#""more":["2606.10423","2606.13120"],"less":["2606.13681"]"#),
+        "{exported}"
+    );
+    assert!(
+        !lines[1].contains("more") && !lines[1].contains("less"),
+        "{exported}"
+    );
+    assert!(
+        lines[2].contains(r#""less":["2606.13120"]"#) && !lines[2].contains("more"),
+        "{exported}"
+    );
+    let source = marks_and_profiles(from.app.store.pool()).await;
+    assert_eq!((source.0.len(), source.1.len()), (4, 2), "{source:?}");
+
+    // A fresh database with the same papers announced on the same day.
+    let (to, _) = site("max_papers = 3\n").await;
+    let moved = to.env.dir.path().join("export.jsonl");
+    std::fs::write(&moved, &exported).unwrap();
+    let out = to
+        .env
+        .ok(&["subscribers", "import", moved.to_str().unwrap()]);
+    assert!(out.contains("imported 3 subscribers (3 new"), "{out}");
+    assert_eq!(marks_and_profiles(to.app.store.pool()).await, source);
+    assert_eq!(to.env.ok(&["subscribers", "export"]), exported);
+    for reader in ["ann@example.org", "ben@example.org", "dee@example.org"] {
+        let titles = |v: Vec<(String, Entry)>| v.into_iter().map(|e| e.1.title).collect::<Vec<_>>();
+        assert_eq!(
+            titles(preview(&to, reader, &days[0])),
+            titles(preview(&from, reader, &days[0])),
+            "{reader}"
+        );
+    }
+
+    // A database without one of the marked papers: nothing imported.
+    let lacking = crate::env::TestEnv::new().await;
+    lacking.ok(&["fetch", "--date", HF_DAY]);
+    let app = lacking.app().await;
+    sqlx::query("DELETE FROM papers WHERE id = '2606.13120'")
+        .execute(app.store.pool())
+        .await
+        .unwrap();
+    let out = lacking.paperboy(&["subscribers", "import", moved.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("nothing imported") && err.contains("line 1: paper 2606.13120 is not stored"),
+        "{err}"
+    );
+    assert_eq!(lacking.ok(&["subscribers", "list"]), "");
+    assert_eq!(
+        marks_and_profiles(app.store.pool()).await,
+        (Vec::new(), Vec::new())
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bad_feedback_link_gets_the_link_error_page_and_records_nothing() {
     let (site, days) = site("max_papers = 2\n").await;
