@@ -245,7 +245,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("database is up to date");
             // Ranking data for papers stored before it was kept.
             let now = Utc::now();
-            let today = now.with_timezone(&settings.schedule.timezone).date_naive();
+            let today = settings.schedule.today(now);
             let (recount, vectors) = crate::digest::frequencies::Frequencies::new()
                 .backfill(&store, today, now)
                 .await
@@ -278,11 +278,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Status { date } => {
             let store =
                 crate::store::Store::open_existing(&settings.database.connect_url()?).await?;
-            let today = date.unwrap_or_else(|| {
-                Utc::now()
-                    .with_timezone(&settings.schedule.timezone)
-                    .date_naive()
-            });
+            let today = date.unwrap_or_else(|| settings.schedule.today(Utc::now()));
             let report = crate::status::StatusReport::gather(&store, today).await;
             store.close().await;
             let mut report = report.context("reading the status from the database")?;
