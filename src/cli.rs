@@ -56,7 +56,8 @@ pub enum Command {
         /// Digest day (default: today, in the schedule's timezone).
         #[arg(long, value_name = "YYYY-MM-DD")]
         date: Option<NaiveDate>,
-        /// Print who would get which papers; send and record nothing.
+        /// Print who would get which papers; send and write nothing (ranking
+        /// data it lacks is computed in memory, not stored).
         #[arg(long)]
         dry_run: bool,
     },
@@ -358,11 +359,14 @@ async fn run_with_app(app: Arc<App>, command: Command) -> anyhow::Result<()> {
         Command::Digest { date, dry_run } => {
             let date = date.unwrap_or(today);
             // A database upgraded from before ranking data was kept ranks
-            // as the daemon would (which computes it once at start).
-            app.frequencies
-                .backfill(&app.store, date, Utc::now())
-                .await
-                .context("computing the ranking data of stored papers")?;
+            // as the daemon would (which computes it once at start); a dry
+            // run computes what it needs in memory and stores nothing.
+            if !dry_run {
+                app.frequencies
+                    .backfill(&app.store, date, Utc::now())
+                    .await
+                    .context("computing the ranking data of stored papers")?;
+            }
             let progress = progress_bar();
             let report = digest_job(
                 &app.digest_run(),

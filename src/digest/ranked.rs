@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use chrono::{NaiveDate, Utc};
 
-use super::frequencies::{vectors_of, Frequencies};
+use super::frequencies::{vectors_of, Computed, Frequencies};
 use crate::domain::{Paper, PaperId, SubscriberId};
 use crate::ranking::{
     reason, Day, DocumentFrequencies, Features, Mark, Marked, PaperVector, Profile, Ranking,
@@ -45,6 +45,8 @@ pub struct RankedWindow {
     index: HashMap<PaperId, usize>,
     /// Marked papers outside the window, read once per run.
     outside: HashMap<PaperId, Option<MarkedPaper>>,
+    /// Whether vectors and profiles computed here are stored.
+    computed: Computed,
 }
 
 /// The [`RankedWindow`] of a set of papers kept for many requests (the web
@@ -72,12 +74,13 @@ impl KeptWindow {
             return Ok(w.clone());
         }
         let features = Features::new();
-        let vectors = vectors_of(store, papers, &features, &df).await?;
+        let computed = frequencies.computed();
+        let vectors = vectors_of(store, papers, &features, &df, computed).await?;
         let (ids, titles) = ids_and_titles(papers);
         // Weighing and indexing a month of papers takes a moment: on a
         // blocking thread, so the runtime's workers keep answering.
         let w = tokio::task::spawn_blocking(move || {
-            RankedWindow::of(features, df, ids, titles, vectors)
+            RankedWindow::of(features, df, ids, titles, vectors, computed)
         })
         .await
         .unwrap_or_else(|e| match e.try_into_panic() {
@@ -176,7 +179,8 @@ impl ImportVectors {
             return Ok(Err(unknown));
         }
         let df = frequencies.current(store, today).await?;
-        let vectors = vectors_of(store, &found, &Features::new(), &df).await?;
+        let vectors =
+            vectors_of(store, &found, &Features::new(), &df, frequencies.computed()).await?;
         // `papers_by_id` keeps the order it was asked in.
         let papers = found.into_iter().map(|p| p.id).collect();
         Ok(Ok(ImportVectors {
@@ -216,7 +220,14 @@ pub async fn record_mark(
     let mut ids = store.marked_without_vector(id).await?;
     ids.push(paper.clone());
     let papers = store.papers_by_id(&ids).await?;
-    vectors_of(store, &papers, &Features::new(), &df).await?;
+    vectors_of(
+        store,
+        &papers,
+        &Features::new(),
+        &df,
+        frequencies.computed(),
+    )
+    .await?;
     let build = move |marks: &[MarkVector]| profile_blob(marks, &df);
     let now = Utc::now();
     match mark {
@@ -246,12 +257,20 @@ impl RankedWindow {
         let _ = df.add_day(date, &crate::ranking::DayDf::new(counts.iter()));
         let vectors: Vec<PaperVector> = counts.iter().map(|c| PaperVector::new(c, &df)).collect();
         let (ids, titles) = ids_and_titles(papers);
-        Self::of(features, Arc::new(df), ids, titles, vectors)
+        Self::of(
+            features,
+            Arc::new(df),
+            ids,
+            titles,
+            vectors,
+            Computed::Stored,
+        )
     }
 
     /// The digest run's: the stored vectors of `papers` (in their order;
-    /// computed and stored for a paper without one), weighted by the
-    /// document frequencies of the year ending on `date`.
+    /// computed for a paper without one, and stored unless `frequencies`
+    /// keep what is computed in memory), weighted by the document
+    /// frequencies of the year ending on `date`.
     pub async fn load(
         store: &Store,
         frequencies: &Frequencies,
@@ -260,9 +279,10 @@ impl RankedWindow {
     ) -> DbResult<RankedWindow> {
         let df = frequencies.current(store, date).await?;
         let features = Features::new();
-        let vectors = vectors_of(store, papers, &features, &df).await?;
+        let computed = frequencies.computed();
+        let vectors = vectors_of(store, papers, &features, &df, computed).await?;
         let (ids, titles) = ids_and_titles(papers);
-        Ok(Self::of(features, df, ids, titles, vectors))
+        Ok(Self::of(features, df, ids, titles, vectors, computed))
     }
 
     /// The window of papers `ids` titled `titles`, with `vectors`, in
@@ -273,6 +293,7 @@ impl RankedWindow {
         ids: Vec<PaperId>,
         titles: Vec<String>,
         vectors: Vec<PaperVector>,
+        computed: Computed,
     ) -> RankedWindow {
         let day = Day::new(ids.iter().cloned().zip(&vectors), &df, Weighting::DEFAULT);
         RankedWindow {
@@ -283,6 +304,7 @@ impl RankedWindow {
             titles,
             index: ids.into_iter().enumerate().map(|(i, id)| (id, i)).collect(),
             outside: HashMap::new(),
+            computed,
         }
     }
 
@@ -319,7 +341,7 @@ impl RankedWindow {
             return Ok(());
         }
         let loaded = store.papers_by_id(&missing).await?;
-        let vectors = vectors_of(store, &loaded, &self.features, &self.df).await?;
+        let vectors = vectors_of(store, &loaded, &self.features, &self.df, self.computed).await?;
         for (p, vector) in loaded.into_iter().zip(vectors) {
             let weighted = Weighted::new(&vector, &self.df, Weighting::DEFAULT);
             self.outside.insert(
@@ -341,7 +363,8 @@ impl RankedWindow {
     /// [`Store::ranking_marks_in_range`]), each by their stored profile; a
     /// subscriber without a readable one, or whose profile was built more
     /// than [`PROFILE_MAX_AGE_DAYS`] ago, gets one built from their marks
-    /// under the run's frequencies and stored.
+    /// under the run's frequencies (stored, unless the window keeps what
+    /// it computes in memory).
     pub async fn rank_page(
         &mut self,
         store: &Store,
@@ -366,10 +389,12 @@ impl RankedWindow {
                 Some(p) => p,
                 None => {
                     let built = self.build_profile(&marks);
-                    let blob = built.as_ref().map(Profile::encode);
-                    store
-                        .put_ranking_profile(id, blob.as_deref(), Utc::now())
-                        .await?;
+                    if self.computed == Computed::Stored {
+                        let blob = built.as_ref().map(Profile::encode);
+                        store
+                            .put_ranking_profile(id, blob.as_deref(), Utc::now())
+                            .await?;
+                    }
                     match built {
                         Some(p) => p,
                         None => continue,

@@ -6,6 +6,8 @@
 //! The real binary sends the digests to the loopback SMTP server; the
 //! links are followed on the real web server.
 
+use std::collections::HashMap;
+
 use chrono::{Duration, Utc};
 use paperboy::links::Purpose;
 use reqwest::StatusCode;
@@ -422,6 +424,109 @@ async fn migrate_and_a_digest_compute_the_ranking_data_an_older_database_lacks()
     assert_eq!(ranking_rows(&site).await, full);
 }
 
+/// Every row of the ranking tables and the marks, as text.
+async fn ranking_tables(site: &Site) -> Vec<String> {
+    let mut rows = Vec::new();
+    for sql in [
+        "SELECT paper_id || ' ' || hex(vector) FROM paper_vectors ORDER BY 1",
+        "SELECT day || ' ' || papers || ' ' || hex(df) || ' ' || revision FROM ranking_df_days ORDER BY 1",
+        "SELECT subscriber_id || ' ' || hex(profile) || ' ' || updated_at FROM ranking_profiles ORDER BY 1",
+        "SELECT subscriber_id || ' ' || paper_id || ' ' || mark FROM paper_marks ORDER BY 1",
+    ] {
+        rows.extend(
+            sqlx::query_scalar::<_, String>(sql)
+                .fetch_all(site.app.store.pool())
+                .await
+                .unwrap(),
+        );
+    }
+    rows
+}
+
+/// The paper ids a dry run lists for each address, in order.
+fn dry_run_papers(out: &str) -> HashMap<String, Vec<String>> {
+    let mut planned: HashMap<String, Vec<String>> = HashMap::new();
+    let mut reader = String::new();
+    for line in out.lines() {
+        if let Some(paper) = line.strip_prefix("  ") {
+            let id = paper.split_whitespace().next().unwrap().to_string();
+            planned.entry(reader.clone()).or_default().push(id);
+        } else if let Some((address, _)) = line.split_once(": ") {
+            reader = address.to_string();
+        }
+    }
+    planned
+}
+
+/// A dry run on a database lacking ranking data (no document
+/// frequencies, vectors or profiles) ranks as the real run does, with the
+/// data computed in memory: the ranking tables are left as they were.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dry_run_ranks_by_ranking_data_it_computes_and_stores_none_of_it() {
+    let (site, days) = site("max_papers = 3\n").await;
+    import(&site, &[ANN_MARKS, BEN]);
+    forget_ranking_data(&site).await;
+    sqlx::query("DELETE FROM ranking_profiles")
+        .execute(site.app.store.pool())
+        .await
+        .unwrap();
+    let before = ranking_tables(&site).await;
+    assert_eq!(before.len(), 3, "only the marks: {before:?}");
+
+    let out = site.env.ok(&["digest", "--date", &days[0], "--dry-run"]);
+    assert_eq!(ranking_tables(&site).await, before, "the dry run wrote");
+    let planned = dry_run_papers(&out);
+    let (ann, ben) = (&planned["ann@example.org"], &planned["ben@example.org"]);
+    assert!(ben.contains(&LESS.to_string()), "{out}");
+    assert!(!ann.contains(&LESS.to_string()), "not ranked: {out}");
+    assert_ne!(ann, ben, "{out}");
+
+    // The run that sends computes the same and stores it.
+    site.env.ok(&["digest", "--date", &days[0]]);
+    let sent = site.mails(2).await;
+    for (reader, ids) in [("ann@", ann), ("ben@", ben)] {
+        let mail = sent
+            .iter()
+            .find(|m| m.rcpt_to.iter().any(|r| r.contains(reader)))
+            .unwrap();
+        let papers: Vec<String> = entries(&text_of(mail))
+            .iter()
+            .map(|e| e.1.paper())
+            .collect();
+        assert_eq!(&papers, ids, "{reader}");
+    }
+    let after = ranking_rows(&site).await;
+    assert!(after.0 == 1 && after.1 > 0, "{after:?}");
+}
+
+/// A reader's topic in the import tests: most of the day's papers match.
+const TOPIC: &str = "llm OR llms OR agent OR agents OR model OR models";
+
+/// The paper (EvoArena) ann marks "less like this"; upvotes put it in the
+/// day's first three.
+const LESS: &str = "2606.13681";
+
+/// Ann marks two papers "more" (one written as arXiv writes it) and
+/// [`LESS`] "less"; ben has the same topic and no marks.
+const ANN_MARKS: &str = r#"{"email": "ann@example.org", "topics": ["TOPIC"], "more": ["2606.13120", "arXiv:2606.10423v2"], "less": ["2606.13681"]}"#;
+const BEN: &str =
+    r#"{"email": "ben@example.org", "topics": [{"name": "Agents", "query": "TOPIC"}]}"#;
+const DEE_LESS: &str =
+    r#"{"email": "dee@example.org", "topics": ["TOPIC"], "less": ["2606.13120"]}"#;
+
+/// Imports `lines` (`TOPIC` standing for [`TOPIC`]) with `subscribers
+/// import`; returns what it printed.
+fn import(site: &Site, lines: &[&str]) -> String {
+    let file = site.env.dir.path().join("readers.jsonl");
+    let text: String = lines
+        .iter()
+        .map(|l| format!("{}\n", l.replace("TOPIC", TOPIC)))
+        .collect();
+    std::fs::write(&file, text).unwrap();
+    site.env
+        .ok(&["subscribers", "import", file.to_str().unwrap()])
+}
+
 /// Readers moved with `subscribers import` keep their marks: stored with
 /// the profile the run itself builds from them, and their digest ranked
 /// by them while a reader of the same topics without marks gets upvote
@@ -429,19 +534,7 @@ async fn migrate_and_a_digest_compute_the_ranking_data_an_older_database_lacks()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_import_with_marks_stores_them_and_their_profile_and_the_digest_ranks_by_them() {
     let (site, days) = site("max_papers = 3\n").await;
-    let topics = "llm OR llms OR agent OR agents OR model OR models";
-    let file = site.env.dir.path().join("readers.jsonl");
-    std::fs::write(
-        &file,
-        format!(
-            "{{\"email\": \"ann@example.org\", \"topics\": [\"{topics}\"], \"more\": [\"2606.13120\", \"arXiv:2606.10423v2\"], \"less\": [\"2606.13681\"]}}\n\
-             {{\"email\": \"ben@example.org\", \"topics\": [\"{topics}\"]}}\n"
-        ),
-    )
-    .unwrap();
-    let out = site
-        .env
-        .ok(&["subscribers", "import", file.to_str().unwrap()]);
+    let out = import(&site, &[ANN_MARKS, BEN]);
     assert!(out.contains("imported 2"), "{out}");
     assert_eq!(
         marks(&site).await,
@@ -518,19 +611,7 @@ async fn marks_and_profiles(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_export_carries_the_marks_and_imports_into_a_fresh_database_ranking_the_same() {
     let (from, days) = site("max_papers = 3\n").await;
-    let topics = "llm OR llms OR agent OR agents OR model OR models";
-    let file = from.env.dir.path().join("readers.jsonl");
-    std::fs::write(
-        &file,
-        format!(
-            "{{\"email\": \"ann@example.org\", \"topics\": [\"{topics}\"], \"more\": [\"2606.13120\", \"2606.10423\"], \"less\": [\"2606.13681\"]}}\n\
-             {{\"email\": \"ben@example.org\", \"topics\": [{{\"name\": \"Agents\", \"query\": \"{topics}\"}}]}}\n\
-             {{\"email\": \"dee@example.org\", \"topics\": [\"{topics}\"], \"less\": [\"2606.13120\"]}}\n"
-        ),
-    )
-    .unwrap();
-    from.env
-        .ok(&["subscribers", "import", file.to_str().unwrap()]);
+    import(&from, &[ANN_MARKS, BEN, DEE_LESS]);
     let exported = from.env.ok(&["subscribers", "export"]);
     let lines: Vec<&str> = exported.lines().collect();
     assert_eq!(lines.len(), 3, "{exported}");
@@ -552,11 +633,7 @@ async fn an_export_carries_the_marks_and_imports_into_a_fresh_database_ranking_t
 
     // A fresh database with the same papers announced on the same day.
     let (to, _) = site("max_papers = 3\n").await;
-    let moved = to.env.dir.path().join("export.jsonl");
-    std::fs::write(&moved, &exported).unwrap();
-    let out = to
-        .env
-        .ok(&["subscribers", "import", moved.to_str().unwrap()]);
+    let out = import(&to, &lines);
     assert!(out.contains("imported 3 subscribers (3 new"), "{out}");
     assert_eq!(marks_and_profiles(to.app.store.pool()).await, source);
     assert_eq!(to.env.ok(&["subscribers", "export"]), exported);
@@ -577,6 +654,8 @@ async fn an_export_carries_the_marks_and_imports_into_a_fresh_database_ranking_t
         .execute(app.store.pool())
         .await
         .unwrap();
+    let moved = lacking.dir.path().join("export.jsonl");
+    std::fs::write(&moved, &exported).unwrap();
     let out = lacking.paperboy(&["subscribers", "import", moved.to_str().unwrap()]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
