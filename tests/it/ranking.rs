@@ -77,20 +77,81 @@ impl Entry {
     }
 }
 
-/// A site whose digests carry one paper, a reader of three agent-paper
-/// titles, and their first digest's entries (day 1).
-async fn one_paper_reader() -> (Site, [String; 3], Vec<(String, Entry)>) {
-    let (site, days) = site("max_papers = 1\n").await;
-    site.env.ok(&[
-        "subscribers",
-        "add",
-        "cy@example.org",
-        "--topic",
-        "ti:evobrowsecomp OR ti:webchallenger OR ti:pianokontext",
-    ]);
+/// A reader's topic: most of the day's papers match.
+const TOPIC: &str = "llm OR llms OR agent OR agents OR model OR models";
+
+/// Three agent papers by title; EvoBrowseComp has the most upvotes.
+const AGENT_TITLES: &str = "ti:evobrowsecomp OR ti:webchallenger OR ti:pianokontext";
+
+/// A site whose digests carry at most `max_papers` papers, with one
+/// reader, `email`, of `topic`, and their first digest (day 1).
+struct Reader {
+    site: Site,
+    days: [String; 3],
+    mail: ReceivedMail,
+    /// The first digest's entries.
+    first: Vec<(String, Entry)>,
+}
+
+async fn reader(max_papers: usize, email: &str, topic: &str) -> Reader {
+    let (site, days) = site(&format!("max_papers = {max_papers}\n")).await;
+    add(&site, email, topic);
     site.env.ok(&["digest", "--date", &days[0]]);
-    let first = entries(&text_of(&site.mails(1).await.remove(0)));
-    (site, days, first)
+    let mail = site.mails(1).await.remove(0);
+    let first = entries(&text_of(&mail));
+    Reader {
+        site,
+        days,
+        mail,
+        first,
+    }
+}
+
+/// `subscribers add EMAIL --topic TOPIC`, which must succeed; its output.
+fn add(site: &Site, email: &str, topic: &str) -> String {
+    site.env
+        .ok(&["subscribers", "add", email, "--topic", topic])
+}
+
+/// `subscribers add EMAIL --topic TOPIC`, which must fail; its errors.
+fn add_refused(site: &Site, email: &str, topic: &str) -> String {
+    let out = site
+        .env
+        .paperboy(&["subscribers", "add", email, "--topic", topic]);
+    assert!(!out.status.success(), "{email} {topic} was added");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The path of `email`'s settings page (valid for a day).
+async fn manage_path(site: &Site, email: &str) -> String {
+    let sub = site.subscriber(email).await;
+    let url = site.signer().url(
+        &PUBLIC.parse().unwrap(),
+        Purpose::Manage,
+        sub.id,
+        sub.link_version,
+        Utc::now() + Duration::days(1),
+    );
+    path_of(url.as_str())
+}
+
+/// The value of a query returning one number.
+async fn count(site: &Site, sql: &'static str) -> i64 {
+    sqlx::query_scalar(sql)
+        .fetch_one(site.app.store.pool())
+        .await
+        .unwrap()
+}
+
+fn titles(entries: &[(String, Entry)]) -> Vec<String> {
+    entries.iter().map(|e| e.1.title.clone()).collect()
+}
+
+/// The mail of `sent` addressed to a recipient containing `to`.
+fn mail_to<'a>(sent: &'a [ReceivedMail], to: &str) -> &'a ReceivedMail {
+    sent.iter()
+        .find(|m| m.rcpt_to.iter().any(|r| r.contains(to)))
+        .unwrap_or_else(|| panic!("no mail to {to}"))
 }
 
 /// The numbered papers of a digest's text part, in order, with their
@@ -154,17 +215,12 @@ fn preview(site: &Site, email: &str, date: &str) -> Vec<(String, Entry)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn feedback_is_recorded_by_post_only_and_reorders_the_next_digest() {
-    let (site, days) = site("max_papers = 3\n").await;
-    site.env.ok(&[
-        "subscribers",
-        "add",
-        "bob@example.org",
-        "--topic",
-        "llm OR llms OR agent OR agents OR model OR models",
-    ]);
-    site.env.ok(&["digest", "--date", &days[0]]);
-    let mail = site.mails(1).await.remove(0);
-    let first = entries(&text_of(&mail));
+    let Reader {
+        site,
+        days,
+        mail,
+        first,
+    } = reader(3, "bob@example.org", TOPIC).await;
     assert_eq!(first.len(), 3, "{}", text_of(&mail));
     let html = support::html_part(&mail.parsed()).unwrap();
     assert_eq!(html.matches(">More like this</a>").count(), 3, "{html}");
@@ -201,15 +257,7 @@ async fn feedback_is_recorded_by_post_only_and_reorders_the_next_digest() {
     assert_eq!(marks(&site).await, vec![(liked.paper(), "more".into())]);
 
     // Ranking off (the settings page's switch): upvote order.
-    let bob = site.subscriber("bob@example.org").await;
-    let manage = site.signer().url(
-        &PUBLIC.parse().unwrap(),
-        Purpose::Manage,
-        bob.id,
-        bob.link_version,
-        Utc::now() + Duration::days(1),
-    );
-    let manage = path_of(manage.as_str());
+    let manage = manage_path(&site, "bob@example.org").await;
     let (_, settings) = site.get(&manage).await;
     assert!(settings.contains("Papers you marked"), "{settings}");
     assert!(settings.contains(&liked.title[..20]), "{settings}");
@@ -226,7 +274,6 @@ async fn feedback_is_recorded_by_post_only_and_reorders_the_next_digest() {
         .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     let ranked = preview(&site, "bob@example.org", &days[1]);
-    let titles = |v: &[(String, Entry)]| v.iter().map(|e| e.1.title.clone()).collect::<Vec<_>>();
     assert_eq!(by_upvotes.len(), 3);
     assert_eq!(ranked.len(), 3);
     assert_ne!(
@@ -261,9 +308,31 @@ async fn feedback_is_recorded_by_post_only_and_reorders_the_next_digest() {
     assert_eq!(marks(&site).await, vec![(liked.paper(), "more".into())]);
 }
 
+/// The "Recommended for you" entries of a digest (`text`), each checked to
+/// give the marked paper, EvoBrowseComp, as its reason (wrapped in the
+/// text part).
+fn recommended_for_evobrowsecomp<'a>(entries: &'a [(String, Entry)], text: &str) -> Vec<&'a Entry> {
+    let recommended: Vec<&Entry> = entries
+        .iter()
+        .filter(|e| e.0 == "Recommended for you")
+        .map(|e| &e.1)
+        .collect();
+    for r in &recommended {
+        assert!(
+            r.reason
+                .as_deref()
+                .is_some_and(|x| x.starts_with("like ‘EvoBrowseComp: Benchmarking")),
+            "{text}"
+        );
+    }
+    recommended
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn recommendations_follow_the_topics_with_their_reason_and_never_repeat() {
-    let (site, days, first) = one_paper_reader().await;
+    let Reader {
+        site, days, first, ..
+    } = reader(1, "cy@example.org", AGENT_TITLES).await;
     assert_eq!(first.len(), 1);
     assert!(first[0].1.title.starts_with("EvoBrowseComp"), "{first:?}");
     assert!(first.iter().all(|e| e.0 != "Recommended for you"));
@@ -273,22 +342,9 @@ async fn recommendations_follow_the_topics_with_their_reason_and_never_repeat() 
     let mail = site.mails(2).await.remove(1);
     let text = text_of(&mail);
     let second = entries(&text);
-    let recommended: Vec<&Entry> = second
-        .iter()
-        .filter(|e| e.0 == "Recommended for you")
-        .map(|e| &e.1)
-        .collect();
+    let recommended = recommended_for_evobrowsecomp(&second, &text);
     assert!(!recommended.is_empty(), "{text}");
     assert!(recommended.len() <= 5, "{text}");
-    for r in &recommended {
-        // The reason names the marked paper (wrapped in the text part).
-        assert!(
-            r.reason
-                .as_deref()
-                .is_some_and(|x| x.starts_with("like ‘EvoBrowseComp: Benchmarking")),
-            "{text}"
-        );
-    }
     // The one paper of the day this close to the marked one (cosine 0.10):
     // a benchmark of LLM tool knowledge, which the topics do not name.
     assert!(
@@ -311,10 +367,7 @@ async fn recommendations_follow_the_topics_with_their_reason_and_never_repeat() 
             e.1.title
         );
     }
-    let ledger: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sent_papers")
-        .fetch_one(site.app.store.pool())
-        .await
-        .unwrap();
+    let ledger = count(&site, "SELECT COUNT(*) FROM sent_papers").await;
     assert_eq!(ledger as usize, first.len() + second.len() + third.len());
 }
 
@@ -323,14 +376,15 @@ async fn recommendations_follow_the_topics_with_their_reason_and_never_repeat() 
 /// for, which the ledger recorded with them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resumed_digest_keeps_the_reasons_of_its_recommendations() {
-    let (site, days, first) = one_paper_reader().await;
+    let Reader {
+        site, days, first, ..
+    } = reader(1, "cy@example.org", AGENT_TITLES).await;
     site.post_form(&path_of(&first[0].1.more), &[]).await;
     // The mark stored the profile the run reads.
-    let profiles: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM ranking_profiles")
-        .fetch_one(site.app.store.pool())
-        .await
-        .unwrap();
-    assert_eq!(profiles, 1);
+    assert_eq!(
+        count(&site, "SELECT COUNT(*) FROM ranking_profiles").await,
+        1
+    );
 
     // The mail server turns the day-2 digest away for now: it is deferred.
     site.env
@@ -357,34 +411,17 @@ async fn a_resumed_digest_keeps_the_reasons_of_its_recommendations() {
         .unwrap();
     assert_eq!(report.sent, 1);
     let text = text_of(&site.mails(2).await.remove(1));
-    let recommended: Vec<Entry> = entries(&text)
-        .into_iter()
-        .filter(|e| e.0 == "Recommended for you")
-        .map(|e| e.1)
-        .collect();
+    let resumed = entries(&text);
+    let recommended = recommended_for_evobrowsecomp(&resumed, &text);
     assert_eq!(recommended.len(), reasons.len(), "{text}");
-    for r in &recommended {
-        assert!(
-            r.reason
-                .as_deref()
-                .is_some_and(|x| x.starts_with("like ‘EvoBrowseComp: Benchmarking")),
-            "{text}"
-        );
-    }
 }
 
 /// Rows of the day's document frequencies and of paper vectors.
 async fn ranking_rows(site: &Site) -> (i64, i64) {
-    let pool = site.app.store.pool();
-    let days = sqlx::query_scalar("SELECT COUNT(*) FROM ranking_df_days")
-        .fetch_one(pool)
-        .await
-        .unwrap();
-    let vectors = sqlx::query_scalar("SELECT COUNT(*) FROM paper_vectors")
-        .fetch_one(pool)
-        .await
-        .unwrap();
-    (days, vectors)
+    (
+        count(site, "SELECT COUNT(*) FROM ranking_df_days").await,
+        count(site, "SELECT COUNT(*) FROM paper_vectors").await,
+    )
 }
 
 /// What a database from before ranking data was stored looks like.
@@ -485,11 +522,7 @@ async fn a_dry_run_ranks_by_ranking_data_it_computes_and_stores_none_of_it() {
     site.env.ok(&["digest", "--date", &days[0]]);
     let sent = site.mails(2).await;
     for (reader, ids) in [("ann@", ann), ("ben@", ben)] {
-        let mail = sent
-            .iter()
-            .find(|m| m.rcpt_to.iter().any(|r| r.contains(reader)))
-            .unwrap();
-        let papers: Vec<String> = entries(&text_of(mail))
+        let papers: Vec<String> = entries(&text_of(mail_to(&sent, reader)))
             .iter()
             .map(|e| e.1.paper())
             .collect();
@@ -498,9 +531,6 @@ async fn a_dry_run_ranks_by_ranking_data_it_computes_and_stores_none_of_it() {
     let after = ranking_rows(&site).await;
     assert!(after.0 == 1 && after.1 > 0, "{after:?}");
 }
-
-/// A reader's topic in the import tests: most of the day's papers match.
-const TOPIC: &str = "llm OR llms OR agent OR agents OR model OR models";
 
 /// The paper (EvoArena) ann marks "less like this"; upvotes put it in the
 /// day's first three.
@@ -555,7 +585,6 @@ async fn an_import_with_marks_stores_them_and_their_profile_and_the_digest_ranks
 
     let ann = preview(&site, "ann@example.org", &days[0]);
     let ben = preview(&site, "ben@example.org", &days[0]);
-    let titles = |v: &[(String, Entry)]| v.iter().map(|e| e.1.title.clone()).collect::<Vec<_>>();
     assert!(
         ben.iter().any(|e| e.1.title.starts_with("EvoArena")),
         "{ben:?}"
@@ -574,11 +603,10 @@ async fn an_import_with_marks_stores_them_and_their_profile_and_the_digest_ranks
     site.env.ok(&["digest", "--date", &days[0]]);
     assert_eq!(profile().await, imported);
     let sent = site.mails(2).await;
-    let to_ann = sent
-        .iter()
-        .find(|m| m.rcpt_to.iter().any(|r| r.contains("ann@")))
-        .unwrap();
-    assert_eq!(titles(&entries(&text_of(to_ann))), titles(&ann));
+    assert_eq!(
+        titles(&entries(&text_of(mail_to(&sent, "ann@")))),
+        titles(&ann)
+    );
 }
 
 /// Each subscriber's marks (address, paper, mark) and stored profile
@@ -638,10 +666,9 @@ async fn an_export_carries_the_marks_and_imports_into_a_fresh_database_ranking_t
     assert_eq!(marks_and_profiles(to.app.store.pool()).await, source);
     assert_eq!(to.env.ok(&["subscribers", "export"]), exported);
     for reader in ["ann@example.org", "ben@example.org", "dee@example.org"] {
-        let titles = |v: Vec<(String, Entry)>| v.into_iter().map(|e| e.1.title).collect::<Vec<_>>();
         assert_eq!(
-            titles(preview(&to, reader, &days[0])),
-            titles(preview(&from, reader, &days[0])),
+            titles(&preview(&to, reader, &days[0])),
+            titles(&preview(&from, reader, &days[0])),
             "{reader}"
         );
     }
@@ -672,16 +699,9 @@ async fn an_export_carries_the_marks_and_imports_into_a_fresh_database_ranking_t
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bad_feedback_link_gets_the_link_error_page_and_records_nothing() {
-    let (site, days) = site("max_papers = 2\n").await;
-    site.env.ok(&[
-        "subscribers",
-        "add",
-        "dee@example.org",
-        "--topic",
-        "agent OR agents",
-    ]);
-    site.env.ok(&["digest", "--date", &days[0]]);
-    let got = entries(&text_of(&site.mails(1).await.remove(0)));
+    let Reader {
+        site, first: got, ..
+    } = reader(2, "dee@example.org", "agent OR agents").await;
     assert_eq!(got.len(), 2);
     let (a, b) = (&got[0].1, &got[1].1);
 
@@ -784,13 +804,11 @@ async fn like_matches_papers_similar_to_a_stored_or_looked_up_paper_and_unknown_
     let lookups = || site.env.http.requests_to("/arxiv/query").len();
 
     // A stored paper (any version suffix), composed with OR like any term.
-    site.env.ok(&[
-        "subscribers",
-        "add",
+    add(
+        &site,
         "ann@example.org",
-        "--topic",
         "like:2606.13120v2 OR ti:pianokontext",
-    ]);
+    );
     assert_eq!(lookups(), 0, "a stored paper is never asked of arXiv");
     site.env.ok(&["digest", "--date", &days[0]]);
     let text = text_of(&site.mails(1).await.remove(0));
@@ -802,24 +820,20 @@ async fn like_matches_papers_similar_to_a_stored_or_looked_up_paper_and_unknown_
         "{text}"
     );
     // NOT like: composes too: the paper itself is left out.
-    let out = site.env.ok(&[
-        "subscribers",
-        "add",
+    let out = add(
+        &site,
         "ann@example.org",
-        "--topic",
         "ti:evobrowsecomp AND NOT like:2606.13120",
-    ]);
+    );
     assert!(out.contains("updated"), "{out}");
 
     // A paper not stored is fetched once from arXiv and stored, with no
     // sighting (no digest carries it as news).
-    site.env.ok(&[
-        "subscribers",
-        "add",
+    add(
+        &site,
         "bo@example.org",
-        "--topic",
         "like:1111.2011v2 AND cat:cond-mat*",
-    ]);
+    );
     assert_eq!(lookups(), 1);
     let (title, sightings): (String, i64) = sqlx::query_as(
         "SELECT title, (SELECT COUNT(*) FROM paper_sightings WHERE paper_id = p.id) FROM papers p WHERE id = '1111.2011'",
@@ -829,47 +843,21 @@ async fn like_matches_papers_similar_to_a_stored_or_looked_up_paper_and_unknown_
     .unwrap();
     assert!(title.starts_with("Quantum Criticality"), "{title}");
     assert_eq!(sightings, 0);
-    site.env.ok(&[
-        "subscribers",
-        "add",
-        "cy@example.org",
-        "--topic",
-        "like:1111.2011",
-    ]);
+    add(&site, "cy@example.org", "like:1111.2011");
     assert_eq!(lookups(), 1, "once stored, never asked again");
 
     // An id arXiv does not know: a query error at the id's column, nothing
     // stored.
-    let out = site.env.paperboy(&[
-        "subscribers",
-        "add",
-        "dee@example.org",
-        "--topic",
-        "cat:cs.LG AND like:0808.05394",
-    ]);
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = add_refused(&site, "dee@example.org", "cat:cs.LG AND like:0808.05394");
     assert!(
         err.contains("arXiv has no paper with this id at column 20"),
         "{err}"
     );
-    let (dee,): (i64,) =
-        sqlx::query_as("SELECT COUNT(*) FROM subscribers WHERE email = 'dee@example.org'")
-            .fetch_one(site.app.store.pool())
-            .await
-            .unwrap();
-    assert_eq!(dee, 0);
+    let dee = "SELECT COUNT(*) FROM subscribers WHERE email = 'dee@example.org'";
+    assert_eq!(count(&site, dee).await, 0);
     // A malformed id is a parse error at its column, and asks no one.
     let before = lookups();
-    let out = site.env.paperboy(&[
-        "subscribers",
-        "add",
-        "dee@example.org",
-        "--topic",
-        "like:2406.1",
-    ]);
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = add_refused(&site, "dee@example.org", "like:2406.1");
     assert!(err.contains("'2406.1' is not a paper id"), "{err}");
     assert!(err.contains("at column 6"), "{err}");
     assert_eq!(lookups(), before);
@@ -904,16 +892,10 @@ async fn like_matches_papers_similar_to_a_stored_or_looked_up_paper_and_unknown_
         "{page}"
     );
     let ann = site.subscriber("ann@example.org").await;
-    let manage = site.signer().url(
-        &PUBLIC.parse().unwrap(),
-        Purpose::Manage,
-        ann.id,
-        ann.link_version,
-        Utc::now() + Duration::days(1),
-    );
+    let manage = manage_path(&site, "ann@example.org").await;
     let (status, page) = site
         .post_form(
-            &path_of(manage.as_str()),
+            &manage,
             &[
                 ("action", "save"),
                 ("topics", "like:0808.05394"),
@@ -938,13 +920,7 @@ async fn like_matches_papers_similar_to_a_stored_or_looked_up_paper_and_unknown_
     let (status, page) = site.get("/papers?q=like%3Aastro-ph%2F0601001v1").await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{page}");
     assert_eq!(lookups(), 3);
-    site.env.ok(&[
-        "subscribers",
-        "add",
-        "zed@example.org",
-        "--topic",
-        "like:astro-ph/0601001v1",
-    ]);
+    add(&site, "zed@example.org", "like:astro-ph/0601001v1");
     assert_eq!(lookups(), 4);
     let (status, page) = site.get("/papers?q=like%3Aastro-ph%2F0601001v1").await;
     assert_eq!(status, StatusCode::OK, "{page}");
