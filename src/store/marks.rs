@@ -436,6 +436,19 @@ mod tests {
         );
         assert_eq!(marks(bob).await, [("2406.00002".into(), Mark::More)].into());
         assert!(marks(cy).await.is_empty());
+        // What `subscribers export` writes: every subscriber's marks in
+        // paper id order, those without marks absent.
+        assert_eq!(
+            store.marks_in_range(ada, cy).await.unwrap(),
+            [
+                (
+                    ada,
+                    vec![(ids[0].clone(), Mark::More), (ids[1].clone(), Mark::Less)]
+                ),
+                (bob, vec![(ids[1].clone(), Mark::More)]),
+            ]
+            .into()
+        );
         assert_eq!(stored(&store, ada).await, Some(vec![0, 1, 1, 0]));
         assert_eq!(stored(&store, bob).await, Some(vec![1, 1]));
         assert_eq!(stored(&store, cy).await, None);
