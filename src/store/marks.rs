@@ -383,6 +383,7 @@ mod tests {
             email: email(e),
             topics: Vec::new(),
             marks,
+            choices: None,
         };
         // Stand-in profile: per mark its paper index and kind.
         let build = |marks: &[(u32, Mark)]| -> Option<Vec<u8>> {

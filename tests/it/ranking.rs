@@ -543,6 +543,8 @@ const BEN: &str =
     r#"{"email": "ben@example.org", "topics": [{"name": "Agents", "query": "TOPIC"}]}"#;
 const DEE_LESS: &str =
     r#"{"email": "dee@example.org", "topics": ["TOPIC"], "less": ["2606.13120"]}"#;
+/// Eve chose none of the defaults.
+const EVE_CHOICES: &str = r#"{"email": "eve@example.org", "topics": ["TOPIC"], "more": ["2606.13120"], "preferences": {"frequency": "weekly", "weekday": "fri", "delivery_hour": 9, "timezone": "Europe/Berlin", "paused_until": "2020-01-01", "top_papers": true, "ranking": true, "recommendations": false}}"#;
 
 /// Imports `lines` (`TOPIC` standing for [`TOPIC`]) with `subscribers
 /// import`; returns what it printed.
@@ -609,11 +611,24 @@ async fn an_import_with_marks_stores_them_and_their_profile_and_the_digest_ranks
     );
 }
 
-/// Each subscriber's marks (address, paper, mark) and stored profile
-/// (address, blob), in address and paper order.
+/// Each subscriber's choices, marks (address, paper, mark) and stored
+/// profile (address, blob), in address and paper order.
 async fn marks_and_profiles(
     pool: &sqlx::SqlitePool,
-) -> (Vec<(String, String, String)>, Vec<(String, Vec<u8>)>) {
+) -> (
+    Vec<String>,
+    Vec<(String, String, String)>,
+    Vec<(String, Vec<u8>)>,
+) {
+    let choices = sqlx::query_scalar(
+        "SELECT email || ' ' || frequency || ' ' || COALESCE(weekday, '-') || ' '
+             || COALESCE(delivery_hour, '-') || ' ' || COALESCE(timezone, '-') || ' '
+             || COALESCE(paused_until, '-') || ' ' || top_papers || ranking || recommendations
+         FROM subscribers ORDER BY email",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
     let marks = sqlx::query_as(
         "SELECT s.email, m.paper_id, m.mark FROM paper_marks m
          JOIN subscribers s ON s.id = m.subscriber_id ORDER BY s.email, m.paper_id",
@@ -628,7 +643,7 @@ async fn marks_and_profiles(
     .fetch_all(pool)
     .await
     .unwrap();
-    (marks, profiles)
+    (choices, marks, profiles)
 }
 
 /// `subscribers export` writes each reader's marks, so an import of it
@@ -639,10 +654,10 @@ async fn marks_and_profiles(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_export_carries_the_marks_and_imports_into_a_fresh_database_ranking_the_same() {
     let (from, days) = site("max_papers = 3\n").await;
-    import(&from, &[ANN_MARKS, BEN, DEE_LESS]);
+    import(&from, &[ANN_MARKS, BEN, DEE_LESS, EVE_CHOICES]);
     let exported = from.env.ok(&["subscribers", "export"]);
     let lines: Vec<&str> = exported.lines().collect();
-    assert_eq!(lines.len(), 3, "{exported}");
+    assert_eq!(lines.len(), 4, "{exported}");
     // Marks in paper id order; an empty list is left out.
     assert!(
         lines[0].contains(r#""more":["2606.10423","2606.13120"],"less":["2606.13681"]"#),
@@ -656,16 +671,34 @@ async fn an_export_carries_the_marks_and_imports_into_a_fresh_database_ranking_t
         lines[2].contains(r#""less":["2606.13120"]"#) && !lines[2].contains("more"),
         "{exported}"
     );
+    // Choices are written unless all are the defaults.
+    assert!(
+        lines[3].contains(r#""preferences":{"frequency":"weekly","weekday":"fri","delivery_hour":9,"timezone":"Europe/Berlin","paused_until":"2020-01-01","top_papers":true,"ranking":true,"recommendations":false}"#),
+        "{exported}"
+    );
+    assert!(
+        lines[..3].iter().all(|l| !l.contains("preferences")),
+        "{exported}"
+    );
     let source = marks_and_profiles(from.app.store.pool()).await;
-    assert_eq!((source.0.len(), source.1.len()), (4, 2), "{source:?}");
+    assert_eq!((source.1.len(), source.2.len()), (5, 3), "{source:?}");
+    assert_eq!(
+        source.0[3],
+        "eve@example.org weekly 4 9 Europe/Berlin 2020-01-01 110"
+    );
 
     // A fresh database with the same papers announced on the same day.
     let (to, _) = site("max_papers = 3\n").await;
     let out = import(&to, &lines);
-    assert!(out.contains("imported 3 subscribers (3 new"), "{out}");
+    assert!(out.contains("imported 4 subscribers (4 new"), "{out}");
     assert_eq!(marks_and_profiles(to.app.store.pool()).await, source);
     assert_eq!(to.env.ok(&["subscribers", "export"]), exported);
-    for reader in ["ann@example.org", "ben@example.org", "dee@example.org"] {
+    for reader in [
+        "ann@example.org",
+        "ben@example.org",
+        "dee@example.org",
+        "eve@example.org",
+    ] {
         assert_eq!(
             titles(&preview(&to, reader, &days[0])),
             titles(&preview(&from, reader, &days[0])),
@@ -693,8 +726,34 @@ async fn an_export_carries_the_marks_and_imports_into_a_fresh_database_ranking_t
     assert_eq!(lacking.ok(&["subscribers", "list"]), "");
     assert_eq!(
         marks_and_profiles(app.store.pool()).await,
-        (Vec::new(), Vec::new())
+        (Vec::new(), Vec::new(), Vec::new())
     );
+
+    // Bad choices are refused naming the line and the field.
+    let bad = [
+        (r#""timezone": "Mars/Olympus""#, "preferences.timezone"),
+        (r#""delivery_hour": 24"#, "preferences.delivery_hour"),
+        (r#""frequency": "weekly""#, "preferences.weekday"),
+        (
+            r#""frequency": "weekly", "weekday": "someday""#,
+            "preferences.weekday",
+        ),
+        (r#""paused_until": "soon""#, "preferences.paused_until"),
+    ];
+    let lines: String = bad
+        .iter()
+        .enumerate()
+        .map(|(n, (field, _))| {
+            format!("{{\"email\": \"x{n}@example.org\", \"topics\": [\"x\"], \"preferences\": {{{field}}}}}\n")
+        })
+        .collect();
+    std::fs::write(&moved, lines).unwrap();
+    let out = lacking.paperboy(&["subscribers", "import", moved.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    for (n, (_, field)) in bad.iter().enumerate() {
+        assert!(err.contains(&format!("line {}: {field}", n + 1)), "{err}");
+    }
+    assert_eq!(lacking.ok(&["subscribers", "list"]), "");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
