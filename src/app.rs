@@ -95,8 +95,7 @@ impl App {
 
     /// "Today" in the schedule's timezone.
     pub fn today(&self, now: DateTime<Utc>) -> NaiveDate {
-        now.with_timezone(&self.settings.schedule.timezone)
-            .date_naive()
+        self.settings.schedule.today(now)
     }
 
     /// What planning, sending and retrying digests uses.

@@ -17,12 +17,16 @@ use crate::app::App;
 use crate::digest::ranked::ImportVectors;
 use crate::digest::DigestOptions;
 use crate::domain::SubscriberEmail;
-use crate::domain::{invisible, NewTopic, PaperId, SubscriberId, SubscriberStatus};
+use crate::domain::{
+    invisible, Frequency, NewTopic, PaperId, Preferences, SubscriberId, SubscriberStatus,
+};
 use crate::jobs::digest::digest_job;
 use crate::matching::Query;
 use crate::ranking::Mark;
 use crate::settings::Settings;
-use crate::store::{DbError, ImportBatch, ImportedSubscriber, UpsertOutcome};
+use crate::store::{
+    Choices, DbError, ImportBatch, ImportedSubscriber, RankingSwitches, UpsertOutcome,
+};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -56,7 +60,8 @@ pub enum Command {
         /// Digest day (default: today, in the schedule's timezone).
         #[arg(long, value_name = "YYYY-MM-DD")]
         date: Option<NaiveDate>,
-        /// Print who would get which papers; send and record nothing.
+        /// Print who would get which papers; send and write nothing (ranking
+        /// data it lacks is computed in memory, not stored).
         #[arg(long)]
         dry_run: bool,
     },
@@ -205,6 +210,130 @@ struct SubscriberLine {
     /// Papers marked "Less like this".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     less: Option<Vec<String>>,
+    /// When given, replaces the subscriber's choices (a field left out
+    /// takes its default); `export` writes it unless all are defaults.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    preferences: Option<PreferencesLine>,
+}
+
+/// A subscriber's choices on an import / export line.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PreferencesLine {
+    /// `daily` or `weekly`.
+    #[serde(default = "daily")]
+    frequency: String,
+    /// A weekly digest's day: `mon` … `sun`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    weekday: Option<String>,
+    /// Local hour, 0 to 23 (none: the operator's default hour).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    delivery_hour: Option<i64>,
+    /// An IANA timezone (none: the operator's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    timezone: Option<String>,
+    /// YYYY-MM-DD: no digest before this day.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    paused_until: Option<String>,
+    #[serde(default)]
+    top_papers: bool,
+    #[serde(default = "on")]
+    ranking: bool,
+    #[serde(default = "on")]
+    recommendations: bool,
+}
+
+fn daily() -> String {
+    "daily".into()
+}
+
+fn on() -> bool {
+    true
+}
+
+/// The choices a new subscriber gets.
+fn default_choices() -> Choices {
+    Choices {
+        preferences: Preferences::default(),
+        top_papers: false,
+        switches: RankingSwitches {
+            ranking: true,
+            recommendations: true,
+        },
+    }
+}
+
+impl PreferencesLine {
+    /// The line of `c`; `None` when every choice is the default.
+    fn of(c: Choices) -> Option<PreferencesLine> {
+        if c == default_choices() {
+            return None;
+        }
+        let p = c.preferences;
+        let (frequency, weekday) = match p.frequency {
+            Frequency::Daily => (daily(), None),
+            Frequency::Weekly(d) => ("weekly".into(), Some(d.to_string().to_lowercase())),
+        };
+        Some(PreferencesLine {
+            frequency,
+            weekday,
+            delivery_hour: p.delivery_hour.map(i64::from),
+            timezone: p.timezone.map(|t| t.name().to_string()),
+            paused_until: p.paused_until.map(|d| d.to_string()),
+            top_papers: c.top_papers,
+            ranking: c.switches.ranking,
+            recommendations: c.switches.recommendations,
+        })
+    }
+
+    /// The choices this line gives; an error names the field.
+    fn parse(self) -> anyhow::Result<Choices> {
+        let frequency = match (self.frequency.as_str(), self.weekday.as_deref()) {
+            ("daily", None) => Frequency::Daily,
+            ("weekly", Some(d)) => Frequency::Weekly(d.parse().map_err(|_| {
+                anyhow::anyhow!("preferences.weekday: {d:?} is not a weekday (mon … sun)")
+            })?),
+            ("weekly", None) => bail!("preferences.weekday: a weekly digest needs its day"),
+            ("daily", Some(_)) => bail!("preferences.weekday: only a weekly digest has one"),
+            (f, _) => bail!("preferences.frequency: {f:?} is neither \"daily\" nor \"weekly\""),
+        };
+        let delivery_hour = self
+            .delivery_hour
+            .map(|h| {
+                u32::try_from(h).ok().filter(|h| *h <= 23).ok_or_else(|| {
+                    anyhow::anyhow!("preferences.delivery_hour: {h} is not an hour (0 to 23)")
+                })
+            })
+            .transpose()?;
+        let timezone = self
+            .timezone
+            .map(|t| {
+                t.parse::<chrono_tz::Tz>()
+                    .map_err(|_| anyhow::anyhow!("preferences.timezone: {t:?} is not a timezone"))
+            })
+            .transpose()?;
+        let paused_until = self
+            .paused_until
+            .map(|d| {
+                d.parse::<NaiveDate>().map_err(|_| {
+                    anyhow::anyhow!("preferences.paused_until: {d:?} is not a date (YYYY-MM-DD)")
+                })
+            })
+            .transpose()?;
+        Ok(Choices {
+            preferences: Preferences {
+                frequency,
+                delivery_hour,
+                timezone,
+                paused_until,
+            },
+            top_papers: self.top_papers,
+            switches: RankingSwitches {
+                ranking: self.ranking,
+                recommendations: self.recommendations,
+            },
+        })
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -245,7 +374,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("database is up to date");
             // Ranking data for papers stored before it was kept.
             let now = Utc::now();
-            let today = now.with_timezone(&settings.schedule.timezone).date_naive();
+            let today = settings.schedule.today(now);
             let (recount, vectors) = crate::digest::frequencies::Frequencies::new()
                 .backfill(&store, today, now)
                 .await
@@ -278,11 +407,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Status { date } => {
             let store =
                 crate::store::Store::open_existing(&settings.database.connect_url()?).await?;
-            let today = date.unwrap_or_else(|| {
-                Utc::now()
-                    .with_timezone(&settings.schedule.timezone)
-                    .date_naive()
-            });
+            let today = date.unwrap_or_else(|| settings.schedule.today(Utc::now()));
             let report = crate::status::StatusReport::gather(&store, today).await;
             store.close().await;
             let mut report = report.context("reading the status from the database")?;
@@ -362,11 +487,14 @@ async fn run_with_app(app: Arc<App>, command: Command) -> anyhow::Result<()> {
         Command::Digest { date, dry_run } => {
             let date = date.unwrap_or(today);
             // A database upgraded from before ranking data was kept ranks
-            // as the daemon would (which computes it once at start).
-            app.frequencies
-                .backfill(&app.store, date, Utc::now())
-                .await
-                .context("computing the ranking data of stored papers")?;
+            // as the daemon would (which computes it once at start); a dry
+            // run computes what it needs in memory and stores nothing.
+            if !dry_run {
+                app.frequencies
+                    .backfill(&app.store, date, Utc::now())
+                    .await
+                    .context("computing the ranking data of stored papers")?;
+            }
             let progress = progress_bar();
             let report = digest_job(
                 &app.digest_run(),
@@ -743,12 +871,18 @@ async fn subscribers(app: &App, command: SubscribersCommand) -> anyhow::Result<(
                     .store
                     .subscribers_page(Some(SubscriberStatus::Active), after, 1000)
                     .await?;
-                let Some(last) = page.last() else { break };
+                let (Some(first), Some(last)) = (page.first(), page.last()) else {
+                    break;
+                };
+                let mut marks = app.store.marks_in_range(first.id, last.id).await?;
+                let mut choices = app.store.choices_in_range(first.id, last.id).await?;
                 after = last.id;
                 for s in page {
+                    let (more, less) = exported_marks(marks.remove(&s.id).unwrap_or_default());
                     let line = SubscriberLine {
-                        more: None,
-                        less: None,
+                        more,
+                        less,
+                        preferences: choices.remove(&s.id).and_then(PreferencesLine::of),
                         email: s.email.to_string(),
                         topics: s
                             .topics
@@ -772,6 +906,21 @@ async fn subscribers(app: &App, command: SubscribersCommand) -> anyhow::Result<(
             Ok(())
         }
     }
+}
+
+/// A subscriber's marks (in paper id order) as an export line's `more`
+/// and `less` lists; an empty list is left out.
+fn exported_marks(marks: Vec<(PaperId, Mark)>) -> (Option<Vec<String>>, Option<Vec<String>>) {
+    let (more, less): (Vec<_>, Vec<_>) = marks.into_iter().partition(|(_, m)| *m == Mark::More);
+    let ids = |marks: Vec<(PaperId, Mark)>| {
+        (!marks.is_empty()).then(|| {
+            marks
+                .into_iter()
+                .map(|(p, _)| p.as_str().to_string())
+                .collect()
+        })
+    };
+    (ids(more), ids(less))
 }
 
 /// The subscriber with `email`, or an error naming the address.
@@ -811,7 +960,7 @@ fn read_import(file: &std::path::Path) -> anyhow::Result<(ImportBatch, Vec<usize
             continue;
         }
         match parse_import_line(&line) {
-            Ok((email, topics, marks)) => {
+            Ok((email, topics, marks, choices)) => {
                 if let Some(first) = seen.insert(email.as_str().to_lowercase(), n) {
                     errors.push(format!("line {n}: the address is already on line {first}"));
                     continue;
@@ -839,6 +988,7 @@ fn read_import(file: &std::path::Path) -> anyhow::Result<(ImportBatch, Vec<usize
                     email,
                     topics,
                     marks,
+                    choices,
                 });
             }
             Err(e) => errors.push(format!("line {n}: {e}")),
@@ -858,9 +1008,14 @@ fn read_import(file: &std::path::Path) -> anyhow::Result<(ImportBatch, Vec<usize
     Ok((batch, first_lines))
 }
 
-/// One parsed import line: address, topics and, when it has `more` or
-/// `less`, its marks (each paper once).
-type ImportLine = (SubscriberEmail, Vec<NewTopic>, Option<Vec<(PaperId, Mark)>>);
+/// One parsed import line: address, topics, when it has `more` or
+/// `less` its marks (each paper once), and its choices when given.
+type ImportLine = (
+    SubscriberEmail,
+    Vec<NewTopic>,
+    Option<Vec<(PaperId, Mark)>>,
+    Option<Choices>,
+);
 
 fn parse_import_line(line: &str) -> anyhow::Result<ImportLine> {
     let parsed: SubscriberLine = serde_json::from_str(line).context(
@@ -917,7 +1072,8 @@ fn parse_import_line(line: &str) -> anyhow::Result<ImportLine> {
             query: canonical,
         });
     }
-    Ok((email, topics, marks))
+    let choices = parsed.preferences.map(PreferencesLine::parse).transpose()?;
+    Ok((email, topics, marks, choices))
 }
 
 async fn check(settings: Settings) -> anyhow::Result<()> {

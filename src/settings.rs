@@ -231,6 +231,13 @@ pub struct ScheduleSettings {
     pub default_hour: u32,
 }
 
+impl ScheduleSettings {
+    /// "Today" at `now`: the date in [`ScheduleSettings::timezone`].
+    pub fn today(&self, now: chrono::DateTime<chrono::Utc>) -> chrono::NaiveDate {
+        now.with_timezone(&self.timezone).date_naive()
+    }
+}
+
 impl Default for ScheduleSettings {
     fn default() -> Self {
         ScheduleSettings {

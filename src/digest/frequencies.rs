@@ -16,6 +16,10 @@
 //! sum be rebuilt from the rows. So several daemons sharing one database,
 //! or a `paperboy fetch` next to a daemon, agree with the store.
 //!
+//! A dry run reads through [`Frequencies::in_memory`]: what is missing
+//! (a day's counts, a paper's vector, a subscriber's profile) is computed
+//! for that run and never stored, so a dry run writes nothing.
+//!
 //! Logs counts and days, never who marked what.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -24,7 +28,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Days, NaiveDate, Utc};
 
 use crate::domain::{Paper, PaperId};
-use crate::ranking::{DayDf, DocumentFrequencies, Features, PaperVector};
+use crate::ranking::{DayDf, DocumentFrequencies, Features, PaperVector, TermCounts};
 use crate::store::{DbError, DbResult, Store};
 
 /// How many days the document frequencies cover.
@@ -39,6 +43,19 @@ const BACKFILL_PAGE: i64 = 500;
 #[derive(Clone, Default)]
 pub struct Frequencies {
     inner: Arc<tokio::sync::Mutex<Counted>>,
+    computed: Computed,
+}
+
+/// What becomes of ranking data a reader finds missing and computes: a
+/// window day's document frequencies, a paper's vector, a subscriber's
+/// profile.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Computed {
+    /// Stored, so the next reader finds it.
+    #[default]
+    Stored,
+    /// Kept for this reader only: nothing is written (a dry run).
+    InMemory,
 }
 
 impl std::fmt::Debug for Frequencies {
@@ -91,13 +108,48 @@ impl Frequencies {
         Self::default()
     }
 
+    /// The same sum, read by a run that must write nothing: missing days
+    /// are counted for each read and never stored, and readers keep the
+    /// vectors and profiles they compute in memory ([`Frequencies::computed`]).
+    pub fn in_memory(&self) -> Self {
+        Frequencies {
+            inner: self.inner.clone(),
+            computed: Computed::InMemory,
+        }
+    }
+
+    /// Whether what readers compute through these frequencies is stored.
+    pub fn computed(&self) -> Computed {
+        self.computed
+    }
+
     /// The document frequencies of the window ending on `today`, brought up
-    /// to date with the stored days first (see the module doc).
+    /// to date with the stored days first (see the module doc). In memory,
+    /// the window's announced days without a stored row are counted in too.
     pub async fn current(
         &self,
         store: &Store,
         today: NaiveDate,
     ) -> DbResult<Arc<DocumentFrequencies>> {
+        let df = self.stored(store, today).await?;
+        if self.computed == Computed::Stored {
+            return Ok(df);
+        }
+        let days = store.days_without_df(window_start(today), today).await?;
+        if days.is_empty() {
+            return Ok(df);
+        }
+        let mut df = (*df).clone();
+        let features = Features::new();
+        for d in days {
+            let (_, _, day_df) = count_day(store, &features, d).await?;
+            df.add_day(d, &day_df).map_err(corrupt)?;
+        }
+        Ok(Arc::new(df))
+    }
+
+    /// The sum of the stored rows of the window ending on `today`.
+    async fn stored(&self, store: &Store, today: NaiveDate) -> DbResult<Arc<DocumentFrequencies>> {
         let mut counted = self.inner.lock().await;
         let stored: BTreeMap<NaiveDate, i64> = store
             .df_day_revisions(window_start(today), today)
@@ -175,9 +227,7 @@ impl Frequencies {
         let features = Features::new();
         let mut recount = Recount::default();
         for &d in days {
-            let papers = store.papers_first_announced(d).await?;
-            let counts: Vec<_> = papers.iter().map(|p| features.counts(p)).collect();
-            let day_df = DayDf::new(counts.iter());
+            let (papers, counts, day_df) = count_day(store, &features, d).await?;
             let (old, revision) = store
                 .replace_df_day(d, day_df.papers(), &day_df.encode(), now)
                 .await?;
@@ -250,6 +300,19 @@ impl Frequencies {
     }
 }
 
+/// The papers first announced on `d`, their term counts and the day's
+/// document frequencies.
+async fn count_day(
+    store: &Store,
+    features: &Features,
+    d: NaiveDate,
+) -> DbResult<(Vec<Paper>, Vec<TermCounts>, DayDf)> {
+    let papers = store.papers_first_announced(d).await?;
+    let counts: Vec<TermCounts> = papers.iter().map(|p| features.counts(p)).collect();
+    let day_df = DayDf::new(counts.iter());
+    Ok((papers, counts, day_df))
+}
+
 /// Computes and stores the vectors of `papers`; returns them in order.
 pub(crate) async fn store_vectors(
     store: &Store,
@@ -272,12 +335,13 @@ pub(crate) async fn store_vectors(
 
 /// The stored vectors of `papers`, in order; a paper without one (stored
 /// before vectors were kept, or in a format this build cannot read) gets
-/// one computed and stored.
+/// one computed, and stored unless `computed` says in memory.
 pub(crate) async fn vectors_of(
     store: &Store,
     papers: &[Paper],
     features: &Features,
     df: &DocumentFrequencies,
+    computed: Computed,
 ) -> DbResult<Vec<PaperVector>> {
     let ids: Vec<PaperId> = papers.iter().map(|p| p.id.clone()).collect();
     let stored = store.paper_vectors(&ids).await?;
@@ -292,16 +356,23 @@ pub(crate) async fn vectors_of(
         .map(|(p, _)| p.clone())
         .collect();
     if !missing.is_empty() {
-        let computed = store_vectors(store, &missing, features, df).await?;
-        let mut computed: HashMap<&PaperId, PaperVector> =
-            missing.iter().map(|p| &p.id).zip(computed).collect();
+        let vectors = match computed {
+            Computed::Stored => store_vectors(store, &missing, features, df).await?,
+            Computed::InMemory => missing
+                .iter()
+                .map(|p| PaperVector::new(&features.counts(p), df))
+                .collect(),
+        };
+        let mut vectors: HashMap<&PaperId, PaperVector> =
+            missing.iter().map(|p| &p.id).zip(vectors).collect();
         for (slot, p) in out.iter_mut().zip(papers) {
             if slot.is_none() {
-                *slot = computed.remove(&p.id);
+                *slot = vectors.remove(&p.id);
             }
         }
         tracing::info!(
-            vectors.stored = missing.len(),
+            vectors.computed = missing.len(),
+            stored = computed == Computed::Stored,
             "paper vectors computed for papers that had none"
         );
     }
@@ -435,5 +506,36 @@ mod tests {
         assert_eq!(f.current(&store, d).await.unwrap().papers(), 2);
         let (recount, vectors) = f.backfill(&store, d, now).await.unwrap();
         assert_eq!((recount, vectors), (Recount::default(), 0));
+    }
+
+    /// In memory, a day without a stored row is counted for the reader and
+    /// a missing vector computed, and neither is stored: what a dry run
+    /// reads is what a backfill would have stored.
+    #[tokio::test]
+    async fn in_memory_the_missing_days_and_vectors_are_computed_and_not_stored() {
+        let (store, _dir) = test_store().await;
+        let now = Utc::now();
+        let d: NaiveDate = "2026-06-12".parse().unwrap();
+        two_papers(&store, d, now).await;
+        let dry = Frequencies::new().in_memory();
+        let df = dry.current(&store, d).await.unwrap();
+        assert_eq!(*df, recounted(&store, &[d], d).await);
+        let papers = store.papers_first_announced(d).await.unwrap();
+        let ids: Vec<PaperId> = papers.iter().map(|p| p.id.clone()).collect();
+        let features = Features::new();
+        let computed = vectors_of(&store, &papers, &features, &df, dry.computed())
+            .await
+            .unwrap();
+        assert!(store.df_day_revisions(d, d).await.unwrap().is_empty());
+        assert!(store.paper_vectors(&ids).await.unwrap().is_empty());
+
+        // The same figures a backfill stores.
+        let stored = Frequencies::new();
+        stored.backfill(&store, d, now).await.unwrap();
+        assert_eq!(*stored.current(&store, d).await.unwrap(), *df);
+        let read = vectors_of(&store, &papers, &features, &df, Computed::Stored)
+            .await
+            .unwrap();
+        assert_eq!(read, computed);
     }
 }

@@ -32,6 +32,8 @@ pub struct LikeLookup {
     /// `None`: the store only (no network).
     arxiv: Option<ArxivLookup>,
     unknown: Arc<Mutex<HashSet<String>>>,
+    /// Whether a paper fetched from arXiv is stored (not by a dry run).
+    store_fetched: bool,
 }
 
 impl LikeLookup {
@@ -40,6 +42,16 @@ impl LikeLookup {
             store,
             arxiv,
             unknown: Arc::default(),
+            store_fetched: true,
+        }
+    }
+
+    /// The same lookup, which stores nothing: a paper fetched from arXiv
+    /// is used, not stored (a dry run).
+    pub fn without_storing(&self) -> LikeLookup {
+        LikeLookup {
+            store_fetched: false,
+            ..self.clone()
         }
     }
 
@@ -66,6 +78,7 @@ impl LikeLookup {
             return Err(format!("like:{id}: arXiv has no paper with this id"));
         }
         match arxiv.paper(&arxiv_id, now.date_naive()).await {
+            Ok(Some(p)) if !self.store_fetched => Ok(p),
             Ok(Some(p)) => {
                 if let Err(e) = self.store.store_looked_up(&p, now).await {
                     tracing::warn!(paper.id = %p.id, error = %e, "could not store a paper looked up for like:");

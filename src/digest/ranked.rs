@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use chrono::{NaiveDate, Utc};
 
-use super::frequencies::{vectors_of, Frequencies};
+use super::frequencies::{vectors_of, Computed, Frequencies};
 use crate::domain::{Paper, PaperId, SubscriberId};
 use crate::ranking::{
     reason, Day, DocumentFrequencies, Features, Less, Mark, Marked, PaperVector, Profile, Ranking,
@@ -50,6 +50,8 @@ pub struct RankedWindow {
     /// ([`Day::near`]), computed once per run for every subscriber who
     /// marked it.
     near: HashMap<PaperId, Arc<[u32]>>,
+    /// Whether vectors and profiles computed here are stored.
+    computed: Computed,
 }
 
 /// The [`RankedWindow`] of a set of papers kept for many requests (the web
@@ -77,12 +79,13 @@ impl KeptWindow {
             return Ok(w.clone());
         }
         let features = Features::new();
-        let vectors = vectors_of(store, papers, &features, &df).await?;
+        let computed = frequencies.computed();
+        let vectors = vectors_of(store, papers, &features, &df, computed).await?;
         let (ids, titles) = ids_and_titles(papers);
         // Weighing and indexing a month of papers takes a moment: on a
         // blocking thread, so the runtime's workers keep answering.
         let w = tokio::task::spawn_blocking(move || {
-            RankedWindow::of(features, df, ids, titles, vectors)
+            RankedWindow::of(features, df, ids, titles, vectors, computed)
         })
         .await
         .unwrap_or_else(|e| match e.try_into_panic() {
@@ -186,7 +189,8 @@ impl ImportVectors {
             return Ok(Err(unknown));
         }
         let df = frequencies.current(store, today).await?;
-        let vectors = vectors_of(store, &found, &Features::new(), &df).await?;
+        let vectors =
+            vectors_of(store, &found, &Features::new(), &df, frequencies.computed()).await?;
         // `papers_by_id` keeps the order it was asked in.
         let papers = found.into_iter().map(|p| p.id).collect();
         Ok(Ok(ImportVectors {
@@ -226,7 +230,14 @@ pub async fn record_mark(
     let mut ids = store.marked_without_vector(id).await?;
     ids.push(paper.clone());
     let papers = store.papers_by_id(&ids).await?;
-    vectors_of(store, &papers, &Features::new(), &df).await?;
+    vectors_of(
+        store,
+        &papers,
+        &Features::new(),
+        &df,
+        frequencies.computed(),
+    )
+    .await?;
     let build = move |marks: &[MarkVector]| profile_blob(marks, &df);
     let now = Utc::now();
     match mark {
@@ -256,12 +267,20 @@ impl RankedWindow {
         let _ = df.add_day(date, &crate::ranking::DayDf::new(counts.iter()));
         let vectors: Vec<PaperVector> = counts.iter().map(|c| PaperVector::new(c, &df)).collect();
         let (ids, titles) = ids_and_titles(papers);
-        Self::of(features, Arc::new(df), ids, titles, vectors)
+        Self::of(
+            features,
+            Arc::new(df),
+            ids,
+            titles,
+            vectors,
+            Computed::Stored,
+        )
     }
 
     /// The digest run's: the stored vectors of `papers` (in their order;
-    /// computed and stored for a paper without one), weighted by the
-    /// document frequencies of the year ending on `date`.
+    /// computed for a paper without one, and stored unless `frequencies`
+    /// keep what is computed in memory), weighted by the document
+    /// frequencies of the year ending on `date`.
     pub async fn load(
         store: &Store,
         frequencies: &Frequencies,
@@ -270,9 +289,10 @@ impl RankedWindow {
     ) -> DbResult<RankedWindow> {
         let df = frequencies.current(store, date).await?;
         let features = Features::new();
-        let vectors = vectors_of(store, papers, &features, &df).await?;
+        let computed = frequencies.computed();
+        let vectors = vectors_of(store, papers, &features, &df, computed).await?;
         let (ids, titles) = ids_and_titles(papers);
-        Ok(Self::of(features, df, ids, titles, vectors))
+        Ok(Self::of(features, df, ids, titles, vectors, computed))
     }
 
     /// The window of papers `ids` titled `titles`, with `vectors`, in
@@ -283,6 +303,7 @@ impl RankedWindow {
         ids: Vec<PaperId>,
         titles: Vec<String>,
         vectors: Vec<PaperVector>,
+        computed: Computed,
     ) -> RankedWindow {
         let day = Day::new(ids.iter().cloned().zip(&vectors), &df, Weighting::DEFAULT);
         RankedWindow {
@@ -294,6 +315,7 @@ impl RankedWindow {
             index: ids.into_iter().enumerate().map(|(i, id)| (id, i)).collect(),
             outside: HashMap::new(),
             near: HashMap::new(),
+            computed,
         }
     }
 
@@ -330,7 +352,7 @@ impl RankedWindow {
             return Ok(());
         }
         let loaded = store.papers_by_id(&missing).await?;
-        let vectors = vectors_of(store, &loaded, &self.features, &self.df).await?;
+        let vectors = vectors_of(store, &loaded, &self.features, &self.df, self.computed).await?;
         for (p, vector) in loaded.into_iter().zip(vectors) {
             let weighted = Weighted::new(&vector, &self.df, Weighting::DEFAULT);
             self.outside.insert(
@@ -352,7 +374,8 @@ impl RankedWindow {
     /// [`Store::ranking_marks_in_range`]), each by their stored profile; a
     /// subscriber without a readable one, or whose profile was built more
     /// than [`PROFILE_MAX_AGE_DAYS`] ago, gets one built from their marks
-    /// under the run's frequencies and stored.
+    /// under the run's frequencies (stored, unless the window keeps what
+    /// it computes in memory).
     pub async fn rank_page(
         &mut self,
         store: &Store,
@@ -387,10 +410,12 @@ impl RankedWindow {
                 Some(p) => p,
                 None => {
                     let built = self.build_profile(&marks);
-                    let blob = built.as_ref().map(Profile::encode);
-                    store
-                        .put_ranking_profile(id, blob.as_deref(), Utc::now())
-                        .await?;
+                    if self.computed == Computed::Stored {
+                        let blob = built.as_ref().map(Profile::encode);
+                        store
+                            .put_ranking_profile(id, blob.as_deref(), Utc::now())
+                            .await?;
+                    }
                     match built {
                         Some(p) => p,
                         None => continue,

@@ -13,7 +13,9 @@ use crate::domain::SubscriberId;
 use crate::store::{RunKind, Store};
 
 /// Runs the digest for `date` (then retries due unfinished digests of the
-/// week before it) and records the run. A dry run records nothing.
+/// week before it) and records the run. A dry run writes nothing: not the
+/// run, and not the ranking data or `like:` papers it computes or looks up
+/// on the way (kept in memory for it).
 pub async fn digest_job(
     run: &DigestRun,
     date: NaiveDate,
@@ -21,7 +23,11 @@ pub async fn digest_job(
     progress: &ProgressBar,
 ) -> anyhow::Result<DigestReport> {
     if options.dry_run {
-        return run.run(date, options, Utc::now(), progress).await;
+        let dry = run
+            .clone()
+            .with_frequencies(run.frequencies.in_memory())
+            .with_likes(run.likes.without_storing());
+        return dry.run(date, options, Utc::now(), progress).await;
     }
     let record = run
         .store

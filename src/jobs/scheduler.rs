@@ -123,7 +123,7 @@ pub async fn tick(
             JobKind::Digest => digest_tick(&jobs.digest, now).await.map(|_| ()),
             JobKind::Retry => retry(&jobs.digest, now).await.map(|_| ()),
             JobKind::Retention => {
-                let today = now.with_timezone(&schedule.timezone).date_naive();
+                let today = schedule.today(now);
                 retention(&jobs.digest.store, &jobs.data, today, now)
                     .await
                     .map(|_| ())

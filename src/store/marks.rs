@@ -239,6 +239,33 @@ impl Backend {
         }
         Ok(out)
     }
+
+    /// The marks of the subscribers with ids in `first..=last`, whatever
+    /// their switches, in paper id order: what `subscribers export` writes
+    /// beside their topics. Subscribers with no marks are absent.
+    pub async fn marks_in_range(
+        &self,
+        first: SubscriberId,
+        last: SubscriberId,
+    ) -> DbResult<HashMap<SubscriberId, Vec<(PaperId, Mark)>>> {
+        let rows = sqlx::query(
+            "SELECT subscriber_id, paper_id, mark FROM paper_marks
+             WHERE subscriber_id BETWEEN $1 AND $2
+             ORDER BY subscriber_id, paper_id",
+        )
+        .bind(first)
+        .bind(last)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out: HashMap<SubscriberId, Vec<(PaperId, Mark)>> = HashMap::new();
+        for r in rows {
+            out.entry(r.get("subscriber_id")).or_default().push((
+                PaperId::from_stored(r.get("paper_id")),
+                mark_from_db(r.get("mark"))?,
+            ));
+        }
+        Ok(out)
+    }
 }
 
 /// Inserts imported marks (`(subscriber, index into papers, mark)`), all
@@ -356,6 +383,7 @@ mod tests {
             email: email(e),
             topics: Vec::new(),
             marks,
+            choices: None,
         };
         // Stand-in profile: per mark its paper index and kind.
         let build = |marks: &[(u32, Mark)]| -> Option<Vec<u8>> {
@@ -409,6 +437,19 @@ mod tests {
         );
         assert_eq!(marks(bob).await, [("2406.00002".into(), Mark::More)].into());
         assert!(marks(cy).await.is_empty());
+        // What `subscribers export` writes: every subscriber's marks in
+        // paper id order, those without marks absent.
+        assert_eq!(
+            store.marks_in_range(ada, cy).await.unwrap(),
+            [
+                (
+                    ada,
+                    vec![(ids[0].clone(), Mark::More), (ids[1].clone(), Mark::Less)]
+                ),
+                (bob, vec![(ids[1].clone(), Mark::More)]),
+            ]
+            .into()
+        );
         assert_eq!(stored(&store, ada).await, Some(vec![0, 1, 1, 0]));
         assert_eq!(stored(&store, bob).await, Some(vec![1, 1]));
         assert_eq!(stored(&store, cy).await, None);

@@ -353,6 +353,7 @@ delegate! {
     async fn ranking_switches(&self, id: SubscriberId) -> DbResult<RankingSwitches>;
     async fn set_ranking_switches(&self, id: SubscriberId, link_version: i64, switches: RankingSwitches) -> DbResult<()>;
     async fn ranking_marks_in_range(&self, first: SubscriberId, last: SubscriberId) -> DbResult<HashMap<SubscriberId, RankingMarks>>;
+    async fn marks_in_range(&self, first: SubscriberId, last: SubscriberId) -> DbResult<HashMap<SubscriberId, Vec<(PaperId, Mark)>>>;
     async fn unsubscribed_to_erase(&self, cutoffs: &RetentionCutoffs) -> DbResult<Vec<SubscriberId>>;
     async fn purge_unconfirmed(&self, before: DateTime<Utc>) -> DbResult<(u64, u64)>;
     async fn prune_deliveries(&self, before: NaiveDate) -> DbResult<(u64, u64, u64)>;
@@ -381,6 +382,7 @@ delegate! {
     async fn save_preferences(&self, id: SubscriberId, link_version: i64, topics: &[NewTopic], prefs: &Preferences, now: DateTime<Utc>) -> DbResult<()>;
     async fn revoke_links(&self, id: SubscriberId, link_version: i64, now: DateTime<Utc>) -> DbResult<i64>;
     async fn not_due_on(&self, date: NaiveDate, first: SubscriberId, last: SubscriberId) -> DbResult<std::collections::HashSet<SubscriberId>>;
+    async fn choices_in_range(&self, first: SubscriberId, last: SubscriberId) -> DbResult<std::collections::HashMap<SubscriberId, Choices>>;
     async fn schedules_between(&self, first: SubscriberId, last: SubscriberId) -> DbResult<std::collections::HashMap<SubscriberId, Preferences>>;
     async fn schedules_page(&self, after: SubscriberId, limit: i64) -> DbResult<Vec<(SubscriberId, Preferences)>>;
     async fn timezones_in_use(&self) -> DbResult<Vec<chrono_tz::Tz>>;

@@ -9,10 +9,10 @@
 use chrono::{DateTime, Datelike as _, Duration, NaiveDate, Utc};
 use sqlx::Row;
 
-use super::subscribers::{replace_topics, status_from_db};
+use super::subscribers::{frequency_columns, replace_topics, status_from_db};
 use super::{
-    day, parse_day, parse_ts, ts, Address, Backend, ConfirmOutcome, DbError, DbResult, DbRow,
-    PendingRequest, SubscriptionRequest,
+    day, parse_day, parse_ts, ts, Address, Backend, Choices, ConfirmOutcome, DbError, DbResult,
+    DbRow, PendingRequest, RankingSwitches, SubscriptionRequest,
 };
 use crate::domain::{
     Frequency, NewTopic, Preferences, Subscriber, SubscriberEmail, SubscriberId, SubscriberStatus,
@@ -452,6 +452,37 @@ impl Backend {
             .collect()
     }
 
+    /// The choices of the subscribers with ids in `first..=last`: what
+    /// `subscribers export` writes beside their topics.
+    pub async fn choices_in_range(
+        &self,
+        first: SubscriberId,
+        last: SubscriberId,
+    ) -> DbResult<std::collections::HashMap<SubscriberId, Choices>> {
+        let rows = sqlx::query(
+            "SELECT id, frequency, weekday, delivery_hour, timezone, paused_until,
+                 top_papers, ranking, recommendations
+             FROM subscribers WHERE id BETWEEN $1 AND $2",
+        )
+        .bind(first)
+        .bind(last)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let choices = Choices {
+                    preferences: preferences_from_row(row)?,
+                    top_papers: row.get::<i64, _>("top_papers") != 0,
+                    switches: RankingSwitches {
+                        ranking: row.get::<i64, _>("ranking") != 0,
+                        recommendations: row.get::<i64, _>("recommendations") != 0,
+                    },
+                };
+                Ok((row.get::<SubscriberId, _>("id"), choices))
+            })
+            .collect()
+    }
+
     /// The preferences of up to `limit` active subscribers with ids above
     /// `after`, by id.
     pub async fn schedules_page(
@@ -518,14 +549,6 @@ fn preferences_from_row(row: &DbRow) -> DbResult<Preferences> {
         timezone,
         paused_until: paused.as_deref().map(parse_day).transpose()?,
     })
-}
-
-/// The `frequency` and `weekday` columns for `f`.
-fn frequency_columns(f: Frequency) -> (&'static str, Option<i64>) {
-    match f {
-        Frequency::Daily => ("daily", None),
-        Frequency::Weekly(d) => ("weekly", Some(i64::from(d.num_days_from_monday()))),
-    }
 }
 
 fn weekday_from_index(d: i64) -> DbResult<chrono::Weekday> {

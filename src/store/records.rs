@@ -757,6 +757,17 @@ pub struct ImportedSubscriber {
     pub email: SubscriberEmail,
     pub topics: Vec<NewTopic>,
     pub marks: Option<Vec<(u32, Mark)>>,
+    /// When given, their choices replace the subscriber's.
+    pub choices: Option<Choices>,
+}
+
+/// What a subscriber chose beside their topics: when they get digests,
+/// the top papers section, and the ranking switches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Choices {
+    pub preferences: Preferences,
+    pub top_papers: bool,
+    pub switches: RankingSwitches,
 }
 
 /// A whole import: its subscribers and the distinct papers their marks

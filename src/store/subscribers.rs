@@ -8,10 +8,12 @@ use sqlx::{AssertSqlSafe, Row, Transaction};
 use super::marks::insert_marks;
 use super::ranking::write_profiles;
 use super::{
-    parse_ts, ts, Address, Backend, Db, DbError, DbResult, ImportBatch, ImportProfileBuilder,
-    UpsertOutcome,
+    day, parse_ts, ts, Address, Backend, Choices, Db, DbError, DbResult, ImportBatch,
+    ImportProfileBuilder, UpsertOutcome,
 };
-use crate::domain::{NewTopic, Subscriber, SubscriberEmail, SubscriberId, SubscriberStatus, Topic};
+use crate::domain::{
+    Frequency, NewTopic, Subscriber, SubscriberEmail, SubscriberId, SubscriberStatus, Topic,
+};
 
 /// Marks written per multi-row statement by an import: 4 parameters
 /// each, far under both engines' limit.
@@ -39,6 +41,7 @@ impl Backend {
     }
 
     /// Imports many subscribers in one transaction: all of them or none.
+    /// A line's choices, when given, replace the subscriber's.
     /// A subscriber whose line carries marks gets those marks in place of
     /// theirs and the profile `profile` builds from them, as a mark would
     /// store it; marks and profiles are written many rows per statement.
@@ -55,6 +58,9 @@ impl Backend {
         let mut profiles = Vec::new();
         for s in &batch.subscribers {
             let outcome = upsert_active_in(&mut tx, &s.email, &s.topics, now).await?;
+            if let Some(choices) = &s.choices {
+                write_choices(&mut tx, outcome.id(), choices).await?;
+            }
             if let Some(imported) = &s.marks {
                 let id = outcome.id();
                 if matches!(outcome, UpsertOutcome::Updated(_)) {
@@ -229,6 +235,42 @@ async fn upsert_active_in(
     Ok(outcome)
 }
 
+/// Writes an imported subscriber's `choices` in place of theirs.
+pub(super) async fn write_choices(
+    tx: &mut Transaction<'_, Db>,
+    id: SubscriberId,
+    choices: &Choices,
+) -> DbResult<()> {
+    let prefs = &choices.preferences;
+    let (frequency, weekday) = frequency_columns(prefs.frequency);
+    sqlx::query(
+        "UPDATE subscribers SET frequency = $1, weekday = $2, delivery_hour = $3,
+             timezone = $4, paused_until = $5, top_papers = $6, ranking = $7,
+             recommendations = $8
+         WHERE id = $9",
+    )
+    .bind(frequency)
+    .bind(weekday)
+    .bind(prefs.delivery_hour.map(i64::from))
+    .bind(prefs.timezone.map(|t| t.name().to_string()))
+    .bind(prefs.paused_until.map(day))
+    .bind(i64::from(choices.top_papers))
+    .bind(i64::from(choices.switches.ranking))
+    .bind(i64::from(choices.switches.recommendations))
+    .bind(id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// The `frequency` and `weekday` columns for `f`.
+pub(super) fn frequency_columns(f: Frequency) -> (&'static str, Option<i64>) {
+    match f {
+        Frequency::Daily => ("daily", None),
+        Frequency::Weekly(d) => ("weekly", Some(i64::from(d.num_days_from_monday()))),
+    }
+}
+
 pub(super) async fn replace_topics(
     tx: &mut Transaction<'_, Db>,
     subscriber_id: SubscriberId,
@@ -293,6 +335,44 @@ mod tests {
         );
     }
 
+    /// An imported line's choices replace the subscriber's, and read back
+    /// as written; a line without them leaves them alone.
+    #[tokio::test]
+    async fn imported_choices_are_stored_and_read_back() {
+        let (store, _dir) = test_store().await;
+        let chosen = crate::store::Choices {
+            preferences: crate::domain::Preferences {
+                frequency: crate::domain::Frequency::Weekly(chrono::Weekday::Fri),
+                delivery_hour: Some(9),
+                timezone: Some(chrono_tz::Europe::Berlin),
+                paused_until: chrono::NaiveDate::from_ymd_opt(2020, 1, 1),
+            },
+            top_papers: true,
+            switches: crate::store::RankingSwitches {
+                ranking: false,
+                recommendations: false,
+            },
+        };
+        let line = |choices| ImportedSubscriber {
+            email: SubscriberEmail::parse("eve@example.org").unwrap(),
+            topics: vec![topic("q")],
+            marks: None,
+            choices,
+        };
+        for choices in [Some(chosen.clone()), None] {
+            let batch = ImportBatch {
+                subscribers: vec![line(choices)],
+                papers: Vec::new(),
+            };
+            let id = store
+                .import_active(&batch, Utc::now(), &|_| None)
+                .await
+                .unwrap()[0]
+                .id();
+            assert_eq!(store.choices_in_range(id, id).await.unwrap()[&id], chosen);
+        }
+    }
+
     #[tokio::test]
     async fn pages_walk_every_active_subscriber_once() {
         let (store, _dir) = test_store().await;
@@ -302,6 +382,7 @@ mod tests {
                     email: SubscriberEmail::parse(&format!("u{i}@example.org")).unwrap(),
                     topics: vec![topic("q")],
                     marks: None,
+                    choices: None,
                 })
                 .collect(),
             papers: Vec::new(),

@@ -6,6 +6,8 @@
 //! The real binary sends the digests to the loopback SMTP server; the
 //! links are followed on the real web server.
 
+use std::collections::HashMap;
+
 use chrono::{Duration, Utc};
 use paperboy::links::Purpose;
 use reqwest::StatusCode;
@@ -75,20 +77,81 @@ impl Entry {
     }
 }
 
-/// A site whose digests carry one paper, a reader of three agent-paper
-/// titles, and their first digest's entries (day 1).
-async fn one_paper_reader() -> (Site, [String; 3], Vec<(String, Entry)>) {
-    let (site, days) = site("max_papers = 1\n").await;
-    site.env.ok(&[
-        "subscribers",
-        "add",
-        "cy@example.org",
-        "--topic",
-        "ti:evobrowsecomp OR ti:webchallenger OR ti:pianokontext",
-    ]);
+/// A reader's topic: most of the day's papers match.
+const TOPIC: &str = "llm OR llms OR agent OR agents OR model OR models";
+
+/// Three agent papers by title; EvoBrowseComp has the most upvotes.
+const AGENT_TITLES: &str = "ti:evobrowsecomp OR ti:webchallenger OR ti:pianokontext";
+
+/// A site whose digests carry at most `max_papers` papers, with one
+/// reader, `email`, of `topic`, and their first digest (day 1).
+struct Reader {
+    site: Site,
+    days: [String; 3],
+    mail: ReceivedMail,
+    /// The first digest's entries.
+    first: Vec<(String, Entry)>,
+}
+
+async fn reader(max_papers: usize, email: &str, topic: &str) -> Reader {
+    let (site, days) = site(&format!("max_papers = {max_papers}\n")).await;
+    add(&site, email, topic);
     site.env.ok(&["digest", "--date", &days[0]]);
-    let first = entries(&text_of(&site.mails(1).await.remove(0)));
-    (site, days, first)
+    let mail = site.mails(1).await.remove(0);
+    let first = entries(&text_of(&mail));
+    Reader {
+        site,
+        days,
+        mail,
+        first,
+    }
+}
+
+/// `subscribers add EMAIL --topic TOPIC`, which must succeed; its output.
+fn add(site: &Site, email: &str, topic: &str) -> String {
+    site.env
+        .ok(&["subscribers", "add", email, "--topic", topic])
+}
+
+/// `subscribers add EMAIL --topic TOPIC`, which must fail; its errors.
+fn add_refused(site: &Site, email: &str, topic: &str) -> String {
+    let out = site
+        .env
+        .paperboy(&["subscribers", "add", email, "--topic", topic]);
+    assert!(!out.status.success(), "{email} {topic} was added");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The path of `email`'s settings page (valid for a day).
+async fn manage_path(site: &Site, email: &str) -> String {
+    let sub = site.subscriber(email).await;
+    let url = site.signer().url(
+        &PUBLIC.parse().unwrap(),
+        Purpose::Manage,
+        sub.id,
+        sub.link_version,
+        Utc::now() + Duration::days(1),
+    );
+    path_of(url.as_str())
+}
+
+/// The value of a query returning one number.
+async fn count(site: &Site, sql: &'static str) -> i64 {
+    sqlx::query_scalar(sql)
+        .fetch_one(site.app.store.pool())
+        .await
+        .unwrap()
+}
+
+fn titles(entries: &[(String, Entry)]) -> Vec<String> {
+    entries.iter().map(|e| e.1.title.clone()).collect()
+}
+
+/// The mail of `sent` addressed to a recipient containing `to`.
+fn mail_to<'a>(sent: &'a [ReceivedMail], to: &str) -> &'a ReceivedMail {
+    sent.iter()
+        .find(|m| m.rcpt_to.iter().any(|r| r.contains(to)))
+        .unwrap_or_else(|| panic!("no mail to {to}"))
 }
 
 /// The numbered papers of a digest's text part, in order, with their
@@ -152,17 +215,12 @@ fn preview(site: &Site, email: &str, date: &str) -> Vec<(String, Entry)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn feedback_is_recorded_by_post_only_and_reorders_the_next_digest() {
-    let (site, days) = site("max_papers = 3\n").await;
-    site.env.ok(&[
-        "subscribers",
-        "add",
-        "bob@example.org",
-        "--topic",
-        "llm OR llms OR agent OR agents OR model OR models",
-    ]);
-    site.env.ok(&["digest", "--date", &days[0]]);
-    let mail = site.mails(1).await.remove(0);
-    let first = entries(&text_of(&mail));
+    let Reader {
+        site,
+        days,
+        mail,
+        first,
+    } = reader(3, "bob@example.org", TOPIC).await;
     assert_eq!(first.len(), 3, "{}", text_of(&mail));
     let html = support::html_part(&mail.parsed()).unwrap();
     assert_eq!(html.matches(">More like this</a>").count(), 3, "{html}");
@@ -199,15 +257,7 @@ async fn feedback_is_recorded_by_post_only_and_reorders_the_next_digest() {
     assert_eq!(marks(&site).await, vec![(liked.paper(), "more".into())]);
 
     // Ranking off (the settings page's switch): upvote order.
-    let bob = site.subscriber("bob@example.org").await;
-    let manage = site.signer().url(
-        &PUBLIC.parse().unwrap(),
-        Purpose::Manage,
-        bob.id,
-        bob.link_version,
-        Utc::now() + Duration::days(1),
-    );
-    let manage = path_of(manage.as_str());
+    let manage = manage_path(&site, "bob@example.org").await;
     let (_, settings) = site.get(&manage).await;
     assert!(settings.contains("Papers you marked"), "{settings}");
     assert!(settings.contains(&liked.title[..20]), "{settings}");
@@ -224,7 +274,6 @@ async fn feedback_is_recorded_by_post_only_and_reorders_the_next_digest() {
         .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     let ranked = preview(&site, "bob@example.org", &days[1]);
-    let titles = |v: &[(String, Entry)]| v.iter().map(|e| e.1.title.clone()).collect::<Vec<_>>();
     assert_eq!(by_upvotes.len(), 3);
     assert_eq!(ranked.len(), 3);
     assert_ne!(
@@ -259,9 +308,31 @@ async fn feedback_is_recorded_by_post_only_and_reorders_the_next_digest() {
     assert_eq!(marks(&site).await, vec![(liked.paper(), "more".into())]);
 }
 
+/// The "Recommended for you" entries of a digest (`text`), each checked to
+/// give the marked paper, EvoBrowseComp, as its reason (wrapped in the
+/// text part).
+fn recommended_for_evobrowsecomp<'a>(entries: &'a [(String, Entry)], text: &str) -> Vec<&'a Entry> {
+    let recommended: Vec<&Entry> = entries
+        .iter()
+        .filter(|e| e.0 == "Recommended for you")
+        .map(|e| &e.1)
+        .collect();
+    for r in &recommended {
+        assert!(
+            r.reason
+                .as_deref()
+                .is_some_and(|x| x.starts_with("like ‘EvoBrowseComp: Benchmarking")),
+            "{text}"
+        );
+    }
+    recommended
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn recommendations_follow_the_topics_with_their_reason_and_never_repeat() {
-    let (site, days, first) = one_paper_reader().await;
+    let Reader {
+        site, days, first, ..
+    } = reader(1, "cy@example.org", AGENT_TITLES).await;
     assert_eq!(first.len(), 1);
     assert!(first[0].1.title.starts_with("EvoBrowseComp"), "{first:?}");
     assert!(first.iter().all(|e| e.0 != "Recommended for you"));
@@ -271,22 +342,9 @@ async fn recommendations_follow_the_topics_with_their_reason_and_never_repeat() 
     let mail = site.mails(2).await.remove(1);
     let text = text_of(&mail);
     let second = entries(&text);
-    let recommended: Vec<&Entry> = second
-        .iter()
-        .filter(|e| e.0 == "Recommended for you")
-        .map(|e| &e.1)
-        .collect();
+    let recommended = recommended_for_evobrowsecomp(&second, &text);
     assert!(!recommended.is_empty(), "{text}");
     assert!(recommended.len() <= 5, "{text}");
-    for r in &recommended {
-        // The reason names the marked paper (wrapped in the text part).
-        assert!(
-            r.reason
-                .as_deref()
-                .is_some_and(|x| x.starts_with("like ‘EvoBrowseComp: Benchmarking")),
-            "{text}"
-        );
-    }
     // The one paper of the day this close to the marked one (cosine 0.10):
     // a benchmark of LLM tool knowledge, which the topics do not name.
     assert!(
@@ -309,10 +367,7 @@ async fn recommendations_follow_the_topics_with_their_reason_and_never_repeat() 
             e.1.title
         );
     }
-    let ledger: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sent_papers")
-        .fetch_one(site.app.store.pool())
-        .await
-        .unwrap();
+    let ledger = count(&site, "SELECT COUNT(*) FROM sent_papers").await;
     assert_eq!(ledger as usize, first.len() + second.len() + third.len());
 }
 
@@ -321,14 +376,15 @@ async fn recommendations_follow_the_topics_with_their_reason_and_never_repeat() 
 /// for, which the ledger recorded with them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resumed_digest_keeps_the_reasons_of_its_recommendations() {
-    let (site, days, first) = one_paper_reader().await;
+    let Reader {
+        site, days, first, ..
+    } = reader(1, "cy@example.org", AGENT_TITLES).await;
     site.post_form(&path_of(&first[0].1.more), &[]).await;
     // The mark stored the profile the run reads.
-    let profiles: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM ranking_profiles")
-        .fetch_one(site.app.store.pool())
-        .await
-        .unwrap();
-    assert_eq!(profiles, 1);
+    assert_eq!(
+        count(&site, "SELECT COUNT(*) FROM ranking_profiles").await,
+        1
+    );
 
     // The mail server turns the day-2 digest away for now: it is deferred.
     site.env
@@ -355,34 +411,17 @@ async fn a_resumed_digest_keeps_the_reasons_of_its_recommendations() {
         .unwrap();
     assert_eq!(report.sent, 1);
     let text = text_of(&site.mails(2).await.remove(1));
-    let recommended: Vec<Entry> = entries(&text)
-        .into_iter()
-        .filter(|e| e.0 == "Recommended for you")
-        .map(|e| e.1)
-        .collect();
+    let resumed = entries(&text);
+    let recommended = recommended_for_evobrowsecomp(&resumed, &text);
     assert_eq!(recommended.len(), reasons.len(), "{text}");
-    for r in &recommended {
-        assert!(
-            r.reason
-                .as_deref()
-                .is_some_and(|x| x.starts_with("like ‘EvoBrowseComp: Benchmarking")),
-            "{text}"
-        );
-    }
 }
 
 /// Rows of the day's document frequencies and of paper vectors.
 async fn ranking_rows(site: &Site) -> (i64, i64) {
-    let pool = site.app.store.pool();
-    let days = sqlx::query_scalar("SELECT COUNT(*) FROM ranking_df_days")
-        .fetch_one(pool)
-        .await
-        .unwrap();
-    let vectors = sqlx::query_scalar("SELECT COUNT(*) FROM paper_vectors")
-        .fetch_one(pool)
-        .await
-        .unwrap();
-    (days, vectors)
+    (
+        count(site, "SELECT COUNT(*) FROM ranking_df_days").await,
+        count(site, "SELECT COUNT(*) FROM paper_vectors").await,
+    )
 }
 
 /// What a database from before ranking data was stored looks like.
@@ -422,6 +461,104 @@ async fn migrate_and_a_digest_compute_the_ranking_data_an_older_database_lacks()
     assert_eq!(ranking_rows(&site).await, full);
 }
 
+/// Every row of the ranking tables and the marks, as text.
+async fn ranking_tables(site: &Site) -> Vec<String> {
+    let mut rows = Vec::new();
+    for sql in [
+        "SELECT paper_id || ' ' || hex(vector) FROM paper_vectors ORDER BY 1",
+        "SELECT day || ' ' || papers || ' ' || hex(df) || ' ' || revision FROM ranking_df_days ORDER BY 1",
+        "SELECT subscriber_id || ' ' || hex(profile) || ' ' || updated_at FROM ranking_profiles ORDER BY 1",
+        "SELECT subscriber_id || ' ' || paper_id || ' ' || mark FROM paper_marks ORDER BY 1",
+    ] {
+        rows.extend(
+            sqlx::query_scalar::<_, String>(sql)
+                .fetch_all(site.app.store.pool())
+                .await
+                .unwrap(),
+        );
+    }
+    rows
+}
+
+/// The paper ids a dry run lists for each address, in order.
+fn dry_run_papers(out: &str) -> HashMap<String, Vec<String>> {
+    let mut planned: HashMap<String, Vec<String>> = HashMap::new();
+    let mut reader = String::new();
+    for line in out.lines() {
+        if let Some(paper) = line.strip_prefix("  ") {
+            let id = paper.split_whitespace().next().unwrap().to_string();
+            planned.entry(reader.clone()).or_default().push(id);
+        } else if let Some((address, _)) = line.split_once(": ") {
+            reader = address.to_string();
+        }
+    }
+    planned
+}
+
+/// A dry run on a database lacking ranking data (no document
+/// frequencies, vectors or profiles) ranks as the real run does, with the
+/// data computed in memory: the ranking tables are left as they were.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dry_run_ranks_by_ranking_data_it_computes_and_stores_none_of_it() {
+    let (site, days) = site("max_papers = 3\n").await;
+    import(&site, &[ANN_MARKS, BEN]);
+    forget_ranking_data(&site).await;
+    sqlx::query("DELETE FROM ranking_profiles")
+        .execute(site.app.store.pool())
+        .await
+        .unwrap();
+    let before = ranking_tables(&site).await;
+    assert_eq!(before.len(), 3, "only the marks: {before:?}");
+
+    let out = site.env.ok(&["digest", "--date", &days[0], "--dry-run"]);
+    assert_eq!(ranking_tables(&site).await, before, "the dry run wrote");
+    let planned = dry_run_papers(&out);
+    let (ann, ben) = (&planned["ann@example.org"], &planned["ben@example.org"]);
+    assert!(ben.contains(&LESS.to_string()), "{out}");
+    assert!(!ann.contains(&LESS.to_string()), "not ranked: {out}");
+    assert_ne!(ann, ben, "{out}");
+
+    // The run that sends computes the same and stores it.
+    site.env.ok(&["digest", "--date", &days[0]]);
+    let sent = site.mails(2).await;
+    for (reader, ids) in [("ann@", ann), ("ben@", ben)] {
+        let papers: Vec<String> = entries(&text_of(mail_to(&sent, reader)))
+            .iter()
+            .map(|e| e.1.paper())
+            .collect();
+        assert_eq!(&papers, ids, "{reader}");
+    }
+    let after = ranking_rows(&site).await;
+    assert!(after.0 == 1 && after.1 > 0, "{after:?}");
+}
+
+/// The paper (EvoArena) ann marks "less like this"; upvotes put it in the
+/// day's first three.
+const LESS: &str = "2606.13681";
+
+/// Ann marks two papers "more" (one written as arXiv writes it) and
+/// [`LESS`] "less"; ben has the same topic and no marks.
+const ANN_MARKS: &str = r#"{"email": "ann@example.org", "topics": ["TOPIC"], "more": ["2606.13120", "arXiv:2606.10423v2"], "less": ["2606.13681"]}"#;
+const BEN: &str =
+    r#"{"email": "ben@example.org", "topics": [{"name": "Agents", "query": "TOPIC"}]}"#;
+const DEE_LESS: &str =
+    r#"{"email": "dee@example.org", "topics": ["TOPIC"], "less": ["2606.13120"]}"#;
+/// Eve chose none of the defaults.
+const EVE_CHOICES: &str = r#"{"email": "eve@example.org", "topics": ["TOPIC"], "more": ["2606.13120"], "preferences": {"frequency": "weekly", "weekday": "fri", "delivery_hour": 9, "timezone": "Europe/Berlin", "paused_until": "2020-01-01", "top_papers": true, "ranking": true, "recommendations": false}}"#;
+
+/// Imports `lines` (`TOPIC` standing for [`TOPIC`]) with `subscribers
+/// import`; returns what it printed.
+fn import(site: &Site, lines: &[&str]) -> String {
+    let file = site.env.dir.path().join("readers.jsonl");
+    let text: String = lines
+        .iter()
+        .map(|l| format!("{}\n", l.replace("TOPIC", TOPIC)))
+        .collect();
+    std::fs::write(&file, text).unwrap();
+    site.env
+        .ok(&["subscribers", "import", file.to_str().unwrap()])
+}
+
 /// Readers moved with `subscribers import` keep their marks: stored with
 /// the profile the run itself builds from them, and their digest ranked
 /// by them while a reader of the same topics without marks gets upvote
@@ -429,19 +566,7 @@ async fn migrate_and_a_digest_compute_the_ranking_data_an_older_database_lacks()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_import_with_marks_stores_them_and_their_profile_and_the_digest_ranks_by_them() {
     let (site, days) = site("max_papers = 3\n").await;
-    let topics = "llm OR llms OR agent OR agents OR model OR models";
-    let file = site.env.dir.path().join("readers.jsonl");
-    std::fs::write(
-        &file,
-        format!(
-            "{{\"email\": \"ann@example.org\", \"topics\": [\"{topics}\"], \"more\": [\"2606.13120\", \"arXiv:2606.10423v2\"], \"less\": [\"2606.13681\"]}}\n\
-             {{\"email\": \"ben@example.org\", \"topics\": [\"{topics}\"]}}\n"
-        ),
-    )
-    .unwrap();
-    let out = site
-        .env
-        .ok(&["subscribers", "import", file.to_str().unwrap()]);
+    let out = import(&site, &[ANN_MARKS, BEN]);
     assert!(out.contains("imported 2"), "{out}");
     assert_eq!(
         marks(&site).await,
@@ -462,7 +587,6 @@ async fn an_import_with_marks_stores_them_and_their_profile_and_the_digest_ranks
 
     let ann = preview(&site, "ann@example.org", &days[0]);
     let ben = preview(&site, "ben@example.org", &days[0]);
-    let titles = |v: &[(String, Entry)]| v.iter().map(|e| e.1.title.clone()).collect::<Vec<_>>();
     assert!(
         ben.iter().any(|e| e.1.title.starts_with("EvoArena")),
         "{ben:?}"
@@ -481,25 +605,162 @@ async fn an_import_with_marks_stores_them_and_their_profile_and_the_digest_ranks
     site.env.ok(&["digest", "--date", &days[0]]);
     assert_eq!(profile().await, imported);
     let sent = site.mails(2).await;
-    let to_ann = sent
-        .iter()
-        .find(|m| m.rcpt_to.iter().any(|r| r.contains("ann@")))
+    assert_eq!(
+        titles(&entries(&text_of(mail_to(&sent, "ann@")))),
+        titles(&ann)
+    );
+}
+
+/// Each subscriber's choices, marks (address, paper, mark) and stored
+/// profile (address, blob), in address and paper order.
+async fn marks_and_profiles(
+    pool: &sqlx::SqlitePool,
+) -> (
+    Vec<String>,
+    Vec<(String, String, String)>,
+    Vec<(String, Vec<u8>)>,
+) {
+    let choices = sqlx::query_scalar(
+        "SELECT email || ' ' || frequency || ' ' || COALESCE(weekday, '-') || ' '
+             || COALESCE(delivery_hour, '-') || ' ' || COALESCE(timezone, '-') || ' '
+             || COALESCE(paused_until, '-') || ' ' || top_papers || ranking || recommendations
+         FROM subscribers ORDER BY email",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    let marks = sqlx::query_as(
+        "SELECT s.email, m.paper_id, m.mark FROM paper_marks m
+         JOIN subscribers s ON s.id = m.subscriber_id ORDER BY s.email, m.paper_id",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    let profiles = sqlx::query_as(
+        "SELECT s.email, p.profile FROM ranking_profiles p
+         JOIN subscribers s ON s.id = p.subscriber_id ORDER BY s.email",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    (choices, marks, profiles)
+}
+
+/// `subscribers export` writes each reader's marks, so an import of it
+/// into a fresh database with the same papers gives the same subscribers,
+/// topics, marks and profiles, and the same ranked digests. Into a
+/// database lacking a marked paper, the import names the line and the id
+/// and imports nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_export_carries_the_marks_and_imports_into_a_fresh_database_ranking_the_same() {
+    let (from, days) = site("max_papers = 3\n").await;
+    import(&from, &[ANN_MARKS, BEN, DEE_LESS, EVE_CHOICES]);
+    let exported = from.env.ok(&["subscribers", "export"]);
+    let lines: Vec<&str> = exported.lines().collect();
+    assert_eq!(lines.len(), 4, "{exported}");
+    // Marks in paper id order; an empty list is left out.
+    assert!(
+        lines[0].contains(r#""more":["2606.10423","2606.13120"],"less":["2606.13681"]"#),
+        "{exported}"
+    );
+    assert!(
+        !lines[1].contains("more") && !lines[1].contains("less"),
+        "{exported}"
+    );
+    assert!(
+        lines[2].contains(r#""less":["2606.13120"]"#) && !lines[2].contains("more"),
+        "{exported}"
+    );
+    // Choices are written unless all are the defaults.
+    assert!(
+        lines[3].contains(r#""preferences":{"frequency":"weekly","weekday":"fri","delivery_hour":9,"timezone":"Europe/Berlin","paused_until":"2020-01-01","top_papers":true,"ranking":true,"recommendations":false}"#),
+        "{exported}"
+    );
+    assert!(
+        lines[..3].iter().all(|l| !l.contains("preferences")),
+        "{exported}"
+    );
+    let source = marks_and_profiles(from.app.store.pool()).await;
+    assert_eq!((source.1.len(), source.2.len()), (5, 3), "{source:?}");
+    assert_eq!(
+        source.0[3],
+        "eve@example.org weekly 4 9 Europe/Berlin 2020-01-01 110"
+    );
+
+    // A fresh database with the same papers announced on the same day.
+    let (to, _) = site("max_papers = 3\n").await;
+    let out = import(&to, &lines);
+    assert!(out.contains("imported 4 subscribers (4 new"), "{out}");
+    assert_eq!(marks_and_profiles(to.app.store.pool()).await, source);
+    assert_eq!(to.env.ok(&["subscribers", "export"]), exported);
+    for reader in [
+        "ann@example.org",
+        "ben@example.org",
+        "dee@example.org",
+        "eve@example.org",
+    ] {
+        assert_eq!(
+            titles(&preview(&to, reader, &days[0])),
+            titles(&preview(&from, reader, &days[0])),
+            "{reader}"
+        );
+    }
+
+    // A database without one of the marked papers: nothing imported.
+    let lacking = crate::env::TestEnv::new().await;
+    lacking.ok(&["fetch", "--date", HF_DAY]);
+    let app = lacking.app().await;
+    sqlx::query("DELETE FROM papers WHERE id = '2606.13120'")
+        .execute(app.store.pool())
+        .await
         .unwrap();
-    assert_eq!(titles(&entries(&text_of(to_ann))), titles(&ann));
+    let moved = lacking.dir.path().join("export.jsonl");
+    std::fs::write(&moved, &exported).unwrap();
+    let out = lacking.paperboy(&["subscribers", "import", moved.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("nothing imported") && err.contains("line 1: paper 2606.13120 is not stored"),
+        "{err}"
+    );
+    assert_eq!(lacking.ok(&["subscribers", "list"]), "");
+    assert_eq!(
+        marks_and_profiles(app.store.pool()).await,
+        (Vec::new(), Vec::new(), Vec::new())
+    );
+
+    // Bad choices are refused naming the line and the field.
+    let bad = [
+        (r#""timezone": "Mars/Olympus""#, "preferences.timezone"),
+        (r#""delivery_hour": 24"#, "preferences.delivery_hour"),
+        (r#""frequency": "weekly""#, "preferences.weekday"),
+        (
+            r#""frequency": "weekly", "weekday": "someday""#,
+            "preferences.weekday",
+        ),
+        (r#""paused_until": "soon""#, "preferences.paused_until"),
+    ];
+    let lines: String = bad
+        .iter()
+        .enumerate()
+        .map(|(n, (field, _))| {
+            format!("{{\"email\": \"x{n}@example.org\", \"topics\": [\"x\"], \"preferences\": {{{field}}}}}\n")
+        })
+        .collect();
+    std::fs::write(&moved, lines).unwrap();
+    let out = lacking.paperboy(&["subscribers", "import", moved.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    for (n, (_, field)) in bad.iter().enumerate() {
+        assert!(err.contains(&format!("line {}: {field}", n + 1)), "{err}");
+    }
+    assert_eq!(lacking.ok(&["subscribers", "list"]), "");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bad_feedback_link_gets_the_link_error_page_and_records_nothing() {
-    let (site, days) = site("max_papers = 2\n").await;
-    site.env.ok(&[
-        "subscribers",
-        "add",
-        "dee@example.org",
-        "--topic",
-        "agent OR agents",
-    ]);
-    site.env.ok(&["digest", "--date", &days[0]]);
-    let got = entries(&text_of(&site.mails(1).await.remove(0)));
+    let Reader {
+        site, first: got, ..
+    } = reader(2, "dee@example.org", "agent OR agents").await;
     assert_eq!(got.len(), 2);
     let (a, b) = (&got[0].1, &got[1].1);
 
@@ -602,13 +863,11 @@ async fn like_matches_papers_similar_to_a_stored_or_looked_up_paper_and_unknown_
     let lookups = || site.env.http.requests_to("/arxiv/query").len();
 
     // A stored paper (any version suffix), composed with OR like any term.
-    site.env.ok(&[
-        "subscribers",
-        "add",
+    add(
+        &site,
         "ann@example.org",
-        "--topic",
         "like:2606.13120v2 OR ti:pianokontext",
-    ]);
+    );
     assert_eq!(lookups(), 0, "a stored paper is never asked of arXiv");
     site.env.ok(&["digest", "--date", &days[0]]);
     let text = text_of(&site.mails(1).await.remove(0));
@@ -620,24 +879,20 @@ async fn like_matches_papers_similar_to_a_stored_or_looked_up_paper_and_unknown_
         "{text}"
     );
     // NOT like: composes too: the paper itself is left out.
-    let out = site.env.ok(&[
-        "subscribers",
-        "add",
+    let out = add(
+        &site,
         "ann@example.org",
-        "--topic",
         "ti:evobrowsecomp AND NOT like:2606.13120",
-    ]);
+    );
     assert!(out.contains("updated"), "{out}");
 
     // A paper not stored is fetched once from arXiv and stored, with no
     // sighting (no digest carries it as news).
-    site.env.ok(&[
-        "subscribers",
-        "add",
+    add(
+        &site,
         "bo@example.org",
-        "--topic",
         "like:1111.2011v2 AND cat:cond-mat*",
-    ]);
+    );
     assert_eq!(lookups(), 1);
     let (title, sightings): (String, i64) = sqlx::query_as(
         "SELECT title, (SELECT COUNT(*) FROM paper_sightings WHERE paper_id = p.id) FROM papers p WHERE id = '1111.2011'",
@@ -647,47 +902,21 @@ async fn like_matches_papers_similar_to_a_stored_or_looked_up_paper_and_unknown_
     .unwrap();
     assert!(title.starts_with("Quantum Criticality"), "{title}");
     assert_eq!(sightings, 0);
-    site.env.ok(&[
-        "subscribers",
-        "add",
-        "cy@example.org",
-        "--topic",
-        "like:1111.2011",
-    ]);
+    add(&site, "cy@example.org", "like:1111.2011");
     assert_eq!(lookups(), 1, "once stored, never asked again");
 
     // An id arXiv does not know: a query error at the id's column, nothing
     // stored.
-    let out = site.env.paperboy(&[
-        "subscribers",
-        "add",
-        "dee@example.org",
-        "--topic",
-        "cat:cs.LG AND like:0808.05394",
-    ]);
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = add_refused(&site, "dee@example.org", "cat:cs.LG AND like:0808.05394");
     assert!(
         err.contains("arXiv has no paper with this id at column 20"),
         "{err}"
     );
-    let (dee,): (i64,) =
-        sqlx::query_as("SELECT COUNT(*) FROM subscribers WHERE email = 'dee@example.org'")
-            .fetch_one(site.app.store.pool())
-            .await
-            .unwrap();
-    assert_eq!(dee, 0);
+    let dee = "SELECT COUNT(*) FROM subscribers WHERE email = 'dee@example.org'";
+    assert_eq!(count(&site, dee).await, 0);
     // A malformed id is a parse error at its column, and asks no one.
     let before = lookups();
-    let out = site.env.paperboy(&[
-        "subscribers",
-        "add",
-        "dee@example.org",
-        "--topic",
-        "like:2406.1",
-    ]);
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = add_refused(&site, "dee@example.org", "like:2406.1");
     assert!(err.contains("'2406.1' is not a paper id"), "{err}");
     assert!(err.contains("at column 6"), "{err}");
     assert_eq!(lookups(), before);
@@ -722,16 +951,10 @@ async fn like_matches_papers_similar_to_a_stored_or_looked_up_paper_and_unknown_
         "{page}"
     );
     let ann = site.subscriber("ann@example.org").await;
-    let manage = site.signer().url(
-        &PUBLIC.parse().unwrap(),
-        Purpose::Manage,
-        ann.id,
-        ann.link_version,
-        Utc::now() + Duration::days(1),
-    );
+    let manage = manage_path(&site, "ann@example.org").await;
     let (status, page) = site
         .post_form(
-            &path_of(manage.as_str()),
+            &manage,
             &[
                 ("action", "save"),
                 ("topics", "like:0808.05394"),
@@ -756,13 +979,7 @@ async fn like_matches_papers_similar_to_a_stored_or_looked_up_paper_and_unknown_
     let (status, page) = site.get("/papers?q=like%3Aastro-ph%2F0601001v1").await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{page}");
     assert_eq!(lookups(), 3);
-    site.env.ok(&[
-        "subscribers",
-        "add",
-        "zed@example.org",
-        "--topic",
-        "like:astro-ph/0601001v1",
-    ]);
+    add(&site, "zed@example.org", "like:astro-ph/0601001v1");
     assert_eq!(lookups(), 4);
     let (status, page) = site.get("/papers?q=like%3Aastro-ph%2F0601001v1").await;
     assert_eq!(status, StatusCode::OK, "{page}");
