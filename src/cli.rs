@@ -251,22 +251,10 @@ fn on() -> bool {
     true
 }
 
-/// The choices a new subscriber gets.
-fn default_choices() -> Choices {
-    Choices {
-        preferences: Preferences::default(),
-        top_papers: false,
-        switches: RankingSwitches {
-            ranking: true,
-            recommendations: true,
-        },
-    }
-}
-
 impl PreferencesLine {
     /// The line of `c`; `None` when every choice is the default.
     fn of(c: Choices) -> Option<PreferencesLine> {
-        if c == default_choices() {
+        if c == Choices::default() {
             return None;
         }
         let p = c.preferences;

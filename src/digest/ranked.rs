@@ -122,7 +122,7 @@ impl SubscriberRanking {
         let marked: Vec<(&str, &Weighted)> = self
             .more
             .iter()
-            .filter_map(|id| Some((window.title(id)?, window.weighted(id)?)))
+            .filter_map(|id| window.marked(id))
             .collect();
         let vectors: Vec<&Weighted> = marked.iter().map(|&(_, w)| w).collect();
         let (i, _) = reason(window.day.vector(paper), &vectors)?;
@@ -429,30 +429,22 @@ impl RankedWindow {
         Ok(out)
     }
 
-    /// The title of a marked paper, in the window or read from outside it;
-    /// `None` when it is not stored.
-    fn title(&self, id: &PaperId) -> Option<&str> {
+    /// The title and weighted vector of a marked paper, in the window or
+    /// read from outside it; `None` when it is not stored.
+    fn marked(&self, id: &PaperId) -> Option<(&str, &Weighted)> {
         match self.index.get(id) {
-            Some(&i) => Some(&self.titles[i]),
+            Some(&i) => Some((&self.titles[i], self.day.vector(i))),
             None => self
                 .outside
                 .get(id)
                 .and_then(|p| p.as_ref())
-                .map(|p| p.title.as_str()),
+                .map(|p| (p.title.as_str(), &p.weighted)),
         }
     }
 
-    /// The weighted vector of a marked paper: the window's, or the one read
-    /// from outside it; `None` when it is not stored.
+    /// The weighted vector of a marked paper ([`RankedWindow::marked`]).
     fn weighted(&self, id: &PaperId) -> Option<&Weighted> {
-        match self.index.get(id) {
-            Some(&i) => Some(self.day.vector(i)),
-            None => self
-                .outside
-                .get(id)
-                .and_then(|p| p.as_ref())
-                .map(|p| &p.weighted),
-        }
+        self.marked(id).map(|(_, w)| w)
     }
 
     /// The marked papers of `marks` that are stored: id, mark, vector,

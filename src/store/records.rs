@@ -441,6 +441,15 @@ pub struct RankingSwitches {
     pub recommendations: bool,
 }
 
+impl Default for RankingSwitches {
+    fn default() -> Self {
+        RankingSwitches {
+            ranking: true,
+            recommendations: true,
+        }
+    }
+}
+
 /// What a digest run needs of one subscriber with ranking on and at least
 /// one mark.
 #[derive(Debug, Clone, PartialEq)]
@@ -762,8 +771,9 @@ pub struct ImportedSubscriber {
 }
 
 /// What a subscriber chose beside their topics: when they get digests,
-/// the top papers section, and the ranking switches.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// the top papers section, and the ranking switches. The default is what
+/// a new subscriber gets.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Choices {
     pub preferences: Preferences,
     pub top_papers: bool,
