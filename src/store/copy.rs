@@ -4,8 +4,9 @@
 //!
 //! The tables come from the source's schema itself (every table but
 //! sqlx's bookkeeping), ordered so a table comes after the tables its
-//! foreign keys name: a table a later migration adds is copied without
-//! anyone listing it. The source is read in one snapshot (one read
+//! foreign keys name, and after the parents [`KEPT_BY_TRIGGER`] names for
+//! tables whose link to a parent a trigger keeps instead of a foreign key:
+//! a table a later migration adds is copied without anyone listing it. The source is read in one snapshot (one read
 //! transaction: SQLite's WAL snapshot, PostgreSQL's `REPEATABLE READ READ
 //! ONLY`), the target written in one transaction, so a copy taken while a
 //! daemon runs is consistent and a failed copy leaves the target empty.
@@ -28,6 +29,13 @@ use super::{Engine, Store};
 /// Rows per `INSERT`: well under both engines' limit on bound parameters
 /// (32766 on SQLite, 65535 on PostgreSQL) for any table's width.
 const PARAMETERS_PER_INSERT: usize = 30_000;
+
+/// (table, parent) for the tables whose rows name a parent's row without a
+/// foreign key, a trigger on the parent deleting them with it (see the
+/// migration `ledger_without_row_checks`: the ledger's per-row key checks
+/// cost more than anything else a digest run asks of PostgreSQL). They are
+/// copied after that parent, as if the key were there.
+const KEPT_BY_TRIGGER: &[(&str, &str)] = &[("sent_papers", "deliveries")];
 
 /// What a copy moved: every table, in the order copied, with its rows.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -404,9 +412,25 @@ impl Tx {
         })
     }
 
-    /// Every table but sqlx's bookkeeping, with its columns and the tables
-    /// its foreign keys name.
+    /// Every table but sqlx's bookkeeping, with its columns and its
+    /// parents: the tables its foreign keys name and those
+    /// [`KEPT_BY_TRIGGER`] adds.
     async fn tables(&mut self) -> anyhow::Result<Vec<Table>> {
+        let mut tables = self.declared_tables().await?;
+        for table in &mut tables {
+            table.parents.extend(
+                KEPT_BY_TRIGGER
+                    .iter()
+                    .filter(|(child, _)| *child == table.name)
+                    .map(|(_, parent)| parent.to_string()),
+            );
+        }
+        Ok(tables)
+    }
+
+    /// [`Tx::tables`] as the schema declares them: parents from foreign
+    /// keys only.
+    async fn declared_tables(&mut self) -> anyhow::Result<Vec<Table>> {
         let mut tables = Vec::new();
         match self {
             Tx::Sqlite(tx) => {
@@ -557,7 +581,12 @@ mod tests {
         let at = |t: &str| lite.iter().position(|n| n == t).unwrap();
         assert!(at("papers") < at("paper_sightings"));
         assert!(at("subscribers") < at("deliveries"));
+        // The ledger has no foreign key to its delivery (a trigger keeps
+        // the cascade); it is still copied after it.
         assert!(at("deliveries") < at("sent_papers"));
+        for (child, parent) in KEPT_BY_TRIGGER {
+            assert!(at(parent) < at(child), "{child} after {parent}");
+        }
         assert!(at("deliveries") < at("inbound_reports"));
     }
 }

@@ -548,4 +548,213 @@ mod tests {
         let s = store.subscriber_by_id(sub).await.unwrap();
         assert_eq!(s.status, crate::domain::SubscriberStatus::Active);
     }
+
+    /// An active subscriber with address `email`.
+    async fn subscriber_named(store: &Store, email: &str) -> SubscriberId {
+        let e = SubscriberEmail::parse(email).unwrap();
+        let t = NewTopic {
+            name: "q".into(),
+            query: "q".into(),
+        };
+        store
+            .upsert_active(&e, &[t], Utc::now())
+            .await
+            .unwrap()
+            .id()
+    }
+
+    /// A new delivery to `sub` for `date` carrying `papers`.
+    async fn reserve_papers(
+        store: &Store,
+        sub: SubscriberId,
+        date: &str,
+        papers: &[&str],
+    ) -> DeliveryId {
+        let papers: Vec<(PaperId, i64)> = papers.iter().map(|p| (pid(p), 0)).collect();
+        let message_id = format!("<{}.{date}@x>", sub.get());
+        match store
+            .reserve_delivery(
+                sub,
+                date.parse().unwrap(),
+                &message_id,
+                &papers,
+                0,
+                Utc::now(),
+            )
+            .await
+            .unwrap()
+        {
+            Some(Reservation::New(d)) => d.id,
+            other => panic!("a new delivery, not {other:?}"),
+        }
+    }
+
+    async fn count(store: &Store, sql: &str, id: i64) -> i64 {
+        sqlx::query_scalar(AssertSqlSafe(sql.to_string()))
+            .bind(id)
+            .fetch_one(super::super::test_pool(store))
+            .await
+            .unwrap()
+    }
+
+    async fn ledger_of_delivery(store: &Store, id: DeliveryId) -> i64 {
+        let sql = "SELECT COUNT(*) FROM sent_papers WHERE delivery_id = $1";
+        count(store, sql, id.get()).await
+    }
+
+    async fn ledger_of_subscriber(store: &Store, id: SubscriberId) -> i64 {
+        let sql = "SELECT COUNT(*) FROM sent_papers WHERE subscriber_id = $1";
+        count(store, sql, id.get()).await
+    }
+
+    /// Ledger rows whose delivery is gone (none may exist).
+    async fn orphans(store: &Store) -> i64 {
+        sqlx::query_scalar(
+            "SELECT COUNT(*) FROM sent_papers WHERE delivery_id NOT IN (SELECT id FROM deliveries)",
+        )
+        .fetch_one(super::super::test_pool(store))
+        .await
+        .unwrap()
+    }
+
+    async fn delete_deliveries(store: &Store, sql: &str, arg: &str) -> u64 {
+        sqlx::query(AssertSqlSafe(sql.to_string()))
+            .bind(arg)
+            .execute(super::super::test_pool(store))
+            .await
+            .unwrap()
+            .rows_affected()
+    }
+
+    /// The ledger has no foreign keys (their per-row checks were the
+    /// largest cost of a digest run); a trigger on `deliveries` keeps their
+    /// cascade.
+    #[tokio::test]
+    async fn deleting_a_delivery_or_its_subscriber_deletes_its_ledger_rows_and_no_others() {
+        let (store, _dir) = test_store().await;
+        let ada = subscriber_named(&store, "ada@example.org").await;
+        let bob = subscriber_named(&store, "bob@example.org").await;
+        let first = reserve_papers(&store, ada, "2026-06-12", &["p1", "p2"]).await;
+        let second = reserve_papers(&store, ada, "2026-06-13", &["p3"]).await;
+        let bobs = reserve_papers(&store, bob, "2026-06-12", &["p1", "p4"]).await;
+        assert_eq!(ledger_of_delivery(&store, first).await, 2);
+
+        let sql = "DELETE FROM deliveries WHERE message_id = $1";
+        let message_id = format!("<{}.2026-06-12@x>", ada.get());
+        assert_eq!(delete_deliveries(&store, sql, &message_id).await, 1);
+        assert_eq!(ledger_of_delivery(&store, first).await, 0);
+        assert_eq!(ledger_of_delivery(&store, second).await, 1);
+        assert_eq!(ledger_of_delivery(&store, bobs).await, 2);
+        assert_eq!(
+            store.already_sent(ada, &[&pid("p1")]).await.unwrap().len(),
+            0,
+            "a deleted digest's papers may be sent again"
+        );
+
+        // Deleting a subscriber cascades to their deliveries, and on to
+        // the ledger through the trigger.
+        let email = SubscriberEmail::parse("bob@example.org").unwrap();
+        store.remove_subscriber(&email).await.unwrap();
+        assert_eq!(ledger_of_subscriber(&store, bob).await, 0);
+        assert_eq!(ledger_of_subscriber(&store, ada).await, 1);
+        assert_eq!(orphans(&store).await, 0);
+    }
+
+    #[tokio::test]
+    async fn bulk_deletes_retention_and_erasure_leave_no_ledger_row_without_its_delivery() {
+        let (store, _dir) = test_store().await;
+        let now = Utc::now();
+        let ada = subscriber_named(&store, "ada@example.org").await;
+        let bob = subscriber_named(&store, "bob@example.org").await;
+        let cy = subscriber_named(&store, "cy@example.org").await;
+        for (sub, [old, older, recent]) in [
+            (ada, ["a1", "a2", "a3"]),
+            (bob, ["b1", "b2", "b3"]),
+            (cy, ["c1", "c2", "c3"]),
+        ] {
+            reserve_papers(&store, sub, "2025-01-01", &[old]).await;
+            reserve_papers(&store, sub, "2025-01-02", &[older]).await;
+            reserve_papers(&store, sub, "2026-06-12", &[recent]).await;
+        }
+
+        // Several deliveries in one statement: each one's rows go.
+        let sql = "DELETE FROM deliveries WHERE digest_date = $1";
+        assert_eq!(delete_deliveries(&store, sql, "2025-01-01").await, 3);
+        assert_eq!(orphans(&store).await, 0);
+        for sub in [ada, bob, cy] {
+            assert_eq!(ledger_of_subscriber(&store, sub).await, 2);
+        }
+
+        // Retention: the old digests go with their ledger, the recent stay.
+        let pruned = store
+            .prune_deliveries("2026-01-01".parse().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(pruned, (3, 3, 0));
+        assert_eq!(orphans(&store).await, 0);
+
+        // Erasure: cy's unsent digest is deleted, the ledger with it.
+        store.erase_subscriber(cy, None, now).await.unwrap();
+        assert_eq!(ledger_of_subscriber(&store, cy).await, 0);
+        assert_eq!(orphans(&store).await, 0);
+        for sub in [ada, bob] {
+            assert_eq!(ledger_of_subscriber(&store, sub).await, 1);
+        }
+    }
+
+    /// A database an older paperboy migrated, ledger and all (SQLite
+    /// rebuilds the table to drop its keys).
+    #[tokio::test]
+    async fn an_older_database_keeps_its_ledger_rows_and_their_cascade_when_migrated() {
+        type LedgerRow = (i64, String, i64, i64, i64, Option<String>);
+        let (store, _guard) = super::super::test_store_at(20261207100600).await;
+        let ada = subscriber_named(&store, "ada@example.org").await;
+        let bob = subscriber_named(&store, "bob@example.org").await;
+        let first = reserve_papers(&store, ada, "2026-06-12", &["p1", "p2"]).await;
+        reserve_papers(&store, ada, "2026-06-13", &["p3"]).await;
+        reserve_papers(&store, bob, "2026-06-12", &["p1"]).await;
+        let pool = super::super::test_pool(&store);
+        sqlx::query("UPDATE sent_papers SET reason = 'because' WHERE paper_id = 'p2'")
+            .execute(pool)
+            .await
+            .unwrap();
+        let ledger = || async {
+            sqlx::query_as::<_, LedgerRow>(
+                "SELECT subscriber_id, paper_id, delivery_id, position, topic_position, reason
+                 FROM sent_papers ORDER BY subscriber_id, paper_id",
+            )
+            .fetch_all(pool)
+            .await
+            .unwrap()
+        };
+        let before = ledger().await;
+        assert_eq!(before.len(), 4);
+
+        store.migrate().await.unwrap();
+        assert_eq!(ledger().await, before);
+        let indexes: Vec<String> = sqlx::query_scalar(if super::super::POSTGRES {
+            "SELECT indexname::text FROM pg_indexes
+             WHERE tablename = 'sent_papers' AND indexname <> 'sent_papers_pkey' ORDER BY 1"
+        } else {
+            "SELECT name FROM pragma_index_list('sent_papers') WHERE origin = 'c' ORDER BY 1"
+        })
+        .fetch_all(pool)
+        .await
+        .unwrap();
+        assert_eq!(indexes, ["sent_papers_delivery", "sent_papers_paper"]);
+        assert!(
+            store.already_sent(ada, &[&pid("p3")]).await.unwrap().len() == 1,
+            "the ledger still answers"
+        );
+
+        let sql = "DELETE FROM deliveries WHERE message_id = $1";
+        let message_id = format!("<{}.2026-06-12@x>", ada.get());
+        assert_eq!(delete_deliveries(&store, sql, &message_id).await, 1);
+        assert_eq!(ledger_of_delivery(&store, first).await, 0);
+        let email = SubscriberEmail::parse("bob@example.org").unwrap();
+        store.remove_subscriber(&email).await.unwrap();
+        assert_eq!(ledger_of_subscriber(&store, bob).await, 0);
+        assert_eq!(ledger().await.len(), 1);
+        assert_eq!(orphans(&store).await, 0);
+    }
 }

@@ -378,6 +378,21 @@ pub(crate) async fn test_store() -> (super::Store, super::TestDatabase) {
     (store, db)
 }
 
+/// A fresh database on the test cluster migrated up to `version` only (the
+/// schema an older paperboy left), for tests of the migrations after it.
+#[cfg(test)]
+pub(crate) async fn test_store_at(version: i64) -> (super::Store, super::TestDatabase) {
+    let db = super::TestDatabase::create_empty().await;
+    let store = PgStore::connect(&db.url, 4, "database.url")
+        .await
+        .expect("open store");
+    MIGRATOR
+        .run_to(version, &store.pool)
+        .await
+        .expect("migrating to the older version");
+    (super::Store::Postgres(store), db)
+}
+
 /// The pool under a test's store, for statements the store does not offer.
 #[cfg(test)]
 pub(crate) fn test_pool(store: &super::Store) -> &sqlx::Pool<Db> {

@@ -282,6 +282,22 @@ pub(crate) async fn test_store() -> (super::Store, tempfile::TempDir) {
     (super::Store::open(&url, 4).await.expect("open store"), dir)
 }
 
+/// A fresh database file migrated up to `version` only (the schema an
+/// older paperboy left), for tests of the migrations after it.
+#[cfg(test)]
+pub(crate) async fn test_store_at(version: i64) -> (super::Store, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("test.db").display());
+    let store = SqliteStore::connect(&url, 4, "database.url")
+        .await
+        .expect("open store");
+    MIGRATOR
+        .run_to(version, &store.pool)
+        .await
+        .expect("migrating to the older version");
+    (super::Store::Sqlite(store), dir)
+}
+
 /// The pool under a test's store, for statements the store does not offer.
 #[cfg(test)]
 pub(crate) fn test_pool(store: &super::Store) -> &sqlx::Pool<Db> {
