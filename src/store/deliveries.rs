@@ -302,22 +302,12 @@ pub(super) fn delivery_from_row(r: &DbRow) -> DbResult<Delivery> {
 mod tests {
     use super::super::test_store;
     use super::*;
-    use crate::domain::NewTopic;
     use crate::domain::SubscriberEmail;
     use crate::store::OneDigest as _;
-    use crate::store::{Reservation, Store};
+    use crate::store::{test_subscriber, Reservation, Store};
 
     async fn subscriber(store: &Store) -> SubscriberId {
-        let e = SubscriberEmail::parse("a@example.org").unwrap();
-        let t = NewTopic {
-            name: "q".into(),
-            query: "q".into(),
-        };
-        store
-            .upsert_active(&e, &[t], Utc::now())
-            .await
-            .unwrap()
-            .id()
+        test_subscriber(store, "a@example.org").await
     }
 
     fn pid(s: &str) -> PaperId {
@@ -549,20 +539,6 @@ mod tests {
         assert_eq!(s.status, crate::domain::SubscriberStatus::Active);
     }
 
-    /// An active subscriber with address `email`.
-    async fn subscriber_named(store: &Store, email: &str) -> SubscriberId {
-        let e = SubscriberEmail::parse(email).unwrap();
-        let t = NewTopic {
-            name: "q".into(),
-            query: "q".into(),
-        };
-        store
-            .upsert_active(&e, &[t], Utc::now())
-            .await
-            .unwrap()
-            .id()
-    }
-
     /// A new delivery to `sub` for `date` carrying `papers`.
     async fn reserve_papers(
         store: &Store,
@@ -632,8 +608,8 @@ mod tests {
     #[tokio::test]
     async fn deleting_a_delivery_or_its_subscriber_deletes_its_ledger_rows_and_no_others() {
         let (store, _dir) = test_store().await;
-        let ada = subscriber_named(&store, "ada@example.org").await;
-        let bob = subscriber_named(&store, "bob@example.org").await;
+        let ada = test_subscriber(&store, "ada@example.org").await;
+        let bob = test_subscriber(&store, "bob@example.org").await;
         let first = reserve_papers(&store, ada, "2026-06-12", &["p1", "p2"]).await;
         let second = reserve_papers(&store, ada, "2026-06-13", &["p3"]).await;
         let bobs = reserve_papers(&store, bob, "2026-06-12", &["p1", "p4"]).await;
@@ -664,9 +640,9 @@ mod tests {
     async fn bulk_deletes_retention_and_erasure_leave_no_ledger_row_without_its_delivery() {
         let (store, _dir) = test_store().await;
         let now = Utc::now();
-        let ada = subscriber_named(&store, "ada@example.org").await;
-        let bob = subscriber_named(&store, "bob@example.org").await;
-        let cy = subscriber_named(&store, "cy@example.org").await;
+        let ada = test_subscriber(&store, "ada@example.org").await;
+        let bob = test_subscriber(&store, "bob@example.org").await;
+        let cy = test_subscriber(&store, "cy@example.org").await;
         for (sub, [old, older, recent]) in [
             (ada, ["a1", "a2", "a3"]),
             (bob, ["b1", "b2", "b3"]),
@@ -708,8 +684,8 @@ mod tests {
     async fn an_older_database_keeps_its_ledger_rows_and_their_cascade_when_migrated() {
         type LedgerRow = (i64, String, i64, i64, i64, Option<String>);
         let (store, _guard) = super::super::test_store_at(20261207100600).await;
-        let ada = subscriber_named(&store, "ada@example.org").await;
-        let bob = subscriber_named(&store, "bob@example.org").await;
+        let ada = test_subscriber(&store, "ada@example.org").await;
+        let bob = test_subscriber(&store, "bob@example.org").await;
         let first = reserve_papers(&store, ada, "2026-06-12", &["p1", "p2"]).await;
         reserve_papers(&store, ada, "2026-06-13", &["p3"]).await;
         reserve_papers(&store, bob, "2026-06-12", &["p1"]).await;

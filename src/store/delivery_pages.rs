@@ -470,24 +470,10 @@ impl Backend {
 mod tests {
     use super::super::test_store;
     use super::*;
-    use crate::domain::NewTopic;
-    use crate::domain::SubscriberEmail;
     use crate::store::test_hold;
+    use crate::store::test_subscriber as subscriber;
     use crate::store::OneDigest as _;
-    use crate::store::{Reservation, Store};
-
-    async fn subscriber(store: &Store, email: &str) -> SubscriberId {
-        let e = SubscriberEmail::parse(email).unwrap();
-        let t = NewTopic {
-            name: "q".into(),
-            query: "q".into(),
-        };
-        store
-            .upsert_active(&e, &[t], Utc::now())
-            .await
-            .unwrap()
-            .id()
-    }
+    use crate::store::Reservation;
 
     fn pid(s: &str) -> PaperId {
         PaperId::from_stored(s.into())

@@ -636,6 +636,22 @@ pub(crate) trait OneDigest {
     async fn mark_sent(&self, id: DeliveryId, now: DateTime<Utc>) -> DbResult<()>;
 }
 
+/// An active subscriber with address `email` and one topic, for the
+/// store's tests.
+#[cfg(test)]
+pub(crate) async fn test_subscriber(store: &Store, email: &str) -> SubscriberId {
+    let e = SubscriberEmail::parse(email).unwrap();
+    let t = NewTopic {
+        name: "q".into(),
+        query: "q".into(),
+    };
+    store
+        .upsert_active(&e, &[t], Utc::now())
+        .await
+        .unwrap()
+        .id()
+}
+
 /// The hold the store's tests reserve under: a process of their own, for
 /// a minute.
 #[cfg(test)]
@@ -739,26 +755,11 @@ impl TestDatabase {
     /// A fresh database with no schema at all, for tests that migrate it
     /// step by step.
     pub(crate) async fn create_empty() -> TestDatabase {
-        use sqlx::Connection as _;
         let admin = Self::admin();
-        let name = format!(
-            "e{}_{}",
-            std::process::id(),
-            Utc::now().timestamp_nanos_opt().unwrap_or_default()
-        );
-        let mut conn = sqlx::PgConnection::connect(&admin)
+        let url = create_empty_test_database(&admin, "e")
             .await
-            .unwrap_or_else(|e| panic!("connecting to {admin}: {e}"));
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut conn)
-            .await
-            .unwrap_or_else(|e| panic!("creating the database {name}: {e}"));
-        conn.close().await.ok();
-        let mut url = url::Url::parse(&admin).expect("the admin URL");
-        url.set_path(&name);
-        TestDatabase {
-            url: url.to_string(),
-        }
+            .unwrap_or_else(|e| panic!("creating an empty test database on {admin}: {e:#}"));
+        TestDatabase { url }
     }
 
     /// The test cluster's URL (`PAPERBOY_TEST_POSTGRES`).
@@ -791,8 +792,6 @@ impl TestDatabase {
 pub async fn create_test_database(admin: &str, prefix: &str) -> anyhow::Result<String> {
     use anyhow::Context as _;
     use sqlx::Connection as _;
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static NEXT: AtomicU32 = AtomicU32::new(0);
     static TEMPLATE: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
 
     let with_path = |name: &str| -> anyhow::Result<String> {
@@ -837,21 +836,47 @@ pub async fn create_test_database(admin: &str, prefix: &str) -> anyhow::Result<S
             anyhow::Ok(name)
         })
         .await?;
+    create_database(admin, prefix, Some(template)).await
+}
+
+/// Creates an empty database named `PREFIX…` (unique) on the PostgreSQL
+/// server `admin` connects to, with no schema, and returns its URL: for
+/// tests of what migrating does.
+#[doc(hidden)]
+pub async fn create_empty_test_database(admin: &str, prefix: &str) -> anyhow::Result<String> {
+    create_database(admin, prefix, None).await
+}
+
+/// Creates a database named `PREFIX…` (unique), a copy of `template` if
+/// given, and returns its URL.
+async fn create_database(
+    admin: &str,
+    prefix: &str,
+    template: Option<&str>,
+) -> anyhow::Result<String> {
+    use anyhow::Context as _;
+    use sqlx::Connection as _;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
     let name = format!(
         "{prefix}{}_{}_{}",
         std::process::id(),
         NEXT.fetch_add(1, Ordering::Relaxed),
         Utc::now().timestamp_subsec_nanos()
     );
+    let sql = match template {
+        Some(template) => format!("CREATE DATABASE {name} TEMPLATE {template}"),
+        None => format!("CREATE DATABASE {name}"),
+    };
     let mut conn = sqlx::PgConnection::connect(admin).await?;
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "CREATE DATABASE {name} TEMPLATE {template}"
-    )))
-    .execute(&mut conn)
-    .await
-    .with_context(|| format!("creating the database {name}"))?;
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .execute(&mut conn)
+        .await
+        .with_context(|| format!("creating the database {name}"))?;
     conn.close().await.ok();
-    with_path(&name)
+    let mut url = url::Url::parse(admin).context("the admin URL")?;
+    url.set_path(&name);
+    Ok(url.to_string())
 }
 
 #[cfg(test)]

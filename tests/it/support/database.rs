@@ -4,8 +4,6 @@
 //! `PAPERBOY_TEST_POSTGRES`). Also statements a test runs itself to set a
 //! scene (move the papers' day to today), on either engine.
 
-use std::sync::atomic::{AtomicU32, Ordering};
-
 use sqlx::Connection as _;
 
 /// The test cluster's URL.
@@ -44,28 +42,10 @@ pub async fn migrated_postgres_database() -> String {
 /// When `PAPERBOY_TEST_POSTGRES` is not set or the server refuses: a test on
 /// PostgreSQL fails, it is never skipped.
 pub async fn postgres_database() -> String {
-    static NEXT: AtomicU32 = AtomicU32::new(0);
     let admin = test_cluster();
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or_default();
-    let name = format!(
-        "it{}_{}_{nanos}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    );
-    let mut conn = sqlx::PgConnection::connect(&admin)
+    paperboy::store::create_empty_test_database(&admin, "it")
         .await
-        .unwrap_or_else(|e| panic!("connecting to the test cluster {admin}: {e}"));
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut conn)
-        .await
-        .unwrap_or_else(|e| panic!("creating the test database {name}: {e}"));
-    conn.close().await.ok();
-    let mut url = url::Url::parse(&admin).expect("PAPERBOY_TEST_POSTGRES is a URL");
-    url.set_path(&name);
-    url.to_string()
+        .unwrap_or_else(|e| panic!("creating a test database on {admin}: {e:#}"))
 }
 
 /// Runs one statement with text parameters (`$1`, `$2`, … on both engines)
