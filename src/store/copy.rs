@@ -6,10 +6,11 @@
 //! sqlx's bookkeeping), ordered so a table comes after the tables its
 //! foreign keys name, and after the parents [`KEPT_BY_TRIGGER`] names for
 //! tables whose link to a parent a trigger keeps instead of a foreign key:
-//! a table a later migration adds is copied without anyone listing it. The source is read in one snapshot (one read
-//! transaction: SQLite's WAL snapshot, PostgreSQL's `REPEATABLE READ READ
-//! ONLY`), the target written in one transaction, so a copy taken while a
-//! daemon runs is consistent and a failed copy leaves the target empty.
+//! a table a later migration adds is copied without anyone listing it.
+//! The source is read in one snapshot (one read transaction: SQLite's WAL
+//! snapshot, PostgreSQL's `REPEATABLE READ READ ONLY`), the target written
+//! in one transaction, so a copy taken while a daemon runs is consistent
+//! and a failed copy leaves the target empty.
 //! Ids are copied as they are; on PostgreSQL each identity sequence is then
 //! moved past the largest id, so new rows do not collide.
 //!

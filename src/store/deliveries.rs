@@ -8,6 +8,13 @@
 //! (transient failure) or `failed` (permanent, here). A crash leaves
 //! `pending` or `sending` rows that the next run resends with the same
 //! Message-ID and the same papers.
+//!
+//! The ledger (`sent_papers`) has no foreign keys: their check on every
+//! inserted row was the largest server cost of a digest run, and the
+//! reservation writes each row with the delivery it names. A trigger on
+//! `deliveries` deletes a delivery's ledger rows with it, including the
+//! deliveries a subscriber's deletion cascades to (migration
+//! `20261207100700_ledger_without_row_checks`).
 
 use std::collections::{HashMap, HashSet};
 
