@@ -30,7 +30,7 @@ use crate::email::DigestRenderer;
 use crate::inbound::verp::ReturnPath;
 use crate::links::LinkSigner;
 use crate::mail::Mailer;
-use crate::store::{DbResult, Hold, Store};
+use crate::store::{DbResult, Engine, Hold, Store};
 
 /// Subscribers read, planned and reserved at a time.
 const PAGE: i64 = 500;
@@ -221,6 +221,12 @@ impl DigestRun {
             progress,
         };
         let sender = self.sender().await?;
+        // On PostgreSQL the next page is planned and reserved while this
+        // one is sent: the server takes both sides' writes at once, and
+        // one daemon otherwise waits on each in turn. On SQLite they would
+        // wait on each other for the one write lock, so pages go in turn.
+        let overlap = self.store.engine() == Engine::Postgres;
+        let mut planned: Option<Vec<Job>> = None;
         let mut after = SubscriberId::default();
         loop {
             let page = self
@@ -230,7 +236,24 @@ impl DigestRun {
                 .context("reading subscribers")?;
             let Some(last) = page.last() else { break };
             after = last.id;
-            let jobs = self.page(&run, page, &mut windows, &mut report).await?;
+            if !overlap {
+                let jobs = self.page(&run, page, &mut windows, &mut report).await?;
+                sender.send_jobs(jobs, &mut report).await;
+                continue;
+            }
+            let mut sends = DigestReport::default();
+            let (next, ()) =
+                tokio::join!(self.page(&run, page, &mut windows, &mut report), async {
+                    if let Some(jobs) = planned.take() {
+                        sender.send_jobs(jobs, &mut sends).await;
+                    }
+                });
+            report.add_sends(&sends);
+            let next = next?;
+            sender.hold(next.iter().map(|j| j.delivery.id));
+            planned = Some(next);
+        }
+        if let Some(jobs) = planned.take() {
             sender.send_jobs(jobs, &mut report).await;
         }
         if !options.dry_run {

@@ -9,15 +9,17 @@
 //! claims are made for a chunk of digests at a time just before they are
 //! sent (one statement), and `sent` marks are written by a task of their
 //! own while the sends go on, each statement taking every mark that
-//! arrived while the previous one was written (so a digest the server
-//! accepted is recorded within a round trip or two, never held back for a
-//! batch to fill, and the sends never wait on the database for it).
+//! arrived while the previous one was written or within a few
+//! milliseconds of the first (so a digest the server accepted is recorded
+//! within a round trip or two and those milliseconds, and the sends never
+//! wait on the database for it).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
+use futures::future::{BoxFuture, FutureExt as _};
 use futures::stream::FuturesUnordered;
 use futures::StreamExt as _;
 
@@ -31,7 +33,7 @@ use crate::domain::{DeliveryId, PaperId};
 use crate::email::DigestRenderer;
 use crate::inbound::verp::{ReturnPath, SubscriberRef};
 use crate::mail::{self, Mailer, PreparedEmail, SendError};
-use crate::store::{BucketSpec, ClaimRequest, Store};
+use crate::store::{BucketSpec, ClaimRequest, Engine, Store};
 
 /// Digests claimed per statement.
 const CLAIM_CHUNK: usize = 32;
@@ -40,6 +42,13 @@ const CLAIM_CHUNK: usize = 32;
 /// accepted digests (plus those in flight) are unrecorded at any moment,
 /// the most a crash can have sent again.
 const MARK_BATCH: usize = 128;
+/// How long the first mark of a statement waits for others to join it:
+/// each statement has a fixed cost on the server (a transaction, and on
+/// PostgreSQL a plan), which a mark a millisecond apart would pay alone.
+const MARK_GATHER: std::time::Duration = std::time::Duration::from_millis(10);
+/// Marks that, once waiting, are written without waiting out
+/// [`MARK_GATHER`].
+const MARK_ENOUGH: usize = 32;
 /// Chunks of built messages waiting for their claim: enough that the
 /// sending task never waits for rendering, few enough to bound memory.
 const BUILT_AHEAD: usize = 2;
@@ -50,6 +59,14 @@ enum Message {
     Ready(PreparedEmail),
     /// Not buildable (a bad address): it fails permanently, as a send would.
     Unbuildable(SendError),
+}
+
+/// What the sending loop waited for.
+enum Next {
+    /// A send finished.
+    Sent(anyhow::Result<Outcome>),
+    /// The next chunk's claim answered.
+    Claimed(Vec<anyhow::Result<Prepared>>),
 }
 
 /// A job and its message, or why rendering failed (the digest then stays
@@ -104,8 +121,9 @@ pub(super) struct Sender<'a> {
     /// `[mail] return_path`: each digest's envelope sender names it.
     return_path: Option<Arc<ReturnPath>>,
     limits: SendLimits,
-    /// The deliveries of the current [`Sender::send_jobs`]: their leases
-    /// (the reservation's, then the claim's) are renewed until it returns.
+    /// The deliveries of the current [`Sender::send_jobs`], and those
+    /// reserved for the next ([`Sender::hold`]): their leases (the
+    /// reservation's, then the claim's) are renewed while it runs.
     held: Arc<Mutex<Vec<DeliveryId>>>,
 }
 
@@ -141,10 +159,8 @@ impl<'a> Sender<'a> {
             // built, so that every digest is built to fit it.
             self.mailer.warm_up().await;
         }
-        self.held
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .extend(jobs.iter().map(|j| j.delivery.id));
+        let mine: HashSet<DeliveryId> = jobs.iter().map(|j| j.delivery.id).collect();
+        self.hold(mine.iter().copied());
         let _renewing = self.renew_leases();
         let concurrency = self.config.concurrency.max(1);
         let (built_tx, mut built_rx) = tokio::sync::mpsc::channel(BUILT_AHEAD);
@@ -164,19 +180,14 @@ impl<'a> Sender<'a> {
         let mut ready: VecDeque<anyhow::Result<Prepared>> = VecDeque::new();
         let mut in_flight = FuturesUnordered::new();
         let mut finished: Vec<anyhow::Result<Outcome>> = Vec::new();
+        // On PostgreSQL the next chunk is claimed while this one is sent.
+        // On SQLite a claim is awaited before more sends start: left
+        // unpolled while an outcome waits for the mark writer, it would
+        // hold the write lock the writer waits for.
+        let claim_ahead = self.store.engine() == Engine::Postgres;
+        let mut claiming: Option<BoxFuture<'_, Vec<anyhow::Result<Prepared>>>> = None;
         loop {
             while in_flight.len() < concurrency {
-                if ready.is_empty() && !all_built {
-                    match polling(&mut in_flight, &mut finished, built_rx.recv()).await {
-                        Some(chunk) => {
-                            let claimed =
-                                polling(&mut in_flight, &mut finished, self.claim_chunk(chunk))
-                                    .await;
-                            ready.extend(claimed);
-                        }
-                        None => all_built = true,
-                    }
-                }
                 match ready.pop_front() {
                     Some(Ok(Prepared::Send(c))) => in_flight.push(self.send_claimed(*c)),
                     Some(Ok(Prepared::Done(outcome))) => tally(Ok(outcome), &marks, report).await,
@@ -184,18 +195,55 @@ impl<'a> Sender<'a> {
                     None => break,
                 }
             }
+            let claim_next = if claim_ahead {
+                claiming.is_none() && ready.len() <= CLAIM_CHUNK / 2
+            } else {
+                ready.is_empty() && in_flight.len() < concurrency
+            };
+            if claim_next && !all_built {
+                match polling(&mut in_flight, &mut finished, built_rx.recv()).await {
+                    Some(chunk) if claim_ahead => claiming = Some(self.claim_chunk(chunk).boxed()),
+                    Some(chunk) => {
+                        let claimed =
+                            polling(&mut in_flight, &mut finished, self.claim_chunk(chunk)).await;
+                        ready.extend(claimed);
+                    }
+                    None => all_built = true,
+                }
+            }
             for outcome in finished.drain(..) {
                 tally(outcome, &marks, report).await;
             }
-            match in_flight.next().await {
-                Some(outcome) => tally(outcome, &marks, report).await,
-                None => break,
+            if in_flight.is_empty() && claiming.is_none() {
+                if ready.is_empty() && all_built {
+                    break;
+                }
+                continue;
+            }
+            let next = tokio::select! {
+                Some(outcome) = in_flight.next() => Next::Sent(outcome),
+                claimed = async {
+                    match claiming.as_mut() {
+                        Some(claim) => claim.await,
+                        None => std::future::pending().await,
+                    }
+                } => Next::Claimed(claimed),
+            };
+            match next {
+                Next::Sent(outcome) => tally(outcome, &marks, report).await,
+                Next::Claimed(claimed) => {
+                    claiming = None;
+                    ready.extend(claimed);
+                }
             }
         }
         let marked = marks.finish().await;
         report.sent += marked.recorded;
         report.deferred += marked.unrecorded;
-        self.held.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.held
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|id| !mine.contains(id));
         // A panic while rendering is a bug: surface it here, after every
         // digest already sent is recorded (the rest stay `pending`).
         if let Err(e) = builder.await {
@@ -203,6 +251,16 @@ impl<'a> Sender<'a> {
                 std::panic::resume_unwind(e.into_panic());
             }
         }
+    }
+
+    /// Adds digests reserved for a later [`Sender::send_jobs`] to those
+    /// whose leases the current one renews, so they stay held while they
+    /// wait.
+    pub(super) fn hold(&self, ids: impl IntoIterator<Item = DeliveryId>) {
+        self.held
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(ids);
     }
 
     /// Renews the leases of the digests this sender reserved or claimed,
@@ -708,9 +766,9 @@ where
 /// Records the digests the server accepted as `sent`, from a task of its
 /// own: the sends go on while a batch of marks is written (a round trip
 /// to PostgreSQL), and the ids that arrive meanwhile go together in the
-/// next statement. A mark is written as soon as the writer is free, never
-/// held back for a batch to fill: an accepted digest waiting for its mark
-/// is one a crash would send again.
+/// next statement. A mark waits at most [`MARK_GATHER`] for others to
+/// join it, never for a batch to fill: an accepted digest waiting for its
+/// mark is one a crash would send again.
 struct MarkWriter {
     ids: tokio::sync::mpsc::Sender<DeliveryId>,
     task: tokio::task::JoinHandle<Marked>,
@@ -734,6 +792,15 @@ impl MarkWriter {
             let mut marked = Marked::default();
             let mut batch = Vec::with_capacity(MARK_BATCH);
             while rx.recv_many(&mut batch, MARK_BATCH).await > 0 {
+                let until = tokio::time::Instant::now() + MARK_GATHER;
+                while batch.len() < MARK_ENOUGH {
+                    let room = MARK_BATCH - batch.len();
+                    let more = rx.recv_many(&mut batch, room);
+                    match tokio::time::timeout_at(until, more).await {
+                        Ok(n) if n > 0 => {}
+                        _ => break,
+                    }
+                }
                 match store.mark_sent_many(&batch, Utc::now()).await {
                     Ok(()) => marked.recorded += batch.len(),
                     Err(e) => {

@@ -102,15 +102,18 @@ pub enum SlowStatements {
     Expected,
 }
 
-/// A write transaction that holds this process's turn to write (see
+/// A write transaction, holding this process's turn to write on SQLite (see
 /// `begin_write` in each backend). Derefs to the transaction.
 pub(crate) struct WriteTx<DB: sqlx::Database> {
     tx: sqlx::Transaction<'static, DB>,
-    _turn: tokio::sync::OwnedMutexGuard<()>,
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
 impl<DB: sqlx::Database> WriteTx<DB> {
-    fn new(tx: sqlx::Transaction<'static, DB>, turn: tokio::sync::OwnedMutexGuard<()>) -> Self {
+    fn new(
+        tx: sqlx::Transaction<'static, DB>,
+        turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+    ) -> Self {
         WriteTx { tx, _turn: turn }
     }
 
@@ -124,18 +127,21 @@ impl<DB: sqlx::Database> WriteTx<DB> {
 }
 
 /// A connection for one write statement outside a transaction, holding
-/// this process's turn to write (see `write_one` in each backend). A single
+/// this process's turn to write on SQLite (see `write_one` in each backend). A single
 /// statement is atomic on both engines (SQLite takes the write lock when a
 /// writing statement starts, waiting out the busy timeout as `BEGIN
 /// IMMEDIATE` does); leaving out `BEGIN` and `COMMIT` saves two round
 /// trips. Derefs to the connection.
 pub(crate) struct WriteOne<DB: sqlx::Database> {
     conn: sqlx::pool::PoolConnection<DB>,
-    _turn: tokio::sync::OwnedMutexGuard<()>,
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
 impl<DB: sqlx::Database> WriteOne<DB> {
-    fn new(conn: sqlx::pool::PoolConnection<DB>, turn: tokio::sync::OwnedMutexGuard<()>) -> Self {
+    fn new(
+        conn: sqlx::pool::PoolConnection<DB>,
+        turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+    ) -> Self {
         WriteOne { conn, _turn: turn }
     }
 }

@@ -103,14 +103,11 @@ pub struct PgStore {
     shown: String,
     /// What messages call the URL: `database.url`, or a command-line option.
     setting: &'static str,
-    /// This process's turn to write: the same order of writers within one
-    /// process as on SQLite. Other processes meet at PostgreSQL's locks.
-    writer: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
-/// A write transaction holding this process's turn to write.
+/// A write transaction (writers take no turns on PostgreSQL).
 pub(crate) type WriteTx = super::WriteTx<Db>;
-/// One write statement outside a transaction, holding the turn to write.
+/// One write statement outside a transaction.
 pub(crate) type WriteOne = super::WriteOne<Db>;
 
 /// Pushes `column = ANY($n::bigint[])`, `ids` bound as one array: one
@@ -281,7 +278,6 @@ impl PgStore {
             pool,
             shown,
             setting,
-            writer: Default::default(),
         })
     }
 
@@ -346,18 +342,17 @@ impl PgStore {
         self.pool.close().await;
     }
 
-    /// A write transaction (`BEGIN`, read committed), after this process's
-    /// earlier writers: the same order as on SQLite.
+    /// A write transaction (`BEGIN`, read committed). Writers of this
+    /// process do not take turns, as SQLite's do: like those of other
+    /// processes, they meet at the server's row locks, so one daemon's
+    /// reservations, claims and `sent` marks are written at once.
     pub(crate) async fn begin_write(&self) -> DbResult<WriteTx> {
-        let turn = self.writer.clone().lock_owned().await;
-        Ok(super::WriteTx::new(self.pool.begin().await?, turn))
+        Ok(super::WriteTx::new(self.pool.begin().await?, None))
     }
 
-    /// A connection for one write statement, after this process's earlier
-    /// writers (see [`super::WriteOne`]).
+    /// A connection for one write statement (see [`super::WriteOne`]).
     pub(crate) async fn write_one(&self) -> DbResult<WriteOne> {
-        let turn = self.writer.clone().lock_owned().await;
-        Ok(super::WriteOne::new(self.pool.acquire().await?, turn))
+        Ok(super::WriteOne::new(self.pool.acquire().await?, None))
     }
 
     /// A backup of a PostgreSQL database is the server's business.

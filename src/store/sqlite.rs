@@ -262,7 +262,7 @@ impl SqliteStore {
         let turn = self.writer.clone().lock_owned().await;
         Ok(super::WriteTx::new(
             self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            turn,
+            Some(turn),
         ))
     }
 
@@ -270,7 +270,7 @@ impl SqliteStore {
     /// writers (see [`super::WriteOne`]).
     pub(crate) async fn write_one(&self) -> DbResult<WriteOne> {
         let turn = self.writer.clone().lock_owned().await;
-        Ok(super::WriteOne::new(self.pool.acquire().await?, turn))
+        Ok(super::WriteOne::new(self.pool.acquire().await?, Some(turn)))
     }
 }
 
