@@ -183,7 +183,18 @@ impl Store {
         }
         match dest {
             Tx::Sqlite(tx) => tx.commit().await?,
-            Tx::Postgres(tx) => tx.commit().await?,
+            Tx::Postgres(tx) => {
+                tx.commit().await?;
+                // The planner's statistics for the rows just copied, as after
+                // a restore: until autovacuum gets to the tables, the first
+                // runs would be planned for empty ones.
+                if let Store::Postgres(s) = target {
+                    sqlx::query("ANALYZE")
+                        .execute(s.pool())
+                        .await
+                        .context("gathering the planner's statistics (ANALYZE)")?;
+                }
+            }
         }
         match source {
             Tx::Sqlite(tx) => tx.rollback().await?,
