@@ -250,6 +250,17 @@ mod tests {
         ds.iter().map(|d| d.id).collect()
     }
 
+    /// A claim on each of `ds` as read.
+    fn claims_on(ds: &[Delivery]) -> Vec<ClaimRequest> {
+        ds.iter()
+            .map(|d| ClaimRequest {
+                id: d.id,
+                expected: d.status,
+                attempts: d.attempts,
+            })
+            .collect()
+    }
+
     async fn holder(store: &Store, id: DeliveryId) -> Option<Hold> {
         store.delivery_by_id(id).await.unwrap().held
     }
@@ -347,14 +358,7 @@ mod tests {
         assert!(lapsed
             .iter()
             .all(|d| d.status == DeliveryStatus::Pending && d.held == Some(hold(A, until))));
-        let claims: Vec<ClaimRequest> = lapsed
-            .iter()
-            .map(|d| ClaimRequest {
-                id: d.id,
-                expected: d.status,
-                attempts: d.attempts,
-            })
-            .collect();
+        let claims = claims_on(&lapsed);
         let lease = after + chrono::Duration::minutes(1);
         let won = store
             .claim_deliveries(&claims, B, lease, after)
@@ -382,14 +386,7 @@ mod tests {
         let (store, _db) = test_store().await;
         let (t0, until, a) = held_by_a(&store, 2).await;
         let lease = |at: DateTime<Utc>| at + chrono::Duration::minutes(1);
-        let claims: Vec<ClaimRequest> = a
-            .iter()
-            .map(|d| ClaimRequest {
-                id: d.id,
-                expected: d.status,
-                attempts: d.attempts,
-            })
-            .collect();
+        let claims = claims_on(&a);
 
         // B read both while A holds them: it claims neither, and they stay
         // pending and A's.
