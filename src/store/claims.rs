@@ -77,48 +77,24 @@ mod tests {
     use crate::domain::{DeliveryId, NewTopic, SubscriberEmail};
     use crate::store::OneDigest as _;
     use crate::store::{
-        BatchReservation, ClaimRequest, Delivery, DeliveryStatus, Hold, NewReservation,
-        Reservation, Store,
+        BatchReservation, ClaimRequest, Delivery, DeliveryStatus, Hold, NewReservation, Store,
     };
     use chrono::{DateTime, NaiveDate, Utc};
 
-    /// A new active subscriber `email` and its delivery reserved for one
-    /// day with Message-ID `message_id`.
-    async fn reserved(
-        store: &crate::store::Store,
-        email: &str,
-        message_id: &str,
-    ) -> crate::store::Delivery {
-        let email = SubscriberEmail::parse(email).unwrap();
-        let topic = NewTopic {
-            name: "t".into(),
-            query: "x".into(),
-        };
-        let sub = match store
-            .upsert_active(&email, &[topic], Utc::now())
-            .await
-            .unwrap()
-        {
-            crate::store::UpsertOutcome::Created(id) | crate::store::UpsertOutcome::Updated(id) => {
-                id
-            }
-        };
-        let day = "2026-06-12".parse().unwrap();
-        let Some(Reservation::New(d)) = store
-            .reserve_delivery(sub, day, message_id, &[], 0, Utc::now())
-            .await
-            .unwrap()
-        else {
-            panic!("a new reservation")
-        };
-        d
-    }
+    /// Two daemons' identities.
+    const A: &str = "host-a:1:aa";
+    const B: &str = "host-b:2:bb";
 
     #[tokio::test]
     async fn of_two_claims_on_what_both_read_exactly_one_wins() {
         let (store, _dir) = test_store().await;
-        let d = reserved(&store, "ada@example.org", "<m@x>").await;
         let now = Utc::now();
+        // Reserved by a process that died before claiming it: both may
+        // claim it, and the compare-and-set decides.
+        let gone = hold("host-z:9:zz", now - chrono::Duration::minutes(5));
+        let d = reserved_under(&store, &["ada@example.org"], &gone, now)
+            .await
+            .remove(0);
         assert!(store
             .claim_delivery(d.id, d.status, d.attempts, "1:1", now)
             .await
@@ -153,23 +129,26 @@ mod tests {
     #[tokio::test]
     async fn a_renewed_lease_holds_and_a_lapsed_one_is_taken_over_once() {
         let (store, _dir) = test_store().await;
-        let d = reserved(&store, "bo@example.org", "<n@x>").await;
         let t0 = Utc::now();
         let minute = chrono::Duration::minutes(1);
+        // Reserved by host-a itself, which then claims it.
+        let d = reserved_under(&store, &["bo@example.org"], &hold(A, t0 + minute), t0)
+            .await
+            .remove(0);
         let claim = ClaimRequest {
             id: d.id,
             expected: d.status,
             attempts: d.attempts,
         };
         let won = store
-            .claim_deliveries(&[claim], "host-a:1:aa", t0 + minute, t0)
+            .claim_deliveries(&[claim], A, t0 + minute, t0)
             .await
             .unwrap();
         assert_eq!(won, [true]);
         // The owner renews while it sends: at t0 + 90 s the claim still
         // holds, so another daemon does not take it.
         let held = store
-            .renew_delivery_leases(&[d.id], "host-a:1:aa", t0 + minute * 2)
+            .renew_delivery_leases(&[d.id], A, t0 + minute * 2)
             .await
             .unwrap();
         assert_eq!(held, 1);
@@ -180,7 +159,7 @@ mod tests {
         };
         let t90 = t0 + chrono::Duration::seconds(90);
         let won = store
-            .claim_deliveries(&[sending], "host-b:2:bb", t90 + minute, t90)
+            .claim_deliveries(&[sending], B, t90 + minute, t90)
             .await
             .unwrap();
         assert_eq!(won, [false]);
@@ -188,7 +167,7 @@ mod tests {
         // abandoned claim, one takes it over.
         let t3 = t0 + minute * 3;
         let b = store
-            .claim_deliveries(&[sending], "host-b:2:bb", t3 + minute, t3)
+            .claim_deliveries(&[sending], B, t3 + minute, t3)
             .await
             .unwrap();
         let c = store
@@ -198,11 +177,11 @@ mod tests {
         assert_eq!((b, c), (vec![true], vec![false]));
         assert_eq!(
             store.delivery_owner(d.id).await.unwrap().as_deref(),
-            Some("host-b:2:bb")
+            Some(B)
         );
         // The old owner, back, no longer holds it: it renews nothing.
         let held = store
-            .renew_delivery_leases(&[d.id], "host-a:1:aa", t3 + minute * 2)
+            .renew_delivery_leases(&[d.id], A, t3 + minute * 2)
             .await
             .unwrap();
         assert_eq!(held, 0);
@@ -212,9 +191,6 @@ mod tests {
     // Held reservations: a daemon reserves a page's digests under its
     // identity and lease (`Hold`) before it claims them, and the others
     // leave them alone until that lease passes.
-
-    const A: &str = "host-a:1:aa";
-    const B: &str = "host-b:2:bb";
 
     fn at(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
@@ -272,6 +248,17 @@ mod tests {
 
     fn ids(ds: &[Delivery]) -> Vec<DeliveryId> {
         ds.iter().map(|d| d.id).collect()
+    }
+
+    /// A claim on each of `ds` as read.
+    fn claims_on(ds: &[Delivery]) -> Vec<ClaimRequest> {
+        ds.iter()
+            .map(|d| ClaimRequest {
+                id: d.id,
+                expected: d.status,
+                attempts: d.attempts,
+            })
+            .collect()
     }
 
     async fn holder(store: &Store, id: DeliveryId) -> Option<Hold> {
@@ -371,14 +358,7 @@ mod tests {
         assert!(lapsed
             .iter()
             .all(|d| d.status == DeliveryStatus::Pending && d.held == Some(hold(A, until))));
-        let claims: Vec<ClaimRequest> = lapsed
-            .iter()
-            .map(|d| ClaimRequest {
-                id: d.id,
-                expected: d.status,
-                attempts: d.attempts,
-            })
-            .collect();
+        let claims = claims_on(&lapsed);
         let lease = after + chrono::Duration::minutes(1);
         let won = store
             .claim_deliveries(&claims, B, lease, after)
@@ -399,6 +379,56 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(renewed, 0);
+    }
+
+    #[tokio::test]
+    async fn a_pending_digest_held_by_another_is_claimed_only_once_its_lease_has_passed() {
+        let (store, _db) = test_store().await;
+        let (t0, until, a) = held_by_a(&store, 2).await;
+        let lease = |at: DateTime<Utc>| at + chrono::Duration::minutes(1);
+        let claims = claims_on(&a);
+
+        // B read both while A holds them: it claims neither, and they stay
+        // pending and A's.
+        let now = t0 + chrono::Duration::seconds(10);
+        let won = store
+            .claim_deliveries(&claims, B, lease(now), now)
+            .await
+            .unwrap();
+        assert_eq!(won, [false, false]);
+        for d in &a {
+            let read = store.delivery_by_id(d.id).await.unwrap();
+            assert_eq!(read.status, DeliveryStatus::Pending);
+            assert_eq!(read.attempts, 0);
+            assert_eq!(read.held, Some(hold(A, until)));
+        }
+
+        // A claims its own.
+        let won = store
+            .claim_deliveries(&claims[..1], A, lease(now), now)
+            .await
+            .unwrap();
+        assert_eq!(won, [true]);
+        assert_eq!(holder(&store, a[0].id).await, Some(hold(A, lease(now))));
+
+        // B takes the other over once A's lease has passed, not before.
+        let before = until - chrono::Duration::milliseconds(1);
+        let won = store
+            .claim_deliveries(&claims[1..], B, lease(before), before)
+            .await
+            .unwrap();
+        assert_eq!(won, [false]);
+        let after = until + chrono::Duration::seconds(1);
+        let won = store
+            .claim_deliveries(&claims[1..], B, lease(after), after)
+            .await
+            .unwrap();
+        assert_eq!(won, [true]);
+        let taken = store.delivery_by_id(a[1].id).await.unwrap();
+        assert_eq!(taken.status, DeliveryStatus::Sending);
+        assert_eq!(taken.attempts, 1);
+        assert_eq!(taken.held, Some(hold(B, lease(after))));
+        assert_eq!(holder(&store, a[0].id).await, Some(hold(A, lease(now))));
     }
 
     #[tokio::test]

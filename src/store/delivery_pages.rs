@@ -269,10 +269,15 @@ impl Backend {
     /// call won each, in order. Each row is a compare-and-set on the status
     /// and attempt count its claimant read, so of several processes that
     /// read the same delivery exactly one sends it. A delivery another
-    /// process holds (`sending` under a lease that has not passed) is not
-    /// taken; one whose lease has passed is: its claimant died or lost the
-    /// database, and the mail it may have sent is the one allowed resend of
-    /// the same Message-ID. The claim holds until `lease_until`.
+    /// process holds under a lease that has not passed at `now` is not
+    /// taken: one it is sending, or one it reserved (`pending`, see
+    /// [`Backend::reserve_deliveries`]) and has not claimed yet; `owner`
+    /// claims its own reservations. One whose lease has passed is taken:
+    /// its holder died or lost the database, and for a digest it was
+    /// sending, the mail it may have sent is the one allowed resend of the
+    /// same Message-ID. A `deferred` delivery is claimed whoever held it
+    /// (its last claimant gave it back to the retry job). The claim holds
+    /// until `lease_until`.
     ///
     /// The rows go as one parameter (see `push_claim_rows`) in one
     /// statement, atomic alone: no transaction around it, one round trip.
@@ -320,6 +325,14 @@ impl Backend {
                       OR deliveries.lease_until <= ",
         );
         q.push_bind(ts(now)).push(")");
+        q.push(
+            " AND (deliveries.status <> 'pending' OR deliveries.claimed_by IS NULL
+                 OR deliveries.lease_until IS NULL OR deliveries.claimed_by = ",
+        );
+        q.push_bind(owner.to_string())
+            .push(" OR deliveries.lease_until <= ")
+            .push_bind(ts(now))
+            .push(")");
         q.push(" RETURNING deliveries.id");
         let mut conn = self.write_one().await?;
         let claimed: HashSet<DeliveryId> = q
@@ -470,10 +483,10 @@ impl Backend {
 mod tests {
     use super::super::test_store;
     use super::*;
-    use crate::store::test_hold;
     use crate::store::test_subscriber as subscriber;
     use crate::store::OneDigest as _;
     use crate::store::Reservation;
+    use crate::store::{lapsed_hold, test_hold};
 
     fn pid(s: &str) -> PaperId {
         PaperId::from_stored(s.into())
@@ -671,11 +684,13 @@ mod tests {
         let a = subscriber(&store, "a@example.org").await;
         let b = subscriber(&store, "b@example.org").await;
         let d: NaiveDate = "2026-06-12".parse().unwrap();
+        // Reserved by a process that died: both claimants may take them,
+        // and the claim's compare-and-set decides.
         let got = store
             .reserve_deliveries(
                 d,
                 &[item(a, &["1"]), item(b, &["1"])],
-                &test_hold(),
+                &lapsed_hold(),
                 Utc::now(),
             )
             .await
@@ -718,8 +733,9 @@ mod tests {
             batch.push(item(subscriber(&store, email).await, &[]));
         }
         let d: NaiveDate = "2026-06-12".parse().unwrap();
+        // Reserved by a process that died, so "1:1" holds only what it wins.
         let got = store
-            .reserve_deliveries(d, &batch, &test_hold(), Utc::now())
+            .reserve_deliveries(d, &batch, &lapsed_hold(), Utc::now())
             .await
             .unwrap();
         let mut claims = claims_of(&got);

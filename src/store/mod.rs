@@ -668,6 +668,16 @@ pub(crate) fn test_hold() -> Hold {
     }
 }
 
+/// A hold whose lease passed an hour ago: digests reserved by a process
+/// that died before claiming them, which any process may claim.
+#[cfg(test)]
+pub(crate) fn lapsed_hold() -> Hold {
+    Hold {
+        owner: "gone:9:0".into(),
+        until: Utc::now() - chrono::Duration::hours(1),
+    }
+}
+
 #[cfg(test)]
 impl OneDigest for Store {
     async fn reserve_delivery(
@@ -724,7 +734,8 @@ impl OneDigest for Store {
 
     async fn mark_sending(&self, id: DeliveryId, now: DateTime<Utc>) -> DbResult<()> {
         let d = self.delivery_by_id(id).await?;
-        self.claim_delivery(id, d.status, d.attempts, "test", now)
+        // The process that reserved it (`test_hold`) sends it.
+        self.claim_delivery(id, d.status, d.attempts, &test_hold().owner, now)
             .await?;
         Ok(())
     }
