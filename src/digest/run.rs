@@ -8,7 +8,7 @@
 //! and date; a run started twice sends nothing the second time. It must not
 //! decide *when* runs happen: the CLI and the daemon's jobs do.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Instant;
 
 use anyhow::Context as _;
@@ -228,16 +228,43 @@ impl DigestRun {
         let overlap = self.store.engine() == Engine::Postgres;
         let mut planned: Option<Vec<Job>> = None;
         let mut after = SubscriberId::default();
+        // Pages another daemon was planning when this one came to them,
+        // by where they start: looked at again once the walk is done (by
+        // then the other has reserved them, unless it stopped).
+        let mut passed: VecDeque<SubscriberId> = VecDeque::new();
+        let mut walked = false;
         loop {
+            let from = if walked {
+                match passed.pop_front() {
+                    Some(from) => from,
+                    None => break,
+                }
+            } else {
+                after
+            };
             let page = self
                 .store
-                .subscribers_page(Some(SubscriberStatus::Active), after, PAGE)
+                .subscribers_page(Some(SubscriberStatus::Active), from, PAGE)
                 .await
                 .context("reading subscribers")?;
-            let Some(last) = page.last() else { break };
-            after = last.id;
+            let (Some(first), Some(last)) = (page.first(), page.last()) else {
+                walked = true;
+                continue;
+            };
+            let mut stake = None;
+            if !walked {
+                after = last.id;
+                if !options.dry_run {
+                    stake = self.store.stake_page(date, first.id).await?;
+                    if stake.is_none() {
+                        passed.push_back(from);
+                        continue;
+                    }
+                }
+            }
             if !overlap {
                 let jobs = self.page(&run, page, &mut windows, &mut report).await?;
+                drop(stake);
                 sender.send_jobs(jobs, &mut report).await;
                 continue;
             }
@@ -248,6 +275,7 @@ impl DigestRun {
                         sender.send_jobs(jobs, &mut sends).await;
                     }
                 });
+            drop(stake);
             report.add_sends(&sends);
             let next = next?;
             sender.hold(next.iter().map(|j| j.delivery.id));
@@ -581,12 +609,13 @@ impl DigestRun {
             if Instant::now() >= deadline {
                 return Ok(());
             }
-            // Looked at again every second: a lease usually ends early, by
-            // its holder settling the digest, and the run is done then.
+            // Looked at again every quarter second: a lease usually ends
+            // early, by its holder settling the digest, and the run is done
+            // then (two small reads a look).
             let until_end = (end - Utc::now()).to_std().unwrap_or_default();
             let wait = (until_end + std::time::Duration::from_millis(50))
                 .min(super::owner::renew_every(lease))
-                .min(std::time::Duration::from_secs(1));
+                .min(std::time::Duration::from_millis(250));
             tokio::time::sleep(wait).await;
         }
     }

@@ -24,6 +24,7 @@
 //! read-then-write checks. Callers get domain types back, not rows.
 
 mod copy;
+mod page_stakes;
 mod postgres;
 mod records;
 mod sqlite;
@@ -33,6 +34,7 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 
 pub use copy::CopyReport;
+pub use page_stakes::PageStake;
 pub use postgres::PgStore;
 pub use records::*;
 pub use sqlite::SqliteStore;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use sqlx::{Column as _, Connection as _, Row as _};
 
 use crate::env::{TestEnv, HF_DAY};
-use crate::support::database::{execute, migrated_postgres_database};
+use crate::support::database::{execute, migrated_postgres_database, texts};
 use crate::support::TestDir;
 
 /// The per-table counts `db copy` printed (`  table   rows` lines).
@@ -169,6 +169,18 @@ async fn an_instance_moves_to_postgres_and_back_with_every_row_and_id() {
     ] {
         assert!(to_pg[table] > 0, "the scene leaves {table} empty: {out}");
     }
+    // The planner has statistics for what was copied (ANALYZE), not those
+    // of empty tables.
+    let unanalyzed = texts(
+        &pg,
+        "SELECT relname::text FROM pg_stat_user_tables
+         WHERE relname IN ('subscribers', 'deliveries', 'sent_papers') AND last_analyze IS NULL",
+    )
+    .await;
+    assert!(
+        unanalyzed.is_empty(),
+        "not analyzed after the copy: {unanalyzed:?}"
+    );
 
     // Back from PostgreSQL (as its `--from`) into a new SQLite file: the
     // same counts, the same rows, ids and rowids.
