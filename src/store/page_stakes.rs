@@ -7,6 +7,9 @@ use chrono::{Datelike as _, NaiveDate};
 use super::{DbResult, Store};
 use crate::domain::SubscriberId;
 
+/// The smallest `[database] max_connections` with which pages are staked.
+const STAKE_MIN_CONNECTIONS: u32 = 3;
+
 /// A daemon's stake on one page of a run while it plans and reserves the
 /// page's digests. On PostgreSQL it is a transaction-level advisory lock,
 /// released when the stake is dropped, or by the server when the holder's
@@ -30,6 +33,12 @@ impl Store {
         let Store::Postgres(s) = self else {
             return Ok(Some(PageStake { _held: None }));
         };
+        // A stake holds a connection while the page is planned and reserved
+        // on another, and the sends want one meanwhile: a smaller pool
+        // plans without stakes.
+        if s.pool().options().get_max_connections() < STAKE_MIN_CONNECTIONS {
+            return Ok(Some(PageStake { _held: None }));
+        }
         let mut tx = s.pool().begin().await?;
         // The two-key form (a space apart from sqlx's one-key migration
         // lock): the day, and the page's first id. Ids past 2^31 wrap; two
@@ -91,7 +100,15 @@ mod tests {
 
     #[tokio::test]
     async fn on_postgres_a_page_is_staked_by_one_holder_at_a_time() {
-        let (store, _db) = super::super::postgres::test_store().await;
+        let (store, db) = super::super::postgres::test_store().await;
         a_page_is_staked_by_one_holder_at_a_time(store).await;
+
+        // A pool too small to spare a connection stakes nothing.
+        let small = Store::open(&db.url, 2).await.unwrap();
+        let date = NaiveDate::from_ymd_opt(2026, 6, 12).unwrap();
+        let first = SubscriberId::new(501);
+        let one = small.stake_page(date, first).await.unwrap();
+        let two = small.stake_page(date, first).await.unwrap();
+        assert!(one.is_some() && two.is_some());
     }
 }
