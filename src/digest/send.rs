@@ -7,7 +7,8 @@
 //! process) before its DATA, marked `sent` after the server accepted it, or
 //! `deferred` (retried later, see `retry`) or `failed`. What changes is that
 //! claims are made for a chunk of digests at a time just before they are
-//! sent (one statement), and `sent` marks are written by a task of their
+//! sent (one statement; on PostgreSQL the next chunk's while this one is
+//! sent), and `sent` marks are written by a task of their
 //! own while the sends go on, each statement taking every mark that
 //! arrived while the previous one was written or within a few
 //! milliseconds of the first (so a digest the server accepted is recorded

@@ -286,6 +286,37 @@ async fn second_run_and_later_day(env: TestEnv) {
     assert_eq!(env.smtp.messages().len(), 1);
 }
 
+/// A page another daemon stakes (it is planning it) is passed over on the
+/// walk and looked at again after it: a holder that never reserves the
+/// page loses none of its digests.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_a_page_staked_elsewhere_and_never_reserved_is_sent_after_the_walk() {
+    let env = fetched(TestEnv::on_postgres().await);
+    env.ok(&[
+        "subscribers",
+        "add",
+        "ada@example.org",
+        "--topic",
+        "ti:agent*",
+    ]);
+    let app = env.app().await;
+    let page = app
+        .store
+        .subscribers_page(
+            Some(paperboy::domain::SubscriberStatus::Active),
+            Default::default(),
+            1,
+        )
+        .await
+        .unwrap();
+    let stake = app.store.stake_page(hf_day(), page[0].id).await.unwrap();
+    assert!(stake.is_some(), "the page could not be staked");
+    let out = env.ok(&["digest", "--date", HF_DAY]);
+    assert!(out.contains("1 sent"), "{out}");
+    assert_eq!(env.smtp.wait_for(1, Duration::from_secs(10)).await.len(), 1);
+    drop(stake);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_killed_half_way_and_restarted_sends_each_digest_exactly_once() {
     killed_and_restarted(fetched_env().await).await;
