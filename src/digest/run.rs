@@ -30,7 +30,7 @@ use crate::email::DigestRenderer;
 use crate::inbound::verp::ReturnPath;
 use crate::links::LinkSigner;
 use crate::mail::Mailer;
-use crate::store::{DbResult, Engine, Hold, Store};
+use crate::store::{DbResult, Delivery, Engine, Hold, Store};
 
 /// Subscribers read, planned and reserved at a time.
 const PAGE: i64 = 500;
@@ -59,6 +59,12 @@ pub struct DigestRun {
     /// The document frequencies ranking weighs by (read from the store on
     /// first use unless [`DigestRun::with_frequencies`] shares a process's).
     pub frequencies: Frequencies,
+}
+
+/// A page of the walk: the active subscribers after `from`, by id.
+struct Page {
+    from: SubscriberId,
+    ids: Vec<SubscriberId>,
 }
 
 /// The windows of papers a run plans against: the day's (its date and
@@ -242,20 +248,23 @@ impl DigestRun {
             } else {
                 after
             };
-            let page = self
+            // Where the page starts and ends; it is read in full only if
+            // something in it is left to plan or resume (see `page`).
+            let ids = self
                 .store
-                .subscribers_page(Some(SubscriberStatus::Active), from, PAGE)
+                .active_subscriber_ids_page(from, PAGE)
                 .await
                 .context("reading subscribers")?;
-            let (Some(first), Some(last)) = (page.first(), page.last()) else {
+            let (Some(&first), Some(&last)) = (ids.first(), ids.last()) else {
                 walked = true;
                 continue;
             };
+            let page = Page { from, ids };
             let mut stake = None;
             if !walked {
-                after = last.id;
+                after = last;
                 if !options.dry_run {
-                    stake = self.store.stake_page(date, first.id).await?;
+                    stake = self.store.stake_page(date, first).await?;
                     if stake.is_none() {
                         passed.push_back(from);
                         continue;
@@ -313,12 +322,12 @@ impl DigestRun {
     async fn page(
         &self,
         run: &RunOf<'_>,
-        page: Vec<Subscriber>,
+        page: Page,
         windows: &mut Windows,
         report: &mut DigestReport,
     ) -> anyhow::Result<Vec<Job>> {
-        let (first, last) = match (page.first(), page.last()) {
-            (Some(f), Some(l)) => (f.id, l.id),
+        let (first, last) = match (page.ids.first(), page.ids.last()) {
+            (Some(&f), Some(&l)) => (f, l),
             _ => return Ok(Vec::new()),
         };
         let selected = self.select(run.date, run.options.when, first, last).await?;
@@ -326,6 +335,42 @@ impl DigestRun {
             .store
             .deliveries_in_range(run.date, first, last)
             .await?;
+        let me = super::owner::this_process();
+        let now = Utc::now();
+        // A tick looks only at the subscribers whose hour came (an
+        // unfinished digest of anyone else is the retry job's).
+        let looked_at =
+            |id: &SubscriberId| selected.due.contains(id) || run.options.when == When::Manual;
+        let resumable = |d: &Delivery| {
+            !run.options.dry_run && d.status.is_unfinished() && !d.held_elsewhere(me, now)
+        };
+        // Every digest of the page reserved, in this run or by another
+        // daemon sharing it (how most pages look to all but one of them):
+        // counted from the ids, without reading the subscribers.
+        let settled = page.ids.iter().all(|id| {
+            !looked_at(id)
+                || match existing.get(id) {
+                    Some(delivery) => !resumable(delivery),
+                    None => !selected.due.contains(id),
+                }
+        });
+        if settled {
+            for id in &page.ids {
+                report.subscribers += 1;
+                run.progress.inc(1);
+                if looked_at(id) && existing.contains_key(id) {
+                    report.already_done += 1;
+                }
+            }
+            return Ok(Vec::new());
+        }
+        let mut page = self
+            .store
+            .subscribers_page(Some(SubscriberStatus::Active), page.from, PAGE)
+            .await
+            .context("reading subscribers")?;
+        // The rest is looked at with the next page.
+        page.retain(|sub| sub.id <= last);
         // Weekly subscribers get the week's papers, daily ones the lookback's.
         let lookback = i64::from(self.config.lookback_days);
         let weekly_window =
@@ -399,7 +444,6 @@ impl DigestRun {
             Vec::new()
         };
         let mut week_plans = week_plans.into_iter();
-        let me = super::owner::this_process();
         // The page's new digests are this process's until claimed: a lease
         // from now, as a claim's (renewed while they are sent).
         let hold = Hold {
@@ -415,19 +459,14 @@ impl DigestRun {
             report.subscribers += 1;
             run.progress.inc(1);
             let is_due = selected.due.contains(&sub.id);
-            // A tick looks only at the subscribers whose hour came (an
-            // unfinished digest of anyone else is the retry job's).
-            if !is_due && run.options.when != When::Manual {
+            if !looked_at(&sub.id) {
                 continue;
             }
             let weekly_subscriber = selected.weekly.contains(&sub.id);
             if let Some(delivery) = existing.remove(&sub.id) {
-                // Reserved or claimed by another daemon that is sending it.
-                if delivery.held_elsewhere(me, Utc::now()) {
-                    report.already_done += 1;
-                    continue;
-                }
-                if delivery.status.is_unfinished() && !run.options.dry_run {
+                // Unfinished here, or reserved or claimed by another daemon
+                // that is sending it, or done.
+                if resumable(&delivery) {
                     jobs.push(
                         self.resumer()
                             .resume(delivery, sub, Some(&windows.day), weekly_subscriber)

@@ -404,6 +404,7 @@ delegate! {
     async fn subscriber_by_email(&self, email: &SubscriberEmail) -> DbResult<Subscriber>;
     async fn subscriber_by_id(&self, id: SubscriberId) -> DbResult<Subscriber>;
     async fn subscribers_page(&self, status: Option<SubscriberStatus>, after_id: SubscriberId, limit: i64) -> DbResult<Vec<Subscriber>>;
+    async fn active_subscriber_ids_page(&self, after_id: SubscriberId, limit: i64) -> DbResult<Vec<SubscriberId>>;
     async fn subscriber_counts(&self) -> DbResult<Vec<(SubscriberStatus, i64)>>;
     async fn digest_covered_until(&self) -> DbResult<Option<DateTime<Utc>>>;
     async fn set_digest_covered_until(&self, until: DateTime<Utc>) -> DbResult<()>;

@@ -129,6 +129,25 @@ impl Backend {
         }
     }
 
+    /// The ids of the page [`Store::subscribers_page`] would read for
+    /// active subscribers after `after_id`, without their addresses and
+    /// topics: enough to find where a page starts and ends.
+    pub async fn active_subscriber_ids_page(
+        &self,
+        after_id: SubscriberId,
+        limit: i64,
+    ) -> DbResult<Vec<SubscriberId>> {
+        let rows = sqlx::query(
+            "SELECT id FROM subscribers
+             WHERE status = 'active' AND id > $1 AND erased_at IS NULL ORDER BY id LIMIT $2",
+        )
+        .bind(after_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(|r| r.get("id")).collect())
+    }
+
     pub async fn subscriber_counts(&self) -> DbResult<Vec<(SubscriberStatus, i64)>> {
         let rows = sqlx::query(
             "SELECT status, COUNT(*) AS n FROM subscribers GROUP BY status ORDER BY status",
@@ -298,7 +317,7 @@ pub(super) async fn replace_topics(
 mod tests {
     use super::super::test_store;
     use super::*;
-    use crate::store::{ImportBatch, ImportedSubscriber};
+    use crate::store::{ImportBatch, ImportedSubscriber, Store};
 
     fn topic(q: &str) -> NewTopic {
         NewTopic {
@@ -404,6 +423,58 @@ mod tests {
             assert!(page.iter().all(|s| s.topics.len() == 1));
         }
         assert_eq!(seen, 25);
+    }
+
+    /// The walk's ids page holds exactly the ids of the page it stands for:
+    /// active subscribers only (not unsubscribed, not erased), in order.
+    async fn an_ids_page_is_the_subscribers_page_without_the_rest(store: Store) {
+        let now = Utc::now();
+        let mut ids = Vec::new();
+        for i in 0..12 {
+            let email = SubscriberEmail::parse(&format!("p{i}@example.org")).unwrap();
+            let created = store
+                .upsert_active(&email, &[topic("q")], now)
+                .await
+                .unwrap();
+            ids.push(created.id());
+        }
+        let left = store.subscriber_by_id(ids[3]).await.unwrap();
+        store
+            .unsubscribe(left.id, left.link_version, now)
+            .await
+            .unwrap();
+        store.erase_subscriber(ids[7], None, now).await.unwrap();
+        let mut after = SubscriberId::default();
+        let mut walked = Vec::new();
+        loop {
+            let light = store.active_subscriber_ids_page(after, 4).await.unwrap();
+            let full = store
+                .subscribers_page(Some(SubscriberStatus::Active), after, 4)
+                .await
+                .unwrap();
+            assert_eq!(light, full.iter().map(|s| s.id).collect::<Vec<_>>());
+            let Some(&last) = light.last() else { break };
+            walked.extend(light);
+            after = last;
+        }
+        let expected: Vec<_> = ids
+            .iter()
+            .copied()
+            .filter(|id| *id != ids[3] && *id != ids[7])
+            .collect();
+        assert_eq!(walked, expected);
+    }
+
+    #[tokio::test]
+    async fn on_sqlite_an_ids_page_is_the_subscribers_page_without_the_rest() {
+        let (store, _dir) = test_store().await;
+        an_ids_page_is_the_subscribers_page_without_the_rest(store).await;
+    }
+
+    #[tokio::test]
+    async fn on_postgres_an_ids_page_is_the_subscribers_page_without_the_rest() {
+        let (store, _db) = crate::store::postgres::test_store().await;
+        an_ids_page_is_the_subscribers_page_without_the_rest(store).await;
     }
 
     #[tokio::test]
