@@ -34,7 +34,7 @@ use crate::domain::{DeliveryId, PaperId};
 use crate::email::DigestRenderer;
 use crate::inbound::verp::{ReturnPath, SubscriberRef};
 use crate::mail::{self, Mailer, PreparedEmail, SendError};
-use crate::store::{BucketSpec, ClaimRequest, Engine, Store};
+use crate::store::{BucketSpec, ClaimRequest, Store};
 
 /// Digests claimed per statement.
 const CLAIM_CHUNK: usize = 32;
@@ -181,11 +181,11 @@ impl<'a> Sender<'a> {
         let mut ready: VecDeque<anyhow::Result<Prepared>> = VecDeque::new();
         let mut in_flight = FuturesUnordered::new();
         let mut finished: Vec<anyhow::Result<Outcome>> = Vec::new();
-        // On PostgreSQL the next chunk is claimed while this one is sent.
-        // On SQLite a claim is awaited before more sends start: left
-        // unpolled while an outcome waits for the mark writer, it would
-        // hold the write lock the writer waits for.
-        let claim_ahead = self.store.engine() == Engine::Postgres;
+        // The next chunk is claimed while this one is sent, unless the
+        // store's writers take turns: then a claim is awaited before more
+        // sends start, as one left unpolled while an outcome waits for the
+        // mark writer would hold the write lock the writer waits for.
+        let claim_ahead = !self.store.writers_take_turns();
         let mut claiming: Option<BoxFuture<'_, Vec<anyhow::Result<Prepared>>>> = None;
         loop {
             while in_flight.len() < concurrency {
