@@ -191,8 +191,14 @@ impl<'a> Sender<'a> {
             while in_flight.len() < concurrency {
                 match ready.pop_front() {
                     Some(Ok(Prepared::Send(c))) => in_flight.push(self.send_claimed(*c)),
-                    Some(Ok(Prepared::Done(outcome))) => tally(Ok(outcome), &marks, report).await,
-                    Some(Err(e)) => tally(Err(e), &marks, report).await,
+                    Some(Ok(Prepared::Done(outcome))) => {
+                        let sends = Sends::new(&mut in_flight, &mut finished);
+                        tally(Ok(outcome), &marks, report, sends).await
+                    }
+                    Some(Err(e)) => {
+                        let sends = Sends::new(&mut in_flight, &mut finished);
+                        tally(Err(e), &marks, report, sends).await
+                    }
                     None => break,
                 }
             }
@@ -212,8 +218,12 @@ impl<'a> Sender<'a> {
                     None => all_built = true,
                 }
             }
-            for outcome in finished.drain(..) {
-                tally(outcome, &marks, report).await;
+            // Tallying drives the sends in flight, which may finish more.
+            while !finished.is_empty() {
+                for outcome in std::mem::take(&mut finished) {
+                    let sends = Sends::new(&mut in_flight, &mut finished);
+                    tally(outcome, &marks, report, sends).await;
+                }
             }
             if in_flight.is_empty() && claiming.is_none() {
                 if ready.is_empty() && all_built {
@@ -231,7 +241,10 @@ impl<'a> Sender<'a> {
                 } => Next::Claimed(claimed),
             };
             match next {
-                Next::Sent(outcome) => tally(outcome, &marks, report).await,
+                Next::Sent(outcome) => {
+                    let sends = Sends::new(&mut in_flight, &mut finished);
+                    tally(outcome, &marks, report, sends).await
+                }
                 Next::Claimed(claimed) => {
                     claiming = None;
                     ready.extend(claimed);
@@ -837,12 +850,46 @@ impl MarkWriter {
     }
 }
 
+/// The sends in flight and where those that finish go: what [`tally`]
+/// keeps driving while it waits.
+struct Sends<'s, S: futures::Stream> {
+    in_flight: &'s mut S,
+    finished: &'s mut Vec<S::Item>,
+}
+
+impl<'s, S: futures::Stream> Sends<'s, S> {
+    fn new(in_flight: &'s mut S, finished: &'s mut Vec<S::Item>) -> Self {
+        Sends {
+            in_flight,
+            finished,
+        }
+    }
+}
+
 /// Counts one outcome in `report`; a sent digest is counted once its mark
 /// is written (see [`MarkWriter`]).
-async fn tally(outcome: anyhow::Result<Outcome>, marks: &MarkWriter, report: &mut DigestReport) {
+///
+/// Queuing a mark waits while [`MARK_BATCH`] marks wait for the writer,
+/// and the sends in flight are driven meanwhile (what they finish is kept
+/// in `sends.finished`). Left unpolled, they could stop the writer for
+/// good: a send that records its failure or deferral writes in a
+/// transaction, and on SQLite a writer granted this process's write turn
+/// (or SQLite's lock) keeps it until it is polled to its commit, while the
+/// mark writer queues behind it for its next statement. With the sends
+/// parked here, the writer never drains the queue and this never returns.
+/// On PostgreSQL the writer waits for a pooled connection instead, which
+/// sends waiting to be polled can hold the same way.
+async fn tally<S>(
+    outcome: anyhow::Result<Outcome>,
+    marks: &MarkWriter,
+    report: &mut DigestReport,
+    sends: Sends<'_, S>,
+) where
+    S: futures::Stream + Unpin + futures::stream::FusedStream,
+{
     match outcome {
         Ok(Outcome::Sent(id)) => {
-            if !marks.mark(id).await {
+            if !polling(sends.in_flight, sends.finished, marks.mark(id)).await {
                 report.deferred += 1;
                 tracing::error!(delivery.id = %id, "a sent digest could not be recorded");
             }
@@ -867,5 +914,64 @@ async fn tally(outcome: anyhow::Result<Outcome>, marks: &MarkWriter, report: &mu
                 "a digest could not be sent or recorded"
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::future::{BoxFuture, FutureExt as _};
+    use futures::stream::FuturesUnordered;
+
+    use super::*;
+    use crate::store::test_store;
+
+    /// The sending loop on SQLite with the mark queue full while the mark
+    /// writer waits for the write turn a send in flight holds (it records
+    /// its deferral, and gives the turn back once polled to its commit):
+    /// queuing the next mark drives that send, so the writer gets its turn
+    /// and the queue drains. Waiting on the queue alone, each would wait
+    /// for the other for ever.
+    #[tokio::test]
+    async fn a_full_mark_queue_still_drives_the_send_that_holds_the_write_turn() {
+        let (store, _dir) = test_store().await;
+        let Store::Sqlite(sqlite) = &store else {
+            unreachable!("the test store is SQLite")
+        };
+        let marks = MarkWriter::start(store.clone());
+        let turn = sqlite.begin_write().await.unwrap();
+        let mut in_flight: FuturesUnordered<BoxFuture<'static, anyhow::Result<Outcome>>> =
+            FuturesUnordered::new();
+        in_flight.push(
+            async move {
+                tokio::task::yield_now().await;
+                drop(turn);
+                Ok(Outcome::Deferred("451 4.3.0 try again later".into()))
+            }
+            .boxed(),
+        );
+        let mut finished = Vec::new();
+        let mut report = DigestReport::default();
+        // The writer takes a first mark and waits for the turn for its
+        // statement; then its queue fills.
+        assert!(marks.mark(DeliveryId::new(1)).await);
+        tokio::time::sleep(MARK_GATHER * 5).await;
+        for id in 2..=MARK_BATCH as i64 + 1 {
+            assert!(marks.mark(DeliveryId::new(id)).await);
+        }
+
+        let next = Ok(Outcome::Sent(DeliveryId::new(MARK_BATCH as i64 + 2)));
+        let sends = Sends::new(&mut in_flight, &mut finished);
+        let tallied = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            tally(next, &marks, &mut report, sends),
+        )
+        .await;
+        assert!(tallied.is_ok(), "the mark and the send wait for each other");
+        assert!(
+            matches!(finished.as_slice(), [Ok(Outcome::Deferred(_))]),
+            "{finished:?}"
+        );
+        let marked = marks.finish().await;
+        assert_eq!((marked.recorded, marked.unrecorded), (MARK_BATCH + 2, 0));
     }
 }
