@@ -566,7 +566,13 @@ impl<'a> Sender<'a> {
         }
         for (domain, (wait, ids)) in spent {
             match self.defer_for_budget(&domain, &ids, wait, now).await {
-                Ok(()) => out.extend(ids.iter().map(|_| Ok(Prepared::Done(Outcome::Throttled)))),
+                Ok(deferred) => out.extend(ids.iter().map(|id| {
+                    Ok(Prepared::Done(if deferred.contains(id) {
+                        Outcome::Throttled
+                    } else {
+                        Outcome::ClaimedElsewhere
+                    }))
+                })),
                 Err(e) => out.extend(ids.iter().map(|_| Err(anyhow::anyhow!("{e:#}")))),
             }
         }
@@ -598,31 +604,37 @@ impl<'a> Sender<'a> {
     }
 
     /// Leaves the digests `ids` to `domain` for a later run, in one
-    /// statement: the domain's budget is spent.
+    /// statement: the domain's budget is spent. Those another process
+    /// holds are left to it (see [`Store::defer_many`]); answers the ids
+    /// deferred.
     async fn defer_for_budget(
         &self,
         domain: &str,
         ids: &[DeliveryId],
         wait: std::time::Duration,
         now: DateTime<Utc>,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<HashSet<DeliveryId>> {
         let retry_at =
             now + chrono::Duration::from_std(wait).unwrap_or_else(|_| chrono::Duration::hours(1));
-        self.store
+        let deferred: HashSet<DeliveryId> = self
+            .store
             .defer_many(
                 ids,
+                owner::this_process(),
                 &format!("the sending budget for {domain} is spent"),
                 retry_at,
                 now,
             )
-            .await?;
+            .await?
+            .into_iter()
+            .collect();
         tracing::debug!(
-            digests = ids.len(),
+            digests = deferred.len(),
             recipient.domain = %domain,
             retry_in_s = wait.as_secs(),
             "digests deferred: domain budget spent"
         );
-        Ok(())
+        Ok(deferred)
     }
 }
 

@@ -358,7 +358,7 @@ delegate! {
     async fn already_sent_in_range(&self, first: SubscriberId, last: SubscriberId, papers: &[PaperId]) -> DbResult<HashMap<SubscriberId, HashSet<PaperId>>>;
     async fn deliveries_in_range(&self, date: NaiveDate, first: SubscriberId, last: SubscriberId) -> DbResult<HashMap<SubscriberId, Delivery>>;
     async fn mark_sent_many(&self, ids: &[DeliveryId], now: DateTime<Utc>) -> DbResult<()>;
-    async fn defer_many(&self, ids: &[DeliveryId], reason: &str, retry_at: DateTime<Utc>, now: DateTime<Utc>) -> DbResult<()>;
+    async fn defer_many(&self, ids: &[DeliveryId], owner: &str, reason: &str, retry_at: DateTime<Utc>, now: DateTime<Utc>) -> DbResult<Vec<DeliveryId>>;
     async fn subscriber_id_by_email(&self, email: &SubscriberEmail) -> DbResult<SubscriberId>;
     async fn personal_data(&self, id: SubscriberId) -> DbResult<PersonalData>;
     async fn erase_subscriber(&self, id: SubscriberId, link_version: Option<i64>, now: DateTime<Utc>) -> DbResult<Erasure>;
