@@ -1127,30 +1127,24 @@ mod tests {
             super::test_subscriber(store, "bob@example.org").await;
         };
         let wait = std::time::Duration::from_millis(500);
-        let sql = "UPDATE subscribers SET hard_bounces = 1 WHERE id = $1";
+        // One backend's write transaction on ada's row, open while the
+        // other write is tried.
+        macro_rules! while_open {
+            ($backend:expr) => {{
+                let mut open = $backend.begin_write().await.unwrap();
+                sqlx::query("UPDATE subscribers SET hard_bounces = 1 WHERE id = $1")
+                    .bind(ada)
+                    .execute(&mut **open)
+                    .await
+                    .unwrap();
+                let waited = tokio::time::timeout(wait, other_write()).await.is_err();
+                open.commit().await.unwrap();
+                waited
+            }};
+        }
         match store {
-            super::Store::Sqlite(s) => {
-                let mut open = s.begin_write().await.unwrap();
-                sqlx::query(sql)
-                    .bind(ada)
-                    .execute(&mut **open)
-                    .await
-                    .unwrap();
-                let waited = tokio::time::timeout(wait, other_write()).await.is_err();
-                open.commit().await.unwrap();
-                waited
-            }
-            super::Store::Postgres(s) => {
-                let mut open = s.begin_write().await.unwrap();
-                sqlx::query(sql)
-                    .bind(ada)
-                    .execute(&mut **open)
-                    .await
-                    .unwrap();
-                let waited = tokio::time::timeout(wait, other_write()).await.is_err();
-                open.commit().await.unwrap();
-                waited
-            }
+            super::Store::Sqlite(s) => while_open!(s),
+            super::Store::Postgres(s) => while_open!(s),
         }
     }
 
