@@ -30,7 +30,7 @@ use crate::email::DigestRenderer;
 use crate::inbound::verp::ReturnPath;
 use crate::links::LinkSigner;
 use crate::mail::Mailer;
-use crate::store::{DbResult, Delivery, Engine, Hold, Store};
+use crate::store::{DbResult, Delivery, Hold, Store};
 
 /// Subscribers read, planned and reserved at a time.
 const PAGE: i64 = 500;
@@ -227,11 +227,12 @@ impl DigestRun {
             progress,
         };
         let sender = self.sender().await?;
-        // On PostgreSQL the next page is planned and reserved while this
-        // one is sent: the server takes both sides' writes at once, and
-        // one daemon otherwise waits on each in turn. On SQLite they would
-        // wait on each other for the one write lock, so pages go in turn.
-        let overlap = self.store.engine() == Engine::Postgres;
+        // The next page is planned and reserved while this one is sent
+        // when the store takes both sides' writes at once (PostgreSQL):
+        // one daemon otherwise waits on each in turn. Where writers take
+        // turns on one lock (SQLite) they would wait on each other, so
+        // pages go in turn.
+        let overlap = !self.store.writers_take_turns();
         let mut planned: Option<Vec<Job>> = None;
         let mut after = SubscriberId::default();
         // Pages another daemon was planning when this one came to them,

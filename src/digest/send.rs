@@ -34,7 +34,7 @@ use crate::domain::{DeliveryId, PaperId};
 use crate::email::DigestRenderer;
 use crate::inbound::verp::{ReturnPath, SubscriberRef};
 use crate::mail::{self, Mailer, PreparedEmail, SendError};
-use crate::store::{BucketSpec, ClaimRequest, Engine, Store};
+use crate::store::{BucketSpec, ClaimRequest, Store};
 
 /// Digests claimed per statement.
 const CLAIM_CHUNK: usize = 32;
@@ -183,18 +183,24 @@ impl<'a> Sender<'a> {
         let mut ready: VecDeque<anyhow::Result<Prepared>> = VecDeque::new();
         let mut in_flight = FuturesUnordered::new();
         let mut finished: Vec<anyhow::Result<Outcome>> = Vec::new();
-        // On PostgreSQL the next chunk is claimed while this one is sent.
-        // On SQLite a claim is awaited before more sends start: left
-        // unpolled while an outcome waits for the mark writer, it would
-        // hold the write lock the writer waits for.
-        let claim_ahead = self.store.engine() == Engine::Postgres;
+        // The next chunk is claimed while this one is sent, unless the
+        // store's writers take turns: then a claim is awaited before more
+        // sends start, as one left unpolled while an outcome waits for the
+        // mark writer would hold the write lock the writer waits for.
+        let claim_ahead = !self.store.writers_take_turns();
         let mut claiming: Option<BoxFuture<'_, Vec<anyhow::Result<Prepared>>>> = None;
         loop {
             while in_flight.len() < concurrency {
                 match ready.pop_front() {
                     Some(Ok(Prepared::Send(c))) => in_flight.push(self.send_claimed(*c)),
-                    Some(Ok(Prepared::Done(outcome))) => tally(Ok(outcome), &marks, report).await,
-                    Some(Err(e)) => tally(Err(e), &marks, report).await,
+                    Some(Ok(Prepared::Done(outcome))) => {
+                        let sends = Sends::new(&mut in_flight, &mut finished);
+                        tally(Ok(outcome), &marks, report, sends).await
+                    }
+                    Some(Err(e)) => {
+                        let sends = Sends::new(&mut in_flight, &mut finished);
+                        tally(Err(e), &marks, report, sends).await
+                    }
                     None => break,
                 }
             }
@@ -214,8 +220,12 @@ impl<'a> Sender<'a> {
                     None => all_built = true,
                 }
             }
-            for outcome in finished.drain(..) {
-                tally(outcome, &marks, report).await;
+            // Tallying drives the sends in flight, which may finish more.
+            while !finished.is_empty() {
+                for outcome in std::mem::take(&mut finished) {
+                    let sends = Sends::new(&mut in_flight, &mut finished);
+                    tally(outcome, &marks, report, sends).await;
+                }
             }
             if in_flight.is_empty() && claiming.is_none() {
                 if ready.is_empty() && all_built {
@@ -233,7 +243,10 @@ impl<'a> Sender<'a> {
                 } => Next::Claimed(claimed),
             };
             match next {
-                Next::Sent(outcome) => tally(outcome, &marks, report).await,
+                Next::Sent(outcome) => {
+                    let sends = Sends::new(&mut in_flight, &mut finished);
+                    tally(outcome, &marks, report, sends).await
+                }
                 Next::Claimed(claimed) => {
                     claiming = None;
                     ready.extend(claimed);
@@ -555,7 +568,13 @@ impl<'a> Sender<'a> {
         }
         for (domain, (wait, ids)) in spent {
             match self.defer_for_budget(&domain, &ids, wait, now).await {
-                Ok(()) => out.extend(ids.iter().map(|_| Ok(Prepared::Done(Outcome::Throttled)))),
+                Ok(deferred) => out.extend(ids.iter().map(|id| {
+                    Ok(Prepared::Done(if deferred.contains(id) {
+                        Outcome::Throttled
+                    } else {
+                        Outcome::ClaimedElsewhere
+                    }))
+                })),
                 Err(e) => out.extend(ids.iter().map(|_| Err(anyhow::anyhow!("{e:#}")))),
             }
         }
@@ -587,31 +606,37 @@ impl<'a> Sender<'a> {
     }
 
     /// Leaves the digests `ids` to `domain` for a later run, in one
-    /// statement: the domain's budget is spent.
+    /// statement: the domain's budget is spent. Those another process
+    /// holds are left to it (see [`Store::defer_many`]); answers the ids
+    /// deferred.
     async fn defer_for_budget(
         &self,
         domain: &str,
         ids: &[DeliveryId],
         wait: std::time::Duration,
         now: DateTime<Utc>,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<HashSet<DeliveryId>> {
         let retry_at =
             now + chrono::Duration::from_std(wait).unwrap_or_else(|_| chrono::Duration::hours(1));
-        self.store
+        let deferred: HashSet<DeliveryId> = self
+            .store
             .defer_many(
                 ids,
+                owner::this_process(),
                 &format!("the sending budget for {domain} is spent"),
                 retry_at,
                 now,
             )
-            .await?;
+            .await?
+            .into_iter()
+            .collect();
         tracing::debug!(
-            digests = ids.len(),
+            digests = deferred.len(),
             recipient.domain = %domain,
             retry_in_s = wait.as_secs(),
             "digests deferred: domain budget spent"
         );
-        Ok(())
+        Ok(deferred)
     }
 }
 
@@ -839,12 +864,46 @@ impl MarkWriter {
     }
 }
 
+/// The sends in flight and where those that finish go: what [`tally`]
+/// keeps driving while it waits.
+struct Sends<'s, S: futures::Stream> {
+    in_flight: &'s mut S,
+    finished: &'s mut Vec<S::Item>,
+}
+
+impl<'s, S: futures::Stream> Sends<'s, S> {
+    fn new(in_flight: &'s mut S, finished: &'s mut Vec<S::Item>) -> Self {
+        Sends {
+            in_flight,
+            finished,
+        }
+    }
+}
+
 /// Counts one outcome in `report`; a sent digest is counted once its mark
 /// is written (see [`MarkWriter`]).
-async fn tally(outcome: anyhow::Result<Outcome>, marks: &MarkWriter, report: &mut DigestReport) {
+///
+/// Queuing a mark waits while [`MARK_BATCH`] marks wait for the writer,
+/// and the sends in flight are driven meanwhile (what they finish is kept
+/// in `sends.finished`). Left unpolled, they could stop the writer for
+/// good: a send that records its failure or deferral writes in a
+/// transaction, and on SQLite a writer granted this process's write turn
+/// (or SQLite's lock) keeps it until it is polled to its commit, while the
+/// mark writer queues behind it for its next statement. With the sends
+/// parked here, the writer never drains the queue and this never returns.
+/// On PostgreSQL the writer waits for a pooled connection instead, which
+/// sends waiting to be polled can hold the same way.
+async fn tally<S>(
+    outcome: anyhow::Result<Outcome>,
+    marks: &MarkWriter,
+    report: &mut DigestReport,
+    sends: Sends<'_, S>,
+) where
+    S: futures::Stream + Unpin + futures::stream::FusedStream,
+{
     match outcome {
         Ok(Outcome::Sent(id)) => {
-            if !marks.mark(id).await {
+            if !polling(sends.in_flight, sends.finished, marks.mark(id)).await {
                 report.deferred += 1;
                 tracing::error!(delivery.id = %id, "a sent digest could not be recorded");
             }
@@ -869,5 +928,64 @@ async fn tally(outcome: anyhow::Result<Outcome>, marks: &MarkWriter, report: &mu
                 "a digest could not be sent or recorded"
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::future::{BoxFuture, FutureExt as _};
+    use futures::stream::FuturesUnordered;
+
+    use super::*;
+    use crate::store::test_store;
+
+    /// The sending loop on SQLite with the mark queue full while the mark
+    /// writer waits for the write turn a send in flight holds (it records
+    /// its deferral, and gives the turn back once polled to its commit):
+    /// queuing the next mark drives that send, so the writer gets its turn
+    /// and the queue drains. Waiting on the queue alone, each would wait
+    /// for the other for ever.
+    #[tokio::test]
+    async fn a_full_mark_queue_still_drives_the_send_that_holds_the_write_turn() {
+        let (store, _dir) = test_store().await;
+        let Store::Sqlite(sqlite) = &store else {
+            unreachable!("the test store is SQLite")
+        };
+        let marks = MarkWriter::start(store.clone());
+        let turn = sqlite.begin_write().await.unwrap();
+        let mut in_flight: FuturesUnordered<BoxFuture<'static, anyhow::Result<Outcome>>> =
+            FuturesUnordered::new();
+        in_flight.push(
+            async move {
+                tokio::task::yield_now().await;
+                drop(turn);
+                Ok(Outcome::Deferred("451 4.3.0 try again later".into()))
+            }
+            .boxed(),
+        );
+        let mut finished = Vec::new();
+        let mut report = DigestReport::default();
+        // The writer takes a first mark and waits for the turn for its
+        // statement; then its queue fills.
+        assert!(marks.mark(DeliveryId::new(1)).await);
+        tokio::time::sleep(MARK_GATHER * 5).await;
+        for id in 2..=MARK_BATCH as i64 + 1 {
+            assert!(marks.mark(DeliveryId::new(id)).await);
+        }
+
+        let next = Ok(Outcome::Sent(DeliveryId::new(MARK_BATCH as i64 + 2)));
+        let sends = Sends::new(&mut in_flight, &mut finished);
+        let tallied = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            tally(next, &marks, &mut report, sends),
+        )
+        .await;
+        assert!(tallied.is_ok(), "the mark and the send wait for each other");
+        assert!(
+            matches!(finished.as_slice(), [Ok(Outcome::Deferred(_))]),
+            "{finished:?}"
+        );
+        let marked = marks.finish().await;
+        assert_eq!((marked.recorded, marked.unrecorded), (MARK_BATCH + 2, 0));
     }
 }

@@ -430,16 +430,21 @@ impl Backend {
     /// Defers the deliveries `ids` not yet sent until `retry_at` with
     /// `reason`, in one statement: what [`Store::mark_deferred`] does
     /// without a reply code (so no bounce is counted), for a chunk's
-    /// digests whose domain budget is spent.
+    /// digests whose domain budget is spent, before they are claimed.
+    /// Answers the ids deferred. A delivery another process than `owner`
+    /// holds at `now` (reserved or being sent, under a lease that has not
+    /// passed) is left to its holder, as a claim leaves it: deferred, any
+    /// process could claim it and send it again while its holder sends it.
     pub async fn defer_many(
         &self,
         ids: &[DeliveryId],
+        owner: &str,
         reason: &str,
         retry_at: DateTime<Utc>,
         now: DateTime<Utc>,
-    ) -> DbResult<()> {
+    ) -> DbResult<Vec<DeliveryId>> {
         if ids.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let mut q =
             QueryBuilder::<Db>::new("UPDATE deliveries SET status = 'deferred', last_error = ");
@@ -448,14 +453,21 @@ impl Backend {
             .push_bind(ts(retry_at))
             .push(", updated_at = ")
             .push_bind(ts(now))
-            .push(" WHERE status <> 'sent' AND ");
+            .push(
+                " WHERE status <> 'sent' AND NOT (status IN ('pending', 'sending')
+                   AND COALESCE(claimed_by <> ",
+            )
+            .push_bind(owner.to_string())
+            .push(" AND lease_until > ")
+            .push_bind(ts(now))
+            .push(", FALSE)) AND ");
         super::push_id_in(&mut q, "id", ids);
+        q.push(" RETURNING id");
         let mut conn = self.write_one().await?;
-        q.build()
+        Ok(q.build_query_scalar::<DeliveryId>()
             .persistent(!PLANNED_EACH_TIME)
-            .execute(&mut **conn)
-            .await?;
-        Ok(())
+            .fetch_all(&mut **conn)
+            .await?)
     }
 
     /// [`Store::mark_sent`] for many deliveries in one statement (no
@@ -757,15 +769,17 @@ mod tests {
             .unwrap();
         assert_eq!(held, 1);
         let retry = now + chrono::Duration::minutes(5);
-        store
+        let deferred = store
             .defer_many(
                 &ids,
+                "1:1",
                 "the sending budget for example.org is spent",
                 retry,
                 now,
             )
             .await
             .unwrap();
+        assert_eq!(deferred.len(), 2, "{deferred:?}");
         let status = |i: usize| {
             let store = store.clone();
             let id = ids[i];
@@ -781,5 +795,81 @@ mod tests {
             );
             assert!(d.last_error.unwrap().contains("budget"));
         }
+    }
+
+    #[tokio::test]
+    async fn a_budget_deferral_leaves_a_digest_another_process_holds_to_it() {
+        let (store, _dir) = test_store().await;
+        let mut batch = Vec::new();
+        for email in ["a@example.org", "b@example.org", "c@example.org"] {
+            batch.push(item(subscriber(&store, email).await, &[]));
+        }
+        let d: NaiveDate = "2026-06-12".parse().unwrap();
+        let now = Utc::now();
+        let lease = now + chrono::Duration::minutes(1);
+        // "2:2" reserved all three under its lease and is sending a; c was
+        // reserved by a process that died (its lease passed).
+        let other = Hold {
+            owner: "2:2".into(),
+            until: lease,
+        };
+        let got = store
+            .reserve_deliveries(d, &batch[..2], &other, now)
+            .await
+            .unwrap();
+        let dead = store
+            .reserve_deliveries(d, &batch[2..], &lapsed_hold(), now)
+            .await
+            .unwrap();
+        let claims = claims_of(&got);
+        let won = store
+            .claim_deliveries(&claims[..1], "2:2", lease, now)
+            .await
+            .unwrap();
+        assert_eq!(won, [true]);
+        let mut ids: Vec<DeliveryId> = claims.iter().map(|c| c.id).collect();
+        ids.extend(claims_of(&dead).iter().map(|c| c.id));
+
+        // "1:1" (the retry job of another daemon, which read all three)
+        // finds their domain's budget spent: it defers only the one no
+        // live process holds.
+        let retry = now + chrono::Duration::seconds(5);
+        let deferred = store
+            .defer_many(&ids, "1:1", "the budget is spent", retry, now)
+            .await
+            .unwrap();
+        assert_eq!(deferred, [ids[2]]);
+        let status = |i: usize| {
+            let store = store.clone();
+            let id = ids[i];
+            async move { store.delivery_by_id(id).await.unwrap().status }
+        };
+        assert_eq!(status(0).await, DeliveryStatus::Sending);
+        assert_eq!(status(1).await, DeliveryStatus::Pending);
+        assert_eq!(status(2).await, DeliveryStatus::Deferred);
+        // Once its retry time came, nobody else can take the digest "2:2"
+        // is sending.
+        let later = retry + chrono::Duration::seconds(1);
+        let sending = ClaimRequest {
+            id: ids[0],
+            expected: DeliveryStatus::Sending,
+            attempts: 1,
+        };
+        let won = store
+            .claim_deliveries(
+                &[sending],
+                "3:3",
+                later + chrono::Duration::minutes(1),
+                later,
+            )
+            .await
+            .unwrap();
+        assert_eq!(won, [false]);
+        // Its holder defers its own, as a budget spent for it would.
+        let own = store
+            .defer_many(&ids[..2], "2:2", "the budget is spent", retry, now)
+            .await
+            .unwrap();
+        assert_eq!(own.len(), 2);
     }
 }

@@ -235,6 +235,22 @@ impl Store {
         }
     }
 
+    /// Whether this store's writers take turns: on SQLite every write
+    /// transaction holds the database's one write lock until it commits,
+    /// so a write started and then left unpolled (a claim or reservation
+    /// whose future is parked while its caller awaits something else)
+    /// keeps every other writer, the digest run's mark writer included,
+    /// waiting. Callers that would overlap writes with each other (claim
+    /// the next chunk while this one's marks are written, reserve the next
+    /// page while this one is sent) do them in turn instead. PostgreSQL
+    /// takes concurrent writes to different rows at once.
+    pub fn writers_take_turns(&self) -> bool {
+        match self {
+            Store::Sqlite(_) => true,
+            Store::Postgres(_) => false,
+        }
+    }
+
     /// Applies pending schema migrations, then brings stored addresses to
     /// their canonical form ([`Store::fold_addresses`]), which SQL alone
     /// cannot compute. Logs and returns what the fold changed. A database
@@ -342,7 +358,7 @@ delegate! {
     async fn already_sent_in_range(&self, first: SubscriberId, last: SubscriberId, papers: &[PaperId]) -> DbResult<HashMap<SubscriberId, HashSet<PaperId>>>;
     async fn deliveries_in_range(&self, date: NaiveDate, first: SubscriberId, last: SubscriberId) -> DbResult<HashMap<SubscriberId, Delivery>>;
     async fn mark_sent_many(&self, ids: &[DeliveryId], now: DateTime<Utc>) -> DbResult<()>;
-    async fn defer_many(&self, ids: &[DeliveryId], reason: &str, retry_at: DateTime<Utc>, now: DateTime<Utc>) -> DbResult<()>;
+    async fn defer_many(&self, ids: &[DeliveryId], owner: &str, reason: &str, retry_at: DateTime<Utc>, now: DateTime<Utc>) -> DbResult<Vec<DeliveryId>>;
     async fn subscriber_id_by_email(&self, email: &SubscriberEmail) -> DbResult<SubscriberId>;
     async fn personal_data(&self, id: SubscriberId) -> DbResult<PersonalData>;
     async fn erase_subscriber(&self, id: SubscriberId, link_version: Option<i64>, now: DateTime<Utc>) -> DbResult<Erasure>;
@@ -1101,6 +1117,46 @@ mod tests {
         assert!(lite["deliveries"]
             .triggers
             .contains("deliveries_delete_ledger"));
+    }
+
+    /// Whether a write waits while another write transaction is open on
+    /// other rows: the turn-taking [`super::Store::writers_take_turns`]
+    /// names.
+    async fn a_write_waits_for_an_open_one(store: &super::Store) -> bool {
+        let ada = super::test_subscriber(store, "ada@example.org").await;
+        let other_write = || async {
+            super::test_subscriber(store, "bob@example.org").await;
+        };
+        let wait = std::time::Duration::from_millis(500);
+        // One backend's write transaction on ada's row, open while the
+        // other write is tried.
+        macro_rules! while_open {
+            ($backend:expr) => {{
+                let mut open = $backend.begin_write().await.unwrap();
+                sqlx::query("UPDATE subscribers SET hard_bounces = 1 WHERE id = $1")
+                    .bind(ada)
+                    .execute(&mut **open)
+                    .await
+                    .unwrap();
+                let waited = tokio::time::timeout(wait, other_write()).await.is_err();
+                open.commit().await.unwrap();
+                waited
+            }};
+        }
+        match store {
+            super::Store::Sqlite(s) => while_open!(s),
+            super::Store::Postgres(s) => while_open!(s),
+        }
+    }
+
+    #[tokio::test]
+    async fn writers_take_turns_on_sqlite_and_write_at_once_on_postgres() {
+        let (sqlite, _dir) = super::sqlite::test_store().await;
+        assert!(sqlite.writers_take_turns());
+        assert!(a_write_waits_for_an_open_one(&sqlite).await);
+        let (pg, _db) = super::postgres::test_store().await;
+        assert!(!pg.writers_take_turns());
+        assert!(!a_write_waits_for_an_open_one(&pg).await);
     }
 
     #[test]
