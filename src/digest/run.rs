@@ -567,7 +567,18 @@ impl DigestRun {
         now: DateTime<Utc>,
     ) -> anyhow::Result<DigestReport> {
         let mut report = DigestReport::default();
-        let unfinished = self.store.unfinished_deliveries(since, now).await?;
+        // A digest another process holds under a lease that has not passed
+        // is being sent (or was just reserved) there: its claim would be
+        // refused, after it was rendered and its domain's budget taken.
+        let me = super::owner::this_process();
+        let at = Utc::now();
+        let unfinished: Vec<_> = self
+            .store
+            .unfinished_deliveries(since, now)
+            .await?
+            .into_iter()
+            .filter(|delivery| !delivery.held_elsewhere(me, at))
+            .collect();
         let sender = self.sender().await?;
         self.resume_deliveries(&unfinished, &sender, &mut report)
             .await?;
@@ -854,6 +865,47 @@ mod tests {
         assert_eq!(
             delivery.held.map(|h| h.owner).as_deref(),
             Some(super::super::owner::this_process())
+        );
+    }
+
+    #[tokio::test]
+    async fn the_retry_job_leaves_a_digest_another_process_holds_to_it() {
+        let (run, dir) = digest_run().await;
+        papers(&run, &["Diffusion models for proteins"]).await;
+        let ada = subscriber(&run, "ada@example.org", "diffusion").await;
+        let other = Hold {
+            owner: "elsewhere:1:0".into(),
+            until: Utc::now() + Duration::minutes(10),
+        };
+        run.store
+            .reserve_deliveries(
+                day(),
+                &[crate::store::NewReservation {
+                    subscriber_id: ada,
+                    message_id: "<held@example.org>".into(),
+                    papers: vec![(crate::domain::PaperId::from_stored("2606.00001".into()), 0)],
+                    reasons: Vec::new(),
+                    more_count: 0,
+                }],
+                &other,
+                Utc::now(),
+            )
+            .await
+            .unwrap();
+
+        // Not rendered, not counted, not claimed: its holder sends it.
+        let report = run.resume_unfinished(day(), Utc::now()).await.unwrap();
+        assert_eq!(
+            (report.sent, report.already_done, report.throttled),
+            (0, 0, 0),
+            "{report:?}"
+        );
+        assert!(outbox(&dir).is_empty());
+        let delivery = run.store.delivery_for(ada, day()).await.unwrap().unwrap();
+        assert_eq!(delivery.status, crate::store::DeliveryStatus::Pending);
+        assert_eq!(
+            delivery.held.map(|h| h.owner).as_deref(),
+            Some("elsewhere:1:0")
         );
     }
 
