@@ -46,12 +46,13 @@ const MARK_BATCH: usize = 128;
 /// How long the first mark of a statement waits for others to join it:
 /// each statement has a fixed cost on the server (a transaction, and on
 /// PostgreSQL a plan), which a mark a millisecond apart would pay alone.
-/// Long enough that a daemon sending a share of a run with others (at a
-/// fraction of one daemon's rate) still writes a statement's worth.
-const MARK_GATHER: std::time::Duration = std::time::Duration::from_millis(25);
+/// Short, because an accepted digest not yet recorded is one a crash sends
+/// again: waiting longer saves statements (a daemon sending a share of a
+/// run writes fewer marks a statement) but lets more of them wait.
+const MARK_GATHER: std::time::Duration = std::time::Duration::from_millis(10);
 /// Marks that, once waiting, are written without waiting out
 /// [`MARK_GATHER`].
-const MARK_ENOUGH: usize = 64;
+const MARK_ENOUGH: usize = 32;
 /// Chunks of built messages waiting for their claim: enough that the
 /// sending task never waits for rendering, few enough to bound memory.
 const BUILT_AHEAD: usize = 2;
